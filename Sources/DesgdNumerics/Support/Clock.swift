@@ -1,0 +1,39 @@
+import Foundation
+
+/// Wall-clock timing for benchmarks and progress reports.
+public enum Stopwatch {
+    /// Seconds since an arbitrary fixed point (monotonic).
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// The best (smallest) wall time of `repeats` runs of `body`, after one warm-up run.
+    public static func best(repeats: Int, _ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let t0 = now()
+            body()
+            best = min(best, now() - t0)
+        }
+        return best
+    }
+}
+
+/// Reference measurements the benchmarks divide by.
+public enum Benchmarks {
+    /// Single-core sgemm rate in GFLOP/s of `backend` on size×size×size products (best of 5).
+    public static func sgemmRate(backend: NumericBackend, size: Int = 1024) -> Double {
+        var rng = RandomStream(seed: 1, purpose: .initialization)
+        let a = (0..<(size * size)).map { _ in rng.nextFloat(in: -1, 1) }
+        let b = (0..<(size * size)).map { _ in rng.nextFloat(in: -1, 1) }
+        var c = [Float](repeating: 0, count: size * size)
+        let t = Stopwatch.best(repeats: 5) {
+            backend.sgemm(.none, .none, m: size, n: size, k: size, alpha: 1, a: a, lda: size, b: b, ldb: size,
+                          beta: 0, c: &c, ldc: size)
+        }
+        return 2.0 * Double(size) * Double(size) * Double(size) / t / 1e9
+    }
+}

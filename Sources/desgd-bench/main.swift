@@ -1,0 +1,4 @@
+import ArgumentParser
+import DesgdNumerics
+
+DesgdBench.main()
