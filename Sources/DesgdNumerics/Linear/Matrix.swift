@@ -78,7 +78,7 @@ public struct Matrix: Sendable, Equatable {
             out.storage.withUnsafeMutableBufferPointer { dst in
                 for (k, i) in indices.enumerated() {
                     precondition(i >= 0 && i < rows, "row index out of range")
-                    UnsafeMutableBufferPointer(rebasing: dst[k * columns ..< (k + 1) * columns])
+                    _ = UnsafeMutableBufferPointer(rebasing: dst[k * columns ..< (k + 1) * columns])
                         .update(fromContentsOf: src[i * columns ..< (i + 1) * columns])
                 }
             }

@@ -1,0 +1,199 @@
+/// The one syntax for naming a component with parameters on the command line and in traces:
+///
+///     name[:key=value[,key=value…]]
+///
+/// for example `krum:q=n-f-2`, `trmean`, `geomed:nu=0.1,iters=3`, `bucketing:s=2`, `alie:z=1`.
+/// A chain of pre-aggregators is several specs separated by `+` (`--pre clip:c=2+nnm`).
+/// Values are numbers, words, or integer expressions over `n` (number of inputs) and `f`
+/// (declared Byzantine count) with `+ - * /` and parentheses (``SpecExpression``).
+///
+/// Parsing is purely syntactic; each catalogue (aggregators, pre-aggregators, attacks) checks
+/// names and parameters against its own table and reports unknown ones.
+public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    /// Parameters in the order written.
+    public var parameters: [(key: String, value: String)]
+
+    public init(name: String, parameters: [(key: String, value: String)] = []) {
+        self.name = name
+        self.parameters = parameters
+    }
+
+    public static func == (a: ComponentSpec, b: ComponentSpec) -> Bool {
+        a.name == b.name && a.parameters.map { "\($0.key)=\($0.value)" } == b.parameters.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// The canonical text, e.g. `krum:q=n-f-2`.
+    public var description: String {
+        parameters.isEmpty ? name : name + ":" + parameters.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    /// Parses `name[:key=value,…]`. Names and keys are lower-cased; whitespace is not allowed.
+    public static func parse(_ text: String) throws(AggregationError) -> ComponentSpec {
+        let trimmed = text.trimmingSpaces
+        guard !trimmed.isEmpty else { throw AggregationError("empty component spec") }
+        let parts = trimmed.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(parts[0]).lowercased()
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw AggregationError("'\(text)': a spec is name[:key=value,...], e.g. krum:q=n-f-2")
+        }
+        var params: [(key: String, value: String)] = []
+        if parts.count == 2 {
+            for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
+                let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
+                    throw AggregationError("'\(text)': parameter '\(item)' is not key=value")
+                }
+                let key = String(kv[0]).lowercased()
+                if params.contains(where: { $0.key == key }) {
+                    throw AggregationError("'\(text)': parameter '\(key)' is given twice")
+                }
+                params.append((key, String(kv[1])))
+            }
+        }
+        return ComponentSpec(name: name, parameters: params)
+    }
+
+    /// Parses a `+`-separated chain (empty text or `none` gives an empty chain).
+    public static func parseChain(_ text: String) throws(AggregationError) -> [ComponentSpec] {
+        let t = text.trimmingSpaces
+        if t.isEmpty || t.lowercased() == "none" { return [] }
+        var out: [ComponentSpec] = []
+        for part in t.split(separator: "+", omittingEmptySubsequences: false) {
+            out.append(try parse(String(part)))
+        }
+        return out
+    }
+
+    /// The raw value of parameter `key`, if given.
+    public func value(_ key: String) -> String? {
+        parameters.first { $0.key == key }?.value
+    }
+
+    /// Throws when a parameter is not among `allowed`, naming the allowed ones.
+    public func checkKeys(_ allowed: [String]) throws(AggregationError) {
+        for p in parameters where !allowed.contains(p.key) {
+            let list = allowed.isEmpty ? "it takes no parameters" : "its parameters are " + allowed.joined(separator: ", ")
+            throw AggregationError("'\(name)' has no parameter '\(p.key)': \(list)")
+        }
+    }
+
+    /// Parameter `key` as a Double (default when absent).
+    public func double(_ key: String, default def: Double) throws(AggregationError) -> Double {
+        guard let v = value(key) else { return def }
+        guard let x = Double(v) else { throw AggregationError("'\(name)': \(key)=\(v) is not a number") }
+        return x
+    }
+
+    /// Parameter `key` as an integer expression over n and f (default when absent).
+    public func expression(_ key: String, default def: String) throws(AggregationError) -> SpecExpression {
+        try SpecExpression.parse(value(key) ?? def, context: "'\(name)': \(key)")
+    }
+}
+
+/// An integer expression over `n` and `f`: integers, `n`, `f`, `+ - * /` (integer division,
+/// truncating) and parentheses, e.g. `n-f-2` or `2*f+1`. Evaluated when n and f are known.
+public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertible {
+    case constant(Int)
+    case n, f
+    case binary(Character, SpecExpression, SpecExpression)
+    case negate(SpecExpression)
+
+    public func evaluate(n: Int, f: Int) -> Int {
+        switch self {
+        case .constant(let c): return c
+        case .n: return n
+        case .f: return f
+        case .negate(let e): return -e.evaluate(n: n, f: f)
+        case .binary(let op, let a, let b):
+            let x = a.evaluate(n: n, f: f), y = b.evaluate(n: n, f: f)
+            switch op {
+            case "+": return x + y
+            case "-": return x - y
+            case "*": return x * y
+            default: return y == 0 ? 0 : x / y
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .constant(let c): return String(c)
+        case .n: return "n"
+        case .f: return "f"
+        case .negate(let e): return "-(\(e))"
+        case .binary(let op, let a, let b):
+            func wrap(_ e: SpecExpression) -> String {
+                if case .binary(let o, _, _) = e, (o == "+" || o == "-") && (op == "*" || op == "/") { return "(\(e))" }
+                return e.description
+            }
+            let rhs: String
+            if case .binary(let o, _, _) = b, op == "-" || op == "/" || ((o == "+" || o == "-") && op == "*") {
+                rhs = "(\(b))"
+            } else { rhs = wrap(b) }
+            return wrap(a) + String(op) + rhs
+        }
+    }
+
+    /// Parses an expression; `context` prefixes error messages.
+    public static func parse(_ text: String, context: String) throws(AggregationError) -> SpecExpression {
+        var parser = ExpressionParser(chars: Array(text.lowercased()), context: context, text: text)
+        let e = try parser.sum()
+        guard parser.pos == parser.chars.count else { throw parser.error() }
+        return e
+    }
+
+    private struct ExpressionParser {
+        let chars: [Character]
+        let context: String
+        let text: String
+        var pos = 0
+
+        func error() -> AggregationError {
+            AggregationError("\(context)=\(text) is not an integer expression over n and f (e.g. n-f-2)")
+        }
+        mutating func sum() throws(AggregationError) -> SpecExpression {
+            var e = try product()
+            while pos < chars.count, chars[pos] == "+" || chars[pos] == "-" {
+                let op = chars[pos]; pos += 1
+                e = .binary(op, e, try product())
+            }
+            return e
+        }
+        mutating func product() throws(AggregationError) -> SpecExpression {
+            var e = try atom()
+            while pos < chars.count, chars[pos] == "*" || chars[pos] == "/" {
+                let op = chars[pos]; pos += 1
+                e = .binary(op, e, try atom())
+            }
+            return e
+        }
+        mutating func atom() throws(AggregationError) -> SpecExpression {
+            guard pos < chars.count else { throw error() }
+            let c = chars[pos]
+            if c == "n" { pos += 1; return .n }
+            if c == "f" { pos += 1; return .f }
+            if c == "-" { pos += 1; return .negate(try atom()) }
+            if c == "(" {
+                pos += 1
+                let e = try sum()
+                guard pos < chars.count, chars[pos] == ")" else { throw error() }
+                pos += 1
+                return e
+            }
+            var digits = ""
+            while pos < chars.count, chars[pos].isASCII, chars[pos].isNumber { digits.append(chars[pos]); pos += 1 }
+            guard let v = Int(digits) else { throw error() }
+            return .constant(v)
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+}
