@@ -1,21 +1,111 @@
 import ArgumentParser
 import DesgdNumerics
+import Foundation
 
 /// `desgd-bench`: performance figures measured as ratios within one run (build with `-c release`).
+@main
 struct DesgdBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "desgd-bench",
-        abstract: "Measure desgd's speed as ratios within one run (use a release build).",
-        subcommands: [GEMMBench.self])
+        abstract: "Measure desgd's speed and reference accuracy; figures are ratios measured in one run.",
+        discussion: """
+        Build with `swift build -c release` first: debug builds are 10–50× slower.
+
+        Examples:
+          desgd-bench numerics                 # lenet forward+backward, batch 50, vs the sgemm peak
+          desgd-bench centralized --epochs 10  # centralised training on Fashion-MNIST (accuracy reference)
+        """,
+        subcommands: [NumericsBench.self, CentralizedRun.self])
 }
 
-struct GEMMBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gemm", abstract: "Single-core sgemm rate of each backend.")
-    @Option(help: "Matrix size.") var size = 1024
-    func run() {
-        for backend in NumericBackend.allCases {
-            let g = Benchmarks.sgemmRate(backend: backend, size: size)
-            print("\(backend.rawValue): \(String(format: "%.1f", g)) GFLOP/s  (\(backend.description))")
+/// Formats a number with a fixed number of decimals.
+func fixed(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+
+struct NumericsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "numerics",
+        abstract: "Forward+backward time of one mini-batch, its GFLOP/s and the ratio to the measured sgemm peak.")
+
+    @Option(help: "Model: lenet or small.") var model: ModelArchitecture = .lenet
+    @Option(help: "Mini-batch size.") var batch = 50
+    @Option(help: "Timed mini-batches per backend.") var iterations = 100
+    @Option(help: "Backends to measure (comma-separated: openblas,portable).") var backends = "openblas,portable"
+    @Flag(help: "Print the figures as JSON.") var json = false
+
+    func run() throws {
+        let data = Dataset.synthetic(trainCount: 1000, testCount: 10)
+        var rows: [[String: String]] = []
+        for name in backends.split(separator: ",") {
+            guard let backend = NumericBackend(rawValue: String(name)) else {
+                throw ValidationError("unknown backend '\(name)': use openblas or portable")
+            }
+            let peak = Benchmarks.sgemmRate(backend: backend)
+            let net = CNN(model, backend: backend)
+            let params = net.initialParameters(seed: 1)
+            var grad = [Float](repeating: 0, count: net.parameterCount)
+            let ws = CNNWorkspace(shape: net.shape, batch: batch)
+            let batches = (0..<iterations).map { i in MiniBatch(indices: (0..<batch).map { (i * batch + $0 * 13) % data.train.count }) }
+            for b in batches.prefix(5) { net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws) }
+            var times: [Double] = []
+            for b in batches {
+                let t0 = Stopwatch.now()
+                net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws)
+                times.append(Stopwatch.now() - t0)
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            let flops = (net.shape.forwardFLOPs + net.shape.backwardFLOPs) * Double(batch)
+            let rate = flops / median / 1e9
+            rows.append(["backend": backend.rawValue, "kernel": backend.description,
+                         "ms_per_batch": fixed(median * 1e3, 3), "gflops": fixed(rate, 1),
+                         "sgemm_peak_gflops": fixed(peak, 1), "ratio_to_peak": fixed(rate / peak, 3),
+                         "flops_per_batch": fixed(flops / 1e6, 1) + "M"])
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("\(model.rawValue), batch \(batch), forward+backward, one core (median of \(iterations))")
+            for r in rows {
+                print("  \(r["backend"]!.padding(toLength: 9, withPad: " ", startingAt: 0)) \(r["ms_per_batch"]!) ms/batch  \(r["gflops"]!) GFLOP/s  sgemm peak \(r["sgemm_peak_gflops"]!) GFLOP/s  ratio \(r["ratio_to_peak"]!)  [\(r["kernel"]!)]")
+            }
         }
     }
 }
+
+struct CentralizedRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "centralized",
+        abstract: "Centralised SGD on Fashion-MNIST: the accuracy reference for the distributed runs.")
+
+    @Option(help: "Model: lenet or small.") var model: ModelArchitecture = .lenet
+    @Option(help: "Numeric backend: openblas or portable.") var backend: NumericBackend = .openblas
+    @Option(help: "Epochs over the 60 000 training images.") var epochs = 10
+    @Option(help: "Mini-batch size.") var batch = 50
+    @Option(help: "Learning rate.") var lr: Float = 0.1
+    @Option(help: "Weight decay added to the gradient.") var weightDecay: Float = 5e-4
+    @Option(help: "Evaluate on the 10 000 test images every this many steps.") var evalEvery = 600
+    @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 1
+    @Option(help: "Fashion-MNIST directory (default: $DESGD_DATA, then /usr/share/datasets/fashion-mnist).") var data: String?
+    @Option(help: "Threads for evaluation.") var threads = ParallelExecutor.machineThreads
+
+    func run() throws {
+        let dataset: Dataset
+        do { dataset = try Dataset.fashionMNIST(directory: try Dataset.locate(explicit: data)) } catch {
+            FileHandle.standardError.write(Data("desgd-bench: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var t = CentralizedTraining()
+        t.architecture = model; t.backend = backend; t.batchSize = batch; t.learningRate = lr
+        t.weightDecay = weightDecay; t.steps = epochs * (dataset.train.count / batch); t.evaluationInterval = evalEvery
+        t.seed = seed; t.threads = threads
+        print("centralised \(model.rawValue), \(backend.rawValue), batch \(batch), lr \(lr), wd \(weightDecay), \(t.steps) steps; data \(dataset.provenance.digest.prefix(16))…")
+        let r = t.run(data: dataset) { p in
+            print("  step \(p.step)  train loss \(fixed(p.trainLoss, 4))  test loss \(fixed(p.test.loss, 4))  test accuracy \(fixed(100 * p.test.accuracy))%")
+        }
+        print("best test accuracy \(fixed(100 * r.bestAccuracy))%, final \(fixed(100 * r.finalAccuracy))%, \(fixed(r.seconds, 1)) s")
+    }
+}
+
+extension ModelArchitecture: ExpressibleByArgument {}
+extension NumericBackend: ExpressibleByArgument {}

@@ -18,18 +18,24 @@ public struct ParallelExecutor: Sendable {
 
     /// Calls `body(i)` for every i in 0..<count, on up to `threads` threads; returns when all are done.
     public func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        forEach(count) { i, _ in body(i) }
+    }
+
+    /// Calls `body(i, slot)` for every i in 0..<count; `slot` in 0..<threads names the thread, so
+    /// that work items can reuse per-thread scratch memory (e.g. one model workspace per slot).
+    public func forEach(_ count: Int, _ body: @Sendable (_ item: Int, _ slot: Int) -> Void) {
         guard count > 0 else { return }
         if threads == 1 || count == 1 {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { body(i, 0) }
             return
         }
         let workers = min(threads, count)
         let next = AtomicCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        DispatchQueue.concurrentPerform(iterations: workers) { slot in
             while true {
                 let i = next.fetchAdd()
                 if i >= count { break }
-                body(i)
+                body(i, slot)
             }
         }
     }

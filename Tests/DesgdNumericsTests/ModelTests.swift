@@ -1,0 +1,211 @@
+import Foundation
+import Testing
+@testable import DesgdNumerics
+
+/// A tiny network and data set for exact checks: 14×14 inputs, k = 3, conv 1→3→4, FC 16→5→4.
+enum Tiny {
+    static let shape = CNNShape(inputSize: 14, inChannels: 1, kernel: 3, conv1: 3, conv2: 4, hidden: 5, classes: 4)
+    static func data(count: Int = 8, seed: UInt64 = 5) -> LabeledImages {
+        var r = RandomStream(seed: seed, purpose: .syntheticData)
+        let px = (0..<(count * 196)).map { _ in r.nextFloat() }
+        let labels = (0..<count).map { UInt8($0 % 4) }
+        return LabeledImages(count: count, height: 14, width: 14, classes: 4, pixels: px, labels: labels)
+    }
+}
+
+/// Direct (loop) implementation of the forward pass, in Double, as the reference.
+func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Double] {
+    let L = ParameterLayout(s)
+    func w(_ name: String, _ i: Int) -> Double { Double(p[L[name].offset + i]) }
+    let k = s.kernel
+    var x = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: s.inputSize), count: s.inputSize), count: 1)
+    for y in 0..<s.inputSize { for xx in 0..<s.inputSize { x[0][y][xx] = Double(image[image.startIndex + y * s.inputSize + xx]) } }
+    func conv(_ x: [[[Double]]], _ cout: Int, _ wname: String, _ bname: String) -> [[[Double]]] {
+        let cin = x.count, side = x[0].count, o = side - k + 1
+        var out = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: o), count: o), count: cout)
+        for co in 0..<cout { for oy in 0..<o { for ox in 0..<o {
+            var acc = w(bname, co)
+            for ci in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+                acc += w(wname, ((co * cin + ci) * k + ky) * k + kx) * x[ci][oy + ky][ox + kx]
+            } } }
+            out[co][oy][ox] = max(0, acc)
+        } } }
+        return out
+    }
+    func pool(_ x: [[[Double]]]) -> [[[Double]]] {
+        x.map { plane in
+            let h = plane.count / 2
+            var out = [[Double]](repeating: [Double](repeating: 0, count: h), count: h)
+            for y in 0..<h { for xx in 0..<h {
+                let top: Double = max(plane[2 * y][2 * xx], plane[2 * y][2 * xx + 1])
+                let bottom: Double = max(plane[2 * y + 1][2 * xx], plane[2 * y + 1][2 * xx + 1])
+                out[y][xx] = max(top, bottom)
+            } }
+            return out
+        }
+    }
+    let a = pool(conv(pool(conv(x, s.conv1, "conv1.weight", "conv1.bias")), s.conv2, "conv2.weight", "conv2.bias"))
+    let flat = a.flatMap { $0.flatMap { $0 } }
+    let hidden = (0..<s.hidden).map { j in max(0, w("fc1.bias", j) + (0..<s.flat).reduce(0.0) { $0 + w("fc1.weight", j * s.flat + $1) * flat[$1] }) }
+    return (0..<s.classes).map { c in w("fc2.bias", c) + (0..<s.hidden).reduce(0.0) { $0 + w("fc2.weight", c * s.hidden + $1) * hidden[$1] } }
+}
+
+@Suite struct ModelTests {
+    @Test func parameterCounts() {
+        #expect(CNN(.lenet, backend: .openblas).parameterCount == 431_080)
+        #expect(CNN(.small, backend: .openblas).parameterCount == 19_670)
+        let l = ParameterLayout(ModelArchitecture.lenet.shape)
+        #expect(l.tensors.map(\.count) == [500, 20, 25_000, 50, 400_000, 500, 5_000, 10])
+        #expect(l["fc1.weight"].shape == [500, 800])
+    }
+
+    @Test(arguments: NumericBackend.allCases)
+    func forwardMatchesDirectConvolution(backend: NumericBackend) {
+        let model = CNN(shape: Tiny.shape, backend: backend)
+        let data = Tiny.data()
+        let p = model.initialParameters(seed: 3)
+        let ws = CNNWorkspace(shape: model.shape, batch: 8)
+        p.withUnsafeBufferPointer { _ = model.evaluateBatch(parameters: $0, data: data, batch: MiniBatch(indices: Array(0..<8)), workspace: ws) }
+        for i in 0..<8 {
+            let ref = naiveLogits(model.shape, p, data.pixels[i * 196 ..< (i + 1) * 196])
+            for c in 0..<4 { #expect(abs(Double(ws.logits[i * 4 + c]) - ref[c]) < 1e-5) }
+        }
+    }
+
+    /// Every layer's analytic gradient against central finite differences of the loss. A central
+    /// difference is only meaningful inside one linear region of the ReLUs and max-pools, so an
+    /// element whose ±h evaluations change an activation pattern (a kink) is skipped; at most a
+    /// few are.
+    @Test(arguments: NumericBackend.allCases)
+    func gradientMatchesFiniteDifferences(backend: NumericBackend) {
+        let model = CNN(shape: Tiny.shape, backend: backend)
+        let s = model.shape
+        let data = Tiny.data()
+        // Larger initial weights than the default, so that activations are not all tiny.
+        var p = model.initialParameters(seed: 9).map { $0 * 3 }
+        let batch = MiniBatch(indices: Array(0..<8))
+        let ws = CNNWorkspace(shape: s, batch: 8)
+        var g = [Float](repeating: 0, count: model.parameterCount)
+        var dummy = g
+        /// The loss and the activation pattern (ReLU signs and pooling choices) it was computed in.
+        func loss(_ q: [Float]) -> (Double, [Bool]) {
+            let l = Double(model.lossAndGradient(parameters: q, data: data, batch: batch, gradient: &dummy, workspace: ws))
+            var pattern: [Bool] = []
+            // The kinks of the function: which pooled outputs are positive, which window element
+            // won, which hidden units are active.
+            let p1 = s.conv1 * 8 * s.pooled1 * s.pooled1, p2 = s.conv2 * 8 * s.pooled2 * s.pooled2
+            for i in 0..<p1 { pattern.append(ws.pool1[i] > 0); pattern.append(ws.arg1[i] & 1 == 1); pattern.append(ws.arg1[i] & 2 == 2) }
+            for i in 0..<p2 { pattern.append(ws.pool2[i] > 0); pattern.append(ws.arg2[i] & 1 == 1); pattern.append(ws.arg2[i] & 2 == 2) }
+            for i in 0..<(8 * s.hidden) { pattern.append(ws.hidden[i] > 0) }
+            return (l, pattern)
+        }
+        let base = loss(p).1
+        model.lossAndGradient(parameters: p, data: data, batch: batch, gradient: &g, workspace: ws)
+        let h: Float = 1e-3
+        var skipped = 0
+        for tensor in model.layout.tensors {
+            var num = 0.0, den = 0.0, checked = 0
+            for i in tensor.range {
+                let saved = p[i]
+                p[i] = saved + h; let up = loss(p)
+                p[i] = saved - h; let down = loss(p)
+                p[i] = saved
+                if up.1 != base || down.1 != base { skipped += 1; continue }
+                let fd = (up.0 - down.0) / Double(2 * h)
+                checked += 1
+                num += (fd - Double(g[i])) * (fd - Double(g[i]))
+                den += Double(g[i]) * Double(g[i])
+            }
+            let rel = (num / max(den, 1e-20)).squareRoot()
+            #expect(checked * 2 >= tensor.count && den > 0, "\(tensor.name): \(checked) elements checked, gradient norm² \(den)")
+            #expect(rel < 1e-2, "\(tensor.name): relative error \(rel) (\(backend))")
+        }
+        #expect(skipped < model.parameterCount / 10, "\(skipped) of \(model.parameterCount) elements at a kink")
+    }
+
+    /// Flipped labels train on y ↦ C−1−y.
+    @Test func labelFlipChangesTheTarget() {
+        let model = CNN(shape: Tiny.shape, backend: .portable)
+        let data = Tiny.data()
+        let p = model.initialParameters(seed: 2)
+        let ws = CNNWorkspace(shape: model.shape)
+        var g1 = [Float](repeating: 0, count: model.parameterCount), g2 = g1
+        model.lossAndGradient(parameters: p, data: data, batch: MiniBatch(indices: [0, 1], flipLabels: true), gradient: &g1, workspace: ws)
+        #expect(ws.labels[0] == 3 && ws.labels[1] == 2)
+        let flipped = LabeledImages(count: 8, height: 14, width: 14, classes: 4, pixels: data.pixels, labels: data.labels.map { 3 - $0 })
+        model.lossAndGradient(parameters: p, data: flipped, batch: MiniBatch(indices: [0, 1]), gradient: &g2, workspace: ws)
+        #expect(g1 == g2)
+    }
+
+    /// Same inputs, same bits: across repeated runs and across thread counts, for each backend.
+    @Test(arguments: NumericBackend.allCases)
+    func gradientsAreBitIdenticalAcrossRunsAndThreads(backend: NumericBackend) {
+        let model = CNN(.lenet, backend: backend)
+        let data = Dataset.synthetic(trainCount: 400, testCount: 10).train
+        let p = model.initialParameters(seed: 1)
+        let batches = (0..<4).map { b in MiniBatch(indices: (0..<50).map { (b * 97 + $0 * 7) % 400 }) }
+        func run(threads: Int) -> [[Float]] {
+            let pool = WorkspacePool(model: model, slots: threads)
+            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: 4 * model.parameterCount)
+            defer { out.deallocate() }
+            let o = SendablePointer(out.baseAddress!)
+            let n = model.parameterCount
+            p.withUnsafeBufferPointer { pp in
+                let params = SendableBuffer(pp)
+                ParallelExecutor(threads: threads).forEach(4) { i, slot in
+                    model.lossAndGradient(parameters: params.buffer, data: data, batch: batches[i],
+                                          gradient: UnsafeMutableBufferPointer(start: o.base + i * n, count: n), workspace: pool[slot])
+                }
+            }
+            return (0..<4).map { Array(out[$0 * n ..< ($0 + 1) * n]) }
+        }
+        let a = run(threads: 1), b = run(threads: 1), c = run(threads: 2)
+        #expect(a == b)
+        #expect(a == c)
+    }
+
+    @Test func backendsAgreeToFloatTolerance() {
+        let data = Dataset.synthetic(trainCount: 100, testCount: 10).train
+        let batch = MiniBatch(indices: Array(0..<50))
+        var grads: [[Float]] = []
+        for backend in NumericBackend.allCases {
+            let model = CNN(.lenet, backend: backend)
+            var g = [Float](repeating: 0, count: model.parameterCount)
+            model.lossAndGradient(parameters: model.initialParameters(seed: 4), data: data, batch: batch, gradient: &g,
+                                  workspace: CNNWorkspace(shape: model.shape))
+            grads.append(g)
+        }
+        let diff = zip(grads[0], grads[1]).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+        let norm = grads[0].map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+        #expect(norm > 0)
+        #expect(diff / norm < 1e-5, "relative difference \(diff / norm)")
+    }
+
+    @Test func initialisationIsFanInUniform() {
+        let model = CNN(.lenet, backend: .openblas)
+        let p = model.initialParameters(seed: 1)
+        #expect(p == model.initialParameters(seed: 1))
+        #expect(p != model.initialParameters(seed: 2))
+        for t in model.layout.tensors {
+            let bound = Float(1 / Double(t.fanIn).squareRoot())
+            let slice = p[t.range]
+            #expect(slice.allSatisfy { abs($0) <= bound })
+            if t.count >= 500 { #expect(slice.map { abs($0) }.max()! > 0.9 * bound) }
+        }
+    }
+
+    @Test func exponentialIsAccurate() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            let ref = Foundation.exp(Double(x))
+            worst = max(worst, abs(Double(ElementaryFunctions.exp(x)) - ref) / ref)
+            x += 0.0137
+        }
+        #expect(worst < 3e-7)
+        #expect(ElementaryFunctions.exp(-100) == 0)
+        #expect(ElementaryFunctions.exp(100) == .infinity)
+        #expect(ElementaryFunctions.exp(.nan).isNaN)
+        #expect(ElementaryFunctions.exp(0) == 1)
+    }
+}
