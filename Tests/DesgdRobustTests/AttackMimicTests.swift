@@ -64,17 +64,87 @@ import DesgdNumerics
         let attack = MimicHeuristicAttack(warmup: 2)
         for seed in UInt64(1)...4 {
             var state = AttackState.empty
-            _ = try attack.run(attackContext(spreadAlongX, byzantine: 1, seed: seed), state: &state)
-            // Round 2: mean (2, 0), so μ̂ = ½·0 + ½·(2, 0) = (1, 0); deviations (−1,0)×3 and (7,0)
-            // keep z on the first axis with its sign, and the scores s·(0, 0, 0, 8) pick worker 3 or 0.
+            // Round 1: the spread of `spreadAlongX` shifted by (1, 0): μ̂ = (1, 0), z = (±1, 0).
+            let first: [[Float]] = [[4, 0], [0, 0], [0, 0], [0, 0]]
+            _ = try attack.run(attackContext(first, byzantine: 1, seed: seed), state: &state)
+            #expect(state.vectors["mu"] == [1, 0])
+            // Round 2: mean (2, 0), so μ̂ = ½·(1, 0) + ½·(2, 0) = (1.5, 0); deviations (−1.5,0)×3 and
+            // (6.5,0) keep z on the first axis with its sign, and the scores s·(0, 0, 0, 8) pick
+            // worker 3 or 0.
             let second: [[Float]] = [[0, 0], [0, 0], [0, 0], [8, 0]]
             let output = try attack.run(attackContext(second, byzantine: 1, seed: seed, round: 1), state: &state)
             let positive = firstGaussianIsPositive(seed: seed)
-            #expect(state.vectors["mu"] == [1, 0])
+            #expect(state.vectors["mu"] == [1.5, 0])
             #expect(close(state.vectors["z"], [positive ? 1 : -1, 0]))
             #expect(output.decision.target == (positive ? 3 : 0))
             #expect(output.decision.values == ["t": 1, "warmup": 2])
             #expect(state.scalars["t"] == 2)
+        }
+    }
+
+    @Test func warmupAveragesTheDirection() throws {
+        let attack = MimicHeuristicAttack(warmup: 2)
+        var state = AttackState.empty
+        _ = try attack.run(attackContext(spreadAlongX, byzantine: 1, seed: 2), state: &state)
+        let sign: Double = firstGaussianIsPositive(seed: 2) ? 1 : -1
+        // Round 2 (mean 0, so μ̂ stays 0): the power step from z = (s, 0) is s·(1, 3)/√10, and the
+        // new direction is the normalised average ½·(s, 0) + ½·s·(1, 3)/√10.
+        let second: [[Float]] = [[1, 3], [-1, -3], [0, 0], [0, 0]]
+        _ = try attack.run(attackContext(second, byzantine: 1, seed: 2, round: 1), state: &state)
+        let a = 1 / 10.0.squareRoot()
+        let (x, y) = ((1 + a) / 2, 3 * a / 2)
+        let norm = (x * x + y * y).squareRoot()
+        #expect(close(state.vectors["z"], [sign * x / norm, sign * y / norm]))
+    }
+
+    /// The heuristic of Karimireddy et al. written out in Double, straight from the definition.
+    func referenceHeuristic(rounds: [[[Float]]], warmup: Int, z0: [Double]) -> (targets: [Int], mu: [Double], z: [Double]) {
+        func normalised(_ v: [Double]) -> [Double] {
+            let n = v.map { $0 * $0 }.reduce(0, +).squareRoot()
+            return v.map { $0 / n }
+        }
+        func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
+        var mu: [Double] = [], z = normalised(z0), targets: [Int] = [], target = 0
+        for (t, round) in rounds.enumerated() {
+            let h = round.map { $0.map(Double.init) }
+            if t < warmup {
+                let mean = (0..<h[0].count).map { j in h.map { $0[j] }.reduce(0, +) / Double(h.count) }
+                mu = t == 0 ? mean : zip(mu, mean).map { (Double(t) * $0 + $1) / Double(t + 1) }
+                var step = [Double](repeating: 0, count: mu.count)
+                for row in h {
+                    let dev = zip(row, mu).map(-)
+                    let w = dot(dev, z)
+                    step = zip(step, dev).map { $0 + w * $1 }
+                }
+                let u = normalised(step)
+                z = t == 0 ? u : normalised(zip(z, u).map { (Double(t) * $0 + $1) / Double(t + 1) })
+                let scores = h.map { dot($0, z) }
+                target = scores.indices.max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
+            }
+            targets.append(target)
+        }
+        return (targets, mu, z)
+    }
+
+    @Test func heuristicMatchesAReferenceImplementation() throws {
+        func value(_ t: Int, _ i: Int, _ j: Int) -> Float {
+            let cell: Int = (i * 7 + j * 3 + t * 5) % 11
+            return Float(cell - 3 + t)
+        }
+        let rounds: [[[Float]]] = (0..<4).map { t in (0..<5).map { i in (0..<4).map { j in value(t, i, j) } } }
+        for warmup in [1, 2, 3] {
+            var state = AttackState.empty
+            var targets: [Int] = []
+            for (t, round) in rounds.enumerated() {
+                let output = try MimicHeuristicAttack(warmup: warmup).run(
+                    attackContext(round, byzantine: 1, seed: 3, round: t, classIndex: 2), state: &state)
+                targets.append(try #require(output.decision.target))
+            }
+            var stream = RandomStream(seed: 3, purpose: .attack, worker: AttackContext.colludingWorker, round: 0, class: 2)
+            let z0 = (0..<4).map { _ in Double(Float(stream.nextGaussian())) }
+            let reference = referenceHeuristic(rounds: rounds, warmup: warmup, z0: z0)
+            #expect(targets == reference.targets, "warmup \(warmup)")
+            #expect(close(state.vectors["mu"], reference.mu) && close(state.vectors["z"], reference.z), "warmup \(warmup)")
         }
     }
 

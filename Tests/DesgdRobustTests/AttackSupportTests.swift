@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import DesgdNumerics
 @testable import DesgdRobust
@@ -65,6 +66,21 @@ func attackError(_ body: () throws -> Void) -> String? {
 
     @Test func defaultWorkerIdsCountFromZero() {
         #expect(attackContext([[1]], byzantine: 3).byzantineWorkers == [0, 1, 2])
+    }
+
+    @Test func decisionsSurviveAJSONRoundTrip() throws {
+        var decision = AttackDecision()
+        decision.scale = 0.1
+        decision.search = [AttackSearchPoint(tau: 0, objective: 1.5), AttackSearchPoint(tau: 10, objective: 2.25)]
+        decision.objective = 2.25
+        decision.target = 3
+        decision.scores = [1, -2]
+        decision.ownMomentum = .flippedLabels
+        decision.randomness = [AttackRandomness(purpose: .attack, worker: -1, round: 4, classIndex: 2, draws: 40)]
+        decision.values = ["t": 1]
+        let data = try JSONEncoder().encode(decision)
+        #expect(try JSONDecoder().decode(AttackDecision.self, from: data) == decision)
+        #expect(try JSONDecoder().decode(AttackDecision.self, from: JSONEncoder().encode(AttackDecision())) == AttackDecision())
     }
 
     @Test func identicalRowsHelper() {

@@ -29,10 +29,12 @@ public struct AttackContext: Sendable {
     /// One row per Byzantine worker (byzantineCount × d): its own momentum as asked by
     /// ``Attack/ownMomentum``; `nil` when the attack needs none.
     public var ownMomenta: Matrix?
-    /// The server's rule, the f it was told and its current state. The state is a copy: whatever
-    /// an attack does with it never reaches the server.
+    /// The server's rule (with its pre-aggregators, if the engine composes them into one rule).
     public var aggregator: any Aggregator
+    /// The f the server's rule was told (may differ from `byzantineCount`).
     public var declaredF: Int
+    /// The server rule's current state. A copy: whatever an attack does with it never reaches
+    /// the server.
     public var aggregatorState: AggregatorState
     /// Seed, round and class that key the attack's random streams
     /// (`RandomStream(seed:purpose: .attack, worker:, round:, class:)`) and the server's rule when

@@ -45,8 +45,8 @@ public struct SignFlipAttack: Attack {
 /// (9−y with the 10 Fashion-MNIST classes) and sends that class-momentum unchanged. The engine
 /// computes it (``OwnMomentumNeed/flippedLabels``); the attack passes it through.
 ///
-/// In DeSGD a Byzantine worker asked for class c sends its momentum on the samples that now carry
-/// label c, i.e. its samples of class C−1−c.
+/// In DeSGD, a Byzantine worker asked for class c sends the class-c momentum of its flipped data
+/// set: the one computed on its samples of true class C−1−c, which now carry label c.
 ///
 /// Source: Fang et al. 2020 and common practice; the worker-side form with own data and momentum
 /// is the one of Blades and of the bucketing/CClip code of Karimireddy et al. Peers' variant:
