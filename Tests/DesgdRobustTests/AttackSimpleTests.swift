@@ -82,6 +82,19 @@ import DesgdNumerics
         #expect(nextRound.messages.row(0) != output.messages.row(0))
     }
 
+    @Test func gaussianBitsDoNotDependOnTheThreadCount() throws {
+        var contexts = (1...3).map { threads in
+            AttackContext(honest: Matrix(rows: 1, columns: 1000), byzantineCount: 5, aggregator: AttackTestMean(),
+                          declaredF: 5, byzantineWorkers: [4, 9, 2, 7, 30], seed: 3, round: 8, threads: threads)
+        }
+        let single = try GaussianAttack().run(contexts.removeFirst())
+        for context in contexts {
+            let output = try GaussianAttack().run(context)
+            #expect(output.messages.storage.map(\.bitPattern) == single.messages.storage.map(\.bitPattern))
+            #expect(output.decision == single.decision)
+        }
+    }
+
     @Test func gaussianHasTheRequestedMeanAndSpread() throws {
         let d = 20_000
         let output = try GaussianAttack().run(

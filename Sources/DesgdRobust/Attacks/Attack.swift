@@ -44,11 +44,14 @@ public struct AttackContext: Sendable {
     public var classIndex: Int
     /// Backend for any matrix product of the simulated rule.
     public var backend: NumericBackend
+    /// Threads an attack may use for work split by Byzantine worker (Gaussian noise). The output
+    /// does not depend on it.
+    public var threads: Int
 
     public init(honest: Matrix, byzantineCount: Int, aggregator: any Aggregator, declaredF: Int,
                 aggregatorState: AggregatorState = .empty, ownMomenta: Matrix? = nil,
                 byzantineWorkers: [Int]? = nil, seed: UInt64 = 0, round: Int = 0, classIndex: Int = 0,
-                backend: NumericBackend = .openblas) {
+                backend: NumericBackend = .openblas, threads: Int = 1) {
         self.honest = honest
         self.byzantineCount = byzantineCount
         self.byzantineWorkers = byzantineWorkers ?? Array(0..<max(0, byzantineCount))
@@ -60,6 +63,7 @@ public struct AttackContext: Sendable {
         self.round = round
         self.classIndex = classIndex
         self.backend = backend
+        self.threads = threads
     }
 
     /// The dimension d of every message.
@@ -74,9 +78,9 @@ public struct AttackContext: Sendable {
         RandomStream(seed: seed, purpose: .attack, worker: worker, round: round, class: classIndex)
     }
 
-    /// What was drawn from `stream`, the attack's stream for `worker` in this round and class.
-    func randomness(_ stream: RandomStream, worker: Int) -> AttackRandomness {
-        AttackRandomness(purpose: .attack, worker: worker, round: round, classIndex: classIndex, draws: stream.position)
+    /// The record of `draws` 32-bit draws from the attack's stream for `worker` in this round and class.
+    func randomness(worker: Int, draws: UInt64) -> AttackRandomness {
+        AttackRandomness(purpose: .attack, worker: worker, round: round, classIndex: classIndex, draws: draws)
     }
 
     /// The honest mean μ (``VectorMath/mean(of:)``).

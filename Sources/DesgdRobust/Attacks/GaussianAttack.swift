@@ -23,18 +23,26 @@ public struct GaussianAttack: Attack {
     public var spec: String { "gaussian:mu=\(SpecNumber.format(mu)),sigma=\(SpecNumber.format(sigma))" }
 
     public func craft(_ context: AttackContext, state: inout AttackState) -> AttackOutput {
-        let d = context.dimension
+        let d = context.dimension, workers = context.byzantineWorkers
         var messages = Matrix(rows: context.byzantineCount, columns: d)
+        var draws = [UInt64](repeating: 0, count: workers.count)
+        let (mu, sigma) = (mu, sigma)
+        // One piece per worker: each fills its own row from its own stream, so the bits do not
+        // depend on the thread count.
+        messages.storage.withUnsafeMutableBufferPointer { rows in
+            draws.withUnsafeMutableBufferPointer { counts in
+                guard let rowBase = rows.baseAddress, let countBase = counts.baseAddress else { return }
+                let out = SendablePointer(rowBase), used = SendablePointer(countBase)
+                ParallelExecutor(threads: context.threads).forEach(workers.count) { row in
+                    var stream = context.stream(worker: workers[row])
+                    for j in 0..<d { out.base[row * d + j] = Float(mu + sigma * stream.nextGaussian()) }
+                    used.base[row] = stream.position
+                }
+            }
+        }
         var decision = AttackDecision()
         decision.scale = sigma
-        decision.randomness = []
-        for (row, worker) in context.byzantineWorkers.enumerated() {
-            var stream = context.stream(worker: worker)
-            messages.withMutableRow(row) { out in
-                for j in 0..<d { out[j] = Float(mu + sigma * stream.nextGaussian()) }
-            }
-            decision.randomness?.append(context.randomness(stream, worker: worker))
-        }
+        decision.randomness = zip(workers, draws).map { context.randomness(worker: $0, draws: $1) }
         return AttackOutput(messages: messages, decision: decision)
     }
 }

@@ -81,7 +81,7 @@ public struct MimicHeuristicAttack: Attack {
                 mu = mean
                 var stream = context.stream(worker: AttackContext.colludingWorker)
                 z = (0..<honest.columns).map { _ in Float(stream.nextGaussian()) }
-                decision.randomness = [context.randomness(stream, worker: AttackContext.colludingWorker)]
+                decision.randomness = [context.randomness(worker: AttackContext.colludingWorker, draws: stream.position)]
                 Self.normalise(&z)
                 if let step = Self.powerStep(honest, centre: mu, direction: z) { z = step }
             } else {
