@@ -236,6 +236,38 @@ public enum VectorMath {
         return out
     }
 
+    /// Coordinate-wise standard deviation of the rows around `mean`:
+    /// outⱼ = √( Σᵢ (rowᵢⱼ − meanⱼ)² / (rows − ddof) ).
+    ///
+    /// `ddof = 1` is the sample form (numpy `std(ddof=1)`, `torch.std`'s default, the form ALIE uses
+    /// in ByzFL and in the Karimireddy et al. code); `ddof = 0` the population form. The squares are
+    /// accumulated in Float, in row order, one fused multiply-add per element. Requires rows > ddof.
+    public static func standardDeviation(of m: Matrix, mean: Vector, ddof: Int = 1, into out: MutableVector) {
+        precondition(out.count == m.columns && mean.count == m.columns, "standardDeviation: lengths differ")
+        precondition(ddof >= 0 && m.rows > ddof, "standardDeviation: needs more than ddof rows")
+        let d = m.columns
+        guard d > 0 else { return }
+        fill(out, with: 0)
+        let pm = mean.baseAddress!, po = out.baseAddress!
+        m.storage.withUnsafeBufferPointer { s in
+            for r in 0..<m.rows {
+                let row = s.baseAddress! + r * d
+                var i = 0
+                while i + 8 <= d {
+                    let dev = load8(row + i) - load8(pm + i)
+                    store8(load8(po + i).addingProduct(dev, dev), po + i)
+                    i += 8
+                }
+                while i < d { let dev = row[i] - pm[i]; po[i] = po[i].addingProduct(dev, dev); i += 1 }
+            }
+        }
+        let divisor = Float(m.rows - ddof)
+        let dv = SIMD8<Float>(repeating: divisor)
+        var i = 0
+        while i + 8 <= d { store8((load8(po + i) / dv).squareRoot(), po + i); i += 8 }
+        while i < d { po[i] = (po[i] / divisor).squareRoot(); i += 1 }
+    }
+
     /// Squared Euclidean distances between every pair of rows, computed directly (no Gram-matrix
     /// cancellation): `result[i*n + j]`, symmetric with a zero diagonal. O(n²·d).
     public static func pairwiseSquaredDistances(_ m: Matrix) -> [Double] {

@@ -1,0 +1,176 @@
+/// The one place that turns attack spec text (`alie:z=auto`, `ipm:eps=0.5`, `mimic:mode=heuristic`)
+/// into ``Attack`` values, and the list of attacks for `--help`.
+///
+/// Spec syntax is ``ComponentSpec``; names and aliases are case-insensitive. Unknown names and
+/// parameters, and out-of-range values, are one-line ``AggregationError``s naming what is known.
+public enum AttackCatalogue {
+    /// One attack of the catalogue.
+    public struct Entry: Sendable {
+        /// The canonical name, e.g. `signflip`.
+        public let name: String
+        /// Other names accepted on the command line, e.g. `sign-flip`.
+        public let aliases: [String]
+        /// One line for `--help`.
+        public let summary: String
+        /// `key: meaning` of each parameter, in the order `--help` lists them.
+        public let parameters: [String]
+        /// Specs whose canonical form `--help` shows as the defaults (e.g. both mimic modes).
+        public let examples: [String]
+        let make: @Sendable (ComponentSpec) throws(AggregationError) -> any Attack
+    }
+
+    /// Every attack, in the order of PRODUCT.md §4.
+    public static let entries: [Entry] = [
+        Entry(name: "none", aliases: ["honest"],
+              summary: "Byzantine workers send their own honest momentum (true labels)",
+              parameters: [], examples: ["none"]) { spec throws(AggregationError) in
+            try spec.checkKeys([])
+            return NoAttack()
+        },
+        Entry(name: "constant", aliases: [],
+              summary: "every Byzantine worker sends c·1 (paper: c=5)",
+              parameters: ["c: the constant"], examples: ["constant"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["c"])
+            return ConstantAttack(c: try finite(spec, "c", default: 5))
+        },
+        Entry(name: "gaussian", aliases: ["gauss", "noise"],
+              summary: "coordinates drawn from N(mu, sigma²), one stream per worker (paper: sigma=2)",
+              parameters: ["mu: mean", "sigma: standard deviation ≥ 0"], examples: ["gaussian"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["mu", "sigma"])
+            let sigma = try finite(spec, "sigma", default: 2)
+            guard sigma >= 0 else { throw AggregationError("'gaussian': sigma=\(sigma) must be ≥ 0") }
+            return GaussianAttack(mu: try finite(spec, "mu", default: 0), sigma: sigma)
+        },
+        Entry(name: "signflip", aliases: ["sign-flip", "sf"],
+              summary: "−scale × own momentum on true labels (paper: scale=1)",
+              parameters: ["scale: the flip factor c₂"], examples: ["signflip"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["scale"])
+            return SignFlipAttack(scale: try finite(spec, "scale", default: 1))
+        },
+        Entry(name: "labelflip", aliases: ["label-flip", "lf"],
+              summary: "own momentum trained on flipped labels y ↦ C−1−y",
+              parameters: [], examples: ["labelflip"]) { spec throws(AggregationError) in
+            try spec.checkKeys([])
+            return LabelFlipAttack()
+        },
+        Entry(name: "ipm", aliases: ["empire"],
+              summary: "inner-product manipulation −eps·μ_honest (Xie et al.; paper: eps=0.1)",
+              parameters: ["eps: the scale ε"], examples: ["ipm"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["eps"])
+            return IPMAttack(epsilon: try finite(spec, "eps", default: 0.1))
+        },
+        Entry(name: "alie", aliases: ["little"],
+              summary: "a little is enough μ − z·σ, σ with ddof=1 (paper: z=1; z=auto: Baruch et al.'s z from n, f)",
+              parameters: ["z: a number, or auto for Φ⁻¹((n−f−s)/(n−f)), s = ⌊n/2+1⌋−f"],
+              examples: ["alie", "alie:z=auto"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["z"])
+            if spec.value("z")?.lowercased() == "auto" { return ALIEAttack(z: .auto) }
+            return ALIEAttack(z: .fixed(try finite(spec, "z", default: 1)))
+        },
+        Entry(name: "mimic", aliases: [],
+              summary: "copy one honest worker: fixed index, or chosen by Karimireddy et al.'s heuristic",
+              parameters: ["mode: fixed or heuristic", "target: honest index to copy (mode=fixed)",
+                           "warmup: rounds spent learning the direction, ≥ 1 (mode=heuristic)"],
+              examples: ["mimic", "mimic:mode=heuristic"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["mode", "target", "warmup"])
+            switch spec.value("mode")?.lowercased() ?? "fixed" {
+            case "fixed":
+                guard spec.value("warmup") == nil else {
+                    throw AggregationError("'mimic': warmup applies to mode=heuristic only")
+                }
+                return MimicAttack(target: try integer(spec, "target", default: 0, minimum: 0))
+            case "heuristic":
+                guard spec.value("target") == nil else {
+                    throw AggregationError("'mimic': mode=heuristic chooses its own target; target applies to mode=fixed")
+                }
+                return MimicHeuristicAttack(warmup: try integer(spec, "warmup", default: 1, minimum: 1))
+            case let other:
+                throw AggregationError("'mimic': mode=\(other) is not one of fixed, heuristic")
+            }
+        },
+        Entry(name: "inf", aliases: ["infinity"],
+              summary: "every coordinate +∞", parameters: [], examples: ["inf"]) { spec throws(AggregationError) in
+            try spec.checkKeys([])
+            return InfAttack()
+        },
+        Entry(name: "nan", aliases: [],
+              summary: "every coordinate NaN", parameters: [], examples: ["nan"]) { spec throws(AggregationError) in
+            try spec.checkKeys([])
+            return NaNAttack()
+        },
+        Entry(name: "ipm-opt", aliases: ["optimal-ipm", "opt-ipm"],
+              summary: "IPM −τ·μ with τ line-searched against the server's rule (ByzFL Optimal_IPM)",
+              parameters: lineSearchParameters, examples: ["ipm-opt"]) { spec throws(AggregationError) in
+            OptimalIPMAttack(search: try lineSearch(spec))
+        },
+        Entry(name: "alie-opt", aliases: ["optimal-alie", "opt-alie"],
+              summary: "ALIE μ − τ·σ with τ line-searched against the server's rule (ByzFL Optimal_ALIE)",
+              parameters: lineSearchParameters, examples: ["alie-opt"]) { spec throws(AggregationError) in
+            OptimalALIEAttack(search: try lineSearch(spec))
+        },
+    ]
+
+    /// The canonical names, in catalogue order.
+    public static var names: [String] { entries.map(\.name) }
+
+    /// The entry for a canonical name or alias (case-insensitive).
+    public static func entry(named name: String) -> Entry? {
+        let key = name.lowercased()
+        return entries.first { $0.name == key || $0.aliases.contains(key) }
+    }
+
+    /// Parses `spec` (e.g. `alie:z=auto`) into an attack.
+    public static func makeAttack(_ spec: String) throws(AggregationError) -> any Attack {
+        let parsed = try ComponentSpec.parse(spec)
+        guard let entry = entry(named: parsed.name) else {
+            throw AggregationError("unknown attack '\(parsed.name)': known attacks are \(names.joined(separator: ", "))")
+        }
+        return try entry.make(parsed)
+    }
+
+    /// `--help` text: one line per attack with its aliases and defaults, then its parameters.
+    public static var help: String {
+        entries.map { entry in
+            let aliases = entry.aliases.isEmpty ? "" : " (also \(entry.aliases.joined(separator: ", ")))"
+            let defaults = entry.examples.compactMap { try? makeAttack($0).spec }.joined(separator: " | ")
+            var lines = ["  \(entry.name)\(aliases): \(entry.summary). Default: \(defaults)"]
+            lines += entry.parameters.map { "      \($0)" }
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    // MARK: Parameter parsing
+
+    private static let lineSearchParameters = [
+        "evals: number of evaluations ≥ 1", "start: first τ", "delta: initial step ≠ 0",
+        "ratio: contraction ratio in (0.5, 1)",
+    ]
+
+    private static func lineSearch(_ spec: ComponentSpec) throws(AggregationError) -> LineMaximizer {
+        try spec.checkKeys(["evals", "start", "delta", "ratio"])
+        let defaults = LineMaximizer()
+        let evals = try integer(spec, "evals", default: defaults.evaluations, minimum: 1)
+        let delta = try finite(spec, "delta", default: defaults.delta)
+        guard delta != 0 else { throw AggregationError("'\(spec.name)': delta must not be 0") }
+        let ratio = try finite(spec, "ratio", default: defaults.ratio)
+        guard ratio > 0.5, ratio < 1 else { throw AggregationError("'\(spec.name)': ratio=\(ratio) must be in (0.5, 1)") }
+        return LineMaximizer(evaluations: evals, start: try finite(spec, "start", default: defaults.start),
+                             delta: delta, ratio: ratio)
+    }
+
+    /// Parameter `key` as a finite number.
+    private static func finite(_ spec: ComponentSpec, _ key: String, default def: Double) throws(AggregationError) -> Double {
+        let value = try spec.double(key, default: def)
+        guard value.isFinite else { throw AggregationError("'\(spec.name)': \(key)=\(value) must be finite") }
+        return value
+    }
+
+    /// Parameter `key` as an integer ≥ `minimum`.
+    private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int, minimum: Int) throws(AggregationError) -> Int {
+        guard let text = spec.value(key) else { return def }
+        guard let value = Int(text), value >= minimum else {
+            throw AggregationError("'\(spec.name)': \(key)=\(text) must be an integer ≥ \(minimum)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,87 @@
+import Testing
+@testable import DesgdRobust
+
+/// Names, aliases, parameters, canonical specs and errors of the attack catalogue.
+@Suite struct AttackCatalogueTests {
+    /// PRODUCT.md §4: the names that must work, with their canonical default specs.
+    @Test(arguments: [
+        ("none", "none"), ("constant", "constant:c=5"), ("gaussian", "gaussian:mu=0,sigma=2"),
+        ("signflip", "signflip:scale=1"), ("labelflip", "labelflip"), ("ipm", "ipm:eps=0.1"),
+        ("alie", "alie:z=1"), ("mimic", "mimic:target=0"), ("inf", "inf"), ("nan", "nan"),
+        ("ipm-opt", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8"),
+        ("alie-opt", "alie-opt:evals=20,start=0,delta=10,ratio=0.8"),
+    ])
+    func requiredNamesGiveTheirDefaults(name: String, spec: String) throws {
+        #expect(try AttackCatalogue.makeAttack(name).spec == spec)
+    }
+
+    @Test func catalogueListsExactlyTheProductNames() {
+        #expect(AttackCatalogue.names == ["none", "constant", "gaussian", "signflip", "labelflip", "ipm", "alie",
+                                          "mimic", "inf", "nan", "ipm-opt", "alie-opt"])
+    }
+
+    @Test(arguments: [
+        ("sign-flip", "signflip:scale=1"), ("label-flip", "labelflip"), ("optimal-ipm", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8"),
+        ("opt-alie:evals=5", "alie-opt:evals=5,start=0,delta=10,ratio=0.8"), ("empire:eps=2", "ipm:eps=2"),
+        ("little:z=AUTO", "alie:z=auto"), ("ALIE:Z=1.5", "alie:z=1.5"), ("noise:sigma=0.5,mu=1", "gaussian:mu=1,sigma=0.5"),
+        ("mimic:target=3", "mimic:target=3"), ("mimic:mode=heuristic", "mimic:mode=heuristic,warmup=1"),
+        ("mimic:mode=Heuristic,warmup=4", "mimic:mode=heuristic,warmup=4"), ("constant:c=-0.25", "constant:c=-0.25"),
+        ("ipm-opt:ratio=0.9,delta=-1,start=2.5", "ipm-opt:evals=20,start=2.5,delta=-1,ratio=0.9"),
+        ("sf:scale=3", "signflip:scale=3"), ("honest", "none"), ("infinity", "inf"),
+    ])
+    func aliasesAndParameters(text: String, spec: String) throws {
+        let attack = try AttackCatalogue.makeAttack(text)
+        #expect(attack.spec == spec)
+        // The canonical spec reads back to the same attack.
+        #expect(try AttackCatalogue.makeAttack(attack.spec).spec == spec)
+    }
+
+    @Test func parametersReachTheAttacks() throws {
+        #expect((try AttackCatalogue.makeAttack("alie:z=auto") as? ALIEAttack)?.z == .auto)
+        #expect((try AttackCatalogue.makeAttack("ipm:eps=0.3") as? IPMAttack)?.epsilon == 0.3)
+        #expect((try AttackCatalogue.makeAttack("mimic:mode=heuristic,warmup=2") as? MimicHeuristicAttack)?.warmup == 2)
+        #expect((try AttackCatalogue.makeAttack("alie-opt:evals=7") as? OptimalALIEAttack)?.search
+                == LineMaximizer(evaluations: 7))
+    }
+
+    @Test func needsAreDeclared() throws {
+        let needs = try AttackCatalogue.names.map { try AttackCatalogue.makeAttack($0).ownMomentum }
+        #expect(needs == [.trueLabels, .none, .none, .trueLabels, .flippedLabels, .none, .none, .none, .none, .none, .none, .none])
+        let simulating = try AttackCatalogue.names.filter { try AttackCatalogue.makeAttack($0).simulatesAggregator }
+        #expect(simulating == ["ipm-opt", "alie-opt"])
+    }
+
+    @Test(arguments: [
+        ("krum", "unknown attack 'krum': known attacks are none, constant, gaussian, signflip, labelflip, ipm, alie, mimic, inf, nan, ipm-opt, alie-opt"),
+        ("alie:tau=1.5", "'alie' has no parameter 'tau': its parameters are z"),
+        ("nan:x=1", "'nan' has no parameter 'x': it takes no parameters"),
+        ("constant:c=abc", "'constant': c=abc is not a number"),
+        ("constant:c=inf", "'constant': c=inf must be finite"),
+        ("gaussian:sigma=-1", "'gaussian': sigma=-1.0 must be ≥ 0"),
+        ("mimic:mode=random", "'mimic': mode=random is not one of fixed, heuristic"),
+        ("mimic:mode=heuristic,target=1", "'mimic': mode=heuristic chooses its own target; target applies to mode=fixed"),
+        ("mimic:warmup=2", "'mimic': warmup applies to mode=heuristic only"),
+        ("mimic:mode=heuristic,warmup=0", "'mimic': warmup=0 must be an integer ≥ 1"),
+        ("mimic:target=-1", "'mimic': target=-1 must be an integer ≥ 0"),
+        ("ipm-opt:evals=0", "'ipm-opt': evals=0 must be an integer ≥ 1"),
+        ("alie-opt:ratio=0.5", "'alie-opt': ratio=0.5 must be in (0.5, 1)"),
+        ("alie-opt:delta=0", "'alie-opt': delta must not be 0"),
+        ("ipm-opt:agg=mean", "'ipm-opt' has no parameter 'agg': its parameters are evals, start, delta, ratio"),
+    ])
+    func errorsAreOneLineAndNameWhatIsKnown(text: String, message: String) {
+        let error = attackError { _ = try AttackCatalogue.makeAttack(text) }
+        #expect(error == message)
+        #expect(error?.contains("\n") == false)
+    }
+
+    @Test func helpListsEveryAttackWithItsDefaults() {
+        let help = AttackCatalogue.help
+        for name in AttackCatalogue.names {
+            #expect(help.contains("  \(name)"), "help misses \(name)")
+        }
+        for spec in ["constant:c=5", "gaussian:mu=0,sigma=2", "alie:z=1 | alie:z=auto", "mimic:target=0 | mimic:mode=heuristic,warmup=1",
+                     "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also sign-flip, sf)"] {
+            #expect(help.contains(spec), "help misses \(spec)")
+        }
+    }
+}
