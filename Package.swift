@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "DesgdNumerics", targets: ["DesgdNumerics"]),
         .library(name: "DesgdRobust", targets: ["DesgdRobust"]),
+        .library(name: "DesgdSimulation", targets: ["DesgdSimulation"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
     ],
     dependencies: [
@@ -33,16 +34,26 @@ let package = Package(
         // Robust aggregation and attacks.
         .target(name: "DesgdRobust", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
 
+        // Simulation: DeSGD and the SGD baselines (Algorithm 1), workers, server, observers.
+        .target(name: "DesgdSimulation", dependencies: ["DesgdNumerics", "DesgdRobust"], swiftSettings: cpu),
+
+        // What the command-line front ends share: option groups that map to library values, errors.
+        .target(
+            name: "DesgdCLI",
+            dependencies: ["DesgdSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.
         .executableTarget(
             name: "desgd-bench",
             dependencies: [
-                "DesgdNumerics", "DesgdRobust",
+                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpu),
 
         .testTarget(name: "DesgdNumericsTests", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
+        .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DesgdCLI
 import DesgdNumerics
 import Foundation
 
@@ -15,7 +16,7 @@ struct DesgdBench: ParsableCommand {
           desgd-bench numerics                 # lenet forward+backward, batch 50, vs the sgemm peak
           desgd-bench centralized --epochs 10  # centralised training on Fashion-MNIST (accuracy reference)
         """,
-        subcommands: [NumericsBench.self, CentralizedRun.self])
+        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, CentralizedRun.self])
 }
 
 /// Formats a number with a fixed number of decimals.
@@ -107,5 +108,3 @@ struct CentralizedRun: ParsableCommand {
     }
 }
 
-extension ModelArchitecture: ExpressibleByArgument {}
-extension NumericBackend: ExpressibleByArgument {}

@@ -36,4 +36,26 @@ public enum Benchmarks {
         }
         return 2.0 * Double(size) * Double(size) * Double(size) / t / 1e9
     }
+
+    /// The machine's sgemm rate in GFLOP/s on `threads` threads: `threads` independent
+    /// size³ products run at once (how desgd uses the cores: one product per work item).
+    public static func parallelSgemmRate(backend: NumericBackend, threads: Int, size: Int = 1024) -> Double {
+        var rng = RandomStream(seed: 1, purpose: .initialization)
+        let a = (0..<(size * size)).map { _ in rng.nextFloat(in: -1, 1) }
+        let outputs = UnsafeMutablePointer<Float>.allocate(capacity: threads * size * size)
+        defer { outputs.deallocate() }
+        let out = SendablePointer(outputs)
+        let executor = ParallelExecutor(threads: threads)
+        let t = a.withUnsafeBufferPointer { pa in
+            let shared = SendableBuffer(pa)
+            return Stopwatch.best(repeats: 3) {
+                executor.forEach(threads) { i in
+                    let p = shared.buffer.baseAddress!
+                    backend.sgemm(.none, .none, m: size, n: size, k: size, alpha: 1, a: p, lda: size, b: p, ldb: size,
+                                  beta: 0, c: out.base + i * size * size, ldc: size)
+                }
+            }
+        }
+        return Double(threads) * 2.0 * Double(size) * Double(size) * Double(size) / t / 1e9
+    }
 }

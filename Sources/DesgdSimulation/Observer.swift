@@ -1,0 +1,102 @@
+import DesgdNumerics
+import DesgdRobust
+
+/// A sender of a message to the server.
+public struct Sender: Sendable, Equatable, Codable {
+    /// Worker id: honest workers are 0..<n, Byzantine workers n..<n+f.
+    public var worker: Int
+    public var byzantine: Bool
+    public init(worker: Int, byzantine: Bool) {
+        self.worker = worker
+        self.byzantine = byzantine
+    }
+}
+
+/// One aggregation of a round: in DeSGD one per class of S_t, in the baseline one per round.
+public struct AggregationEvent: Sendable {
+    /// The class aggregated (DeSGD), or −1 for the baseline's whole-data aggregation.
+    public var classIndex: Int
+    /// Who sent which row of `messages`: honest senders first (in worker order), then Byzantine.
+    public var senders: [Sender]
+    /// The received messages, one row per sender.
+    public var messages: Matrix
+    /// The attack's decision (nil when there are no Byzantine senders).
+    public var attackDecision: AttackDecision?
+    /// The rule's decision and the state it carried in and out.
+    public var decision: AggregationDecision
+    public var stateBefore: AggregatorState
+    public var stateAfter: AggregatorState
+    /// The aggregate m̂ (or ĝ).
+    public var aggregate: [Float]
+
+    /// Indices of the honest rows of `messages`.
+    public var honestRows: [Int] { senders.indices.filter { !senders[$0].byzantine } }
+}
+
+/// Everything that happened in one round, as handed to a ``SimulationObserver``.
+public struct RoundEvent: Sendable {
+    public var round: Int
+    /// S_t (DeSGD), or empty for the baseline.
+    public var classes: [Int]
+    public var aggregations: [AggregationEvent]
+    /// The update direction Δ applied as x ← x − η·Δ (eq. 16 in DeSGD; the aggregate, or the
+    /// server momentum, in the baseline).
+    public var update: [Float]
+    /// The model difference as applied, x_{t+1} − x_t (bit-exact).
+    public var modelDiff: [Float]
+    /// Test-set evaluation after the update, on evaluation rounds.
+    public var evaluation: Evaluation?
+}
+
+/// Receives everything the engine does, in order. The recorder of traces is one observer; a
+/// no-op observer costs nothing (the events reference buffers the engine builds anyway).
+public protocol SimulationObserver: AnyObject {
+    /// Called once before round 0 with the validated configuration and the run's setup.
+    func runStarted(_ setup: SimulationSetup)
+    /// Called after every round.
+    func roundFinished(_ event: RoundEvent)
+    /// Called once at the end.
+    func runFinished(_ result: SimulationResult)
+}
+
+extension SimulationObserver {
+    public func runStarted(_ setup: SimulationSetup) {}
+    public func runFinished(_ result: SimulationResult) {}
+}
+
+/// An observer that ignores everything.
+public final class NullObserver: SimulationObserver {
+    public init() {}
+    public func roundFinished(_ event: RoundEvent) {}
+}
+
+/// What a run starts from, beyond its configuration.
+public struct SimulationSetup: Sendable {
+    public var config: SimulationConfig
+    public var partition: Partition
+    public var dataset: DatasetProvenance
+    public var parameterCount: Int
+    public var initialParameters: [Float]
+    /// The numeric backend's exact kernel description.
+    public var backendDescription: String
+    /// The aggregation pipeline's and the attack's canonical specs.
+    public var aggregatorSpec: String
+    public var attackSpec: String
+}
+
+/// The outcome of a run.
+public struct SimulationResult: Sendable {
+    public struct EvaluationPoint: Sendable, Codable, Equatable {
+        public var round: Int
+        public var evaluation: Evaluation
+    }
+    public var evaluations: [EvaluationPoint]
+    public var finalParameters: [Float]
+    /// Wall time of the run, and the part of it spent evaluating on the test set.
+    public var seconds: Double
+    public var evaluationSeconds: Double
+    public var rounds: Int
+    /// The paper's metric: the best test accuracy during training.
+    public var bestAccuracy: Double { evaluations.map(\.evaluation.accuracy).max() ?? 0 }
+    public var finalAccuracy: Double { evaluations.last?.evaluation.accuracy ?? 0 }
+}

@@ -1,0 +1,307 @@
+import DesgdNumerics
+import DesgdRobust
+
+/// The DeSGD / SGD simulation engine (paper, Algorithm 1; PRODUCT.md §2).
+///
+/// Per round t (DeSGD):
+/// 1. The server picks S_t (``SimulationConfig/Schedule``).
+/// 2. Every honest worker i computes, for every class c it holds, a stochastic class-gradient on
+///    a mini-batch of its class-c samples at x_t, adds weight decay, and updates its local
+///    class-momentum m^(c,i) ← β·m^(c,i) + (1−β)·g (eq. 4 and Algorithm 1, lines 8–10, with the
+///    EMA convention of PRODUCT.md §2). All these class-gradients are independent work items run
+///    on `threads` threads; each writes its own buffer, so results do not depend on the thread count.
+/// 3. Byzantine workers (ids n..<n+f, data of all classes) compute their own class-momentum for
+///    the classes of S_t when the attack needs it (sign-flip, label-flip, none), then the attack
+///    crafts their messages from what an omniscient adversary sees.
+/// 4. For each c in S_t the server aggregates the messages of c's holders and the Byzantine
+///    workers with the rule and its per-class state (eq. 13), averages over S_t (eq. 7), reads the
+///    buffer average m̄_t (eq. 14), updates x ← x − η((1−γ)·m̂_t + γ·m̄_t) (eq. 16) and refreshes the
+///    buffer (eq. 15).
+///
+/// The baseline (``SimulationConfig/Mode/sgd``) has every worker send its momentum of a mini-batch
+/// of all its local data, and the server apply x ← x − η·Agg(all n+f messages). With
+/// ``SimulationConfig/MomentumPlacement/global`` workers send gradients and the server applies an
+/// EMA of its update direction instead.
+///
+/// Randomness: mini-batch of worker w for class c in round t from
+/// `RandomStream(seed, .minibatch, worker: w, round: t, class: c)` (class −1 for whole-data
+/// batches), random class sets from `(.classSchedule, round: t)`; the rules and attacks key their
+/// own streams by (round, class). Nothing depends on earlier draws.
+public final class Simulation {
+    public let config: SimulationConfig
+    public let dataset: Dataset
+    public let partition: Partition
+    public let model: CNN
+    public let pipeline: AggregationPipeline
+    public let attack: any Attack
+
+    let executor: ParallelExecutor
+    let workspaces: WorkspacePool
+    let scratch: VectorStore
+    let honestMomenta: VectorStore
+    /// Row of `honestMomenta` for (worker, class); class −1 (index C) for the baseline.
+    let honestRow: [[Int?]]
+    /// The (worker, class) pairs of the honest work items, in row order.
+    let honestJobs: [(worker: Int, classIndex: Int)]
+    let byzantineMomenta: VectorStore
+    let buffer: ClassMomentumBuffer?
+    var serverMomentum: [Float]
+    /// Sample indices each honest worker draws from in the baseline (all its classes).
+    let workerSamples: [[Int]]
+    /// Whole training set, by class (Byzantine workers' data).
+    let classSamples: [[Int]]
+    let allSamples: [Int]
+
+    public private(set) var parameters: [Float]
+    var aggregatorStates: [AggregatorState]
+    var attackStates: [AttackState]
+
+    /// Builds a run: loads nothing (the data set is given), partitions the data, checks every
+    /// aggregation the run will perform against the rule's and the attack's requirements.
+    public init(config: SimulationConfig, dataset: Dataset) throws(SimulationError) {
+        try config.validate()
+        self.config = config
+        self.dataset = dataset
+        guard dataset.train.classes == config.classes else {
+            throw SimulationError("the data set has \(dataset.train.classes) classes, the simulation expects \(config.classes)")
+        }
+        do {
+            partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers, seed: config.seed)
+            pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
+            attack = try AttackCatalogue.makeAttack(config.attack)
+        } catch let e as DataError { throw SimulationError(e.message) } catch let e as AggregationError {
+            throw SimulationError(e.message)
+        } catch { throw SimulationError("\(error)") }
+        model = CNN(config.model, backend: config.backend)
+        let d = model.parameterCount, C = config.classes, n = config.honestWorkers, f = config.byzantineWorkers
+
+        // Every aggregation the run will perform must satisfy the rule's and the attack's requirements.
+        let groups: [(String, Int)] = config.mode == .desgd
+            ? (0..<C).map { ("class \($0)", partition.holders(of: $0).count) }
+            : [("the round", n)]
+        for (what, honest) in groups {
+            if honest == 0 { throw SimulationError("\(what) is held by no honest worker: change --partition") }
+            if let r = pipeline.requirement(n: honest + f, f: config.effectiveF) {
+                throw SimulationError("\(what) has \(honest) honest + \(f) Byzantine senders with declared f=\(config.effectiveF): \(r)")
+            }
+            if f > 0, let r = attack.requirement(honest: honest, byzantine: f) {
+                throw SimulationError("attack \(attack.spec) in \(what): \(r)")
+            }
+        }
+
+        executor = ParallelExecutor(threads: config.threads)
+        workspaces = WorkspacePool(model: model, slots: config.threads, batch: config.batchSize)
+        scratch = VectorStore(count: config.threads, dimension: d)
+        var rows = [[Int?]](repeating: [Int?](repeating: nil, count: C + 1), count: n)
+        var jobs: [(worker: Int, classIndex: Int)] = []
+        for w in 0..<n {
+            if config.mode == .desgd {
+                for c in partition.classes(of: w) { rows[w][c] = jobs.count; jobs.append((w, c)) }
+            } else {
+                rows[w][C] = jobs.count; jobs.append((w, -1))
+            }
+        }
+        honestRow = rows
+        honestJobs = jobs
+        honestMomenta = VectorStore(count: jobs.count, dimension: d)
+        byzantineMomenta = VectorStore(count: f * (config.mode == .desgd ? C : 1), dimension: d)
+        buffer = config.mode == .desgd ? ClassMomentumBuffer(classes: C, dimension: d, decay: config.effectiveBufferDecay) : nil
+        serverMomentum = config.momentum == .global ? [Float](repeating: 0, count: d) : []
+        workerSamples = (0..<n).map { w in partition.samples[w].flatMap { $0 } }
+        classSamples = dataset.train.indicesByClass()
+        allSamples = Array(0..<dataset.train.count)
+        parameters = model.initialParameters(seed: config.seed)
+        let groupsCount = config.mode == .desgd ? C : 1
+        aggregatorStates = [AggregatorState](repeating: .empty, count: groupsCount)
+        attackStates = [AttackState](repeating: .empty, count: groupsCount)
+    }
+
+    public var setup: SimulationSetup {
+        SimulationSetup(config: config, partition: partition, dataset: dataset.provenance, parameterCount: model.parameterCount,
+                        initialParameters: model.initialParameters(seed: config.seed),
+                        backendDescription: config.backend.description, aggregatorSpec: pipeline.spec, attackSpec: attack.spec)
+    }
+
+    /// The class set S_t.
+    public func classes(round t: Int) -> [Int] {
+        let C = config.classes, K = config.classesPerRound
+        switch config.schedule {
+        case .cyclic: return (0..<K).map { (t * K + $0) % C }
+        case .random:
+            var r = RandomStream(seed: config.seed, purpose: .classSchedule, round: t)
+            return r.sample(K, from: C).sorted()
+        }
+    }
+
+    /// Runs all rounds, telling `observer` everything; `progress(round, evaluation)` after each round.
+    public func run(observer: SimulationObserver = NullObserver(),
+                    progress: (Int, Evaluation?) -> Void = { _, _ in }) throws(SimulationError) -> SimulationResult {
+        observer.runStarted(setup)
+        let t0 = Stopwatch.now()
+        var evaluations: [SimulationResult.EvaluationPoint] = []
+        var evaluationSeconds = 0.0
+        for t in 0..<config.rounds {
+            var event = try step(round: t)
+            if (t + 1) % config.evaluationInterval == 0 || t + 1 == config.rounds {
+                let e0 = Stopwatch.now()
+                let e = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, pool: workspaces)
+                evaluationSeconds += Stopwatch.now() - e0
+                event.evaluation = e
+                evaluations.append(.init(round: t, evaluation: e))
+            }
+            observer.roundFinished(event)
+            progress(t, event.evaluation)
+        }
+        let result = SimulationResult(evaluations: evaluations, finalParameters: parameters, seconds: Stopwatch.now() - t0,
+                                      evaluationSeconds: evaluationSeconds, rounds: config.rounds)
+        observer.runFinished(result)
+        return result
+    }
+
+    // MARK: One round
+
+    /// Performs round t and returns what happened (without evaluation).
+    public func step(round t: Int) throws(SimulationError) -> RoundEvent {
+        let desgd = config.mode == .desgd
+        let S = desgd ? classes(round: t) : []
+        computeMomenta(round: t, classes: S)
+
+        let d = model.parameterCount, n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
+        var aggregations: [AggregationEvent] = []
+        for c in desgd ? S : [-1] {
+            let group = desgd ? c : 0
+            let holders = desgd ? partition.holders(of: c) : Array(0..<n)
+            var honest = Matrix(rows: holders.count, columns: d)
+            for (k, w) in holders.enumerated() {
+                honest.withMutableRow(k) { _ = $0.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!)) }
+            }
+            var received = honest
+            var attackDecision: AttackDecision?
+            if f > 0 {
+                var own: Matrix?
+                if attack.ownMomentum != .none {
+                    var m = Matrix(rows: f, columns: d)
+                    for j in 0..<f { m.withMutableRow(j) { _ = $0.update(fromContentsOf: byzantineMomenta.readRow(byzantineRow(j, c))) } }
+                    own = m
+                }
+                let context = AttackContext(honest: honest, byzantineCount: f, aggregator: pipeline, declaredF: config.effectiveF,
+                                            aggregatorState: aggregatorStates[group], ownMomenta: own,
+                                            byzantineWorkers: Array(n ..< n + f), seed: config.seed, round: t, classIndex: c,
+                                            backend: config.backend, threads: config.threads)
+                let output: AttackOutput
+                do { output = try attack.run(context, state: &attackStates[group]) } catch {
+                    throw SimulationError("round \(t), class \(c): \(error.message)")
+                }
+                received.storage.append(contentsOf: output.messages.storage)
+                received = Matrix(rows: holders.count + f, columns: d, storage: received.storage)
+                attackDecision = output.decision
+            }
+            let senders = holders.map { Sender(worker: $0, byzantine: false) } + (n ..< n + f).map { Sender(worker: $0, byzantine: true) }
+            let stateBefore = aggregatorStates[group]
+            let context = AggregationContext(messages: received, f: config.effectiveF, seed: config.seed, round: t,
+                                             classIndex: c, backend: config.backend)
+            let (aggregate, decision) = pipeline.aggregate(context, state: &aggregatorStates[group])
+            aggregations.append(AggregationEvent(classIndex: c, senders: senders, messages: received, attackDecision: attackDecision,
+                                                 decision: decision, stateBefore: stateBefore, stateAfter: aggregatorStates[group],
+                                                 aggregate: aggregate))
+        }
+
+        // Update direction: eq. 7 (average over S_t), eq. 14 and eq. 16 for DeSGD.
+        var update = [Float](repeating: 0, count: d)
+        update.withUnsafeMutableBufferPointer { u in
+            let w = 1 / Float(aggregations.count)
+            for a in aggregations { a.aggregate.withUnsafeBufferPointer { VectorMath.axpy(w, $0, u) } }
+            if let buffer {
+                var average = [Float](repeating: 0, count: d)
+                average.withUnsafeMutableBufferPointer { buffer.average(into: $0) }
+                average.withUnsafeBufferPointer { VectorMath.axpby(config.gamma, $0, 1 - config.gamma, u) }
+            }
+        }
+        if config.momentum == .global {
+            serverMomentum.withUnsafeMutableBufferPointer { m in
+                update.withUnsafeBufferPointer { SGD.updateMomentum(m, gradient: $0, beta: config.beta) }
+            }
+            update = serverMomentum
+        }
+        let before = parameters
+        parameters.withUnsafeMutableBufferPointer { p in
+            update.withUnsafeBufferPointer { SGD.step(p, direction: $0, learningRate: config.learningRate) }
+        }
+        var diff = [Float](repeating: 0, count: d)
+        parameters.withUnsafeBufferPointer { p in before.withUnsafeBufferPointer { b in
+            diff.withUnsafeMutableBufferPointer { VectorMath.subtract(p, b, into: $0) }
+        } }
+        buffer?.refresh(Dictionary(uniqueKeysWithValues: aggregations.map { ($0.classIndex, $0.aggregate) }))
+        return RoundEvent(round: t, classes: S, aggregations: aggregations, update: update, modelDiff: diff, evaluation: nil)
+    }
+
+    func byzantineRow(_ j: Int, _ c: Int) -> Int {
+        config.mode == .desgd ? j * config.classes + c : j
+    }
+
+    /// Step 2 and 3: every honest class-momentum (all classes each worker holds) and, when the
+    /// attack needs them, the Byzantine workers' own momenta for S_t, as parallel work items.
+    func computeMomenta(round t: Int, classes S: [Int]) {
+        let n = config.honestWorkers, f = config.byzantineWorkers
+        let desgd = config.mode == .desgd
+        let own = attack.ownMomentum
+        let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in (desgd ? S : [-1]).map { (j, $0) } }
+        let total = honestJobs.count + byzantineJobs.count
+        let cfg = config
+        let model = self.model
+        let data = dataset.train
+        let honestJobs = self.honestJobs
+        let honestMomenta = self.honestMomenta, byzantineMomenta = self.byzantineMomenta
+        let scratch = self.scratch, workspaces = self.workspaces
+        let partition = self.partition, workerSamples = self.workerSamples
+        let classSamples = self.classSamples, allSamples = self.allSamples
+        let flip = own == .flippedLabels
+        parameters.withUnsafeBufferPointer { p in
+            let params = SendableBuffer(p)
+            executor.forEach(total) { i, slot in
+                let worker: Int, cls: Int, source: [Int], target: UnsafeMutableBufferPointer<Float>, flipLabels: Bool
+                if i < honestJobs.count {
+                    (worker, cls) = honestJobs[i]
+                    source = cls >= 0 ? partition.samples[worker][cls] : workerSamples[worker]
+                    target = honestMomenta.row(i)
+                    flipLabels = false
+                } else {
+                    let (j, c) = byzantineJobs[i - honestJobs.count]
+                    (worker, cls) = (n + j, c)
+                    source = c >= 0 ? classSamples[c] : allSamples
+                    target = byzantineMomenta.row(desgd ? j * cfg.classes + c : j)
+                    flipLabels = flip
+                }
+                var stream = RandomStream(seed: cfg.seed, purpose: .minibatch, worker: worker, round: t, class: cls)
+                let batch = Simulation.sampleBatch(from: source, size: cfg.batchSize, stream: &stream)
+                let g = scratch.row(slot)
+                model.lossAndGradient(parameters: params.buffer, data: data, batch: MiniBatch(indices: batch, flipLabels: flipLabels),
+                                      gradient: g, workspace: workspaces[slot])
+                SGD.addWeightDecay(g, parameters: params.buffer, weightDecay: cfg.weightDecay)
+                if cfg.momentum == .local {
+                    SGD.updateMomentum(target, gradient: UnsafeBufferPointer(g), beta: cfg.beta)
+                } else {
+                    _ = target.update(fromContentsOf: g)
+                }
+            }
+        }
+    }
+
+    /// A mini-batch of `size` distinct samples of `source` (partial Fisher–Yates over positions),
+    /// or `size` draws with replacement when `source` has fewer samples than that.
+    static func sampleBatch(from source: [Int], size: Int, stream: inout RandomStream) -> [Int] {
+        if source.count >= size {
+            return stream.sample(size, from: source.count).map { source[$0] }
+        }
+        return (0..<size).map { _ in source[stream.nextInt(below: source.count)] }
+    }
+}
+
+extension Simulation {
+    /// Mini-batch gradients computed per round: every honest (worker, class) pair (DeSGD) or
+    /// every honest worker (baseline), plus the Byzantine workers' own ones when the attack needs them.
+    public var gradientsPerRound: Int {
+        let byzantine = attack.ownMomentum == .none ? 0 : config.byzantineWorkers * (config.mode == .desgd ? config.classesPerRound : 1)
+        return honestJobs.count + byzantine
+    }
+}

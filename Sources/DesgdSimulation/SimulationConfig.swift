@@ -1,0 +1,135 @@
+import DesgdNumerics
+import DesgdRobust
+import Foundation
+
+/// Where the training data comes from.
+public enum DataSource: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// Real Fashion-MNIST from a directory (`nil`: `$DESGD_DATA`, then the Debian package's location).
+    case fashionMNIST(directory: String?)
+    /// The deterministic synthetic data set of ``Dataset/synthetic(trainCount:testCount:seed:noise:)``.
+    case synthetic(train: Int, test: Int, seed: UInt64)
+
+    public var description: String {
+        switch self {
+        case .fashionMNIST(let d): "fashion-mnist" + (d.map { ":\($0)" } ?? "")
+        case .synthetic(let tr, let te, let s): "synthetic:train=\(tr),test=\(te),seed=\(s)"
+        }
+    }
+
+    /// Loads the data set.
+    public func load() throws(DataError) -> Dataset {
+        switch self {
+        case .fashionMNIST(let d): try Dataset.fashionMNIST(directory: try Dataset.locate(explicit: d))
+        case .synthetic(let tr, let te, let s): Dataset.synthetic(trainCount: tr, testCount: te, seed: s)
+        }
+    }
+}
+
+/// Every hyper-parameter of a run as one value (PRODUCT.md §3). It serialises losslessly (it is
+/// the trace header's configuration) and validates itself before any training starts.
+///
+/// Defaults are the paper's (`--preset paper` differs from them only in nothing: the defaults *are*
+/// the paper); ``quick`` is the one-minute configuration of the quick start.
+public struct SimulationConfig: Sendable, Codable, Equatable {
+    /// DeSGD (class-wise momentum and aggregation, Algorithm 1) or the SGD baseline (every worker
+    /// sends a momentum of its whole local data every round).
+    public enum Mode: String, Sendable, Codable, CaseIterable { case desgd, sgd }
+    /// Where momentum lives: on the workers (the paper's choice) or on the server (the ablation of
+    /// the paper's Fig. 3: workers send gradients, the server keeps an EMA of its update).
+    public enum MomentumPlacement: String, Sendable, Codable, CaseIterable { case local, global }
+    /// How the server picks the class set S_t: cyclic (c = (t·K + j) mod C) or K distinct classes
+    /// uniformly at random (unbiased, Assumption 3).
+    public enum Schedule: String, Sendable, Codable, CaseIterable { case cyclic, random }
+
+    public var mode: Mode = .desgd
+    public var momentum: MomentumPlacement = .local
+    public var model: ModelArchitecture = .lenet
+    public var backend: NumericBackend = .openblas
+    public var data: DataSource = .fashionMNIST(directory: nil)
+    public var honestWorkers = 20
+    public var byzantineWorkers = 4
+    /// The f the aggregator is told; `nil` means the true number of Byzantine workers.
+    public var declaredF: Int?
+    public var partition: PartitionScheme = .labelSkew(classesPerWorker: 3)
+    public var batchSize = 50
+    /// Momentum β of m ← β·m + (1−β)·g (PRODUCT.md §2).
+    public var beta: Float = 0.9
+    /// Decay of stale entries of the global class-momentum buffer (eq. 15); `nil` means β.
+    public var bufferDecay: Float?
+    /// Weight γ of the buffer average in the update (eq. 16).
+    public var gamma: Float = 0.5
+    public var learningRate: Float = 0.1
+    public var weightDecay: Float = 5e-4
+    public var rounds = 3000
+    /// K = |S_t|.
+    public var classesPerRound = 1
+    public var schedule: Schedule = .cyclic
+    /// Aggregation rule and pre-aggregator chain, in the catalogue's spec syntax.
+    public var aggregator = "mean"
+    public var preAggregators = ""
+    /// Attack, in the catalogue's spec syntax.
+    public var attack = "none"
+    /// Evaluate on the whole test set every this many rounds (and after the last round).
+    public var evaluationInterval = 50
+    public var seed: UInt64 = 1
+    /// Threads used. Results do not depend on it; recorded for information.
+    public var threads = 2
+
+    public init() {}
+
+    /// The paper's setup (Section IV-A): lenet, 20 honest workers × 3 classes, 4 Byzantine, batch
+    /// 50, β 0.9, γ 0.5, η 0.1, weight decay 5e-4, 3 000 rounds, one class per round, cyclic.
+    public static var paper: SimulationConfig { SimulationConfig() }
+
+    /// The quick start: the paper's workers, partition and hyper-parameters on the `small` model
+    /// for 300 rounds (about a minute on 2 cores).
+    public static var quick: SimulationConfig {
+        var c = SimulationConfig()
+        c.model = .small
+        c.rounds = 300
+        c.evaluationInterval = 30
+        return c
+    }
+
+    public var effectiveF: Int { declaredF ?? byzantineWorkers }
+    public var effectiveBufferDecay: Float { bufferDecay ?? beta }
+    public var classes: Int { 10 }
+
+    /// Checks what can be checked without data: ranges and the parsing of every spec.
+    public func validate() throws(SimulationError) {
+        func fail(_ m: String) throws(SimulationError) { throw SimulationError(m) }
+        if honestWorkers < 1 { try fail("--honest must be at least 1") }
+        if byzantineWorkers < 0 { try fail("--byzantine must be at least 0") }
+        if effectiveF < 0 { try fail("--f must be at least 0") }
+        if batchSize < 1 { try fail("--batch must be at least 1") }
+        if rounds < 1 { try fail("--rounds must be at least 1") }
+        if !(beta >= 0 && beta < 1) { try fail("--beta must be in [0, 1)") }
+        if let d = bufferDecay, !(d >= 0 && d <= 1) { try fail("--buffer-decay must be in [0, 1]") }
+        if !(gamma >= 0 && gamma <= 1) { try fail("--gamma must be in [0, 1]") }
+        if !(learningRate > 0 && learningRate.isFinite) { try fail("--lr must be positive") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { try fail("--weight-decay must be at least 0") }
+        if classesPerRound < 1 || classesPerRound > classes { try fail("--classes-per-round must be in 1...\(classes)") }
+        if evaluationInterval < 1 { try fail("--eval-every must be at least 1") }
+        if case .labelSkew(let k) = partition, k > classes {
+            try fail("\(k) classes per worker but the data set has \(classes) classes")
+        }
+        do {
+            _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators)
+            _ = try AttackCatalogue.makeAttack(attack)
+        } catch { throw SimulationError(error.message) }
+    }
+
+    /// Canonical JSON (sorted keys): the form stored in trace headers.
+    public func canonicalJSON() -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(self)) ?? Data()
+    }
+}
+
+/// A configuration or setup error: one line that names the problem and what to do.
+public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import DesgdNumerics
+import DesgdRobust
+import Testing
+@testable import DesgdSimulation
+
+/// A configuration small enough for tests: the small model on a small synthetic data set.
+func tinyConfig(_ edit: (inout SimulationConfig) -> Void = { _ in }) -> SimulationConfig {
+    var c = SimulationConfig()
+    c.model = .small
+    c.data = .synthetic(train: 1200, test: 200, seed: 1)
+    c.honestWorkers = 10
+    c.byzantineWorkers = 2
+    c.batchSize = 8
+    c.rounds = 6
+    c.evaluationInterval = 3
+    c.threads = 1
+    edit(&c)
+    return c
+}
+
+/// Keeps the events of every round.
+final class Recorder: SimulationObserver {
+    var events: [RoundEvent] = []
+    func roundFinished(_ event: RoundEvent) { events.append(event) }
+}
+
+@Suite struct ClassMomentumBufferTests {
+    /// Eq. 14–15 by hand: C = 3, d = 2, decay 0.5.
+    @Test func averageAndRefresh() {
+        let b = ClassMomentumBuffer(classes: 3, dimension: 2, decay: 0.5)
+        var avg: [Float] = [9, 9]
+        avg.withUnsafeMutableBufferPointer { b.average(into: $0) }
+        #expect(avg == [0, 0])
+        b.refresh([1: [3, 6]])
+        avg.withUnsafeMutableBufferPointer { b.average(into: $0) }
+        #expect(avg == [1, 2])
+        b.refresh([2: [6, 0]])  // class 1 decays to [1.5, 3]
+        #expect(b.entry(1) == [1.5, 3])
+        avg.withUnsafeMutableBufferPointer { b.average(into: $0) }
+        #expect(abs(avg[0] - 2.5) < 1e-6 && abs(avg[1] - 1) < 1e-6)
+    }
+}
+
+@Suite struct SimulationTests {
+    static let data = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
+
+    /// Eq. 16 and eq. 15 through the engine: the update is (1−γ)·m̂_t + γ·m̄_t with m̄_t the
+    /// average of a buffer refreshed with m̂ and decayed by β, recomputed here independently.
+    @Test func updateFollowsEquations14To16() throws {
+        let config = tinyConfig { $0.aggregator = "median"; $0.attack = "signflip"; $0.gamma = 0.3; $0.bufferDecay = 0.8 }
+        let sim = try Simulation(config: config, dataset: Self.data)
+        let rec = Recorder()
+        _ = try sim.run(observer: rec)
+        let d = sim.model.parameterCount
+        var buffer = [[Double]](repeating: [Double](repeating: 0, count: d), count: 10)
+        for e in rec.events {
+            #expect(e.classes == [e.round % 10])
+            let c = e.classes[0]
+            let agg = e.aggregations[0].aggregate
+            for i in stride(from: 0, to: d, by: 97) {
+                let mbar = buffer.reduce(0.0) { $0 + $1[i] } / 10
+                let expected = 0.7 * Double(agg[i]) + 0.3 * mbar
+                #expect(abs(Double(e.update[i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+                #expect(abs(Double(e.modelDiff[i]) + 0.1 * Double(e.update[i])) <= 1e-6)
+            }
+            for k in 0..<10 where k != c { buffer[k] = buffer[k].map { $0 * 0.8 } }
+            buffer[c] = agg.map(Double.init)
+        }
+        // Senders: the 6 holders of class c (label skew, k = 3 over 10 workers gives 3 holders), then Byzantine ids 10, 11.
+        let a = rec.events[0].aggregations[0]
+        #expect(a.senders.filter(\.byzantine).map(\.worker) == [10, 11])
+        #expect(a.senders.filter { !$0.byzantine }.map(\.worker) == sim.partition.holders(of: 0))
+    }
+
+    /// Same configuration and seed: identical final parameters, across runs and thread counts.
+    @Test func deterministicAcrossRunsAndThreads() throws {
+        func final(_ threads: Int) throws -> [Float] {
+            let c = tinyConfig { $0.aggregator = "trmean"; $0.attack = "gaussian"; $0.threads = threads }
+            return try Simulation(config: c, dataset: Self.data).run().finalParameters
+        }
+        let a = try final(1), b = try final(1), c = try final(2)
+        #expect(a == b)
+        #expect(a == c)
+        let other = try Simulation(config: tinyConfig { $0.seed = 2 }, dataset: Self.data).run().finalParameters
+        #expect(other != a)
+    }
+
+    /// The baseline with f = 0 and mean aggregation is plain distributed SGD with local momentum,
+    /// written out here directly.
+    @Test func baselineWithMeanIsDistributedSGD() throws {
+        let config = tinyConfig { $0.mode = .sgd; $0.byzantineWorkers = 0; $0.aggregator = "mean"; $0.rounds = 4 }
+        let sim = try Simulation(config: config, dataset: Self.data)
+        let result = try sim.run()
+
+        let model = CNN(.small, backend: config.backend)
+        var x = model.initialParameters(seed: config.seed)
+        let n = config.honestWorkers, d = model.parameterCount
+        var momenta = [[Float]](repeating: [Float](repeating: 0, count: d), count: n)
+        let ws = CNNWorkspace(shape: model.shape)
+        for t in 0..<config.rounds {
+            var mean = [Double](repeating: 0, count: d)
+            for w in 0..<n {
+                let local = sim.partition.samples[w].flatMap { $0 }
+                var r = RandomStream(seed: config.seed, purpose: .minibatch, worker: w, round: t, class: -1)
+                let batch = r.sample(config.batchSize, from: local.count).map { local[$0] }
+                var g = [Float](repeating: 0, count: d)
+                model.lossAndGradient(parameters: x, data: Self.data.train, batch: MiniBatch(indices: batch), gradient: &g, workspace: ws)
+                for i in 0..<d {
+                    let gi = g[i] + config.weightDecay * x[i]
+                    momenta[w][i] = config.beta * momenta[w][i] + (1 - config.beta) * gi
+                    mean[i] += Double(momenta[w][i]) / Double(n)
+                }
+            }
+            for i in 0..<d { x[i] -= config.learningRate * Float(mean[i]) }
+        }
+        let err = zip(x, result.finalParameters).map { abs($0 - $1) }.max()!
+        #expect(err < 1e-5, "max difference \(err)")
+    }
+
+    @Test func impossibleSettingsAreRejectedBeforeTraining() {
+        func message(_ c: SimulationConfig) -> String {
+            do { _ = try Simulation(config: c, dataset: Self.data); return "" } catch { return error.message }
+        }
+        // Krum needs n ≥ 2f+3: a class has 3 holders + 2 Byzantine = 5 < 7.
+        #expect(message(tinyConfig { $0.aggregator = "krum" }).contains("krum"))
+        #expect(message(tinyConfig { $0.partition = .labelSkew(classesPerWorker: 11) }).contains("classes"))
+        #expect(message(tinyConfig { $0.honestWorkers = 3 }).contains("held by no"))
+        #expect(message(tinyConfig { $0.aggregator = "nosuchrule" }).contains("nosuchrule"))
+        #expect(message(tinyConfig { $0.attack = "nosuchattack" }).contains("nosuchattack"))
+        #expect(message(tinyConfig { $0.beta = 1 }).contains("beta"))
+        #expect(message(tinyConfig { $0.classesPerRound = 11 }).contains("classes-per-round"))
+    }
+
+    @Test func randomScheduleIsUnbiasedAndKeyedByRound() throws {
+        let sim = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2 }, dataset: Self.data)
+        var counts = [Int](repeating: 0, count: 10)
+        for t in 0..<2000 {
+            let s = sim.classes(round: t)
+            #expect(s.count == 2 && Set(s).count == 2)
+            for c in s { counts[c] += 1 }
+        }
+        #expect(counts.allSatisfy { abs($0 - 400) < 80 })
+        #expect(sim.classes(round: 17) == sim.classes(round: 17))
+    }
+
+    @Test func configurationRoundTripsThroughJSON() throws {
+        var c = SimulationConfig.quick
+        c.declaredF = 3; c.bufferDecay = 0.7; c.data = .synthetic(train: 10, test: 5, seed: 9); c.partition = .dirichlet(alpha: 0.3)
+        let decoded = try JSONDecoder().decode(SimulationConfig.self, from: c.canonicalJSON())
+        #expect(decoded == c)
+        #expect(decoded.canonicalJSON() == c.canonicalJSON())
+    }
+}
