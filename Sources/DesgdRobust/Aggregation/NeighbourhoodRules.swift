@@ -116,8 +116,10 @@ public struct MoNNA: Aggregator {
 ///   constant); 2 clusters. Older Blades fed S itself as a distance (a sign bug); fedlib's
 ///   `Clippedclustering` (average linkage, norm clipping) is a different rule.
 /// - Requirement: n ≥ max(3, 2f+1).
-/// - Non-finite inputs: at the largest distance 2 from every input (fedlib's convention), so
-///   they join a cluster only at the very end.
+/// - Non-finite inputs: never kept — they are labelled with the other cluster and the
+///   clustering runs on the finite inputs (fedlib maps their distances to the maximum 2 instead,
+///   which with complete linkage ties them with genuine opposites and can merge them into the
+///   larger cluster).
 /// - Ties: merges by (linkage distance, smaller member index of the first cluster, of the second);
 ///   equal cluster sizes → keep the cluster containing the lowest input index. (An equal split
 ///   can only happen when the honest inputs themselves are split, so no choice favours them.)
@@ -139,15 +141,14 @@ public struct Clustering: Aggregator {
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
         let n = context.n
-        var decision = AggregationDecision()
-        guard n > 0 else { VectorMath.fill(output, with: 0); return decision }
-        let linkage = cosineDistances(context)
+        let (candidates, linkage) = cosineDistances(context)
+        let m = candidates.count
 
-        // Complete-linkage agglomeration; clusters stay ordered by their smallest member, so
-        // the first cluster always contains input 0.
-        var clusters = (0..<n).map { [$0] }
+        // Complete-linkage agglomeration over the finite inputs; clusters stay ordered by their
+        // smallest member, so the first cluster always holds the lowest finite index.
+        var clusters = (0..<m).map { [candidates[$0]] }
         var link = linkage
-        var size = n
+        var size = m
         while clusters.count > 2 {
             var best = (a: 0, b: 1)
             for a in 0..<clusters.count {
@@ -163,37 +164,41 @@ public struct Clustering: Aggregator {
                 link[c * size + best.a] = v
             }
             clusters.remove(at: best.b)
-            var shrunk = [Double](repeating: 0, count: clusters.count * clusters.count)
-            let keep = (0..<(clusters.count + 1)).filter { $0 != best.b }
-            for (x, i) in keep.enumerated() { for (y, j) in keep.enumerated() { shrunk[x * clusters.count + y] = link[i * size + j] } }
-            link = shrunk
+            let keep = (0..<size).filter { $0 != best.b }
+            link = keep.flatMap { i in keep.map { j in link[i * size + j] } }
             size = clusters.count
         }
-        let kept = clusters.count == 1 || clusters[0].count >= clusters[1].count ? clusters[0] : clusters[1]
+        let kept: [Int]
+        switch clusters.count {
+        case 0: kept = []
+        case 1: kept = clusters[0]
+        default: kept = clusters[0].count >= clusters[1].count ? clusters[0] : clusters[1]
+        }
         VectorMath.mean(of: context.messages, rows: kept, into: output)
         var labels = [Int](repeating: 1, count: n)
         for i in kept { labels[i] = 0 }
+        var decision = AggregationDecision()
         decision.weights = uniformWeights(n: n, on: kept)
         decision.selected = kept
         decision.clusterLabels = labels
         return decision
     }
 
-    /// δᵢⱼ = 1 − cosine similarity from one uncentred Gram product (a ratio, so no cancellation);
-    /// 2 for pairs with a non-finite input or an overflowing product, 0 on the diagonal.
-    func cosineDistances(_ context: AggregationContext) -> [Double] {
-        let n = context.n
-        var messages = context.messages
-        let finite = (0..<n).map { i in messages.withRow(i) { VectorMath.allFinite($0) } }
-        for i in 0..<n where !finite[i] { messages.withMutableRow(i) { VectorMath.fill($0, with: 0) } }
-        let g = VectorMath.gram(messages, backend: context.backend)
-        var delta = [Double](repeating: 0, count: n * n)
-        for i in 0..<n {
-            for j in 0..<n where j != i {
-                let s = Double(g[i * n + j]) / ((Double(g[i * n + i]) * Double(g[j * n + j])).squareRoot() + 1e-12)
-                delta[i * n + j] = finite[i] && finite[j] && s.isFinite ? 1 - min(1, max(-1, s)) : 2
+    /// The finite inputs and their pairwise δᵢⱼ = 1 − cosine similarity (row-major over those
+    /// inputs), from one uncentred Gram product — a ratio, so no cancellation. An overflowing
+    /// product gives the largest distance, 2.
+    func cosineDistances(_ context: AggregationContext) -> (rows: [Int], distances: [Double]) {
+        let rows = (0..<context.n).filter { i in context.messages.withRow(i) { VectorMath.allFinite($0) } }
+        let m = rows.count
+        let g = VectorMath.gram(rows.count == context.n ? context.messages : context.messages.selecting(rows: rows),
+                                backend: context.backend)
+        var delta = [Double](repeating: 0, count: m * m)
+        for a in 0..<m {
+            for b in 0..<m where b != a {
+                let s = Double(g[a * m + b]) / ((Double(g[a * m + a]) * Double(g[b * m + b])).squareRoot() + 1e-12)
+                delta[a * m + b] = s.isFinite ? 1 - min(1, max(-1, s)) : 2
             }
         }
-        return delta
+        return (rows, delta)
     }
 }
