@@ -14,15 +14,27 @@ public struct AggregationContext: Sendable {
     public var classIndex: Int
     /// Numeric backend for any matrix product the rule needs (e.g. a Gram matrix).
     public var backend: NumericBackend
+    /// Threads for rules that split their work over independent columns (coordinate-wise rules).
+    /// Never changes a result: the decomposition into pieces is fixed, only the scheduling varies.
+    public var executor: ParallelExecutor
 
     public init(messages: Matrix, f: Int, seed: UInt64 = 0, round: Int = 0, classIndex: Int = 0,
-                backend: NumericBackend = .openblas) {
+                backend: NumericBackend = .openblas, executor: ParallelExecutor = ParallelExecutor(threads: 1)) {
         self.messages = messages
         self.f = f
         self.seed = seed
         self.round = round
         self.classIndex = classIndex
         self.backend = backend
+        self.executor = executor
+    }
+
+    /// The same round and keys with other messages and declared f (what a pre-aggregator hands on).
+    public func replacing(messages: Matrix, f: Int) -> AggregationContext {
+        var c = self
+        c.messages = messages
+        c.f = f
+        return c
     }
 
     public var n: Int { messages.rows }
@@ -53,6 +65,8 @@ public struct AggregationDecision: Sendable, Equatable, Codable {
     /// Randomness the rule drew, e.g. a bucketing permutation or DnC coordinate subsets.
     public var permutation: [Int]?
     public var sampledCoordinates: [[Int]]?
+    /// Per input, the inputs it was averaged with, nearest first (NNM's neighbourhoods).
+    public var neighbours: [[Int]]?
     /// Named scalars that describe the decision (e.g. `tau`, the clipping radius).
     public var values: [String: Double]?
     /// The decisions of the pre-aggregators that ran first, in order.

@@ -54,15 +54,31 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
         return ComponentSpec(name: name, parameters: params)
     }
 
-    /// Parses a `+`-separated chain (empty text or `none` gives an empty chain).
+    /// Parses a `+`-separated chain (empty text or `none` gives an empty chain). A `+` inside a
+    /// parameter value belongs to its expression (`mkrum:m=2*f+1`) when what follows it starts
+    /// like an operand — a digit, `(`, `-`, or a lone `n`/`f` — rather than a component name.
     public static func parseChain(_ text: String) throws(AggregationError) -> [ComponentSpec] {
         let t = text.trimmingSpaces
         if t.isEmpty || t.lowercased() == "none" { return [] }
-        var out: [ComponentSpec] = []
-        for part in t.split(separator: "+", omittingEmptySubsequences: false) {
-            out.append(try parse(String(part)))
+        var parts: [String] = []
+        for piece in t.split(separator: "+", omittingEmptySubsequences: false) {
+            if let last = parts.last, last.contains("="), continuesExpression(piece) {
+                parts[parts.count - 1] = last + "+" + piece
+            } else {
+                parts.append(String(piece))
+            }
         }
+        var out: [ComponentSpec] = []
+        for part in parts { out.append(try parse(part)) }
         return out
+    }
+
+    private static func continuesExpression(_ piece: Substring) -> Bool {
+        guard let first = piece.first?.lowercased().first else { return false }
+        if first.isNumber || first == "(" || first == "-" { return true }
+        guard first == "n" || first == "f" else { return false }
+        guard let next = piece.dropFirst().first else { return true }
+        return "+-*/),".contains(next)
     }
 
     /// The raw value of parameter `key`, if given.

@@ -1,0 +1,146 @@
+import Testing
+import DesgdNumerics
+@testable import DesgdRobust
+
+/// Determinism, permutation invariance and non-finite inputs, for every rule of the catalogue.
+@Suite struct PropertyTests {
+    /// Every rule with (n, f) = (11, 2) satisfies its requirement (Bulyan needs n ≥ 4f+3).
+    static let n = 11, f = 2
+
+    static func randomRows(n: Int, d: Int, seed: UInt64) -> [[Float]] {
+        var rng = RandomStream(seed: seed, purpose: .syntheticData)
+        return (0..<n).map { _ in (0..<d).map { _ in Float(1 + rng.nextGaussian()) } }
+    }
+
+    @Test func everyRuleAcceptsTheTestShape() {
+        for spec in AggregatorCatalogue.allRuleSpecs {
+            #expect(make(spec).requirement(n: PropertyTests.n, f: PropertyTests.f) == nil, "\(spec)")
+        }
+    }
+
+    /// Same inputs → same bits and decision, whatever the thread count. d spans several
+    /// column chunks so that the coordinate-wise rules really split their work.
+    @Test func identicalAcrossRunsAndThreadCounts() {
+        let d = 2 * CoordinateWise.chunkColumns + 77
+        let rows = PropertyTests.randomRows(n: PropertyTests.n, d: d, seed: 11)
+        for spec in AggregatorCatalogue.allRuleSpecs + ["bucketing+nnm+clip+arc+trmean"] {
+            let rule = make(spec)
+            let (y1, d1) = run(rule, rows, f: PropertyTests.f, seed: 3, round: 2, threads: 1)
+            let (y2, d2) = run(rule, rows, f: PropertyTests.f, seed: 3, round: 2, threads: 1)
+            let (y3, d3) = run(rule, rows, f: PropertyTests.f, seed: 3, round: 2, threads: 3)
+            #expect(y1.map(\.bitPattern) == y2.map(\.bitPattern) && d1 == d2, "\(spec) differs between runs")
+            #expect(y1.map(\.bitPattern) == y3.map(\.bitPattern) && d1 == d3, "\(spec) differs with 3 threads")
+            #expect(y1.allSatisfy { $0.isFinite }, "\(spec)")
+        }
+    }
+
+    /// Rules that do not look at input order give the same output on permuted inputs: exactly
+    /// for the coordinate-wise rules (n ≤ 32 sums in sorted order) and Krum (selects an input),
+    /// to rounding for the averaging rules (their sums follow input order). Bulyan is left out:
+    /// its last Krum rounds run with q = 1, where two mutual nearest neighbours always tie and
+    /// the index decides.
+    @Test func permutationInvariance() {
+        let exact: Set<String> = ["median", "trmean", "meamed", "krum"]
+        let invariant = ["mean", "clipmean", "median", "trmean", "meamed", "krum", "mkrum", "geomed", "faba",
+                         "clustering", "cclip", "mda", "caf", "smea", "dnc"]
+        var rng = RandomStream(seed: 99, purpose: .syntheticData)
+        for trial in 0..<3 {
+            let rows = PropertyTests.randomRows(n: PropertyTests.n, d: 6, seed: UInt64(40 + trial))
+            let order = rng.permutation(PropertyTests.n)
+            let permuted = order.map { rows[$0] }
+            for name in invariant {
+                let rule = make(name)
+                let (y, d) = run(rule, rows, f: PropertyTests.f)
+                let (yp, dp) = run(rule, permuted, f: PropertyTests.f)
+                if exact.contains(name) {
+                    #expect(y == yp, "\(name) trial \(trial)")
+                } else {
+                    #expect(close(yp, y.map(Double.init), 1e-5), "\(name) trial \(trial): \(y) vs \(yp)")
+                }
+                // Selections map through the permutation.
+                if let selected = d.selected, let selectedPermuted = dp.selected {
+                    #expect(Set(selectedPermuted.map { order[$0] }) == Set(selected), "\(name) selection")
+                }
+            }
+        }
+    }
+
+    /// A NaN row and a +∞ row among n = 11 with f = 2: every robust rule returns a finite
+    /// output and puts no weight on them; nothing crashes or hangs, even with every row non-finite.
+    @Test func nonFiniteRows() {
+        var rows = PropertyTests.randomRows(n: PropertyTests.n, d: 5, seed: 7)
+        rows[3] = [Float](repeating: .nan, count: 5)
+        rows[8] = [1, 2, .infinity, 4, 5]
+        for spec in AggregatorCatalogue.allRuleSpecs + ["nnm+krum", "clip+mda", "arc+median", "bucketing:s=1+geomed"] {
+            let rule = make(spec)
+            let (y, d) = run(rule, rows, f: PropertyTests.f)
+            if spec == "mean" {
+                #expect(y.contains { !$0.isFinite })
+                continue
+            }
+            #expect(y.allSatisfy { $0.isFinite }, "\(spec): \(y)")
+            if let w = d.weights, !(rule is AggregationPipeline) {
+                #expect(w[3] == 0 && w[8] == 0, "\(spec) weights \(w)")
+            }
+            if let used = d.coordinatesUsed, !(rule is AggregationPipeline) {
+                #expect(used[3] == 0, "\(spec) used the NaN row")
+            }
+        }
+        let allBad = [[Float]](repeating: [.nan, .infinity], count: 5)
+        for spec in AggregatorCatalogue.allRuleSpecs {
+            _ = run(make(spec), allBad, f: 1)
+        }
+    }
+
+    /// Scattered non-finite values (at most f per coordinate, in different rows): the
+    /// coordinate-wise rules stay finite coordinate by coordinate.
+    @Test func scatteredNonFiniteValues() {
+        var rows = PropertyTests.randomRows(n: 9, d: 40, seed: 8)
+        var rng = RandomStream(seed: 8, purpose: .attack)
+        for k in 0..<40 {
+            let bad = rng.sample(2, from: 9)
+            rows[bad[0]][k] = [Float.nan, .infinity, -.infinity][k % 3]
+            rows[bad[1]][k] = .nan
+        }
+        for spec in ["median", "trmean", "meamed"] {
+            let (y, _) = run(make(spec), rows, f: 2)
+            #expect(y.allSatisfy { $0.isFinite }, "\(spec)")
+        }
+        // Order: −∞ < finite < +∞ < NaN, so the median of {NaN, 2, 1, +∞, −∞} is 2.
+        #expect(run(CoordinateWiseMedian(), scalars([.nan, 2, 1, .infinity, -.infinity]), f: 2).0 == [2])
+    }
+
+    @Test func largeCountsUseSelectionAndAgreeWithSorting() {
+        // n > 32 switches the kernels to quickselect/heapsort; compare with a sorted reference.
+        var rng = RandomStream(seed: 12, purpose: .syntheticData)
+        let n = 45, f = 7
+        let rows = (0..<n).map { _ in (0..<30).map { _ in Float(rng.nextInt(below: 9)) - 4 } }
+        let median = run(CoordinateWiseMedian(), rows, f: f).0
+        let trimmed = run(TrimmedMean(), rows, f: f).0
+        let meamed = run(MeaMed(), rows, f: f).0
+        for k in 0..<30 {
+            let column = rows.map { Double($0[k]) }.sorted()
+            #expect(Double(median[k]) == column[n / 2])
+            let kept = column[f..<(n - f)]
+            #expect(abs(Double(trimmed[k]) - kept.reduce(0, +) / Double(kept.count)) < 1e-5)
+            // (|value − median|, index) ranking, as documented.
+            let centre = column[n / 2]
+            let ranked = rows.indices.sorted { a, b in
+                let x = abs(Double(rows[a][k]) - centre), y = abs(Double(rows[b][k]) - centre)
+                return x < y || (x == y && a < b)
+            }
+            let nearest = ranked.prefix(n - f).map { Double(rows[$0][k]) }
+            #expect(abs(Double(meamed[k]) - nearest.reduce(0, +) / Double(n - f)) < 1e-5)
+        }
+    }
+
+    @Test func outlierDoesNotSpoilDistancePrecision() {
+        // A huge finite outlier shifts the Gram centre; honest distances must stay exact enough
+        // for Krum to pick the honest cluster's most central point.
+        var rows: [[Float]] = [[0, 0], [0.001, 0], [0, 0.001], [0.0004, 0.0004], [0.001, 0.001]]
+        rows.append([1e15, -1e15])
+        let (y, d) = run(Krum(), rows, f: 1)
+        #expect(d.selected == [3])
+        #expect(y == rows[3])
+    }
+}
