@@ -65,6 +65,7 @@ public final class Simulation {
         guard dataset.train.classes == config.classes else {
             throw SimulationError("the data set has \(dataset.train.classes) classes, the simulation expects \(config.classes)")
         }
+        let partition: Partition
         do {
             partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers, seed: config.seed)
             pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
@@ -72,6 +73,7 @@ public final class Simulation {
         } catch let e as DataError { throw SimulationError(e.message) } catch let e as AggregationError {
             throw SimulationError(e.message)
         } catch { throw SimulationError("\(error)") }
+        self.partition = partition
         model = CNN(config.model, backend: config.backend)
         let d = model.parameterCount, C = config.classes, n = config.honestWorkers, f = config.byzantineWorkers
 
