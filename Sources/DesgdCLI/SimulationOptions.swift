@@ -16,11 +16,11 @@ public struct SimulationOptions: ParsableArguments {
     public var mode: SimulationConfig.Mode?
     @Option(help: "Where momentum lives: local (on workers, the paper) or global (on the server, the ablation).")
     public var momentum: SimulationConfig.MomentumPlacement?
-    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (see --help-catalogue).")
+    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below).")
     public var aggregator: String?
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm.")
     public var preAggregators: String?
-    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (see --help-catalogue).")
+    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below).")
     public var attack: String?
     @Option(help: "Model: lenet (431 080 parameters) or small (19 670).")
     public var model: ModelArchitecture?
@@ -47,6 +47,11 @@ public struct SimulationOptions: ParsableArguments {
     public var data: String?
     @Option(help: "Use the synthetic data set with this many training images instead of Fashion-MNIST (tests, demos).")
     public var synthetic: Int?
+
+    /// The rules, pre-aggregators and attacks with their defaults, for a command's `--help`.
+    public static var catalogue: String {
+        AggregatorCatalogue.helpText + "\n" + AttackCatalogue.helpText
+    }
 
     public enum Preset: String, ExpressibleByArgument, CaseIterable, Sendable { case quick, paper }
 

@@ -15,6 +15,8 @@ struct SimulateBench: ParsableCommand {
         Examples:
           desgd-bench simulate --preset paper --rounds 20                     # speed of the paper's setup
           desgd-bench simulate --preset paper --agg krum --attack signflip --mode sgd
+
+        \(SimulationOptions.catalogue)
         """)
 
     @OptionGroup var options: SimulationOptions

@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func helpListsEveryAttackWithItsDefaults() {
-        let help = AttackCatalogue.help
+        let help = AttackCatalogue.helpText
         for name in AttackCatalogue.names {
             #expect(help.contains("  \(name)"), "help misses \(name)")
         }

@@ -129,7 +129,7 @@ public enum AttackCatalogue {
     }
 
     /// `--help` text: one line per attack with its aliases and defaults, then its parameters.
-    public static var help: String {
+    public static var helpText: String {
         entries.map { entry in
             let aliases = entry.aliases.isEmpty ? "" : " (also \(entry.aliases.joined(separator: ", ")))"
             let defaults = entry.examples.compactMap { try? makeAttack($0).spec }.joined(separator: " | ")
