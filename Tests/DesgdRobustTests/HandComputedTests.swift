@@ -218,8 +218,11 @@ import DesgdNumerics
         let (y2, d2) = run(CAF(), plane, f: 2)
         #expect(close(y2, [0.49998389, 0.48008775], 1e-5))
         #expect(close([d2.values?["eigenvalue"] ?? 0], [0.20329653787404928], 1e-6))
-        // f = 0: the loop never runs — the mean.
-        #expect(close(run(CAF(), line, f: 0).0, [21.2]))
+        // f = 0: the loop never runs — the mean, whose covariance (population variance) is 1553.36.
+        let (y0, d0) = run(CAF(), line, f: 0)
+        #expect(close(y0, [21.2]))
+        #expect(close([d0.values?["eigenvalue"] ?? 0], [1553.36], 1e-3))
+        #expect(d0.iterations == 0)
     }
 
     @Test func smea() {

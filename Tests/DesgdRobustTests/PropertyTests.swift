@@ -35,7 +35,7 @@ import DesgdNumerics
     }
 
     /// Rules that do not look at input order give the same output on permuted inputs: exactly
-    /// for the coordinate-wise rules (n ≤ 32 sums in sorted order) and Krum (selects an input),
+    /// for the coordinate-wise rules (sums in sorted order) and Krum (selects an input),
     /// to rounding for the averaging rules (their sums follow input order). Bulyan is left out:
     /// its last Krum rounds run with q = 1, where two mutual nearest neighbours always tie and
     /// the index decides.
@@ -110,28 +110,96 @@ import DesgdNumerics
         #expect(run(CoordinateWiseMedian(), scalars([.nan, 2, 1, .infinity, -.infinity]), f: 2).0 == [2])
     }
 
-    @Test func largeCountsUseSelectionAndAgreeWithSorting() {
-        // n > 32 switches the kernels to quickselect/heapsort; compare with a sorted reference.
-        var rng = RandomStream(seed: 12, purpose: .syntheticData)
-        let n = 45, f = 7
-        let rows = (0..<n).map { _ in (0..<30).map { _ in Float(rng.nextInt(below: 9)) - 4 } }
-        let median = run(CoordinateWiseMedian(), rows, f: f).0
-        let trimmed = run(TrimmedMean(), rows, f: f).0
-        let meamed = run(MeaMed(), rows, f: f).0
-        for k in 0..<30 {
-            let column = rows.map { Double($0[k]) }.sorted()
-            #expect(Double(median[k]) == column[n / 2])
-            let kept = column[f..<(n - f)]
+    /// Medians, trimmed and MeaMed means against a sorted reference, with many ties (small
+    /// integers) so that the (value, index) attribution of `coordinatesUsed` is exercised; for n
+    /// on both sides of the vector engine's limit, and a d that is not a multiple of 8.
+    @Test(arguments: [9, 24, 45, CoordinateWise.vectorMaxRows + 7])
+    func coordinateRulesAgainstASortedReference(n: Int) {
+        var rng = RandomStream(seed: UInt64(12 + n), purpose: .syntheticData)
+        let f = (n - 1) / 4, d = 29
+        let rows = (0..<n).map { _ in (0..<d).map { _ in Float(rng.nextInt(below: 9)) - 4 } }
+        let (median, medianDecision) = run(CoordinateWiseMedian(), rows, f: f)
+        let (trimmed, trimmedDecision) = run(TrimmedMean(), rows, f: f)
+        let (meamed, meamedDecision) = run(MeaMed(), rows, f: f)
+        var usedMedian = [Int](repeating: 0, count: n), usedTrimmed = usedMedian, usedMeamed = usedMedian
+        for k in 0..<d {
+            // (value, index) order of the inputs at coordinate k.
+            let ranked = rows.indices.sorted { a, b in rows[a][k] < rows[b][k] || (rows[a][k] == rows[b][k] && a < b) }
+            let value = { (r: Int) in Double(rows[ranked[r]][k]) }
+            #expect(Double(median[k]) == (value((n - 1) / 2) + value(n / 2)) / 2)
+            for r in Set([(n - 1) / 2, n / 2]) { usedMedian[ranked[r]] += 1 }
+            let kept = (f..<(n - f)).map(value)
             #expect(abs(Double(trimmed[k]) - kept.reduce(0, +) / Double(kept.count)) < 1e-5)
-            // (|value − median|, index) ranking, as documented.
-            let centre = column[n / 2]
-            let ranked = rows.indices.sorted { a, b in
+            for r in f..<(n - f) { usedTrimmed[ranked[r]] += 1 }
+            let centre = (value((n - 1) / 2) + value(n / 2)) / 2
+            let nearest = rows.indices.sorted { a, b in
                 let x = abs(Double(rows[a][k]) - centre), y = abs(Double(rows[b][k]) - centre)
                 return x < y || (x == y && a < b)
-            }
-            let nearest = ranked.prefix(n - f).map { Double(rows[$0][k]) }
-            #expect(abs(Double(meamed[k]) - nearest.reduce(0, +) / Double(n - f)) < 1e-5)
+            }.prefix(n - f)
+            #expect(abs(Double(meamed[k]) - nearest.reduce(0) { $0 + Double(rows[$1][k]) } / Double(n - f)) < 1e-5)
+            for i in nearest { usedMeamed[i] += 1 }
         }
+        #expect(medianDecision.coordinatesUsed == usedMedian)
+        #expect(trimmedDecision.coordinatesUsed == usedTrimmed)
+        #expect(meamedDecision.coordinatesUsed == usedMeamed)
+    }
+
+    /// The two engines agree bit for bit — the vectorised trimmed mean with its rank attribution,
+    /// and the packed (value, index) keys handed to ``TrimmedMeanKernel`` — on values with many
+    /// ties and non-finite entries.
+    @Test func vectorAndScalarEnginesAgree() {
+        var rng = RandomStream(seed: 31, purpose: .syntheticData)
+        for n in [1, 2, 3, 8, 17, 33, 64] {
+            let d = 37
+            var m = Matrix(rows: n, columns: d)
+            for i in 0..<n {
+                for k in 0..<d {
+                    let choice = rng.nextInt(below: 20)
+                    m[i, k] = choice == 0 ? .nan : choice == 1 ? .infinity : choice == 2 ? -.infinity
+                        : choice < 8 ? Float(choice) : Float(rng.nextGaussian())
+                }
+            }
+            for trim in Set([0, (n - 1) / 4, (n - 1) / 2]) {
+                var vector = [Float](repeating: 0, count: d), scalar = vector
+                let usedVector = vector.withUnsafeMutableBufferPointer {
+                    CoordinateWise.trimmedMeans(m, trim: trim, executor: ParallelExecutor(threads: 1), into: $0)
+                }
+                let usedScalar = scalar.withUnsafeMutableBufferPointer {
+                    CoordinateWise.run(TrimmedMeanKernel(trim: trim), on: m, executor: ParallelExecutor(threads: 1), into: $0)
+                }
+                #expect(usedVector == usedScalar, "n=\(n) trim=\(trim)")
+                for k in 0..<d {
+                    let a = vector[k], b = scalar[k]
+                    #expect(a.isNaN ? b.isNaN : a.bitPattern == b.bitPattern, "n=\(n) k=\(k): \(a) vs \(b)")
+                }
+            }
+        }
+    }
+
+    @Test func sortingNetworkSorts() {
+        var rng = RandomStream(seed: 5, purpose: .syntheticData)
+        for n in 1...CoordinateWise.vectorMaxRows {
+            let network = SortingNetwork.comparators(n)
+            let keys = UnsafeMutablePointer<SIMD8<Int32>>.allocate(capacity: n)
+            defer { keys.deallocate() }
+            var columns = [[Int32]](repeating: [], count: 8)
+            for i in 0..<n {
+                var v = SIMD8<Int32>()
+                for lane in 0..<8 { v[lane] = Int32(rng.nextInt(below: lane < 4 ? 5 : 100_000)) - 2; columns[lane].append(v[lane]) }
+                keys[i] = v
+            }
+            SortingNetwork.apply(network, to: keys)
+            for lane in 0..<8 { #expect((0..<n).map { keys[$0][lane] } == columns[lane].sorted(), "n=\(n)") }
+        }
+        // Key encoding preserves the total order −∞ < finite < +∞ < NaN and maps −0 to +0.
+        let values: [Float] = [-.infinity, -1e30, -2, -1, -1e-40, 0, 1e-40, 1, 2, 1e30, .infinity, .nan]
+        for (a, b) in zip(values, values.dropFirst()) {
+            let ka = VectorKeys.encode(SIMD8(repeating: a))[0], kb = VectorKeys.encode(SIMD8(repeating: b))[0]
+            #expect(ka < kb, "\(a) < \(b)")
+            #expect(VectorKeys.decode(SIMD8(repeating: ka))[0].bitPattern == a.bitPattern)
+        }
+        #expect(VectorKeys.encode(SIMD8(repeating: -0.0)) == VectorKeys.encode(SIMD8(repeating: 0)))
+        #expect(VectorKeys.encode(SIMD8(repeating: -Float.nan)) == VectorKeys.encode(SIMD8(repeating: .nan)))
     }
 
     @Test func outlierDoesNotSpoilDistancePrecision() {

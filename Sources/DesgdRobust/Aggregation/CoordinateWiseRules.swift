@@ -12,15 +12,6 @@ public protocol CoordinateWiseBounded {
     func perCoordinateBound(n: Int, f: Int) -> Double?
 }
 
-extension CoordinateKernel {
-    /// Runs the kernel over all coordinates and records which inputs each coordinate used.
-    func aggregateCoordinates(_ context: AggregationContext, into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        var decision = AggregationDecision()
-        decision.coordinatesUsed = CoordinateWise.run(self, on: context.messages, executor: context.executor, into: output)
-        return decision
-    }
-}
-
 /// Coordinate-wise median (CWMed; Yin, Chen, Ramchandran, Bartlett, ICML 2018).
 ///
 ///     y_k = median(x_{1k}, …, x_{nk})
@@ -35,8 +26,9 @@ extension CoordinateKernel {
 /// - Bound: per coordinate |F_k − x̄_{S,k}| ≤ 1·range_k(S) when n ≥ 2f+1 (the middle order
 ///   statistics lie inside the honest range).
 /// - Decision: `coordinatesUsed` (both middle values count for even n).
-/// - Cost: O(n·d), quickselect per coordinate (insertion sort for n ≤ 32), parallel over
-///   column chunks with bit-identical results for any thread count.
+/// - Cost: O(n log² n) per coordinate, eight coordinates per instruction (a sorting network on
+///   SIMD lanes, n ≤ 64; quickselect above), parallel over column chunks with bit-identical
+///   results for any thread count.
 public struct CoordinateWiseMedian: Aggregator, CoordinateWiseBounded {
     public init() {}
 
@@ -50,7 +42,10 @@ public struct CoordinateWiseMedian: Aggregator, CoordinateWiseBounded {
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        MedianKernel().aggregateCoordinates(context, into: output)
+        var decision = AggregationDecision()
+        decision.coordinatesUsed = CoordinateWise.trimmedMeans(context.messages, trim: (context.n - 1) / 2,
+                                                              executor: context.executor, into: output)
+        return decision
     }
 }
 
@@ -67,8 +62,8 @@ public struct CoordinateWiseMedian: Aggregator, CoordinateWiseBounded {
 /// - Ties: (value, index); only affects `coordinatesUsed`.
 /// - Bound: per coordinate ≤ 1·range_k(S) when b ≥ f and n > 2b.
 /// - Decision: `coordinatesUsed` (n−2b per coordinate).
-/// - Cost: O(n·d); the kept values are summed in Double, in sorted order for n ≤ 32 (so the
-///   output is bit-identical under permutations of the inputs).
+/// - Cost: as the median (same engine); the kept values are summed in Double in sorted order
+///   for n ≤ 64, so the output is bit-identical under permutations of the inputs.
 public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
     public let b: SpecExpression
 
@@ -92,9 +87,11 @@ public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        let trim = max(0, b.evaluate(n: context.n, f: context.f))
-        var decision = TrimmedMeanKernel(trim: trim).aggregateCoordinates(context, into: output)
-        decision.values = ["b": Double(min(trim, max(0, (context.n - 1) / 2)))]
+        let trim = min(max(0, b.evaluate(n: context.n, f: context.f)), max(0, (context.n - 1) / 2))
+        var decision = AggregationDecision()
+        decision.coordinatesUsed = CoordinateWise.trimmedMeans(context.messages, trim: trim,
+                                                              executor: context.executor, into: output)
+        decision.values = ["b": Double(trim)]
         return decision
     }
 }
@@ -113,7 +110,8 @@ public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
 /// - Bound: per coordinate ≤ 2·range_k(S) when n ≥ 2f+1 (a Byzantine value just outside the
 ///   honest range can be among the n−f nearest; reference §4.2).
 /// - Decision: `coordinatesUsed` (n−f per coordinate).
-/// - Cost: O(n log n) per coordinate (insertion sort for n ≤ 32, heapsort above).
+/// - Cost: a sorting network on eight coordinates at once (n ≤ 64; heapsort per coordinate
+///   above), then O(n) per coordinate.
 public struct MeaMed: Aggregator, CoordinateWiseBounded {
     public init() {}
 
@@ -127,6 +125,9 @@ public struct MeaMed: Aggregator, CoordinateWiseBounded {
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        ClosestToMedianKernel(keep: context.n - max(0, context.f)).aggregateCoordinates(context, into: output)
+        var decision = AggregationDecision()
+        decision.coordinatesUsed = CoordinateWise.run(ClosestToMedianKernel(keep: context.n - max(0, context.f)),
+                                                      on: context.messages, executor: context.executor, into: output)
+        return decision
     }
 }

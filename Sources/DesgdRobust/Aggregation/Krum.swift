@@ -28,10 +28,22 @@ struct KrumNeighbours: Sendable, Equatable {
         return 1 + (Double(k) / Double(k - f)).squareRoot()
     }
 
-    /// The scores of all inputs with q clamped into 0...n−1 (so that a call outside the
-    /// requirement still returns).
-    func scores(_ distances: Distances, n: Int, f: Int) -> [Double] {
-        distances.krumScores(pool: Array(0..<n), q: min(max(0, count(n: n, f: f)), max(0, n - 1)))
+    /// Scores all inputs (q clamped into 0...n−1, so that a call outside the requirement still
+    /// returns), averages the `kept` best by (score, index) — for one input, the input itself,
+    /// bit for bit — and describes it: `weights`, `selected` in score order, `scores`, `values["q"]`.
+    func averageBest(_ kept: Int, _ context: AggregationContext, into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
+        var decision = AggregationDecision()
+        let n = context.n
+        guard n > 0 else { VectorMath.fill(output, with: 0); return decision }
+        let q = count(n: n, f: context.f)
+        let scores = Distances(context).krumScores(pool: Array(0..<n), q: min(max(0, q), n - 1))
+        let selected = Array(Ranking.ascending(scores).prefix(kept))
+        VectorMath.mean(of: context.messages, rows: selected, into: output)
+        decision.weights = uniformWeights(n: n, on: selected)
+        decision.selected = selected
+        decision.scores = scores
+        decision.values = ["q": Double(q)]
+        return decision
     }
 }
 
@@ -67,19 +79,7 @@ public struct Krum: Aggregator {
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        var decision = AggregationDecision()
-        let n = context.n
-        guard n > 0 else { VectorMath.fill(output, with: 0); return decision }
-        let scores = neighbours.scores(Distances(context), n: n, f: context.f)
-        let winner = Ranking.argmin(Array(0..<n)) { scores[$0] }
-        context.messages.withRow(winner) { row in _ = output.update(fromContentsOf: row) }
-        var weights = [Double](repeating: 0, count: n)
-        weights[winner] = 1
-        decision.weights = weights
-        decision.selected = [winner]
-        decision.scores = scores
-        decision.values = ["q": Double(neighbours.count(n: n, f: context.f))]
-        return decision
+        neighbours.averageBest(1, context, into: output)
     }
 }
 
@@ -129,17 +129,9 @@ public struct MultiKrum: Aggregator {
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
-        var decision = AggregationDecision()
-        let n = context.n
-        guard n > 0 else { VectorMath.fill(output, with: 0); return decision }
-        let scores = neighbours.scores(Distances(context), n: n, f: context.f)
-        let kept = min(max(1, m.evaluate(n: n, f: context.f)), n)
-        let selected = Array(Ranking.ascending(scores).prefix(kept))
-        VectorMath.mean(of: context.messages, rows: selected, into: output)
-        decision.weights = uniformWeights(n: n, on: selected)
-        decision.selected = selected
-        decision.scores = scores
-        decision.values = ["q": Double(neighbours.count(n: n, f: context.f)), "m": Double(kept)]
+        let kept = min(max(1, m.evaluate(n: context.n, f: context.f)), max(1, context.n))
+        var decision = neighbours.averageBest(kept, context, into: output)
+        decision.values?["m"] = Double(kept)
         return decision
     }
 }

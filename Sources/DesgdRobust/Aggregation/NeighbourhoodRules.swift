@@ -121,7 +121,7 @@ public struct MoNNA: Aggregator {
 ///   which with complete linkage ties them with genuine opposites and can merge them into the
 ///   larger cluster).
 /// - Ties: merges by (linkage distance, smaller member index of the first cluster, of the second);
-///   equal cluster sizes → keep the cluster containing the lowest input index. (An equal split
+///   equal cluster sizes → keep the cluster containing the lowest finite input index. (An equal split
 ///   can only happen when the honest inputs themselves are split, so no choice favours them.)
 /// - Bound: none of the simple λ form (reference §4.2).
 /// - Decision: `weights` 1/|kept| on the kept cluster, `selected` (ascending), `clusterLabels`

@@ -43,13 +43,8 @@ public struct CAF: Aggregator {
         while total > Double(n - 2 * max(0, context.f)) && passes < n {
             passes += 1
             let p = c.map { $0 / total }
-            let rows = (0..<n).filter { c[$0] > 0 }
+            let (rows, gram, root, eigen) = weightedSpectrum(distances, c)
             let m = rows.count
-            let gram = distances.centredGram(rows, weights: p)
-            let root = rows.map { c[$0].squareRoot() }
-            var k = gram
-            for a in 0..<m { for b in 0..<m { k[a * m + b] *= root[a] * root[b] } }
-            let eigen = SymmetricEigen(k, n: m)
             let kappa = eigen.values[0]
             if kappa / total < bestEigenvalue {
                 bestEigenvalue = kappa / total
@@ -69,6 +64,10 @@ public struct CAF: Aggregator {
             for (a, i) in rows.enumerated() { c[i] *= 1 - tau[a] / tauMax }
             total = c.reduce(0, +)
         }
+        if passes == 0 && total > 0 {
+            // The loop never ran (e.g. f = 0): the output is the mean; report its eigenvalue.
+            bestEigenvalue = weightedSpectrum(distances, c).eigen.values[0] / total
+        }
         if distances.finiteRows.isEmpty {
             VectorMath.weightedMean(of: context.messages, into: output)
         } else {
@@ -79,6 +78,20 @@ public struct CAF: Aggregator {
         decision.iterations = passes
         decision.values = ["eigenvalue": bestEigenvalue]
         return decision
+    }
+
+    /// The inputs with positive weight, their Gram matrix centred on the weighted mean, √c, and
+    /// the eigen-decomposition of W^½ G W^½ (nonzero spectrum = Σ_c's times Σc).
+    private func weightedSpectrum(_ distances: Distances, _ c: [Double])
+        -> (rows: [Int], gram: [Double], root: [Double], eigen: SymmetricEigen) {
+        let total = c.reduce(0, +)
+        let rows = (0..<distances.n).filter { c[$0] > 0 }
+        let m = rows.count
+        let gram = distances.centredGram(rows, weights: c.map { $0 / total })
+        let root = rows.map { c[$0].squareRoot() }
+        var k = gram
+        for a in 0..<m { for b in 0..<m { k[a * m + b] *= root[a] * root[b] } }
+        return (rows, gram, root, SymmetricEigen(k, n: m))
     }
 }
 

@@ -43,8 +43,9 @@ public struct MDA: Aggregator {
     }
 }
 
-/// Smallest maximum eigenvalue averaging, SMEA (ByzFL/byzpy `SMEA(f)`; Allouah et al.'s
-/// spectral-filtering line of work).
+/// Smallest maximum eigenvalue averaging, SMEA (ByzFL/byzpy `SMEA(f)`; to our recollection
+/// introduced by Allouah, Guerraoui, Gupta, Pinot, Stephan, ICML 2023, "On the privacy-robustness-
+/// utility trilemma in distributed learning" — unverified).
 ///
 ///     T* = argmin_{|T| = n−f} λ_max( (1/|T|) Σ_{i∈T} (xᵢ − x̄_T)(xᵢ − x̄_T)ᵀ ),   y = x̄_{T*}
 ///

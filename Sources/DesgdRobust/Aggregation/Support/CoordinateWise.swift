@@ -1,30 +1,40 @@
 import DesgdNumerics
 
-/// The engine of the coordinate-wise rules (median, trimmed mean, MeaMed, Bulyan's last step).
+/// The engines of the coordinate-wise rules (median, trimmed mean, MeaMed, Bulyan's last step).
 ///
 /// Layout: the n×d messages are row-major, so the n values of one coordinate are d floats apart.
-/// The engine walks the columns in fixed chunks of ``chunkColumns`` (the unit of parallel work,
-/// independent of the thread count) and, inside a chunk, in tiles of ``tileColumns``: each row
-/// contributes one contiguous run of `tileColumns` floats, transposed into a small key buffer so
-/// that the n values of a coordinate are adjacent. The kernel then orders or selects those n keys
-/// in place. All scratch is allocated once per chunk, none per coordinate.
+/// Both engines take the columns eight at a time: row i contributes one contiguous load of eight
+/// floats, turned into order-preserving keys (``VectorKeys``), so no transposition is needed and
+/// eight coordinates are ordered by the same instructions (a sorting network on SIMD lanes).
+/// Columns are split into fixed chunks of ``chunkColumns`` — the unit of parallel work, which
+/// does not depend on the thread count — and each chunk allocates its scratch once.
 ///
-/// Keys: each value becomes a 64-bit key `(order(value) << 32) | index`, where `order` maps a
-/// Float to a UInt32 whose unsigned order is the total order −∞ < finite < +∞ < NaN (every NaN
-/// equal, −0 = +0). Sorting these integers sorts by (value, index) — the catalogue's tie rule —
-/// with NaN ranked last, so NaN and ±∞ never crash or stall a selection: they sit at the ends,
-/// where the trimming rules drop them.
+/// - ``trimmedMeans(_:trim:executor:into:)``: median and trimmed mean, fully vectorised.
+/// - ``run(_:on:executor:into:)``: any ``CoordinateKernel`` (MeaMed, Bulyan): keys packed with
+///   their input index, sorted by (value, index) — the catalogue's tie rule — and handed to the
+///   kernel one coordinate at a time.
+///
+/// Order: −∞ < finite < +∞ < NaN (every NaN equal, −0 = +0), so NaN and ±∞ never crash or stall
+/// an ordering: they sit at the ends, where the trimming rules drop them.
 ///
 /// Determinism: every coordinate is computed independently from the same keys, so the output is
 /// bit-identical for any number of threads.
 enum CoordinateWise {
+    /// Columns per unit of parallel work (a multiple of 8).
     static let chunkColumns = 2048
-    static let tileColumns = 16
+    /// Up to this many inputs the keys are ordered by the sorting network; above, per
+    /// coordinate by quickselect or heapsort.
+    static let vectorMaxRows = 64
 
-    /// Runs `kernel` on every coordinate of `matrix` into `output`; returns, per row, the number
-    /// of coordinates at which the kernel used that row's value.
-    static func run<K: CoordinateKernel>(_ kernel: K, on matrix: Matrix, executor: ParallelExecutor,
-                                         into output: UnsafeMutableBufferPointer<Float>) -> [Int] {
+    /// The shared driver: calls `body(keys, lanes, output, used)` for every group of up to eight
+    /// columns, with `keys[i]` the keys of row i at those columns, `output` pointing at the
+    /// group's first output, `used` at the chunk's per-row counters and `scratch` at
+    /// `scratchBytes` bytes owned by the chunk. Returns the per-row counters summed over chunks.
+    static func forEachColumnGroup(
+        _ matrix: Matrix, executor: ParallelExecutor, scratchBytes: Int, into output: UnsafeMutableBufferPointer<Float>,
+        _ body: @Sendable (_ keys: UnsafeMutablePointer<SIMD8<Int32>>, _ lanes: Int, _ output: UnsafeMutablePointer<Float>,
+                           _ used: UnsafeMutablePointer<Int>, _ scratch: UnsafeMutableRawPointer) -> Void
+    ) -> [Int] {
         let n = matrix.rows, d = matrix.columns
         precondition(output.count == d, "coordinate-wise rule: output length differs")
         guard n > 0, d > 0 else {
@@ -39,21 +49,16 @@ enum CoordinateWise {
                 let out = SendablePointer(output.baseAddress!)
                 let counts = SendablePointer(used.baseAddress!)
                 executor.forEach(chunks) { chunk in
-                    let start = chunk * chunkColumns, end = min(d, start + chunkColumns)
-                    let tile = UnsafeMutablePointer<UInt64>.allocate(capacity: tileColumns * n)
-                    defer { tile.deallocate() }
-                    let chunkCounts = counts.base + chunk * n
-                    var column = start
+                    let keys = UnsafeMutablePointer<SIMD8<Int32>>.allocate(capacity: n)
+                    let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, scratchBytes), alignment: 64)
+                    defer { keys.deallocate(); scratch.deallocate() }
+                    let end = min(d, (chunk + 1) * chunkColumns)
+                    var column = chunk * chunkColumns
                     while column < end {
-                        let width = min(tileColumns, end - column)
-                        for i in 0..<n {
-                            let row = src.base + i * d + column
-                            for k in 0..<width { tile[k * n + i] = OrderKey.pack(row[k], index: i) }
-                        }
-                        for k in 0..<width {
-                            out.base[column + k] = kernel.combine(tile + k * n, count: n, used: chunkCounts)
-                        }
-                        column += width
+                        let lanes = min(8, end - column)
+                        for i in 0..<n { keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes)) }
+                        body(keys, lanes, out.base + column, counts.base + chunk * n, scratch)
+                        column += lanes
                     }
                 }
             }
@@ -62,53 +67,59 @@ enum CoordinateWise {
         for chunk in 0..<chunks { for i in 0..<n { used[i] += usedPerChunk[chunk * n + i] } }
         return used
     }
+
+    /// Runs `kernel` on every coordinate of `matrix` into `output`; returns, per row, the number
+    /// of coordinates at which the kernel used that row's value. Each coordinate's keys reach the
+    /// kernel packed as `(key << 32) | index` (``PackedKey``), sorted when n ≤ ``vectorMaxRows``.
+    static func run<K: CoordinateKernel>(_ kernel: K, on matrix: Matrix, executor: ParallelExecutor,
+                                         into output: UnsafeMutableBufferPointer<Float>) -> [Int] {
+        let n = matrix.rows
+        let network = n <= vectorMaxRows ? SortingNetwork.comparators(n) : nil
+        let indices = (0..<n).map { SIMD8<Int64>(repeating: Int64($0)) }
+        return forEachColumnGroup(matrix, executor: executor, scratchBytes: n * (MemoryLayout<SIMD8<Int64>>.stride + 8),
+                                  into: output) { keys, lanes, out, used, scratch in
+            let packed = scratch.bindMemory(to: SIMD8<Int64>.self, capacity: n)
+            let column = (scratch + n * MemoryLayout<SIMD8<Int64>>.stride).bindMemory(to: Int64.self, capacity: n)
+            for i in 0..<n { packed[i] = SIMD8<Int64>(truncatingIfNeeded: keys[i]) &<< 32 | indices[i] }
+            if let network { SortingNetwork.apply(network, to: packed) }
+            let lanesOf = UnsafeRawPointer(packed).assumingMemoryBound(to: Int64.self)
+            for lane in 0..<lanes {
+                for r in 0..<n { column[r] = lanesOf[r * 8 + lane] }
+                out[lane] = kernel.combine(column, count: n, sorted: network != nil, used: used)
+            }
+        }
+    }
 }
 
-/// One coordinate's rule: reduces n packed keys (see ``CoordinateWise``) to one output value.
+/// One coordinate's rule: reduces n packed keys (``PackedKey``) to one output value.
 protocol CoordinateKernel: Sendable {
-    /// `keys` holds the n packed values of one coordinate in input order and may be reordered.
-    /// Adds 1 to `used[i]` for every input i whose value entered the output.
-    func combine(_ keys: UnsafeMutablePointer<UInt64>, count n: Int, used: UnsafeMutablePointer<Int>) -> Float
+    /// `keys` holds the n packed values of one coordinate — in (value, index) order when
+    /// `sorted`, else in input order — and may be reordered. Adds 1 to `used[i]` for every
+    /// input i whose value entered the output.
+    func combine(_ keys: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float
 }
 
-/// Float ↔ order-preserving integer keys.
-enum OrderKey {
-    static let nanKey: UInt32 = 0xFFFF_FFFF
-
+/// A value and its input index in one Int64, `(key << 32) | index` with `key` the signed order
+/// key of ``VectorKeys``: signed comparison of packed keys is the (value, index) order.
+enum PackedKey {
     @inline(__always)
-    static func order(_ x: Float) -> UInt32 {
-        if x.isNaN { return nanKey }
-        let bits = (x == 0 ? 0 : x).bitPattern
-        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+    static func value(_ packed: Int64) -> Float {
+        let key = Int32(truncatingIfNeeded: packed >> 32)
+        return Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF)))
     }
 
     @inline(__always)
-    static func pack(_ x: Float, index: Int) -> UInt64 {
-        UInt64(order(x)) << 32 | UInt64(truncatingIfNeeded: index)
-    }
+    static func index(_ packed: Int64) -> Int { Int(packed & 0xFFFF_FFFF) }
 
+    /// Whether two packed keys hold the same value (whatever their indices).
     @inline(__always)
-    static func value(_ key: UInt64) -> Float {
-        let k = UInt32(truncatingIfNeeded: key >> 32)
-        if k == nanKey { return .nan }
-        return Float(bitPattern: k & 0x8000_0000 != 0 ? k & 0x7FFF_FFFF : ~k)
-    }
-
-    @inline(__always)
-    static func index(_ key: UInt64) -> Int { Int(UInt32(truncatingIfNeeded: key)) }
-
-    /// Whether two keys hold the same value (whatever their indices).
-    @inline(__always)
-    static func sameValue(_ a: UInt64, _ b: UInt64) -> Bool { a >> 32 == b >> 32 }
+    static func sameValue(_ a: Int64, _ b: Int64) -> Bool { a >> 32 == b >> 32 }
 }
 
-/// In-place ordering of packed keys, allocation-free. Keys are distinct (they contain the
-/// index), so every order below is total and deterministic.
+/// In-place ordering of packed keys for n > ``CoordinateWise/vectorMaxRows``, allocation-free.
+/// Keys are distinct (they contain the index), so every order is total and deterministic.
 enum KeyOrdering {
-    /// Up to this many keys a straight insertion sort is the fastest full ordering.
-    static let smallCount = 32
-
-    static func insertionSort(_ p: UnsafeMutablePointer<UInt64>, _ n: Int) {
+    static func insertionSort(_ p: UnsafeMutablePointer<Int64>, _ n: Int) {
         guard n > 1 else { return }
         for i in 1..<n {
             let x = p[i]
@@ -118,9 +129,8 @@ enum KeyOrdering {
         }
     }
 
-    /// Full ascending sort: insertion sort for small n, heapsort (O(n log n), no scratch) above.
-    static func sort(_ p: UnsafeMutablePointer<UInt64>, _ n: Int) {
-        if n <= smallCount { insertionSort(p, n); return }
+    /// Heapsort: O(n log n), no scratch.
+    static func sort(_ p: UnsafeMutablePointer<Int64>, _ n: Int) {
         func siftDown(_ start: Int, _ end: Int) {
             var root = start
             while 2 * root + 1 < end {
@@ -138,10 +148,10 @@ enum KeyOrdering {
         }
     }
 
-    /// Hoare quickselect on p[lo..<hi]: afterwards p[k] holds the key of rank k within the whole
-    /// range, keys before it are smaller and keys after it larger. Median-of-three pivots;
-    /// ranges below 16 keys are finished by insertion sort. O(hi − lo) expected.
-    static func select(_ p: UnsafeMutablePointer<UInt64>, _ lo: Int, _ hi: Int, _ k: Int) {
+    /// Hoare quickselect on p[lo..<hi] (nth-element): afterwards p[k] holds the key of rank k,
+    /// keys before it are smaller and keys after it larger. Median-of-three pivots; ranges
+    /// below 16 keys are finished by insertion sort. O(hi − lo) expected.
+    static func select(_ p: UnsafeMutablePointer<Int64>, _ lo: Int, _ hi: Int, _ k: Int) {
         var lo = lo, hi = hi - 1
         while hi > lo {
             if hi - lo < 16 { insertionSort(p + lo, hi - lo + 1); return }
@@ -161,81 +171,53 @@ enum KeyOrdering {
     }
 }
 
-extension UnsafeMutablePointer where Pointee == UInt64 {
+extension UnsafeMutablePointer where Pointee == Int64 {
     @inline(__always)
     func swapAt(_ i: Int, _ j: Int) { let t = self[i]; self[i] = self[j]; self[j] = t }
 }
 
-/// Median of n values; for even n the mean of the two middle values (numpy/ByzFL convention,
-/// reference §7 pitfall 1), computed in Double and rounded once. Both middle values count as used.
-struct MedianKernel: CoordinateKernel {
-    func combine(_ p: UnsafeMutablePointer<UInt64>, count n: Int, used: UnsafeMutablePointer<Int>) -> Float {
-        let (lower, upper) = MedianKernel.middle(p, n)
-        used[OrderKey.index(lower)] += 1
-        if n % 2 == 1 { return OrderKey.value(lower) }
-        used[OrderKey.index(upper)] += 1
-        return Float((Double(OrderKey.value(lower)) + Double(OrderKey.value(upper))) / 2)
-    }
-
-    /// The keys of ranks ⌊(n−1)/2⌋ and ⌊n/2⌋ (equal for odd n), by quickselect for large n.
-    @inline(__always)
-    static func middle(_ p: UnsafeMutablePointer<UInt64>, _ n: Int) -> (UInt64, UInt64) {
-        if n <= KeyOrdering.smallCount {
-            KeyOrdering.insertionSort(p, n)
-            return (p[(n - 1) / 2], p[n / 2])
-        }
-        KeyOrdering.select(p, 0, n, n / 2)
-        let upper = p[n / 2]
-        if n % 2 == 1 { return (upper, upper) }
-        var lower = p[0]
-        for i in 1..<(n / 2) where p[i] > lower { lower = p[i] }
-        return (lower, upper)
-    }
-}
-
-/// Mean of the values of ranks b..<n−b (drop b smallest and b largest), summed in Double. For
-/// n ≤ 32 the kept values are summed in sorted order (bit-identical under any permutation of
-/// the inputs); above, in quickselect order.
+/// Mean of the values of ranks b..<n−b (drop b smallest and b largest), summed in Double in
+/// rank order when the keys come sorted, after two quickselects otherwise. The median is the
+/// case b = ⌊(n−1)/2⌋. Serves n > ``CoordinateWise/vectorMaxRows``; smaller n take the fully
+/// vectorised ``CoordinateWise/trimmedMeans(_:trim:executor:into:)``.
 struct TrimmedMeanKernel: CoordinateKernel {
     let trim: Int
 
-    func combine(_ p: UnsafeMutablePointer<UInt64>, count n: Int, used: UnsafeMutablePointer<Int>) -> Float {
+    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float {
         let b = min(trim, (n - 1) / 2)
-        if n <= KeyOrdering.smallCount {
-            KeyOrdering.insertionSort(p, n)
-        } else if b > 0 {
+        if !sorted && b > 0 {
             KeyOrdering.select(p, 0, n, b)
             KeyOrdering.select(p, b, n, n - b - 1)
         }
         var sum = 0.0
         for r in b..<(n - b) {
-            sum += Double(OrderKey.value(p[r]))
-            used[OrderKey.index(p[r])] += 1
+            sum += Double(PackedKey.value(p[r]))
+            used[PackedKey.index(p[r])] += 1
         }
         return Float(sum / Double(n - 2 * b))
     }
 }
 
 /// Mean of the `keep` values closest to the median (MeaMed, Xie et al. 2018; Bulyan's last step
-/// with keep = β). Ranking by (|value − median|, index): after sorting, the closest remaining
+/// with keep = β). Ranking by (|value − median|, index): in sorted order the closest remaining
 /// value is always at the inner edge of the values below or above the median, so two cursors
 /// walk outwards; on the lower side a run of equal values is visited lowest index first. NaN and
-/// ±∞ are at distance +∞ and come last.
+/// ±∞ are at distance +∞ and come last. Summed in Double in selection order.
 struct ClosestToMedianKernel: CoordinateKernel {
     let keep: Int
 
-    func combine(_ p: UnsafeMutablePointer<UInt64>, count n: Int, used: UnsafeMutablePointer<Int>) -> Float {
+    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float {
         let m = max(1, min(keep, n))
-        KeyOrdering.sort(p, n)
-        let median = n % 2 == 1 ? Double(OrderKey.value(p[n / 2]))
-            : (Double(OrderKey.value(p[n / 2 - 1])) + Double(OrderKey.value(p[n / 2]))) / 2
+        if !sorted { KeyOrdering.sort(p, n) }
+        let median = n % 2 == 1 ? Double(PackedKey.value(p[n / 2]))
+            : (Double(PackedKey.value(p[n / 2 - 1])) + Double(PackedKey.value(p[n / 2]))) / 2
         @inline(__always) func distance(_ r: Int) -> Double {
-            let x = abs(Double(OrderKey.value(p[r])) - median)
+            let x = abs(Double(PackedKey.value(p[r])) - median)
             return x.isNaN ? .infinity : x
         }
         @inline(__always) func runStart(_ end: Int) -> Int {
             var a = end
-            while a > 0 && OrderKey.sameValue(p[a - 1], p[end]) { a -= 1 }
+            while a > 0 && PackedKey.sameValue(p[a - 1], p[end]) { a -= 1 }
             return a
         }
         // Lower side: remaining positions 0...lowEnd; candidate = lowNext inside the run
@@ -246,8 +228,8 @@ struct ClosestToMedianKernel: CoordinateKernel {
         for _ in 0..<m {
             let takeLow: Bool
             if lowEnd < 0 { takeLow = false } else if high >= n { takeLow = true } else {
-                takeLow = Ranking.precedes(distance(lowNext), OrderKey.index(p[lowNext]),
-                                           distance(high), OrderKey.index(p[high]))
+                takeLow = Ranking.precedes(distance(lowNext), PackedKey.index(p[lowNext]),
+                                           distance(high), PackedKey.index(p[high]))
             }
             let r: Int
             if takeLow {
@@ -261,8 +243,8 @@ struct ClosestToMedianKernel: CoordinateKernel {
                 r = high
                 high += 1
             }
-            sum += Double(OrderKey.value(p[r]))
-            used[OrderKey.index(p[r])] += 1
+            sum += Double(PackedKey.value(p[r]))
+            used[PackedKey.index(p[r])] += 1
         }
         return Float(sum / Double(m))
     }
