@@ -36,9 +36,9 @@ import DesgdNumerics
             #expect(rows(output) == [spreadAlongX[expected], spreadAlongX[expected]])
             // z is normalised by multiplying with 1/‖·‖, so it is ±1 to within an ulp.
             let sign: Double = positive ? 1 : -1
-            #expect(close(output.decision.scores, [3 * sign, -sign, -sign, -sign]))
+            #expect(approximately(output.decision.scores, [3 * sign, -sign, -sign, -sign]))
             #expect(output.decision.randomness?.first?.worker == AttackContext.colludingWorker)
-            #expect(close(state.vectors["z"], [sign, 0]))
+            #expect(approximately(state.vectors["z"], [sign, 0]))
             #expect(state.vectors["mu"] == [0, 0])
             #expect(state.scalars == ["t": 1, "target": Double(expected)])
             targets.insert(expected)
@@ -75,7 +75,7 @@ import DesgdNumerics
             let output = try attack.run(attackContext(second, byzantine: 1, seed: seed, round: 1), state: &state)
             let positive = firstGaussianIsPositive(seed: seed)
             #expect(state.vectors["mu"] == [1.5, 0])
-            #expect(close(state.vectors["z"], [positive ? 1 : -1, 0]))
+            #expect(approximately(state.vectors["z"], [positive ? 1 : -1, 0]))
             #expect(output.decision.target == (positive ? 3 : 0))
             #expect(output.decision.values == ["t": 1, "warmup": 2])
             #expect(state.scalars["t"] == 2)
@@ -94,7 +94,7 @@ import DesgdNumerics
         let a = 1 / 10.0.squareRoot()
         let (x, y) = ((1 + a) / 2, 3 * a / 2)
         let norm = (x * x + y * y).squareRoot()
-        #expect(close(state.vectors["z"], [sign * x / norm, sign * y / norm]))
+        #expect(approximately(state.vectors["z"], [sign * x / norm, sign * y / norm]))
     }
 
     /// The heuristic of Karimireddy et al. written out in Double, straight from the definition.
@@ -144,7 +144,7 @@ import DesgdNumerics
             let z0 = (0..<4).map { _ in Double(Float(stream.nextGaussian())) }
             let reference = referenceHeuristic(rounds: rounds, warmup: warmup, z0: z0)
             #expect(targets == reference.targets, "warmup \(warmup)")
-            #expect(close(state.vectors["mu"], reference.mu) && close(state.vectors["z"], reference.z), "warmup \(warmup)")
+            #expect(approximately(state.vectors["mu"], reference.mu) && approximately(state.vectors["z"], reference.z), "warmup \(warmup)")
         }
     }
 
@@ -167,7 +167,7 @@ import DesgdNumerics
 }
 
 /// Whether `values` has the length of `expected` and each entry is within 1e-6 of it.
-private func close<T: BinaryFloatingPoint>(_ values: [T]?, _ expected: [Double]) -> Bool {
+private func approximately<T: BinaryFloatingPoint>(_ values: [T]?, _ expected: [Double]) -> Bool {
     guard let values, values.count == expected.count else { return false }
     return zip(values, expected).allSatisfy { abs(Double($0) - $1) < 1e-6 }
 }
