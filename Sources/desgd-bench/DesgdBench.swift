@@ -103,6 +103,7 @@ struct CentralizedRun: ParsableCommand {
         print("centralised \(model.rawValue), \(backend.rawValue), batch \(batch), lr \(lr), wd \(weightDecay), \(t.steps) steps; data \(dataset.provenance.digest.prefix(16))…")
         let r = t.run(data: dataset) { p in
             print("  step \(p.step)  train loss \(fixed(p.trainLoss, 4))  test loss \(fixed(p.test.loss, 4))  test accuracy \(fixed(100 * p.test.accuracy))%")
+            fflush(nil)  // all streams: progress reaches a pipe or file at once
         }
         print("best test accuracy \(fixed(100 * r.bestAccuracy))%, final \(fixed(100 * r.finalAccuracy))%, \(fixed(r.seconds, 1)) s")
     }

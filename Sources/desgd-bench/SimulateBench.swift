@@ -40,7 +40,10 @@ struct SimulateBench: ParsableCommand {
             result = try simulation.run { t, evaluation in
                 if let e = evaluation {
                     lastEval = "acc \(fixed(100 * e.accuracy))%"
-                    if !json && !bar.enabled { print("round \(t + 1): test accuracy \(fixed(100 * e.accuracy))%, loss \(fixed(e.loss, 4))") }
+                    if !json && !bar.enabled {
+                        print("round \(t + 1): test accuracy \(fixed(100 * e.accuracy))%, loss \(fixed(e.loss, 4))")
+                        fflush(nil)  // all streams: progress reaches a pipe or file at once
+                    }
                 }
                 bar.update(t + 1, note: lastEval)
             }

@@ -63,6 +63,12 @@ import Testing
         for _ in 0..<20_000 { g += s.nextGamma(shape: 0.5) }
         #expect(abs(g / 20_000 - 0.5) < 0.03)
 
+        var pairs = [Float](repeating: 0, count: 100_001)
+        pairs.withUnsafeMutableBufferPointer { s.fillGaussian($0, mean: 3, sigma: 2) }
+        let m = pairs.reduce(0.0) { $0 + Double($1) } / Double(pairs.count)
+        let v = pairs.reduce(0.0) { $0 + (Double($1) - m) * (Double($1) - m) } / Double(pairs.count)
+        #expect(abs(m - 3) < 0.03 && abs(v - 4) < 0.08)
+
         let p = s.permutation(50)
         #expect(p.sorted() == Array(0..<50))
     }

@@ -80,7 +80,7 @@ import Testing
             #expect(help.contains("  \(name)"), "help misses \(name)")
         }
         for spec in ["constant:c=5", "gaussian:mu=0,sigma=2", "alie:z=1 | alie:z=auto", "mimic:target=0 | mimic:mode=heuristic,warmup=1",
-                     "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also sign-flip, sf)"] {
+                     "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also: sign-flip, sf)"] {
             #expect(help.contains(spec), "help misses \(spec)")
         }
     }

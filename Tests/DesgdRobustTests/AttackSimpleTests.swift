@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import DesgdNumerics
 @testable import DesgdRobust
@@ -63,12 +64,20 @@ import DesgdNumerics
         let context = attackContext(zeros, byzantine: 2, workers: [20, 23], seed: 9, round: 4, classIndex: 7)
         let output = try GaussianAttack(mu: 0.5, sigma: 2).run(context)
         for (row, worker) in [20, 23].enumerated() {
+            // Box–Muller pairs written out: coordinates 2k, 2k+1 are r·cos θ, r·sin θ of pair k.
             var stream = RandomStream(seed: 9, purpose: .attack, worker: worker, round: 4, class: 7)
-            #expect(output.messages.row(row) == (0..<d).map { _ in Float(0.5 + 2 * stream.nextGaussian()) })
+            var expected: [Float] = []
+            while expected.count < d {
+                let u1 = 1 - stream.nextDouble(), u2 = stream.nextDouble()
+                let r = (-2 * Foundation.log(u1)).squareRoot() * 2
+                expected.append(Float(0.5 + r * Foundation.cos(2 * Double.pi * u2)))
+                expected.append(Float(0.5 + r * Foundation.sin(2 * Double.pi * u2)))
+            }
+            #expect(output.messages.row(row) == Array(expected.prefix(d)))
         }
         #expect(output.decision.randomness == [
-            AttackRandomness(purpose: .attack, worker: 20, round: 4, classIndex: 7, draws: UInt64(4 * d)),
-            AttackRandomness(purpose: .attack, worker: 23, round: 4, classIndex: 7, draws: UInt64(4 * d)),
+            AttackRandomness(purpose: .attack, worker: 20, round: 4, classIndex: 7, draws: 12),
+            AttackRandomness(purpose: .attack, worker: 23, round: 4, classIndex: 7, draws: 12),
         ])
         // Same inputs, same bits.
         #expect(try GaussianAttack(mu: 0.5, sigma: 2).run(context) == output)

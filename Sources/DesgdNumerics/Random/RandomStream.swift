@@ -134,6 +134,24 @@ public struct RandomStream: Sendable {
         return (-2.0 * Foundation.log(u1)).squareRoot() * Foundation.cos(2.0 * Double.pi * u2)
     }
 
+    /// Fills `out` with N(mean, σ²) values rounded to Float, two per Box–Muller pair: elements
+    /// 2k and 2k+1 are r·cos θ and r·sin θ of the k-th pair of 53-bit uniforms (u₁, u₂), with
+    /// r = √(−2 ln(1−u₁)), θ = 2πu₂, computed in Double (four 32-bit draws per pair; an odd last
+    /// element uses the cosine of its own pair). About twice as fast as repeated ``nextGaussian()``.
+    public mutating func fillGaussian(_ out: UnsafeMutableBufferPointer<Float>, mean: Double, sigma: Double) {
+        var i = 0
+        let n = out.count
+        while i < n {
+            let u1 = 1.0 - nextDouble()
+            let u2 = nextDouble()
+            let r = (-2.0 * Foundation.log(u1)).squareRoot() * sigma
+            let theta = 2.0 * Double.pi * u2
+            out[i] = Float(mean + r * Foundation.cos(theta))
+            if i + 1 < n { out[i + 1] = Float(mean + r * Foundation.sin(theta)) }
+            i += 2
+        }
+    }
+
     /// Gamma(shape, 1) by Marsaglia and Tsang (2000); for shape < 1 uses the boost
     /// Gamma(a) = Gamma(a+1) · U^(1/a).
     public mutating func nextGamma(shape: Double) -> Double {

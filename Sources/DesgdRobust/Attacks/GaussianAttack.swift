@@ -4,9 +4,9 @@ import DesgdNumerics
 /// N(μ, σ²). Defaults μ = 0, σ = 2 (the paper's §IV-A (ii)).
 ///
 /// Each Byzantine worker draws from its own stream
-/// `RandomStream(seed, .attack, worker: id, round, class)`, coordinate j being its j-th
-/// ``RandomStream/nextGaussian()`` (four 32-bit draws each), computed in Double and rounded to
-/// Float as μ + σ·g. So a worker's noise depends only on its key: adding a Byzantine worker or
+/// `RandomStream(seed, .attack, worker: id, round, class)`, filled by
+/// ``RandomStream/fillGaussian(_:mean:sigma:)`` (coordinates 2k and 2k+1 from the k-th Box–Muller
+/// pair, four 32-bit draws per pair), computed in Double and rounded to Float as μ + σ·g. So a worker's noise depends only on its key: adding a Byzantine worker or
 /// replaying one round changes nobody else's draws. The workers do not collude: rows differ.
 ///
 /// Peers' variants: ByzFL `Gaussian` N(0, 1); Blades `Noise` N(0.1, 0.1).
@@ -35,7 +35,7 @@ public struct GaussianAttack: Attack {
                 let out = SendablePointer(rowBase), used = SendablePointer(countBase)
                 ParallelExecutor(threads: context.threads).forEach(workers.count) { row in
                     var stream = context.stream(worker: workers[row])
-                    for j in 0..<d { out.base[row * d + j] = Float(mu + sigma * stream.nextGaussian()) }
+                    stream.fillGaussian(UnsafeMutableBufferPointer(start: out.base + row * d, count: d), mean: mu, sigma: sigma)
                     used.base[row] = stream.position
                 }
             }

@@ -191,12 +191,12 @@ public enum AggregatorCatalogue {
 
     /// Text for `--help`: one line per rule and pre-aggregator with its defaults.
     public static var helpText: String {
+        // Two lines per entry (spec with defaults, then summary), so that terminals of 80
+        // columns do not re-wrap them.
         func lines(_ entries: [Entry]) -> [String] {
-            let width = entries.map(\.defaultSpec.count).max() ?? 0
-            return entries.map { entry in
+            entries.map { entry in
                 let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
-                let pad = String(repeating: " ", count: width - entry.defaultSpec.count)
-                return "  \(entry.defaultSpec)\(pad)  \(entry.summary)\(aliases)"
+                return "  \(entry.defaultSpec)\n      \(entry.summary)\(aliases)"
             }
         }
         return (["Aggregation rules (--agg NAME[:key=value,...]; integer values may use n and f, e.g. krum:q=n-f-1):"]

@@ -130,13 +130,14 @@ public enum AttackCatalogue {
 
     /// `--help` text: one line per attack with its aliases and defaults, then its parameters.
     public static var helpText: String {
-        entries.map { entry in
-            let aliases = entry.aliases.isEmpty ? "" : " (also \(entry.aliases.joined(separator: ", ")))"
+        // Same layout as AggregatorCatalogue.helpText: the spec with its defaults, then the summary.
+        (["Attacks (--attack NAME[:key=value,...]):"] + entries.map { entry in
+            let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
             let defaults = entry.examples.compactMap { try? makeAttack($0).spec }.joined(separator: " | ")
-            var lines = ["  \(entry.name)\(aliases): \(entry.summary). Default: \(defaults)"]
+            var lines = ["  \(defaults)", "      \(entry.summary)\(aliases)"]
             lines += entry.parameters.map { "      \($0)" }
             return lines.joined(separator: "\n")
-        }.joined(separator: "\n")
+        }).joined(separator: "\n")
     }
 
     // MARK: Parameter parsing
