@@ -268,18 +268,41 @@ public enum VectorMath {
         while i < d { po[i] = (po[i] / divisor).squareRoot(); i += 1 }
     }
 
-    /// Squared Euclidean distances between every pair of rows, computed directly (no Gram-matrix
-    /// cancellation): `result[i*n + j]`, symmetric with a zero diagonal. O(n²·d).
+    /// Squared Euclidean distances between every pair of rows (`result[i*n + j]`, symmetric,
+    /// zero diagonal), computed directly from the differences — no Gram-matrix cancellation, so
+    /// near-copies get exact small distances — and bit-identical to ``squaredDistance(_:_:)``.
+    ///
+    /// Blocked for the cache: for each block of 4 096 coordinates (16 KiB per row; 24 rows fit
+    /// in L2) all pairs are accumulated before moving on, so the n×d data is read from memory
+    /// once instead of n−1 times. Measured at d = 431 080 this beats one Gram sgemm
+    /// (n = 24: ~14 ms for the sgemm alone) because the product is memory-bound at such n.
+    ///
+    /// Any pair involving a non-finite row (a NaN or ±∞ anywhere) is +∞, so such rows rank last
+    /// wherever distances are ranked. O(n²·d) flops, O(n·d) memory traffic.
     public static func pairwiseSquaredDistances(_ m: Matrix) -> [Double] {
         let n = m.rows, d = m.columns
         var out = [Double](repeating: 0, count: n * n)
+        guard n > 1 else { return out }
+        let finite = (0..<n).map { i in m.withRow(i) { allFinite($0) } }
         m.storage.withUnsafeBufferPointer { s in
-            for i in 0..<n {
-                for j in (i + 1)..<max(i + 1, n) {
-                    let v = squaredDistance(Vector(rebasing: s[i * d ..< (i + 1) * d]), Vector(rebasing: s[j * d ..< (j + 1) * d]))
-                    out[i * n + j] = v
-                    out[j * n + i] = v
+            let base = s.baseAddress!
+            var start = 0
+            while start < d {
+                let len = min(block, d - start)
+                for i in 0..<n where finite[i] {
+                    let a = base + i * d + start
+                    for j in (i + 1)..<n where finite[j] {
+                        out[i * n + j] += Double(distBlock(a, base + j * d + start, len))
+                    }
                 }
+                start += len
+            }
+        }
+        for i in 0..<n {
+            for j in (i + 1)..<n {
+                let v = finite[i] && finite[j] && out[i * n + j].isFinite ? out[i * n + j] : .infinity
+                out[i * n + j] = v
+                out[j * n + i] = v
             }
         }
         return out

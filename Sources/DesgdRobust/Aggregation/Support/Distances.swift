@@ -3,7 +3,7 @@ import DesgdNumerics
 /// The pairwise squared distances of one round's inputs, and the geometry that follows from them
 /// alone. Distance-based rules (Krum, Multi-Krum, Bulyan, MDA, FABA, NNM, geometric median, CAF,
 /// SMEA) work on this n×n matrix instead of the d-dimensional vectors: it is computed once per
-/// call by one Gram product (``VectorMath/pairwiseSquaredDistances(_:backend:)``), and every
+/// call (``VectorMath/pairwiseSquaredDistances(_:)``, exact and cache-blocked), and every
 /// further step costs O(n²) or O(n³) instead of O(n·d).
 ///
 /// Non-finite inputs: a row with any NaN or ±∞ is at distance +∞ from every row (itself
@@ -17,7 +17,7 @@ struct Distances {
 
     init(_ context: AggregationContext) {
         n = context.n
-        values = VectorMath.pairwiseSquaredDistances(context.messages, backend: context.backend)
+        values = VectorMath.pairwiseSquaredDistances(context.messages)
         finite = (0..<context.n).map { i in context.messages.withRow(i) { VectorMath.allFinite($0) } }
     }
 
