@@ -201,7 +201,7 @@ public final class Simulation {
             let senders = holders.map { Sender(worker: $0, byzantine: false) } + (n ..< n + f).map { Sender(worker: $0, byzantine: true) }
             let stateBefore = aggregatorStates[group]
             let context = AggregationContext(messages: received, f: config.effectiveF, seed: config.seed, round: t,
-                                             classIndex: c, backend: config.backend)
+                                             classIndex: c, backend: config.backend, executor: executor)
             let (aggregate, decision) = pipeline.aggregate(context, state: &aggregatorStates[group])
             aggregations.append(AggregationEvent(classIndex: c, senders: senders, messages: received, attackDecision: attackDecision,
                                                  decision: decision, stateBefore: stateBefore, stateAfter: aggregatorStates[group],
