@@ -26,14 +26,16 @@ enum CoordinateWise {
     /// coordinate by quickselect or heapsort.
     static let vectorMaxRows = 64
 
-    /// The shared driver: calls `body(keys, lanes, output, used)` for every group of up to eight
-    /// columns, with `keys[i]` the keys of row i at those columns, `output` pointing at the
-    /// group's first output, `used` at the chunk's per-row counters and `scratch` at
+    /// The shared driver: calls `body(keys, lanes, output, used, laneUsed, scratch)` for every
+    /// group of up to eight columns, with `keys[i]` the keys of row i at those columns, `output`
+    /// pointing at the group's first output, `used` at the chunk's per-row counters, `laneUsed`
+    /// at per-row, per-lane counters (added to `used` when the chunk ends) and `scratch` at
     /// `scratchBytes` bytes owned by the chunk. Returns the per-row counters summed over chunks.
     static func forEachColumnGroup(
         _ matrix: Matrix, executor: ParallelExecutor, scratchBytes: Int, into output: UnsafeMutableBufferPointer<Float>,
         _ body: @Sendable (_ keys: UnsafeMutablePointer<SIMD8<Int32>>, _ lanes: Int, _ output: UnsafeMutablePointer<Float>,
-                           _ used: UnsafeMutablePointer<Int>, _ scratch: UnsafeMutableRawPointer) -> Void
+                           _ used: UnsafeMutablePointer<Int>, _ laneUsed: UnsafeMutablePointer<SIMD8<Int32>>,
+                           _ scratch: UnsafeMutableRawPointer) -> Void
     ) -> [Int] {
         let n = matrix.rows, d = matrix.columns
         precondition(output.count == d, "coordinate-wise rule: output length differs")
@@ -50,16 +52,21 @@ enum CoordinateWise {
                 let counts = SendablePointer(used.baseAddress!)
                 executor.forEach(chunks) { chunk in
                     let keys = UnsafeMutablePointer<SIMD8<Int32>>.allocate(capacity: n)
+                    // Per-lane counters, summed into `used` once per chunk (a horizontal sum per
+                    // input and group would cost more than the ordering itself).
+                    let laneUsed = UnsafeMutablePointer<SIMD8<Int32>>.allocate(capacity: n)
+                    laneUsed.initialize(repeating: .zero, count: n)
                     let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, scratchBytes), alignment: 64)
-                    defer { keys.deallocate(); scratch.deallocate() }
+                    defer { keys.deallocate(); laneUsed.deallocate(); scratch.deallocate() }
                     let end = min(d, (chunk + 1) * chunkColumns)
                     var column = chunk * chunkColumns
                     while column < end {
                         let lanes = min(8, end - column)
                         for i in 0..<n { keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes)) }
-                        body(keys, lanes, out.base + column, counts.base + chunk * n, scratch)
+                        body(keys, lanes, out.base + column, counts.base + chunk * n, laneUsed, scratch)
                         column += lanes
                     }
+                    for i in 0..<n { counts.base[chunk * n + i] += Int(laneUsed[i].wrappedSum()) }
                 }
             }
         }
@@ -77,7 +84,7 @@ enum CoordinateWise {
         let network = n <= vectorMaxRows ? SortingNetwork.comparators(n) : nil
         let indices = (0..<n).map { SIMD8<Int64>(repeating: Int64($0)) }
         return forEachColumnGroup(matrix, executor: executor, scratchBytes: n * (MemoryLayout<SIMD8<Int64>>.stride + 8),
-                                  into: output) { keys, lanes, out, used, scratch in
+                                  into: output) { keys, lanes, out, used, _, scratch in
             let packed = scratch.bindMemory(to: SIMD8<Int64>.self, capacity: n)
             let column = (scratch + n * MemoryLayout<SIMD8<Int64>>.stride).bindMemory(to: Int64.self, capacity: n)
             for i in 0..<n { packed[i] = SIMD8<Int64>(truncatingIfNeeded: keys[i]) &<< 32 | indices[i] }

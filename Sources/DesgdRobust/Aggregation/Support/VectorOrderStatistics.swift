@@ -17,7 +17,7 @@ extension CoordinateWise {
         let b = min(max(0, trim), max(0, (n - 1) / 2))
         let network = SortingNetwork.comparators(n)
         return forEachColumnGroup(matrix, executor: executor, scratchBytes: n * MemoryLayout<SIMD8<Int32>>.stride,
-                                  into: output) { keys, lanes, out, used, scratch in
+                                  into: output) { keys, lanes, out, _, laneUsed, scratch in
             let sorted = scratch.bindMemory(to: SIMD8<Int32>.self, capacity: n)
             sorted.update(from: keys, count: n)
             SortingNetwork.apply(network, to: sorted)
@@ -26,7 +26,7 @@ extension CoordinateWise {
             let mean = SIMD8<Float>(sum / Double(n - 2 * b))
             for lane in 0..<lanes { out[lane] = mean[lane] }
             VectorKeys.attributeRanks(original: keys, count: n, low: sorted[b], high: sorted[n - b - 1],
-                                      ranks: b...(n - b - 1), lanes: lanes, used: used)
+                                      ranks: b...(n - b - 1), lanes: lanes, used: laneUsed)
         }
     }
 }
@@ -57,13 +57,13 @@ enum VectorKeys {
         unsafeBitCast(key ^ ((key &>> 31) & 0x7FFF_FFFF), to: SIMD8<Float>.self)
     }
 
-    /// Adds 1 to `used[i]` for every lane where input i holds one of the ranks `ranks` in the
+    /// Adds 1 to lane l of `used[i]` for every lane where input i holds one of the ranks `ranks` in the
     /// (value, index) order, given the keys `low`/`high` found at the first and last of those
     /// ranks. Inputs strictly between the two keys are inside; among inputs equal to a boundary
     /// key, ranks are assigned in index order.
     @inline(__always)
     static func attributeRanks(original: UnsafePointer<SIMD8<Int32>>, count n: Int, low: SIMD8<Int32>, high: SIMD8<Int32>,
-                               ranks: ClosedRange<Int>, lanes: Int, used: UnsafeMutablePointer<Int>) {
+                               ranks: ClosedRange<Int>, lanes: Int, used: UnsafeMutablePointer<SIMD8<Int32>>) {
         let one = SIMD8<Int32>(repeating: 1), zero = SIMD8<Int32>()
         var belowLow = zero, belowHigh = zero
         for i in 0..<n {
@@ -84,7 +84,7 @@ enum VectorKeys {
             let kept = (inside .| lowKept .| highKept) .& active
             equalLow &+= zero.replacing(with: one, where: isLow)
             equalHigh &+= zero.replacing(with: one, where: isHigh)
-            used[i] += Int(zero.replacing(with: one, where: kept).wrappedSum())
+            used[i] &+= zero.replacing(with: one, where: kept)
         }
     }
 }
