@@ -194,8 +194,7 @@ public final class Simulation {
                 do { output = try attack.run(context, state: &attackStates[group]) } catch {
                     throw SimulationError("round \(t), class \(c): \(error.message)")
                 }
-                received.storage.append(contentsOf: output.messages.storage)
-                received = Matrix(rows: holders.count + f, columns: d, storage: received.storage)
+                received.append(rowsOf: output.messages)
                 attackDecision = output.decision
             }
             let senders = holders.map { Sender(worker: $0, byzantine: false) } + (n ..< n + f).map { Sender(worker: $0, byzantine: true) }

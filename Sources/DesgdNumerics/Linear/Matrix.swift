@@ -56,6 +56,13 @@ public struct Matrix: Sendable, Equatable {
         rows += 1
     }
 
+    /// Appends the rows of `other` (same number of columns). Amortised O(other.rows·columns).
+    public mutating func append(rowsOf other: Matrix) {
+        precondition(other.columns == columns, "append: different numbers of columns")
+        storage.append(contentsOf: other.storage)
+        rows += other.rows
+    }
+
     /// Calls `body` with row `i` as a buffer, without copying.
     @inlinable
     public func withRow<R>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {

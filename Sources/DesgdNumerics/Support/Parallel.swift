@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Runs independent pieces of work on a fixed number of threads.
 ///
@@ -40,8 +41,6 @@ public struct ParallelExecutor: Sendable {
         }
     }
 }
-
-import Foundation
 
 /// A lock-protected counter used to hand out work items (cheap next to the work items themselves).
 final class AtomicCounter: @unchecked Sendable {
