@@ -206,26 +206,37 @@ public enum VectorMath {
     /// With `weights == nil` the plain mean of all rows.
     public static func weightedMean(of m: Matrix, weights: [Double]? = nil, into out: MutableVector) {
         precondition(out.count == m.columns, "weightedMean: output length differs")
-        fill(out, with: 0)
         let total = weights.map { $0.reduce(0, +) } ?? Double(m.rows)
-        guard total != 0 else { return }
-        m.storage.withUnsafeBufferPointer { s in
-            for i in 0..<m.rows {
-                let w = weights?[i] ?? 1
-                if w == 0 { continue }
-                axpy(Float(w / total), Vector(rebasing: s[i * m.columns ..< (i + 1) * m.columns]), out)
-            }
+        guard total != 0 else { fill(out, with: 0); return }
+        let terms = (0..<m.rows).compactMap { i -> (Int, Float)? in
+            let w = weights?[i] ?? 1
+            return w == 0 ? nil : (i, Float(w / total))
         }
+        combineRows(of: m, terms, into: out)
     }
 
     /// The mean of the rows at `indices` (in the given order), written to `out`.
     public static func mean(of m: Matrix, rows indices: [Int], into out: MutableVector) {
         precondition(out.count == m.columns, "mean: output length differs")
-        fill(out, with: 0)
-        guard !indices.isEmpty else { return }
+        guard !indices.isEmpty else { fill(out, with: 0); return }
         let w = Float(1.0 / Double(indices.count))
+        combineRows(of: m, indices.map { ($0, w) }, into: out)
+    }
+
+    /// out ← Σ wᵢ·row_i over `terms` in order, by axpy; blocked by ``block`` columns so that the
+    /// output block stays in L1 while every row streams through once. Each element sees the same
+    /// operations in the same order as an unblocked loop of axpys, so the blocking changes no bit.
+    static func combineRows(of m: Matrix, _ terms: [(row: Int, weight: Float)], into out: MutableVector) {
+        let d = m.columns
         m.storage.withUnsafeBufferPointer { s in
-            for i in indices { axpy(w, Vector(rebasing: s[i * m.columns ..< (i + 1) * m.columns]), out) }
+            var start = 0
+            while start < d {
+                let end = min(d, start + block)
+                let o = MutableVector(rebasing: out[start ..< end])
+                fill(o, with: 0)
+                for (i, w) in terms { axpy(w, Vector(rebasing: s[i * d + start ..< i * d + end]), o) }
+                start = end
+            }
         }
     }
 
