@@ -65,13 +65,22 @@ enum VectorKeys {
     static func attributeRanks(original: UnsafePointer<SIMD8<Int32>>, count n: Int, low: SIMD8<Int32>, high: SIMD8<Int32>,
                                ranks: ClosedRange<Int>, lanes: Int, used: UnsafeMutablePointer<SIMD8<Int32>>) {
         let one = SIMD8<Int32>(repeating: 1), zero = SIMD8<Int32>()
+        let active = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(lanes))
+        // Fast path: the kept ranks all have keys in [low, high]; when exactly as many inputs
+        // lie in [low, high] as there are kept ranks (no ties across a boundary, the usual case
+        // for real-valued data), those inputs are the kept ones.
+        var between = zero
+        for i in 0..<n { between &+= zero.replacing(with: one, where: (original[i] .>= low) .& (original[i] .<= high)) }
+        if all((between .== SIMD8<Int32>(repeating: Int32(ranks.count))) .| .!active) {
+            for i in 0..<n { used[i] &+= zero.replacing(with: one, where: (original[i] .>= low) .& (original[i] .<= high) .& active) }
+            return
+        }
         var belowLow = zero, belowHigh = zero
         for i in 0..<n {
             belowLow &+= zero.replacing(with: one, where: original[i] .< low)
             belowHigh &+= zero.replacing(with: one, where: original[i] .< high)
         }
         let first = SIMD8<Int32>(repeating: Int32(ranks.lowerBound)), last = SIMD8<Int32>(repeating: Int32(ranks.upperBound))
-        let active = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(lanes))
         var equalLow = zero, equalHigh = zero
         for i in 0..<n {
             let key = original[i]
