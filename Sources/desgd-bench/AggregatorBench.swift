@@ -61,8 +61,7 @@ struct AggregatorBench: ParsableCommand {
             }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(rows)
         }
     }
 }

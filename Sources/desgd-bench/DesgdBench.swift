@@ -19,6 +19,12 @@ struct DesgdBench: ParsableCommand {
         subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, CentralizedRun.self])
 }
 
+/// Prints a JSON value (dictionaries with sorted keys), the `--json` output of every subcommand.
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
 /// Formats a number with a fixed number of decimals.
 func fixed(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 
@@ -63,8 +69,7 @@ struct NumericsBench: ParsableCommand {
                          "flops_per_batch": fixed(flops / 1e6, 1) + "M"])
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(rows)
         } else {
             print("\(model.rawValue), batch \(batch), forward+backward, one core (median of \(iterations))")
             for r in rows {

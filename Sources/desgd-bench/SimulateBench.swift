@@ -61,8 +61,7 @@ struct SimulateBench: ParsableCommand {
             "total_seconds": fixed(result.seconds, 1),
         ]
         if json {
-            let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            try printJSON(summary)
         } else {
             print("\(config.mode.rawValue) \(simulation.pipeline.spec) vs \(simulation.attack.spec), \(config.model.rawValue), \(config.rounds) rounds on \(config.threads) threads")
             print("  \(fixed(perRound, 3)) s/round (\(gradientsPerRound) mini-batch gradients), \(fixed(rate, 1)) GFLOP/s = \(fixed(rate / peak, 3)) of the measured sgemm rate \(fixed(peak, 1)) GFLOP/s")

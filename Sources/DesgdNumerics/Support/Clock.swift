@@ -24,17 +24,9 @@ public enum Stopwatch {
 
 /// Reference measurements the benchmarks divide by.
 public enum Benchmarks {
-    /// Single-core sgemm rate in GFLOP/s of `backend` on size×size×size products (best of 5).
+    /// Single-core sgemm rate in GFLOP/s of `backend` on size×size×size products.
     public static func sgemmRate(backend: NumericBackend, size: Int = 1024) -> Double {
-        var rng = RandomStream(seed: 1, purpose: .initialization)
-        let a = (0..<(size * size)).map { _ in rng.nextFloat(in: -1, 1) }
-        let b = (0..<(size * size)).map { _ in rng.nextFloat(in: -1, 1) }
-        var c = [Float](repeating: 0, count: size * size)
-        let t = Stopwatch.best(repeats: 5) {
-            backend.sgemm(.none, .none, m: size, n: size, k: size, alpha: 1, a: a, lda: size, b: b, ldb: size,
-                          beta: 0, c: &c, ldc: size)
-        }
-        return 2.0 * Double(size) * Double(size) * Double(size) / t / 1e9
+        parallelSgemmRate(backend: backend, threads: 1, size: size)
     }
 
     /// The machine's sgemm rate in GFLOP/s on `threads` threads: `threads` independent
