@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "DesgdNumerics", targets: ["DesgdNumerics"]),
         .library(name: "DesgdRobust", targets: ["DesgdRobust"]),
         .library(name: "DesgdSimulation", targets: ["DesgdSimulation"]),
+        .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
+        .executable(name: "desgd-record", targets: ["desgd-record"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
     ],
     dependencies: [
@@ -37,17 +39,29 @@ let package = Package(
         // Simulation: DeSGD and the SGD baselines (Algorithm 1), workers, server, observers.
         .target(name: "DesgdSimulation", dependencies: ["DesgdNumerics", "DesgdRobust"], swiftSettings: cpu),
 
+        // Traces: the format (traces/FORMAT.md), the recorder (an observer of the engine), the reader.
+        .target(
+            name: "DesgdTrace",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: cpu),
+
         // What the command-line front ends share: option groups that map to library values, errors.
         .target(
             name: "DesgdCLI",
-            dependencies: ["DesgdSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdSimulation", "DesgdTrace", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+
+        // The front ends: thin commands over the libraries.
+        .executableTarget(
+            name: "desgd-record",
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.
         .executableTarget(
             name: "desgd-bench",
             dependencies: [
-                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdCLI",
+                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpu),
@@ -55,5 +69,6 @@ let package = Package(
         .testTarget(name: "DesgdNumericsTests", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
+        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
     ]
 )

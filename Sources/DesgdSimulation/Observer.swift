@@ -42,7 +42,8 @@ public struct RoundEvent: Sendable {
     /// The update direction Δ applied as x ← x − η·Δ (eq. 16 in DeSGD; the aggregate, or the
     /// server momentum, in the baseline).
     public var update: [Float]
-    /// The model difference as applied, x_{t+1} − x_t (bit-exact).
+    /// The model difference as applied: x_{t+1} = fl(x_t + Δx) coordinate by coordinate, so
+    /// x_{t+1} is rebuilt bit for bit from x_t and Δx (see ``Simulation/step(round:)``).
     public var modelDiff: [Float]
     /// Test-set evaluation after the update, on evaluation rounds.
     public var evaluation: Evaluation?
@@ -53,14 +54,23 @@ public struct RoundEvent: Sendable {
 public protocol SimulationObserver: AnyObject {
     /// Called once before round 0 with the validated configuration and the run's setup.
     func runStarted(_ setup: SimulationSetup)
+    /// Called before every round t, and once more after the last completed round (t = rounds done).
+    /// `snapshot()` returns the server's state at the start of round t; it copies the model and
+    /// buffers, so call it only when needed (the recorder does, at keyframe rounds).
+    func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot)
     /// Called after every round.
     func roundFinished(_ event: RoundEvent)
     /// Called once at the end.
     func runFinished(_ result: SimulationResult)
+    /// Checked after every round: `true` ends the run there (the observer still gets
+    /// `roundStarting(completedRounds, …)` and `runFinished`). E.g. a recorder after Ctrl-C.
+    var shouldStop: Bool { get }
 }
 
 extension SimulationObserver {
     public func runStarted(_ setup: SimulationSetup) {}
+    public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {}
+    public var shouldStop: Bool { false }
     public func runFinished(_ result: SimulationResult) {}
 }
 
@@ -95,8 +105,31 @@ public struct SimulationResult: Sendable {
     /// Wall time of the run, and the part of it spent evaluating on the test set.
     public var seconds: Double
     public var evaluationSeconds: Double
+    /// Rounds completed: the configured number, or fewer when an observer stopped the run.
     public var rounds: Int
     /// The paper's metric: the best test accuracy during training.
     public var bestAccuracy: Double { evaluations.map(\.evaluation.accuracy).max() ?? 0 }
     public var finalAccuracy: Double { evaluations.last?.evaluation.accuracy ?? 0 }
+}
+
+/// The server's state at the start of a round: the model, the global class-momentum buffer
+/// (DeSGD), the server momentum (global-momentum baseline) and the rules' and attacks' carried
+/// state per aggregation group (class in DeSGD). The honest workers' own momenta are not part of it.
+public struct ServerSnapshot: Sendable, Equatable {
+    public var parameters: [Float]
+    /// m_g^c for c = 0..<C (eq. 15), empty outside DeSGD.
+    public var classMomenta: [[Float]]
+    /// Empty unless momentum is global.
+    public var serverMomentum: [Float]
+    public var aggregatorStates: [AggregatorState]
+    public var attackStates: [AttackState]
+
+    public init(parameters: [Float], classMomenta: [[Float]], serverMomentum: [Float],
+                aggregatorStates: [AggregatorState], attackStates: [AttackState]) {
+        self.parameters = parameters
+        self.classMomenta = classMomenta
+        self.serverMomentum = serverMomentum
+        self.aggregatorStates = aggregatorStates
+        self.attackStates = attackStates
+    }
 }

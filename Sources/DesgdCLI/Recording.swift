@@ -1,0 +1,100 @@
+import DesgdNumerics
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// What `desgd-record` prints at the end (and as `--json`).
+public struct RecordingSummary: Sendable, Codable, Equatable {
+    public var trace: String
+    public var mode: String
+    public var aggregator: String
+    public var attack: String
+    public var model: String
+    public var seed: UInt64
+    public var rounds: Int
+    public var plannedRounds: Int
+    public var interrupted: Bool
+    public var bestAccuracy: Double
+    public var finalAccuracy: Double
+    public var traceBytes: UInt64
+    public var rawVectorBytes: UInt64
+    /// Trace bytes over the raw float32 bytes of the messages, aggregates and diffs it holds.
+    public var compressionRatio: Double
+    public var seconds: Double
+    /// Seconds spent building, compressing, hashing and writing records.
+    public var recordingSeconds: Double
+}
+
+/// Where traces go by default, and their descriptive names.
+public enum TracePaths {
+    /// The default directory, relative to the working directory.
+    public static let directory = "traces"
+
+    /// `traces/<mode>-<rule>-<attack>-<model>-seed<s>-<rounds>r.trace`, with characters outside
+    /// `[A-Za-z0-9._-]` of the specs replaced by `_`, and `-2`, `-3`, … appended when a file of
+    /// that name exists: a default name never overwrites.
+    public static func defaultPath(for config: SimulationConfig, in directory: String = directory) -> String {
+        func clean(_ s: String) -> String {
+            String(s.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
+        }
+        let rule = config.preAggregators.isEmpty ? config.aggregator : config.preAggregators + "+" + config.aggregator
+        let stem = [config.mode.rawValue, clean(rule), clean(config.attack), config.model.rawValue, "seed\(config.seed)",
+                    "\(config.rounds)r"].joined(separator: "-")
+        var path = "\(directory)/\(stem).trace"
+        var k = 2
+        while FileManager.default.fileExists(atPath: path) {
+            path = "\(directory)/\(stem)-\(k).trace"
+            k += 1
+        }
+        return path
+    }
+}
+
+/// Ctrl-C while recording: the first one ends the run after the current round with the trace
+/// finished cleanly (index and footer written); a second one kills the process as usual (the
+/// trace is still readable up to its last complete round).
+public enum InterruptFlag {
+    nonisolated(unsafe) static var raised: sig_atomic_t = 0
+
+    public static func install() {
+        signal(SIGINT) { _ in
+            InterruptFlag.raised = 1
+            signal(SIGINT, SIG_DFL)
+        }
+    }
+
+    public static var isRaised: Bool { raised != 0 }
+}
+
+/// Runs a simulation into a trace with a progress bar (or one line per evaluation when standard
+/// error is not a terminal): the body of `desgd-record`, shared with the recording benchmark.
+public enum RecordingRun {
+    public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, program: String,
+                           showProgress: Bool) throws(SimulationError) -> (SimulationResult, RecordingSummary) {
+        let simulation = try Simulation(config: config, dataset: dataset)
+        let bar = ProgressBar(total: config.rounds, label: program)
+        var lastEvaluation = ""
+        let result = try simulation.run(observer: recorder) { t, evaluation in
+            if InterruptFlag.isRaised { recorder.stopRequested = true }
+            guard showProgress else { return }
+            if let e = evaluation {
+                lastEvaluation = "acc \(String(format: "%.2f", 100 * e.accuracy))%"
+                if !bar.enabled {
+                    print("round \(t + 1): test accuracy \(String(format: "%.2f", 100 * e.accuracy))%, loss \(String(format: "%.4f", e.loss))")
+                    fflush(nil)
+                }
+            }
+            bar.update(t + 1, note: lastEvaluation)
+        }
+        if bar.enabled && result.rounds < config.rounds { FileHandle.standardError.write(Data("\n".utf8)) }
+        if let failure = recorder.failure { throw SimulationError(failure.message) }
+        let s = recorder.statistics
+        let summary = RecordingSummary(
+            trace: recorder.path, mode: config.mode.rawValue, aggregator: simulation.pipeline.spec, attack: simulation.attack.spec,
+            model: config.model.rawValue, seed: config.seed, rounds: result.rounds, plannedRounds: config.rounds,
+            interrupted: result.rounds < config.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy,
+            traceBytes: s.traceBytes, rawVectorBytes: s.rawVectorBytes, compressionRatio: s.compressionRatio,
+            seconds: result.seconds, recordingSeconds: s.seconds)
+        return (result, summary)
+    }
+}

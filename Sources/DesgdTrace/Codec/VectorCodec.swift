@@ -1,0 +1,74 @@
+/// The vector encoding of the trace format (FORMAT.md §4.2): the float32 bit patterns, optionally
+/// XORed with an earlier vector of the same record, split into four byte planes (byte 0 of every
+/// element, then byte 1, 2, 3). The planes of sign and exponent bytes compress far better apart
+/// than interleaved with noisy mantissa bytes (measured: 0.53 vs 0.62 of the raw size on an IPM
+/// round); XOR against a near-identical honest message saves a few percent more.
+///
+/// Lossless for every bit pattern, NaN payloads included. O(d) time, no allocation besides the output.
+public enum VectorCodec {
+    /// Appends the encoding of `values` (XORed with `reference` when given, same length) to `out`.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, xor reference: UnsafeBufferPointer<Float>?,
+                              into out: inout [UInt8]) {
+        let n = values.count
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: 4 * n))
+        out.withUnsafeMutableBufferPointer { o in
+            let p0 = o.baseAddress! + start, p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
+            values.withMemoryRebound(to: UInt32.self) { v in
+                if let reference {
+                    precondition(reference.count == n, "VectorCodec: reference length differs")
+                    reference.withMemoryRebound(to: UInt32.self) { r in
+                        for i in 0..<n { split(v[i] ^ r[i], i, p0, p1, p2, p3) }
+                    }
+                } else {
+                    for i in 0..<n { split(v[i], i, p0, p1, p2, p3) }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func split(_ w: UInt32, _ i: Int, _ p0: UnsafeMutablePointer<UInt8>, _ p1: UnsafeMutablePointer<UInt8>,
+                      _ p2: UnsafeMutablePointer<UInt8>, _ p3: UnsafeMutablePointer<UInt8>) {
+        p0[i] = UInt8(truncatingIfNeeded: w)
+        p1[i] = UInt8(truncatingIfNeeded: w >> 8)
+        p2[i] = UInt8(truncatingIfNeeded: w >> 16)
+        p3[i] = UInt8(truncatingIfNeeded: w >> 24)
+    }
+
+    /// Decodes `count` elements from `bytes` (exactly 4·count bytes), XOR-ing with `reference` when given.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, count n: Int, xor reference: [Float]?) -> [Float] {
+        precondition(bytes.count == 4 * n)
+        var out = [Float](repeating: 0, count: n)
+        let b = bytes.bindMemory(to: UInt8.self)
+        out.withUnsafeMutableBufferPointer { o in
+            o.withMemoryRebound(to: UInt32.self) { w in
+                for i in 0..<n {
+                    w[i] = UInt32(b[i]) | UInt32(b[n + i]) << 8 | UInt32(b[2 * n + i]) << 16 | UInt32(b[3 * n + i]) << 24
+                }
+                if let reference {
+                    reference.withUnsafeBufferPointer { r in
+                        r.withMemoryRebound(to: UInt32.self) { r in for i in 0..<n { w[i] ^= r[i] } }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// A 64-bit fingerprint of the bit patterns, to find identical vectors before comparing them.
+    public static func fingerprint(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(values.count)
+        values.withMemoryRebound(to: UInt32.self) { v in
+            var i = 0
+            while i + 2 <= v.count {
+                let w = UInt64(v[i]) | UInt64(v[i + 1]) << 32
+                h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 29
+                i += 2
+            }
+            if i < v.count { h = (h ^ UInt64(v[i])) &* 0xC4CE_B9FE_1A85_EC53 }
+        }
+        return h
+    }
+}

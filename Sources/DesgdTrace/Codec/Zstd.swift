@@ -1,0 +1,75 @@
+import CZstd
+
+/// A reusable zstd compression context (one per writer: contexts are expensive to create).
+///
+/// Output is one frame with its content size declared and a content checksum, deterministic for a
+/// given input and level (single-threaded compression).
+public final class ZstdCompressor {
+    let context: OpaquePointer
+    public let level: Int32
+
+    public init(level: Int32 = 3) {
+        context = ZSTD_createCCtx()
+        self.level = level
+        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
+        ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1)
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    /// Compresses the concatenation of `parts` into one frame (without concatenating them first).
+    public func compress(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
+        let total = parts.reduce(0) { $0 + $1.count }
+        ZSTD_CCtx_reset(context, ZSTD_reset_session_only)
+        ZSTD_CCtx_setPledgedSrcSize(context, UInt64(total))
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(total))
+        let written = out.withUnsafeMutableBytes { o -> Int in
+            var output = ZSTD_outBuffer(dst: o.baseAddress, size: o.count, pos: 0)
+            for (k, part) in parts.enumerated() {
+                var input = ZSTD_inBuffer(src: part.baseAddress, size: part.count, pos: 0)
+                let last = k == parts.count - 1
+                while true {
+                    let r = ZSTD_compressStream2(context, &output, &input, last ? ZSTD_e_end : ZSTD_e_continue)
+                    precondition(ZSTD_isError(r) == 0, "zstd: \(String(cString: ZSTD_getErrorName(r)))")
+                    if last ? r == 0 : input.pos == input.size { break }
+                }
+            }
+            return output.pos
+        }
+        out.removeSubrange(written...)
+        return out
+    }
+}
+
+/// A reusable zstd decompression context that refuses frames claiming more than a limit.
+public final class ZstdDecompressor {
+    let context: OpaquePointer
+
+    public init() { context = ZSTD_createDCtx() }
+    deinit { ZSTD_freeDCtx(context) }
+
+    /// Decompresses exactly one frame whose declared content size is at most `limit`.
+    /// The reason on failure is a phrase for a ``TraceError``.
+    public func decompress(_ input: UnsafeRawBufferPointer, limit: UInt64) -> Result<[UInt8], ParseFailure> {
+        let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+        if declared == ZSTD_CONTENTSIZE_ERROR { return .failure(ParseFailure("the payload is not a zstd frame")) }
+        if declared == ZSTD_CONTENTSIZE_UNKNOWN { return .failure(ParseFailure("the zstd frame does not declare its size")) }
+        if declared > limit {
+            return .failure(ParseFailure("the zstd frame declares \(declared) bytes, above the limit of \(limit)"))
+        }
+        let frame = ZSTD_findFrameCompressedSize(input.baseAddress, input.count)
+        if ZSTD_isError(frame) != 0 || frame != input.count {
+            return .failure(ParseFailure("the payload is not exactly one complete zstd frame"))
+        }
+        var out = [UInt8](repeating: 0, count: Int(declared))
+        let n = out.withUnsafeMutableBytes { o in
+            ZSTD_decompressDCtx(context, o.baseAddress, o.count, input.baseAddress, input.count)
+        }
+        if ZSTD_isError(n) != 0 {
+            return .failure(ParseFailure("zstd: \(String(cString: ZSTD_getErrorName(n)))"))
+        }
+        if UInt64(n) != declared { return .failure(ParseFailure("the zstd frame is shorter than it declares")) }
+        return .success(out)
+    }
+}

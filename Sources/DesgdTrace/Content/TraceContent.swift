@@ -1,0 +1,162 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+
+/// What a recorder stores of each round (`--record`).
+public enum RecordingMode: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Every round with all its vectors (the default).
+    case full
+    /// Rounds t with t mod K = 0 in full, the others as decisions.
+    case sampled(every: Int)
+    /// No vectors in round records: class sets, senders, decisions, scalar state, metrics,
+    /// evaluations. Keyframes still hold the model.
+    case decisions
+
+    public var description: String {
+        switch self {
+        case .full: "full"
+        case .sampled(let k): "sampled:\(k)"
+        case .decisions: "decisions"
+        }
+    }
+
+    /// Parses `full`, `decisions` or `sampled:K` (K ≥ 1).
+    public static func parse(_ text: String) throws(TraceError) -> RecordingMode {
+        switch text {
+        case "full": return .full
+        case "decisions": return .decisions
+        default:
+            if text.hasPrefix("sampled:"), let k = Int(text.dropFirst(8)), k >= 1 { return .sampled(every: k) }
+            throw TraceError.usage("unknown recording mode '\(text)': use full, decisions or sampled:K with K ≥ 1")
+        }
+    }
+
+    /// Whether round t is stored with its vectors.
+    public func storesVectors(round t: Int) -> Bool {
+        switch self {
+        case .full: true
+        case .sampled(let k): t % k == 0
+        case .decisions: false
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try RecordingMode.parse(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+/// The header record's JSON (FORMAT.md §5.1): everything needed to re-run the training from scratch.
+public struct TraceHeader: RecordContent, Equatable {
+    /// `desgd-trace`.
+    public var format: String
+    /// `[major, minor]` of the format that wrote the file.
+    public var formatVersion: [Int]
+    /// The program that wrote the file, e.g. `desgd 0.5.0`.
+    public var program: String
+    public var config: SimulationConfig
+    public var partition: Partition
+    public var dataset: DatasetProvenance
+    public var model: ModelInfo
+    /// The numeric backend's exact kernel (results differ between kernels).
+    public var backend: String
+    /// Canonical specs of the aggregation pipeline and of the attack (their defaults resolved).
+    public var aggregator: String
+    public var attack: String
+    public var recording: RecordingMode
+    /// A keyframe is written before every round t with t mod this = 0, and after the last round.
+    public var keyframeInterval: Int
+    /// The aggregations of a round: one per class in DeSGD (index = class), one in the baseline.
+    public var groups: [GroupInfo]
+    public var vectors: [VectorEntry]
+
+    public struct ModelInfo: Sendable, Equatable, Codable {
+        public var architecture: ModelArchitecture
+        public var parameterCount: Int
+        /// The named tensors of the flat parameter vector, in order.
+        public var tensors: [TensorInfo]
+    }
+
+    public struct TensorInfo: Sendable, Equatable, Codable {
+        public var name: String
+        public var offset: Int
+        public var shape: [Int]
+    }
+
+    /// Who sends in one aggregation group, and the rule's proven λ for that (n, f).
+    public struct GroupInfo: Sendable, Equatable, Codable {
+        /// The class (DeSGD) or −1 (baseline).
+        public var classIndex: Int
+        public var honestWorkers: [Int]
+        public var byzantineWorkers: [Int]
+        public var resilienceBound: Double?
+    }
+}
+
+/// An aggregator's or attack's carried state as stored: scalars inline, vectors by index
+/// (absent when the record holds no vectors).
+public struct StoredState: Sendable, Equatable, Codable {
+    public var scalars: [String: Double]
+    public var vectors: [String: Int]?
+
+    public init(scalars: [String: Double], vectors: [String: Int]?) {
+        self.scalars = scalars
+        self.vectors = vectors
+    }
+}
+
+/// One aggregation of a round record (FORMAT.md §5.3).
+public struct AggregationRecord: Sendable, Equatable, Codable {
+    /// The class aggregated (DeSGD) or −1 (baseline).
+    public var classIndex: Int
+    /// Senders in row order: honest first (worker order), then Byzantine.
+    public var senders: [Sender]
+    /// Per sender, the index of its message (identical messages share an index); absent without vectors.
+    public var messages: [Int]?
+    public var attack: AttackDecision?
+    public var decision: AggregationDecision
+    public var stateBefore: StoredState
+    public var stateAfter: StoredState
+    /// Index of the aggregate; absent without vectors.
+    public var aggregate: Int?
+    /// The recorded rule's deviation from the honest mean (PRODUCT.md §6).
+    public var metrics: DeviationMetrics
+
+    enum CodingKeys: String, CodingKey {
+        case classIndex = "class", senders, messages, attack, decision, stateBefore, stateAfter, aggregate, metrics
+    }
+}
+
+/// A round record's JSON (FORMAT.md §5.3).
+public struct RoundContent: RecordContent, Equatable {
+    public var round: Int
+    /// Whether this record holds its vectors (`full`) or not (`decisions`).
+    public var hasVectors: Bool
+    /// S_t (DeSGD), empty in the baseline.
+    public var classes: [Int]
+    public var aggregations: [AggregationRecord]
+    /// Index of the model difference Δx as applied (x_{t+1} = fl(x_t + Δx)); absent without vectors.
+    public var modelDiff: Int?
+    /// Test-set evaluation after the round's update, on evaluation rounds.
+    public var evaluation: Evaluation?
+    public var vectors: [VectorEntry]
+}
+
+/// A keyframe's JSON (FORMAT.md §5.2): the server state at the start of `round`.
+public struct KeyframeContent: RecordContent, Equatable {
+    public var round: Int
+    public var parameters: Int
+    /// m_g^c per class (DeSGD), empty otherwise.
+    public var classMomenta: [Int]
+    public var serverMomentum: Int?
+    public var aggregatorStates: [StoredState]
+    public var attackStates: [StoredState]
+    public var vectors: [VectorEntry]
+}

@@ -1,0 +1,30 @@
+/// An error of the trace layer: one line naming the problem (and the round or record it concerns)
+/// and what to do. Every kind is bad input for the front ends (exit code 2).
+public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// A wrong option value.
+        case usage
+        /// The file system refused (missing file, permission, disk full, existing output).
+        case io
+        /// Not a trace, or a format version this reader does not know.
+        case version
+        /// Bytes that fail a check: digest, magic, sizes, JSON, vector bounds, chain.
+        case corrupted
+        /// The file ends before something that must be there (the header).
+        case truncated
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public static func usage(_ m: String) -> TraceError { TraceError(.usage, m) }
+    public static func io(_ m: String) -> TraceError { TraceError(.io, m) }
+    public static func corrupted(_ m: String) -> TraceError { TraceError(.corrupted, m) }
+
+    public var description: String { message }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// One entry of the index record: where a record starts and how long it is (FORMAT.md §3.4).
+public struct IndexEntry: Sendable, Equatable {
+    public var type: RecordType
+    /// The record's round (−1 for none).
+    public var round: Int
+    /// File offset of the record's header.
+    public var offset: UInt64
+    /// Header, payload and digest.
+    public var size: UInt64
+
+    public init(type: RecordType, round: Int, offset: UInt64, size: UInt64) {
+        self.type = type
+        self.round = round
+        self.offset = offset
+        self.size = size
+    }
+}
+
+/// Appends records to a new trace file (FORMAT.md §3), chaining their digests.
+///
+/// Append-only: every byte, once written, stays. A record is written with its header first and its
+/// digest last, so a process killed mid-record leaves a prefix that readers recognise as incomplete.
+/// ``finish(roundRecords:interrupted:)`` adds the index and the footer, an acceleration that
+/// readers do not require.
+public final class TraceFileWriter {
+    public let path: String
+    let descriptor: Int32
+    let compressor: ZstdCompressor
+    var sequence: UInt64 = 0
+    var previousDigest = TraceFormat.chainRoot
+    public private(set) var bytesWritten: UInt64 = 0
+    public private(set) var entries: [IndexEntry] = []
+
+    /// Creates `path` and writes the signature. Refuses to replace an existing file unless `overwrite`.
+    public init(path: String, overwrite: Bool, compressionLevel: Int32 = 3) throws(TraceError) {
+        self.path = path
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL)
+        let fd = open(path, flags, 0o644)
+        if fd < 0 {
+            let e = errno
+            if e == EEXIST { throw .io("\(path) already exists: pass --force to overwrite it, or choose another --out") }
+            throw .io("cannot create \(path): \(String(cString: strerror(e)))")
+        }
+        descriptor = fd
+        compressor = ZstdCompressor(level: compressionLevel)
+        try write(TraceFormat.signature)
+    }
+
+    deinit { close(descriptor) }
+
+    func write(_ bytes: [UInt8]) throws(TraceError) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("writing \(path) failed: \(String(cString: strerror(errno))); the rounds written so far remain readable")
+            }
+            done += n
+        }
+        bytesWritten += UInt64(bytes.count)
+    }
+
+    /// Appends a record whose body is the concatenation of `parts`, zstd-compressed or raw.
+    @discardableResult
+    public func append(_ type: RecordType, round: Int, parts: [[UInt8]], compress: Bool) throws(TraceError) -> IndexEntry {
+        let payload: [UInt8]
+        if compress {
+            payload = withPointers(parts) { compressor.compress($0) }
+        } else {
+            payload = parts.count == 1 ? parts[0] : parts.flatMap { $0 }
+        }
+        let header = RecordHeader(type: type, encoding: compress ? .zstd : .raw, sequence: sequence, round: Int64(round),
+                                  payloadLength: UInt64(payload.count), previousDigest: previousDigest).bytes
+        let digest = payload.withUnsafeBytes { RecordHeader.digest(header: header, payload: $0) }
+        let entry = IndexEntry(type: type, round: round, offset: bytesWritten,
+                               size: UInt64(TraceFormat.recordOverhead + payload.count))
+        try write(header)
+        try write(payload)
+        try write(digest)
+        previousDigest = digest
+        sequence += 1
+        entries.append(entry)
+        return entry
+    }
+
+    /// Writes the index of every record so far and the footer, and flushes the file to disk.
+    public func finish(roundRecords: Int, interrupted: Bool) throws(TraceError) {
+        var index = ByteWriter(capacity: entries.count * TraceFormat.indexEntrySize)
+        for e in entries {
+            index.append(e.type.rawValue)
+            index.append([UInt8](repeating: 0, count: 7))
+            index.append(UInt64(bitPattern: Int64(e.round)))
+            index.append(e.offset)
+            index.append(e.size)
+        }
+        let indexEntry = try append(.index, round: -1, parts: [index.bytes], compress: false)
+        var footer = ByteWriter(capacity: TraceFormat.footerPayloadSize)
+        footer.append(indexEntry.offset)
+        footer.append(UInt64(entries.count - 1))
+        footer.append(UInt64(roundRecords))
+        footer.append(UInt32(interrupted ? 1 : 0))
+        footer.append(UInt32(0))
+        try append(.footer, round: -1, parts: [footer.bytes], compress: false)
+        if fsync(descriptor) != 0 { throw .io("flushing \(path) failed: \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// Calls `body` with raw pointers to every array (kept alive for the call).
+func withPointers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    func go(_ i: Int, _ acc: [UnsafeRawBufferPointer]) -> R {
+        if i == arrays.count { return body(acc) }
+        return arrays[i].withUnsafeBytes { go(i + 1, acc + [$0]) }
+    }
+    return go(0, [])
+}

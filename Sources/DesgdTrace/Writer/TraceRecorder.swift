@@ -1,0 +1,173 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import Foundation
+
+/// What a recording cost and produced.
+public struct RecordingStatistics: Sendable, Equatable {
+    /// Bytes of the trace file.
+    public var traceBytes: UInt64 = 0
+    /// float32 bytes of the messages (every sender's, copies included), aggregates and model
+    /// diffs the trace holds: what the trace would take written out raw.
+    public var rawVectorBytes: UInt64 = 0
+    public var roundRecords = 0
+    public var keyframes = 0
+    /// Wall time spent building, compressing, hashing and writing records.
+    public var seconds = 0.0
+
+    /// Trace bytes over raw float32 bytes (PRODUCT.md §7 target: ≤ 0.6 for an IPM run).
+    public var compressionRatio: Double { rawVectorBytes > 0 ? Double(traceBytes) / Double(rawVectorBytes) : 0 }
+}
+
+/// The recorder: a ``SimulationObserver`` that writes every event of a run into a trace
+/// (traces/FORMAT.md). The file is created when the recorder is, so an existing output or an
+/// unwritable directory fails before any training.
+///
+/// Per round it stores the class set, senders, messages (identical ones once; honest messages
+/// XORed with the group's first honest message), attack and aggregator decisions, the carried
+/// states before and after, the aggregate, the model diff, the recorded rule's
+/// ``DeviationMetrics`` and the evaluation. A keyframe (model, class-momentum buffer, server
+/// momentum, carried states) precedes every round t with t mod `keyframeInterval` = 0 and follows
+/// the last round.
+///
+/// A write error stops the recording and the run (``shouldStop``); ``failure`` tells why.
+public final class TraceRecorder: SimulationObserver {
+    public let mode: RecordingMode
+    public let keyframeInterval: Int
+    let writer: TraceFileWriter
+    let encoder = RecordBody.encoder()
+    var bounds: [Double?] = []
+    var plannedRounds = 0
+    public private(set) var statistics = RecordingStatistics()
+    public private(set) var failure: TraceError?
+    /// Set (e.g. on Ctrl-C) to end the run after the current round, with the trace finished cleanly.
+    public var stopRequested = false
+
+    public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
+                compressionLevel: Int32 = 3) throws(TraceError) {
+        guard keyframeInterval >= 1 else { throw .usage("--keyframe-every must be at least 1") }
+        self.mode = mode
+        self.keyframeInterval = keyframeInterval
+        writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel)
+        statistics.traceBytes = writer.bytesWritten
+    }
+
+    public var path: String { writer.path }
+    public var shouldStop: Bool { stopRequested || failure != nil }
+
+    /// Runs `body` unless a write already failed, timing it and keeping the first error.
+    func guarded(_ body: () throws(TraceError) -> Void) {
+        guard failure == nil else { return }
+        let t0 = Stopwatch.now()
+        do { try body() } catch { failure = error }
+        statistics.seconds += Stopwatch.now() - t0
+        statistics.traceBytes = writer.bytesWritten
+    }
+
+    public func runStarted(_ setup: SimulationSetup) {
+        guarded { () throws(TraceError) in
+            let config = setup.config
+            let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
+            let n = config.honestWorkers, f = config.byzantineWorkers
+            let byzantine = Array(n ..< n + f)
+            let groups: [TraceHeader.GroupInfo] = config.mode == .desgd
+                ? (0..<config.classes).map { c in
+                    let holders = setup.partition.holders(of: c)
+                    return .init(classIndex: c, honestWorkers: holders, byzantineWorkers: byzantine,
+                                 resilienceBound: pipeline?.resilienceBound(n: holders.count + f, f: config.effectiveF))
+                }
+                : [.init(classIndex: -1, honestWorkers: Array(0..<n), byzantineWorkers: byzantine,
+                         resilienceBound: pipeline?.resilienceBound(n: n + f, f: config.effectiveF))]
+            bounds = groups.map(\.resilienceBound)
+            plannedRounds = config.rounds
+            let layout = ParameterLayout(config.model.shape)
+            let header = TraceHeader(
+                format: "desgd-trace", formatVersion: [Int(TraceFormat.major), Int(TraceFormat.minor)],
+                program: "desgd \(DesgdVersion.current)", config: config, partition: setup.partition, dataset: setup.dataset,
+                model: .init(architecture: config.model, parameterCount: setup.parameterCount,
+                             tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
+                backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
+                recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [])
+            try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
+        }
+    }
+
+    public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
+        guard round % keyframeInterval == 0 || round == plannedRounds || shouldStop else { return }
+        guarded { () throws(TraceError) in
+            let s = snapshot()
+            var section = VectorSectionBuilder()
+            let parameters = section.add(s.parameters)
+            let classMomenta = s.classMomenta.map { section.add($0) }
+            let serverMomentum = s.serverMomentum.isEmpty ? nil : section.add(s.serverMomentum)
+            let content = KeyframeContent(
+                round: round, parameters: parameters, classMomenta: classMomenta, serverMomentum: serverMomentum,
+                aggregatorStates: s.aggregatorStates.map { store($0, in: &section) },
+                attackStates: s.attackStates.map { store($0, in: &section) }, vectors: section.entries)
+            try writer.append(.keyframe, round: round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
+                              compress: true)
+            statistics.keyframes += 1
+        }
+    }
+
+    public func roundFinished(_ event: RoundEvent) {
+        guarded { () throws(TraceError) in
+            let full = mode.storesVectors(round: event.round)
+            var section = VectorSectionBuilder()
+            var raw: UInt64 = 0
+            var aggregations: [AggregationRecord] = []
+            for a in event.aggregations {
+                let honest = a.senders.map { !$0.byzantine }
+                let group = a.classIndex >= 0 ? a.classIndex : 0
+                let metrics = a.aggregate.withUnsafeBufferPointer {
+                    DeviationMetrics.measure(messages: a.messages, honest: honest, output: $0, decision: a.decision,
+                                             bound: group < bounds.count ? bounds[group] : nil)
+                }
+                var messages: [Int]?, aggregate: Int?
+                if full {
+                    var firstHonest: Int?
+                    messages = (0..<a.messages.rows).map { r in
+                        a.messages.withRow(r) { row in
+                            let i = section.add(row, xor: honest[r] ? firstHonest : nil)
+                            if honest[r] && firstHonest == nil { firstHonest = i }
+                            return i
+                        }
+                    }
+                    aggregate = section.add(a.aggregate)
+                    raw += UInt64(4 * (a.messages.storage.count + a.aggregate.count))
+                }
+                aggregations.append(AggregationRecord(
+                    classIndex: a.classIndex, senders: a.senders, messages: messages, attack: a.attackDecision,
+                    decision: a.decision, stateBefore: full ? store(a.stateBefore, in: &section) : scalarsOnly(a.stateBefore),
+                    stateAfter: full ? store(a.stateAfter, in: &section) : scalarsOnly(a.stateAfter),
+                    aggregate: aggregate, metrics: metrics))
+            }
+            var diff: Int?
+            if full {
+                diff = section.add(event.modelDiff)
+                raw += UInt64(4 * event.modelDiff.count)
+            }
+            let content = RoundContent(round: event.round, hasVectors: full, classes: event.classes, aggregations: aggregations,
+                                       modelDiff: diff, evaluation: event.evaluation, vectors: section.entries)
+            try writer.append(.round, round: event.round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
+                              compress: true)
+            statistics.rawVectorBytes += raw
+            statistics.roundRecords += 1
+        }
+    }
+
+    public func runFinished(_ result: SimulationResult) {
+        guarded { () throws(TraceError) in
+            try writer.finish(roundRecords: statistics.roundRecords, interrupted: result.rounds < plannedRounds)
+        }
+    }
+
+    func store(_ state: AggregatorState, in section: inout VectorSectionBuilder) -> StoredState {
+        // Sorted keys: Swift's dictionary order changes between processes, the bytes must not.
+        var vectors: [String: Int] = [:]
+        for key in state.vectors.keys.sorted() { vectors[key] = section.add(state.vectors[key]!) }
+        return StoredState(scalars: state.scalars, vectors: vectors)
+    }
+
+    func scalarsOnly(_ state: AggregatorState) -> StoredState { StoredState(scalars: state.scalars, vectors: nil) }
+}
