@@ -1,0 +1,60 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import Foundation
+import Testing
+@testable import DesgdTrace
+
+/// The format's compatibility promise (traces/FORMAT.md §9): every trace in traces/samples/,
+/// written by an earlier version, still reads, with the same content.
+@Suite struct CompatibilityTests {
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("traces/samples")
+
+    /// Format 1.0, written by desgd 0.5.0: `desgd-record --agg cclip --attack ipm --honest 10
+    /// --byzantine 2 --rounds 3 --eval-every 3` on Fashion-MNIST.
+    @Test func version1_0Sample() throws {
+        let path = Self.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path
+        let r = try TraceReader(path: path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 0])
+        #expect(r.header.program == "desgd 0.5.0")
+        #expect(r.header.aggregator == "cclip:tau=10,iters=3" && r.header.attack == "ipm:eps=0.1")
+        #expect(r.header.config.honestWorkers == 10 && r.header.config.byzantineWorkers == 2 && r.header.config.rounds == 3)
+        #expect(r.header.dataset.kind == "fashion-mnist")
+        #expect(r.parameterCount == 19_670 && r.roundCount == 3)
+        #expect(r.keyframeRecords.map(\.round) == [0, 3])
+
+        // The whole file is what was written: the chain holds and ends at the recorded digest.
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.verifiedRecords == chain.totalRecords)
+        #expect(chain.lastDigest == "52064e38723f5781f527f7f8fcb85076febffc65b6df15d635fc5be373d5d320")
+
+        for t in 0..<3 {
+            let round = try r.round(t)
+            #expect(round.content.classes == [t])
+            let a = round.aggregations[0]
+            #expect(a.senders.filter(\.byzantine).map(\.worker) == [10, 11])
+            let messages = try round.messages(0)
+            #expect(messages.rows == a.senders.count && messages.columns == 19_670)
+            #expect(a.messages![messages.rows - 1] == a.messages![messages.rows - 2])  // IPM copies stored once
+            // The recorded metrics are those of the recorded vectors.
+            let aggregate = try round.aggregate(0)
+            let m = aggregate.withUnsafeBufferPointer {
+                DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
+                                         decision: a.decision, bound: a.metrics.bound)
+            }
+            #expect(m == a.metrics)
+            // Centered clipping's carried centre: the state after is the aggregate.
+            #expect(try round.state(0, after: true).vectors["centre"].map(bits) == bits(aggregate))
+        }
+        // Keyframe 0 plus the three diffs is the final keyframe, bit for bit.
+        var x = try r.keyframe(atOrBefore: 0).parameters()
+        for t in 0..<3 {
+            let diff = try r.round(t).modelDiff()
+            x.withUnsafeMutableBufferPointer { p in diff.withUnsafeBufferPointer { VectorMath.add($0, to: p) } }
+        }
+        #expect(bits(x) == bits(try r.keyframe(atOrBefore: 3).parameters()))
+        #expect(try r.round(2).content.evaluation != nil)
+    }
+}
