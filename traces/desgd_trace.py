@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Reader for desgd trace files (format 1.x), written from traces/FORMAT.md alone.
+
+    from desgd_trace import Trace, messages, honest_mask, aggregate
+    tr = Trace("run.trace")
+    r = tr.round(5)                      # the round's JSON dict (a Body: dict + .vectors)
+    X = messages(r, aggregation=0)       # senders x d float32
+    x = tr.parameters_at(5)              # model at the start of round 5, float32
+
+CLI: python3 traces/desgd_trace.py TRACE [--round T] [--verify]
+Needs only the standard library, zstandard and numpy.
+"""
+import argparse, contextlib, hashlib, json, os, struct, sys
+
+import numpy as np
+import zstandard
+
+MAGIC = bytes.fromhex("8A4445534744 0D0A1A0A")        # §2
+RECORD_MAGIC = b"DSGR"                                  # §3.1
+HEADER, KEYFRAME, ROUND, INDEX, FOOTER = 1, 2, 3, 4, 5  # §3.2
+MAJOR = 1
+REC = struct.Struct("<4sBBHQqQ32s")                     # record header, 64 bytes
+LIMIT32 = 1 << 32
+
+
+class TraceError(ValueError):
+    """A trace the format says to reject (§6); the message names the record or round."""
+
+
+class Body(dict):
+    """A record's JSON document; `vectors` holds its decoded vector section (float32 arrays)."""
+    vectors = ()
+
+    def vec(self, index, what="vector"):
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.vectors):
+            raise TraceError(f"{self.where}: {what} index {index!r} outside the vector table")
+        return self.vectors[index]
+
+
+def _name(kind, rnd, seq):
+    return f"round {rnd}" if kind == ROUND else \
+        {HEADER: "header record", KEYFRAME: f"keyframe {rnd}"}.get(kind, f"record {seq}")
+
+
+def _decode_vectors(table, section, where):
+    """§4.2: undo the byte planes, then the xor references, for every entry of `table`."""
+    if not isinstance(table, list):
+        raise TraceError(f"{where}: 'vectors' is not a list")
+    out = []
+    for k, e in enumerate(table):
+        if not isinstance(e, dict) or not all(isinstance(e.get(f), int) and e[f] >= 0 for f in ("offset", "count")):
+            raise TraceError(f"{where}: bad vector entry {k}: {e!r}")
+        off, n = e["offset"], e["count"]
+        if off + 4 * n > len(section):
+            raise TraceError(f"{where}: vector {k} (offset {off}, count {n}) lies outside the vector section")
+        planes = np.frombuffer(section, np.uint8, 4 * n, off).reshape(4, n)
+        w = np.ascontiguousarray(planes.T).view("<u4").reshape(n)
+        if "xor" in e:
+            x = e["xor"]
+            if not isinstance(x, int) or not 0 <= x < k or table[x]["count"] != n:
+                raise TraceError(f"{where}: vector {k} has xor {x!r}, not an earlier entry of count {n}")
+            w = w ^ out[x].view("<u4")
+        out.append(w.view("<f4"))
+    return out
+
+
+def _parse_body(body, where, required):
+    """§4: u32 JSON length, JSON, vector section."""
+    if len(body) < 4 or struct.unpack_from("<I", body)[0] > len(body) - 4:
+        raise TraceError(f"{where}: JSON length larger than the body")
+    j = struct.unpack_from("<I", body)[0]
+    try:
+        doc = json.loads(body[4:4 + j].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise TraceError(f"{where}: JSON does not parse: {e}") from None
+    if not isinstance(doc, dict):
+        raise TraceError(f"{where}: JSON is not an object")
+    for key in ("vectors",) + required:
+        if key not in doc:
+            raise TraceError(f"{where}: JSON lacks required key {key!r}")
+    b = Body(doc)
+    b.where = where
+    b.vectors = _decode_vectors(doc["vectors"], body[4 + j:], where)
+    return b
+
+
+# ---- helpers on decoded round bodies (§5.3) ------------------------------------------------------
+
+def messages(rnd, aggregation=0):
+    """The messages of one aggregation, as a float32 array (senders x d)."""
+    a = rnd["aggregations"][aggregation]
+    return np.stack([rnd.vec(i, "message") for i in a["messages"]])
+
+
+def honest_mask(rnd, aggregation=0):
+    """True for the rows of messages() sent by honest workers."""
+    return np.array([not s["byzantine"] for s in rnd["aggregations"][aggregation]["senders"]], bool)
+
+
+def aggregate(rnd, aggregation=0):
+    """The aggregate m̂ of one aggregation (float32, d); `aggregation` is an index or the dict."""
+    a = rnd["aggregations"][aggregation] if isinstance(aggregation, int) else aggregation
+    return rnd.vec(a["aggregate"], "aggregate")
+
+
+def model_diff(rnd):
+    """Δx_t, the model difference applied in the round (float32, d)."""
+    return rnd.vec(rnd["modelDiff"], "modelDiff")
+
+
+def state(body, st):
+    """A state {"scalars", "vectors"} with its vector indices resolved to arrays."""
+    return {"scalars": dict(st.get("scalars", {})),
+            "vectors": {k: body.vec(i, "state vector") for k, i in st.get("vectors", {}).items()}}
+
+
+@contextlib.contextmanager
+def _keys(body):
+    """Turn a missing or mistyped JSON key inside the block into a TraceError naming the record."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError) as e:
+        raise TraceError(f"{body.where}: missing or malformed JSON key ({type(e).__name__}: {e})") from None
+
+
+def num(x):
+    """A JSON number, with the strings "inf", "-inf", "nan" of §4.1 turned into floats."""
+    return float(x) if isinstance(x, (str, int, float)) else x
+
+
+# ---- the file -----------------------------------------------------------------------------------
+
+class Trace:
+    """An open trace: header, record table, and positioned reads of rounds and keyframes."""
+
+    def __init__(self, path):
+        self.path = path
+        self._f = open(path, "rb")
+        self.size = os.fstat(self._f.fileno()).st_size
+        sig = self._read(0, 16) if self.size >= 16 else b""
+        if len(sig) < 16 or sig[:10] != MAGIC:
+            raise TraceError(f"{path}: not a desgd trace (bad magic)")
+        self.version = struct.unpack_from("<HH", sig, 10)
+        if self.version[0] != MAJOR:
+            raise TraceError(f"{path}: unknown major version {self.version[0]}")
+        hdr = self._record_header(16, 0, None)
+        if hdr is None:
+            raise TraceError(f"{path}: header record incomplete")
+        if hdr["type"] != HEADER:
+            raise TraceError("record 0: not a header record")
+        self.header = h = self._body(hdr, ("formatVersion", "model", "groups", "config", "keyframeInterval"))
+        with _keys(h):
+            self.d, groups = h["model"]["parameterCount"], h["groups"]
+            if not isinstance(self.d, int) or self.d < 0:
+                raise TraceError(f"header record: bad parameterCount {self.d!r}")
+            s = max((len(g["honestWorkers"]) + len(g["byzantineWorkers"]) for g in groups), default=1)
+            k = max(1, h["config"].get("classesPerRound", 1))
+            self.max_body = (1 << 26) + 4 * self.d * (3 * s * k + len(groups) + 8)   # §6.5
+        self.footer = None
+        self.records = self._from_index(hdr) or self._scan(hdr)  # [(type, round, offset, size)]
+        self.finished = self.footer is not None
+        self.stopped = bool(self.footer and self.footer[3] & 1)
+        self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]      # entry of round t
+        self.keyframes = {r[1]: i for i, r in enumerate(self.records) if r[0] == KEYFRAME}
+        self.round_count = len(self.rounds)
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _read(self, off, n):
+        self._f.seek(off)
+        return self._f.read(n)
+
+    def _record_header(self, off, seq, expect_round):
+        """Read and check (§6 items 2-3) the record header at `off`; None if the record is incomplete."""
+        if off + 64 > self.size:
+            return None
+        raw = self._read(off, 64)
+        magic, kind, enc, res, sq, rnd, length, prev = REC.unpack(raw)
+        where = _name(kind, rnd, seq)
+        if magic != RECORD_MAGIC or enc not in (0, 1) or res or sq != seq:
+            raise TraceError(f"{where} at offset {off}: bad record header "
+                             f"(magic {magic!r}, encoding {enc}, reserved {res}, sequence {sq}, expected {seq})")
+        if kind == ROUND and expect_round is not None and rnd != expect_round:
+            raise TraceError(f"record {seq} at offset {off}: round {rnd}, expected round {expect_round}")
+        if length > LIMIT32:
+            raise TraceError(f"{where}: payload length {length} exceeds 2^32")
+        if off + 64 + length + 32 > self.size:
+            return None
+        return dict(type=kind, encoding=enc, seq=seq, round=rnd, length=length, prev=prev,
+                    raw=raw, offset=off, end=off + 96 + length, where=where)
+
+    def _payload(self, h):
+        """The record's payload, its digest checked (§3.1)."""
+        data = self._read(h["offset"] + 64, h["length"] + 32)
+        payload, digest = data[:-32], data[-32:]
+        if hashlib.sha256(h["raw"] + payload).digest() != digest:
+            raise TraceError(f"{h['where']}: digest mismatch")
+        return payload
+
+    def _body(self, h, required):
+        payload, where = self._payload(h), h["where"]
+        if h["encoding"] == 1:                                                        # §6.5
+            try:
+                size = zstandard.frame_content_size(payload)
+            except zstandard.ZstdError as e:
+                raise TraceError(f"{where}: not a zstd frame: {e}") from None
+            limit = LIMIT32 if h["type"] == HEADER else min(LIMIT32, self.max_body)
+            if size < 0:
+                raise TraceError(f"{where}: the zstd frame does not declare its content size")
+            if size > limit:
+                raise TraceError(f"{where}: the zstd frame declares {size} bytes, above the limit {limit}")
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            try:
+                body = dobj.decompress(payload)
+            except zstandard.ZstdError as e:
+                raise TraceError(f"{where}: zstd: {e}") from None
+            if not dobj.eof or dobj.unused_data or len(body) != size:
+                raise TraceError(f"{where}: payload is not exactly one zstd frame of {size} bytes")
+        else:
+            body = payload
+        return _parse_body(body, where, required)
+
+    def _from_index(self, hdr):
+        """§7.2: the record table from a valid footer and index, or None."""
+        try:
+            if self.size < 16 + 96 + 96 + 128:
+                return None
+            raw = self._read(self.size - 128, 64)
+            seq = REC.unpack(raw)[4]
+            foot = self._record_header(self.size - 128, seq, None)
+            if not foot or foot["type"] != FOOTER or foot["length"] != 32 or foot["end"] != self.size:
+                return None
+            footer = struct.unpack("<QQQII", self._payload(foot))
+            ioff, n = footer[0], footer[1]
+            if seq != n + 1 or ioff < 16 or ioff >= self.size:
+                return None
+            idx = self._record_header(ioff, n, None)
+            if not idx or idx["type"] != INDEX or idx["length"] != 32 * n or idx["end"] != self.size - 128:
+                return None
+            payload = self._payload(idx)
+            table, pos, next_round = [], 16, 0
+            for k in range(n):
+                kind, rnd, off, size = struct.unpack_from("<B7xqQQ", payload, 32 * k)
+                if off != pos or size < 96 or (kind == ROUND and rnd != next_round):
+                    return None
+                next_round += kind == ROUND
+                table.append((kind, rnd, off, size))
+                pos += size
+            if pos != ioff or table[0] != (HEADER, -1, 16, hdr["end"] - 16) or footer[2] != next_round:
+                return None
+            self.footer = footer
+            return table
+        except TraceError:
+            return None
+
+    def _scan(self, hdr):
+        """§7.3: walk the record headers after the header record; stop at the first bad or cut one."""
+        off = hdr["end"]
+        table, seq, next_round = [(HEADER, -1, 16, off - 16)], 1, 0
+        while True:
+            try:
+                h = self._record_header(off, seq, next_round)
+            except TraceError:
+                break
+            if h is None:
+                break
+            table.append((h["type"], h["round"], off, h["end"] - off))
+            next_round += h["type"] == ROUND
+            off, seq = h["end"], seq + 1
+        return table
+
+    def _load(self, entry_index, required):
+        kind, rnd, off, size = self.records[entry_index]
+        h = self._record_header(off, entry_index, rnd if kind == ROUND else None)
+        if h is None or h["type"] != kind or h["round"] != rnd or h["end"] - off != size:
+            raise TraceError(f"{_name(kind, rnd, entry_index)}: record does not match the record table")
+        b = self._body(h, required)
+        if b["round"] != rnd:
+            raise TraceError(f"{h['where']}: JSON round {b['round']} differs from the record header")
+        return b
+
+    def _check_d(self, b, vec, what):
+        if vec.shape[0] != self.d:
+            raise TraceError(f"{b.where}: {what} has {vec.shape[0]} values, expected d = {self.d}")
+
+    def round(self, t):
+        """The JSON dict of round t (a Body), its vector references checked (§6.7)."""
+        if not 0 <= t < self.round_count:
+            raise IndexError(f"round {t} not in the trace ({self.round_count} complete rounds)")
+        b = self._load(self.rounds[t], ("round", "hasVectors", "classes", "aggregations"))
+        with _keys(b):
+            for a in b["aggregations"]:
+                for st in (a.get("stateBefore", {}), a.get("stateAfter", {})):
+                    state(b, st)
+                if not b["hasVectors"]:
+                    continue
+                if len(a["messages"]) != len(a["senders"]):
+                    raise TraceError(f"{b.where}: {len(a['messages'])} messages for {len(a['senders'])} senders")
+                for i in a["messages"]:
+                    self._check_d(b, b.vec(i, "message"), "a message")
+                self._check_d(b, aggregate(b, a), "the aggregate")
+            if b["hasVectors"]:
+                self._check_d(b, model_diff(b), "the model diff")
+        return b
+
+    def keyframe(self, t):
+        """The keyframe record preceding round t (a Body); KeyError if there is none."""
+        b = self._load(self.keyframes[t], ("round", "parameters"))
+        self._check_d(b, b.vec(b["parameters"], "parameters"), "the parameters")
+        with _keys(b):
+            for i in b.get("classMomenta", []) + ([b["serverMomentum"]] if "serverMomentum" in b else []):
+                self._check_d(b, b.vec(i, "momentum"), "a momentum")
+            for st in b.get("aggregatorStates", []) + b.get("attackStates", []):
+                state(b, st)
+        return b
+
+    def parameters_at(self, t, start=None):
+        """x_t: keyframe `start` (default: the last at or before t) plus the model diffs, in float32 (§5.2)."""
+        start = max(k for k in self.keyframes if k <= t) if start is None else start
+        kf = self.keyframe(start)
+        x = kf.vec(kf["parameters"]).copy()
+        for s in range(start, t):
+            r = self.round(s)
+            if not r["hasVectors"]:
+                raise TraceError(f"round {s}: recorded without vectors, no model diff")
+            x += model_diff(r)                  # float32 + float32, round-to-nearest
+        return x
+
+    def verify_chain(self):
+        """Walk every record (§3.3). Returns (ok, message, last digest hex)."""
+        prev, off, seq = hashlib.sha256(self._read(0, 16)).digest(), 16, 0
+        while off < self.size:
+            try:
+                h = self._record_header(off, seq, None)
+                if h is None:
+                    return True, f"{seq} records verified; {self.size - off} trailing bytes of an incomplete record", prev.hex()
+                if h["prev"] != prev:
+                    return False, f"{h['where']}: previous digest does not match record {seq - 1}", prev.hex()
+                self._payload(h)
+            except TraceError as e:
+                return False, str(e), prev.hex()
+            prev = self._read(h["end"] - 32, 32)
+            off, seq = h["end"], seq + 1
+        return True, f"{seq} records verified", prev.hex()
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+def _summary(tr):
+    h, c = tr.header, tr.header["config"]
+    print(f"{tr.path}: format {tr.version[0]}.{tr.version[1]}, {h.get('program')}")
+    print(f"  mode {c.get('mode')}, model {h['model'].get('architecture')} (d = {tr.d}), "
+          f"data {h.get('dataset', {}).get('kind')}, {c.get('honestWorkers')} honest + "
+          f"{c.get('byzantineWorkers')} Byzantine, seed {c.get('seed')}")
+    print(f"  aggregator {h.get('aggregator')}, attack {h.get('attack')}, recording {h.get('recording')}")
+    how = "index" if tr.finished else "scan (no valid footer/index)"
+    state_ = "finished" if tr.finished and not tr.stopped else "stopped early" if tr.stopped else "incomplete"
+    print(f"  rounds {tr.round_count} of {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)}, "
+          f"{len(tr.records)} records via {how}")
+
+
+def _show_round(tr, t):
+    r = tr.round(t)
+    print(f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
+          + (f", evaluation {r['evaluation']}" if "evaluation" in r else ""))
+    for k, a in enumerate(r["aggregations"]):
+        snd = " ".join(f"{s['worker']}{'*' if s['byzantine'] else ''}" for s in a["senders"])
+        print(f"  aggregation {k}: class {a['class']}, senders [{snd}] (* Byzantine)")
+        print(f"    metrics {a.get('metrics')}")
+        if r["hasVectors"]:
+            X, hm = messages(r, k), honest_mask(r, k)
+            mean = X[hm].astype(np.float64).mean(axis=0)
+            gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - mean)
+            print(f"    messages {X.shape[0]} x {X.shape[1]} float32, honest mean norm {np.linalg.norm(mean):.9g}")
+            print(f"    gap recomputed {gap:.9g}, recorded {num(a['metrics'].get('gap'))!r}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Summarise, inspect and verify a desgd trace.")
+    p.add_argument("trace")
+    p.add_argument("--round", type=int, metavar="T", help="show round T")
+    p.add_argument("--verify", action="store_true", help="verify the whole digest chain")
+    a = p.parse_args(argv)
+    try:
+        with Trace(a.trace) as tr:
+            _summary(tr)
+            if a.round is not None:
+                _show_round(tr, a.round)
+            if a.verify:
+                ok, msg, last = tr.verify_chain()
+                print(f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest {last}")
+                return 0 if ok else 1
+    except (TraceError, IndexError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
