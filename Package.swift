@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "DesgdRobust", targets: ["DesgdRobust"]),
         .library(name: "DesgdSimulation", targets: ["DesgdSimulation"]),
         .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
+        .library(name: "DesgdReplay", targets: ["DesgdReplay"]),
         .executable(name: "desgd-record", targets: ["desgd-record"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
     ],
@@ -45,10 +46,17 @@ let package = Package(
             dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: cpu),
 
+        // Replay and audit: counterfactual aggregation on recorded rounds, verification, export,
+        // the per-round deviation report and its renderings.
+        .target(
+            name: "DesgdReplay",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace"],
+            swiftSettings: cpu),
+
         // What the command-line front ends share: option groups that map to library values, errors.
         .target(
             name: "DesgdCLI",
-            dependencies: ["DesgdSimulation", "DesgdTrace", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // The front ends: thin commands over the libraries.
@@ -70,5 +78,6 @@ let package = Package(
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
+        .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace"], swiftSettings: cpu),
     ]
 )

@@ -155,7 +155,7 @@ class Trace:
                 raise TraceError(f"header record: bad parameterCount {self.d!r}")
             s = max((len(g["honestWorkers"]) + len(g["byzantineWorkers"]) for g in groups), default=1)
             k = max(1, h["config"].get("classesPerRound", 1))
-            self.max_body = (1 << 26) + 4 * self.d * (3 * s * k + len(groups) + 8)   # §6.5
+            self.max_body = min(LIMIT32, (1 << 26) + 4 * self.d * (3 * s * k + 10 + 3 * len(groups) + 8))   # §6.5
         self.footer = None
         self.records = self._from_index(hdr) or self._scan(hdr)  # [(type, round, offset, size)]
         self.finished = self.footer is not None
@@ -211,7 +211,7 @@ class Trace:
                 size = zstandard.frame_content_size(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: not a zstd frame: {e}") from None
-            limit = LIMIT32 if h["type"] == HEADER else min(LIMIT32, self.max_body)
+            limit = (1 << 28) if h["type"] == HEADER else self.max_body
             if size < 0:
                 raise TraceError(f"{where}: the zstd frame does not declare its content size")
             if size > limit:

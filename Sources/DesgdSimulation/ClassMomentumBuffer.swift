@@ -36,6 +36,11 @@ public final class ClassMomentumBuffer: @unchecked Sendable {
         }
     }
 
+    /// Sets m_g^c (restoring a recorded buffer).
+    public func set(_ c: Int, to value: [Float]) {
+        _ = store.row(c).update(fromContentsOf: value)
+    }
+
     /// A copy of m_g^c.
     public func entry(_ c: Int) -> [Float] { store.array(c) }
 }

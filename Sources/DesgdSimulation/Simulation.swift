@@ -44,8 +44,8 @@ public final class Simulation {
     /// The (worker, class) pairs of the honest work items, in row order.
     let honestJobs: [(worker: Int, classIndex: Int)]
     let byzantineMomenta: VectorStore
-    let buffer: ClassMomentumBuffer?
-    var serverMomentum: [Float]
+    /// Eq. 7, 14–16 and the global class-momentum buffer (or the baseline's step).
+    let server: ServerStep
     /// Sample indices each honest worker draws from in the baseline (all its classes).
     let workerSamples: [[Int]]
     /// Whole training set, by class (Byzantine workers' data).
@@ -107,8 +107,7 @@ public final class Simulation {
         honestJobs = jobs
         honestMomenta = VectorStore(count: jobs.count, dimension: d)
         byzantineMomenta = VectorStore(count: f * (config.mode == .desgd ? C : 1), dimension: d)
-        buffer = config.mode == .desgd ? ClassMomentumBuffer(classes: C, dimension: d, decay: config.effectiveBufferDecay) : nil
-        serverMomentum = config.momentum == .global ? [Float](repeating: 0, count: d) : []
+        server = ServerStep(config: config, dimension: d)
         workerSamples = (0..<n).map { w in partition.samples[w].flatMap { $0 } }
         classSamples = dataset.train.indicesByClass()
         allSamples = Array(0..<dataset.train.count)
@@ -212,42 +211,15 @@ public final class Simulation {
                                                  aggregate: aggregate))
         }
 
-        // Update direction: eq. 7 (average over S_t), eq. 14 and eq. 16 for DeSGD.
-        var update = [Float](repeating: 0, count: d)
-        update.withUnsafeMutableBufferPointer { u in
-            let w = 1 / Float(aggregations.count)
-            for a in aggregations { a.aggregate.withUnsafeBufferPointer { VectorMath.axpy(w, $0, u) } }
-            if let buffer {
-                var average = [Float](repeating: 0, count: d)
-                average.withUnsafeMutableBufferPointer { buffer.average(into: $0) }
-                average.withUnsafeBufferPointer { VectorMath.axpby(config.gamma, $0, 1 - config.gamma, u) }
-            }
-        }
-        if config.momentum == .global {
-            serverMomentum.withUnsafeMutableBufferPointer { m in
-                update.withUnsafeBufferPointer { SGD.updateMomentum(m, gradient: $0, beta: config.beta) }
-            }
-            update = serverMomentum
-        }
-        // The step x ← x − η·u, taken so that the recorded diff is exactly what was applied:
-        // q = fl(x − η·u), Δx = fl(q − x), x ← fl(x + Δx). Δx is the true difference q − x (exact
-        // whenever |x| ≥ |η·u|, FastTwoSum), so x_{t+1} = q nearly always, and x_{t+1} is rebuilt bit
-        // for bit from x_t and Δx by anyone. Δx also carries only the bits that changed, which makes
-        // it compress like the model diff it is (0.57 of raw against 0.87 for fl(−η·u)).
-        var diff = parameters
-        diff.withUnsafeMutableBufferPointer { q in
-            update.withUnsafeBufferPointer { SGD.step(q, direction: $0, learningRate: config.learningRate) }
-            parameters.withUnsafeBufferPointer { x in VectorMath.subtract(UnsafeBufferPointer(q), x, into: q) }
-        }
-        parameters.withUnsafeMutableBufferPointer { p in diff.withUnsafeBufferPointer { VectorMath.add($0, to: p) } }
-        buffer?.refresh(Dictionary(uniqueKeysWithValues: aggregations.map { ($0.classIndex, $0.aggregate) }))
+        // Eq. 7, 14, 16 (or the baseline's step) and eq. 15.
+        let (update, diff) = server.apply(aggregates: aggregations.map { ($0.classIndex, $0.aggregate) }, to: &parameters)
         return RoundEvent(round: t, classes: S, aggregations: aggregations, update: update, modelDiff: diff, evaluation: nil)
     }
 
     /// The server's state at the start of the next round: what a keyframe holds.
     public func snapshot() -> ServerSnapshot {
-        ServerSnapshot(parameters: parameters, classMomenta: buffer.map { b in (0..<b.classes).map { b.entry($0) } } ?? [],
-                       serverMomentum: serverMomentum, aggregatorStates: aggregatorStates, attackStates: attackStates)
+        ServerSnapshot(parameters: parameters, classMomenta: server.classMomenta, serverMomentum: server.serverMomentum,
+                       aggregatorStates: aggregatorStates, attackStates: attackStates)
     }
 
     func byzantineRow(_ j: Int, _ c: Int) -> Int {

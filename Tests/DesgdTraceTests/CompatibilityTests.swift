@@ -58,3 +58,33 @@ import Testing
         #expect(try r.round(2).content.evaluation != nil)
     }
 }
+
+/// The Python reader (traces/desgd_trace.py, written from FORMAT.md alone) reads the sample and
+/// passes its checks: the chain, the model rebuilt from keyframes and diffs, the recorded gap
+/// recomputed in numpy, truncation and a flipped byte. Runs where python3 has zstandard and numpy.
+@Suite struct PythonReaderTests {
+    static let python: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import zstandard, numpy"]
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
+        let traces = CompatibilityTests.samples.deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", traces.appendingPathComponent("check_desgd_trace.py").path,
+                       CompatibilityTests.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+    }
+}

@@ -115,12 +115,16 @@ public protocol Aggregator: Sendable {
     var spec: String { get }
     func requirement(n: Int, f: Int) -> String?
     func resilienceBound(n: Int, f: Int) -> Double?
+    /// Whether the rule carries state from one call to the next (then calls of one aggregation
+    /// group must run in order; stateless rules may run any rounds in parallel).
+    var isStateful: Bool { get }
     func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                    into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision
 }
 
 extension Aggregator {
     public func resilienceBound(n: Int, f: Int) -> Double? { nil }
+    public var isStateful: Bool { false }
 
     /// Convenience: aggregate into a new array.
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState) -> ([Float], AggregationDecision) {

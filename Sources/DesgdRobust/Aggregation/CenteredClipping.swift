@@ -37,6 +37,8 @@ public struct CenteredClipping: Aggregator {
         SpecText.spec("cclip", [("tau", SpecText.number(tau)), ("iters", String(iterations))])
     }
 
+    public var isStateful: Bool { true }
+
     public func requirement(n: Int, f: Int) -> String? {
         SpecText.basic("cclip", n: n, f: f, honestMajority: true)
     }

@@ -50,20 +50,19 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
     ///   - bound: the rule's λ bound for this (n, f), if any.
     public static func measure(messages: Matrix, honest: [Bool], output: UnsafeBufferPointer<Float>,
                                decision: AggregationDecision?, bound: Double?) -> DeviationMetrics {
-        precondition(honest.count == messages.rows && output.count == messages.columns)
-        let honestRows = honest.indices.filter { honest[$0] }
-        precondition(!honestRows.isEmpty, "DeviationMetrics: no honest row")
-        let h = messages.selecting(rows: honestRows)
-        var mean = [Float](repeating: 0, count: messages.columns)
-        mean.withUnsafeMutableBufferPointer { VectorMath.weightedMean(of: h, into: $0) }
-        return mean.withUnsafeBufferPointer { m in
+        measure(output: output, against: HonestStatistics(messages: messages, honest: honest), decision: decision, bound: bound)
+    }
+
+    /// Measures `output` against precomputed honest statistics (shared by every rule evaluated on
+    /// the same round). O(d).
+    public static func measure(output: UnsafeBufferPointer<Float>, against h: HonestStatistics,
+                               decision: AggregationDecision?, bound: Double?) -> DeviationMetrics {
+        precondition(output.count == h.mean.count)
+        let honest = h.honest
+        return h.mean.withUnsafeBufferPointer { m in
             let gap = VectorMath.distance(output, m)
-            let diameter = VectorMath.pairwiseSquaredDistances(h).max().map { $0.squareRoot() } ?? 0
-            var variance = 0.0
-            for i in 0..<h.rows { variance += h.withRow(i) { VectorMath.squaredDistance($0, m) } }
-            variance /= Double(h.rows)
-            let norms = VectorMath.norm(output) * VectorMath.norm(m)
-            let lambda = diameter > 0 ? gap / diameter : nil
+            let norms = VectorMath.norm(output) * h.meanNorm
+            let lambda = h.diameter > 0 ? gap / h.diameter : nil
             var weight: Double?, share: Double?
             if let decision, decision.preAggregation == nil {
                 if let w = decision.weights, w.count == honest.count {
@@ -75,11 +74,41 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
                 }
             }
             return DeviationMetrics(
-                gap: gap, honestDiameter: diameter, lambda: lambda, honestVariance: variance,
-                kappa: variance > 0 ? gap * gap / variance : nil,
+                gap: gap, honestDiameter: h.diameter, lambda: lambda, honestVariance: h.variance,
+                kappa: h.variance > 0 ? gap * gap / h.variance : nil,
                 cosine: norms > 0 && norms.isFinite ? VectorMath.dot(output, m) / norms : nil,
                 byzantineWeight: weight, byzantineCoordinateShare: share, bound: bound,
                 exceedsBound: lambda.map { l in bound.map { l > $0 * (1 + 1e-6) } ?? false } ?? false)
         }
+    }
+}
+
+/// What the metrics of one aggregation need of its honest messages, computed once however many
+/// rules are measured against it: the honest mean x̄_S, the diameter Δ_S, the variance σ²_S.
+/// O(|S|²·d).
+public struct HonestStatistics: Sendable {
+    /// Per received row, whether an honest worker sent it.
+    public let honest: [Bool]
+    public let mean: [Float]
+    public let meanNorm: Double
+    public let diameter: Double
+    public let variance: Double
+
+    public init(messages: Matrix, honest: [Bool]) {
+        precondition(honest.count == messages.rows)
+        let honestRows = honest.indices.filter { honest[$0] }
+        precondition(!honestRows.isEmpty, "HonestStatistics: no honest row")
+        let h = messages.selecting(rows: honestRows)
+        var mean = [Float](repeating: 0, count: messages.columns)
+        mean.withUnsafeMutableBufferPointer { VectorMath.weightedMean(of: h, into: $0) }
+        var variance = 0.0
+        mean.withUnsafeBufferPointer { m in
+            for i in 0..<h.rows { variance += h.withRow(i) { VectorMath.squaredDistance($0, m) } }
+        }
+        self.honest = honest
+        self.mean = mean
+        meanNorm = mean.withUnsafeBufferPointer { VectorMath.norm($0) }
+        diameter = VectorMath.pairwiseSquaredDistances(h).max().map { $0.squareRoot() } ?? 0
+        self.variance = variance / Double(h.rows)
     }
 }

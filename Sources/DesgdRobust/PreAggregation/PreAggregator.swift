@@ -66,6 +66,8 @@ public struct AggregationPipeline: Aggregator {
         preAggregators.isEmpty ? rule.resilienceBound(n: n, f: f) : nil
     }
 
+    public var isStateful: Bool { rule.isStateful }
+
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
         var current = context

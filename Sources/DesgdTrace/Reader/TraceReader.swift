@@ -63,7 +63,8 @@ public final class TraceReader {
             let d = UInt64(max(1, header.model.parameterCount))
             let senders = UInt64(header.groups.map { $0.honestWorkers.count + $0.byzantineWorkers.count }.max() ?? 1)
             let perRound = UInt64(max(1, header.config.classesPerRound))
-            bodyLimit = min(TraceFormat.maximumBody, (1 << 26) + 4 * d * (3 * senders * perRound + UInt64(header.groups.count) + 8))
+            let groups = UInt64(header.groups.count), classes = UInt64(header.config.classes)
+            bodyLimit = min(TraceFormat.maximumBody, (1 << 26) + 4 * d * (3 * senders * perRound + classes + 3 * groups + 8))
             if let (entries, interrupted) = TraceReader.indexFromFooter(file) {
                 records = entries
                 completeness = .complete(interrupted: interrupted)

@@ -1,0 +1,123 @@
+/// Mean, percentiles and maximum of a series (values that are undefined, e.g. λ̂ with Δ_S = 0,
+/// are left out and counted in `undefined`). Percentiles are nearest-rank on the sorted values.
+public struct SeriesStatistics: Sendable, Codable, Equatable {
+    public var count: Int
+    public var undefined: Int
+    public var mean: Double?
+    public var p50: Double?
+    public var p90: Double?
+    public var p99: Double?
+    public var max: Double?
+
+    public init(_ values: [Double?]) {
+        let v = values.compactMap { $0 }.sorted()
+        count = v.count
+        undefined = values.count - v.count
+        func rank(_ p: Double) -> Double? {
+            v.isEmpty ? nil : v[Swift.min(v.count - 1, Swift.max(0, Int((p * Double(v.count)).rounded(.up)) - 1))]
+        }
+        mean = v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+        p50 = rank(0.5)
+        p90 = rank(0.9)
+        p99 = rank(0.99)
+        max = v.last
+    }
+}
+
+/// Everything `desgd-audit` reports about one trace, as plain data: the terminal, CSV, JSON and
+/// HTML outputs are renderings of it.
+public struct AuditReport: Sendable, Codable, Equatable {
+    /// The run in brief.
+    public struct Run: Sendable, Codable, Equatable {
+        public var trace: String
+        public var program: String
+        public var formatVersion: String
+        public var mode: String
+        public var aggregator: String
+        public var attack: String
+        public var model: String
+        public var parameterCount: Int
+        public var honestWorkers: Int
+        public var byzantineWorkers: Int
+        public var declaredF: Int
+        public var configuredRounds: Int
+        public var seed: UInt64
+        public var backend: String
+        public var recording: String
+        public var datasetDigest: String
+    }
+
+    /// Whether the trace is whole: the digest chain, how the file ended, which rounds are missing.
+    public struct Integrity: Sendable, Codable, Equatable {
+        public var chainHolds: Bool
+        public var verifiedRecords: Int
+        public var totalRecords: Int
+        /// The first record that fails the chain check, as a sentence.
+        public var failure: String?
+        public var failedRound: Int?
+        public var lastDigest: String
+        /// Index and footer present (the recorder finished).
+        public var finished: Bool
+        /// Stopped before its configured number of rounds (Ctrl-C).
+        public var interrupted: Bool
+        /// How a scan ended, when there was no valid footer.
+        public var note: String?
+        public var recordedRounds: Int
+        /// Configured rounds absent from the file (killed, interrupted or damaged recorder).
+        public var missingRounds: Int
+    }
+
+    public struct AccuracyPoint: Sendable, Codable, Equatable {
+        public var round: Int
+        public var accuracy: Double
+        public var loss: Double
+    }
+
+    /// One rule's figures on one aggregation.
+    public struct Cell: Sendable, Codable, Equatable {
+        public var gap: Double
+        public var lambda: Double?
+        public var kappa: Double?
+        public var cosine: Double?
+        /// Weight given to Byzantine inputs, or share of coordinates taken from them.
+        public var byzantineShare: Double?
+        /// ‖F(R) − recorded aggregate‖ (0 for the recorded rule).
+        public var distanceToRecorded: Double?
+        /// λ̂ above the rule's proven bound.
+        public var exceedsBound: Bool
+    }
+
+    /// One aggregation of one round: the recorded rule's cell first, then one per compared rule
+    /// (nil when the round has no vectors to replay).
+    public struct Row: Sendable, Codable, Equatable {
+        public var round: Int
+        public var classIndex: Int
+        public var honestDiameter: Double
+        public var honestVariance: Double
+        public var cells: [Cell?]
+    }
+
+    /// One rule over all rows.
+    public struct RuleSummary: Sendable, Codable, Equatable {
+        public var rule: String
+        /// The rule's proven λ (for the first group; groups of different sizes may differ).
+        public var bound: Double?
+        public var gap: SeriesStatistics
+        public var lambda: SeriesStatistics
+        public var kappa: SeriesStatistics
+        public var byzantineShare: SeriesStatistics
+        public var flaggedRounds: [Int]
+    }
+
+    public var run: Run
+    public var integrity: Integrity
+    public var accuracy: [AccuracyPoint]
+    /// Column names: the recorded rule's canonical spec, then the compared rules'.
+    public var rules: [String]
+    public var rows: [Row]
+    public var summaries: [RuleSummary]
+    /// Indices into `rows`, the recorded rule's largest λ̂ first (then largest gap), at most 10.
+    public var worstRows: [Int]
+    /// Rules of `--compare` that could not run, with the reason.
+    public var skipped: [String]
+}
