@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
         .library(name: "DesgdReplay", targets: ["DesgdReplay"]),
         .executable(name: "desgd-record", targets: ["desgd-record"]),
+        .executable(name: "desgd-replay", targets: ["desgd-replay"]),
+        .executable(name: "desgd-audit", targets: ["desgd-audit"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
     ],
     dependencies: [
@@ -63,6 +65,17 @@ let package = Package(
         .executableTarget(
             name: "desgd-record",
             dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+
+        .executableTarget(
+            name: "desgd-replay",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+        .executableTarget(
+            name: "desgd-audit",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.

@@ -124,15 +124,7 @@ public final class Simulation {
     }
 
     /// The class set S_t.
-    public func classes(round t: Int) -> [Int] {
-        let C = config.classes, K = config.classesPerRound
-        switch config.schedule {
-        case .cyclic: return (0..<K).map { (t * K + $0) % C }
-        case .random:
-            var r = RandomStream(seed: config.seed, purpose: .classSchedule, round: t)
-            return r.sample(K, from: C).sorted()
-        }
-    }
+    public func classes(round t: Int) -> [Int] { config.classSet(round: t) }
 
     /// Runs all rounds, telling `observer` everything; `progress(round, evaluation)` after each round.
     public func run(observer: SimulationObserver = NullObserver(),

@@ -95,6 +95,21 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     public var effectiveBufferDecay: Float { bufferDecay ?? beta }
     public var classes: Int { 10 }
 
+    /// The class set S_t of DeSGD: cyclic c = (t·K + j) mod C, or K distinct classes drawn from
+    /// `RandomStream(seed, .classSchedule, round: t)`, sorted.
+    public func classSet(round t: Int) -> [Int] {
+        let C = classes, K = classesPerRound
+        switch schedule {
+        case .cyclic: return (0..<K).map { (t * K + $0) % C }
+        case .random:
+            var r = RandomStream(seed: seed, purpose: .classSchedule, round: t)
+            return r.sample(K, from: C).sorted()
+        }
+    }
+
+    /// The aggregation groups of round t: S_t in DeSGD, [−1] (all data) in the baseline.
+    public func aggregationGroups(round t: Int) -> [Int] { mode == .desgd ? classSet(round: t) : [-1] }
+
     /// Checks what can be checked without data: ranges and the parsing of every spec.
     public func validate() throws(SimulationError) {
         func fail(_ m: String) throws(SimulationError) { throw SimulationError(m) }

@@ -184,6 +184,20 @@ public enum AggregatorCatalogue {
         rules.map { entry in (try? makeRule(ComponentSpec.parse(entry.name)).spec) ?? entry.name }
     }
 
+    /// Splits a comma-separated list of rule specs (`geomed,trmean:b=2,mkrum:q=n-f-2,m=n-f`): a
+    /// piece of the form `key=value` without a rule name continues the previous spec's parameters.
+    public static func splitList(_ text: String) -> [String] {
+        var out: [String] = []
+        for piece in text.split(separator: ",", omittingEmptySubsequences: true).map({ String($0).trimmingSpaces }) {
+            if piece.contains("="), !piece.contains(":"), let last = out.popLast() {
+                out.append(last + "," + piece)
+            } else {
+                out.append(piece)
+            }
+        }
+        return out
+    }
+
     /// `all` → every rule (``allRuleSpecs``); anything else → itself.
     public static func expand(_ text: String) -> [String] {
         text.trimmingSpaces.lowercased() == "all" ? allRuleSpecs : [text]

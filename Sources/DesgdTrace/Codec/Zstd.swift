@@ -43,7 +43,8 @@ public final class ZstdCompressor {
 }
 
 /// A reusable zstd decompression context that refuses frames claiming more than a limit.
-public final class ZstdDecompressor {
+/// One context serves one thread at a time.
+public final class ZstdDecompressor: @unchecked Sendable {
     let context: OpaquePointer
 
     public init() { context = ZSTD_createDCtx() }

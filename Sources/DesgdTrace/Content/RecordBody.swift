@@ -123,13 +123,24 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
         guard i >= 0 && i < content.vectors.count else {
             return .failure(ParseFailure("refers to vector \(i), but the record has \(content.vectors.count)"))
         }
-        let e = content.vectors[i]
         var reference: [Float]?
-        if let x = e.xor {
+        if let x = content.vectors[i].xor {
             switch vector(x) {
             case .success(let v): reference = v
             case .failure(let f): return .failure(f)
             }
+        }
+        return vector(i, reference: reference)
+    }
+
+    /// Vector `i` XORed with `reference` (the decoded vector its entry names), or plain when nil.
+    public func vector(_ i: Int, reference: [Float]?) -> Result<[Float], ParseFailure> {
+        guard i >= 0 && i < content.vectors.count else {
+            return .failure(ParseFailure("refers to vector \(i), but the record has \(content.vectors.count)"))
+        }
+        let e = content.vectors[i]
+        guard (e.xor == nil) == (reference == nil), reference.map({ $0.count == e.count }) ?? true else {
+            return .failure(ParseFailure("vector \(i): wrong XOR reference"))
         }
         return .success(section.withUnsafeBytes { s in
             VectorCodec.decode(UnsafeRawBufferPointer(rebasing: s[e.offset ..< e.offset + 4 * e.count]), count: e.count, xor: reference)

@@ -20,7 +20,10 @@ public enum TraceCompleteness: Sendable, Equatable {
 /// allocated; every digest is checked before a payload is decompressed; every failure is a
 /// ``TraceError`` naming the round or record. Memory: one record at a time plus 32 bytes per
 /// record for the record table.
-public final class TraceReader {
+///
+/// Thread safety: everything is immutable after `init` and reads are positioned (`pread`), so
+/// several threads may read rounds at once with ``round(_:using:)``, each with its own decompressor.
+public final class TraceReader: @unchecked Sendable {
     public let path: String
     public let header: TraceHeader
     public let fileSize: UInt64
@@ -97,6 +100,14 @@ public final class TraceReader {
         return try readRound(roundRecords[t])
     }
 
+    /// Round `t`, decompressed with `decompressor` (one per thread when reading concurrently).
+    public func round(_ t: Int, using decompressor: ZstdDecompressor) throws(TraceError) -> TraceRound {
+        guard t >= 0 && t < roundRecords.count, roundRecords[t].round == t else {
+            throw TraceError(.usage, "\(path) has no round \(t): it holds rounds 0..<\(roundRecords.count)")
+        }
+        return try readRound(roundRecords[t], decompressor: decompressor)
+    }
+
     /// Calls `body` with every round in `range` (default all), in order, one round in memory at a time.
     public func forEachRound(in range: Range<Int>? = nil, _ body: (TraceRound) throws -> Void) throws {
         let r = range ?? 0..<roundRecords.count
@@ -134,9 +145,9 @@ public final class TraceReader {
         return x
     }
 
-    func readRound(_ entry: IndexEntry) throws(TraceError) -> TraceRound {
+    func readRound(_ entry: IndexEntry, decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceRound {
         let what = "round \(entry.round)"
-        let body = try TraceReader.readBody(file, entry, what: what, limit: bodyLimit, decompressor: decompressor)
+        let body = try TraceReader.readBody(file, entry, what: what, limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
         switch ParsedBody<RoundContent>.parse(body, decoder: decoder) {
         case .success(let p):
             let r = TraceRound(body: p, path: path, parameterCount: header.model.parameterCount)

@@ -17,8 +17,19 @@ public struct TraceRound: Sendable {
     public func messages(_ a: Int) throws(TraceError) -> Matrix {
         let indices = try require(aggregation(a).messages, "messages")
         var m = Matrix(rows: indices.count, columns: parameterCount)
+        var decoded: [Int: [Float]] = [:]  // copies and XOR references are decoded once
         for (row, i) in indices.enumerated() {
-            let v = try vector(i)
+            let v: [Float]
+            if let known = decoded[i] {
+                v = known
+            } else {
+                if let x = body.content.vectors[i].xor, let reference = decoded[x] {
+                    v = try vector(i, reference: reference)
+                } else {
+                    v = try vector(i)
+                }
+                decoded[i] = v
+            }
             m.withMutableRow(row) { _ = $0.update(fromContentsOf: v) }
         }
         return m
@@ -40,6 +51,14 @@ public struct TraceRound: Sendable {
         var vectors: [String: [Float]] = [:]
         for (name, i) in try require(s.vectors, "state vectors") { vectors[name] = try vector(i) }
         return AggregatorState(vectors: vectors, scalars: s.scalars)
+    }
+
+    /// Vector `i` of the record, with its XOR reference already decoded.
+    func vector(_ i: Int, reference: [Float]) throws(TraceError) -> [Float] {
+        switch body.vector(i, reference: reference) {
+        case .success(let v): return v
+        case .failure(let f): throw TraceError.corrupted("\(path): round \(round): \(f.reason)")
+        }
     }
 
     /// Vector `i` of the record.

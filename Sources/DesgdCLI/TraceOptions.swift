@@ -1,0 +1,45 @@
+import ArgumentParser
+import DesgdNumerics
+import DesgdRobust
+import DesgdTrace
+import Foundation
+
+/// Rounds as `A:B` (A inclusive, B exclusive, as a Python slice), `A:` (to the end), `:B`, or `T`.
+public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
+    public var lower: Int?
+    public var upper: Int?
+
+    public init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        func value(_ s: String) -> Int?? { s.isEmpty ? .some(nil) : Int(s).map { .some($0) } }
+        switch parts.count {
+        case 1:
+            guard let t = Int(parts[0]), t >= 0 else { return nil }
+            (lower, upper) = (t, t + 1)
+        case 2:
+            guard let a = value(parts[0]), let b = value(parts[1]) else { return nil }
+            (lower, upper) = (a, b)
+            if let l = lower, l < 0 { return nil }
+            if let l = lower, let u = upper, u < l { return nil }
+        default: return nil
+        }
+    }
+
+    /// The range within a trace of `count` rounds, or an error naming what the trace holds.
+    public func range(in count: Int, trace: String) throws(TraceError) -> Range<Int> {
+        let a = lower ?? 0, b = upper ?? count
+        guard a <= b, b <= count else {
+            throw .usage("\(trace) holds rounds 0..<\(count) (--rounds 0:\(count)); \(a):\(b) is outside")
+        }
+        return a..<b
+    }
+
+    public static var defaultValueDescription: String { "all" }
+}
+
+/// Opens a trace for a front end: every failure is one line and exit code 2.
+public enum TraceOpening {
+    public static func open(_ path: String, program: String) throws -> TraceReader {
+        do { return try TraceReader(path: path) } catch { throw CommandFailure.exit(program, error.message) }
+    }
+}

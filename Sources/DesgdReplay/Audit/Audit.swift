@@ -1,0 +1,92 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// Builds the ``AuditReport`` of a trace: the digest chain, the run in brief, accuracy over rounds,
+/// the recorded rule's metrics per round (as recorded), and with `compare` the counterfactual
+/// metrics of other rules replayed on the same messages (``Replayer``).
+///
+/// Memory: the report keeps one row per aggregation (a few hundred bytes with a few rules), and
+/// one round's vectors at a time while replaying.
+public enum Audit {
+    public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
+                              progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
+        let h = reader.header, config = h.config
+        let chain = reader.verifyChain()
+        var finished = false, interrupted = false, note: String?
+        switch reader.completeness {
+        case .complete(let i): finished = true; interrupted = i
+        case .unfinished(let reason): note = reason
+        }
+        let integrity = AuditReport.Integrity(
+            chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
+            failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
+            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.roundCount))
+        let run = AuditReport.Run(
+            trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
+            mode: config.mode.rawValue, aggregator: h.aggregator, attack: h.attack, model: config.model.rawValue,
+            parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
+            declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed, backend: h.backend,
+            recording: h.recording.description, datasetDigest: h.dataset.digest)
+
+        // The recorded rule, as recorded; rounds damaged beyond reading are left out (the
+        // integrity section names the first).
+        var rows: [AuditReport.Row] = []
+        var rowIndex: [Int: Int] = [:]  // round·(C+1) + class+1 → row
+        var accuracy: [AuditReport.AccuracyPoint] = []
+        let key = { (t: Int, c: Int) in t * (config.classes + 1) + c + 1 }
+        for t in 0..<reader.roundCount {
+            guard let round = try? reader.round(t) else { continue }
+            if let e = round.content.evaluation { accuracy.append(.init(round: t, accuracy: e.accuracy, loss: e.loss)) }
+            for a in round.aggregations {
+                let m = a.metrics
+                rowIndex[key(t, a.classIndex)] = rows.count
+                rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
+                                  cells: [cell(m, distance: 0)]))
+            }
+            if t % 50 == 49 { progress("reading rounds", t + 1) }
+        }
+        var rules = [h.aggregator], skipped: [String] = []
+        var bounds: [Double?] = [h.groups.first?.resilienceBound]
+        if !compare.isEmpty {
+            let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true)
+            let specs = replayer.rules.map(\.spec)
+            rules += specs
+            skipped = replayer.skipped
+            bounds += replayer.rules.map { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) }
+            for i in rows.indices { rows[i].cells += Array(repeating: nil, count: specs.count) }
+            try replayer.run(progress: { progress("replaying", $0) }) { replayed in
+                for r in replayed {
+                    guard let i = rowIndex[key(r.round, r.classIndex)], let k = specs.firstIndex(of: r.rule) else { continue }
+                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded)
+                }
+            }
+        }
+        let summaries = rules.indices.map { k in
+            let cells = rows.map { $0.cells[k] }
+            return AuditReport.RuleSummary(
+                rule: rules[k], bound: bounds[k],
+                gap: SeriesStatistics(cells.map { $0?.gap }), lambda: SeriesStatistics(cells.map { $0?.lambda }),
+                kappa: SeriesStatistics(cells.map { $0?.kappa }), byzantineShare: SeriesStatistics(cells.map { $0?.byzantineShare }),
+                flaggedRounds: rows.indices.filter { rows[$0].cells[k]?.exceedsBound == true }.map { rows[$0].round })
+        }
+        let worst = rows.indices.sorted { a, b in
+            let x = rows[a].cells[0], y = rows[b].cells[0]
+            let lx = x?.lambda ?? -.infinity, ly = y?.lambda ?? -.infinity
+            if lx != ly { return lx > ly }
+            let gx = x?.gap ?? -.infinity, gy = y?.gap ?? -.infinity
+            if gx != gy { return gx > gy }
+            return a < b
+        }.prefix(10)
+        return AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
+                           summaries: summaries, worstRows: Array(worst), skipped: skipped)
+    }
+
+    static func cell(_ m: DeviationMetrics, distance: Double) -> AuditReport.Cell {
+        AuditReport.Cell(gap: m.gap, lambda: m.lambda, kappa: m.kappa, cosine: m.cosine,
+                         byzantineShare: m.byzantineWeight ?? m.byzantineCoordinateShare, distanceToRecorded: distance,
+                         exceedsBound: m.exceedsBound)
+    }
+}

@@ -1,0 +1,116 @@
+import DesgdRobust
+import Foundation
+
+/// Number and table formatting shared by the terminal and CSV outputs of replay and audit.
+public enum TextFormat {
+    /// 4 significant digits, scientific outside [1e-3, 1e5); "—" for undefined, "inf"/"nan" as such.
+    public static func number(_ x: Double?) -> String {
+        guard let x else { return "—" }
+        if x.isNaN { return "nan" }
+        if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+        if x == 0 { return "0" }
+        let a = abs(x)
+        return a >= 1e-3 && a < 1e5 ? String(format: "%.4g", x) : String(format: "%.3e", x)
+    }
+
+    /// A CSV field: numbers in full precision (shortest round-trip), empty when undefined.
+    public static func csv(_ x: Double?) -> String {
+        guard let x else { return "" }
+        if x.isNaN { return "nan" }
+        if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+        return "\(x)"
+    }
+
+    /// Quotes a CSV field when it holds a comma, a quote or a newline (RFC 4180).
+    public static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// Right-aligned columns (the first `left` columns left-aligned), two spaces apart.
+    public static func table(_ header: [String], _ rows: [[String]], left: Int = 1) -> String {
+        let widths = header.indices.map { c in ([header[c]] + rows.map { c < $0.count ? $0[c] : "" }).map(\.count).max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { c, s in
+                let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
+                return c < left ? s + pad : pad + s
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// A row of statistics: mean p50 p90 p99 max.
+    public static func statistics(_ s: SeriesStatistics) -> [String] {
+        [s.mean, s.p50, s.p90, s.p99, s.max].map(number)
+    }
+}
+
+/// The terminal and CSV renderings of an ``AuditReport``.
+public enum AuditText {
+    /// The readable report: the run, integrity, accuracy, the per-rule summary, the worst rounds
+    /// first, then every round.
+    public static func render(_ r: AuditReport) -> String {
+        var out: [String] = []
+        let run = r.run, i = r.integrity
+        out.append("desgd audit of \(run.trace)")
+        out.append("run        \(run.mode) \(run.aggregator) vs \(run.attack); \(run.model) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
+        out.append("           backend \(run.backend); recorded \(run.recording) by \(run.program), format \(run.formatVersion); data \(run.datasetDigest.prefix(16))…")
+        let chain = i.chainHolds
+            ? "digest chain holds (\(i.verifiedRecords) records, last digest \(i.lastDigest.prefix(16))…)"
+            : "DIGEST CHAIN BROKEN: \(i.failure ?? "?") (\(i.verifiedRecords) of \(i.totalRecords) records verified)"
+        let ending = i.finished ? (i.interrupted ? "stopped early (Ctrl-C), finished cleanly" : "finished") : "not finished: \(i.note ?? "")"
+        out.append("integrity  \(chain)")
+        out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
+        if let best = r.accuracy.max(by: { $0.accuracy < $1.accuracy }), let last = r.accuracy.last {
+            out.append("accuracy   best \(String(format: "%.2f", 100 * best.accuracy)) % (round \(best.round)), final \(String(format: "%.2f", 100 * last.accuracy)) % (round \(last.round)); "
+                + r.accuracy.map { "\($0.round): \(String(format: "%.1f", 100 * $0.accuracy))" }.joined(separator: ", "))
+        }
+        if !r.skipped.isEmpty { out.append("skipped    " + r.skipped.joined(separator: "; ")) }
+        out.append("")
+        out.append("Summary per rule (gap = ‖F(R) − honest mean‖, λ̂ = gap / honest diameter, κ̂ = gap² / honest variance; \(r.rules.count > 1 ? "column 1 is the recorded rule, the others replayed on the same messages" : "the recorded rule"))")
+        let header = ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz share", "flagged"]
+        out.append(TextFormat.table(header, r.summaries.map { s in
+            [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
+                + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), String(s.flaggedRounds.count)]
+        }))
+        out.append("")
+        out.append("Worst rounds (largest λ̂ of the recorded rule first)")
+        out.append(rowTable(r, rows: r.worstRows))
+        out.append("")
+        out.append("Every round")
+        out.append(rowTable(r, rows: Array(r.rows.indices)))
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    static func rowTable(_ r: AuditReport, rows: [Int]) -> String {
+        var header = ["round", "class", "Δ_S", "gap", "λ̂", "κ̂", "byz", "flag"]
+        for rule in r.rules.dropFirst() { header += ["\(rule) gap", "λ̂"] }
+        return TextFormat.table(header, rows.map { k in
+            let row = r.rows[k]
+            let c = row.cells[0]
+            var cells = [String(row.round), row.classIndex >= 0 ? String(row.classIndex) : "all", TextFormat.number(row.honestDiameter),
+                         TextFormat.number(c?.gap), TextFormat.number(c?.lambda), TextFormat.number(c?.kappa),
+                         TextFormat.number(c?.byzantineShare), c?.exceedsBound == true ? "λ̂>bound" : ""]
+            for x in row.cells.dropFirst() { cells += [TextFormat.number(x?.gap), TextFormat.number(x?.lambda)] }
+            return cells
+        }, left: 0)
+    }
+
+    /// One line per aggregation: round, class, honest statistics, then per rule gap, λ̂, κ̂,
+    /// cosine, Byzantine share, distance to the recorded aggregate, flag. Undefined values are empty.
+    public static func csv(_ r: AuditReport) -> String {
+        var header = ["round", "class", "honest_diameter", "honest_variance"]
+        for rule in r.rules {
+            header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound"].map { "\(rule) \($0)" }
+        }
+        var lines = [header.map(TextFormat.csvField).joined(separator: ",")]
+        for row in r.rows {
+            var f = [String(row.round), String(row.classIndex), TextFormat.csv(row.honestDiameter), TextFormat.csv(row.honestVariance)]
+            for c in row.cells {
+                f += [TextFormat.csv(c?.gap), TextFormat.csv(c?.lambda), TextFormat.csv(c?.kappa), TextFormat.csv(c?.cosine),
+                      TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? ""]
+            }
+            lines.append(f.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

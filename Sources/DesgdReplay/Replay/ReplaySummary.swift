@@ -1,0 +1,166 @@
+import DesgdRobust
+import DesgdTrace
+import Foundation
+
+/// One rule over the replayed rounds: distributions of its metrics, its flags and its worst rounds.
+public struct ReplayRuleSummary: Sendable, Codable, Equatable {
+    public var rule: String
+    public var bound: Double?
+    public var aggregations: Int
+    public var gap: SeriesStatistics
+    public var lambda: SeriesStatistics
+    public var kappa: SeriesStatistics
+    public var byzantineShare: SeriesStatistics
+    public var distanceToRecorded: SeriesStatistics
+    /// Rounds where λ̂ exceeded the rule's proven bound.
+    public var flaggedRounds: [Int]
+    /// The five rows with the largest λ̂ (then gap), largest first.
+    public var worst: [ReplayRow]
+}
+
+/// Collects rows as they are emitted and summarises them per rule. Keeps five numbers per row
+/// (for exact percentiles) and the five worst rows per rule.
+public struct ReplaySummaryBuilder {
+    var rules: [String] = []
+    var series: [String: [[Double?]]] = [:]
+    var flagged: [String: [Int]] = [:]
+    var worst: [String: [ReplayRow]] = [:]
+    var bounds: [String: Double?] = [:]
+
+    public init() {}
+
+    public mutating func add(_ rows: [ReplayRow]) {
+        for r in rows {
+            if series[r.rule] == nil {
+                rules.append(r.rule)
+                series[r.rule] = Array(repeating: [], count: 5)
+                bounds[r.rule] = r.metrics.bound
+            }
+            let m = r.metrics
+            let values: [Double?] = [m.gap, m.lambda, m.kappa, m.byzantineWeight ?? m.byzantineCoordinateShare, r.distanceToRecorded]
+            for k in 0..<5 { series[r.rule]![k].append(values[k]) }
+            if m.exceedsBound { flagged[r.rule, default: []].append(r.round) }
+            var w = worst[r.rule, default: []]
+            w.append(r)
+            w.sort { ReplaySummaryBuilder.worse($0, than: $1) }
+            worst[r.rule] = Array(w.prefix(5))
+        }
+    }
+
+    static func worse(_ a: ReplayRow, than b: ReplayRow) -> Bool {
+        let la = a.metrics.lambda ?? -.infinity, lb = b.metrics.lambda ?? -.infinity
+        if la != lb { return la > lb }
+        if a.metrics.gap != b.metrics.gap { return a.metrics.gap > b.metrics.gap }
+        return (a.round, a.classIndex) < (b.round, b.classIndex)
+    }
+
+    public func summaries() -> [ReplayRuleSummary] {
+        rules.map { rule in
+            let s = series[rule]!
+            return ReplayRuleSummary(rule: rule, bound: bounds[rule] ?? nil, aggregations: s[0].count, gap: SeriesStatistics(s[0]),
+                                     lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]), byzantineShare: SeriesStatistics(s[3]),
+                                     distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [], worst: worst[rule] ?? [])
+        }
+    }
+}
+
+/// The streamed outputs of `desgd-replay`: a table, CSV or JSON, written row by row as rounds
+/// are replayed (memory does not grow with the number of rounds), then the summary.
+public enum ReplayOutput {
+    public enum Format: String, Sendable { case table, csv, json }
+
+    static let tableHeader = ["round", "class", "rule", "gap", "Δ_S", "λ̂", "bound", "κ̂", "cosine", "byz", "to recorded", "flag"]
+    static let widths = [6, 5, 28, 10, 10, 10, 8, 10, 8, 7, 11, 7]
+
+    static func fixed(_ cells: [String]) -> String {
+        cells.enumerated().map { c, s in
+            let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
+            return c == 2 ? s + pad : pad + s
+        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }
+
+    /// Text before the first row.
+    public static func begin(_ format: Format, trace: String, rules: [String]) -> String {
+        switch format {
+        case .table: return fixed(tableHeader) + "\n"
+        case .csv:
+            return ["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
+                    "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound"].joined(separator: ",") + "\n"
+        case .json:
+            let encoded = (try? RecordBodyJSON.encode(["trace": trace])) ?? "{}"
+            return "{\"source\": \(encoded),\n\"rows\": [\n"
+        }
+    }
+
+    /// The lines of some rows; `first` tells whether they are the first rows written (JSON commas).
+    public static func rows(_ rows: [ReplayRow], format: Format, first: Bool) -> String {
+        switch format {
+        case .table:
+            return rows.map { r in
+                let m = r.metrics
+                return fixed([String(r.round), r.classIndex >= 0 ? String(r.classIndex) : "all", r.rule, TextFormat.number(m.gap),
+                              TextFormat.number(m.honestDiameter), TextFormat.number(m.lambda), TextFormat.number(m.bound),
+                              TextFormat.number(m.kappa), TextFormat.number(m.cosine),
+                              TextFormat.number(m.byzantineWeight ?? m.byzantineCoordinateShare), TextFormat.number(r.distanceToRecorded),
+                              m.exceedsBound ? "λ̂>bound" : ""]) + "\n"
+            }.joined()
+        case .csv:
+            return rows.map { r in
+                let m = r.metrics
+                return [String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap), TextFormat.csv(m.honestDiameter),
+                        TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance), TextFormat.csv(m.kappa),
+                        TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight), TextFormat.csv(m.byzantineCoordinateShare),
+                        TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0"].joined(separator: ",") + "\n"
+            }.joined()
+        case .json:
+            return rows.enumerated().map { k, r in
+                (first && k == 0 ? "" : ",\n") + ((try? RecordBodyJSON.encode(r)) ?? "{}")
+            }.joined()
+        }
+    }
+
+    /// Text after the last row: the summary per rule (and the JSON's closing).
+    public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int, skippedRules: [String]) -> String {
+        switch format {
+        case .json:
+            struct Tail: Encodable {
+                var replayedRounds: Int
+                var skippedRounds: Int
+                var skippedRules: [String]
+                var summary: [ReplayRuleSummary]
+            }
+            let tail = (try? RecordBodyJSON.encode(Tail(replayedRounds: replayed, skippedRounds: skippedRounds, skippedRules: skippedRules,
+                                                       summary: summaries))) ?? "{}"
+            return "\n],\n\"result\": \(tail)}\n"
+        case .csv:
+            return ""
+        case .table:
+            var out = ["", "Summary: \(replayed) rounds replayed" + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
+            if !skippedRules.isEmpty { out.append("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; ")) }
+            out.append(TextFormat.table(
+                ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz", "to recorded", "flagged"],
+                summaries.map { s in
+                    [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
+                        + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), TextFormat.number(s.distanceToRecorded.mean),
+                           String(s.flaggedRounds.count)]
+                }))
+            out.append("")
+            out.append("Worst rounds per rule (largest λ̂ first): " + summaries.map { s in
+                "\(s.rule): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
+                    .joined(separator: ", ")
+            }.joined(separator: "; "))
+            let flagged = summaries.filter { !$0.flaggedRounds.isEmpty }
+            out.append(flagged.isEmpty ? "No round exceeded a rule's proven λ bound."
+                : "λ̂ above the proven bound (a bug or a numerical issue worth a look): "
+                    + flagged.map { "\($0.rule) in rounds \($0.flaggedRounds.prefix(20).map(String.init).joined(separator: ", "))" }.joined(separator: "; "))
+            return out.joined(separator: "\n") + "\n"
+        }
+    }
+}
+
+/// One-line JSON with the trace format's conventions (``RecordBody/encoder()``).
+enum RecordBodyJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try RecordBody.encoder().encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,156 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+
+/// The outcome of `desgd-replay --verify`.
+public struct VerificationReport: Sendable, Equatable {
+    /// Rounds whose aggregates (decision and carried state included) were recomputed and matched.
+    public var roundsChecked = 0
+    /// Rounds whose model diff was recomputed (eq. 7, 14–16 from the recomputed aggregates and the
+    /// buffer restored from keyframe 0) and matched.
+    public var diffsChecked = 0
+    /// Keyframes the rebuilt model was compared with.
+    public var keyframesChecked = 0
+    /// The first difference, as a sentence naming the round; nil when everything matched.
+    public var mismatch: String?
+    public var mismatchRound: Int?
+    /// Things the user should know (a different numeric backend, rounds without vectors).
+    public var notes: [String] = []
+    public var passed: Bool { mismatch == nil }
+}
+
+/// Re-runs the recorded rule on every round of a trace, with the recorded state before it, and
+/// checks the aggregate, the decision and the state after bit for bit; then re-applies the server
+/// step (``ServerStep``: eq. 7, 14–16, restored from keyframe 0) to check every model diff, and
+/// compares the rebuilt model with each keyframe. Aggregations run in parallel blocks; the server
+/// step runs in round order. Stops at the first difference.
+public enum Verification {
+    public static func verify(_ reader: TraceReader, threads: Int, progress: (Int) -> Void = { _ in }) throws(TraceError) -> VerificationReport {
+        let header = reader.header, config = header.config, d = reader.parameterCount
+        var report = VerificationReport()
+        let pipeline: AggregationPipeline
+        do { pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators) } catch {
+            throw .corrupted("\(reader.path): the recorded rule '\(config.aggregator)' does not parse here: \(error.message)")
+        }
+        if pipeline.spec != header.aggregator {
+            report.notes.append("the recorded rule is \(header.aggregator); this desgd reads its spec as \(pipeline.spec)")
+        }
+        if config.backend.description != header.backend {
+            report.notes.append("recorded with backend '\(header.backend)', verified with '\(config.backend.description)': openblas bits can differ between CPU kernels")
+        }
+        // The model and server state to re-apply diffs from: keyframe 0 (a full recording only).
+        var x: [Float] = []
+        var server: ServerStep?
+        if header.recording == .full {
+            let k = try reader.keyframe(atOrBefore: 0)
+            x = try k.parameters()
+            var momentum: [Float] = []
+            if let m = k.content.serverMomentum { momentum = try k.vector(m) }
+            let snapshot = ServerSnapshot(parameters: x, classMomenta: try k.classMomenta(), serverMomentum: momentum,
+                                          aggregatorStates: [], attackStates: [])
+            server = ServerStep(config: config, dimension: d, restoring: snapshot)
+            if server == nil { throw .corrupted("\(reader.path): keyframe 0 does not fit the configuration") }
+        } else {
+            report.notes.append("recorded with --record \(header.recording): model diffs are not verified, aggregates of rounds with vectors are")
+        }
+        let keyframeRounds = Set(reader.keyframeRecords.map(\.round))
+
+        let threads = max(1, threads)
+        let executor = ParallelExecutor(threads: threads)
+        let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
+        var t = 0, withoutVectors = 0
+        while t < reader.roundCount {
+            let block = Array(t ..< min(reader.roundCount, t + 4 * threads))
+            let slots = ResultSlots<Result<RoundCheck, TraceError>>(count: block.count)
+            executor.forEach(block.count) { i, slot in
+                do throws(TraceError) {
+                    slots[i] = .success(try check(round: block[i], reader: reader, pipeline: pipeline, decompressor: decompressors[slot]))
+                } catch {
+                    slots[i] = .failure(error)
+                }
+            }
+            for i in block.indices {
+                let round = block[i]
+                let result: RoundCheck
+                switch slots[i]! {
+                case .success(let r): result = r
+                case .failure(let e): throw e
+                }
+                if let m = result.mismatch {
+                    report.mismatch = m
+                    report.mismatchRound = round
+                    return report
+                }
+                guard let aggregates = result.aggregates else {
+                    withoutVectors += 1
+                    server = nil  // the model chain is broken by a round without its diff
+                    continue
+                }
+                report.roundsChecked += 1
+                guard let s = server, let recordedDiff = result.recordedDiff else { continue }
+                let (_, diff) = s.apply(aggregates: aggregates, to: &x)
+                if let i = firstDifference(diff, recordedDiff) {
+                    report.mismatch = "round \(round): the model diff differs from the recorded one at coordinate \(i) (recomputed \(diff[i]), recorded \(recordedDiff[i]))"
+                    report.mismatchRound = round
+                    return report
+                }
+                report.diffsChecked += 1
+                if keyframeRounds.contains(round + 1) {
+                    let stored = try reader.keyframe(atOrBefore: round + 1).parameters()
+                    if let i = firstDifference(x, stored) {
+                        report.mismatch = "round \(round): the model rebuilt after this round differs from keyframe \(round + 1) at coordinate \(i)"
+                        report.mismatchRound = round
+                        return report
+                    }
+                    report.keyframesChecked += 1
+                }
+            }
+            t += block.count
+            progress(t)
+        }
+        if withoutVectors > 0 { report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run") }
+        return report
+    }
+
+    struct RoundCheck: Sendable {
+        var mismatch: String?
+        /// Recomputed aggregates (class, m̂), nil when the round has no vectors.
+        var aggregates: [(classIndex: Int, aggregate: [Float])]?
+        var recordedDiff: [Float]?
+    }
+
+    static func check(round t: Int, reader: TraceReader, pipeline: AggregationPipeline,
+                      decompressor: ZstdDecompressor) throws(TraceError) -> RoundCheck {
+        let round = try reader.round(t, using: decompressor)
+        guard round.hasVectors else { return RoundCheck() }
+        let config = reader.header.config
+        var aggregates: [(classIndex: Int, aggregate: [Float])] = []
+        for (k, a) in round.aggregations.enumerated() {
+            var state = try round.state(k, after: false)
+            let context = AggregationContext(messages: try round.messages(k), f: config.effectiveF, seed: config.seed, round: t,
+                                             classIndex: a.classIndex, backend: config.backend, executor: ParallelExecutor(threads: 1))
+            let (output, decision) = pipeline.aggregate(context, state: &state)
+            let recorded = try round.aggregate(k)
+            let which = a.classIndex >= 0 ? "class \(a.classIndex)" : "the round"
+            if let i = firstDifference(output, recorded) {
+                return RoundCheck(mismatch: "round \(t): the aggregate of \(which) differs from the recorded one at coordinate \(i) (recomputed \(output[i]), recorded \(recorded[i]))")
+            }
+            if decision != a.decision {
+                return RoundCheck(mismatch: "round \(t): the decision of \(which) differs from the recorded one")
+            }
+            if state != (try round.state(k, after: true)) {
+                return RoundCheck(mismatch: "round \(t): the state carried out of \(which) differs from the recorded one")
+            }
+            aggregates.append((a.classIndex, output))
+        }
+        return RoundCheck(mismatch: nil, aggregates: aggregates, recordedDiff: try round.modelDiff())
+    }
+
+    /// The first index where the bit patterns differ (or where the lengths differ).
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
+        guard a.count == b.count else { return min(a.count, b.count) }
+        for i in a.indices where a[i].bitPattern != b[i].bitPattern { return i }
+        return nil
+    }
+}

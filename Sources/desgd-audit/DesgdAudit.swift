@@ -1,0 +1,71 @@
+import ArgumentParser
+import DesgdCLI
+import DesgdNumerics
+import DesgdReplay
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// `desgd-audit`: the per-round deviation report of a recorded run.
+@main
+struct DesgdAuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "desgd-audit",
+        abstract: "The per-round deviation report of a recorded run: integrity, configuration, accuracy, gap, λ̂, κ̂, Byzantine share.",
+        discussion: """
+        Checks the digest chain of every record, reports how the trace ended (finished, stopped
+        early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per
+        round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds
+        first. --compare adds the counterfactual columns of other rules, replayed on the same
+        messages (as desgd-replay does).
+
+        Examples:
+          desgd-audit traces/run.trace
+          desgd-audit traces/run.trace --compare geomed,trmean --html report.html
+          desgd-audit traces/run.trace --compare all --csv > audit.csv
+
+        Exit codes: 0 done, 1 the digest chain is broken (the report is still written), 2 bad usage
+        or bad input.
+        """,
+        version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
+
+    @Argument(help: "The trace file.") var trace: String
+    @Option(help: "Rules to compare with the recorded one: a comma-separated list or all.") var compare: String?
+    @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule.") var pre = ""
+    @Flag(help: "One CSV line per aggregation.") var csv = false
+    @Flag(help: "The whole report as JSON.") var json = false
+    @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
+    @Option(help: "Threads for the replays (the report does not depend on it).") var threads = ParallelExecutor.machineThreads
+
+    func run() throws {
+        let program = "desgd-audit"
+        if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
+        if threads < 1 { throw CommandFailure.exit(program, "--threads must be at least 1") }
+        let reader = try TraceOpening.open(trace, program: program)
+        let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
+        let bar = ProgressBar(total: reader.roundCount, label: "audit")
+        let report: AuditReport
+        do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads) { _, done in bar.update(done) } } catch {
+            throw CommandFailure.exit(program, error.message)
+        }
+        if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if let html {
+            guard FileManager.default.createFile(atPath: html, contents: Data(AuditHTML.render(report).utf8)) else {
+                throw CommandFailure.exit(program, "cannot write \(html): check the directory exists and is writable")
+            }
+        }
+        let output: String
+        if json {
+            let e = RecordBody.encoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            output = String(decoding: try e.encode(report), as: UTF8.self) + "\n"
+        } else if csv {
+            output = AuditText.csv(report)
+        } else {
+            output = AuditText.render(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+        if !report.integrity.chainHolds { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,295 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+import Testing
+@testable import DesgdReplay
+
+let replayData = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
+
+/// A small run: the small model on synthetic data, 10 honest workers (3 holders per class), 2 Byzantine.
+func smallRun(_ edit: (inout SimulationConfig) -> Void = { _ in }) -> SimulationConfig {
+    var c = SimulationConfig()
+    c.model = .small
+    c.data = .synthetic(train: 1200, test: 200, seed: 1)
+    c.honestWorkers = 10
+    c.byzantineWorkers = 2
+    c.batchSize = 8
+    c.rounds = 12
+    c.evaluationInterval = 4
+    c.threads = 2
+    c.aggregator = "cclip"
+    c.attack = "ipm"
+    edit(&c)
+    return c
+}
+
+/// Forwards to a recorder, optionally altering one round's event first (a trace whose digests
+/// are valid but whose content is not what the engine computed).
+final class Tampering: SimulationObserver {
+    let recorder: TraceRecorder
+    let alter: (inout RoundEvent) -> Void
+    init(_ recorder: TraceRecorder, alter: @escaping (inout RoundEvent) -> Void) {
+        self.recorder = recorder
+        self.alter = alter
+    }
+    func runStarted(_ setup: SimulationSetup) { recorder.runStarted(setup) }
+    func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) { recorder.roundStarting(round, snapshot: snapshot) }
+    func roundFinished(_ event: RoundEvent) {
+        var e = event
+        alter(&e)
+        recorder.roundFinished(e)
+    }
+    func runFinished(_ result: SimulationResult) { recorder.runFinished(result) }
+}
+
+func recordTrace(_ config: SimulationConfig, mode: RecordingMode = .full,
+                 alter: @escaping (inout RoundEvent) -> Void = { _ in }) throws -> String {
+    let path = NSTemporaryDirectory() + "desgd-replay-\(UUID().uuidString).trace"
+    let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: 5)
+    _ = try Simulation(config: config, dataset: replayData).run(observer: Tampering(recorder, alter: alter))
+    return path
+}
+
+func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: Int? = nil, pre: String = "",
+                range: Range<Int>? = nil, skip: Bool = false) throws -> [ReplayRow] {
+    var rows: [ReplayRow] = []
+    try Replayer(reader: reader, rules: rules, pre: pre, f: f, threads: threads, skipUnrunnable: skip).run(rounds: range) { rows += $0 }
+    return rows
+}
+
+@Suite struct MetricsTests {
+    /// Honest (0,0) and (2,0), a Byzantine (10,10), output (1,1) with weights ¼, ¼, ½:
+    /// x̄_S = (1,0), gap 1, Δ_S 2, λ̂ ½, σ²_S 1, κ̂ 1, cosine 1/√2, Byzantine weight ½.
+    @Test func handCheckedRound() {
+        let m = Matrix(rows: 3, columns: 2, storage: [0, 0, 2, 0, 10, 10])
+        var decision = AggregationDecision()
+        decision.weights = [0.25, 0.25, 0.5]
+        let output: [Float] = [1, 1]
+        let x = output.withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision, bound: 0.6)
+        }
+        #expect(x.gap == 1 && x.honestDiameter == 2 && x.lambda == 0.5 && x.honestVariance == 1 && x.kappa == 1)
+        #expect(abs(x.cosine! - 0.5.squareRoot()) < 1e-12)
+        #expect(x.byzantineWeight == 0.5 && x.byzantineCoordinateShare == nil)
+        #expect(!x.exceedsBound)
+        let flagged = output.withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: nil, bound: 0.4)
+        }
+        #expect(flagged.exceedsBound && flagged.byzantineWeight == nil)
+        // Coordinate share: 3 of 4 coordinates from honest rows.
+        decision = AggregationDecision()
+        decision.coordinatesUsed = [2, 1, 1]
+        let share = output.withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision, bound: nil)
+        }
+        #expect(share.byzantineCoordinateShare == 0.25)
+    }
+
+    /// One honest row: Δ_S = σ²_S = 0 and the ratios are undefined, not ∞.
+    @Test func undefinedRatios() {
+        let m = Matrix(rows: 2, columns: 2, storage: [1, 1, 5, 5])
+        let x = [Float](arrayLiteral: 2, 2).withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, false], output: $0, decision: nil, bound: 1)
+        }
+        #expect(x.honestDiameter == 0 && x.lambda == nil && x.kappa == nil && !x.exceedsBound)
+        #expect(abs(x.gap - 2.0.squareRoot()) < 1e-12)
+    }
+
+    @Test func seriesStatistics() {
+        let s = SeriesStatistics([3, nil, 1, 2, 4, nil])
+        #expect(s.count == 4 && s.undefined == 2 && s.mean == 2.5 && s.p50 == 2 && s.p90 == 4 && s.max == 4)
+        #expect(SeriesStatistics([]).mean == nil)
+    }
+
+    @Test func ruleLists() {
+        #expect(AggregatorCatalogue.splitList("geomed, trmean:b=2,mkrum:q=n-f-2,m=n-f") == ["geomed", "trmean:b=2", "mkrum:q=n-f-2,m=n-f"])
+    }
+}
+
+@Suite struct ReplayTests {
+    static let trace = try! recordTrace(smallRun())
+
+    /// The recorded rule replayed: aggregates identical (distance 0), metrics those recorded.
+    @Test func recordedRuleReproducesTheRecording() throws {
+        let r = try TraceReader(path: Self.trace)
+        let rows = try replayRows(r, ["cclip"])
+        #expect(rows.count == 12)
+        for row in rows {
+            #expect(row.distanceToRecorded == 0)
+            #expect(row.metrics == (try r.round(row.round)).aggregations[0].metrics)
+        }
+    }
+
+    /// `--agg all` gives the numbers of separate runs, and the thread count changes nothing.
+    @Test func manyRulesInOnePassEqualSeparateRuns() throws {
+        let r = try TraceReader(path: Self.trace)
+        let all = try replayRows(r, ["all"], skip: true)
+        let replayer = try Replayer(reader: r, rules: ["all"], threads: 1, skipUnrunnable: true)
+        #expect(replayer.rules.count >= 12 && !replayer.skipped.isEmpty)
+        for rule in ["geomed", "trmean", "median", "cclip", "mda"] {
+            let spec = try AggregatorCatalogue.makePipeline(rule: rule, pre: "").spec
+            let alone = try replayRows(r, [rule], threads: 1)
+            #expect(alone == all.filter { $0.rule == spec }, "\(rule)")
+        }
+        #expect(try replayRows(r, ["all"], threads: 1, skip: true) == all)
+        #expect(all.allSatisfy { !$0.metrics.exceedsBound })
+    }
+
+    /// A rule that cannot run is an error naming the requirement; ranges are checked.
+    @Test func badRequestsAreErrors() throws {
+        let r = try TraceReader(path: Self.trace)
+        #expect(throws: TraceError.self) { try Replayer(reader: r, rules: ["bulyan"], threads: 1) }
+        #expect(throws: TraceError.self) { try Replayer(reader: r, rules: ["nosuchrule"], threads: 1) }
+        #expect(throws: TraceError.self) { try replayRows(r, ["mean"], range: 5..<40) }
+        let few = try replayRows(r, ["mean"], range: 3..<5)
+        #expect(few.map(\.round) == [3, 4])
+        // A different f changes what robust rules do.
+        let f0 = try replayRows(r, ["trmean"], f: 0), f2 = try replayRows(r, ["trmean"])
+        #expect(f0.map(\.metrics.gap) != f2.map(\.metrics.gap))
+    }
+
+    /// A stateful rule replayed from a later round starts from the recorded state when it is the
+    /// recorded rule: the aggregates still match the recording exactly.
+    @Test func statefulRuleFromTheMiddle() throws {
+        let r = try TraceReader(path: Self.trace)
+        let rows = try replayRows(r, ["cclip"], range: 7..<12)
+        #expect(rows.allSatisfy { $0.distanceToRecorded == 0 })
+    }
+}
+
+@Suite struct VerificationTests {
+    @Test func recordedRunsVerify() throws {
+        for config in [smallRun(), smallRun { $0.classesPerRound = 2; $0.aggregator = "trmean"; $0.attack = "alie" },
+                       smallRun { $0.mode = .sgd; $0.momentum = .global; $0.aggregator = "geomed"; $0.attack = "signflip" }] {
+            let path = try recordTrace(config)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let report = try Verification.verify(try TraceReader(path: path), threads: 2)
+            #expect(report.passed, "\(report.mismatch ?? "")")
+            #expect(report.roundsChecked == 12 && report.diffsChecked == 12 && report.keyframesChecked == 3)
+        }
+    }
+
+    /// A trace whose digests are valid but whose content was altered fails at the altered round.
+    @Test func alteredTracesFailAtTheRightRound() throws {
+        let aggregate = try recordTrace(smallRun()) { e in if e.round == 4 { e.aggregations[0].aggregate[7] += 1e-3 } }
+        let diff = try recordTrace(smallRun()) { e in if e.round == 9 { e.modelDiff[0] = e.modelDiff[0].nextUp } }
+        let state = try recordTrace(smallRun()) { e in if e.round == 6 { e.aggregations[0].stateAfter = .empty } }
+        defer { for p in [aggregate, diff, state] { try? FileManager.default.removeItem(atPath: p) } }
+        let a = try Verification.verify(try TraceReader(path: aggregate), threads: 2)
+        #expect(a.mismatchRound == 4 && a.mismatch!.contains("aggregate of class 4"))
+        let b = try Verification.verify(try TraceReader(path: diff), threads: 1)
+        #expect(b.mismatchRound == 9 && b.mismatch!.contains("model diff"))
+        let c = try Verification.verify(try TraceReader(path: state), threads: 2)
+        #expect(c.mismatchRound == 6 && c.mismatch!.contains("state"))
+    }
+
+    /// Without vectors, nothing to re-run: said so, and the aggregates of sampled rounds still checked.
+    @Test func sampledTraces() throws {
+        let path = try recordTrace(smallRun(), mode: .sampled(every: 4))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let report = try Verification.verify(try TraceReader(path: path), threads: 2)
+        #expect(report.passed && report.roundsChecked == 3 && report.diffsChecked == 0)
+        #expect(report.notes.contains { $0.contains("sampled:4") })
+    }
+}
+
+@Suite struct ExportTests {
+    /// The .npy files have numpy's layout, the shapes and the recorded values.
+    @Test func exportedFilesHoldTheRound() throws {
+        let r = try TraceReader(path: ReplayTests.trace)
+        let dir = NSTemporaryDirectory() + "desgd-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try RoundExport.export(r, round: 5, to: dir)
+        #expect(files == ["agg0_messages.npy", "agg0_honest.npy", "agg0_aggregate.npy", "model_diff.npy", "round.json"])
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/agg0_messages.npy")))
+        #expect(Array(bytes[0..<8]) == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
+        let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+        #expect((10 + headerLength) % 64 == 0)
+        let header = String(decoding: bytes[10 ..< 10 + headerLength], as: UTF8.self)
+        #expect(header.contains("'descr': '<f4'") && header.contains("'shape': (5, 19670)") && header.hasSuffix("\n"))
+        let values = bytes[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(values.map(\.bitPattern) == (try r.round(5).messages(0)).storage.map(\.bitPattern))
+        let honest = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/agg0_honest.npy")))
+        #expect(Array(honest.suffix(5)) == [1, 1, 1, 0, 0])
+        #expect(throws: TraceError.self) { try RoundExport.export(r, round: 99, to: dir) }
+    }
+
+    /// numpy itself loads them (where python3 has numpy).
+    @Test(.enabled(if: numpyAvailable, "python3 with numpy")) func numpyLoadsTheExport() throws {
+        let r = try TraceReader(path: ReplayTests.trace)
+        let dir = NSTemporaryDirectory() + "desgd-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try RoundExport.export(r, round: 2, to: dir)
+        let expected = (try r.round(2).aggregate(0)).map(Double.init).reduce(0, +)
+        let script = """
+        import json, numpy as np
+        d = '\(dir)'
+        m = np.load(d + '/agg0_messages.npy'); h = np.load(d + '/agg0_honest.npy'); a = np.load(d + '/agg0_aggregate.npy')
+        x = np.load(d + '/model_diff.npy'); meta = json.load(open(d + '/round.json'))
+        assert m.shape == (5, 19670) and m.dtype == np.float32, m.shape
+        assert h.dtype == np.bool_ and h.tolist() == [True, True, True, False, False]
+        assert a.shape == (19670,) and x.shape == (19670,)
+        assert meta['round'] == 2 and meta['aggregations'][0]['messages'] == 'agg0_messages.npy'
+        assert abs(float(a.astype(np.float64).sum()) - (\(expected))) < 1e-6
+        print('ok')
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0 && text.contains("ok"), "\(text)")
+    }
+}
+
+let numpyAvailable: Bool = {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import numpy"]
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
+
+@Suite struct AuditTests {
+    @Test func reportOfARecordedRun() throws {
+        let r = try TraceReader(path: ReplayTests.trace)
+        let report = try Audit.report(r, compare: ["geomed", "trmean"], threads: 2)
+        #expect(report.integrity.chainHolds && report.integrity.finished && report.integrity.missingRounds == 0)
+        #expect(report.rules.count == 3 && report.rows.count == 12 && report.rows.allSatisfy { $0.cells.count == 3 && $0.cells.allSatisfy { $0 != nil } })
+        #expect(report.accuracy.map(\.round) == [3, 7, 11])
+        // The recorded rule's cells are the recorded metrics; the compared ones the replay's.
+        let replayed = try replayRows(r, ["geomed"])
+        for (row, x) in zip(report.rows, replayed) {
+            #expect(row.cells[0]?.gap == (try r.round(row.round)).aggregations[0].metrics.gap)
+            #expect(row.cells[1]?.gap == x.metrics.gap && row.cells[1]?.lambda == x.metrics.lambda)
+        }
+        let worst = report.worstRows.map { report.rows[$0].cells[0]?.lambda ?? -1 }
+        #expect(worst == worst.sorted(by: >) && worst.count == 10)
+        let text = AuditText.render(report)
+        #expect(text.contains("digest chain holds") && text.contains("Worst rounds"))
+        #expect(AuditText.csv(report).split(separator: "\n").count == 13)
+    }
+
+    /// A damaged trace: the audit names the broken record's round and the rounds still readable.
+    @Test func brokenChainIsReported() throws {
+        let r0 = try TraceReader(path: ReplayTests.trace)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: ReplayTests.trace)))
+        let e = r0.roundRecords[6]
+        bytes[Int(e.offset) + 200] ^= 1
+        let path = NSTemporaryDirectory() + "desgd-audit-\(UUID().uuidString).trace"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let report = try Audit.report(try TraceReader(path: path), threads: 1)
+        #expect(!report.integrity.chainHolds && report.integrity.failedRound == 6)
+        #expect(report.rows.count == 11)
+        #expect(AuditText.render(report).contains("DIGEST CHAIN BROKEN"))
+    }
+}
