@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "desgd-bench",
             dependencies: [
-                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdCLI",
+                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpu),

@@ -16,7 +16,7 @@ struct DesgdBench: ParsableCommand {
           desgd-bench numerics                 # lenet forward+backward, batch 50, vs the sgemm peak
           desgd-bench centralized --epochs 10  # centralised training on Fashion-MNIST (accuracy reference)
         """,
-        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, CentralizedRun.self])
+        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self, CentralizedRun.self])
 }
 
 /// Prints a JSON value (dictionaries with sorted keys), the `--json` output of every subcommand.
