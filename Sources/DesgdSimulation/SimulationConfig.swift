@@ -91,6 +91,21 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         return c
     }
 
+    /// A run of seconds for tests and demos: the small model on 1 200 synthetic images, 10 honest
+    /// workers (3 holders per class), 2 Byzantine, batch 8, 6 rounds, evaluation every 3, one thread.
+    public static var smoke: SimulationConfig {
+        var c = SimulationConfig()
+        c.model = .small
+        c.data = .synthetic(train: 1200, test: 200, seed: 1)
+        c.honestWorkers = 10
+        c.byzantineWorkers = 2
+        c.batchSize = 8
+        c.rounds = 6
+        c.evaluationInterval = 3
+        c.threads = 1
+        return c
+    }
+
     public var effectiveF: Int { declaredF ?? byzantineWorkers }
     public var effectiveBufferDecay: Float { bufferDecay ?? beta }
     public var classes: Int { 10 }

@@ -8,14 +8,9 @@ import Testing
 
 let replayData = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
 
-/// A small run: the small model on synthetic data, 10 honest workers (3 holders per class), 2 Byzantine.
+/// ``SimulationConfig/smoke`` with 12 rounds on 2 threads, centered clipping and IPM.
 func smallRun(_ edit: (inout SimulationConfig) -> Void = { _ in }) -> SimulationConfig {
-    var c = SimulationConfig()
-    c.model = .small
-    c.data = .synthetic(train: 1200, test: 200, seed: 1)
-    c.honestWorkers = 10
-    c.byzantineWorkers = 2
-    c.batchSize = 8
+    var c = SimulationConfig.smoke
     c.rounds = 12
     c.evaluationInterval = 4
     c.threads = 2

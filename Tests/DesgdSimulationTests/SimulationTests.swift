@@ -4,17 +4,9 @@ import DesgdRobust
 import Testing
 @testable import DesgdSimulation
 
-/// A configuration small enough for tests: the small model on a small synthetic data set.
+/// A configuration small enough for tests (``SimulationConfig/smoke``), edited.
 func tinyConfig(_ edit: (inout SimulationConfig) -> Void = { _ in }) -> SimulationConfig {
-    var c = SimulationConfig()
-    c.model = .small
-    c.data = .synthetic(train: 1200, test: 200, seed: 1)
-    c.honestWorkers = 10
-    c.byzantineWorkers = 2
-    c.batchSize = 8
-    c.rounds = 6
-    c.evaluationInterval = 3
-    c.threads = 1
+    var c = SimulationConfig.smoke
     edit(&c)
     return c
 }

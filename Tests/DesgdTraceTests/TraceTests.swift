@@ -5,17 +5,10 @@ import Foundation
 import Testing
 @testable import DesgdTrace
 
-/// A configuration small enough for tests: the small model on a small synthetic data set.
+/// ``SimulationConfig/smoke`` with 7 rounds, centered clipping (a carried state) and IPM (colluding copies).
 func tinyConfig(_ edit: (inout SimulationConfig) -> Void = { _ in }) -> SimulationConfig {
-    var c = SimulationConfig()
-    c.model = .small
-    c.data = .synthetic(train: 1200, test: 200, seed: 1)
-    c.honestWorkers = 10
-    c.byzantineWorkers = 2
-    c.batchSize = 8
+    var c = SimulationConfig.smoke
     c.rounds = 7
-    c.evaluationInterval = 3
-    c.threads = 1
     c.aggregator = "cclip"
     c.attack = "ipm"
     edit(&c)

@@ -46,7 +46,7 @@ struct RoundInputs: Sendable {
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
 ///   identical for any number of threads.
-/// - Memory: one block of rounds (at most 4·threads rounds) at a time, whatever the trace's length.
+/// - Memory: one block of rounds (at most 8·threads rounds) at a time, whatever the trace's length.
 public final class Replayer {
     public let reader: TraceReader
     public let rules: [ReplayRule]
@@ -117,9 +117,9 @@ public final class Replayer {
         var replayed = 0, skippedRounds = 0, done = 0
         var t = r.lowerBound
         while t < r.upperBound {
-            // A block: up to 4·threads rounds, no class twice when a rule carries state.
+            // A block: up to 8·threads rounds, no class twice when a rule carries state.
             var block: [Int] = [], classesSeen = Set<Int>()
-            while t < r.upperBound && block.count < 4 * threads {
+            while t < r.upperBound && block.count < 8 * threads {
                 if anyStateful {
                     let classes = config.aggregationGroups(round: t)
                     if classes.contains(where: classesSeen.contains) { break }
@@ -128,23 +128,19 @@ public final class Replayer {
                 block.append(t)
                 t += 1
             }
-            let inputs = try read(block, executor: executor, decompressors: decompressors)
-            // Work items: (round of the block, rule); each writes its own slot.
-            let items = inputs.indices.flatMap { b in self.rules.indices.map { (b, $0) } }
-            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState]), TraceError>>(count: items.count)
-            let currentStates = states
+            // Phase 1, one item per round: read and decode it, and run every stateless rule on it
+            // (no barrier between reading and aggregating). Phase 2: stateful rules, one item per
+            // (round, rule), from the states carried into the block. Each item writes its own slot.
             let rules = self.rules, f = declaredF, recorded = recordedSpec
             let bounds = self.rules.map { rule in
-                Dictionary(uniqueKeysWithValues: reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
+                Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
-            executor.forEach(items.count) { i, _ in
-                let (b, k) = items[i]
-                guard let input = inputs[b] else { slots[i] = .success(([], [:])); return }
+            let currentStates = states
+            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState]) {
                 let rule = rules[k]
                 var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:]
                 for a in input.aggregations {
-                    var state = currentStates[k][a.classIndex]
-                        ?? (rule.spec == recorded ? a.recordedStateBefore : .empty)
+                    var state = currentStates[k][a.classIndex] ?? (rule.spec == recorded ? a.recordedStateBefore : .empty)
                     let context = AggregationContext(messages: a.messages, f: f, seed: config.seed, round: input.round,
                                                      classIndex: a.classIndex, backend: config.backend,
                                                      executor: ParallelExecutor(threads: 1))
@@ -157,7 +153,35 @@ public final class Replayer {
                     rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
                                           distanceToRecorded: distance))
                 }
-                slots[i] = .success((rows, newStates))
+                return (rows, newStates)
+            }
+            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState]), TraceError>>(count: block.count * rules.count)
+            let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
+            let reader = self.reader, blockRounds = block
+            executor.forEach(block.count) { b, slot in
+                do throws(TraceError) {
+                    let input = try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
+                    inputSlots[b] = .success(input)
+                    guard let input else { return }
+                    for k in rules.indices where !stateful[k] { slots[b * rules.count + k] = .success(evaluate(input, k)) }
+                } catch {
+                    inputSlots[b] = .failure(error)
+                }
+            }
+            var inputs: [RoundInputs?] = []
+            for b in block.indices {
+                switch inputSlots[b]! {
+                case .success(let v): inputs.append(v)
+                case .failure(let e): throw e
+                }
+            }
+            if anyStateful {
+                let inputs = inputs
+                let items = block.indices.flatMap { b in rules.indices.filter { stateful[$0] }.map { (b, $0) } }
+                executor.forEach(items.count) { i, _ in
+                    let (b, k) = items[i]
+                    if let input = inputs[b] { slots[b * rules.count + k] = .success(evaluate(input, k)) }
+                }
             }
             for (b, input) in inputs.enumerated() {
                 guard input != nil else { skippedRounds += 1; continue }
@@ -180,36 +204,20 @@ public final class Replayer {
         return (replayed, skippedRounds)
     }
 
-    /// Reads and decodes `block`'s rounds in parallel: nil for rounds without vectors.
-    func read(_ block: [Int], executor: ParallelExecutor, decompressors: [ZstdDecompressor]) throws(TraceError) -> [RoundInputs?] {
-        let slots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
-        let reader = self.reader
-        executor.forEach(block.count) { i, slot in
-            do throws(TraceError) {
-                let round = try reader.round(block[i], using: decompressors[slot])
-                guard round.hasVectors else { slots[i] = .success(nil); return }
-                var aggregations: [RoundInputs.Aggregation] = []
-                for (k, a) in round.aggregations.enumerated() {
-                    let messages = try round.messages(k)
-                    let honest = a.senders.map { !$0.byzantine }
-                    guard honest.contains(true) else { throw TraceError.corrupted("\(reader.path): round \(block[i]): no honest sender") }
-                    aggregations.append(.init(classIndex: a.classIndex, messages: messages,
-                                              honest: HonestStatistics(messages: messages, honest: honest),
-                                              recordedAggregate: try round.aggregate(k), recordedStateBefore: try round.state(k, after: false)))
-                }
-                slots[i] = .success(RoundInputs(round: block[i], aggregations: aggregations))
-            } catch {
-                slots[i] = .failure(error)
-            }
+    /// Reads and decodes one round: nil when it was recorded without vectors.
+    static func read(round t: Int, reader: TraceReader, decompressor: ZstdDecompressor) throws(TraceError) -> RoundInputs? {
+        let round = try reader.round(t, using: decompressor)
+        guard round.hasVectors else { return nil }
+        var aggregations: [RoundInputs.Aggregation] = []
+        for (k, a) in round.aggregations.enumerated() {
+            let messages = try round.messages(k)
+            let honest = a.senders.map { !$0.byzantine }
+            guard honest.contains(true) else { throw TraceError.corrupted("\(reader.path): round \(t): no honest sender") }
+            aggregations.append(.init(classIndex: a.classIndex, messages: messages,
+                                      honest: HonestStatistics(messages: messages, honest: honest),
+                                      recordedAggregate: try round.aggregate(k), recordedStateBefore: try round.state(k, after: false)))
         }
-        var out: [RoundInputs?] = []
-        for i in block.indices {
-            switch slots[i]! {
-            case .success(let v): out.append(v)
-            case .failure(let e): throw e
-            }
-        }
-        return out
+        return RoundInputs(round: t, aggregations: aggregations)
     }
 }
 

@@ -38,22 +38,46 @@ public enum VectorCodec {
 
     /// Decodes `count` elements from `bytes` (exactly 4·count bytes), XOR-ing with `reference` when given.
     public static func decode(_ bytes: UnsafeRawBufferPointer, count n: Int, xor reference: [Float]?) -> [Float] {
-        precondition(bytes.count == 4 * n)
-        var out = [Float](repeating: 0, count: n)
-        let b = bytes.bindMemory(to: UInt8.self)
+        var out = [Float](unsafeUninitializedCapacity: n) { _, k in k = n }
         out.withUnsafeMutableBufferPointer { o in
-            o.withMemoryRebound(to: UInt32.self) { w in
-                for i in 0..<n {
-                    w[i] = UInt32(b[i]) | UInt32(b[n + i]) << 8 | UInt32(b[2 * n + i]) << 16 | UInt32(b[3 * n + i]) << 24
-                }
-                if let reference {
-                    reference.withUnsafeBufferPointer { r in
-                        r.withMemoryRebound(to: UInt32.self) { r in for i in 0..<n { w[i] ^= r[i] } }
-                    }
-                }
+            if let reference {
+                reference.withUnsafeBufferPointer { decode(bytes, into: o, xor: $0) }
+            } else {
+                decode(bytes, into: o, xor: nil)
             }
         }
         return out
+    }
+
+    /// Decodes `out.count` elements from `bytes` (4·count bytes) into `out`, XOR-ing with `reference`.
+    /// 16 elements at a time with SIMD (the byte planes are contiguous, so each step is four
+    /// 16-byte loads, widenings and shifts).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>,
+                              xor reference: UnsafeBufferPointer<Float>?) {
+        let n = out.count
+        precondition(bytes.count == 4 * n && (reference?.count ?? n) == n)
+        guard n > 0 else { return }
+        let b = bytes.baseAddress!
+        let o = UnsafeMutableRawPointer(out.baseAddress!)
+        let r = reference.map { UnsafeRawPointer($0.baseAddress!) }
+        var i = 0
+        while i + 16 <= n {
+            let p0 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self))
+            let p1 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: n + i, as: SIMD16<UInt8>.self))
+            let p2 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 * n + i, as: SIMD16<UInt8>.self))
+            let p3 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 3 * n + i, as: SIMD16<UInt8>.self))
+            var w = p0 | p1 &<< 8 | p2 &<< 16 | p3 &<< 24
+            if let r { w ^= r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self) }
+            o.storeBytes(of: w, toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+            i += 16
+        }
+        let u = b.assumingMemoryBound(to: UInt8.self)
+        while i < n {
+            var w = UInt32(u[i]) | UInt32(u[n + i]) << 8 | UInt32(u[2 * n + i]) << 16 | UInt32(u[3 * n + i]) << 24
+            if let r { w ^= r.load(fromByteOffset: 4 * i, as: UInt32.self) }
+            o.storeBytes(of: w, toByteOffset: 4 * i, as: UInt32.self)
+            i += 1
+        }
     }
 
     /// A 64-bit fingerprint of the bit patterns, to find identical vectors before comparing them.

@@ -63,9 +63,10 @@ public final class ZstdDecompressor: @unchecked Sendable {
         if ZSTD_isError(frame) != 0 || frame != input.count {
             return .failure(ParseFailure("the payload is not exactly one complete zstd frame"))
         }
-        var out = [UInt8](repeating: 0, count: Int(declared))
-        let n = out.withUnsafeMutableBytes { o in
-            ZSTD_decompressDCtx(context, o.baseAddress, o.count, input.baseAddress, input.count)
+        var n = 0
+        let out = [UInt8](unsafeUninitializedCapacity: Int(declared)) { o, count in
+            n = ZSTD_decompressDCtx(context, o.baseAddress, o.count, input.baseAddress, input.count)
+            count = ZSTD_isError(n) != 0 ? 0 : n
         }
         if ZSTD_isError(n) != 0 {
             return .failure(ParseFailure("zstd: \(String(cString: ZSTD_getErrorName(n)))"))

@@ -90,7 +90,10 @@ public enum RecordBody {
 /// A parsed record body: its JSON content and its vector section, with bounds checked.
 public struct ParsedBody<Content: RecordContent>: Sendable {
     public let content: Content
-    let section: [UInt8]
+    /// The whole body; the vector section starts at `sectionStart` (kept in place: no copy).
+    let body: [UInt8]
+    let sectionStart: Int
+    var sectionCount: Int { body.count - sectionStart }
 
     /// Parses and validates every vector entry (inside the section, XOR references earlier and of
     /// the same length). The reason on failure is a phrase for a ``TraceError``.
@@ -105,16 +108,16 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
         do { content = try decoder.decode(Content.self, from: Data(body[4 ..< 4 + jsonLength])) } catch {
             return .failure(ParseFailure("malformed JSON content (\(Self.describe(error)))"))
         }
-        let section = Array(body[(4 + jsonLength)...])
+        let sectionCount = body.count - 4 - jsonLength
         for (i, e) in content.vectors.enumerated() {
-            guard e.offset >= 0, e.count >= 0, e.count <= section.count / 4, e.offset <= section.count - 4 * e.count else {
-                return .failure(ParseFailure("vector \(i) (offset \(e.offset), \(e.count) floats) lies outside the \(section.count)-byte vector section"))
+            guard e.offset >= 0, e.count >= 0, e.count <= sectionCount / 4, e.offset <= sectionCount - 4 * e.count else {
+                return .failure(ParseFailure("vector \(i) (offset \(e.offset), \(e.count) floats) lies outside the \(sectionCount)-byte vector section"))
             }
             if let x = e.xor, !(x >= 0 && x < i && content.vectors[x].count == e.count) {
                 return .failure(ParseFailure("vector \(i) refers to vector \(x), which is not an earlier vector of the same length"))
             }
         }
-        return .success(ParsedBody(content: content, section: section))
+        return .success(ParsedBody(content: content, body: body, sectionStart: 4 + jsonLength))
     }
 
     /// Vector `i` decoded (XOR references resolved). Indices come from `content`; an index out of
@@ -142,9 +145,25 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
         guard (e.xor == nil) == (reference == nil), reference.map({ $0.count == e.count }) ?? true else {
             return .failure(ParseFailure("vector \(i): wrong XOR reference"))
         }
-        return .success(section.withUnsafeBytes { s in
-            VectorCodec.decode(UnsafeRawBufferPointer(rebasing: s[e.offset ..< e.offset + 4 * e.count]), count: e.count, xor: reference)
-        })
+        var out = [Float](unsafeUninitializedCapacity: e.count) { b, n in n = e.count }
+        out.withUnsafeMutableBufferPointer { o in
+            if let reference {
+                reference.withUnsafeBufferPointer { decode(i, into: o, xor: $0) }
+            } else {
+                decode(i, into: o, xor: nil)
+            }
+        }
+        return .success(out)
+    }
+
+    /// Decodes vector `i` (bounds checked by `parse`) into `out`, XOR-ing with `reference`.
+    public func decode(_ i: Int, into out: UnsafeMutableBufferPointer<Float>, xor reference: UnsafeBufferPointer<Float>?) {
+        let e = content.vectors[i]
+        precondition(out.count == e.count)
+        body.withUnsafeBytes { s in
+            let start = sectionStart + e.offset
+            VectorCodec.decode(UnsafeRawBufferPointer(rebasing: s[start ..< start + 4 * e.count]), into: out, xor: reference)
+        }
     }
 
     static func describe(_ error: Error) -> String {

@@ -244,7 +244,7 @@ public final class TraceReader: @unchecked Sendable {
     /// payload and digest. Reading one round does not check the link, so that damage to one
     /// record's digest is reported for that record only; ``verifyChain()`` checks every link.
     static func readRecord(_ file: RawFile, _ e: IndexEntry, limit: UInt64,
-                           link: Bool = false) -> Result<(RecordHeader, [UInt8], [UInt8]), ParseFailure> {
+                           link: Bool = false) -> Result<(RecordHeader, ArraySlice<UInt8>, [UInt8]), ParseFailure> {
         let overhead = UInt64(TraceFormat.recordOverhead)
         guard e.size >= overhead, e.size - overhead <= limit, e.offset >= UInt64(TraceFormat.signatureSize),
               e.offset + e.size <= file.size else {
@@ -271,7 +271,7 @@ public final class TraceReader: @unchecked Sendable {
         guard !link || h.previousDigest == previous else {
             return .failure(ParseFailure("chain broken: the previous record is not the one this record was written after"))
         }
-        return .success((h, Array(bytes[p0..<d0]), digest))
+        return .success((h, bytes[p0..<d0], digest))
     }
 
     /// The checked, decompressed body of a record.
@@ -280,7 +280,7 @@ public final class TraceReader: @unchecked Sendable {
         switch readRecord(file, e, limit: limit) {
         case .failure(let f): throw TraceError.corrupted("\(file.path): \(what): \(f.reason)")
         case .success(let (h, payload, _)):
-            guard h.encoding == .zstd else { return payload }
+            guard h.encoding == .zstd else { return Array(payload) }
             switch payload.withUnsafeBytes({ decompressor.decompress($0, limit: limit) }) {
             case .success(let body): return body
             case .failure(let f): throw TraceError.corrupted("\(file.path): \(what): \(f.reason)")
@@ -294,14 +294,14 @@ public final class TraceReader: @unchecked Sendable {
         guard file.size >= UInt64(TraceFormat.signatureSize) + footerSize else { return nil }
         let footer = IndexEntry(type: .footer, round: -1, offset: file.size - footerSize, size: footerSize)
         guard case .success(let (_, payload, _)) = readRecord(file, footer, limit: UInt64(TraceFormat.footerPayloadSize), link: true) else { return nil }
-        var r = ByteReader(payload[...])
+        var r = ByteReader(payload)
         let indexOffset = r.u64(), count = r.u64(), _ = r.u64(), flags = r.u32()
         let indexSize = UInt64(TraceFormat.recordOverhead) + count &* UInt64(TraceFormat.indexEntrySize)
         guard count < file.size / UInt64(TraceFormat.recordOverhead), indexOffset &+ indexSize == footer.offset else { return nil }
         let index = IndexEntry(type: .index, round: -1, offset: indexOffset, size: indexSize)
         guard case .success(let (_, table, _)) = readRecord(file, index, limit: indexSize, link: true) else { return nil }
         var entries: [IndexEntry] = []
-        var t = ByteReader(table[...])
+        var t = ByteReader(table)
         var expected = UInt64(TraceFormat.signatureSize), nextRound = 0
         for _ in 0..<count {
             let rawType = t.u8()
@@ -369,14 +369,18 @@ struct RawFile {
 
     /// Exactly `count` bytes at `offset` (the caller has checked they lie inside the file).
     func read(_ offset: UInt64, _ count: Int) throws(TraceError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw TraceError.io("reading \(path) at offset \(offset) failed: " + (n == 0 ? "unexpected end of file" : String(cString: strerror(errno)))) }
-            done += n
+        var failure: String?
+        let out = [UInt8](unsafeUninitializedCapacity: count) { b, initialized in
+            var done = 0
+            while done < count {
+                let n = pread(descriptor, b.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = n == 0 ? "unexpected end of file" : String(cString: strerror(errno)); break }
+                done += n
+            }
+            initialized = done
         }
+        if let failure { throw TraceError.io("reading \(path) at offset \(offset) failed: \(failure)") }
         return out
     }
 }

@@ -16,23 +16,37 @@ public struct TraceRound: Sendable {
     /// The received messages of aggregation `a`, one row per sender.
     public func messages(_ a: Int) throws(TraceError) -> Matrix {
         let indices = try require(aggregation(a).messages, "messages")
-        var m = Matrix(rows: indices.count, columns: parameterCount)
-        var decoded: [Int: [Float]] = [:]  // copies and XOR references are decoded once
+        let d = parameterCount
+        var storage = [Float](unsafeUninitializedCapacity: indices.count * d) { _, n in n = indices.count * d }
+        // Each stored vector is decoded once, straight into its first row; copies are row copies,
+        // XOR references are rows decoded before (validate() checked every index and count).
+        var firstRow: [Int: Int] = [:]
+        let vectors = body.content.vectors
         for (row, i) in indices.enumerated() {
-            let v: [Float]
-            if let known = decoded[i] {
-                v = known
-            } else {
-                if let x = body.content.vectors[i].xor, let reference = decoded[x] {
-                    v = try vector(i, reference: reference)
-                } else {
-                    v = try vector(i)
+            if let known = firstRow[i] {
+                storage.withUnsafeMutableBufferPointer { s in
+                    (s.baseAddress! + row * d).update(from: s.baseAddress! + known * d, count: d)
                 }
-                decoded[i] = v
+                continue
             }
-            m.withMutableRow(row) { _ = $0.update(fromContentsOf: v) }
+            let reference: [Float]?
+            if let x = vectors[i].xor, firstRow[x] == nil { reference = try vector(x) } else { reference = nil }
+            storage.withUnsafeMutableBufferPointer { s in
+                let out = UnsafeMutableBufferPointer(rebasing: s[row * d ..< (row + 1) * d])
+                if let x = vectors[i].xor {
+                    if let reference {
+                        reference.withUnsafeBufferPointer { body.decode(i, into: out, xor: $0) }
+                    } else {
+                        let base = firstRow[x]! * d
+                        body.decode(i, into: out, xor: UnsafeBufferPointer(rebasing: s[base ..< base + d]))
+                    }
+                } else {
+                    body.decode(i, into: out, xor: nil)
+                }
+            }
+            firstRow[i] = row
         }
-        return m
+        return Matrix(rows: indices.count, columns: d, storage: storage)
     }
 
     /// The aggregate of aggregation `a`.
@@ -51,14 +65,6 @@ public struct TraceRound: Sendable {
         var vectors: [String: [Float]] = [:]
         for (name, i) in try require(s.vectors, "state vectors") { vectors[name] = try vector(i) }
         return AggregatorState(vectors: vectors, scalars: s.scalars)
-    }
-
-    /// Vector `i` of the record, with its XOR reference already decoded.
-    func vector(_ i: Int, reference: [Float]) throws(TraceError) -> [Float] {
-        switch body.vector(i, reference: reference) {
-        case .success(let v): return v
-        case .failure(let f): throw TraceError.corrupted("\(path): round \(round): \(f.reason)")
-        }
     }
 
     /// Vector `i` of the record.
