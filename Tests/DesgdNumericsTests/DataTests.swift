@@ -77,7 +77,14 @@ import Testing
         #expect(d.train.indicesByClass().map(\.count) == [Int](repeating: 6000, count: 10))
         #expect(d.provenance.fileDigests.count == 4)
         #expect(d.provenance.digest.count == 64)
-        #expect(d.train.pixels.allSatisfy { $0 >= 0 && $0 <= 1 })
+        // Normalised with the training pixels' statistics (torchvision's Normalize((0.2860,), (0.3530,))).
+        let n = d.provenance.normalization
+        #expect(abs(n.mean - 0.2860) < 5e-5 && abs(n.std - 0.3530) < 5e-5, "\(n)")
+        let after = InputNormalization.statistics(of: d.train)
+        #expect(abs(after.mean) < 1e-6 && abs(after.std - 1) < 1e-6, "\(after)")
+        // Black pixels, in both splits, map to −mean/std (the test split uses the training statistics).
+        #expect(d.train.pixels.min() == Float(-n.mean / n.std))
+        #expect(d.test.pixels.min() == Float(-n.mean / n.std))
     }
 
     @Test func syntheticIsDeterministic() {
@@ -86,6 +93,24 @@ import Testing
         #expect(a.train.pixels == b.train.pixels)
         #expect(Dataset.synthetic(trainCount: 200, testCount: 50, seed: 2).provenance.digest != a.provenance.digest)
         #expect(a.train.indicesByClass().map(\.count) == [Int](repeating: 20, count: 10))
+        // Normalised like real data: train statistics 0 and 1, test mapped with the train ones.
+        let n = InputNormalization.statistics(of: a.train)
+        #expect(abs(n.mean) < 1e-6 && abs(n.std - 1) < 1e-6, "\(n)")
+        #expect(a.provenance.normalization.mean > 0 && a.provenance.normalization.std > 0)
+    }
+
+    /// Mean and population std by hand; the map (x − mean) / std rounded once to Float; a constant
+    /// data set gets std 1 (a pure shift).
+    @Test func normalizationByHand() {
+        let images = LabeledImages(count: 2, height: 1, width: 2, classes: 2, pixels: [0, 0.5, 0.5, 1], labels: [0, 1])
+        let n = InputNormalization.statistics(of: images)
+        #expect(n.mean == 0.5)
+        #expect(n.std == (0.125).squareRoot())
+        let out = n.apply(to: images)
+        #expect(out.pixels == [-0.5, 0, 0, 0.5].map { Float($0 / (0.125).squareRoot()) })
+        #expect(out.labels == images.labels)
+        let constant = LabeledImages(count: 1, height: 1, width: 2, classes: 1, pixels: [0.3, 0.3], labels: [0])
+        #expect(InputNormalization.statistics(of: constant).std == 1)
     }
 }
 

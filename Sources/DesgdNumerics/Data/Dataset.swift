@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
 
-/// A labelled image data set in memory: `count` images of `height × width` pixels scaled to
-/// [0, 1] (pixel / 255), and their class labels in 0..<classes.
+/// A labelled image data set in memory: `count` images of `height × width` pixels, and their class
+/// labels in 0..<classes. ``fromIDX(images:labels:classes:name:)`` scales pixels to [0, 1]
+/// (pixel / 255); the splits of a ``Dataset`` are then normalised (see ``InputNormalization``).
 ///
 /// Complexity: O(1) access to an image (a contiguous slice of `pixels`).
 public struct LabeledImages: Sendable {
@@ -58,13 +59,29 @@ public struct DatasetProvenance: Sendable, Codable, Equatable {
     public var fileDigests: [String: String]
     /// SHA-256 over the sorted `name:digest` lines: one value that identifies the data.
     public var digest: String
+    /// The input normalisation applied to both splits, from the training split's pixel statistics.
+    public var normalization: InputNormalization
 }
 
 /// A train/test pair and its provenance.
+///
+/// Both splits are normalised with the training split's statistics (``InputNormalization``): the
+/// model sees (x − mean) / std, not pixels in [0, 1]. This is the input convention of the PyTorch
+/// scripts of this literature (torchvision `Normalize`); it is applied to real and synthetic data
+/// alike, so that both reach the model in the same form.
 public struct Dataset: Sendable {
     public var train: LabeledImages
     public var test: LabeledImages
     public var provenance: DatasetProvenance
+
+    /// Normalises `rawTrain` and `rawTest` (pixels in [0, 1]) with `rawTrain`'s statistics and records them.
+    init(rawTrain: LabeledImages, rawTest: LabeledImages, kind: String, source: String, fileDigests: [String: String]) {
+        let n = InputNormalization.statistics(of: rawTrain)
+        train = n.apply(to: rawTrain)
+        test = n.apply(to: rawTest)
+        provenance = DatasetProvenance(kind: kind, source: source, fileDigests: fileDigests,
+                                       digest: Dataset.combinedDigest(fileDigests), normalization: n)
+    }
 
     public static let debianPackage = "dataset-fashion-mnist"
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
@@ -96,7 +113,8 @@ public struct Dataset: Sendable {
         return nil
     }
 
-    /// Loads Fashion-MNIST from `directory` (see ``locate(explicit:environment:)``), with full validation.
+    /// Loads Fashion-MNIST from `directory` (see ``locate(explicit:environment:)``), with full
+    /// validation, and normalises it (mean 0.28604, std 0.35302 of the 47 040 000 training pixels).
     public static func fashionMNIST(directory: URL) throws(DataError) -> Dataset {
         var urls: [URL] = []
         for stem in fileStems {
@@ -117,9 +135,7 @@ public struct Dataset: Sendable {
             guard let bytes = try? Data(contentsOf: u) else { throw DataError("cannot read \(u.path)") }
             digests[u.lastPathComponent] = sha256Hex(bytes)
         }
-        return Dataset(train: train, test: test,
-                       provenance: DatasetProvenance(kind: "fashion-mnist", source: directory.path, fileDigests: digests,
-                                                     digest: combinedDigest(digests)))
+        return Dataset(rawTrain: train, rawTest: test, kind: "fashion-mnist", source: directory.path, fileDigests: digests)
     }
 
     /// A small deterministic synthetic data set with Fashion-MNIST's shapes (28×28, 10 classes),
@@ -129,6 +145,7 @@ public struct Dataset: Sendable {
     /// `RandomStream(seed, .syntheticData, worker: 0, class: c)`); sample i of a split is its
     /// class prototype, shifted by up to ±2 pixels, plus pixel noise of σ = `noise`, clamped to [0, 1].
     /// Labels cycle through the classes after a keyed shuffle. Learnable, but not trivially.
+    /// The digests are of these [0, 1] pixels; both splits are then normalised like real data.
     public static func synthetic(trainCount: Int = 6000, testCount: Int = 1000, seed: UInt64 = 1, noise: Float = 0.25) -> Dataset {
         let h = 28, w = 28, classes = 10
         var prototypes = [[Float]]()
@@ -170,10 +187,8 @@ public struct Dataset: Sendable {
             bytes.append(contentsOf: s.labels)
             digests[name] = sha256Hex(bytes)
         }
-        return Dataset(train: train, test: test,
-                       provenance: DatasetProvenance(kind: "synthetic",
-                                                     source: "synthetic(train=\(trainCount),test=\(testCount),seed=\(seed),noise=\(noise))",
-                                                     fileDigests: digests, digest: combinedDigest(digests)))
+        return Dataset(rawTrain: train, rawTest: test, kind: "synthetic",
+                       source: "synthetic(train=\(trainCount),test=\(testCount),seed=\(seed),noise=\(noise))", fileDigests: digests)
     }
 
     public static func sha256Hex(_ data: Data) -> String {
