@@ -43,7 +43,7 @@ def _name(kind, rnd, seq):
 
 
 def _decode_vectors(table, section, where):
-    """§4.2: undo the byte planes, then the xor references, for every entry of `table`."""
+    """§4.2: undo the byte planes, then add back the prediction (ref, scaled), for every entry of `table`."""
     if not isinstance(table, list):
         raise TraceError(f"{where}: 'vectors' is not a list")
     out = []
@@ -55,11 +55,20 @@ def _decode_vectors(table, section, where):
             raise TraceError(f"{where}: vector {k} (offset {off}, count {n}) lies outside the vector section")
         planes = np.frombuffer(section, np.uint8, 4 * n, off).reshape(4, n)
         w = np.ascontiguousarray(planes.T).view("<u4").reshape(n)
-        if "xor" in e:
-            x = e["xor"]
+        if "ref" in e:
+            x = e["ref"]
             if not isinstance(x, int) or not 0 <= x < k or table[x]["count"] != n:
-                raise TraceError(f"{where}: vector {k} has xor {x!r}, not an earlier entry of count {n}")
-            w = w ^ out[x].view("<u4")
+                raise TraceError(f"{where}: vector {k} has ref {x!r}, not an earlier entry of count {n}")
+            p = out[x]
+            if "scaleBits" in e:
+                s = np.array([e["scaleBits"]], dtype="<u4").view("<f4")[0]
+                if not np.isfinite(s) or s == 0:
+                    raise TraceError(f"{where}: vector {k} has the scale {s}")
+                p = (s * p).astype("<f4")          # one binary32 multiply per element
+            z = w.astype(np.uint32)
+            w = ((z >> np.uint32(1)) ^ (np.uint32(0) - (z & np.uint32(1)))) + p.view("<u4")   # unzigzag, mod 2**32
+        elif "scaleBits" in e:
+            raise TraceError(f"{where}: vector {k} has a scale but no ref")
         out.append(w.view("<f4"))
     return out
 

@@ -78,7 +78,7 @@ import Testing
         #expect(d.provenance.fileDigests.count == 4)
         #expect(d.provenance.digest.count == 64)
         // Normalised with the training pixels' statistics (torchvision's Normalize((0.2860,), (0.3530,))).
-        let n = try #require(d.provenance.normalization)
+        let n = d.provenance.normalization
         #expect(abs(n.mean - 0.2860) < 5e-5 && abs(n.std - 0.3530) < 5e-5, "\(n)")
         let after = InputNormalization.statistics(of: d.train)
         #expect(abs(after.mean) < 1e-6 && abs(after.std - 1) < 1e-6, "\(after)")
@@ -96,7 +96,7 @@ import Testing
         // Normalised like real data: train statistics 0 and 1, test mapped with the train ones.
         let n = InputNormalization.statistics(of: a.train)
         #expect(abs(n.mean) < 1e-6 && abs(n.std - 1) < 1e-6, "\(n)")
-        #expect((a.provenance.normalization?.mean ?? 0) > 0 && (a.provenance.normalization?.std ?? 0) > 0)
+        #expect(a.provenance.normalization.mean > 0 && a.provenance.normalization.std > 0)
     }
 
     /// Mean and population std by hand; the map (x − mean) / std rounded once to Float; a constant

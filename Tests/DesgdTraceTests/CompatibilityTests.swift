@@ -11,24 +11,24 @@ import Testing
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("traces/samples")
 
-    /// Format 1.0, written by desgd 0.5.0: `desgd-record --agg cclip --attack ipm --honest 10
-    /// --byzantine 2 --rounds 3 --eval-every 3` on Fashion-MNIST.
+    /// Format 1.0, written by desgd 0.6.0: `desgd-record --agg cclip --attack ipm --honest 10
+    /// --byzantine 2 --rounds 3 --eval-every 3` on Fashion-MNIST (normalised inputs).
     @Test func version1_0Sample() throws {
         let path = Self.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path
         let r = try TraceReader(path: path)
         #expect(r.completeness == .complete(interrupted: false))
         #expect(r.header.formatVersion == [1, 0])
-        #expect(r.header.program == "desgd 0.5.0")
+        #expect(r.header.program == "desgd 0.6.0")
         #expect(r.header.aggregator == "cclip:tau=10,iters=3" && r.header.attack == "ipm:eps=0.1")
         #expect(r.header.config.honestWorkers == 10 && r.header.config.byzantineWorkers == 2 && r.header.config.rounds == 3)
-        #expect(r.header.dataset.kind == "fashion-mnist")
+        #expect(r.header.dataset.kind == "fashion-mnist" && abs(r.header.dataset.normalization.mean - 0.2860) < 1e-4)
         #expect(r.parameterCount == 19_670 && r.roundCount == 3)
         #expect(r.keyframeRecords.map(\.round) == [0, 3])
 
         // The whole file is what was written: the chain holds and ends at the recorded digest.
         let chain = r.verifyChain()
         #expect(chain.holds && chain.verifiedRecords == chain.totalRecords)
-        #expect(chain.lastDigest == "52064e38723f5781f527f7f8fcb85076febffc65b6df15d635fc5be373d5d320")
+        #expect(chain.lastDigest == "6f5bb7d89677ae766a183dc602b0ec5102d3b4db26f85110827db1e492595a30")
 
         for t in 0..<3 {
             let round = try r.round(t)

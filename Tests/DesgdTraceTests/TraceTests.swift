@@ -321,10 +321,10 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             Issue.record("out-of-bounds vector accepted"); return
         }
         #expect(g.reason.contains("outside"))
-        content.vectors = [VectorEntry(offset: 0, count: 1, xor: 0)]
+        content.vectors = [VectorEntry(offset: 0, count: 1, ref: 0)]
         body = RecordBody.jsonPart(content, encoder: RecordBody.encoder()) + [0, 0, 0, 0]
         guard case .failure = ParsedBody<RoundContent>.parse(body, decoder: RecordBody.decoder()) else {
-            Issue.record("self-referencing XOR accepted"); return
+            Issue.record("self-referencing prediction accepted"); return
         }
     }
 
@@ -353,37 +353,51 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 }
 
 @Suite struct VectorCodecTests {
-    /// Every bit pattern survives, NaN payloads and infinities included, with and without XOR.
+    /// Every bit pattern survives, NaN payloads and infinities included, with and without a
+    /// prediction (any prediction: a random one, and a scaled one).
     @Test func losslessForEveryBitPattern() {
         var stream = RandomStream(seed: 3, purpose: .syntheticData)
         let values = (0..<1001).map { _ in Float(bitPattern: stream.nextUInt32()) } + [.nan, .infinity, -.infinity, -0.0, 0]
-        let reference = (0..<values.count).map { _ in Float(bitPattern: stream.nextUInt32()) }
-        for ref in [nil, reference] {
+        let random = (0..<values.count).map { _ in Float(bitPattern: stream.nextUInt32()) }
+        var scaled = [Float](repeating: 0, count: values.count)
+        random.withUnsafeBufferPointer { r in scaled.withUnsafeMutableBufferPointer { VectorCodec.predict(from: r, scale: -0.37, into: $0) } }
+        #expect(scaled[5] == -0.37 * random[5])
+        for prediction in [nil, random, scaled] {
             var out: [UInt8] = []
             values.withUnsafeBufferPointer { v in
-                if let ref { ref.withUnsafeBufferPointer { VectorCodec.encode(v, xor: $0, into: &out) } } else {
-                    VectorCodec.encode(v, xor: nil, into: &out)
+                if let prediction { prediction.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) } } else {
+                    VectorCodec.encode(v, prediction: nil, into: &out)
                 }
             }
             #expect(out.count == 4 * values.count)
-            let back = out.withUnsafeBytes { VectorCodec.decode($0, count: values.count, xor: ref) }
+            let back = out.withUnsafeBytes { VectorCodec.decode($0, count: values.count, prediction: prediction) }
             #expect(bits(back) == bits(values))
         }
         // Byte planes: byte k of element i is at k·n + i.
         var out: [UInt8] = []
         [Float(bitPattern: 0x0403_0201), Float(bitPattern: 0x0807_0605)].withUnsafeBufferPointer {
-            VectorCodec.encode($0, xor: nil, into: &out)
+            VectorCodec.encode($0, prediction: nil, into: &out)
         }
         #expect(out == [1, 5, 2, 6, 3, 7, 4, 8])
+        // Zigzag differences: +1 → 2, −1 → 1.
+        out = []
+        [Float(bitPattern: 11), Float(bitPattern: 9)].withUnsafeBufferPointer { v in
+            [Float(bitPattern: 10), Float(bitPattern: 10)].withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) }
+        }
+        #expect(out == [2, 1, 0, 0, 0, 0, 0, 0])
     }
 
     @Test func identicalVectorsAreStoredOnce() {
         var s = VectorSectionBuilder()
-        let a: [Float] = [1, 2, 3], b: [Float] = [1, 2, 4]
+        let a: [Float] = [1, 2, 3], b: [Float] = [1, 2, 4], c: [Float] = [-2, -4, -6.5]
         #expect(s.add(a) == 0)
-        #expect(s.add(b, xor: 0) == 1)
+        #expect(s.add(b, predictedBy: .copy(of: 0)) == 1)
         #expect(s.add(a) == 0)
         #expect(s.add([Float](a)) == 0)
-        #expect(s.entries == [VectorEntry(offset: 0, count: 3), VectorEntry(offset: 12, count: 3, xor: 0)])
+        #expect(s.add(c, predictedBy: .multiple(of: 0)) == 2)
+        #expect(s.add([Float](repeating: .nan, count: 3), predictedBy: .multiple(of: 0)) == 3)  // not finite: plain
+        let expected = [VectorEntry(offset: 0, count: 3), VectorEntry(offset: 12, count: 3, ref: 0),
+                        VectorEntry(offset: 24, count: 3, ref: 0, scaleBits: Float(-29.5 / 14).bitPattern), VectorEntry(offset: 36, count: 3)]
+        #expect(s.entries == expected)
     }
 }

@@ -60,9 +60,7 @@ public struct DatasetProvenance: Sendable, Codable, Equatable {
     /// SHA-256 over the sorted `name:digest` lines: one value that identifies the data.
     public var digest: String
     /// The input normalisation applied to both splits, from the training split's pixel statistics.
-    /// Optional only for reading traces written by desgd 0.5.0, which fed pixels in [0, 1] to the
-    /// model and recorded no normalisation (nil there); every data set built now has one.
-    public var normalization: InputNormalization?
+    public var normalization: InputNormalization
 }
 
 /// A train/test pair and its provenance.

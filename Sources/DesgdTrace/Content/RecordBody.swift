@@ -1,19 +1,25 @@
+import DesgdNumerics
 import Foundation
 
-/// Where one vector lies in a record body's vector section (FORMAT.md §4.2).
+/// Where one vector lies in a record body's vector section and how it is coded (FORMAT.md §4.2).
 public struct VectorEntry: Sendable, Equatable, Codable {
     /// Byte offset in the vector section.
     public var offset: Int
     /// Number of float32 elements (the entry occupies 4·count bytes).
     public var count: Int
-    /// Index of an earlier vector of the same body whose bits this one is XORed with, if any.
-    public var xor: Int?
+    /// Index of an earlier vector of the same body (same count) that predicts this one, if any.
+    public var ref: Int?
+    /// With `ref`: the bit pattern of a binary32 scale s; the prediction is fl(s × ref) instead of ref.
+    public var scaleBits: UInt32?
 
-    public init(offset: Int, count: Int, xor: Int? = nil) {
+    public init(offset: Int, count: Int, ref: Int? = nil, scaleBits: UInt32? = nil) {
         self.offset = offset
         self.count = count
-        self.xor = xor
+        self.ref = ref
+        self.scaleBits = scaleBits
     }
+
+    public var scale: Float? { scaleBits.map(Float.init(bitPattern:)) }
 }
 
 /// A JSON document that lists the vectors of its record.
@@ -34,8 +40,17 @@ public struct VectorSectionBuilder {
 
     public init() {}
 
-    /// Adds `values`; with `xor` (an earlier index, same length), stores its XOR with that vector.
-    public mutating func add(_ values: UnsafeBufferPointer<Float>, xor reference: Int? = nil) -> Int {
+    /// How a vector may be predicted from an earlier one.
+    public enum Prediction: Sendable {
+        /// By the earlier vector itself (near-copies: the honest messages of one aggregation).
+        case copy(of: Int)
+        /// By the least-squares multiple c·r of the earlier vector r, c = ⟨v, r⟩/⟨r, r⟩ rounded to
+        /// binary32, when both are finite and |cos(v, r)| > ½ (otherwise stored plain).
+        case multiple(of: Int)
+    }
+
+    /// Adds `values`, predicted as asked when that applies; returns its index.
+    public mutating func add(_ values: UnsafeBufferPointer<Float>, predictedBy prediction: Prediction? = nil) -> Int {
         let fp = VectorCodec.fingerprint(values)
         for k in fingerprints[fp] ?? [] where stored[k].count == values.count {
             if stored[k].withUnsafeBytes({ memcmp($0.baseAddress!, UnsafeRawPointer(values.baseAddress!), 4 * values.count) }) == 0 {
@@ -43,20 +58,35 @@ public struct VectorSectionBuilder {
             }
         }
         let index = entries.count
-        let usable = reference.flatMap { $0 < stored.count && stored[$0].count == values.count ? $0 : nil }
-        entries.append(VectorEntry(offset: data.count, count: values.count, xor: usable))
-        if let usable {
-            stored[usable].withUnsafeBufferPointer { VectorCodec.encode(values, xor: $0, into: &data) }
+        var ref: Int?, scale: Float?
+        switch prediction {
+        case .copy(let k)? where k < stored.count && stored[k].count == values.count:
+            ref = k
+        case .multiple(let k)? where k < stored.count && stored[k].count == values.count:
+            stored[k].withUnsafeBufferPointer { r in
+                guard VectorMath.allFinite(values) && VectorMath.allFinite(r) else { return }
+                let vr = VectorMath.dot(values, r), rr = VectorMath.squaredNorm(r), vv = VectorMath.squaredNorm(values)
+                guard rr > 0, vv > 0, abs(vr) > 0.5 * (vv * rr).squareRoot() else { return }
+                let c = Float(vr / rr)
+                if c.isFinite && c != 0 { (ref, scale) = (k, c) }
+            }
+        default: break
+        }
+        entries.append(VectorEntry(offset: data.count, count: values.count, ref: ref, scaleBits: scale?.bitPattern))
+        if let ref {
+            var p = [Float](repeating: 0, count: values.count)
+            p.withUnsafeMutableBufferPointer { out in stored[ref].withUnsafeBufferPointer { VectorCodec.predict(from: $0, scale: scale, into: out) } }
+            p.withUnsafeBufferPointer { VectorCodec.encode(values, prediction: $0, into: &data) }
         } else {
-            VectorCodec.encode(values, xor: nil, into: &data)
+            VectorCodec.encode(values, prediction: nil, into: &data)
         }
         stored.append(Array(values))
         fingerprints[fp, default: []].append(index)
         return index
     }
 
-    public mutating func add(_ values: [Float], xor reference: Int? = nil) -> Int {
-        values.withUnsafeBufferPointer { add($0, xor: reference) }
+    public mutating func add(_ values: [Float], predictedBy prediction: Prediction? = nil) -> Int {
+        values.withUnsafeBufferPointer { add($0, predictedBy: prediction) }
     }
 }
 
@@ -95,7 +125,7 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
     let sectionStart: Int
     var sectionCount: Int { body.count - sectionStart }
 
-    /// Parses and validates every vector entry (inside the section, XOR references earlier and of
+    /// Parses and validates every vector entry (inside the section, references earlier and of
     /// the same length). The reason on failure is a phrase for a ``TraceError``.
     public static func parse(_ body: [UInt8], decoder: JSONDecoder) -> Result<ParsedBody, ParseFailure> {
         guard body.count >= 4 else { return .failure(ParseFailure("the body is shorter than its 4-byte JSON length")) }
@@ -113,56 +143,56 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
             guard e.offset >= 0, e.count >= 0, e.count <= sectionCount / 4, e.offset <= sectionCount - 4 * e.count else {
                 return .failure(ParseFailure("vector \(i) (offset \(e.offset), \(e.count) floats) lies outside the \(sectionCount)-byte vector section"))
             }
-            if let x = e.xor, !(x >= 0 && x < i && content.vectors[x].count == e.count) {
+            if let x = e.ref, !(x >= 0 && x < i && content.vectors[x].count == e.count) {
                 return .failure(ParseFailure("vector \(i) refers to vector \(x), which is not an earlier vector of the same length"))
             }
+            if e.scaleBits != nil && e.ref == nil { return .failure(ParseFailure("vector \(i) has a scale but no reference")) }
+            if let c = e.scale, !(c.isFinite && c != 0) { return .failure(ParseFailure("vector \(i) has the scale \(c)")) }
         }
         return .success(ParsedBody(content: content, body: body, sectionStart: 4 + jsonLength))
     }
 
-    /// Vector `i` decoded (XOR references resolved). Indices come from `content`; an index out of
+    /// Vector `i` decoded (references resolved). Indices come from `content`; an index out of
     /// range is reported, not trapped.
     public func vector(_ i: Int) -> Result<[Float], ParseFailure> {
         guard i >= 0 && i < content.vectors.count else {
             return .failure(ParseFailure("refers to vector \(i), but the record has \(content.vectors.count)"))
         }
         var reference: [Float]?
-        if let x = content.vectors[i].xor {
+        if let x = content.vectors[i].ref {
             switch vector(x) {
             case .success(let v): reference = v
             case .failure(let f): return .failure(f)
             }
         }
-        return vector(i, reference: reference)
-    }
-
-    /// Vector `i` XORed with `reference` (the decoded vector its entry names), or plain when nil.
-    public func vector(_ i: Int, reference: [Float]?) -> Result<[Float], ParseFailure> {
-        guard i >= 0 && i < content.vectors.count else {
-            return .failure(ParseFailure("refers to vector \(i), but the record has \(content.vectors.count)"))
-        }
-        let e = content.vectors[i]
-        guard (e.xor == nil) == (reference == nil), reference.map({ $0.count == e.count }) ?? true else {
-            return .failure(ParseFailure("vector \(i): wrong XOR reference"))
-        }
-        var out = [Float](unsafeUninitializedCapacity: e.count) { b, n in n = e.count }
+        let count = content.vectors[i].count
+        var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
         out.withUnsafeMutableBufferPointer { o in
             if let reference {
-                reference.withUnsafeBufferPointer { decode(i, into: o, xor: $0) }
+                reference.withUnsafeBufferPointer { decode(i, into: o, reference: $0) }
             } else {
-                decode(i, into: o, xor: nil)
+                decode(i, into: o, reference: nil)
             }
         }
         return .success(out)
     }
 
-    /// Decodes vector `i` (bounds checked by `parse`) into `out`, XOR-ing with `reference`.
-    public func decode(_ i: Int, into out: UnsafeMutableBufferPointer<Float>, xor reference: UnsafeBufferPointer<Float>?) {
+    /// Decodes vector `i` (bounds checked by `parse`) into `out`, given its decoded reference vector
+    /// (nil when the entry has none).
+    public func decode(_ i: Int, into out: UnsafeMutableBufferPointer<Float>, reference: UnsafeBufferPointer<Float>?) {
         let e = content.vectors[i]
-        precondition(out.count == e.count)
+        precondition(out.count == e.count && (reference == nil) == (e.ref == nil))
         body.withUnsafeBytes { s in
             let start = sectionStart + e.offset
-            VectorCodec.decode(UnsafeRawBufferPointer(rebasing: s[start ..< start + 4 * e.count]), into: out, xor: reference)
+            let bytes = UnsafeRawBufferPointer(rebasing: s[start ..< start + 4 * e.count])
+            guard let reference else { VectorCodec.decode(bytes, into: out, prediction: nil); return }
+            if let scale = e.scale {
+                var p = [Float](unsafeUninitializedCapacity: e.count) { _, n in n = e.count }
+                p.withUnsafeMutableBufferPointer { VectorCodec.predict(from: reference, scale: scale, into: $0) }
+                p.withUnsafeBufferPointer { VectorCodec.decode(bytes, into: out, prediction: $0) }
+            } else {
+                VectorCodec.decode(bytes, into: out, prediction: reference)
+            }
         }
     }
 

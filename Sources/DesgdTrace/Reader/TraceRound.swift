@@ -19,7 +19,7 @@ public struct TraceRound: Sendable {
         let d = parameterCount
         var storage = [Float](unsafeUninitializedCapacity: indices.count * d) { _, n in n = indices.count * d }
         // Each stored vector is decoded once, straight into its first row; copies are row copies,
-        // XOR references are rows decoded before (validate() checked every index and count).
+        // references are rows decoded before (validate() checked every index and count).
         var firstRow: [Int: Int] = [:]
         let vectors = body.content.vectors
         for (row, i) in indices.enumerated() {
@@ -30,18 +30,18 @@ public struct TraceRound: Sendable {
                 continue
             }
             let reference: [Float]?
-            if let x = vectors[i].xor, firstRow[x] == nil { reference = try vector(x) } else { reference = nil }
+            if let x = vectors[i].ref, firstRow[x] == nil { reference = try vector(x) } else { reference = nil }
             storage.withUnsafeMutableBufferPointer { s in
                 let out = UnsafeMutableBufferPointer(rebasing: s[row * d ..< (row + 1) * d])
-                if let x = vectors[i].xor {
+                if let x = vectors[i].ref {
                     if let reference {
-                        reference.withUnsafeBufferPointer { body.decode(i, into: out, xor: $0) }
+                        reference.withUnsafeBufferPointer { body.decode(i, into: out, reference: $0) }
                     } else {
                         let base = firstRow[x]! * d
-                        body.decode(i, into: out, xor: UnsafeBufferPointer(rebasing: s[base ..< base + d]))
+                        body.decode(i, into: out, reference: UnsafeBufferPointer(rebasing: s[base ..< base + d]))
                     }
                 } else {
-                    body.decode(i, into: out, xor: nil)
+                    body.decode(i, into: out, reference: nil)
                 }
             }
             firstRow[i] = row

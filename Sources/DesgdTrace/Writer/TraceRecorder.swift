@@ -23,23 +23,32 @@ public struct RecordingStatistics: Sendable, Equatable {
 /// (traces/FORMAT.md). The file is created when the recorder is, so an existing output or an
 /// unwritable directory fails before any training.
 ///
-/// Per round it stores the class set, senders, messages (identical ones once; honest messages
-/// XORed with the group's first honest message), attack and aggregator decisions, the carried
+/// Per round it stores the class set, senders, messages (identical ones once; each predicted by
+/// the group's first honest message, FORMAT.md §4.2), attack and aggregator decisions, the carried
 /// states before and after, the aggregate, the model diff, the recorded rule's
 /// ``DeviationMetrics`` and the evaluation. A keyframe (model, class-momentum buffer, server
 /// momentum, carried states) precedes every round t with t mod `keyframeInterval` = 0 and follows
 /// the last round.
 ///
 /// A write error stops the recording and the run (``shouldStop``); ``failure`` tells why.
-public final class TraceRecorder: SimulationObserver {
+///
+/// Pipelining: the engine's thread only takes what it hands over (a round event is a value; a
+/// keyframe's snapshot is copied at once). Measuring, encoding, compressing, hashing and writing run
+/// on one serial background queue, in order, so the bytes are those of a sequential recorder. At
+/// most two records wait for the queue: memory stays bounded, and a slow disk slows the run down
+/// instead of filling the memory.
+public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     public let mode: RecordingMode
     public let keyframeInterval: Int
     let writer: TraceFileWriter
     let encoder = RecordBody.encoder()
     var bounds: [Double?] = []
     var plannedRounds = 0
-    public private(set) var statistics = RecordingStatistics()
-    public private(set) var failure: TraceError?
+    let queue = DispatchQueue(label: "desgd.trace-recorder")
+    let inFlight = DispatchSemaphore(value: 2)
+    let lock = NSLock()
+    var _statistics = RecordingStatistics()
+    var _failure: TraceError?
     /// Set (e.g. on Ctrl-C) to end the run after the current round, with the trace finished cleanly.
     public var stopRequested = false
 
@@ -49,23 +58,41 @@ public final class TraceRecorder: SimulationObserver {
         self.mode = mode
         self.keyframeInterval = keyframeInterval
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel)
-        statistics.traceBytes = writer.bytesWritten
+        _statistics.traceBytes = writer.bytesWritten
     }
 
     public var path: String { writer.path }
     public var shouldStop: Bool { stopRequested || failure != nil }
+    /// What was written so far (complete once `runFinished` returned).
+    public var statistics: RecordingStatistics { lock.withLock { _statistics } }
+    /// The first write error, if any.
+    public var failure: TraceError? { lock.withLock { _failure } }
 
-    /// Runs `body` unless a write already failed, timing it and keeping the first error.
-    func guarded(_ body: () throws(TraceError) -> Void) {
+    /// Runs `body` on the recorder's queue unless a write already failed, timing it and keeping the
+    /// first error. Waits while two records are already queued.
+    func guarded(_ body: @escaping @Sendable () throws(TraceError) -> Void) {
         guard failure == nil else { return }
-        let t0 = Stopwatch.now()
-        do { try body() } catch { failure = error }
-        statistics.seconds += Stopwatch.now() - t0
-        statistics.traceBytes = writer.bytesWritten
+        inFlight.wait()
+        queue.async { [self] in
+            defer { inFlight.signal() }
+            guard failure == nil else { return }
+            let t0 = Stopwatch.now()
+            var error: TraceError?
+            do throws(TraceError) { try body() } catch let e { error = e }
+            let elapsed = Stopwatch.now() - t0, bytes = writer.bytesWritten
+            lock.withLock {
+                if _failure == nil { _failure = error }
+                _statistics.seconds += elapsed
+                _statistics.traceBytes = bytes
+            }
+        }
     }
 
+    /// Updates the statistics (on the recorder's queue).
+    func count(_ update: (inout RecordingStatistics) -> Void) { lock.withLock { update(&_statistics) } }
+
     public func runStarted(_ setup: SimulationSetup) {
-        guarded { () throws(TraceError) in
+        do {
             let config = setup.config
             let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
             let n = config.honestWorkers, f = config.byzantineWorkers
@@ -88,14 +115,16 @@ public final class TraceRecorder: SimulationObserver {
                              tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [])
-            try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
+            guarded { [self] () throws(TraceError) in
+                try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
+            }
         }
     }
 
     public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
         guard round % keyframeInterval == 0 || round == plannedRounds || shouldStop else { return }
-        guarded { () throws(TraceError) in
-            let s = snapshot()
+        let s = snapshot()
+        guarded { [self] () throws(TraceError) in
             var section = VectorSectionBuilder()
             let parameters = section.add(s.parameters)
             let classMomenta = s.classMomenta.map { section.add($0) }
@@ -106,12 +135,12 @@ public final class TraceRecorder: SimulationObserver {
                 attackStates: s.attackStates.map { store($0, in: &section) }, vectors: section.entries)
             try writer.append(.keyframe, round: round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
                               compress: true)
-            statistics.keyframes += 1
+            self.count { $0.keyframes += 1 }
         }
     }
 
     public func roundFinished(_ event: RoundEvent) {
-        guarded { () throws(TraceError) in
+        guarded { [self] () throws(TraceError) in
             let full = mode.storesVectors(round: event.round)
             var section = VectorSectionBuilder()
             var raw: UInt64 = 0
@@ -125,15 +154,18 @@ public final class TraceRecorder: SimulationObserver {
                 }
                 var messages: [Int]?, aggregate: Int?
                 if full {
+                    // Honest messages are predicted by the first honest one; Byzantine messages and
+                    // the aggregate by a multiple of it (FORMAT.md §4.2).
                     var firstHonest: Int?
                     messages = (0..<a.messages.rows).map { r in
                         a.messages.withRow(r) { row in
-                            let i = section.add(row, xor: honest[r] ? firstHonest : nil)
+                            let prediction = firstHonest.map { honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
+                            let i = section.add(row, predictedBy: prediction)
                             if honest[r] && firstHonest == nil { firstHonest = i }
                             return i
                         }
                     }
-                    aggregate = section.add(a.aggregate)
+                    aggregate = section.add(a.aggregate, predictedBy: firstHonest.map { .multiple(of: $0) })
                     raw += UInt64(4 * (a.messages.storage.count + a.aggregate.count))
                 }
                 aggregations.append(AggregationRecord(
@@ -151,15 +183,16 @@ public final class TraceRecorder: SimulationObserver {
                                        modelDiff: diff, evaluation: event.evaluation, vectors: section.entries)
             try writer.append(.round, round: event.round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
                               compress: true)
-            statistics.rawVectorBytes += raw
-            statistics.roundRecords += 1
+            self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1 }
         }
     }
 
     public func runFinished(_ result: SimulationResult) {
-        guarded { () throws(TraceError) in
-            try writer.finish(roundRecords: statistics.roundRecords, interrupted: result.rounds < plannedRounds)
+        let interrupted = result.rounds < plannedRounds
+        guarded { [self] () throws(TraceError) in
+            try self.writer.finish(roundRecords: self.statistics.roundRecords, interrupted: interrupted)
         }
+        queue.sync {}  // everything written (or failed) when this returns
     }
 
     func store(_ state: AggregatorState, in section: inout VectorSectionBuilder) -> StoredState {
