@@ -26,6 +26,7 @@ struct RecordBench: ParsableCommand {
     @OptionGroup var options: SimulationOptions
     @Option(help: "Where to write the trace (deleted afterwards unless --keep).") var out: String?
     @Flag(help: "Keep the trace.") var keep = false
+    @Option(help: "zstd level of the recorder.") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Flag(help: "Print the figures as JSON.") var json = false
 
     func run() throws {
@@ -42,7 +43,7 @@ struct RecordBench: ParsableCommand {
         let plain: SimulationResult, recorded: SimulationResult, summary: RecordingSummary
         do {
             plain = try Simulation(config: config, dataset: dataset).run()
-            let recorder = try TraceRecorder(path: path, overwrite: out == nil)
+            let recorder = try TraceRecorder(path: path, overwrite: out == nil, compressionLevel: zstdLevel)
             (recorded, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program,
                                                        showProgress: false)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {

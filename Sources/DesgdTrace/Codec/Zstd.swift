@@ -8,7 +8,7 @@ public final class ZstdCompressor {
     let context: OpaquePointer
     public let level: Int32
 
-    public init(level: Int32 = 3) {
+    public init(level: Int32) {
         context = ZSTD_createCCtx()
         self.level = level
         ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)

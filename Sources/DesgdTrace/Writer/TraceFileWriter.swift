@@ -34,7 +34,7 @@ public final class TraceFileWriter {
     public private(set) var entries: [IndexEntry] = []
 
     /// Creates `path` and writes the signature. Refuses to replace an existing file unless `overwrite`.
-    public init(path: String, overwrite: Bool, compressionLevel: Int32 = 3) throws(TraceError) {
+    public init(path: String, overwrite: Bool, compressionLevel: Int32) throws(TraceError) {
         self.path = path
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL)
         let fd = open(path, flags, 0o644)
