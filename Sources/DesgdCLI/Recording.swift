@@ -21,7 +21,7 @@ public struct RecordingSummary: Sendable, Codable, Equatable {
     /// Trace bytes over the raw float32 bytes of the messages, aggregates and diffs it holds.
     public var compressionRatio: Double
     public var seconds: Double
-    /// Seconds spent building, compressing, hashing and writing records.
+    /// Seconds the recorder's background queue was busy (overlapping the training).
     public var recordingSeconds: Double
 }
 

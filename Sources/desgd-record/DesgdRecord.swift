@@ -82,7 +82,7 @@ struct DesgdRecord: ParsableCommand {
             print("\(summary.mode) \(summary.aggregator) vs \(summary.attack), \(summary.model), seed \(summary.seed): \(summary.rounds) rounds"
                   + (summary.interrupted ? " (interrupted; \(summary.plannedRounds) planned)" : ""))
             print("  best test accuracy \(String(format: "%.2f", 100 * summary.bestAccuracy))%, final \(String(format: "%.2f", 100 * summary.finalAccuracy))%, \(String(format: "%.1f", summary.seconds)) s")
-            print("  trace \(summary.trace): \(mb(summary.traceBytes)) for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio))), recording took \(String(format: "%.1f", summary.recordingSeconds)) s")
+            print("  trace \(summary.trace): \(mb(summary.traceBytes)) for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio))), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
         if summary.interrupted { throw ExitCode(130) }
     }

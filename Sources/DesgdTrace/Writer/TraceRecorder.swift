@@ -12,7 +12,8 @@ public struct RecordingStatistics: Sendable, Equatable {
     public var rawVectorBytes: UInt64 = 0
     public var roundRecords = 0
     public var keyframes = 0
-    /// Wall time spent building, compressing, hashing and writing records.
+    /// Time the recorder's background queue spent measuring, encoding, compressing, hashing and
+    /// writing records (it overlaps with the training).
     public var seconds = 0.0
 
     /// Trace bytes over raw float32 bytes (PRODUCT.md §7 target: ≤ 0.6 for an IPM run).
