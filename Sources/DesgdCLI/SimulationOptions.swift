@@ -138,3 +138,21 @@ public final class ProgressBar {
         if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+/// The entry point of every front end: ArgumentParser's, except that a usage error (unknown
+/// option, invalid value) exits with code 2 like every other bad input (PRODUCT.md §1: 0 ok,
+/// 1 a check failed, 2 bad usage or bad input), instead of ArgumentParser's 64.
+public enum CommandLineMain {
+    public static func main<Command: ParsableCommand>(_ type: Command.Type) {
+        do {
+            var command = try type.parseAsRoot()
+            try command.run()
+        } catch {
+            if type.exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((type.fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            type.exit(withError: error)
+        }
+    }
+}

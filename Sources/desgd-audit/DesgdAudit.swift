@@ -10,6 +10,8 @@ import Foundation
 /// `desgd-audit`: the per-round deviation report of a recorded run.
 @main
 struct DesgdAuditCommand: ParsableCommand {
+    static func main() { CommandLineMain.main(Self.self) }
+
     static let configuration = CommandConfiguration(
         commandName: "desgd-audit",
         abstract: "The per-round deviation report of a recorded run: integrity, configuration, accuracy, gap, λ̂, κ̂, Byzantine share.",

@@ -6,6 +6,8 @@ import Foundation
 /// `desgd-bench`: performance figures measured as ratios within one run (build with `-c release`).
 @main
 struct DesgdBench: ParsableCommand {
+    static func main() { CommandLineMain.main(Self.self) }
+
     static let configuration = CommandConfiguration(
         commandName: "desgd-bench",
         abstract: "Measure desgd's speed and reference accuracy; figures are ratios measured in one run.",

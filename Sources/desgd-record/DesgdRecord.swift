@@ -8,6 +8,8 @@ import Foundation
 /// `desgd-record`: run a training and write every round into a trace (traces/FORMAT.md).
 @main
 struct DesgdRecord: ParsableCommand {
+    static func main() { CommandLineMain.main(Self.self) }
+
     static let configuration = CommandConfiguration(
         commandName: "desgd-record",
         abstract: "Simulate DeSGD or SGD with a robust aggregator and an attack, and record every round into a trace.",

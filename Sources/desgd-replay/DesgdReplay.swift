@@ -10,6 +10,8 @@ import Foundation
 /// `desgd-replay`: counterfactual aggregation on recorded rounds, verification, export.
 @main
 struct DesgdReplayCommand: ParsableCommand {
+    static func main() { CommandLineMain.main(Self.self) }
+
     static let configuration = CommandConfiguration(
         commandName: "desgd-replay",
         abstract: "Re-execute recorded rounds with another aggregator and measure its deviation from the honest mean.",
