@@ -16,9 +16,11 @@ let package = Package(
         .library(name: "DesgdSimulation", targets: ["DesgdSimulation"]),
         .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
         .library(name: "DesgdReplay", targets: ["DesgdReplay"]),
+        .library(name: "DesgdExperiments", targets: ["DesgdExperiments"]),
         .executable(name: "desgd-record", targets: ["desgd-record"]),
         .executable(name: "desgd-replay", targets: ["desgd-replay"]),
         .executable(name: "desgd-audit", targets: ["desgd-audit"]),
+        .executable(name: "desgd-grid", targets: ["desgd-grid"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
     ],
     dependencies: [
@@ -61,6 +63,13 @@ let package = Package(
             dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
+        // Experiment grids: specs, the local runner (resume, locks, Ctrl-C), Slurm job arrays, the
+        // paper's published tables and the report that puts measured numbers beside them.
+        .target(
+            name: "DesgdExperiments",
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI"],
+            swiftSettings: cpu),
+
         // The front ends: thin commands over the libraries.
         .executableTarget(
             name: "desgd-record",
@@ -78,6 +87,12 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
+        .executableTarget(
+            name: "desgd-grid",
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", "DesgdExperiments",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.
         .executableTarget(
             name: "desgd-bench",
@@ -92,5 +107,6 @@ let package = Package(
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
         .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace"], swiftSettings: cpu),
+        .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
     ]
 )

@@ -30,13 +30,17 @@ public enum TracePaths {
     /// The default directory, relative to the working directory.
     public static let directory = "traces"
 
+    /// `text` with every character outside `[A-Za-z0-9._-]` (and `extra`) replaced by `_`: a file
+    /// name part that needs no quoting in a shell.
+    public static func fileSafe(_ text: String, keeping extra: Set<Character> = []) -> String {
+        String(text.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "." || $0 == "-" || extra.contains($0) ? $0 : "_" })
+    }
+
     /// `traces/<mode>-<rule>-<attack>-<model>-seed<s>-<rounds>r.trace`, with characters outside
     /// `[A-Za-z0-9._-]` of the specs replaced by `_`, and `-2`, `-3`, … appended when a file of
     /// that name exists: a default name never overwrites.
     public static func defaultPath(for config: SimulationConfig, in directory: String = directory) -> String {
-        func clean(_ s: String) -> String {
-            String(s.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
-        }
+        let clean = { fileSafe($0) }
         let rule = config.preAggregators.isEmpty ? config.aggregator : config.preAggregators + "+" + config.aggregator
         let stem = [config.mode.rawValue, clean(rule), clean(config.attack), config.model.rawValue, "seed\(config.seed)",
                     "\(config.rounds)r"].joined(separator: "-")
@@ -50,16 +54,19 @@ public enum TracePaths {
     }
 }
 
-/// Ctrl-C while recording: the first one ends the run after the current round with the trace
-/// finished cleanly (index and footer written); a second one kills the process as usual (the
-/// trace is still readable up to its last complete round).
+/// Ctrl-C (SIGINT) or SIGTERM (what Slurm's `scancel` and time limits send) while recording: the
+/// first one ends the run after the current round with the trace finished cleanly (index and
+/// footer written); a second one kills the process as usual (the trace is still readable up to
+/// its last complete round).
 public enum InterruptFlag {
     nonisolated(unsafe) static var raised: sig_atomic_t = 0
 
     public static func install() {
-        signal(SIGINT) { _ in
-            InterruptFlag.raised = 1
-            signal(SIGINT, SIG_DFL)
+        for s in [SIGINT, SIGTERM] {
+            signal(s) { received in
+                InterruptFlag.raised = 1
+                signal(received, SIG_DFL)
+            }
         }
     }
 
@@ -71,11 +78,9 @@ public enum InterruptFlag {
 public enum RecordingRun {
     public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, program: String,
                            showProgress: Bool) throws(SimulationError) -> (SimulationResult, RecordingSummary) {
-        let simulation = try Simulation(config: config, dataset: dataset)
         let bar = ProgressBar(total: config.rounds, label: program)
         var lastEvaluation = ""
-        let result = try simulation.run(observer: recorder) { t, evaluation in
-            if InterruptFlag.isRaised { recorder.stopRequested = true }
+        let outcome = try run(config: config, dataset: dataset, recorder: recorder, shouldStop: { InterruptFlag.isRaised }) { t, evaluation in
             guard showProgress else { return }
             if let e = evaluation {
                 lastEvaluation = "acc \(String(format: "%.2f", 100 * e.accuracy))%"
@@ -86,7 +91,20 @@ public enum RecordingRun {
             }
             bar.update(t + 1, note: lastEvaluation)
         }
-        if bar.enabled && result.rounds < config.rounds { FileHandle.standardError.write(Data("\n".utf8)) }
+        if bar.enabled && outcome.0.rounds < config.rounds { FileHandle.standardError.write(Data("\n".utf8)) }
+        return outcome
+    }
+
+    /// The same without a progress bar: `progress(t, evaluation)` after every round, and the run
+    /// ends cleanly after the round in which `shouldStop()` first returns true (the grid runner's
+    /// Ctrl-C). Throws the recorder's first write error.
+    public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, shouldStop: () -> Bool,
+                           progress: (Int, Evaluation?) -> Void) throws(SimulationError) -> (SimulationResult, RecordingSummary) {
+        let simulation = try Simulation(config: config, dataset: dataset)
+        let result = try simulation.run(observer: recorder) { t, evaluation in
+            if shouldStop() { recorder.stopRequested = true }
+            progress(t, evaluation)
+        }
         if let failure = recorder.failure { throw SimulationError(failure.message) }
         let s = recorder.statistics
         let summary = RecordingSummary(

@@ -1,0 +1,184 @@
+import DesgdNumerics
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// What a finished cell measured, read back from its trace: the evaluations it recorded.
+public struct CellResult: Sendable, Codable, Equatable {
+    public struct Point: Sendable, Codable, Equatable {
+        public var round: Int
+        public var accuracy: Double
+    }
+
+    public var method: String
+    public var attack: String
+    public var seed: UInt64
+    /// The trace's file name inside the grid directory.
+    public var trace: String
+    public var rounds: Int
+    /// Test accuracy (0…1) at every evaluation, in round order.
+    public var curve: [Point]
+
+    public init(method: String, attack: String, seed: UInt64, trace: String, rounds: Int, curve: [Point]) {
+        (self.method, self.attack, self.seed, self.trace, self.rounds, self.curve) = (method, attack, seed, trace, rounds, curve)
+    }
+
+    /// The paper's metric: the best test accuracy during training (0…1).
+    public var bestAccuracy: Double { curve.map(\.accuracy).max() ?? 0 }
+    /// The first round at which the best accuracy was reached.
+    public var bestRound: Int { curve.first(where: { $0.accuracy == bestAccuracy })?.round ?? 0 }
+    public var finalAccuracy: Double { curve.last?.accuracy ?? 0 }
+}
+
+/// Where a cell stands, judged from the grid directory alone (so that a resumed run, a Slurm task
+/// and the report agree).
+public enum CellState: Sendable, Equatable {
+    /// No trace yet.
+    case pending
+    /// A complete trace of exactly this configuration, with every planned round.
+    case finished(CellResult)
+    /// A trace of this configuration that stopped early (Ctrl-C, a kill, a time limit) or cannot be
+    /// read: the next run keeps it as `<stem>.incomplete-K.trace` and records the cell again.
+    case incomplete(reason: String)
+    /// Another process (a second runner, a Slurm task) holds the cell's lock.
+    case running
+    /// The file holds a run of another configuration: the runner refuses to touch it.
+    case conflict(String)
+
+    public var isFinished: Bool { if case .finished = self { true } else { false } }
+
+    public var label: String {
+        switch self {
+        case .pending: "pending"
+        case .finished: "finished"
+        case .incomplete: "incomplete"
+        case .running: "running"
+        case .conflict: "conflict"
+        }
+    }
+}
+
+/// A grid's directory: `grid.json` (the spec last run there), one `<stem>.trace` per cell, kept
+/// `<stem>.incomplete-K.trace` files, lock files under `.locks/`, Slurm files under `slurm/`.
+public struct GridDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) { self.path = path }
+
+    /// `traces/grids/<grid name>`, relative to the working directory.
+    public static func defaultPath(for spec: GridSpec) -> String { "traces/grids/\(spec.name)" }
+
+    public func tracePath(_ cell: GridCell) -> String { "\(path)/\(cell.traceName)" }
+    public var specPath: String { "\(path)/grid.json" }
+    var locksPath: String { "\(path)/.locks" }
+
+    /// Creates the directory and writes the spec as `grid.json` (atomically, so a Slurm task never
+    /// reads half a file).
+    public func prepare(_ spec: GridSpec) throws(GridError) {
+        do {
+            try FileManager.default.createDirectory(atPath: locksPath, withIntermediateDirectories: true)
+            try spec.json().write(to: URL(fileURLWithPath: specPath), options: .atomic)
+        } catch { throw GridError("cannot prepare the grid directory \(path): \(error.localizedDescription)") }
+    }
+
+    /// The state of `cell` (reading its trace's header, index and evaluation rounds when present).
+    public func state(of cell: GridCell, checkLock: Bool = true) -> CellState {
+        let file = tracePath(cell)
+        guard FileManager.default.fileExists(atPath: file) else {
+            return checkLock && isLocked(cell) ? .running : .pending
+        }
+        let reader: TraceReader
+        do { reader = try TraceReader(path: file) } catch {
+            return checkLock && isLocked(cell) ? .running : .incomplete(reason: error.message)
+        }
+        var recorded = reader.header.config
+        recorded.threads = 1
+        guard recorded == cell.config else {
+            return .conflict("\(file) holds a run of another configuration (\(GridDirectory.difference(recorded, cell.config))); "
+                             + "move it away or give the grid another --dir")
+        }
+        if checkLock && isLocked(cell) { return .running }
+        switch reader.completeness {
+        case .unfinished(let reason): return .incomplete(reason: reason)
+        case .complete(interrupted: true): return .incomplete(reason: "stopped after \(reader.roundCount) of \(cell.config.rounds) rounds")
+        case .complete(interrupted: false):
+            guard reader.roundCount == cell.config.rounds else {
+                return .incomplete(reason: "\(reader.roundCount) of \(cell.config.rounds) rounds")
+            }
+        }
+        do { return .finished(try result(of: cell, reader: reader)) } catch {
+            return .incomplete(reason: error.message)
+        }
+    }
+
+    /// Reads the evaluations of a complete trace: only the rounds that evaluate are decoded.
+    func result(of cell: GridCell, reader: TraceReader) throws(TraceError) -> CellResult {
+        let config = reader.header.config
+        var curve: [CellResult.Point] = []
+        for t in 0..<reader.roundCount where (t + 1) % config.evaluationInterval == 0 || t + 1 == config.rounds {
+            guard let e = try reader.round(t).content.evaluation else {
+                throw .corrupted("\(reader.path), round \(t): the evaluation the configuration schedules is missing")
+            }
+            curve.append(.init(round: t + 1, accuracy: e.accuracy))
+        }
+        return CellResult(method: cell.method, attack: cell.attack, seed: cell.seed, trace: cell.traceName,
+                          rounds: reader.roundCount, curve: curve)
+    }
+
+    /// Moves an incomplete trace aside as `<stem>.incomplete-K.trace` (K the first free number):
+    /// nothing recorded is deleted.
+    func keepAside(_ cell: GridCell) throws(GridError) -> String {
+        var k = 1
+        var target = "\(path)/\(cell.stem).incomplete-\(k).trace"
+        while FileManager.default.fileExists(atPath: target) {
+            k += 1
+            target = "\(path)/\(cell.stem).incomplete-\(k).trace"
+        }
+        guard rename(tracePath(cell), target) == 0 else {
+            throw GridError("cannot move the incomplete trace \(tracePath(cell)) aside: \(String(cString: strerror(errno)))")
+        }
+        return target
+    }
+
+    /// Takes the cell's lock (`flock` on `.locks/<stem>.lock`, released when the descriptor is
+    /// closed or the process dies): nil when another process holds it.
+    func lock(_ cell: GridCell) throws(GridError) -> CellLock? {
+        let file = "\(locksPath)/\(cell.stem).lock"
+        let fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GridError("cannot create the lock file \(file): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return CellLock(descriptor: fd)
+    }
+
+    func isLocked(_ cell: GridCell) -> Bool {
+        let fd = open("\(locksPath)/\(cell.stem).lock", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return true
+    }
+
+    /// The fields in which two configurations differ, for the conflict message.
+    static func difference(_ a: SimulationConfig, _ b: SimulationConfig) -> String {
+        func fields(_ c: SimulationConfig) -> [String: String] {
+            guard let o = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else { return [:] }
+            return o.mapValues { "\($0)" }
+        }
+        let fa = fields(a), fb = fields(b)
+        let keys = Set(fa.keys).union(fb.keys).filter { fa[$0] != fb[$0] }.sorted()
+        return keys.isEmpty ? "differs" : keys.map { "\($0) \(fa[$0] ?? "unset") instead of \(fb[$0] ?? "unset")" }.joined(separator: ", ")
+    }
+}
+
+/// A held cell lock; `release()` (or the process ending) frees it.
+final class CellLock {
+    let descriptor: Int32
+    init(descriptor: Int32) { self.descriptor = descriptor }
+    func release() { close(descriptor) }
+}

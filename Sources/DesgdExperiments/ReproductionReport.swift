@@ -1,0 +1,216 @@
+import Foundation
+
+/// The measured numbers of a grid beside the published ones (``PaperTables``): Table I (best test
+/// accuracy per method and attack), Table II (accuracy drop against the reference run) and the
+/// DeSGD effect (accuracy of "X+" minus that of "X" under each attack), as markdown and CSV.
+///
+/// A cell's value is the mean over its finished seeds of the best test accuracy (in %), with the
+/// sample standard deviation (n − 1) when two or more seeds finished, and the minimum and maximum
+/// in the CSV. Differences are measured minus published. Cells of the grid that have not finished
+/// are shown as pending and left out of every mean.
+public struct ReproductionReport: Sendable {
+    /// Statistics of one method × attack over seeds.
+    public struct Cell: Sendable, Equatable {
+        public var method: String
+        public var attack: String
+        public var planned: Int
+        /// Best accuracy in % per finished seed.
+        public var values: [Double]
+        public var paper: Double?
+
+        public var count: Int { values.count }
+        public var mean: Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        /// Sample standard deviation (n − 1), nil below two values.
+        public var standardDeviation: Double? {
+            guard values.count >= 2, let m = mean else { return nil }
+            return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+        }
+        public var difference: Double? { mean.flatMap { m in paper.map { m - $0 } } }
+    }
+
+    public let spec: GridSpec
+    public let rounds: Int
+    public let finishedCells: Int
+    public let plannedCells: Int
+    /// Table I: every method of the grid × the attacks it was run under, in grid order.
+    public let accuracy: [Cell]
+    public let methods: [String]
+    public let attacks: [String]
+    /// The reference cell (Table II's baseline), when the grid has one.
+    public let reference: Cell?
+    /// Table II: drops (reference − accuracy) of the Table II rows present in the grid.
+    public let drops: [Cell]
+    /// DeSGD effect: (X+) − X per attack, for every X whose "X+" is in the grid.
+    public let gains: [Cell]
+
+    public init(plan: GridPlan, results: [CellResult]) {
+        spec = plan.spec
+        rounds = plan.cells.first?.config.rounds ?? 0
+        plannedCells = plan.cells.count
+        finishedCells = results.count
+        var methods: [String] = [], attacks: [String] = []
+        for c in plan.cells {
+            if !methods.contains(c.method) { methods.append(c.method) }
+            if !attacks.contains(c.attack) { attacks.append(c.attack) }
+        }
+        attacks.sort { (PaperTables.attacks.firstIndex(of: $0) ?? .max, $0) < (PaperTables.attacks.firstIndex(of: $1) ?? .max, $1) }
+        self.methods = methods
+        self.attacks = attacks
+        func cell(_ m: String, _ a: String) -> Cell? {
+            let planned = plan.cells.filter { $0.method == m && $0.attack == a }.count
+            guard planned > 0 else { return nil }
+            let values = results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed }.map { 100 * $0.bestAccuracy }
+            return Cell(method: m, attack: a, planned: planned, values: values, paper: PaperTables.accuracy(m, a))
+        }
+        accuracy = methods.flatMap { m in attacks.compactMap { cell(m, $0) } }
+        let table = accuracy
+        func lookup(_ m: String, _ a: String) -> Cell? { table.first { $0.method == m && $0.attack == a } }
+
+        reference = spec.reference.flatMap { r in lookup(r.method, r.attack) }.map {
+            var c = $0
+            c.paper = PaperTables.referenceAccuracy
+            return c
+        }
+        var drops: [Cell] = []
+        if let ref = reference, let base = ref.mean {
+            for row in PaperTables.tableII {
+                let label = methods.first { PaperTables.tableIIName($0) == row.method }
+                guard let label else { continue }
+                for a in PaperTables.tableIIAttacks {
+                    guard let c = lookup(label, a) else { continue }
+                    drops.append(Cell(method: row.method, attack: a, planned: c.planned, values: c.values.map { base - $0 },
+                                      paper: PaperTables.drop(row.method, a)))
+                }
+            }
+        }
+        self.drops = drops
+        var gains: [Cell] = []
+        for m in methods where methods.contains(m + "+") {
+            for a in attacks {
+                guard let plain = lookup(m, a), let with = lookup(m + "+", a) else { continue }
+                // Pairs seed by seed when both have the same seeds; otherwise the difference of means.
+                let values: [Double]
+                if plain.count == with.count, plain.count > 0 { values = zip(with.values, plain.values).map { $0 - $1 } }
+                else if let p = plain.mean, let w = with.mean { values = [w - p] }
+                else { values = [] }
+                let paper = PaperTables.accuracy(m + "+", a).flatMap { w in PaperTables.accuracy(m, a).map { w - $0 } }
+                gains.append(Cell(method: m, attack: a, planned: min(plain.planned, with.planned), values: values, paper: paper))
+            }
+        }
+        self.gains = gains
+    }
+
+    // MARK: Markdown
+
+    static func number(_ v: Double?, signed: Bool = false) -> String {
+        guard let v else { return "—" }
+        let s = String(format: "%.2f", v)
+        return signed && v >= 0 ? "+" + s : s
+    }
+
+    static func markdownValue(_ c: Cell?) -> String {
+        guard let c else { return "" }
+        guard let mean = c.mean else { return "pending" }
+        var s = number(mean)
+        if let sd = c.standardDeviation { s += " ± " + number(sd) }
+        if c.count < c.planned { s += " (\(c.count)/\(c.planned) seeds)" }
+        if let p = c.paper, let d = c.difference { s += " · \(number(p)) · \(number(d, signed: true))" }
+        return s
+    }
+
+    public var markdown: String {
+        var out: [String] = []
+        out.append("# Reproduction report: grid `\(spec.name)`")
+        out.append("")
+        if let d = spec.description { out.append(d); out.append("") }
+        out.append("- Cells finished: \(finishedCells) of \(plannedCells); \(rounds) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
+        out.append("- Options of every run: `\(spec.options)`; each method's own options are listed at the end.")
+        out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more seeds finished; `pending` = not finished yet; `—` = the paper has no such cell.")
+        out.append("")
+        out.append("## Table I: best test accuracy (%)")
+        out.append("")
+        out.append("| Method | " + attacks.joined(separator: " | ") + " |")
+        out.append("|---|" + String(repeating: "---|", count: attacks.count))
+        for m in methods {
+            let cells = attacks.map { a in ReproductionReport.markdownValue(accuracy.first { $0.method == m && $0.attack == a }) }
+            out.append("| \(m) | " + cells.joined(separator: " | ") + " |")
+        }
+        if let ref = reference {
+            out.append("")
+            out.append("## Table II: accuracy drop (%) against the reference")
+            out.append("")
+            out.append("Reference (`\(ref.method)` under `\(ref.attack)`, the paper's \"distributed SGD with global momentum without any defenses/attacks\"): "
+                       + "\(ReproductionReport.markdownValue(ref)). Drop = reference − best accuracy, for measured and published numbers alike "
+                       + "(the paper's drops are 90.58 − its Table I accuracy).")
+            out.append("")
+            if drops.isEmpty {
+                out.append(ref.mean == nil ? "The reference has not finished: no drops yet." : "The grid has no Table II row.")
+            } else {
+                let cols = PaperTables.tableIIAttacks.filter { a in drops.contains { $0.attack == a } }
+                out.append("| Method | " + cols.joined(separator: " | ") + " |")
+                out.append("|---|" + String(repeating: "---|", count: cols.count))
+                var rows: [String] = []
+                for d in drops where !rows.contains(d.method) { rows.append(d.method) }
+                for r in rows {
+                    let cells = cols.map { a in ReproductionReport.markdownValue(drops.first { $0.method == r && $0.attack == a }) }
+                    out.append("| \(r) | " + cells.joined(separator: " | ") + " |")
+                }
+            }
+        }
+        if !gains.isEmpty {
+            out.append("")
+            out.append("## DeSGD effect: accuracy of X+ minus accuracy of X (points)")
+            out.append("")
+            let cols = attacks.filter { a in gains.contains { $0.attack == a } }
+            out.append("| Method | " + cols.joined(separator: " | ") + " |")
+            out.append("|---|" + String(repeating: "---|", count: cols.count))
+            var rows: [String] = []
+            for g in gains where !rows.contains(g.method) { rows.append(g.method) }
+            for r in rows {
+                let cells = cols.map { a -> String in
+                    guard let g = gains.first(where: { $0.method == r && $0.attack == a }) else { return "" }
+                    guard let mean = g.mean else { return "pending" }
+                    var s = ReproductionReport.number(mean, signed: true)
+                    if let sd = g.standardDeviation { s += " ± " + ReproductionReport.number(sd) }
+                    if let p = g.paper { s += " · " + ReproductionReport.number(p, signed: true) }
+                    return s
+                }
+                out.append("| \(r) → \(r)+ | " + cells.joined(separator: " | ") + " |")
+            }
+        }
+        out.append("")
+        out.append("## Methods")
+        out.append("")
+        for m in spec.methods where methods.contains(m.label) { out.append("- \(m.label): `\(m.options)`") }
+        out.append("- Attacks: " + spec.attacks.filter { attacks.contains($0.label) }.map { "\($0.label) `\($0.spec)`" }.joined(separator: ", "))
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: CSV
+
+    /// One line per cell: `table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference`
+    /// (`I` accuracy %, `II` drop %, `reference`, `gain` points; empty fields are unknown).
+    public var csv: String {
+        var lines = ["table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference"]
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
+        func quoted(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        func add(_ table: String, _ c: Cell) {
+            lines.append([table, quoted(c.method), quoted(c.attack), "\(c.planned)", "\(c.count)", f(c.mean), f(c.standardDeviation),
+                          f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference)].joined(separator: ","))
+        }
+        accuracy.forEach { add("I", $0) }
+        if let r = reference { add("reference", r) }
+        drops.forEach { add("II", $0) }
+        gains.forEach { add("gain", $0) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension GridDirectory {
+    /// The results of every finished cell of `plan` (unfinished ones are left out).
+    public func results(of plan: GridPlan) -> [CellResult] {
+        plan.cells.compactMap { cell in
+            if case .finished(let r) = state(of: cell) { r } else { nil }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import ArgumentParser
+import DesgdCLI
+import DesgdExperiments
+import DesgdNumerics
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// `desgd-grid`: run a grid of recorded trainings (the paper's Tables I and II, or a spec of your
+/// own) locally or on Slurm, resume it, and report it beside the published numbers.
+@main
+struct DesgdGrid: ParsableCommand {
+    static func main() { CommandLineMain.main(Self.self) }
+
+    static let configuration = CommandConfiguration(
+        commandName: "desgd-grid",
+        abstract: "Run grids of recorded trainings (methods × attacks × seeds) and report them beside the paper's Tables I and II.",
+        discussion: """
+        GRID is a built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file
+        (desgd-grid spec paper prints one to start from). Each cell is one desgd-record run whose trace
+        goes to DIR (default traces/grids/NAME) as METHOD__ATTACK__seedS.trace.
+
+        Examples:
+          desgd-grid run reduced                          # the reduced reproduction (~2 h on 2 cores)
+          desgd-grid run paper --jobs 2                   # Tables I and II in full (days on one machine)
+          desgd-grid status reduced                       # which cells are finished, running, pending
+          desgd-grid report reduced --markdown r.md --csv r.csv
+          desgd-grid slurm paper --dir /shared/desgd --submit --time 4:00:00
+          desgd-grid spec paper > my-grid.json            # a spec to edit
+
+        Exit codes: 0 done, 2 bad usage or bad input, 130 stopped by Ctrl-C (finished cells stay,
+        running ones keep a clean incomplete trace and are recorded again by the next run).
+        """,
+        version: "desgd \(DesgdVersion.current)",
+        subcommands: [Run.self, Status.self, Report.self, Slurm.self, Spec.self, Paper.self])
+}
+
+/// What every subcommand that works on a grid takes.
+struct GridLocation: ParsableArguments {
+    @Argument(help: "A built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file.")
+    var grid: String
+    @Option(help: "The grid's directory (default: traces/grids/NAME).") var dir: String?
+
+    func open(_ program: String) throws -> (GridPlan, GridDirectory) {
+        do {
+            let spec = try GridSpec.load(grid)
+            let plan = try GridPlan(spec: spec)
+            return (plan, GridDirectory(dir ?? GridDirectory.defaultPath(for: spec)))
+        } catch { throw CommandFailure.exit(program, error.message) }
+    }
+}
+
+func percent(_ v: Double) -> String { String(format: "%.2f", 100 * v) }
+
+extension DesgdGrid {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record every unfinished cell of a grid (several at once), resuming where an earlier run stopped.",
+            discussion: """
+            A cell is finished when its trace is complete, has every planned round and holds exactly the
+            cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill,
+            a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A
+            trace of another configuration at a cell's path stops the run before anything starts.
+            Ctrl-C (or SIGTERM) ends every running cell after its current round, traces closed cleanly.
+            """)
+
+        @OptionGroup var location: GridLocation
+        @Option(help: "Cells recorded at once (default: one per core, divided by --threads).") var jobs: Int?
+        @Option(help: "Threads per cell (results do not depend on it).") var threads = 1
+        @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
+        var cells: [Int] = []
+        @Option(help: "A keyframe every this many rounds.") var keyframeEvery = 100
+
+        func run() throws {
+            let program = "desgd-grid run"
+            let (plan, directory) = try location.open(program)
+            guard threads >= 1, (jobs ?? 1) >= 1 else { throw CommandFailure.exit(program, "--jobs and --threads must be at least 1") }
+            let jobs = self.jobs ?? max(1, ParallelExecutor.machineThreads / threads)
+            let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery)
+            InterruptFlag.install()
+            let display = GridDisplay(total: cells.isEmpty ? plan.cells.count : cells.count)
+            let summary: GridRunner.Summary
+            do {
+                summary = try runner.run(only: cells.isEmpty ? nil : cells, shouldStop: { InterruptFlag.isRaised }) { display.show($0) }
+            } catch { throw CommandFailure.exit(program, error.message) }
+            display.finish()
+            var parts = ["grid \(plan.spec.name) in \(directory.path): \(summary.recorded) recorded, \(summary.alreadyFinished) already finished"]
+            if summary.stopped > 0 { parts.append("\(summary.stopped) stopped early (recorded again by the next run)") }
+            if summary.runningElsewhere > 0 { parts.append("\(summary.runningElsewhere) running in another process") }
+            if !summary.keptAside.isEmpty { parts.append("\(summary.keptAside.count) incomplete trace(s) kept aside") }
+            print(parts.joined(separator: ", "))
+            for f in summary.failures { FileHandle.standardError.write(Data("desgd-grid run: \(f)\n".utf8)) }
+            if summary.interrupted || InterruptFlag.isRaised { throw ExitCode(130) }
+            if !summary.failures.isEmpty { throw ExitCode(2) }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a grid's cells with their state, best accuracy and the desgd-record command of each.")
+        @OptionGroup var location: GridLocation
+        @Flag(help: "Also print each cell's desgd-record command line.") var commands = false
+        @Flag(help: "As JSON.") var json = false
+
+        func run() throws {
+            let (plan, directory) = try location.open("desgd-grid status")
+            struct Row: Codable { var index: Int; var method: String; var attack: String; var seed: UInt64; var state: String
+                var bestAccuracy: Double?; var detail: String?; var trace: String; var command: String }
+            var rows: [Row] = []
+            for cell in plan.cells {
+                let state = directory.state(of: cell)
+                var best: Double?, detail: String?
+                switch state {
+                case .finished(let r): best = r.bestAccuracy; detail = "best at round \(r.bestRound), final \(percent(r.finalAccuracy))%"
+                case .incomplete(let why): detail = why
+                case .conflict(let why): detail = why
+                case .pending, .running: break
+                }
+                rows.append(Row(index: cell.index, method: cell.method, attack: cell.attack, seed: cell.seed, state: state.label,
+                                bestAccuracy: best, detail: detail, trace: directory.tracePath(cell),
+                                command: cell.commandLine(out: directory.tracePath(cell), record: plan.spec.record)))
+            }
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try e.encode(rows), as: UTF8.self))
+                return
+            }
+            let counts = Dictionary(grouping: rows, by: \.state).mapValues(\.count)
+            print("grid \(plan.spec.name) in \(directory.path): \(plan.cells.count) cells, "
+                  + ["finished", "running", "incomplete", "pending", "conflict"].compactMap { s in counts[s].map { "\($0) \(s)" } }.joined(separator: ", "))
+            let w = max(6, rows.map(\.method.count).max() ?? 6), wa = max(6, rows.map(\.attack.count).max() ?? 6)
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            for r in rows {
+                let best = r.bestAccuracy.map { percent($0) + "%" } ?? ""
+                print("\(pad(String(r.index), 4)) \(pad(r.method, w)) \(pad(r.attack, wa)) seed \(pad(String(r.seed), 3)) \(pad(r.state, 10)) \(pad(best, 7)) \(r.detail ?? "")")
+                if commands { print("     \(r.command)") }
+            }
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put a grid's measured numbers beside the paper's Tables I and II (markdown and CSV).",
+            discussion: """
+            Per method and attack: the mean over finished seeds of the best test accuracy, its sample
+            standard deviation, the paper's number and the difference; Table II's accuracy drops against
+            the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending.
+            Prints the markdown unless --markdown or --csv name files ('-' is standard output).
+            """)
+        @OptionGroup var location: GridLocation
+        @Option(help: "Write the markdown report here.") var markdown: String?
+        @Option(help: "Write the CSV (one line per cell) here.") var csv: String?
+
+        func run() throws {
+            let program = "desgd-grid report"
+            let (plan, directory) = try location.open(program)
+            let report = ReproductionReport(plan: plan, results: directory.results(of: plan))
+            if markdown == nil && csv == nil { print(report.markdown, terminator: ""); return }
+            for (path, text) in [(markdown, report.markdown), (csv, report.csv)] {
+                guard let path else { continue }
+                if path == "-" { print(text, terminator: ""); continue }
+                do { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) } catch {
+                    throw CommandFailure.exit(program, "cannot write \(path): \(error.localizedDescription)")
+                }
+            }
+        }
+    }
+
+    struct Slurm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write (and with --submit, submit) a Slurm job array of a grid's unfinished cells.",
+            discussion: """
+            One array task per unfinished cell, each running desgd-grid run on the shared --dir with
+            --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what
+            a time limit cut short, and run desgd-grid report on the directory to collect the finished cells.
+            The script goes to DIR/slurm/grid-N.sbatch, task logs to DIR/slurm/JOB_TASK.out.
+            """)
+        @OptionGroup var location: GridLocation
+        @Flag(help: "Submit the script with sbatch and print the job id.") var submit = false
+        @Option(help: "Slurm partition.") var partition: String?
+        @Option(help: "Time limit per task, e.g. 4:00:00 (a lenet cell of 3 000 rounds takes ~25 min on 2 cores).") var time: String?
+        @Option(help: "CPUs per task (the cell's threads).") var cpusPerTask = 2
+        @Option(help: "Memory per task.") var mem = "2G"
+        @Option(help: "At most this many tasks at once.") var maxConcurrent: Int?
+        @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
+
+        /// This executable's absolute path.
+        static var ownPath: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
+
+        func run() throws {
+            let program = "desgd-grid slurm"
+            let (plan, directory) = try location.open(program)
+            guard cpusPerTask >= 1 else { throw CommandFailure.exit(program, "--cpus-per-task must be at least 1") }
+            var options = SlurmArray.Options()
+            options.partition = partition
+            options.timeLimit = time
+            options.cpusPerTask = cpusPerTask
+            options.memory = mem
+            options.maxConcurrent = maxConcurrent
+            do {
+                try directory.prepare(plan.spec)
+                var open: [Int] = []
+                for cell in plan.cells {
+                    switch directory.state(of: cell) {
+                    case .finished, .running: continue
+                    case .conflict(let why): throw GridError(why)
+                    case .pending, .incomplete: open.append(cell.index)
+                    }
+                }
+                let array = try SlurmArray(plan: plan, directory: directory, cells: open,
+                                           executable: executable ?? DesgdGrid.Slurm.ownPath, options: options)
+                let path = try array.write(in: directory)
+                print("\(path): \(open.count) of \(plan.cells.count) cells (array \(SlurmArray.arraySpec(open)))")
+                if submit {
+                    let job = try SlurmArray.submit(path)
+                    print("submitted job \(job); follow it with squeue -j \(job), collect with desgd-grid report \(location.grid) --dir \(directory.path)")
+                }
+            } catch let e as GridError { throw CommandFailure.exit(program, e.message) }
+        }
+    }
+
+    struct Spec: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a built-in grid as a JSON spec (to edit and pass back as GRID).")
+        @Argument(help: "A built-in grid: \(GridSpec.builtinNames.joined(separator: ", ")).") var name: String
+        func run() throws {
+            guard let spec = GridSpec.builtin(name) else {
+                throw CommandFailure.exit("desgd-grid spec", "no built-in grid \(name) (built-in: \(GridSpec.builtinNames.joined(separator: ", ")))")
+            }
+            print(String(decoding: spec.json(), as: UTF8.self))
+        }
+    }
+
+    struct Paper: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the paper's published Tables I and II as CSV (table,method,attack,value).")
+        func run() throws { print(PaperTables.csv, terminator: "") }
+    }
+}
+
+/// What `desgd-grid run` shows: one status line on a terminal, a line per cell event otherwise.
+final class GridDisplay: @unchecked Sendable {
+    let total: Int
+    let terminal = isatty(2) != 0
+    var done = 0
+    var running: [String: String] = [:]
+    let start = Stopwatch.now()
+    var last = 0.0
+
+    init(total: Int) { self.total = total }
+
+    func show(_ event: GridRunner.Event) {
+        func line(_ s: String) {
+            if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            FileHandle.standardError.write(Data((s + "\n").utf8))
+        }
+        switch event {
+        case .started(let c):
+            running[c.stem] = "\(c.method)/\(c.attack)/s\(c.seed) 0/\(c.config.rounds)"
+            line("started  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed)")
+        case .round(let c, let t, _):
+            running[c.stem] = "\(c.method)/\(c.attack)/s\(c.seed) \(t)/\(c.config.rounds)"
+        case .finished(let c, let r, let s):
+            done += 1
+            running[c.stem] = nil
+            line("finished #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): best \(percent(r.bestAccuracy))% (round \(r.bestRound)), \(String(format: "%.0f", s)) s")
+        case .stopped(let c, let rounds):
+            running[c.stem] = nil
+            line("stopped  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed) after \(rounds) rounds (trace closed; recorded again next run)")
+        case .failed(let c, let why):
+            running[c.stem] = nil
+            line("failed   #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): \(why)")
+        case .skipped(let c, let why):
+            line("skipped  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): \(why)")
+        }
+        guard terminal else { return }
+        let now = Stopwatch.now()
+        if now - last < 0.2 { return }
+        last = now
+        let status = "\rgrid: \(done) recorded this run · " + running.values.sorted().joined(separator: " · ") + "\u{1B}[K"
+        FileHandle.standardError.write(Data(status.utf8))
+    }
+
+    func finish() { if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+}
