@@ -228,47 +228,63 @@ wait_job() {
     return 1
 }
 
-# run_grid_check: placeholder hook. Replace the body with the project's
-# commands (e.g. build an sbatch script for the grid, submit, wait, verify).
-# Available: $WORK (private dir), $WORK/out (output dir visible to tasks),
-# $SLURM_CONF (exported), wait_job, pass/fail. Set JOB_ID and TASKS_DONE for
-# the summary.
+# run_grid_check: desgd-grid against this Slurm. A 6-cell grid of seconds
+# (synthetic data, small model, 6 rounds); cell 0 is recorded locally first,
+# so the job array must hold exactly the other 5 (the resume rule); every task
+# must finish its cell; the report must collect all 6; a second submission
+# must be refused (nothing left to run); and a cell recorded by Slurm must be
+# byte-identical to the same cell recorded locally.
+GRID=${DESGD_GRID:-$PWD/.build/release/desgd-grid}
 run_grid_check() {
-    local out=$WORK/out n=4 i missing=0
-    # Tasks inherit the submitting environment and cwd (sbatch --export=ALL
-    # and --chdir default to that), so the output dir is passed via --export.
-    JOB_ID=$(cd "$out" && sbatch --parsable \
-        --job-name=grid-check \
-        --array=0-$((n - 1))%2 \
-        --cpus-per-task=1 \
-        --output="$out/%A_%a.out" \
-        --export=ALL,OUT_DIR="$out" \
-        --wrap='echo "$SLURM_ARRAY_TASK_ID" > "$OUT_DIR/task_$SLURM_ARRAY_TASK_ID"; sleep 1')
-    JOB_ID=${JOB_ID%%;*}   # --parsable prints "jobid[;cluster]"
-    [[ $JOB_ID =~ ^[0-9]+$ ]] || fail "sbatch did not return a job id: '$JOB_ID'"
-    pass "submitted array job $JOB_ID (tasks 0-$((n - 1)), max 2 concurrent)"
+    [[ -x $GRID ]] || fail "no desgd-grid at $GRID (swift build -c release, or set DESGD_GRID)"
+    local out=$WORK/out dir=$WORK/out/grid spec=$WORK/out/smoke.json n=6
+    cat >"$spec" <<'JSON'
+{"name": "slurm-smoke",
+ "options": "--synthetic 1200 --model small --honest 10 --byzantine 1 --batch 8 --rounds 6 --eval-every 3",
+ "record": "full", "seeds": [1],
+ "methods": [{"label": "Krum", "options": "--mode sgd --agg krum:q=n-f-1"},
+             {"label": "Krum+", "options": "--mode desgd --agg krum:q=n-f-1"},
+             {"label": "No defence", "options": "--mode sgd --momentum global --agg mean"}],
+ "attacks": [{"label": "Non", "spec": "none"}, {"label": "IPM", "spec": "ipm"}],
+ "reference": {"method": "No defence", "attack": "Non"}}
+JSON
+    "$GRID" run "$spec" --dir "$dir" --cell 0 >/dev/null 2>&1 || fail "local run of cell 0 failed"
+    pass "cell 0 recorded locally"
+
+    local submitted
+    submitted=$("$GRID" slurm "$spec" --dir "$dir" --submit --cpus-per-task 1 --mem 500M --max-concurrent 2) ||
+        fail "desgd-grid slurm --submit failed"
+    echo "$submitted" | sed 's/^/  /'
+    grep -q "5 of 6 cells (array 1-5)" <<<"$submitted" || fail "the array should hold cells 1-5 only"
+    JOB_ID=$(sed -n 's/^submitted job \([0-9]*\).*/\1/p' <<<"$submitted")
+    [[ $JOB_ID =~ ^[0-9]+$ ]] || fail "no job id in: $submitted"
+    pass "submitted array job $JOB_ID (cells 1-5; cell 0 already finished)"
 
     wait_job "$JOB_ID" || fail "job $JOB_ID still in queue after ${JOB_WAIT}s"
-    pass "job $JOB_ID left the queue"
-
-    # Every task must have ended COMPLETED with exit code 0:0.
     local bad
     bad=$(job_states "$JOB_ID" | awk '$2 != "COMPLETED" || $3 != "0:0"')
-    [[ -z $bad ]] || fail "array tasks did not all complete cleanly (task state exit):"$'\n'"$bad"
-    [[ $(job_states "$JOB_ID" | wc -l) -eq $n ]] || fail "expected $n array tasks in scontrol output"
-    pass "all $n tasks COMPLETED with exit code 0:0"
+    [[ -z $bad ]] || { cat "$dir"/slurm/*.out >&2; fail "array tasks did not all complete cleanly:"$'\n'"$bad"; }
+    TASKS_DONE=$(job_states "$JOB_ID" | wc -l)
+    (( TASKS_DONE == 5 )) || fail "expected 5 array tasks, scontrol shows $TASKS_DONE"
+    pass "all 5 tasks COMPLETED with exit code 0:0"
 
-    for ((i = 0; i < n; i++)); do
-        if [[ -f $out/task_$i && $(<"$out/task_$i") == "$i" ]]; then
-            TASKS_DONE=$((TASKS_DONE + 1))
-        else
-            echo "  missing/wrong: $out/task_$i" >&2
-            missing=1
-        fi
-        [[ -f $out/${JOB_ID}_$i.out ]] || { echo "  missing stdout: ${JOB_ID}_$i.out" >&2; missing=1; }
-    done
-    (( missing == 0 )) || fail "only $TASKS_DONE/$n array tasks produced their output"
-    pass "all $n array tasks wrote their files"
+    local status
+    status=$("$GRID" status "$spec" --dir "$dir")
+    echo "$status" | sed 's/^/  /'
+    head -1 <<<"$status" | grep -q "6 cells, 6 finished" || fail "not every cell is finished"
+    (( $("$GRID" report "$spec" --dir "$dir" --csv - | grep -c '^I,') == n )) || fail "the report does not hold 6 cells"
+    "$GRID" report "$spec" --dir "$dir" | sed -n '/^## Table I/,/^## Table II/p' | sed 's/^/  /'
+    pass "desgd-grid report collects all $n cells"
+
+    local rc=0 again
+    again=$("$GRID" slurm "$spec" --dir "$dir" --submit 2>&1) || rc=$?
+    (( rc == 2 )) && grep -q "nothing to submit" <<<"$again" || fail "a finished grid was submitted again (exit $rc): $again"
+    pass "resubmitting a finished grid is refused: $again"
+
+    "$GRID" run "$spec" --dir "$out/local" --cell 3 >/dev/null 2>&1 || fail "local run of cell 3 failed"
+    cmp -s "$dir/Krum+__IPM__seed1.trace" "$out/local/Krum+__IPM__seed1.trace" ||
+        fail "cell 3 recorded by Slurm differs from the same cell recorded locally"
+    pass "cell 3 recorded by Slurm is byte-identical to the local recording"
 }
 
 run_grid_check
