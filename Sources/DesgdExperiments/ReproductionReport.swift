@@ -186,6 +186,37 @@ public struct ReproductionReport: Sendable {
         return out.joined(separator: "\n") + "\n"
     }
 
+    // MARK: JSON
+
+    /// The report as JSON (`desgd-grid report --json`): every cell with its values per seed, mean,
+    /// standard deviation, published number and difference.
+    public var json: Data {
+        struct Entry: Encodable {
+            var method, attack: String
+            var seedsPlanned, seedsFinished: Int
+            var values: [Double]
+            var mean, sd, paper, difference: Double?
+            init(_ c: Cell) {
+                (method, attack, seedsPlanned, seedsFinished, values) = (c.method, c.attack, c.planned, c.count, c.values)
+                (mean, sd, paper, difference) = (c.mean, c.standardDeviation, c.paper, c.difference)
+            }
+        }
+        struct Document: Encodable {
+            var grid: String
+            var rounds, cellsFinished, cellsPlanned: Int
+            var tableI: [Entry]
+            var reference: Entry?
+            var tableII: [Entry]
+            var desgdEffect: [Entry]
+        }
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells,
+                           tableI: accuracy.map(Entry.init), reference: reference.map(Entry.init), tableII: drops.map(Entry.init),
+                           desgdEffect: gains.map(Entry.init))
+        return (try? e.encode(doc)) ?? Data()
+    }
+
     // MARK: CSV
 
     /// One line per cell: `table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference`

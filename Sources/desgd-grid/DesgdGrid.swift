@@ -16,8 +16,8 @@ struct DesgdGrid: ParsableCommand {
         commandName: "desgd-grid",
         abstract: "Run grids of recorded trainings (methods × attacks × seeds) and report them beside the paper's Tables I and II.",
         discussion: """
-        GRID is a built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file
-        (desgd-grid spec paper prints one to start from). Each cell is one desgd-record run whose trace
+        GRID is a built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file \
+        (desgd-grid spec paper prints one to start from). Each cell is one desgd-record run whose trace \
         goes to DIR (default traces/grids/NAME) as METHOD__ATTACK__seedS.trace.
 
         Examples:
@@ -28,7 +28,7 @@ struct DesgdGrid: ParsableCommand {
           desgd-grid slurm paper --dir /shared/desgd --submit --time 4:00:00
           desgd-grid spec paper > my-grid.json            # a spec to edit
 
-        Exit codes: 0 done, 2 bad usage or bad input, 130 stopped by Ctrl-C (finished cells stay,
+        Exit codes: 0 done, 2 bad usage or bad input, 130 stopped by Ctrl-C (finished cells stay, \
         running ones keep a clean incomplete trace and are recorded again by the next run).
         """,
         version: "desgd \(DesgdVersion.current)",
@@ -57,10 +57,11 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Record every unfinished cell of a grid (several at once), resuming where an earlier run stopped.",
             discussion: """
-            A cell is finished when its trace is complete, has every planned round and holds exactly the
-            cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill,
-            a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A
+            A cell is finished when its trace is complete, has every planned round and holds exactly the \
+            cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, \
+            a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A \
             trace of another configuration at a cell's path stops the run before anything starts.
+
             Ctrl-C (or SIGTERM) ends every running cell after its current round, traces closed cleanly.
             """)
 
@@ -70,6 +71,7 @@ extension DesgdGrid {
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
         var cells: [Int] = []
         @Option(help: "A keyframe every this many rounds.") var keyframeEvery = 100
+        @Flag(help: "Print the summary as JSON (standard output; cell events stay on standard error).") var json = false
 
         func run() throws {
             let program = "desgd-grid run"
@@ -84,11 +86,24 @@ extension DesgdGrid {
                 summary = try runner.run(only: cells.isEmpty ? nil : cells, shouldStop: { InterruptFlag.isRaised }) { display.show($0) }
             } catch { throw CommandFailure.exit(program, error.message) }
             display.finish()
+            if json {
+                struct Output: Encodable {
+                    var grid, directory: String
+                    var recorded, alreadyFinished, stopped, runningElsewhere: Int
+                    var keptAside, failures: [String]
+                }
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                let out = Output(grid: plan.spec.name, directory: directory.path, recorded: summary.recorded,
+                                 alreadyFinished: summary.alreadyFinished, stopped: summary.stopped,
+                                 runningElsewhere: summary.runningElsewhere, keptAside: summary.keptAside, failures: summary.failures)
+                print(String(decoding: try e.encode(out), as: UTF8.self))
+            }
             var parts = ["grid \(plan.spec.name) in \(directory.path): \(summary.recorded) recorded, \(summary.alreadyFinished) already finished"]
             if summary.stopped > 0 { parts.append("\(summary.stopped) stopped early (recorded again by the next run)") }
             if summary.runningElsewhere > 0 { parts.append("\(summary.runningElsewhere) running in another process") }
             if !summary.keptAside.isEmpty { parts.append("\(summary.keptAside.count) incomplete trace(s) kept aside") }
-            print(parts.joined(separator: ", "))
+            if !json { print(parts.joined(separator: ", ")) }
             for f in summary.failures { FileHandle.standardError.write(Data("desgd-grid run: \(f)\n".utf8)) }
             if summary.interrupted || InterruptFlag.isRaised { throw ExitCode(130) }
             if !summary.failures.isEmpty { throw ExitCode(2) }
@@ -142,20 +157,22 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Put a grid's measured numbers beside the paper's Tables I and II (markdown and CSV).",
             discussion: """
-            Per method and attack: the mean over finished seeds of the best test accuracy, its sample
-            standard deviation, the paper's number and the difference; Table II's accuracy drops against
-            the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending.
+            Per method and attack: the mean over finished seeds of the best test accuracy, its sample \
+            standard deviation, the paper's number and the difference; Table II's accuracy drops against \
+            the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending. \
             Prints the markdown unless --markdown or --csv name files ('-' is standard output).
             """)
         @OptionGroup var location: GridLocation
         @Option(help: "Write the markdown report here.") var markdown: String?
         @Option(help: "Write the CSV (one line per cell) here.") var csv: String?
+        @Flag(help: "Print the report as JSON.") var json = false
 
         func run() throws {
             let program = "desgd-grid report"
             let (plan, directory) = try location.open(program)
             let report = ReproductionReport(plan: plan, results: directory.results(of: plan))
-            if markdown == nil && csv == nil { print(report.markdown, terminator: ""); return }
+            if json { print(String(decoding: report.json, as: UTF8.self)) }
+            if markdown == nil && csv == nil { if !json { print(report.markdown, terminator: "") }; return }
             for (path, text) in [(markdown, report.markdown), (csv, report.csv)] {
                 guard let path else { continue }
                 if path == "-" { print(text, terminator: ""); continue }
@@ -170,9 +187,9 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Write (and with --submit, submit) a Slurm job array of a grid's unfinished cells.",
             discussion: """
-            One array task per unfinished cell, each running desgd-grid run on the shared --dir with
-            --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what
-            a time limit cut short, and run desgd-grid report on the directory to collect the finished cells.
+            One array task per unfinished cell, each running desgd-grid run on the shared --dir with \
+            --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what \
+            a time limit cut short, and run desgd-grid report on the directory to collect the finished cells. \
             The script goes to DIR/slurm/grid-N.sbatch, task logs to DIR/slurm/JOB_TASK.out.
             """)
         @OptionGroup var location: GridLocation

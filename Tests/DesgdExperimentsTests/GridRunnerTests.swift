@@ -221,6 +221,11 @@ final class EventLog: @unchecked Sendable {
         #expect(csv.contains("I,Krum,Sign-Flip,2,2,42.0000,2.8284,40.0000,44.0000,42.8600,-0.8600"))
         #expect(csv.contains("I,Krum,Non,2,0,,,,,89.1800,"))
         #expect(csv.contains("reference,No defence,Non,2,2,91.0000,1.4142,90.0000,92.0000,90.5800,0.4200"))
+        let json = try #require(try JSONSerialization.jsonObject(with: report.json) as? [String: Any])
+        let tableI = try #require(json["tableI"] as? [[String: Any]])
+        let entry = try #require(tableI.first { $0["method"] as? String == "Krum" && $0["attack"] as? String == "Sign-Flip" })
+        #expect(entry["values"] as? [Double] == [40, 44] && entry["paper"] as? Double == 42.86 && entry["seedsFinished"] as? Int == 2)
+        #expect(json["cellsFinished"] as? Int == 7 && (json["reference"] as? [String: Any])?["mean"] as? Double == 91)
     }
 
     @Test func tableIIDropsOfBucketingAndDeSGDRows() throws {

@@ -287,7 +287,42 @@ JSON
     pass "cell 3 recorded by Slurm is byte-identical to the local recording"
 }
 
+# run_cancel_check: scancel (SIGTERM) stops a task cleanly and the next
+# submission records the cell again. One cell of 1 500 rounds (~20 s); once
+# its trace holds rounds, the job is cancelled; the trace must be closed with
+# its footer marked interrupted (status: "stopped after N of 1500 rounds");
+# submitting again must keep it as .incomplete-1.trace and finish the cell.
+run_cancel_check() {
+    local out=$WORK/out dir=$WORK/out/stop spec=$WORK/out/stop.json status submitted job t
+    cat >"$spec" <<'JSON'
+{"name": "slurm-stop", "options": "--synthetic 1200 --model small --honest 10 --byzantine 1 --batch 8 --rounds 1500 --eval-every 500",
+ "record": "decisions", "methods": [{"label": "Mean", "options": "--mode desgd --agg mean"}], "attacks": [{"label": "IPM", "spec": "ipm"}]}
+JSON
+    submitted=$("$GRID" slurm "$spec" --dir "$dir" --submit --cpus-per-task 1 --mem 500M) || fail "submission failed"
+    job=$(sed -n 's/^submitted job \([0-9]*\).*/\1/p' <<<"$submitted")
+    for ((t = 0; t < 60; t++)); do
+        [[ -s $dir/Mean__IPM__seed1.trace ]] && (( $(stat -c %s "$dir/Mean__IPM__seed1.trace") > 200000 )) && break
+        sleep 0.5
+    done
+    "$GRID" status "$spec" --dir "$dir" | grep -q "running" || fail "the cell is not running before scancel"
+    scancel "$job"
+    wait_job "$job" || fail "job $job still in queue after scancel"
+    status=$("$GRID" status "$spec" --dir "$dir")
+    echo "$status" | sed 's/^/  /'
+    grep -Eq "incomplete +stopped after [0-9]+ of 1500 rounds" <<<"$status" ||
+        fail "scancel did not leave a cleanly closed, interrupted trace"
+    pass "scancel (SIGTERM) stopped task of job $job after its current round, trace closed"
+
+    submitted=$("$GRID" slurm "$spec" --dir "$dir" --submit --cpus-per-task 1 --mem 500M) || fail "resubmission failed"
+    job=$(sed -n 's/^submitted job \([0-9]*\).*/\1/p' <<<"$submitted")
+    wait_job "$job" || fail "job $job still in queue after ${JOB_WAIT}s"
+    "$GRID" status "$spec" --dir "$dir" | head -1 | grep -q "1 cells, 1 finished" || fail "the resubmitted cell did not finish"
+    [[ -f $dir/Mean__IPM__seed1.incomplete-1.trace ]] || fail "the interrupted trace was not kept aside"
+    pass "resubmission (job $job) kept the interrupted trace aside and finished the cell"
+}
+
 run_grid_check
+run_cancel_check
 
 # ---------------------------------------------------------------------------
 # 5. Summary (daemons are stopped by the EXIT trap after this).
