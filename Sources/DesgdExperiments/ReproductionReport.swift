@@ -29,7 +29,8 @@ public struct ReproductionReport: Sendable {
     }
 
     public let spec: GridSpec
-    public let rounds: Int
+    /// The distinct round counts of the grid's runs.
+    public let rounds: [Int]
     public let finishedCells: Int
     public let plannedCells: Int
     /// Table I: every method of the grid × the attacks it was run under, in grid order.
@@ -45,7 +46,7 @@ public struct ReproductionReport: Sendable {
 
     public init(plan: GridPlan, results: [CellResult]) {
         spec = plan.spec
-        rounds = plan.cells.first?.config.rounds ?? 0
+        rounds = Array(Set(plan.cells.map(\.config.rounds))).sorted()
         plannedCells = plan.cells.count
         finishedCells = results.count
         var methods: [String] = [], attacks: [String] = []
@@ -123,7 +124,7 @@ public struct ReproductionReport: Sendable {
         out.append("# Reproduction report: grid `\(spec.name)`")
         out.append("")
         if let d = spec.description { out.append(d); out.append("") }
-        out.append("- Cells finished: \(finishedCells) of \(plannedCells); \(rounds) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
+        out.append("- Cells finished: \(finishedCells) of \(plannedCells); \(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
         out.append("- Options of every run: `\(spec.options)`; each method's own options are listed at the end.")
         out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more seeds finished; `pending` = not finished yet; `—` = the paper has no such cell.")
         out.append("")
@@ -203,7 +204,8 @@ public struct ReproductionReport: Sendable {
         }
         struct Document: Encodable {
             var grid: String
-            var rounds, cellsFinished, cellsPlanned: Int
+            var rounds: [Int]
+            var cellsFinished, cellsPlanned: Int
             var tableI: [Entry]
             var reference: Entry?
             var tableII: [Entry]
