@@ -67,7 +67,7 @@ let package = Package(
         // paper's published tables and the report that puts measured numbers beside them.
         .target(
             name: "DesgdExperiments",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI"],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI"],
             swiftSettings: cpu),
 
         // The front ends: thin commands over the libraries.

@@ -58,8 +58,9 @@ public enum CellState: Sendable, Equatable {
     }
 }
 
-/// A grid's directory: `grid.json` (the spec last run there), one `<stem>.trace` per cell, kept
-/// `<stem>.incomplete-K.trace` files, lock files under `.locks/`, Slurm files under `slurm/`.
+/// A grid's directory: `grid.json` (the spec last run there, for the record), one `<stem>.trace`
+/// per cell, kept `<stem>.incomplete-K.trace` files, lock files under `.locks/`, Slurm scripts with
+/// the spec each submission runs (`slurm/grid-N.sbatch`, `slurm/grid-N.json`) and task logs.
 public struct GridDirectory: Sendable {
     public let path: String
 
@@ -82,14 +83,14 @@ public struct GridDirectory: Sendable {
     }
 
     /// The state of `cell` (reading its trace's header, index and evaluation rounds when present).
+    /// A complete trace is finished whoever holds the lock; a lock only matters for what is not.
     public func state(of cell: GridCell, checkLock: Bool = true) -> CellState {
+        let locked = { checkLock && self.isLocked(cell) }
         let file = tracePath(cell)
-        guard FileManager.default.fileExists(atPath: file) else {
-            return checkLock && isLocked(cell) ? .running : .pending
-        }
+        guard FileManager.default.fileExists(atPath: file) else { return locked() ? .running : .pending }
         let reader: TraceReader
         do { reader = try TraceReader(path: file) } catch {
-            return checkLock && isLocked(cell) ? .running : .incomplete(reason: error.message)
+            return locked() ? .running : .incomplete(reason: error.message)
         }
         var recorded = reader.header.config
         recorded.threads = 1
@@ -97,18 +98,18 @@ public struct GridDirectory: Sendable {
             return .conflict("\(file) holds a run of another configuration (\(GridDirectory.difference(recorded, cell.config))); "
                              + "move it away or give the grid another --dir")
         }
-        if checkLock && isLocked(cell) { return .running }
+        let unfinished: String
         switch reader.completeness {
-        case .unfinished(let reason): return .incomplete(reason: reason)
-        case .complete(interrupted: true): return .incomplete(reason: "stopped after \(reader.roundCount) of \(cell.config.rounds) rounds")
+        case .unfinished(let reason): unfinished = reason
+        case .complete(interrupted: true): unfinished = "stopped after \(reader.roundCount) of \(cell.config.rounds) rounds"
         case .complete(interrupted: false):
-            guard reader.roundCount == cell.config.rounds else {
-                return .incomplete(reason: "\(reader.roundCount) of \(cell.config.rounds) rounds")
+            if reader.roundCount == cell.config.rounds {
+                do { return .finished(try result(of: cell, reader: reader)) } catch { unfinished = error.message }
+            } else {
+                unfinished = "\(reader.roundCount) of \(cell.config.rounds) rounds"
             }
         }
-        do { return .finished(try result(of: cell, reader: reader)) } catch {
-            return .incomplete(reason: error.message)
-        }
+        return locked() ? .running : .incomplete(reason: unfinished)
     }
 
     /// Reads the evaluations of a complete trace: only the rounds that evaluate are decoded.
@@ -141,18 +142,27 @@ public struct GridDirectory: Sendable {
     }
 
     /// Takes the cell's lock (`flock` on `.locks/<stem>.lock`, released when the descriptor is
-    /// closed or the process dies): nil when another process holds it.
+    /// closed or the process dies): nil when another process holds it. A `status` elsewhere holds
+    /// it for an instant (``isLocked(_:)``), so a busy lock is tried again for about a second
+    /// before the cell is left to its holder. A file system without `flock` is an error, not "busy".
     func lock(_ cell: GridCell) throws(GridError) -> CellLock? {
         let file = "\(locksPath)/\(cell.stem).lock"
         let fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw GridError("cannot create the lock file \(file): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            return nil
+        for attempt in 0..<20 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return CellLock(descriptor: fd) }
+            let e = errno
+            guard e == EWOULDBLOCK else {
+                close(fd)
+                throw GridError("cannot lock \(file): \(String(cString: strerror(e))) (the grid directory needs a file system with flock)")
+            }
+            if attempt < 19 { usleep(50_000) }
         }
-        return CellLock(descriptor: fd)
+        close(fd)
+        return nil
     }
 
+    /// Whether another process holds the cell's lock (takes and drops it at once when free).
     func isLocked(_ cell: GridCell) -> Bool {
         let fd = open("\(locksPath)/\(cell.stem).lock", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
@@ -161,7 +171,7 @@ public struct GridDirectory: Sendable {
             flock(fd, LOCK_UN)
             return false
         }
-        return true
+        return errno == EWOULDBLOCK
     }
 
     /// The fields in which two configurations differ, for the conflict message.

@@ -102,8 +102,9 @@ public final class GridRunner: @unchecked Sendable {
     /// Runs every unfinished selected cell. `events` is called from worker threads, one call at a time.
     public func run(only: [Int]? = nil, shouldStop: @escaping @Sendable () -> Bool = { false },
                     events: @escaping @Sendable (Event) -> Void = { _ in }) throws(GridError) -> Summary {
-        try directory.prepare(plan.spec)
+        guard keyframeInterval >= 1 else { throw GridError("--keyframe-every must be at least 1") }
         let (pending, finished, data) = try preflight(only: only)
+        try directory.prepare(plan.spec)
         let queue = WorkQueue(pending: pending, alreadyFinished: finished)
         let emit: @Sendable (Event) -> Void = { [lock] e in lock.withLock { events(e) } }
         let work: @Sendable (Int) -> Void = { [self] _ in

@@ -202,8 +202,8 @@ public struct GridPlan: Sendable {
     public init(spec: GridSpec) throws(GridError) {
         self.spec = spec
         let name = spec.name
-        guard !name.isEmpty, TracePaths.fileSafe(name) == name else {
-            throw GridError("grid name \"\(name)\" must be non-empty and use only letters, digits, '.', '-' and '_' (it names the grid's directory)")
+        guard !name.isEmpty, !name.hasPrefix("."), TracePaths.fileSafe(name) == name else {
+            throw GridError("grid name \"\(name)\" must use only letters, digits, '.', '-' and '_', and not start with '.' (it names the grid's directory)")
         }
         do { recording = try RecordingMode.parse(spec.record) } catch { throw GridError("grid \(name): \(error.message)") }
         guard !spec.seeds.isEmpty else { throw GridError("grid \(name) lists no seeds") }
@@ -223,29 +223,34 @@ public struct GridPlan: Sendable {
             }
         }
         let base = GridPlan.words(spec.options)
-        for w in base where GridPlan.reservedOptions[w] != nil {
-            throw GridError("grid \(name): \"options\" may not contain \(w) (set by the grid: \(GridPlan.reservedOptions[w]!))")
+        if let (w, by) = GridPlan.reserved(in: base) {
+            throw GridError("grid \(name): \"options\" may not contain \(w) (set by the grid: \(by))")
         }
         let blocks = spec.blocks ?? [GridSpec.Block(methods: spec.methods.map(\.label), attacks: spec.attacks.map(\.label))]
         var cells: [GridCell] = []
-        var seen = Set<String>()
+        var seen = Set<String>()  // method, attack, seed
+        var files: [String: String] = [:]  // stem → the cell that has it
         for block in blocks {
             for m in block.methods {
                 guard let method = spec.methods.first(where: { $0.label == m }) else {
                     throw GridError("grid \(name): a block names the method \"\(m)\", which \"methods\" does not define")
                 }
                 let methodWords = GridPlan.words(method.options)
-                for w in methodWords where GridPlan.reservedOptions[w] != nil {
-                    throw GridError("grid \(name), method \(m): its options may not contain \(w) (set by the grid: \(GridPlan.reservedOptions[w]!))")
+                if let (w, by) = GridPlan.reserved(in: methodWords) {
+                    throw GridError("grid \(name), method \(m): its options may not contain \(w) (set by the grid: \(by))")
                 }
                 for a in block.attacks {
                     guard let attack = spec.attacks.first(where: { $0.label == a }) else {
                         throw GridError("grid \(name): a block names the attack \"\(a)\", which \"attacks\" does not define")
                     }
                     for seed in spec.seeds {
+                        guard seen.insert("\(m)\u{0}\(a)\u{0}\(seed)").inserted else { continue }
                         let stem = [TracePaths.fileSafe(m, keeping: ["+"]), TracePaths.fileSafe(a, keeping: ["+"]), "seed\(seed)"]
                             .joined(separator: "__")
-                        guard seen.insert(stem).inserted else { continue }
+                        if let other = files[stem] {
+                            throw GridError("grid \(name): \(other) and \(m) under \(a) would share the file \(stem).trace; rename a label")
+                        }
+                        files[stem] = "\(m) under \(a)"
                         let arguments = base + methodWords + ["--attack", attack.spec, "--seed", "\(seed)"]
                         var config: SimulationConfig
                         do {
@@ -269,6 +274,15 @@ public struct GridPlan: Sendable {
             }
         }
         self.cells = cells
+    }
+
+    /// The first reserved option among `words` (also as `--seed=3`), with what sets it.
+    static func reserved(in words: [String]) -> (String, String)? {
+        for w in words {
+            let name = String(w.split(separator: "=", maxSplits: 1).first ?? Substring(w))
+            if let by = reservedOptions[name] { return (name, by) }
+        }
+        return nil
     }
 
     static func words(_ options: String) -> [String] {

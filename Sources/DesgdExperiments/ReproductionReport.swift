@@ -1,3 +1,4 @@
+import DesgdReplay
 import Foundation
 
 /// The measured numbers of a grid beside the published ones (``PaperTables``): Table I (best test
@@ -14,8 +15,10 @@ public struct ReproductionReport: Sendable {
         public var method: String
         public var attack: String
         public var planned: Int
-        /// Best accuracy in % per finished seed.
+        /// Best accuracy in % per finished seed, in seed order.
         public var values: [Double]
+        /// The seed of each value.
+        public var seeds: [UInt64]
         public var paper: Double?
 
         public var count: Int { values.count }
@@ -60,8 +63,9 @@ public struct ReproductionReport: Sendable {
         func cell(_ m: String, _ a: String) -> Cell? {
             let planned = plan.cells.filter { $0.method == m && $0.attack == a }.count
             guard planned > 0 else { return nil }
-            let values = results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed }.map { 100 * $0.bestAccuracy }
-            return Cell(method: m, attack: a, planned: planned, values: values, paper: PaperTables.accuracy(m, a))
+            let finished = results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed }
+            return Cell(method: m, attack: a, planned: planned, values: finished.map { 100 * $0.bestAccuracy }, seeds: finished.map(\.seed),
+                        paper: PaperTables.accuracy(m, a))
         }
         accuracy = methods.flatMap { m in attacks.compactMap { cell(m, $0) } }
         let table = accuracy
@@ -79,7 +83,7 @@ public struct ReproductionReport: Sendable {
                 guard let label else { continue }
                 for a in PaperTables.tableIIAttacks {
                     guard let c = lookup(label, a) else { continue }
-                    drops.append(Cell(method: row.method, attack: a, planned: c.planned, values: c.values.map { base - $0 },
+                    drops.append(Cell(method: row.method, attack: a, planned: c.planned, values: c.values.map { base - $0 }, seeds: c.seeds,
                                       paper: PaperTables.drop(row.method, a)))
                 }
             }
@@ -89,13 +93,11 @@ public struct ReproductionReport: Sendable {
         for m in methods where methods.contains(m + "+") {
             for a in attacks {
                 guard let plain = lookup(m, a), let with = lookup(m + "+", a) else { continue }
-                // Pairs seed by seed when both have the same seeds; otherwise the difference of means.
-                let values: [Double]
-                if plain.count == with.count, plain.count > 0 { values = zip(with.values, plain.values).map { $0 - $1 } }
-                else if let p = plain.mean, let w = with.mean { values = [w - p] }
-                else { values = [] }
+                // Seed by seed, on the seeds both have finished.
+                let common = with.seeds.filter(plain.seeds.contains)
+                let values = common.map { s in with.values[with.seeds.firstIndex(of: s)!] - plain.values[plain.seeds.firstIndex(of: s)!] }
                 let paper = PaperTables.accuracy(m + "+", a).flatMap { w in PaperTables.accuracy(m, a).map { w - $0 } }
-                gains.append(Cell(method: m, attack: a, planned: min(plain.planned, with.planned), values: values, paper: paper))
+                gains.append(Cell(method: m, attack: a, planned: min(plain.planned, with.planned), values: values, seeds: common, paper: paper))
             }
         }
         self.gains = gains
@@ -226,9 +228,8 @@ public struct ReproductionReport: Sendable {
     public var csv: String {
         var lines = ["table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference"]
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
-        func quoted(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
         func add(_ table: String, _ c: Cell) {
-            lines.append([table, quoted(c.method), quoted(c.attack), "\(c.planned)", "\(c.count)", f(c.mean), f(c.standardDeviation),
+            lines.append([table, TextFormat.csvField(c.method), TextFormat.csvField(c.attack), "\(c.planned)", "\(c.count)", f(c.mean), f(c.standardDeviation),
                           f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference)].joined(separator: ","))
         }
         accuracy.forEach { add("I", $0) }
@@ -240,10 +241,17 @@ public struct ReproductionReport: Sendable {
 }
 
 extension GridDirectory {
-    /// The results of every finished cell of `plan` (unfinished ones are left out).
-    public func results(of plan: GridPlan) -> [CellResult] {
-        plan.cells.compactMap { cell in
-            if case .finished(let r) = state(of: cell) { r } else { nil }
+    /// The results of every finished cell of `plan` (unfinished ones are left out); a cell whose
+    /// file holds another configuration is an error, not a pending cell.
+    public func results(of plan: GridPlan) throws(GridError) -> [CellResult] {
+        var results: [CellResult] = []
+        for cell in plan.cells {
+            switch state(of: cell) {
+            case .finished(let r): results.append(r)
+            case .conflict(let why): throw GridError(why)
+            case .pending, .running, .incomplete: continue
+            }
         }
+        return results
     }
 }

@@ -18,22 +18,37 @@ public struct SlurmArray: Sendable, Equatable {
         public var memory: String? = "2G"
         /// At most this many tasks at once (`%N` of `--array`).
         public var maxConcurrent: Int?
+        /// `desgd-grid run --keyframe-every` of every task.
+        public var keyframeInterval = 100
         public init() {}
     }
 
     /// The grid's cells in the array, by index.
     public var cells: [Int]
-    /// The batch script.
-    public var script: String
+    /// The spec the tasks run, saved beside the script (`slurm/grid-N.json`): a later `run` or
+    /// `slurm` of another spec on the same directory cannot change what queued tasks do.
+    public var spec: GridSpec
+    let directory: String
+    let scriptTemplate: String
 
     /// `desgd-grid` must be an absolute path reachable from the compute nodes; `directory` a
     /// shared one (both are made absolute against the current directory).
     public init(plan: GridPlan, directory: GridDirectory, cells: [Int], executable: String, options: Options) throws(GridError) {
-        guard !cells.isEmpty else { throw GridError("every cell of grid \(plan.spec.name) is finished: nothing to submit") }
+        guard !cells.isEmpty else { throw GridError("no cell of grid \(plan.spec.name) is left to run (all finished or running): nothing to submit") }
+        for (name, value) in [("--time", options.timeLimit), ("--partition", options.partition), ("--mem", options.memory)] {
+            if let v = value, v.isEmpty || !v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,".contains($0)) }) {
+                throw GridError("\(name) \"\(v)\" is not a Slurm value (letters, digits, - _ : . , only)")
+            }
+        }
+        guard options.cpusPerTask >= 1, (options.maxConcurrent ?? 1) >= 1, options.keyframeInterval >= 1 else {
+            throw GridError("--cpus-per-task, --max-concurrent and --keyframe-every must be at least 1")
+        }
         self.cells = cells
+        spec = plan.spec
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : "\(cwd)/\(p)" }
         let dir = absolute(directory.path)
+        self.directory = dir
         var lines = [
             "#!/bin/bash",
             "# desgd grid \"\(plan.spec.name)\": \(cells.count) of \(plan.cells.count) cells as a Slurm job array, written by desgd-grid slurm.",
@@ -50,10 +65,15 @@ public struct SlurmArray: Sendable, Equatable {
         lines += [
             "set -euo pipefail",
             "cd \(GridCell.shellQuoted(cwd))",
-            "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/grid.json")) --dir \(GridCell.shellQuoted(dir)) \\",
-            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\"",
+            "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC} --dir \(GridCell.shellQuoted(dir)) \\",
+            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval)",
         ]
-        script = lines.joined(separator: "\n") + "\n"
+        scriptTemplate = lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The batch script, running the spec saved as `slurm/<specName>`.
+    public func script(specName: String = "grid.json") -> String {
+        scriptTemplate.replacingOccurrences(of: "{SPEC}", with: GridCell.shellQuoted(specName))
     }
 
     /// Slurm's `--array` syntax for sorted indices: runs become ranges, e.g. `0-3,7,9-11`.
@@ -70,18 +90,22 @@ public struct SlurmArray: Sendable, Equatable {
         return parts.joined(separator: ",")
     }
 
-    /// Writes the script to `<dir>/slurm/grid-<n>.sbatch` (n the first free number) and returns its path.
+    /// Writes the spec to `<dir>/slurm/grid-<n>.json` and the script that runs it to
+    /// `<dir>/slurm/grid-<n>.sbatch` (n the first free number); returns the script's path.
     public func write(in directory: GridDirectory) throws(GridError) -> String {
         let folder = "\(directory.path)/slurm"
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw GridError("cannot create \(folder): \(error.localizedDescription)")
         }
         var n = 1
-        while FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).sbatch") { n += 1 }
-        let path = "\(folder)/grid-\(n).sbatch"
-        do { try Data(script.utf8).write(to: URL(fileURLWithPath: path)) } catch {
-            throw GridError("cannot write \(path): \(error.localizedDescription)")
+        while FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).sbatch") || FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).json") {
+            n += 1
         }
+        let path = "\(folder)/grid-\(n).sbatch"
+        do {
+            try spec.json().write(to: URL(fileURLWithPath: "\(folder)/grid-\(n).json"))
+            try Data(script(specName: "grid-\(n).json").utf8).write(to: URL(fileURLWithPath: path))
+        } catch { throw GridError("cannot write \(path): \(error.localizedDescription)") }
         return path
     }
 

@@ -170,7 +170,10 @@ extension DesgdGrid {
         func run() throws {
             let program = "desgd-grid report"
             let (plan, directory) = try location.open(program)
-            let report = ReproductionReport(plan: plan, results: directory.results(of: plan))
+            let report: ReproductionReport
+            do { report = ReproductionReport(plan: plan, results: try directory.results(of: plan)) } catch {
+                throw CommandFailure.exit(program, error.message)
+            }
             if json { print(String(decoding: report.json, as: UTF8.self)) }
             if markdown == nil && csv == nil { if !json { print(report.markdown, terminator: "") }; return }
             for (path, text) in [(markdown, report.markdown), (csv, report.csv)] {
@@ -200,6 +203,7 @@ extension DesgdGrid {
         @Option(help: "Memory per task.") var mem = "2G"
         @Option(help: "At most this many tasks at once.") var maxConcurrent: Int?
         @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
+        @Option(help: "A keyframe every this many rounds (passed to every task).") var keyframeEvery = 100
 
         /// This executable's absolute path.
         static var ownPath: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
@@ -207,13 +211,13 @@ extension DesgdGrid {
         func run() throws {
             let program = "desgd-grid slurm"
             let (plan, directory) = try location.open(program)
-            guard cpusPerTask >= 1 else { throw CommandFailure.exit(program, "--cpus-per-task must be at least 1") }
             var options = SlurmArray.Options()
             options.partition = partition
             options.timeLimit = time
             options.cpusPerTask = cpusPerTask
             options.memory = mem
             options.maxConcurrent = maxConcurrent
+            options.keyframeInterval = keyframeEvery
             do {
                 try directory.prepare(plan.spec)
                 var open: [Int] = []

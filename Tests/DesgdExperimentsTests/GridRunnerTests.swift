@@ -52,7 +52,7 @@ final class EventLog: @unchecked Sendable {
         guard case .finished(let r) = dir.state(of: cell) else { Issue.record("cell 3 not finished"); return }
         #expect(r.curve.map(\.round) == [3, 6])
         #expect(r.bestAccuracy == result.bestAccuracy && r.finalAccuracy == result.finalAccuracy)
-        #expect(dir.results(of: plan).count == 12)
+        #expect(try dir.results(of: plan).count == 12)
     }
 
     @Test func aSecondRunRedoesNothing() throws {
@@ -95,7 +95,7 @@ final class EventLog: @unchecked Sendable {
             #expect(bytes("\(dir.path)/\(cell.stem).incomplete-1.trace") == data)  // nothing recorded is lost
             #expect(dir.state(of: cell).isFinished)
         }
-        #expect(dir.results(of: plan).count == 6)
+        #expect(try dir.results(of: plan).count == 6)
     }
 
     @Test func aTruncatedTraceIsRecordedAgainAndAForeignOneStopsTheRun() throws {
@@ -117,6 +117,8 @@ final class EventLog: @unchecked Sendable {
         #expect(why.contains("attack") && why.contains("another configuration"))
         #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run() }
         #expect(dir.state(of: plan.cells[3]) == .pending)
+        #expect(throws: GridError.self) { try dir.results(of: plan) }  // the report does not show it as pending
+        #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3]) }
     }
 
     @Test func aLockedCellIsLeftToItsHolder() throws {
@@ -161,17 +163,31 @@ final class EventLog: @unchecked Sendable {
         options.partition = "gpu"
         let array = try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1, 2, 3, 8],
                                    executable: "/opt/desgd/desgd-grid", options: options)
-        let lines = array.script.split(separator: "\n").map(String.init)
+        let lines = array.script(specName: "grid-1.json").split(separator: "\n").map(String.init)
         #expect(lines.first == "#!/bin/bash")
         for expected in ["#SBATCH --array=1-3,8%4", "#SBATCH --cpus-per-task=2", "#SBATCH --time=1:00:00", "#SBATCH --partition=gpu",
                          "#SBATCH --output=/shared/g/slurm/%A_%a.out", "#SBATCH --mem=2G",
-                         "exec /opt/desgd/desgd-grid run /shared/g/grid.json --dir /shared/g \\"] {
+                         "exec /opt/desgd/desgd-grid run /shared/g/slurm/grid-1.json --dir /shared/g \\"] {
             #expect(lines.contains(expected), "\(expected)")
         }
-        #expect(array.script.contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\""))
+        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every 100"))
         #expect(throws: GridError.self) {
             try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [], executable: "x", options: options)
         }
+        for edit in [{ (o: inout SlurmArray.Options) in o.timeLimit = "1:00\n#SBATCH --x" }, { $0.maxConcurrent = 0 }, { $0.partition = "" }] {
+            var bad = options
+            edit(&bad)
+            #expect(throws: GridError.self) {
+                try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x", options: bad)
+            }
+        }
+
+        // Written: the spec the tasks run is saved beside the script, numbered with it.
+        let dir = GridDirectory(temporaryDirectory("slurm"))
+        let first = try array.write(in: dir), second = try array.write(in: dir)
+        #expect(first.hasSuffix("/slurm/grid-1.sbatch") && second.hasSuffix("/slurm/grid-2.sbatch"))
+        #expect(try GridSpec.decode(bytes("\(dir.path)/slurm/grid-2.json")) == plan.spec)
+        #expect(String(decoding: bytes(second), as: UTF8.self).contains("/slurm/grid-2.json --dir "))
     }
 }
 
@@ -226,6 +242,16 @@ final class EventLog: @unchecked Sendable {
         let entry = try #require(tableI.first { $0["method"] as? String == "Krum" && $0["attack"] as? String == "Sign-Flip" })
         #expect(entry["values"] as? [Double] == [40, 44] && entry["paper"] as? Double == 42.86 && entry["seedsFinished"] as? Int == 2)
         #expect(json["cellsFinished"] as? Int == 7 && (json["reference"] as? [String: Any])?["mean"] as? Double == 91)
+    }
+
+    @Test func theDeSGDEffectPairsSeedsItDoesNotMatchByPosition() throws {
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1, 2, 3]))
+        let report = ReproductionReport(plan: plan, results: [
+            result("Krum", "IPM", 1, 0.40), result("Krum", "IPM", 2, 0.50),
+            result("Krum+", "IPM", 2, 0.80), result("Krum+", "IPM", 3, 0.90),
+        ])
+        let gain = try #require(report.gains.first { $0.attack == "IPM" })
+        #expect(gain.seeds == [2] && gain.values.map { $0.rounded() } == [30])
     }
 
     @Test func tableIIDropsOfBucketingAndDeSGDRows() throws {

@@ -57,6 +57,13 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("nosuchrule") == true)
         #expect(message { $0.methods[1].options += " --seed 3" }?.contains("--seed") == true)
         #expect(message { $0.options += " --attack ipm" }?.contains("--attack") == true)
+        #expect(message { $0.options += " --threads=4" }?.contains("--threads") == true)
+        #expect(message { $0.name = ".." }?.contains("grid name") == true)
+        #expect(message {
+            $0.methods = [.init("X_", "--agg mean"), .init("X", "--agg mean")]
+            $0.attacks = [.init("Y", "none"), .init("_Y", "none")]
+            $0.reference = nil
+        }?.contains("would share the file X___Y__seed1.trace") == true)
         #expect(message { $0.options += " --no-such-option 1" }?.contains("no-such-option") == true)
         #expect(message { $0.methods[1].label = "Krum" }?.contains("used twice") == true)
         #expect(message { $0.attacks.append(.init("I P M", "ipm")); $0.attacks.append(.init("I:P:M", "ipm")) }?.contains("same file name") == true)
