@@ -52,7 +52,7 @@ extension GridSpec {
     static let reference = Reference(method: referenceMethod.label, attack: "Non")
 
     /// The whole of Tables I and II: 15 methods × 8 attacks, 4 bucketing methods × 3 attacks and
-    /// the reference, 3 seeds, 3 000 rounds of the paper's setup (about a week on one 2-core
+    /// the reference, 3 seeds, 3 000 rounds of the paper's setup (about 5 days on one 2-core
     /// machine). Vectors are kept for every 1 000th round (decisions and metrics for all), so that
     /// 399 traces fit on a disk.
     public static var paper: GridSpec {

@@ -22,10 +22,10 @@ struct DesgdGrid: ParsableCommand {
 
         Examples:
           desgd-grid run reduced                          # the reduced reproduction (~2 h on 2 cores)
-          desgd-grid run paper --jobs 2                   # Tables I and II in full (days on one machine)
+          desgd-grid run paper --keyframe-every 1000      # Tables I and II in full (~5 days on 2 cores)
           desgd-grid status reduced                       # which cells are finished, running, pending
           desgd-grid report reduced --markdown r.md --csv r.csv
-          desgd-grid slurm paper --dir /shared/desgd --submit --time 4:00:00
+          desgd-grid slurm paper --dir /shared/desgd --keyframe-every 1000 --time 2:00:00 --submit
           desgd-grid spec paper > my-grid.json            # a spec to edit
 
         Exit codes: 0 done, 2 bad usage or bad input, 130 stopped by Ctrl-C (finished cells stay, \
