@@ -40,9 +40,8 @@ public enum TracePaths {
     /// `[A-Za-z0-9._-]` of the specs replaced by `_`, and `-2`, `-3`, … appended when a file of
     /// that name exists: a default name never overwrites.
     public static func defaultPath(for config: SimulationConfig, in directory: String = directory) -> String {
-        let clean = { fileSafe($0) }
         let rule = config.preAggregators.isEmpty ? config.aggregator : config.preAggregators + "+" + config.aggregator
-        let stem = [config.mode.rawValue, clean(rule), clean(config.attack), config.model.rawValue, "seed\(config.seed)",
+        let stem = [config.mode.rawValue, fileSafe(rule), fileSafe(config.attack), config.model.rawValue, "seed\(config.seed)",
                     "\(config.rounds)r"].joined(separator: "-")
         var path = "\(directory)/\(stem).trace"
         var k = 2

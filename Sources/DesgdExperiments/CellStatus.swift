@@ -23,6 +23,13 @@ public struct CellResult: Sendable, Codable, Equatable {
         (self.method, self.attack, self.seed, self.trace, self.rounds, self.curve) = (method, attack, seed, trace, rounds, curve)
     }
 
+    /// The result of `cell` from its evaluations after 0-based rounds t (a point's `round` is t + 1,
+    /// the rounds completed).
+    init(cell: GridCell, rounds: Int, evaluations: [(round: Int, accuracy: Double)]) {
+        self.init(method: cell.method, attack: cell.attack, seed: cell.seed, trace: cell.traceName, rounds: rounds,
+                  curve: evaluations.map { Point(round: $0.round + 1, accuracy: $0.accuracy) })
+    }
+
     /// The paper's metric: the best test accuracy during training (0…1).
     public var bestAccuracy: Double { curve.map(\.accuracy).max() ?? 0 }
     /// The first round at which the best accuracy was reached.
@@ -114,16 +121,28 @@ public struct GridDirectory: Sendable {
 
     /// Reads the evaluations of a complete trace: only the rounds that evaluate are decoded.
     func result(of cell: GridCell, reader: TraceReader) throws(TraceError) -> CellResult {
-        let config = reader.header.config
-        var curve: [CellResult.Point] = []
-        for t in 0..<reader.roundCount where (t + 1) % config.evaluationInterval == 0 || t + 1 == config.rounds {
+        var evaluations: [(round: Int, accuracy: Double)] = []
+        for t in 0..<reader.roundCount where reader.header.config.evaluates(afterRound: t) {
             guard let e = try reader.round(t).content.evaluation else {
                 throw .corrupted("\(reader.path), round \(t): the evaluation the configuration schedules is missing")
             }
-            curve.append(.init(round: t + 1, accuracy: e.accuracy))
+            evaluations.append((t, e.accuracy))
         }
-        return CellResult(method: cell.method, attack: cell.attack, seed: cell.seed, trace: cell.traceName,
-                          rounds: reader.roundCount, curve: curve)
+        return CellResult(cell: cell, rounds: reader.roundCount, evaluations: evaluations)
+    }
+
+    /// The results of every finished cell of `plan` (unfinished ones are left out); a cell whose
+    /// file holds another configuration is an error, not a pending cell.
+    public func results(of plan: GridPlan) throws(GridError) -> [CellResult] {
+        var results: [CellResult] = []
+        for cell in plan.cells {
+            switch state(of: cell) {
+            case .finished(let r): results.append(r)
+            case .conflict(let why): throw GridError(why)
+            case .pending, .running, .incomplete: continue
+            }
+        }
+        return results
     }
 
     /// Moves an incomplete trace aside as `<stem>.incomplete-K.trace` (K the first free number):

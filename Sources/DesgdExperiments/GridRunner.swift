@@ -196,20 +196,14 @@ public final class GridRunner: @unchecked Sendable {
                 emit(.stopped(cell, rounds: result.rounds))
                 return .stopped(kept)
             }
-            let curve = result.evaluations.map { CellResult.Point(round: $0.round + 1, accuracy: $0.evaluation.accuracy) }
-            let cellResult = CellResult(method: cell.method, attack: cell.attack, seed: cell.seed, trace: cell.traceName,
-                                        rounds: result.rounds, curve: curve)
+            let cellResult = CellResult(cell: cell, rounds: result.rounds,
+                                        evaluations: result.evaluations.map { ($0.round, $0.evaluation.accuracy) })
             emit(.finished(cell, cellResult, seconds: result.seconds))
             return .recorded(kept)
-        } catch let e as TraceError {
-            emit(.failed(cell, e.message))
-            return .failed("\(cell.stem): \(e.message)", kept)
-        } catch let e as SimulationError {
-            emit(.failed(cell, e.message))
-            return .failed("\(cell.stem): \(e.message)", kept)
         } catch {
-            emit(.failed(cell, "\(error)"))
-            return .failed("\(cell.stem): \(error)", kept)
+            let why = (error as? TraceError)?.message ?? (error as? SimulationError)?.message ?? "\(error)"
+            emit(.failed(cell, why))
+            return .failed("\(cell.stem): \(why)", kept)
         }
     }
 }

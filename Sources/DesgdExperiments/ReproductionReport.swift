@@ -239,19 +239,3 @@ public struct ReproductionReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 }
-
-extension GridDirectory {
-    /// The results of every finished cell of `plan` (unfinished ones are left out); a cell whose
-    /// file holds another configuration is an error, not a pending cell.
-    public func results(of plan: GridPlan) throws(GridError) -> [CellResult] {
-        var results: [CellResult] = []
-        for cell in plan.cells {
-            switch state(of: cell) {
-            case .finished(let r): results.append(r)
-            case .conflict(let why): throw GridError(why)
-            case .pending, .running, .incomplete: continue
-            }
-        }
-        return results
-    }
-}

@@ -28,7 +28,6 @@ public struct SlurmArray: Sendable, Equatable {
     /// The spec the tasks run, saved beside the script (`slurm/grid-N.json`): a later `run` or
     /// `slurm` of another spec on the same directory cannot change what queued tasks do.
     public var spec: GridSpec
-    let directory: String
     let scriptTemplate: String
 
     /// `desgd-grid` must be an absolute path reachable from the compute nodes; `directory` a
@@ -48,7 +47,6 @@ public struct SlurmArray: Sendable, Equatable {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : "\(cwd)/\(p)" }
         let dir = absolute(directory.path)
-        self.directory = dir
         var lines = [
             "#!/bin/bash",
             "# desgd grid \"\(plan.spec.name)\": \(cells.count) of \(plan.cells.count) cells as a Slurm job array, written by desgd-grid slurm.",

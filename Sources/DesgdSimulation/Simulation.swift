@@ -137,7 +137,7 @@ public final class Simulation {
         for t in 0..<config.rounds {
             observer.roundStarting(t, snapshot: snapshot)
             var event = try step(round: t)
-            if (t + 1) % config.evaluationInterval == 0 || t + 1 == config.rounds {
+            if config.evaluates(afterRound: t) {
                 let e0 = Stopwatch.now()
                 let e = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, pool: workspaces)
                 evaluationSeconds += Stopwatch.now() - e0

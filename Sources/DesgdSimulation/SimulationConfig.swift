@@ -107,6 +107,10 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     }
 
     public var effectiveF: Int { declaredF ?? byzantineWorkers }
+
+    /// Whether the model is evaluated on the test set after round t (0-based): every
+    /// `evaluationInterval` rounds and after the last.
+    public func evaluates(afterRound t: Int) -> Bool { (t + 1) % evaluationInterval == 0 || t + 1 == rounds }
     public var effectiveBufferDecay: Float { bufferDecay ?? beta }
     public var classes: Int { 10 }
 

@@ -3,7 +3,6 @@ import DesgdCLI
 import DesgdExperiments
 import DesgdNumerics
 import DesgdSimulation
-import DesgdTrace
 import Foundation
 
 /// `desgd-grid`: run a grid of recorded trainings (the paper's Tables I and II, or a spec of your
