@@ -153,28 +153,35 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
     }
 
     /// Vector `i` decoded (references resolved). Indices come from `content`; an index out of
-    /// range is reported, not trapped.
+    /// range is reported, not trapped. The chain of references (a vector, its reference, that
+    /// one's reference, …) is followed iteratively and refused beyond
+    /// ``TraceFormat/maximumReferenceDepth`` links (FORMAT.md §4.1): a file cannot make the reader
+    /// recurse or decode without bound.
     public func vector(_ i: Int) -> Result<[Float], ParseFailure> {
         guard i >= 0 && i < content.vectors.count else {
             return .failure(ParseFailure("refers to vector \(i), but the record has \(content.vectors.count)"))
         }
-        var reference: [Float]?
-        if let x = content.vectors[i].ref {
-            switch vector(x) {
-            case .success(let v): reference = v
-            case .failure(let f): return .failure(f)
+        var chain = [i]
+        while let x = content.vectors[chain[chain.count - 1]].ref {
+            guard chain.count <= TraceFormat.maximumReferenceDepth else {
+                return .failure(ParseFailure("vector \(i)'s chain of references is longer than \(TraceFormat.maximumReferenceDepth)"))
             }
+            chain.append(x)  // parse() checked x < the referring index: the chain ends
         }
         let count = content.vectors[i].count
-        var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
-        out.withUnsafeMutableBufferPointer { o in
-            if let reference {
-                reference.withUnsafeBufferPointer { decode(i, into: o, reference: $0) }
-            } else {
-                decode(i, into: o, reference: nil)
+        var reference: [Float]?
+        for k in chain.reversed() {
+            var out = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+            out.withUnsafeMutableBufferPointer { o in
+                if let reference {
+                    reference.withUnsafeBufferPointer { decode(k, into: o, reference: $0) }
+                } else {
+                    decode(k, into: o, reference: nil)
+                }
             }
+            reference = out
         }
-        return .success(out)
+        return .success(reference ?? [])
     }
 
     /// Decodes vector `i` (bounds checked by `parse`) into `out`, given its decoded reference vector

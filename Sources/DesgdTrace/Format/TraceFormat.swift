@@ -46,6 +46,9 @@ public enum TraceFormat {
     /// float data more: a larger claim is corruption or hostility).
     public static let maximumPayload: UInt64 = 1 << 32
     public static let maximumBody: UInt64 = 1 << 32
+    /// The longest chain of vector references a reader follows (FORMAT.md §4.1); the recorder writes
+    /// chains of one link (a message predicted by the first honest message, which has no reference).
+    public static let maximumReferenceDepth = 8
 
     /// The digest of the signature: the "previous digest" of the first record.
     public static var chainRoot: [UInt8] { Array(SHA256.hash(data: signature)) }
@@ -53,6 +56,9 @@ public enum TraceFormat {
 
 /// Record types (FORMAT.md §3).
 public enum RecordType: UInt8, Sendable, CaseIterable {
+    /// A record of a type this reader does not know, in a file of a later minor version; never
+    /// written (type 0 in a file is damage).
+    case unknown = 0
     /// The run's header: configuration, partition, data digests, model, backend, versions. First record.
     case header = 1
     /// The server state at the start of a round: model, class-momentum buffer, carried states.
@@ -64,8 +70,22 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
     /// Fixed-size last record pointing at the index.
     case footer = 5
 
+    /// The type of a record in a file of minor version `fileMinor`: a type this reader knows;
+    /// ``unknown`` for any other non-zero type in a file of a later minor version than this reader's
+    /// (the reader skips such records, FORMAT.md §3.2); nil otherwise (damage).
+    public init?(raw: UInt8, fileMinor: UInt16) {
+        if raw != 0, let t = RecordType(rawValue: raw) {
+            self = t
+        } else if raw != 0 && fileMinor > TraceFormat.minor {
+            self = .unknown
+        } else {
+            return nil
+        }
+    }
+
     public var name: String {
         switch self {
+        case .unknown: "unknown"
         case .header: "header"
         case .keyframe: "keyframe"
         case .round: "round"
@@ -127,12 +147,14 @@ public struct RecordHeader: Sendable, Equatable {
     }
 
     /// Parses 64 bytes; the reason on failure is a phrase ("bad record magic", …).
-    public static func parse(_ bytes: ArraySlice<UInt8>) -> Result<RecordHeader, ParseFailure> {
+    /// `fileMinor` is the file's minor version: a record of an unknown type is ``RecordType/unknown``
+    /// in a file of a later minor version, and a failure otherwise.
+    public static func parse(_ bytes: ArraySlice<UInt8>, fileMinor: UInt16) -> Result<RecordHeader, ParseFailure> {
         guard bytes.count == TraceFormat.recordHeaderSize else { return .failure(ParseFailure("short record header")) }
         var r = ByteReader(bytes)
         guard r.u32() == TraceFormat.recordMagic else { return .failure(ParseFailure("bad record magic")) }
         let rawType = r.u8(), rawEncoding = r.u8()
-        guard let type = RecordType(rawValue: rawType) else { return .failure(ParseFailure("unknown record type \(rawType)")) }
+        guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else { return .failure(ParseFailure("unknown record type \(rawType)")) }
         guard let encoding = PayloadEncoding(rawValue: rawEncoding) else {
             return .failure(ParseFailure("unknown payload encoding \(rawEncoding)"))
         }

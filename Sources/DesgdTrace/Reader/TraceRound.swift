@@ -88,35 +88,6 @@ public struct TraceRound: Sendable {
         }
         return value
     }
-
-    /// Checks what the JSON promises: the round number, one message per sender, and every
-    /// referenced vector present with the model's length.
-    func validate(expectedRound: Int) throws(TraceError) {
-        let c = body.content
-        func fail(_ m: String) -> TraceError { TraceError.corrupted("\(path): round \(expectedRound): \(m)") }
-        guard c.round == expectedRound else { throw fail("its content says round \(c.round)") }
-        let n = c.vectors.count
-        func check(_ i: Int?, _ what: String) throws(TraceError) {
-            guard let i else { if c.hasVectors { throw fail("the \(what) is missing") } else { return } }
-            guard i >= 0 && i < n else { throw fail("the \(what) refers to vector \(i), but the record has \(n)") }
-            guard c.vectors[i].count == parameterCount else {
-                throw fail("the \(what) has \(c.vectors[i].count) elements, the model \(parameterCount)")
-            }
-        }
-        for (k, a) in c.aggregations.enumerated() {
-            if let m = a.messages {
-                guard m.count == a.senders.count else { throw fail("aggregation \(k) has \(m.count) messages for \(a.senders.count) senders") }
-                for i in m { try check(i, "message of aggregation \(k)") }
-            } else if c.hasVectors {
-                throw fail("aggregation \(k) has no messages")
-            }
-            try check(a.aggregate, "aggregate of aggregation \(k)")
-            for s in [a.stateBefore, a.stateAfter] {
-                for i in (s.vectors ?? [:]).values where !(i >= 0 && i < n) { throw fail("a state vector refers to vector \(i), but the record has \(n)") }
-            }
-        }
-        try check(c.modelDiff, "model diff")
-    }
 }
 
 /// A keyframe read back from a trace: the server state at the start of ``round``.

@@ -1,0 +1,151 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+
+/// What a reader checks in the JSON of each record before anything uses it (FORMAT.md §6 item 8).
+///
+/// The header is checked against itself (the configuration goes through the same validation as
+/// command-line input; the model, partition and groups must be the ones that configuration
+/// implies), and every keyframe and round against the header: the class set is the schedule's,
+/// each class is aggregated once, the senders are the group's, and every vector a field names
+/// exists with the model's length. What passes here cannot make a consumer trap or allocate
+/// beyond the body limit: that is the point, not thoroughness for its own sake.
+extension TraceHeader {
+    /// The number of training samples the partition may index.
+    var trainingSampleCount: Int {
+        switch config.data {
+        case .fashionMNIST: 60_000
+        case .synthetic(let train, _, _): train
+        }
+    }
+
+    /// The honest workers and Byzantine workers that send in group `g`.
+    func expectedSenders(group g: GroupInfo) -> [Sender] {
+        g.honestWorkers.map { Sender(worker: $0, byzantine: false) } + g.byzantineWorkers.map { Sender(worker: $0, byzantine: true) }
+    }
+
+    public func validate(signature: TraceParsing.Signature) throws(ParseFailure) {
+        guard format == "desgd-trace" else { throw ParseFailure("format is '\(format.prefix(40))', not desgd-trace") }
+        guard formatVersion == [Int(signature.major), Int(signature.minor)] else {
+            throw ParseFailure("formatVersion \(formatVersion.prefix(3)) disagrees with the signature's \(signature.major).\(signature.minor)")
+        }
+        do { try config.validate() } catch { throw ParseFailure("config: \(error.message)") }
+        guard keyframeInterval >= 1 else { throw ParseFailure("keyframeInterval \(keyframeInterval) is not at least 1") }
+
+        // The model is the configuration's architecture, with its exact layout.
+        let layout = ParameterLayout(config.model.shape)
+        guard model.architecture == config.model, model.parameterCount == layout.count else {
+            throw ParseFailure("model: \(model.architecture.rawValue) with \(model.parameterCount) parameters, but the configuration's \(config.model.rawValue) has \(layout.count)")
+        }
+        guard model.tensors.count == layout.tensors.count,
+              zip(model.tensors, layout.tensors).allSatisfy({ $0.name == $1.name && $0.offset == $1.offset && $0.shape == $1.shape })
+        else { throw ParseFailure("model.tensors is not the layout of \(config.model.rawValue)") }
+
+        // The partition: one row per honest worker, one list per class, indices of training samples, no sample twice.
+        let n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
+        guard partition.classes == C, partition.workers == n, partition.samples.allSatisfy({ $0.count == C }) else {
+            throw ParseFailure("partition: expected \(n) workers × \(C) classes")
+        }
+        let population = trainingSampleCount
+        guard population >= 1 && population <= 1 << 26 else { throw ParseFailure("config.data: \(population) training samples is out of range") }
+        var seen = [Bool](repeating: false, count: population)
+        for (w, row) in partition.samples.enumerated() {
+            for (c, list) in row.enumerated() {
+                for i in list {
+                    guard i >= 0 && i < population else { throw ParseFailure("partition: worker \(w), class \(c) holds sample \(i), outside 0..<\(population)") }
+                    guard !seen[i] else { throw ParseFailure("partition: sample \(i) is held twice") }
+                    seen[i] = true
+                }
+            }
+        }
+
+        // The groups the simulator forms: one per class (its holders) in DeSGD, one of every honest worker otherwise.
+        let byzantine = Array(n ..< n + f)
+        let expected: [(Int, [Int])] = config.mode == .desgd
+            ? (0..<C).map { c in (c, partition.holders(of: c)) }
+            : [(-1, Array(0..<n))]
+        guard groups.count == expected.count else { throw ParseFailure("groups: \(groups.count) groups, expected \(expected.count)") }
+        for (g, (c, holders)) in zip(groups, expected) {
+            let which = c >= 0 ? "group of class \(c)" : "the group"
+            guard g.classIndex == c else { throw ParseFailure("groups: the \(which) says class \(g.classIndex)") }
+            guard g.honestWorkers == holders else { throw ParseFailure("groups: the \(which)'s honest workers are not the partition's holders") }
+            guard g.byzantineWorkers == byzantine else { throw ParseFailure("groups: the \(which)'s Byzantine workers are not \(n)..<\(n + f)") }
+            if let b = g.resilienceBound, !(b.isFinite && b >= 0) { throw ParseFailure("groups: the \(which)'s resilienceBound \(b) is not a finite non-negative number") }
+        }
+    }
+}
+
+/// Checks one vector reference of a record: in the table and with `count` elements.
+private func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, required: Bool) throws(ParseFailure) {
+    guard let i else {
+        if required { throw ParseFailure("the \(what) is missing") }
+        return
+    }
+    guard i >= 0 && i < table.count else { throw ParseFailure("the \(what) refers to vector \(i), but the record has \(table.count)") }
+    if let count, table[i].count != count {
+        throw ParseFailure("the \(what) has \(table[i].count) elements, the model \(count)")
+    }
+}
+
+private func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int) throws(ParseFailure) {
+    for (name, i) in (s.vectors ?? [:]).sorted(by: { $0.key < $1.key }) {
+        try checkVector(i, "\(what) vector '\(name.prefix(40))'", table: table, count: d, required: true)
+    }
+}
+
+extension RoundContent {
+    public func validate(against h: TraceHeader, expectedRound t: Int) throws(ParseFailure) {
+        guard round == t else { throw ParseFailure("its content says round \(round)") }
+        guard hasVectors == h.recording.storesVectors(round: t) else {
+            throw ParseFailure("hasVectors is \(hasVectors), but the header's recording mode \(h.recording) says \(!hasVectors)")
+        }
+        let d = h.model.parameterCount
+        // S_t is the configuration's schedule (eq. 6), each class aggregated once, in that order.
+        let expectedClasses = h.config.mode == .desgd ? h.config.classSet(round: t) : []
+        guard classes == expectedClasses else { throw ParseFailure("classes \(classes.prefix(12)) are not the schedule's \(expectedClasses)") }
+        let groupIndices = h.config.mode == .desgd ? classes : [0]
+        guard aggregations.count == groupIndices.count else {
+            throw ParseFailure("\(aggregations.count) aggregations for \(groupIndices.count) aggregation groups")
+        }
+        for (k, (a, g)) in zip(aggregations, groupIndices).enumerated() {
+            let group = h.groups[g]
+            guard a.classIndex == group.classIndex else { throw ParseFailure("aggregation \(k) is of class \(a.classIndex), expected \(group.classIndex)") }
+            guard a.senders == h.expectedSenders(group: group) else {
+                throw ParseFailure("aggregation \(k): its senders are not the group's (honest holders, then Byzantine workers \(h.config.honestWorkers)..<\(h.config.honestWorkers + h.config.byzantineWorkers))")
+            }
+            if let m = a.messages {
+                guard hasVectors else { throw ParseFailure("aggregation \(k) has messages in a round without vectors") }
+                guard m.count == a.senders.count else { throw ParseFailure("aggregation \(k) has \(m.count) messages for \(a.senders.count) senders") }
+                for i in m { try checkVector(i, "message of aggregation \(k)", table: vectors, count: d, required: true) }
+            } else if hasVectors {
+                throw ParseFailure("aggregation \(k) has no messages")
+            }
+            try checkVector(a.aggregate, "aggregate of aggregation \(k)", table: vectors, count: d, required: hasVectors)
+            try checkState(a.stateBefore, "aggregation \(k)'s stateBefore", table: vectors, d: d)
+            try checkState(a.stateAfter, "aggregation \(k)'s stateAfter", table: vectors, d: d)
+        }
+        try checkVector(modelDiff, "model diff", table: vectors, count: d, required: hasVectors)
+        if !hasVectors, modelDiff != nil { throw ParseFailure("a model diff in a round without vectors") }
+        if let e = evaluation, !(e.accuracy >= 0 && e.accuracy <= 1) {
+            throw ParseFailure("evaluation.accuracy \(e.accuracy) is not in [0, 1]")
+        }
+    }
+}
+
+extension KeyframeContent {
+    public func validate(against h: TraceHeader, expectedRound t: Int) throws(ParseFailure) {
+        guard round == t else { throw ParseFailure("its content says round \(round)") }
+        let d = h.model.parameterCount
+        try checkVector(parameters, "parameters", table: vectors, count: d, required: true)
+        let C = h.config.mode == .desgd ? h.config.classes : 0
+        guard classMomenta.isEmpty || classMomenta.count == C else {
+            throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)")
+        }
+        for (c, i) in classMomenta.enumerated() { try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
+        try checkVector(serverMomentum, "server momentum", table: vectors, count: d, required: false)
+        for (what, states) in [("aggregatorStates", aggregatorStates), ("attackStates", attackStates)] {
+            guard states.count <= h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
+            for (g, s) in states.enumerated() { try checkState(s, "\(what)[\(g)]", table: vectors, d: d) }
+        }
+    }
+}
