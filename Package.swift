@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "desgd-audit", targets: ["desgd-audit"]),
         .executable(name: "desgd-grid", targets: ["desgd-grid"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
+        .executable(name: "desgd-fuzz", targets: ["desgd-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -87,6 +88,12 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
+        // The trace fuzzer: what an auditor does with a file (TraceExercise) and the structure-aware
+        // mutator; `desgd-fuzz` is a libFuzzer target when built by Tests/fuzz/fuzz-traces.sh.
+        .target(name: "DesgdFuzzing", dependencies: ["DesgdNumerics", "DesgdTrace", "DesgdReplay",
+                                                     .product(name: "Crypto", package: "swift-crypto")], swiftSettings: cpu),
+        .executableTarget(name: "desgd-fuzz", dependencies: ["DesgdFuzzing"], swiftSettings: cpu),
+
         .executableTarget(
             name: "desgd-grid",
             dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdCLI", "DesgdExperiments",
@@ -105,7 +112,7 @@ let package = Package(
         .testTarget(name: "DesgdNumericsTests", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
-        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
+        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace"], swiftSettings: cpu),
         .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
     ]

@@ -23,6 +23,8 @@ public enum RandomPurpose: UInt32, Sendable, Codable, CaseIterable {
     case syntheticData = 8
     /// Data shuffles for centralised training (round = epoch).
     case shuffle = 9
+    /// The trace fuzzer's structure-aware mutations (round = libFuzzer's mutation seed).
+    case fuzzing = 10
 }
 
 /// A stream of random numbers keyed by `(seed, purpose, worker, round, class)`.

@@ -61,6 +61,8 @@ extension TraceHeader {
 
         // The groups the simulator forms: one per class (its holders) in DeSGD, one of every honest worker otherwise.
         let byzantine = Array(n ..< n + f)
+        let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
+        let attack = try? AttackCatalogue.makeAttack(config.attack)
         let expected: [(Int, [Int])] = config.mode == .desgd
             ? (0..<C).map { c in (c, partition.holders(of: c)) }
             : [(-1, Array(0..<n))]
@@ -69,7 +71,15 @@ extension TraceHeader {
             let which = c >= 0 ? "group of class \(c)" : "the group"
             guard g.classIndex == c else { throw ParseFailure("groups: the \(which) says class \(g.classIndex)") }
             guard g.honestWorkers == holders else { throw ParseFailure("groups: the \(which)'s honest workers are not the partition's holders") }
+            // The metrics compare with the honest mean: a group needs an honest sender.
+            guard !holders.isEmpty else { throw ParseFailure("groups: the \(which) has no honest worker") }
             guard g.byzantineWorkers == byzantine else { throw ParseFailure("groups: the \(which)'s Byzantine workers are not \(n)..<\(n + f)") }
+            // What the simulator requires of every aggregation before it runs (Simulation.init):
+            // the replayed and verified rule may rely on it.
+            if let r = pipeline?.requirement(n: holders.count + f, f: config.effectiveF) {
+                throw ParseFailure("groups: the \(which) has \(holders.count) honest + \(f) Byzantine senders: \(r)")
+            }
+            if f > 0, let r = attack?.requirement(honest: holders.count, byzantine: f) { throw ParseFailure("groups: the \(which): \(r)") }
             if let b = g.resilienceBound, !(b.isFinite && b >= 0) { throw ParseFailure("groups: the \(which)'s resilienceBound \(b) is not a finite non-negative number") }
         }
     }

@@ -1,0 +1,71 @@
+import DesgdNumerics
+import DesgdReplay
+import DesgdTrace
+import Foundation
+
+/// What an auditor's tools do with a trace they were handed, on bytes in memory: open it, walk the
+/// digest chain, read every round and keyframe with all their vectors, rebuild the model, audit it
+/// with two counterfactual rules (one stateful), render the report in every format, and verify it.
+///
+/// The fuzzer (`desgd-fuzz`, Tests/fuzz/fuzz-traces.sh) calls this on every input, and the test
+/// suite on the seed corpus and every crasher the fuzzer ever found. A hostile file may make any
+/// step fail with a ``TraceError`` (that is the answer the user gets, exit code 2); what must never
+/// happen is a trap, a hang or an allocation the file's size does not bound.
+public enum TraceExercise {
+    /// What happened, for tests: the error that refused the file, or what was read.
+    public struct Outcome: Sendable, Equatable {
+        public var refusal: String?
+        public var rounds = 0
+        public var chainHolds = false
+        /// Errors of single rounds, keyframes or steps after the file was opened.
+        public var errors: [String] = []
+    }
+
+    /// Rounds read in full at most (a fuzzer's input is small; a real trace in the tests is too).
+    public static let roundLimit = 32
+
+    public static func run(_ bytes: [UInt8]) -> Outcome {
+        var outcome = Outcome()
+        let reader: TraceReader
+        do { reader = try TraceReader(source: MemorySource(bytes, name: "fuzz.trace")) } catch {
+            outcome.refusal = error.message
+            return outcome
+        }
+        outcome.rounds = reader.roundCount
+        outcome.chainHolds = reader.verifyChain().holds
+        func attempt(_ body: () throws -> Void) {
+            do { try body() } catch { outcome.errors.append("\(error)") }
+        }
+        for t in 0 ..< min(reader.roundCount, roundLimit) {
+            attempt {
+                let r = try reader.round(t)
+                for a in r.aggregations.indices {
+                    if r.hasVectors {
+                        _ = try r.messages(a)
+                        _ = try r.aggregate(a)
+                    }
+                    _ = try r.state(a, after: false)
+                    _ = try r.state(a, after: true)
+                }
+                if r.hasVectors { _ = try r.modelDiff() }
+            }
+        }
+        for k in reader.keyframeRecords.prefix(roundLimit) {
+            attempt {
+                let f = try reader.keyframe(atOrBefore: k.round)
+                _ = try f.parameters()
+                _ = try f.classMomenta()
+            }
+        }
+        attempt { _ = try reader.parameters(atStartOf: min(reader.roundCount, 3)) }
+        attempt {
+            let report = try Audit.report(reader, compare: ["trmean", "cclip"], threads: 1)
+            _ = AuditText.render(report)
+            _ = AuditText.csv(report)
+            _ = AuditHTML.render(report)
+            _ = try JSONEncoder().encode(report)
+        }
+        attempt { _ = try Verification.verify(reader, threads: 1) }
+        return outcome
+    }
+}
