@@ -50,10 +50,10 @@ final class EventLog: @unchecked Sendable {
         #expect(!gridBytes.isEmpty && bytes(alone) == gridBytes)
 
         // The result read back from the grid's trace is the one desgd-record reports.
-        let summary = try JSONDecoder().decode(RecordingSummary.self, from: recorded.standardOutput)
+        let reported = try JSONDecoder().decode(RecordingSummary.self, from: recorded.standardOutput)
         guard case .finished(let r) = dir.state(of: cell) else { Issue.record("cell 3 not finished"); return }
         #expect(r.curve.map(\.round) == [3, 6])
-        #expect(summary.rounds == 6 && r.bestAccuracy == summary.bestAccuracy && r.finalAccuracy == summary.finalAccuracy)
+        #expect(reported.rounds == 6 && r.bestAccuracy == reported.bestAccuracy && r.finalAccuracy == reported.finalAccuracy)
         #expect(try dir.results(of: plan).count == 12)
     }
 
@@ -145,7 +145,7 @@ final class EventLog: @unchecked Sendable {
         }
         #expect(plan.cells.allSatisfy { dir.state(of: $0) == .pending })
         do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [99]); Issue.record("ran") } catch {
-            #expect(error.message.contains("no cell 99"))
+            #expect(error.message == "--cell must be in 0...5, the cells of grid smoke (got 99)")
         }
     }
 }
