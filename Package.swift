@@ -96,7 +96,7 @@ let package = Package(
 
         .executableTarget(
             name: "desgd-grid",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdCLI", "DesgdExperiments",
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", "DesgdExperiments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 

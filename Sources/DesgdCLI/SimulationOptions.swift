@@ -12,40 +12,42 @@ public struct SimulationOptions: ParsableArguments {
     @Option(help: "Starting point: quick (small model, 300 rounds, ~1 min) or paper (lenet, 3 000 rounds, the paper's setup).")
     public var preset: Preset = .quick
 
-    @Option(help: "desgd (class-wise momentum and aggregation) or sgd (every worker sends a momentum of all its data).")
+    @Option(help: "desgd (class-wise momentum and aggregation) or sgd (every worker sends a momentum of all its data). Default: desgd.")
     public var mode: SimulationConfig.Mode?
-    @Option(help: "Where momentum lives: local (on workers, the paper) or global (on the server, the ablation).")
+    @Option(help: "Where momentum lives: local (on workers, the paper) or global (on the server, the ablation). Default: local.")
     public var momentum: SimulationConfig.MomentumPlacement?
-    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below).")
+    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below). Default: mean.")
     public var aggregator: String?
-    @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm.")
+    @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm. Default: none.")
     public var preAggregators: String?
-    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below).")
+    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below). Default: none.")
     public var attack: String?
-    @Option(help: "Model: lenet (431 080 parameters) or small (19 670).")
+    @Option(help: "Model: lenet (431 080 parameters) or small (19 670). Default: small (quick), lenet (paper).")
     public var model: ModelArchitecture?
-    @Option(help: "Numeric backend: openblas (fast) or portable (same bits on any AVX2+FMA CPU).")
+    @Option(help: "Numeric backend: openblas (fast) or portable (same bits on any AVX2+FMA CPU). Default: openblas.")
     public var backend: NumericBackend?
-    @Option(help: "Honest workers n.") public var honest: Int?
-    @Option(help: "Byzantine workers.") public var byzantine: Int?
-    @Option(name: .customLong("f"), help: "The f the aggregator is told (default: the number of Byzantine workers).")
+    @Option(help: "Honest workers n, \(rangeText(SimulationConfig.honestWorkersRange)). Default: 20.") public var honest: Int?
+    @Option(help: "Byzantine workers, \(rangeText(SimulationConfig.byzantineWorkersRange)). Default: 4.") public var byzantine: Int?
+    @Option(name: .customLong("f"), help: "The f the aggregator is told, 0...honest+byzantine. Default: the number of Byzantine workers.")
     public var declaredF: Int?
-    @Option(help: "Data partition: label-skew[:k=3], dirichlet[:alpha=1], iid.") public var partition: String?
-    @Option(help: "Mini-batch size.") public var batch: Int?
-    @Option(help: "Momentum β of m ← β·m + (1−β)·g (Algorithm 1's printed β is 1 − this).") public var beta: Float?
-    @Option(help: "Decay of stale class-momentum buffer entries (eq. 15; default β).") public var bufferDecay: Float?
-    @Option(help: "Weight γ of the class-momentum buffer average in the update (eq. 16).") public var gamma: Float?
-    @Option(help: "Learning rate η.") public var lr: Float?
-    @Option(help: "Weight decay added to the gradient.") public var weightDecay: Float?
-    @Option(help: "Rounds.") public var rounds: Int?
-    @Option(help: "Classes per round K = |S_t|.") public var classesPerRound: Int?
-    @Option(help: "Class schedule: cyclic or random.") public var schedule: SimulationConfig.Schedule?
-    @Option(help: "Evaluate on the test set every this many rounds.") public var evalEvery: Int?
-    @Option(help: "Seed of every random stream.") public var seed: UInt64?
-    @Option(help: "Threads (results do not depend on it).") public var threads: Int?
+    @Option(help: "Data partition: label-skew[:k=K] (K in 1...10), dirichlet[:alpha=A] (A in 0.01...1000), iid. Default: label-skew:k=3.")
+    public var partition: String?
+    @Option(help: "Mini-batch size, \(rangeText(SimulationConfig.batchSizeRange)). Default: 50.") public var batch: Int?
+    @Option(help: "Momentum β of m ← β·m + (1−β)·g, in [0, 1) (Algorithm 1's printed β is 1 − this). Default: 0.9.") public var beta: Float?
+    @Option(help: "Decay of stale class-momentum buffer entries (eq. 15), in [0, 1]. Default: β.") public var bufferDecay: Float?
+    @Option(help: "Weight γ of the class-momentum buffer average in the update (eq. 16), in [0, 1]. Default: 0.5.") public var gamma: Float?
+    @Option(help: "Learning rate η, in (0, 1000]. Default: 0.1.") public var lr: Float?
+    @Option(help: "Weight decay added to the gradient, in [0, 1000]. Default: 0.0005.") public var weightDecay: Float?
+    @Option(help: "Rounds, \(rangeText(SimulationConfig.roundsRange)). Default: 300 (quick), 3000 (paper).") public var rounds: Int?
+    @Option(help: "Classes per round K = |S_t|, 1...10. Default: 1.") public var classesPerRound: Int?
+    @Option(help: "Class schedule: cyclic or random. Default: cyclic.") public var schedule: SimulationConfig.Schedule?
+    @Option(help: "Evaluate on the test set every this many rounds (and after the last), \(rangeText(SimulationConfig.roundsRange)). Default: 30 (quick), 50 (paper).")
+    public var evalEvery: Int?
+    @Option(help: "Seed of every random stream, any 64-bit unsigned integer. Default: 1.") public var seed: UInt64?
+    @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it). Default: every core.") public var threads: Int?
     @Option(help: "Fashion-MNIST directory (default: $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     public var data: String?
-    @Option(help: "Use the synthetic data set with this many training images instead of Fashion-MNIST (tests, demos).")
+    @Option(help: "Use the synthetic data set with this many training images, \(rangeText(SimulationConfig.syntheticImagesRange)), instead of Fashion-MNIST (tests, demos).")
     public var synthetic: Int?
 
     /// The rules, pre-aggregators and attacks with their defaults, for a command's `--help`.
@@ -69,7 +71,7 @@ public struct SimulationOptions: ParsableArguments {
         if let v = byzantine { c.byzantineWorkers = v }
         if let v = declaredF { c.declaredF = v }
         if let v = partition {
-            do { c.partition = try PartitionScheme.parse(v) } catch { throw SimulationError(error.message) }
+            do { c.partition = try PartitionScheme.parse(v) } catch { throw SimulationError("--partition: " + error.message) }
         }
         if let v = batch { c.batchSize = v }
         if let v = beta { c.beta = v }
@@ -82,7 +84,7 @@ public struct SimulationOptions: ParsableArguments {
         if let v = schedule { c.schedule = v }
         if let v = evalEvery { c.evaluationInterval = v }
         if let v = seed { c.seed = v }
-        c.threads = threads ?? ParallelExecutor.machineThreads
+        c.threads = threads ?? SimulationConfig.defaultThreads
         if let v = synthetic {
             if data != nil { throw SimulationError("--synthetic and --data exclude each other: choose one data set") }
             c.data = .synthetic(train: v, test: max(100, v / 6), seed: c.seed)
@@ -100,11 +102,21 @@ extension SimulationConfig.Mode: ExpressibleByArgument {}
 extension SimulationConfig.MomentumPlacement: ExpressibleByArgument {}
 extension SimulationConfig.Schedule: ExpressibleByArgument {}
 
+/// A range as `--help` and the messages write it: `1...256`.
+public func rangeText<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)...\(r.upperBound)" }
+
 /// The one way the front ends report bad input: a one-line message on standard error, exit code 2.
 public enum CommandFailure {
     public static func exit(_ program: String, _ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
         return ExitCode(2)
+    }
+
+    /// Exits 2 with `program: OPTION must be in A...B (got V)` when `value` lies outside `range`:
+    /// the check of a front end's own numeric options (the configuration's are in
+    /// ``SimulationConfig/validate()``).
+    public static func check<T: Comparable>(_ program: String, _ option: String, _ value: T, in range: ClosedRange<T>) throws {
+        guard range.contains(value) else { throw exit(program, SimulationError.outOfRange(option, value, range).message) }
     }
 }
 
@@ -140,8 +152,9 @@ public final class ProgressBar {
 }
 
 /// The entry point of every front end: ArgumentParser's, except that a usage error (unknown
-/// option, invalid value) exits with code 2 like every other bad input (PRODUCT.md §1: 0 ok,
-/// 1 a check failed, 2 bad usage or bad input), instead of ArgumentParser's 64.
+/// option, invalid value, missing argument) is one line and exit code 2 like every other bad
+/// input (PRODUCT.md §1: 0 ok, 1 a check failed, 2 bad usage or bad input), instead of
+/// ArgumentParser's usage block and 64.
 public enum CommandLineMain {
     public static func main<Command: ParsableCommand>(_ type: Command.Type) {
         do {
@@ -149,10 +162,19 @@ public enum CommandLineMain {
             try command.run()
         } catch {
             if type.exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((type.fullMessage(for: error) + "\n").utf8))
+                FileHandle.standardError.write(Data((usageErrorLine(type, error) + "\n").utf8))
                 Foundation.exit(2)
             }
             type.exit(withError: error)
         }
+    }
+
+    /// `program: message (see program --help)`: the first line of ArgumentParser's message, which
+    /// names the option or argument (its other lines repeat the usage).
+    static func usageErrorLine<Command: ParsableCommand>(_ type: Command.Type, _ error: Error) -> String {
+        let program = type.configuration.commandName ?? "\(type)"
+        let first = type.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+        let message = first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first
+        return "\(program): \(message) (see \(program) --help)"
     }
 }

@@ -14,7 +14,7 @@ public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
         func value(_ s: String) -> Int?? { s.isEmpty ? .some(nil) : Int(s).map { .some($0) } }
         switch parts.count {
         case 1:
-            guard let t = Int(parts[0]), t >= 0 else { return nil }
+            guard let t = Int(parts[0]), t >= 0, t < Int.max else { return nil }
             (lower, upper) = (t, t + 1)
         case 2:
             guard let a = value(parts[0]), let b = value(parts[1]) else { return nil }

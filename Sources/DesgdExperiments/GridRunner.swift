@@ -92,17 +92,30 @@ public final class GridRunner: @unchecked Sendable {
         var cells: [GridCell] = []
         for i in only {
             guard plan.cells.indices.contains(i) else {
-                throw GridError("grid \(plan.spec.name) has cells 0...\(plan.cells.count - 1); there is no cell \(i)")
+                throw GridError("--cell must be in 0...\(plan.cells.count - 1), the cells of grid \(plan.spec.name) (got \(i))")
             }
             cells.append(plan.cells[i])
         }
         return cells
     }
 
+    /// Checks `--jobs`, `--threads` and `--keyframe-every` (each in its range, as one-line errors).
+    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int) throws(GridError) {
+        guard SimulationConfig.threadsRange.contains(jobs) else {
+            throw GridError(SimulationError.outOfRange("--jobs", jobs, SimulationConfig.threadsRange).message)
+        }
+        guard SimulationConfig.threadsRange.contains(threadsPerRun) else {
+            throw GridError(SimulationError.outOfRange("--threads", threadsPerRun, SimulationConfig.threadsRange).message)
+        }
+        do { try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel) } catch {
+            throw GridError(error.message)
+        }
+    }
+
     /// Runs every unfinished selected cell. `events` is called from worker threads, one call at a time.
     public func run(only: [Int]? = nil, shouldStop: @escaping @Sendable () -> Bool = { false },
                     events: @escaping @Sendable (Event) -> Void = { _ in }) throws(GridError) -> Summary {
-        guard keyframeInterval >= 1 else { throw GridError("--keyframe-every must be at least 1") }
+        try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threadsPerRun, keyframeInterval: keyframeInterval)
         let (pending, finished, data) = try preflight(only: only)
         try directory.prepare(plan.spec)
         let queue = WorkQueue(pending: pending, alreadyFinished: finished)

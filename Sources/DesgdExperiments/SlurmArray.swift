@@ -1,3 +1,5 @@
+import DesgdSimulation
+import DesgdTrace
 import Foundation
 
 /// A grid as a Slurm job array: one array task per unfinished cell, every task running
@@ -23,6 +25,9 @@ public struct SlurmArray: Sendable, Equatable {
         public init() {}
     }
 
+    /// `%N` of `--array`: at most the grid's size (Slurm's own MaxArraySize is far lower).
+    public static let maxConcurrentRange = 1...1_000_000
+
     /// The grid's cells in the array, by index.
     public var cells: [Int]
     /// The spec the tasks run, saved beside the script (`slurm/grid-N.json`): a later `run` or
@@ -30,18 +35,30 @@ public struct SlurmArray: Sendable, Equatable {
     public var spec: GridSpec
     let scriptTemplate: String
 
-    /// `desgd-grid` must be an absolute path reachable from the compute nodes; `directory` a
-    /// shared one (both are made absolute against the current directory).
-    public init(plan: GridPlan, directory: GridDirectory, cells: [Int], executable: String, options: Options) throws(GridError) {
-        guard !cells.isEmpty else { throw GridError("no cell of grid \(plan.spec.name) is left to run (all finished or running): nothing to submit") }
+    /// Checks the options (front ends call it before touching the grid's directory): Slurm values
+    /// made of safe characters, counts in their ranges.
+    public static func check(_ options: Options) throws(GridError) {
         for (name, value) in [("--time", options.timeLimit), ("--partition", options.partition), ("--mem", options.memory)] {
             if let v = value, v.isEmpty || !v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,".contains($0)) }) {
                 throw GridError("\(name) \"\(v)\" is not a Slurm value (letters, digits, - _ : . , only)")
             }
         }
-        guard options.cpusPerTask >= 1, (options.maxConcurrent ?? 1) >= 1, options.keyframeInterval >= 1 else {
-            throw GridError("--cpus-per-task, --max-concurrent and --keyframe-every must be at least 1")
+        guard SimulationConfig.threadsRange.contains(options.cpusPerTask) else {
+            throw GridError(SimulationError.outOfRange("--cpus-per-task", options.cpusPerTask, SimulationConfig.threadsRange).message)
         }
+        if let m = options.maxConcurrent, !SlurmArray.maxConcurrentRange.contains(m) {
+            throw GridError(SimulationError.outOfRange("--max-concurrent", m, SlurmArray.maxConcurrentRange).message)
+        }
+        do { try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel) } catch {
+            throw GridError(error.message)
+        }
+    }
+
+    /// `desgd-grid` must be an absolute path reachable from the compute nodes; `directory` a
+    /// shared one (both are made absolute against the current directory).
+    public init(plan: GridPlan, directory: GridDirectory, cells: [Int], executable: String, options: Options) throws(GridError) {
+        guard !cells.isEmpty else { throw GridError("no cell of grid \(plan.spec.name) is left to run (all finished or running): nothing to submit") }
+        try SlurmArray.check(options)
         self.cells = cells
         spec = plan.spec
         let cwd = FileManager.default.currentDirectoryPath

@@ -129,28 +129,73 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     /// The aggregation groups of round t: S_t in DeSGD, [−1] (all data) in the baseline.
     public func aggregationGroups(round t: Int) -> [Int] { mode == .desgd ? classSet(round: t) : [-1] }
 
-    /// Checks what can be checked without data: ranges and the parsing of every spec.
+    // MARK: Ranges
+
+    /// Honest workers: each holds a momentum per class it holds (up to 10 model-sized vectors), so
+    /// 1 000 lenet workers already need ~17 GB; the bound also keeps every count derived from the
+    /// workers (senders, partitions, spec expressions over n and f) far from overflow.
+    public static let honestWorkersRange = 1...1_000
+    /// Byzantine workers (the same reasoning as ``honestWorkersRange``).
+    public static let byzantineWorkersRange = 0...1_000
+    /// Mini-batch size: a thread's workspace holds ~200 KB per image of the batch for lenet.
+    public static let batchSizeRange = 1...4_096
+    /// Rounds: 10 million rounds of the small model run for weeks; round numbers stay far inside
+    /// the trace format's 32-bit fields.
+    public static let roundsRange = 1...10_000_000
+    /// Threads: each holds a workspace and a model-sized scratch vector.
+    public static let threadsRange = 1...256
+    /// Images of the synthetic data set (784 floats each: 100 000 are 314 MB).
+    public static let syntheticImagesRange = 1...100_000
+    /// Concentration α of the Dirichlet partition: below 0.01 the Gamma draws of a class can all
+    /// underflow to 0 and leave its proportions undefined.
+    public static let dirichletAlphaRange: ClosedRange<Double> = 0.01...1_000
+
+    /// The thread count used when none is given: every core, at most ``threadsRange``'s bound.
+    public static var defaultThreads: Int { min(ParallelExecutor.machineThreads, threadsRange.upperBound) }
+
+    /// Checks what can be checked without data: the range of every value and the parsing of every
+    /// spec. A trace reader calls it on a header's configuration too, so it accepts exactly the
+    /// configurations the simulation can run without an overflow or an absurd allocation. Every
+    /// message names the command-line option, its range and the value given.
     public func validate() throws(SimulationError) {
-        func fail(_ m: String) throws(SimulationError) { throw SimulationError(m) }
-        if honestWorkers < 1 { try fail("--honest must be at least 1") }
-        if byzantineWorkers < 0 { try fail("--byzantine must be at least 0") }
-        if effectiveF < 0 { try fail("--f must be at least 0") }
-        if batchSize < 1 { try fail("--batch must be at least 1") }
-        if rounds < 1 { try fail("--rounds must be at least 1") }
-        if !(beta >= 0 && beta < 1) { try fail("--beta must be in [0, 1)") }
-        if let d = bufferDecay, !(d >= 0 && d <= 1) { try fail("--buffer-decay must be in [0, 1]") }
-        if !(gamma >= 0 && gamma <= 1) { try fail("--gamma must be in [0, 1]") }
-        if !(learningRate > 0 && learningRate.isFinite) { try fail("--lr must be positive") }
-        if !(weightDecay >= 0 && weightDecay.isFinite) { try fail("--weight-decay must be at least 0") }
-        if classesPerRound < 1 || classesPerRound > classes { try fail("--classes-per-round must be in 1...\(classes)") }
-        if evaluationInterval < 1 { try fail("--eval-every must be at least 1") }
-        if case .labelSkew(let k) = partition, k > classes {
-            try fail("\(k) classes per worker but the data set has \(classes) classes")
+        func check<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) throws(SimulationError) {
+            guard range.contains(value) else { throw SimulationError.outOfRange(option, value, range) }
         }
-        do {
-            _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators)
-            _ = try AttackCatalogue.makeAttack(attack)
-        } catch { throw SimulationError(error.message) }
+        /// A finite Float in [lower, upper] (or [lower, upper) when `upperExcluded`).
+        func check(_ option: String, _ value: Float, _ lower: Float, _ upper: Float, upperExcluded: Bool = false,
+                   lowerExcluded: Bool = false) throws(SimulationError) {
+            let aboveLower = lowerExcluded ? value > lower : value >= lower
+            let belowUpper = upperExcluded ? value < upper : value <= upper
+            guard value.isFinite, aboveLower, belowUpper else {
+                let interval = (lowerExcluded ? "(" : "[") + "\(SimulationError.number(lower)), \(SimulationError.number(upper))" + (upperExcluded ? ")" : "]")
+                throw SimulationError("\(option) must be a number in \(interval) (got \(SimulationError.number(value)))")
+            }
+        }
+        try check("--honest", honestWorkers, Self.honestWorkersRange)
+        try check("--byzantine", byzantineWorkers, Self.byzantineWorkersRange)
+        if let f = declaredF { try check("--f", f, 0...(honestWorkers + byzantineWorkers)) }
+        try check("--batch", batchSize, Self.batchSizeRange)
+        try check("--rounds", rounds, Self.roundsRange)
+        try check("--beta", beta, 0, 1, upperExcluded: true)
+        if let d = bufferDecay { try check("--buffer-decay", d, 0, 1) }
+        try check("--gamma", gamma, 0, 1)
+        try check("--lr", learningRate, 0, 1_000, lowerExcluded: true)
+        try check("--weight-decay", weightDecay, 0, 1_000)
+        try check("--classes-per-round", classesPerRound, 1...classes)
+        try check("--eval-every", evaluationInterval, Self.roundsRange)
+        try check("--threads", threads, Self.threadsRange)
+        switch partition {
+        case .labelSkew(let k): try check("--partition label-skew:k", k, 1...classes)
+        case .dirichlet(let alpha):
+            try check("--partition dirichlet:alpha", alpha, Self.dirichletAlphaRange)
+        case .iid: break
+        }
+        if case .synthetic(let train, let test, _) = data {
+            try check("--synthetic", train, Self.syntheticImagesRange)
+            try check("the synthetic test set", test, Self.syntheticImagesRange)
+        }
+        do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch { throw SimulationError(error.message) }
+        do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("--attack: " + error.message) }
     }
 
     /// Canonical JSON (sorted keys): the form stored in trace headers.
@@ -166,4 +211,17 @@ public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertib
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// `OPTION must be in A...B (got V)`: the one form of a range error, here and in the front ends.
+    public static func outOfRange<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
+        SimulationError("\(option) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))")
+    }
+
+    /// A value as the messages write it: whole floating-point numbers without a fraction (`1`,
+    /// not `1.0`), others as Swift prints them.
+    public static func number<T>(_ value: T) -> String {
+        let x: Double? = (value as? Double) ?? (value as? Float).map(Double.init)
+        if let x, x.isFinite, x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+        return "\(value)"
+    }
 }

@@ -16,19 +16,14 @@ struct DesgdAuditCommand: ParsableCommand {
         commandName: "desgd-audit",
         abstract: "The per-round deviation report of a recorded run: integrity, configuration, accuracy, gap, λ̂, κ̂, Byzantine share.",
         discussion: """
-        Checks the digest chain of every record, reports how the trace ended (finished, stopped
-        early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per
-        round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds
-        first. --compare adds the counterfactual columns of other rules, replayed on the same
-        messages (as desgd-replay does).
+        Checks the digest chain of every record, reports how the trace ended (finished, stopped early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds first. --compare adds the counterfactual columns of other rules, replayed on the same messages (as desgd-replay does).
 
         Examples:
           desgd-audit traces/run.trace
           desgd-audit traces/run.trace --compare geomed,trmean --html report.html
           desgd-audit traces/run.trace --compare all --csv > audit.csv
 
-        Exit codes: 0 done, 1 the digest chain is broken (the report is still written), 2 bad usage
-        or bad input.
+        Exit codes: 0 done, 1 the digest chain is broken (the report is still written), 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace).
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
@@ -38,18 +33,20 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "One CSV line per aggregation.") var csv = false
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
-    @Option(help: "Threads for the replays (the report does not depend on it).") var threads = ParallelExecutor.machineThreads
+    @Option(help: "Threads for the replays, \(rangeText(SimulationConfig.threadsRange)) (the report does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
 
     func run() throws {
         let program = "desgd-audit"
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
-        if threads < 1 { throw CommandFailure.exit(program, "--threads must be at least 1") }
+        try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let bar = ProgressBar(total: reader.roundCount, label: "audit")
         let report: AuditReport
         do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads) { _, done in bar.update(done) } } catch {
-            throw CommandFailure.exit(program, error.message)
+            // The replayer names desgd-replay's option; here the rules come from --compare.
+            let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
+            throw CommandFailure.exit(program, message)
         }
         if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         if let html {

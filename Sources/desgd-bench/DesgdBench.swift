@@ -1,6 +1,7 @@
 import ArgumentParser
 import DesgdCLI
 import DesgdNumerics
+import DesgdSimulation
 import Foundation
 
 /// `desgd-bench`: performance figures measured as ratios within one run (build with `-c release`).
@@ -12,11 +13,12 @@ struct DesgdBench: ParsableCommand {
         commandName: "desgd-bench",
         abstract: "Measure desgd's speed and reference accuracy; figures are ratios measured in one run.",
         discussion: """
-        Build with `swift build -c release` first: debug builds are 10–50× slower.
+        Build with `swift build -c release` first: debug builds are 10–50× slower. Every numeric option has a range (shown with the option); a value outside it is one line on standard error and exit code 2.
 
         Examples:
-          desgd-bench numerics                 # lenet forward+backward, batch 50, vs the sgemm peak
-          desgd-bench centralized --epochs 10  # centralised training on Fashion-MNIST (accuracy reference)
+          desgd-bench numerics
+          desgd-bench centralized --epochs 10
+          desgd-bench simulate --preset paper --rounds 20
         """,
         subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self, CentralizedRun.self])
 }
@@ -36,17 +38,21 @@ struct NumericsBench: ParsableCommand {
         abstract: "Forward+backward time of one mini-batch, its GFLOP/s and the ratio to the measured sgemm peak.")
 
     @Option(help: "Model: lenet or small.") var model: ModelArchitecture = .lenet
-    @Option(help: "Mini-batch size.") var batch = 50
-    @Option(help: "Timed mini-batches per backend.") var iterations = 100
+    @Option(help: "Mini-batch size, \(rangeText(SimulationConfig.batchSizeRange)).") var batch = 50
+    @Option(help: "Timed mini-batches per backend, \(rangeText(NumericsBench.iterationsRange)).") var iterations = 100
     @Option(help: "Backends to measure (comma-separated: openblas,portable).") var backends = "openblas,portable"
     @Flag(help: "Print the figures as JSON.") var json = false
 
+    static let iterationsRange = 1...100_000
+
     func run() throws {
+        try CommandFailure.check("desgd-bench", "--batch", batch, in: SimulationConfig.batchSizeRange)
+        try CommandFailure.check("desgd-bench", "--iterations", iterations, in: NumericsBench.iterationsRange)
         let data = Dataset.synthetic(trainCount: 1000, testCount: 10)
         var rows: [[String: String]] = []
         for name in backends.split(separator: ",") {
             guard let backend = NumericBackend(rawValue: String(name)) else {
-                throw ValidationError("unknown backend '\(name)': use openblas or portable")
+                throw CommandFailure.exit("desgd-bench", "--backends: unknown backend '\(name)': use openblas or portable")
             }
             let peak = Benchmarks.sgemmRate(backend: backend)
             let net = CNN(model, backend: backend)
@@ -88,16 +94,25 @@ struct CentralizedRun: ParsableCommand {
 
     @Option(help: "Model: lenet or small.") var model: ModelArchitecture = .lenet
     @Option(help: "Numeric backend: openblas or portable.") var backend: NumericBackend = .openblas
-    @Option(help: "Epochs over the 60 000 training images.") var epochs = 10
-    @Option(help: "Mini-batch size.") var batch = 50
-    @Option(help: "Learning rate.") var lr: Float = 0.1
-    @Option(help: "Weight decay added to the gradient.") var weightDecay: Float = 5e-4
-    @Option(help: "Evaluate on the 10 000 test images every this many steps.") var evalEvery = 600
-    @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 1
+    @Option(help: "Epochs over the 60 000 training images, \(rangeText(CentralizedRun.epochsRange)).") var epochs = 10
+    @Option(help: "Mini-batch size, \(rangeText(SimulationConfig.batchSizeRange)).") var batch = 50
+    @Option(help: "Learning rate, in (0, 1000].") var lr: Float = 0.1
+    @Option(help: "Weight decay added to the gradient, in [0, 1000].") var weightDecay: Float = 5e-4
+    @Option(help: "Evaluate on the 10 000 test images every this many steps, \(rangeText(SimulationConfig.roundsRange)).") var evalEvery = 600
+    @Option(help: "Seed of initialisation and shuffling, any 64-bit unsigned integer.") var seed: UInt64 = 1
     @Option(help: "Fashion-MNIST directory (default: $DESGD_DATA, then /usr/share/datasets/fashion-mnist).") var data: String?
-    @Option(help: "Threads for evaluation.") var threads = ParallelExecutor.machineThreads
+    @Option(help: "Threads for evaluation, \(rangeText(SimulationConfig.threadsRange)) (default: every core).") var threads = SimulationConfig.defaultThreads
+
+    /// Epochs: 1 000 lenet epochs take weeks on 2 cores.
+    static let epochsRange = 1...1_000
 
     func run() throws {
+        // The same ranges as a simulation's options (the configuration's check, with this run's values).
+        var config = SimulationConfig()
+        config.batchSize = batch; config.learningRate = lr; config.weightDecay = weightDecay
+        config.evaluationInterval = evalEvery; config.threads = threads
+        do { try config.validate() } catch { throw CommandFailure.exit("desgd-bench", error.message) }
+        try CommandFailure.check("desgd-bench", "--epochs", epochs, in: CentralizedRun.epochsRange)
         let dataset: Dataset
         do { dataset = try Dataset.fashionMNIST(directory: try Dataset.locate(explicit: data)) } catch {
             FileHandle.standardError.write(Data("desgd-bench: \(error)\n".utf8))

@@ -12,22 +12,19 @@ struct RecordBench: ParsableCommand {
         commandName: "record",
         abstract: "Recording overhead, trace size over raw float32 bytes, and write/read MB/s of traces.",
         discussion: """
-        Runs the configured training twice in one process, without and then with a recorder, then
-        reads every round of the trace back (all messages, aggregates and diffs decoded). The
-        overhead is the ratio of the two runs' training time (evaluation excluded from both). The
-        recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second
-        that queue was busy, while the training shares the cores; read MB/s is raw float32 megabytes
-        decoded per second, digests checked.
+        Runs the configured training twice in one process, without and then with a recorder, then reads every round of the trace back (all messages, aggregates and diffs decoded). The overhead is the ratio of the two runs' training time (evaluation excluded from both).
+
+        The recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second that queue was busy, while the training shares the cores; read MB/s is raw float32 megabytes decoded per second, digests checked.
 
         Examples:
-          desgd-bench record --attack ipm                      # quick preset
+          desgd-bench record --attack ipm
           desgd-bench record --preset paper --attack ipm --rounds 40
         """)
 
     @OptionGroup var options: SimulationOptions
     @Option(help: "Where to write the trace (deleted afterwards unless --keep).") var out: String?
     @Flag(help: "Keep the trace.") var keep = false
-    @Option(help: "zstd level of the recorder.") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: "zstd level of the recorder, \(rangeText(TraceRecorder.compressionLevelRange)).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Flag(help: "Print the figures as JSON.") var json = false
 
     func run() throws {
@@ -35,10 +32,11 @@ struct RecordBench: ParsableCommand {
         let config: SimulationConfig, dataset: Dataset
         do {
             config = try options.configuration()
+            try TraceRecorder.checkOptions(keyframeInterval: 100, compressionLevel: zstdLevel)
             dataset = try config.data.load()
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as DataError {
             throw CommandFailure.exit(program, e.message)
-        }
+        } catch let e as TraceError { throw CommandFailure.exit(program, e.message) }
         let path = out ?? NSTemporaryDirectory() + "desgd-bench-\(ProcessInfo.processInfo.processIdentifier).trace"
         defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
         let plain: SimulationResult, recorded: SimulationResult, summary: RecordingSummary

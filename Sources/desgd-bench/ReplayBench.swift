@@ -3,6 +3,7 @@ import DesgdCLI
 import DesgdNumerics
 import DesgdReplay
 import DesgdRobust
+import DesgdSimulation
 import DesgdTrace
 import Foundation
 
@@ -12,21 +13,20 @@ struct ReplayBench: ParsableCommand {
         commandName: "replay",
         abstract: "Replay MB/s with mean and trimmed mean, and --agg all against the sum of single-rule replays.",
         discussion: """
-        MB/s counts the raw float32 bytes of the received messages (every sender's row, as the rule
-        sees them) replayed per second of wall time, reading, decompressing, checking digests,
-        decoding, aggregating and measuring included. The all-rules pass reads every round once; the
-        single-rule passes each read the whole trace.
+        MB/s counts the raw float32 bytes of the received messages (every sender's row, as the rule sees them) replayed per second of wall time, reading, decompressing, checking digests, decoding, aggregating and measuring included. The all-rules pass reads every round once; the single-rule passes each read the whole trace.
 
         Example:
-          desgd-record --attack ipm --out traces/bench.trace && desgd-bench replay traces/bench.trace
+          desgd-record --attack ipm --out traces/bench.trace
+          desgd-bench replay traces/bench.trace
         """)
 
     @Argument(help: "A trace recorded in full.") var trace: String
-    @Option(help: "Threads.") var threads = ParallelExecutor.machineThreads
+    @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (default: every core).") var threads = SimulationConfig.defaultThreads
     @Option(help: "Rules for the all-rules comparison (default: every rule that can run on the trace).") var rules = "all"
     @Flag(help: "Print the figures as JSON.") var json = false
 
     func run() throws {
+        try CommandFailure.check("desgd-bench", "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: "desgd-bench")
         let d = reader.parameterCount
         /// Wall time of one replay of the whole trace with `specs` (rows discarded).

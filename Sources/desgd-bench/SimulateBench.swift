@@ -9,11 +9,10 @@ struct SimulateBench: ParsableCommand {
         commandName: "simulate",
         abstract: "Run a simulation without recording: seconds per round, GFLOP/s against the measured sgemm rate, accuracy.",
         discussion: """
-        The sgemm rate is measured in the same run on as many threads as the simulation uses
-        (independent 1024³ products, one per thread). Evaluation time is excluded from s/round.
+        The sgemm rate is measured in the same run on as many threads as the simulation uses (independent 1024³ products, one per thread). Evaluation time is excluded from s/round. The options below show both presets' defaults where they differ.
 
         Examples:
-          desgd-bench simulate --preset paper --rounds 20                     # speed of the paper's setup
+          desgd-bench simulate --preset paper --rounds 20
           desgd-bench simulate --preset paper --agg krum --attack signflip --mode sgd
 
         \(SimulationOptions.catalogue)

@@ -3,6 +3,7 @@ import DesgdCLI
 import DesgdExperiments
 import DesgdNumerics
 import DesgdSimulation
+import DesgdTrace
 import Foundation
 
 /// `desgd-grid`: run a grid of recorded trainings (the paper's Tables I and II, or a spec of your
@@ -15,20 +16,19 @@ struct DesgdGrid: ParsableCommand {
         commandName: "desgd-grid",
         abstract: "Run grids of recorded trainings (methods × attacks × seeds) and report them beside the paper's Tables I and II.",
         discussion: """
-        GRID is a built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file \
-        (desgd-grid spec paper prints one to start from). Each cell is one desgd-record run whose trace \
-        goes to DIR (default traces/grids/NAME) as METHOD__ATTACK__seedS.trace.
+        GRID is a built-in grid (\(GridSpec.builtinNames.joined(separator: ", "))) or a JSON spec file (desgd-grid spec paper prints one to start from). Each cell is one desgd-record run whose trace goes to DIR (default traces/grids/NAME) as METHOD__ATTACK__seedS.trace.
 
         Examples:
-          desgd-grid run reduced                          # the reduced reproduction (~2 h on 2 cores)
-          desgd-grid run paper --keyframe-every 1000      # Tables I and II in full (~5 days on 2 cores)
-          desgd-grid status reduced                       # which cells are finished, running, pending
+          desgd-grid run reduced
+          desgd-grid run paper --keyframe-every 1000
+          desgd-grid status reduced
           desgd-grid report reduced --markdown r.md --csv r.csv
-          desgd-grid slurm paper --dir /shared/desgd --keyframe-every 1000 --time 2:00:00 --submit
-          desgd-grid spec paper > my-grid.json            # a spec to edit
+          desgd-grid slurm paper --dir /shared/desgd --time 2:00:00 --submit
+          desgd-grid spec paper > my-grid.json
 
-        Exit codes: 0 done, 2 bad usage or bad input, 130 stopped by Ctrl-C (finished cells stay, \
-        running ones keep a clean incomplete trace and are recorded again by the next run).
+        The reduced reproduction takes about 2 hours on 2 cores, the paper's Tables I and II in full about 5 days.
+
+        Exit codes: 0 done, 2 bad usage or bad input (a value outside its range, a bad spec), 130 stopped by Ctrl-C (finished cells stay, running ones keep a clean incomplete trace and are recorded again by the next run).
         """,
         version: "desgd \(DesgdVersion.current)",
         subcommands: [Run.self, Status.self, Report.self, Slurm.self, Spec.self, Paper.self])
@@ -56,27 +56,26 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Record every unfinished cell of a grid (several at once), resuming where an earlier run stopped.",
             discussion: """
-            A cell is finished when its trace is complete, has every planned round and holds exactly the \
-            cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, \
-            a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A \
-            trace of another configuration at a cell's path stops the run before anything starts.
+            A cell is finished when its trace is complete, has every planned round and holds exactly the cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A trace of another configuration at a cell's path stops the run before anything starts.
 
             Ctrl-C (or SIGTERM) ends every running cell after its current round, traces closed cleanly.
             """)
 
         @OptionGroup var location: GridLocation
-        @Option(help: "Cells recorded at once (default: one per core, divided by --threads).") var jobs: Int?
-        @Option(help: "Threads per cell (results do not depend on it).") var threads = 1
+        @Option(help: "Cells recorded at once, \(rangeText(SimulationConfig.threadsRange)) (default: one per core, divided by --threads).") var jobs: Int?
+        @Option(help: "Threads per cell, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it).") var threads = 1
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
         var cells: [Int] = []
-        @Option(help: "A keyframe every this many rounds.") var keyframeEvery = 100
+        @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
         @Flag(help: "Print the summary as JSON (standard output; cell events stay on standard error).") var json = false
 
         func run() throws {
             let program = "desgd-grid run"
+            let jobs = self.jobs ?? max(1, SimulationConfig.defaultThreads / max(1, threads))
+            do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery) } catch {
+                throw CommandFailure.exit(program, error.message)
+            }
             let (plan, directory) = try location.open(program)
-            guard threads >= 1, (jobs ?? 1) >= 1 else { throw CommandFailure.exit(program, "--jobs and --threads must be at least 1") }
-            let jobs = self.jobs ?? max(1, ParallelExecutor.machineThreads / threads)
             let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery)
             InterruptFlag.install()
             let display = GridDisplay(total: cells.isEmpty ? plan.cells.count : cells.count)
@@ -156,9 +155,8 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Put a grid's measured numbers beside the paper's Tables I and II (markdown and CSV).",
             discussion: """
-            Per method and attack: the mean over finished seeds of the best test accuracy, its sample \
-            standard deviation, the paper's number and the difference; Table II's accuracy drops against \
-            the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending. \
+            Per method and attack: the mean over finished seeds of the best test accuracy, its sample standard deviation, the paper's number and the difference; Table II's accuracy drops against the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending.
+
             Prints the markdown unless --markdown or --csv name files ('-' is standard output).
             """)
         @OptionGroup var location: GridLocation
@@ -189,20 +187,19 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Write (and with --submit, submit) a Slurm job array of a grid's unfinished cells.",
             discussion: """
-            One array task per unfinished cell, each running desgd-grid run on the shared --dir with \
-            --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what \
-            a time limit cut short, and run desgd-grid report on the directory to collect the finished cells. \
+            One array task per unfinished cell, each running desgd-grid run on the shared --dir with --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what a time limit cut short, and run desgd-grid report on the directory to collect the finished cells.
+
             The script goes to DIR/slurm/grid-N.sbatch, task logs to DIR/slurm/JOB_TASK.out.
             """)
         @OptionGroup var location: GridLocation
         @Flag(help: "Submit the script with sbatch and print the job id.") var submit = false
         @Option(help: "Slurm partition.") var partition: String?
         @Option(help: "Time limit per task, e.g. 4:00:00 (a lenet cell of 3 000 rounds takes ~25 min on 2 cores).") var time: String?
-        @Option(help: "CPUs per task (the cell's threads).") var cpusPerTask = 2
+        @Option(help: "CPUs per task (the cell's threads), \(rangeText(SimulationConfig.threadsRange)).") var cpusPerTask = 2
         @Option(help: "Memory per task.") var mem = "2G"
-        @Option(help: "At most this many tasks at once.") var maxConcurrent: Int?
+        @Option(help: "At most this many tasks at once, \(rangeText(SlurmArray.maxConcurrentRange)) (default: no limit).") var maxConcurrent: Int?
         @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
-        @Option(help: "A keyframe every this many rounds (passed to every task).") var keyframeEvery = 100
+        @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
 
         /// This executable's absolute path.
         static var ownPath: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
@@ -218,6 +215,7 @@ extension DesgdGrid {
             options.maxConcurrent = maxConcurrent
             options.keyframeInterval = keyframeEvery
             do {
+                try SlurmArray.check(options)
                 try directory.prepare(plan.spec)
                 var open: [Int] = []
                 for cell in plan.cells {

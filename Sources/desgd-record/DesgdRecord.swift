@@ -14,20 +14,17 @@ struct DesgdRecord: ParsableCommand {
         commandName: "desgd-record",
         abstract: "Simulate DeSGD or SGD with a robust aggregator and an attack, and record every round into a trace.",
         discussion: """
-        The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real
-        Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not
-        given keeps the preset's value. The trace holds the configuration, the partition, the data
-        digests, keyframes of the model, and per round the messages, decisions, states, aggregate,
-        model diff and metrics; desgd-replay and desgd-audit open it.
+        The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
+
+        Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
 
         Examples:
-          desgd-record --attack ipm                                  # quick start
+          desgd-record --attack ipm
           desgd-record --preset paper --agg krum:q=n-f-1 --attack signflip
-          desgd-record --mode sgd --agg trmean --attack alie --seed 2 --out traces/alie.trace
-          desgd-record --attack ipm --record sampled:10              # full vectors every 10th round
+          desgd-record --mode sgd --agg trmean --attack alie --seed 2 --out alie.trace
+          desgd-record --attack ipm --record sampled:10
 
-        Exit codes: 0 done, 2 bad usage or bad input (the message says what to change),
-        130 stopped by Ctrl-C (the trace is complete up to the last finished round).
+        Exit codes: 0 done, 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round).
 
         \(SimulationOptions.catalogue)
         """,
@@ -40,8 +37,8 @@ struct DesgdRecord: ParsableCommand {
     @Flag(help: "Overwrite --out if it exists.") var force = false
     @Option(help: "What to store per round: full (default), sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors).")
     var record = "full"
-    @Option(help: "A keyframe of the model and server state every this many rounds.") var keyframeEvery = 100
-    @Option(help: "zstd level (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+    @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
@@ -51,8 +48,9 @@ struct DesgdRecord: ParsableCommand {
         let dataset: Dataset
         do {
             config = try options.configuration()
-            let mode = try RecordingMode.parse(record)
-            guard (1...19).contains(zstdLevel) else { throw TraceError.usage("--zstd-level must be in 1...19") }
+            let mode: RecordingMode
+            do { mode = try RecordingMode.parse(record) } catch { throw TraceError.usage("--record: " + error.message) }
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel)
             dataset = try config.data.load()
             let path: String
             if let out {

@@ -16,15 +16,11 @@ struct DesgdReplayCommand: ParsableCommand {
         commandName: "desgd-replay",
         abstract: "Re-execute recorded rounds with another aggregator and measure its deviation from the honest mean.",
         discussion: """
-        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f),
-        with the round's random-stream keys; a stateful rule (cclip) carries its state per class
-        across the replayed rounds, starting from the recorded state when it is the recorded rule and
-        from its initial state otherwise. Per aggregation it reports (PRODUCT.md §6): gap =
-        ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound,
-        κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to
-        Byzantine inputs, and the distance to the recorded aggregate. Rounds run in parallel; the
-        output does not depend on --threads. Several rules (a list, or all) are evaluated in one
-        pass, each round read once.
+        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys; a stateful rule (cclip) carries its state per class across the replayed rounds, starting from the recorded state when it is the recorded rule and from its initial state otherwise.
+
+        Per aggregation it reports (PRODUCT.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate.
+
+        Rounds run in parallel; the output does not depend on --threads. Several rules (a list, or all) are evaluated in one pass, each round read once.
 
         Examples:
           desgd-replay traces/run.trace --agg geomed
@@ -33,8 +29,7 @@ struct DesgdReplayCommand: ParsableCommand {
           desgd-replay traces/run.trace --verify
           desgd-replay traces/run.trace --export out/ --round 42
 
-        Exit codes: 0 done (or verified), 1 a check failed (--verify found a difference, or
-        --fail-on-flag and some λ̂ exceeded its bound), 2 bad usage or bad input.
+        Exit codes: 0 done (or verified), 1 a check failed (--verify found a difference, or --fail-on-flag and some λ̂ exceeded its bound), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
 
         \(AggregatorCatalogue.helpText)
         """,
@@ -46,24 +41,26 @@ struct DesgdReplayCommand: ParsableCommand {
     var rules: [String] = []
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each rule, e.g. bucketing:s=2 or nnm.")
     var pre = ""
-    @Option(name: .customLong("f"), help: "The f the rules are told (default: the trace's).") var declaredF: Int?
-    @Option(help: "Rounds A:B (B excluded), A:, :B or T (default: all).") var rounds: RoundSelection?
+    @Option(name: .customLong("f"), help: "The f the rules are told, 0...the trace's number of workers (default: the trace's f).") var declaredF: Int?
+    @Option(help: "Rounds A:B (B excluded), A:, :B or T, within the trace's rounds (default: all).") var rounds: RoundSelection?
     @Flag(help: "Rows as CSV.") var csv = false
     @Flag(help: "Rows and summary as JSON.") var json = false
     @Flag(help: "Re-run the recorded rule on every round and check aggregates and model diffs bit for bit.") var verify = false
     @Option(help: "Write one round's messages, honest mask, aggregate and model diff as .npy files (with --round).")
     var export: String?
-    @Option(help: "The round to export.") var round: Int?
+    @Option(help: "The round to export, 0...the trace's last round.") var round: Int?
     @Flag(help: "Exit 1 when some λ̂ exceeds its rule's proven bound.") var failOnFlag = false
-    @Option(help: "Threads (the output does not depend on it).") var threads = ParallelExecutor.machineThreads
+    @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
 
     func run() throws {
         let program = "desgd-replay"
-        let reader = try TraceOpening.open(trace, program: program)
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
-        if threads < 1 { throw CommandFailure.exit(program, "--threads must be at least 1") }
+        try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
+        let reader = try TraceOpening.open(trace, program: program)
         if let export {
             guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
+            guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
+            try CommandFailure.check(program, "--round", round, in: 0...(reader.roundCount - 1))
             do {
                 let files = try RoundExport.export(reader, round: round, to: export)
                 print("wrote round \(round) to \(export): \(files.joined(separator: ", "))")

@@ -38,20 +38,22 @@ final class EventLog: @unchecked Sendable {
         #expect(FileManager.default.fileExists(atPath: dir.specPath))
         #expect(try GridSpec.decode(bytes(dir.specPath)) == plan.spec)
 
-        // Cell 3 recorded alone, as desgd-record does with the cell's options and --threads 1 (the
-        // header records the thread count): the same bytes as in the grid, next to other cells.
+        // Cell 3 recorded alone by the real desgd-record executable, with the cell's options,
+        // --threads 1 (the header records the thread count) and the grid's recording mode: the
+        // very bytes the grid wrote for that cell next to other cells.
         let cell = plan.cells[3]
         let alone = temporaryDirectory("alone") + ".trace"
-        var config = try SimulationOptions.parse(cell.arguments).configuration()
-        config.threads = 1
-        let recorder = try TraceRecorder(path: alone, mode: plan.recording)
-        let (result, _) = try RecordingRun.run(config: config, dataset: try config.data.load(), recorder: recorder, shouldStop: { false }) { _, _ in }
-        #expect(bytes(alone) == bytes(dir.tracePath(cell)))
+        let recorded = try Executables.run("desgd-record", cell.arguments + ["--threads", "1", "--record", plan.spec.record,
+                                                                            "--out", alone, "--json"])
+        #expect(recorded.status == 0, "\(recorded.standardError)")
+        let gridBytes = bytes(dir.tracePath(cell))
+        #expect(!gridBytes.isEmpty && bytes(alone) == gridBytes)
 
-        // The result read back from the trace is the run's.
+        // The result read back from the grid's trace is the one desgd-record reports.
+        let reported = try JSONDecoder().decode(RecordingSummary.self, from: recorded.standardOutput)
         guard case .finished(let r) = dir.state(of: cell) else { Issue.record("cell 3 not finished"); return }
         #expect(r.curve.map(\.round) == [3, 6])
-        #expect(r.bestAccuracy == result.bestAccuracy && r.finalAccuracy == result.finalAccuracy)
+        #expect(reported.rounds == 6 && r.bestAccuracy == reported.bestAccuracy && r.finalAccuracy == reported.finalAccuracy)
         #expect(try dir.results(of: plan).count == 12)
     }
 
@@ -143,7 +145,7 @@ final class EventLog: @unchecked Sendable {
         }
         #expect(plan.cells.allSatisfy { dir.state(of: $0) == .pending })
         do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [99]); Issue.record("ran") } catch {
-            #expect(error.message.contains("no cell 99"))
+            #expect(error.message == "--cell must be in 0...5, the cells of grid smoke (got 99)")
         }
     }
 }

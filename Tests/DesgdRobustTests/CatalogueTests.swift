@@ -117,8 +117,11 @@ import DesgdNumerics
 
     @Test func helpTextListsEverything() {
         let help = AggregatorCatalogue.helpText
+        #expect(help.split(separator: "\n").allSatisfy { !$0.hasPrefix(" ") || $0.count < 80 })
+        // Summaries are wrapped with an indent: compare with the line breaks as spaces.
+        let flat = help.split(separator: "\n").map { String($0.drop { $0 == " " }) }.joined(separator: " ")
         for entry in AggregatorCatalogue.rules + AggregatorCatalogue.preAggregators {
-            #expect(help.contains(entry.defaultSpec) && help.contains(entry.summary))
+            #expect(help.contains(entry.defaultSpec) && flat.contains(entry.summary))
         }
         #expect(help.contains("krum:q=n-f-2"))
     }
@@ -141,5 +144,43 @@ import DesgdNumerics
         #expect(try ComponentSpec.parseChain("bucketing:s=2+faba").map(\.name) == ["bucketing", "faba"])
         #expect(make("mkrum:m=2*f+1").requirement(n: 9, f: 2) == nil)
         #expect(run(make("mkrum:m=2*f+1"), scalars([0, 1, 2, 10, 11]), f: 1).1.selected?.count == 3)
+    }
+}
+
+/// Hostile specs: literals that do not fit, expressions that could overflow, and parameters that
+/// would make a rule loop or allocate absurdly are one-line errors with the range, never a trap.
+@Suite struct SpecRangeTests {
+    @Test(arguments: [
+        ("krum:q=9223372036854775807+1", "'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+        ("krum:q=99999999999999999999", "'krum': q=99999999999999999999: 99999999999999999999 does not fit in a 64-bit integer (values must stay within -1099511627776...1099511627776)"),
+        ("trmean:b=n*n*n", "'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+        ("mkrum:m=-9223372036854775807-1", "'mkrum': m=-9223372036854775807-1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+        ("geomed:iters=1000000", "'geomed': iters=1000000 must be a whole number in 1...100000"),
+        ("geomed:iters=1e300", "'geomed': iters=1e300 must be a whole number in 1...100000"),
+        ("cclip:iters=0", "'cclip': iters=0 must be a whole number in 1...1000"),
+        ("dnc:niters=5000", "'dnc': niters=5000 must be a whole number in 1...1000"),
+        ("dnc:c=1e300", "'dnc': c=1e300 must be a number in [0, 1000]"),
+        ("bucketing:s=100000+mean", "'bucketing': s=100000 must be a whole number in 1...65536"),
+    ])
+    func hostileSpecsAreRefusedWithTheirRange(text: String, message: String) {
+        var caught: AggregationError?
+        do { _ = try AggregatorCatalogue.makeAggregator(text) } catch { caught = error }
+        #expect(caught?.message == message)
+    }
+
+    @Test func largeButBoundedExpressionsEvaluateExactly() throws {
+        let e = try SpecExpression.parse("n*n-f*1000000", context: "test")
+        #expect(e.evaluate(n: 65_536, f: 65_536) == 65_536 * 65_536 - 65_536 * 1_000_000)
+        #expect(try SpecExpression.parse("n/(f-f)", context: "test").evaluate(n: 7, f: 2) == 0)
+    }
+
+    /// Outside the checked domain (n, f beyond 2¹⁶, which no validated run reaches) every step is
+    /// still checked: values are clamped to ±2⁴⁰ instead of trapping.
+    @Test func evaluationOutsideTheCheckedDomainClampsInsteadOfTrapping() throws {
+        let square = try SpecExpression.parse("n*n", context: "test")
+        #expect(square.evaluate(n: Int.max, f: 0) == SpecExpression.valueBound)
+        #expect(square.evaluate(n: Int.min, f: 0) == SpecExpression.valueBound)
+        #expect(try SpecExpression.parse("n-f", context: "test").evaluate(n: Int.min, f: Int.max) == -SpecExpression.valueBound)
+        #expect(make("trmean:b=n*n").requirement(n: 1 << 21, f: 1) != nil)
     }
 }

@@ -69,7 +69,8 @@ public final class Replayer {
         let config = reader.header.config
         let declaredF = f ?? config.effectiveF
         self.declaredF = declaredF
-        guard declaredF >= 0 else { throw .usage("--f must be at least 0") }
+        let senders = 0...(config.honestWorkers + config.byzantineWorkers)
+        guard senders.contains(declaredF) else { throw .usage(SimulationError.outOfRange("--f", declaredF, senders).message) }
         recordedSpec = reader.header.aggregator
         var rules: [ReplayRule] = [], skipped: [String] = []
         let expanded = specs.flatMap { AggregatorCatalogue.expand($0) }

@@ -110,14 +110,23 @@ public enum AggregatorCatalogue {
     }
 
     /// A pipeline from a rule spec and a `+` chain of pre-aggregators (`none` or empty: no
-    /// pre-aggregation), as given by `--agg` and `--pre`.
+    /// pre-aggregation), as given by `--agg` and `--pre`; an error names the option it is about.
     public static func makePipeline(rule: String, pre: String) throws(AggregationError) -> AggregationPipeline {
-        let ruleChain = try ComponentSpec.parseChain(rule)
-        guard ruleChain.count == 1 else {
-            throw AggregationError("'\(rule)': --agg takes one rule; put pre-aggregators in --pre")
+        let made: any Aggregator
+        do throws(AggregationError) {
+            let ruleChain = try ComponentSpec.parseChain(rule)
+            guard ruleChain.count == 1 else {
+                throw AggregationError("'\(rule)': --agg takes one rule; put pre-aggregators in --pre")
+            }
+            made = try makeRule(ruleChain[0])
+        } catch { throw AggregationError(error.message.hasPrefix("'\(rule)': --agg") ? error.message : "--agg: " + error.message) }
+        let stages: [any PreAggregator]
+        do throws(AggregationError) {
+            stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in try makePreAggregator(spec) }
+        } catch {
+            throw AggregationError("--pre: " + error.message)
         }
-        let stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in try makePreAggregator(spec) }
-        return AggregationPipeline(pre: stages, rule: try makeRule(ruleChain[0]))
+        return AggregationPipeline(pre: stages, rule: made)
     }
 
     /// The rule named by one spec.
@@ -141,15 +150,16 @@ public enum AggregatorCatalogue {
                 throw AggregationError("'geomed': start=\(startText) is not one of mean, zero")
             }
             return GeometricMedian(nu: try spec.positive("nu", default: 1e-6),
-                                   maxIterations: try spec.count("iters", default: 1000),
+                                   maxIterations: try spec.count("iters", default: 1000, in: 1...100_000),
                                    tolerance: try spec.nonNegative("tol", default: 1e-6), start: start)
         case "faba": return FABA()
         case "dnc":
-            return DnC(subDimension: try spec.count("b", default: 10000), iterations: try spec.count("niters", default: 5),
-                       filterFraction: try spec.nonNegative("c", default: 1.0))
+            return DnC(subDimension: try spec.count("b", default: 10000, in: 1...100_000_000),
+                       iterations: try spec.count("niters", default: 5, in: 1...1_000),
+                       filterFraction: try spec.nonNegative("c", default: 1.0, atMost: 1_000))
         case "clustering": return Clustering()
         case "cclip":
-            return CenteredClipping(tau: try spec.positive("tau", default: 10), iterations: try spec.count("iters", default: 3))
+            return CenteredClipping(tau: try spec.positive("tau", default: 10), iterations: try spec.count("iters", default: 3, in: 1...1_000))
         case "bulyan": return Bulyan()
         case "mda": return MDA()
         case "monna": return MoNNA(pivot: try spec.expression("pivot", default: "0"))
@@ -167,7 +177,7 @@ public enum AggregatorCatalogue {
         }
         try spec.checkKeys(entry.parameters.map(\.key))
         switch entry.name {
-        case "bucketing": return Bucketing(s: try spec.count("s", default: 2))
+        case "bucketing": return Bucketing(s: try spec.count("s", default: 2, in: 1...SpecExpression.inputBound))
         case "nnm": return NearestNeighbourMixing()
         case "clip": return StaticClipping(c: try spec.positive("c", default: 2.0))
         default: return AdaptiveRobustClipping()
@@ -205,18 +215,34 @@ public enum AggregatorCatalogue {
 
     /// Text for `--help`: one line per rule and pre-aggregator with its defaults.
     public static var helpText: String {
-        // Two lines per entry (spec with defaults, then summary), so that terminals of 80
-        // columns do not re-wrap them.
+        // The spec with its defaults, then the summary indented below it.
         func lines(_ entries: [Entry]) -> [String] {
             entries.map { entry in
                 let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
-                return "  \(entry.defaultSpec)\n      \(entry.summary)\(aliases)"
+                return (["  \(entry.defaultSpec)"] + helpLines(entry.summary + aliases, indent: 6)).joined(separator: "\n")
             }
         }
         return (["Aggregation rules (--agg NAME[:key=value,...]; integer values may use n and f, e.g. krum:q=n-f-1):"]
             + lines(rules)
             + ["Pre-aggregators (--pre A+B+..., applied in order before the rule):"]
             + lines(preAggregators)).joined(separator: "\n")
+    }
+
+    /// `text` broken at spaces into lines of at most 79 columns, each after `indent` spaces: an
+    /// indented catalogue line that ArgumentParser (which wraps `--help` at the terminal's width,
+    /// without indenting) leaves alone on 80 columns.
+    static func helpLines(_ text: String, indent: Int) -> [String] {
+        let width = 79 - indent, pad = String(repeating: " ", count: indent)
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(pad + line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(pad + line) }
+        return lines
     }
 
     /// Throws the requirement of the aggregator named by `text` when it cannot run on (n, f).
@@ -233,11 +259,12 @@ extension Aggregator {
 }
 
 extension ComponentSpec {
-    /// A whole number ≥ 1.
-    fileprivate func count(_ key: String, default def: Int) throws(AggregationError) -> Int {
+    /// A whole number in `range`: iteration counts and sizes are bounded so that a spec cannot
+    /// make a rule loop or allocate absurdly.
+    fileprivate func count(_ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         let x = try double(key, default: Double(def))
-        guard x >= 1, x == x.rounded(), x < 1e9 else {
-            throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a whole number ≥ 1")
+        guard x == x.rounded(), x >= Double(range.lowerBound), x <= Double(range.upperBound) else {
+            throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return Int(x)
     }
@@ -251,6 +278,13 @@ extension ComponentSpec {
     fileprivate func nonNegative(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
         guard x >= 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a number ≥ 0") }
+        return x
+    }
+
+    /// A number in [0, upper].
+    fileprivate func nonNegative(_ key: String, default def: Double, atMost upper: Double) throws(AggregationError) -> Double {
+        let x = try double(key, default: def)
+        guard x >= 0, x <= upper else { throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a number in [0, \(SpecNumber.format(upper))]") }
         return x
     }
 }

@@ -70,7 +70,7 @@ public enum AttackCatalogue {
         Entry(name: "mimic", aliases: [],
               summary: "copy one honest worker: fixed index, or chosen by Karimireddy et al.'s heuristic",
               parameters: ["mode: fixed or heuristic", "target: honest index to copy (mode=fixed)",
-                           "warmup: rounds spent learning the direction, ≥ 1 (mode=heuristic)"],
+                           "warmup: rounds spent learning the direction, 1...10000000 (mode=heuristic)"],
               examples: ["mimic", "mimic:mode=heuristic"]) { spec throws(AggregationError) in
             try spec.checkKeys(["mode", "target", "warmup"])
             switch spec.value("mode")?.lowercased() ?? "fixed" {
@@ -78,12 +78,12 @@ public enum AttackCatalogue {
                 guard spec.value("warmup") == nil else {
                     throw AggregationError("'mimic': warmup applies to mode=heuristic only")
                 }
-                return MimicAttack(target: try integer(spec, "target", default: 0, minimum: 0))
+                return MimicAttack(target: try integer(spec, "target", default: 0, in: 0...(SpecExpression.inputBound - 1)))
             case "heuristic":
                 guard spec.value("target") == nil else {
                     throw AggregationError("'mimic': mode=heuristic chooses its own target; target applies to mode=fixed")
                 }
-                return MimicHeuristicAttack(warmup: try integer(spec, "warmup", default: 1, minimum: 1))
+                return MimicHeuristicAttack(warmup: try integer(spec, "warmup", default: 1, in: 1...10_000_000))
             case let other:
                 throw AggregationError("'mimic': mode=\(other) is not one of fixed, heuristic")
             }
@@ -134,8 +134,8 @@ public enum AttackCatalogue {
         (["Attacks (--attack NAME[:key=value,...]):"] + entries.map { entry in
             let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
             let defaults = entry.examples.compactMap { try? makeAttack($0).spec }.joined(separator: " | ")
-            var lines = ["  \(defaults)", "      \(entry.summary)\(aliases)"]
-            lines += entry.parameters.map { "      \($0)" }
+            var lines = ["  \(defaults)"] + AggregatorCatalogue.helpLines(entry.summary + aliases, indent: 6)
+            lines += entry.parameters.flatMap { AggregatorCatalogue.helpLines($0, indent: 6) }
             return lines.joined(separator: "\n")
         }).joined(separator: "\n")
     }
@@ -143,14 +143,14 @@ public enum AttackCatalogue {
     // MARK: Parameter parsing
 
     private static let lineSearchParameters = [
-        "evals: number of evaluations ≥ 1", "start: first τ", "delta: initial step ≠ 0",
+        "evals: number of evaluations, 1...1000", "start: first τ", "delta: initial step ≠ 0",
         "ratio: contraction ratio in (0.5, 1)",
     ]
 
     private static func lineSearch(_ spec: ComponentSpec) throws(AggregationError) -> LineMaximizer {
         try spec.checkKeys(["evals", "start", "delta", "ratio"])
         let defaults = LineMaximizer()
-        let evals = try integer(spec, "evals", default: defaults.evaluations, minimum: 1)
+        let evals = try integer(spec, "evals", default: defaults.evaluations, in: 1...1_000)
         let delta = try finite(spec, "delta", default: defaults.delta)
         guard delta != 0 else { throw AggregationError("'\(spec.name)': delta must not be 0") }
         let ratio = try finite(spec, "ratio", default: defaults.ratio)
@@ -166,11 +166,12 @@ public enum AttackCatalogue {
         return value
     }
 
-    /// Parameter `key` as an integer ≥ `minimum`.
-    private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int, minimum: Int) throws(AggregationError) -> Int {
+    /// Parameter `key` as an integer in `range` (bounded: evaluations loop, and counts are kept in
+    /// states as Doubles, exact below 2⁵³).
+    private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         guard let text = spec.value(key) else { return def }
-        guard let value = Int(text), value >= minimum else {
-            throw AggregationError("'\(spec.name)': \(key)=\(text) must be an integer ≥ \(minimum)")
+        guard let value = Int(text), range.contains(value) else {
+            throw AggregationError("'\(spec.name)': \(key)=\(text) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }

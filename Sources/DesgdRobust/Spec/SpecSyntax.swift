@@ -108,26 +108,67 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// An integer expression over `n` and `f`: integers, `n`, `f`, `+ - * /` (integer division,
-/// truncating) and parentheses, e.g. `n-f-2` or `2*f+1`. Evaluated when n and f are known.
+/// truncating; a division by 0 gives 0) and parentheses, e.g. `n-f-2` or `2*f+1`. Evaluated
+/// when n and f are known: n is the number of inputs of the rule (after pre-aggregation, e.g.
+/// ⌈n/s⌉ buckets) and f the declared number of Byzantine inputs, so `krum:q=n-f-1` with 6 + 4
+/// senders and f = 4 is q = 5.
+///
+/// Hostile text cannot make it trap: a literal that does not fit in 64 bits is a parse error,
+/// and an expression whose value could leave ±``valueBound`` for some n, f in
+/// 0...``inputBound`` (`q=9223372036854775807+1`, `n*n*n`) is refused when parsed, so that every
+/// step of ``evaluate(n:f:)`` is exact for every configuration a run can have and no rule sees
+/// a count that overflows its own arithmetic (`2*b`, `n-f-1`).
 public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertible {
     case constant(Int)
     case n, f
     case binary(Character, SpecExpression, SpecExpression)
     case negate(SpecExpression)
 
+    /// The largest n and f an expression is checked for (runs have at most 2 000 workers).
+    public static let inputBound = 1 << 16
+    /// The largest magnitude of an expression's value (and of every intermediate value).
+    public static let valueBound = 1 << 40
+
+    /// The value at (n, f). Every step is overflow-checked and clamped to ±``valueBound``; for n,
+    /// f in 0...``inputBound`` (what a parsed expression was checked for) no clamp ever applies.
     public func evaluate(n: Int, f: Int) -> Int {
+        let bound = SpecExpression.valueBound
+        func clamped(_ v: Int) -> Int { min(max(v, -bound), bound) }
+        func checked(_ r: (partialValue: Int, overflow: Bool), sign: Bool) -> Int {
+            r.overflow ? (sign ? -bound : bound) : clamped(r.partialValue)
+        }
         switch self {
-        case .constant(let c): return c
-        case .n: return n
-        case .f: return f
+        case .constant(let c): return clamped(c)
+        case .n: return clamped(n)
+        case .f: return clamped(f)
         case .negate(let e): return -e.evaluate(n: n, f: f)
         case .binary(let op, let a, let b):
             let x = a.evaluate(n: n, f: f), y = b.evaluate(n: n, f: f)
             switch op {
-            case "+": return x + y
-            case "-": return x - y
-            case "*": return x * y
-            default: return y == 0 ? 0 : x / y
+            case "+": return checked(x.addingReportingOverflow(y), sign: x < 0)
+            case "-": return checked(x.subtractingReportingOverflow(y), sign: x < 0)
+            case "*": return checked(x.multipliedReportingOverflow(by: y), sign: (x < 0) != (y < 0))
+            default: return y == 0 ? 0 : checked(x.dividedReportingOverflow(by: y), sign: (x < 0) != (y < 0))
+            }
+        }
+    }
+
+    /// A bound on |value| over n, f in 0...``inputBound`` (and on every intermediate value), or
+    /// nil when it would exceed ``valueBound``; every step is overflow-checked.
+    var magnitudeBound: Int? {
+        func within(_ r: (partialValue: Int, overflow: Bool)) -> Int? {
+            r.overflow || r.partialValue > SpecExpression.valueBound ? nil : r.partialValue
+        }
+        switch self {
+        case .constant(let c): return c.magnitude <= UInt(SpecExpression.valueBound) ? abs(c) : nil
+        case .n, .f: return SpecExpression.inputBound
+        case .negate(let e): return e.magnitudeBound
+        case .binary(let op, let a, let b):
+            guard let x = a.magnitudeBound, let y = b.magnitudeBound else { return nil }
+            switch op {
+            case "+", "-": return within(x.addingReportingOverflow(y))
+            case "*": return within(x.multipliedReportingOverflow(by: y))
+            default: return x
             }
         }
     }
@@ -156,6 +197,9 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
         var parser = ExpressionParser(chars: Array(text.lowercased()), context: context, text: text)
         let e = try parser.sum()
         guard parser.pos == parser.chars.count else { throw parser.error() }
+        guard e.magnitudeBound != nil else {
+            throw AggregationError("\(context)=\(text) must stay within -\(valueBound)...\(valueBound) for n and f in 0...\(inputBound): use smaller numbers")
+        }
         return e
     }
 
@@ -199,7 +243,10 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
             }
             var digits = ""
             while pos < chars.count, chars[pos].isASCII, chars[pos].isNumber { digits.append(chars[pos]); pos += 1 }
-            guard let v = Int(digits) else { throw error() }
+            guard !digits.isEmpty else { throw error() }
+            guard let v = Int(digits) else {
+                throw AggregationError("\(context)=\(text): \(digits) does not fit in a 64-bit integer (values must stay within -\(SpecExpression.valueBound)...\(SpecExpression.valueBound))")
+            }
             return .constant(v)
         }
     }

@@ -58,9 +58,24 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// Set (e.g. on Ctrl-C) to end the run after the current round, with the trace finished cleanly.
     public var stopRequested = false
 
+    /// Keyframe intervals: up to the longest run (``SimulationConfig/roundsRange``).
+    public static let keyframeIntervalRange = 1...SimulationConfig.roundsRange.upperBound
+    /// zstd's regular levels (20–22 are its "ultra" levels, with windows of hundreds of MB).
+    public static let compressionLevelRange: ClosedRange<Int32> = 1...19
+
+    /// Checks `--keyframe-every` and `--zstd-level` (front ends call it before loading data).
+    public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32) throws(TraceError) {
+        guard keyframeIntervalRange.contains(keyframeInterval) else {
+            throw .usage(SimulationError.outOfRange("--keyframe-every", keyframeInterval, keyframeIntervalRange).message)
+        }
+        guard compressionLevelRange.contains(compressionLevel) else {
+            throw .usage(SimulationError.outOfRange("--zstd-level", compressionLevel, compressionLevelRange).message)
+        }
+    }
+
     public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
                 compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel) throws(TraceError) {
-        guard keyframeInterval >= 1 else { throw .usage("--keyframe-every must be at least 1") }
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel)
         self.mode = mode
         self.keyframeInterval = keyframeInterval
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel)

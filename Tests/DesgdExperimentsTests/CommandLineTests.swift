@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+/// Every bad command-line input of every command, run through the real executables: exit code 2,
+/// exactly one line on standard error that names the option, nothing on standard output, and no
+/// training or data loading first (the whole table runs in seconds). README.md shows the table.
+@Suite struct CommandLineTests {
+    /// The committed sample trace (traces/samples/), for the commands that read one.
+    static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("traces/samples/v1.0-desgd-cclip-ipm-small-3r.trace").path
+
+    struct BadInput: CustomTestStringConvertible, Sendable {
+        var program: String
+        var arguments: [String]
+        /// The whole line expected on standard error.
+        var message: String
+        /// The option the message must name.
+        var option: String
+        var testDescription: String { ([program] + arguments.map { $0 == CommandLineTests.sample ? "SAMPLE" : $0 }).joined(separator: " ") }
+
+        init(_ program: String, _ arguments: [String], _ option: String, _ message: String) {
+            (self.program, self.arguments, self.option, self.message) = (program, arguments, option, message)
+        }
+    }
+
+    static let badInputs: [BadInput] = {
+        let s = sample
+        return [
+            BadInput("desgd-record", ["--threads", "0"], "--threads", "desgd-record: --threads must be in 1...256 (got 0)"),
+            BadInput("desgd-record", ["--threads", "257"], "--threads", "desgd-record: --threads must be in 1...256 (got 257)"),
+            BadInput("desgd-record", ["--rounds", "0"], "--rounds", "desgd-record: --rounds must be in 1...10000000 (got 0)"),
+            BadInput("desgd-record", ["--rounds", "9223372036854775807"], "--rounds", "desgd-record: --rounds must be in 1...10000000 (got 9223372036854775807)"),
+            BadInput("desgd-record", ["--rounds", "99999999999999999999"], "--rounds", "desgd-record: The value '99999999999999999999' is invalid for '--rounds <rounds>' (see desgd-record --help)"),
+            BadInput("desgd-record", ["--honest", "0"], "--honest", "desgd-record: --honest must be in 1...1000 (got 0)"),
+            BadInput("desgd-record", ["--honest", "1001"], "--honest", "desgd-record: --honest must be in 1...1000 (got 1001)"),
+            BadInput("desgd-record", ["--byzantine=-1"], "--byzantine", "desgd-record: --byzantine must be in 0...1000 (got -1)"),
+            BadInput("desgd-record", ["--f", "25"], "--f", "desgd-record: --f must be in 0...24 (got 25)"),
+            BadInput("desgd-record", ["--batch", "0"], "--batch", "desgd-record: --batch must be in 1...4096 (got 0)"),
+            BadInput("desgd-record", ["--batch", "4097"], "--batch", "desgd-record: --batch must be in 1...4096 (got 4097)"),
+            BadInput("desgd-record", ["--beta", "1"], "--beta", "desgd-record: --beta must be a number in [0, 1) (got 1)"),
+            BadInput("desgd-record", ["--beta", "nan"], "--beta", "desgd-record: --beta must be a number in [0, 1) (got nan)"),
+            BadInput("desgd-record", ["--buffer-decay", "1.5"], "--buffer-decay", "desgd-record: --buffer-decay must be a number in [0, 1] (got 1.5)"),
+            BadInput("desgd-record", ["--gamma=-0.5"], "--gamma", "desgd-record: --gamma must be a number in [0, 1] (got -0.5)"),
+            BadInput("desgd-record", ["--lr", "0"], "--lr", "desgd-record: --lr must be a number in (0, 1000] (got 0)"),
+            BadInput("desgd-record", ["--lr", "inf"], "--lr", "desgd-record: --lr must be a number in (0, 1000] (got inf)"),
+            BadInput("desgd-record", ["--weight-decay", "1e9"], "--weight-decay", "desgd-record: --weight-decay must be a number in [0, 1000] (got 1000000000)"),
+            BadInput("desgd-record", ["--classes-per-round", "11"], "--classes-per-round", "desgd-record: --classes-per-round must be in 1...10 (got 11)"),
+            BadInput("desgd-record", ["--eval-every", "0"], "--eval-every", "desgd-record: --eval-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-record", ["--seed=-1"], "--seed", "desgd-record: The value '-1' is invalid for '--seed <seed>' (see desgd-record --help)"),
+            BadInput("desgd-record", ["--seed", "18446744073709551616"], "--seed", "desgd-record: The value '18446744073709551616' is invalid for '--seed <seed>' (see desgd-record --help)"),
+            BadInput("desgd-record", ["--synthetic", "0"], "--synthetic", "desgd-record: --synthetic must be in 1...100000 (got 0)"),
+            BadInput("desgd-record", ["--partition", "label-skew:k=11"], "--partition", "desgd-record: --partition label-skew:k must be in 1...10 (got 11)"),
+            BadInput("desgd-record", ["--partition", "dirichlet:alpha=0.001"], "--partition", "desgd-record: --partition dirichlet:alpha must be in 0.01...1000 (got 0.001)"),
+            BadInput("desgd-record", ["--keyframe-every", "0"], "--keyframe-every", "desgd-record: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-record", ["--zstd-level", "20"], "--zstd-level", "desgd-record: --zstd-level must be in 1...19 (got 20)"),
+            BadInput("desgd-record", ["--record", "sampled:0"], "--record", "desgd-record: --record: unknown recording mode 'sampled:0': use full, decisions or sampled:K with K ≥ 1"),
+            BadInput("desgd-record", ["--agg", "krum:q=9223372036854775807+1"], "--agg", "desgd-record: --agg: 'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+            BadInput("desgd-record", ["--agg", "krum:q=99999999999999999999"], "--agg", "desgd-record: --agg: 'krum': q=99999999999999999999: 99999999999999999999 does not fit in a 64-bit integer (values must stay within -1099511627776...1099511627776)"),
+            BadInput("desgd-record", ["--agg", "geomed:iters=1000000000"], "--agg", "desgd-record: --agg: 'geomed': iters=1000000000 must be a whole number in 1...100000"),
+            BadInput("desgd-record", ["--pre", "bucketing:s=0"], "--pre", "desgd-record: --pre: 'bucketing': s=0 must be a whole number in 1...65536"),
+            BadInput("desgd-record", ["--attack", "ipm-opt:evals=1000000"], "--attack", "desgd-record: --attack: 'ipm-opt': evals=1000000 must be an integer in 1...1000"),
+            BadInput("desgd-record", ["--attack", "mimic:target=9223372036854775807"], "--attack", "desgd-record: --attack: 'mimic': target=9223372036854775807 must be an integer in 0...65535"),
+            BadInput("desgd-record", ["--mode", "fedavg"], "--mode", "desgd-record: The value 'fedavg' is invalid for '--mode <mode>'. Please provide one of 'desgd' and 'sgd'. (see desgd-record --help)"),
+            BadInput("desgd-record", ["--no-such-option"], "--no-such-option", "desgd-record: Unknown option '--no-such-option' (see desgd-record --help)"),
+            BadInput("desgd-record", ["--synthetic", "100", "--data", "/tmp"], "--synthetic", "desgd-record: --synthetic and --data exclude each other: choose one data set"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--threads", "0"], "--threads", "desgd-replay: --threads must be in 1...256 (got 0)"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--f", "13"], "--f", "desgd-replay: --f must be in 0...12 (got 13)"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--rounds", "9223372036854775807"], "--rounds", "desgd-replay: The value '9223372036854775807' is invalid for '--rounds <rounds>' (see desgd-replay --help)"),
+            BadInput("desgd-replay", [s, "--export", NSTemporaryDirectory(), "--round", "3"], "--round", "desgd-replay: --round must be in 0...2 (got 3)"),
+            BadInput("desgd-replay", [s, "--agg", "krum:q=9223372036854775807+1"], "--agg", "desgd-replay: --agg: 'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--pre", "bucketing:s=99999999"], "--pre", "desgd-replay: --pre: 'bucketing': s=99999999 must be a whole number in 1...65536"),
+            BadInput("desgd-replay", [], "<trace>", "desgd-replay: Missing expected argument '<trace>' (see desgd-replay --help)"),
+            BadInput("desgd-audit", [s, "--threads", "0"], "--threads", "desgd-audit: --threads must be in 1...256 (got 0)"),
+            BadInput("desgd-audit", [s, "--compare", "trmean:b=n*n*n"], "--compare", "desgd-audit: --compare: 'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+            BadInput("desgd-grid", ["run", "reduced", "--jobs", "0"], "--jobs", "desgd-grid run: --jobs must be in 1...256 (got 0)"),
+            BadInput("desgd-grid", ["run", "reduced", "--threads", "300"], "--threads", "desgd-grid run: --threads must be in 1...256 (got 300)"),
+            BadInput("desgd-grid", ["run", "reduced", "--keyframe-every", "0"], "--keyframe-every", "desgd-grid run: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-grid", ["run", "reduced", "--cell", "46"], "--cell", "desgd-grid run: --cell must be in 0...45, the cells of grid reduced (got 46)"),
+            BadInput("desgd-grid", ["slurm", "reduced", "--cpus-per-task", "0"], "--cpus-per-task", "desgd-grid slurm: --cpus-per-task must be in 1...256 (got 0)"),
+            BadInput("desgd-grid", ["slurm", "reduced", "--max-concurrent", "0"], "--max-concurrent", "desgd-grid slurm: --max-concurrent must be in 1...1000000 (got 0)"),
+            BadInput("desgd-grid", ["slurm", "reduced", "--keyframe-every", "0"], "--keyframe-every", "desgd-grid slurm: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-bench", ["aggregators", "--n", "2"], "--n", "desgd-bench: --n must be in 3...1000 (got 2)"),
+            BadInput("desgd-bench", ["aggregators", "--n", "1000", "--d", "100000000"], "--d", "desgd-bench: --n × --d must be at most 1073741824 floats (got 1000 × 100000000)"),
+            BadInput("desgd-bench", ["aggregators", "--repeats", "0"], "--repeats", "desgd-bench: --repeats must be in 1...1000 (got 0)"),
+            BadInput("desgd-bench", ["aggregators", "--agg", "krum:q=n*n*n"], "--agg", "desgd-bench: --agg: 'krum': q=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+            BadInput("desgd-bench", ["numerics", "--batch", "0"], "--batch", "desgd-bench: --batch must be in 1...4096 (got 0)"),
+            BadInput("desgd-bench", ["numerics", "--iterations", "0"], "--iterations", "desgd-bench: --iterations must be in 1...100000 (got 0)"),
+            BadInput("desgd-bench", ["numerics", "--backends", "cuda"], "--backends", "desgd-bench: --backends: unknown backend 'cuda': use openblas or portable"),
+            BadInput("desgd-bench", ["centralized", "--epochs", "0"], "--epochs", "desgd-bench: --epochs must be in 1...1000 (got 0)"),
+            BadInput("desgd-bench", ["centralized", "--lr", "nan"], "--lr", "desgd-bench: --lr must be a number in (0, 1000] (got nan)"),
+            BadInput("desgd-bench", ["simulate", "--threads", "0"], "--threads", "desgd-bench: --threads must be in 1...256 (got 0)"),
+            BadInput("desgd-bench", ["record", "--zstd-level", "30"], "--zstd-level", "desgd-bench: --zstd-level must be in 1...19 (got 30)"),
+            BadInput("desgd-bench", ["replay", s, "--threads", "0"], "--threads", "desgd-bench: --threads must be in 1...256 (got 0)"),
+        ]
+    }()
+
+    @Test(arguments: CommandLineTests.badInputs)
+    func badInputExitsTwoWithOneLineNamingTheOption(_ input: BadInput) throws {
+        let outcome = try Executables.run(input.program, input.arguments)
+        #expect(outcome.status == 2)
+        let lines = outcome.standardError.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines[1].isEmpty, "not one line: \(outcome.standardError)")
+        #expect(outcome.standardError.contains(input.option))
+        #expect(outcome.standardError == input.message + "\n")
+        #expect(outcome.standardOutput.isEmpty)
+    }
+
+    /// Good inputs finish quickly with exit code 0.
+    @Test func goodInputsSucceed() throws {
+        let s = CommandLineTests.sample
+        let replay = try Executables.run("desgd-replay", [s, "--agg", "mean", "--rounds", "0:2", "--csv", "--threads", "1"])
+        #expect(replay.status == 0, "\(replay.standardError)")
+        #expect(String(decoding: replay.standardOutput, as: UTF8.self).split(separator: "\n").count >= 3)
+        let audit = try Executables.run("desgd-audit", [s, "--json"])
+        #expect(audit.status == 0, "\(audit.standardError)")
+        let paper = try Executables.run("desgd-grid", ["paper"])
+        #expect(paper.status == 0 && !paper.standardOutput.isEmpty)
+        let directory = NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"
+        let record = try Executables.run("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4",
+                                                          "--rounds", "2", "--eval-every", "1", "--threads", "1", "--out", "t.trace", "--json"],
+                                         in: directory)
+        #expect(record.status == 0, "\(record.standardError)")
+        #expect(FileManager.default.fileExists(atPath: directory + "/t.trace"))
+    }
+
+    static let commands: [[String]] = [
+        ["desgd-record"], ["desgd-replay"], ["desgd-audit"],
+        ["desgd-grid"], ["desgd-grid", "run"], ["desgd-grid", "status"], ["desgd-grid", "report"], ["desgd-grid", "slurm"],
+        ["desgd-bench"], ["desgd-bench", "simulate"], ["desgd-bench", "numerics"], ["desgd-bench", "aggregators"],
+        ["desgd-bench", "record"], ["desgd-bench", "replay"], ["desgd-bench", "centralized"],
+    ]
+
+    /// `--help` at 80 columns: exit 0, and every paragraph of the overview is wrapped once, at the
+    /// terminal's width — no line of a paragraph could have taken the next line's first word
+    /// (text hard-wrapped in the source and wrapped again breaks mid-sentence and fails this).
+    /// Indented lines (examples, the catalogue) are left as written and must fit in 80 columns.
+    @Test(arguments: CommandLineTests.commands)
+    func helpReadsWellAtEightyColumns(_ command: [String]) throws {
+        let outcome = try Executables.run(command[0], Array(command.dropFirst()) + ["--help"])
+        #expect(outcome.status == 0)
+        let text = String(decoding: outcome.standardOutput, as: UTF8.self)
+        let overview = text.components(separatedBy: "\nUSAGE:")[0].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(overview.count > 1)
+        for (a, b) in zip(overview, overview.dropFirst()) where !a.isEmpty && !b.isEmpty {
+            if a.hasPrefix(" ") || b.hasPrefix(" ") {
+                #expect(a.count <= 80, "\(command): \(a)")
+                continue
+            }
+            let word = b.split(separator: " ").first.map(String.init) ?? ""
+            #expect(a.count + 1 + word.count >= 80, "\(command): '\(a)' is followed by '\(b)'")
+        }
+        if !["desgd-grid", "desgd-bench"].contains(command.joined(separator: " ")), text.contains("--threads") {
+            #expect(text.contains("1...256"), "\(command): --help shows no range for --threads")
+        }
+    }
+}
