@@ -69,7 +69,7 @@ public struct TraceMutator {
         guard !candidates.isEmpty else { return }
         let k = candidates[random.nextInt(below: candidates.count)]
         guard let body = Self.decompress(records[k].payload), body.count >= 4 else { return }
-        let length = Int(body[0]) | Int(body[1]) << 8 | Int(body[2]) << 16 | Int(body[3]) << 24
+        let length = Self.jsonLength(body)
         guard length <= body.count - 4,
               var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]), options: [.fragmentsAllowed]) else { return }
         let steps = 1 + random.nextInt(below: 3)
@@ -118,7 +118,7 @@ public struct TraceMutator {
         case 1: return "nan"
         case 2: return [Any]()
         case 3: return Double(bitPattern: random.nextUInt64())
-        case 4: return (node as? NSNumber).map { NSNumber(value: $0.int64Value &+ Int64(random.nextInt(below: 5)) - 2) } ?? NSNumber(value: interesting())
+        case 4: return (node as? NSNumber).map { NSNumber(value: $0.int64Value &+ (Int64(random.nextInt(below: 5)) - 2)) } ?? NSNumber(value: interesting())
         default: return NSNumber(value: interesting())
         }
     }
@@ -129,7 +129,7 @@ public struct TraceMutator {
         guard !candidates.isEmpty else { return }
         let k = candidates[random.nextInt(below: candidates.count)]
         guard var body = Self.decompress(records[k].payload), body.count > 4 else { return }
-        let length = Int(body[0]) | Int(body[1]) << 8 | Int(body[2]) << 16 | Int(body[3]) << 24
+        let length = Self.jsonLength(body)
         guard 4 + length < body.count else { return }
         for _ in 0 ..< 1 + random.nextInt(below: 16) {
             body[4 + length + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
@@ -183,9 +183,10 @@ public struct TraceMutator {
             for b in 0..<8 { v |= UInt64(r.header[16 + b]) << (8 * UInt64(b)) }
             return Int64(bitPattern: v)
         }
-        guard let k = records.firstIndex(where: { $0.type == type.rawValue && (round.map { Int64($0) == roundOf($0) } ?? true) }),
+        let wanted = round.map(Int64.init)
+        guard let k = records.firstIndex(where: { r in r.type == type.rawValue && (wanted == nil || wanted == roundOf(r)) }),
               let body = decompress(records[k].payload), body.count >= 4 else { return nil }
-        let length = Int(body[0]) | Int(body[1]) << 8 | Int(body[2]) << 16 | Int(body[3]) << 24
+        let length = Self.jsonLength(body)
         guard length <= body.count - 4,
               var json = (try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]))) as? [String: Any] else { return nil }
         edit(&json)
@@ -226,6 +227,13 @@ public struct TraceMutator {
             at = d + TraceFormat.digestSize
         }
         return records
+    }
+
+    /// The u32 JSON length at the start of a body (FORMAT.md §4).
+    static func jsonLength(_ body: [UInt8]) -> Int {
+        var v = 0
+        for b in 0..<4 { v |= Int(body[b]) << (8 * b) }
+        return v
     }
 
     static func join(_ signature: [UInt8], _ records: [Record]) -> [UInt8] {

@@ -88,9 +88,10 @@ import Testing
     /// A chain of 100 000 vector references (it overflowed the stack when resolved recursively).
     @Test func longReferenceChains() throws {
         let n = 100_000
-        let vectors = [VectorEntry(offset: 0, count: 1)] + (1..<n).map { VectorEntry(offset: 0, count: 1, ref: $0 - 1) }
+        // Vector 0 is 1.0 (byte planes of 0x3F800000); every other one is "its reference + 0".
+        let vectors = [VectorEntry(offset: 0, count: 1)] + (1..<n).map { VectorEntry(offset: 4, count: 1, ref: $0 - 1) }
         let content = RoundContent(round: 0, hasVectors: true, classes: [], aggregations: [], modelDiff: nil, evaluation: nil, vectors: vectors)
-        let body = RecordBody.jsonPart(content, encoder: RecordBody.encoder()) + [0, 0, 0x80, 0x3F]
+        let body = RecordBody.jsonPart(content, encoder: RecordBody.encoder()) + [0, 0, 0x80, 0x3F, 0, 0, 0, 0]
         let parsed = try ParsedBody<RoundContent>.parse(body, decoder: RecordBody.decoder()).get()
         guard case .failure(let f) = parsed.vector(n - 1) else { Issue.record("a 100 000-link chain was followed"); return }
         #expect(f.reason.contains("longer than \(TraceFormat.maximumReferenceDepth)"))
@@ -125,6 +126,8 @@ import Testing
         expectRefused(config("honestWorkers", 0), "config")
         expectRefused(config("rounds", -5), "config")
         expectRefused(config("batchSize", 0), "config")
+        expectRefused(config("threads", 0), "--threads")
+        expectRefused(config("aggregator", "krum:q=9223372036854775807+1"), "--agg")
         expectRefused(header { $0["keyframeInterval"] = 0 }, "keyframeInterval")
         expectRefused(header { json in
             var g = json["groups"] as! [[String: Any]]

@@ -19,7 +19,9 @@ export SWIFT_BACKTRACE=enable=no
 mkdir -p "$WORK/corpus" "$WORK/seeds" Tests/fuzz/crashers
 
 swift build -c release --product desgd-record >/dev/null
-swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING >/dev/null
+# lld: gold fails on the libFuzzer runtime beside SwiftPM's renamed entry point.
+swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING \
+  -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null
 
 # Seeds: small synthetic runs covering DeSGD and SGD, full, sampled and decisions recording, a stateful
 # rule (cclip), a random schedule with two classes per round, and a trace without its footer.

@@ -47,7 +47,7 @@ extension TraceHeader {
             throw ParseFailure("partition: expected \(n) workers × \(C) classes")
         }
         let population = trainingSampleCount
-        guard population >= 1 && population <= 1 << 26 else { throw ParseFailure("config.data: \(population) training samples is out of range") }
+        guard population >= 1 && population <= 1 << 24 else { throw ParseFailure("config.data: \(population) training samples is out of range") }
         var seen = [Bool](repeating: false, count: population)
         for (w, row) in partition.samples.enumerated() {
             for (c, list) in row.enumerated() {
