@@ -250,10 +250,12 @@ public final class TraceReader: @unchecked Sendable {
               e.offset + e.size <= file.size else {
             return .failure(ParseFailure("its declared extent (offset \(e.offset), \(e.size) bytes) is impossible in a \(file.size)-byte file"))
         }
-        let before = !link || e.offset == UInt64(TraceFormat.signatureSize) ? 0 : TraceFormat.digestSize
+        // The first record links to the file's own signature (16 bytes), the others to the digest before them.
+        let first = e.offset == UInt64(TraceFormat.signatureSize)
+        let before = !link ? 0 : first ? TraceFormat.signatureSize : TraceFormat.digestSize
         let bytes: [UInt8]
         do { bytes = try file.read(e.offset - UInt64(before), before + Int(e.size)) } catch { return .failure(ParseFailure(error.message)) }
-        let previous = before == 0 ? TraceFormat.chainRoot : Array(bytes[0..<before])
+        let previous = !link ? [] : first ? TraceFormat.chainRoot(of: bytes[0..<before]) : Array(bytes[0..<before])
         let h0 = before, p0 = before + TraceFormat.recordHeaderSize, d0 = bytes.count - TraceFormat.digestSize
         let h: RecordHeader
         switch RecordHeader.parse(bytes[h0..<p0]) {
