@@ -46,7 +46,8 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
     @Option(help: "Threads for the replays (the report does not depend on it).") var threads = ParallelExecutor.machineThreads
-    @Option(help: "Exit 1 unless the trace is signed by this public key (desgd-key generate's .pub file) over the whole file.")
+    @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (desgd-key generate's .pub file) over the whole file.",
+                               valueName: "key.pub"))
     var trust: String?
 
     func run() throws {

@@ -35,7 +35,8 @@ struct DesgdKey: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a new private key to PATH (mode 0600) and its public key to PATH.pub; never overwrites.")
 
-        @Option(help: "The private key file to create; the public key goes to this path with .pub appended.") var out: String
+        @Option(help: ArgumentHelp("The private key file to create; the public key goes to this path with .pub appended.", valueName: "path"))
+        var out: String
 
         func run() throws {
             let key = TraceSigningKey.generate()
@@ -48,7 +49,8 @@ struct DesgdKey: ParsableCommand {
     struct Fingerprint: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the fingerprint of a public key file.")
 
-        @Argument(help: "A public key file (desgd-ed25519 <base64>), e.g. PATH.pub of desgd-key generate.") var publicKey: String
+        @Argument(help: ArgumentHelp("A public key file (desgd-ed25519 <base64>), e.g. PATH.pub of desgd-key generate.", valueName: "key.pub"))
+        var publicKey: String
 
         func run() throws {
             do { print(try TracePublicKey.read(path: publicKey).fingerprint) } catch {

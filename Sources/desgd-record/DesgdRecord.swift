@@ -43,7 +43,8 @@ struct DesgdRecord: ParsableCommand {
     var record = "full"
     @Option(help: "A keyframe of the model and server state every this many rounds.") var keyframeEvery = 100
     @Option(help: "zstd level (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
-    @Option(help: "Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.")
+    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
+                               valueName: "key"))
     var sign: String?
     @Flag(help: "Print the summary as JSON.") var json = false
 

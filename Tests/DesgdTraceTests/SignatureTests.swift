@@ -335,3 +335,50 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         #expect(v.problem?.contains("signs the digest of an earlier prefix, up to keyframe 3 (record 6)") == true)
     }
 }
+
+/// The pure verifier on in-memory variants: every single-byte change to a signature, index or
+/// footer payload is caught (never "whole"), and nothing traps. The chain is given as holding, as
+/// it does for an attacker who recomputes the digests after the change.
+@Suite struct SignatureVerifierTests {
+    /// The verifier's input collected from bytes (as ``TraceReader/verifySignatures(chain:)`` does).
+    static func records(_ bytes: [UInt8]) -> [SignatureVerifier.Record] {
+        recordTable(bytes).map { offset, h in
+            let size = UInt64(TraceFormat.recordOverhead) + h.payloadLength
+            let p0 = offset + TraceFormat.recordHeaderSize
+            let payload: ArraySlice<UInt8>? = [.signature, .index, .footer].contains(h.type) ? bytes[p0 ..< p0 + Int(h.payloadLength)] : nil
+            return .init(entry: IndexEntry(type: h.type, round: Int(h.round), offset: UInt64(offset), size: size),
+                         previousDigest: h.previousDigest, payload: payload)
+        }
+    }
+
+    static func verdict(_ records: [SignatureVerifier.Record]) -> SignatureReport {
+        SignatureVerifier.verify(records, chain: .init(verifiedRecords: records.count, failure: nil), trailingBytes: 0)
+    }
+
+    @Test func everyByteOfSignaturesIndexAndFooterCounts() throws {
+        let original = Self.records(SignedTraceTests.signed)
+        #expect(Self.verdict(original).status == .whole)
+        var variants = 0
+        for (i, r) in original.enumerated() {
+            guard let payload = r.payload else { continue }
+            for k in 0..<payload.count {
+                var changed = Array(payload)
+                changed[k] ^= 0x10
+                var records = original
+                records[i].payload = changed[...]
+                let v = Self.verdict(records)
+                #expect(v.status == .invalid, "\(r.entry.type.name) record \(i), payload byte \(k): \(v.summary)")
+                variants += 1
+            }
+        }
+        #expect(variants == 5 * SignatureRecord.payloadSize + 17 * TraceFormat.indexEntrySize + TraceFormat.footerPayloadSize)
+        // A payload cut short or lengthened is malformed, not a trap.
+        for i in original.indices where original[i].entry.type == .signature || original[i].entry.type == .footer {
+            for n in [0, 1, 31, 33, 151, 153] {
+                var records = original
+                records[i].payload = [UInt8](repeating: 0, count: n)[...]
+                #expect(Self.verdict(records).status == .invalid)
+            }
+        }
+    }
+}

@@ -175,7 +175,8 @@ public struct SignatureVerifier {
     }
 
     /// After a final signature at `i`: nothing, or exactly an index and a footer that say what the
-    /// signature says. Returns how many records that is (0 or 2); anything else after the final
+    /// signature says, their reserved bytes zero: every byte of them is then determined by signed
+    /// content. Returns how many records that is (0 or 2); anything else after the final
     /// signature is left uncovered (and counted as unsigned by the caller).
     static func finalTail(_ records: [Record], after i: Int, signature s: SignatureRecord) -> Result<Int, ParseFailure> {
         let rest = records[(i + 1)...]
@@ -183,7 +184,8 @@ public struct SignatureVerifier {
               let table = index.payload, let tail = footer.payload else { return .success(0) }
         guard tail.count == TraceFormat.footerPayloadSize else { return .failure(ParseFailure("the footer is not \(TraceFormat.footerPayloadSize) bytes")) }
         var f = ByteReader(tail)
-        let indexOffset = f.u64(), entries = f.u64(), roundRecords = f.u64(), flags = f.u32()
+        let indexOffset = f.u64(), entries = f.u64(), roundRecords = f.u64(), flags = f.u32(), reserved = f.u32()
+        guard flags & ~1 == 0, reserved == 0 else { return .failure(ParseFailure("the footer's undefined flags or reserved bytes are not zero")) }
         guard indexOffset == index.entry.offset, entries == UInt64(i + 1) else {
             return .failure(ParseFailure("the footer does not point at the index that follows the final signature"))
         }
@@ -195,11 +197,10 @@ public struct SignatureVerifier {
         }
         var t = ByteReader(table)
         for k in 0...i {
-            let type = t.u8()
-            _ = t.bytes(7)
+            let type = t.u8(), reserved = t.bytes(7)
             let round = Int64(bitPattern: t.u64()), offset = t.u64(), size = t.u64()
             let e = records[k].entry
-            guard type == e.type.rawValue, round == Int64(e.round), offset == e.offset, size == e.size else {
+            guard type == e.type.rawValue, reserved.allSatisfy({ $0 == 0 }), round == Int64(e.round), offset == e.offset, size == e.size else {
                 return .failure(ParseFailure("index entry \(k) does not describe record \(k) (\(describe(e)))"))
             }
         }
