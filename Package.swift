@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "desgd-replay", targets: ["desgd-replay"]),
         .executable(name: "desgd-audit", targets: ["desgd-audit"]),
         .executable(name: "desgd-grid", targets: ["desgd-grid"]),
+        .executable(name: "desgd-key", targets: ["desgd-key"]),
         .executable(name: "desgd-bench", targets: ["desgd-bench"]),
         .executable(name: "desgd-fuzz", targets: ["desgd-fuzz"]),
     ],
@@ -98,6 +99,11 @@ let package = Package(
             name: "desgd-grid",
             dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", "DesgdExperiments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: cpu),
+
+        .executableTarget(
+            name: "desgd-key",
+            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.

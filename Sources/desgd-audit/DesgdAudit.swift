@@ -22,8 +22,11 @@ struct DesgdAuditCommand: ParsableCommand {
           desgd-audit traces/run.trace
           desgd-audit traces/run.trace --compare geomed,trmean --html report.html
           desgd-audit traces/run.trace --compare all --csv > audit.csv
+          desgd-audit traces/run.trace --trust lab.key.pub
 
-        Exit codes: 0 done, 1 the digest chain is broken (the report is still written), 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace).
+        Signatures (desgd-record --sign): the integrity part says "signed by FINGERPRINT, whole file", "signed by FINGERPRINT up to round t only" (a killed recorder, a cut end or records appended after signing), "SIGNATURE INVALID: ..." (naming the record whose signature fails or where the digest chain breaks) or "unsigned". --trust KEY.pub exits 1, with one line saying why, unless that key alone signed the whole file.
+
+        Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
@@ -34,11 +37,18 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
     @Option(help: "Threads for the replays, \(rangeText(SimulationConfig.threadsRange)) (the report does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
+    @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (desgd-key generate's .pub file) over the whole file.",
+                               valueName: "key.pub"))
+    var trust: String?
 
     func run() throws {
         let program = "desgd-audit"
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
+        let trusted: TracePublicKey?
+        do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
+            throw CommandFailure.exit(program, "--trust: \(error.message)")
+        }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let bar = ProgressBar(total: reader.roundCount, label: "audit")
@@ -65,6 +75,10 @@ struct DesgdAuditCommand: ParsableCommand {
             output = AuditText.render(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
         }
         FileHandle.standardOutput.write(Data(output.utf8))
+        if let trusted, let why = report.integrity.signatures.map({ $0.trustFailure(trusted) }) ?? "the signatures were not verified" {
+            FileHandle.standardError.write(Data("\(program): not trusted: \(why)\n".utf8))
+            throw ExitCode(1)
+        }
         if !report.integrity.chainHolds { throw ExitCode(1) }
     }
 }

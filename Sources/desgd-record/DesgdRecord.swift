@@ -23,6 +23,7 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --preset paper --agg krum:q=n-f-1 --attack signflip
           desgd-record --mode sgd --agg trmean --attack alie --seed 2 --out alie.trace
           desgd-record --attack ipm --record sampled:10
+          desgd-record --attack ipm --sign lab.key
 
         Exit codes: 0 done, 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round).
 
@@ -39,6 +40,9 @@ struct DesgdRecord: ParsableCommand {
     var record = "full"
     @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
+                               valueName: "key"))
+    var sign: String?
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
@@ -51,6 +55,10 @@ struct DesgdRecord: ParsableCommand {
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record) } catch { throw TraceError.usage("--record: " + error.message) }
             try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel)
+            let signingKey: TraceSigningKey?
+            do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
+                throw TraceError.usage("--sign: " + error.message)
+            }
             dataset = try config.data.load()
             let path: String
             if let out {
@@ -62,7 +70,7 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel)
+                                         compressionLevel: zstdLevel, signingKey: signingKey)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {

@@ -276,7 +276,8 @@ let numpyAvailable: Bool = {
         #expect(worst == worst.sorted(by: >) && worst.count == 10)
         let text = AuditText.render(report)
         #expect(text.contains("digest chain holds") && text.contains("Worst rounds"))
-        #expect(AuditText.csv(report).split(separator: "\n").count == 13)
+        #expect(AuditText.csv(report).split(separator: "\n").count == 14)  // the signature comment, header, 12 rows
+        #expect(text.contains("unsigned") && AuditText.csv(report).hasPrefix("# signatures: unsigned\n"))
     }
 
     /// A damaged trace: the audit names the broken record's round and the rounds still readable.

@@ -334,7 +334,7 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         var newer = bytes
         newer[10] = 2
         let cases: [([UInt8], TraceError.Kind, String)] = [
-            (newer, .version, "format 2.0"),
+            (newer, .version, "format 2.\(TraceFormat.minor)"),
             (Array("hello, world, this is text".utf8), .version, "not a desgd trace"),
             ([], .truncated, "shorter than a trace signature"),
         ]

@@ -4,7 +4,7 @@ import DesgdSimulation
 import DesgdTrace
 import Foundation
 
-/// Builds the ``AuditReport`` of a trace: the digest chain, the run in brief, accuracy over rounds,
+/// Builds the ``AuditReport`` of a trace: the digest chain and the signatures, the run in brief, accuracy over rounds,
 /// the recorded rule's metrics per round (as recorded), and with `compare` the counterfactual
 /// metrics of other rules replayed on the same messages (``Replayer``).
 ///
@@ -23,7 +23,8 @@ public enum Audit {
         let integrity = AuditReport.Integrity(
             chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
             failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
-            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.roundCount))
+            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.roundCount),
+            signatures: reader.verifySignatures(chain: chain))
         let run = AuditReport.Run(
             trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
             mode: config.mode.rawValue, aggregator: h.aggregator, attack: h.attack, model: config.model.rawValue,

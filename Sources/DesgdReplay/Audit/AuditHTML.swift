@@ -76,10 +76,17 @@ public enum AuditHTML {
     static func integrity(_ r: AuditReport) -> String {
         let i = r.integrity
         let complete = i.finished && !i.interrupted && i.missingRounds == 0
-        let (verdictClass, verdict): (String, String) =
+        let signature = i.signatures?.status
+        var (verdictClass, verdict): (String, String) =
             !i.chainHolds ? ("bad", "Digest chain broken")
             : complete ? ("ok", "Digest chain holds; the trace is complete")
             : ("warn", "Digest chain holds; the trace is incomplete")
+        switch signature {
+        case .invalid?: (verdictClass, verdict) = ("bad", verdict + "; signature invalid")
+        case .prefix?: (verdictClass, verdict) = (verdictClass == "bad" ? "bad" : "warn", verdict + "; signed only in part")
+        case .whole?: verdict += "; signed"
+        case .unsigned?, nil: break
+        }
         var out = "<section class=\"integrity \(verdictClass)\" id=\"integrity\">\n<h2>Integrity</h2>\n"
         out += "<p class=\"verdict\">\(verdict)</p>\n<ul>\n"
         if i.chainHolds {
@@ -99,6 +106,9 @@ public enum AuditHTML {
         out += "<li>Rounds recorded: \(i.recordedRounds) of \(r.run.configuredRounds) configured; "
         out += i.missingRounds == 0 ? "none missing.</li>\n" : "<strong>\(i.missingRounds) missing</strong>.</li>\n"
         out += "<li>Last digest: <code class=\"digest\">\(e(i.lastDigest))</code></li>\n"
+        if let s = i.signatures {
+            out += "<li\(s.status == .invalid ? " class=\"failure\"" : "")>Signatures: \(e(s.summary))</li>\n"
+        }
         return out + "</ul>\n</section>\n"
     }
 

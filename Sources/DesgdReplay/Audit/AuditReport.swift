@@ -1,3 +1,5 @@
+import DesgdTrace
+
 /// Mean, percentiles and maximum of a series (values that are undefined, e.g. λ̂ with Δ_S = 0,
 /// are left out and counted in `undefined`). Percentiles are nearest-rank on the sorted values.
 public struct SeriesStatistics: Sendable, Codable, Equatable {
@@ -65,6 +67,8 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var recordedRounds: Int
         /// Configured rounds absent from the file (killed, interrupted or damaged recorder).
         public var missingRounds: Int
+        /// Who signed how much of the file (traces/FORMAT.md §3.6); nil when not verified.
+        public var signatures: SignatureReport? = nil
     }
 
     public struct AccuracyPoint: Sendable, Codable, Equatable {

@@ -60,6 +60,7 @@ public enum AuditText {
         let ending = i.finished ? (i.interrupted ? "stopped early (Ctrl-C), finished cleanly" : "finished") : "not finished: \(i.note ?? "")"
         out.append("integrity  \(chain)")
         out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
+        if let s = i.signatures { out.append("           \(s.summary)") }
         if let best = r.accuracy.max(by: { $0.accuracy < $1.accuracy }), let last = r.accuracy.last {
             out.append("accuracy   best \(String(format: "%.2f", 100 * best.accuracy)) % (round \(best.round)), final \(String(format: "%.2f", 100 * last.accuracy)) % (round \(last.round)); "
                 + r.accuracy.map { "\($0.round): \(String(format: "%.1f", 100 * $0.accuracy))" }.joined(separator: ", "))
@@ -97,12 +98,15 @@ public enum AuditText {
 
     /// One line per aggregation: round, class, honest statistics, then per rule gap, λ̂, κ̂,
     /// cosine, Byzantine share, distance to the recorded aggregate, flag. Undefined values are empty.
+    /// A first comment line (`#`) gives the signature verdict.
     public static func csv(_ r: AuditReport) -> String {
+        var comments: [String] = []
+        if let s = r.integrity.signatures { comments.append("# signatures: " + s.summary.replacingOccurrences(of: "\n", with: " ")) }
         var header = ["round", "class", "honest_diameter", "honest_variance"]
         for rule in r.rules {
             header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound"].map { "\(rule) \($0)" }
         }
-        var lines = [header.map(TextFormat.csvField).joined(separator: ",")]
+        var lines = comments + [header.map(TextFormat.csvField).joined(separator: ",")]
         for row in r.rows {
             var f = [String(row.round), String(row.classIndex), TextFormat.csv(row.honestDiameter), TextFormat.csv(row.honestVariance)]
             for c in row.cells {

@@ -10,7 +10,7 @@ public enum TraceFormat {
     /// Format version written by this program. A reader accepts any minor version of its major
     /// version (later minors only add JSON keys and record types a reader may skip).
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 0
+    public static let minor: UInt16 = 1
 
     /// Bytes 0–9 of a trace: non-ASCII first byte, the name, CR LF, ^Z, LF (as PNG's signature:
     /// a file mangled by text-mode transfer or truncated at once is recognised).
@@ -51,7 +51,11 @@ public enum TraceFormat {
     public static let maximumReferenceDepth = 8
 
     /// The digest of the signature: the "previous digest" of the first record.
-    public static var chainRoot: [UInt8] { Array(SHA256.hash(data: signature)) }
+    public static var chainRoot: [UInt8] { chainRoot(of: signature[...]) }
+
+    /// The chain root of a file whose first 16 bytes are `signature` (a file of another minor
+    /// version has another signature, hence another root).
+    public static func chainRoot(of signature: ArraySlice<UInt8>) -> [UInt8] { Array(SHA256.hash(data: Array(signature))) }
 }
 
 /// Record types (FORMAT.md §3).
@@ -69,6 +73,8 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
     case index = 4
     /// Fixed-size last record pointing at the index.
     case footer = 5
+    /// An Ed25519 signature of the previous record's digest (format 1.1, `desgd-record --sign`).
+    case signature = 6
 
     /// The type of a record in a file of minor version `fileMinor`: a type this reader knows;
     /// ``unknown`` for any other non-zero type in a file of a later minor version than this reader's
@@ -91,6 +97,7 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
         case .round: "round"
         case .index: "index"
         case .footer: "footer"
+        case .signature: "signature"
         }
     }
 }

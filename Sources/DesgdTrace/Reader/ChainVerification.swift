@@ -19,7 +19,7 @@ extension TraceReader {
     /// (FORMAT.md §3.3). Each record is hashed in slices, so memory does not depend on its size.
     public func verifyChain() -> ChainReport {
         var report = ChainReport(verifiedRecords: 0, totalRecords: records.count, failure: nil, failedRound: nil, lastDigest: "")
-        var previous = TraceFormat.chainRoot
+        var previous = file.chainRoot
         for (k, e) in records.enumerated() {
             do throws(ParseFailure) {
                 let (headerBytes, computed, stored) = try file.streamedDigest(e)

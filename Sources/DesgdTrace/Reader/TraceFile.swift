@@ -81,6 +81,9 @@ public struct MemorySource: TraceSource {
 struct TraceFile: Sendable {
     let source: any TraceSource
     let signature: TraceParsing.Signature
+    /// The digest the first record links to: SHA-256 of the file's own 16-byte signature (a file of
+    /// another minor version has another signature, hence another root).
+    let chainRoot: [UInt8]
     var name: String { source.name }
     var size: UInt64 { source.size }
 
@@ -94,6 +97,7 @@ struct TraceFile: Sendable {
         do throws(ParseFailure) { signature = try TraceParsing.signature(bytes[...]) } catch {
             throw TraceError(.version, "\(source.name) is \(error.reason)")
         }
+        chainRoot = TraceFormat.chainRoot(of: bytes[...])
     }
 
     static func describe(_ e: IndexEntry) -> String {

@@ -24,6 +24,9 @@ public struct IndexEntry: Sendable, Equatable {
 /// digest last, so a process killed mid-record leaves a prefix that readers recognise as incomplete.
 /// ``finish(roundRecords:interrupted:)`` adds the index and the footer, an acceleration that
 /// readers do not require.
+///
+/// With a signing key, ``appendCheckpointSignature()`` signs the file so far and `finish` signs
+/// it before the index (FORMAT.md §3.6), so a killed recorder still leaves a signed prefix.
 public final class TraceFileWriter {
     public let path: String
     let descriptor: Int32
@@ -32,10 +35,14 @@ public final class TraceFileWriter {
     var previousDigest = TraceFormat.chainRoot
     public private(set) var bytesWritten: UInt64 = 0
     public private(set) var entries: [IndexEntry] = []
+    /// Signs the digest chain when set.
+    public let signingKey: TraceSigningKey?
+    var roundRecords: UInt64 = 0
 
     /// Creates `path` and writes the signature. Refuses to replace an existing file unless `overwrite`.
-    public init(path: String, overwrite: Bool, compressionLevel: Int32) throws(TraceError) {
+    public init(path: String, overwrite: Bool, compressionLevel: Int32, signingKey: TraceSigningKey? = nil) throws(TraceError) {
         self.path = path
+        self.signingKey = signingKey
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL)
         let fd = open(path, flags, 0o644)
         if fd < 0 {
@@ -83,11 +90,30 @@ public final class TraceFileWriter {
         previousDigest = digest
         sequence += 1
         entries.append(entry)
+        if type == .round { roundRecords += 1 }
         return entry
     }
 
-    /// Writes the index of every record so far and the footer, and flushes the file to disk.
+    /// Appends a checkpoint signature of every record so far (nothing without a signing key).
+    public func appendCheckpointSignature() throws(TraceError) {
+        guard let signingKey else { return }
+        try appendSignature(.checkpoint, interrupted: false, roundRecords: roundRecords, key: signingKey)
+    }
+
+    /// A signature record of the previous record's digest (FORMAT.md §3.6).
+    func appendSignature(_ kind: SignatureRecord.Kind, interrupted: Bool, roundRecords: UInt64,
+                         key: TraceSigningKey) throws(TraceError) {
+        let s = try SignatureRecord.signing(kind: kind, interrupted: interrupted, roundRecords: roundRecords,
+                                            precedingRecords: sequence, digest: previousDigest, with: key)
+        try append(.signature, round: -1, parts: [s.payload], compress: false)
+    }
+
+    /// Writes the final signature (with a signing key), the index of every record so far and the
+    /// footer, and flushes the file to disk. The final signature commits to what the footer says.
     public func finish(roundRecords: Int, interrupted: Bool) throws(TraceError) {
+        if let signingKey {
+            try appendSignature(.final, interrupted: interrupted, roundRecords: UInt64(roundRecords), key: signingKey)
+        }
         var index = ByteWriter(capacity: entries.count * TraceFormat.indexEntrySize)
         for e in entries {
             index.append(e.type.rawValue)

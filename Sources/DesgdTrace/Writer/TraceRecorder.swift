@@ -29,7 +29,8 @@ public struct RecordingStatistics: Sendable, Equatable {
 /// states before and after, the aggregate, the model diff, the recorded rule's
 /// ``DeviationMetrics`` and the evaluation. A keyframe (model, class-momentum buffer, server
 /// momentum, carried states) precedes every round t with t mod `keyframeInterval` = 0 and follows
-/// the last round.
+/// the last round. With a signing key, a signature record follows every keyframe and precedes
+/// the index (FORMAT.md §3.6).
 ///
 /// A write error stops the recording and the run (``shouldStop``); ``failure`` tells why.
 ///
@@ -74,11 +75,11 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
-                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel) throws(TraceError) {
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil) throws(TraceError) {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel)
         self.mode = mode
         self.keyframeInterval = keyframeInterval
-        writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel)
+        writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
 
@@ -156,6 +157,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 attackStates: s.attackStates.map { store($0, in: &section) }, vectors: section.entries)
             try writer.append(.keyframe, round: round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
                               compress: true)
+            try writer.appendCheckpointSignature()
             self.count { $0.keyframes += 1 }
         }
     }
