@@ -11,7 +11,8 @@ import DesgdRobust
 ///    EMA convention of PRODUCT.md §2). All these class-gradients are independent work items run
 ///    on `threads` threads; each writes its own buffer, so results do not depend on the thread count.
 /// 3. Byzantine workers (ids n..<n+f, data of all classes) compute their own class-momentum for
-///    the classes of S_t when the attack needs it (sign-flip, label-flip, none), then the attack
+///    the classes of S_t when the attack needs it (sign-flip, label-flip, none; under label-flip
+///    the class-c momentum of the relabelled data: true class C−1−c labelled c), then the attack
 ///    crafts their messages from what an omniscient adversary sees.
 /// 4. For each c in S_t the server aggregates the messages of c's holders and the Byzantine
 ///    workers with the rule and its per-class state (eq. 13), averages over S_t (eq. 7), reads the
@@ -247,7 +248,9 @@ public final class Simulation {
                 } else {
                     let (j, c) = byzantineJobs[i - honestJobs.count]
                     (worker, cls) = (n + j, c)
-                    source = c >= 0 ? classSamples[c] : allSamples
+                    // Label-flip: the worker's data relabelled y ↦ C−1−y, then class c's samples
+                    // of that data set, i.e. those of true class C−1−c (``LabelFlipAttack``).
+                    source = c < 0 ? allSamples : classSamples[flip ? cfg.classes - 1 - c : c]
                     target = byzantineMomenta.row(desgd ? j * cfg.classes + c : j)
                     flipLabels = flip
                 }

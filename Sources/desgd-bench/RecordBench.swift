@@ -12,7 +12,9 @@ struct RecordBench: ParsableCommand {
         commandName: "record",
         abstract: "Recording overhead, trace size over raw float32 bytes, and write/read MB/s of traces.",
         discussion: """
-        Runs the configured training twice in one process, without and then with a recorder, then reads every round of the trace back (all messages, aggregates and diffs decoded). The overhead is the ratio of the two runs' training time (evaluation excluded from both).
+        Runs the configured training without and with a recorder in one process, --repetitions times each, alternating the order (ABBA: without, with, with, without, …) so that neither pass always runs on a warmer or a cooler machine; then reads every round of the last trace back (all messages, aggregates and diffs decoded).
+
+        Both passes are timed the same way: from building the simulation until its run has returned, which for the recorded pass is after the recorder has drained its queue and closed the file; evaluation time is subtracted from both. The overhead is reported per repetition (with / without) and as their median.
 
         The recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second that queue was busy, while the training shares the cores; read MB/s is raw float32 megabytes decoded per second, digests checked.
 
@@ -25,10 +27,14 @@ struct RecordBench: ParsableCommand {
     @Option(help: "Where to write the trace (deleted afterwards unless --keep).") var out: String?
     @Flag(help: "Keep the trace.") var keep = false
     @Option(help: "zstd level of the recorder, \(rangeText(TraceRecorder.compressionLevelRange)).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: "Pairs of runs (without and with a recorder), in alternating order; 1...100.") var repetitions = 2
     @Flag(help: "Print the figures as JSON.") var json = false
 
     func run() throws {
         let program = "desgd-bench"
+        guard (1...100).contains(repetitions) else {
+            throw CommandFailure.exit(program, "--repetitions must be in 1...100 (got \(repetitions))")
+        }
         let config: SimulationConfig, dataset: Dataset
         do {
             config = try options.configuration()
@@ -39,17 +45,39 @@ struct RecordBench: ParsableCommand {
         } catch let e as TraceError { throw CommandFailure.exit(program, e.message) }
         let path = out ?? NSTemporaryDirectory() + "desgd-bench-\(ProcessInfo.processInfo.processIdentifier).trace"
         defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
-        let plain: SimulationResult, recorded: SimulationResult, summary: RecordingSummary
+        // One pass: seconds of training from building the simulation until run() has returned
+        // (recorded: after the recorder drained and closed the trace), evaluation excluded.
+        var plainSeconds: [Double] = [], recordedSeconds: [Double] = []
+        var finalModels = Set<[UInt32]>()
+        var summary: RecordingSummary?
         do {
-            plain = try Simulation(config: config, dataset: dataset).run()
-            let recorder = try TraceRecorder(path: path, overwrite: out == nil, compressionLevel: zstdLevel)
-            (recorded, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program,
-                                                       showProgress: false)
+            for k in 0..<repetitions {
+                for recorded in k % 2 == 0 ? [false, true] : [true, false] {
+                    if recorded {
+                        let recorder = try TraceRecorder(path: path, overwrite: out == nil || !recordedSeconds.isEmpty,
+                                                         compressionLevel: zstdLevel)
+                        let t0 = Stopwatch.now()
+                        let (result, s) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program,
+                                                               showProgress: false)
+                        recordedSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
+                        finalModels.insert(result.finalParameters.map(\.bitPattern))
+                        summary = s
+                    } else {
+                        let t0 = Stopwatch.now()
+                        let result = try Simulation(config: config, dataset: dataset).run()
+                        plainSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
+                        finalModels.insert(result.finalParameters.map(\.bitPattern))
+                    }
+                }
+            }
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         }
-        let plainSeconds = plain.seconds - plain.evaluationSeconds
-        let recordedSeconds = recorded.seconds - recorded.evaluationSeconds
+        guard let summary else { throw CommandFailure.exit(program, "no recorded run") }
+        let ratios = zip(recordedSeconds, plainSeconds).map { $0 / $1 }
+        let sortedRatios = ratios.sorted()
+        let medianRatio = sortedRatios.count % 2 == 1 ? sortedRatios[sortedRatios.count / 2]
+            : (sortedRatios[sortedRatios.count / 2 - 1] + sortedRatios[sortedRatios.count / 2]) / 2
 
         // Read back: every round, every vector decoded.
         let t0 = Stopwatch.now()
@@ -64,20 +92,26 @@ struct RecordBench: ParsableCommand {
         let readSeconds = Stopwatch.now() - t0
 
         let mb = { (b: UInt64) in Double(b) / 1e6 }
-        let figures: [String: String] = [
+        let figures: [String: Any] = [
             "config": "\(config.mode.rawValue) \(summary.aggregator) vs \(summary.attack), \(config.model.rawValue), \(config.rounds) rounds",
-            "train_seconds_without_recorder": fixed(plainSeconds, 2), "train_seconds_with_recorder": fixed(recordedSeconds, 2),
-            "recording_overhead_ratio": fixed(recordedSeconds / plainSeconds, 3),
+            "order": (0..<repetitions).map { $0 % 2 == 0 ? "without,with" : "with,without" }.joined(separator: ","),
+            "train_seconds_without_recorder": plainSeconds.map { fixed($0, 2) },
+            "train_seconds_with_recorder": recordedSeconds.map { fixed($0, 2) },
+            "recording_overhead_ratios": ratios.map { fixed($0, 3) },
+            "recording_overhead_ratio_median": fixed(medianRatio, 3),
             "recorder_seconds": fixed(summary.recordingSeconds, 2),
             "trace_mb": fixed(mb(summary.traceBytes), 1), "raw_float32_mb": fixed(mb(summary.rawVectorBytes), 1),
             "trace_over_raw": fixed(summary.compressionRatio, 3),
             "write_mb_per_s": fixed(mb(summary.rawVectorBytes) / summary.recordingSeconds, 0),
             "read_mb_per_s": fixed(mb(decoded) / readSeconds, 0),
-            "same_final_model": String(plain.finalParameters.map(\.bitPattern) == recorded.finalParameters.map(\.bitPattern)),
+            "same_final_model": String(finalModels.count == 1),
         ]
         if json { try printJSON(figures); return }
         print(figures["config"]!)
-        print("  training \(figures["train_seconds_without_recorder"]!) s without a recorder, \(figures["train_seconds_with_recorder"]!) s with: overhead ratio \(figures["recording_overhead_ratio"]!) (target ≤ 1.10); same final model: \(figures["same_final_model"]!)")
+        for k in ratios.indices {
+            print("  repetition \(k + 1) (\(k % 2 == 0 ? "without first" : "with first")): \(fixed(plainSeconds[k], 2)) s without a recorder, \(fixed(recordedSeconds[k], 2)) s with: ratio \(fixed(ratios[k], 3))")
+        }
+        print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every run: \(finalModels.count == 1)")
         print("  trace \(figures["trace_mb"]!) MB for \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
         print("  recorder busy \(figures["recorder_seconds"]!) s in the background (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
     }

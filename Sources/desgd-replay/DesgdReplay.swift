@@ -16,9 +16,9 @@ struct DesgdReplayCommand: ParsableCommand {
         commandName: "desgd-replay",
         abstract: "Re-execute recorded rounds with another aggregator and measure its deviation from the honest mean.",
         discussion: """
-        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys; a stateful rule (cclip) carries its state per class across the replayed rounds, starting from the recorded state when it is the recorded rule and from its initial state otherwise.
+        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys. A stateful rule (cclip) starts each round from the recorded state when it is the recorded rule; another one carries its own state per class from its initial state, and rows after a round of their class recorded without vectors (sampled or decisions traces) say "state not carried" (CSV/JSON: state = not-carried).
 
-        Per aggregation it reports (PRODUCT.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate.
+        Per aggregation it reports (PRODUCT.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate; a NaN or infinite metric is flagged "non-finite" and left out of the summary's statistics.
 
         Rounds run in parallel; the output does not depend on --threads. Several rules (a list, or all) are evaluated in one pass, each round read once.
 
@@ -29,7 +29,7 @@ struct DesgdReplayCommand: ParsableCommand {
           desgd-replay traces/run.trace --verify
           desgd-replay traces/run.trace --export out/ --round 42
 
-        Exit codes: 0 done (or verified), 1 a check failed (--verify found a difference, or --fail-on-flag and some λ̂ exceeded its bound), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
+        Exit codes: 0 done (or verified), 1 a check failed (--verify found a difference, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
 
         \(AggregatorCatalogue.helpText)
         """,
@@ -49,7 +49,7 @@ struct DesgdReplayCommand: ParsableCommand {
     @Option(help: "Write one round's messages, honest mask, aggregate and model diff as .npy files (with --round).")
     var export: String?
     @Option(help: "The round to export, 0...the trace's last round.") var round: Int?
-    @Flag(help: "Exit 1 when some λ̂ exceeds its rule's proven bound.") var failOnFlag = false
+    @Flag(help: "Exit 1 when some λ̂ exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
 
     func run() throws {
@@ -110,7 +110,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let summaries = summary.summaries()
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
                               skippedRules: replayer.skipped))
-        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty }) { throw ExitCode(1) }
+        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty }) { throw ExitCode(1) }
     }
 
     func emit(_ text: String) {

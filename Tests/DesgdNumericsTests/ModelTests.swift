@@ -203,9 +203,9 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
             x += 0.0137
         }
         #expect(worst < 3e-7)
-        #expect(ElementaryFunctions.exp(-100) == 0)
-        #expect(ElementaryFunctions.exp(100) == .infinity)
-        #expect(ElementaryFunctions.exp(.nan).isNaN)
-        #expect(ElementaryFunctions.exp(0) == 1)
+        #expect(ElementaryFunctions.exp(-100 as Float) == 0)
+        #expect(ElementaryFunctions.exp(100 as Float) == .infinity)
+        #expect(ElementaryFunctions.exp(Float.nan).isNaN)
+        #expect(ElementaryFunctions.exp(0 as Float) == 1)
     }
 }

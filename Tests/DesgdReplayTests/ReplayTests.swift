@@ -94,8 +94,63 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
 
     @Test func seriesStatistics() {
         let s = SeriesStatistics([3, nil, 1, 2, 4, nil])
-        #expect(s.count == 4 && s.undefined == 2 && s.mean == 2.5 && s.p50 == 2 && s.p90 == 4 && s.max == 4)
+        #expect(s.count == 4 && s.undefined == 2 && s.nonFinite == 0 && s.mean == 2.5 && s.p50 == 2 && s.p90 == 4 && s.max == 4)
         #expect(SeriesStatistics([]).mean == nil)
+        // NaN and ±∞ are counted apart and left out: the statistics are those of the finite values.
+        let n = SeriesStatistics([3, .nan, nil, 1, .infinity, 2, -.infinity, 4, .nan])
+        #expect(n.count == 4 && n.undefined == 1 && n.nonFinite == 4)
+        #expect(n.mean == 2.5 && n.p50 == 2 && n.p90 == 4 && n.max == 4)
+        #expect(SeriesStatistics([.nan]).mean == nil && SeriesStatistics([.nan]).nonFinite == 1)
+    }
+
+    /// A NaN output: its metrics are non-finite (λ̂ = NaN compares false with the bound, so
+    /// exceedsBound cannot catch it); the row says so.
+    @Test func nonFiniteMetricsAreFlagged() {
+        let m = Matrix(rows: 3, columns: 2, storage: [0, 0, 2, 0, 10, 10])
+        let nan = [Float](arrayLiteral: .nan, 1).withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: nil, bound: 1)
+        }
+        #expect(nan.gap.isNaN && nan.lambda!.isNaN && !nan.exceedsBound && nan.isNonFinite)
+        let inf = [Float](arrayLiteral: .infinity, 1).withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: nil, bound: 1)
+        }
+        #expect(inf.isNonFinite)
+        let fine = [Float](arrayLiteral: 1, 1).withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: nil, bound: 1)
+        }
+        #expect(!fine.isNonFinite)
+    }
+
+    /// Worst rounds: NaN (and ±∞) first, then the largest λ̂, whatever order the rows arrive in;
+    /// the summary's statistics leave them out; the outputs flag them.
+    @Test func worstRoundsWithNaNAreOrderedDeterministically() {
+        func row(_ round: Int, gap: Double, lambda: Double?) -> ReplayRow {
+            let m = DeviationMetrics(gap: gap, honestDiameter: 1, lambda: lambda, honestVariance: 1, kappa: gap * gap, cosine: nil,
+                                     byzantineWeight: nil, byzantineCoordinateShare: nil, bound: nil, exceedsBound: false)
+            return ReplayRow(round: round, classIndex: -1, rule: "mean", metrics: m, distanceToRecorded: 0, nonFinite: m.isNonFinite)
+        }
+        let rows = [row(0, gap: 0.5, lambda: 0.5), row(1, gap: .nan, lambda: .nan), row(2, gap: 0.9, lambda: 0.9),
+                    row(3, gap: 2, lambda: nil), row(4, gap: .infinity, lambda: .infinity), row(5, gap: 0.7, lambda: 0.7),
+                    row(6, gap: .nan, lambda: .nan)]
+        var orders = [rows, rows.reversed()]
+        var rng = RandomStream(seed: 4, purpose: .syntheticData)
+        for _ in 0..<8 { orders.append(rng.permutation(rows.count).map { rows[$0] }) }
+        for order in orders {
+            var b = ReplaySummaryBuilder()
+            for r in order { b.add([r]) }
+            let s = b.summaries()[0]
+            #expect(s.worst.map(\.round) == [1, 4, 6, 2, 5], "\(order.map(\.round))")
+            #expect(s.nonFiniteRounds.sorted() == [1, 4, 6])
+            #expect(s.gap.nonFinite == 3 && s.gap.count == 4 && s.gap.mean == (0.5 + 0.9 + 2 + 0.7) / 4)
+            #expect(s.lambda.undefined == 1 && s.lambda.max == 0.9)
+        }
+        let table = ReplayOutput.rows(rows, format: .table, first: true)
+        #expect(table.split(separator: "\n").filter { $0.contains("non-finite") }.count == 3)
+        let csv = ReplayOutput.begin(.csv, trace: "t", rules: ["mean"]) + ReplayOutput.rows(rows, format: .csv, first: true)
+        let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let column = lines[0].firstIndex(of: "non_finite")!
+        #expect(lines.dropFirst().map { $0[column] } == ["0", "1", "0", "0", "1", "0", "1"])
+        #expect(ReplayOutput.rows(rows, format: .json, first: true).components(separatedBy: "\"nonFinite\":true").count == 4)
     }
 
     @Test func ruleLists() {
@@ -143,6 +198,46 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         // A different f changes what robust rules do.
         let f0 = try replayRows(r, ["trmean"], f: 0), f2 = try replayRows(r, ["trmean"])
         #expect(f0.map(\.metrics.gap) != f2.map(\.metrics.gap))
+    }
+
+    /// A sampled trace: the recorded stateful rule re-synchronises from each replayed round's
+    /// recorded state (its aggregates are the recorded ones, distance 0, although the rounds in
+    /// between were not replayed); another stateful rule carries its state only until the first
+    /// round without vectors of its group, and every output says when it could not.
+    @Test func statefulRuleOnASampledTrace() throws {
+        // The baseline aggregates one group every round, so cclip's centre moves every round.
+        let config = smallRun { $0.mode = .sgd }
+        let sampled = try TraceReader(path: try recordTrace(config, mode: .sampled(every: 3)))
+        let recorded = try replayRows(sampled, ["cclip"])
+        #expect(recorded.map(\.round) == [0, 3, 6, 9])
+        for row in recorded {
+            #expect(row.distanceToRecorded == 0 && row.state == .recorded, "round \(row.round)")
+            #expect(row.metrics == (try sampled.round(row.round)).aggregations[0].metrics)
+        }
+        let other = try replayRows(sampled, ["cclip:tau=5"])
+        #expect(other.map(\.state) == [.carried, .notCarried, .notCarried, .notCarried])
+        #expect(try replayRows(sampled, ["cclip:tau=5"], range: 3..<4).map(\.state) == [.carried])
+        #expect(try replayRows(sampled, ["trmean"]).allSatisfy { $0.state == nil })
+        // On the full trace of the same run the counterfactual is carried throughout.
+        let full = try TraceReader(path: try recordTrace(config))
+        #expect(try replayRows(full, ["cclip:tau=5"]).allSatisfy { $0.state == .carried })
+        // Replay outputs: table flag, CSV column, JSON field, summary line.
+        #expect(ReplayOutput.rows(other, format: .table, first: true).components(separatedBy: "state not carried").count == 4)
+        let csv = ReplayOutput.begin(.csv, trace: "t", rules: []) + ReplayOutput.rows(other, format: .csv, first: true)
+        #expect(csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).last! }
+                == ["state", "carried", "not-carried", "not-carried", "not-carried"])
+        #expect(ReplayOutput.rows(other, format: .json, first: true).components(separatedBy: "\"state\":\"not-carried\"").count == 4)
+        var builder = ReplaySummaryBuilder()
+        builder.add(other)
+        let summaries = builder.summaries()
+        #expect(summaries[0].stateNotCarried == 3)
+        #expect(ReplayOutput.end(.table, summaries: summaries, replayed: 4, skippedRounds: 8, skippedRules: []).contains("state not carried in 3"))
+        // The audit's compare columns.
+        let report = try Audit.report(sampled, compare: ["cclip:tau=5"], threads: 2)
+        #expect(report.rows.compactMap { $0.cells[1]?.state } == [.carried, .notCarried, .notCarried, .notCarried])
+        #expect(report.summaries[1].stateNotCarried == 3)
+        #expect(AuditText.csv(report).components(separatedBy: "not-carried").count == 4)
+        #expect(AuditText.render(report).contains("state not carried in 3"))
     }
 
     /// A stateful rule replayed from a later round starts from the recorded state when it is the
@@ -278,6 +373,24 @@ let numpyAvailable: Bool = {
         #expect(text.contains("digest chain holds") && text.contains("Worst rounds"))
         #expect(AuditText.csv(report).split(separator: "\n").count == 14)  // the signature comment, header, 12 rows
         #expect(text.contains("unsigned") && AuditText.csv(report).hasPrefix("# signatures: unsigned\n"))
+    }
+
+    /// A run whose aggregate is NaN (mean under the nan attack): every recorded metric is NaN;
+    /// the audit flags each such row "non-finite", keeps it out of the statistics, and lists
+    /// the worst rounds in a deterministic order (NaN first, by round).
+    @Test func nonFiniteRoundsAreFlagged() throws {
+        let r = try TraceReader(path: try recordTrace(smallRun { $0.aggregator = "mean"; $0.attack = "nan"; $0.rounds = 4 }))
+        let report = try Audit.report(r, compare: ["median"], threads: 2)
+        #expect(report.rows.allSatisfy { $0.cells[0]?.nonFinite == true })
+        #expect(report.summaries[0].nonFiniteRounds == [0, 1, 2, 3] && report.summaries[0].gap.nonFinite == 4)
+        #expect(report.summaries[0].gap.mean == nil && report.summaries[0].lambda.mean == nil)
+        #expect(report.worstRows == [0, 1, 2, 3])
+        for s in report.summaries { #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true }) }
+        let text = AuditText.render(report)
+        #expect(text.contains("non-finite"))
+        let csv = AuditText.csv(report).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let column = csv[0].firstIndex(of: "mean non_finite")!
+        #expect(csv.dropFirst().allSatisfy { $0[column] == "1" })
     }
 
     /// A damaged trace: the audit names the broken record's round and the rounds still readable.

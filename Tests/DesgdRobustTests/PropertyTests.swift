@@ -65,6 +65,32 @@ import DesgdNumerics
         }
     }
 
+    /// Above 64 inputs the trimmed mean orders each coordinate by quickselect instead of the
+    /// sorting network; its kept values must still be summed in sorted order, so permuted inputs
+    /// give the same bits. The values are built so that the order of a Double sum shows: ± pairs
+    /// of magnitude ~2⁴⁰ that cancel exactly (and are trimmed symmetrically) around small values.
+    @Test func trimmedMeanAbove64InputsIsPermutationInvariantBitForBit() {
+        let n = 80, d = 4_000, b = 5
+        var rng = RandomStream(seed: 5, purpose: .syntheticData)
+        var columns: [[Float]] = []
+        for _ in 0..<d {
+            let big = (0..<35).map { _ in Float(0x1p40 * (1 + rng.nextDouble())) }
+            columns.append(big + big.map { -$0 } + (0..<10).map { _ in Float(2 * rng.nextDouble() - 1) })
+        }
+        let rows = (0..<n).map { i in (0..<d).map { columns[$0][i] } }
+        let rule = make("trmean:b=\(b)")
+        let (y, decision) = run(rule, rows, f: b)
+        for trial in 0..<3 {
+            let order = rng.permutation(n)
+            let (yp, dp) = run(rule, order.map { rows[$0] }, f: b)
+            #expect(yp.map(\.bitPattern) == y.map(\.bitPattern), "trial \(trial)")
+            // The decision maps through the permutation: row k of the permuted input is row order[k].
+            if let used = decision.coordinatesUsed, let usedPermuted = dp.coordinatesUsed {
+                #expect(order.indices.allSatisfy { usedPermuted[$0] == used[order[$0]] })
+            }
+        }
+    }
+
     /// A NaN row and a +∞ row among n = 11 with f = 2: every robust rule returns a finite
     /// output and puts no weight on them; nothing crashes or hangs, even with every row non-finite.
     @Test func nonFiniteRows() {

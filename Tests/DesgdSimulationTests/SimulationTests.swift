@@ -133,7 +133,62 @@ final class Recorder: SimulationObserver {
             for c in s { counts[c] += 1 }
         }
         #expect(counts.allSatisfy { abs($0 - 400) < 80 })
-        #expect(sim.classes(round: 17) == sim.classes(round: 17))
+        // Keyed by round: S_t is the first K indices of a partial Fisher–Yates shuffle of 0..<10
+        // drawn from the stream (seed, .classSchedule, round t), sorted: derived here by hand.
+        for t in [0, 17, 1999] {
+            var stream = RandomStream(seed: sim.config.seed, purpose: .classSchedule, round: t)
+            var classes = Array(0..<10)
+            for i in 0..<2 { classes.swapAt(i, i + stream.nextInt(below: 10 - i)) }
+            #expect(sim.classes(round: t) == Array(classes.prefix(2)).sorted(), "round \(t)")
+        }
+        // The engine aggregates exactly those classes, and another seed draws other sets.
+        let rec = Recorder()
+        _ = try sim.run(observer: rec)
+        #expect(rec.events.map(\.classes) == (0..<sim.config.rounds).map { sim.classes(round: $0) })
+        #expect(rec.events.allSatisfy { e in e.aggregations.map(\.classIndex) == e.classes })
+        let other = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2; $0.seed = 2 }, dataset: Self.data)
+        #expect((0..<50).map { other.classes(round: $0) } != (0..<50).map { sim.classes(round: $0) })
+    }
+
+    /// Label-flip through the engine: a Byzantine worker asked for class c sends the momentum of
+    /// a mini-batch of true class C−1−c samples labelled c (its data set relabelled y ↦ 9−y, then
+    /// the class-c samples of it), recomputed here from the model, the data and its keyed stream.
+    @Test func labelFlipSendsTheMomentumOfTheRelabelledClass() throws {
+        let config = tinyConfig { $0.attack = "labelflip"; $0.rounds = 2; $0.evaluationInterval = 10 }
+        let sim = try Simulation(config: config, dataset: Self.data)
+        var x = sim.parameters
+        let rec = Recorder()
+        _ = try sim.run(observer: rec)
+        let n = config.honestWorkers, d = sim.model.parameterCount
+        let workspace = CNNWorkspace(shape: sim.model.shape, batch: config.batchSize)
+        // The momentum of worker n+j for class c at parameters x from zero, on samples of true class `source`.
+        func momentum(worker: Int, round t: Int, class c: Int, trueClass source: Int) -> [Float] {
+            let samples = Self.data.train.labels.indices.filter { Int(Self.data.train.labels[$0]) == source }
+            var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: worker, round: t, class: c)
+            let batch = Simulation.sampleBatch(from: samples, size: config.batchSize, stream: &stream)
+            var g = [Float](repeating: 0, count: d)
+            _ = sim.model.lossAndGradient(parameters: x, data: Self.data.train, batch: MiniBatch(indices: batch, flipLabels: true),
+                                          gradient: &g, workspace: workspace)
+            var m = [Float](repeating: 0, count: d)
+            g.withUnsafeMutableBufferPointer { gp in
+                x.withUnsafeBufferPointer { SGD.addWeightDecay(gp, parameters: $0, weightDecay: config.weightDecay) }
+                m.withUnsafeMutableBufferPointer { SGD.updateMomentum($0, gradient: UnsafeBufferPointer(gp), beta: config.beta) }
+            }
+            return m
+        }
+        // Round 0 (class 0) starts every Byzantine momentum from zero; so does round 1 (class 1,
+        // a class the worker has not been asked for before), at the model after round 0.
+        for (t, e) in rec.events.enumerated() {
+            let c = e.classes[0], a = e.aggregations[0]
+            for j in 0..<config.byzantineWorkers {
+                let row = a.senders.firstIndex { $0.worker == n + j }!
+                let sent = a.messages.withRow(row) { Array($0) }
+                #expect(sent.map(\.bitPattern) == momentum(worker: n + j, round: t, class: c, trueClass: 9 - c).map(\.bitPattern),
+                        "round \(t), worker \(n + j)")
+                #expect(sent != momentum(worker: n + j, round: t, class: c, trueClass: c))
+            }
+            x.withUnsafeMutableBufferPointer { p in e.modelDiff.withUnsafeBufferPointer { VectorMath.add($0, to: p) } }
+        }
     }
 
     @Test func configurationRoundTripsThroughJSON() throws {

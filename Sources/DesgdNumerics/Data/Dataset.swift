@@ -157,7 +157,7 @@ public struct Dataset: Sendable {
                 let s = 2 + 4 * r.nextFloat(), amp = 0.5 + 0.5 * r.nextFloat()
                 for y in 0..<h { for x in 0..<w {
                     let d2 = (Float(y) - cy) * (Float(y) - cy) + (Float(x) - cx) * (Float(x) - cx)
-                    img[y * w + x] += amp * Float(Foundation.exp(Double(-d2 / (2 * s * s))))
+                    img[y * w + x] += amp * ElementaryFunctions.exp(-d2 / (2 * s * s))
                 } }
             }
             prototypes.append(img)

@@ -190,7 +190,7 @@ public struct CNN: Sendable {
             var sum: Float = 0
             for c in 0..<C { sum += ElementaryFunctions.exp(row[c] - m) }
             let y = Int(ws.labels[i])
-            total += Double(Foundation.log(sum) - (row[y] - m))
+            total += ElementaryFunctions.log(Double(sum)) - Double(row[y] - m)
             if wantGradient {
                 let g = ws.dLogits + i * C
                 let inv = 1 / sum

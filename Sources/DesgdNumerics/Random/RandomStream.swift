@@ -129,11 +129,12 @@ public struct RandomStream: Sendable {
     }
 
     /// A standard normal draw (Box–Muller on two 53-bit uniforms; the sine branch is discarded so
-    /// that each Gaussian uses exactly four 32-bit draws).
+    /// that each Gaussian uses exactly four 32-bit draws). ln, sin, cos and pow here and below are
+    /// ``ElementaryFunctions``', not the C library's, so the draws are the same bits on any machine.
     public mutating func nextGaussian() -> Double {
         let u1 = 1.0 - nextDouble()  // (0, 1]
         let u2 = nextDouble()
-        return (-2.0 * Foundation.log(u1)).squareRoot() * Foundation.cos(2.0 * Double.pi * u2)
+        return (-2.0 * ElementaryFunctions.log(u1)).squareRoot() * ElementaryFunctions.cos(2.0 * Double.pi * u2)
     }
 
     /// Fills `out` with N(mean, σ²) values rounded to Float, two per Box–Muller pair: elements
@@ -146,10 +147,10 @@ public struct RandomStream: Sendable {
         while i < n {
             let u1 = 1.0 - nextDouble()
             let u2 = nextDouble()
-            let r = (-2.0 * Foundation.log(u1)).squareRoot() * sigma
+            let r = (-2.0 * ElementaryFunctions.log(u1)).squareRoot() * sigma
             let theta = 2.0 * Double.pi * u2
-            out[i] = Float(mean + r * Foundation.cos(theta))
-            if i + 1 < n { out[i + 1] = Float(mean + r * Foundation.sin(theta)) }
+            out[i] = Float(mean + r * ElementaryFunctions.cos(theta))
+            if i + 1 < n { out[i + 1] = Float(mean + r * ElementaryFunctions.sin(theta)) }
             i += 2
         }
     }
@@ -161,7 +162,7 @@ public struct RandomStream: Sendable {
         if shape < 1 {
             let g = nextGamma(shape: shape + 1)
             let u = 1.0 - nextDouble()
-            return g * Foundation.pow(u, 1.0 / shape)
+            return g * ElementaryFunctions.pow(u, 1.0 / shape)
         }
         let d = shape - 1.0 / 3.0
         let c = 1.0 / (9.0 * d).squareRoot()
@@ -173,7 +174,7 @@ public struct RandomStream: Sendable {
             } while v <= 0
             v = v * v * v
             let u = 1.0 - nextDouble()
-            if Foundation.log(u) < 0.5 * x * x + d - d * v + d * Foundation.log(v) { return d * v }
+            if ElementaryFunctions.log(u) < 0.5 * x * x + d - d * v + d * ElementaryFunctions.log(v) { return d * v }
         }
     }
 

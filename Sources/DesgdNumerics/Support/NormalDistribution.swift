@@ -29,7 +29,7 @@ public enum NormalDistribution {
             return q * horner(centralNumerator, r) / horner(centralDenominator, r)
         }
         // Tails: a rational function of r = √(−log(min(p, 1 − p))), split at r = 5.
-        var r = (-Foundation.log(q < 0 ? p : 1 - p)).squareRoot()
+        var r = (-ElementaryFunctions.log(q < 0 ? p : 1 - p)).squareRoot()
         let x: Double
         if r <= 5 {
             r -= 1.6

@@ -61,7 +61,7 @@ public enum Audit {
             try replayer.run(progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
                     guard let i = rowIndex[key(r.round, r.classIndex)], let k = specs.firstIndex(of: r.rule) else { continue }
-                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded)
+                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded, state: r.state)
                 }
             }
         }
@@ -71,23 +71,25 @@ public enum Audit {
                 rule: rules[k], bound: bounds[k],
                 gap: SeriesStatistics(cells.map { $0?.gap }), lambda: SeriesStatistics(cells.map { $0?.lambda }),
                 kappa: SeriesStatistics(cells.map { $0?.kappa }), byzantineShare: SeriesStatistics(cells.map { $0?.byzantineShare }),
-                flaggedRounds: rows.indices.filter { rows[$0].cells[k]?.exceedsBound == true }.map { rows[$0].round })
+                flaggedRounds: rows.indices.filter { rows[$0].cells[k]?.exceedsBound == true }.map { rows[$0].round },
+                nonFiniteRounds: rows.indices.filter { rows[$0].cells[k]?.nonFinite == true }.map { rows[$0].round },
+                stateNotCarried: cells.filter { $0?.state == .notCarried }.count)
         }
+        // WorstFirst: non-finite first, then λ̂, then gap; rows without a recorded cell last.
         let worst = rows.indices.sorted { a, b in
-            let x = rows[a].cells[0], y = rows[b].cells[0]
-            let lx = x?.lambda ?? -.infinity, ly = y?.lambda ?? -.infinity
-            if lx != ly { return lx > ly }
-            let gx = x?.gap ?? -.infinity, gy = y?.gap ?? -.infinity
-            if gx != gy { return gx > gy }
-            return a < b
+            switch (rows[a].cells[0], rows[b].cells[0]) {
+            case let (x?, y?): return WorstFirst.precedes(x.worstKey, y.worstKey) ?? (a < b)
+            case (nil, nil): return a < b
+            case (let x, _): return x != nil
+            }
         }.prefix(10)
         return AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
                            summaries: summaries, worstRows: Array(worst), skipped: skipped)
     }
 
-    static func cell(_ m: DeviationMetrics, distance: Double) -> AuditReport.Cell {
+    static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil) -> AuditReport.Cell {
         AuditReport.Cell(gap: m.gap, lambda: m.lambda, kappa: m.kappa, cosine: m.cosine,
                          byzantineShare: m.byzantineWeight ?? m.byzantineCoordinateShare, distanceToRecorded: distance,
-                         exceedsBound: m.exceedsBound)
+                         exceedsBound: m.exceedsBound, nonFinite: m.isNonFinite || !distance.isFinite, state: state)
     }
 }

@@ -227,7 +227,7 @@ public enum AuditHTML {
                 }
                 out += "<td class=\"metric\">\(name)</td>"
                 for v in [stats?.mean, stats?.p50, stats?.p90, stats?.p99, stats?.max] { out += "<td>\(AuditFormat.sig4(v))</td>" }
-                out += "<td>\(stats.map { String($0.undefined) } ?? "—")</td>"
+                out += "<td>\(stats.map { String($0.undefined) + ($0.nonFinite > 0 ? " + <strong>\($0.nonFinite) non-finite</strong>" : "") } ?? "—")</td>"
                 if k == 0 {
                     out += "<td rowspan=\"3\">\(AuditFormat.sig4(s?.byzantineShare.mean))</td>"
                     out += "<td rowspan=\"3\" class=\"flagged\">\(flaggedText(s?.flaggedRounds))</td>"
@@ -237,7 +237,11 @@ public enum AuditHTML {
             out += "</tbody>\n"
         }
         out += "</table>\n</div>\n<p class=\"note\">Percentiles are nearest-rank over the rule's defined values; undefined counts aggregations with Δ<sub>S</sub> = 0 or σ²<sub>S</sub> = 0 or without vectors. "
-        out += "A flagged round has λ̂ above the rule's proven bound: with exact arithmetic this never happens.</p>\n"
+        out += "A flagged round has λ̂ above the rule's proven bound: with exact arithmetic this never happens. "
+        out += "Non-finite values (NaN or ±∞, e.g. a NaN aggregate) are counted beside the undefined ones and left out of the statistics.</p>\n"
+        for s in r.summaries where s.stateNotCarried > 0 {
+            out += "<p class=\"note\"><code>\(e(s.rule))</code>: state not carried in \(s.stateNotCarried) aggregations (gap marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it.</p>\n"
+        }
         return out + "</section>\n"
     }
 
@@ -252,8 +256,8 @@ public enum AuditHTML {
         var out = "<section class=\"worst\">\n<h2>Worst rounds</h2>\n"
         let rows = r.worstRows.filter { r.rows.indices.contains($0) }
         if rows.isEmpty { return out + "<p>No rows.</p>\n</section>\n" }
-        out += "<p class=\"note\">The recorded rule's largest λ̂ first (then largest gap); every rule's gap and λ̂ on the same aggregation. "
-        out += "<span class=\"flagcell\">Tinted</span> cells are flagged (λ̂ above the bound); — is undefined.</p>\n"
+        out += "<p class=\"note\">The recorded rule's non-finite metrics first, then its largest λ̂ (then largest gap); every rule's gap and λ̂ on the same aggregation. "
+        out += "<span class=\"flagcell\">Tinted</span> cells are flagged (λ̂ above the bound, or a non-finite metric); — is undefined; † a counterfactual state not carried.</p>\n"
         out += "<div class=\"scroll\">\n<table class=\"numbers\" id=\"worst\">\n<thead>\n<tr><th rowspan=\"2\">round</th><th rowspan=\"2\">class</th><th rowspan=\"2\">Δ<sub>S</sub></th><th rowspan=\"2\">σ²<sub>S</sub></th>"
         for i in r.rules.indices { out += "<th colspan=\"2\" class=\"rule\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>" }
         out += "</tr>\n<tr>"
@@ -268,8 +272,9 @@ public enum AuditHTML {
                     out += "<td colspan=\"2\" class=\"none\">no vectors</td>"
                     continue
                 }
-                let flag = cell.exceedsBound ? " class=\"flagcell\"" : ""
-                out += "<td\(flag)>\(AuditFormat.sig4(cell.gap))</td><td\(flag)>\(AuditFormat.sig4(cell.lambda))</td>"
+                let flag = cell.exceedsBound || cell.nonFinite ? " class=\"flagcell\"" : ""
+                let mark = cell.state == .notCarried ? " †" : ""
+                out += "<td\(flag)>\(AuditFormat.sig4(cell.gap))\(mark)</td><td\(flag)>\(AuditFormat.sig4(cell.lambda))</td>"
             }
             out += "</tr>\n"
         }

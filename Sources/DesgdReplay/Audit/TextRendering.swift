@@ -68,13 +68,21 @@ public enum AuditText {
         if !r.skipped.isEmpty { out.append("skipped    " + r.skipped.joined(separator: "; ")) }
         out.append("")
         out.append("Summary per rule (gap = ‖F(R) − honest mean‖, λ̂ = gap / honest diameter, κ̂ = gap² / honest variance; \(r.rules.count > 1 ? "column 1 is the recorded rule, the others replayed on the same messages" : "the recorded rule"))")
-        let header = ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz share", "flagged"]
+        let header = ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz share", "flagged",
+                      "non-finite"]
         out.append(TextFormat.table(header, r.summaries.map { s in
             [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
-                + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), String(s.flaggedRounds.count)]
+                + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), String(s.flaggedRounds.count),
+                   String(s.nonFiniteRounds.count)]
         }))
+        if r.summaries.contains(where: { !$0.nonFiniteRounds.isEmpty }) {
+            out.append("non-finite: aggregations with a NaN or ±∞ metric, flagged per round and left out of the statistics")
+        }
+        for s in r.summaries where s.stateNotCarried > 0 {
+            out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregations (marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it")
+        }
         out.append("")
-        out.append("Worst rounds (largest λ̂ of the recorded rule first)")
+        out.append("Worst rounds (the recorded rule's non-finite metrics first, then largest λ̂)")
         out.append(rowTable(r, rows: r.worstRows))
         out.append("")
         out.append("Every round")
@@ -90,28 +98,35 @@ public enum AuditText {
             let c = row.cells[0]
             var cells = [String(row.round), row.classIndex >= 0 ? String(row.classIndex) : "all", TextFormat.number(row.honestDiameter),
                          TextFormat.number(c?.gap), TextFormat.number(c?.lambda), TextFormat.number(c?.kappa),
-                         TextFormat.number(c?.byzantineShare), c?.exceedsBound == true ? "λ̂>bound" : ""]
-            for x in row.cells.dropFirst() { cells += [TextFormat.number(x?.gap), TextFormat.number(x?.lambda)] }
+                         TextFormat.number(c?.byzantineShare),
+                         [c?.exceedsBound == true ? "λ̂>bound" : nil, c?.nonFinite == true ? "non-finite" : nil].compactMap { $0 }.joined(separator: ", ")]
+            for x in row.cells.dropFirst() {
+                cells += [TextFormat.number(x?.gap) + (x?.state == .notCarried ? " †" : ""), TextFormat.number(x?.lambda)]
+            }
             return cells
         }, left: 0)
     }
 
     /// One line per aggregation: round, class, honest statistics, then per rule gap, λ̂, κ̂,
-    /// cosine, Byzantine share, distance to the recorded aggregate, flag. Undefined values are empty.
+    /// cosine, Byzantine share, distance to the recorded aggregate, flag, non-finite flag and,
+    /// for a compared stateful rule, where its state came from (``ReplayState``). Undefined values
+    /// are empty.
     /// A first comment line (`#`) gives the signature verdict.
     public static func csv(_ r: AuditReport) -> String {
         var comments: [String] = []
         if let s = r.integrity.signatures { comments.append("# signatures: " + s.summary.replacingOccurrences(of: "\n", with: " ")) }
         var header = ["round", "class", "honest_diameter", "honest_variance"]
         for rule in r.rules {
-            header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound"].map { "\(rule) \($0)" }
+            header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound", "non_finite",
+                       "state"].map { "\(rule) \($0)" }
         }
         var lines = comments + [header.map(TextFormat.csvField).joined(separator: ",")]
         for row in r.rows {
             var f = [String(row.round), String(row.classIndex), TextFormat.csv(row.honestDiameter), TextFormat.csv(row.honestVariance)]
             for c in row.cells {
                 f += [TextFormat.csv(c?.gap), TextFormat.csv(c?.lambda), TextFormat.csv(c?.kappa), TextFormat.csv(c?.cosine),
-                      TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? ""]
+                      TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? "",
+                      c.map { $0.nonFinite ? "1" : "0" } ?? "", c?.state?.rawValue ?? ""]
             }
             lines.append(f.joined(separator: ","))
         }

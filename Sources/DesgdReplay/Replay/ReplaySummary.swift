@@ -14,7 +14,12 @@ public struct ReplayRuleSummary: Sendable, Codable, Equatable {
     public var distanceToRecorded: SeriesStatistics
     /// Rounds where λ̂ exceeded the rule's proven bound.
     public var flaggedRounds: [Int]
-    /// The five rows with the largest λ̂ (then gap), largest first.
+    /// Rounds with a non-finite metric (NaN or ±∞), left out of the statistics above.
+    public var nonFiniteRounds: [Int] = []
+    /// Aggregations whose counterfactual state could not be carried (``ReplayState/notCarried``).
+    public var stateNotCarried: Int = 0
+    /// The five worst rows in ``WorstFirst`` order: non-finite metrics first, then the largest λ̂,
+    /// then the largest gap.
     public var worst: [ReplayRow]
 }
 
@@ -24,6 +29,8 @@ public struct ReplaySummaryBuilder {
     var rules: [String] = []
     var series: [String: [[Double?]]] = [:]
     var flagged: [String: [Int]] = [:]
+    var nonFinite: [String: [Int]] = [:]
+    var notCarried: [String: Int] = [:]
     var worst: [String: [ReplayRow]] = [:]
     var bounds: [String: Double?] = [:]
 
@@ -40,6 +47,8 @@ public struct ReplaySummaryBuilder {
             let values: [Double?] = [m.gap, m.lambda, m.kappa, m.byzantineWeight ?? m.byzantineCoordinateShare, r.distanceToRecorded]
             for k in 0..<5 { series[r.rule]![k].append(values[k]) }
             if m.exceedsBound { flagged[r.rule, default: []].append(r.round) }
+            if r.nonFinite { nonFinite[r.rule, default: []].append(r.round) }
+            if r.state == .notCarried { notCarried[r.rule, default: 0] += 1 }
             var w = worst[r.rule, default: []]
             w.append(r)
             w.sort { ReplaySummaryBuilder.worse($0, than: $1) }
@@ -48,10 +57,8 @@ public struct ReplaySummaryBuilder {
     }
 
     static func worse(_ a: ReplayRow, than b: ReplayRow) -> Bool {
-        let la = a.metrics.lambda ?? -.infinity, lb = b.metrics.lambda ?? -.infinity
-        if la != lb { return la > lb }
-        if a.metrics.gap != b.metrics.gap { return a.metrics.gap > b.metrics.gap }
-        return (a.round, a.classIndex) < (b.round, b.classIndex)
+        func key(_ r: ReplayRow) -> DeviationMetricsKey { DeviationMetricsKey(gap: r.metrics.gap, lambda: r.metrics.lambda, nonFinite: r.nonFinite) }
+        return WorstFirst.precedes(key(a), key(b)) ?? ((a.round, a.classIndex) < (b.round, b.classIndex))
     }
 
     public func summaries() -> [ReplayRuleSummary] {
@@ -59,7 +66,8 @@ public struct ReplaySummaryBuilder {
             let s = series[rule]!
             return ReplayRuleSummary(rule: rule, bound: bounds[rule] ?? nil, aggregations: s[0].count, gap: SeriesStatistics(s[0]),
                                      lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]), byzantineShare: SeriesStatistics(s[3]),
-                                     distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [], worst: worst[rule] ?? [])
+                                     distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [],
+                                     nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0, worst: worst[rule] ?? [])
         }
     }
 }
@@ -85,11 +93,19 @@ public enum ReplayOutput {
         case .table: return fixed(tableHeader) + "\n"
         case .csv:
             return ["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
-                    "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound"].joined(separator: ",") + "\n"
+                    "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound", "non_finite",
+                    "state"].joined(separator: ",") + "\n"
         case .json:
             let encoded = (try? RecordBodyJSON.encode(["trace": trace])) ?? "{}"
             return "{\"source\": \(encoded),\n\"rows\": [\n"
         }
+    }
+
+    /// The flag column of the table: λ̂ above the bound, a non-finite metric, a counterfactual
+    /// state that could not be carried.
+    static func flags(_ r: ReplayRow) -> String {
+        [r.metrics.exceedsBound ? "λ̂>bound" : nil, r.nonFinite ? "non-finite" : nil,
+         r.state == .notCarried ? "state not carried" : nil].compactMap { $0 }.joined(separator: ", ")
     }
 
     /// The lines of some rows; `first` tells whether they are the first rows written (JSON commas).
@@ -102,7 +118,7 @@ public enum ReplayOutput {
                               TextFormat.number(m.honestDiameter), TextFormat.number(m.lambda), TextFormat.number(m.bound),
                               TextFormat.number(m.kappa), TextFormat.number(m.cosine),
                               TextFormat.number(m.byzantineWeight ?? m.byzantineCoordinateShare), TextFormat.number(r.distanceToRecorded),
-                              m.exceedsBound ? "λ̂>bound" : ""]) + "\n"
+                              flags(r)]) + "\n"
             }.joined()
         case .csv:
             return rows.map { r in
@@ -110,7 +126,8 @@ public enum ReplayOutput {
                 return [String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap), TextFormat.csv(m.honestDiameter),
                         TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance), TextFormat.csv(m.kappa),
                         TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight), TextFormat.csv(m.byzantineCoordinateShare),
-                        TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0"].joined(separator: ",") + "\n"
+                        TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0", r.nonFinite ? "1" : "0",
+                        r.state?.rawValue ?? ""].joined(separator: ",") + "\n"
             }.joined()
         case .json:
             return rows.enumerated().map { k, r in
@@ -138,17 +155,24 @@ public enum ReplayOutput {
             var out = ["", "Summary: \(replayed) rounds replayed" + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
             if !skippedRules.isEmpty { out.append("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; ")) }
             out.append(TextFormat.table(
-                ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz", "to recorded", "flagged"],
+                ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz", "to recorded", "flagged", "non-finite"],
                 summaries.map { s in
                     [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
                         + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), TextFormat.number(s.distanceToRecorded.mean),
-                           String(s.flaggedRounds.count)]
+                           String(s.flaggedRounds.count), String(s.nonFiniteRounds.count)]
                 }))
             out.append("")
-            out.append("Worst rounds per rule (largest λ̂ first): " + summaries.map { s in
+            out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂): " + summaries.map { s in
                 "\(s.rule): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
                     .joined(separator: ", ")
             }.joined(separator: "; "))
+            for s in summaries where !s.nonFiniteRounds.isEmpty {
+                out.append("\(s.rule): non-finite metrics (NaN or ±∞, left out of the statistics) in \(s.nonFiniteRounds.count) aggregation\(s.nonFiniteRounds.count == 1 ? "" : "s"), rounds "
+                    + s.nonFiniteRounds.prefix(20).map(String.init).joined(separator: ", ") + (s.nonFiniteRounds.count > 20 ? ", …" : ""))
+            }
+            for s in summaries where s.stateNotCarried > 0 {
+                out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregation\(s.stateNotCarried == 1 ? "" : "s"): a round of their class was recorded without vectors, so this rule's counterfactual state skips it and those rows are not its counterfactual run")
+            }
             let flagged = summaries.filter { !$0.flaggedRounds.isEmpty }
             out.append(flagged.isEmpty ? "No round exceeded a rule's proven λ bound."
                 : "λ̂ above the proven bound (a bug or a numerical issue worth a look): "

@@ -13,6 +13,26 @@ public struct ReplayRow: Sendable, Codable, Equatable {
     public var metrics: DeviationMetrics
     /// ‖F(R) − recorded aggregate‖.
     public var distanceToRecorded: Double
+    /// Some metric is NaN or ±∞ (``DeviationMetrics/isNonFinite``): flagged "non-finite" and left
+    /// out of the summary's statistics.
+    public var nonFinite: Bool = false
+    /// For a stateful rule, where the state it started the aggregation from came from; nil for
+    /// stateless rules.
+    public var state: ReplayState? = nil
+}
+
+/// Where a stateful rule's state (centered clipping's centre) came from in one replayed aggregation.
+public enum ReplayState: String, Sendable, Codable, Equatable {
+    /// The recorded rule: the state recorded before this round (`stateBefore`), so every replayed
+    /// round starts where the recorded run did, whatever rounds lie between replayed rounds.
+    case recorded
+    /// Another rule (a counterfactual): its own state, carried from its initial state through
+    /// every round of this class since the first replayed round.
+    case carried
+    /// Another rule, but a round of this class between the first replayed round and this one was
+    /// recorded without vectors (`sampled:K`, `decisions`): the rule never saw that round's messages,
+    /// so the state it carries skips it and the row is not that rule's counterfactual run.
+    case notCarried = "not-carried"
 }
 
 /// A rule (with its pre-aggregator chain) to replay, by canonical spec.
@@ -38,10 +58,12 @@ struct RoundInputs: Sendable {
 ///
 /// - Every rule sees the trace's declared f unless `f` overrides it, and the round's and class's
 ///   keys for its random streams (so `--agg` of the recorded rule reproduces the recorded aggregate).
-/// - State: a stateful rule (centered clipping) carries its state per class across the replayed
-///   rounds. It starts from the recorded state of the first replayed round when the rule is the
-///   recorded one, and from the rule's initial state otherwise (a counterfactual run of that rule
-///   from the first replayed round on).
+/// - State: the recorded stateful rule (centered clipping) starts every replayed aggregation from
+///   the state recorded before it (re-synchronised each round, so rounds recorded without vectors
+///   in between do not matter). Another stateful rule carries its own state per class across the
+///   replayed rounds, from its initial state at the first replayed round (a counterfactual run);
+///   once a round of that class lacks vectors the state cannot be carried through it, and the
+///   class's later rows say so (``ReplayState/notCarried``).
 /// - Parallelism: rounds are read, decoded and aggregated in blocks on `threads` threads; a block
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
@@ -112,6 +134,10 @@ public final class Replayer {
         let stateful = rules.map(\.pipeline.isStateful)
         let anyStateful = stateful.contains(true)
         var states: [[Int: AggregatorState]] = Array(repeating: [:], count: rules.count)
+        // Classes with a round recorded without vectors since the first replayed round: a
+        // counterfactual state of theirs skips that round. (A block never holds a class twice when
+        // a rule carries state, so the set before a block holds for all of its rounds.)
+        var uncarriedClasses = Set<Int>()
         let executor = ParallelExecutor(threads: threads)
         let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
         let config = reader.header.config
@@ -136,12 +162,14 @@ public final class Replayer {
             let bounds = self.rules.map { rule in
                 Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
-            let currentStates = states
+            let currentStates = states, uncarried = uncarriedClasses
             @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState]) {
                 let rule = rules[k]
                 var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:]
                 for a in input.aggregations {
-                    var state = currentStates[k][a.classIndex] ?? (rule.spec == recorded ? a.recordedStateBefore : .empty)
+                    let origin: ReplayState? = !rule.pipeline.isStateful ? nil
+                        : rule.spec == recorded ? .recorded : uncarried.contains(a.classIndex) ? .notCarried : .carried
+                    var state = origin == .recorded ? a.recordedStateBefore : currentStates[k][a.classIndex] ?? .empty
                     let context = AggregationContext(messages: a.messages, f: f, seed: config.seed, round: input.round,
                                                      classIndex: a.classIndex, backend: config.backend,
                                                      executor: ParallelExecutor(threads: 1))
@@ -152,7 +180,8 @@ public final class Replayer {
                     }
                     let distance = output.withUnsafeBufferPointer { o in a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
                     rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
-                                          distanceToRecorded: distance))
+                                          distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
+                                          state: origin))
                 }
                 return (rows, newStates)
             }
@@ -185,7 +214,11 @@ public final class Replayer {
                 }
             }
             for (b, input) in inputs.enumerated() {
-                guard input != nil else { skippedRounds += 1; continue }
+                guard input != nil else {
+                    skippedRounds += 1
+                    uncarriedClasses.formUnion(config.aggregationGroups(round: block[b]))
+                    continue
+                }
                 replayed += 1
                 // Each rule's rows are in aggregation order; emit aggregation by aggregation, rules in order.
                 var perRule: [[ReplayRow]] = []

@@ -63,7 +63,8 @@ public struct CoordinateWiseMedian: Aggregator, CoordinateWiseBounded {
 /// - Bound: per coordinate ≤ 1·range_k(S) when b ≥ f and n > 2b.
 /// - Decision: `coordinatesUsed` (n−2b per coordinate).
 /// - Cost: as the median (same engine); the kept values are summed in Double in sorted order
-///   for n ≤ 64, so the output is bit-identical under permutations of the inputs.
+///   (for n > 64 after quickselect and a sort of the kept ranks), so the output is bit-identical
+///   under permutations of the inputs.
 public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
     public let b: SpecExpression
 

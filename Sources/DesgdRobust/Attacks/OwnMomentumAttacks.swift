@@ -46,7 +46,10 @@ public struct SignFlipAttack: Attack {
 /// computes it (``OwnMomentumNeed/flippedLabels``); the attack passes it through.
 ///
 /// In DeSGD, a Byzantine worker asked for class c sends the class-c momentum of its flipped data
-/// set: the one computed on its samples of true class C−1−c, which now carry label c.
+/// set: the one computed on its samples of true class C−1−c, which now carry label c. That is the
+/// literature's threat model (a worker that follows the protocol on relabelled data: Blades'
+/// LabelFlip and Karimireddy et al.'s LF train on 9−y with the worker's own sampler), applied to
+/// DeSGD's per-class messages; the engine selects those samples (``Simulation``).
 ///
 /// Source: Fang et al. 2020 and common practice; the worker-side form with own data and momentum
 /// is the one of Blades and of the bucketing/CClip code of Karimireddy et al. Peers' variant:

@@ -43,6 +43,15 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
         self.exceedsBound = exceedsBound
     }
 
+    /// Some metric is NaN or ±∞: an output with a NaN or infinite coordinate (e.g. `mean` under the
+    /// `nan` or `inf` attack) gives gap = NaN or ∞ and so λ̂ and κ̂. Such a metric compares false
+    /// with any bound, so ``exceedsBound`` cannot catch it: readers flag it on its own
+    /// ("non-finite") and leave it out of means and percentiles. Computed, not stored, so the
+    /// trace's metrics object (traces/FORMAT.md §5.3) is unchanged.
+    public var isNonFinite: Bool {
+        [gap, honestDiameter, honestVariance, lambda, kappa].contains { $0.map { !$0.isFinite } ?? false }
+    }
+
     /// Measures `output` against the honest rows of `messages`.
     /// - Parameters:
     ///   - honest: `honest[i]` tells whether row i was sent by an honest worker (at least one must be).

@@ -184,17 +184,23 @@ extension UnsafeMutablePointer where Pointee == Int64 {
 }
 
 /// Mean of the values of ranks b..<n−b (drop b smallest and b largest), summed in Double in
-/// rank order when the keys come sorted, after two quickselects otherwise. The median is the
-/// case b = ⌊(n−1)/2⌋. Serves n > ``CoordinateWise/vectorMaxRows``; smaller n take the fully
+/// rank order. Unsorted keys are split by two quickselects and the kept ranks then sorted: the
+/// quickselects leave them in an order that depends on the input order, and a Double sum in that
+/// order would make the output depend on how the inputs are permuted (the sort makes it
+/// bit-identical under permutations, as the sorted path for n ≤ 64). The median is the case
+/// b = ⌊(n−1)/2⌋. Serves n > ``CoordinateWise/vectorMaxRows``; smaller n take the fully
 /// vectorised ``CoordinateWise/trimmedMeans(_:trim:executor:into:)``.
 struct TrimmedMeanKernel: CoordinateKernel {
     let trim: Int
 
     func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float {
         let b = min(trim, (n - 1) / 2)
-        if !sorted && b > 0 {
-            KeyOrdering.select(p, 0, n, b)
-            KeyOrdering.select(p, b, n, n - b - 1)
+        if !sorted {
+            if b > 0 {
+                KeyOrdering.select(p, 0, n, b)
+                KeyOrdering.select(p, b, n, n - b - 1)
+            }
+            KeyOrdering.sort(p + b, n - 2 * b)
         }
         var sum = 0.0
         for r in b..<(n - b) {
