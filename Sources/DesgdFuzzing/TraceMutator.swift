@@ -53,6 +53,36 @@ public struct TraceMutator {
         return Self.join(signature, records)
     }
 
+    /// A mutation of one record body with its selector byte (the records target,
+    /// ``RecordBodyExercise``): a JSON node changed as in ``mutate(_:)``, bytes of the vector
+    /// section changed, or the selector changed. Nil when the body's JSON does not parse.
+    public mutating func mutateBody(_ input: [UInt8]) -> [UInt8]? {
+        guard input.count >= 5 else { return nil }
+        var selector = input[0]
+        var body = Array(input.dropFirst())
+        let length = Self.jsonLength(body)
+        guard length <= body.count - 4 else { return nil }
+        switch random.nextInt(below: 10) {
+        case 0:
+            selector = UInt8(random.nextInt(below: 3))
+        case 1, 2:
+            guard 4 + length < body.count else { return nil }
+            for _ in 0 ..< 1 + random.nextInt(below: 8) {
+                body[4 + length + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
+            }
+        default:
+            guard var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]), options: [.fragmentsAllowed]) else { return nil }
+            for _ in 0 ..< 1 + random.nextInt(below: 3) { json = mutateNode(json, depth: 0) }
+            guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed]) else { return nil }
+            var w = ByteWriter()
+            w.append(UInt32(truncatingIfNeeded: out.count))
+            w.append([UInt8](out))
+            w.append(Array(body[(4 + length)...]))
+            body = w.bytes
+        }
+        return [selector] + body
+    }
+
     // MARK: Mutations
 
     static let interestingIntegers: [Int64] = [

@@ -16,6 +16,10 @@ public enum TraceParsing {
     public struct Signature: Sendable, Equatable {
         public var major: UInt16
         public var minor: UInt16
+        public init(major: UInt16, minor: UInt16) {
+            self.major = major
+            self.minor = minor
+        }
     }
 
     /// Checks the magic and the major version.

@@ -146,6 +146,18 @@ public final class TraceReader: @unchecked Sendable {
         return x
     }
 
+    /// The checked, decompressed body of record `k` (a header, keyframe or round record): what
+    /// ``TraceParsing`` parses. For tools (the fuzzer's seed corpus); readers use ``round(_:)``.
+    public func bodyBytes(ofRecord k: Int) throws(TraceError) -> [UInt8] {
+        guard k >= 0 && k < records.count, [.header, .keyframe, .round].contains(records[k].type) else {
+            throw TraceError.usage("\(path): record \(k) is not a header, keyframe or round record")
+        }
+        let limit = k == 0 ? TraceParsing.headerBodyLimit : bodyLimit
+        do throws(ParseFailure) { return try file.body(records[k], sequence: k, limit: limit, decompressor: decompressor) } catch {
+            throw TraceError.corrupted("\(path): \(TraceFile.describe(records[k])): \(error.reason)")
+        }
+    }
+
     func readRound(_ t: Int, decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceRound {
         do throws(ParseFailure) {
             let body = try file.body(roundRecords[t], sequence: roundSequence[t], limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
