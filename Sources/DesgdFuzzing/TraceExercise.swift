@@ -81,7 +81,9 @@ public enum RecordBodyExercise {
         guard let selector = input.first else { return "empty" }
         let body = Array(input.dropFirst())
         let decoder = RecordBody.decoder()
-        let signature = TraceParsing.Signature(major: TraceFormat.major, minor: TraceFormat.minor)
+        // A header body is checked against the version of the seed trace it came from.
+        let version = header.formatVersion.map { UInt16(clamping: $0) }
+        let signature = TraceParsing.Signature(major: version.first ?? TraceFormat.major, minor: version.last ?? TraceFormat.minor)
         do throws(ParseFailure) {
             switch selector % 3 {
             case 0:

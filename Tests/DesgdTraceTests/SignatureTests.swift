@@ -23,7 +23,7 @@ func recordTable(_ bytes: [UInt8]) -> [(offset: Int, header: RecordHeader)] {
     var out: [(Int, RecordHeader)] = []
     var offset = TraceFormat.signatureSize
     while offset + TraceFormat.recordHeaderSize <= bytes.count,
-          case .success(let h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize]) {
+          case .success(let h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize], fileMinor: TraceFormat.minor) {
         let end = offset + TraceFormat.recordOverhead + Int(h.payloadLength)
         guard end <= bytes.count else { break }
         out.append((offset, h))

@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Fuzzes the trace reader with libFuzzer: builds desgd-fuzz with -sanitize=fuzzer (its own build folder,
-# .build-fuzz), records seed traces with desgd-record, and runs RUNS executions (default 1 000 000) of
-# TraceExercise (open, digest chain, every round and keyframe with their vectors, audit with trmean and
-# cclip, verification) over inputs mutated by TraceMutator (JSON fields, vector tables and sections,
-# record headers, index and footer entries, whole records; digests and chain recomputed).
+# Fuzzes the trace reader with libFuzzer. Builds desgd-fuzz with -sanitize=fuzzer (its own build folder,
+# .build-fuzz), records small seed traces with desgd-record, and runs two targets:
 #
-#   bash Tests/fuzz/fuzz-traces.sh                 # 1 000 000 executions
-#   RUNS=20000 bash Tests/fuzz/fuzz-traces.sh      # a short pass
-#   bash Tests/fuzz/fuzz-traces.sh -max_total_time=600   # extra libFuzzer flags are passed on
+# - records: the pure parser (TraceParsing) on one record body at a time (header, round or keyframe
+#   JSON and vector section, validated against a seed's header, every vector decoded); ~1 000 inputs/s
+#   here, RECORD_RUNS executions (default 1 000 000);
+# - files: whole traces through TraceExercise (open, digest chain, every round and keyframe with their
+#   vectors, audit with trmean and cclip, verification), mutated by TraceMutator (JSON fields, vector
+#   tables and sections, record headers, index and footer entries, whole records) with every digest and
+#   the chain recomputed; ~100-300 inputs/s, FILE_RUNS executions (default 100 000).
 #
-# Crashers land in Tests/fuzz/crashers/ (commit each one: the test suite replays them all); the corpus
-# grown by the run stays in $WORK (default /tmp/desgd-fuzz). Exit code: libFuzzer's (0: no crash).
+#   bash Tests/fuzz/fuzz-traces.sh                         # both targets
+#   TARGET=files FILE_RUNS=1000000 bash Tests/fuzz/fuzz-traces.sh
+#   bash Tests/fuzz/fuzz-traces.sh -max_total_time=600     # extra libFuzzer flags go to both runs
+#
+# A crasher lands in Tests/fuzz/regressions/ as crash-*: commit it (the test suite runs every file there
+# through the exercise; a records-target crasher is named records-*). Corpora stay in $WORK (default
+# /tmp/desgd-fuzz). Exit code: libFuzzer's (0: no crash, no hang, no out-of-memory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUNS=${RUNS:-1000000}
+TARGET=${TARGET:-both}
+RECORD_RUNS=${RECORD_RUNS:-1000000}
+FILE_RUNS=${FILE_RUNS:-100000}
 WORK=${WORK:-/tmp/desgd-fuzz}
 export SWIFT_BACKTRACE=enable=no
-mkdir -p "$WORK/corpus" "$WORK/seeds" Tests/fuzz/crashers
+mkdir -p "$WORK/seeds" "$WORK/bodies" "$WORK/corpus-files" "$WORK/corpus-records" Tests/fuzz/regressions
 
-swift build -c release --product desgd-record >/dev/null
+swift build -c release --product desgd-record --product desgd-fuzz >/dev/null
 # lld: gold fails on the libFuzzer runtime beside SwiftPM's renamed entry point.
 swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING \
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null
@@ -27,13 +35,24 @@ swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc 
 # rule (cclip), a random schedule with two classes per round, and a trace without its footer.
 record=.build/release/desgd-record
 common="--synthetic 300 --honest 10 --byzantine 1 --threads 1 --keyframe-every 100 --force"
-[ -f "$WORK/seeds/full-cclip-ipm.trace" ] || {
+if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   $record $common --rounds 2 --agg cclip --attack ipm --eval-every 2 --out "$WORK/seeds/full-cclip-ipm.trace" >/dev/null
   $record $common --rounds 3 --mode sgd --agg mean --attack alie --record decisions --out "$WORK/seeds/decisions-sgd-alie.trace" >/dev/null
-  $record $common --rounds 4 --agg trmean --attack signflip --record sampled:3 --schedule random --classes-per-round 2 \
-    --out "$WORK/seeds/sampled-trmean.trace" >/dev/null
+  $record $common --rounds 2 --agg cclip --attack ipm --record decisions --out "$WORK/seeds/decisions-desgd-cclip.trace" >/dev/null
+  $record --synthetic 300 --honest 4 --byzantine 1 --threads 1 --keyframe-every 100 --force --rounds 1 --mode sgd \
+    --agg trmean --attack signflip --out "$WORK/seeds/full-sgd-1r.trace" >/dev/null
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
-}
+  for t in "$WORK"/seeds/*.trace; do .build/release/desgd-fuzz --bodies "$t" "$WORK/bodies"; done
+fi
 
-.build-fuzz/release/desgd-fuzz -runs="$RUNS" -max_len=2500000 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
-  -artifact_prefix=Tests/fuzz/crashers/ "$@" "$WORK/corpus" "$WORK/seeds" Tests/fuzz/crashers
+status=0
+if [ "$TARGET" = records ] || [ "$TARGET" = both ]; then
+  DESGD_FUZZ_TARGET=records DESGD_FUZZ_HEADER="$WORK/seeds/full-cclip-ipm.trace" \
+    .build-fuzz/release/desgd-fuzz -runs="$RECORD_RUNS" -max_len=1000000 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+    -artifact_prefix=Tests/fuzz/regressions/records- "$@" "$WORK/corpus-records" "$WORK/bodies" || status=$?
+fi
+if [ "$status" = 0 ] && { [ "$TARGET" = files ] || [ "$TARGET" = both ]; }; then
+  .build-fuzz/release/desgd-fuzz -runs="$FILE_RUNS" -max_len=700000 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+    -artifact_prefix=Tests/fuzz/regressions/ "$@" "$WORK/corpus-files" "$WORK/seeds" || status=$?
+fi
+exit "$status"
