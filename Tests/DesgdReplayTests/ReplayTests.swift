@@ -388,7 +388,8 @@ let numpyAvailable: Bool = {
         for s in report.summaries { #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true }) }
         let text = AuditText.render(report)
         #expect(text.contains("non-finite"))
-        let csv = AuditText.csv(report).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let csv = AuditText.csv(report).split(separator: "\n").filter { !$0.hasPrefix("#") }
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let column = csv[0].firstIndex(of: "mean non_finite")!
         #expect(csv.dropFirst().allSatisfy { $0[column] == "1" })
     }

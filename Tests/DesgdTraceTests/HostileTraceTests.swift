@@ -173,15 +173,26 @@ import Testing
         #expect(opened > 100 && refused > 20 && validChains > 100, "opened \(opened), refused \(refused), valid chains \(validChains)")
     }
 
-    /// Every crasher the fuzzer found (Tests/fuzz/crashers/) goes through the exercise without a trap.
-    @Test func fuzzerCrashersAreRegressionCases() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("fuzz/crashers")
+    /// Every input kept in Tests/fuzz/regressions/ (each crasher the fuzzer ever found, and a few
+    /// mutants of each target that reach deep checks) goes through its exercise without a trap:
+    /// `records-*` files through the pure parser against the committed sample's header, the others
+    /// as whole files.
+    @Test func fuzzerRegressionCases() throws {
+        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let dir = tests.appendingPathComponent("fuzz/regressions")
+        let sample = try TraceReader(path: CompatibilityTests.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
+        var records = 0, wholeFiles = 0
         for f in files {
             let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(f)))
-            _ = TraceExercise.run(bytes)
+            if f.hasPrefix("records-") {
+                _ = RecordBodyExercise.run(bytes, header: sample.header)
+                records += 1
+            } else {
+                _ = TraceExercise.run(bytes)
+                wholeFiles += 1
+            }
         }
-        #expect(files.count >= 1, "the committed regression cases are missing")
+        #expect(records >= 1 && wholeFiles >= 1, "the committed regression cases are missing")
     }
 }
