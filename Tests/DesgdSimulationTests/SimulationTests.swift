@@ -116,7 +116,7 @@ final class Recorder: SimulationObserver {
         }
         // Krum needs n ≥ 2f+3: a class has 3 holders + 2 Byzantine = 5 < 7.
         #expect(message(tinyConfig { $0.aggregator = "krum" }).contains("krum"))
-        #expect(message(tinyConfig { $0.partition = .labelSkew(classesPerWorker: 11) }).contains("classes"))
+        #expect(message(tinyConfig { $0.partition = .labelSkew(classesPerWorker: 11) }).contains("label-skew:k"))
         #expect(message(tinyConfig { $0.honestWorkers = 3 }).contains("held by no"))
         #expect(message(tinyConfig { $0.aggregator = "nosuchrule" }).contains("nosuchrule"))
         #expect(message(tinyConfig { $0.attack = "nosuchattack" }).contains("nosuchattack"))
