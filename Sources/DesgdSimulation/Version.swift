@@ -1,4 +1,4 @@
 /// The program's version, written into trace headers and printed by `--version`.
 public enum DesgdVersion {
-    public static let current = "0.6.0"
+    public static let current = "0.7.0"
 }

@@ -20,7 +20,9 @@ struct DesgdAuditCommand: ParsableCommand {
         early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per
         round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds
         first. --compare adds the counterfactual columns of other rules, replayed on the same
-        messages (as desgd-replay does).
+        messages (as desgd-replay does). The drift section (traces of format 1.1) sets the rules'
+        accumulated deviation beside accuracy, marks collapse onsets and flags persistent drift that
+        per-round λ̂ does not show.
 
         Examples:
           desgd-audit traces/run.trace
@@ -39,16 +41,27 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
     @Option(help: "Threads for the replays (the report does not depend on it).") var threads = ParallelExecutor.machineThreads
+    @Option(help: "Drift: a collapse onset is a drop of more than this many accuracy points between evaluations (0...100).")
+    var collapseDrop = AuditDrift.Criteria().collapseDrop
+    @Option(help: "Drift: windowed persistence at or above this (0...1) is persistent; 1/√W is typical of independent deviations.")
+    var persistenceThreshold = AuditDrift.Criteria().persistenceThreshold
 
     func run() throws {
         let program = "desgd-audit"
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         if threads < 1 { throw CommandFailure.exit(program, "--threads must be at least 1") }
+        guard collapseDrop.isFinite && (0...100).contains(collapseDrop) else {
+            throw CommandFailure.exit(program, "--collapse-drop must be between 0 and 100 accuracy points")
+        }
+        guard persistenceThreshold.isFinite && (0...1).contains(persistenceThreshold) else {
+            throw CommandFailure.exit(program, "--persistence-threshold must be between 0 and 1")
+        }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let bar = ProgressBar(total: reader.roundCount, label: "audit")
         let report: AuditReport
-        do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads) { _, done in bar.update(done) } } catch {
+        do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,
+                                      driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold)) { _, done in bar.update(done) } } catch {
             throw CommandFailure.exit(program, error.message)
         }
         if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -42,6 +42,8 @@ struct DesgdRecord: ParsableCommand {
     var record = "full"
     @Option(help: "A keyframe of the model and server state every this many rounds.") var keyframeEvery = 100
     @Option(help: "zstd level (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule).")
+    var driftWindow = DriftTracker.defaultWindow
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
@@ -64,7 +66,7 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel)
+                                         compressionLevel: zstdLevel, driftWindow: driftWindow)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {

@@ -1,3 +1,5 @@
+import DesgdRobust
+
 /// Mean, percentiles and maximum of a series (values that are undefined, e.g. λ̂ with Δ_S = 0,
 /// are left out and counted in `undefined`). Percentiles are nearest-rank on the sorted values.
 public struct SeriesStatistics: Sendable, Codable, Equatable {
@@ -85,6 +87,10 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var distanceToRecorded: Double?
         /// λ̂ above the rule's proven bound.
         public var exceedsBound: Bool
+        /// The group's drift up to this aggregation, and the model's after the round (FORMAT.md §5.4;
+        /// absent in traces of format 1.0 and in replays past a round without vectors).
+        public var drift: GroupDrift? = nil
+        public var modelDrift: ModelDrift? = nil
     }
 
     /// One aggregation of one round: the recorded rule's cell first, then one per compared rule
@@ -120,4 +126,6 @@ public struct AuditReport: Sendable, Codable, Equatable {
     public var worstRows: [Int]
     /// Rules of `--compare` that could not run, with the reason.
     public var skipped: [String]
+    /// Drift beside accuracy: series per rule, collapse onsets, persistence flags (``AuditDrift``).
+    public var drift: DriftSection? = nil
 }

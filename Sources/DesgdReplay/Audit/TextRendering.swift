@@ -73,6 +73,10 @@ public enum AuditText {
                 + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), String(s.flaggedRounds.count)]
         }))
         out.append("")
+        if let drift = driftText(r) {
+            out.append(drift)
+            out.append("")
+        }
         out.append("Worst rounds (largest λ̂ of the recorded rule first)")
         out.append(rowTable(r, rows: r.worstRows))
         out.append("")
@@ -100,14 +104,19 @@ public enum AuditText {
     public static func csv(_ r: AuditReport) -> String {
         var header = ["round", "class", "honest_diameter", "honest_variance"]
         for rule in r.rules {
-            header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound"].map { "\(rule) \($0)" }
+            header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound",
+                       "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
+                       "model_drift_relative", "model_drift_persistence"].map { "\(rule) \($0)" }
         }
         var lines = [header.map(TextFormat.csvField).joined(separator: ",")]
         for row in r.rows {
             var f = [String(row.round), String(row.classIndex), TextFormat.csv(row.honestDiameter), TextFormat.csv(row.honestVariance)]
             for c in row.cells {
                 f += [TextFormat.csv(c?.gap), TextFormat.csv(c?.lambda), TextFormat.csv(c?.kappa), TextFormat.csv(c?.cosine),
-                      TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? ""]
+                      TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? "",
+                      TextFormat.csv(c?.drift?.windowed), TextFormat.csv(c?.drift?.windowPersistence), TextFormat.csv(c?.drift?.cumulative),
+                      TextFormat.csv(c?.drift?.cumulativePersistence), TextFormat.csv(c?.modelDrift?.displacement),
+                      TextFormat.csv(c?.modelDrift?.relative), TextFormat.csv(c?.modelDrift?.persistence)]
             }
             lines.append(f.joined(separator: ","))
         }

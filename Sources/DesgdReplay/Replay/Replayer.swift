@@ -13,6 +13,10 @@ public struct ReplayRow: Sendable, Codable, Equatable {
     public var metrics: DeviationMetrics
     /// ‖F(R) − recorded aggregate‖.
     public var distanceToRecorded: Double
+    /// The model's drift from its honest shadow after the round, open loop along the recorded
+    /// inputs (the same on every aggregation of the round); `metrics.drift` holds the group's.
+    /// Both are absent from the first replayed round without vectors on (``ReplayDrift``).
+    public var modelDrift: ModelDrift?
 }
 
 /// A rule (with its pre-aggregator chain) to replay, by canonical spec.
@@ -115,6 +119,7 @@ public final class Replayer {
         let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
         let config = reader.header.config
         var replayed = 0, skippedRounds = 0, done = 0
+        var drift: ReplayDrift? = ReplayDrift(reader: reader, rules: rules.count)
         var t = r.lowerBound
         while t < r.upperBound {
             // A block: up to 8·threads rounds, no class twice when a rule carries state.
@@ -136,9 +141,9 @@ public final class Replayer {
                 Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
             let currentStates = states
-            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState]) {
+            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState], [[Float]]) {
                 let rule = rules[k]
-                var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:]
+                var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:], outputs: [[Float]] = []
                 for a in input.aggregations {
                     var state = currentStates[k][a.classIndex] ?? (rule.spec == recorded ? a.recordedStateBefore : .empty)
                     let context = AggregationContext(messages: a.messages, f: f, seed: config.seed, round: input.round,
@@ -152,10 +157,11 @@ public final class Replayer {
                     let distance = output.withUnsafeBufferPointer { o in a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
                     rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
                                           distanceToRecorded: distance))
+                    outputs.append(output)
                 }
-                return (rows, newStates)
+                return (rows, newStates, outputs)
             }
-            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState]), TraceError>>(count: block.count * rules.count)
+            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]), TraceError>>(count: block.count * rules.count)
             let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
             let reader = self.reader, blockRounds = block
             executor.forEach(block.count) { b, slot in
@@ -184,19 +190,20 @@ public final class Replayer {
                 }
             }
             for (b, input) in inputs.enumerated() {
-                guard input != nil else { skippedRounds += 1; continue }
+                guard let input else { skippedRounds += 1; drift = nil; continue }
+                if !ReplayDrift.accepts(input) { drift = nil }
                 replayed += 1
                 // Each rule's rows are in aggregation order; emit aggregation by aggregation, rules in order.
                 var perRule: [[ReplayRow]] = []
                 for k in rules.indices {
                     switch slots[b * rules.count + k]! {
-                    case .success(let (rows, s)):
-                        perRule.append(rows)
+                    case .success(let (rows, s, outputs)):
+                        perRule.append(drift?.add(input, rule: k, rows: rows, outputs: outputs) ?? rows)
                         for (c, state) in s { states[k][c] = state }
                     case .failure(let e): throw e
                     }
                 }
-                emit(input!.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
+                emit(input.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
             }
             done += block.count
             progress(done)

@@ -1,3 +1,4 @@
+import Crypto
 import DesgdNumerics
 import DesgdRobust
 import DesgdSimulation
@@ -250,10 +251,13 @@ public final class TraceReader: @unchecked Sendable {
               e.offset + e.size <= file.size else {
             return .failure(ParseFailure("its declared extent (offset \(e.offset), \(e.size) bytes) is impossible in a \(file.size)-byte file"))
         }
-        let before = !link || e.offset == UInt64(TraceFormat.signatureSize) ? 0 : TraceFormat.digestSize
+        // The first record links to the digest of the file's own signature (whose minor version may
+        // be older than this program's), the others to the digest stored just before them.
+        let first = e.offset == UInt64(TraceFormat.signatureSize)
+        let before = !link ? 0 : first ? TraceFormat.signatureSize : TraceFormat.digestSize
         let bytes: [UInt8]
         do { bytes = try file.read(e.offset - UInt64(before), before + Int(e.size)) } catch { return .failure(ParseFailure(error.message)) }
-        let previous = before == 0 ? TraceFormat.chainRoot : Array(bytes[0..<before])
+        let previous = before == 0 ? TraceFormat.chainRoot : first ? Array(SHA256.hash(data: bytes[0..<before])) : Array(bytes[0..<before])
         let h0 = before, p0 = before + TraceFormat.recordHeaderSize, d0 = bytes.count - TraceFormat.digestSize
         let h: RecordHeader
         switch RecordHeader.parse(bytes[h0..<p0]) {
