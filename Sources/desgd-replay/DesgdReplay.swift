@@ -24,7 +24,10 @@ struct DesgdReplayCommand: ParsableCommand {
         κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to
         Byzantine inputs, and the distance to the recorded aggregate. Rounds run in parallel; the
         output does not depend on --threads. Several rules (a list, or all) are evaluated in one
-        pass, each round read once.
+        pass, each round read once. Drift (traces/FORMAT.md §5.4): per rule, open loop along the
+        recorded inputs, how its deviations add up (window persistence, cumulative drift) and how
+        far its steps move the model from the honest shadow; reported while every replayed round
+        has vectors.
 
         Examples:
           desgd-replay traces/run.trace --agg geomed

@@ -15,6 +15,8 @@ public struct RecordingStatistics: Sendable, Equatable {
     /// Time the recorder's background queue spent measuring, encoding, compressing, hashing and
     /// writing records (it overlaps with the training).
     public var seconds = 0.0
+    /// The part of `seconds` spent on the drift metrics (FORMAT.md §5.4).
+    public var driftSeconds = 0.0
 
     /// Trace bytes over raw float32 bytes (PRODUCT.md §7 target: ≤ 0.6 for an IPM run).
     public var compressionRatio: Double { rawVectorBytes > 0 ? Double(traceBytes) / Double(rawVectorBytes) : 0 }
@@ -162,9 +164,11 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             var aggregations: [AggregationRecord] = []
             // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
             let honestStatistics = event.aggregations.map { a in HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }) }
+            let driftStart = Stopwatch.now()
             let drift = self.drift?.add(zip(event.aggregations, honestStatistics).map {
                 DriftTracker.Aggregation(classIndex: $0.classIndex, output: $0.aggregate, honestMean: $1.mean)
             }, update: event.update)
+            let driftSeconds = Stopwatch.now() - driftStart
             for (k, a) in event.aggregations.enumerated() {
                 let honest = a.senders.map { !$0.byzantine }
                 let group = a.classIndex >= 0 ? a.classIndex : 0
@@ -204,7 +208,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                                        modelDiff: diff, evaluation: event.evaluation, vectors: section.entries, drift: drift?.model)
             try writer.append(.round, round: event.round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
                               compress: true)
-            self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1 }
+            self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1; $0.driftSeconds += driftSeconds }
         }
     }
 
