@@ -116,6 +116,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let summaries = summary.summaries()
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
                               skippedRules: replayer.skipped))
+        if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
         if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty }) { throw ExitCode(1) }
     }
 

@@ -31,6 +31,18 @@ import Testing
         #expect(meanRows.allSatisfy { $0.modelDrift?.displacement == 0 && $0.metrics.drift?.cumulative == 0 })
     }
 
+    /// Drift needs (W + 3)·d floats per group and rule: beyond the budget replay leaves it out and says why.
+    @Test func driftBeyondTheMemoryBudgetIsLeftOut() throws {
+        let path = try recordTrace(smallRun())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try TraceReader(path: path)
+        let perRule = 4 * 10 * (DriftTracker.defaultWindow + 3) * r.parameterCount
+        guard case .success = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule) else { Issue.record("within the budget"); return }
+        guard case .failure(let why) = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule - 1) else { Issue.record("over the budget"); return }
+        #expect(why.reason.contains("3 rules") && why.reason.contains("budget"))
+        #expect(try Replayer(reader: r, rules: ["mean"], threads: 1).driftNote == nil)
+    }
+
     /// Drift accumulates over consecutive rounds: on a sampled trace it stops at the first replayed
     /// round without vectors.
     @Test func driftStopsAtTheFirstRoundWithoutVectors() throws {

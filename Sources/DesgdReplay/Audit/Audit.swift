@@ -49,7 +49,7 @@ public enum Audit {
             }
             if t % 50 == 49 { progress("reading rounds", t + 1) }
         }
-        var rules = [h.aggregator], skipped: [String] = []
+        var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
         if !compare.isEmpty {
             let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true)
@@ -64,6 +64,7 @@ public enum Audit {
                     rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded, model: r.modelDrift)
                 }
             }
+            driftNote = replayer.driftNote
         }
         let summaries = rules.indices.map { k in
             let cells = rows.map { $0.cells[k] }
@@ -84,6 +85,7 @@ public enum Audit {
         var report = AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
                                  summaries: summaries, worstRows: Array(worst), skipped: skipped)
         report.drift = AuditDrift.section(report, window: h.driftWindow, criteria: driftCriteria)
+        report.drift?.note = driftNote
         return report
     }
 

@@ -12,6 +12,8 @@ extension AuditReport {
         public var series: [DriftSeries]
         public var onsets: [CollapseOnset]
         public var flags: [PersistenceFlag]
+        /// Why the compared rules have no drift, when replay left it out (memory budget).
+        public var note: String? = nil
     }
 
     /// One rule's drift after each round it has drift for. Group figures are the mean over the

@@ -54,6 +54,7 @@ extension AuditHTML {
             + "more than \(AuditFormat.sig4(drift.criteria.collapseDrop)) accuracy points between evaluations. Replayed rules are open "
             + "loop: their deviations along the recorded run, not a new training.")
 
+        if let note = drift.note { out += "<p class=\"note\">\(e(note))</p>\n" }
         if drift.onsets.isEmpty {
             out += "<p class=\"note\">No collapse: accuracy never fell by more than \(AuditFormat.sig4(drift.criteria.collapseDrop)) points between evaluations.</p>\n"
         } else {

@@ -18,6 +18,7 @@ extension AuditText {
                         TextFormat.number(last?.modelRelative), TextFormat.number(last?.modelPersistence),
                         String(drift.flags.filter { $0.rule == s.rule }.count)]
             }))
+        if let note = drift.note { out.append("note       " + note) }
         if drift.onsets.isEmpty {
             out.append("collapses  none (no drop of more than \(TextFormat.number(c.collapseDrop)) accuracy points between evaluations)")
         } else {

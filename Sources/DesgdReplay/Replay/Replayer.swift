@@ -50,7 +50,8 @@ struct RoundInputs: Sendable {
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
 ///   identical for any number of threads.
-/// - Memory: one block of rounds (at most 8·threads rounds) at a time, whatever the trace's length.
+/// - Memory: one block of rounds (at most 8·threads rounds, with each rule's outputs) at a time,
+///   whatever the trace's length, plus the drift trackers (``ReplayDrift``, bounded by a budget).
 public final class Replayer {
     public let reader: TraceReader
     public let rules: [ReplayRule]
@@ -59,6 +60,8 @@ public final class Replayer {
     public let declaredF: Int
     public let threads: Int
     let recordedSpec: String
+    /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
+    public private(set) var driftNote: String?
 
     /// - Parameters:
     ///   - rules: rule specs in the catalogue's syntax (`all` expands to every rule).
@@ -119,7 +122,11 @@ public final class Replayer {
         let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
         let config = reader.header.config
         var replayed = 0, skippedRounds = 0, done = 0
-        var drift: ReplayDrift? = ReplayDrift(reader: reader, rules: rules.count)
+        var drift: ReplayDrift?
+        switch ReplayDrift.make(reader: reader, rules: rules.count) {
+        case .success(let d): drift = d
+        case .failure(let why): driftNote = why.reason
+        }
         var t = r.lowerBound
         while t < r.upperBound {
             // A block: up to 8·threads rounds, no class twice when a rule carries state.
