@@ -16,7 +16,7 @@ struct DesgdAuditCommand: ParsableCommand {
         commandName: "desgd-audit",
         abstract: "The per-round deviation report of a recorded run: integrity, configuration, accuracy, gap, λ̂, κ̂, Byzantine share.",
         discussion: """
-        Checks the digest chain of every record, reports how the trace ended (finished, stopped early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds first. --compare adds the counterfactual columns of other rules, replayed on the same messages (as desgd-replay does).
+        Checks the digest chain of every record, reports how the trace ended (finished, stopped early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds first. --compare adds the counterfactual columns of other rules, replayed on the same messages (as desgd-replay does). The drift section (traces of format 1.1) sets the rules' accumulated deviation beside accuracy, marks collapse onsets and flags persistent drift that per-round λ̂ does not show.
 
         Examples:
           desgd-audit traces/run.trace
@@ -40,11 +40,21 @@ struct DesgdAuditCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (desgd-key generate's .pub file) over the whole file.",
                                valueName: "key.pub"))
     var trust: String?
+    @Option(help: "Drift: a collapse onset is a drop of more than this many accuracy points between evaluations (0...100).")
+    var collapseDrop = AuditDrift.Criteria().collapseDrop
+    @Option(help: "Drift: windowed persistence at or above this (0...1) is persistent; 1/√W is typical of independent deviations.")
+    var persistenceThreshold = AuditDrift.Criteria().persistenceThreshold
 
     func run() throws {
         let program = "desgd-audit"
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
+        guard collapseDrop.isFinite && (0...100).contains(collapseDrop) else {
+            throw CommandFailure.exit(program, "--collapse-drop must be in 0...100 accuracy points (got \(collapseDrop))")
+        }
+        guard persistenceThreshold.isFinite && (0...1).contains(persistenceThreshold) else {
+            throw CommandFailure.exit(program, "--persistence-threshold must be in 0...1 (got \(persistenceThreshold))")
+        }
         let trusted: TracePublicKey?
         do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
             throw CommandFailure.exit(program, "--trust: \(error.message)")
@@ -53,7 +63,8 @@ struct DesgdAuditCommand: ParsableCommand {
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let bar = ProgressBar(total: reader.roundCount, label: "audit")
         let report: AuditReport
-        do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads) { _, done in bar.update(done) } } catch {
+        do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,
+                                      driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold)) { _, done in bar.update(done) } } catch {
             // The replayer names desgd-replay's option; here the rules come from --compare.
             let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
             throw CommandFailure.exit(program, message)

@@ -50,6 +50,7 @@ struct RecordBench: ParsableCommand {
         var plainSeconds: [Double] = [], recordedSeconds: [Double] = []
         var finalModels = Set<[UInt32]>()
         var summary: RecordingSummary?
+        var lastRecorder: TraceRecorder?
         do {
             for k in 0..<repetitions {
                 for recorded in k % 2 == 0 ? [false, true] : [true, false] {
@@ -62,6 +63,7 @@ struct RecordBench: ParsableCommand {
                         recordedSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
                         finalModels.insert(result.finalParameters.map(\.bitPattern))
                         summary = s
+                        lastRecorder = recorder
                     } else {
                         let t0 = Stopwatch.now()
                         let result = try Simulation(config: config, dataset: dataset).run()
@@ -100,6 +102,7 @@ struct RecordBench: ParsableCommand {
             "recording_overhead_ratios": ratios.map { fixed($0, 3) },
             "recording_overhead_ratio_median": fixed(medianRatio, 3),
             "recorder_seconds": fixed(summary.recordingSeconds, 2),
+            "drift_seconds": fixed(lastRecorder?.statistics.driftSeconds ?? 0, 2),
             "trace_mb": fixed(mb(summary.traceBytes), 1), "raw_float32_mb": fixed(mb(summary.rawVectorBytes), 1),
             "trace_over_raw": fixed(summary.compressionRatio, 3),
             "write_mb_per_s": fixed(mb(summary.rawVectorBytes) / summary.recordingSeconds, 0),
@@ -113,6 +116,6 @@ struct RecordBench: ParsableCommand {
         }
         print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every run: \(finalModels.count == 1)")
         print("  trace \(figures["trace_mb"]!) MB for \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
-        print("  recorder busy \(figures["recorder_seconds"]!) s in the background (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
+        print("  recorder busy \(figures["recorder_seconds"]!) s in the background, \(figures["drift_seconds"]!) s of it on drift metrics (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
     }
 }

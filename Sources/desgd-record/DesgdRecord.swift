@@ -43,6 +43,8 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
+    @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule).")
+    var driftWindow = DriftTracker.defaultWindow
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
@@ -70,7 +72,7 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel, signingKey: signingKey)
+                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {

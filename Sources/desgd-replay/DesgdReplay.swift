@@ -22,6 +22,8 @@ struct DesgdReplayCommand: ParsableCommand {
 
         Rounds run in parallel; the output does not depend on --threads. Several rules (a list, or all) are evaluated in one pass, each round read once.
 
+        Drift (traces/FORMAT.md §5.4): per rule, open loop along the recorded inputs, how its deviations add up (window persistence, cumulative drift) and how far its steps move the model from the honest shadow; reported while every replayed round has vectors.
+
         Examples:
           desgd-replay traces/run.trace --agg geomed
           desgd-replay traces/run.trace --agg all --rounds 100:200 --csv > rows.csv
@@ -110,6 +112,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let summaries = summary.summaries()
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
                               skippedRules: replayer.skipped))
+        if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
         if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty }) { throw ExitCode(1) }
     }
 

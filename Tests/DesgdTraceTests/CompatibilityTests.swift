@@ -45,6 +45,8 @@ import Testing
                                          decision: a.decision, bound: a.metrics.bound)
             }
             #expect(m == a.metrics)
+            // Format 1.0 has no drift metrics (FORMAT.md §5.4): they read as absent.
+            #expect(a.metrics.drift == nil && round.content.drift == nil && r.header.driftWindow == nil)
             // Centered clipping's carried centre: the state after is the aggregate.
             #expect(try round.state(0, after: true).vectors["centre"].map(bits) == bits(aggregate))
         }

@@ -12,6 +12,7 @@ import Foundation
 /// one round's vectors at a time while replaying.
 public enum Audit {
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
+                              driftCriteria: AuditDrift.Criteria = .init(),
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
         let h = reader.header, config = h.config
         let chain = reader.verifyChain()
@@ -45,11 +46,11 @@ public enum Audit {
                 let m = a.metrics
                 rowIndex[key(t, a.classIndex)] = rows.count
                 rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
-                                  cells: [cell(m, distance: 0)]))
+                                  cells: [cell(m, distance: 0, model: round.content.drift)]))
             }
             if t % 50 == 49 { progress("reading rounds", t + 1) }
         }
-        var rules = [h.aggregator], skipped: [String] = []
+        var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
         if !compare.isEmpty {
             let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true)
@@ -61,9 +62,10 @@ public enum Audit {
             try replayer.run(progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
                     guard let i = rowIndex[key(r.round, r.classIndex)], let k = specs.firstIndex(of: r.rule) else { continue }
-                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded, state: r.state)
+                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded, state: r.state, model: r.modelDrift)
                 }
             }
+            driftNote = replayer.driftNote
         }
         let summaries = rules.indices.map { k in
             let cells = rows.map { $0.cells[k] }
@@ -83,13 +85,17 @@ public enum Audit {
             case (let x, _): return x != nil
             }
         }.prefix(10)
-        return AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
-                           summaries: summaries, worstRows: Array(worst), skipped: skipped)
+        var report = AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
+                                 summaries: summaries, worstRows: Array(worst), skipped: skipped)
+        report.drift = AuditDrift.section(report, window: h.driftWindow, criteria: driftCriteria)
+        report.drift?.note = driftNote
+        return report
     }
 
-    static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil) -> AuditReport.Cell {
+    static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil, model: ModelDrift? = nil) -> AuditReport.Cell {
         AuditReport.Cell(gap: m.gap, lambda: m.lambda, kappa: m.kappa, cosine: m.cosine,
                          byzantineShare: m.byzantineWeight ?? m.byzantineCoordinateShare, distanceToRecorded: distance,
-                         exceedsBound: m.exceedsBound, nonFinite: m.isNonFinite || !distance.isFinite, state: state)
+                         exceedsBound: m.exceedsBound, nonFinite: m.isNonFinite || !distance.isFinite, state: state,
+                         drift: m.drift, modelDrift: model)
     }
 }

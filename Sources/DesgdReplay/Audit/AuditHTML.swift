@@ -26,6 +26,7 @@ public enum AuditHTML {
         page += header(report)
         page += "<main>\n"
         page += plots(report)
+        page += driftSection(report)
         page += summaryTable(report)
         page += worstRowsTable(report)
         page += "</main>\n"

@@ -1,3 +1,4 @@
+import DesgdRobust
 import DesgdTrace
 
 /// Mean, percentiles and maximum of a series (values that are undefined, e.g. λ̂ with Δ_S = 0,
@@ -130,6 +131,11 @@ public struct AuditReport: Sendable, Codable, Equatable {
         /// a counterfactual that could not be carried across rounds recorded without vectors.
         public var state: ReplayState? = nil
 
+        /// The group's drift up to this aggregation, and the model's after the round (FORMAT.md §5.4;
+        /// absent in traces of format 1.0 and in replays past a round without vectors).
+        public var drift: GroupDrift? = nil
+        public var modelDrift: ModelDrift? = nil
+
         var worstKey: DeviationMetricsKey { DeviationMetricsKey(gap: gap, lambda: lambda, nonFinite: nonFinite) }
     }
 
@@ -171,4 +177,6 @@ public struct AuditReport: Sendable, Codable, Equatable {
     public var worstRows: [Int]
     /// Rules of `--compare` that could not run, with the reason.
     public var skipped: [String]
+    /// Drift beside accuracy: series per rule, collapse onsets, persistence flags (``AuditDrift``).
+    public var drift: DriftSection? = nil
 }

@@ -82,6 +82,10 @@ public enum AuditText {
             out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregations (marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it")
         }
         out.append("")
+        if let drift = driftText(r) {
+            out.append(drift)
+            out.append("")
+        }
         out.append("Worst rounds (the recorded rule's non-finite metrics first, then largest λ̂)")
         out.append(rowTable(r, rows: r.worstRows))
         out.append("")
@@ -118,7 +122,8 @@ public enum AuditText {
         var header = ["round", "class", "honest_diameter", "honest_variance"]
         for rule in r.rules {
             header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound", "non_finite",
-                       "state"].map { "\(rule) \($0)" }
+                       "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
+                       "model_drift_relative", "model_drift_persistence"].map { "\(rule) \($0)" }
         }
         var lines = comments + [header.map(TextFormat.csvField).joined(separator: ",")]
         for row in r.rows {
@@ -126,7 +131,10 @@ public enum AuditText {
             for c in row.cells {
                 f += [TextFormat.csv(c?.gap), TextFormat.csv(c?.lambda), TextFormat.csv(c?.kappa), TextFormat.csv(c?.cosine),
                       TextFormat.csv(c?.byzantineShare), TextFormat.csv(c?.distanceToRecorded), c.map { $0.exceedsBound ? "1" : "0" } ?? "",
-                      c.map { $0.nonFinite ? "1" : "0" } ?? "", c?.state?.rawValue ?? ""]
+                      c.map { $0.nonFinite ? "1" : "0" } ?? "", c?.state?.rawValue ?? "",
+                      TextFormat.csv(c?.drift?.windowed), TextFormat.csv(c?.drift?.windowPersistence), TextFormat.csv(c?.drift?.cumulative),
+                      TextFormat.csv(c?.drift?.cumulativePersistence), TextFormat.csv(c?.modelDrift?.displacement),
+                      TextFormat.csv(c?.modelDrift?.relative), TextFormat.csv(c?.modelDrift?.persistence)]
             }
             lines.append(f.joined(separator: ","))
         }

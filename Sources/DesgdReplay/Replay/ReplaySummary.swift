@@ -21,6 +21,10 @@ public struct ReplayRuleSummary: Sendable, Codable, Equatable {
     /// The five worst rows in ``WorstFirst`` order: non-finite metrics first, then the largest λ̂,
     /// then the largest gap.
     public var worst: [ReplayRow]
+    /// Windowed drift persistence over the replayed aggregations, and the model's drift after the
+    /// last replayed round (FORMAT.md §5.4; absent past a round without vectors).
+    public var windowPersistence: SeriesStatistics? = nil
+    public var finalModelDrift: ModelDrift? = nil
 }
 
 /// Collects rows as they are emitted and summarises them per rule. Keeps five numbers per row
@@ -33,6 +37,8 @@ public struct ReplaySummaryBuilder {
     var notCarried: [String: Int] = [:]
     var worst: [String: [ReplayRow]] = [:]
     var bounds: [String: Double?] = [:]
+    var persistence: [String: [Double?]] = [:]
+    var modelDrift: [String: ModelDrift] = [:]
 
     public init() {}
 
@@ -49,6 +55,8 @@ public struct ReplaySummaryBuilder {
             if m.exceedsBound { flagged[r.rule, default: []].append(r.round) }
             if r.nonFinite { nonFinite[r.rule, default: []].append(r.round) }
             if r.state == .notCarried { notCarried[r.rule, default: 0] += 1 }
+            persistence[r.rule, default: []].append(m.drift?.windowPersistence)
+            if let d = r.modelDrift { modelDrift[r.rule] = d }
             var w = worst[r.rule, default: []]
             w.append(r)
             w.sort { ReplaySummaryBuilder.worse($0, than: $1) }
@@ -67,7 +75,8 @@ public struct ReplaySummaryBuilder {
             return ReplayRuleSummary(rule: rule, bound: bounds[rule] ?? nil, aggregations: s[0].count, gap: SeriesStatistics(s[0]),
                                      lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]), byzantineShare: SeriesStatistics(s[3]),
                                      distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [],
-                                     nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0, worst: worst[rule] ?? [])
+                                     nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0, worst: worst[rule] ?? [],
+                                     windowPersistence: SeriesStatistics(persistence[rule] ?? []), finalModelDrift: modelDrift[rule])
         }
     }
 }
@@ -77,8 +86,8 @@ public struct ReplaySummaryBuilder {
 public enum ReplayOutput {
     public enum Format: String, Sendable { case table, csv, json }
 
-    static let tableHeader = ["round", "class", "rule", "gap", "Δ_S", "λ̂", "bound", "κ̂", "cosine", "byz", "to recorded", "flag"]
-    static let widths = [6, 5, 28, 10, 10, 10, 8, 10, 8, 7, 11, 7]
+    static let tableHeader = ["round", "class", "rule", "gap", "Δ_S", "λ̂", "bound", "κ̂", "cosine", "byz", "to recorded", "persist.", "model drift", "flag"]
+    static let widths = [6, 5, 28, 10, 10, 10, 8, 10, 8, 7, 11, 8, 11, 7]
 
     static func fixed(_ cells: [String]) -> String {
         cells.enumerated().map { c, s in
@@ -94,7 +103,8 @@ public enum ReplayOutput {
         case .csv:
             return ["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
                     "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound", "non_finite",
-                    "state"].joined(separator: ",") + "\n"
+                    "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
+                    "model_drift_relative", "model_drift_persistence"].joined(separator: ",") + "\n"
         case .json:
             let encoded = (try? RecordBodyJSON.encode(["trace": trace])) ?? "{}"
             return "{\"source\": \(encoded),\n\"rows\": [\n"
@@ -118,6 +128,7 @@ public enum ReplayOutput {
                               TextFormat.number(m.honestDiameter), TextFormat.number(m.lambda), TextFormat.number(m.bound),
                               TextFormat.number(m.kappa), TextFormat.number(m.cosine),
                               TextFormat.number(m.byzantineWeight ?? m.byzantineCoordinateShare), TextFormat.number(r.distanceToRecorded),
+                              TextFormat.number(m.drift?.windowPersistence), TextFormat.number(r.modelDrift?.displacement),
                               flags(r)]) + "\n"
             }.joined()
         case .csv:
@@ -127,7 +138,10 @@ public enum ReplayOutput {
                         TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance), TextFormat.csv(m.kappa),
                         TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight), TextFormat.csv(m.byzantineCoordinateShare),
                         TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0", r.nonFinite ? "1" : "0",
-                        r.state?.rawValue ?? ""].joined(separator: ",") + "\n"
+                        r.state?.rawValue ?? "", TextFormat.csv(m.drift?.windowed),
+                        TextFormat.csv(m.drift?.windowPersistence), TextFormat.csv(m.drift?.cumulative), TextFormat.csv(m.drift?.cumulativePersistence),
+                        TextFormat.csv(r.modelDrift?.displacement), TextFormat.csv(r.modelDrift?.relative),
+                        TextFormat.csv(r.modelDrift?.persistence)].joined(separator: ",") + "\n"
             }.joined()
         case .json:
             return rows.enumerated().map { k, r in
@@ -161,6 +175,15 @@ public enum ReplayOutput {
                         + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), TextFormat.number(s.distanceToRecorded.mean),
                            String(s.flaggedRounds.count), String(s.nonFiniteRounds.count)]
                 }))
+            if summaries.contains(where: { $0.finalModelDrift != nil }) {
+                out.append("")
+                out.append("Drift, open loop along the recorded inputs (persistence = ‖Σe‖ / Σ‖e‖ over each class's last W aggregations; model drift = ‖η·Σ(u − u_honest)‖ from the honest shadow)")
+                out.append(TextFormat.table(["rule", "window persist. p50", "p90", "max", "model drift", "/ shadow", "model persist."], summaries.map { s in
+                    [s.rule, TextFormat.number(s.windowPersistence?.p50), TextFormat.number(s.windowPersistence?.p90),
+                     TextFormat.number(s.windowPersistence?.max), TextFormat.number(s.finalModelDrift?.displacement),
+                     TextFormat.number(s.finalModelDrift?.relative), TextFormat.number(s.finalModelDrift?.persistence)]
+                }))
+            }
             out.append("")
             out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂): " + summaries.map { s in
                 "\(s.rule): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }

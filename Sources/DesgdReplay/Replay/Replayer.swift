@@ -19,6 +19,10 @@ public struct ReplayRow: Sendable, Codable, Equatable {
     /// For a stateful rule, where the state it started the aggregation from came from; nil for
     /// stateless rules.
     public var state: ReplayState? = nil
+    /// The model's drift from its honest shadow after the round, open loop along the recorded
+    /// inputs (the same on every aggregation of the round); `metrics.drift` holds the group's.
+    /// Both are absent from the first replayed round without vectors on (``ReplayDrift``).
+    public var modelDrift: ModelDrift?
 }
 
 /// Where a stateful rule's state (centered clipping's centre) came from in one replayed aggregation.
@@ -68,7 +72,8 @@ struct RoundInputs: Sendable {
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
 ///   identical for any number of threads.
-/// - Memory: one block of rounds (at most 8·threads rounds) at a time, whatever the trace's length.
+/// - Memory: one block of rounds (at most 8·threads rounds, with each rule's outputs) at a time,
+///   whatever the trace's length, plus the drift trackers (``ReplayDrift``, bounded by a budget).
 public final class Replayer {
     public let reader: TraceReader
     public let rules: [ReplayRule]
@@ -77,6 +82,8 @@ public final class Replayer {
     public let declaredF: Int
     public let threads: Int
     let recordedSpec: String
+    /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
+    public private(set) var driftNote: String?
 
     /// - Parameters:
     ///   - rules: rule specs in the catalogue's syntax (`all` expands to every rule).
@@ -142,6 +149,11 @@ public final class Replayer {
         let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
         let config = reader.header.config
         var replayed = 0, skippedRounds = 0, done = 0
+        var drift: ReplayDrift?
+        switch ReplayDrift.make(reader: reader, rules: rules.count) {
+        case .success(let d): drift = d
+        case .failure(let why): driftNote = why.reason
+        }
         var t = r.lowerBound
         while t < r.upperBound {
             // A block: up to 8·threads rounds, no class twice when a rule carries state.
@@ -163,9 +175,9 @@ public final class Replayer {
                 Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
             let currentStates = states, uncarried = uncarriedClasses
-            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState]) {
+            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState], [[Float]]) {
                 let rule = rules[k]
-                var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:]
+                var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:], outputs: [[Float]] = []
                 for a in input.aggregations {
                     let origin: ReplayState? = !rule.pipeline.isStateful ? nil
                         : rule.spec == recorded ? .recorded : uncarried.contains(a.classIndex) ? .notCarried : .carried
@@ -182,10 +194,11 @@ public final class Replayer {
                     rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
                                           distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
                                           state: origin))
+                    outputs.append(output)
                 }
-                return (rows, newStates)
+                return (rows, newStates, outputs)
             }
-            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState]), TraceError>>(count: block.count * rules.count)
+            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]), TraceError>>(count: block.count * rules.count)
             let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
             let reader = self.reader, blockRounds = block
             executor.forEach(block.count) { b, slot in
@@ -214,23 +227,25 @@ public final class Replayer {
                 }
             }
             for (b, input) in inputs.enumerated() {
-                guard input != nil else {
+                guard let input else {
                     skippedRounds += 1
                     uncarriedClasses.formUnion(config.aggregationGroups(round: block[b]))
+                    drift = nil
                     continue
                 }
+                if !ReplayDrift.accepts(input) { drift = nil }
                 replayed += 1
                 // Each rule's rows are in aggregation order; emit aggregation by aggregation, rules in order.
                 var perRule: [[ReplayRow]] = []
                 for k in rules.indices {
                     switch slots[b * rules.count + k]! {
-                    case .success(let (rows, s)):
-                        perRule.append(rows)
+                    case .success(let (rows, s, outputs)):
+                        perRule.append(drift?.add(input, rule: k, rows: rows, outputs: outputs) ?? rows)
                         for (c, state) in s { states[k][c] = state }
                     case .failure(let e): throw e
                     }
                 }
-                emit(input!.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
+                emit(input.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
             }
             done += block.count
             progress(done)

@@ -28,6 +28,9 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
     public var bound: Double?
     /// λ̂ > bound (with a relative slack of 1e-6 for rounding): a bug or a numerical issue.
     public var exceedsBound: Bool
+    /// The group's accumulated deviation up to this aggregation (``GroupDrift``); set by the
+    /// recorder and by replay, which see every aggregation in order (`nil` in traces of format 1.0).
+    public var drift: GroupDrift? = nil
 
     public init(gap: Double, honestDiameter: Double, lambda: Double?, honestVariance: Double, kappa: Double?, cosine: Double?,
                 byzantineWeight: Double?, byzantineCoordinateShare: Double?, bound: Double?, exceedsBound: Bool) {

@@ -76,6 +76,8 @@ public struct TraceHeader: RecordContent, Equatable {
     /// The aggregations of a round: one per class in DeSGD (index = class), one in the baseline.
     public var groups: [GroupInfo]
     public var vectors: [VectorEntry]
+    /// W of the drift metrics' window (FORMAT.md §5.4); absent in traces of format 1.0.
+    public var driftWindow: Int?
 
     public struct ModelInfo: Sendable, Equatable, Codable {
         public var architecture: ModelArchitecture
@@ -147,6 +149,9 @@ public struct RoundContent: RecordContent, Equatable {
     /// Test-set evaluation after the round's update, on evaluation rounds.
     public var evaluation: Evaluation?
     public var vectors: [VectorEntry]
+    /// The model's drift from its honest shadow after the round (FORMAT.md §5.4); absent in traces
+    /// of format 1.0.
+    public var drift: ModelDrift?
 }
 
 /// A keyframe's JSON (FORMAT.md §5.2): the server state at the start of `round`.

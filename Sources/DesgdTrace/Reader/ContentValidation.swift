@@ -31,6 +31,9 @@ extension TraceHeader {
         }
         do { try config.validate() } catch { throw ParseFailure("config: \(error.message)") }
         guard keyframeInterval >= 1 else { throw ParseFailure("keyframeInterval \(keyframeInterval) is not at least 1") }
+        if let w = driftWindow, !(1...DriftTracker.maxWindow).contains(w) {
+            throw ParseFailure("driftWindow \(w) is outside 1...\(DriftTracker.maxWindow)")
+        }
 
         // The model is the configuration's architecture, with its exact layout.
         let layout = ParameterLayout(config.model.shape)

@@ -15,6 +15,8 @@ public struct RecordingStatistics: Sendable, Equatable {
     /// Time the recorder's background queue spent measuring, encoding, compressing, hashing and
     /// writing records (it overlaps with the training).
     public var seconds = 0.0
+    /// The part of `seconds` spent on the drift metrics (FORMAT.md §5.4).
+    public var driftSeconds = 0.0
 
     /// Trace bytes over raw float32 bytes (PRODUCT.md §7 target: ≤ 0.6 for an IPM run).
     public var compressionRatio: Double { rawVectorBytes > 0 ? Double(traceBytes) / Double(rawVectorBytes) : 0 }
@@ -46,6 +48,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     let encoder = RecordBody.encoder()
     var bounds: [Double?] = []
     var plannedRounds = 0
+    /// W of the drift metrics (FORMAT.md §5.4), and the tracker (created with the run).
+    public let driftWindow: Int
+    var drift: DriftTracker?
     let queue = DispatchQueue(label: "desgd.trace-recorder")
     let inFlight = DispatchSemaphore(value: 2)
     let lock = NSLock()
@@ -75,8 +80,13 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
-                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil,
+                driftWindow: Int = DriftTracker.defaultWindow) throws(TraceError) {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel)
+        guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
+            throw .usage("--drift-window must be in 1...\(DriftTracker.maxWindow) (got \(driftWindow))")
+        }
+        self.driftWindow = driftWindow
         self.mode = mode
         self.keyframeInterval = keyframeInterval
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
@@ -128,6 +138,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 : [.init(classIndex: -1, honestWorkers: Array(0..<n), byzantineWorkers: byzantine,
                          resilienceBound: pipeline?.resilienceBound(n: n + f, f: config.effectiveF))]
             bounds = groups.map(\.resilienceBound)
+            drift = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow)
             plannedRounds = config.rounds
             let layout = ParameterLayout(config.model.shape)
             let header = TraceHeader(
@@ -136,7 +147,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 model: .init(architecture: config.model, parameterCount: setup.parameterCount,
                              tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
-                recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [])
+                recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow)
             guarded { [self] () throws(TraceError) in
                 try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
             }
@@ -168,13 +179,21 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             var section = VectorSectionBuilder()
             var raw: UInt64 = 0
             var aggregations: [AggregationRecord] = []
-            for a in event.aggregations {
+            // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
+            let honestStatistics = event.aggregations.map { a in HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }) }
+            let driftStart = Stopwatch.now()
+            let drift = self.drift?.add(zip(event.aggregations, honestStatistics).map {
+                DriftTracker.Aggregation(classIndex: $0.classIndex, output: $0.aggregate, honestMean: $1.mean)
+            }, update: event.update)
+            let driftSeconds = Stopwatch.now() - driftStart
+            for (k, a) in event.aggregations.enumerated() {
                 let honest = a.senders.map { !$0.byzantine }
                 let group = a.classIndex >= 0 ? a.classIndex : 0
-                let metrics = a.aggregate.withUnsafeBufferPointer {
-                    DeviationMetrics.measure(messages: a.messages, honest: honest, output: $0, decision: a.decision,
+                var metrics = a.aggregate.withUnsafeBufferPointer {
+                    DeviationMetrics.measure(output: $0, against: honestStatistics[k], decision: a.decision,
                                              bound: group < bounds.count ? bounds[group] : nil)
                 }
+                metrics.drift = drift?.groups[k]
                 var messages: [Int]?, aggregate: Int?
                 if full {
                     // Honest messages are predicted by the first honest one; Byzantine messages and
@@ -203,10 +222,10 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 raw += UInt64(4 * event.modelDiff.count)
             }
             let content = RoundContent(round: event.round, hasVectors: full, classes: event.classes, aggregations: aggregations,
-                                       modelDiff: diff, evaluation: event.evaluation, vectors: section.entries)
+                                       modelDiff: diff, evaluation: event.evaluation, vectors: section.entries, drift: drift?.model)
             try writer.append(.round, round: event.round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
                               compress: true)
-            self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1 }
+            self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1; $0.driftSeconds += driftSeconds }
         }
     }
 

@@ -1,0 +1,64 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+
+/// The drift metrics (FORMAT.md §5.4) of replayed rules, open loop: one ``DriftTracker`` per rule,
+/// fed the rule's outputs on the recorded inputs round after round, in round order (replay emits
+/// rounds in order whatever its thread count, so the result does not depend on it). The rule's
+/// update is computed by the tracker's own server step from the rule's outputs, from a zero
+/// buffer at the first replayed round, as is the honest shadow's; the drift therefore measures
+/// what the rule's deviations alone would add up to along the recorded run (not a re-run of the
+/// training, which would need new gradients).
+///
+/// Drift accumulates over consecutive rounds: from the first replayed round without vectors on
+/// (sampled or decisions traces), the replay reports none. The window is the trace's (the
+/// recorder's W), so the recorded rule replayed from round 0 gives the recorded drift.
+struct ReplayDrift {
+    var trackers: [DriftTracker]
+
+    /// The most memory the trackers of one replay may take: each rule needs about (W + 3)·d floats
+    /// per group (235 MB on the paper's LeNet), so `--agg all` on a large model would need several
+    /// gigabytes; beyond this budget replay reports no drift and says why.
+    static let memoryBudget = 2 << 30
+
+    /// The trackers, or why there are none (over the memory budget).
+    static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift, DriftUnavailable> {
+        let window = min(max(reader.header.driftWindow ?? DriftTracker.defaultWindow, 1), DriftTracker.maxWindow)
+        let groups = max(1, reader.header.groups.count)
+        var bytes = 4
+        for factor in [rules, groups, window + 3, max(1, reader.parameterCount)] {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: factor)
+            bytes = overflow ? Int.max : product
+        }
+        guard bytes <= budget else {
+            return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × (W + 3) × d floats would take "
+                + "\(bytes / (1 << 20)) MB (budget \(budget / (1 << 20)) MB); replay fewer rules at once for drift"))
+        }
+        return .success(ReplayDrift(trackers: (0..<rules).map { _ in
+            DriftTracker(config: reader.header.config, dimension: reader.parameterCount, window: window)
+        }))
+    }
+
+    struct DriftUnavailable: Error { var reason: String }
+
+    /// Whether the server step can take the round: no class aggregated twice (a damaged or hostile
+    /// trace). Drift stops at the first round it cannot take.
+    static func accepts(_ input: RoundInputs) -> Bool {
+        Set(input.aggregations.map(\.classIndex)).count == input.aggregations.count
+    }
+
+    /// Sets rule `k`'s drift on its rows of one round (one row and one output per aggregation).
+    func add(_ input: RoundInputs, rule k: Int, rows: [ReplayRow], outputs: [[Float]]) -> [ReplayRow] {
+        let (groups, model) = trackers[k].add(input.aggregations.indices.map {
+            DriftTracker.Aggregation(classIndex: input.aggregations[$0].classIndex, output: outputs[$0],
+                                     honestMean: input.aggregations[$0].honest.mean)
+        })
+        var rows = rows
+        for i in rows.indices {
+            rows[i].metrics.drift = groups[i]
+            rows[i].modelDrift = model
+        }
+        return rows
+    }
+}
