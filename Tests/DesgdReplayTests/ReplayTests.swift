@@ -212,7 +212,11 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         #expect(recorded.map(\.round) == [0, 3, 6, 9])
         for row in recorded {
             #expect(row.distanceToRecorded == 0 && row.state == .recorded, "round \(row.round)")
-            #expect(row.metrics == (try sampled.round(row.round)).aggregations[0].metrics)
+            // Drift stops at the first replayed round without vectors; the per-round metrics are the recorded ones.
+            var replayed = row.metrics, stored = (try sampled.round(row.round)).aggregations[0].metrics
+            replayed.drift = nil
+            stored.drift = nil
+            #expect(replayed == stored)
         }
         let other = try replayRows(sampled, ["cclip:tau=5"])
         #expect(other.map(\.state) == [.carried, .notCarried, .notCarried, .notCarried])
@@ -224,8 +228,10 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         // Replay outputs: table flag, CSV column, JSON field, summary line.
         #expect(ReplayOutput.rows(other, format: .table, first: true).components(separatedBy: "state not carried").count == 4)
         let csv = ReplayOutput.begin(.csv, trace: "t", rules: []) + ReplayOutput.rows(other, format: .csv, first: true)
-        #expect(csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).last! }
-                == ["state", "carried", "not-carried", "not-carried", "not-carried"])
+        let table = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        // Counted from the end: the rule's spec is a quoted field with a comma in it.
+        let fromEnd = table[0].count - table[0].firstIndex(of: "state")!
+        #expect(table.map { $0[$0.count - fromEnd] } == ["state", "carried", "not-carried", "not-carried", "not-carried"])
         #expect(ReplayOutput.rows(other, format: .json, first: true).components(separatedBy: "\"state\":\"not-carried\"").count == 4)
         var builder = ReplaySummaryBuilder()
         builder.add(other)
