@@ -43,6 +43,9 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutab
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    // Loaded on the first input, once libFuzzer's driver runs: reading it before the driver started
+    // crashed in malloc here.
+    if Target.records && Target.header == nil { Target.loadHeader() }
     _ = Target.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
 }
@@ -61,7 +64,6 @@ public func fuzzMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSi
 
 @main struct DesgdFuzz {
     static func main() {
-        Target.loadHeader()
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
         exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput))
