@@ -43,6 +43,7 @@ final class EventLog: @unchecked Sendable {
         // very bytes the grid wrote for that cell next to other cells.
         let cell = plan.cells[3]
         let alone = temporaryDirectory("alone") + ".trace"
+        defer { try? FileManager.default.removeItem(atPath: alone) }
         let recorded = try Executables.run("desgd-record", cell.arguments + ["--threads", "1", "--record", plan.spec.record,
                                                                             "--out", alone, "--json"])
         #expect(recorded.status == 0, "\(recorded.standardError)")

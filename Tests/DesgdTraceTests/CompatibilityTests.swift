@@ -61,6 +61,39 @@ import Testing
     }
 }
 
+extension CompatibilityTests {
+    /// Format 1.1, written by desgd 0.7.0: the same command as the 1.0 sample with `--threads 1 --sign`
+    /// (its public key is `v1.1-sample.key.pub`; the private key was not kept). Signature records after
+    /// each keyframe and a final one, drift metrics in every round.
+    @Test func version1_1SignedSample() throws {
+        let path = Self.samples.appendingPathComponent("v1.1-desgd-cclip-ipm-small-3r-signed.trace").path
+        let r = try TraceReader(path: path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 1] && r.header.program == "desgd 0.7.0" && r.header.driftWindow == 10)
+        #expect(r.roundCount == 3 && r.keyframeRecords.map(\.round) == [0, 3])
+        #expect(r.records.filter { $0.type == .signature }.count == 3)
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "463bd497f4df475e2d77d2c455251c2ff601ada79e2c9d464990831fb59e0dd9")
+        let key = try TracePublicKey.read(path: Self.samples.appendingPathComponent("v1.1-sample.key.pub").path)
+        let signatures = r.verifySignatures(chain: chain)
+        #expect(signatures.status == .whole && signatures.signers == [key.fingerprint] && signatures.trustFailure(key) == nil)
+        for t in 0..<3 {
+            let round = try r.round(t)
+            let a = round.aggregations[0]
+            #expect(a.metrics.drift?.count == 1)  // class t's first aggregation (cyclic schedule)
+            #expect(round.content.drift?.rounds == t + 1)
+            let messages = try round.messages(0)
+            let aggregate = try round.aggregate(0)
+            var m = aggregate.withUnsafeBufferPointer {
+                DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
+                                         decision: a.decision, bound: a.metrics.bound)
+            }
+            m.drift = a.metrics.drift
+            #expect(m == a.metrics)
+        }
+    }
+}
+
 /// The Python reader (traces/desgd_trace.py, written from FORMAT.md alone) reads the sample and
 /// passes its checks: the chain, the model rebuilt from keyframes and diffs, the recorded gap
 /// recomputed in numpy, truncation and a flipped byte. Runs where the interpreter (`$DESGD_PYTHON`, default
@@ -81,16 +114,18 @@ import Testing
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
         let traces = CompatibilityTests.samples.deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
-        p.arguments = [traces.appendingPathComponent("check_desgd_trace.py").path,
-                       CompatibilityTests.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
+            p.arguments = [traces.appendingPathComponent("check_desgd_trace.py").path,
+                           CompatibilityTests.samples.appendingPathComponent(sample).path]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(sample): \(text)")
+        }
     }
 }
