@@ -42,12 +42,6 @@ struct ReplayDrift {
 
     struct DriftUnavailable: Error { var reason: String }
 
-    /// Whether the server step can take the round: no class aggregated twice (a damaged or hostile
-    /// trace). Drift stops at the first round it cannot take.
-    static func accepts(_ input: RoundInputs) -> Bool {
-        Set(input.aggregations.map(\.classIndex)).count == input.aggregations.count
-    }
-
     /// Sets rule `k`'s drift on its rows of one round (one row and one output per aggregation).
     func add(_ input: RoundInputs, rule k: Int, rows: [ReplayRow], outputs: [[Float]]) -> [ReplayRow] {
         let (groups, model) = trackers[k].add(input.aggregations.indices.map {

@@ -41,9 +41,9 @@ public enum TraceFormat {
     /// One index entry: type (u32), reserved (u32), round (i64), offset (u64), record size (u64).
     public static let indexEntrySize = 32
 
-    /// Limits a reader enforces before allocating (FORMAT.md §6): no payload above 4 GiB, and no
-    /// decompressed body above 4 GiB or 64 × its compressed size plus 1 MiB (zstd cannot expand
-    /// float data more: a larger claim is corruption or hostility).
+    /// Limits a reader enforces before allocating (FORMAT.md §6): no payload and no decompressed
+    /// body above 4 GiB; the body limit derived from the header (``TraceParsing/bodyLimit(_:)``)
+    /// is usually far lower.
     public static let maximumPayload: UInt64 = 1 << 32
     public static let maximumBody: UInt64 = 1 << 32
     /// The longest chain of vector references a reader follows (FORMAT.md §4.1); the recorder writes

@@ -69,7 +69,7 @@ public enum TraceParsing {
     }
 
     /// The index's entries (FORMAT.md §3.4), checked to tile the file from the end of the signature
-    /// to `footer.indexOffset` with the header record first, sequence-free round records in order
+    /// to `footer.indexOffset` with the header record first, round records in order
     /// 0, 1, 2, …, and as many round records as the footer says. `payload` must hold exactly
     /// `footer.entryCount` entries.
     public static func index(_ payload: ArraySlice<UInt8>, footer: Footer, fileMinor: UInt16) throws(ParseFailure) -> [IndexEntry] {
