@@ -143,6 +143,9 @@ import Testing
             json["partition"] = p
         }, "partition")
         expectRefused(header { $0["formatVersion"] = [1, 9] }, "formatVersion")
+        expectRefused(header { $0["numerics"] = nil }, "numerics")
+        expectRefused(header { $0["numerics"] = 0 }, "numerics")
+        expectRefused(header { $0["numerics"] = Int.max }, "numerics")
     }
 
     /// A footer whose counts overflow the offset arithmetic (2⁵⁹ entries × 32 bytes wraps to 0): the
