@@ -209,8 +209,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
     /// block path (32, 8, 4 and single elements) and term count.
     @Test func addProductsMatchesScalarFusedSums() {
         var r = RandomStream(seed: 8, purpose: .syntheticData)
-        let base = (0..<400).map { _ in r.nextFloat(in: -1, 1) }
-        for n in [1, 3, 4, 7, 8, 12, 31, 32, 36, 100, 101] { for terms in [0, 1, 2, 9] {
+        let base = (0 ..< 400 + ShortRows.readPadding).map { _ in r.nextFloat(in: -1, 1) }
+        for n in [1, 3, 4, 7, 8, 9, 12, 16, 17, 30, 31, 32, 36, 48, 100, 101] { for terms in [0, 1, 2, 9] {
             let scales = (0..<terms).map { _ in r.nextFloat(in: -2, 2) }
             let offsets = (0..<terms).map { _ in r.nextInt(below: 400 - n) }
             let start = (0..<n).map { _ in r.nextFloat(in: -1, 1) }

@@ -113,7 +113,7 @@ public final class CNNWorkspace: @unchecked Sendable {
     public init(model: CNN, slots: Int) {
         shape = model.shape
         parameterCount = model.parameterCount
-        conv2Weights = .allocate(capacity: model.layout.tensors[2].count)
+        conv2Weights = .allocate(capacity: model.layout.tensors[2].count + ShortRows.readPadding)
         minimumSlots = max(1, slots)
     }
 
@@ -145,7 +145,7 @@ public final class CNNWorkspace: @unchecked Sendable {
         let forwardFloats = [s.flat, s.hidden, s.classes, 1].map { $0 * r }
         let backwardFloats = backward ? [p1, s.classes, s.hidden, s.flat].map { $0 * r } : []
         let sizes = (forwardFloats + backwardFloats).map { ($0 + 15) / 16 * 16 }
-        let base = UnsafeMutablePointer<Float>.allocate(capacity: sizes.reduce(0, +))
+        let base = UnsafeMutablePointer<Float>.allocate(capacity: sizes.reduce(0, +) + ShortRows.readPadding)
         var parts: [UnsafeMutablePointer<Float>] = []
         var p = base
         for n in sizes { parts.append(p); p += n }

@@ -33,9 +33,16 @@ enum ShortRows {
         while i < n { dst[i] = src[i]; i += 1 }
     }
 
+    /// Floats a caller of ``addProducts(_:_:_:terms:to:count:)`` must keep readable after the
+    /// end of every source run (the last partial block loads whole vectors; the extra lanes are
+    /// discarded).
+    static let readPadding = 32
+
     /// y[0..<n] += Σ_t scales[t] · (base + offsets[t])[0..<n]: each element accumulates the
-    /// terms in order t = 0, 1, … with one fused multiply-add each, in registers (blocks of 32,
-    /// 8 and 4 elements), so y is read and written once however many terms there are.
+    /// terms in order t = 0, 1, … with one fused multiply-add each, in registers: blocks of 32
+    /// elements, then one block of the last 1…31 in one pass over the terms, so y is read and
+    /// written once however many terms there are. Reads up to ``readPadding`` floats past each
+    /// source run; writes only y[0..<n].
     @inline(__always)
     static func addProducts(_ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
                             to y: UnsafeMutablePointer<Float>, count n: Int) {
@@ -57,29 +64,36 @@ enum ShortRows {
             d.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
             i += 32
         }
-        while i + 8 <= n {
-            let d = UnsafeMutableRawPointer(y + i)
-            var a = d.loadUnaligned(as: SIMD8<Float>.self)
-            for t in 0..<terms {
-                a = a.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t] + i).loadUnaligned(as: SIMD8<Float>.self))
+        let rest = n - i
+        guard rest > 0 else { return }
+        // The last 1…31 elements: as many vectors as they need, through a 32-float buffer on
+        // the stack (lanes past n are discarded).
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { block in
+            let raw = UnsafeMutableRawPointer(block.baseAddress!)
+            raw.initializeMemory(as: Float.self, repeating: 0, count: 32)
+            raw.assumingMemoryBound(to: Float.self).update(from: y + i, count: rest)
+            var a0 = block[0], a1 = block[1], a2 = block[2], a3 = block[3]
+            if rest <= 8 {
+                for t in 0..<terms {
+                    a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t] + i).loadUnaligned(as: SIMD8<Float>.self))
+                }
+            } else if rest <= 16 {
+                for t in 0..<terms {
+                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
+                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                }
+            } else {
+                for t in 0..<terms {
+                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
+                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                    a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+                    a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+                }
             }
-            d.storeBytes(of: a, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i + 4 <= n {
-            let d = UnsafeMutableRawPointer(y + i)
-            var a = d.loadUnaligned(as: SIMD4<Float>.self)
-            for t in 0..<terms {
-                a = a.addingProduct(SIMD4<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t] + i).loadUnaligned(as: SIMD4<Float>.self))
-            }
-            d.storeBytes(of: a, as: SIMD4<Float>.self)
-            i += 4
-        }
-        while i < n {
-            var a = y[i]
-            for t in 0..<terms { a = a.addingProduct(scales[t], base[offsets[t] + i]) }
-            y[i] = a
-            i += 1
+            block[0] = a0; block[1] = a1; block[2] = a2; block[3] = a3
+            (y + i).update(from: raw.assumingMemoryBound(to: Float.self), count: rest)
         }
     }
 
