@@ -89,24 +89,8 @@ public struct CNN: Sendable {
     public func lossAndGradients(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch],
                                  executor: ParallelExecutor, workspace ws: CNNWorkspace,
                                  consume: @Sendable (_ batch: Int, _ gradient: UnsafeMutableBufferPointer<Float>, _ loss: Float) -> Void) {
-        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
-        let offsets = Self.rowOffsets(batches)
-        let rows = offsets.last!
-        guard rows > 0 else { return }
-        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: true)
+        guard let offsets = forward(parameters, data: data, batches: batches, executor: executor, workspace: ws, backward: true) else { return }
         let p = SendableBuffer(parameters)
-        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
-        executor.forEach(batches.count) { i, slot in
-            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
-                                     workspace: ws, keep: true)
-        }
-        let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
-        executor.forEach(chunks) { j, _ in
-            let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
-            self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: true)
-            self.denseBackward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-        }
         executor.forEach(batches.count) { i, slot in
             let s = ws[slot]
             let loss = self.backward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: s, workspace: ws)
@@ -171,27 +155,32 @@ public struct CNN: Sendable {
         return Evaluation(loss: loss / Double(max(1, data.count)), accuracy: Double(correct) / Double(max(1, data.count)))
     }
 
-    /// The forward phases (1 and the first half of 2) of a pass: logits, labels and per-sample
-    /// losses of every sample in the workspace's store, nothing kept for a backward pass.
+    /// Phases 1 and 2 of a pass: logits, labels and per-sample losses of every sample in the
+    /// workspace's store, and with `backward` what phase 3 needs (pool1 and the argmaxes kept,
+    /// dLogits, dHidden, dFlat). Returns the first row of each batch (and the total), or nil
+    /// for no samples.
+    @discardableResult
     func forward(_ parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch], executor: ParallelExecutor,
-                 workspace ws: CNNWorkspace) {
+                 workspace ws: CNNWorkspace, backward: Bool = false) -> [Int]? {
         precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
         let offsets = Self.rowOffsets(batches)
         let rows = offsets.last!
-        guard rows > 0 else { return }
-        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: false)
+        guard rows > 0 else { return nil }
+        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: backward)
         let p = SendableBuffer(parameters)
         permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
         executor.forEach(batches.count) { i, slot in
             self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
-                                     workspace: ws, keep: false)
+                                     workspace: ws, keep: backward)
         }
         let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
         executor.forEach(chunks) { j, _ in
             let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
             self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: false)
+            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: backward)
+            if backward { self.denseBackward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws) }
         }
+        return offsets
     }
 
     /// First row of each batch in the store, and the total.
