@@ -62,14 +62,19 @@ enum ShortRows {
         guard rest > 0 else { return }
         // The last 1…31 elements: as many vectors as they need, through a 32-float buffer on
         // the stack (lanes past n are discarded).
-        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { block in
-            let raw = UnsafeMutableRawPointer(block.baseAddress!)
+        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { block in
+            let raw = block.baseAddress!
             raw.initializeMemory(as: Float.self, repeating: 0, count: 32)
-            raw.assumingMemoryBound(to: Float.self).update(from: y + i, count: rest)
-            var a0 = block[0], a1 = block[1], a2 = block[2], a3 = block[3]
+            let floats = raw.assumingMemoryBound(to: Float.self)
+            floats.update(from: y + i, count: rest)
+            var a0 = raw.load(as: SIMD8<Float>.self), a1 = raw.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+            var a2 = raw.load(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = raw.load(fromByteOffset: 96, as: SIMD8<Float>.self)
             accumulate(&a0, &a1, &a2, &a3, vectors: (rest + 7) / 8, scales, base + i, offsets, terms: terms)
-            block[0] = a0; block[1] = a1; block[2] = a2; block[3] = a3
-            (y + i).update(from: raw.assumingMemoryBound(to: Float.self), count: rest)
+            raw.storeBytes(of: a0, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
+            (y + i).update(from: floats, count: rest)
         }
     }
 
