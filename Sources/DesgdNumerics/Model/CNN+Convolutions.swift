@@ -2,11 +2,15 @@
 /// the convolutions of one mini-batch.
 extension CNN {
     /// conv2's weights [c2][c1][k][k] → [c2][k][k][c1], the order of a channels-last im2col row.
-    func permuteConvolutionWeights(_ p: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
-        let s = shape, k = s.kernel, w2 = p + layout.tensors[2].offset
+    /// and, for the backward pass, into [c2][k] rows of ``conv2RowStride`` (zero-padded).
+    func permuteConvolutionWeights(_ p: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+        let s = shape, k = s.kernel, w2 = p + layout.tensors[2].offset, run = k * s.conv1, stride = conv2RowStride
         for co in 0..<s.conv2 { for ci in 0..<s.conv1 { for t in 0..<(k * k) {
             w[(co * k * k + t) * s.conv1 + ci] = w2[(co * s.conv1 + ci) * k * k + t]
         } } }
+        for co in 0..<s.conv2 { for ky in 0..<k {
+            (padded + (co * k + ky) * stride).update(from: w + co * k * run + ky * run, count: run)
+        } }
     }
 
     /// The batch's images, one after another: [B][H·W], which is also the [C][B][H][W] layout of

@@ -15,7 +15,7 @@ extension CNN {
 
         // conv2, weights and input, from the outputs max-pooling kept (pooled value > 0); each
         // kept output j of sample i is a term (its gradient, where its k×k patch starts).
-        let run = k * s.conv1, k2 = k * run, p1 = s.pooled1 * s.pooled1 * s.conv1
+        let stride = conv2RowStride, p1 = s.pooled1 * s.pooled1 * s.conv1
         let hw2 = s.pooled2 * s.pooled2, o2 = s.side2, plane1 = s.side1 * s.side1, n1 = b * plane1
         let counts = slot.counts
         /// Where kept output j of a sample lands in conv2's output: its channel and position.
@@ -48,16 +48,18 @@ extension CNN {
             var bias = 0.0
             for term in start..<end { bias += Double(slot.termScales[term]) }
             g[t[3].offset + co] = Float(bias)
-            let gradient = slot.gradConv2 + co * k2
-            gradient.update(repeating: 0, count: k2)
+            let gradient = slot.gradConv2 + co * k * stride
+            gradient.update(repeating: 0, count: k * stride)
             for ky in 0..<k {
                 ShortRows.addProducts(slot.termScales + start, ws.pool1 + ky * s.pooled1 * s.conv1, slot.termOffsets + start,
-                                      terms: end - start, to: gradient + ky * run, count: run)
+                                      terms: end - start, to: gradient + ky * stride, count: stride)
             }
             start = end
         }
         // Input gradient, sample by sample: terms grouped by output position, then for each
-        // position and kernel row, dPool1[patch row] += Σ g · W2[c][ky]; then pool1's backward
+        // position and kernel row, dPool1[patch row] += Σ g · W2[c][ky] over whole padded rows
+        // (the padding lanes of W2 are zero: they add g·0 to the next entries, or to dPool1's
+        // slack past its end); then pool1's backward
         // scatters dPool1 into the conv1 output gradient dOut1[c1][B·side1²] (in slot.out1).
         slot.out1.update(repeating: 0, count: s.conv1 * n1)
         for i in 0..<b {
@@ -74,7 +76,7 @@ extension CNN {
                 let at = counts[oy * o2 + ox]
                 counts[oy * o2 + ox] += 1
                 slot.positionScales[at] = dFlat[j]
-                slot.positionOffsets[at] = co * k2
+                slot.positionOffsets[at] = co * k * stride
             }
             slot.dPool1.update(repeating: 0, count: p1)
             var start = 0
@@ -83,8 +85,8 @@ extension CNN {
                 if end > start {
                     let oy = q / o2, ox = q % o2
                     for ky in 0..<k {
-                        ShortRows.addProducts(slot.positionScales + start, ws.conv2Weights + ky * run, slot.positionOffsets + start,
-                                              terms: end - start, to: slot.dPool1 + ((oy + ky) * s.pooled1 + ox) * s.conv1, count: run)
+                        ShortRows.addProducts(slot.positionScales + start, ws.conv2PaddedWeights + ky * stride, slot.positionOffsets + start,
+                                              terms: end - start, to: slot.dPool1 + ((oy + ky) * s.pooled1 + ox) * s.conv1, count: stride)
                     }
                 }
                 start = end
@@ -103,9 +105,9 @@ extension CNN {
         }
         // conv2's weight gradient back to [c2][c1][k][k].
         let gw2 = g + t[2].offset
-        for co in 0..<s.conv2 { for tap in 0..<(k * k) { for ci in 0..<s.conv1 {
-            gw2[(co * s.conv1 + ci) * k * k + tap] = slot.gradConv2[(co * k * k + tap) * s.conv1 + ci]
-        } } }
+        for co in 0..<s.conv2 { for ky in 0..<k { for kx in 0..<k { for ci in 0..<s.conv1 {
+            gw2[((co * s.conv1 + ci) * k + ky) * k + kx] = slot.gradConv2[(co * k + ky) * stride + kx * s.conv1 + ci]
+        } } } }
         // conv1: dW1 = dOut1 · col1ᵀ (col1 rebuilt from the images), db1 from the bias sums above.
         let k1 = s.inChannels * k * k
         gather(data: data, batch: batch, into: slot.input)

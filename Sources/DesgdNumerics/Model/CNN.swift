@@ -42,6 +42,10 @@ public struct CNN: Sendable {
 
     public var parameterCount: Int { layout.count }
 
+    /// Floats per kernel row of conv2's channels-last patch (k·conv1: 100 on lenet, 30 on small)
+    /// rounded up to a multiple of 8: the conv2 backward works on whole vectors of padded rows.
+    var conv2RowStride: Int { (shape.kernel * shape.conv1 + 7) / 8 * 8 }
+
     /// PyTorch's default initialisation (`kaiming_uniform_(a=√5)` for weights, the same bound for
     /// biases): every parameter of a layer ~ U(−1/√fan_in, 1/√fan_in), drawn in layout order from
     /// `RandomStream(seed, .initialization, worker: tensor index)`.
@@ -186,7 +190,7 @@ public struct CNN: Sendable {
         guard rows > 0 else { return offsets }
         ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: backward)
         let p = SendableBuffer(parameters)
-        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
+        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights, padded: ws.conv2PaddedWeights)
         executor.forEach(batches.count) { i, slot in
             self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
                                      workspace: ws, keep: backward)

@@ -41,6 +41,9 @@ public final class CNNWorkspace: @unchecked Sendable {
     private var slots: [Slot] = []
     /// conv2's weights permuted to [conv2][k][k][conv1] (the order of a channels-last im2col row).
     var conv2Weights: UnsafeMutablePointer<Float>
+    /// The same as [conv2][k] rows of ``CNN/conv2RowStride`` floats, zero past k·conv1 (the
+    /// conv2 backward's padded rows: their extra lanes add nothing).
+    var conv2PaddedWeights: UnsafeMutablePointer<Float>
 
     /// Scratch of one thread for one mini-batch.
     final class Slot {
@@ -56,9 +59,9 @@ public final class CNNWorkspace: @unchecked Sendable {
         let col2: UnsafeMutablePointer<Float>
         /// [B·side2²][conv2]: conv2's output, channels last.
         let out2: UnsafeMutablePointer<Float>
-        /// [pooled1²][conv1]: one sample's gradient with respect to pool1.
+        /// [pooled1²][conv1]: one sample's gradient with respect to pool1 (and a padded row's slack).
         let dPool1: UnsafeMutablePointer<Float>
-        /// [conv2][k²·conv1]: conv2's weight gradient in the permuted order.
+        /// [conv2][k] rows of ``CNN/conv2RowStride``: conv2's weight gradient in the permuted order.
         let gradConv2: UnsafeMutablePointer<Float>
         /// The batch's gradient, in the parameter layout.
         let gradient: UnsafeMutablePointer<Float>
@@ -76,12 +79,13 @@ public final class CNNWorkspace: @unchecked Sendable {
         let positionOffsets: UnsafeMutablePointer<Int>
         let counts: UnsafeMutablePointer<Int>
 
-        init(shape s: CNNShape, batch b: Int, parameterCount d: Int) {
+        init(shape s: CNNShape, batch b: Int, parameterCount d: Int, rowStride: Int) {
             let k2 = s.kernel * s.kernel
             let a1 = b * s.side1 * s.side1, a2 = b * s.side2 * s.side2
             let p1 = s.pooled1 * s.pooled1 * s.conv1
+            // dPool1 is written in whole padded patch rows, up to rowStride floats past its end.
             let sizes = [b * s.imageSize, s.inChannels * k2 * a1, s.conv1 * a1, a2 * k2 * s.conv1, a2 * s.conv2,
-                         p1, s.conv2 * k2 * s.conv1, d, b * p1]
+                         p1 + rowStride, s.conv2 * s.kernel * rowStride, d, b * p1]
             // Each buffer starts on a 64-byte boundary.
             let padded = sizes.map { ($0 + 15) / 16 * 16 }
             base = .allocate(capacity: padded.reduce(0, +) + 16)
@@ -112,17 +116,22 @@ public final class CNNWorkspace: @unchecked Sendable {
     public init(model: CNN, slots: Int) {
         shape = model.shape
         parameterCount = model.parameterCount
-        conv2Weights = .allocate(capacity: model.layout.tensors[2].count + ShortRows.readPadding)
+        conv2Weights = .allocate(capacity: model.layout.tensors[2].count)
+        conv2PaddedWeights = .allocate(capacity: model.shape.conv2 * model.shape.kernel * model.conv2RowStride)
+        conv2PaddedWeights.initialize(repeating: 0, count: model.shape.conv2 * model.shape.kernel * model.conv2RowStride)
+        rowStride = model.conv2RowStride
         minimumSlots = max(1, slots)
     }
 
     private let minimumSlots: Int
+    private let rowStride: Int
 
     deinit {
         storeFloats?.deallocate()
         storeBytes?.deallocate()
         storeDoubles?.deallocate()
         conv2Weights.deallocate()
+        conv2PaddedWeights.deallocate()
     }
 
     subscript(slot: Int) -> Slot { slots[slot] }
@@ -133,7 +142,7 @@ public final class CNNWorkspace: @unchecked Sendable {
         let threads = max(threads, minimumSlots)
         if batch > slotBatch || slots.count < threads {
             let b = max(batch, slotBatch)
-            slots = (0..<threads).map { _ in Slot(shape: shape, batch: b, parameterCount: parameterCount) }
+            slots = (0..<threads).map { _ in Slot(shape: shape, batch: b, parameterCount: parameterCount, rowStride: rowStride) }
             slotBatch = b
         }
         guard rows > storeRows || (backward && !storesBackward) else { return }

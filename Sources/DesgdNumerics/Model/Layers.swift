@@ -33,69 +33,61 @@ enum ShortRows {
         while i < n { dst[i] = src[i]; i += 1 }
     }
 
-    /// Floats a caller of ``addProducts(_:_:_:terms:to:count:)`` must keep readable after the
-    /// end of every source run (the last partial block loads whole vectors; the extra lanes are
-    /// discarded).
+    /// Floats past the end of the round store's pool1 rows that stay readable: the conv2
+    /// backward reads whole padded patch rows (``CNN/conv2RowStride``) from them.
     static let readPadding = 32
 
-    /// y[0..<n] += Σ_t scales[t] · (base + offsets[t])[0..<n]: each element accumulates the
-    /// terms in order t = 0, 1, … with one fused multiply-add each, in registers: blocks of 32
-    /// elements, then one block of the last 1…31 in one pass over the terms, so y is read and
-    /// written once however many terms there are. Reads up to ``readPadding`` floats past each
-    /// source run; writes only y[0..<n].
+    /// y[0..<n] += Σ_t scales[t] · (base + offsets[t])[0..<n], n a multiple of 8: each element
+    /// accumulates the terms in order t = 0, 1, … with one fused multiply-add each, in registers
+    /// (blocks of 32 elements, then the last 8, 16 or 24 in one pass over the terms), so y is read
+    /// and written once however many terms there are. Reads and writes exactly n floats of each
+    /// source and of y: callers pad their rows to a multiple of 8.
     @inline(__always)
     static func addProducts(_ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
                             to y: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
-        while i + 32 <= n {
+        while i < n {
+            let vectors = min(4, (n - i) / 8)
             let d = UnsafeMutableRawPointer(y + i)
-            var a0 = d.loadUnaligned(as: SIMD8<Float>.self), a1 = d.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-            var a2 = d.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = d.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-            accumulate(&a0, &a1, &a2, &a3, vectors: 4, scales, base + i, offsets, terms: terms)
+            var a0 = d.loadUnaligned(as: SIMD8<Float>.self)
+            var a1 = vectors > 1 ? d.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) : SIMD8<Float>()
+            var a2 = vectors > 2 ? d.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) : SIMD8<Float>()
+            var a3 = vectors > 3 ? d.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) : SIMD8<Float>()
+            accumulate(&a0, &a1, &a2, &a3, vectors: vectors, scales, base + i, offsets, terms: terms)
             d.storeBytes(of: a0, as: SIMD8<Float>.self)
-            d.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
-            d.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
-            d.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
-            i += 32
-        }
-        let rest = n - i
-        guard rest > 0 else { return }
-        // The last 1…31 elements: as many vectors as they need, through a 32-float buffer on
-        // the stack (lanes past n are discarded).
-        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { block in
-            let raw = block.baseAddress!
-            raw.initializeMemory(as: Float.self, repeating: 0, count: 32)
-            let floats = raw.assumingMemoryBound(to: Float.self)
-            floats.update(from: y + i, count: rest)
-            var a0 = raw.load(as: SIMD8<Float>.self), a1 = raw.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-            var a2 = raw.load(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = raw.load(fromByteOffset: 96, as: SIMD8<Float>.self)
-            accumulate(&a0, &a1, &a2, &a3, vectors: (rest + 7) / 8, scales, base + i, offsets, terms: terms)
-            raw.storeBytes(of: a0, as: SIMD8<Float>.self)
-            raw.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
-            raw.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
-            raw.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
-            (y + i).update(from: floats, count: rest)
+            if vectors > 1 { d.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self) }
+            if vectors > 2 { d.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self) }
+            if vectors > 3 { d.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self) }
+            i += 8 * vectors
         }
     }
 
-    /// a_v += Σ_t scales[t] · (base + offsets[t])[8v ..< 8v+8] for a0 (`vectors` = 1), a0…a1 (2)
-    /// or a0…a3 (more), terms in order. `vectors` is the same for every term, so the branch is taken
+    /// a_v += Σ_t scales[t] · (base + offsets[t])[8v ..< 8v+8] for the first `vectors` (1…4) of
+    /// a0…a3, terms in order. `vectors` is the same for every term, so the branch is taken
     /// outside the loop over terms.
     @inline(__always)
     static func accumulate(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>,
                            vectors: Int, _ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                            terms: Int) {
-        if vectors == 1 {
+        switch vectors {
+        case 1:
             for t in 0..<terms {
                 a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t]).loadUnaligned(as: SIMD8<Float>.self))
             }
-        } else if vectors == 2 {
+        case 2:
             for t in 0..<terms {
                 let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t])
                 a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
                 a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
             }
-        } else {
+        case 3:
+            for t in 0..<terms {
+                let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t])
+                a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+            }
+        default:
             for t in 0..<terms {
                 let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t])
                 a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
