@@ -53,7 +53,7 @@ public final class Simulation {
     let classSamples: [[Int]]
     let allSamples: [Int]
 
-    public private(set) var parameters: [Float]
+    public internal(set) var parameters: [Float]
     var aggregatorStates: [AggregatorState]
     var attackStates: [AttackState]
 
@@ -136,15 +136,10 @@ public final class Simulation {
         var evaluationSeconds = 0.0
         var completed = 0
         for t in 0..<config.rounds {
+            observer.stateAvailable(atStartOf: t) { captureState(round: t) }
             observer.roundStarting(t, snapshot: snapshot)
-            var event = try step(round: t)
-            if config.evaluates(afterRound: t) {
-                let e0 = Stopwatch.now()
-                let e = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, pool: workspaces)
-                evaluationSeconds += Stopwatch.now() - e0
-                event.evaluation = e
-                evaluations.append(.init(round: t, evaluation: e))
-            }
+            let event = try advance(round: t, evaluationSeconds: &evaluationSeconds)
+            if let e = event.evaluation { evaluations.append(.init(round: t, evaluation: e)) }
             observer.roundFinished(event)
             progress(t, event.evaluation)
             completed = t + 1

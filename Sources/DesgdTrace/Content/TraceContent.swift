@@ -78,6 +78,9 @@ public struct TraceHeader: RecordContent, Equatable {
     public var vectors: [VectorEntry]
     /// W of the drift metrics' window (FORMAT.md §5.4); absent in traces of format 1.0.
     public var driftWindow: Int?
+    /// A state checkpoint precedes every round t with t mod this = 0 (FORMAT.md §5.5); absent or 0:
+    /// none (format 1.2).
+    public var checkpointInterval: Int?
 
     public struct ModelInfo: Sendable, Equatable, Codable {
         public var architecture: ModelArchitecture

@@ -10,7 +10,7 @@ public enum TraceFormat {
     /// Format version written by this program. A reader accepts any minor version of its major
     /// version (later minors only add JSON keys and record types a reader may skip).
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 1
+    public static let minor: UInt16 = 2
 
     /// Bytes 0–9 of a trace: non-ASCII first byte, the name, CR LF, ^Z, LF (as PNG's signature:
     /// a file mangled by text-mode transfer or truncated at once is recognised).
@@ -75,6 +75,11 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
     case footer = 5
     /// An Ed25519 signature of the previous record's digest (format 1.1, `desgd-record --sign`).
     case signature = 6
+    /// The complete state of the run at the start of a round (format 1.2, `--checkpoint-every`):
+    /// what re-execution and resumption start from. Its record header's round is −1, as for every
+    /// type a 1.0 or 1.1 reader does not know (they refuse another value); its round is the number
+    /// of round records before it, which its content repeats.
+    case checkpoint = 7
 
     /// The type of a record in a file of minor version `fileMinor`: a type this reader knows;
     /// ``unknown`` for any other non-zero type in a file of a later minor version than this reader's
@@ -98,6 +103,7 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
         case .index: "index"
         case .footer: "footer"
         case .signature: "signature"
+        case .checkpoint: "checkpoint"
         }
     }
 }
