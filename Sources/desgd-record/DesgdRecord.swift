@@ -16,6 +16,8 @@ struct DesgdRecord: ParsableCommand {
         discussion: """
         The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
 
+        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit.
+
         Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
 
         Examples:
@@ -39,6 +41,8 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: "What to store per round: full (default), sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors).")
     var record = "full"
     @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+    @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
+    var checkpointEvery: Int?
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
@@ -56,7 +60,8 @@ struct DesgdRecord: ParsableCommand {
             config = try options.configuration()
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record) } catch { throw TraceError.usage("--record: " + error.message) }
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel)
+            let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
                 throw TraceError.usage("--sign: " + error.message)
@@ -72,7 +77,8 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow)
+                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow,
+                                         checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {

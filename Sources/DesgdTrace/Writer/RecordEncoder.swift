@@ -84,9 +84,11 @@ public struct RecordEncoder {
         return [RecordBody.jsonPart(content, encoder: encoder), section.data]
     }
 
-    /// How a checkpoint predicts a worker's class momentum from the first holder's of that class
-    /// (MEASURE).
-    public static let honestMomentumPrediction = MomentumPrediction.multiple
+    /// How a checkpoint predicts a worker's class momentum from the first holder's of that class: as
+    /// a copy. Measured on the quick preset (Fashion-MNIST, small model, IPM, the state at round 50,
+    /// zstd level 1, without the drift state): 0.472 of the raw float32 bytes, against 0.496 with a
+    /// least-squares multiple and 0.514 stored plain.
+    public static let honestMomentumPrediction = MomentumPrediction.copy
 
     public enum MomentumPrediction: Sendable { case none, copy, multiple }
 
