@@ -64,11 +64,6 @@ extension CheckpointContent {
     /// drift window, with the shapes that window and the configuration imply.
     public func validate(against h: TraceHeader, expectedRound t: Int) throws(ParseFailure) {
         guard round == t else { throw ParseFailure("its content says round \(round), but it follows \(t) round records") }
-        let interval = h.checkpointInterval ?? 0
-        guard interval >= 1 else { throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
-        guard t % interval == 0, t < h.config.rounds else {
-            throw ParseFailure("a checkpoint before round \(t), which is not a multiple of checkpointInterval \(interval) below \(h.config.rounds) rounds")
-        }
         let d = h.model.parameterCount, desgd = h.config.mode == .desgd, C = desgd ? h.config.classes : 0
         try checkVector(parameters, "parameters", table: vectors, count: d, required: true)
         guard classMomenta.count == C else { throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)") }
@@ -95,6 +90,18 @@ extension CheckpointContent {
         guard (drift != nil) == (h.driftWindow != nil) else {
             throw ParseFailure(drift == nil ? "the drift state is missing (the header has a driftWindow)" : "a drift state in a trace without driftWindow")
         }
+        try validateDrift(against: h, round: t, global: global, classes: C)
+        // Last, so that a fuzzer's bodies checked against a header without checkpoints still reach
+        // every check above.
+        let interval = h.checkpointInterval ?? 0
+        guard interval >= 1 else { throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
+        guard t % interval == 0, t < h.config.rounds else {
+            throw ParseFailure("a checkpoint before round \(t), which is not a multiple of checkpointInterval \(interval) below \(h.config.rounds) rounds")
+        }
+    }
+
+    func validateDrift(against h: TraceHeader, round t: Int, global: Bool, classes C: Int) throws(ParseFailure) {
+        let d = h.model.parameterCount
         guard let drift, let W = h.driftWindow else { return }
         guard drift.rounds == t else { throw ParseFailure("drift.rounds is \(drift.rounds), expected \(t)") }
         for (what, w) in [("differenceSum", drift.differenceSum), ("shadowSum", drift.shadowSum)] {
