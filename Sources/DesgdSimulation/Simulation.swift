@@ -128,14 +128,16 @@ public final class Simulation {
     public func classes(round t: Int) -> [Int] { config.classSet(round: t) }
 
     /// Runs all rounds, telling `observer` everything; `progress(round, evaluation)` after each round.
-    public func run(observer: SimulationObserver = NullObserver(),
+    /// With `start` > 0 the run continues from the state of round `start` (``restore(state:at:)``
+    /// first); the result then holds the evaluations of the rounds run here.
+    public func run(from start: Int = 0, observer: SimulationObserver = NullObserver(),
                     progress: (Int, Evaluation?) -> Void = { _, _ in }) throws(SimulationError) -> SimulationResult {
         observer.runStarted(setup)
         let t0 = Stopwatch.now()
         var evaluations: [SimulationResult.EvaluationPoint] = []
         var evaluationSeconds = 0.0
-        var completed = 0
-        for t in 0..<config.rounds {
+        var completed = start
+        for t in start..<config.rounds {
             observer.stateAvailable(atStartOf: t) { captureState(round: t) }
             observer.roundStarting(t, snapshot: snapshot)
             let event = try advance(round: t, evaluationSeconds: &evaluationSeconds)

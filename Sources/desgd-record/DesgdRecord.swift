@@ -49,10 +49,17 @@ struct DesgdRecord: ParsableCommand {
     var sign: String?
     @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule).")
     var driftWindow = DriftTracker.defaultWindow
+    @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
+                               valueName: "trace"))
+    var resume: String?
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
         let program = "desgd-record"
+        if let resume {
+            try runResume(resume, program: program)
+            return
+        }
         let config: SimulationConfig
         let recorder: TraceRecorder
         let dataset: Dataset
@@ -101,5 +108,40 @@ struct DesgdRecord: ParsableCommand {
             print("  trace \(summary.trace): \(mb(summary.traceBytes)) for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio))), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
         if summary.interrupted { throw ExitCode(130) }
+    }
+
+    func runResume(_ path: String, program: String) throws {
+        if out != nil || force || checkpointEvery != nil {
+            throw CommandFailure.exit(program, "--resume continues the trace in place with its own options: drop --\(out != nil ? "out" : force ? "force" : "checkpoint-every")")
+        }
+        let threads = options.threads ?? SimulationConfig.defaultThreads
+        try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
+        try CommandFailure.check(program, "--zstd-level", zstdLevel, in: TraceRecorder.compressionLevelRange)
+        let signingKey: TraceSigningKey?
+        do { signingKey = try sign.map { p throws(TraceError) in try TraceSigningKey.read(path: p) } } catch {
+            throw CommandFailure.exit(program, "--sign: " + error.message)
+        }
+        InterruptFlag.install()
+        let bar = ProgressBar(total: (try? TraceReader(path: path))?.header.config.rounds ?? 0, label: "resume")
+        let outcome: ResumeRun.Outcome
+        do {
+            outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data, compressionLevel: zstdLevel,
+                                           signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) { bar.update($0) }
+        } catch {
+            if error.kind == .corrupted && error.message.contains("differs from the recorded one") {
+                print("resume FAILED: \(error.message)")
+                throw ExitCode(1)
+            }
+            throw CommandFailure.exit(program, error.message)
+        }
+        switch outcome {
+        case .alreadyComplete(let rounds):
+            print("\(path) is complete (\(rounds) rounds): nothing to resume")
+        case .resumed(let start, let checked, let rounds):
+            print("resumed \(path) from the state of round \(start): the \(checked) rounds already recorded after it re-simulated byte for byte, the trace now holds all \(rounds) rounds")
+        case .interrupted(let at):
+            print("interrupted at round \(at): \(path) is unchanged (resume it again)")
+            throw ExitCode(130)
+        }
     }
 }

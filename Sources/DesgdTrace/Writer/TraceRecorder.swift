@@ -105,11 +105,52 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         self.keyframeInterval = keyframeInterval
         self.checkpointInterval = checkpointInterval
         encoding = RecordEncoder(mode: mode, bounds: [])
+        resumedAt = nil
+        copiedCheckpoint = nil
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
 
+    /// Continues `reader`'s trace into a new file at `path` (``TraceFileWriter/init(path:continuing:records:checkedUpTo:compressionLevel:signingKey:)``):
+    /// its records up to checkpoint `checkpoint` (nil: up to the header record) are copied, and the
+    /// run restored from that checkpoint (by the caller) records from its round on, every byte up to
+    /// `checkedUpTo` checked against the original. The header's recording options are the trace's;
+    /// the drift state is the checkpoint's. `runStarted` writes nothing (the header is copied).
+    public init(resuming reader: TraceReader, from checkpoint: Int?, path: String, checkedUpTo: UInt64,
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+        let h = reader.header
+        mode = h.recording
+        keyframeInterval = h.keyframeInterval
+        checkpointInterval = h.checkpointInterval ?? 0
+        driftWindow = h.driftWindow ?? DriftTracker.defaultWindow
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel, checkpointInterval: checkpointInterval)
+        encoding = RecordEncoder(mode: mode, bounds: h.groups.map(\.resilienceBound))
+        plannedRounds = h.config.rounds
+        let last = checkpoint.map { reader.checkpointSequence[$0] } ?? 0
+        resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
+        copiedCheckpoint = checkpoint.map { reader.checkpointRounds[$0] }
+        if let w = h.driftWindow {
+            let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w)
+            if let k = checkpoint, let state = try reader.checkpoint(k).driftState() {
+                do { try tracker.restore(state) } catch { throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.message)") }
+            }
+            drift = tracker
+        }
+        writer = try TraceFileWriter(path: path, continuing: reader.file.source, records: Array(reader.records[...last]),
+                                     checkedUpTo: checkedUpTo, compressionLevel: compressionLevel, signingKey: signingKey)
+        _statistics.traceBytes = writer.bytesWritten
+        _statistics.roundRecords = resumedAt!
+    }
+
+    /// The round a resumed recorder starts at, nil otherwise; the round of the checkpoint it copied
+    /// (not written again), nil when it started from the header.
+    let resumedAt: Int?
+    let copiedCheckpoint: Int?
+
     public var path: String { writer.path }
+    /// When resuming: the sequence number of the first re-written record that differed from the
+    /// original's (read after the run).
+    public var mismatchedRecord: Int? { queue.sync { writer.mismatchedRecord } }
     public var shouldStop: Bool { stopRequested || failure != nil }
     /// What was written so far (complete once `runFinished` returned).
     public var statistics: RecordingStatistics { lock.withLock { _statistics } }
@@ -140,6 +181,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     func count(_ update: (inout RecordingStatistics) -> Void) { lock.withLock { update(&_statistics) } }
 
     public func runStarted(_ setup: SimulationSetup) {
+        guard resumedAt == nil else { return }
         do {
             let config = setup.config
             let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
@@ -172,7 +214,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public func stateAvailable(atStartOf round: Int, state: () -> SimulationState) {
-        guard checkpointInterval > 0, round % checkpointInterval == 0, round < plannedRounds, !shouldStop else { return }
+        guard checkpointInterval > 0, round % checkpointInterval == 0, round < plannedRounds, !shouldStop,
+              round != copiedCheckpoint else { return }
         let s = state()
         guarded { [self] () throws(TraceError) in
             // On the queue: the drift tracker has added every round before this one, and no later one.
