@@ -57,13 +57,14 @@ public enum ResumeRun {
         // The original's records that an uninterrupted run writes too: all complete records of a
         // killed recorder; up to the last round of a stopped one (its closing keyframe, signature,
         // index and footer are those of a run that stopped).
-        let kept: [IndexEntry]
+        let kept: ArraySlice<IndexEntry>
         switch reader.completeness {
-        case .unfinished: kept = reader.records
-        case .complete: kept = Array(reader.records.prefix { $0.type != .index && $0.type != .footer }.prefix(through: reader.records.lastIndex { $0.type == .round } ?? 0))
+        case .unfinished: kept = reader.records[...]
+        case .complete: kept = reader.records[...(reader.records.lastIndex { $0.type == .round } ?? 0)]
         }
         let checkedUpTo = kept.last.map { $0.offset + $0.size } ?? 0
-        let checkpoint = reader.lastCheckpoint(atOrBefore: reader.roundCount)
+        // The last checkpoint among the kept records (its sequence number is its index in the table).
+        let checkpoint = reader.checkpointRecords.indices.last { k in reader.checkpointRecords[k].offset < checkedUpTo }
         let start = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
 
         var config = h.config

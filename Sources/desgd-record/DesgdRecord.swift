@@ -16,7 +16,7 @@ struct DesgdRecord: ParsableCommand {
         discussion: """
         The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
 
-        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit.
+        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace only once complete (byte-identical to an uninterrupted recording).
 
         Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
 
@@ -26,8 +26,9 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --mode sgd --agg trmean --attack alie --seed 2 --out alie.trace
           desgd-record --attack ipm --record sampled:10
           desgd-record --attack ipm --sign lab.key
+          desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
 
-        Exit codes: 0 done, 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round).
+        Exit codes: 0 done, 1 --resume found a recorded round that differs from its re-simulation (the trace is left as it was), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
 
         \(SimulationOptions.catalogue)
         """,

@@ -54,6 +54,8 @@ import Testing
             BadInput("desgd-record", ["--keyframe-every", "0"], "--keyframe-every", "desgd-record: --keyframe-every must be in 1...10000000 (got 0)"),
             BadInput("desgd-record", ["--checkpoint-every=-1"], "--checkpoint-every", "desgd-record: --checkpoint-every must be in 0...10000000 (got -1)"),
             BadInput("desgd-record", ["--checkpoint-every", "10000001"], "--checkpoint-every", "desgd-record: --checkpoint-every must be in 0...10000000 (got 10000001)"),
+            BadInput("desgd-record", ["--resume", s, "--out", "x.trace"], "--resume", "desgd-record: --resume continues the trace in place with its own options: drop --out"),
+            BadInput("desgd-record", ["--resume", s, "--threads", "0"], "--threads", "desgd-record: --threads must be in 1...256 (got 0)"),
             BadInput("desgd-record", ["--zstd-level", "20"], "--zstd-level", "desgd-record: --zstd-level must be in 1...19 (got 20)"),
             BadInput("desgd-record", ["--record", "sampled:0"], "--record", "desgd-record: --record: unknown recording mode 'sampled:0': use full, decisions or sampled:K with K ≥ 1"),
             BadInput("desgd-record", ["--agg", "krum:q=9223372036854775807+1"], "--agg", "desgd-record: --agg: 'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
