@@ -37,8 +37,8 @@ public final class Simulation {
     public let attack: any Attack
 
     let executor: ParallelExecutor
-    let workspaces: WorkspacePool
-    let scratch: VectorStore
+    /// Memory of the round's batched pass (PRODUCT.md §7).
+    let workspace: CNNWorkspace
     let honestMomenta: VectorStore
     /// Row of `honestMomenta` for (worker, class); class −1 (index C) for the baseline.
     let honestRow: [[Int?]]
@@ -93,8 +93,7 @@ public final class Simulation {
         }
 
         executor = ParallelExecutor(threads: config.threads)
-        workspaces = WorkspacePool(model: model, slots: config.threads, batch: config.batchSize)
-        scratch = VectorStore(count: config.threads, dimension: d)
+        workspace = CNNWorkspace(model: model, slots: config.threads)
         var rows = [[Int?]](repeating: [Int?](repeating: nil, count: C + 1), count: n)
         var jobs: [(worker: Int, classIndex: Int)] = []
         for w in 0..<n {
@@ -217,50 +216,44 @@ public final class Simulation {
     }
 
     /// Step 2 and 3: every honest class-momentum (all classes each worker holds) and, when the
-    /// attack needs them, the Byzantine workers' own momenta for S_t, as parallel work items.
+    /// attack needs them, the Byzantine workers' own momenta for S_t. All their mini-batches go
+    /// through the model at x_t in one batched pass (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``);
+    /// each batch's gradient then gets weight decay and updates its own momentum row, so the
+    /// result does not depend on the thread count.
     func computeMomenta(round t: Int, classes S: [Int]) {
-        let n = config.honestWorkers, f = config.byzantineWorkers
+        let n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
         let desgd = config.mode == .desgd
         let own = attack.ownMomentum
-        let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in (desgd ? S : [-1]).map { (j, $0) } }
-        let total = honestJobs.count + byzantineJobs.count
-        let cfg = config
-        let model = self.model
-        let data = dataset.train
-        let honestJobs = self.honestJobs
-        let honestMomenta = self.honestMomenta, byzantineMomenta = self.byzantineMomenta
-        let scratch = self.scratch, workspaces = self.workspaces
-        let partition = self.partition, workerSamples = self.workerSamples
-        let classSamples = self.classSamples, allSamples = self.allSamples
         let flip = own == .flippedLabels
+        let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in (desgd ? S : [-1]).map { (j, $0) } }
+        var batches: [MiniBatch] = []
+        var targets: [UnsafeMutableBufferPointer<Float>] = []
+        batches.reserveCapacity(honestJobs.count + byzantineJobs.count)
+        for (i, (worker, cls)) in honestJobs.enumerated() {
+            let source = cls >= 0 ? partition.samples[worker][cls] : workerSamples[worker]
+            var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: worker, round: t, class: cls)
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream)))
+            targets.append(honestMomenta.row(i))
+        }
+        for (j, c) in byzantineJobs {
+            // Label-flip: the worker's data relabelled y ↦ C−1−y, then class c's samples of that
+            // data set, i.e. those of true class C−1−c (``LabelFlipAttack``).
+            let source = c < 0 ? allSamples : classSamples[flip ? C - 1 - c : c]
+            var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: n + j, round: t, class: c)
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream),
+                                     flipLabels: flip))
+            targets.append(byzantineMomenta.row(desgd ? j * C + c : j))
+        }
+        let cfg = config
+        let outputs = targets.map { SendableMutableBuffer($0) }
         parameters.withUnsafeBufferPointer { p in
             let params = SendableBuffer(p)
-            executor.forEach(total) { i, slot in
-                let worker: Int, cls: Int, source: [Int], target: UnsafeMutableBufferPointer<Float>, flipLabels: Bool
-                if i < honestJobs.count {
-                    (worker, cls) = honestJobs[i]
-                    source = cls >= 0 ? partition.samples[worker][cls] : workerSamples[worker]
-                    target = honestMomenta.row(i)
-                    flipLabels = false
-                } else {
-                    let (j, c) = byzantineJobs[i - honestJobs.count]
-                    (worker, cls) = (n + j, c)
-                    // Label-flip: the worker's data relabelled y ↦ C−1−y, then class c's samples
-                    // of that data set, i.e. those of true class C−1−c (``LabelFlipAttack``).
-                    source = c < 0 ? allSamples : classSamples[flip ? cfg.classes - 1 - c : c]
-                    target = byzantineMomenta.row(desgd ? j * cfg.classes + c : j)
-                    flipLabels = flip
-                }
-                var stream = RandomStream(seed: cfg.seed, purpose: .minibatch, worker: worker, round: t, class: cls)
-                let batch = Simulation.sampleBatch(from: source, size: cfg.batchSize, stream: &stream)
-                let g = scratch.row(slot)
-                model.lossAndGradient(parameters: params.buffer, data: data, batch: MiniBatch(indices: batch, flipLabels: flipLabels),
-                                      gradient: g, workspace: workspaces[slot])
+            model.lossAndGradients(parameters: p, data: dataset.train, batches: batches, executor: executor, workspace: workspace) { i, g, _ in
                 SGD.addWeightDecay(g, parameters: params.buffer, weightDecay: cfg.weightDecay)
                 if cfg.momentum == .local {
-                    SGD.updateMomentum(target, gradient: UnsafeBufferPointer(g), beta: cfg.beta)
+                    SGD.updateMomentum(outputs[i].buffer, gradient: UnsafeBufferPointer(g), beta: cfg.beta)
                 } else {
-                    _ = target.update(fromContentsOf: g)
+                    _ = outputs[i].buffer.update(fromContentsOf: g)
                 }
             }
         }

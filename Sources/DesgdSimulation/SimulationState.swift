@@ -1,14 +1,6 @@
 import DesgdNumerics
 import DesgdRobust
 
-/// The engine's arithmetic, as a number: bumped whenever a change makes the same configuration give
-/// other bits (a new kernel, another order of summation). A trace records it (the header key
-/// `numerics`; absent means 1), and re-execution refuses a trace of other numerics, since it can
-/// only be exact on the same arithmetic.
-public enum SimulationNumerics {
-    public static let current = 1
-}
-
 /// The complete state of a run at the start of a round: with counter-based randomness (every draw
 /// keyed by seed, round, worker and class), this is all a ``Simulation`` needs to continue bit for
 /// bit. A state checkpoint of a trace stores it (FORMAT.md §5.5).
@@ -115,7 +107,7 @@ extension Simulation {
         var event = try step(round: t)
         if config.evaluates(afterRound: t) {
             let e0 = Stopwatch.now()
-            event.evaluation = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, pool: workspaces)
+            event.evaluation = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, workspace: workspace)
             evaluationSeconds += Stopwatch.now() - e0
         }
         return event

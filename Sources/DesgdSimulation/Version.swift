@@ -1,4 +1,19 @@
 /// The program's version, written into trace headers and printed by `--version`.
 public enum DesgdVersion {
-    public static let current = "0.7.0"
+    public static let current = "0.8.0"
+}
+
+/// The version of the engine's arithmetic: which operations, in which order, compute a round.
+/// Two runs of the same configuration, seed and backend kernel give the same bits exactly when
+/// their numerics versions are equal; traces record it (header key `numerics`, format 1.2) so
+/// that re-execution knows whether it can be exact.
+///
+/// - 1 (desgd ≤ 0.7.0; traces of format 1.0 and 1.1): every mini-batch through its own forward
+///   and backward pass, dense backward products.
+/// - 2 (desgd 0.8.0): a round's mini-batches through one batched pass (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``),
+///   bias after max-pooling, conv2's backward from the outputs max-pooling kept.
+public enum SimulationNumerics {
+    public static let current = 2
+    /// What a trace without the key was computed with.
+    public static let beforeFormat1_2 = 1
 }

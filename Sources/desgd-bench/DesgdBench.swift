@@ -58,7 +58,7 @@ struct NumericsBench: ParsableCommand {
             let net = CNN(model, backend: backend)
             let params = net.initialParameters(seed: 1)
             var grad = [Float](repeating: 0, count: net.parameterCount)
-            let ws = CNNWorkspace(shape: net.shape, batch: batch)
+            let ws = CNNWorkspace(model: net, slots: 1)
             let batches = (0..<iterations).map { i in MiniBatch(indices: (0..<batch).map { (i * batch + $0 * 13) % data.train.count }) }
             for b in batches.prefix(5) { net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws) }
             var times: [Double] = []

@@ -11,6 +11,8 @@ struct SimulateBench: ParsableCommand {
         discussion: """
         The sgemm rate is measured in the same run on as many threads as the simulation uses (independent 1024³ products, one per thread). Evaluation time is excluded from s/round. The options below show both presets' defaults where they differ.
 
+        GFLOP/s counts the dense multiply-adds of every mini-batch's forward and backward pass (the model's forwardFLOPs and backwardFLOPs), so that figures compare across versions: a dense-equivalent rate. Since desgd 0.8.0 the backward pass of conv2 skips the outputs max-pooling discarded, whose gradient is zero, so fewer operations are executed than counted.
+
         Examples:
           desgd-bench simulate --preset paper --rounds 20
           desgd-bench simulate --preset paper --agg krum --attack signflip --mode sgd

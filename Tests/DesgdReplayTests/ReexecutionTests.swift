@@ -136,7 +136,7 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
     /// backend kernel, or a data set of another digest are refused as usage errors (exit 2).
     @Test func otherArithmeticOrDataIsRefused() throws {
         let r = try openTrace(Self.trace)
-        #expect(try Reexecution.numerics(of: r) == SimulationNumerics.current)
+        #expect(Reexecution.numerics(of: r) == SimulationNumerics.current)
         try Reexecution.checkArithmetic(r, backend: r.header.backend)
         #expect { try Reexecution.checkArithmetic(r, backend: "another kernel") } throws: { ($0 as? TraceError)?.message.contains("backend kernel") == true }
         let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.trace, type: .header) { $0["numerics"] = SimulationNumerics.current + 1 }))

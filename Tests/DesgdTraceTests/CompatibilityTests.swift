@@ -70,6 +70,7 @@ extension CompatibilityTests {
         let r = try TraceReader(path: path)
         #expect(r.completeness == .complete(interrupted: false))
         #expect(r.header.formatVersion == [1, 1] && r.header.program == "desgd 0.7.0" && r.header.driftWindow == 10)
+        #expect(r.header.numerics == nil && r.header.effectiveNumerics == 1)
         #expect(r.roundCount == 3 && r.keyframeRecords.map(\.round) == [0, 3])
         #expect(r.records.filter { $0.type == .signature }.count == 3)
         let chain = r.verifyChain()

@@ -54,7 +54,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try TraceReader(path: path)
         #expect(r.header.driftWindow == DriftTracker.defaultWindow)
-        #expect(r.header.formatVersion == [1, 2])
+        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)] && r.header.numerics == SimulationNumerics.current)
         var gaps: [Int: Double] = [:]
         for t in 0..<r.roundCount {
             let round = try r.round(t)

@@ -151,6 +151,9 @@ import Testing
             json["partition"] = p
         }, "partition")
         expectRefused(header { $0["formatVersion"] = [1, 9] }, "formatVersion")
+        expectRefused(header { $0["numerics"] = nil }, "numerics")
+        expectRefused(header { $0["numerics"] = 0 }, "numerics")
+        expectRefused(header { $0["numerics"] = Int.max }, "numerics")
     }
 
     /// Hostile state checkpoints (FORMAT.md §5.5, §6): each is refused with a message naming the

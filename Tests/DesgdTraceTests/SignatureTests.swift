@@ -203,7 +203,7 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         FileManager.default.createFile(atPath: path, contents: Data(Self.signed))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try TraceReader(path: path)
-        #expect(r.header.formatVersion == [1, 2] && r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)] && r.completeness == .complete(interrupted: false))
         #expect(r.records.map(\.type) == [.header, .keyframe, .signature, .round, .round, .round, .keyframe, .signature,
                                            .round, .round, .round, .keyframe, .signature, .round, .keyframe, .signature,
                                            .signature, .index, .footer])

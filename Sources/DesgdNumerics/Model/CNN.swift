@@ -11,15 +11,16 @@ public struct MiniBatch: Sendable, Equatable {
     }
 }
 
-/// The network of ``ModelArchitecture``: initialisation, forward and backward passes and
+/// The network of ``ModelArchitecture``: initialisation, batched forward and backward passes and
 /// evaluation, on a flat parameter vector (see ``ParameterLayout``).
 ///
-/// Implementation: activations of the convolutional part are stored channel-major across the
-/// batch ([C][B][H][W]), so each convolution is *one* im2col and *one* GEMM for the whole
-/// mini-batch (W[Cout × Cin·k²] · col[Cin·k² × B·H·W]); the backward pass uses three GEMMs per
-/// convolution (weight gradient, column gradient, and col2im). All products go through the
-/// chosen ``NumericBackend``; everything else is plain Swift with a fixed operation order, so the
-/// result of a pass depends only on (parameters, batch, backend).
+/// Implementation (``lossAndGradients(parameters:data:batches:executor:workspace:consume:)``):
+/// the mini-batches of a round go through the model together, in three phases: convolutions per
+/// batch, the fully connected layers over every sample at once, weight gradients per batch.
+/// All products go through the chosen ``NumericBackend``; everything else is plain Swift with a
+/// fixed operation order, so the result of a pass depends only on (parameters, batches, backend).
+/// This is the engine's *numerics version 2* (desgd 0.8.0): version 1 (up to 0.7.0) ran every
+/// batch through its own pass with dense backward products; the two agree to rounding.
 ///
 /// Thread safety: a `CNN` is immutable; each concurrent pass needs its own ``CNNWorkspace``.
 public struct CNN: Sendable {
@@ -56,19 +57,79 @@ public struct CNN: Sendable {
 
     // MARK: Passes
 
-    /// Mean cross-entropy loss of the batch and its gradient with respect to the parameters
-    /// (written to `gradient`, which is overwritten). Returns the loss.
+    /// Rows of each product of the fully connected phase. A fixed decomposition: which samples
+    /// share a product never depends on the thread count.
+    static let denseChunkRows = 256
+    /// Samples per forward-only group of ``evaluate(parameters:data:threads:batchSize:workspace:)``
+    /// (bounds its memory whatever the size of the data set).
+    static let evaluationGroupRows = 2_000
+
+    /// The mean cross-entropy loss of each mini-batch and its gradient with respect to the
+    /// parameters, all at the same parameters, in one batched pass (PRODUCT.md §7):
+    ///
+    /// 1. *Convolutions, per mini-batch* (parallel over batches): conv1 as one im2col and one GEMM
+    ///    (W1 · col1), ReLU + max-pool into a channels-last pool1, conv2 as one channels-last
+    ///    im2col and one GEMM (col2 · W2ᵀ), ReLU + max-pool into the batch's rows of `flat`.
+    /// 2. *Fully connected layers, over every sample at once* (parallel over fixed chunks of
+    ///    ``denseChunkRows`` rows): fc1 + ReLU, fc2, softmax cross-entropy with each sample
+    ///    weighted by 1/B of its batch, then the input gradients dHidden = dLogits·W4 and
+    ///    dFlat = dHidden·W3. These are the products that share the model across batches.
+    /// 3. *Weight gradients, per mini-batch* (parallel over batches): fc2 and fc1 as
+    ///    dLogitsᵀ·hidden and dHiddenᵀ·flat over the batch's rows; conv2's weight and input
+    ///    gradients from the positions max-pooling kept (the others have a zero gradient, so the
+    ///    dense products would only add zeros): each kept output (c, y, x) with gradient g adds
+    ///    g·patch to conv2's weight gradient and g·W2[c] to the gradient of pool1; then pool1's
+    ///    backward and conv1's weight gradient as one GEMM (dOut1 · col1ᵀ).
+    ///
+    /// `consume(i, gradient, loss)` receives batch i's gradient (in the parameter layout) and
+    /// loss on the thread that finished it; the buffer is reused after it returns.
+    ///
+    /// Determinism: every product and sum has a fixed order given (parameters, batches,
+    /// backend); the thread count only schedules the pieces.
+    public func lossAndGradients(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch],
+                                 executor: ParallelExecutor, workspace ws: CNNWorkspace,
+                                 consume: @Sendable (_ batch: Int, _ gradient: UnsafeMutableBufferPointer<Float>, _ loss: Float) -> Void) {
+        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
+        let offsets = Self.rowOffsets(batches)
+        let rows = offsets.last!
+        guard rows > 0 else { return }
+        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: true)
+        let p = SendableBuffer(parameters)
+        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
+        executor.forEach(batches.count) { i, slot in
+            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
+                                     workspace: ws, keep: true)
+        }
+        let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
+        executor.forEach(chunks) { j, _ in
+            let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
+            self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
+            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: true)
+            self.denseBackward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
+        }
+        executor.forEach(batches.count) { i, slot in
+            let s = ws[slot]
+            let loss = self.backward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: s, workspace: ws)
+            consume(i, UnsafeMutableBufferPointer(start: s.gradient, count: self.layout.count), loss)
+        }
+    }
+
+    /// Mean cross-entropy loss of one batch and its gradient (written to `gradient`, which is
+    /// overwritten): ``lossAndGradients(parameters:data:batches:executor:workspace:consume:)`` of
+    /// a single batch on the calling thread. Returns the loss.
     @discardableResult
     public func lossAndGradient(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batch: MiniBatch,
                                 gradient: UnsafeMutableBufferPointer<Float>, workspace ws: CNNWorkspace) -> Float {
-        precondition(parameters.count == layout.count && gradient.count == layout.count)
-        let b = batch.indices.count
-        ws.reserve(batch: b)
-        gather(data: data, batch: batch, ws: ws)
-        forward(parameters.baseAddress!, batch: b, ws: ws)
-        let loss = softmaxCrossEntropy(batch: b, ws: ws, wantGradient: true)
-        backward(parameters.baseAddress!, batch: b, gradient: gradient.baseAddress!, ws: ws)
-        return loss
+        precondition(gradient.count == layout.count)
+        let out = SendablePointer(gradient.baseAddress!)
+        let lossOut = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { lossOut.deallocate() }
+        let l = SendablePointer(lossOut)
+        lossAndGradients(parameters: parameters, data: data, batches: [batch], executor: ParallelExecutor(threads: 1), workspace: ws) { _, g, loss in
+            out.base.update(from: g.baseAddress!, count: g.count)
+            l.base.pointee = loss
+        }
+        return lossOut.pointee
     }
 
     /// Convenience for arrays.
@@ -82,222 +143,62 @@ public struct CNN: Sendable {
         }
     }
 
-    /// Sum of per-sample losses and number of correct predictions of a batch (forward only).
-    public func evaluateBatch(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batch: MiniBatch,
-                              workspace ws: CNNWorkspace) -> (lossSum: Double, correct: Int) {
-        let b = batch.indices.count
-        ws.reserve(batch: b)
-        gather(data: data, batch: batch, ws: ws)
-        forward(parameters.baseAddress!, batch: b, ws: ws)
-        let loss = softmaxCrossEntropy(batch: b, ws: ws, wantGradient: false)
-        var correct = 0
-        let C = shape.classes
-        for i in 0..<b {
-            let row = ws.logits + i * C
-            var best = 0
-            for c in 1..<C where row[c] > row[best] { best = c }
-            if best == Int(ws.labels[i]) { correct += 1 }
-        }
-        return (Double(loss) * Double(b), correct)
-    }
-
-    /// Test loss and accuracy over a whole data set, in batches of `batchSize`, on `threads`
-    /// threads. Batches are fixed by the data set order and combined in that order, so the result
-    /// does not depend on the thread count.
+    /// Test loss and accuracy over a whole data set, in batches of `batchSize` (the convolution
+    /// phase's unit) taken in data set order, forward only, in groups of at most
+    /// ``evaluationGroupRows`` samples. Per-sample losses are summed in data set order, so the
+    /// result does not depend on the thread count.
     public func evaluate(parameters: [Float], data: LabeledImages, threads: Int = 1, batchSize: Int = 250,
-                         pool: WorkspacePool? = nil) -> Evaluation {
-        let batches = (data.count + batchSize - 1) / batchSize
-        let pool = pool ?? WorkspacePool(model: self, slots: threads)
-        let results = UnsafeMutableBufferPointer<(Double, Int)>.allocate(capacity: batches)
-        defer { results.deallocate() }
-        let out = SendablePointer(results.baseAddress!)
-        parameters.withUnsafeBufferPointer { p in
-            let params = SendableBuffer(p)
-            ParallelExecutor(threads: threads).forEach(batches) { i, slot in
-                let lo = i * batchSize, hi = min(data.count, lo + batchSize)
-                out.base[i] = self.evaluateBatch(parameters: params.buffer, data: data,
-                                                 batch: MiniBatch(indices: Array(lo ..< hi)), workspace: pool[slot])
-            }
-        }
+                         workspace: CNNWorkspace? = nil) -> Evaluation {
+        let ws = workspace ?? CNNWorkspace(model: self, slots: threads)
+        let executor = ParallelExecutor(threads: threads)
+        let perGroup = max(1, Self.evaluationGroupRows / batchSize) * batchSize
         var loss = 0.0, correct = 0
-        for r in results { loss += r.0; correct += r.1 }
-        return Evaluation(loss: loss / Double(data.count), accuracy: Double(correct) / Double(data.count))
-    }
-
-    // MARK: Forward
-
-    func gather(data: LabeledImages, batch: MiniBatch, ws: CNNWorkspace) {
-        let size = shape.imageSize
-        precondition(data.imageSize * 1 == size, "data set images do not match the model's input")
-        data.pixels.withUnsafeBufferPointer { px in
-            for (i, s) in batch.indices.enumerated() {
-                (ws.input + i * size).update(from: px.baseAddress! + s * size, count: size)
-                let y = data.labels[s]
-                ws.labels[i] = batch.flipLabels ? UInt8(data.classes - 1) - y : y
+        var start = 0
+        while start < data.count {
+            let end = min(data.count, start + perGroup)
+            let batches = stride(from: start, to: end, by: batchSize).map { MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize))) }
+            parameters.withUnsafeBufferPointer { forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
+            let C = shape.classes
+            for r in 0 ..< (end - start) {
+                loss += ws.sampleLoss[r]
+                let row = ws.logits + r * C
+                var best = 0
+                for c in 1..<C where row[c] > row[best] { best = c }
+                if best == Int(ws.labels[r]) { correct += 1 }
             }
+            start = end
+        }
+        return Evaluation(loss: loss / Double(max(1, data.count)), accuracy: Double(correct) / Double(max(1, data.count)))
+    }
+
+    /// The forward phases (1 and the first half of 2) of a pass: logits, labels and per-sample
+    /// losses of every sample in the workspace's store, nothing kept for a backward pass.
+    func forward(_ parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch], executor: ParallelExecutor,
+                 workspace ws: CNNWorkspace) {
+        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
+        let offsets = Self.rowOffsets(batches)
+        let rows = offsets.last!
+        guard rows > 0 else { return }
+        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: false)
+        let p = SendableBuffer(parameters)
+        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
+        executor.forEach(batches.count) { i, slot in
+            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
+                                     workspace: ws, keep: false)
+        }
+        let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
+        executor.forEach(chunks) { j, _ in
+            let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
+            self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
+            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: false)
         }
     }
 
-    func forward(_ p: UnsafePointer<Float>, batch b: Int, ws: CNNWorkspace) {
-        let s = shape, k = s.kernel
-        let w1 = p + layout.tensors[0].offset, b1 = p + layout.tensors[1].offset
-        let w2 = p + layout.tensors[2].offset, b2 = p + layout.tensors[3].offset
-        let w3 = p + layout.tensors[4].offset, b3 = p + layout.tensors[5].offset
-        let w4 = p + layout.tensors[6].offset, b4 = p + layout.tensors[7].offset
-        let n1 = b * s.side1 * s.side1, n2 = b * s.side2 * s.side2
-
-        // conv1 (input [Cin][B][H][W]; for Cin = 1 this is the gathered batch as is).
-        Im2Col.forward(ws.input, channels: s.inChannels, batch: b, side: s.inputSize, kernel: k, into: ws.col1)
-        fillRows(ws.out1, rows: s.conv1, columns: n1, with: b1)
-        backend.sgemm(.none, .none, m: s.conv1, n: n1, k: s.inChannels * k * k, alpha: 1, a: w1, lda: s.inChannels * k * k,
-                      b: ws.col1, ldb: n1, beta: 1, c: ws.out1, ldc: n1)
-        ReLUMaxPool2.forward(ws.out1, planes: s.conv1 * b, side: s.side1, into: ws.pool1, argmax: ws.arg1)
-
-        // conv2.
-        Im2Col.forward(ws.pool1, channels: s.conv1, batch: b, side: s.pooled1, kernel: k, into: ws.col2)
-        fillRows(ws.out2, rows: s.conv2, columns: n2, with: b2)
-        backend.sgemm(.none, .none, m: s.conv2, n: n2, k: s.conv1 * k * k, alpha: 1, a: w2, lda: s.conv1 * k * k,
-                      b: ws.col2, ldb: n2, beta: 1, c: ws.out2, ldc: n2)
-        ReLUMaxPool2.forward(ws.out2, planes: s.conv2 * b, side: s.side2, into: ws.pool2, argmax: ws.arg2)
-
-        // Flatten [C][B][h][w] → [B][C·h·w] (PyTorch's per-sample order c, y, x).
-        let hw = s.pooled2 * s.pooled2
-        for c in 0..<s.conv2 { for i in 0..<b {
-            let dst: UnsafeMutablePointer<Float> = ws.flat + (i * s.flat + c * hw)
-            let src: UnsafeMutablePointer<Float> = ws.pool2 + ((c * b + i) * hw)
-            dst.update(from: src, count: hw)
-        } }
-
-        // fc1 + ReLU, fc2.
-        fillRows(ws.hidden, rows: b, columns: s.hidden, with: b3, broadcastBias: true)
-        backend.sgemm(.none, .transposed, m: b, n: s.hidden, k: s.flat, alpha: 1, a: ws.flat, lda: s.flat,
-                      b: w3, ldb: s.flat, beta: 1, c: ws.hidden, ldc: s.hidden)
-        relu(ws.hidden, b * s.hidden)
-        fillRows(ws.logits, rows: b, columns: s.classes, with: b4, broadcastBias: true)
-        backend.sgemm(.none, .transposed, m: b, n: s.classes, k: s.hidden, alpha: 1, a: ws.hidden, lda: s.hidden,
-                      b: w4, ldb: s.hidden, beta: 1, c: ws.logits, ldc: s.classes)
-    }
-
-    /// Mean softmax cross-entropy; with `wantGradient`, ws.dLogits ← (softmax − onehot)/B.
-    func softmaxCrossEntropy(batch b: Int, ws: CNNWorkspace, wantGradient: Bool) -> Float {
-        let C = shape.classes
-        var total = 0.0
-        let invB = 1 / Float(b)
-        for i in 0..<b {
-            let row = ws.logits + i * C
-            var m = row[0]
-            for c in 1..<C { m = max(m, row[c]) }
-            var sum: Float = 0
-            for c in 0..<C { sum += ElementaryFunctions.exp(row[c] - m) }
-            let y = Int(ws.labels[i])
-            total += ElementaryFunctions.log(Double(sum)) - Double(row[y] - m)
-            if wantGradient {
-                let g = ws.dLogits + i * C
-                let inv = 1 / sum
-                for c in 0..<C { g[c] = ElementaryFunctions.exp(row[c] - m) * inv * invB }
-                g[y] -= invB
-            }
-        }
-        return Float(total / Double(b))
-    }
-
-    // MARK: Backward
-
-    func backward(_ p: UnsafePointer<Float>, batch b: Int, gradient g: UnsafeMutablePointer<Float>, ws: CNNWorkspace) {
-        let s = shape, k = s.kernel
-        let w2 = p + layout.tensors[2].offset
-        let w3 = p + layout.tensors[4].offset, w4 = p + layout.tensors[6].offset
-        let gw1 = g + layout.tensors[0].offset, gb1 = g + layout.tensors[1].offset
-        let gw2 = g + layout.tensors[2].offset, gb2 = g + layout.tensors[3].offset
-        let gw3 = g + layout.tensors[4].offset, gb3 = g + layout.tensors[5].offset
-        let gw4 = g + layout.tensors[6].offset, gb4 = g + layout.tensors[7].offset
-        let n1 = b * s.side1 * s.side1, n2 = b * s.side2 * s.side2
-
-        // fc2: dW4 = dLogitsᵀ·hidden, db4 = Σ_b dLogits, dHidden = dLogits·W4.
-        backend.sgemm(.transposed, .none, m: s.classes, n: s.hidden, k: b, alpha: 1, a: ws.dLogits, lda: s.classes,
-                      b: ws.hidden, ldb: s.hidden, beta: 0, c: gw4, ldc: s.hidden)
-        columnSums(ws.dLogits, rows: b, columns: s.classes, into: gb4)
-        backend.sgemm(.none, .none, m: b, n: s.hidden, k: s.classes, alpha: 1, a: ws.dLogits, lda: s.classes,
-                      b: w4, ldb: s.hidden, beta: 0, c: ws.dHidden, ldc: s.hidden)
-        reluBackward(ws.dHidden, output: ws.hidden, b * s.hidden)
-
-        // fc1.
-        backend.sgemm(.transposed, .none, m: s.hidden, n: s.flat, k: b, alpha: 1, a: ws.dHidden, lda: s.hidden,
-                      b: ws.flat, ldb: s.flat, beta: 0, c: gw3, ldc: s.flat)
-        columnSums(ws.dHidden, rows: b, columns: s.hidden, into: gb3)
-        backend.sgemm(.none, .none, m: b, n: s.flat, k: s.hidden, alpha: 1, a: ws.dHidden, lda: s.hidden,
-                      b: w3, ldb: s.flat, beta: 0, c: ws.dFlat, ldc: s.flat)
-
-        // Un-flatten into [C][B][h][w], then pool2 and ReLU backward.
-        let hw = s.pooled2 * s.pooled2
-        for c in 0..<s.conv2 { for i in 0..<b {
-            let dst: UnsafeMutablePointer<Float> = ws.dPool2 + ((c * b + i) * hw)
-            let src: UnsafeMutablePointer<Float> = ws.dFlat + (i * s.flat + c * hw)
-            dst.update(from: src, count: hw)
-        } }
-        ReLUMaxPool2.backward(ws.dPool2, output: ws.pool2, argmax: ws.arg2, planes: s.conv2 * b, side: s.side2, into: ws.dOut2)
-
-        // conv2: dW2 = dOut2·col2ᵀ, db2 = row sums, dCol2 = W2ᵀ·dOut2, col2im → dPool1.
-        backend.sgemm(.none, .transposed, m: s.conv2, n: s.conv1 * k * k, k: n2, alpha: 1, a: ws.dOut2, lda: n2,
-                      b: ws.col2, ldb: n2, beta: 0, c: gw2, ldc: s.conv1 * k * k)
-        rowSums(ws.dOut2, rows: s.conv2, columns: n2, into: gb2)
-        backend.sgemm(.transposed, .none, m: s.conv1 * k * k, n: n2, k: s.conv2, alpha: 1, a: w2, lda: s.conv1 * k * k,
-                      b: ws.dOut2, ldb: n2, beta: 0, c: ws.col2, ldc: n2)  // col2 is no longer needed: reuse it
-        Im2Col.backward(ws.col2, channels: s.conv1, batch: b, side: s.pooled1, kernel: k, into: ws.dPool1)
-        ReLUMaxPool2.backward(ws.dPool1, output: ws.pool1, argmax: ws.arg1, planes: s.conv1 * b, side: s.side1, into: ws.dOut1)
-
-        // conv1 (no input gradient).
-        backend.sgemm(.none, .transposed, m: s.conv1, n: s.inChannels * k * k, k: n1, alpha: 1, a: ws.dOut1, lda: n1,
-                      b: ws.col1, ldb: n1, beta: 0, c: gw1, ldc: s.inChannels * k * k)
-        rowSums(ws.dOut1, rows: s.conv1, columns: n1, into: gb1)
-    }
-
-    // MARK: Small kernels
-
-    /// Each row r of a rows×columns matrix ← bias[r] (conv layout), or each row ← bias (dense layout).
-    func fillRows(_ out: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with bias: UnsafePointer<Float>,
-                  broadcastBias: Bool = false) {
-        for r in 0..<rows {
-            if broadcastBias { (out + r * columns).update(from: bias, count: columns) }
-            else { (out + r * columns).update(repeating: bias[r], count: columns) }
-        }
-    }
-
-    func relu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        let zero = SIMD8<Float>()
-        while i + 8 <= n {
-            let p = UnsafeMutableRawPointer(x + i)
-            p.storeBytes(of: pointwiseMax(p.loadUnaligned(as: SIMD8<Float>.self), zero), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { x[i] = max(x[i], 0); i += 1 }
-    }
-
-    /// dx ← dx where the ReLU output was positive, else 0.
-    func reluBackward(_ dx: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, _ n: Int) {
-        var i = 0
-        let zero = SIMD8<Float>()
-        while i + 8 <= n {
-            let d = UnsafeMutableRawPointer(dx + i)
-            let o = UnsafeRawPointer(output + i).loadUnaligned(as: SIMD8<Float>.self)
-            d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self).replacing(with: 0, where: o .<= zero), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { if !(output[i] > 0) { dx[i] = 0 }; i += 1 }
-    }
-
-    /// out[r] = Σ_c m[r][c], accumulated left to right in 8 lanes then a fixed tree.
-    func rowSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            out[r] = Float(VectorMath.sum(UnsafeBufferPointer(start: m + r * columns, count: columns)))
-        }
-    }
-
-    /// out[c] = Σ_r m[r][c], rows in increasing order.
-    func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        out.update(repeating: 0, count: columns)
-        for r in 0..<rows { for c in 0..<columns { out[c] += m[r * columns + c] } }
+    /// First row of each batch in the store, and the total.
+    static func rowOffsets(_ batches: [MiniBatch]) -> [Int] {
+        var offsets = [0]
+        for b in batches { offsets.append(offsets.last! + b.indices.count) }
+        return offsets
     }
 }
 
@@ -309,6 +210,12 @@ public struct Evaluation: Sendable, Codable, Equatable {
         self.loss = loss
         self.accuracy = accuracy
     }
+}
+
+/// An `UnsafeMutableBufferPointer` handed to one `@Sendable` work item for writing.
+public struct SendableMutableBuffer<T>: @unchecked Sendable {
+    public let buffer: UnsafeMutableBufferPointer<T>
+    public init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
 }
 
 /// An `UnsafeBufferPointer` that `@Sendable` work items may share for reading.

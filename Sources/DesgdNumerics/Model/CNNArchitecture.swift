@@ -45,7 +45,9 @@ public struct CNNShape: Sendable, Codable, Equatable {
     public var imageSize: Int { inChannels * inputSize * inputSize }
 
     /// Multiply-adds ×2 of one sample's forward pass and of its backward pass (no input gradient
-    /// for the first layer), as counted for GFLOP/s figures.
+    /// for the first layer), as counted for GFLOP/s figures: dense products, as a PyTorch script
+    /// computes them (the batched pass skips conv2's discarded outputs in the backward pass, so it
+    /// executes fewer: the figures are dense-equivalent rates).
     public var forwardFLOPs: Double {
         let k2 = Double(kernel * kernel)
         let c1 = 2 * Double(conv1) * Double(inChannels) * k2 * Double(side1 * side1)

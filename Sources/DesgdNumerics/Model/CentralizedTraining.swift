@@ -41,8 +41,7 @@ public struct CentralizedTraining: Sendable {
         var params = model.initialParameters(seed: seed)
         var grad = [Float](repeating: 0, count: model.parameterCount)
         var mom = [Float](repeating: 0, count: model.parameterCount)
-        let ws = CNNWorkspace(shape: model.shape, batch: batchSize)
-        let pool = WorkspacePool(model: model, slots: threads)
+        let ws = CNNWorkspace(model: model, slots: threads)
         let perEpoch = data.train.count / batchSize
         var order: [Int] = []
         var history: [Point] = []
@@ -71,7 +70,7 @@ public struct CentralizedTraining: Sendable {
                 }
             }
             if (step + 1) % evaluationInterval == 0 || step + 1 == steps {
-                let e = model.evaluate(parameters: params, data: data.test, threads: threads, pool: pool)
+                let e = model.evaluate(parameters: params, data: data.test, threads: threads, workspace: ws)
                 let point = Point(step: step + 1, trainLoss: lossSum / Double(max(1, lossCount)), test: e)
                 history.append(point)
                 progress(point)

@@ -19,26 +19,6 @@ enum Im2Col {
             } }
         }
     }
-
-    /// The adjoint: dx[c][b][y][x] = Σ over (ky, kx) of dcol entries that read it, accumulated in
-    /// (c, ky, kx) order.
-    static func backward(_ dcol: UnsafePointer<Float>, channels: Int, batch: Int, side: Int, kernel k: Int,
-                         into dx: UnsafeMutablePointer<Float>) {
-        let o = side - k + 1
-        let columns = batch * o * o
-        dx.update(repeating: 0, count: channels * batch * side * side)
-        for c in 0..<channels {
-            for ky in 0..<k { for kx in 0..<k {
-                let row = dcol + ((c * k + ky) * k + kx) * columns
-                for b in 0..<batch {
-                    let plane = dx + (c * batch + b) * side * side
-                    for oy in 0..<o {
-                        ShortRows.add(row + (b * o + oy) * o, to: plane + (oy + ky) * side + kx, count: o)
-                    }
-                }
-            } }
-        }
-    }
 }
 
 /// Copies and sums of short rows (8 or 24 floats in lenet) without a library call per row.
@@ -53,54 +33,152 @@ enum ShortRows {
         while i < n { dst[i] = src[i]; i += 1 }
     }
 
+    /// Floats a caller of ``addProducts(_:_:_:terms:to:count:)`` must keep readable after the
+    /// end of every source run (the last partial block loads whole vectors; the extra lanes are
+    /// discarded).
+    static let readPadding = 32
+
+    /// y[0..<n] += Σ_t scales[t] · (base + offsets[t])[0..<n]: each element accumulates the
+    /// terms in order t = 0, 1, … with one fused multiply-add each, in registers: blocks of 32
+    /// elements, then one block of the last 1…31 in one pass over the terms, so y is read and
+    /// written once however many terms there are. Reads up to ``readPadding`` floats past each
+    /// source run; writes only y[0..<n].
     @inline(__always)
-    static func add(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count n: Int) {
+    static func addProducts(_ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
+                            to y: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
+        while i + 32 <= n {
+            let d = UnsafeMutableRawPointer(y + i)
+            var a0 = d.loadUnaligned(as: SIMD8<Float>.self), a1 = d.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            var a2 = d.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = d.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+            for t in 0..<terms {
+                let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
+                a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+                a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+            }
+            d.storeBytes(of: a0, as: SIMD8<Float>.self)
+            d.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
+            d.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
+            d.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
+            i += 32
+        }
+        let rest = n - i
+        guard rest > 0 else { return }
+        // The last 1…31 elements: as many vectors as they need, through a 32-float buffer on
+        // the stack (lanes past n are discarded).
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { block in
+            let raw = UnsafeMutableRawPointer(block.baseAddress!)
+            raw.initializeMemory(as: Float.self, repeating: 0, count: 32)
+            raw.assumingMemoryBound(to: Float.self).update(from: y + i, count: rest)
+            var a0 = block[0], a1 = block[1], a2 = block[2], a3 = block[3]
+            if rest <= 8 {
+                for t in 0..<terms {
+                    a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t] + i).loadUnaligned(as: SIMD8<Float>.self))
+                }
+            } else if rest <= 16 {
+                for t in 0..<terms {
+                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
+                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                }
+            } else {
+                for t in 0..<terms {
+                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
+                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                    a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+                    a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+                }
+            }
+            block[0] = a0; block[1] = a1; block[2] = a2; block[3] = a3
+            (y + i).update(from: raw.assumingMemoryBound(to: Float.self), count: rest)
+        }
+    }
+
+    /// y ← max(y + bias, 0).
+    @inline(__always)
+    static func addBiasAndReLU(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        let zero = SIMD8<Float>()
         while i + 8 <= n {
-            let d = UnsafeMutableRawPointer(dst + i)
-            d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
+            let d = UnsafeMutableRawPointer(y + i)
+            d.storeBytes(of: pointwiseMax(d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(bias + i).loadUnaligned(as: SIMD8<Float>.self), zero),
                          as: SIMD8<Float>.self)
             i += 8
         }
-        while i < n { dst[i] += src[i]; i += 1 }
+        while i < n { y[i] = max(y[i] + bias[i], 0); i += 1 }
     }
 }
 
-/// ReLU followed by 2×2 max pooling with stride 2, on planes of side×side (side even), fused:
-/// max(0, max(window)) equals the max of the ReLU'd window, so the ReLU runs on the 4× smaller
-/// output. The argmax of each window is stored as 0…3 in row-major window order (ties go to the
-/// first maximum); the backward pass routes the gradient to it when the output is positive.
+/// 2×2 max pooling with stride 2, then the bias and ReLU: y = max(0, max(window) + bias). Adding
+/// a channel's bias after the max equals adding it before (rounding is monotone), and the ReLU
+/// runs on the 4× smaller output. The argmax of each window is stored as 0…3 in row-major window
+/// order (ties go to the first maximum); the backward pass routes the gradient to it where the
+/// output is positive.
 enum ReLUMaxPool2 {
-    static func forward(_ x: UnsafePointer<Float>, planes: Int, side: Int, into y: UnsafeMutablePointer<Float>,
-                        argmax: UnsafeMutablePointer<UInt8>) {
+    /// Channel-major planes x[C][B][side][side] → channels-last y[B][side/2][side/2][C].
+    static func forward(_ x: UnsafePointer<Float>, channels: Int, batch: Int, side: Int, bias: UnsafePointer<Float>,
+                        into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>) {
         let h = side / 2
-        for p in 0..<planes {
-            let src = x + p * side * side, dst = y + p * h * h, arg = argmax + p * h * h
-            for oy in 0..<h {
-                let r0 = src + 2 * oy * side, r1 = r0 + side
-                for ox in 0..<h {
-                    var best = r0[2 * ox], which: UInt8 = 0
-                    if r0[2 * ox + 1] > best { best = r0[2 * ox + 1]; which = 1 }
-                    if r1[2 * ox] > best { best = r1[2 * ox]; which = 2 }
-                    if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; which = 3 }
-                    dst[oy * h + ox] = max(best, 0)
-                    arg[oy * h + ox] = which
+        for c in 0..<channels {
+            let bc = bias[c]
+            for b in 0..<batch {
+                let src = x + (c * batch + b) * side * side
+                let dst = y + b * h * h * channels + c, arg = argmax + b * h * h * channels + c
+                for oy in 0..<h {
+                    let r0 = src + 2 * oy * side, r1 = r0 + side
+                    for ox in 0..<h {
+                        var best = r0[2 * ox], which: UInt8 = 0
+                        if r0[2 * ox + 1] > best { best = r0[2 * ox + 1]; which = 1 }
+                        if r1[2 * ox] > best { best = r1[2 * ox]; which = 2 }
+                        if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; which = 3 }
+                        let at = (oy * h + ox) * channels
+                        dst[at] = max(best + bc, 0)
+                        arg[at] = which
+                    }
                 }
             }
         }
     }
 
-    /// dx ← 0 except dx[argmax] = dy where the pooled output y is positive.
-    static func backward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
-                         planes: Int, side: Int, into dx: UnsafeMutablePointer<Float>) {
-        let h = side / 2
-        dx.update(repeating: 0, count: planes * side * side)
-        for p in 0..<planes {
-            let src = dy + p * h * h, out = y + p * h * h, arg = argmax + p * h * h, dst = dx + p * side * side
-            for j in 0..<(h * h) where out[j] > 0 {
-                let a = Int(arg[j]), oy = j / h, ox = j % h
-                dst[(2 * oy + a / 2) * side + 2 * ox + a % 2] = src[j]
-            }
+    /// Channels-last x[B][side][side][C] → per-sample flat rows y[B][C·(side/2)²] in PyTorch's
+    /// order (c, y, x).
+    static func forwardChannelsLast(_ x: UnsafePointer<Float>, batch: Int, side: Int, channels: Int, bias: UnsafePointer<Float>,
+                                    into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>) {
+        let h = side / 2, hw = h * h
+        for b in 0..<batch {
+            let dst = y + b * channels * hw, arg = argmax + b * channels * hw
+            for oy in 0..<h { for ox in 0..<h {
+                let r0 = x + ((b * side + 2 * oy) * side + 2 * ox) * channels
+                let r1 = r0 + channels, r2 = r0 + side * channels, r3 = r2 + channels
+                for c in 0..<channels {
+                    var best = r0[c], which: UInt8 = 0
+                    if r1[c] > best { best = r1[c]; which = 1 }
+                    if r2[c] > best { best = r2[c]; which = 2 }
+                    if r3[c] > best { best = r3[c]; which = 3 }
+                    dst[c * hw + oy * h + ox] = max(best + bias[c], 0)
+                    arg[c * hw + oy * h + ox] = which
+                }
+            } }
         }
+    }
+}
+
+/// im2col for stride-1, unpadded convolutions on channels-last activations x[B][side][side][C]:
+/// one row per output position, col[(b·o + oy)·o + ox][(ky·k + kx)·C + c] = x[b][oy+ky][ox+kx][c],
+/// o = side − k + 1, so that a convolution is col · Wᵀ with W permuted to [Cout][k][k][C]. Each
+/// row is k runs of k·C contiguous floats.
+enum ChannelsLastIm2Col {
+    static func forward(_ x: UnsafePointer<Float>, batch: Int, side: Int, channels: Int, kernel k: Int,
+                        into col: UnsafeMutablePointer<Float>) {
+        let o = side - k + 1, run = k * channels, rowLength = k * run
+        for b in 0..<batch { for oy in 0..<o { for ox in 0..<o {
+            let dst = col + ((b * o + oy) * o + ox) * rowLength
+            for ky in 0..<k {
+                ShortRows.copy(x + ((b * side + oy + ky) * side + ox) * channels, to: dst + ky * run, count: run)
+            }
+        } } }
     }
 }

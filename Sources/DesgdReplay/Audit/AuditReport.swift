@@ -80,6 +80,7 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var declaredF: Int
         public var configuredRounds: Int
         public var seed: UInt64
+        /// The backend's kernel and the engine's numerics version that computed the rounds.
         public var backend: String
         public var recording: String
         public var datasetDigest: String

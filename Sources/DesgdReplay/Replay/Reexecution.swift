@@ -42,25 +42,15 @@ public enum Reexecution {
         }
     }
 
-    /// The engine numerics a trace was recorded with: the header's `numerics` key (format 1.2),
-    /// 1 when absent (every trace before the key existed).
-    public static func numerics(of reader: TraceReader) throws(TraceError) -> Int {
-        struct Key: Decodable { var numerics: Int? }
-        // Read here, not as a field of TraceHeader: the key is the header's from format 1.2 on, and
-        // this is the one consumer that needs it.
-        let body = try reader.bodyBytes(ofRecord: 0)
-        let length = body.count >= 4 ? (0..<4).reduce(0) { $0 | Int(body[$1]) << (8 * $1) } : Int.max
-        guard length <= body.count - 4, let key = try? RecordBody.decoder().decode(Key.self, from: Data(body[4 ..< 4 + length])) else {
-            throw TraceError.corrupted("\(reader.path): the header record: its key numerics is not an integer")
-        }
-        return key.numerics ?? 1
-    }
+    /// The engine numerics a trace was recorded with: the header's `numerics` (format 1.2), 1 when
+    /// absent (every trace before the key existed).
+    public static func numerics(of reader: TraceReader) -> Int { reader.header.effectiveNumerics }
 
     /// Refuses (a usage error, exit 2) a trace whose arithmetic this engine does not reproduce:
     /// other numerics, or another backend kernel than `backend` (this machine's description of the
     /// header's backend).
     public static func checkArithmetic(_ reader: TraceReader, backend: String) throws(TraceError) {
-        let n = try numerics(of: reader)
+        let n = numerics(of: reader)
         guard n == SimulationNumerics.current else {
             throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics \(SimulationNumerics.current): re-execution is exact only on the same arithmetic; use the desgd that recorded it")
         }

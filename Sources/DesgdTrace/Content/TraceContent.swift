@@ -78,6 +78,16 @@ public struct TraceHeader: RecordContent, Equatable {
     public var vectors: [VectorEntry]
     /// W of the drift metrics' window (FORMAT.md §5.4); absent in traces of format 1.0.
     public var driftWindow: Int?
+    /// The engine's numerics version (``SimulationNumerics``); required from format 1.2, absent
+    /// before (version 1).
+    public var numerics: Int?
+
+    /// Values a reader accepts for `numerics`.
+    public static let numericsRange = 1...1000
+
+    /// The numerics version the recorded rounds were computed with.
+    public var effectiveNumerics: Int { numerics ?? SimulationNumerics.beforeFormat1_2 }
+
     /// A state checkpoint precedes every round t with t mod this = 0 (FORMAT.md §5.5); absent or 0:
     /// none (format 1.2).
     public var checkpointInterval: Int?

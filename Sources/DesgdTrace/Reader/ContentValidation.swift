@@ -37,6 +37,12 @@ extension TraceHeader {
         if let w = driftWindow, !(1...DriftTracker.maxWindow).contains(w) {
             throw ParseFailure("driftWindow \(w) is outside 1...\(DriftTracker.maxWindow)")
         }
+        // A later numerics version is still a readable trace (only re-execution needs the same
+        // arithmetic); the bound only keeps the number sane.
+        if signature.major == 1 && signature.minor >= 2 && numerics == nil { throw ParseFailure("numerics is missing (required from format 1.2)") }
+        if let v = numerics, !(1...TraceHeader.numericsRange.upperBound).contains(v) {
+            throw ParseFailure("numerics \(v) is outside \(TraceHeader.numericsRange)")
+        }
 
         // The model is the configuration's architecture, with its exact layout.
         let layout = ParameterLayout(config.model.shape)

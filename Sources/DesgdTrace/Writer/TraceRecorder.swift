@@ -206,6 +206,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                              tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
+                numerics: SimulationNumerics.current,
                 checkpointInterval: checkpointInterval)
             guarded { [self] () throws(TraceError) in
                 try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
