@@ -146,6 +146,11 @@ struct DesgdReplayCommand: ParsableCommand {
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
             dataset = try Reexecution.loadDataset(for: reader.header, directory: data)
         } catch { throw CommandFailure.exit(program, error.message) }
+        guard !segments.isEmpty else {
+            // A job array with more tasks than the trace has segments: nothing is left for this one.
+            print("re-executed nothing of \(trace): part \(share.part)/\(share.parts) holds none of its segments")
+            return
+        }
         let covered = segments.reduce(0) { $0 + $1.end - $1.start }
         let bar = ProgressBar(total: covered, label: "re-execute")
         let report: ReexecutionReport
