@@ -255,13 +255,14 @@ import Testing
     }
 
     /// The short fuzzing pass that fits in CI: 400 structure-aware mutations (keyed seeds 1…400) of
-    /// the two traces through the whole exercise. Most mutants carry a valid chain (the mutator
-    /// recomputes it), so they reach the content checks, not only the digest check.
+    /// the three traces (one with state checkpoints) through the whole exercise. Most mutants carry a
+    /// valid chain (the mutator recomputes it), so they reach the content checks, not only the digest
+    /// check.
     @Test func shortFuzzingPass() throws {
         var opened = 0, validChains = 0, refused = 0
         for seed in UInt32(1)...400 {
             var m = TraceMutator(seed: seed)
-            guard let mutant = m.mutate(seed % 2 == 0 ? Self.traces.decisions : Self.traces.full) else { continue }
+            guard let mutant = m.mutate([Self.traces.decisions, Self.traces.full, Self.checkpointed][Int(seed % 3)]) else { continue }
             let o = TraceExercise.run(mutant)
             if o.refusal != nil { refused += 1 } else { opened += 1 }
             if o.chainHolds { validChains += 1 }
