@@ -156,13 +156,22 @@ public struct TraceCheckpoint: Sendable {
     }
 
     /// The run's state (validated shapes: ``Simulation/restore(state:at:)`` accepts it for the
-    /// header's configuration).
+    /// header's configuration). Rows that name the same vector share one decoded array, so a file
+    /// cannot multiply memory by repeating an index: what is allocated is at most the header's rows
+    /// (as for a legitimate checkpoint of the run), and at most one array per distinct vector.
     public func simulationState() throws(TraceError) -> SimulationState {
         let c = body.content
         var honest: [[Float]] = [], byzantine: [[Float]] = [], classMomenta: [[Float]] = []
         var aggregatorStates: [AggregatorState] = [], attackStates: [AttackState] = []
-        for r in c.honestMomenta { honest.append(try vector(r.vector)) }
-        for r in c.byzantineMomenta { byzantine.append(try vector(r.vector)) }
+        var decoded: [Int: [Float]] = [:]
+        func shared(_ i: Int) throws(TraceError) -> [Float] {
+            if let v = decoded[i] { return v }
+            let v = try vector(i)
+            decoded[i] = v
+            return v
+        }
+        for r in c.honestMomenta { honest.append(try shared(r.vector)) }
+        for r in c.byzantineMomenta { byzantine.append(try shared(r.vector)) }
         for i in c.classMomenta { classMomenta.append(try vector(i)) }
         for s in c.aggregatorStates { aggregatorStates.append(try state(s)) }
         for s in c.attackStates { attackStates.append(try state(s)) }
