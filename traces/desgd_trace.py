@@ -428,7 +428,7 @@ class Trace:
 
 def _summary(tr):
     h, c = tr.header, tr.header["config"]
-    print(f"{tr.path}: format {tr.version[0]}.{tr.version[1]}, {h.get('program')}")
+    print(f"{tr.path}: format {tr.version[0]}.{tr.version[1]}, {h.get('program')}, numerics {h.get('numerics', 1)}")
     print(f"  mode {c.get('mode')}, model {h['model'].get('architecture')} (d = {tr.d}), "
           f"data {h.get('dataset', {}).get('kind')}, {c.get('honestWorkers')} honest + "
           f"{c.get('byzantineWorkers')} Byzantine, seed {c.get('seed')}")

@@ -137,7 +137,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     public static let honestWorkersRange = 1...1_000
     /// Byzantine workers (the same reasoning as ``honestWorkersRange``).
     public static let byzantineWorkersRange = 0...1_000
-    /// Mini-batch size: a thread's workspace holds ~200 KB per image of the batch for lenet.
+    /// Mini-batch size: a thread's workspace holds ~250 KB per image of the batch for lenet, and a
+    /// batched pass keeps ~26 KB per sample for at most 4 096 samples at a time (``CNN``).
     public static let batchSizeRange = 1...4_096
     /// Rounds: 10 million rounds of the small model run for weeks; round numbers stay far inside
     /// the trace format's 32-bit fields.

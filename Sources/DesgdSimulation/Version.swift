@@ -5,8 +5,10 @@ public enum DesgdVersion {
 
 /// The version of the engine's arithmetic: which operations, in which order, compute a round.
 /// Two runs of the same configuration, seed and backend kernel give the same bits exactly when
-/// their numerics versions are equal; traces record it (header key `numerics`, format 1.2) so
-/// that re-execution knows whether it can be exact.
+/// their numerics versions are equal; traces record it (header key `numerics`, format 1.2): a
+/// trace's rounds can be recomputed bit for bit only by an engine of the same version (on the
+/// same backend kernel). Checking recorded aggregates (`desgd-replay --verify`) does not depend
+/// on it.
 ///
 /// - 1 (desgd ≤ 0.7.0; traces of format 1.0 and 1.1): every mini-batch through its own forward
 ///   and backward pass, dense backward products.

@@ -41,7 +41,7 @@ import Testing
             run: .init(trace: "runs/<odd> & \"name\".trace", program: "desgd 0.5.0", formatVersion: "1.0", mode: "desgd",
                        aggregator: rules[0], attack: "ipm:eps=0.1", model: "cnn-small", parameterCount: 19_670,
                        honestWorkers: 10, byzantineWorkers: 2, declaredF: 2, configuredRounds: rows + 10, seed: 42,
-                       backend: "portable", recording: "full", datasetDigest: "ab12cd34"),
+                       backend: "portable", numerics: 1, recording: "full", datasetDigest: "ab12cd34"),
             integrity: .init(chainHolds: false, verifiedRecords: 31, totalRecords: 52,
                              failure: "Record 32 (round 30) does not match its digest <sha256>.", failedRound: 30,
                              lastDigest: "52064e38723f5781", finished: false, interrupted: true,

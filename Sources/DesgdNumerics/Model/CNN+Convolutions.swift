@@ -9,7 +9,8 @@ extension CNN {
         } } }
     }
 
-    /// The batch's images, labels (flipped y ↦ C−1−y for label-flip) and 1/B weights.
+    /// The batch's images, one after another: [B][H·W], which is also the [C][B][H][W] layout of
+    /// ``Im2Col`` for the one input channel (``CNN/init(shape:backend:)`` requires it).
     func gather(data: LabeledImages, batch: MiniBatch, into input: UnsafeMutablePointer<Float>) {
         let size = shape.imageSize
         data.pixels.withUnsafeBufferPointer { px in

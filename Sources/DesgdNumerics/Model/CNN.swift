@@ -60,6 +60,11 @@ public struct CNN: Sendable {
     /// Rows of each product of the fully connected phase. A fixed decomposition: which samples
     /// share a product never depends on the thread count.
     static let denseChunkRows = 256
+    /// Samples of one batched pass at most: a round with more (more workers or larger batches
+    /// than the paper's 3 000) goes through the model in consecutive groups of whole batches,
+    /// fixed by the batches' sizes, so that the round store (about 26 KB per sample on lenet)
+    /// stays near 100 MB whatever the configuration.
+    static let passRows = 4_096
     /// Samples per forward-only group of ``evaluate(parameters:data:threads:batchSize:workspace:)``
     /// (bounds its memory whatever the size of the data set).
     static let evaluationGroupRows = 2_000
@@ -89,28 +94,23 @@ public struct CNN: Sendable {
     public func lossAndGradients(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch],
                                  executor: ParallelExecutor, workspace ws: CNNWorkspace,
                                  consume: @Sendable (_ batch: Int, _ gradient: UnsafeMutableBufferPointer<Float>, _ loss: Float) -> Void) {
-        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
-        let offsets = Self.rowOffsets(batches)
-        let rows = offsets.last!
-        guard rows > 0 else { return }
-        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: true)
         let p = SendableBuffer(parameters)
-        permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
-        executor.forEach(batches.count) { i, slot in
-            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
-                                     workspace: ws, keep: true)
-        }
-        let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
-        executor.forEach(chunks) { j, _ in
-            let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
-            self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: true)
-            self.denseBackward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-        }
-        executor.forEach(batches.count) { i, slot in
-            let s = ws[slot]
-            let loss = self.backward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: s, workspace: ws)
-            consume(i, UnsafeMutableBufferPointer(start: s.gradient, count: self.layout.count), loss)
+        var first = 0
+        while first < batches.count {
+            // The next group: consecutive batches of at most passRows samples (a larger batch alone).
+            var end = first + 1, rows = batches[first].indices.count
+            while end < batches.count && rows + batches[end].indices.count <= Self.passRows {
+                rows += batches[end].indices.count
+                end += 1
+            }
+            let group = Array(batches[first ..< end]), base = first
+            let offsets = forward(parameters, data: data, batches: group, executor: executor, workspace: ws, backward: true)
+            executor.forEach(group.count) { i, slot in
+                let s = ws[slot]
+                let loss = self.backward(p.buffer.baseAddress!, data: data, batch: group[i], row: offsets[i], slot: s, workspace: ws)
+                consume(base + i, UnsafeMutableBufferPointer(start: s.gradient, count: self.layout.count), loss)
+            }
+            first = end
         }
     }
 
@@ -171,27 +171,34 @@ public struct CNN: Sendable {
         return Evaluation(loss: loss / Double(max(1, data.count)), accuracy: Double(correct) / Double(max(1, data.count)))
     }
 
-    /// The forward phases (1 and the first half of 2) of a pass: logits, labels and per-sample
-    /// losses of every sample in the workspace's store, nothing kept for a backward pass.
+    /// Phases 1 and 2 of a pass: logits, labels and per-sample losses of every sample in the
+    /// workspace's store, and with `backward` what phase 3 needs (pool1 and the argmaxes kept,
+    /// dLogits, dHidden, dFlat). Returns the first row of each batch (and the total).
+    @discardableResult
     func forward(_ parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch], executor: ParallelExecutor,
-                 workspace ws: CNNWorkspace) {
-        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize, "parameters or images do not fit the model")
+                 workspace ws: CNNWorkspace, backward: Bool = false) -> [Int] {
+        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize && data.classes == shape.classes,
+                     "parameters or images do not fit the model")
+        precondition(batches.allSatisfy { b in !b.indices.isEmpty && b.indices.allSatisfy { $0 >= 0 && $0 < data.count } },
+                     "a mini-batch is empty or names a sample outside the data set")
         let offsets = Self.rowOffsets(batches)
         let rows = offsets.last!
-        guard rows > 0 else { return }
-        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: false)
+        guard rows > 0 else { return offsets }
+        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: backward)
         let p = SendableBuffer(parameters)
         permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights)
         executor.forEach(batches.count) { i, slot in
             self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
-                                     workspace: ws, keep: false)
+                                     workspace: ws, keep: backward)
         }
         let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows
         executor.forEach(chunks) { j, _ in
             let lo = j * Self.denseChunkRows, hi = min(rows, lo + Self.denseChunkRows)
             self.denseForward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws)
-            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: false)
+            self.softmaxCrossEntropy(rows: lo ..< hi, workspace: ws, wantGradient: backward)
+            if backward { self.denseBackward(p.buffer.baseAddress!, rows: lo ..< hi, workspace: ws) }
         }
+        return offsets
     }
 
     /// First row of each batch in the store, and the total.

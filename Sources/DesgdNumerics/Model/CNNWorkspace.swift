@@ -1,7 +1,7 @@
 /// Memory of the batched passes of a ``CNN`` (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``):
 /// per-sample activations of every sample of a pass (the *round store*), and per-thread scratch
 /// for one mini-batch at a time (the *slots*). Grown on demand and reused, so that the training
-/// loop does not allocate.
+/// loop does not allocate its large buffers again.
 ///
 /// Sizes on lenet (floats per sample): stored pool1 2 880 + 2 880 bytes, flat 800 + 800 bytes,
 /// hidden 500, dHidden 500, dFlat 800, logits and dLogits 10 each: about 26 KB per sample, 78 MB
@@ -9,7 +9,8 @@
 /// conv1 output gradient (about 15 MB for a batch of 50) and one gradient vector.
 ///
 /// Not thread-safe between passes: one pass at a time per workspace; inside a pass, thread slot
-/// k uses only slot k's scratch and writes only its own batches' rows of the store.
+/// k uses only slot k's scratch and writes only the store rows of its own batches (phases 1 and
+/// 3) or of its own chunk of rows (phase 2).
 public final class CNNWorkspace: @unchecked Sendable {
     let shape: CNNShape
     let parameterCount: Int
@@ -67,11 +68,10 @@ public final class CNNWorkspace: @unchecked Sendable {
         let arg2: UnsafeMutablePointer<UInt8>
         /// The conv2 outputs max-pooling kept, as terms of ``ShortRows/addProducts(_:_:_:terms:to:count:)``:
         /// gradients and offsets ([B·flat] each), grouped by channel for the weight gradient;
-        /// `positionTerms` ([flat] each) groups one sample's by output position for the input
-        /// gradient; `counts` has room for max(conv2, side2²) + 1 counters.
+        /// `positionScales` and `positionOffsets` ([flat] each) group one sample's by output
+        /// position for the input gradient; `counts` has room for max(conv2, side2²) + 1 counters.
         let termScales: UnsafeMutablePointer<Float>
         let termOffsets: UnsafeMutablePointer<Int>
-        let termChannels: UnsafeMutablePointer<Int>
         let positionScales: UnsafeMutablePointer<Float>
         let positionOffsets: UnsafeMutablePointer<Int>
         let counts: UnsafeMutablePointer<Int>
@@ -95,7 +95,6 @@ public final class CNNWorkspace: @unchecked Sendable {
             arg2 = bytes + b * p1
             termScales = .allocate(capacity: b * s.flat)
             termOffsets = .allocate(capacity: b * s.flat)
-            termChannels = .allocate(capacity: b * s.flat)
             positionScales = .allocate(capacity: s.flat)
             positionOffsets = .allocate(capacity: s.flat)
             counts = .allocate(capacity: max(s.conv2, s.side2 * s.side2) + 1)
@@ -104,7 +103,7 @@ public final class CNNWorkspace: @unchecked Sendable {
         deinit {
             base.deallocate()
             bytes.deallocate()
-            termScales.deallocate(); termOffsets.deallocate(); termChannels.deallocate()
+            termScales.deallocate(); termOffsets.deallocate()
             positionScales.deallocate(); positionOffsets.deallocate(); counts.deallocate()
         }
     }

@@ -51,13 +51,7 @@ enum ShortRows {
             let d = UnsafeMutableRawPointer(y + i)
             var a0 = d.loadUnaligned(as: SIMD8<Float>.self), a1 = d.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
             var a2 = d.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = d.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-            for t in 0..<terms {
-                let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
-                a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
-                a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-                a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-                a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
-            }
+            accumulate(&a0, &a1, &a2, &a3, vectors: 4, scales, base + i, offsets, terms: terms)
             d.storeBytes(of: a0, as: SIMD8<Float>.self)
             d.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
             d.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
@@ -68,32 +62,47 @@ enum ShortRows {
         guard rest > 0 else { return }
         // The last 1…31 elements: as many vectors as they need, through a 32-float buffer on
         // the stack (lanes past n are discarded).
-        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { block in
-            let raw = UnsafeMutableRawPointer(block.baseAddress!)
+        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { block in
+            let raw = block.baseAddress!
             raw.initializeMemory(as: Float.self, repeating: 0, count: 32)
-            raw.assumingMemoryBound(to: Float.self).update(from: y + i, count: rest)
-            var a0 = block[0], a1 = block[1], a2 = block[2], a3 = block[3]
-            if rest <= 8 {
-                for t in 0..<terms {
-                    a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t] + i).loadUnaligned(as: SIMD8<Float>.self))
-                }
-            } else if rest <= 16 {
-                for t in 0..<terms {
-                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
-                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
-                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-                }
-            } else {
-                for t in 0..<terms {
-                    let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t] + i)
-                    a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
-                    a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-                    a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-                    a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
-                }
+            let floats = raw.assumingMemoryBound(to: Float.self)
+            floats.update(from: y + i, count: rest)
+            var a0 = raw.load(as: SIMD8<Float>.self), a1 = raw.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+            var a2 = raw.load(fromByteOffset: 64, as: SIMD8<Float>.self), a3 = raw.load(fromByteOffset: 96, as: SIMD8<Float>.self)
+            accumulate(&a0, &a1, &a2, &a3, vectors: (rest + 7) / 8, scales, base + i, offsets, terms: terms)
+            raw.storeBytes(of: a0, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a1, toByteOffset: 32, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a2, toByteOffset: 64, as: SIMD8<Float>.self)
+            raw.storeBytes(of: a3, toByteOffset: 96, as: SIMD8<Float>.self)
+            (y + i).update(from: floats, count: rest)
+        }
+    }
+
+    /// a_v += Σ_t scales[t] · (base + offsets[t])[8v ..< 8v+8] for a0 (`vectors` = 1), a0…a1 (2)
+    /// or a0…a3 (more), terms in order. `vectors` is the same for every term, so the branch is taken
+    /// outside the loop over terms.
+    @inline(__always)
+    static func accumulate(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>,
+                           vectors: Int, _ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                           terms: Int) {
+        if vectors == 1 {
+            for t in 0..<terms {
+                a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t]).loadUnaligned(as: SIMD8<Float>.self))
             }
-            block[0] = a0; block[1] = a1; block[2] = a2; block[3] = a3
-            (y + i).update(from: raw.assumingMemoryBound(to: Float.self), count: rest)
+        } else if vectors == 2 {
+            for t in 0..<terms {
+                let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t])
+                a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+            }
+        } else {
+            for t in 0..<terms {
+                let s = SIMD8<Float>(repeating: scales[t]), x = UnsafeRawPointer(base + offsets[t])
+                a0 = a0.addingProduct(s, x.loadUnaligned(as: SIMD8<Float>.self))
+                a1 = a1.addingProduct(s, x.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                a2 = a2.addingProduct(s, x.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+                a3 = a3.addingProduct(s, x.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+            }
         }
     }
 

@@ -31,7 +31,7 @@ public enum Audit {
             mode: config.mode.rawValue, aggregator: h.aggregator, attack: h.attack, model: config.model.rawValue,
             parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
             declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed,
-            backend: "\(h.backend), numerics \(h.effectiveNumerics)",
+            backend: h.backend, numerics: h.effectiveNumerics,
             recording: h.recording.description, datasetDigest: h.dataset.digest)
 
         // The recorded rule, as recorded; rounds damaged beyond reading are left out (the

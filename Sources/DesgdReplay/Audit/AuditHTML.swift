@@ -57,6 +57,7 @@ public enum AuditHTML {
             ("rounds", "\(run.configuredRounds) configured"),
             ("seed", "\(run.seed)"),
             ("backend", e(run.backend)),
+            ("numerics", String(run.numerics)),
             ("program", e(run.program)),
             ("recording", e(run.recording)),
             ("trace format", e(run.formatVersion)),

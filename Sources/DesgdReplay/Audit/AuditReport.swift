@@ -80,8 +80,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var declaredF: Int
         public var configuredRounds: Int
         public var seed: UInt64
-        /// The backend's kernel and the engine's numerics version that computed the rounds.
         public var backend: String
+        /// The engine's numerics version that computed the rounds (1 for traces before format 1.2).
+        public var numerics: Int
         public var recording: String
         public var datasetDigest: String
     }

@@ -53,7 +53,7 @@ public enum AuditText {
         let run = r.run, i = r.integrity
         out.append("desgd audit of \(run.trace)")
         out.append("run        \(run.mode) \(run.aggregator) vs \(run.attack); \(run.model) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
-        out.append("           backend \(run.backend); recorded \(run.recording) by \(run.program), format \(run.formatVersion); data \(run.datasetDigest.prefix(16))…")
+        out.append("           backend \(run.backend), numerics \(run.numerics); recorded \(run.recording) by \(run.program), format \(run.formatVersion); data \(run.datasetDigest.prefix(16))…")
         let chain = i.chainHolds
             ? "digest chain holds (\(i.verifiedRecords) records, last digest \(i.lastDigest.prefix(16))…)"
             : "DIGEST CHAIN BROKEN: \(i.failure ?? "?") (\(i.verifiedRecords) of \(i.totalRecords) records verified)"

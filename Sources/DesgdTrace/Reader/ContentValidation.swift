@@ -40,7 +40,7 @@ extension TraceHeader {
         // A later numerics version is still a readable trace (only re-execution needs the same
         // arithmetic); the bound only keeps the number sane.
         if signature.major == 1 && signature.minor >= 2 && numerics == nil { throw ParseFailure("numerics is missing (required from format 1.2)") }
-        if let v = numerics, !(1...TraceHeader.numericsRange.upperBound).contains(v) {
+        if let v = numerics, !TraceHeader.numericsRange.contains(v) {
             throw ParseFailure("numerics \(v) is outside \(TraceHeader.numericsRange)")
         }
 
