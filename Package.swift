@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI", "DesgdFuzzing"], swiftSettings: cpu),
-        .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace"], swiftSettings: cpu),
+        .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
     ]
 )

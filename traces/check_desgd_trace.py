@@ -5,7 +5,9 @@
 2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every later keyframe bit for bit;
 3. ||aggregate - honest mean|| recomputed in float64 matches the recorded metrics.gap;
 4. copies cut inside a round record open (by scanning) with exactly the complete rounds;
-5. a flipped byte in a round payload raises a TraceError naming that round.
+5. a flipped byte in a round payload raises a TraceError naming that round;
+6. every state checkpoint (format 1.2) reads, and its model and class-momentum buffer equal the
+   keyframe of the same round bit for bit.
 Exits 1 on the first failed check. Rounds recorded without vectors are skipped in 2 and 3.
 """
 import os, sys, tempfile
@@ -13,7 +15,7 @@ import os, sys, tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from desgd_trace import Trace, TraceError, aggregate, honest_mask, messages, num  # noqa: E402
+from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mask, messages, num  # noqa: E402
 
 GAP_RTOL = 1e-6
 
@@ -94,6 +96,18 @@ def main(path):
             check(True, f"the other {len(others)} rounds still read (index intact: {bad_tr.finished})")
             ok, msg, _ = bad_tr.verify_chain()
             check(not ok and f"round {t}" in msg, f"verify_chain: {msg}")
+
+    print(f"6. state checkpoints before rounds {sorted(tr.checkpoints)}")
+    bits = lambda v: v.view(np.uint32)
+    for t in sorted(tr.checkpoints):
+        st = checkpoint_state(tr.checkpoint(t))
+        if t in tr.keyframes:
+            kf = tr.keyframe(t)
+            same = np.array_equal(bits(st["parameters"]), bits(kf.vec(kf["parameters"]))) and all(
+                np.array_equal(bits(a), bits(kf.vec(i))) for a, i in zip(st["classMomenta"], kf.get("classMomenta", [])))
+            check(same, f"checkpoint {t}: model and buffer equal keyframe {t}")
+        check(all(v.shape == (tr.d,) for _, _, v in st["honestMomenta"]),
+              f"checkpoint {t}: {len(st['honestMomenta'])} honest momenta of d values")
     print("all checks passed")
 
 

@@ -6,8 +6,9 @@
     r = tr.round(5)                      # the round's JSON dict (a Body: dict + .vectors)
     X = messages(r, aggregation=0)       # senders x d float32
     x = tr.parameters_at(5)              # model at the start of round 5, float32
+    st = checkpoint_state(tr.checkpoint(250))   # the run's complete state before round 250 (1.2)
 
-CLI: python3 traces/desgd_trace.py TRACE [--round T] [--verify]
+CLI: python3 traces/desgd_trace.py TRACE [--round T] [--checkpoint T] [--verify]
 Needs only the standard library, zstandard and numpy.
 """
 import argparse, contextlib, hashlib, json, os, struct, sys
@@ -17,7 +18,7 @@ import zstandard
 
 MAGIC = bytes.fromhex("8A4445534744 0D0A1A0A")        # §2
 RECORD_MAGIC = b"DSGR"                                  # §3.1
-HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE = 1, 2, 3, 4, 5, 6  # §3.2 (6: 1.1, signed traces)
+HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = 1, 2, 3, 4, 5, 6, 7  # §3.2 (6: 1.1; 7: 1.2)
 MAJOR = 1
 REC = struct.Struct("<4sBBHQqQ32s")                     # record header, 64 bytes
 LIMIT32 = 1 << 32
@@ -39,7 +40,8 @@ class Body(dict):
 
 def _name(kind, rnd, seq):
     return f"round {rnd}" if kind == ROUND else \
-        {HEADER: "header record", KEYFRAME: f"keyframe {rnd}", SIGNATURE: f"signature record {seq}"}.get(kind, f"record {seq}")
+        {HEADER: "header record", KEYFRAME: f"keyframe {rnd}", SIGNATURE: f"signature record {seq}",
+         CHECKPOINT: f"checkpoint record {seq}"}.get(kind, f"record {seq}")
 
 
 def _decode_vectors(table, section, where):
@@ -123,6 +125,37 @@ def state(body, st):
             "vectors": {k: body.vec(i, "state vector") for k, i in st.get("vectors", {}).items()}}
 
 
+def _wide(body, w):
+    """§5.5: a binary64 vector stored as its high and low 32-bit words."""
+    hi, lo = body.vec(w["high"], "wide vector").view("<u4"), body.vec(w["low"], "wide vector").view("<u4")
+    return ((hi.astype(np.uint64) << np.uint64(32)) | lo.astype(np.uint64)).view("<f8")
+
+
+def checkpoint_state(cp):
+    """A state checkpoint (§5.5) as numpy arrays: the model, the buffers, every momentum (rows as
+    (worker, class, float32 array)), the carried states, and the drift state (binary64 sums)."""
+    with _keys(cp):
+        rows = lambda key: [(r["worker"], r["class"], cp.vec(r["vector"], "momentum")) for r in cp[key]]
+        out = {"round": cp["round"], "parameters": cp.vec(cp["parameters"], "parameters"),
+               "classMomenta": [cp.vec(i, "class momentum") for i in cp["classMomenta"]],
+               "serverMomentum": cp.vec(cp["serverMomentum"]) if "serverMomentum" in cp else None,
+               "honestMomenta": rows("honestMomenta"), "byzantineMomenta": rows("byzantineMomenta"),
+               "aggregatorStates": [state(cp, s) for s in cp["aggregatorStates"]],
+               "attackStates": [state(cp, s) for s in cp["attackStates"]], "drift": None}
+        if "drift" in cp:
+            d = cp["drift"]
+            out["drift"] = {
+                "rounds": d["rounds"], "differenceNorms": num(d["differenceNorms"]),
+                "differenceSum": _wide(cp, d["differenceSum"]), "shadowSum": _wide(cp, d["shadowSum"]),
+                "shadowClassMomenta": [cp.vec(i) for i in d["shadowClassMomenta"]],
+                "shadowServerMomentum": cp.vec(d["shadowServerMomentum"]) if "shadowServerMomentum" in d else None,
+                "groups": [{"class": g["class"], "count": g["count"], "sumOfNorms": num(g["sumOfNorms"]),
+                            "cumulativeSum": _wide(cp, g["cumulativeSum"]),
+                            "window": [cp.vec(i, "window term") for i in g["window"]],
+                            "windowNorms": [num(x) for x in g["windowNorms"]]} for g in d["groups"]]}
+    return out
+
+
 @contextlib.contextmanager
 def _keys(body):
     """Turn a missing or mistyped JSON key inside the block into a TraceError naming the record."""
@@ -165,12 +198,22 @@ class Trace:
             s = max((len(g["honestWorkers"]) + len(g["byzantineWorkers"]) for g in groups), default=1)
             k = max(1, h["config"].get("classesPerRound", 1))
             self.max_body = min(LIMIT32, (1 << 26) + 4 * self.d * (3 * s * k + 10 + 3 * len(groups) + 8))   # §6.5
+            c = h["config"]
+            honest = sum(len(g["honestWorkers"]) for g in groups)
+            byz = c.get("byzantineWorkers", 0) * (10 if c.get("mode", "desgd") == "desgd" else 1)
+            w = h.get("driftWindow") or 0
+            self.max_checkpoint_body = min(LIMIT32, (1 << 26) + 4 * self.d * (honest + byz + 20 + len(groups) * (w + 8) + 8))
         self.footer = None
         self.records = self._from_index(hdr) or self._scan(hdr)  # [(type, round, offset, size)]
         self.finished = self.footer is not None
         self.stopped = bool(self.footer and self.footer[3] & 1)
         self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]      # entry of round t
         self.keyframes = {r[1]: i for i, r in enumerate(self.records) if r[0] == KEYFRAME}
+        # §5.5: a checkpoint's round is the number of round records before it (its header says -1).
+        self.checkpoints = {}
+        for i, r in enumerate(self.records):
+            if r[0] == CHECKPOINT:
+                self.checkpoints[sum(1 for q in self.records[:i] if q[0] == ROUND)] = i
         self.round_count = len(self.rounds)
 
     def close(self):
@@ -220,7 +263,7 @@ class Trace:
                 size = zstandard.frame_content_size(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: not a zstd frame: {e}") from None
-            limit = (1 << 28) if h["type"] == HEADER else self.max_body
+            limit = (1 << 28) if h["type"] == HEADER else self.max_checkpoint_body if h["type"] == CHECKPOINT else self.max_body
             if size < 0:
                 raise TraceError(f"{where}: the zstd frame does not declare its content size")
             if size > limit:
@@ -285,12 +328,14 @@ class Trace:
             off, seq = h["end"], seq + 1
         return table
 
-    def _load(self, entry_index, required):
+    def _load(self, entry_index, required, content_round=None):
         kind, rnd, off, size = self.records[entry_index]
         h = self._record_header(off, entry_index, rnd if kind == ROUND else None)
         if h is None or h["type"] != kind or h["round"] != rnd or h["end"] - off != size:
             raise TraceError(f"{_name(kind, rnd, entry_index)}: record does not match the record table")
         b = self._body(h, required)
+        if content_round is not None:
+            rnd = content_round
         if b["round"] != rnd:
             raise TraceError(f"{h['where']}: JSON round {b['round']} differs from the record header")
         return b
@@ -328,6 +373,25 @@ class Trace:
                 self._check_d(b, b.vec(i, "momentum"), "a momentum")
             for st in b.get("aggregatorStates", []) + b.get("attackStates", []):
                 state(b, st)
+        return b
+
+    def checkpoint(self, t):
+        """The state checkpoint preceding round t (a Body, §5.5); KeyError if there is none."""
+        b = self._load(self.checkpoints[t], ("round", "parameters", "classMomenta", "honestMomenta",
+                                             "byzantineMomenta", "aggregatorStates", "attackStates"), content_round=t)
+        with _keys(b):
+            h = self.header
+            interval = h.get("checkpointInterval") or 0
+            if interval < 1 or t % interval:
+                raise TraceError(f"{b.where}: a checkpoint before round {t}, but checkpointInterval is {interval}")
+            if len(b["aggregatorStates"]) != len(h["groups"]) or len(b["attackStates"]) != len(h["groups"]):
+                raise TraceError(f"{b.where}: not one state per group")
+            st = checkpoint_state(b)
+            vectors = [st["parameters"]] + st["classMomenta"] + [v for _, _, v in st["honestMomenta"] + st["byzantineMomenta"]]
+            if st["drift"]:
+                vectors += st["drift"]["shadowClassMomenta"] + [w for g in st["drift"]["groups"] for w in g["window"]]
+            for v in vectors:
+                self._check_d(b, v, "a checkpoint vector")
         return b
 
     def parameters_at(self, t, start=None):
@@ -373,6 +437,8 @@ def _summary(tr):
     state_ = "finished" if tr.finished and not tr.stopped else "stopped early" if tr.stopped else "incomplete"
     print(f"  rounds {tr.round_count} of {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)}, "
           f"{len(tr.records)} records via {how}")
+    if tr.checkpoints:
+        print(f"  state checkpoints before rounds {sorted(tr.checkpoints)}")
     sigs = [r for r in tr.records if r[0] == SIGNATURE]
     if sigs:
         # §3.6: the key is bytes 24-55 of the payload; Ed25519 itself needs a library outside the
@@ -398,10 +464,23 @@ def _show_round(tr, t):
             print(f"    gap recomputed {gap:.9g}, recorded {num(a['metrics'].get('gap'))!r}")
 
 
+def _show_checkpoint(tr, t):
+    st = checkpoint_state(tr.checkpoint(t))
+    norm = lambda v: float(np.linalg.norm(v.astype(np.float64)))
+    print(f"checkpoint before round {t}: model norm {norm(st['parameters']):.9g}, "
+          f"{len(st['honestMomenta'])} honest and {len(st['byzantineMomenta'])} Byzantine momenta, "
+          f"{len(st['classMomenta'])} buffer entries")
+    for w, c, v in st["honestMomenta"][:5]:
+        print(f"  worker {w}, class {c}: momentum norm {norm(v):.9g}")
+    if st["drift"]:
+        print(f"  drift over {st['drift']['rounds']} rounds, {len(st['drift']['groups'])} groups")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Summarise, inspect and verify a desgd trace.")
     p.add_argument("trace")
     p.add_argument("--round", type=int, metavar="T", help="show round T")
+    p.add_argument("--checkpoint", type=int, metavar="T", help="show the state checkpoint before round T")
     p.add_argument("--verify", action="store_true", help="verify the whole digest chain")
     a = p.parse_args(argv)
     try:
@@ -409,11 +488,13 @@ def main(argv=None):
             _summary(tr)
             if a.round is not None:
                 _show_round(tr, a.round)
+            if a.checkpoint is not None:
+                _show_checkpoint(tr, a.checkpoint)
             if a.verify:
                 ok, msg, last = tr.verify_chain()
                 print(f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest {last}")
                 return 0 if ok else 1
-    except (TraceError, IndexError, OSError) as e:
+    except (TraceError, IndexError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

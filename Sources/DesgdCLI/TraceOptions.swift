@@ -43,3 +43,26 @@ public enum TraceOpening {
         do { return try TraceReader(path: path) } catch { throw CommandFailure.exit(program, error.message) }
     }
 }
+
+/// `--segment K/N`: part K of N of a re-execution's segments (a Slurm job array's task K of N).
+public struct SegmentShare: ExpressibleByArgument, Sendable, Equatable {
+    public var part: Int
+    public var parts: Int
+
+    /// N: up to a million tasks (Slurm's own MaxArraySize is far lower).
+    public static let partsRange = 1...1_000_000
+
+    public init?(argument: String) {
+        let p = argument.split(separator: "/", omittingEmptySubsequences: false)
+        guard p.count == 2, let k = Int(p[0]), let n = Int(p[1]) else { return nil }
+        (part, parts) = (k, n)
+    }
+
+    /// Exits 2 with one line unless N is in ``partsRange`` and K in 1...N.
+    public func check(_ program: String) throws {
+        try CommandFailure.check(program, "--segment N", parts, in: SegmentShare.partsRange)
+        try CommandFailure.check(program, "--segment K", part, in: 1...parts)
+    }
+
+    public static var defaultValueDescription: String { "1/1" }
+}

@@ -50,15 +50,19 @@ public final class GridRunner: @unchecked Sendable {
     public let jobs: Int
     public let threadsPerRun: Int
     public let keyframeInterval: Int
+    /// A state checkpoint every this many rounds (0: none).
+    public let checkpointInterval: Int
 
     let lock = NSLock()
 
-    public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int, keyframeInterval: Int = 100) {
+    public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int, keyframeInterval: Int = 100,
+                checkpointInterval: Int = 0) {
         self.plan = plan
         self.directory = directory
         self.jobs = max(1, jobs)
         self.threadsPerRun = max(1, threadsPerRun)
         self.keyframeInterval = keyframeInterval
+        self.checkpointInterval = checkpointInterval
     }
 
     /// Checks the selected cells (all when `only` is nil) before anything runs: conflicts and
@@ -99,15 +103,19 @@ public final class GridRunner: @unchecked Sendable {
         return cells
     }
 
-    /// Checks `--jobs`, `--threads` and `--keyframe-every` (each in its range, as one-line errors).
-    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int) throws(GridError) {
+    /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` (each in its range,
+    /// as one-line errors).
+    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int, checkpointInterval: Int = 0) throws(GridError) {
         guard SimulationConfig.threadsRange.contains(jobs) else {
             throw GridError(SimulationError.outOfRange("--jobs", jobs, SimulationConfig.threadsRange).message)
         }
         guard SimulationConfig.threadsRange.contains(threadsPerRun) else {
             throw GridError(SimulationError.outOfRange("--threads", threadsPerRun, SimulationConfig.threadsRange).message)
         }
-        do { try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel) } catch {
+        do {
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
+                                           checkpointInterval: checkpointInterval)
+        } catch {
             throw GridError(error.message)
         }
     }
@@ -115,7 +123,8 @@ public final class GridRunner: @unchecked Sendable {
     /// Runs every unfinished selected cell. `events` is called from worker threads, one call at a time.
     public func run(only: [Int]? = nil, shouldStop: @escaping @Sendable () -> Bool = { false },
                     events: @escaping @Sendable (Event) -> Void = { _ in }) throws(GridError) -> Summary {
-        try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threadsPerRun, keyframeInterval: keyframeInterval)
+        try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threadsPerRun, keyframeInterval: keyframeInterval,
+                                    checkpointInterval: checkpointInterval)
         let (pending, finished, data) = try preflight(only: only)
         try directory.prepare(plan.spec)
         let queue = WorkQueue(pending: pending, alreadyFinished: finished)
@@ -201,7 +210,8 @@ public final class GridRunner: @unchecked Sendable {
         config.threads = threadsPerRun
         emit(.started(cell))
         do {
-            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframeInterval)
+            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframeInterval,
+                                             checkpointInterval: checkpointInterval)
             let (result, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, shouldStop: shouldStop) { t, e in
                 emit(.round(cell, round: t + 1, accuracy: e?.accuracy))
             }

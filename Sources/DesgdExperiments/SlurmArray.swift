@@ -22,6 +22,8 @@ public struct SlurmArray: Sendable, Equatable {
         public var maxConcurrent: Int?
         /// `desgd-grid run --keyframe-every` of every task.
         public var keyframeInterval = 100
+        /// `desgd-grid run --checkpoint-every` of every task.
+        public var checkpointInterval = 0
         public init() {}
     }
 
@@ -49,7 +51,10 @@ public struct SlurmArray: Sendable, Equatable {
         if let m = options.maxConcurrent, !SlurmArray.maxConcurrentRange.contains(m) {
             throw GridError(SimulationError.outOfRange("--max-concurrent", m, SlurmArray.maxConcurrentRange).message)
         }
-        do { try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel) } catch {
+        do {
+            try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
+                                           checkpointInterval: options.checkpointInterval)
+        } catch {
             throw GridError(error.message)
         }
     }
@@ -81,7 +86,7 @@ public struct SlurmArray: Sendable, Equatable {
             "set -euo pipefail",
             "cd \(GridCell.shellQuoted(cwd))",
             "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC} --dir \(GridCell.shellQuoted(dir)) \\",
-            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval)",
+            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval) --checkpoint-every \(options.checkpointInterval)",
         ]
         scriptTemplate = lines.joined(separator: "\n") + "\n"
     }

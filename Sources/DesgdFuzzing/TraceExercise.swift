@@ -57,6 +57,13 @@ public enum TraceExercise {
                 _ = try f.classMomenta()
             }
         }
+        for k in 0 ..< min(reader.checkpointRecords.count, roundLimit) {
+            attempt {
+                let c = try reader.checkpoint(k)
+                _ = try c.simulationState()
+                _ = try c.driftState()
+            }
+        }
         attempt { _ = try reader.parameters(atStartOf: min(reader.roundCount, 3)) }
         attempt {
             let report = try Audit.report(reader, compare: ["trmean", "cclip"], threads: 1)
@@ -73,7 +80,8 @@ public enum TraceExercise {
 /// The pure parser alone (``TraceParsing``), on one record body at a time: the fast target of the
 /// fuzzer (`desgd-fuzz` with `DESGD_FUZZ_TARGET=records`), tens of times faster than opening whole
 /// files, so that millions of inputs run in minutes. An input is one selector byte (0: a header
-/// body; 1: a round body; 2: a keyframe body) followed by the decompressed body (FORMAT.md §4).
+/// body; 1: a round body; 2: a keyframe body; 3: a state checkpoint's body; taken mod 4) followed
+/// by the decompressed body (FORMAT.md §4).
 /// Rounds and keyframes are validated against `header`, a valid header taken from a seed trace,
 /// and every vector of a body that passes is decoded.
 public enum RecordBodyExercise {
@@ -85,7 +93,7 @@ public enum RecordBodyExercise {
         let version = header.formatVersion.map { UInt16(clamping: $0) }
         let signature = TraceParsing.Signature(major: version.first ?? TraceFormat.major, minor: version.last ?? TraceFormat.minor)
         do throws(ParseFailure) {
-            switch selector % 3 {
+            switch selector % 4 {
             case 0:
                 let h = try TraceParsing.header(body, signature: signature, decoder: decoder)
                 _ = TraceParsing.bodyLimit(h)
@@ -93,9 +101,13 @@ public enum RecordBodyExercise {
                 let round = try ParsedBody<RoundContent>.parse(body, decoder: decoder).get().content.round
                 let p = try TraceParsing.round(body, header: header, expectedRound: round, decoder: decoder)
                 for i in p.content.vectors.indices { _ = try p.vector(i).get() }
-            default:
+            case 2:
                 let round = try ParsedBody<KeyframeContent>.parse(body, decoder: decoder).get().content.round
                 let p = try TraceParsing.keyframe(body, header: header, expectedRound: round, decoder: decoder)
+                for i in p.content.vectors.indices { _ = try p.vector(i).get() }
+            default:
+                let round = try ParsedBody<CheckpointContent>.parse(body, decoder: decoder).get().content.round
+                let p = try TraceParsing.checkpoint(body, header: header, expectedRound: round, decoder: decoder)
                 for i in p.content.vectors.indices { _ = try p.vector(i).get() }
             }
             return nil
@@ -109,8 +121,9 @@ public enum RecordBodyExercise {
     public static func bodies(of reader: TraceReader) -> [[UInt8]] {
         var out: [[UInt8]] = []
         if let h = try? reader.bodyBytes(ofRecord: 0) { out.append([0] + h) }
-        for (k, e) in reader.records.enumerated() where e.type == .round || e.type == .keyframe {
-            if let b = try? reader.bodyBytes(ofRecord: k) { out.append([e.type == .round ? 1 : 2] + b) }
+        let selectors: [RecordType: UInt8] = [.round: 1, .keyframe: 2, .checkpoint: 3]
+        for (k, e) in reader.records.enumerated() {
+            if let s = selectors[e.type], let b = try? reader.bodyBytes(ofRecord: k) { out.append([s] + b) }
         }
         return out
     }

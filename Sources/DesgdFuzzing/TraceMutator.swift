@@ -205,17 +205,15 @@ public struct TraceMutator {
     /// changed by `edit`, every digest recomputed and the index and footer rebuilt: what a hostile
     /// writer produces with a text editor and a SHA-256 tool. The regression tests build their cases
     /// with it. Nil when the record is not found or its JSON does not parse.
-    public static func editingJSON(of bytes: [UInt8], type: RecordType, round: Int? = nil,
+    /// `occurrence` picks a later matching record (0: the first).
+    public static func editingJSON(of bytes: [UInt8], type: RecordType, round: Int? = nil, occurrence: Int = 0,
                                    _ edit: (inout [String: Any]) -> Void) -> [UInt8]? {
         guard var records = split(bytes) else { return nil }
-        func roundOf(_ r: Record) -> Int64 {
-            var v: UInt64 = 0
-            for b in 0..<8 { v |= UInt64(r.header[16 + b]) << (8 * UInt64(b)) }
-            return Int64(bitPattern: v)
-        }
         let wanted = round.map(Int64.init)
-        guard let k = records.firstIndex(where: { r in r.type == type.rawValue && (wanted == nil || wanted == roundOf(r)) }),
-              let body = decompress(records[k].payload), body.count >= 4 else { return nil }
+        let matching = records.indices.filter { records[$0].type == type.rawValue && (wanted == nil || wanted == roundOf(records[$0])) }
+        guard occurrence >= 0 && occurrence < matching.count else { return nil }
+        let k = matching[occurrence]
+        guard let body = decompress(records[k].payload), body.count >= 4 else { return nil }
         let length = Self.jsonLength(body)
         guard length <= body.count - 4,
               var json = (try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]))) as? [String: Any] else { return nil }
@@ -229,6 +227,29 @@ public struct TraceMutator {
         rebuildIndex(&records)
         rechain(&records)
         return join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
+    }
+
+    /// A trace whose first record of type `type` (and round `round`, when given) has its whole
+    /// decompressed body (JSON length, JSON, vector section) changed by `edit`, every digest
+    /// recomputed and the index and footer rebuilt: e.g. one honest message altered in its vector
+    /// section, which `--verify` cannot see and `--reexecute` must. Nil when the record is not found.
+    public static func editingBody(of bytes: [UInt8], type: RecordType, round: Int? = nil,
+                                   _ edit: (inout [UInt8]) -> Void) -> [UInt8]? {
+        guard var records = split(bytes) else { return nil }
+        let wanted = round.map(Int64.init)
+        guard let k = records.firstIndex(where: { r in r.type == type.rawValue && (wanted == nil || wanted == roundOf(r)) }),
+              var body = decompress(records[k].payload) else { return nil }
+        edit(&body)
+        records[k].payload = ZstdCompressor(level: 1).compress([body.withUnsafeBytes { $0 }])
+        rebuildIndex(&records)
+        rechain(&records)
+        return join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
+    }
+
+    static func roundOf(_ r: Record) -> Int64 {
+        var v: UInt64 = 0
+        for b in 0..<8 { v |= UInt64(r.header[16 + b]) << (8 * UInt64(b)) }
+        return Int64(bitPattern: v)
     }
 
     /// `bytes` with the footer's payload changed by `edit` and the footer's digest recomputed.

@@ -58,6 +58,11 @@ public protocol SimulationObserver: AnyObject {
     /// `snapshot()` returns the server's state at the start of round t; it copies the model and
     /// buffers, so call it only when needed (the recorder does, at keyframe rounds).
     func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot)
+    /// Called before every round t, right before `roundStarting(t, …)`. `state()` returns the
+    /// complete state of the run at the start of round t (``SimulationState``: what continues the
+    /// run bit for bit); it copies every momentum, so call it only when needed (the recorder does,
+    /// at checkpoint rounds).
+    func stateAvailable(atStartOf round: Int, state: () -> SimulationState)
     /// Called after every round.
     func roundFinished(_ event: RoundEvent)
     /// Called once at the end.
@@ -70,6 +75,7 @@ public protocol SimulationObserver: AnyObject {
 extension SimulationObserver {
     public func runStarted(_ setup: SimulationSetup) {}
     public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {}
+    public func stateAvailable(atStartOf round: Int, state: () -> SimulationState) {}
     public var shouldStop: Bool { false }
     public func runFinished(_ result: SimulationResult) {}
 }

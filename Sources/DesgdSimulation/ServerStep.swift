@@ -73,6 +73,17 @@ public final class ServerStep {
         return (update, diff)
     }
 
+    /// Sets the class-momentum buffer and the server momentum (a checkpoint's); false, and nothing
+    /// changed, when their shapes do not fit the configuration.
+    public func restore(classMomenta: [[Float]], serverMomentum: [Float]) -> Bool {
+        let d = dimension
+        guard classMomenta.count == (buffer?.classes ?? 0), classMomenta.allSatisfy({ $0.count == d }),
+              serverMomentum.count == self.serverMomentum.count else { return false }
+        for (c, m) in classMomenta.enumerated() { buffer?.set(c, to: m) }
+        self.serverMomentum = serverMomentum
+        return true
+    }
+
     /// m_g^c for every class (empty outside DeSGD).
     public var classMomenta: [[Float]] { buffer.map { b in (0..<b.classes).map { b.entry($0) } } ?? [] }
 }

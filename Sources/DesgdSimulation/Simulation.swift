@@ -53,7 +53,7 @@ public final class Simulation {
     let classSamples: [[Int]]
     let allSamples: [Int]
 
-    public private(set) var parameters: [Float]
+    public internal(set) var parameters: [Float]
     var aggregatorStates: [AggregatorState]
     var attackStates: [AttackState]
 
@@ -127,23 +127,20 @@ public final class Simulation {
     public func classes(round t: Int) -> [Int] { config.classSet(round: t) }
 
     /// Runs all rounds, telling `observer` everything; `progress(round, evaluation)` after each round.
-    public func run(observer: SimulationObserver = NullObserver(),
+    /// With `start` > 0 the run continues from the state of round `start` (``restore(state:at:)``
+    /// first); the result then holds the evaluations of the rounds run here.
+    public func run(from start: Int = 0, observer: SimulationObserver = NullObserver(),
                     progress: (Int, Evaluation?) -> Void = { _, _ in }) throws(SimulationError) -> SimulationResult {
         observer.runStarted(setup)
         let t0 = Stopwatch.now()
         var evaluations: [SimulationResult.EvaluationPoint] = []
         var evaluationSeconds = 0.0
-        var completed = 0
-        for t in 0..<config.rounds {
+        var completed = start
+        for t in start..<config.rounds {
+            observer.stateAvailable(atStartOf: t) { captureState(round: t) }
             observer.roundStarting(t, snapshot: snapshot)
-            var event = try step(round: t)
-            if config.evaluates(afterRound: t) {
-                let e0 = Stopwatch.now()
-                let e = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, workspace: workspace)
-                evaluationSeconds += Stopwatch.now() - e0
-                event.evaluation = e
-                evaluations.append(.init(round: t, evaluation: e))
-            }
+            let event = try advance(round: t, evaluationSeconds: &evaluationSeconds)
+            if let e = event.evaluation { evaluations.append(.init(round: t, evaluation: e)) }
             observer.roundFinished(event)
             progress(t, event.evaluation)
             completed = t + 1

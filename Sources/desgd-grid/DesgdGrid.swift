@@ -67,16 +67,19 @@ extension DesgdGrid {
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
         var cells: [Int] = []
         @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+        @Option(help: "A state checkpoint every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none (desgd-replay --reexecute starts from them).")
+        var checkpointEvery = SimulationOptions.Preset.paper.checkpointInterval
         @Flag(help: "Print the summary as JSON (standard output; cell events stay on standard error).") var json = false
 
         func run() throws {
             let program = "desgd-grid run"
             let jobs = self.jobs ?? max(1, SimulationConfig.defaultThreads / max(1, threads))
-            do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery) } catch {
+            do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery, checkpointInterval: checkpointEvery) } catch {
                 throw CommandFailure.exit(program, error.message)
             }
             let (plan, directory) = try location.open(program)
-            let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery)
+            let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery,
+                                    checkpointInterval: checkpointEvery)
             InterruptFlag.install()
             let display = GridDisplay(total: cells.isEmpty ? plan.cells.count : cells.count)
             let summary: GridRunner.Summary
@@ -200,6 +203,8 @@ extension DesgdGrid {
         @Option(help: "At most this many tasks at once, \(rangeText(SlurmArray.maxConcurrentRange)) (default: no limit).") var maxConcurrent: Int?
         @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
         @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+        @Option(help: "A state checkpoint every this many rounds (passed to every task), \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none.")
+        var checkpointEvery = SimulationOptions.Preset.paper.checkpointInterval
 
         /// This executable's absolute path.
         static var ownPath: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
@@ -214,6 +219,7 @@ extension DesgdGrid {
             options.memory = mem
             options.maxConcurrent = maxConcurrent
             options.keyframeInterval = keyframeEvery
+            options.checkpointInterval = checkpointEvery
             do {
                 try SlurmArray.check(options)
                 try directory.prepare(plan.spec)

@@ -16,6 +16,8 @@ struct DesgdRecord: ParsableCommand {
         discussion: """
         The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
 
+        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace only once complete (byte-identical to an uninterrupted recording).
+
         Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
 
         Examples:
@@ -24,8 +26,9 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --mode sgd --agg trmean --attack alie --seed 2 --out alie.trace
           desgd-record --attack ipm --record sampled:10
           desgd-record --attack ipm --sign lab.key
+          desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
 
-        Exit codes: 0 done, 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round).
+        Exit codes: 0 done, 1 --resume found a recorded round that differs from its re-simulation (the trace is left as it was), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
 
         \(SimulationOptions.catalogue)
         """,
@@ -39,16 +42,25 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: "What to store per round: full (default), sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors).")
     var record = "full"
     @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+    @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
+    var checkpointEvery: Int?
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
     @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule).")
     var driftWindow = DriftTracker.defaultWindow
+    @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
+                               valueName: "trace"))
+    var resume: String?
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
         let program = "desgd-record"
+        if let resume {
+            try runResume(resume, program: program)
+            return
+        }
         let config: SimulationConfig
         let recorder: TraceRecorder
         let dataset: Dataset
@@ -56,7 +68,8 @@ struct DesgdRecord: ParsableCommand {
             config = try options.configuration()
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record) } catch { throw TraceError.usage("--record: " + error.message) }
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel)
+            let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
                 throw TraceError.usage("--sign: " + error.message)
@@ -72,7 +85,8 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow)
+                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow,
+                                         checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {
@@ -95,5 +109,40 @@ struct DesgdRecord: ParsableCommand {
             print("  trace \(summary.trace): \(mb(summary.traceBytes)) for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio))), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
         if summary.interrupted { throw ExitCode(130) }
+    }
+
+    func runResume(_ path: String, program: String) throws {
+        if out != nil || force || checkpointEvery != nil {
+            throw CommandFailure.exit(program, "--resume continues the trace in place with its own options: drop --\(out != nil ? "out" : force ? "force" : "checkpoint-every")")
+        }
+        let threads = options.threads ?? SimulationConfig.defaultThreads
+        try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
+        try CommandFailure.check(program, "--zstd-level", zstdLevel, in: TraceRecorder.compressionLevelRange)
+        let signingKey: TraceSigningKey?
+        do { signingKey = try sign.map { p throws(TraceError) in try TraceSigningKey.read(path: p) } } catch {
+            throw CommandFailure.exit(program, "--sign: " + error.message)
+        }
+        InterruptFlag.install()
+        let bar = ProgressBar(total: (try? TraceReader(path: path))?.header.config.rounds ?? 0, label: "resume")
+        let outcome: ResumeRun.Outcome
+        do {
+            outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data, compressionLevel: zstdLevel,
+                                           signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) { bar.update($0) }
+        } catch {
+            if error.kind == .corrupted && error.message.contains("differs from the recorded one") {
+                print("resume FAILED: \(error.message)")
+                throw ExitCode(1)
+            }
+            throw CommandFailure.exit(program, error.message)
+        }
+        switch outcome {
+        case .alreadyComplete(let rounds):
+            print("\(path) is complete (\(rounds) rounds): nothing to resume")
+        case .resumed(let start, let checked, let rounds):
+            print("resumed \(path) from the state of round \(start): the \(checked) rounds already recorded after it re-simulated byte for byte, the trace now holds all \(rounds) rounds")
+        case .interrupted(let at):
+            print("interrupted at round \(at): \(path) is unchanged (resume it again)")
+            throw ExitCode(130)
+        }
     }
 }

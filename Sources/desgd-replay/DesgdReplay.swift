@@ -24,14 +24,20 @@ struct DesgdReplayCommand: ParsableCommand {
 
         Drift (traces/FORMAT.md §5.4): per rule, open loop along the recorded inputs, how its deviations add up (window persistence, cumulative drift) and how far its steps move the model from the honest shadow; reported while every replayed round has vectors.
 
+        Re-execution (--reexecute) re-simulates the recorded run with the header's configuration from the trace's state checkpoints (desgd-record --checkpoint-every) and compares every record bit for bit: each sender's message, the attack's and the rule's decisions, carried states, aggregates, metrics, model diffs, evaluations, keyframes and the next checkpoint. It checks what --verify cannot: that the honest messages are what honest workers compute. It starts from the last checkpoint at or before the start of --rounds (a trace without checkpoints: from round 0 only), needs the data set the run was recorded on (--data; its digest must be the header's) and the same arithmetic (engine numerics and backend kernel), and exits 1 naming the first round, class and worker that differ.
+
+        The segments between checkpoints are independent: --threads runs several at once (one run in memory per thread), and --segment K/N re-executes part K of N of them, so that a Slurm job array of N tasks covers a long trace exactly once.
+
         Examples:
           desgd-replay traces/run.trace --agg geomed
           desgd-replay traces/run.trace --agg all --rounds 100:200 --csv > rows.csv
           desgd-replay traces/run.trace --agg trmean,krum:q=n-f-1 --f 2 --json
           desgd-replay traces/run.trace --verify
           desgd-replay traces/run.trace --export out/ --round 42
+          desgd-replay traces/run.trace --reexecute --rounds 1000:1500
+          desgd-replay traces/run.trace --reexecute --segment "$SLURM_ARRAY_TASK_ID/12"
 
-        Exit codes: 0 done (or verified), 1 a check failed (--verify found a difference, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
+        Exit codes: 0 done (or verified), 1 a check failed (--verify or --reexecute found a difference, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
 
         \(AggregatorCatalogue.helpText)
         """,
@@ -48,6 +54,12 @@ struct DesgdReplayCommand: ParsableCommand {
     @Flag(help: "Rows as CSV.") var csv = false
     @Flag(help: "Rows and summary as JSON.") var json = false
     @Flag(help: "Re-run the recorded rule on every round and check aggregates and model diffs bit for bit.") var verify = false
+    @Flag(help: "Re-simulate the run from its state checkpoints and compare every record bit for bit (with --rounds, --segment, --data).")
+    var reexecute = false
+    @Option(help: "With --reexecute: part K of N of the segments between checkpoints, N in \(rangeText(SegmentShare.partsRange)), K in 1...N.")
+    var segment: SegmentShare?
+    @Option(help: "With --reexecute: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
+    var data: String?
     @Option(help: "Write one round's messages, honest mask, aggregate and model diff as .npy files (with --round).")
     var export: String?
     @Option(help: "The round to export, 0...the trace's last round.") var round: Int?
@@ -59,6 +71,14 @@ struct DesgdReplayCommand: ParsableCommand {
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)
+        if !reexecute && (segment != nil || data != nil) {
+            throw CommandFailure.exit(program, "--\(segment != nil ? "segment" : "data") goes with --reexecute")
+        }
+        if reexecute {
+            try segment?.check(program)
+            try runReexecution(reader, program: program)
+            return
+        }
         if let export {
             guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
             guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
@@ -114,6 +134,35 @@ struct DesgdReplayCommand: ParsableCommand {
                               skippedRules: replayer.skipped))
         if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
         if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty }) { throw ExitCode(1) }
+    }
+
+    func runReexecution(_ reader: TraceReader, program: String) throws {
+        let share = segment ?? SegmentShare(argument: "1/1")!
+        let segments: [Reexecution.Segment], dataset: Dataset, range: Range<Int>
+        do {
+            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace)
+            let all = try Reexecution.segments(of: reader, rounds: range)
+            segments = Reexecution.share(all, part: share.part, of: share.parts)
+            try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
+            dataset = try Reexecution.loadDataset(for: reader.header, directory: data)
+        } catch { throw CommandFailure.exit(program, error.message) }
+        guard !segments.isEmpty else {
+            // A job array with more tasks than the trace has segments: nothing is left for this one.
+            print("re-executed nothing of \(trace): part \(share.part)/\(share.parts) holds none of its segments")
+            return
+        }
+        let covered = segments.reduce(0) { $0 + $1.end - $1.start }
+        let bar = ProgressBar(total: covered, label: "re-execute")
+        let report: ReexecutionReport
+        do { report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) } } catch {
+            throw CommandFailure.exit(program, error.message)
+        }
+        if let m = report.mismatch {
+            print("re-execution FAILED: \(m)")
+            throw ExitCode(1)
+        }
+        let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
+        print("re-executed \(report.roundsChecked) rounds of \(trace) in \(report.segmentsRun) segments\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(report.keyframesChecked) keyframes and \(report.checkpointsChecked) checkpoints")
     }
 
     func emit(_ text: String) {

@@ -52,6 +52,10 @@ import Testing
             BadInput("desgd-record", ["--partition", "label-skew:k=11"], "--partition", "desgd-record: --partition label-skew:k must be in 1...10 (got 11)"),
             BadInput("desgd-record", ["--partition", "dirichlet:alpha=0.001"], "--partition", "desgd-record: --partition dirichlet:alpha must be in 0.01...1000 (got 0.001)"),
             BadInput("desgd-record", ["--keyframe-every", "0"], "--keyframe-every", "desgd-record: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-record", ["--checkpoint-every=-1"], "--checkpoint-every", "desgd-record: --checkpoint-every must be in 0...10000000 (got -1)"),
+            BadInput("desgd-record", ["--checkpoint-every", "10000001"], "--checkpoint-every", "desgd-record: --checkpoint-every must be in 0...10000000 (got 10000001)"),
+            BadInput("desgd-record", ["--resume", s, "--out", "x.trace"], "--resume", "desgd-record: --resume continues the trace in place with its own options: drop --out"),
+            BadInput("desgd-record", ["--resume", s, "--threads", "0"], "--threads", "desgd-record: --threads must be in 1...256 (got 0)"),
             BadInput("desgd-record", ["--zstd-level", "20"], "--zstd-level", "desgd-record: --zstd-level must be in 1...19 (got 20)"),
             BadInput("desgd-record", ["--record", "sampled:0"], "--record", "desgd-record: --record: unknown recording mode 'sampled:0': use full, decisions or sampled:K with K ≥ 1"),
             BadInput("desgd-record", ["--agg", "krum:q=9223372036854775807+1"], "--agg", "desgd-record: --agg: 'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
@@ -69,16 +73,24 @@ import Testing
             BadInput("desgd-replay", [s, "--export", NSTemporaryDirectory(), "--round", "3"], "--round", "desgd-replay: --round must be in 0...2 (got 3)"),
             BadInput("desgd-replay", [s, "--agg", "krum:q=9223372036854775807+1"], "--agg", "desgd-replay: --agg: 'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
             BadInput("desgd-replay", [s, "--agg", "mean", "--pre", "bucketing:s=99999999"], "--pre", "desgd-replay: --pre: 'bucketing': s=99999999 must be a whole number in 1...65536"),
+            BadInput("desgd-replay", [s, "--reexecute", "--segment", "0/2"], "--segment", "desgd-replay: --segment K must be in 1...2 (got 0)"),
+            BadInput("desgd-replay", [s, "--reexecute", "--segment", "3/2"], "--segment", "desgd-replay: --segment K must be in 1...2 (got 3)"),
+            BadInput("desgd-replay", [s, "--reexecute", "--segment", "1/0"], "--segment", "desgd-replay: --segment N must be in 1...1000000 (got 0)"),
+            BadInput("desgd-replay", [s, "--reexecute", "--segment", "half"], "--segment", "desgd-replay: The value 'half' is invalid for '--segment <segment>' (see desgd-replay --help)"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--segment", "1/2"], "--segment", "desgd-replay: --segment goes with --reexecute"),
+            BadInput("desgd-replay", [s, "--reexecute", "--rounds", "1:3"], "--rounds", "desgd-replay: \(s) has no state checkpoint at or before round 1 (recorded without --checkpoint-every): without one, re-execution starts from the initial state, so give --rounds 0:3"),
             BadInput("desgd-replay", [], "<trace>", "desgd-replay: Missing expected argument '<trace>' (see desgd-replay --help)"),
             BadInput("desgd-audit", [s, "--threads", "0"], "--threads", "desgd-audit: --threads must be in 1...256 (got 0)"),
             BadInput("desgd-audit", [s, "--compare", "trmean:b=n*n*n"], "--compare", "desgd-audit: --compare: 'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
             BadInput("desgd-grid", ["run", "reduced", "--jobs", "0"], "--jobs", "desgd-grid run: --jobs must be in 1...256 (got 0)"),
             BadInput("desgd-grid", ["run", "reduced", "--threads", "300"], "--threads", "desgd-grid run: --threads must be in 1...256 (got 300)"),
             BadInput("desgd-grid", ["run", "reduced", "--keyframe-every", "0"], "--keyframe-every", "desgd-grid run: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-grid", ["run", "reduced", "--checkpoint-every=-1"], "--checkpoint-every", "desgd-grid run: --checkpoint-every must be in 0...10000000 (got -1)"),
             BadInput("desgd-grid", ["run", "reduced", "--cell", "46"], "--cell", "desgd-grid run: --cell must be in 0...45, the cells of grid reduced (got 46)"),
             BadInput("desgd-grid", ["slurm", "reduced", "--cpus-per-task", "0"], "--cpus-per-task", "desgd-grid slurm: --cpus-per-task must be in 1...256 (got 0)"),
             BadInput("desgd-grid", ["slurm", "reduced", "--max-concurrent", "0"], "--max-concurrent", "desgd-grid slurm: --max-concurrent must be in 1...1000000 (got 0)"),
             BadInput("desgd-grid", ["slurm", "reduced", "--keyframe-every", "0"], "--keyframe-every", "desgd-grid slurm: --keyframe-every must be in 1...10000000 (got 0)"),
+            BadInput("desgd-grid", ["slurm", "reduced", "--checkpoint-every=-1"], "--checkpoint-every", "desgd-grid slurm: --checkpoint-every must be in 0...10000000 (got -1)"),
             BadInput("desgd-bench", ["aggregators", "--n", "2"], "--n", "desgd-bench: --n must be in 3...1000 (got 2)"),
             BadInput("desgd-bench", ["aggregators", "--n", "1000", "--d", "100000000"], "--d", "desgd-bench: --n × --d must be at most 1073741824 floats (got 1000 × 100000000)"),
             BadInput("desgd-bench", ["aggregators", "--repeats", "0"], "--repeats", "desgd-bench: --repeats must be in 1...1000 (got 0)"),
@@ -117,10 +129,14 @@ import Testing
         #expect(paper.status == 0 && !paper.standardOutput.isEmpty)
         let directory = NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"
         let record = try Executables.run("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4",
-                                                          "--rounds", "2", "--eval-every", "1", "--threads", "1", "--out", "t.trace", "--json"],
+                                                          "--rounds", "2", "--eval-every", "1", "--threads", "1", "--out", "t.trace", "--json",
+                                                          "--checkpoint-every", "1"],
                                          in: directory)
         #expect(record.status == 0, "\(record.standardError)")
         #expect(FileManager.default.fileExists(atPath: directory + "/t.trace"))
+        let reexecute = try Executables.run("desgd-replay", [directory + "/t.trace", "--reexecute", "--threads", "2"])
+        #expect(reexecute.status == 0, "\(reexecute.standardError)")
+        #expect(String(decoding: reexecute.standardOutput, as: UTF8.self).hasPrefix("re-executed 2 rounds of \(directory)/t.trace in 2 segments"))
     }
 
     static let commands: [[String]] = [

@@ -33,19 +33,19 @@ final class EventLog: @unchecked Sendable {
     @Test func runsEveryCellInParallelAndEachTraceIsTheOneDesgdRecordWrites() throws {
         let plan = try GridPlan(spec: smokeSpec())
         let dir = GridDirectory(temporaryDirectory("grid"))
-        let summary = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run()
+        let summary = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1, checkpointInterval: 2).run()
         #expect(summary.recorded == 12 && summary.alreadyFinished == 0 && summary.failures.isEmpty && !summary.interrupted)
         #expect(FileManager.default.fileExists(atPath: dir.specPath))
         #expect(try GridSpec.decode(bytes(dir.specPath)) == plan.spec)
 
         // Cell 3 recorded alone by the real desgd-record executable, with the cell's options,
-        // --threads 1 (the header records the thread count) and the grid's recording mode: the
-        // very bytes the grid wrote for that cell next to other cells.
+        // --threads 1 (the header records the thread count), the grid's recording mode and
+        // checkpoint interval: the very bytes the grid wrote for that cell next to other cells.
         let cell = plan.cells[3]
         let alone = temporaryDirectory("alone") + ".trace"
         defer { try? FileManager.default.removeItem(atPath: alone) }
         let recorded = try Executables.run("desgd-record", cell.arguments + ["--threads", "1", "--record", plan.spec.record,
-                                                                            "--out", alone, "--json"])
+                                                                            "--checkpoint-every", "2", "--out", alone, "--json"])
         #expect(recorded.status == 0, "\(recorded.standardError)")
         let gridBytes = bytes(dir.tracePath(cell))
         #expect(!gridBytes.isEmpty && bytes(alone) == gridBytes)

@@ -19,6 +19,14 @@ import Testing
         return (bytes(.decisions, rounds: 3), bytes(.full, rounds: 2))
     }()
 
+    /// A full trace of 3 rounds with a state checkpoint before every round (round 2's holds drift
+    /// histories of two groups).
+    static let checkpointed: [UInt8] = {
+        let (path, _, _) = try! record(tinyConfig { $0.rounds = 3 }, keyframes: 100, checkpoints: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return [UInt8](FileManager.default.contents(atPath: path)!)
+    }()
+
     func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader { try TraceReader(source: MemorySource(bytes, name: "hostile.trace")) }
 
     /// Opening must fail with `phrase` in the message.
@@ -148,6 +156,91 @@ import Testing
         expectRefused(header { $0["numerics"] = Int.max }, "numerics")
     }
 
+    /// Hostile state checkpoints (FORMAT.md §5.5, §6): each is refused with a message naming the
+    /// checkpoint, the file still opens, every round stays readable, and the exercise does not trap.
+    @Test func hostileCheckpointsAreRefused() throws {
+        func refused(_ occurrence: Int, _ phrase: String, sourceLocation: SourceLocation = #_sourceLocation,
+                     _ edit: @escaping (inout [String: Any]) -> Void) throws {
+            let bytes = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .checkpoint, occurrence: occurrence, edit),
+                                     sourceLocation: sourceLocation)
+            let r = try open(bytes)
+            #expect(r.verifyChain().holds && r.roundCount == 3, sourceLocation: sourceLocation)
+            do {
+                let c = try r.checkpoint(occurrence)
+                _ = try c.simulationState()
+                _ = try c.driftState()
+                Issue.record("checkpoint \(occurrence) read despite: \(phrase)", sourceLocation: sourceLocation)
+            } catch {
+                #expect(error.message.contains("checkpoint before round \(occurrence)") && error.message.contains(phrase), "\(error.message)",
+                        sourceLocation: sourceLocation)
+            }
+            for t in 0..<3 { _ = try r.round(t) }
+            let outcome = TraceExercise.run(bytes)
+            #expect(outcome.refusal == nil && !outcome.errors.isEmpty, sourceLocation: sourceLocation)
+        }
+        let unedited = try open(Self.checkpointed)
+        #expect(unedited.checkpointRounds == [0, 1, 2])
+        #expect(try unedited.checkpoint(2).driftState()?.groups.count == 2)
+        #expect(TraceExercise.run(Self.checkpointed).errors.isEmpty)
+
+        try refused(1, "its content says round 5") { $0["round"] = 5 }
+        try refused(1, "honestMomenta has") { json in json["honestMomenta"] = (json["honestMomenta"] as! [Any]).dropLast() as [Any] }
+        try refused(1, "honestMomenta[0] is of worker 999") { json in
+            var rows = json["honestMomenta"] as! [[String: Any]]
+            rows[0]["worker"] = 999
+            json["honestMomenta"] = rows
+        }
+        try refused(1, "byzantineMomenta[1]") { json in
+            var rows = json["byzantineMomenta"] as! [[String: Any]]
+            rows[1]["vector"] = Int(1) << 40
+            json["byzantineMomenta"] = rows
+        }
+        try refused(1, "parameters refers to vector") { $0["parameters"] = -3 }
+        try refused(1, "classMomenta has 11 entries") { json in json["classMomenta"] = (json["classMomenta"] as! [Any]) + [0] }
+        try refused(1, "aggregatorStates has 9 entries") { json in json["aggregatorStates"] = (json["aggregatorStates"] as! [Any]).dropLast() as [Any] }
+        try refused(1, "aggregatorStates[0] has no vectors table") { json in
+            var states = json["aggregatorStates"] as! [[String: Any]]
+            states[0].removeValue(forKey: "vectors")
+            json["aggregatorStates"] = states
+        }
+        try refused(1, "the drift state is missing") { $0.removeValue(forKey: "drift") }
+        try refused(2, "drift.groups[0]: count") { json in
+            var drift = json["drift"] as! [String: Any]
+            var groups = drift["groups"] as! [[String: Any]]
+            groups[0]["window"] = (groups[0]["window"] as! [Any]) + (groups[0]["window"] as! [Any])
+            drift["groups"] = groups
+            json["drift"] = drift
+        }
+        try refused(2, "not a group of the run") { json in
+            var drift = json["drift"] as! [String: Any]
+            var groups = drift["groups"] as! [[String: Any]]
+            groups[1]["class"] = 0  // twice, out of order
+            drift["groups"] = groups
+            json["drift"] = drift
+        }
+        try refused(2, "drift.rounds") { json in
+            var drift = json["drift"] as! [String: Any]
+            drift["rounds"] = Int.max
+            json["drift"] = drift
+        }
+        // The header decides whether checkpoints may exist, and where.
+        let noInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0.removeValue(forKey: "checkpointInterval") })
+        #expect(throws: TraceError.self) { try open(noInterval).checkpoint(0) }
+        let otherInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0["checkpointInterval"] = 2 })
+        #expect(throws: TraceError.self) { try open(otherInterval).checkpoint(1) }
+        #expect(try open(otherInterval).checkpoint(2).round == 2)
+        expectRefused(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0["checkpointInterval"] = -1 }, "checkpointInterval")
+        // A checkpoint whose record header claims a round (1.0 and 1.1 readers require −1 for types
+        // they skip): the index is refused and the scan stops there, keeping what came before.
+        var records = try #require(TraceMutator.split(Self.checkpointed))
+        let k = try #require(records.firstIndex { $0.type == RecordType.checkpoint.rawValue })
+        TraceMutator.store(UInt64(0), into: &records[k].header, at: 16, size: 8)
+        TraceMutator.rebuildIndex(&records)
+        TraceMutator.rechain(&records)
+        let cut = try open(TraceMutator.join(Array(Self.checkpointed.prefix(TraceFormat.signatureSize)), records))
+        #expect(cut.roundCount == 0 && cut.checkpointRecords.isEmpty)
+    }
+
     /// A footer whose counts overflow the offset arithmetic (2⁵⁹ entries × 32 bytes wraps to 0): the
     /// index is not trusted, the records are found by scanning.
     @Test func footerCountsThatOverflow() throws {
@@ -162,13 +255,14 @@ import Testing
     }
 
     /// The short fuzzing pass that fits in CI: 400 structure-aware mutations (keyed seeds 1…400) of
-    /// the two traces through the whole exercise. Most mutants carry a valid chain (the mutator
-    /// recomputes it), so they reach the content checks, not only the digest check.
+    /// the three traces (one with state checkpoints) through the whole exercise. Most mutants carry a
+    /// valid chain (the mutator recomputes it), so they reach the content checks, not only the digest
+    /// check.
     @Test func shortFuzzingPass() throws {
         var opened = 0, validChains = 0, refused = 0
         for seed in UInt32(1)...400 {
             var m = TraceMutator(seed: seed)
-            guard let mutant = m.mutate(seed % 2 == 0 ? Self.traces.decisions : Self.traces.full) else { continue }
+            guard let mutant = m.mutate([Self.traces.decisions, Self.traces.full, Self.checkpointed][Int(seed % 3)]) else { continue }
             let o = TraceExercise.run(mutant)
             if o.refusal != nil { refused += 1 } else { opened += 1 }
             if o.chainHolds { validChains += 1 }

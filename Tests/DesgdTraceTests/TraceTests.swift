@@ -27,9 +27,16 @@ final class Tee: SimulationObserver {
     let recorder: TraceRecorder
     var events: [RoundEvent] = []
     var snapshots: [Int: ServerSnapshot] = [:]
+    /// The complete state at the start of every round (when `keepStates`).
+    var states: [Int: SimulationState] = [:]
+    var keepStates = false
     var stopAfter: Int?
     init(_ recorder: TraceRecorder) { self.recorder = recorder }
     func runStarted(_ setup: SimulationSetup) { recorder.runStarted(setup) }
+    func stateAvailable(atStartOf round: Int, state: () -> SimulationState) {
+        if keepStates { states[round] = state() }
+        recorder.stateAvailable(atStartOf: round, state: state)
+    }
     func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
         snapshots[round] = snapshot()
         recorder.roundStarting(round, snapshot: snapshot)
@@ -45,10 +52,11 @@ final class Tee: SimulationObserver {
 
 /// Records `config` into a new file; returns the path and what the engine reported.
 func record(_ config: SimulationConfig, mode: RecordingMode = .full, keyframes: Int = 3, stopAfter: Int? = nil,
-            path: String = temporaryPath()) throws -> (String, Tee, SimulationResult) {
-    let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes)
+            checkpoints: Int = 0, keepStates: Bool = false, path: String = temporaryPath()) throws -> (String, Tee, SimulationResult) {
+    let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes, checkpointInterval: checkpoints)
     let tee = Tee(recorder)
     tee.stopAfter = stopAfter
+    tee.keepStates = keepStates
     let result = try Simulation(config: config, dataset: tinyData).run(observer: tee)
     #expect(recorder.failure == nil)
     return (path, tee, result)

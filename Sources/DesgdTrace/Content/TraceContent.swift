@@ -88,6 +88,10 @@ public struct TraceHeader: RecordContent, Equatable {
     /// The numerics version the recorded rounds were computed with.
     public var effectiveNumerics: Int { numerics ?? SimulationNumerics.beforeFormat1_2 }
 
+    /// A state checkpoint precedes every round t with t mod this = 0 (FORMAT.md §5.5); absent or 0:
+    /// none (format 1.2).
+    public var checkpointInterval: Int?
+
     public struct ModelInfo: Sendable, Equatable, Codable {
         public var architecture: ModelArchitecture
         public var parameterCount: Int

@@ -75,6 +75,11 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
     case footer = 5
     /// An Ed25519 signature of the previous record's digest (format 1.1, `desgd-record --sign`).
     case signature = 6
+    /// The complete state of the run at the start of a round (format 1.2, `--checkpoint-every`):
+    /// what re-execution and resumption start from. Its record header's round is −1, as for every
+    /// type a 1.0 or 1.1 reader does not know (they refuse another value); its round is the number
+    /// of round records before it, which its content repeats.
+    case checkpoint = 7
 
     /// The type of a record in a file of minor version `fileMinor`: a type this reader knows;
     /// ``unknown`` for any other non-zero type in a file of a later minor version than this reader's
@@ -98,6 +103,7 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
         case .index: "index"
         case .footer: "footer"
         case .signature: "signature"
+        case .checkpoint: "checkpoint"
         }
     }
 }

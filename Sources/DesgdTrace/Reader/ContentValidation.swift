@@ -31,6 +31,9 @@ extension TraceHeader {
         }
         do { try config.validate() } catch { throw ParseFailure("config: \(error.message)") }
         guard keyframeInterval >= 1 else { throw ParseFailure("keyframeInterval \(keyframeInterval) is not at least 1") }
+        if let c = checkpointInterval, !TraceRecorder.checkpointIntervalRange.contains(c) {
+            throw ParseFailure("checkpointInterval \(c) is outside \(TraceRecorder.checkpointIntervalRange)")
+        }
         if let w = driftWindow, !(1...DriftTracker.maxWindow).contains(w) {
             throw ParseFailure("driftWindow \(w) is outside 1...\(DriftTracker.maxWindow)")
         }
@@ -95,7 +98,7 @@ extension TraceHeader {
 }
 
 /// Checks one vector reference of a record: in the table and with `count` elements.
-private func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, required: Bool) throws(ParseFailure) {
+func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, required: Bool) throws(ParseFailure) {
     guard let i else {
         if required { throw ParseFailure("the \(what) is missing") }
         return
@@ -106,7 +109,7 @@ private func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count:
     }
 }
 
-private func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int) throws(ParseFailure) {
+func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int) throws(ParseFailure) {
     for (name, i) in (s.vectors ?? [:]).sorted(by: { $0.key < $1.key }) {
         try checkVector(i, "\(what) vector '\(name.prefix(40))'", table: table, count: d, required: true)
     }

@@ -47,6 +47,13 @@ public final class TraceReader: @unchecked Sendable {
     public let keyframeRecords: [IndexEntry]
     let roundSequence: [Int]
     let keyframeSequence: [Int]
+    /// State checkpoints (format 1.2), in file order, with the round each precedes (the number of
+    /// round records before it) and their sequence numbers.
+    public let checkpointRecords: [IndexEntry]
+    public let checkpointRounds: [Int]
+    let checkpointSequence: [Int]
+    /// The largest body a checkpoint of this run can have (FORMAT.md §6 item 5).
+    let checkpointBodyLimit: UInt64
 
     let file: TraceFile
     let decompressor = ZstdDecompressor()
@@ -86,6 +93,15 @@ public final class TraceReader: @unchecked Sendable {
         keyframeSequence = keyframes
         roundRecords = rounds.map { all[$0] }
         keyframeRecords = keyframes.map { all[$0] }
+        var checkpoints: [Int] = [], positions: [Int] = [], roundsBefore = 0
+        for (k, e) in all.enumerated() {
+            if e.type == .round { roundsBefore += 1 }
+            if e.type == .checkpoint { checkpoints.append(k); positions.append(roundsBefore) }
+        }
+        checkpointSequence = checkpoints
+        checkpointRecords = checkpoints.map { all[$0] }
+        checkpointRounds = positions
+        checkpointBodyLimit = TraceParsing.checkpointBodyLimit(header)
     }
 
     /// Rounds available, in order (0..<count for a trace of consecutive rounds).
@@ -148,12 +164,12 @@ public final class TraceReader: @unchecked Sendable {
 
     /// The checked, decompressed body of record `k` (a header, keyframe or round record): what
     /// ``TraceParsing`` parses. For tools (the fuzzer's seed corpus); readers use ``round(_:)``.
-    public func bodyBytes(ofRecord k: Int) throws(TraceError) -> [UInt8] {
-        guard k >= 0 && k < records.count, [.header, .keyframe, .round].contains(records[k].type) else {
-            throw TraceError.usage("\(path): record \(k) is not a header, keyframe or round record")
+    public func bodyBytes(ofRecord k: Int, using decompressor: ZstdDecompressor? = nil) throws(TraceError) -> [UInt8] {
+        guard k >= 0 && k < records.count, [.header, .keyframe, .round, .checkpoint].contains(records[k].type) else {
+            throw TraceError.usage("\(path): record \(k) is not a header, keyframe, round or checkpoint record")
         }
-        let limit = k == 0 ? TraceParsing.headerBodyLimit : bodyLimit
-        do throws(ParseFailure) { return try file.body(records[k], sequence: k, limit: limit, decompressor: decompressor) } catch {
+        let limit = k == 0 ? TraceParsing.headerBodyLimit : records[k].type == .checkpoint ? checkpointBodyLimit : bodyLimit
+        do throws(ParseFailure) { return try file.body(records[k], sequence: k, limit: limit, decompressor: decompressor ?? self.decompressor) } catch {
             throw TraceError.corrupted("\(path): \(TraceFile.describe(records[k])): \(error.reason)")
         }
     }

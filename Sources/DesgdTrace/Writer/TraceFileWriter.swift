@@ -55,9 +55,54 @@ public final class TraceFileWriter {
         try write(TraceFormat.signature)
     }
 
+    /// Continues a trace: creates `path` (which must not exist) holding the first `records.count`
+    /// records of `source` (the bytes up to the end of the last one, copied in slices of 1 MiB), and
+    /// appends after them as the recorder that wrote them would have: same sequence numbers, chain and
+    /// index. Every byte appended before `source`'s offset `checkedUpTo` must equal `source`'s byte at
+    /// that offset, or the write fails: the records re-written after a resumption point are checked
+    /// against the original as they are written.
+    public init(path: String, continuing source: any TraceSource, records: [IndexEntry], checkedUpTo: UInt64,
+                compressionLevel: Int32, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+        self.path = path
+        self.signingKey = signingKey
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_EXCL, 0o644)
+        if fd < 0 {
+            let e = errno
+            throw .io("cannot create \(path): \(String(cString: strerror(e)))" + (e == EEXIST ? " (remove it: a resumption left it)" : ""))
+        }
+        descriptor = fd
+        compressor = ZstdCompressor(level: compressionLevel)
+        guard let last = records.last else { throw .usage("\(source.name): nothing to continue") }
+        let end = last.offset + last.size
+        var at: UInt64 = 0
+        while at < end {
+            let n = Int(min(end - at, 1 << 20))
+            try write(try source.read(at, n))
+            at += UInt64(n)
+        }
+        previousDigest = try source.read(end - UInt64(TraceFormat.digestSize), TraceFormat.digestSize)
+        sequence = UInt64(records.count)
+        entries = records
+        roundRecords = UInt64(records.filter { $0.type == .round }.count)
+        original = (source, checkedUpTo)
+    }
+
+    /// The trace being continued and the offset up to which appended bytes must equal its own.
+    var original: (source: any TraceSource, end: UInt64)?
+    /// The sequence number of the first appended record that differed from the original's.
+    public private(set) var mismatchedRecord: Int?
+
     deinit { close(descriptor) }
 
     func write(_ bytes: [UInt8]) throws(TraceError) {
+        if let (source, end) = original, bytesWritten < end {
+            let n = Int(min(UInt64(bytes.count), end - bytesWritten))
+            let expected = try source.read(bytesWritten, n)
+            if let i = (0..<n).first(where: { expected[$0] != bytes[$0] }) {
+                mismatchedRecord = Int(sequence)
+                throw .corrupted("the re-simulated record \(sequence) differs from \(source.name) at byte \(bytesWritten + UInt64(i))")
+            }
+        }
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + done, $0.count - done) }

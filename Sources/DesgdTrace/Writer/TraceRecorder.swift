@@ -12,6 +12,7 @@ public struct RecordingStatistics: Sendable, Equatable {
     public var rawVectorBytes: UInt64 = 0
     public var roundRecords = 0
     public var keyframes = 0
+    public var checkpoints = 0
     /// Time the recorder's background queue spent measuring, encoding, compressing, hashing and
     /// writing records (it overlaps with the training).
     public var seconds = 0.0
@@ -31,7 +32,9 @@ public struct RecordingStatistics: Sendable, Equatable {
 /// states before and after, the aggregate, the model diff, the recorded rule's
 /// ``DeviationMetrics`` and the evaluation. A keyframe (model, class-momentum buffer, server
 /// momentum, carried states) precedes every round t with t mod `keyframeInterval` = 0 and follows
-/// the last round. With a signing key, a signature record follows every keyframe and precedes
+/// the last round; with `checkpointInterval` > 0 a state checkpoint (the complete state of the run
+/// and of the drift metrics, ``SimulationState``) precedes every round t with t mod it = 0, before
+/// that round's keyframe. With a signing key, a signature record follows every keyframe and precedes
 /// the index (FORMAT.md §3.6).
 ///
 /// A write error stops the recording and the run (``shouldStop``); ``failure`` tells why.
@@ -46,7 +49,10 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     public let keyframeInterval: Int
     let writer: TraceFileWriter
     let encoder = RecordBody.encoder()
-    var bounds: [Double?] = []
+    /// A state checkpoint (FORMAT.md §5.5) precedes every round t with t mod this = 0; 0: none.
+    public let checkpointInterval: Int
+    /// The bodies of the records (bounds set with the run).
+    var encoding: RecordEncoder
     var plannedRounds = 0
     /// W of the drift metrics (FORMAT.md §5.4), and the tracker (created with the run).
     public let driftWindow: Int
@@ -69,10 +75,17 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// zstd's regular levels (20–22 are its "ultra" levels, with windows of hundreds of MB).
     public static let compressionLevelRange: ClosedRange<Int32> = 1...19
 
-    /// Checks `--keyframe-every` and `--zstd-level` (front ends call it before loading data).
-    public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32) throws(TraceError) {
+    /// Checkpoint intervals: 0 (none), or up to the longest run.
+    public static let checkpointIntervalRange = 0...SimulationConfig.roundsRange.upperBound
+
+    /// Checks `--keyframe-every`, `--zstd-level` and `--checkpoint-every` (front ends call it before
+    /// loading data).
+    public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32, checkpointInterval: Int = 0) throws(TraceError) {
         guard keyframeIntervalRange.contains(keyframeInterval) else {
             throw .usage(SimulationError.outOfRange("--keyframe-every", keyframeInterval, keyframeIntervalRange).message)
+        }
+        guard checkpointIntervalRange.contains(checkpointInterval) else {
+            throw .usage(SimulationError.outOfRange("--checkpoint-every", checkpointInterval, checkpointIntervalRange).message)
         }
         guard compressionLevelRange.contains(compressionLevel) else {
             throw .usage(SimulationError.outOfRange("--zstd-level", compressionLevel, compressionLevelRange).message)
@@ -81,19 +94,63 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
 
     public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
                 compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil,
-                driftWindow: Int = DriftTracker.defaultWindow) throws(TraceError) {
-        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel)
+                driftWindow: Int = DriftTracker.defaultWindow, checkpointInterval: Int = 0) throws(TraceError) {
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
+                                       checkpointInterval: checkpointInterval)
         guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
             throw .usage("--drift-window must be in 1...\(DriftTracker.maxWindow) (got \(driftWindow))")
         }
         self.driftWindow = driftWindow
         self.mode = mode
         self.keyframeInterval = keyframeInterval
+        self.checkpointInterval = checkpointInterval
+        encoding = RecordEncoder(mode: mode, bounds: [])
+        resumedAt = nil
+        copiedCheckpoint = nil
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
 
+    /// Continues `reader`'s trace into a new file at `path` (``TraceFileWriter/init(path:continuing:records:checkedUpTo:compressionLevel:signingKey:)``):
+    /// its records up to checkpoint `checkpoint` (nil: up to the header record) are copied, and the
+    /// run restored from that checkpoint (by the caller) records from its round on, every byte up to
+    /// `checkedUpTo` checked against the original. The header's recording options are the trace's;
+    /// the drift state is the checkpoint's. `runStarted` writes nothing (the header is copied).
+    public init(resuming reader: TraceReader, from checkpoint: Int?, path: String, checkedUpTo: UInt64,
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+        let h = reader.header
+        mode = h.recording
+        keyframeInterval = h.keyframeInterval
+        checkpointInterval = h.checkpointInterval ?? 0
+        driftWindow = h.driftWindow ?? DriftTracker.defaultWindow
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel, checkpointInterval: checkpointInterval)
+        encoding = RecordEncoder(mode: mode, bounds: h.groups.map(\.resilienceBound))
+        plannedRounds = h.config.rounds
+        let last = checkpoint.map { reader.checkpointSequence[$0] } ?? 0
+        resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
+        copiedCheckpoint = checkpoint.map { reader.checkpointRounds[$0] }
+        if let w = h.driftWindow {
+            let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w)
+            if let k = checkpoint, let state = try reader.checkpoint(k).driftState() {
+                do { try tracker.restore(state) } catch { throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.message)") }
+            }
+            drift = tracker
+        }
+        writer = try TraceFileWriter(path: path, continuing: reader.file.source, records: Array(reader.records[...last]),
+                                     checkedUpTo: checkedUpTo, compressionLevel: compressionLevel, signingKey: signingKey)
+        _statistics.traceBytes = writer.bytesWritten
+        _statistics.roundRecords = resumedAt!
+    }
+
+    /// The round a resumed recorder starts at, nil otherwise; the round of the checkpoint it copied
+    /// (not written again), nil when it started from the header.
+    let resumedAt: Int?
+    let copiedCheckpoint: Int?
+
     public var path: String { writer.path }
+    /// When resuming: the sequence number of the first re-written record that differed from the
+    /// original's (read after the run).
+    public var mismatchedRecord: Int? { queue.sync { writer.mismatchedRecord } }
     public var shouldStop: Bool { stopRequested || failure != nil }
     /// What was written so far (complete once `runFinished` returned).
     public var statistics: RecordingStatistics { lock.withLock { _statistics } }
@@ -124,6 +181,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     func count(_ update: (inout RecordingStatistics) -> Void) { lock.withLock { update(&_statistics) } }
 
     public func runStarted(_ setup: SimulationSetup) {
+        guard resumedAt == nil else { return }
         do {
             let config = setup.config
             let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
@@ -137,7 +195,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 }
                 : [.init(classIndex: -1, honestWorkers: Array(0..<n), byzantineWorkers: byzantine,
                          resilienceBound: pipeline?.resilienceBound(n: n + f, f: config.effectiveF))]
-            bounds = groups.map(\.resilienceBound)
+            encoding = RecordEncoder(mode: mode, bounds: groups.map(\.resilienceBound))
             drift = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow)
             plannedRounds = config.rounds
             let layout = ParameterLayout(config.model.shape)
@@ -148,10 +206,23 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                              tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
-                numerics: SimulationNumerics.current)
+                numerics: SimulationNumerics.current,
+                checkpointInterval: checkpointInterval)
             guarded { [self] () throws(TraceError) in
                 try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
             }
+        }
+    }
+
+    public func stateAvailable(atStartOf round: Int, state: () -> SimulationState) {
+        guard checkpointInterval > 0, round % checkpointInterval == 0, round < plannedRounds, !shouldStop,
+              round != copiedCheckpoint else { return }
+        let s = state()
+        guarded { [self] () throws(TraceError) in
+            // On the queue: the drift tracker has added every round before this one, and no later one.
+            let parts = encoding.checkpoint(s, drift: drift?.captureState())
+            try writer.append(.checkpoint, round: -1, parts: parts, compress: true)
+            self.count { $0.checkpoints += 1 }
         }
     }
 
@@ -159,16 +230,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         guard round % keyframeInterval == 0 || round == plannedRounds || shouldStop else { return }
         let s = snapshot()
         guarded { [self] () throws(TraceError) in
-            var section = VectorSectionBuilder()
-            let parameters = section.add(s.parameters)
-            let classMomenta = s.classMomenta.map { section.add($0) }
-            let serverMomentum = s.serverMomentum.isEmpty ? nil : section.add(s.serverMomentum)
-            let content = KeyframeContent(
-                round: round, parameters: parameters, classMomenta: classMomenta, serverMomentum: serverMomentum,
-                aggregatorStates: s.aggregatorStates.map { store($0, in: &section) },
-                attackStates: s.attackStates.map { store($0, in: &section) }, vectors: section.entries)
-            try writer.append(.keyframe, round: round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
-                              compress: true)
+            try writer.append(.keyframe, round: round, parts: encoding.keyframe(round: round, snapshot: s), compress: true)
             try writer.appendCheckpointSignature()
             self.count { $0.keyframes += 1 }
         }
@@ -176,56 +238,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
 
     public func roundFinished(_ event: RoundEvent) {
         guarded { [self] () throws(TraceError) in
-            let full = mode.storesVectors(round: event.round)
-            var section = VectorSectionBuilder()
-            var raw: UInt64 = 0
-            var aggregations: [AggregationRecord] = []
-            // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
-            let honestStatistics = event.aggregations.map { a in HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }) }
-            let driftStart = Stopwatch.now()
-            let drift = self.drift?.add(zip(event.aggregations, honestStatistics).map {
-                DriftTracker.Aggregation(classIndex: $0.classIndex, output: $0.aggregate, honestMean: $1.mean)
-            }, update: event.update)
-            let driftSeconds = Stopwatch.now() - driftStart
-            for (k, a) in event.aggregations.enumerated() {
-                let honest = a.senders.map { !$0.byzantine }
-                let group = a.classIndex >= 0 ? a.classIndex : 0
-                var metrics = a.aggregate.withUnsafeBufferPointer {
-                    DeviationMetrics.measure(output: $0, against: honestStatistics[k], decision: a.decision,
-                                             bound: group < bounds.count ? bounds[group] : nil)
-                }
-                metrics.drift = drift?.groups[k]
-                var messages: [Int]?, aggregate: Int?
-                if full {
-                    // Honest messages are predicted by the first honest one; Byzantine messages and
-                    // the aggregate by a multiple of it (FORMAT.md §4.2).
-                    var firstHonest: Int?
-                    messages = (0..<a.messages.rows).map { r in
-                        a.messages.withRow(r) { row in
-                            let prediction = firstHonest.map { honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
-                            let i = section.add(row, predictedBy: prediction)
-                            if honest[r] && firstHonest == nil { firstHonest = i }
-                            return i
-                        }
-                    }
-                    aggregate = section.add(a.aggregate, predictedBy: firstHonest.map { .multiple(of: $0) })
-                    raw += UInt64(4 * (a.messages.storage.count + a.aggregate.count))
-                }
-                aggregations.append(AggregationRecord(
-                    classIndex: a.classIndex, senders: a.senders, messages: messages, attack: a.attackDecision,
-                    decision: a.decision, stateBefore: full ? store(a.stateBefore, in: &section) : scalarsOnly(a.stateBefore),
-                    stateAfter: full ? store(a.stateAfter, in: &section) : scalarsOnly(a.stateAfter),
-                    aggregate: aggregate, metrics: metrics))
-            }
-            var diff: Int?
-            if full {
-                diff = section.add(event.modelDiff)
-                raw += UInt64(4 * event.modelDiff.count)
-            }
-            let content = RoundContent(round: event.round, hasVectors: full, classes: event.classes, aggregations: aggregations,
-                                       modelDiff: diff, evaluation: event.evaluation, vectors: section.entries, drift: drift?.model)
-            try writer.append(.round, round: event.round, parts: [RecordBody.jsonPart(content, encoder: encoder), section.data],
-                              compress: true)
+            let (parts, raw, driftSeconds) = encoding.round(event, drift: drift)
+            try writer.append(.round, round: event.round, parts: parts, compress: true)
             self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1; $0.driftSeconds += driftSeconds }
         }
     }
@@ -237,13 +251,4 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         }
         queue.sync {}  // everything written (or failed) when this returns
     }
-
-    func store(_ state: AggregatorState, in section: inout VectorSectionBuilder) -> StoredState {
-        // Sorted keys: Swift's dictionary order changes between processes, the bytes must not.
-        var vectors: [String: Int] = [:]
-        for key in state.vectors.keys.sorted() { vectors[key] = section.add(state.vectors[key]!) }
-        return StoredState(scalars: state.scalars, vectors: vectors)
-    }
-
-    func scalarsOnly(_ state: AggregatorState) -> StoredState { StoredState(scalars: state.scalars, vectors: nil) }
 }

@@ -1,0 +1,118 @@
+import DesgdNumerics
+import DesgdReplay
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// `desgd-record --resume TRACE`: continues an interrupted recording from its last state
+/// checkpoint (from round 0 without one). The records after the checkpoint are re-simulated and
+/// checked byte for byte against the original as they are written, then the run goes on to its
+/// configured number of rounds. Everything is written to a temporary file beside the trace, which
+/// replaces it only once complete: the original is never at risk, and the result is byte-identical
+/// to an uninterrupted recording of the same configuration (same arithmetic, same zstd level, same
+/// signing key).
+public enum ResumeRun {
+    public enum Outcome: Sendable, Equatable {
+        /// The trace was complete already; nothing was written.
+        case alreadyComplete(rounds: Int)
+        /// The trace now holds every round: `from` is the round the run restarted at, `checked` the
+        /// rounds already recorded after it, re-simulated and found byte-identical.
+        case resumed(from: Int, checked: Int, rounds: Int)
+        /// Stopped (Ctrl-C) before the end: the temporary file was removed, the trace is unchanged.
+        case interrupted(at: Int)
+    }
+
+    /// Where the resumed file is written until it is complete.
+    public static func temporaryPath(for path: String) -> String { path + ".resuming" }
+
+    /// Throws a ``TraceError``: `.usage` (exit 2) for what the user can change (another data set,
+    /// arithmetic, a missing or other signing key), `.corrupted` for a re-simulated record that
+    /// differs from the original (exit 1: the trace is not what this configuration records).
+    public static func resume(path: String, threads: Int, dataDirectory: String?, compressionLevel: Int32,
+                              signingKey: TraceSigningKey?, shouldStop: @escaping () -> Bool = { false },
+                              progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
+        let reader = try TraceReader(path: path)
+        let h = reader.header
+        if case .complete(interrupted: false) = reader.completeness, reader.roundCount == h.config.rounds {
+            return .alreadyComplete(rounds: reader.roundCount)
+        }
+        let chain = reader.verifyChain()
+        guard chain.holds else { throw .corrupted("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued") }
+        // A signed trace goes on signed by the same key (Ed25519 signatures are deterministic, so the
+        // resumed file's signature records are those of an uninterrupted recording).
+        let signatures = reader.verifySignatures(chain: chain)
+        let signers = signatures.signers.joined(separator: ", ")
+        if signatures.status == .invalid { throw .corrupted("\(path): \(signatures.summary): it cannot be continued") }
+        if let key = signingKey {
+            guard signatures.signers == [key.publicKey.fingerprint] else {
+                throw .usage(signatures.signers.isEmpty ? "\(path) is not signed: resume it without --sign"
+                                                        : "\(path) is signed by \(signers), not by the --sign key \(key.publicKey.fingerprint)")
+            }
+        } else if !signatures.signers.isEmpty {
+            throw .usage("\(path) is signed by \(signers): pass --sign with that key to resume it")
+        }
+        try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
+        let dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
+
+        // The original's records that an uninterrupted run writes too: all complete records of a
+        // killed recorder; up to the last round of a stopped one (its closing keyframe, signature,
+        // index and footer are those of a run that stopped).
+        let kept: ArraySlice<IndexEntry>
+        switch reader.completeness {
+        case .unfinished: kept = reader.records[...]
+        case .complete: kept = reader.records[...(reader.records.lastIndex { $0.type == .round } ?? 0)]
+        }
+        let checkedUpTo = kept.last.map { $0.offset + $0.size } ?? 0
+        // The last checkpoint among the kept records (its sequence number is its index in the table).
+        let checkpoint = reader.checkpointRecords.indices.last { k in reader.checkpointRecords[k].offset < checkedUpTo }
+        let start = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
+
+        var config = h.config
+        config.threads = threads
+        let simulation: Simulation
+        do {
+            simulation = try Simulation(config: config, dataset: dataset)
+            if let k = checkpoint { try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
+        } catch let e as TraceError { throw e } catch let e as SimulationError {
+            throw .corrupted("\(path): the run cannot be restored: \(e.message)")
+        } catch { throw .corrupted("\(path): \(error)") }
+        guard simulation.partition == h.partition else {
+            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: resume it with the desgd that recorded it")
+        }
+
+        let temporary = temporaryPath(for: path)
+        let recorder = try TraceRecorder(resuming: reader, from: checkpoint, path: temporary, checkedUpTo: checkedUpTo,
+                                         compressionLevel: compressionLevel, signingKey: signingKey)
+        func discard() { try? FileManager.default.removeItem(atPath: temporary) }
+        let result: SimulationResult
+        do {
+            result = try simulation.run(from: start, observer: recorder) { t, _ in
+                if shouldStop() { recorder.stopRequested = true }
+                progress(t + 1)
+            }
+        } catch {
+            discard()
+            throw .corrupted("\(path): round \(error.message)")
+        }
+        if var failure = recorder.failure {
+            discard()
+            if let seq = recorder.mismatchedRecord, seq < reader.records.count {
+                let e = reader.records[seq]
+                let what = e.type == .round ? "round \(e.round)" : e.type == .keyframe ? "the keyframe before round \(e.round)" : "record \(seq) (\(e.type.name))"
+                failure.message = "\(path): re-simulated from round \(start), \(what) differs from the recorded one: the trace is not what this configuration records here (another --zstd-level, arithmetic or an altered file); it is unchanged"
+            }
+            throw failure
+        }
+        let written = recorder.statistics.roundRecords
+        guard result.rounds == h.config.rounds else {
+            discard()
+            return .interrupted(at: written)
+        }
+        guard rename(temporary, path) == 0 else {
+            let m = String(cString: strerror(errno))
+            discard()
+            throw .io("cannot replace \(path) with the resumed trace: \(m); it is unchanged")
+        }
+        return .resumed(from: start, checked: max(0, reader.roundCount - start), rounds: written)
+    }
+}

@@ -1,0 +1,346 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// The outcome of `desgd-replay --reexecute`.
+public struct ReexecutionReport: Sendable, Equatable {
+    public var segmentsRun = 0
+    public var roundsChecked = 0
+    public var keyframesChecked = 0
+    public var checkpointsChecked = 0
+    /// The first difference, as a sentence naming the round (and class and worker when a message
+    /// differs); nil when everything matched.
+    public var mismatch: String?
+    public var mismatchRound: Int?
+    public var passed: Bool { mismatch == nil }
+}
+
+/// Re-execution (issue 13): re-simulates a recorded run from its state checkpoints with the
+/// header's configuration and compares every record it would have written (rounds: messages,
+/// attack and rule decisions, carried states, aggregates, metrics, drift, model diffs, evaluations;
+/// keyframes; the next checkpoint) with the trace, byte for byte of the decompressed bodies. That
+/// checks what `--verify` cannot: that the honest messages are what honest workers compute.
+///
+/// The run is cut into *segments* at its checkpoints: each starts from the state a checkpoint
+/// holds (or from the header's initial state at round 0) and ends at the next one, which it
+/// compares; segments are therefore independent, run in parallel (one ``Simulation`` each: memory
+/// is one run per thread, whatever the number of rounds), and can be shared out (``share(_:part:of:)``).
+/// Exactness needs the same arithmetic: the same engine numerics and backend kernel, checked first.
+public enum Reexecution {
+    /// Rounds `start..<end` re-simulated from checkpoint `checkpoint` of the reader (nil: from the
+    /// initial state of round 0).
+    public struct Segment: Sendable, Equatable {
+        public var start: Int
+        public var end: Int
+        public var checkpoint: Int?
+        public init(start: Int, end: Int, checkpoint: Int?) {
+            self.start = start
+            self.end = end
+            self.checkpoint = checkpoint
+        }
+    }
+
+    /// The engine numerics a trace was recorded with: the header's `numerics` (format 1.2), 1 when
+    /// absent (every trace before the key existed).
+    public static func numerics(of reader: TraceReader) -> Int { reader.header.effectiveNumerics }
+
+    /// Refuses (a usage error, exit 2) a trace whose arithmetic this engine does not reproduce:
+    /// other numerics, or another backend kernel than `backend` (this machine's description of the
+    /// header's backend).
+    public static func checkArithmetic(_ reader: TraceReader, backend: String) throws(TraceError) {
+        let n = numerics(of: reader)
+        guard n == SimulationNumerics.current else {
+            throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics \(SimulationNumerics.current): re-execution is exact only on the same arithmetic; use the desgd that recorded it")
+        }
+        guard backend == reader.header.backend else {
+            throw .usage("\(reader.path) was recorded with the backend kernel '\(reader.header.backend)', this machine runs '\(backend)': re-execution is exact only on the same kernel")
+        }
+    }
+
+    /// The data set the run was recorded on: the header's source (a Fashion-MNIST `directory`
+    /// instead of the recorded one when given), refused unless its digest is the header's.
+    public static func loadDataset(for header: TraceHeader, directory: String?) throws(TraceError) -> Dataset {
+        var source = header.config.data
+        if let directory {
+            guard case .fashionMNIST = source else { throw .usage("--data: the trace was recorded on \(source), not on Fashion-MNIST") }
+            source = .fashionMNIST(directory: directory)
+        }
+        let dataset: Dataset
+        do { dataset = try source.load() } catch { throw .usage(error.message) }
+        guard dataset.provenance.digest == header.dataset.digest else {
+            throw .usage("the data set \(dataset.provenance.source) has digest \(dataset.provenance.digest.prefix(16))…, the trace was recorded on \(header.dataset.digest.prefix(16))…: pass --data DIR with the data it was recorded on")
+        }
+        return dataset
+    }
+
+    /// The segments that re-execute rounds `rounds`: from the last checkpoint at or before its
+    /// start, cut at every checkpoint, the last one ending at the range's end.
+    public static func segments(of reader: TraceReader, rounds: Range<Int>) throws(TraceError) -> [Segment] {
+        guard !rounds.isEmpty else { throw .usage("no rounds to re-execute: give --rounds A:B with A < B") }
+        let cuts = reader.checkpointRounds
+        let first: (round: Int, checkpoint: Int?)
+        if let k = reader.lastCheckpoint(atOrBefore: rounds.lowerBound) {
+            first = (cuts[k], k)
+        } else if rounds.lowerBound == 0 {
+            first = (0, nil)
+        } else {
+            throw .usage("\(reader.path) has no state checkpoint at or before round \(rounds.lowerBound) (recorded without --checkpoint-every): without one, re-execution starts from the initial state, so give --rounds 0:\(rounds.upperBound)")
+        }
+        var out: [Segment] = []
+        var start = first
+        for (k, c) in cuts.enumerated() where c > start.round && c < rounds.upperBound {
+            out.append(Segment(start: start.round, end: c, checkpoint: start.checkpoint))
+            start = (c, k)
+        }
+        out.append(Segment(start: start.round, end: rounds.upperBound, checkpoint: start.checkpoint))
+        return out
+    }
+
+    /// Part `k` (1...n) of `n` of the segments: those whose position i (from 0) has i mod n = k − 1.
+    /// The parts k = 1…n together hold every segment exactly once.
+    public static func share(_ segments: [Segment], part k: Int, of n: Int) -> [Segment] {
+        segments.enumerated().filter { $0.offset % n == k - 1 }.map(\.element)
+    }
+
+    /// Re-executes `segments` on up to `threads` threads (segments in parallel, each run with the
+    /// threads left over). `progress(rounds)` reports rounds re-executed so far (from any thread,
+    /// one call at a time).
+    public static func run(_ reader: TraceReader, dataset: Dataset, segments: [Segment], threads: Int,
+                           progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> ReexecutionReport {
+        let threads = max(1, threads)
+        let parallel = max(1, min(threads, segments.count))
+        var segmentConfig = reader.header.config
+        segmentConfig.threads = max(1, threads / parallel)
+        let config = segmentConfig
+        let slots = ResultSlots<Result<SegmentResult, TraceError>>(count: segments.count)
+        let shared = Shared(progress: progress)
+        let positions = roundsBefore(reader.records)
+        ParallelExecutor(threads: parallel).forEach(segments.count) { i, _ in
+            do throws(TraceError) {
+                slots[i] = .success(try runSegment(segments[i], reader: reader, dataset: dataset, config: config,
+                                                   positions: positions, shared: shared))
+            } catch {
+                slots[i] = .failure(error)
+            }
+        }
+        var report = ReexecutionReport()
+        for i in segments.indices {
+            let r: SegmentResult
+            switch slots[i]! {
+            case .success(let x): r = x
+            case .failure(let e): throw e
+            }
+            report.segmentsRun += 1
+            report.roundsChecked += r.rounds
+            report.keyframesChecked += r.keyframes
+            report.checkpointsChecked += r.checkpoints
+            if let m = r.mismatch, report.mismatchRound.map({ m.round < $0 }) ?? true {
+                report.mismatch = m.message
+                report.mismatchRound = m.round
+            }
+        }
+        return report
+    }
+
+    /// For every record, the number of round records before it (a checkpoint's round).
+    static func roundsBefore(_ records: [IndexEntry]) -> [Int] {
+        var n = 0
+        return records.map { e in
+            defer { if e.type == .round { n += 1 } }
+            return n
+        }
+    }
+
+    struct Mismatch: Sendable {
+        var round: Int
+        var message: String
+    }
+
+    struct SegmentResult: Sendable {
+        var rounds = 0, keyframes = 0, checkpoints = 0
+        var mismatch: Mismatch?
+    }
+
+    /// What the segments share: the progress count, and the earliest mismatch found so far (a
+    /// segment that starts after it stops: its result could not be the first difference).
+    final class Shared: @unchecked Sendable {
+        let lock = NSLock()
+        let progress: (Int) -> Void
+        var done = 0
+        var earliestMismatch = Int.max
+        init(progress: @escaping (Int) -> Void) { self.progress = progress }
+        func roundDone() { lock.withLock { done += 1; progress(done) } }
+        func found(_ round: Int) { lock.withLock { earliestMismatch = min(earliestMismatch, round) } }
+        var earliest: Int { lock.withLock { earliestMismatch } }
+    }
+
+    static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
+                           positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
+        let header = reader.header, path = reader.path
+        let simulation: Simulation
+        do { simulation = try Simulation(config: config, dataset: dataset) } catch {
+            throw .usage("\(path): its configuration does not run here: \(error.message)")
+        }
+        guard simulation.partition == header.partition else {
+            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
+        }
+        let d = simulation.model.parameterCount
+        let tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
+        let decompressor = ZstdDecompressor()
+        if segment.start > 0 {
+            guard let k = segment.checkpoint else { throw .usage("\(path): no checkpoint to start round \(segment.start) from") }
+            let checkpoint = try reader.checkpoint(k, using: decompressor)
+            do {
+                try simulation.restore(state: try checkpoint.simulationState(), at: segment.start)
+                if let tracker, let drift = try checkpoint.driftState() { try tracker.restore(drift) }
+            } catch let e as TraceError { throw e } catch let e as SimulationError {
+                throw .corrupted("\(path): the checkpoint before round \(segment.start) does not fit the run: \(e.message)")
+            } catch { throw .corrupted("\(path): \(error)") }
+        }
+        let encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
+        var result = SegmentResult()
+        var t = segment.start
+        var evaluationSeconds = 0.0
+        let lastRound = reader.roundCount
+        for (k, e) in reader.records.enumerated() {
+            let p = positions[k]
+            let wanted: Bool = switch e.type {
+            case .round: e.round >= segment.start && e.round < segment.end
+            case .keyframe: e.round >= segment.start && (e.round < segment.end || (e.round == segment.end && segment.end == lastRound))
+            // The checkpoint a segment starts from was compared by the segment before (or is the
+            // initial state at round 0, compared here); the next one is compared here.
+            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0)
+            default: false
+            }
+            guard wanted else { continue }
+            if shared.earliest < t { return result }
+            let recorded = try reader.bodyBytes(ofRecord: k, using: decompressor)
+            switch e.type {
+            case .round:
+                let event: RoundEvent
+                do { event = try simulation.advance(round: t, evaluationSeconds: &evaluationSeconds) } catch {
+                    throw .corrupted("\(path): round \(t) does not re-execute: \(error.message)")
+                }
+                let body = Array(encoder.round(event, drift: tracker).parts.joined())
+                if body != recorded {
+                    let message = try describeRound(t, event: event, encoded: body, reader: reader, decompressor: decompressor)
+                    shared.found(t)
+                    result.mismatch = Mismatch(round: t, message: message)
+                    return result
+                }
+                result.rounds += 1
+                t += 1
+                shared.roundDone()
+            case .keyframe:
+                let body = Array(encoder.keyframe(round: t, snapshot: simulation.snapshot()).joined())
+                if body != recorded {
+                    shared.found(t)
+                    result.mismatch = Mismatch(round: t, message: "the keyframe before round \(t) differs from the re-executed server state (model, class-momentum buffer or carried states)")
+                    return result
+                }
+                result.keyframes += 1
+            default:
+                let state = simulation.captureState(round: t), drift = tracker?.captureState()
+                let body = Array(encoder.checkpoint(state, drift: drift).joined())
+                if body != recorded {
+                    let index = reader.checkpointRecords.firstIndex { $0.offset == e.offset } ?? 0
+                    let message = try describeCheckpoint(t, state: state, drift: drift, recorded: reader.checkpoint(index, using: decompressor))
+                    shared.found(t)
+                    result.mismatch = Mismatch(round: t, message: message)
+                    return result
+                }
+                result.checkpoints += 1
+            }
+        }
+        if t < segment.end {
+            throw .corrupted("\(path): rounds \(t)..<\(segment.end) are not in the trace")
+        }
+        return result
+    }
+
+    /// The first field of round `t` that differs, in the order the server met them: per
+    /// aggregation the senders, each sender's message, the attack's decision, the rule's decision
+    /// and states, the aggregate and metrics; then the model diff, the evaluation and the drift.
+    static func describeRound(_ t: Int, event: RoundEvent, encoded: [UInt8], reader: TraceReader,
+                              decompressor: ZstdDecompressor) throws(TraceError) -> String {
+        let recorded = try reader.round(t, using: decompressor)
+        let mine: RoundContent
+        switch ParsedBody<RoundContent>.parse(encoded, decoder: RecordBody.decoder()) {
+        case .success(let p): mine = p.content
+        case .failure(let f): return "round \(t): the re-executed round does not encode (\(f.reason))"
+        }
+        let r = recorded.content
+        guard r.classes == event.classes, r.aggregations.count == event.aggregations.count else {
+            return "round \(t): the recorded class set \(r.classes) differs from the re-executed \(event.classes)"
+        }
+        for (k, a) in event.aggregations.enumerated() {
+            let ra = r.aggregations[k]
+            let which = a.classIndex >= 0 ? "round \(t), class \(a.classIndex)" : "round \(t)"
+            guard ra.senders == a.senders else { return "\(which): the senders differ" }
+            if recorded.hasVectors {
+                let messages = try recorded.messages(k)
+                for (row, sender) in a.senders.enumerated() {
+                    let got = messages.withRow(row) { Array($0) }, want = a.messages.withRow(row) { Array($0) }
+                    if let i = firstDifference(got, want) {
+                        return "\(which), worker \(sender.worker) (\(sender.byzantine ? "Byzantine" : "honest")): the recorded message differs from the re-executed one at coordinate \(i) (recorded \(got[i]), re-executed \(want[i]))"
+                    }
+                }
+            }
+            if ra.attack != a.attackDecision { return "\(which): the attack's decision differs" }
+            if ra.decision != a.decision { return "\(which): the rule's decision differs" }
+            let before = recorded.hasVectors ? try recorded.state(k, after: false) : nil
+            let after = recorded.hasVectors ? try recorded.state(k, after: true) : nil
+            if ra.stateBefore.scalars != a.stateBefore.scalars || before.map({ $0 != a.stateBefore }) == true {
+                return "\(which): the state carried into the aggregation differs"
+            }
+            if ra.stateAfter.scalars != a.stateAfter.scalars || after.map({ $0 != a.stateAfter }) == true {
+                return "\(which): the state carried out of the aggregation differs"
+            }
+            if recorded.hasVectors, let i = firstDifference(try recorded.aggregate(k), a.aggregate) {
+                return "\(which): the aggregate differs at coordinate \(i)"
+            }
+            if ra.metrics != mine.aggregations[k].metrics { return "\(which): the metrics (gap, λ̂, drift, …) differ" }
+        }
+        if recorded.hasVectors, let i = firstDifference(try recorded.modelDiff(), event.modelDiff) {
+            return "round \(t): the model diff differs at coordinate \(i)"
+        }
+        if r.evaluation != event.evaluation { return "round \(t): the evaluation differs (recorded \(r.evaluation.map { "\($0.accuracy)" } ?? "none"), re-executed \(event.evaluation.map { "\($0.accuracy)" } ?? "none"))" }
+        if r.drift != mine.drift { return "round \(t): the model drift differs" }
+        return "round \(t): the record's bytes differ from the re-executed round's, with the same content (another encoding)"
+    }
+
+    /// The first part of a checkpoint that differs from the re-executed state.
+    static func describeCheckpoint(_ t: Int, state: SimulationState, drift: DriftTrackerState?,
+                                   recorded: TraceCheckpoint) throws(TraceError) -> String {
+        let what = "the checkpoint before round \(t)"
+        let r = try recorded.simulationState()
+        if let i = firstDifference(r.parameters, state.parameters) { return "\(what): the model differs at coordinate \(i)" }
+        for (k, row) in state.honestRows.enumerated() where k < r.honestMomenta.count {
+            if let i = firstDifference(r.honestMomenta[k], state.honestMomenta[k]) {
+                return "\(what): class \(row.classIndex), worker \(row.worker) (honest): the momentum differs at coordinate \(i)"
+            }
+        }
+        for (k, row) in state.byzantineRows.enumerated() where k < r.byzantineMomenta.count {
+            if let i = firstDifference(r.byzantineMomenta[k], state.byzantineMomenta[k]) {
+                return "\(what): class \(row.classIndex), worker \(row.worker) (Byzantine): the momentum differs at coordinate \(i)"
+            }
+        }
+        if r.classMomenta != state.classMomenta || r.serverMomentum != state.serverMomentum {
+            return "\(what): the class-momentum buffer or server momentum differs"
+        }
+        if r.aggregatorStates != state.aggregatorStates || r.attackStates != state.attackStates {
+            return "\(what): a rule's or attack's carried state differs"
+        }
+        if try recorded.driftState() != drift { return "\(what): the drift state differs" }
+        return "\(what): the record's bytes differ from the re-executed state's, with the same content (another encoding)"
+    }
+
+    /// The first index where the bit patterns differ (or where the lengths differ).
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
+        guard a.count == b.count else { return min(a.count, b.count) }
+        for i in a.indices where a[i].bitPattern != b[i].bitPattern { return i }
+        return nil
+    }
+}
