@@ -152,3 +152,22 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect { try Reexecution.loadDataset(for: otherData.header, directory: nil) } throws: { ($0 as? TraceError)?.message.contains("digest") == true }
     }
 }
+
+/// The committed 1.2 sample (portable backend, identical bits on every x86-64 CPU with AVX2 and
+/// FMA) re-executes bit for bit on real Fashion-MNIST: every message, decision, state, aggregate,
+/// model diff, evaluation, keyframe and checkpoint. This pins the engine's arithmetic (numerics
+/// version 2): a change to the bits of a round fails here, and must raise
+/// `SimulationNumerics.current` and add a new sample.
+@Suite struct SampleReexecutionTests {
+    @Test func version1_2SampleReexecutesBitForBit() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("traces/samples/v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path
+        let r = try TraceReader(path: path)
+        #expect(r.header.effectiveNumerics == SimulationNumerics.current)
+        let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
+        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
+        #expect(report.passed, "\(report.mismatch ?? "")")
+        #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
+    }
+}
+

@@ -95,6 +95,35 @@ extension CompatibilityTests {
     }
 }
 
+extension CompatibilityTests {
+    static let version1_2Sample = "v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace"
+
+    /// The 1.2 sample of desgd 0.8.0 (numerics 2, the portable backend, state checkpoints before
+    /// rounds 0 and 2): read, chain pinned, metrics recomputed. `ReexecutionTests` re-executes it
+    /// bit for bit, which pins the engine's arithmetic.
+    @Test func version1_2Sample() throws {
+        let r = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_2Sample).path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 2] && r.header.program == "desgd 0.8.0" && r.header.numerics == 2)
+        #expect(r.header.config.backend == .portable && r.header.checkpointInterval == 2 && r.header.driftWindow == 2)
+        #expect(r.roundCount == 3 && r.checkpointRounds == [0, 2])
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "3c0cf739f8aa7412ad5ea9d440780a9daa1b17ad878a456af9f85f5d33873e3e")
+        for t in 0..<3 {
+            let round = try r.round(t)
+            let a = round.aggregations[0]
+            let messages = try round.messages(0)
+            let aggregate = try round.aggregate(0)
+            var m = aggregate.withUnsafeBufferPointer {
+                DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
+                                         decision: a.decision, bound: a.metrics.bound)
+            }
+            m.drift = a.metrics.drift
+            #expect(m == a.metrics)
+        }
+    }
+}
+
 /// The Python reader (traces/desgd_trace.py, written from FORMAT.md alone) reads the sample and
 /// passes its checks: the chain, the model rebuilt from keyframes and diffs, the recorded gap
 /// recomputed in numpy, truncation and a flipped byte. Runs where the interpreter (`$DESGD_PYTHON`, default
@@ -115,7 +144,7 @@ extension CompatibilityTests {
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
         let traces = CompatibilityTests.samples.deletingLastPathComponent()
-        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace"] {
+        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
             p.arguments = [traces.appendingPathComponent("check_desgd_trace.py").path,
