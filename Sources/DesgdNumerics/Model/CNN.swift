@@ -161,7 +161,7 @@ public struct CNN: Sendable {
         while start < data.count {
             let end = min(data.count, start + perGroup)
             let batches = stride(from: start, to: end, by: batchSize).map { MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize))) }
-            parameters.withUnsafeBufferPointer { forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
+            _ = parameters.withUnsafeBufferPointer { forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
             let C = shape.classes
             for r in 0 ..< (end - start) {
                 loss += ws.sampleLoss[r]
