@@ -83,15 +83,22 @@ extension CompatibilityTests {
             let a = round.aggregations[0]
             #expect(a.metrics.drift?.count == 1)  // class t's first aggregation (cyclic schedule)
             #expect(round.content.drift?.rounds == t + 1)
-            let messages = try round.messages(0)
-            let aggregate = try round.aggregate(0)
-            var m = aggregate.withUnsafeBufferPointer {
-                DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
-                                         decision: a.decision, bound: a.metrics.bound)
-            }
-            m.drift = a.metrics.drift
-            #expect(m == a.metrics)
+            try Self.expectMetricsRecomputed(round)
         }
+    }
+
+    /// The first aggregation's recorded metrics equal those recomputed from its recorded messages
+    /// and aggregate (drift carried over: it needs the earlier rounds).
+    static func expectMetricsRecomputed(_ round: TraceRound) throws {
+        let a = round.aggregations[0]
+        let messages = try round.messages(0)
+        let aggregate = try round.aggregate(0)
+        var m = aggregate.withUnsafeBufferPointer {
+            DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
+                                     decision: a.decision, bound: a.metrics.bound)
+        }
+        m.drift = a.metrics.drift
+        #expect(m == a.metrics, "round \(round.round)")
     }
 }
 
@@ -109,18 +116,7 @@ extension CompatibilityTests {
         #expect(r.roundCount == 3 && r.checkpointRounds == [0, 2])
         let chain = r.verifyChain()
         #expect(chain.holds && chain.lastDigest == "3c0cf739f8aa7412ad5ea9d440780a9daa1b17ad878a456af9f85f5d33873e3e")
-        for t in 0..<3 {
-            let round = try r.round(t)
-            let a = round.aggregations[0]
-            let messages = try round.messages(0)
-            let aggregate = try round.aggregate(0)
-            var m = aggregate.withUnsafeBufferPointer {
-                DeviationMetrics.measure(messages: messages, honest: a.senders.map { !$0.byzantine }, output: $0,
-                                         decision: a.decision, bound: a.metrics.bound)
-            }
-            m.drift = a.metrics.drift
-            #expect(m == a.metrics)
-        }
+        for t in 0..<3 { try Self.expectMetricsRecomputed(try r.round(t)) }
     }
 }
 

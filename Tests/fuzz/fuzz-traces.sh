@@ -32,7 +32,7 @@ swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc 
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null
 
 # Seeds: small synthetic runs covering DeSGD and SGD, full, sampled and decisions recording, a stateful
-# rule (cclip), a random schedule with two classes per round, and a trace without its footer.
+# rule (cclip), a state checkpoint before every round, and a trace without its footer.
 record=.build/release/desgd-record
 common="--synthetic 300 --honest 10 --byzantine 1 --threads 1 --keyframe-every 100 --force"
 if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
@@ -41,6 +41,7 @@ if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   $record $common --rounds 2 --agg cclip --attack ipm --record decisions --out "$WORK/seeds/decisions-desgd-cclip.trace" >/dev/null
   $record --synthetic 300 --honest 4 --byzantine 1 --threads 1 --keyframe-every 100 --force --rounds 1 --mode sgd \
     --agg trmean --attack signflip --out "$WORK/seeds/full-sgd-1r.trace" >/dev/null
+  $record $common --rounds 3 --agg cclip --attack ipm --checkpoint-every 1 --out "$WORK/seeds/checkpoints-cclip-ipm.trace" >/dev/null
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
   for t in "$WORK"/seeds/*.trace; do .build/release/desgd-fuzz --bodies "$t" "$WORK/bodies"; done
 fi
