@@ -162,7 +162,8 @@ struct DesgdReplayCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
-        print("re-executed \(report.roundsChecked) rounds of \(trace) in \(report.segmentsRun) segments\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(report.keyframesChecked) keyframes and \(report.checkpointsChecked) checkpoints")
+        func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
     }
 
     func emit(_ text: String) {
