@@ -222,18 +222,18 @@ public final class Simulation {
     /// result does not depend on the thread count.
     func computeMomenta(round t: Int, classes S: [Int]) {
         let n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
-        let desgd = config.mode == .desgd
         let own = attack.ownMomentum
         let flip = own == .flippedLabels
+        let desgd = config.mode == .desgd
         let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in (desgd ? S : [-1]).map { (j, $0) } }
         var batches: [MiniBatch] = []
-        var targets: [UnsafeMutableBufferPointer<Float>] = []
+        var targets: [SendablePointer<Float>] = []  // each batch's momentum row
         batches.reserveCapacity(honestJobs.count + byzantineJobs.count)
         for (i, (worker, cls)) in honestJobs.enumerated() {
             let source = cls >= 0 ? partition.samples[worker][cls] : workerSamples[worker]
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: worker, round: t, class: cls)
             batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream)))
-            targets.append(honestMomenta.row(i))
+            targets.append(SendablePointer(honestMomenta.row(i).baseAddress!))
         }
         for (j, c) in byzantineJobs {
             // Label-flip: the worker's data relabelled y ↦ C−1−y, then class c's samples of that
@@ -242,18 +242,18 @@ public final class Simulation {
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: n + j, round: t, class: c)
             batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream),
                                      flipLabels: flip))
-            targets.append(byzantineMomenta.row(desgd ? j * C + c : j))
+            targets.append(SendablePointer(byzantineMomenta.row(byzantineRow(j, c)).baseAddress!))
         }
-        let cfg = config
-        let outputs = targets.map { SendableMutableBuffer($0) }
+        let cfg = config, rows = targets
         parameters.withUnsafeBufferPointer { p in
             let params = SendableBuffer(p)
             model.lossAndGradients(parameters: p, data: dataset.train, batches: batches, executor: executor, workspace: workspace) { i, g, _ in
                 SGD.addWeightDecay(g, parameters: params.buffer, weightDecay: cfg.weightDecay)
+                let target = UnsafeMutableBufferPointer(start: rows[i].base, count: g.count)
                 if cfg.momentum == .local {
-                    SGD.updateMomentum(outputs[i].buffer, gradient: UnsafeBufferPointer(g), beta: cfg.beta)
+                    SGD.updateMomentum(target, gradient: UnsafeBufferPointer(g), beta: cfg.beta)
                 } else {
-                    _ = outputs[i].buffer.update(fromContentsOf: g)
+                    _ = target.update(fromContentsOf: g)
                 }
             }
         }

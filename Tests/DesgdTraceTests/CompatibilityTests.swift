@@ -139,27 +139,14 @@ extension CompatibilityTests {
     }()
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
-        let traces = CompatibilityTests.samples.deletingLastPathComponent()
         for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
-            p.arguments = [traces.appendingPathComponent("check_desgd_trace.py").path,
-                           CompatibilityTests.samples.appendingPathComponent(sample).path]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(sample): \(text)")
+            let (status, text) = try Self.check(CompatibilityTests.samples.appendingPathComponent(sample).path)
+            #expect(status == 0, "\(sample): \(text)")
         }
     }
 
-    /// The Python reader reads state checkpoints (format 1.2): check 6 of check_desgd_trace.py
-    /// compares each with the keyframe of its round, bit for bit.
-    @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderReadsCheckpoints() throws {
-        let (path, _, _) = try record(tinyConfig(), keyframes: 3, checkpoints: 3)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+    /// Runs traces/check_desgd_trace.py on `path`: its exit status and its output.
+    static func check(_ path: String) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
         p.arguments = [CompatibilityTests.samples.deletingLastPathComponent().appendingPathComponent("check_desgd_trace.py").path, path]
@@ -169,7 +156,16 @@ extension CompatibilityTests {
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        return (p.terminationStatus, text)
+    }
+
+    /// The Python reader reads state checkpoints (format 1.2): check 6 of check_desgd_trace.py
+    /// compares each with the keyframe of its round, bit for bit.
+    @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderReadsCheckpoints() throws {
+        let (path, _, _) = try record(tinyConfig(), keyframes: 3, checkpoints: 3)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, text) = try Self.check(path)
+        #expect(status == 0, "\(text)")
         #expect(text.contains("checkpoint 3: model and buffer equal keyframe 3"), "\(text)")
     }
 }

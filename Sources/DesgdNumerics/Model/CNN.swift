@@ -223,12 +223,6 @@ public struct Evaluation: Sendable, Codable, Equatable {
     }
 }
 
-/// An `UnsafeMutableBufferPointer` handed to one `@Sendable` work item for writing.
-public struct SendableMutableBuffer<T>: @unchecked Sendable {
-    public let buffer: UnsafeMutableBufferPointer<T>
-    public init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
-}
-
 /// An `UnsafeBufferPointer` that `@Sendable` work items may share for reading.
 public struct SendableBuffer<T>: @unchecked Sendable {
     public let buffer: UnsafeBufferPointer<T>
