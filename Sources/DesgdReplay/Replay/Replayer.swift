@@ -34,8 +34,9 @@ public enum ReplayState: String, Sendable, Codable, Equatable {
     /// every round of this class since the first replayed round.
     case carried
     /// Another rule, but a round of this class between the first replayed round and this one was
-    /// recorded without vectors (`sampled:K`, `decisions`): the rule never saw that round's messages,
-    /// so the state it carries skips it and the row is not that rule's counterfactual run.
+    /// recorded without vectors (`sampled:K`, `decisions`) and not rebuilt (no ``RoundRebuilder``,
+    /// `--no-rebuild`): the rule never saw that round's messages, so the state it carries skips it
+    /// and the row is not that rule's counterfactual run.
     case notCarried = "not-carried"
 }
 
@@ -45,7 +46,8 @@ public struct ReplayRule: Sendable {
     public let pipeline: AggregationPipeline
 }
 
-/// The recorded inputs of one round, decoded once and shared by every rule replayed on it.
+/// The recorded inputs of one round, decoded once (or rebuilt, ``RoundRebuilder``) and shared by
+/// every rule replayed on it.
 struct RoundInputs: Sendable {
     struct Aggregation: Sendable {
         var classIndex: Int
@@ -58,6 +60,19 @@ struct RoundInputs: Sendable {
     var aggregations: [Aggregation]
 }
 
+extension RoundInputs {
+    /// The inputs of round `t` from its re-simulated aggregations (checked against the record by
+    /// ``RoundRebuilder``): the same messages, aggregate and state the recorder saw.
+    init(round t: Int, rebuilt: [AggregationEvent]) {
+        round = t
+        aggregations = rebuilt.map { a in
+            .init(classIndex: a.classIndex, messages: a.messages,
+                  honest: HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }),
+                  recordedAggregate: a.aggregate, recordedStateBefore: a.stateBefore)
+        }
+    }
+}
+
 /// Re-executes recorded rounds with other rules on the exact recorded messages (PRODUCT.md §6).
 ///
 /// - Every rule sees the trace's declared f unless `f` overrides it, and the round's and class's
@@ -67,7 +82,11 @@ struct RoundInputs: Sendable {
 ///   in between do not matter). Another stateful rule carries its own state per class across the
 ///   replayed rounds, from its initial state at the first replayed round (a counterfactual run);
 ///   once a round of that class lacks vectors the state cannot be carried through it, and the
-///   class's later rows say so (``ReplayState/notCarried``).
+///   class's later rows say so (``ReplayState/notCarried``) — unless a ``RoundRebuilder`` rebuilds
+///   the vectors of such rounds, which are then replayed like the others (state carried, drift
+///   continued).
+/// - Rebuilt rounds: the rebuilder re-simulates them in round order, block by block, before the
+///   block's rounds are read in parallel; it computes each round on all threads.
 /// - Parallelism: rounds are read, decoded and aggregated in blocks on `threads` threads; a block
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
@@ -84,6 +103,8 @@ public final class Replayer {
     let recordedSpec: String
     /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
     public private(set) var driftNote: String?
+    /// Rebuilds the vectors of rounds recorded without them; nil: such rounds are skipped.
+    public let rebuilder: RoundRebuilder?
 
     /// - Parameters:
     ///   - rules: rule specs in the catalogue's syntax (`all` expands to every rule).
@@ -91,9 +112,11 @@ public final class Replayer {
     ///   - f: the f the rules are told (default: the trace's declared f).
     ///   - skipUnrunnable: leave out rules whose requirement fails for some group (with `all`),
     ///     instead of failing.
+    ///   - rebuilder: rebuilds the vectors of rounds recorded without them (nil: skip those rounds).
     public init(reader: TraceReader, rules specs: [String], pre: String = "", f: Int? = nil, threads: Int,
-                skipUnrunnable: Bool = false) throws(TraceError) {
+                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil) throws(TraceError) {
         self.reader = reader
+        self.rebuilder = rebuilder
         self.threads = max(1, threads)
         let config = reader.header.config
         let declaredF = f ?? config.effectiveF
@@ -128,8 +151,15 @@ public final class Replayer {
         return rule.pipeline.resilienceBound(n: g.honestWorkers.count + g.byzantineWorkers.count, f: declaredF)
     }
 
+    /// The work ``run(rounds:progress:emit:)`` reports progress of: the rounds replayed, plus the
+    /// rounds re-simulated to rebuild vectors.
+    public func work(rounds range: Range<Int>) -> Int {
+        range.count + (rebuilder?.simulatedRounds(for: range) ?? 0)
+    }
+
     /// Replays `rounds` (default all). Rows reach `emit` in order, one round at a time;
-    /// `progress(done)` counts rounds. Rounds recorded without vectors are skipped and counted.
+    /// `progress(done)` counts rounds replayed and rounds re-simulated (``work(rounds:)``). Rounds
+    /// recorded without vectors are rebuilt with the ``rebuilder``, or else skipped and counted.
     /// Returns the number of rounds replayed and of rounds skipped.
     @discardableResult
     public func run(rounds range: Range<Int>? = nil, progress: (Int) -> Void = { _ in },
@@ -200,10 +230,20 @@ public final class Replayer {
             }
             let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]), TraceError>>(count: block.count * rules.count)
             let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
-            let reader = self.reader, blockRounds = block
+            // Rounds without vectors rebuilt first, in order (the rebuilder's run goes forward).
+            var rebuiltRounds: [[AggregationEvent]?] = Array(repeating: nil, count: block.count)
+            if let rebuilder {
+                let before = done
+                for (b, round) in block.enumerated() where rebuilder.rebuilds(round) {
+                    rebuiltRounds[b] = try rebuilder.round(round) { progress(before + $0) }.aggregations
+                }
+            }
+            let reader = self.reader, blockRounds = block, rebuilt = rebuiltRounds
             executor.forEach(block.count) { b, slot in
                 do throws(TraceError) {
-                    let input = try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
+                    let input = if let aggregations = rebuilt[b] { RoundInputs(round: blockRounds[b], rebuilt: aggregations) } else {
+                        try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
+                    }
                     inputSlots[b] = .success(input)
                     guard let input else { return }
                     for k in rules.indices where !stateful[k] { slots[b * rules.count + k] = .success(evaluate(input, k)) }
@@ -247,7 +287,7 @@ public final class Replayer {
                 emit(input.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
             }
             done += block.count
-            progress(done)
+            progress(done + (rebuilder?.roundsSimulated ?? 0))
         }
         return (replayed, skippedRounds)
     }
