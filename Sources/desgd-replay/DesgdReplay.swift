@@ -26,6 +26,8 @@ struct DesgdReplayCommand: ParsableCommand {
 
         Vectors on demand: on a sampled:K or decisions trace, the rounds recorded without vectors are rebuilt by re-simulating the run from the last state checkpoint at or before them (desgd-record --checkpoint-every; from round 0 in a trace without checkpoints), and each re-simulated round is encoded as the recorder would and compared byte for byte with its record before it is used; a difference exits 1 naming the round. This needs what --reexecute needs (the data set, --data, and the same arithmetic); otherwise it exits 2 saying why. With --rounds A:B the rounds from the checkpoint to A are re-simulated and checked, not replayed; the progress bar counts the re-simulated rounds. --no-rebuild skips the rounds without vectors instead (the behaviour before 0.9).
 
+        The worst case (--adversary worst): on every replayed aggregation, the recorded honest messages are kept, the recorded Byzantine ones dropped, and a search looks for the f inputs that push each rule farthest from the honest mean: the optimal attacks' own line searches (ipm-opt, alie-opt, ByzFL's ALIE sign), identical copies along the IPM, ALIE, recorded-attack, mimic, principal, single-coordinate and seeded random directions (each bracketed in both directions, then golden-section refined), split placements, and a final compass search, within --budget rule evaluations. Each row gets the worst λ̂ and κ̂ found, the family that found it and its ratio to the rule's proven bound; the summary gives their distribution, the rounds within 10 % of the bound, and loudly any round above it (a bug in the rule or in its bound). Same seed, same result, for any --threads.
+
         Re-execution (--reexecute) re-simulates the recorded run with the header's configuration from the trace's state checkpoints (desgd-record --checkpoint-every) and compares every record bit for bit: each sender's message, the attack's and the rule's decisions, carried states, aggregates, metrics, model diffs, evaluations, keyframes and the next checkpoint. It checks what --verify cannot: that the honest messages are what honest workers compute. It starts from the last checkpoint at or before the start of --rounds (a trace without checkpoints: from round 0 only), needs the data set the run was recorded on (--data; its digest must be the header's) and the same arithmetic (engine numerics and backend kernel), and exits 1 naming the first round, class and worker that differ.
 
         The segments between checkpoints are independent: --threads runs several at once (one run in memory per thread), and --segment K/N re-executes part K of N of them, so that a Slurm job array of N tasks covers a long trace exactly once.
@@ -34,6 +36,7 @@ struct DesgdReplayCommand: ParsableCommand {
           desgd-replay traces/run.trace --agg geomed
           desgd-replay traces/run.trace --agg all --rounds 100:200 --csv > rows.csv
           desgd-replay traces/run.trace --agg trmean,krum:q=n-f-1 --f 2 --json
+          desgd-replay traces/run.trace --agg krum,trmean --adversary worst
           desgd-replay traces/run.trace --verify
           desgd-replay traces/run.trace --export out/ --round 42
           desgd-replay traces/decisions.trace --agg geomed --rounds 120:121 --data /usr/share/datasets/fashion-mnist
@@ -68,7 +71,12 @@ struct DesgdReplayCommand: ParsableCommand {
     @Option(help: "Write one round's messages, honest mask, aggregate and model diff as .npy files (with --round).")
     var export: String?
     @Option(help: "The round to export, 0...the trace's last round.") var round: Int?
-    @Flag(help: "Exit 1 when some λ̂ exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
+    @Option(help: ArgumentHelp("recorded (default): the recorded Byzantine inputs; worst: also search, on every replayed aggregation, the f Byzantine inputs that push each rule farthest from the honest mean, and report the worst λ̂ and κ̂ found, how, and their ratio to the rule's proven bound.",
+                               valueName: "recorded|worst"))
+    var adversary: AdversaryChoice = .recorded
+    @Option(help: "With --adversary worst: rule evaluations per aggregation, \(rangeText(WorstCaseSearch.budgetRange)) (default \(WorstCaseSearch.defaultBudget)).")
+    var budget: Int?
+    @Flag(help: "Exit 1 when some λ̂ (or, with --adversary worst, some worst λ̂) exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
 
     func run() throws {
@@ -79,6 +87,11 @@ struct DesgdReplayCommand: ParsableCommand {
         if !reexecute && segment != nil { throw CommandFailure.exit(program, "--segment goes with --reexecute") }
         if (reexecute || verify) && noRebuild { throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export") }
         if verify && !reexecute && data != nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
+        if adversary == .recorded && budget != nil { throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
+        if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
+        if adversary == .worst && (reexecute || verify || export != nil) {
+            throw CommandFailure.exit(program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
+        }
         if reexecute {
             try segment?.check(program)
             try runReexecution(reader, program: program)
@@ -124,10 +137,11 @@ struct DesgdReplayCommand: ParsableCommand {
         do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace) } catch {
             throw CommandFailure.exit(program, error.message)
         }
+        let adversarySearch = adversary == .worst ? WorstCaseSearch(budget: budget ?? WorstCaseSearch.defaultBudget) : nil
         var replayer: Replayer
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
-                                    skipUnrunnable: specs.contains { $0.lowercased() == "all" })
+                                    skipUnrunnable: specs.contains { $0.lowercased() == "all" }, adversary: adversarySearch)
         } catch { throw CommandFailure.exit(program, error.message) }
         let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: range, data: data, noRebuild: noRebuild, threads: threads, program: program)
         if rebuilder != nil {
@@ -135,7 +149,8 @@ struct DesgdReplayCommand: ParsableCommand {
             // reported before the data set is loaded).
             do {
                 replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
-                                        skipUnrunnable: specs.contains { $0.lowercased() == "all" }, rebuilder: rebuilder)
+                                        skipUnrunnable: specs.contains { $0.lowercased() == "all" }, rebuilder: rebuilder,
+                                        adversary: adversarySearch)
             } catch { throw CommandFailure.exit(program, error.message) }
         }
         if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
@@ -143,12 +158,13 @@ struct DesgdReplayCommand: ParsableCommand {
         let bar = ProgressBar(total: replayer.work(rounds: range), label: "replay")
         var summary = ReplaySummaryBuilder()
         var first = true
-        emit(ReplayOutput.begin(format, trace: trace, rules: replayer.rules.map(\.spec)))
+        let worst = adversary == .worst
+        emit(ReplayOutput.begin(format, trace: trace, rules: replayer.rules.map(\.spec), worstCase: worst))
         let counts: (replayed: Int, skipped: Int)
         do {
             counts = try replayer.run(rounds: range, progress: { bar.update($0) }) { rows in
                 summary.add(rows)
-                emit(ReplayOutput.rows(rows, format: format, first: first))
+                emit(ReplayOutput.rows(rows, format: format, first: first, worstCase: worst))
                 first = first && rows.isEmpty
             }
         } catch { throw VectorRebuilding.failure(error, program: program) }
@@ -156,7 +172,13 @@ struct DesgdReplayCommand: ParsableCommand {
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
                               skippedRules: replayer.skipped))
         if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
-        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty }) { throw ExitCode(1) }
+        for s in summaries {
+            guard let w = s.worstCase, !w.exceededRounds.isEmpty else { continue }
+            FileHandle.standardError.write(Data("desgd-replay: WORST CASE ABOVE THE PROVEN BOUND: \(s.rule) in \(w.exceededRounds.count) aggregation\(w.exceededRounds.count == 1 ? "" : "s") (first: round \(w.exceededRounds[0])): a bug in the rule or in its bound\n".utf8))
+        }
+        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty || !($0.worstCase?.exceededRounds.isEmpty ?? true) }) {
+            throw ExitCode(1)
+        }
     }
 
     func runReexecution(_ reader: TraceReader, program: String) throws {
@@ -187,6 +209,11 @@ struct DesgdReplayCommand: ParsableCommand {
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
         func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
         print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
+    }
+
+    /// What `--adversary` selects.
+    enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable {
+        case recorded, worst
     }
 
     func emit(_ text: String) {

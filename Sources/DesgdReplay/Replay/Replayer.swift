@@ -23,6 +23,9 @@ public struct ReplayRow: Sendable, Codable, Equatable {
     /// inputs (the same on every aggregation of the round); `metrics.drift` holds the group's.
     /// Both are absent from the first replayed round without vectors on (``ReplayDrift``).
     public var modelDrift: ModelDrift?
+    /// With `--adversary worst`: the largest gap any f_actual Byzantine inputs could have caused
+    /// this rule on these honest messages, as far as ``WorstCaseSearch`` found.
+    public var worstCase: WorstCase? = nil
 }
 
 /// Where a stateful rule's state (centered clipping's centre) came from in one replayed aggregation.
@@ -100,6 +103,8 @@ public final class Replayer {
     public let skipped: [String]
     public let declaredF: Int
     public let threads: Int
+    /// The worst-case adversary searched on every replayed aggregation, or nil (recorded inputs only).
+    public let adversary: WorstCaseSearch?
     let recordedSpec: String
     /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
     public private(set) var driftNote: String?
@@ -113,10 +118,12 @@ public final class Replayer {
     ///   - skipUnrunnable: leave out rules whose requirement fails for some group (with `all`),
     ///     instead of failing.
     ///   - rebuilder: rebuilds the vectors of rounds recorded without them (nil: skip those rounds).
+    ///   - adversary: also search each aggregation's worst-case Byzantine inputs (``ReplayRow/worstCase``).
     public init(reader: TraceReader, rules specs: [String], pre: String = "", f: Int? = nil, threads: Int,
-                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil) throws(TraceError) {
+                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil, adversary: WorstCaseSearch? = nil) throws(TraceError) {
         self.reader = reader
         self.rebuilder = rebuilder
+        self.adversary = adversary
         self.threads = max(1, threads)
         let config = reader.header.config
         let declaredF = f ?? config.effectiveF
@@ -204,7 +211,7 @@ public final class Replayer {
             let bounds = self.rules.map { rule in
                 Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
-            let currentStates = states, uncarried = uncarriedClasses
+            let currentStates = states, uncarried = uncarriedClasses, adversary = self.adversary
             @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState], [[Float]]) {
                 let rule = rules[k]
                 var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:], outputs: [[Float]] = []
@@ -215,15 +222,27 @@ public final class Replayer {
                     let context = AggregationContext(messages: a.messages, f: f, seed: config.seed, round: input.round,
                                                      classIndex: a.classIndex, backend: config.backend,
                                                      executor: ParallelExecutor(threads: 1))
+                    let stateBefore = state
                     let (output, decision) = rule.pipeline.aggregate(context, state: &state)
                     if rule.pipeline.isStateful { newStates[a.classIndex] = state }
                     let metrics = output.withUnsafeBufferPointer {
                         DeviationMetrics.measure(output: $0, against: a.honest, decision: decision, bound: bounds[k][a.classIndex] ?? nil)
                     }
                     let distance = output.withUnsafeBufferPointer { o in a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
-                    rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
-                                          distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
-                                          state: origin))
+                    var row = ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
+                                        distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
+                                        state: origin)
+                    if let adversary {
+                        // The recorded rows are honest first, then Byzantine: the search keeps that order.
+                        let honestRows = a.honest.honest.indices.filter { a.honest.honest[$0] }
+                        let byzantineRows = a.honest.honest.indices.filter { !a.honest.honest[$0] }
+                        row.worstCase = adversary.search(WorstCaseProblem(
+                            honest: a.messages.selecting(rows: honestRows), byzantineCount: byzantineRows.count,
+                            recordedByzantine: byzantineRows.isEmpty ? nil : a.messages.selecting(rows: byzantineRows),
+                            rule: rule.pipeline, state: stateBefore, declaredF: f, seed: config.seed, round: input.round,
+                            classIndex: a.classIndex, backend: config.backend, bound: bounds[k][a.classIndex] ?? nil))
+                    }
+                    rows.append(row)
                     outputs.append(output)
                 }
                 return (rows, newStates, outputs)
