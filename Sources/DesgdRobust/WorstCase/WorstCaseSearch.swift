@@ -113,8 +113,10 @@ public struct WorstCaseSearch: Sendable, Equatable {
     public var budget: Int
 
     public static let budgetRange = 80...1_000_000
-    /// Keeps `--agg all` on a quick trace to a few minutes on 2 cores (README, worst case).
-    public static let defaultBudget = 200
+    /// 61 evaluations go to the recorded inputs and the optimal attacks' searches, the rest to the
+    /// search's own families; `--agg all` on the quick trace costs about 0.07 s per aggregation
+    /// and rule on 2 busy cores, most of it DnC's (README, worst case).
+    public static let defaultBudget = 150
     /// Byzantine inputs stay within reach·s of x̄_S (2²⁰: far beyond any gradient scale, and still
     /// finite in float32 for any honest scale below ~10³²).
     public static let reach = 1_048_576.0
@@ -233,7 +235,7 @@ struct WorstCaseRun {
         peerSearches()
         var lines = directions()
         // Stage 3: every line bracketed on both signs with an equal share of half the rest.
-        let share = max(6, (remaining / 2) / max(1, lines.count))
+        let share = max(4, (remaining / 2) / max(1, lines.count))
         for i in lines.indices where remaining > 0 { bracket(&lines[i], evaluations: share) }
         // The three best lines refined further with a fifth of what is left.
         let ranked = lines.indices.sorted { lines[$0].bestGap > lines[$1].bestGap || (lines[$0].bestGap == lines[$1].bestGap && $0 < $1) }
