@@ -75,7 +75,7 @@ let package = Package(
         // The front ends: thin commands over the libraries.
         .executableTarget(
             name: "desgd-record",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         .executableTarget(

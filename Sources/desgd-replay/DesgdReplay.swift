@@ -82,7 +82,7 @@ struct DesgdReplayCommand: ParsableCommand {
         if let export {
             guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
             guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
-            try CommandFailure.check(program, "--round", round, in: 0...(reader.roundCount - 1))
+            try CommandFailure.check(program, "--round", round, in: reader.rounds.lowerBound...(reader.rounds.upperBound - 1))
             do {
                 let files = try RoundExport.export(reader, round: round, to: export)
                 print("wrote round \(round) to \(export): \(files.joined(separator: ", "))")
@@ -114,7 +114,7 @@ struct DesgdReplayCommand: ParsableCommand {
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
                                     skipUnrunnable: specs.contains { $0.lowercased() == "all" })
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace)
+            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace)
         } catch { throw CommandFailure.exit(program, error.message) }
         let format: ReplayOutput.Format = csv ? .csv : json ? .json : .table
         let bar = ProgressBar(total: range.count, label: "replay")
@@ -140,7 +140,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let share = segment ?? SegmentShare(argument: "1/1")!
         let segments: [Reexecution.Segment], dataset: Dataset, range: Range<Int>
         do {
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace)
+            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace)
             let all = try Reexecution.segments(of: reader, rounds: range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)

@@ -24,7 +24,7 @@ public enum Audit {
         let integrity = AuditReport.Integrity(
             chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
             failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
-            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.roundCount),
+            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.rounds.upperBound),
             signatures: reader.verifySignatures(chain: chain))
         let run = AuditReport.Run(
             trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
@@ -40,7 +40,7 @@ public enum Audit {
         var rowIndex: [Int: Int] = [:]  // round·(C+1) + class+1 → row
         var accuracy: [AuditReport.AccuracyPoint] = []
         let key = { (t: Int, c: Int) in t * (config.classes + 1) + c + 1 }
-        for t in 0..<reader.roundCount {
+        for t in reader.rounds {
             guard let round = try? reader.round(t) else { continue }
             if let e = round.content.evaluation { accuracy.append(.init(round: t, accuracy: e.accuracy, loss: e.loss)) }
             for a in round.aggregations {
@@ -49,7 +49,7 @@ public enum Audit {
                 rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
                                   cells: [cell(m, distance: 0, model: round.content.drift)]))
             }
-            if t % 50 == 49 { progress("reading rounds", t + 1) }
+            if t % 50 == 49 { progress("reading rounds", t + 1 - reader.firstRound) }
         }
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]

@@ -116,7 +116,7 @@ public enum Reexecution {
         let config = segmentConfig
         let slots = ResultSlots<Result<SegmentResult, TraceError>>(count: segments.count)
         let shared = Shared(progress: progress)
-        let positions = roundsBefore(reader.records)
+        let positions = roundsBefore(reader.records, first: reader.firstRound)
         ParallelExecutor(threads: parallel).forEach(segments.count) { i, _ in
             do throws(TraceError) {
                 slots[i] = .success(try runSegment(segments[i], reader: reader, dataset: dataset, config: config,
@@ -144,9 +144,9 @@ public enum Reexecution {
         return report
     }
 
-    /// For every record, the number of round records before it (a checkpoint's round).
-    static func roundsBefore(_ records: [IndexEntry]) -> [Int] {
-        var n = 0
+    /// For every record, `first` plus the number of round records before it (a checkpoint's round).
+    static func roundsBefore(_ records: [IndexEntry], first: Int) -> [Int] {
+        var n = first
         return records.map { e in
             defer { if e.type == .round { n += 1 } }
             return n
@@ -178,6 +178,14 @@ public enum Reexecution {
 
     static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
                            positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
+        let (simulation, tracker) = try start(segment, reader: reader, dataset: dataset, config: config)
+        return try check(segment, simulation: simulation, tracker: tracker, reader: reader, positions: positions, shared: shared)
+    }
+
+    /// A run of `config` in the state `segment` starts from (its checkpoint's, or the initial one),
+    /// with the drift metrics' tracker when the trace records drift.
+    static func start(_ segment: Segment, reader: TraceReader, dataset: Dataset,
+                      config: SimulationConfig) throws(TraceError) -> (Simulation, DriftTracker?) {
         let header = reader.header, path = reader.path
         let simulation: Simulation
         do { simulation = try Simulation(config: config, dataset: dataset) } catch {
@@ -189,7 +197,8 @@ public enum Reexecution {
         let d = simulation.model.parameterCount
         let tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
         let decompressor = ZstdDecompressor()
-        if segment.start > 0 {
+        // A fork starts from its first checkpoint, not from the header's initial state.
+        if segment.start > 0 || header.fork != nil {
             guard let k = segment.checkpoint else { throw .usage("\(path): no checkpoint to start round \(segment.start) from") }
             let checkpoint = try reader.checkpoint(k, using: decompressor)
             do {
@@ -199,11 +208,20 @@ public enum Reexecution {
                 throw .corrupted("\(path): the checkpoint before round \(segment.start) does not fit the run: \(e.message)")
             } catch { throw .corrupted("\(path): \(error)") }
         }
+        return (simulation, tracker)
+    }
+
+    /// Advances `simulation` (in the state of `segment.start`) through the segment, comparing every
+    /// record it would write with the trace's; stops at the first difference.
+    static func check(_ segment: Segment, simulation: Simulation, tracker: DriftTracker?, reader: TraceReader,
+                      positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
+        let header = reader.header, path = reader.path
+        let decompressor = ZstdDecompressor()
         let encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
         var result = SegmentResult()
         var t = segment.start
         var evaluationSeconds = 0.0
-        let lastRound = reader.roundCount
+        let lastRound = reader.rounds.upperBound
         for (k, e) in reader.records.enumerated() {
             let p = positions[k]
             let wanted: Bool = switch e.type {
@@ -211,7 +229,7 @@ public enum Reexecution {
             case .keyframe: e.round >= segment.start && (e.round < segment.end || (e.round == segment.end && segment.end == lastRound))
             // The checkpoint a segment starts from was compared by the segment before (or is the
             // initial state at round 0, compared here); the next one is compared here.
-            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0)
+            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0 && reader.header.fork == nil)
             default: false
             }
             guard wanted else { continue }
