@@ -93,6 +93,18 @@ import Testing
         #expect([UInt8](FileManager.default.contents(atPath: killed)!) == bytes)
     }
 
+    /// The Python reader (written from FORMAT.md) reads a fork: rounds from T, the checkpoint of
+    /// round T as record 1, the model rebuilt from keyframe T, a cut and a flipped byte.
+    @Test(.enabled(if: PythonReaderTests.python, "python3 with zstandard and numpy")) func thePythonReaderChecksAFork() throws {
+        let parentPath = try Self.parent()
+        defer { try? FileManager.default.removeItem(atPath: parentPath) }
+        let (path, _) = try Self.fork(parentPath, at: 5) { $0.attack = "alie" }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, text) = try PythonReaderTests.check(path)
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("rounds 5..<12") && text.contains("checkpoint 5: model and buffer equal keyframe 5"), "\(text)")
+    }
+
     /// A changed rule starts from its initial state (mean → cclip: no carried centre at round 10,
     /// whose class was aggregated at round 0), while an unchanged cclip carries the parent's.
     @Test func aChangedRuleStartsFromItsInitialState() throws {

@@ -32,7 +32,7 @@ public enum Audit {
             parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
             declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed,
             backend: h.backend, numerics: h.effectiveNumerics,
-            recording: h.recording.description, datasetDigest: h.dataset.digest)
+            recording: h.recording.description, datasetDigest: h.dataset.digest, fork: h.fork)
 
         // The recorded rule, as recorded; rounds damaged beyond reading are left out (the
         // integrity section names the first).
