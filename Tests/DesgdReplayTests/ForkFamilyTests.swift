@@ -38,10 +38,10 @@ import Testing
     /// differs from the parent's at round 6, the halved learning rate's does not: same messages).
     @Test func branchesSideBySide() throws {
         let r = try Self.report()
-        #expect(r.start == 6 && r.forkRounds == [6])
+        #expect(r.start == 6 && r.contextStart == 5 && r.forkRounds == [6])
         #expect(r.branches.map(\.name) == ["parent", "agg=geomed", "lr=\(smallRun().learningRate / 2)"])
         for b in r.branches {
-            #expect(b.gap.map(\.round) == Array(6..<12), "\(b.name)")
+            #expect(b.gap.map(\.round) == Array((b.forkRound == nil ? 5 : 6)..<12), "\(b.name)")
             #expect(b.accuracy.map(\.round) == [7, 11], "\(b.name)")
             #expect(b.chainHolds)
             #expect(b.summary.accuracyAtForkRound == 3)
@@ -49,14 +49,14 @@ import Testing
         let parent = try TraceReader(path: Self.family.0)
         let before = try [3].map { try parent.round($0).content.evaluation!.accuracy }
         #expect(r.reference == before.max() && r.referenceRound == 3)
-        #expect(r.branches[1].gap[0].value != r.branches[0].gap[0].value)
-        #expect(r.branches[2].gap[0].value == r.branches[0].gap[0].value)
+        #expect(r.branches[1].gap[0].value != r.branches[0].gap[1].value)
+        #expect(r.branches[2].gap[0].value == r.branches[0].gap[1].value)
         let recovered = r.branches.map { $0.summary.recoveredAtRound }
         for (b, round) in zip(r.branches, recovered) {
             if let round { #expect(b.accuracy.first { $0.round == round }!.value! >= r.reference! - 0.02) }
         }
         let csv = ForkFamilyText.csv(r)
-        #expect(csv.split(separator: "\n").count == 1 + 3 * 6)
+        #expect(csv.split(separator: "\n").count == 1 + 7 + 2 * 6)
         let text = ForkFamilyText.render(r)
         #expect(text.contains("agg=geomed") && text.contains("rounds to recover"))
     }

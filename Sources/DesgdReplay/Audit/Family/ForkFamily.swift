@@ -2,7 +2,8 @@ import DesgdTrace
 import Foundation
 
 /// A fork family side by side (`desgd-audit PARENT FORK…`, issue 13): the parent and each fork
-/// made of it (`desgd-record --fork`), from the earliest fork round on, with per branch test
+/// made of it (`desgd-record --fork`), from the earliest fork round on (the parent's series from a
+/// little before it, ``ForkFamilyReport/contextStart``), with per branch test
 /// accuracy on evaluation rounds and the recorded rule's gap and λ̂ per round.
 ///
 /// A round of several aggregations (DeSGD with more than one class per round) gives one value per
@@ -59,6 +60,9 @@ public struct ForkFamilyReport: Sendable, Codable, Equatable {
     public var parent: String
     /// The earliest fork round: the family is compared from it.
     public var start: Int
+    /// The parent's series begin here, a quarter of the compared rounds before `start` (at least one
+    /// round, not before its first), so that the plots show the run the forks leave.
+    public var contextStart: Int
     /// The distinct fork rounds, increasing.
     public var forkRounds: [Int]
     /// The parent's best accuracy before `start`, and its round (nil without an evaluation there).
@@ -87,16 +91,18 @@ public enum ForkFamily {
         for f in forks { try checkLink(f, parent: parent) }
         let forkRounds = Array(Set(forks.map { $0.firstRound })).sorted()
         let start = forkRounds[0]
+        let end = ([parent] + forks).map(\.rounds.upperBound).max()!
+        let contextStart = max(parent.firstRound, start - max(1, (end - start) / 4))
         let parentAccuracy = evaluations(parent, from: parent.firstRound)
         let before = parentAccuracy.filter { $0.round < start }
         let best = before.max { ($0.value ?? -1, $1.round) < ($1.value ?? -1, $0.round) }
-        var branches = [branch(parent, name: "parent", forkRound: nil, start: start, parentAccuracy: parentAccuracy,
+        var branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start, parentAccuracy: parentAccuracy,
                                reference: best?.value, within: recoverWithin)]
         for f in forks {
-            branches.append(branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start,
+            branches.append(branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
                                    parentAccuracy: parentAccuracy, reference: best?.value, within: recoverWithin))
         }
-        return ForkFamilyReport(parent: parent.path, start: start, forkRounds: forkRounds, reference: best?.value,
+        return ForkFamilyReport(parent: parent.path, start: start, contextStart: contextStart, forkRounds: forkRounds, reference: best?.value,
                                 referenceRound: best?.round, recoverWithin: recoverWithin, branches: branches)
     }
 
@@ -127,8 +133,10 @@ public enum ForkFamily {
         }
     }
 
-    static func branch(_ reader: TraceReader, name: String, forkRound: Int?, start: Int, parentAccuracy: [ForkFamilyReport.Point],
-                       reference: Double?, within: Double) -> ForkFamilyReport.Branch {
+    /// A branch's series from round `start` on, and its summary from its fork round (the parent's:
+    /// from `forkRoundsStart`, the earliest fork round).
+    static func branch(_ reader: TraceReader, name: String, forkRound: Int?, start: Int, forkRoundsStart: Int,
+                       parentAccuracy: [ForkFamilyReport.Point], reference: Double?, within: Double) -> ForkFamilyReport.Branch {
         var accuracy: [ForkFamilyReport.Point] = [], gap: [ForkFamilyReport.Point] = [], lambda: [ForkFamilyReport.Point] = []
         for t in reader.rounds where t >= start {
             guard let round = try? reader.round(t) else { continue }
@@ -137,7 +145,7 @@ public enum ForkFamily {
             gap.append(.init(round: t, value: mean(metrics.map(\.gap))))
             lambda.append(.init(round: t, value: mean(metrics.compactMap(\.lambda))))
         }
-        let from = forkRound ?? start
+        let from = forkRound ?? forkRoundsStart
         var s = ForkFamilyReport.Summary()
         if let last = parentAccuracy.last(where: { $0.round < from }) {
             s.accuracyAtFork = last.value

@@ -30,7 +30,7 @@ public enum ForkFamilyText {
             if !b.changes.isEmpty { out += "; " + b.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", ") }
             out += "\n"
         }
-        out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on)\n"
+        out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on; the parent's series in --csv, --json and --html start at round \(r.contextStart))\n"
         return out
     }
 
