@@ -28,19 +28,21 @@ def check(cond, what):
 
 def main(path):
     tr = Trace(path)
-    print(f"{path}: {tr.round_count} rounds, keyframes {sorted(tr.keyframes)}, finished {tr.finished}")
+    first = tr.first_round  # 0, or a fork's first round (format 1.3)
+    span = range(first, first + tr.round_count)
+    print(f"{path}: rounds {first}..<{first + tr.round_count}, keyframes {sorted(tr.keyframes)}, finished {tr.finished}")
 
     print("1. digest chain")
     ok, msg, last = tr.verify_chain()
     check(ok and "trailing" not in msg, f"{msg}; last digest {last}")
 
-    print("2. keyframe 0 + model diffs == stored keyframes")
-    has = [tr.round(t)["hasVectors"] for t in range(tr.round_count)]
-    for t in sorted(k for k in tr.keyframes if k > 0):
-        # the earliest keyframe from which every model diff up to t is recorded (0 for a full recording)
-        start = min((s for s in tr.keyframes if s < t and all(has[s:t])), default=None)
+    print(f"2. keyframe {first} + model diffs == stored keyframes")
+    has = {t: tr.round(t)["hasVectors"] for t in span}
+    for t in sorted(k for k in tr.keyframes if k > first):
+        # the earliest keyframe from which every model diff up to t is recorded (the first for a full recording)
+        start = min((s for s in tr.keyframes if s < t and all(has[u] for u in range(s, t))), default=None)
         if start is None:
-            gap = max(s for s in range(t) if not has[s])
+            gap = max(s for s in range(first, t) if not has[s])
             print(f"  skip round {t}: round {gap} is recorded without vectors (no model diff)")
             continue
         rebuilt = tr.parameters_at(t, start=start)
@@ -51,7 +53,7 @@ def main(path):
 
     print("3. recomputed gap vs metrics.gap")
     worst, n = 0.0, 0
-    for t in range(tr.round_count):
+    for t in span:
         r = tr.round(t)
         if not r["hasVectors"]:
             continue
@@ -64,8 +66,8 @@ def main(path):
 
     check(tr.round_count > 0, "the trace has rounds to damage")
     data = open(path, "rb").read()
-    t = tr.round_count // 2
-    _, _, off, size = tr.records[tr.rounds[t]]
+    t = first + tr.round_count // 2
+    _, _, off, size = tr.records[tr.rounds[t - first]]
     with tempfile.TemporaryDirectory() as tmp:
         copy = os.path.join(tmp, "damaged.trace")
 
@@ -74,9 +76,9 @@ def main(path):
             with open(copy, "wb") as f:
                 f.write(data[:cut])
             with Trace(copy) as cut_tr:
-                readable = all(cut_tr.round(s)["round"] == s for s in range(cut_tr.round_count))
+                readable = all(cut_tr.round(s)["round"] == s for s in range(first, first + cut_tr.round_count))
                 ok, msg, _ = cut_tr.verify_chain()
-                check(cut_tr.round_count == t and not cut_tr.finished and readable and ok,
+                check(cut_tr.round_count == t - first and not cut_tr.finished and readable and ok,
                       f"cut at byte {cut}: {cut_tr.round_count} complete rounds, scanned, rounds readable; chain: {msg}")
 
         print(f"5. one byte flipped in the payload of round {t}")
@@ -90,7 +92,7 @@ def main(path):
                 check(False, "round read without error")
             except TraceError as e:
                 check(f"round {t}" in str(e), f"round({t}) raised TraceError: {e}")
-            others = [s for s in range(bad_tr.round_count) if s != t]
+            others = [s for s in range(first, first + bad_tr.round_count) if s != t]
             for s in others:
                 bad_tr.round(s)
             check(True, f"the other {len(others)} rounds still read (index intact: {bad_tr.finished})")

@@ -203,18 +203,37 @@ class Trace:
             byz = c.get("byzantineWorkers", 0) * (10 if c.get("mode", "desgd") == "desgd" else 1)
             w = h.get("driftWindow") or 0
             self.max_checkpoint_body = min(LIMIT32, (1 << 26) + 4 * self.d * (honest + byz + 20 + len(groups) * (w + 8) + 8))
+            # §5.1.1 (1.3): a fork records rounds from its `at` on.
+            self.fork = h.get("fork")
+            self.first_round = 0
+            if self.fork is not None:
+                f = self.fork
+                if self.version < (1, 3):
+                    raise TraceError(f"header record: fork in a file of format {self.version[0]}.{self.version[1]}")
+                pd = f["parentDigest"]
+                if not isinstance(pd, str) or len(pd) != 64 or any(ch not in "0123456789abcdef" for ch in pd):
+                    raise TraceError("header record: fork.parentDigest is not 64 lowercase hex digits")
+                at, rounds = f["at"], c.get("rounds")
+                if not isinstance(at, int) or isinstance(at, bool) or not isinstance(rounds, int) or not 0 <= at < rounds:
+                    raise TraceError(f"header record: fork.at {at!r} is outside 0..<{rounds!r}")
+                if not isinstance(f.get("changes"), list) or not isinstance(f.get("parentFile"), str):
+                    raise TraceError("header record: fork.changes or fork.parentFile is malformed")
+                self.first_round = at
         self.footer = None
         self.records = self._from_index(hdr) or self._scan(hdr)  # [(type, round, offset, size)]
         self.finished = self.footer is not None
         self.stopped = bool(self.footer and self.footer[3] & 1)
-        self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]      # entry of round t
+        self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]      # entry of round first_round + k
         self.keyframes = {r[1]: i for i, r in enumerate(self.records) if r[0] == KEYFRAME}
-        # §5.5: a checkpoint's round is the number of round records before it (its header says -1).
+        # §5.5: a checkpoint's round is the first round plus the number of round records before it
+        # (its header says -1).
         self.checkpoints = {}
         for i, r in enumerate(self.records):
             if r[0] == CHECKPOINT:
-                self.checkpoints[sum(1 for q in self.records[:i] if q[0] == ROUND)] = i
+                self.checkpoints[self.first_round + sum(1 for q in self.records[:i] if q[0] == ROUND)] = i
         self.round_count = len(self.rounds)
+        if self.fork is not None and len(self.records) > 1 and self.records[1][0] != CHECKPOINT:
+            raise TraceError(f"record 1: a fork must begin with the state checkpoint of round {self.first_round}")
 
     def close(self):
         self._f.close()
@@ -297,7 +316,7 @@ class Trace:
             if not idx or idx["type"] != INDEX or idx["length"] != 32 * n or idx["end"] != self.size - 128:
                 return None
             payload = self._payload(idx)
-            table, pos, next_round = [], 16, 0
+            table, pos, next_round = [], 16, self.first_round
             for k in range(n):
                 kind, rnd, off, size = struct.unpack_from("<B7xqQQ", payload, 32 * k)
                 if off != pos or size < 96 or (kind == ROUND and rnd != next_round):
@@ -305,7 +324,7 @@ class Trace:
                 next_round += kind == ROUND
                 table.append((kind, rnd, off, size))
                 pos += size
-            if pos != ioff or table[0] != (HEADER, -1, 16, hdr["end"] - 16) or footer[2] != next_round:
+            if pos != ioff or table[0] != (HEADER, -1, 16, hdr["end"] - 16) or footer[2] != next_round - self.first_round:
                 return None
             self.footer = footer
             return table
@@ -315,7 +334,7 @@ class Trace:
     def _scan(self, hdr):
         """§7.3: walk the record headers after the header record; stop at the first bad or cut one."""
         off = hdr["end"]
-        table, seq, next_round = [(HEADER, -1, 16, off - 16)], 1, 0
+        table, seq, next_round = [(HEADER, -1, 16, off - 16)], 1, self.first_round
         while True:
             try:
                 h = self._record_header(off, seq, next_round)
@@ -346,9 +365,9 @@ class Trace:
 
     def round(self, t):
         """The JSON dict of round t (a Body), its vector references checked (§6.7)."""
-        if not 0 <= t < self.round_count:
-            raise IndexError(f"round {t} not in the trace ({self.round_count} complete rounds)")
-        b = self._load(self.rounds[t], ("round", "hasVectors", "classes", "aggregations"))
+        if not self.first_round <= t < self.first_round + self.round_count:
+            raise IndexError(f"round {t} not in the trace (rounds {self.first_round}..<{self.first_round + self.round_count})")
+        b = self._load(self.rounds[t - self.first_round], ("round", "hasVectors", "classes", "aggregations"))
         with _keys(b):
             for a in b["aggregations"]:
                 for st in (a.get("stateBefore", {}), a.get("stateAfter", {})):
@@ -382,7 +401,7 @@ class Trace:
         with _keys(b):
             h = self.header
             interval = h.get("checkpointInterval") or 0
-            if interval < 1 or t % interval:
+            if (interval < 1 or t % interval) and not (self.fork is not None and t == self.first_round):
                 raise TraceError(f"{b.where}: a checkpoint before round {t}, but checkpointInterval is {interval}")
             if len(b["aggregatorStates"]) != len(h["groups"]) or len(b["attackStates"]) != len(h["groups"]):
                 raise TraceError(f"{b.where}: not one state per group")
@@ -435,7 +454,10 @@ def _summary(tr):
     print(f"  aggregator {h.get('aggregator')}, attack {h.get('attack')}, recording {h.get('recording')}")
     how = "index" if tr.finished else "scan (no valid footer/index)"
     state_ = "finished" if tr.finished and not tr.stopped else "stopped early" if tr.stopped else "incomplete"
-    print(f"  rounds {tr.round_count} of {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)}, "
+    if tr.fork is not None:
+        ch = ", ".join(f"{x.get('option')} {x.get('parent')} -> {x.get('fork')}" for x in tr.fork["changes"]) or "nothing changed"
+        print(f"  fork of {tr.fork['parentFile']} at round {tr.first_round} (parent digest {tr.fork['parentDigest'][:16]}...; {ch})")
+    print(f"  rounds {tr.first_round}..<{tr.first_round + tr.round_count} of {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)}, "
           f"{len(tr.records)} records via {how}")
     if tr.checkpoints:
         print(f"  state checkpoints before rounds {sorted(tr.checkpoints)}")

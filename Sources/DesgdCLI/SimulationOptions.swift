@@ -9,8 +9,10 @@ import Foundation
 public struct SimulationOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "Starting point: quick (small model, 300 rounds, ~1 min) or paper (lenet, 3 000 rounds, the paper's setup).")
-    public var preset: Preset = .quick
+    @Option(name: .customLong("preset"), help: "Starting point: quick (small model, 300 rounds, ~1 min) or paper (lenet, 3 000 rounds, the paper's setup). Default: quick.")
+    public var presetChoice: Preset?
+    /// The preset given, or quick.
+    public var preset: Preset { presetChoice ?? .quick }
 
     @Option(help: "desgd (class-wise momentum and aggregation) or sgd (every worker sends a momentum of all its data). Default: desgd.")
     public var mode: SimulationConfig.Mode?
@@ -67,6 +69,21 @@ public struct SimulationOptions: ParsableArguments {
     /// The configuration: the preset, then every option given.
     public func configuration() throws(SimulationError) -> SimulationConfig {
         var c = preset == .paper ? SimulationConfig.paper : SimulationConfig.quick
+        try apply(to: &c)
+        c.threads = threads ?? SimulationConfig.defaultThreads
+        if let v = synthetic {
+            if data != nil { throw SimulationError("--synthetic and --data exclude each other: choose one data set") }
+            c.data = .synthetic(train: v, test: max(100, v / 6), seed: c.seed)
+        } else {
+            c.data = .fashionMNIST(directory: data)
+        }
+        try c.validate()
+        return c
+    }
+
+    /// Every option of the run given on the command line, over `c`: the preset, threads and data
+    /// set aside (what `desgd-record --fork` changes of its parent's configuration).
+    public func apply(to c: inout SimulationConfig) throws(SimulationError) {
         if let v = mode { c.mode = v }
         if let v = momentum { c.momentum = v }
         if let v = aggregator { c.aggregator = v }
@@ -91,15 +108,6 @@ public struct SimulationOptions: ParsableArguments {
         if let v = schedule { c.schedule = v }
         if let v = evalEvery { c.evaluationInterval = v }
         if let v = seed { c.seed = v }
-        c.threads = threads ?? SimulationConfig.defaultThreads
-        if let v = synthetic {
-            if data != nil { throw SimulationError("--synthetic and --data exclude each other: choose one data set") }
-            c.data = .synthetic(train: v, test: max(100, v / 6), seed: c.seed)
-        } else {
-            c.data = .fashionMNIST(directory: data)
-        }
-        try c.validate()
-        return c
     }
 }
 

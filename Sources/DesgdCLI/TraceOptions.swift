@@ -26,11 +26,12 @@ public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
         }
     }
 
-    /// The range within a trace of `count` rounds, or an error naming what the trace holds.
-    public func range(in count: Int, trace: String) throws(TraceError) -> Range<Int> {
-        let a = lower ?? 0, b = upper ?? count
-        guard a <= b, b <= count else {
-            throw .usage("\(trace) holds rounds 0..<\(count) (--rounds 0:\(count)); \(a):\(b) is outside")
+    /// The range within a trace's `rounds` (0..<count, or from a fork's first round), or an error
+    /// naming what the trace holds.
+    public func range(in rounds: Range<Int>, trace: String) throws(TraceError) -> Range<Int> {
+        let a = lower ?? rounds.lowerBound, b = upper ?? rounds.upperBound
+        guard a <= b, a >= rounds.lowerBound, b <= rounds.upperBound else {
+            throw .usage("\(trace) holds rounds \(rounds.lowerBound)..<\(rounds.upperBound) (--rounds \(rounds.lowerBound):\(rounds.upperBound)); \(a):\(b) is outside")
         }
         return a..<b
     }

@@ -36,7 +36,7 @@ public enum TraceExercise {
         func attempt(_ body: () throws -> Void) {
             do { try body() } catch { outcome.errors.append("\(error)") }
         }
-        for t in 0 ..< min(reader.roundCount, roundLimit) {
+        for t in reader.rounds.prefix(roundLimit) {
             attempt {
                 let r = try reader.round(t)
                 for a in r.aggregations.indices {
@@ -64,7 +64,7 @@ public enum TraceExercise {
                 _ = try c.driftState()
             }
         }
-        attempt { _ = try reader.parameters(atStartOf: min(reader.roundCount, 3)) }
+        attempt { _ = try reader.parameters(atStartOf: reader.firstRound + min(reader.roundCount, 3)) }
         attempt {
             let report = try Audit.report(reader, compare: ["trmean", "cclip"], threads: 1)
             _ = AuditText.render(report)

@@ -23,14 +23,19 @@ struct DesgdAuditCommand: ParsableCommand {
           desgd-audit traces/run.trace --compare geomed,trmean --html report.html
           desgd-audit traces/run.trace --compare all --csv > audit.csv
           desgd-audit traces/run.trace --trust lab.key.pub
+          desgd-audit traces/parent.trace traces/parent-fork1000-agg=geomed.trace traces/parent-fork1000-lr=0.05.trace --html family.html
 
         Signatures (desgd-record --sign): the integrity part says "signed by FINGERPRINT, whole file", "signed by FINGERPRINT up to round t only" (a killed recorder, a cut end or records appended after signing), "SIGNATURE INVALID: ..." (naming the record whose signature fails or where the digest chain breaks) or "unsigned". --trust KEY.pub exits 1, with one line saying why, unless that key alone signed the whole file.
+
+        Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2.
 
         Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), or a round rebuilt for --compare differs from its record, 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
-    @Argument(help: "The trace file.") var trace: String
+    @Argument(help: ArgumentHelp("The trace file; or PARENT FORK…: a trace and forks of it, side by side.", valueName: "trace"))
+    var traces: [String]
+    var trace: String { traces[0] }
     @Option(help: "Rules to compare with the recorded one: a comma-separated list or all.") var compare: String?
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule.") var pre = ""
     @Option(help: "With --compare, to rebuild vectors the trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
@@ -48,9 +53,12 @@ struct DesgdAuditCommand: ParsableCommand {
     var collapseDrop = AuditDrift.Criteria().collapseDrop
     @Option(help: "Drift: windowed persistence at or above this (0...1) is persistent; 1/√W is typical of independent deviations.")
     var persistenceThreshold = AuditDrift.Criteria().persistenceThreshold
+    @Option(help: "Fork families: a branch has recovered at its first evaluation within this many accuracy points (0...100) of the parent's best before the fork.")
+    var recoverWithin = ForkFamily.defaultRecoverWithin
 
     func run() throws {
         let program = "desgd-audit"
+        guard !traces.isEmpty else { throw CommandFailure.exit(program, "give the trace to audit (or PARENT FORK…)") }
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         guard collapseDrop.isFinite && (0...100).contains(collapseDrop) else {
@@ -63,10 +71,14 @@ struct DesgdAuditCommand: ParsableCommand {
         do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
             throw CommandFailure.exit(program, "--trust: \(error.message)")
         }
+        if traces.count > 1 {
+            try runFamily(program: program)
+            return
+        }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         if specs.isEmpty && (data != nil || noRebuild) { throw CommandFailure.exit(program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare") }
-        let all = 0..<reader.roundCount
+        let all = reader.rounds
         if !specs.isEmpty {
             // The rules are checked before a data set is loaded to rebuild vectors for them.
             do { _ = try Replayer(reader: reader, rules: specs, pre: pre, threads: threads, skipUnrunnable: true) } catch {

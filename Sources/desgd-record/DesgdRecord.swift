@@ -19,6 +19,8 @@ struct DesgdRecord: ParsableCommand {
 
         State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace only once complete (byte-identical to an uninterrupted recording).
 
+        --fork TRACE --at T starts a new trace from the exact state of TRACE at the start of round T, with the options given changed (--agg, --pre, --attack, --f, --lr, --gamma, --beta, --buffer-decay, --weight-decay, --batch, --schedule, --eval-every, --rounds; the others would change the shape of the state and are refused): TRACE is re-simulated with its own configuration from its last checkpoint at or before T and checked byte for byte up to T, then the fork records from round T on, its rounds keeping their numbers. A changed rule or attack starts from its initial state, unchanged ones keep their state. The fork's header names its parent (desgd-audit PARENT FORK… puts them side by side); --record, --keyframe-every, --checkpoint-every and --drift-window default to the parent's. The parent is only read.
+
         Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
 
         Examples:
@@ -28,8 +30,9 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --attack ipm --record sampled:10
           desgd-record --attack ipm --sign lab.key
           desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
+          desgd-record --fork traces/desgd-mean-ipm-small-seed1-300r.trace --at 120 --agg cclip
 
-        Exit codes: 0 done, 1 --resume found a recorded round that differs from its re-simulation (the trace is left as it was), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
+        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
 
         \(SimulationOptions.catalogue)
         """,
@@ -40,37 +43,48 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: "Trace file (default: a descriptive name under traces/ that never overwrites).")
     var out: String?
     @Flag(help: "Overwrite --out if it exists.") var force = false
-    @Option(help: "What to store per round: full (default), sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors).")
-    var record = "full"
-    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
+    @Option(help: "What to store per round: full, sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors). Default: full (with --fork: the parent's).")
+    var record: String?
+    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)). Default: 100 (with --fork: the parent's).") var keyframeEvery: Int?
     @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
     var checkpointEvery: Int?
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
-    @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule).")
-    var driftWindow = DriftTracker.defaultWindow
+    @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's).")
+    var driftWindow: Int?
     @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
                                valueName: "trace"))
     var resume: String?
+    @Option(help: ArgumentHelp("Start a new trace from the state of this trace at the start of round --at, re-simulated and checked byte for byte, with the options given changed.",
+                               valueName: "trace"))
+    var fork: String?
+    @Option(help: ArgumentHelp("With --fork: the round the fork starts at (its first round record is this round's).", valueName: "T"))
+    var at: Int?
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func run() throws {
         let program = "desgd-record"
         if let resume {
+            if fork != nil { throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
             try runResume(resume, program: program)
             return
         }
+        if let fork {
+            try runFork(fork, program: program)
+            return
+        }
+        if at != nil { throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
         let config: SimulationConfig
         let recorder: TraceRecorder
         let dataset: Dataset
         do {
             config = try options.configuration()
             let mode: RecordingMode
-            do { mode = try RecordingMode.parse(record) } catch { throw TraceError.usage("--record: " + error.message) }
+            do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: " + error.message) }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery ?? 100, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
                 throw TraceError.usage("--sign: " + error.message)
@@ -85,8 +99,8 @@ struct DesgdRecord: ParsableCommand {
             }
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
-            recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery, overwrite: force,
-                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow,
+            recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery ?? 100, overwrite: force,
+                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow ?? DriftTracker.defaultWindow,
                                          checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.message)
@@ -113,8 +127,10 @@ struct DesgdRecord: ParsableCommand {
     }
 
     func runResume(_ path: String, program: String) throws {
-        if out != nil || force || checkpointEvery != nil {
-            throw CommandFailure.exit(program, "--resume continues the trace in place with its own options: drop --\(out != nil ? "out" : force ? "force" : "checkpoint-every")")
+        let own: [(String, Bool)] = [("out", out != nil), ("force", force), ("checkpoint-every", checkpointEvery != nil), ("record", record != nil),
+                                     ("keyframe-every", keyframeEvery != nil), ("drift-window", driftWindow != nil), ("at", at != nil)]
+        if let (name, _) = own.first(where: \.1) {
+            throw CommandFailure.exit(program, "--resume continues the trace in place with its own options: drop --\(name)")
         }
         let threads = options.threads ?? SimulationConfig.defaultThreads
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)

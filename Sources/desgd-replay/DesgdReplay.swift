@@ -100,7 +100,7 @@ struct DesgdReplayCommand: ParsableCommand {
         if let export {
             guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
             guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
-            try CommandFailure.check(program, "--round", round, in: 0...(reader.roundCount - 1))
+            try CommandFailure.check(program, "--round", round, in: reader.rounds.lowerBound...(reader.rounds.upperBound - 1))
             if noRebuild && !reader.header.recording.storesVectors(round: round) {
                 throw CommandFailure.exit(program, "round \(round) of \(trace) was recorded without vectors: export a round recorded in full, or drop --no-rebuild to rebuild it")
             }
@@ -134,7 +134,7 @@ struct DesgdReplayCommand: ParsableCommand {
         }
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
         let range: Range<Int>
-        do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace) } catch {
+        do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace) } catch {
             throw CommandFailure.exit(program, error.message)
         }
         let adversarySearch = adversary == .worst ? WorstCaseSearch(budget: budget ?? WorstCaseSearch.defaultBudget) : nil
@@ -185,7 +185,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let share = segment ?? SegmentShare(argument: "1/1")!
         let segments: [Reexecution.Segment], dataset: Dataset, range: Range<Int>
         do {
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace)
+            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace)
             let all = try Reexecution.segments(of: reader, rounds: range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)

@@ -18,7 +18,7 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: path) }
             let r = try TraceReader(path: path)
             #expect(r.header.checkpointInterval == 3)
-            #expect(r.header.formatVersion == [1, 2])
+            #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)])
             #expect(r.checkpointRounds == [0, 3, 6])
             let k = try #require(r.lastCheckpoint(atOrBefore: 4))
             let checkpoint = try r.checkpoint(k)

@@ -26,7 +26,7 @@ public enum Audit {
         let integrity = AuditReport.Integrity(
             chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
             failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
-            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.roundCount),
+            recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.rounds.upperBound),
             signatures: reader.verifySignatures(chain: chain))
         let run = AuditReport.Run(
             trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
@@ -34,7 +34,7 @@ public enum Audit {
             parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
             declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed,
             backend: h.backend, numerics: h.effectiveNumerics,
-            recording: h.recording.description, datasetDigest: h.dataset.digest)
+            recording: h.recording.description, datasetDigest: h.dataset.digest, fork: h.fork)
 
         // The recorded rule, as recorded; rounds damaged beyond reading are left out (the
         // integrity section names the first).
@@ -42,7 +42,7 @@ public enum Audit {
         var rowIndex: [Int: Int] = [:]  // round·(C+1) + class+1 → row
         var accuracy: [AuditReport.AccuracyPoint] = []
         let key = { (t: Int, c: Int) in t * (config.classes + 1) + c + 1 }
-        for t in 0..<reader.roundCount {
+        for t in reader.rounds {
             guard let round = try? reader.round(t) else { continue }
             if let e = round.content.evaluation { accuracy.append(.init(round: t, accuracy: e.accuracy, loss: e.loss)) }
             for a in round.aggregations {
@@ -51,7 +51,7 @@ public enum Audit {
                 rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
                                   cells: [cell(m, distance: 0, model: round.content.drift)]))
             }
-            if t % 50 == 49 { progress("reading rounds", t + 1) }
+            if t % 50 == 49 { progress("reading rounds", t + 1 - reader.firstRound) }
         }
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]

@@ -47,7 +47,7 @@ public enum AuditHTML {
         }
         out += ".</p>\n"
 
-        let brief: [(String, String)] = [
+        var brief: [(String, String)] = [
             ("mode", e(run.mode)),
             ("rule", "<code>\(e(run.aggregator))</code>"),
             ("attack", "<code>\(e(run.attack))</code>"),
@@ -63,6 +63,10 @@ public enum AuditHTML {
             ("trace format", e(run.formatVersion)),
             ("data set digest", "<code class=\"digest\">\(e(run.datasetDigest))</code>"),
         ]
+        if let f = run.fork {
+            let changes = f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(e($0.option)) \(e($0.parent)) → \(e($0.fork))" }.joined(separator: ", ")
+            brief.append(("fork", "of <code>\(e(f.parentFile))</code> at round \(f.at): \(changes)"))
+        }
         out += "<section class=\"run\">\n<h2>Run</h2>\n<dl class=\"brief\">\n"
         for (k, v) in brief { out += "<div\(k == "data set digest" ? " class=\"wide\"" : "")><dt>\(k)</dt><dd>\(v)</dd></div>\n" }
         out += "</dl>\n</section>\n"

@@ -85,6 +85,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var numerics: Int
         public var recording: String
         public var datasetDigest: String
+        /// A fork's origin (format 1.3): its rounds start at `fork.at`; nil otherwise (and absent
+        /// from the JSON).
+        public var fork: TraceHeader.ForkInfo? = nil
     }
 
     /// Whether the trace is whole: the digest chain, how the file ended, which rounds are missing.

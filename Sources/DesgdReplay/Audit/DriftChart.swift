@@ -17,6 +17,9 @@ struct DriftChart {
     /// Rounds of the collapse onsets (the evaluation that saw the drop).
     var onsets: [Int]
     var legend: [LegendItem]
+    /// What a vertical line marks (its tooltip: this, then the round); the fork family's plots mark
+    /// fork rounds.
+    var markLabel = "collapse onset at round"
 
     static let panelHeight = 170.0
     static let gap = 34.0
@@ -64,7 +67,7 @@ struct DriftChart {
         for round in onsets {
             let x = xAxis.position(Double(round))
             out += "<g class=\"onset\">" + SVGKit.line(x, top, x, plotsBottom, stroke: "#c62828", width: 1.4, dash: "5 3")
-                + "<title>collapse onset at round \(round)</title></g>\n"
+                + "<title>\(markLabel) \(round)</title></g>\n"
         }
         out += "</g>\n"
         out += SVGKit.text((left + right) / 2, plotsBottom + 38, "round", anchor: "middle") + "\n"

@@ -54,12 +54,15 @@ public enum AuditText {
         out.append("desgd audit of \(run.trace)")
         out.append("run        \(run.mode) \(run.aggregator) vs \(run.attack); \(run.model) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
         out.append("           backend \(run.backend), numerics \(run.numerics); recorded \(run.recording) by \(run.program), format \(run.formatVersion); data \(run.datasetDigest.prefix(16))…")
+        if let f = run.fork {
+            out.append("fork       of \(f.parentFile) at round \(f.at) (parent digest \(f.parentDigest.prefix(16))…): \(f.changes.isEmpty ? "nothing changed" : f.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", "))")
+        }
         let chain = i.chainHolds
             ? "digest chain holds (\(i.verifiedRecords) records, last digest \(i.lastDigest.prefix(16))…)"
             : "DIGEST CHAIN BROKEN: \(i.failure ?? "?") (\(i.verifiedRecords) of \(i.totalRecords) records verified)"
         let ending = i.finished ? (i.interrupted ? "stopped early (Ctrl-C), finished cleanly" : "finished") : "not finished: \(i.note ?? "")"
         out.append("integrity  \(chain)")
-        out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
+        out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (run.fork.map { " (rounds \($0.at)..<\($0.at + i.recordedRounds): a fork)" } ?? "") + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
         if let s = i.signatures { out.append("           \(s.summary)") }
         if let best = r.accuracy.max(by: { $0.accuracy < $1.accuracy }), let last = r.accuracy.last {
             out.append("accuracy   best \(String(format: "%.2f", 100 * best.accuracy)) % (round \(best.round)), final \(String(format: "%.2f", 100 * last.accuracy)) % (round \(last.round)); "

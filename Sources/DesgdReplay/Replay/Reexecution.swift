@@ -116,7 +116,7 @@ public enum Reexecution {
         let config = segmentConfig
         let slots = ResultSlots<Result<SegmentResult, TraceError>>(count: segments.count)
         let shared = Shared(progress: progress)
-        let positions = roundsBefore(reader.records)
+        let positions = roundsBefore(reader.records, first: reader.firstRound)
         ParallelExecutor(threads: parallel).forEach(segments.count) { i, _ in
             do throws(TraceError) {
                 slots[i] = .success(try runSegment(segments[i], reader: reader, dataset: dataset, config: config,
@@ -144,9 +144,9 @@ public enum Reexecution {
         return report
     }
 
-    /// For every record, the number of round records before it (a checkpoint's round).
-    static func roundsBefore(_ records: [IndexEntry]) -> [Int] {
-        var n = 0
+    /// For every record, `first` plus the number of round records before it (a checkpoint's round).
+    static func roundsBefore(_ records: [IndexEntry], first: Int) -> [Int] {
+        var n = first
         return records.map { e in
             defer { if e.type == .round { n += 1 } }
             return n
@@ -178,13 +178,20 @@ public enum Reexecution {
 
     static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
                            positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
-        let decompressor = ZstdDecompressor()
         let run = try SegmentSimulation(reader: reader, dataset: dataset, config: config, start: segment.start,
-                                        checkpoint: segment.checkpoint, decompressor: decompressor)
+                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor())
+        return try check(segment, run: run, reader: reader, positions: positions, shared: shared)
+    }
+
+    /// Advances `run` (in the state of `segment.start`) through the segment, comparing every
+    /// record it would write with the trace's; stops at the first difference.
+    static func check(_ segment: Segment, run: SegmentSimulation, reader: TraceReader,
+                      positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
+        let decompressor = ZstdDecompressor()
         let simulation = run.simulation, tracker = run.tracker, encoder = run.encoder
         var result = SegmentResult()
         var t = segment.start
-        let lastRound = reader.roundCount
+        let lastRound = reader.rounds.upperBound
         for (k, e) in reader.records.enumerated() {
             let p = positions[k]
             let wanted: Bool = switch e.type {
@@ -192,7 +199,7 @@ public enum Reexecution {
             case .keyframe: e.round >= segment.start && (e.round < segment.end || (e.round == segment.end && segment.end == lastRound))
             // The checkpoint a segment starts from was compared by the segment before (or is the
             // initial state at round 0, compared here); the next one is compared here.
-            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0)
+            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0 && reader.header.fork == nil)
             default: false
             }
             guard wanted else { continue }
@@ -339,7 +346,7 @@ final class SegmentSimulation {
     private var evaluationSeconds = 0.0
 
     /// A run at the start of round `start`, from checkpoint `checkpoint` of the reader (nil: the
-    /// initial state, `start` = 0).
+    /// initial state, `start` = 0; a fork always starts from its first checkpoint, FORMAT.md §5.1.1).
     init(reader: TraceReader, dataset: Dataset, config: SimulationConfig, start: Int, checkpoint: Int?,
          decompressor: ZstdDecompressor) throws(TraceError) {
         let header = reader.header, path = reader.path
@@ -354,7 +361,7 @@ final class SegmentSimulation {
         tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
         encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
         next = start
-        if start > 0 {
+        if start > 0 || header.fork != nil {
             guard let checkpoint else { throw .usage("\(path): no checkpoint to start round \(start) from") }
             let recorded = try reader.checkpoint(checkpoint, using: decompressor)
             do {

@@ -171,9 +171,9 @@ public final class Replayer {
     @discardableResult
     public func run(rounds range: Range<Int>? = nil, progress: (Int) -> Void = { _ in },
                     emit: ([ReplayRow]) -> Void) throws(TraceError) -> (replayed: Int, skipped: Int) {
-        let r = range ?? 0..<reader.roundCount
-        guard r.lowerBound >= 0 && r.upperBound <= reader.roundCount else {
-            throw .usage("\(reader.path) holds rounds 0..<\(reader.roundCount); \(r.lowerBound)..<\(r.upperBound) were asked for")
+        let r = range ?? reader.rounds
+        guard r.lowerBound >= reader.rounds.lowerBound && r.upperBound <= reader.rounds.upperBound else {
+            throw .usage("\(reader.path) holds \(reader.roundsText); \(r.lowerBound)..<\(r.upperBound) were asked for")
         }
         let stateful = rules.map(\.pipeline.isStateful)
         let anyStateful = stateful.contains(true)

@@ -61,7 +61,7 @@ public enum ResumeRun {
                               progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
         let reader = try TraceReader(path: path)
         let h = reader.header
-        if case .complete(interrupted: false) = reader.completeness, reader.roundCount == h.config.rounds {
+        if case .complete(interrupted: false) = reader.completeness, reader.rounds.upperBound == h.config.rounds {
             return .alreadyComplete(rounds: reader.roundCount)
         }
         let chain = reader.verifyChain()
@@ -91,6 +91,10 @@ public enum ResumeRun {
         }
         let point = startingPoint(of: reader)
         let (checkpoint, start, checkedUpTo) = (point.checkpoint, point.round, point.checkedUpTo)
+        // A fork starts from its first checkpoint (FORMAT.md §5.1.1), never from the header.
+        if checkpoint == nil && h.fork != nil {
+            throw .usage("\(path) is a fork stopped before its starting checkpoint was written: fork its parent again")
+        }
 
         var config = h.config
         config.threads = threads
@@ -131,13 +135,13 @@ public enum ResumeRun {
         let written = recorder.statistics.roundRecords
         guard result.rounds == h.config.rounds else {
             discard()
-            return .interrupted(at: written)
+            return .interrupted(at: result.rounds)
         }
         guard rename(temporary, path) == 0 else {
             let m = String(cString: strerror(errno))
             discard()
             throw .io("cannot replace \(path) with the resumed trace: \(m); it is unchanged")
         }
-        return .resumed(from: start, checked: max(0, reader.roundCount - start), rounds: written)
+        return .resumed(from: start, checked: max(0, reader.rounds.upperBound - start), rounds: written)
     }
 }

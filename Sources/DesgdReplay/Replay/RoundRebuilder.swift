@@ -32,7 +32,7 @@ public final class RoundRebuilder {
     let dataset: Dataset
     let config: SimulationConfig
     let decompressor = ZstdDecompressor()
-    /// Each round's sequence number among the records (round t is the t-th round record).
+    /// Each round's sequence number among the records (round t is the (t − first round)-th round record).
     let roundSequence: [Int]
     /// The run in memory, at the start of its round `next`.
     var run: SegmentSimulation?
@@ -68,7 +68,7 @@ public final class RoundRebuilder {
 
     /// The first round of the run that rebuilds round `t`: the last checkpoint at or before it, or 0.
     func startRound(for t: Int) -> (round: Int, checkpoint: Int?) {
-        guard let k = reader.lastCheckpoint(atOrBefore: t) else { return (0, nil) }
+        guard let k = reader.lastCheckpoint(atOrBefore: t) else { return (reader.firstRound, nil) }
         return (reader.checkpointRounds[k], k)
     }
 
@@ -88,8 +88,8 @@ public final class RoundRebuilder {
     /// Round `t` re-simulated and checked against its record. `progress(n)` follows every round
     /// re-simulated (n: ``roundsSimulated``).
     public func round(_ t: Int, progress: (Int) -> Void = { _ in }) throws(TraceError) -> RoundEvent {
-        guard t >= 0 && t < roundSequence.count else {
-            throw .usage("\(reader.path) has no round \(t): it holds rounds 0..<\(roundSequence.count)")
+        guard reader.rounds.contains(t) else {
+            throw .usage("\(reader.path) has no round \(t): it holds \(reader.roundsText)")
         }
         let (start, checkpoint) = startRound(for: t)
         if let run, run.next <= t && run.next >= start {} else {
@@ -103,10 +103,11 @@ public final class RoundRebuilder {
             let (event, body) = try run.advance()
             roundsSimulated += 1
             progress(roundsSimulated)
-            guard reader.records[roundSequence[s]].round == s else {
-                throw .corrupted("\(reader.path): the round record at position \(s) is not round \(s)")
+            let sequence = roundSequence[s - reader.firstRound]
+            guard reader.records[sequence].round == s else {
+                throw .corrupted("\(reader.path): the round record at position \(s - reader.firstRound) is not round \(s)")
             }
-            let recorded = try reader.bodyBytes(ofRecord: roundSequence[s], using: decompressor)
+            let recorded = try reader.bodyBytes(ofRecord: sequence, using: decompressor)
             if body != recorded {
                 self.run = nil
                 let why = try Reexecution.describeRound(s, event: event, encoded: body, reader: reader, decompressor: decompressor)

@@ -39,18 +39,19 @@ public enum Verification {
         if config.backend.description != header.backend {
             report.notes.append("recorded with backend '\(header.backend)', verified with '\(config.backend.description)': openblas bits can differ between CPU kernels")
         }
-        // The model and server state to re-apply diffs from: keyframe 0 (a full recording only).
+        // The model and server state to re-apply diffs from: the first keyframe (of round 0, or of a
+        // fork's first round; a full recording only).
         var x: [Float] = []
         var server: ServerStep?
         if header.recording == .full {
-            let k = try reader.keyframe(atOrBefore: 0)
+            let k = try reader.keyframe(atOrBefore: reader.firstRound)
             x = try k.parameters()
             var momentum: [Float] = []
             if let m = k.content.serverMomentum { momentum = try k.vector(m) }
             let snapshot = ServerSnapshot(parameters: x, classMomenta: try k.classMomenta(), serverMomentum: momentum,
                                           aggregatorStates: [], attackStates: [])
             server = ServerStep(config: config, dimension: d, restoring: snapshot)
-            if server == nil { throw .corrupted("\(reader.path): keyframe 0 does not fit the configuration") }
+            if server == nil { throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration") }
         } else {
             report.notes.append("recorded with --record \(header.recording): model diffs are not verified, aggregates of rounds with vectors are")
         }
@@ -59,9 +60,10 @@ public enum Verification {
         let threads = max(1, threads)
         let executor = ParallelExecutor(threads: threads)
         let decompressors = (0..<threads).map { _ in ZstdDecompressor() }
-        var t = 0, withoutVectors = 0
-        while t < reader.roundCount {
-            let block = Array(t ..< min(reader.roundCount, t + 4 * threads))
+        var t = reader.firstRound, withoutVectors = 0
+        let end = reader.rounds.upperBound
+        while t < end {
+            let block = Array(t ..< min(end, t + 4 * threads))
             let slots = ResultSlots<Result<RoundCheck, TraceError>>(count: block.count)
             executor.forEach(block.count) { i, slot in
                 do throws(TraceError) {
@@ -107,7 +109,7 @@ public enum Verification {
                 }
             }
             t += block.count
-            progress(t)
+            progress(t - reader.firstRound)
         }
         if withoutVectors > 0 { report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run") }
         return report

@@ -92,6 +92,57 @@ public struct TraceHeader: RecordContent, Equatable {
     /// none (format 1.2).
     public var checkpointInterval: Int?
 
+    /// Present in a fork (format 1.3, `desgd-record --fork`): the trace whose state at round `at`
+    /// this one starts from; its rounds are `at`, `at` + 1, … (FORMAT.md §5.1.1).
+    public var fork: ForkInfo?
+
+    /// The first round a trace of this header records: the fork's `at`, else 0.
+    public var firstRound: Int { fork?.at ?? 0 }
+
+    /// Where a fork comes from (FORMAT.md §5.1.1): the parent's chain digest that the fork's starting
+    /// state was checked against, the round, the parent's file name, and what the fork changed.
+    public struct ForkInfo: Sendable, Equatable, Codable {
+        /// Lowercase hex of the parent's chain digest (the SHA-256 ending its record) of its last round
+        /// record before `at`, or of its header record when `at` is the parent's first round.
+        public var parentDigest: String
+        /// The round the fork starts at: its state checkpoint and first round record are of this round.
+        public var at: Int
+        /// The parent's file name when the fork was made (informative: files move).
+        public var parentFile: String
+        /// Each option the fork changed, with the parent's value and the fork's, in the order of
+        /// ``SimulationConfig``'s fields.
+        public var changes: [Change]
+
+        public struct Change: Sendable, Equatable, Codable {
+            /// The command-line option, e.g. `--agg`.
+            public var option: String
+            public var parent: String
+            public var fork: String
+            public init(option: String, parent: String, fork: String) {
+                self.option = option
+                self.parent = parent
+                self.fork = fork
+            }
+        }
+
+        public init(parentDigest: String, at: Int, parentFile: String, changes: [Change]) {
+            self.parentDigest = parentDigest
+            self.at = at
+            self.parentFile = parentFile
+            self.changes = changes
+        }
+
+        /// How a family's branch is named: its changes as `agg=geomed, lr=0.05` (option names without
+        /// dashes), or `unchanged`.
+        public var label: String {
+            changes.isEmpty ? "unchanged" : changes.map { "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: ", ")
+        }
+
+        /// Bounds a reader enforces on the key (FORMAT.md §5.1.1).
+        public static let maximumChanges = 64
+        public static let maximumText = 1024
+    }
+
     public struct ModelInfo: Sendable, Equatable, Codable {
         public var architecture: ModelArchitecture
         public var parameterCount: Int

@@ -44,3 +44,16 @@ extension TraceReader {
         return report
     }
 }
+
+extension TraceReader {
+    /// The digest stored at the end of record `k` (lowercase hex): the chain's value after it
+    /// (FORMAT.md §3.3), what a fork names its parent by (§5.1.1). Trust it once ``verifyChain()``
+    /// holds.
+    public func storedDigest(ofRecord k: Int) throws(TraceError) -> String {
+        guard k >= 0 && k < records.count else { throw TraceError.usage("\(path) has \(records.count) records; record \(k) was asked for") }
+        let e = records[k]
+        guard e.size >= UInt64(TraceFormat.recordOverhead) else { throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record") }
+        let bytes = try file.source.read(e.offset + e.size - UInt64(TraceFormat.digestSize), TraceFormat.digestSize)
+        return bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -93,6 +93,8 @@ extension CheckpointContent {
         try validateDrift(against: h, round: t, global: global, classes: C)
         // Last, so that a fuzzer's bodies checked against a header without checkpoints still reach
         // every check above.
+        // A fork's first checkpoint is its starting state, whatever the interval (FORMAT.md §5.1.1).
+        if h.fork != nil && t == h.firstRound { return }
         let interval = h.checkpointInterval ?? 0
         guard interval >= 1 else { throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
         guard t % interval == 0, t < h.config.rounds else {

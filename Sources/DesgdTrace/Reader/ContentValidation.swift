@@ -44,6 +44,19 @@ extension TraceHeader {
             throw ParseFailure("numerics \(v) is outside \(TraceHeader.numericsRange)")
         }
 
+        if let fork {
+            guard signature.major == 1 && signature.minor >= 3 else { throw ParseFailure("fork appears in a file of format \(signature.major).\(signature.minor) (forks are format 1.3)") }
+            guard fork.parentDigest.count == 64, fork.parentDigest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw ParseFailure("fork.parentDigest is not 64 lowercase hex digits")
+            }
+            guard fork.at >= 0 && fork.at < config.rounds else { throw ParseFailure("fork.at \(fork.at) is outside 0..<\(config.rounds) (the configured rounds)") }
+            guard fork.parentFile.utf8.count <= ForkInfo.maximumText else { throw ParseFailure("fork.parentFile is longer than \(ForkInfo.maximumText) bytes") }
+            guard fork.changes.count <= ForkInfo.maximumChanges else { throw ParseFailure("fork.changes has \(fork.changes.count) entries, above \(ForkInfo.maximumChanges)") }
+            for (k, c) in fork.changes.enumerated() where [c.option, c.parent, c.fork].contains(where: { $0.utf8.count > ForkInfo.maximumText }) {
+                throw ParseFailure("fork.changes[\(k)] has a text longer than \(ForkInfo.maximumText) bytes")
+            }
+        }
+
         // The model is the configuration's architecture, with its exact layout.
         let layout = ParameterLayout(config.model.shape)
         guard model.architecture == config.model, model.parameterCount == layout.count else {

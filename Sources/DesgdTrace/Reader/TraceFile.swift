@@ -169,7 +169,7 @@ struct TraceFile: Sendable {
 
     /// The record table from a valid footer and index (the index record and footer appended), and
     /// whether the run was interrupted; nil when either is missing or invalid (then the reader scans).
-    func indexFromFooter() -> (entries: [IndexEntry], interrupted: Bool)? {
+    func indexFromFooter(firstRound: Int = 0) -> (entries: [IndexEntry], interrupted: Bool)? {
         let footerSize = UInt64(TraceFormat.footerRecordSize)
         guard size >= UInt64(TraceFormat.signatureSize) + footerSize else { return nil }
         // The footer is record "entries + 1": its sequence is checked once the index gave the count.
@@ -192,22 +192,22 @@ struct TraceFile: Sendable {
               fh.sequence == footer.entryCount + 1 else { return nil }
         let indexEntry = IndexEntry(type: .index, round: -1, offset: footer.indexOffset, size: indexSize)
         guard let (_, table, _) = try? record(indexEntry, sequence: Int(footer.entryCount), limit: tableSize),
-              let entries = try? TraceParsing.index(table[...], footer: footer, fileMinor: signature.minor) else { return nil }
+              let entries = try? TraceParsing.index(table[...], footer: footer, fileMinor: signature.minor, firstRound: firstRound) else { return nil }
         return (entries + [indexEntry, footerEntry], footer.interrupted)
     }
 
     /// Finds the records by reading their headers one after another, up to the end of the file, an
     /// incomplete last record, or the first header that fails a check (FORMAT.md §7 step 3).
-    func scan(after headerEntry: IndexEntry) -> ([IndexEntry], String) {
+    func scan(after headerEntry: IndexEntry, firstRound: Int = 0) -> ([IndexEntry], String) {
         var entries = [headerEntry]
         var offset = headerEntry.offset + headerEntry.size
-        var nextRound = 0
+        var nextRound = firstRound
         while true {
             if offset == size { return (entries, "no footer: the recorder did not finish; every record up to the end of the file was found") }
             let remaining = size - offset
             let which = "the record after \(entries.last.map(TraceFile.describe) ?? "the header") (offset \(offset))"
             if remaining < UInt64(TraceFormat.recordHeaderSize) {
-                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound) complete rounds")
+                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound - firstRound) complete rounds")
             }
             guard let bytes = try? source.read(offset, TraceFormat.recordHeaderSize) else { return (entries, "\(which) cannot be read") }
             let h: RecordHeader
@@ -223,7 +223,7 @@ struct TraceFile: Sendable {
             }
             let recordSize = UInt64(TraceFormat.recordOverhead) + h.payloadLength
             if recordSize > remaining {
-                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound) complete rounds")
+                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound - firstRound) complete rounds")
             }
             switch h.type {
             case .round:
@@ -232,7 +232,7 @@ struct TraceFile: Sendable {
                 }
                 nextRound += 1
             case .keyframe:
-                guard h.round >= 0 && h.round <= Int64(nextRound) else {
+                guard h.round >= Int64(firstRound) && h.round <= Int64(nextRound) else {
                     return (entries, "\(which) is damaged: a keyframe of round \(h.round) after round \(nextRound - 1)")
                 }
             case .header:

@@ -70,9 +70,10 @@ public enum TraceParsing {
 
     /// The index's entries (FORMAT.md §3.4), checked to tile the file from the end of the signature
     /// to `footer.indexOffset` with the header record first, round records in order
-    /// 0, 1, 2, …, and as many round records as the footer says. `payload` must hold exactly
-    /// `footer.entryCount` entries.
-    public static func index(_ payload: ArraySlice<UInt8>, footer: Footer, fileMinor: UInt16) throws(ParseFailure) -> [IndexEntry] {
+    /// `firstRound`, `firstRound` + 1, … (0 but in a fork, FORMAT.md §5.1.1), and as many round
+    /// records as the footer says. `payload` must hold exactly `footer.entryCount` entries.
+    public static func index(_ payload: ArraySlice<UInt8>, footer: Footer, fileMinor: UInt16,
+                             firstRound: Int = 0) throws(ParseFailure) -> [IndexEntry] {
         let (bytes, overflow) = footer.entryCount.multipliedReportingOverflow(by: UInt64(TraceFormat.indexEntrySize))
         guard !overflow, bytes == UInt64(payload.count) else {
             throw ParseFailure("the index holds \(payload.count) bytes, not \(footer.entryCount) entries of \(TraceFormat.indexEntrySize)")
@@ -81,7 +82,7 @@ public enum TraceParsing {
         var entries: [IndexEntry] = []
         entries.reserveCapacity(payload.count / TraceFormat.indexEntrySize)
         var r = ByteReader(payload)
-        var expected = UInt64(TraceFormat.signatureSize), nextRound = 0
+        var expected = UInt64(TraceFormat.signatureSize), nextRound = firstRound
         for k in 0 ..< payload.count / TraceFormat.indexEntrySize {
             let rawType = r.u8()
             let reserved = r.bytes(7)
@@ -99,7 +100,7 @@ public enum TraceParsing {
                 guard round == Int64(nextRound) else { throw ParseFailure("index entry \(k): round \(round), expected round \(nextRound)") }
                 nextRound += 1
             case .keyframe:
-                guard round >= 0 && round <= Int64(nextRound) else { throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)") }
+                guard round >= Int64(firstRound) && round <= Int64(nextRound) else { throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)") }
             case .header, .index, .footer:
                 guard round == -1 else { throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
                 guard type == .header else { throw ParseFailure("index entry \(k): an \(type.name) record inside the index") }
@@ -110,7 +111,7 @@ public enum TraceParsing {
             expected = end
         }
         guard expected == footer.indexOffset else { throw ParseFailure("the index's records end at \(expected), the index starts at \(footer.indexOffset)") }
-        guard UInt64(nextRound) == footer.roundCount else { throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound)") }
+        guard UInt64(nextRound - firstRound) == footer.roundCount else { throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound - firstRound)") }
         return entries
     }
 

@@ -78,14 +78,28 @@ public final class TraceReader: @unchecked Sendable {
             throw TraceError.corrupted("\(source.name): the header record: \(error.reason)")
         }
         bodyLimit = TraceParsing.bodyLimit(header)
+        let first = header.firstRound
+        firstRound = first
         let all: [IndexEntry]
-        if let (entries, interrupted) = file.indexFromFooter() {
+        if let (entries, interrupted) = file.indexFromFooter(firstRound: first) {
             all = entries
             completeness = .complete(interrupted: interrupted)
         } else {
-            let (entries, reason) = file.scan(after: headerEntry)
+            let (entries, reason) = file.scan(after: headerEntry, firstRound: first)
             all = entries
             completeness = .unfinished(reason: reason)
+        }
+        // A fork starts from its state checkpoint (FORMAT.md §5.1.1): without it, nothing rebuilds
+        // the state its first round started from.
+        if header.fork != nil, all.count > 1, all[1].type != .checkpoint {
+            throw TraceError.corrupted("\(source.name): a fork whose record 1 is a \(all[1].type.name) record, not the state checkpoint of round \(first)")
+        }
+        // A fork whose records start at another round than its `at` stops the scan right after the
+        // checkpoint: name it rather than read an empty trace.
+        if header.fork != nil, all.count == 2, let next = try? source.read(all[1].offset + all[1].size, TraceFormat.recordHeaderSize),
+           case .success(let h) = RecordHeader.parse(next[...], fileMinor: file.signature.minor),
+           h.type == .keyframe || h.type == .round, h.round != Int64(first) {
+            throw TraceError.corrupted("\(source.name): a fork at round \(first) whose first \(h.type.name) record is of round \(h.round)")
         }
         records = all
         let rounds = all.indices.filter { all[$0].type == .round }, keyframes = all.indices.filter { all[$0].type == .keyframe }
@@ -93,7 +107,7 @@ public final class TraceReader: @unchecked Sendable {
         keyframeSequence = keyframes
         roundRecords = rounds.map { all[$0] }
         keyframeRecords = keyframes.map { all[$0] }
-        var checkpoints: [Int] = [], positions: [Int] = [], roundsBefore = 0
+        var checkpoints: [Int] = [], positions: [Int] = [], roundsBefore = first
         for (k, e) in all.enumerated() {
             if e.type == .round { roundsBefore += 1 }
             if e.type == .checkpoint { checkpoints.append(k); positions.append(roundsBefore) }
@@ -104,33 +118,39 @@ public final class TraceReader: @unchecked Sendable {
         checkpointBodyLimit = TraceParsing.checkpointBodyLimit(header)
     }
 
-    /// Rounds available, in order (0..<count for a trace of consecutive rounds).
+    /// The number of round records.
     public var roundCount: Int { roundRecords.count }
+    /// The first round recorded: 0, or a fork's `at` (FORMAT.md §5.1.1).
+    public let firstRound: Int
+    /// The rounds recorded, in order: `firstRound ..< firstRound + roundCount`.
+    public var rounds: Range<Int> { firstRound ..< firstRound + roundRecords.count }
+    /// What a message says of the rounds this trace holds, e.g. `rounds 0..<300`.
+    public var roundsText: String { "rounds \(rounds.lowerBound)..<\(rounds.upperBound)" }
     public var parameterCount: Int { header.model.parameterCount }
 
     // MARK: Rounds and keyframes
 
     /// Round `t`, read with one positioned read and checked (digest, link to the previous record, content).
     public func round(_ t: Int) throws(TraceError) -> TraceRound {
-        guard t >= 0 && t < roundRecords.count, roundRecords[t].round == t else {
-            throw TraceError(.usage, "\(path) has no round \(t): it holds rounds 0..<\(roundRecords.count)")
+        guard rounds.contains(t), roundRecords[t - firstRound].round == t else {
+            throw TraceError(.usage, "\(path) has no round \(t): it holds \(roundsText)")
         }
         return try readRound(t)
     }
 
     /// Round `t`, decompressed with `decompressor` (one per thread when reading concurrently).
     public func round(_ t: Int, using decompressor: ZstdDecompressor) throws(TraceError) -> TraceRound {
-        guard t >= 0 && t < roundRecords.count, roundRecords[t].round == t else {
-            throw TraceError(.usage, "\(path) has no round \(t): it holds rounds 0..<\(roundRecords.count)")
+        guard rounds.contains(t), roundRecords[t - firstRound].round == t else {
+            throw TraceError(.usage, "\(path) has no round \(t): it holds \(roundsText)")
         }
         return try readRound(t, decompressor: decompressor)
     }
 
     /// Calls `body` with every round in `range` (default all), in order, one round in memory at a time.
     public func forEachRound(in range: Range<Int>? = nil, _ body: (TraceRound) throws -> Void) throws {
-        let r = range ?? 0..<roundRecords.count
-        guard r.lowerBound >= 0 && r.upperBound <= roundRecords.count else {
-            throw TraceError(.usage, "\(path) has rounds 0..<\(roundRecords.count); rounds \(r.lowerBound)..<\(r.upperBound) were asked for")
+        let r = range ?? rounds
+        guard r.isEmpty || (r.lowerBound >= rounds.lowerBound && r.upperBound <= rounds.upperBound) else {
+            throw TraceError(.usage, "\(path) has \(roundsText); rounds \(r.lowerBound)..<\(r.upperBound) were asked for")
         }
         for t in r { try body(try readRound(t)) }
     }
@@ -174,9 +194,11 @@ public final class TraceReader: @unchecked Sendable {
         }
     }
 
+    /// Round `t` (in ``rounds``: the caller checked).
     func readRound(_ t: Int, decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceRound {
+        let i = t - firstRound
         do throws(ParseFailure) {
-            let body = try file.body(roundRecords[t], sequence: roundSequence[t], limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
+            let body = try file.body(roundRecords[i], sequence: roundSequence[i], limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
             let parsed = try TraceParsing.round(body, header: header, expectedRound: t, decoder: decoder)
             return TraceRound(body: parsed, path: path, parameterCount: header.model.parameterCount)
         } catch {

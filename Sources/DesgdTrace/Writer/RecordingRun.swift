@@ -76,3 +76,22 @@ public enum RecordingRun {
         return (result, summary)
     }
 }
+
+extension TracePaths {
+    /// `traces/<parent's name>-fork<T>-<option>=<value>….trace` (e.g.
+    /// `desgd-mean-ipm-small-seed1-300r-fork120-agg=cclip.trace`, `-unchanged` when nothing
+    /// changed), with `-2`, `-3`, … when taken: a default name never overwrites.
+    public static func forkPath(parent: String, fork: TraceHeader.ForkInfo, in directory: String = directory) -> String {
+        var stem = (parent as NSString).lastPathComponent
+        if stem.hasSuffix(".trace") { stem.removeLast(6) }
+        let changes = fork.changes.isEmpty ? "unchanged" : fork.changes.map { "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: "-")
+        let name = fileSafe("\(stem)-fork\(fork.at)-\(changes)", keeping: ["="])
+        var path = "\(directory)/\(name).trace"
+        var k = 2
+        while FileManager.default.fileExists(atPath: path) {
+            path = "\(directory)/\(name)-\(k).trace"
+            k += 1
+        }
+        return path
+    }
+}

@@ -92,9 +92,14 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         }
     }
 
+    /// With `fork` (`desgd-record --fork`, FORMAT.md §5.1.1) the header names the parent, the run
+    /// starts at round `fork.at` (restored by the caller), a state checkpoint and a keyframe precede
+    /// that round whatever the intervals, and the drift metrics continue from `forkDrift` (the
+    /// parent's drift state at that round).
     public init(path: String, mode: RecordingMode = .full, keyframeInterval: Int = 100, overwrite: Bool = false,
                 compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil,
-                driftWindow: Int = DriftTracker.defaultWindow, checkpointInterval: Int = 0) throws(TraceError) {
+                driftWindow: Int = DriftTracker.defaultWindow, checkpointInterval: Int = 0,
+                fork: TraceHeader.ForkInfo? = nil, forkDrift: DriftTrackerState? = nil) throws(TraceError) {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
                                        checkpointInterval: checkpointInterval)
         guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
@@ -107,6 +112,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         encoding = RecordEncoder(mode: mode, bounds: [])
         resumedAt = nil
         copiedCheckpoint = nil
+        self.fork = fork
+        self.forkDrift = forkDrift
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
@@ -127,7 +134,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         encoding = RecordEncoder(mode: mode, bounds: h.groups.map(\.resilienceBound))
         plannedRounds = h.config.rounds
         let last = checkpoint.map { reader.checkpointSequence[$0] } ?? 0
-        resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
+        fork = h.fork
+        forkDrift = nil
+        resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? reader.firstRound
         copiedCheckpoint = checkpoint.map { reader.checkpointRounds[$0] }
         if let w = h.driftWindow {
             let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w)
@@ -139,13 +148,18 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         writer = try TraceFileWriter(path: path, continuing: reader.file.source, records: Array(reader.records[...last]),
                                      checkedUpTo: checkedUpTo, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
-        _statistics.roundRecords = resumedAt!
+        _statistics.roundRecords = resumedAt! - reader.firstRound
     }
 
     /// The round a resumed recorder starts at, nil otherwise; the round of the checkpoint it copied
     /// (not written again), nil when it started from the header.
     let resumedAt: Int?
     let copiedCheckpoint: Int?
+    /// A fork's origin (nil otherwise), and the drift state its run continues from.
+    let fork: TraceHeader.ForkInfo?
+    let forkDrift: DriftTrackerState?
+    /// The first round of the trace: a fork's `at`, else 0.
+    var firstRound: Int { fork?.at ?? 0 }
 
     public var path: String { writer.path }
     /// When resuming: the sequence number of the first re-written record that differed from the
@@ -196,7 +210,13 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 : [.init(classIndex: -1, honestWorkers: Array(0..<n), byzantineWorkers: byzantine,
                          resilienceBound: pipeline?.resilienceBound(n: n + f, f: config.effectiveF))]
             encoding = RecordEncoder(mode: mode, bounds: groups.map(\.resilienceBound))
-            drift = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow)
+            let tracker = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow)
+            if let forkDrift {
+                do { try tracker.restore(forkDrift) } catch {
+                    lock.withLock { _failure = .usage("the parent's drift state does not fit the fork: \(error.message)") }
+                }
+            }
+            drift = tracker
             plannedRounds = config.rounds
             let layout = ParameterLayout(config.model.shape)
             let header = TraceHeader(
@@ -207,7 +227,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
                 numerics: SimulationNumerics.current,
-                checkpointInterval: checkpointInterval)
+                checkpointInterval: checkpointInterval, fork: fork)
             guarded { [self] () throws(TraceError) in
                 try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
             }
@@ -215,8 +235,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public func stateAvailable(atStartOf round: Int, state: () -> SimulationState) {
-        guard checkpointInterval > 0, round % checkpointInterval == 0, round < plannedRounds, !shouldStop,
-              round != copiedCheckpoint else { return }
+        // A fork's first round always has one: the fork's starting state (FORMAT.md §5.1.1).
+        let due = (checkpointInterval > 0 && round % checkpointInterval == 0) || (fork != nil && round == firstRound)
+        guard due, round < plannedRounds, !shouldStop, round != copiedCheckpoint else { return }
         let s = state()
         guarded { [self] () throws(TraceError) in
             // On the queue: the drift tracker has added every round before this one, and no later one.
@@ -227,7 +248,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
-        guard round % keyframeInterval == 0 || round == plannedRounds || shouldStop else { return }
+        guard round % keyframeInterval == 0 || round == firstRound || round == plannedRounds || shouldStop else { return }
         let s = snapshot()
         guarded { [self] () throws(TraceError) in
             try writer.append(.keyframe, round: round, parts: encoding.keyframe(round: round, snapshot: s), compress: true)

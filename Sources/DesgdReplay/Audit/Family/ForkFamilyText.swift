@@ -1,0 +1,50 @@
+import Foundation
+
+/// The terminal and CSV renderings of a ``ForkFamilyReport``.
+public enum ForkFamilyText {
+    static func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "—" }
+
+    public static func render(_ r: ForkFamilyReport) -> String {
+        var out = "fork family of \(r.parent): \(r.branches.count - 1) fork\(r.branches.count == 2 ? "" : "s") at round\(r.forkRounds.count == 1 ? "" : "s") \(r.forkRounds.map(String.init).joined(separator: ", ")), compared from round \(r.start)\n"
+        if let reference = r.reference, let round = r.referenceRound {
+            out += "recovery: the first evaluation from the fork round on within \(TextFormat.number(r.recoverWithin)) points of the parent's best before round \(r.start), \(percent(reference)) at round \(round)\n"
+        } else {
+            out += "recovery: not measured (the parent has no evaluation before round \(r.start))\n"
+        }
+        for b in r.branches where !b.chainHolds { out += "WARNING: the digest chain of \(b.trace) is broken: desgd-audit it alone\n" }
+        out += "\n"
+        let rows = r.branches.map { b -> [String] in
+            let s = b.summary
+            return [b.name, b.forkRound.map(String.init) ?? "—",
+                    s.accuracyAtFork.map { "\(percent($0)) (\(s.accuracyAtForkRound!))" } ?? "—",
+                    s.bestAfter.map { "\(percent($0)) (\(s.bestAfterRound!))" } ?? "—",
+                    s.finalAfter.map { "\(percent($0)) (\(s.finalAfterRound!))" } ?? "—",
+                    s.roundsToRecover.map { "\($0) (round \(s.recoveredAtRound!))" } ?? "no",
+                    TextFormat.number(s.meanGap), TextFormat.number(s.meanLambda)]
+        }
+        out += TextFormat.table(["branch", "fork at", "acc. at fork (round)", "best after (round)", "final (round)", "rounds to recover",
+                                 "mean gap", "mean λ̂"], rows)
+        out += "\n\nbranches:\n"
+        for b in r.branches {
+            out += "  \(b.name): \(b.trace), rule \(b.aggregator), attack \(b.attack)"
+            if !b.changes.isEmpty { out += "; " + b.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", ") }
+            out += "\n"
+        }
+        out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on; the parent's series in --csv, --json and --html start at round \(r.contextStart))\n"
+        return out
+    }
+
+    /// One line per branch and round from the family's start: `branch,trace,fork_round,round,accuracy,gap,lambda`
+    /// (accuracy empty outside evaluation rounds, λ̂ empty when undefined).
+    public static func csv(_ r: ForkFamilyReport) -> String {
+        var out = "branch,trace,fork_round,round,accuracy,gap,lambda\n"
+        for b in r.branches {
+            let accuracy = Dictionary(b.accuracy.map { ($0.round, $0.value) }, uniquingKeysWith: { a, _ in a })
+            for (g, l) in zip(b.gap, b.lambda) {
+                out += [TextFormat.csvField(b.name), TextFormat.csvField(b.trace), b.forkRound.map(String.init) ?? "", String(g.round),
+                        TextFormat.csv(accuracy[g.round] ?? nil), TextFormat.csv(g.value), TextFormat.csv(l.value)].joined(separator: ",") + "\n"
+            }
+        }
+        return out
+    }
+}

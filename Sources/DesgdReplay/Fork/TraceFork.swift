@@ -1,0 +1,202 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+/// A fork (issue 13, `desgd-record --fork TRACE --at T`): a new trace that continues a recorded run
+/// from its exact state at the start of round T with some settings changed (another rule, attack,
+/// declared f, learning rate…), to ask "what if, from here on".
+///
+/// The starting state is not taken on trust: the parent's run is re-simulated with the parent's
+/// configuration from its last state checkpoint at or before T (from the initial state when it has
+/// none and starts at round 0) up to T, every record compared byte for byte with the parent's
+/// (``Reexecution``'s segment check, the same as `desgd-replay --reexecute`). The fork's header
+/// then names the parent by its chain digest there (FORMAT.md §5.1.1); the fork begins with a
+/// state checkpoint of round T, so it is a self-contained trace that replay, audit, verification,
+/// re-execution and resumption read as any other, with rounds numbered from T.
+///
+/// What may change is what leaves the state's shape alone (``Field/changeable``); a changed rule
+/// or pre-aggregator chain starts from its initial state, as does a changed attack; unchanged
+/// ones keep their carried state, and the drift metrics continue. With nothing changed the fork's
+/// round records are byte-identical to the parent's from T on (tested).
+///
+/// The parent is only read: a failure or Ctrl-C leaves it as it was.
+public final class TraceFork {
+    public let parent: TraceReader
+    /// The round the fork starts at.
+    public let at: Int
+    /// The fork's configuration (the parent's with the changes).
+    public let config: SimulationConfig
+    /// What the fork's header says of its parent.
+    public let info: TraceHeader.ForkInfo
+    /// The parent's rounds re-simulated and checked before the fork starts: from its last
+    /// checkpoint at or before `at` to `at`.
+    public let verified: Reexecution.Segment
+    let dataset: Dataset
+
+    /// A field of ``SimulationConfig`` as the command line names it, and whether a fork may change it
+    /// (otherwise why not).
+    struct Field: Sendable {
+        var option: String
+        var value: @Sendable (SimulationConfig) -> String
+        /// nil: a fork may change it; else the reason it may not.
+        var refusal: String?
+    }
+
+    /// Every field of the configuration but the threads (results do not depend on them) and the
+    /// data set (checked by digest), in declaration order.
+    static let fields: [Field] = [
+        Field(option: "--mode", value: { $0.mode.rawValue }, refusal: "DeSGD keeps a momentum per class, SGD one per worker"),
+        Field(option: "--momentum", value: { $0.momentum.rawValue }, refusal: "it moves the momentum between the workers and the server"),
+        Field(option: "--model", value: { $0.model.rawValue }, refusal: "another model has other parameters"),
+        Field(option: "--backend", value: { $0.backend.rawValue }, refusal: "the state was computed with the parent's arithmetic"),
+        Field(option: "--honest", value: { "\($0.honestWorkers)" }, refusal: "the state holds one momentum per honest worker and class"),
+        Field(option: "--byzantine", value: { "\($0.byzantineWorkers)" }, refusal: "the state holds one momentum per Byzantine worker and class"),
+        Field(option: "--f", value: { "\($0.effectiveF)" }, refusal: nil),
+        Field(option: "--partition", value: { "\($0.partition)" }, refusal: "the momenta belong to the data each worker holds"),
+        Field(option: "--batch", value: { "\($0.batchSize)" }, refusal: nil),
+        Field(option: "--beta", value: { "\($0.beta)" }, refusal: nil),
+        Field(option: "--buffer-decay", value: { "\($0.effectiveBufferDecay)" }, refusal: nil),
+        Field(option: "--gamma", value: { "\($0.gamma)" }, refusal: nil),
+        Field(option: "--lr", value: { "\($0.learningRate)" }, refusal: nil),
+        Field(option: "--weight-decay", value: { "\($0.weightDecay)" }, refusal: nil),
+        Field(option: "--rounds", value: { "\($0.rounds)" }, refusal: nil),
+        Field(option: "--classes-per-round", value: { "\($0.classesPerRound)" }, refusal: "the class sets of the rounds before the fork were drawn for it"),
+        Field(option: "--schedule", value: { $0.schedule.rawValue }, refusal: nil),
+        Field(option: "--agg", value: { $0.aggregator }, refusal: nil),
+        Field(option: "--pre", value: { $0.preAggregators.isEmpty ? "none" : $0.preAggregators }, refusal: nil),
+        Field(option: "--attack", value: { $0.attack }, refusal: nil),
+        Field(option: "--eval-every", value: { "\($0.evaluationInterval)" }, refusal: nil),
+        Field(option: "--seed", value: { "\($0.seed)" }, refusal: "the data partition is drawn from the seed"),
+    ]
+
+    /// What `fork` changes of `parent`, in the order of ``fields``; a usage error (exit 2) naming the
+    /// first change that would alter the shape of the state.
+    public static func changes(parent: SimulationConfig, fork: SimulationConfig) throws(TraceError) -> [TraceHeader.ForkInfo.Change] {
+        var out: [TraceHeader.ForkInfo.Change] = []
+        for f in fields {
+            let (p, v) = (f.value(parent), f.value(fork))
+            guard p != v else { continue }
+            if let why = f.refusal { throw .usage("\(f.option): a fork keeps the parent's \(p) (got \(v)): \(why)") }
+            out.append(.init(option: f.option, parent: p, fork: v))
+        }
+        if parent.data != fork.data, !(parent.data.isFashionMNIST && fork.data.isFashionMNIST) {
+            throw .usage("--synthetic/--data: a fork runs on the parent's data set (\(parent.data))")
+        }
+        return out
+    }
+
+    /// Checks everything before any training: the parent (its digest chain, a round `at` it can
+    /// start from, its arithmetic, its data set, found by `dataDirectory` when given) and the
+    /// fork's configuration `config` (the parent's, changed; what it changes may not alter the
+    /// state's shape, and its rounds must go past `at`).
+    public init(parentPath: String, at: Int, config: SimulationConfig, dataDirectory: String?) throws(TraceError) {
+        let reader = try TraceReader(path: parentPath)
+        let h = reader.header
+        let chain = reader.verifyChain()
+        guard chain.holds else { throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked") }
+        guard at >= reader.firstRound && at <= reader.rounds.upperBound else {
+            throw .usage("--at \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at round \(reader.firstRound)...\(reader.rounds.upperBound)")
+        }
+        guard config.rounds > at else {
+            throw .usage("--rounds \(config.rounds): a fork at round \(at) must run past it (give --rounds above \(at))")
+        }
+        let changes = try TraceFork.changes(parent: h.config, fork: config)
+        try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
+        dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
+
+        let start: (round: Int, checkpoint: Int?)
+        if let k = reader.lastCheckpoint(atOrBefore: at) {
+            start = (reader.checkpointRounds[k], k)
+        } else if reader.firstRound == 0 {
+            start = (0, nil)
+        } else {
+            throw .corrupted("\(parentPath): a fork without its starting checkpoint cannot be forked")
+        }
+        verified = Reexecution.Segment(start: start.round, end: at, checkpoint: start.checkpoint)
+        // The chain's value after the parent's last round before `at` (its header record when `at`
+        // is its first round): what the state at `at` follows from.
+        let anchor = reader.records.lastIndex { $0.type == .round && $0.round == at - 1 } ?? 0
+        info = TraceHeader.ForkInfo(parentDigest: try reader.storedDigest(ofRecord: anchor), at: at,
+                                    parentFile: (parentPath as NSString).lastPathComponent, changes: changes)
+        parent = reader
+        self.at = at
+        self.config = config
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// The fork holds rounds `at..<end`; the parent's rounds ``verified`` were re-simulated and
+        /// found byte-identical first. The accuracies are those of the fork's evaluations.
+        case forked(end: Int, bestAccuracy: Double, finalAccuracy: Double)
+        /// Stopped (Ctrl-C) before its last round: the fork is complete up to round `end` (exclusive).
+        case interrupted(end: Int)
+        /// The parent's re-simulated record differs from its own (the sentence names the round):
+        /// the parent is not what its configuration records. Nothing was written.
+        case parentDiffers(String)
+    }
+
+    /// The fork's recorder, once ``run(makeRecorder:shouldStop:progress:)`` created it.
+    public private(set) var recorder: TraceRecorder?
+
+    /// Re-simulates the parent up to `at` (checking it), then records the fork into the recorder
+    /// that `makeRecorder(info, drift)` creates (the file is created only once the parent's state is
+    /// verified: a mismatch writes nothing); `drift` is the parent's drift state at `at`, for
+    /// ``TraceRecorder/init(path:mode:keyframeInterval:overwrite:compressionLevel:signingKey:driftWindow:checkpointInterval:fork:forkDrift:)``.
+    /// `progress(done, total)` counts the parent's rounds checked and the fork's rounds recorded.
+    ///
+    /// A parent whose re-simulated record differs is an outcome (exit 1 in `desgd-record`); throws
+    /// `.usage` for a configuration that cannot run from the parent's state, the recorder's error
+    /// when writing fails.
+    public func run(makeRecorder: (TraceHeader.ForkInfo, DriftTrackerState?) throws(TraceError) -> TraceRecorder,
+                    shouldStop: @escaping () -> Bool = { false },
+                    progress: @escaping (Int, Int) -> Void = { _, _ in }) throws(TraceError) -> Outcome {
+        let total = (at - verified.start) + (config.rounds - at)
+        var parentConfig = parent.header.config
+        parentConfig.threads = config.threads
+        let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: verified.start,
+                                        checkpoint: verified.checkpoint, decompressor: ZstdDecompressor())
+        let simulation = run.simulation, tracker = run.tracker
+        let shared = Reexecution.Shared { progress($0, total) }
+        let check = try Reexecution.check(verified, run: run, reader: parent,
+                                          positions: Reexecution.roundsBefore(parent.records, first: parent.firstRound), shared: shared)
+        if let m = check.mismatch {
+            return .parentDiffers("\(parent.path): re-simulated from round \(verified.start) to the fork's round \(at), \(m.message): the parent is not what its configuration records here (another arithmetic or an altered file); nothing was written")
+        }
+
+        // The state at `at`; a changed rule or attack starts from its initial state.
+        var state = simulation.captureState(round: at)
+        let options = Set(info.changes.map(\.option))
+        if options.contains("--agg") || options.contains("--pre") {
+            state.aggregatorStates = state.aggregatorStates.map { _ in .empty }
+        }
+        if options.contains("--attack") { state.attackStates = state.attackStates.map { _ in .empty } }
+        let fork: Simulation
+        do {
+            fork = try Simulation(config: config, dataset: dataset)
+            try fork.restore(state: state, at: at)
+        } catch { throw .usage("the fork's configuration cannot continue \(parent.path)'s state: \(error.message)") }
+        guard fork.partition == parent.header.partition else {
+            throw .usage("the fork partitions the data otherwise than \(parent.path): fork it with the desgd that recorded it")
+        }
+        let recorder = try makeRecorder(info, tracker?.captureState())
+        self.recorder = recorder
+        let result: SimulationResult
+        do {
+            result = try fork.run(from: at, observer: recorder) { t, _ in
+                if shouldStop() { recorder.stopRequested = true }
+                progress(t + 1 - verified.start, total)
+            }
+        } catch { throw .corrupted("\(recorder.path): round \(error.message)") }
+        if let failure = recorder.failure { throw failure }
+        return result.rounds < config.rounds ? .interrupted(end: result.rounds)
+            : .forked(end: result.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy)
+    }
+}
+
+extension DataSource {
+    var isFashionMNIST: Bool {
+        if case .fashionMNIST = self { return true }
+        return false
+    }
+}
