@@ -4,7 +4,8 @@ import DesgdNumerics
 
 @Suite struct CatalogueTests {
     static let commandLineNames = ["mean", "clipmean", "median", "trmean", "krum", "mkrum", "geomed", "faba", "dnc",
-                                   "clustering", "cclip", "bulyan", "mda", "monna", "meamed", "caf", "smea"]
+                                   "clustering", "cclip", "bulyan", "mda", "monna", "meamed", "caf", "smea",
+                                   "signguard"]
 
     @Test func everyCommandLineNameAndAliasParses() throws {
         for name in CatalogueTests.commandLineNames {
@@ -22,7 +23,7 @@ import DesgdNumerics
     }
 
     @Test func canonicalSpecsRoundTrip() throws {
-        #expect(AggregatorCatalogue.allRuleSpecs.count == 17)
+        #expect(AggregatorCatalogue.allRuleSpecs.count == 18)
         #expect(AggregatorCatalogue.expand("all") == AggregatorCatalogue.allRuleSpecs)
         #expect(AggregatorCatalogue.expand("krum") == ["krum"])
         for spec in AggregatorCatalogue.allRuleSpecs + ["geomed:nu=0.1,iters=3,tol=0,start=zero", "clip:c=1.5+nnm+bucketing:s=3+mkrum:q=n-f-1,m=2*f+1"] {

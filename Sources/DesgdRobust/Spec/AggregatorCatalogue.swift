@@ -79,6 +79,11 @@ public enum AggregatorCatalogue {
               summary: "covariance-bound agnostic filter: spectral down-weighting", parameters: []),
         Entry(name: "smea", aliases: [],
               summary: "mean of the n−f inputs whose covariance has the smallest top eigenvalue", parameters: []),
+        Entry(name: "signguard", aliases: ["sign-guard"],
+              summary: "norm filter, then the largest MeanShift cluster of sign statistics on a random block; mean clipped to the median norm (Xu et al., ICDCS 2022)",
+              parameters: [Parameter(key: "lower", defaultValue: "0.1", meaning: "norm filter: keep ‖x‖ > lower × median norm"),
+                           Parameter(key: "upper", defaultValue: "3", meaning: "norm filter: keep ‖x‖ < upper × median norm"),
+                           Parameter(key: "frac", defaultValue: "0.1", meaning: "share of the coordinates in the random block")]),
     ]
 
     /// Every pre-aggregator.
@@ -165,6 +170,12 @@ public enum AggregatorCatalogue {
         case "monna": return MoNNA(pivot: try spec.expression("pivot", default: "0"))
         case "meamed": return MeaMed()
         case "caf": return CAF()
+        case "signguard":
+            let lower = try spec.positive("lower", default: 0.1), upper = try spec.positive("upper", default: 3)
+            guard lower < upper else { throw AggregationError("'signguard': lower=\(SpecText.number(lower)) must be below upper=\(SpecText.number(upper))") }
+            let fraction = try spec.positive("frac", default: 0.1)
+            guard fraction <= 1 else { throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
+            return SignGuard(lower: lower, upper: upper, fraction: fraction)
         default: return SMEA()
         }
     }
