@@ -25,6 +25,8 @@ public enum RandomPurpose: UInt32, Sendable, Codable, CaseIterable {
     case shuffle = 9
     /// The trace fuzzer's structure-aware mutations (round = libFuzzer's mutation seed).
     case fuzzing = 10
+    /// The server's root data set of FLTrust, drawn once from the training set.
+    case rootData = 11
 }
 
 /// A stream of random numbers keyed by `(seed, purpose, worker, round, class)`.

@@ -84,6 +84,9 @@ public enum AggregatorCatalogue {
               parameters: [Parameter(key: "lower", defaultValue: "0.1", meaning: "norm filter: keep ‖x‖ > lower × median norm"),
                            Parameter(key: "upper", defaultValue: "3", meaning: "norm filter: keep ‖x‖ < upper × median norm"),
                            Parameter(key: "frac", defaultValue: "0.1", meaning: "share of the coordinates in the random block")]),
+        Entry(name: "fltrust", aliases: [],
+              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao et al., NDSS 2021; stateful)",
+              parameters: [Parameter(key: "root", defaultValue: "100", meaning: "root set size, drawn from the training set")]),
     ]
 
     /// Every pre-aggregator.
@@ -176,6 +179,7 @@ public enum AggregatorCatalogue {
             let fraction = try spec.positive("frac", default: 0.1)
             guard fraction <= 1 else { throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
             return SignGuard(lower: lower, upper: upper, fraction: fraction)
+        case "fltrust": return FLTrust(rootSize: try spec.count("root", default: 100, in: 1...100_000))
         default: return SMEA()
         }
     }
