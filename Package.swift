@@ -66,16 +66,17 @@ let package = Package(
             swiftSettings: cpu),
 
         // Experiment grids: specs, the local runner (resume, locks, Ctrl-C), Slurm job arrays, the
-        // paper's published tables and the report that puts measured numbers beside them.
+        // paper's published tables and the report that puts measured numbers beside them. A library:
+        // cells' options are parsed by the parser the front end passes (DesgdCLI's), never here.
         .target(
             name: "DesgdExperiments",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI"],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay"],
             swiftSettings: cpu),
 
         // The front ends: thin commands over the libraries.
         .executableTarget(
             name: "desgd-record",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         .executableTarget(
@@ -118,7 +119,7 @@ let package = Package(
         .testTarget(name: "DesgdNumericsTests", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
-        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdCLI", "DesgdFuzzing"], swiftSettings: cpu),
+        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdReplay", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI"], swiftSettings: cpu),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DesgdNumerics
 import DesgdRobust
+import DesgdReplay
 import DesgdTrace
 import Foundation
 
@@ -65,4 +66,38 @@ public struct SegmentShare: ExpressibleByArgument, Sendable, Equatable {
     }
 
     public static var defaultValueDescription: String { "1/1" }
+}
+
+/// Vectors on demand in the front ends (`desgd-replay --agg/--export`, `desgd-audit --compare`):
+/// rounds a trace recorded without vectors are rebuilt by re-simulation (``RoundRebuilder``) unless
+/// `--no-rebuild` keeps the old behaviour of skipping them; `--data DIR` points at the data set.
+public enum VectorRebuilding {
+    /// A rebuilder when some round of `rounds` was recorded without vectors and `noRebuild` is
+    /// false; nil otherwise. When rebuilding is impossible (other numerics or kernel, data set
+    /// missing or of another digest), exit 2 with one line naming why and the two ways out.
+    public static func rebuilder(_ reader: TraceReader, rounds: some Sequence<Int>, data: String?, noRebuild: Bool,
+                                 threads: Int, program: String) throws -> RoundRebuilder? {
+        guard !noRebuild, RoundRebuilder.isNeeded(reader, rounds: rounds) else { return nil }
+        do { return try RoundRebuilder(reader: reader, dataDirectory: data, threads: threads) } catch {
+            throw CommandFailure.exit(program, "cannot rebuild the vectors of rounds \(reader.path) recorded without them (\(reader.header.recording)): "
+                                      + error.message + "; or pass --no-rebuild to skip those rounds")
+        }
+    }
+
+    /// A note for standard error on what rebuilding will cost: nil when nothing is rebuilt.
+    public static func note(_ rebuilder: RoundRebuilder?, rounds: some Sequence<Int>, program: String) -> String? {
+        guard let rebuilder else { return nil }
+        let rebuilt = rounds.filter(rebuilder.rebuilds).count
+        let from = rebuilder.reader.checkpointRounds.isEmpty ? "round 0 (the trace has no state checkpoint)" : "the trace's state checkpoints"
+        return "\(program): note: rebuilding the vectors of \(rebuilt) round\(rebuilt == 1 ? "" : "s") recorded without them: "
+            + "\(rebuilder.simulatedRounds(for: rounds)) rounds re-simulated from \(from) and checked against their records (--no-rebuild skips them)\n"
+    }
+
+    /// The exit for an error of a run that rebuilt vectors: a rebuilt round that differs from its
+    /// record is a finding (exit 1, like a failed --reexecute); anything else is bad input (exit 2).
+    public static func failure(_ error: TraceError, program: String) -> ExitCode {
+        guard error.kind == .mismatch else { return CommandFailure.exit(program, error.message) }
+        FileHandle.standardError.write(Data("\(program): FAILED: \(error.message)\n".utf8))
+        return ExitCode(1)
+    }
 }

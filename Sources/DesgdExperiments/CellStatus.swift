@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdReplay
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -45,8 +46,11 @@ public enum CellState: Sendable, Equatable {
     /// A complete trace of exactly this configuration, with every planned round.
     case finished(CellResult)
     /// A trace of this configuration that stopped early (Ctrl-C, a kill, a time limit) or cannot be
-    /// read: the next run keeps it as `<stem>.incomplete-K.trace` and records the cell again.
-    case incomplete(reason: String)
+    /// read. With a state checkpoint after round 0 (`resumesFrom`, the round of the last one) the
+    /// next run resumes it from there (``GridRunner``); without one, or when the resumption is
+    /// refused, the next run keeps it as `<stem>.incomplete-K.trace` and records the cell again
+    /// from round 0.
+    case incomplete(reason: String, resumesFrom: Int?)
     /// Another process (a second runner, a Slurm task) holds the cell's lock.
     case running
     /// The file holds a run of another configuration: the runner refuses to touch it.
@@ -67,7 +71,10 @@ public enum CellState: Sendable, Equatable {
 
 /// A grid's directory: `grid.json` (the spec last run there, for the record), one `<stem>.trace`
 /// per cell, kept `<stem>.incomplete-K.trace` files, lock files under `.locks/`, Slurm scripts with
-/// the spec each submission runs (`slurm/grid-N.sbatch`, `slurm/grid-N.json`) and task logs.
+/// the spec each submission runs (`slurm/grid-N.sbatch`, `slurm/grid-N.json`) and task logs; while
+/// a cell resumes, `<stem>.trace.resuming` (``ResumeRun/temporaryPath(for:)``), which no state
+/// reads: only the renamed, complete file counts, and a runner holding the cell's lock removes one
+/// that a killed resumption left.
 public struct GridDirectory: Sendable {
     public let path: String
 
@@ -77,6 +84,8 @@ public struct GridDirectory: Sendable {
     public static func defaultPath(for spec: GridSpec) -> String { "traces/grids/\(spec.name)" }
 
     public func tracePath(_ cell: GridCell) -> String { "\(path)/\(cell.traceName)" }
+    /// Where a resumption of the cell writes until it is complete.
+    public func resumingPath(_ cell: GridCell) -> String { ResumeRun.temporaryPath(for: tracePath(cell)) }
     public var specPath: String { "\(path)/grid.json" }
     var locksPath: String { "\(path)/.locks" }
 
@@ -97,7 +106,7 @@ public struct GridDirectory: Sendable {
         guard FileManager.default.fileExists(atPath: file) else { return locked() ? .running : .pending }
         let reader: TraceReader
         do { reader = try TraceReader(path: file) } catch {
-            return locked() ? .running : .incomplete(reason: error.message)
+            return locked() ? .running : .incomplete(reason: error.message, resumesFrom: nil)
         }
         var recorded = reader.header.config
         recorded.threads = 1
@@ -106,17 +115,37 @@ public struct GridDirectory: Sendable {
                              + "move it away or give the grid another --dir")
         }
         let unfinished: String
+        var resumable = true
         switch reader.completeness {
         case .unfinished(let reason): unfinished = reason
         case .complete(interrupted: true): unfinished = "stopped after \(reader.roundCount) of \(cell.config.rounds) rounds"
         case .complete(interrupted: false):
             if reader.roundCount == cell.config.rounds {
-                do { return .finished(try result(of: cell, reader: reader)) } catch { unfinished = error.message }
+                // Every round is there but an evaluation is not: nothing to continue.
+                do { return .finished(try result(of: cell, reader: reader)) } catch { (unfinished, resumable) = (error.message, false) }
             } else {
                 unfinished = "\(reader.roundCount) of \(cell.config.rounds) rounds"
             }
         }
-        return locked() ? .running : .incomplete(reason: unfinished)
+        // A checkpoint of round 0 holds the initial state: resuming from it re-simulates every
+        // recorded round, which costs what recording again costs (``GridRunner``).
+        let start = ResumeRun.startingPoint(of: reader)
+        return locked() ? .running : .incomplete(reason: unfinished, resumesFrom: resumable && start.round > 0 ? start.round : nil)
+    }
+
+    /// The cells of `plan` a new run (or Slurm array) has to take up: pending and incomplete ones
+    /// (finished cells are done, running ones held by another process); a file of another
+    /// configuration at a cell's path is an error.
+    public func openCells(of plan: GridPlan) throws(GridError) -> [GridCell] {
+        var open: [GridCell] = []
+        for cell in plan.cells {
+            switch state(of: cell) {
+            case .finished, .running: continue
+            case .conflict(let why): throw GridError(why)
+            case .pending, .incomplete: open.append(cell)
+            }
+        }
+        return open
     }
 
     /// Reads the evaluations of a complete trace: only the rounds that evaluate are decoded.
@@ -143,6 +172,16 @@ public struct GridDirectory: Sendable {
             }
         }
         return results
+    }
+
+    /// Removes `<stem>.trace.resuming`, the partial file of a resumption that was killed (a clean
+    /// stop removes its own). Only under the cell's lock, which no other runner can then be
+    /// resuming under; the trace itself was never touched by it.
+    func removeLeftoverResumption(_ cell: GridCell) throws(GridError) {
+        let file = resumingPath(cell)
+        guard unlink(file) == 0 || errno == ENOENT else {
+            throw GridError("cannot remove \(file), left by a killed resumption: \(String(cString: strerror(errno))); remove it by hand")
+        }
     }
 
     /// Moves an incomplete trace aside as `<stem>.incomplete-K.trace` (K the first free number):

@@ -1,5 +1,5 @@
-import DesgdCLI
 import DesgdNumerics
+import DesgdReplay
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -8,38 +8,70 @@ import Foundation
 /// directory.
 ///
 /// - **Resume**: a cell whose trace is complete, has every planned round and holds exactly the
-///   cell's configuration is finished and never run again; an incomplete trace (Ctrl-C, a kill, a
-///   time limit) is kept as `<stem>.incomplete-K.trace` and the cell is recorded again from round
-///   0 (a training cannot continue from a trace: the workers' own momenta are not in it). A file
-///   holding another configuration stops the run before anything starts.
+///   cell's configuration is finished and never run again. An incomplete trace (Ctrl-C, a kill, a
+///   time limit) that holds a state checkpoint is resumed from its last one (``ResumeRun``: the
+///   rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into
+///   `<stem>.trace.resuming`, which replaces the trace only once complete), so a killed paper cell
+///   loses at most a checkpoint interval of work, and the result is byte-identical to an
+///   uninterrupted recording. A trace without a checkpoint after round 0 is not resumed from the
+///   initial state: that re-simulates every recorded round, costs what recording again costs, and
+///   a difference found late would cost it twice; it is kept as `<stem>.incomplete-K.trace` and the cell
+///   recorded again from round 0, as is a trace whose resumption is refused (unreadable, a broken
+///   digest chain, another arithmetic or data set, a signed trace, a re-simulated round that
+///   differs), each with the reason. A file holding another configuration stops the run before
+///   anything starts.
 /// - **Concurrency**: `jobs` cells at a time, each on `threadsPerRun` threads (results never
 ///   depend on either). Every cell takes a `flock` lock first, so two runners on one directory (a
-///   local run and Slurm tasks, say) never record the same cell.
+///   local run and Slurm tasks, say) never record or resume the same cell.
 /// - **Stopping**: when `shouldStop()` turns true (Ctrl-C, SIGTERM), every running cell ends after
-///   its current round with its trace finished cleanly and no new cell starts.
+///   its current round and no new cell starts: a recording with its trace finished cleanly, a
+///   resumption with its temporary file removed and the trace as it was.
 ///
 /// Memory: one simulation per job (about 0.5 GB each on the paper setup) and one copy of the data set.
 public final class GridRunner: @unchecked Sendable {
     public enum Event: Sendable {
         case started(GridCell)
+        /// A resumption of the cell's trace from the state checkpoint of round `from`.
+        case resuming(GridCell, from: Int)
+        /// The cell's trace was not resumed (`reason`) and is kept as `keptAs`; the cell is recorded again.
+        case keptAside(GridCell, keptAs: String, reason: String)
         case round(GridCell, round: Int, accuracy: Double?)
-        case finished(GridCell, CellResult, seconds: Double)
-        case stopped(GridCell, rounds: Int)
+        /// Finished; `resumedFrom` is the checkpoint's round when the cell was resumed.
+        case finished(GridCell, CellResult, seconds: Double, resumedFrom: Int?)
+        /// Stopped after `rounds` rounds; a stopped resumption (`resuming`) leaves the trace as it was.
+        case stopped(GridCell, rounds: Int, resuming: Bool)
         case failed(GridCell, String)
         case skipped(GridCell, String)
     }
 
-    public struct Summary: Sendable, Equatable {
+    public struct Summary: Sendable, Equatable, Codable {
+        /// A cell finished by resuming its trace.
+        public struct Resumed: Sendable, Equatable, Codable {
+            public var cell: String
+            /// The round of the state checkpoint it restarted from.
+            public var fromRound: Int
+            /// The rounds recorded after the checkpoint, re-simulated and found byte-identical.
+            public var checkedRounds: Int
+        }
+
+        /// An incomplete trace moved aside and why it was not resumed.
+        public struct KeptAside: Sendable, Equatable, Codable {
+            public var path: String
+            public var reason: String
+        }
+
         /// Cells finished before this run started.
         public var alreadyFinished = 0
-        /// Cells this run recorded to the end.
+        /// Cells this run recorded from round 0 to the end.
         public var recorded = 0
+        /// Cells this run finished by resuming their traces.
+        public var resumed: [Resumed] = []
         /// Cells stopped early by `shouldStop`.
         public var stopped = 0
         /// Cells left because another process holds them.
         public var runningElsewhere = 0
-        /// Incomplete traces moved aside (paths).
-        public var keptAside: [String] = []
+        /// Incomplete traces moved aside.
+        public var keptAside: [KeptAside] = []
         /// Cells that failed, with the reason.
         public var failures: [String] = []
         public var interrupted: Bool { stopped > 0 }
@@ -50,13 +82,15 @@ public final class GridRunner: @unchecked Sendable {
     public let jobs: Int
     public let threadsPerRun: Int
     public let keyframeInterval: Int
-    /// A state checkpoint every this many rounds (0: none).
-    public let checkpointInterval: Int
+    /// A state checkpoint every this many rounds (0: none); nil: each cell's own
+    /// (``GridCell/checkpointInterval``, what `desgd-record` records its options with). A resumed
+    /// trace keeps the intervals it was recorded with.
+    public let checkpointInterval: Int?
 
     let lock = NSLock()
 
-    public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int, keyframeInterval: Int = 100,
-                checkpointInterval: Int = 0) {
+    public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int,
+                keyframeInterval: Int = GridDefaults.keyframeInterval, checkpointInterval: Int? = GridDefaults.checkpointInterval) {
         self.plan = plan
         self.directory = directory
         self.jobs = max(1, jobs)
@@ -103,9 +137,9 @@ public final class GridRunner: @unchecked Sendable {
         return cells
     }
 
-    /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` (each in its range,
-    /// as one-line errors).
-    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int, checkpointInterval: Int = 0) throws(GridError) {
+    /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` when given (each in
+    /// its range, as one-line errors).
+    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int, checkpointInterval: Int?) throws(GridError) {
         guard SimulationConfig.threadsRange.contains(jobs) else {
             throw GridError(SimulationError.outOfRange("--jobs", jobs, SimulationConfig.threadsRange).message)
         }
@@ -114,7 +148,7 @@ public final class GridRunner: @unchecked Sendable {
         }
         do {
             try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
-                                           checkpointInterval: checkpointInterval)
+                                           checkpointInterval: checkpointInterval ?? 0)
         } catch {
             throw GridError(error.message)
         }
@@ -160,12 +194,14 @@ public final class GridRunner: @unchecked Sendable {
 
         func count(_ outcome: Outcome) {
             lock.withLock {
-                switch outcome {
-                case .recorded(let kept): _summary.recorded += 1; _summary.keptAside += kept
-                case .stopped(let kept): _summary.stopped += 1; _summary.keptAside += kept
+                _summary.keptAside += outcome.kept
+                switch outcome.end {
+                case .recorded: _summary.recorded += 1
+                case .resumed(let r): _summary.resumed.append(r)
+                case .stopped: _summary.stopped += 1
                 case .elsewhere: _summary.runningElsewhere += 1
                 case .alreadyDone: _summary.alreadyFinished += 1
-                case .failed(let why, let kept): _summary.failures.append(why); _summary.keptAside += kept
+                case .failed(let why): _summary.failures.append(why)
                 }
             }
         }
@@ -173,37 +209,49 @@ public final class GridRunner: @unchecked Sendable {
         var summary: Summary { lock.withLock { _summary } }
     }
 
-    enum Outcome {
-        case recorded([String]), stopped([String]), elsewhere, alreadyDone, failed(String, [String])
+    /// How one cell ended, and the traces moved aside on the way.
+    struct Outcome {
+        enum End { case recorded, resumed(Summary.Resumed), stopped, elsewhere, alreadyDone, failed(String) }
+        var end: End
+        var kept: [Summary.KeptAside] = []
+        init(_ end: End, kept: [Summary.KeptAside] = []) { (self.end, self.kept) = (end, kept) }
     }
 
-    /// Records one cell under its lock.
+    /// Records one cell under its lock: resumes its incomplete trace when it can, records it from
+    /// round 0 otherwise.
     func record(_ cell: GridCell, dataset: Dataset, shouldStop: @escaping @Sendable () -> Bool,
-                emit: @Sendable (Event) -> Void) -> Outcome {
-        let held: CellLock?
-        do { held = try directory.lock(cell) } catch {
-            emit(.failed(cell, error.message))
-            return .failed(error.message, [])
+                emit: @escaping @Sendable (Event) -> Void) -> Outcome {
+        func failed(_ why: String, kept: [Summary.KeptAside] = []) -> Outcome {
+            emit(.failed(cell, why))
+            return Outcome(.failed("\(cell.stem): \(why)"), kept: kept)
         }
+        let held: CellLock?
+        do { held = try directory.lock(cell) } catch { return failed(error.message) }
         guard let held else {
             emit(.skipped(cell, "running in another process"))
-            return .elsewhere
+            return Outcome(.elsewhere)
         }
         defer { held.release() }
-        var kept: [String] = []
+        // Under the lock no other runner resumes the cell: a `.resuming` file is a killed one's.
+        do { try directory.removeLeftoverResumption(cell) } catch { return failed(error.message) }
+        var kept: [Summary.KeptAside] = []
         // The state again, under the lock: another runner may have finished the cell meanwhile.
         switch directory.state(of: cell, checkLock: false) {
         case .finished:
             emit(.skipped(cell, "finished by another process"))
-            return .alreadyDone
+            return Outcome(.alreadyDone)
         case .conflict(let why):
-            emit(.failed(cell, why))
-            return .failed(why, [])
-        case .incomplete:
-            do { kept.append(try directory.keepAside(cell)) } catch {
-                emit(.failed(cell, error.message))
-                return .failed(error.message, kept)
+            return failed(why)
+        case .incomplete(let reason, let checkpoint):
+            var why = "\(reason); no state checkpoint after round 0 to resume from"
+            if let checkpoint {
+                switch resume(cell, from: checkpoint, dataset: dataset, shouldStop: shouldStop, emit: emit) {
+                case .ended(let outcome): return outcome
+                case .refused(let refusal): why = refusal
+                }
             }
+            do { kept.append(Summary.KeptAside(path: try directory.keepAside(cell), reason: why)) } catch { return failed(error.message) }
+            emit(.keptAside(cell, keptAs: kept[0].path, reason: why))
         case .pending, .running: break
         }
         var config = cell.config
@@ -211,22 +259,63 @@ public final class GridRunner: @unchecked Sendable {
         emit(.started(cell))
         do {
             let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframeInterval,
-                                             checkpointInterval: checkpointInterval)
+                                             checkpointInterval: checkpointInterval ?? cell.checkpointInterval)
             let (result, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, shouldStop: shouldStop) { t, e in
                 emit(.round(cell, round: t + 1, accuracy: e?.accuracy))
             }
             if summary.interrupted {
-                emit(.stopped(cell, rounds: result.rounds))
-                return .stopped(kept)
+                emit(.stopped(cell, rounds: result.rounds, resuming: false))
+                return Outcome(.stopped, kept: kept)
             }
             let cellResult = CellResult(cell: cell, rounds: result.rounds,
                                         evaluations: result.evaluations.map { ($0.round, $0.evaluation.accuracy) })
-            emit(.finished(cell, cellResult, seconds: result.seconds))
-            return .recorded(kept)
+            emit(.finished(cell, cellResult, seconds: result.seconds, resumedFrom: nil))
+            return Outcome(.recorded, kept: kept)
         } catch {
-            let why = (error as? TraceError)?.message ?? (error as? SimulationError)?.message ?? "\(error)"
-            emit(.failed(cell, why))
-            return .failed("\(cell.stem): \(why)", kept)
+            return failed((error as? TraceError)?.message ?? (error as? SimulationError)?.message ?? "\(error)", kept: kept)
+        }
+    }
+
+    enum Resumption {
+        /// Resumed to the end, stopped (the trace as it was) or failed on the file system.
+        case ended(Outcome)
+        /// Not resumable, why: the cell is recorded again.
+        case refused(String)
+    }
+
+    /// Resumes the cell's incomplete trace (from the state checkpoint of round `from`) under its
+    /// lock. A refusal leaves the trace as it was: ``ResumeRun`` writes only its temporary file.
+    func resume(_ cell: GridCell, from checkpoint: Int, dataset: Dataset, shouldStop: @escaping @Sendable () -> Bool,
+                emit: @escaping @Sendable (Event) -> Void) -> Resumption {
+        let path = directory.tracePath(cell)
+        emit(.resuming(cell, from: checkpoint))
+        let start = Stopwatch.now()
+        let outcome: ResumeRun.Outcome
+        do {
+            outcome = try ResumeRun.resume(path: path, threads: threadsPerRun, dataDirectory: nil, dataset: dataset,
+                                           compressionLevel: TraceRecorder.defaultCompressionLevel, signingKey: nil,
+                                           shouldStop: shouldStop) { emit(.round(cell, round: $0, accuracy: nil)) }
+        } catch {
+            // The file system refused (no space, no permission): recording again would fail alike.
+            guard error.kind != .io else {
+                emit(.failed(cell, error.message))
+                return .ended(Outcome(.failed("\(cell.stem): \(error.message)")))
+            }
+            return .refused("not resumed: \(error.message)")
+        }
+        switch outcome {
+        case .alreadyComplete: return .refused("complete, but not a finished cell")
+        case .interrupted(let at):
+            emit(.stopped(cell, rounds: at, resuming: true))
+            return .ended(Outcome(.stopped))
+        case .resumed(let from, let checked, _):
+            let result: CellResult
+            do { result = try directory.result(of: cell, reader: try TraceReader(path: path)) } catch {
+                emit(.failed(cell, error.message))
+                return .ended(Outcome(.failed("\(cell.stem): \(error.message)")))
+            }
+            emit(.finished(cell, result, seconds: Stopwatch.now() - start, resumedFrom: from))
+            return .ended(Outcome(.resumed(Summary.Resumed(cell: cell.stem, fromRound: from, checkedRounds: checked))))
         }
     }
 }

@@ -1,4 +1,3 @@
-import DesgdCLI
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -9,7 +8,8 @@ import Foundation
 /// (``GridSpec/builtin(_:)``: the paper's Table I and Table II, and the reduced reproduction that
 /// fits a 2-core machine). Options are `desgd-record`'s own, written as on its command line, so
 /// every cell is a command a user can run by hand, and they are parsed by the one parser of
-/// simulation options (``SimulationOptions``):
+/// simulation options, `desgd-record`'s, which the front end hands to ``GridPlan`` (a
+/// ``SimulationOptionsParser``):
 ///
 /// ```json
 /// {
@@ -60,8 +60,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
     public var description: String?
     /// `desgd-record` options shared by every cell.
     public var options: String
-    /// What each cell's trace stores (`desgd-record --record`): `sampled:100` by default, since a
-    /// full trace of a 3 000-round lenet run holds about 30 GB of vectors.
+    /// What each cell's trace stores (`desgd-record --record`); ``GridDefaults/recording`` when
+    /// the spec does not say.
     public var record: String
     public var seeds: [UInt64]
     public var methods: [Method]
@@ -69,9 +69,7 @@ public struct GridSpec: Sendable, Codable, Equatable {
     public var blocks: [Block]?
     public var reference: Reference?
 
-    public static let defaultRecording = "sampled:100"
-
-    public init(name: String, description: String? = nil, options: String, record: String = GridSpec.defaultRecording,
+    public init(name: String, description: String? = nil, options: String, record: String = GridDefaults.recording,
                 seeds: [UInt64], methods: [Method], attacks: [Attack], blocks: [Block]? = nil, reference: Reference? = nil) {
         self.name = name
         self.description = description
@@ -91,7 +89,7 @@ public struct GridSpec: Sendable, Codable, Equatable {
         name = try c.decode(String.self, forKey: .name)
         description = try c.decodeIfPresent(String.self, forKey: .description)
         options = try c.decodeIfPresent(String.self, forKey: .options) ?? ""
-        record = try c.decodeIfPresent(String.self, forKey: .record) ?? GridSpec.defaultRecording
+        record = try c.decodeIfPresent(String.self, forKey: .record) ?? GridDefaults.recording
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? [1]
         methods = try c.decode([Method].self, forKey: .methods)
         attacks = try c.decode([Attack].self, forKey: .attacks)
@@ -156,6 +154,27 @@ public struct GridSpec: Sendable, Codable, Equatable {
     }
 }
 
+/// How a grid records its cells unless told otherwise: the one place to change the defaults (the
+/// spec's `record`, `desgd-grid run|slurm --keyframe-every` and `--checkpoint-every` override them).
+public enum GridDefaults {
+    /// What each cell's trace stores: `sampled:100` (every vector of every 100th round, decisions
+    /// and metrics of all), since a full trace of a 3 000-round lenet run holds about 30 GB of vectors.
+    public static let recording = "sampled:100"
+    /// A keyframe of the model every this many rounds (`desgd-record`'s default too).
+    public static let keyframeInterval = 100
+    /// A state checkpoint every this many rounds; nil: each cell's own, the interval
+    /// `desgd-record` gives its options (the preset's: 250 rounds of a paper run, 50 of a quick
+    /// one), so that a cell's trace is the one its command line records and an interrupted cell
+    /// resumes from at most that many rounds back (``GridRunner``).
+    public static let checkpointInterval: Int? = nil
+}
+
+/// The one parser of simulation options (`desgd-record`'s, in the command-line layer), handed to
+/// ``GridPlan`` by the front end so that this library parses no command line itself: a cell's
+/// option words give its configuration and the checkpoint interval `desgd-record` records them
+/// with (its preset's). Every error is a ``SimulationError`` of one line naming the option.
+public typealias SimulationOptionsParser = @Sendable ([String]) throws(SimulationError) -> (config: SimulationConfig, checkpointInterval: Int)
+
 /// A grid error: one line naming the problem and what to do (exit code 2 in `desgd-grid`).
 public struct GridError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
@@ -174,6 +193,9 @@ public struct GridCell: Sendable, Equatable {
     public var arguments: [String]
     /// The configuration, with `threads` = 1 (results do not depend on it; runners set their own).
     public var config: SimulationConfig
+    /// The state checkpoint interval `desgd-record` records these options with (their preset's),
+    /// the cell's unless a runner is given another (``GridDefaults/checkpointInterval``).
+    public var checkpointInterval: Int
     /// `Method__Attack__seedS`, file-safe: the cell's trace is `<stem>.trace` in the grid directory.
     public var stem: String
 
@@ -199,7 +221,8 @@ public struct GridPlan: Sendable {
     /// Options a grid may not set per cell: the grid sets them itself.
     static let reservedOptions = ["--attack": "attacks", "--seed": "seeds", "--threads": "desgd-grid run --threads"]
 
-    public init(spec: GridSpec) throws(GridError) {
+    /// `parse` is the one parser of simulation options (``SimulationOptionsParser``).
+    public init(spec: GridSpec, parse: SimulationOptionsParser) throws(GridError) {
         self.spec = spec
         let name = spec.name
         guard !name.isEmpty, !name.hasPrefix("."), TracePaths.fileSafe(name) == name else {
@@ -252,18 +275,13 @@ public struct GridPlan: Sendable {
                         }
                         files[stem] = "\(m) under \(a)"
                         let arguments = base + methodWords + ["--attack", attack.spec, "--seed", "\(seed)"]
-                        var config: SimulationConfig
-                        do {
-                            let parsed = try SimulationOptions.parse(arguments)
-                            config = try parsed.configuration()
-                        } catch let e as SimulationError {
-                            throw GridError("grid \(name), \(m) under \(a): \(e.message)")
-                        } catch {
-                            throw GridError("grid \(name), \(m) under \(a): \(SimulationOptions.message(for: error))")
+                        var parsed: (config: SimulationConfig, checkpointInterval: Int)
+                        do { parsed = try parse(arguments) } catch {
+                            throw GridError("grid \(name), \(m) under \(a): \(error.message)")
                         }
-                        config.threads = 1
+                        parsed.config.threads = 1
                         cells.append(GridCell(index: cells.count, method: m, attack: a, seed: seed, arguments: arguments,
-                                              config: config, stem: stem))
+                                              config: parsed.config, checkpointInterval: parsed.checkpointInterval, stem: stem))
                     }
                 }
             }

@@ -8,8 +8,9 @@ import Foundation
 /// The resume rule is the local one (``GridRunner``): only cells that are not finished go into
 /// the array, a task whose cell was finished meanwhile (by a local run, an earlier array) exits at
 /// once, a task killed by its time limit or `scancel` (SIGTERM) finishes its current round and
-/// leaves a clean incomplete trace that the next submission keeps aside and records again, and the
-/// cell lock keeps two tasks off one cell. `desgd-grid report` collects whatever has finished.
+/// leaves a clean incomplete trace that the next submission resumes from its last state checkpoint
+/// (or keeps aside and records again when it has none), and the cell lock keeps two tasks off one
+/// cell. `desgd-grid report` collects whatever has finished.
 public struct SlurmArray: Sendable, Equatable {
     public struct Options: Sendable, Equatable {
         public var partition: String?
@@ -21,9 +22,9 @@ public struct SlurmArray: Sendable, Equatable {
         /// At most this many tasks at once (`%N` of `--array`).
         public var maxConcurrent: Int?
         /// `desgd-grid run --keyframe-every` of every task.
-        public var keyframeInterval = 100
-        /// `desgd-grid run --checkpoint-every` of every task.
-        public var checkpointInterval = 0
+        public var keyframeInterval = GridDefaults.keyframeInterval
+        /// `desgd-grid run --checkpoint-every` of every task; nil: not passed, each cell's own.
+        public var checkpointInterval = GridDefaults.checkpointInterval
         public init() {}
     }
 
@@ -53,7 +54,7 @@ public struct SlurmArray: Sendable, Equatable {
         }
         do {
             try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
-                                           checkpointInterval: options.checkpointInterval)
+                                           checkpointInterval: options.checkpointInterval ?? 0)
         } catch {
             throw GridError(error.message)
         }
@@ -86,7 +87,8 @@ public struct SlurmArray: Sendable, Equatable {
             "set -euo pipefail",
             "cd \(GridCell.shellQuoted(cwd))",
             "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC} --dir \(GridCell.shellQuoted(dir)) \\",
-            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval) --checkpoint-every \(options.checkpointInterval)",
+            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval)"
+                + (options.checkpointInterval.map { " --checkpoint-every \($0)" } ?? ""),
         ]
         scriptTemplate = lines.joined(separator: "\n") + "\n"
     }

@@ -1,5 +1,5 @@
 /// An error of the trace layer: one line naming the problem (and the round or record it concerns)
-/// and what to do. Every kind is bad input for the front ends (exit code 2).
+/// and what to do. Every kind but ``Kind/mismatch`` is bad input for the front ends (exit code 2).
 public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         /// A wrong option value.
@@ -12,6 +12,10 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
         case corrupted
         /// The file ends before something that must be there (the header).
         case truncated
+        /// A round re-simulated from the trace's state (to rebuild vectors it was recorded without)
+        /// differs from its record: the trace does not hold what its configuration computes. A
+        /// finding, not bad input: the front ends exit 1, as for a failed `--reexecute`.
+        case mismatch
     }
 
     public var kind: Kind

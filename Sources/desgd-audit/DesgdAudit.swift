@@ -16,7 +16,7 @@ struct DesgdAuditCommand: ParsableCommand {
         commandName: "desgd-audit",
         abstract: "The per-round deviation report of a recorded run: integrity, configuration, accuracy, gap, λ̂, κ̂, Byzantine share.",
         discussion: """
-        Checks the digest chain of every record, reports how the trace ended (finished, stopped early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds first. --compare adds the counterfactual columns of other rules, replayed on the same messages (as desgd-replay does). The drift section (traces of format 1.1) sets the rules' accumulated deviation beside accuracy, marks collapse onsets and flags persistent drift that per-round λ̂ does not show.
+        Checks the digest chain of every record, reports how the trace ended (finished, stopped early, killed) and the rounds missing, the run in brief, the accuracy over rounds, and per round the recorded rule's metrics as recorded, with a summary per rule and the worst rounds first. --compare adds the counterfactual columns of other rules, replayed on the same messages (as desgd-replay does); on a sampled:K or decisions trace the rounds recorded without vectors are rebuilt for them by re-simulating the run from its state checkpoints (from round 0 without any), each checked byte for byte against its record (a difference exits 1 naming the round), which needs the data set the run was recorded on (--data) and the same arithmetic; --no-rebuild leaves those rounds' compare cells empty instead. The drift section (traces of format 1.1) sets the rules' accumulated deviation beside accuracy, marks collapse onsets and flags persistent drift that per-round λ̂ does not show.
 
         Examples:
           desgd-audit traces/run.trace
@@ -26,13 +26,17 @@ struct DesgdAuditCommand: ParsableCommand {
 
         Signatures (desgd-record --sign): the integrity part says "signed by FINGERPRINT, whole file", "signed by FINGERPRINT up to round t only" (a killed recorder, a cut end or records appended after signing), "SIGNATURE INVALID: ..." (naming the record whose signature fails or where the digest chain breaks) or "unsigned". --trust KEY.pub exits 1, with one line saying why, unless that key alone signed the whole file.
 
-        Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
+        Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), or a round rebuilt for --compare differs from its record, 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
     @Argument(help: "The trace file.") var trace: String
     @Option(help: "Rules to compare with the recorded one: a comma-separated list or all.") var compare: String?
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule.") var pre = ""
+    @Option(help: "With --compare, to rebuild vectors the trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
+    var data: String?
+    @Flag(help: "With --compare: leave the rounds recorded without vectors out of the comparison instead of rebuilding them by re-simulation.")
+    var noRebuild = false
     @Flag(help: "One CSV line per aggregation.") var csv = false
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
@@ -61,10 +65,24 @@ struct DesgdAuditCommand: ParsableCommand {
         }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
-        let bar = ProgressBar(total: reader.roundCount, label: "audit")
+        if specs.isEmpty && (data != nil || noRebuild) { throw CommandFailure.exit(program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare") }
+        let all = 0..<reader.roundCount
+        if !specs.isEmpty {
+            // The rules are checked before a data set is loaded to rebuild vectors for them.
+            do { _ = try Replayer(reader: reader, rules: specs, pre: pre, threads: threads, skipUnrunnable: true) } catch {
+                let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
+                throw CommandFailure.exit(program, message)
+            }
+        }
+        let rebuilder = specs.isEmpty ? nil
+            : try VectorRebuilding.rebuilder(reader, rounds: all, data: data, noRebuild: noRebuild, threads: threads, program: program)
+        if let note = VectorRebuilding.note(rebuilder, rounds: all, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
+        let bar = ProgressBar(total: reader.roundCount + (rebuilder?.simulatedRounds(for: all) ?? 0), label: "audit")
         let report: AuditReport
         do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,
-                                      driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold)) { _, done in bar.update(done) } } catch {
+                                      driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold),
+                                      rebuilder: rebuilder) { _, done in bar.update(done) } } catch {
+            guard error.kind != .mismatch else { throw VectorRebuilding.failure(error, program: program) }
             // The replayer names desgd-replay's option; here the rules come from --compare.
             let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
             throw CommandFailure.exit(program, message)

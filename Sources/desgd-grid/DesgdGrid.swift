@@ -28,7 +28,7 @@ struct DesgdGrid: ParsableCommand {
 
         The reduced reproduction takes about 2 hours on 2 cores, the paper's Tables I and II in full about 5 days.
 
-        Exit codes: 0 done, 2 bad usage or bad input (a value outside its range, a bad spec), 130 stopped by Ctrl-C (finished cells stay, running ones keep a clean incomplete trace and are recorded again by the next run).
+        Exit codes: 0 done, 2 bad usage or bad input (a value outside its range, a bad spec), 130 stopped by Ctrl-C (finished cells stay, running ones keep a clean incomplete trace that the next run resumes from its last state checkpoint, or records again without one).
         """,
         version: "desgd \(DesgdVersion.current)",
         subcommands: [Run.self, Status.self, Report.self, Slurm.self, Spec.self, Paper.self])
@@ -43,22 +43,20 @@ struct GridLocation: ParsableArguments {
     func open(_ program: String) throws -> (GridPlan, GridDirectory) {
         do {
             let spec = try GridSpec.load(grid)
-            let plan = try GridPlan(spec: spec)
+            let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
             return (plan, GridDirectory(dir ?? GridDirectory.defaultPath(for: spec)))
         } catch { throw CommandFailure.exit(program, error.message) }
     }
 }
-
-func percent(_ v: Double) -> String { String(format: "%.2f", 100 * v) }
 
 extension DesgdGrid {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record every unfinished cell of a grid (several at once), resuming where an earlier run stopped.",
             discussion: """
-            A cell is finished when its trace is complete, has every planned round and holds exactly the cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, a time limit) is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A trace of another configuration at a cell's path stops the run before anything starts.
+            A cell is finished when its trace is complete, has every planned round and holds exactly the cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, a time limit) is resumed from its last state checkpoint as desgd-record --resume does: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into STEM.trace.resuming, which replaces the trace only once complete. A trace without a checkpoint, or one that cannot be resumed (the line says why), is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A trace of another configuration at a cell's path stops the run before anything starts.
 
-            Ctrl-C (or SIGTERM) ends every running cell after its current round, traces closed cleanly.
+            Ctrl-C (or SIGTERM) ends every running cell after its current round: a recording with its trace closed cleanly, a resumption with its trace left as it was.
             """)
 
         @OptionGroup var location: GridLocation
@@ -66,20 +64,20 @@ extension DesgdGrid {
         @Option(help: "Threads per cell, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it).") var threads = 1
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
         var cells: [Int] = []
-        @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
-        @Option(help: "A state checkpoint every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none (desgd-replay --reexecute starts from them).")
-        var checkpointEvery = SimulationOptions.Preset.paper.checkpointInterval
+        @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = GridDefaults.keyframeInterval
+        @Option(help: "A state checkpoint every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none (an interrupted cell resumes from them, desgd-replay --reexecute starts from them). Default: desgd-record's for the cell's options, \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
+        var checkpointEvery: Int?
         @Flag(help: "Print the summary as JSON (standard output; cell events stay on standard error).") var json = false
 
         func run() throws {
             let program = "desgd-grid run"
             let jobs = self.jobs ?? max(1, SimulationConfig.defaultThreads / max(1, threads))
-            do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery, checkpointInterval: checkpointEvery) } catch {
+            do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery, checkpointInterval: checkpointEvery ?? GridDefaults.checkpointInterval) } catch {
                 throw CommandFailure.exit(program, error.message)
             }
             let (plan, directory) = try location.open(program)
             let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery,
-                                    checkpointInterval: checkpointEvery)
+                                    checkpointInterval: checkpointEvery ?? GridDefaults.checkpointInterval)
             InterruptFlag.install()
             let display = GridDisplay(total: cells.isEmpty ? plan.cells.count : cells.count)
             let summary: GridRunner.Summary
@@ -88,23 +86,10 @@ extension DesgdGrid {
             } catch { throw CommandFailure.exit(program, error.message) }
             display.finish()
             if json {
-                struct Output: Encodable {
-                    var grid, directory: String
-                    var recorded, alreadyFinished, stopped, runningElsewhere: Int
-                    var keptAside, failures: [String]
-                }
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let out = Output(grid: plan.spec.name, directory: directory.path, recorded: summary.recorded,
-                                 alreadyFinished: summary.alreadyFinished, stopped: summary.stopped,
-                                 runningElsewhere: summary.runningElsewhere, keptAside: summary.keptAside, failures: summary.failures)
-                print(String(decoding: try e.encode(out), as: UTF8.self))
+                print(String(decoding: summary.json(grid: plan.spec.name, directory: directory.path), as: UTF8.self))
+            } else {
+                print(summary.line(grid: plan.spec.name, directory: directory.path))
             }
-            var parts = ["grid \(plan.spec.name) in \(directory.path): \(summary.recorded) recorded, \(summary.alreadyFinished) already finished"]
-            if summary.stopped > 0 { parts.append("\(summary.stopped) stopped early (recorded again by the next run)") }
-            if summary.runningElsewhere > 0 { parts.append("\(summary.runningElsewhere) running in another process") }
-            if !summary.keptAside.isEmpty { parts.append("\(summary.keptAside.count) incomplete trace(s) kept aside") }
-            if !json { print(parts.joined(separator: ", ")) }
             for f in summary.failures { FileHandle.standardError.write(Data("desgd-grid run: \(f)\n".utf8)) }
             if summary.interrupted || InterruptFlag.isRaised { throw ExitCode(130) }
             if !summary.failures.isEmpty { throw ExitCode(2) }
@@ -119,37 +104,13 @@ extension DesgdGrid {
 
         func run() throws {
             let (plan, directory) = try location.open("desgd-grid status")
-            struct Row: Codable { var index: Int; var method: String; var attack: String; var seed: UInt64; var state: String
-                var bestAccuracy: Double?; var detail: String?; var trace: String; var command: String }
-            var rows: [Row] = []
-            for cell in plan.cells {
-                let state = directory.state(of: cell)
-                var best: Double?, detail: String?
-                switch state {
-                case .finished(let r): best = r.bestAccuracy; detail = "best at round \(r.bestRound), final \(percent(r.finalAccuracy))%"
-                case .incomplete(let why): detail = why
-                case .conflict(let why): detail = why
-                case .pending, .running: break
-                }
-                rows.append(Row(index: cell.index, method: cell.method, attack: cell.attack, seed: cell.seed, state: state.label,
-                                bestAccuracy: best, detail: detail, trace: directory.tracePath(cell),
-                                command: cell.commandLine(out: directory.tracePath(cell), record: plan.spec.record)))
-            }
+            let rows = directory.statusRows(of: plan)
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try e.encode(rows), as: UTF8.self))
-                return
-            }
-            let counts = Dictionary(grouping: rows, by: \.state).mapValues(\.count)
-            print("grid \(plan.spec.name) in \(directory.path): \(plan.cells.count) cells, "
-                  + ["finished", "running", "incomplete", "pending", "conflict"].compactMap { s in counts[s].map { "\($0) \(s)" } }.joined(separator: ", "))
-            let w = max(6, rows.map(\.method.count).max() ?? 6), wa = max(6, rows.map(\.attack.count).max() ?? 6)
-            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-            for r in rows {
-                let best = r.bestAccuracy.map { percent($0) + "%" } ?? ""
-                print("\(pad(String(r.index), 4)) \(pad(r.method, w)) \(pad(r.attack, wa)) seed \(pad(String(r.seed), 3)) \(pad(r.state, 10)) \(pad(best, 7)) \(r.detail ?? "")")
-                if commands { print("     \(r.command)") }
+            } else {
+                print(directory.statusText(of: plan, rows: rows, commands: commands), terminator: "")
             }
         }
     }
@@ -190,7 +151,7 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Write (and with --submit, submit) a Slurm job array of a grid's unfinished cells.",
             discussion: """
-            One array task per unfinished cell, each running desgd-grid run on the shared --dir with --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one, so submit again to finish what a time limit cut short, and run desgd-grid report on the directory to collect the finished cells.
+            One array task per unfinished cell, each running desgd-grid run on the shared --dir with --cell $SLURM_ARRAY_TASK_ID; the resume rule is the local one (an interrupted cell resumes from its last state checkpoint), so submit again to finish what a time limit cut short, and run desgd-grid report on the directory to collect the finished cells.
 
             The script goes to DIR/slurm/grid-N.sbatch, task logs to DIR/slurm/JOB_TASK.out.
             """)
@@ -202,9 +163,9 @@ extension DesgdGrid {
         @Option(help: "Memory per task.") var mem = "2G"
         @Option(help: "At most this many tasks at once, \(rangeText(SlurmArray.maxConcurrentRange)) (default: no limit).") var maxConcurrent: Int?
         @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
-        @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = 100
-        @Option(help: "A state checkpoint every this many rounds (passed to every task), \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none.")
-        var checkpointEvery = SimulationOptions.Preset.paper.checkpointInterval
+        @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = GridDefaults.keyframeInterval
+        @Option(help: "A state checkpoint every this many rounds (passed to every task), \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: desgd-record's for the cell's options, \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
+        var checkpointEvery: Int?
 
         /// This executable's absolute path.
         static var ownPath: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
@@ -219,18 +180,11 @@ extension DesgdGrid {
             options.memory = mem
             options.maxConcurrent = maxConcurrent
             options.keyframeInterval = keyframeEvery
-            options.checkpointInterval = checkpointEvery
-            do {
+            options.checkpointInterval = checkpointEvery ?? GridDefaults.checkpointInterval
+            do throws(GridError) {
                 try SlurmArray.check(options)
                 try directory.prepare(plan.spec)
-                var open: [Int] = []
-                for cell in plan.cells {
-                    switch directory.state(of: cell) {
-                    case .finished, .running: continue
-                    case .conflict(let why): throw GridError(why)
-                    case .pending, .incomplete: open.append(cell.index)
-                    }
-                }
+                let open = try directory.openCells(of: plan).map { $0.index }
                 let array = try SlurmArray(plan: plan, directory: directory, cells: open,
                                            executable: executable ?? DesgdGrid.Slurm.ownPath, options: options)
                 let path = try array.write(in: directory)
@@ -239,7 +193,7 @@ extension DesgdGrid {
                     let job = try SlurmArray.submit(path)
                     print("submitted job \(job); follow it with squeue -j \(job), collect with desgd-grid report \(location.grid) --dir \(directory.path)")
                 }
-            } catch let e as GridError { throw CommandFailure.exit(program, e.message) }
+            } catch { throw CommandFailure.exit(program, error.message) }
         }
     }
 
@@ -258,50 +212,4 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(abstract: "Print the paper's published Tables I and II as CSV (table,method,attack,value).")
         func run() throws { print(PaperTables.csv, terminator: "") }
     }
-}
-
-/// What `desgd-grid run` shows: one status line on a terminal, a line per cell event otherwise.
-final class GridDisplay: @unchecked Sendable {
-    let total: Int
-    let terminal = isatty(2) != 0
-    var done = 0
-    var running: [String: String] = [:]
-    let start = Stopwatch.now()
-    var last = 0.0
-
-    init(total: Int) { self.total = total }
-
-    func show(_ event: GridRunner.Event) {
-        func line(_ s: String) {
-            if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            FileHandle.standardError.write(Data((s + "\n").utf8))
-        }
-        switch event {
-        case .started(let c):
-            running[c.stem] = "\(c.method)/\(c.attack)/s\(c.seed) 0/\(c.config.rounds)"
-            line("started  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed)")
-        case .round(let c, let t, _):
-            running[c.stem] = "\(c.method)/\(c.attack)/s\(c.seed) \(t)/\(c.config.rounds)"
-        case .finished(let c, let r, let s):
-            done += 1
-            running[c.stem] = nil
-            line("finished #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): best \(percent(r.bestAccuracy))% (round \(r.bestRound)), \(String(format: "%.0f", s)) s")
-        case .stopped(let c, let rounds):
-            running[c.stem] = nil
-            line("stopped  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed) after \(rounds) rounds (trace closed; recorded again next run)")
-        case .failed(let c, let why):
-            running[c.stem] = nil
-            line("failed   #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): \(why)")
-        case .skipped(let c, let why):
-            line("skipped  #\(c.index) \(c.method) under \(c.attack), seed \(c.seed): \(why)")
-        }
-        guard terminal else { return }
-        let now = Stopwatch.now()
-        if now - last < 0.2 { return }
-        last = now
-        let status = "\rgrid: \(done) recorded this run · " + running.values.sorted().joined(separator: " · ") + "\u{1B}[K"
-        FileHandle.standardError.write(Data(status.utf8))
-    }
-
-    func finish() { if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
 }

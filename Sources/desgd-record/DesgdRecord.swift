@@ -1,6 +1,7 @@
 import ArgumentParser
 import DesgdCLI
 import DesgdNumerics
+import DesgdReplay
 import DesgdSimulation
 import DesgdTrace
 import Foundation

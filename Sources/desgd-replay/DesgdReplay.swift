@@ -16,13 +16,17 @@ struct DesgdReplayCommand: ParsableCommand {
         commandName: "desgd-replay",
         abstract: "Re-execute recorded rounds with another aggregator and measure its deviation from the honest mean.",
         discussion: """
-        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys. A stateful rule (cclip) starts each round from the recorded state when it is the recorded rule; another one carries its own state per class from its initial state, and rows after a round of their class recorded without vectors (sampled or decisions traces) say "state not carried" (CSV/JSON: state = not-carried).
+        Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys. A stateful rule (cclip) starts each round from the recorded state when it is the recorded rule; another one carries its own state per class from its initial state (with --no-rebuild, rows after a round of their class recorded without vectors say "state not carried"; CSV/JSON: state = not-carried).
 
         Per aggregation it reports (PRODUCT.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate; a NaN or infinite metric is flagged "non-finite" and left out of the summary's statistics.
 
         Rounds run in parallel; the output does not depend on --threads. Several rules (a list, or all) are evaluated in one pass, each round read once.
 
-        Drift (traces/FORMAT.md §5.4): per rule, open loop along the recorded inputs, how its deviations add up (window persistence, cumulative drift) and how far its steps move the model from the honest shadow; reported while every replayed round has vectors.
+        Drift (traces/FORMAT.md §5.4): per rule, open loop along the recorded inputs, how its deviations add up (window persistence, cumulative drift) and how far its steps move the model from the honest shadow; reported while every replayed round has vectors (rebuilt ones included).
+
+        Vectors on demand: on a sampled:K or decisions trace, the rounds recorded without vectors are rebuilt by re-simulating the run from the last state checkpoint at or before them (desgd-record --checkpoint-every; from round 0 in a trace without checkpoints), and each re-simulated round is encoded as the recorder would and compared byte for byte with its record before it is used; a difference exits 1 naming the round. This needs what --reexecute needs (the data set, --data, and the same arithmetic); otherwise it exits 2 saying why. With --rounds A:B the rounds from the checkpoint to A are re-simulated and checked, not replayed; the progress bar counts the re-simulated rounds. --no-rebuild skips the rounds without vectors instead (the behaviour before 0.9).
+
+        The worst case (--adversary worst): on every replayed aggregation, the recorded honest messages are kept, the recorded Byzantine ones dropped, and a search looks for the f inputs that push each rule farthest from the honest mean: the optimal attacks' own line searches (ipm-opt, alie-opt, ByzFL's ALIE sign), identical copies along the IPM, ALIE, recorded-attack, mimic, principal, single-coordinate and seeded random directions (each bracketed in both directions, then golden-section refined), split placements, and a final compass search, within --budget rule evaluations. Each row gets the worst λ̂ and κ̂ found, the family that found it and its ratio to the rule's proven bound; the summary gives their distribution, the rounds within 10 % of the bound, and loudly any round above it (a bug in the rule or in its bound). Same seed, same result, for any --threads.
 
         Re-execution (--reexecute) re-simulates the recorded run with the header's configuration from the trace's state checkpoints (desgd-record --checkpoint-every) and compares every record bit for bit: each sender's message, the attack's and the rule's decisions, carried states, aggregates, metrics, model diffs, evaluations, keyframes and the next checkpoint. It checks what --verify cannot: that the honest messages are what honest workers compute. It starts from the last checkpoint at or before the start of --rounds (a trace without checkpoints: from round 0 only), needs the data set the run was recorded on (--data; its digest must be the header's) and the same arithmetic (engine numerics and backend kernel), and exits 1 naming the first round, class and worker that differ.
 
@@ -32,12 +36,14 @@ struct DesgdReplayCommand: ParsableCommand {
           desgd-replay traces/run.trace --agg geomed
           desgd-replay traces/run.trace --agg all --rounds 100:200 --csv > rows.csv
           desgd-replay traces/run.trace --agg trmean,krum:q=n-f-1 --f 2 --json
+          desgd-replay traces/run.trace --agg krum,trmean --adversary worst
           desgd-replay traces/run.trace --verify
           desgd-replay traces/run.trace --export out/ --round 42
+          desgd-replay traces/decisions.trace --agg geomed --rounds 120:121 --data /usr/share/datasets/fashion-mnist
           desgd-replay traces/run.trace --reexecute --rounds 1000:1500
           desgd-replay traces/run.trace --reexecute --segment "$SLURM_ARRAY_TASK_ID/12"
 
-        Exit codes: 0 done (or verified), 1 a check failed (--verify or --reexecute found a difference, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
+        Exit codes: 0 done (or verified), 1 a check failed (--verify or --reexecute found a difference, a round re-simulated to rebuild its vectors differs from its record, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
 
         \(AggregatorCatalogue.helpText)
         """,
@@ -58,12 +64,19 @@ struct DesgdReplayCommand: ParsableCommand {
     var reexecute = false
     @Option(help: "With --reexecute: part K of N of the segments between checkpoints, N in \(rangeText(SegmentShare.partsRange)), K in 1...N.")
     var segment: SegmentShare?
-    @Option(help: "With --reexecute: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
+    @Option(help: "With --reexecute, or to rebuild vectors a trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     var data: String?
+    @Flag(help: "With --agg or --export: skip the rounds recorded without vectors instead of rebuilding them by re-simulation.")
+    var noRebuild = false
     @Option(help: "Write one round's messages, honest mask, aggregate and model diff as .npy files (with --round).")
     var export: String?
     @Option(help: "The round to export, 0...the trace's last round.") var round: Int?
-    @Flag(help: "Exit 1 when some λ̂ exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
+    @Option(help: ArgumentHelp("recorded (default): the recorded Byzantine inputs; worst: also search, on every replayed aggregation, the f Byzantine inputs that push each rule farthest from the honest mean, and report the worst λ̂ and κ̂ found, how, and their ratio to the rule's proven bound.",
+                               valueName: "recorded|worst"))
+    var adversary: AdversaryChoice = .recorded
+    @Option(help: "With --adversary worst: rule evaluations per aggregation, \(rangeText(WorstCaseSearch.budgetRange)) (default \(WorstCaseSearch.defaultBudget)).")
+    var budget: Int?
+    @Flag(help: "Exit 1 when some λ̂ (or, with --adversary worst, some worst λ̂) exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
 
     func run() throws {
@@ -71,8 +84,13 @@ struct DesgdReplayCommand: ParsableCommand {
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)
-        if !reexecute && (segment != nil || data != nil) {
-            throw CommandFailure.exit(program, "--\(segment != nil ? "segment" : "data") goes with --reexecute")
+        if !reexecute && segment != nil { throw CommandFailure.exit(program, "--segment goes with --reexecute") }
+        if (reexecute || verify) && noRebuild { throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export") }
+        if verify && !reexecute && data != nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
+        if adversary == .recorded && budget != nil { throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
+        if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
+        if adversary == .worst && (reexecute || verify || export != nil) {
+            throw CommandFailure.exit(program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
         }
         if reexecute {
             try segment?.check(program)
@@ -83,10 +101,16 @@ struct DesgdReplayCommand: ParsableCommand {
             guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
             guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
             try CommandFailure.check(program, "--round", round, in: 0...(reader.roundCount - 1))
+            if noRebuild && !reader.header.recording.storesVectors(round: round) {
+                throw CommandFailure.exit(program, "round \(round) of \(trace) was recorded without vectors: export a round recorded in full, or drop --no-rebuild to rebuild it")
+            }
+            let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: [round], data: data, noRebuild: noRebuild, threads: threads, program: program)
+            if let note = VectorRebuilding.note(rebuilder, rounds: [round], program: program) { FileHandle.standardError.write(Data(note.utf8)) }
+            let bar = ProgressBar(total: rebuilder?.simulatedRounds(for: [round]) ?? 0, label: "rebuild")
             do {
-                let files = try RoundExport.export(reader, round: round, to: export)
-                print("wrote round \(round) to \(export): \(files.joined(separator: ", "))")
-            } catch { throw CommandFailure.exit(program, error.message) }
+                let files = try RoundExport.export(reader, round: round, to: export, rebuilder: rebuilder) { bar.update($0) }
+                print("wrote round \(round) to \(export)\(rebuilder == nil ? "" : " (vectors rebuilt by re-simulation)"): \(files.joined(separator: ", "))")
+            } catch { throw VectorRebuilding.failure(error, program: program) }
             return
         }
         if round != nil { throw CommandFailure.exit(program, "--round goes with --export; to replay some rounds use --rounds A:B") }
@@ -109,31 +133,52 @@ struct DesgdReplayCommand: ParsableCommand {
             throw CommandFailure.exit(program, "pass --agg RULE (e.g. --agg geomed, --agg trmean,krum, --agg all), or --verify, or --export DIR --round T")
         }
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
-        let replayer: Replayer
         let range: Range<Int>
+        do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace) } catch {
+            throw CommandFailure.exit(program, error.message)
+        }
+        let adversarySearch = adversary == .worst ? WorstCaseSearch(budget: budget ?? WorstCaseSearch.defaultBudget) : nil
+        var replayer: Replayer
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
-                                    skipUnrunnable: specs.contains { $0.lowercased() == "all" })
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.roundCount, trace: trace)
+                                    skipUnrunnable: specs.contains { $0.lowercased() == "all" }, adversary: adversarySearch)
         } catch { throw CommandFailure.exit(program, error.message) }
+        let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: range, data: data, noRebuild: noRebuild, threads: threads, program: program)
+        if rebuilder != nil {
+            // The same rules with a rebuilder (checked above without one, so that a bad rule is
+            // reported before the data set is loaded).
+            do {
+                replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
+                                        skipUnrunnable: specs.contains { $0.lowercased() == "all" }, rebuilder: rebuilder,
+                                        adversary: adversarySearch)
+            } catch { throw CommandFailure.exit(program, error.message) }
+        }
+        if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
         let format: ReplayOutput.Format = csv ? .csv : json ? .json : .table
-        let bar = ProgressBar(total: range.count, label: "replay")
+        let bar = ProgressBar(total: replayer.work(rounds: range), label: "replay")
         var summary = ReplaySummaryBuilder()
         var first = true
-        emit(ReplayOutput.begin(format, trace: trace, rules: replayer.rules.map(\.spec)))
+        let worst = adversary == .worst
+        emit(ReplayOutput.begin(format, trace: trace, rules: replayer.rules.map(\.spec), worstCase: worst))
         let counts: (replayed: Int, skipped: Int)
         do {
             counts = try replayer.run(rounds: range, progress: { bar.update($0) }) { rows in
                 summary.add(rows)
-                emit(ReplayOutput.rows(rows, format: format, first: first))
+                emit(ReplayOutput.rows(rows, format: format, first: first, worstCase: worst))
                 first = first && rows.isEmpty
             }
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw VectorRebuilding.failure(error, program: program) }
         let summaries = summary.summaries()
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
                               skippedRules: replayer.skipped))
         if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
-        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty }) { throw ExitCode(1) }
+        for s in summaries {
+            guard let w = s.worstCase, !w.exceededRounds.isEmpty else { continue }
+            FileHandle.standardError.write(Data("desgd-replay: WORST CASE ABOVE THE PROVEN BOUND: \(s.rule) in \(w.exceededRounds.count) aggregation\(w.exceededRounds.count == 1 ? "" : "s") (first: round \(w.exceededRounds[0])): a bug in the rule or in its bound\n".utf8))
+        }
+        if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty || !($0.worstCase?.exceededRounds.isEmpty ?? true) }) {
+            throw ExitCode(1)
+        }
     }
 
     func runReexecution(_ reader: TraceReader, program: String) throws {
@@ -164,6 +209,11 @@ struct DesgdReplayCommand: ParsableCommand {
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
         func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
         print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
+    }
+
+    /// What `--adversary` selects.
+    enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable {
+        case recorded, worst
     }
 
     func emit(_ text: String) {

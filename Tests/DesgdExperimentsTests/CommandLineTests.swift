@@ -79,8 +79,11 @@ import Testing
             BadInput("desgd-replay", [s, "--reexecute", "--segment", "half"], "--segment", "desgd-replay: The value 'half' is invalid for '--segment <segment>' (see desgd-replay --help)"),
             BadInput("desgd-replay", [s, "--agg", "mean", "--segment", "1/2"], "--segment", "desgd-replay: --segment goes with --reexecute"),
             BadInput("desgd-replay", [s, "--reexecute", "--rounds", "1:3"], "--rounds", "desgd-replay: \(s) has no state checkpoint at or before round 1 (recorded without --checkpoint-every): without one, re-execution starts from the initial state, so give --rounds 0:3"),
+            BadInput("desgd-replay", [s, "--verify", "--no-rebuild"], "--no-rebuild", "desgd-replay: --no-rebuild goes with --agg or --export"),
+            BadInput("desgd-replay", [s, "--verify", "--data", "/tmp"], "--data", "desgd-replay: --data goes with --reexecute, --agg or --export"),
             BadInput("desgd-replay", [], "<trace>", "desgd-replay: Missing expected argument '<trace>' (see desgd-replay --help)"),
             BadInput("desgd-audit", [s, "--threads", "0"], "--threads", "desgd-audit: --threads must be in 1...256 (got 0)"),
+            BadInput("desgd-audit", [s, "--data", "/tmp"], "--data", "desgd-audit: --data goes with --compare"),
             BadInput("desgd-audit", [s, "--compare", "trmean:b=n*n*n"], "--compare", "desgd-audit: --compare: 'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
             BadInput("desgd-grid", ["run", "reduced", "--jobs", "0"], "--jobs", "desgd-grid run: --jobs must be in 1...256 (got 0)"),
             BadInput("desgd-grid", ["run", "reduced", "--threads", "300"], "--threads", "desgd-grid run: --threads must be in 1...256 (got 300)"),
@@ -137,6 +140,35 @@ import Testing
         let reexecute = try Executables.run("desgd-replay", [directory + "/t.trace", "--reexecute", "--threads", "2"])
         #expect(reexecute.status == 0, "\(reexecute.standardError)")
         #expect(String(decoding: reexecute.standardOutput, as: UTF8.self).hasPrefix("re-executed 2 rounds of \(directory)/t.trace in 2 segments"))
+    }
+
+    /// Vectors on demand: a `decisions` trace with checkpoints replays (a stateful counterfactual's
+    /// state carried), audits and exports through its rebuilt rounds, with a note on standard error
+    /// (rounds 1…3 with checkpoints before 0 and 2: rounds 0, 1 from the first, 2, 3 from the
+    /// second); `--no-rebuild` skips them as before.
+    @Test func decisionsTracesRebuildTheirVectors() throws {
+        let directory = NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let record = try Executables.run("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4",
+                                                          "--rounds", "4", "--eval-every", "2", "--threads", "1", "--out", "d.trace",
+                                                          "--record", "decisions", "--checkpoint-every", "2"],
+                                         in: directory)
+        #expect(record.status == 0, "\(record.standardError)")
+        let trace = directory + "/d.trace"
+        let replay = try Executables.run("desgd-replay", [trace, "--agg", "cclip:tau=5", "--rounds", "1:4", "--csv", "--threads", "2"])
+        #expect(replay.status == 0, "\(replay.standardError)")
+        let rows = String(decoding: replay.standardOutput, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("#") }.dropFirst()
+        #expect(rows.count == 3 && rows.allSatisfy { $0.contains(",carried,") }, "\(rows)")
+        #expect(replay.standardError.contains("note: rebuilding the vectors of 3 rounds recorded without them: 4 rounds re-simulated"), "\(replay.standardError)")
+        let skipping = try Executables.run("desgd-replay", [trace, "--agg", "cclip:tau=5", "--csv", "--no-rebuild"])
+        #expect(skipping.status == 0 && String(decoding: skipping.standardOutput, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("#") }.count <= 1)
+        let audit = try Executables.run("desgd-audit", [trace, "--compare", "trmean", "--json"])
+        #expect(audit.status == 0, "\(audit.standardError)")
+        let export = try Executables.run("desgd-replay", [trace, "--export", directory + "/out", "--round", "3"])
+        #expect(export.status == 0 && String(decoding: export.standardOutput, as: UTF8.self).contains("(vectors rebuilt by re-simulation)"), "\(export.standardError)")
+        #expect(FileManager.default.fileExists(atPath: directory + "/out/agg0_messages.npy"))
+        let refused = try Executables.run("desgd-replay", [trace, "--export", directory + "/out", "--round", "3", "--no-rebuild"])
+        #expect(refused.status == 2 && refused.standardError.contains("recorded without vectors"))
     }
 
     static let commands: [[String]] = [

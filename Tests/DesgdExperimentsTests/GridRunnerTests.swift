@@ -29,9 +29,18 @@ final class EventLog: @unchecked Sendable {
     var started: [String] { lock.withLock { events.compactMap { if case .started(let c) = $0 { c.stem } else { nil } } } }
 }
 
+/// Cuts the trace at `path` inside the record of round `t` (the last round by default: a recorder
+/// killed while writing it) and returns what is left.
+func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
+    let last = try #require(try TraceReader(path: path).records.last { $0.type == .round && (t == nil || $0.round == t) })
+    let cut = bytes(path).prefix(Int(last.offset + last.size / 2))
+    try cut.write(to: URL(fileURLWithPath: path))
+    return cut
+}
+
 @Suite(.serialized) struct GridRunnerTests {
     @Test func runsEveryCellInParallelAndEachTraceIsTheOneDesgdRecordWrites() throws {
-        let plan = try GridPlan(spec: smokeSpec())
+        let plan = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         let summary = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1, checkpointInterval: 2).run()
         #expect(summary.recorded == 12 && summary.alreadyFinished == 0 && summary.failures.isEmpty && !summary.interrupted)
@@ -59,7 +68,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func aSecondRunRedoesNothing() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]))
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         _ = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run()
         let before = plan.cells.map { try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
@@ -71,7 +80,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func ctrlCStopsCleanlyAndTheNextRunKeepsTheIncompleteTraceAsideAndFinishes() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]))
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         let stopper = StopAfter(4)
         let log = EventLog()
@@ -88,7 +97,7 @@ final class EventLog: @unchecked Sendable {
             let reader = try TraceReader(path: dir.tracePath(cell))
             #expect(reader.completeness == .complete(interrupted: true))
             #expect(reader.roundCount >= 1 && reader.roundCount < 6)
-            #expect(dir.state(of: cell) == .incomplete(reason: "stopped after \(reader.roundCount) of 6 rounds"))
+            #expect(dir.state(of: cell) == .incomplete(reason: "stopped after \(reader.roundCount) of 6 rounds", resumesFrom: nil))
         }
         let stoppedBytes = touched.map { bytes(dir.tracePath($0)) }
 
@@ -102,7 +111,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func aTruncatedTraceIsRecordedAgainAndAForeignOneStopsTheRun() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]))
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0, 1])
         #expect(dir.state(of: plan.cells[2]) == .pending)
@@ -124,8 +133,149 @@ final class EventLog: @unchecked Sendable {
         #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3]) }
     }
 
+    /// A cell killed mid-run (its trace cut at every record, at the record's start or inside it,
+    /// as ResumeTests cuts them) is resumed from its last state checkpoint to the very bytes of an
+    /// uninterrupted recording, and the summary says from where; cut before the first checkpoint
+    /// it is kept aside and recorded again, to the same bytes.
+    @Test func aKilledCellResumesFromItsLastCheckpointToTheUninterruptedBytes() throws {
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
+        let dir = GridDirectory(temporaryDirectory("grid"))
+        let cell = plan.cells[0], path = dir.tracePath(cell)
+        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
+        let full = bytes(path)
+        let reader = try TraceReader(path: path)
+        #expect(reader.checkpointRounds == [0, 2, 4])
+        let lastRound = try #require(reader.records.lastIndex { $0.type == .round })
+        var starts: Set<Int> = [], keptAside = 0
+        for (k, e) in reader.records.enumerated() where k >= 1 && k <= lastRound {
+            let cut = Int(e.offset) + (k % 2 == 0 ? 0 : Int(e.size) / 2)
+            try full.prefix(cut).write(to: URL(fileURLWithPath: path))
+            guard case .incomplete(_, let from) = dir.state(of: cell) else { Issue.record("cut at \(cut): not incomplete"); continue }
+            let log = EventLog()
+            // Resumed, another --checkpoint-every and --threads change nothing (the trace keeps the
+            // intervals and header it was recorded with); recorded again, the first run's are needed.
+            let (threads, every) = from == nil ? (1, 2) : (2, 3)
+            let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: threads, checkpointInterval: every)
+                .run(only: [0], events: log.add)
+            #expect(bytes(path) == full, "cut at byte \(cut) (record \(k), \(e.type.name))")
+            #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+            #expect(summary.failures.isEmpty && !summary.interrupted)
+            if let from {
+                #expect(summary.resumed.map(\.cell) == [cell.stem] && summary.resumed.first?.fromRound == from && summary.recorded == 0)
+                #expect(summary.keptAside.isEmpty && log.started.isEmpty)
+                #expect(summary.line(grid: "smoke", directory: dir.path).contains("0 recorded, 1 resumed (from round \(from)), 0 already finished"))
+                let finished = log.lock.withLock { log.events.compactMap { if case .finished(_, let r, _, let f) = $0 { (r, f) } else { nil } } }
+                #expect(finished.count == 1 && finished.first?.1 == from && finished.first?.0.curve.map(\.round) == [3, 6])
+                #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains { $0.contains("resumed from round \(from)") })
+                starts.insert(from)
+            } else {
+                #expect(summary.recorded == 1 && summary.resumed.isEmpty && summary.keptAside.count == 1)
+                #expect(summary.keptAside.first?.reason.contains("no state checkpoint") == true)
+                for kept in summary.keptAside { try FileManager.default.removeItem(atPath: kept.path) }
+                keptAside += 1
+            }
+        }
+        #expect(starts == [2, 4] && keptAside > 0)
+        guard case .finished(let r) = dir.state(of: cell) else { Issue.record("not finished"); return }
+        #expect(r.rounds == 6)
+    }
+
+    /// Ctrl-C while a cell resumes leaves its trace as it was (no temporary file); a `.resuming`
+    /// file left by a killed resumption does not count as the cell's state and the next run, which
+    /// holds the cell's lock, removes it and resumes.
+    @Test func aStoppedOrKilledResumptionLeavesTheTraceAndTheNextRunResumes() throws {
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
+        let dir = GridDirectory(temporaryDirectory("grid"))
+        let cell = plan.cells[0], path = dir.tracePath(cell)
+        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
+        let full = bytes(path)
+        let cut = try cutInsideTheLastRound(path, round: 2)  // resumes from round 2, the stop comes after round 3
+        guard case .incomplete(_, let from?) = dir.state(of: cell), from == 2 else { Issue.record("no checkpoint to resume from"); return }
+
+        let stopper = StopAfter(1)
+        let log = EventLog()
+        let stopped = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0], shouldStop: { stopper.stop }) { e in
+            if case .round = e { stopper.round() }
+            log.add(e)
+        }
+        #expect(stopped.interrupted && stopped.resumed.isEmpty && stopped.keptAside.isEmpty)
+        #expect(log.lock.withLock { log.events.contains { if case .stopped(_, _, resuming: true) = $0 { true } else { false } } })
+        #expect(bytes(path) == cut && !FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+
+        // A resumption killed outright leaves its partial file: not the cell's state, removed by the next run.
+        try Data(full.prefix(100)).write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
+        guard case .incomplete(_, from) = dir.state(of: cell) else { Issue.record("the .resuming file changed the state"); return }
+        let resumed = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
+        #expect(resumed.resumed.map(\.fromRound) == [from] && bytes(path) == full)
+        #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+    }
+
+    /// A trace with a checkpoint that cannot be resumed (here signed, and the grid signs nothing)
+    /// is kept aside byte for byte with the reason, and the cell recorded again from round 0.
+    @Test func aTraceThatCannotBeResumedIsKeptAsideAndRecordedAgain() throws {
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
+        let dir = GridDirectory(temporaryDirectory("grid"))
+        let cell = plan.cells[0], path = dir.tracePath(cell)
+        let reference = GridDirectory(temporaryDirectory("grid"))
+        _ = try GridRunner(plan: plan, directory: reference, jobs: 1, threadsPerRun: 1).run(only: [0])
+
+        try dir.prepare(plan.spec)
+        let key = try TraceSigningKey(seed: [UInt8](repeating: 3, count: 32))
+        let recorder = try TraceRecorder(path: path, mode: plan.recording, signingKey: key, checkpointInterval: 2)
+        var rounds = 0
+        _ = try RecordingRun.run(config: cell.config, dataset: try cell.config.data.load(), recorder: recorder,
+                                 shouldStop: { rounds >= 4 }) { _, _ in rounds += 1 }
+        let signed = bytes(path)
+        #expect(dir.state(of: cell) == .incomplete(reason: "stopped after 5 of 6 rounds", resumesFrom: 4))
+
+        let log = EventLog()
+        let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0], events: log.add)
+        #expect(summary.recorded == 1 && summary.resumed.isEmpty && summary.failures.isEmpty)
+        let kept = try #require(summary.keptAside.first)
+        #expect(kept.path == "\(dir.path)/\(cell.stem).incomplete-1.trace" && bytes(kept.path) == signed)
+        #expect(kept.reason.hasPrefix("not resumed: ") && kept.reason.contains("signed by"), "\(kept.reason)")
+        #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains { $0.contains("kept") && $0.contains(kept.reason) })
+        #expect(bytes(path) == bytes(reference.tracePath(cell)) && dir.state(of: cell).isFinished)
+    }
+
+    /// `desgd-grid run --checkpoint-every` reaches the traces, `status` says where an interrupted
+    /// cell resumes, and the next `run` resumes it (the summary, as text and JSON, says so).
+    @Test func theCommandResumesACellAndSaysSo() throws {
+        let spec = smokeSpec(seeds: [1])
+        let work = temporaryDirectory("grid-cli")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try spec.json().write(to: URL(fileURLWithPath: work + "/smoke.json"))
+        let args = ["smoke.json", "--dir", "g", "--cell", "0", "--jobs", "1"]
+        let first = try Executables.run("desgd-grid", ["run"] + args + ["--checkpoint-every", "2"], in: work)
+        #expect(first.status == 0, "\(first.standardError)")
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
+        let path = work + "/g/" + plan.cells[0].traceName
+        #expect(try TraceReader(path: path).checkpointRounds == [0, 2, 4])
+        let full = bytes(path)
+        _ = try cutInsideTheLastRound(path)
+
+        let status = try Executables.run("desgd-grid", ["status", "smoke.json", "--dir", "g"], in: work)
+        let line = String(decoding: status.standardOutput, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("0 ") } ?? ""
+        #expect(line.contains("incomplete") && line.contains("resumes from round 4"), "\(line)")
+
+        let again = try Executables.run("desgd-grid", ["run"] + args + ["--json"], in: work)
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(again.standardError.contains("resuming #0 Krum under Non, seed 1 from the state checkpoint of round 4"))
+        #expect(again.standardError.contains("resumed from round 4"))
+        let json = try #require(try JSONSerialization.jsonObject(with: again.standardOutput) as? [String: Any])
+        let resumed = try #require(json["resumed"] as? [[String: Any]])
+        #expect(resumed.count == 1 && resumed[0]["fromRound"] as? Int == 4 && json["recorded"] as? Int == 0 && json["grid"] as? String == "smoke")
+        #expect(bytes(path) == full)
+
+        // Without --checkpoint-every a cell gets desgd-record's interval for its options (quick: 50).
+        let other = try Executables.run("desgd-grid", ["run", "smoke.json", "--dir", "g", "--cell", "1", "--jobs", "1"], in: work)
+        #expect(other.status == 0 && String(decoding: other.standardOutput, as: UTF8.self).hasPrefix("grid smoke in g: 1 recorded, 0 already finished"))
+        #expect(plan.cells[1].checkpointInterval == 50)
+        #expect(try TraceReader(path: work + "/g/" + plan.cells[1].traceName).checkpointRounds == [0])
+    }
+
     @Test func aLockedCellIsLeftToItsHolder() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]))
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         try dir.prepare(plan.spec)
         let held = try #require(try dir.lock(plan.cells[0]))
@@ -139,7 +289,7 @@ final class EventLog: @unchecked Sendable {
     @Test func preflightNamesACellWhoseRuleCannotRun() throws {
         var spec = smokeSpec(seeds: [1])
         spec.options = spec.options.replacingOccurrences(of: "--byzantine 1", with: "--byzantine 2")
-        let plan = try GridPlan(spec: spec)
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(); Issue.record("ran") } catch {
             #expect(error.message.hasPrefix("Krum+ under Non: ") && error.message.contains("krum needs"))
@@ -159,7 +309,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func theScriptRunsOneCellPerTaskOnTheSharedDirectory() throws {
-        let plan = try GridPlan(spec: smokeSpec())
+        let plan = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
         var options = SlurmArray.Options()
         options.timeLimit = "1:00:00"
         options.maxConcurrent = 4
@@ -173,7 +323,11 @@ final class EventLog: @unchecked Sendable {
                          "exec /opt/desgd/desgd-grid run /shared/g/slurm/grid-1.json --dir /shared/g \\"] {
             #expect(lines.contains(expected), "\(expected)")
         }
-        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every 100"))
+        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every 100\n"))
+        var every250 = options
+        every250.checkpointInterval = 250  // passed on; without it each task's cells take their own
+        #expect(try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x", options: every250)
+            .script().contains("--keyframe-every 100 --checkpoint-every 250\n"))
         #expect(throws: GridError.self) {
             try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [], executable: "x", options: options)
         }
@@ -206,7 +360,7 @@ final class EventLog: @unchecked Sendable {
                         .init("No defence", "--mode sgd --momentum global --agg mean")]
         spec.attacks = [.init("Non", "none"), .init("Sign-Flip", "signflip")]
         spec.reference = .init(method: "No defence", attack: "Non")
-        let plan = try GridPlan(spec: spec)
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         let results = [
             result("Krum", "Sign-Flip", 1, 0.40), result("Krum", "Sign-Flip", 2, 0.44),
             result("Krum+", "Sign-Flip", 1, 0.88), result("Krum+", "Sign-Flip", 2, 0.86),
@@ -248,7 +402,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func theDeSGDEffectPairsSeedsItDoesNotMatchByPosition() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1, 2, 3]))
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1, 2, 3]), parse: SimulationOptions.parseWords)
         let report = ReproductionReport(plan: plan, results: [
             result("Krum", "IPM", 1, 0.40), result("Krum", "IPM", 2, 0.50),
             result("Krum+", "IPM", 2, 0.80), result("Krum+", "IPM", 3, 0.90),
@@ -263,7 +417,7 @@ final class EventLog: @unchecked Sendable {
                         .init("No defence", "--mode sgd --momentum global --agg mean")]
         spec.attacks = [.init("Non", "none"), .init("ALIE", "alie")]
         spec.reference = .init(method: "No defence", attack: "Non")
-        let plan = try GridPlan(spec: spec)
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         let report = ReproductionReport(plan: plan, results: [
             result("No defence", "Non", 1, 0.90), result("TrMean + Bucketing", "ALIE", 1, 0.80), result("TrMean+", "ALIE", 1, 0.85),
         ])

@@ -1,3 +1,4 @@
+import DesgdCLI
 import DesgdSimulation
 import Foundation
 import Testing
@@ -16,7 +17,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
 
 @Suite struct GridSpecTests {
     @Test func expandsMethodsAttacksSeedsInOrder() throws {
-        let plan = try GridPlan(spec: smokeSpec())
+        let plan = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
         #expect(plan.cells.count == 3 * 2 * 2)
         #expect(plan.cells.map(\.index) == Array(0..<12))
         #expect(plan.cells[0].stem == "Krum__Non__seed1")
@@ -28,6 +29,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(c.config.rounds == 6 && c.config.honestWorkers == 10 && c.config.threads == 1)
         #expect(plan.cells[8].config.momentum == .global)
         #expect(c.arguments.suffix(4) == ["--attack", "none", "--seed", "2"])
+        #expect(plan.cells.allSatisfy { $0.checkpointInterval == 50 })  // desgd-record's for the quick preset
     }
 
     @Test func aMethodsOptionOverridesTheGrids() throws {
@@ -35,7 +37,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         spec.options += " --agg median"
         spec.methods = [.init("Median", "--mode sgd"), .init("TrMean", "--mode sgd --agg trmean --rounds 4")]
         spec.reference = nil
-        let plan = try GridPlan(spec: spec)
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         #expect(plan.cells[0].config.aggregator == "median")
         #expect(plan.cells[2].config.aggregator == "trmean" && plan.cells[2].config.rounds == 4)
     }
@@ -43,7 +45,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
     @Test func blocksSelectSubGridsAndACellNamedTwiceRunsOnce() throws {
         var spec = smokeSpec(seeds: [1])
         spec.blocks = [.init(methods: ["Krum", "Krum+"], attacks: ["IPM"]), .init(methods: ["Mean", "Krum"], attacks: ["Non", "IPM"])]
-        let plan = try GridPlan(spec: spec)
+        let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         #expect(plan.cells.map(\.stem) == ["Krum__IPM__seed1", "Krum+__IPM__seed1", "Mean__Non__seed1", "Mean__IPM__seed1", "Krum__Non__seed1"])
     }
 
@@ -51,7 +53,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         func message(_ edit: (inout GridSpec) -> Void) -> String? {
             var spec = smokeSpec()
             edit(&spec)
-            do { _ = try GridPlan(spec: spec); return nil } catch { return error.message }
+            do { _ = try GridPlan(spec: spec, parse: SimulationOptions.parseWords); return nil } catch { return error.message }
         }
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("Krum under Non") == true)
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("nosuchrule") == true)
@@ -80,7 +82,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(try GridSpec.decode(spec.json()) == spec)
         let minimal = #"{"name": "g", "methods": [{"label": "M", "options": "--agg mean"}], "attacks": [{"label": "A", "spec": "none"}]}"#
         let decoded = try GridSpec.decode(Data(minimal.utf8))
-        #expect(decoded.seeds == [1] && decoded.record == GridSpec.defaultRecording && decoded.options == "")
+        #expect(decoded.seeds == [1] && decoded.record == GridDefaults.recording && decoded.options == "")
         for (bad, needle) in [
             (#"{"name": "g", "seed": [2], "methods": [], "attacks": []}"#, "\"seed\""),
             (#"{"name": "g", "methods": [{"label": "M", "option": "x"}], "attacks": []}"#, "\"option\""),
@@ -97,10 +99,10 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
     }
 
     @Test func builtinGridsExpandAndRunTheirCells() throws {
-        let paper = try GridPlan(spec: .paper)
+        let paper = try GridPlan(spec: .paper, parse: SimulationOptions.parseWords)
         #expect(paper.cells.count == 15 * 8 * 3 + 4 * 3 * 3 + 3)
-        #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet })
-        let reduced = try GridPlan(spec: .reduced)
+        #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 250 })
+        let reduced = try GridPlan(spec: .reduced, parse: SimulationOptions.parseWords)
         #expect(reduced.cells.count == 24 + 1 + 3 + 12 + 6)
         #expect(reduced.cells.allSatisfy { $0.config.rounds == 300 && $0.config.evaluationInterval == 25 && $0.seed == 1 })
         // Every method and attack label of the built-ins is the paper's, so every cell has a published number.

@@ -1,6 +1,6 @@
-import DesgdCLI
 import DesgdFuzzing
 import DesgdNumerics
+import DesgdReplay
 import DesgdSimulation
 import Foundation
 import Testing

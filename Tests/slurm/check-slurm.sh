@@ -288,10 +288,12 @@ JSON
 }
 
 # run_cancel_check: scancel (SIGTERM) stops a task cleanly and the next
-# submission records the cell again. One cell of 1 500 rounds (~20 s); once
-# its trace holds rounds, the job is cancelled; the trace must be closed with
-# its footer marked interrupted (status: "stopped after N of 1500 rounds");
-# submitting again must keep it as .incomplete-1.trace and finish the cell.
+# submission resumes the cell. One cell of 1 500 rounds (~20 s, a state
+# checkpoint every 50: the quick preset's); once its trace holds rounds, the
+# job is cancelled; the trace must be closed with its footer marked
+# interrupted (status: "stopped after N of 1500 rounds; resumes from round
+# M"); submitting again must resume it from there (the task log says so,
+# nothing is kept aside) to the bytes of an uninterrupted local recording.
 run_cancel_check() {
     local out=$WORK/out dir=$WORK/out/stop spec=$WORK/out/stop.json status submitted job t
     cat >"$spec" <<'JSON'
@@ -309,16 +311,20 @@ JSON
     wait_job "$job" || fail "job $job still in queue after scancel"
     status=$("$GRID" status "$spec" --dir "$dir")
     echo "$status" | sed 's/^/  /'
-    grep -Eq "incomplete +stopped after [0-9]+ of 1500 rounds" <<<"$status" ||
-        fail "scancel did not leave a cleanly closed, interrupted trace"
+    grep -Eq "incomplete +stopped after [0-9]+ of 1500 rounds; resumes from round [0-9]+" <<<"$status" ||
+        fail "scancel did not leave a cleanly closed, interrupted trace with a checkpoint to resume from"
     pass "scancel (SIGTERM) stopped task of job $job after its current round, trace closed"
 
     submitted=$("$GRID" slurm "$spec" --dir "$dir" --submit --cpus-per-task 1 --mem 500M) || fail "resubmission failed"
     job=$(sed -n 's/^submitted job \([0-9]*\).*/\1/p' <<<"$submitted")
     wait_job "$job" || fail "job $job still in queue after ${JOB_WAIT}s"
     "$GRID" status "$spec" --dir "$dir" | head -1 | grep -q "1 cells, 1 finished" || fail "the resubmitted cell did not finish"
-    [[ -f $dir/Mean__IPM__seed1.incomplete-1.trace ]] || fail "the interrupted trace was not kept aside"
-    pass "resubmission (job $job) kept the interrupted trace aside and finished the cell"
+    [[ ! -e $dir/Mean__IPM__seed1.incomplete-1.trace ]] || fail "the interrupted trace was kept aside instead of resumed"
+    grep -q "resumed from round" "$dir/slurm/${job}_0.out" || fail "the task log of job $job does not say the cell resumed"
+    "$GRID" run "$spec" --dir "$out/stop-local" --jobs 1 --threads 1 >/dev/null || fail "the local recording of the cell failed"
+    cmp -s "$dir/Mean__IPM__seed1.trace" "$out/stop-local/Mean__IPM__seed1.trace" ||
+        fail "the resumed cell differs from the same cell recorded uninterrupted"
+    pass "resubmission (job $job) resumed the interrupted cell to the bytes of an uninterrupted recording"
 }
 
 run_grid_check

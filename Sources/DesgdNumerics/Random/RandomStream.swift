@@ -25,8 +25,10 @@ public enum RandomPurpose: UInt32, Sendable, Codable, CaseIterable {
     case shuffle = 9
     /// The trace fuzzer's structure-aware mutations (round = libFuzzer's mutation seed).
     case fuzzing = 10
+    /// The worst-case adversary's random search directions (round, class).
+    case worstCase = 11
     /// The server's root data set of FLTrust, drawn once from the training set.
-    case rootData = 11
+    case rootData = 12
 }
 
 /// A stream of random numbers keyed by `(seed, purpose, worker, round, class)`.

@@ -11,8 +11,10 @@ import Foundation
 /// Memory: the report keeps one row per aggregation (a few hundred bytes with a few rules), and
 /// one round's vectors at a time while replaying.
 public enum Audit {
+    /// `rebuilder` rebuilds, for the compared rules, the vectors of rounds recorded without them
+    /// (nil: their compare cells stay empty).
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
-                              driftCriteria: AuditDrift.Criteria = .init(),
+                              driftCriteria: AuditDrift.Criteria = .init(), rebuilder: RoundRebuilder? = nil,
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
         let h = reader.header, config = h.config
         let chain = reader.verifyChain()
@@ -54,7 +56,7 @@ public enum Audit {
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
         if !compare.isEmpty {
-            let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true)
+            let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true, rebuilder: rebuilder)
             let specs = replayer.rules.map(\.spec)
             rules += specs
             skipped = replayer.skipped

@@ -43,6 +43,10 @@ public enum NPY {
 /// `agg<k>_honest.npy` (senders, bool), `agg<k>_aggregate.npy` (d, float32); and
 /// `model_diff.npy` (d, float32) and `round.json` (round, class set, per aggregation its class,
 /// senders, decision, metrics and file names; the trace's rule, attack, f and seed).
+///
+/// A round recorded without vectors is exported from its re-simulation when a ``RoundRebuilder``
+/// is given (checked against the record first; `vectorsRebuilt` in the sidecar says so): the files
+/// are those a trace recorded in full would give.
 public enum RoundExport {
     public struct Sidecar: Codable, Sendable {
         public struct Aggregation: Codable, Sendable {
@@ -65,14 +69,22 @@ public enum RoundExport {
         public var aggregations: [Aggregation]
         public var modelDiff: String
         public var evaluation: Evaluation?
+        /// The vectors were rebuilt by re-simulating the run (the trace recorded the round without them).
+        public var vectorsRebuilt: Bool
     }
 
-    /// Writes the files into `directory` (created if needed) and returns their names.
+    /// Writes the files into `directory` (created if needed) and returns their names. A round
+    /// recorded without vectors needs `rebuilder` (`progress` follows its re-simulated rounds).
     @discardableResult
-    public static func export(_ reader: TraceReader, round t: Int, to directory: String) throws(TraceError) -> [String] {
+    public static func export(_ reader: TraceReader, round t: Int, to directory: String, rebuilder: RoundRebuilder? = nil,
+                              progress: (Int) -> Void = { _ in }) throws(TraceError) -> [String] {
         let round = try reader.round(t)
-        guard round.hasVectors else {
-            throw .usage("round \(t) of \(reader.path) was recorded without vectors: export a round recorded in full")
+        var rebuilt: RoundEvent?
+        if !round.hasVectors {
+            guard let rebuilder else {
+                throw .usage("round \(t) of \(reader.path) was recorded without vectors: export a round recorded in full")
+            }
+            rebuilt = try rebuilder.round(t, progress: progress)
         }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw .io("cannot create \(directory): \(error.localizedDescription)")
@@ -86,19 +98,21 @@ public enum RoundExport {
         let d = reader.parameterCount
         var aggregations: [Sidecar.Aggregation] = []
         for (k, a) in round.aggregations.enumerated() {
-            let m = try round.messages(k)
+            let m = if let rebuilt { rebuilt.aggregations[k].messages } else { try round.messages(k) }
+            let aggregate = if let rebuilt { rebuilt.aggregations[k].aggregate } else { try round.aggregate(k) }
             let names = ["agg\(k)_messages.npy", "agg\(k)_honest.npy", "agg\(k)_aggregate.npy"]
             try write(names[0], NPY.float32(m.storage, shape: [m.rows, d]))
             try write(names[1], NPY.bool(a.senders.map { !$0.byzantine }, shape: [m.rows]))
-            try write(names[2], NPY.float32(try round.aggregate(k), shape: [d]))
+            try write(names[2], NPY.float32(aggregate, shape: [d]))
             aggregations.append(.init(classIndex: a.classIndex, senders: a.senders, decision: a.decision, metrics: a.metrics,
                                       messages: names[0], honest: names[1], aggregate: names[2]))
         }
-        try write("model_diff.npy", NPY.float32(try round.modelDiff(), shape: [d]))
+        let modelDiff = if let rebuilt { rebuilt.modelDiff } else { try round.modelDiff() }
+        try write("model_diff.npy", NPY.float32(modelDiff, shape: [d]))
         let h = reader.header
         let sidecar = Sidecar(trace: reader.path, round: t, classes: round.content.classes, aggregator: h.aggregator, attack: h.attack,
                               declaredF: h.config.effectiveF, seed: h.config.seed, parameterCount: d, aggregations: aggregations,
-                              modelDiff: "model_diff.npy", evaluation: round.content.evaluation)
+                              modelDiff: "model_diff.npy", evaluation: round.content.evaluation, vectorsRebuilt: rebuilt != nil)
         let e = RecordBody.encoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let json = try? e.encode(sidecar) else { throw .io("cannot encode the sidecar of round \(t)") }

@@ -178,31 +178,12 @@ public enum Reexecution {
 
     static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
                            positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
-        let header = reader.header, path = reader.path
-        let simulation: Simulation
-        do { simulation = try Simulation(config: config, dataset: dataset) } catch {
-            throw .usage("\(path): its configuration does not run here: \(error.message)")
-        }
-        guard simulation.partition == header.partition else {
-            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
-        }
-        let d = simulation.model.parameterCount
-        let tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
         let decompressor = ZstdDecompressor()
-        if segment.start > 0 {
-            guard let k = segment.checkpoint else { throw .usage("\(path): no checkpoint to start round \(segment.start) from") }
-            let checkpoint = try reader.checkpoint(k, using: decompressor)
-            do {
-                try simulation.restore(state: try checkpoint.simulationState(), at: segment.start)
-                if let tracker, let drift = try checkpoint.driftState() { try tracker.restore(drift) }
-            } catch let e as TraceError { throw e } catch let e as SimulationError {
-                throw .corrupted("\(path): the checkpoint before round \(segment.start) does not fit the run: \(e.message)")
-            } catch { throw .corrupted("\(path): \(error)") }
-        }
-        let encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
+        let run = try SegmentSimulation(reader: reader, dataset: dataset, config: config, start: segment.start,
+                                        checkpoint: segment.checkpoint, decompressor: decompressor)
+        let simulation = run.simulation, tracker = run.tracker, encoder = run.encoder
         var result = SegmentResult()
         var t = segment.start
-        var evaluationSeconds = 0.0
         let lastRound = reader.roundCount
         for (k, e) in reader.records.enumerated() {
             let p = positions[k]
@@ -219,11 +200,7 @@ public enum Reexecution {
             let recorded = try reader.bodyBytes(ofRecord: k, using: decompressor)
             switch e.type {
             case .round:
-                let event: RoundEvent
-                do { event = try simulation.advance(round: t, evaluationSeconds: &evaluationSeconds) } catch {
-                    throw .corrupted("\(path): round \(t) does not re-execute: \(error.message)")
-                }
-                let body = Array(encoder.round(event, drift: tracker).parts.joined())
+                let (event, body) = try run.advance()
                 if body != recorded {
                     let message = try describeRound(t, event: event, encoded: body, reader: reader, decompressor: decompressor)
                     shared.found(t)
@@ -255,7 +232,7 @@ public enum Reexecution {
             }
         }
         if t < segment.end {
-            throw .corrupted("\(path): rounds \(t)..<\(segment.end) are not in the trace")
+            throw .corrupted("\(reader.path): rounds \(t)..<\(segment.end) are not in the trace")
         }
         return result
     }
@@ -342,5 +319,61 @@ public enum Reexecution {
         guard a.count == b.count else { return min(a.count, b.count) }
         for i in a.indices where a[i].bitPattern != b[i].bitPattern { return i }
         return nil
+    }
+}
+
+/// One run re-simulated from a trace (a segment of ``Reexecution``, or the rounds
+/// ``RoundRebuilder`` rebuilds): a ``Simulation`` of the header's configuration restored from a
+/// state checkpoint (FORMAT.md §5.5; at round 0 the header's initial state), its drift tracker
+/// restored with it, and the recorder's ``RecordEncoder``, so that every round it computes comes
+/// with the body the recorder would have written for it, to be compared byte for byte with the
+/// trace's. Memory: one run (the model, every worker's momenta, the drift window), whatever the
+/// trace's length.
+final class SegmentSimulation {
+    let simulation: Simulation
+    let tracker: DriftTracker?
+    let encoder: RecordEncoder
+    let path: String
+    /// The round ``advance()`` computes next.
+    private(set) var next: Int
+    private var evaluationSeconds = 0.0
+
+    /// A run at the start of round `start`, from checkpoint `checkpoint` of the reader (nil: the
+    /// initial state, `start` = 0).
+    init(reader: TraceReader, dataset: Dataset, config: SimulationConfig, start: Int, checkpoint: Int?,
+         decompressor: ZstdDecompressor) throws(TraceError) {
+        let header = reader.header, path = reader.path
+        self.path = path
+        do { simulation = try Simulation(config: config, dataset: dataset) } catch {
+            throw .usage("\(path): its configuration does not run here: \(error.message)")
+        }
+        guard simulation.partition == header.partition else {
+            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
+        }
+        let d = simulation.model.parameterCount
+        tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
+        encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
+        next = start
+        if start > 0 {
+            guard let checkpoint else { throw .usage("\(path): no checkpoint to start round \(start) from") }
+            let recorded = try reader.checkpoint(checkpoint, using: decompressor)
+            do {
+                try simulation.restore(state: try recorded.simulationState(), at: start)
+                if let tracker, let drift = try recorded.driftState() { try tracker.restore(drift) }
+            } catch let e as TraceError { throw e } catch let e as SimulationError {
+                throw .corrupted("\(path): the checkpoint before round \(start) does not fit the run: \(e.message)")
+            } catch { throw .corrupted("\(path): \(error)") }
+        }
+    }
+
+    /// Round ``next`` computed, with the decompressed body the recorder writes for it.
+    func advance() throws(TraceError) -> (event: RoundEvent, body: [UInt8]) {
+        let t = next
+        let event: RoundEvent
+        do { event = try simulation.advance(round: t, evaluationSeconds: &evaluationSeconds) } catch {
+            throw .corrupted("\(path): round \(t) does not re-execute: \(error.message)")
+        }
+        next += 1
+        return (event, Array(encoder.round(event, drift: tracker).parts.joined()))
     }
 }

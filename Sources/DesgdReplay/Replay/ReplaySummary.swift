@@ -25,6 +25,31 @@ public struct ReplayRuleSummary: Sendable, Codable, Equatable {
     /// last replayed round (FORMAT.md §5.4; absent past a round without vectors).
     public var windowPersistence: SeriesStatistics? = nil
     public var finalModelDrift: ModelDrift? = nil
+    /// With `--adversary worst`: the worst case found per aggregation, summarised.
+    public var worstCase: WorstCaseSummary? = nil
+}
+
+/// One rule's worst cases over the replayed aggregations (``WorstCaseSearch``): how the worst λ̂
+/// found is distributed, how close it came to the rule's proven bound, and which search family
+/// found it.
+public struct WorstCaseSummary: Sendable, Codable, Equatable {
+    public var lambda: SeriesStatistics
+    public var kappa: SeriesStatistics
+    /// Worst λ̂ / proven bound (rules with a bound).
+    public var boundRatio: SeriesStatistics
+    /// Worst λ̂ over recorded λ̂, per aggregation: how much worse than the recorded attack it could be.
+    public var overRecorded: SeriesStatistics
+    /// Rounds whose worst λ̂ came within 10 % of the bound (ratio ≥ ``approachRatio``), and rounds
+    /// where it exceeded the bound: a bug in the rule or in the bound, never expected.
+    public var approachedRounds: [Int]
+    public var exceededRounds: [Int]
+    /// Rounds where the best inputs lie on the search radius (the rule may have no bound there).
+    public var atReachRounds: Int
+    /// How many aggregations each family won (`family` up to its first ':').
+    public var families: [String: Int]
+    public var evaluations: Int
+
+    public static let approachRatio = 0.9
 }
 
 /// Collects rows as they are emitted and summarises them per rule. Keeps five numbers per row
@@ -39,6 +64,7 @@ public struct ReplaySummaryBuilder {
     var bounds: [String: Double?] = [:]
     var persistence: [String: [Double?]] = [:]
     var modelDrift: [String: ModelDrift] = [:]
+    var worstCases: [String: [(round: Int, recordedLambda: Double?, worst: WorstCase)]] = [:]
 
     public init() {}
 
@@ -57,6 +83,7 @@ public struct ReplaySummaryBuilder {
             if r.state == .notCarried { notCarried[r.rule, default: 0] += 1 }
             persistence[r.rule, default: []].append(m.drift?.windowPersistence)
             if let d = r.modelDrift { modelDrift[r.rule] = d }
+            if let w = r.worstCase { worstCases[r.rule, default: []].append((r.round, m.lambda, w)) }
             var w = worst[r.rule, default: []]
             w.append(r)
             w.sort { ReplaySummaryBuilder.worse($0, than: $1) }
@@ -76,8 +103,22 @@ public struct ReplaySummaryBuilder {
                                      lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]), byzantineShare: SeriesStatistics(s[3]),
                                      distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [],
                                      nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0, worst: worst[rule] ?? [],
-                                     windowPersistence: SeriesStatistics(persistence[rule] ?? []), finalModelDrift: modelDrift[rule])
+                                     windowPersistence: SeriesStatistics(persistence[rule] ?? []), finalModelDrift: modelDrift[rule],
+                                     worstCase: worstCases[rule].map(ReplaySummaryBuilder.summarise))
         }
+    }
+
+    static func summarise(_ cases: [(round: Int, recordedLambda: Double?, worst: WorstCase)]) -> WorstCaseSummary {
+        var families: [String: Int] = [:]
+        for c in cases { families[String(c.worst.family.prefix { $0 != ":" }), default: 0] += 1 }
+        return WorstCaseSummary(
+            lambda: SeriesStatistics(cases.map(\.worst.lambda)), kappa: SeriesStatistics(cases.map(\.worst.kappa)),
+            boundRatio: SeriesStatistics(cases.map(\.worst.boundRatio)),
+            overRecorded: SeriesStatistics(cases.map { c in c.recordedLambda.flatMap { r in c.worst.lambda.flatMap { r > 0 ? $0 / r : nil } } }),
+            approachedRounds: cases.filter { ($0.worst.boundRatio ?? 0) >= WorstCaseSummary.approachRatio }.map(\.round),
+            exceededRounds: cases.filter(\.worst.exceedsBound).map(\.round),
+            atReachRounds: cases.filter(\.worst.atReach).count, families: families,
+            evaluations: cases.reduce(0) { $0 + $1.worst.evaluations })
     }
 }
 
@@ -89,22 +130,42 @@ public enum ReplayOutput {
     static let tableHeader = ["round", "class", "rule", "gap", "Δ_S", "λ̂", "bound", "κ̂", "cosine", "byz", "to recorded", "persist.", "model drift", "flag"]
     static let widths = [6, 5, 28, 10, 10, 10, 8, 10, 8, 7, 11, 8, 11, 7]
 
-    static func fixed(_ cells: [String]) -> String {
-        cells.enumerated().map { c, s in
-            let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
+    static func fixed(_ cells: [String], worstCase: Bool = false) -> String {
+        let w = worstCase ? Array(widths.dropLast()) + worstWidths + [widths.last!] : widths
+        return cells.enumerated().map { c, s in
+            let pad = String(repeating: " ", count: max(0, w[c] - s.count))
             return c == 2 ? s + pad : pad + s
         }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
     }
 
-    /// Text before the first row.
-    public static func begin(_ format: Format, trace: String, rules: [String]) -> String {
+    /// The worst-case columns (`--adversary worst`), before the flag column.
+    static let worstTableHeader = ["worst λ̂", "/bound", "found by"]
+    static let worstWidths = [10, 7, 18]
+    static let worstCSVHeader = ["worst_gap", "worst_lambda", "worst_kappa", "worst_bound_ratio", "worst_exceeds_bound",
+                                 "worst_at_reach", "worst_family", "worst_evaluations"]
+
+    /// A row's cells with the worst-case ones inserted before the flag.
+    static func withWorstCase(_ cells: [String], _ w: WorstCase?) -> [String] {
+        Array(cells.dropLast()) + [TextFormat.number(w?.lambda), TextFormat.number(w?.boundRatio), w?.family ?? ""] + [cells.last!]
+    }
+
+    static func worstCSVCells(_ w: WorstCase?) -> [String] {
+        guard let w else { return Array(repeating: "", count: worstCSVHeader.count) }
+        return [TextFormat.csv(w.gap), TextFormat.csv(w.lambda), TextFormat.csv(w.kappa), TextFormat.csv(w.boundRatio),
+                w.exceedsBound ? "1" : "0", w.atReach ? "1" : "0", TextFormat.csvField(w.family), String(w.evaluations)]
+    }
+
+    /// Text before the first row; `worstCase`: the rows carry worst-case columns.
+    public static func begin(_ format: Format, trace: String, rules: [String], worstCase: Bool = false) -> String {
         switch format {
-        case .table: return fixed(tableHeader) + "\n"
+        case .table:
+            return fixed(worstCase ? Array(tableHeader.dropLast()) + worstTableHeader + [tableHeader.last!] : tableHeader,
+                         worstCase: worstCase) + "\n"
         case .csv:
-            return ["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
+            return (["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
                     "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound", "non_finite",
                     "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
-                    "model_drift_relative", "model_drift_persistence"].joined(separator: ",") + "\n"
+                    "model_drift_relative", "model_drift_persistence"] + (worstCase ? worstCSVHeader : [])).joined(separator: ",") + "\n"
         case .json:
             let encoded = (try? RecordBodyJSON.encode(["trace": trace])) ?? "{}"
             return "{\"source\": \(encoded),\n\"rows\": [\n"
@@ -119,29 +180,30 @@ public enum ReplayOutput {
     }
 
     /// The lines of some rows; `first` tells whether they are the first rows written (JSON commas).
-    public static func rows(_ rows: [ReplayRow], format: Format, first: Bool) -> String {
+    public static func rows(_ rows: [ReplayRow], format: Format, first: Bool, worstCase: Bool = false) -> String {
         switch format {
         case .table:
             return rows.map { r in
                 let m = r.metrics
-                return fixed([String(r.round), r.classIndex >= 0 ? String(r.classIndex) : "all", r.rule, TextFormat.number(m.gap),
+                let cells = [String(r.round), r.classIndex >= 0 ? String(r.classIndex) : "all", r.rule, TextFormat.number(m.gap),
                               TextFormat.number(m.honestDiameter), TextFormat.number(m.lambda), TextFormat.number(m.bound),
                               TextFormat.number(m.kappa), TextFormat.number(m.cosine),
                               TextFormat.number(m.byzantineWeight ?? m.byzantineCoordinateShare), TextFormat.number(r.distanceToRecorded),
                               TextFormat.number(m.drift?.windowPersistence), TextFormat.number(r.modelDrift?.displacement),
-                              flags(r)]) + "\n"
+                              flags(r)]
+                return fixed(worstCase ? withWorstCase(cells, r.worstCase) : cells, worstCase: worstCase) + "\n"
             }.joined()
         case .csv:
             return rows.map { r in
                 let m = r.metrics
-                return [String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap), TextFormat.csv(m.honestDiameter),
+                return ([String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap), TextFormat.csv(m.honestDiameter),
                         TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance), TextFormat.csv(m.kappa),
                         TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight), TextFormat.csv(m.byzantineCoordinateShare),
                         TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0", r.nonFinite ? "1" : "0",
                         r.state?.rawValue ?? "", TextFormat.csv(m.drift?.windowed),
                         TextFormat.csv(m.drift?.windowPersistence), TextFormat.csv(m.drift?.cumulative), TextFormat.csv(m.drift?.cumulativePersistence),
                         TextFormat.csv(r.modelDrift?.displacement), TextFormat.csv(r.modelDrift?.relative),
-                        TextFormat.csv(r.modelDrift?.persistence)].joined(separator: ",") + "\n"
+                        TextFormat.csv(r.modelDrift?.persistence)] + (worstCase ? worstCSVCells(r.worstCase) : [])).joined(separator: ",") + "\n"
             }.joined()
         case .json:
             return rows.enumerated().map { k, r in
@@ -183,6 +245,24 @@ public enum ReplayOutput {
                      TextFormat.number(s.windowPersistence?.max), TextFormat.number(s.finalModelDrift?.displacement),
                      TextFormat.number(s.finalModelDrift?.relative), TextFormat.number(s.finalModelDrift?.persistence)]
                 }))
+            }
+            if summaries.contains(where: { $0.worstCase != nil }) {
+                out.append("")
+                out.append("Worst case (--adversary worst): on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound")
+                out.append(TextFormat.table(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
+                                             "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound", "above bound", "at reach", "found most by"],
+                                            summaries.compactMap { s in
+                    s.worstCase.map { w in
+                        [s.rule, TextFormat.number(s.bound), TextFormat.number(s.lambda.p50), TextFormat.number(w.lambda.p50),
+                         TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max), TextFormat.number(w.boundRatio.p50),
+                         TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count), String(w.exceededRounds.count),
+                         String(w.atReachRounds), w.families.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.first.map { "\($0.key) (\($0.value))" } ?? ""]
+                    }
+                }))
+                for s in summaries {
+                    guard let w = s.worstCase, !w.exceededRounds.isEmpty else { continue }
+                    out.append("WORST CASE ABOVE THE PROVEN BOUND: \(s.rule) in rounds \(w.exceededRounds.prefix(20).map(String.init).joined(separator: ", "))\(w.exceededRounds.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound")
+                }
             }
             out.append("")
             out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂): " + summaries.map { s in

@@ -23,6 +23,9 @@ public struct ReplayRow: Sendable, Codable, Equatable {
     /// inputs (the same on every aggregation of the round); `metrics.drift` holds the group's.
     /// Both are absent from the first replayed round without vectors on (``ReplayDrift``).
     public var modelDrift: ModelDrift?
+    /// With `--adversary worst`: the largest gap any f_actual Byzantine inputs could have caused
+    /// this rule on these honest messages, as far as ``WorstCaseSearch`` found.
+    public var worstCase: WorstCase? = nil
 }
 
 /// Where a stateful rule's state (centered clipping's centre) came from in one replayed aggregation.
@@ -34,8 +37,9 @@ public enum ReplayState: String, Sendable, Codable, Equatable {
     /// every round of this class since the first replayed round.
     case carried
     /// Another rule, but a round of this class between the first replayed round and this one was
-    /// recorded without vectors (`sampled:K`, `decisions`): the rule never saw that round's messages,
-    /// so the state it carries skips it and the row is not that rule's counterfactual run.
+    /// recorded without vectors (`sampled:K`, `decisions`) and not rebuilt (no ``RoundRebuilder``,
+    /// `--no-rebuild`): the rule never saw that round's messages, so the state it carries skips it
+    /// and the row is not that rule's counterfactual run.
     case notCarried = "not-carried"
 }
 
@@ -45,7 +49,8 @@ public struct ReplayRule: Sendable {
     public let pipeline: AggregationPipeline
 }
 
-/// The recorded inputs of one round, decoded once and shared by every rule replayed on it.
+/// The recorded inputs of one round, decoded once (or rebuilt, ``RoundRebuilder``) and shared by
+/// every rule replayed on it.
 struct RoundInputs: Sendable {
     struct Aggregation: Sendable {
         var classIndex: Int
@@ -58,6 +63,19 @@ struct RoundInputs: Sendable {
     var aggregations: [Aggregation]
 }
 
+extension RoundInputs {
+    /// The inputs of round `t` from its re-simulated aggregations (checked against the record by
+    /// ``RoundRebuilder``): the same messages, aggregate and state the recorder saw.
+    init(round t: Int, rebuilt: [AggregationEvent]) {
+        round = t
+        aggregations = rebuilt.map { a in
+            .init(classIndex: a.classIndex, messages: a.messages,
+                  honest: HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }),
+                  recordedAggregate: a.aggregate, recordedStateBefore: a.stateBefore)
+        }
+    }
+}
+
 /// Re-executes recorded rounds with other rules on the exact recorded messages (PRODUCT.md §6).
 ///
 /// - Every rule sees the trace's declared f unless `f` overrides it, and the round's and class's
@@ -67,7 +85,11 @@ struct RoundInputs: Sendable {
 ///   in between do not matter). Another stateful rule carries its own state per class across the
 ///   replayed rounds, from its initial state at the first replayed round (a counterfactual run);
 ///   once a round of that class lacks vectors the state cannot be carried through it, and the
-///   class's later rows say so (``ReplayState/notCarried``).
+///   class's later rows say so (``ReplayState/notCarried``) — unless a ``RoundRebuilder`` rebuilds
+///   the vectors of such rounds, which are then replayed like the others (state carried, drift
+///   continued).
+/// - Rebuilt rounds: the rebuilder re-simulates them in round order, block by block, before the
+///   block's rounds are read in parallel; it computes each round on all threads.
 /// - Parallelism: rounds are read, decoded and aggregated in blocks on `threads` threads; a block
 ///   never holds two rounds of the same class when a stateful rule is replayed. Every result goes
 ///   to its own slot and rows are emitted in (round, aggregation, rule) order, so the output is
@@ -81,9 +103,13 @@ public final class Replayer {
     public let skipped: [String]
     public let declaredF: Int
     public let threads: Int
+    /// The worst-case adversary searched on every replayed aggregation, or nil (recorded inputs only).
+    public let adversary: WorstCaseSearch?
     let recordedSpec: String
     /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
     public private(set) var driftNote: String?
+    /// Rebuilds the vectors of rounds recorded without them; nil: such rounds are skipped.
+    public let rebuilder: RoundRebuilder?
 
     /// - Parameters:
     ///   - rules: rule specs in the catalogue's syntax (`all` expands to every rule).
@@ -91,9 +117,13 @@ public final class Replayer {
     ///   - f: the f the rules are told (default: the trace's declared f).
     ///   - skipUnrunnable: leave out rules whose requirement fails for some group (with `all`),
     ///     instead of failing.
+    ///   - rebuilder: rebuilds the vectors of rounds recorded without them (nil: skip those rounds).
+    ///   - adversary: also search each aggregation's worst-case Byzantine inputs (``ReplayRow/worstCase``).
     public init(reader: TraceReader, rules specs: [String], pre: String = "", f: Int? = nil, threads: Int,
-                skipUnrunnable: Bool = false) throws(TraceError) {
+                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil, adversary: WorstCaseSearch? = nil) throws(TraceError) {
         self.reader = reader
+        self.rebuilder = rebuilder
+        self.adversary = adversary
         self.threads = max(1, threads)
         let config = reader.header.config
         let declaredF = f ?? config.effectiveF
@@ -128,8 +158,15 @@ public final class Replayer {
         return rule.pipeline.resilienceBound(n: g.honestWorkers.count + g.byzantineWorkers.count, f: declaredF)
     }
 
+    /// The work ``run(rounds:progress:emit:)`` reports progress of: the rounds replayed, plus the
+    /// rounds re-simulated to rebuild vectors.
+    public func work(rounds range: Range<Int>) -> Int {
+        range.count + (rebuilder?.simulatedRounds(for: range) ?? 0)
+    }
+
     /// Replays `rounds` (default all). Rows reach `emit` in order, one round at a time;
-    /// `progress(done)` counts rounds. Rounds recorded without vectors are skipped and counted.
+    /// `progress(done)` counts rounds replayed and rounds re-simulated (``work(rounds:)``). Rounds
+    /// recorded without vectors are rebuilt with the ``rebuilder``, or else skipped and counted.
     /// Returns the number of rounds replayed and of rounds skipped.
     @discardableResult
     public func run(rounds range: Range<Int>? = nil, progress: (Int) -> Void = { _ in },
@@ -174,7 +211,7 @@ public final class Replayer {
             let bounds = self.rules.map { rule in
                 Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
-            let currentStates = states, uncarried = uncarriedClasses
+            let currentStates = states, uncarried = uncarriedClasses, adversary = self.adversary
             @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState], [[Float]]) {
                 let rule = rules[k]
                 var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:], outputs: [[Float]] = []
@@ -185,25 +222,47 @@ public final class Replayer {
                     let context = AggregationContext(messages: a.messages, f: f, seed: config.seed, round: input.round,
                                                      classIndex: a.classIndex, backend: config.backend,
                                                      executor: ParallelExecutor(threads: 1))
+                    let stateBefore = state
                     let (output, decision) = rule.pipeline.aggregate(context, state: &state)
                     if rule.pipeline.isStateful { newStates[a.classIndex] = state }
                     let metrics = output.withUnsafeBufferPointer {
                         DeviationMetrics.measure(output: $0, against: a.honest, decision: decision, bound: bounds[k][a.classIndex] ?? nil)
                     }
                     let distance = output.withUnsafeBufferPointer { o in a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
-                    rows.append(ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
-                                          distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
-                                          state: origin))
+                    var row = ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
+                                        distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
+                                        state: origin)
+                    if let adversary {
+                        // The recorded rows are honest first, then Byzantine: the search keeps that order.
+                        let honestRows = a.honest.honest.indices.filter { a.honest.honest[$0] }
+                        let byzantineRows = a.honest.honest.indices.filter { !a.honest.honest[$0] }
+                        row.worstCase = adversary.search(WorstCaseProblem(
+                            honest: a.messages.selecting(rows: honestRows), byzantineCount: byzantineRows.count,
+                            recordedByzantine: byzantineRows.isEmpty ? nil : a.messages.selecting(rows: byzantineRows),
+                            rule: rule.pipeline, state: stateBefore, declaredF: f, seed: config.seed, round: input.round,
+                            classIndex: a.classIndex, backend: config.backend, bound: bounds[k][a.classIndex] ?? nil))
+                    }
+                    rows.append(row)
                     outputs.append(output)
                 }
                 return (rows, newStates, outputs)
             }
             let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]), TraceError>>(count: block.count * rules.count)
             let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
-            let reader = self.reader, blockRounds = block
+            // Rounds without vectors rebuilt first, in order (the rebuilder's run goes forward).
+            var rebuiltRounds: [[AggregationEvent]?] = Array(repeating: nil, count: block.count)
+            if let rebuilder {
+                let before = done
+                for (b, round) in block.enumerated() where rebuilder.rebuilds(round) {
+                    rebuiltRounds[b] = try rebuilder.round(round) { progress(before + $0) }.aggregations
+                }
+            }
+            let reader = self.reader, blockRounds = block, rebuilt = rebuiltRounds
             executor.forEach(block.count) { b, slot in
                 do throws(TraceError) {
-                    let input = try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
+                    let input = if let aggregations = rebuilt[b] { RoundInputs(round: blockRounds[b], rebuilt: aggregations) } else {
+                        try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
+                    }
                     inputSlots[b] = .success(input)
                     guard let input else { return }
                     for k in rules.indices where !stateful[k] { slots[b * rules.count + k] = .success(evaluate(input, k)) }
@@ -247,7 +306,7 @@ public final class Replayer {
                 emit(input.aggregations.indices.flatMap { a in perRule.map { $0[a] } })
             }
             done += block.count
-            progress(done)
+            progress(done + (rebuilder?.roundsSimulated ?? 0))
         }
         return (replayed, skippedRounds)
     }

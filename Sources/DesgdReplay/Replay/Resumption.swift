@@ -1,12 +1,12 @@
 import DesgdNumerics
-import DesgdReplay
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 
-/// `desgd-record --resume TRACE`: continues an interrupted recording from its last state
-/// checkpoint (from round 0 without one). The records after the checkpoint are re-simulated and
-/// checked byte for byte against the original as they are written, then the run goes on to its
+/// Resumption (`desgd-record --resume TRACE`, and `desgd-grid run` for an incomplete cell):
+/// continues an interrupted recording from its last state checkpoint (from round 0 without one).
+/// The records after the checkpoint are re-simulated and checked byte for byte against the
+/// original as they are written (the check of ``Reexecution``), then the run goes on to its
 /// configured number of rounds. Everything is written to a temporary file beside the trace, which
 /// replaces it only once complete: the original is never at risk, and the result is byte-identical
 /// to an uninterrupted recording of the same configuration (same arithmetic, same zstd level, same
@@ -25,11 +25,39 @@ public enum ResumeRun {
     /// Where the resumed file is written until it is complete.
     public static func temporaryPath(for path: String) -> String { path + ".resuming" }
 
+    /// Where a resumption of `reader` starts: the last state checkpoint among the records an
+    /// uninterrupted run writes too (`checkpoint`, its index in the reader's table; nil: none, the
+    /// run restarts from the header's initial state at round 0), the round it holds, and the byte
+    /// up to which the original is kept and its re-simulated records checked.
+    public struct StartingPoint: Sendable, Equatable {
+        public var checkpoint: Int?
+        public var round: Int
+        public var checkedUpTo: UInt64
+    }
+
+    public static func startingPoint(of reader: TraceReader) -> StartingPoint {
+        // The original's records that an uninterrupted run writes too: all complete records of a
+        // killed recorder; up to the last round of a stopped one (its closing keyframe, signature,
+        // index and footer are those of a run that stopped).
+        let kept: ArraySlice<IndexEntry>
+        switch reader.completeness {
+        case .unfinished: kept = reader.records[...]
+        case .complete: kept = reader.records[...(reader.records.lastIndex { $0.type == .round } ?? 0)]
+        }
+        let checkedUpTo = kept.last.map { $0.offset + $0.size } ?? 0
+        // The last checkpoint among the kept records (its sequence number is its index in the table).
+        let checkpoint = reader.checkpointRecords.indices.last { k in reader.checkpointRecords[k].offset < checkedUpTo }
+        return StartingPoint(checkpoint: checkpoint, round: checkpoint.map { reader.checkpointRounds[$0] } ?? 0, checkedUpTo: checkedUpTo)
+    }
+
     /// Throws a ``TraceError``: `.usage` (exit 2) for what the user can change (another data set,
     /// arithmetic, a missing or other signing key), `.corrupted` for a re-simulated record that
-    /// differs from the original (exit 1: the trace is not what this configuration records).
-    public static func resume(path: String, threads: Int, dataDirectory: String?, compressionLevel: Int32,
-                              signingKey: TraceSigningKey?, shouldStop: @escaping () -> Bool = { false },
+    /// differs from the original (exit 1: the trace is not what this configuration records), `.io`
+    /// for what the file system refused (a `.resuming` file left by a killed resumption among them).
+    /// `dataset`, when given, is the data set already loaded by the caller (a grid shares one copy
+    /// between its cells); it must have the header's digest like one loaded here.
+    public static func resume(path: String, threads: Int, dataDirectory: String?, dataset given: Dataset? = nil,
+                              compressionLevel: Int32, signingKey: TraceSigningKey?, shouldStop: @escaping () -> Bool = { false },
                               progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
         let reader = try TraceReader(path: path)
         let h = reader.header
@@ -52,20 +80,17 @@ public enum ResumeRun {
             throw .usage("\(path) is signed by \(signers): pass --sign with that key to resume it")
         }
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
-        let dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
-
-        // The original's records that an uninterrupted run writes too: all complete records of a
-        // killed recorder; up to the last round of a stopped one (its closing keyframe, signature,
-        // index and footer are those of a run that stopped).
-        let kept: ArraySlice<IndexEntry>
-        switch reader.completeness {
-        case .unfinished: kept = reader.records[...]
-        case .complete: kept = reader.records[...(reader.records.lastIndex { $0.type == .round } ?? 0)]
+        let dataset: Dataset
+        if let given {
+            guard given.provenance.digest == h.dataset.digest else {
+                throw .usage("\(path) was recorded on data of digest \(h.dataset.digest.prefix(16))…, not on \(given.provenance.source) (\(given.provenance.digest.prefix(16))…)")
+            }
+            dataset = given
+        } else {
+            dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
         }
-        let checkedUpTo = kept.last.map { $0.offset + $0.size } ?? 0
-        // The last checkpoint among the kept records (its sequence number is its index in the table).
-        let checkpoint = reader.checkpointRecords.indices.last { k in reader.checkpointRecords[k].offset < checkedUpTo }
-        let start = checkpoint.map { reader.checkpointRounds[$0] } ?? 0
+        let point = startingPoint(of: reader)
+        let (checkpoint, start, checkedUpTo) = (point.checkpoint, point.round, point.checkedUpTo)
 
         var config = h.config
         config.threads = threads
