@@ -28,6 +28,15 @@ import DesgdRobust
 /// `RandomStream(seed, .minibatch, worker: w, round: t, class: c)` (class −1 for whole-data
 /// batches), random class sets from `(.classSchedule, round: t)`; the rules and attacks key their
 /// own streams by (round, class). Nothing depends on earlier draws.
+///
+/// Under FLTrust (``FLTrust``) the server is also a worker on its own clean root data set: its
+/// root samples are drawn once by `RandomStream(seed, .rootData)` (``rootSet(size:data:config:)``),
+/// and every round, for every group (every class in DeSGD, as an honest worker holding all classes;
+/// the one group in the baseline), it draws a mini-batch of them from
+/// `RandomStream(seed, .minibatch, worker: −1, round: t, class: c)` and updates its momentum in the
+/// same batched pass and with the same code as the honest workers. That momentum lives in the
+/// group's rule state (``FLTrust/referenceKey``), so checkpoints, keyframes and the recorded
+/// `stateBefore` carry it and replay gives the rule exactly its recorded input.
 public final class Simulation {
     public let config: SimulationConfig
     public let dataset: Dataset
@@ -49,6 +58,12 @@ public final class Simulation {
     let server: ServerStep
     /// Sample indices each honest worker draws from in the baseline (all its classes).
     let workerSamples: [[Int]]
+    /// FLTrust's root samples per group (per class in DeSGD, one group in the baseline); nil under
+    /// any other rule.
+    let rootSamples: [[Int]]?
+    /// The server's root-data momentum of each group during the batched pass (read from and
+    /// written back to the group's rule state).
+    let rootMomenta: VectorStore
     /// Whole training set, by class (Byzantine workers' data).
     let classSamples: [[Int]]
     let allSamples: [Int]
@@ -110,6 +125,12 @@ public final class Simulation {
         server = ServerStep(config: config, dimension: d)
         workerSamples = (0..<n).map { w in partition.samples[w].flatMap { $0 } }
         classSamples = dataset.train.indicesByClass()
+        if let trust = pipeline.rule as? FLTrust {
+            rootSamples = try Simulation.rootSet(size: trust.rootSize, data: dataset.train, config: config)
+        } else {
+            rootSamples = nil
+        }
+        rootMomenta = VectorStore(count: rootSamples?.count ?? 0, dimension: d)
         allSamples = Array(0..<dataset.train.count)
         parameters = model.initialParameters(seed: config.seed)
         let groupsCount = config.mode == .desgd ? C : 1
@@ -211,6 +232,27 @@ public final class Simulation {
                        aggregatorStates: aggregatorStates, attackStates: attackStates)
     }
 
+    /// The worker id of the server's own mini-batch streams (FLTrust): −1, no worker's.
+    static let serverWorker = -1
+
+    /// FLTrust's root set: `size` distinct training samples drawn by `RandomStream(seed, .rootData)`
+    /// (uniform, so following the training distribution, as in the paper), in increasing order; in
+    /// DeSGD split by class, each class needing one.
+    static func rootSet(size: Int, data: LabeledImages, config: SimulationConfig) throws(SimulationError) -> [[Int]] {
+        guard size <= data.count else {
+            throw SimulationError("fltrust:root=\(size) exceeds the \(data.count) training samples: choose a smaller root")
+        }
+        var stream = RandomStream(seed: config.seed, purpose: .rootData)
+        let drawn = stream.sample(size, from: data.count).sorted()
+        guard config.mode == .desgd else { return [drawn] }
+        let members = Set(drawn)
+        let byClass = data.indicesByClass().map { $0.filter(members.contains) }
+        if let empty = byClass.firstIndex(where: \.isEmpty) {
+            throw SimulationError("the FLTrust root set of \(size) samples holds no sample of class \(empty): choose a larger fltrust:root")
+        }
+        return byClass
+    }
+
     func byzantineRow(_ j: Int, _ c: Int) -> Int {
         config.mode == .desgd ? j * config.classes + c : j
     }
@@ -244,6 +286,20 @@ public final class Simulation {
                                      flipLabels: flip))
             targets.append(SendablePointer(byzantineMomenta.row(byzantineRow(j, c)).baseAddress!))
         }
+        // FLTrust: the server's momentum of each group, from the group's rule state.
+        let rootGroups = rootSamples ?? []
+        for (g, samples) in rootGroups.enumerated() {
+            let row = rootMomenta.row(g)
+            if let m = aggregatorStates[g].vectors[FLTrust.referenceKey], m.count == row.count {
+                _ = row.update(fromContentsOf: m)
+            } else {
+                VectorMath.fill(row, with: 0)
+            }
+            var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: Simulation.serverWorker, round: t,
+                                      class: desgd ? g : -1)
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: samples, size: config.batchSize, stream: &stream)))
+            targets.append(SendablePointer(row.baseAddress!))
+        }
         let cfg = config, rows = targets
         parameters.withUnsafeBufferPointer { p in
             let params = SendableBuffer(p)
@@ -257,6 +313,7 @@ public final class Simulation {
                 }
             }
         }
+        for g in rootGroups.indices { aggregatorStates[g].vectors[FLTrust.referenceKey] = rootMomenta.array(g) }
     }
 
     /// A mini-batch of `size` distinct samples of `source` (partial Fisher–Yates over positions),
@@ -274,6 +331,6 @@ extension Simulation {
     /// every honest worker (baseline), plus the Byzantine workers' own ones when the attack needs them.
     public var gradientsPerRound: Int {
         let byzantine = attack.ownMomentum == .none ? 0 : config.byzantineWorkers * (config.mode == .desgd ? config.classesPerRound : 1)
-        return honestJobs.count + byzantine
+        return honestJobs.count + byzantine + (rootSamples?.count ?? 0)
     }
 }

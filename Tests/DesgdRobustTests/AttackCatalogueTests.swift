@@ -10,6 +10,9 @@ import Testing
         ("alie", "alie:z=1"), ("mimic", "mimic:target=0"), ("inf", "inf"), ("nan", "nan"),
         ("ipm-opt", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8"),
         ("alie-opt", "alie-opt:evals=20,start=0,delta=10,ratio=0.8"),
+        ("minmax", "minmax:dev=std,ddof=1,gamma=10,tol=1e-05"),
+        ("minsum", "minsum:dev=std,ddof=1,bound=min,gamma=10,tol=1e-05"),
+        ("fang-krum", "fang-krum:start=bound,threshold=1e-05"), ("fang-trmean", "fang-trmean:b=2"),
     ])
     func requiredNamesGiveTheirDefaults(name: String, spec: String) throws {
         #expect(try AttackCatalogue.makeAttack(name).spec == spec)
@@ -17,7 +20,8 @@ import Testing
 
     @Test func catalogueListsExactlyTheProductNames() {
         #expect(AttackCatalogue.names == ["none", "constant", "gaussian", "signflip", "labelflip", "ipm", "alie",
-                                          "mimic", "inf", "nan", "ipm-opt", "alie-opt"])
+                                          "mimic", "inf", "nan", "ipm-opt", "alie-opt", "minmax", "minsum", "fang-krum",
+                                          "fang-trmean"])
     }
 
     @Test(arguments: [
@@ -28,6 +32,10 @@ import Testing
         ("mimic:mode=Heuristic,warmup=4", "mimic:mode=heuristic,warmup=4"), ("constant:c=-0.25", "constant:c=-0.25"),
         ("ipm-opt:ratio=0.9,delta=-1,start=2.5", "ipm-opt:evals=20,start=2.5,delta=-1,ratio=0.9"),
         ("sf:scale=3", "signflip:scale=3"), ("honest", "none"), ("infinity", "inf"),
+        ("min-max:dev=SIGN,gamma=50", "minmax:dev=sign,gamma=50,tol=1e-05"), ("minmax:ddof=0", "minmax:dev=std,ddof=0,gamma=10,tol=1e-05"),
+        ("min-sum:bound=max,dev=unit,tol=0.001", "minsum:dev=unit,bound=max,gamma=10,tol=0.001"),
+        ("fangkrum:start=1", "fang-krum:start=1,threshold=1e-05"), ("fang-krum:start=BOUND,threshold=0.001", "fang-krum:start=bound,threshold=0.001"),
+        ("fang-median:b=3.5", "fang-trmean:b=3.5"),
     ])
     func aliasesAndParameters(text: String, spec: String) throws {
         let attack = try AttackCatalogue.makeAttack(text)
@@ -46,13 +54,14 @@ import Testing
 
     @Test func needsAreDeclared() throws {
         let needs = try AttackCatalogue.names.map { try AttackCatalogue.makeAttack($0).ownMomentum }
-        #expect(needs == [.trueLabels, .none, .none, .trueLabels, .flippedLabels, .none, .none, .none, .none, .none, .none, .none])
+        #expect(needs == [.trueLabels, .none, .none, .trueLabels, .flippedLabels, .none, .none, .none, .none, .none, .none, .none,
+                          .none, .none, .none, .none])
         let simulating = try AttackCatalogue.names.filter { try AttackCatalogue.makeAttack($0).simulatesAggregator }
         #expect(simulating == ["ipm-opt", "alie-opt"])
     }
 
     @Test(arguments: [
-        ("krum", "unknown attack 'krum': known attacks are none, constant, gaussian, signflip, labelflip, ipm, alie, mimic, inf, nan, ipm-opt, alie-opt"),
+        ("krum", "unknown attack 'krum': known attacks are none, constant, gaussian, signflip, labelflip, ipm, alie, mimic, inf, nan, ipm-opt, alie-opt, minmax, minsum, fang-krum, fang-trmean"),
         ("alie:tau=1.5", "'alie' has no parameter 'tau': its parameters are z"),
         ("nan:x=1", "'nan' has no parameter 'x': it takes no parameters"),
         ("constant:c=abc", "'constant': c=abc is not a number"),
@@ -67,6 +76,16 @@ import Testing
         ("alie-opt:ratio=0.5", "'alie-opt': ratio=0.5 must be in (0.5, 1)"),
         ("alie-opt:delta=0", "'alie-opt': delta must not be 0"),
         ("ipm-opt:agg=mean", "'ipm-opt' has no parameter 'agg': its parameters are evals, start, delta, ratio"),
+        ("minmax:bound=max", "'minmax' has no parameter 'bound': its parameters are dev, ddof, gamma, tol"),
+        ("minmax:dev=mean", "'minmax': dev=mean is not one of std, sign, unit"),
+        ("minmax:dev=sign,ddof=0", "'minmax': ddof applies to dev=std only"),
+        ("minmax:ddof=2", "'minmax': ddof=2 must be an integer in 0...1"),
+        ("minsum:gamma=0", "'minsum': gamma=0.0 must be in (0, 1e9]"),
+        ("minsum:tol=20", "'minsum': tol=20.0 must be in [1e-12, gamma)"),
+        ("minsum:bound=mean", "'minsum': bound=mean is not one of min, max"),
+        ("fang-krum:start=-1", "'fang-krum': start=-1 must be bound or a number > 0"),
+        ("fang-krum:threshold=0", "'fang-krum': threshold=0.0 must be > 0"),
+        ("fang-trmean:b=1", "'fang-trmean': b=1.0 must be in (1, 1e6]"),
     ])
     func errorsAreOneLineAndNameWhatIsKnown(text: String, message: String) {
         let error = attackError { _ = try AttackCatalogue.makeAttack(text) }
@@ -83,7 +102,8 @@ import Testing
             #expect(help.contains("  \(name)"), "help misses \(name)")
         }
         for spec in ["constant:c=5", "gaussian:mu=0,sigma=2", "alie:z=1 | alie:z=auto", "mimic:target=0 | mimic:mode=heuristic,warmup=1",
-                     "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also: sign-flip, sf)"] {
+                     "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also: sign-flip, sf)",
+                     "minsum:dev=std,ddof=1,bound=min,gamma=10,tol=1e-05", "fang-trmean:b=2"] {
             #expect(flat.contains(spec), "help misses \(spec)")
         }
     }

@@ -27,6 +27,8 @@ public enum RandomPurpose: UInt32, Sendable, Codable, CaseIterable {
     case fuzzing = 10
     /// The worst-case adversary's random search directions (round, class).
     case worstCase = 11
+    /// The server's root data set of FLTrust, drawn once from the training set.
+    case rootData = 12
 }
 
 /// A stream of random numbers keyed by `(seed, purpose, worker, round, class)`.

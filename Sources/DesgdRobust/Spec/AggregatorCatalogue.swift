@@ -79,6 +79,14 @@ public enum AggregatorCatalogue {
               summary: "covariance-bound agnostic filter: spectral down-weighting", parameters: []),
         Entry(name: "smea", aliases: [],
               summary: "mean of the n−f inputs whose covariance has the smallest top eigenvalue", parameters: []),
+        Entry(name: "signguard", aliases: ["sign-guard"],
+              summary: "norm filter, then the largest MeanShift cluster of sign statistics on a random block; mean clipped to the median norm (Xu et al., ICDCS 2022)",
+              parameters: [Parameter(key: "lower", defaultValue: "0.1", meaning: "norm filter: keep ‖x‖ > lower × median norm"),
+                           Parameter(key: "upper", defaultValue: "3", meaning: "norm filter: keep ‖x‖ < upper × median norm"),
+                           Parameter(key: "frac", defaultValue: "0.1", meaning: "share of the coordinates in the random block")]),
+        Entry(name: "fltrust", aliases: [],
+              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao et al., NDSS 2021; stateful)",
+              parameters: [Parameter(key: "root", defaultValue: "100", meaning: "root set size, drawn from the training set")]),
     ]
 
     /// Every pre-aggregator.
@@ -165,6 +173,13 @@ public enum AggregatorCatalogue {
         case "monna": return MoNNA(pivot: try spec.expression("pivot", default: "0"))
         case "meamed": return MeaMed()
         case "caf": return CAF()
+        case "signguard":
+            let lower = try spec.positive("lower", default: 0.1), upper = try spec.positive("upper", default: 3)
+            guard lower < upper else { throw AggregationError("'signguard': lower=\(SpecText.number(lower)) must be below upper=\(SpecText.number(upper))") }
+            let fraction = try spec.positive("frac", default: 0.1)
+            guard fraction <= 1 else { throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
+            return SignGuard(lower: lower, upper: upper, fraction: fraction)
+        case "fltrust": return FLTrust(rootSize: try spec.count("root", default: 100, in: 1...100_000))
         default: return SMEA()
         }
     }

@@ -108,6 +108,44 @@ public enum AttackCatalogue {
               parameters: lineSearchParameters, examples: ["alie-opt"]) { spec throws(AggregationError) in
             OptimalALIEAttack(search: try lineSearch(spec))
         },
+        Entry(name: "minmax", aliases: ["min-max"],
+              summary: "μ − γ·u with the largest γ keeping every honest message within the honest diameter (Shejwalkar & Houmansadr, NDSS 2021)",
+              parameters: minMaxParameters, examples: ["minmax"]) { spec throws(AggregationError) in
+            try minMax(spec, criterion: .maxDistance)
+        },
+        Entry(name: "minsum", aliases: ["min-sum"],
+              summary: "μ − γ·u with the largest γ keeping Σ‖v − hᵢ‖² within the honest sums of squared distances (NDSS 2021)",
+              parameters: minMaxParameters + ["bound: min (NDSS code) or max (the paper, FLPoison) over i of Σⱼ‖hᵢ − hⱼ‖²"],
+              examples: ["minsum"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["dev", "ddof", "gamma", "tol", "bound"])
+            let text = spec.value("bound")?.lowercased() ?? "min"
+            guard let bound = MinMaxAttack.SumBound(rawValue: text) else {
+                throw AggregationError("'minsum': bound=\(text) is not one of min, max")
+            }
+            return try minMax(spec, criterion: .sumOfSquares(bound))
+        },
+        Entry(name: "fang-krum", aliases: ["fangkrum"],
+              summary: "−λ·sign(μ) with λ halved from Fang et al.'s bound until Krum picks it (USENIX Security 2020, full knowledge)",
+              parameters: ["start: bound (the paper's λ₀) or a first λ > 0", "threshold: halving stops below it, > 0"],
+              examples: ["fang-krum"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["start", "threshold"])
+            let threshold = try finite(spec, "threshold", default: 1e-5)
+            guard threshold > 0 else { throw AggregationError("'fang-krum': threshold=\(threshold) must be > 0") }
+            guard let text = spec.value("start"), text.lowercased() != "bound" else {
+                return FangKrumAttack(start: .bound, threshold: threshold)
+            }
+            let first = try finite(spec, "start", default: 1)
+            guard first > 0 else { throw AggregationError("'fang-krum': start=\(text) must be bound or a number > 0") }
+            return FangKrumAttack(start: .fixed(first), threshold: threshold)
+        },
+        Entry(name: "fang-trmean", aliases: ["fangtrmean", "fang-median"],
+              summary: "per coordinate, uniform beyond the honest extreme against the mean's sign (Fang et al. 2020, trimmed mean/median)",
+              parameters: ["b: how far beyond the extreme, > 1 (paper: 2)"], examples: ["fang-trmean"]) { spec throws(AggregationError) in
+            try spec.checkKeys(["b"])
+            let b = try finite(spec, "b", default: 2)
+            guard b > 1, b <= 1e6 else { throw AggregationError("'fang-trmean': b=\(b) must be in (1, 1e6]") }
+            return FangTrimmedMeanAttack(b: b)
+        },
     ]
 
     /// The canonical names, in catalogue order.
@@ -146,6 +184,32 @@ public enum AttackCatalogue {
         "evals: number of evaluations, 1...1000", "start: first τ", "delta: initial step ≠ 0",
         "ratio: contraction ratio in (0.5, 1)",
     ]
+
+    private static let minMaxParameters = [
+        "dev: std (σ, NDSS CIFAR-10), sign (sign(μ), NDSS FEMNIST) or unit (μ/‖μ‖, FLPoison)",
+        "ddof: 1 (torch) or 0 (numpy), dev=std only", "gamma: γ_init of the search, in (0, 1e9]",
+        "tol: the search's stopping width τ, in [1e-12, gamma)",
+    ]
+
+    private static func minMax(_ spec: ComponentSpec, criterion: MinMaxAttack.Criterion) throws(AggregationError) -> MinMaxAttack {
+        if criterion == .maxDistance { try spec.checkKeys(["dev", "ddof", "gamma", "tol"]) }
+        let deviation: MinMaxAttack.Deviation
+        switch spec.value("dev")?.lowercased() ?? "std" {
+        case "std": deviation = .std(ddof: try integer(spec, "ddof", default: 1, in: 0...1))
+        case let other:
+            guard spec.value("ddof") == nil else { throw AggregationError("'\(spec.name)': ddof applies to dev=std only") }
+            switch other {
+            case "sign": deviation = .sign
+            case "unit": deviation = .unit
+            default: throw AggregationError("'\(spec.name)': dev=\(other) is not one of std, sign, unit")
+            }
+        }
+        let gamma = try finite(spec, "gamma", default: 10)
+        guard gamma > 0, gamma <= 1e9 else { throw AggregationError("'\(spec.name)': gamma=\(gamma) must be in (0, 1e9]") }
+        let tol = try finite(spec, "tol", default: 1e-5)
+        guard tol >= 1e-12, tol < gamma else { throw AggregationError("'\(spec.name)': tol=\(tol) must be in [1e-12, gamma)") }
+        return MinMaxAttack(criterion: criterion, deviation: deviation, search: MinMaxSearch(initial: gamma, tolerance: tol))
+    }
 
     private static func lineSearch(_ spec: ComponentSpec) throws(AggregationError) -> LineMaximizer {
         try spec.checkKeys(["evals", "start", "delta", "ratio"])
