@@ -16,22 +16,7 @@ extension DesgdAuditCommand {
         do { report = try ForkFamily.report(parent: readers[0], forks: Array(readers.dropFirst()), recoverWithin: recoverWithin) } catch {
             throw CommandFailure.exit(program, error.message)
         }
-        if let html {
-            guard FileManager.default.createFile(atPath: html, contents: Data(ForkFamilyHTML.render(report).utf8)) else {
-                throw CommandFailure.exit(program, "cannot write \(html): check the directory exists and is writable")
-            }
-        }
-        let output: String
-        if json {
-            let e = RecordBody.encoder()
-            e.outputFormatting = [.sortedKeys, .prettyPrinted]
-            output = String(decoding: try e.encode(report), as: UTF8.self) + "\n"
-        } else if csv {
-            output = ForkFamilyText.csv(report)
-        } else {
-            output = ForkFamilyText.render(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
-        }
-        FileHandle.standardOutput.write(Data(output.utf8))
+        try write(report, program: program, page: ForkFamilyHTML.render, csv: ForkFamilyText.csv, text: ForkFamilyText.render)
         if report.branches.contains(where: { !$0.chainHolds }) { throw ExitCode(1) }
     }
 }

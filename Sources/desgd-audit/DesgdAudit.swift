@@ -100,8 +100,20 @@ struct DesgdAuditCommand: ParsableCommand {
             throw CommandFailure.exit(program, message)
         }
         if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        try write(report, program: program, page: AuditHTML.render, csv: AuditText.csv, text: AuditText.render)
+        if let trusted, let why = report.integrity.signatures.map({ $0.trustFailure(trusted) }) ?? "the signatures were not verified" {
+            FileHandle.standardError.write(Data("\(program): not trusted: \(why)\n".utf8))
+            throw ExitCode(1)
+        }
+        if !report.integrity.chainHolds { throw ExitCode(1) }
+    }
+
+    /// Writes `--html` (the page), then the report on standard output as `--json`, `--csv` or text:
+    /// the one output path of the single-trace and the fork-family reports.
+    func write<Report: Encodable>(_ report: Report, program: String, page: (Report) -> String, csv renderCSV: (Report) -> String,
+                                  text: (Report) -> String) throws {
         if let html {
-            guard FileManager.default.createFile(atPath: html, contents: Data(AuditHTML.render(report).utf8)) else {
+            guard FileManager.default.createFile(atPath: html, contents: Data(page(report).utf8)) else {
                 throw CommandFailure.exit(program, "cannot write \(html): check the directory exists and is writable")
             }
         }
@@ -111,15 +123,10 @@ struct DesgdAuditCommand: ParsableCommand {
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
             output = String(decoding: try e.encode(report), as: UTF8.self) + "\n"
         } else if csv {
-            output = AuditText.csv(report)
+            output = renderCSV(report)
         } else {
-            output = AuditText.render(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
+            output = text(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
         }
         FileHandle.standardOutput.write(Data(output.utf8))
-        if let trusted, let why = report.integrity.signatures.map({ $0.trustFailure(trusted) }) ?? "the signatures were not verified" {
-            FileHandle.standardError.write(Data("\(program): not trusted: \(why)\n".utf8))
-            throw ExitCode(1)
-        }
-        if !report.integrity.chainHolds { throw ExitCode(1) }
     }
 }

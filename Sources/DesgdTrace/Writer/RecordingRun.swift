@@ -42,6 +42,11 @@ public enum TracePaths {
         let rule = config.preAggregators.isEmpty ? config.aggregator : config.preAggregators + "+" + config.aggregator
         let stem = [config.mode.rawValue, fileSafe(rule), fileSafe(config.attack), config.model.rawValue, "seed\(config.seed)",
                     "\(config.rounds)r"].joined(separator: "-")
+        return unusedPath(stem: stem, in: directory)
+    }
+
+    /// `directory/stem.trace`, or with `-2`, `-3`, … appended when that file exists.
+    static func unusedPath(stem: String, in directory: String) -> String {
         var path = "\(directory)/\(stem).trace"
         var k = 2
         while FileManager.default.fileExists(atPath: path) {
@@ -85,13 +90,6 @@ extension TracePaths {
         var stem = (parent as NSString).lastPathComponent
         if stem.hasSuffix(".trace") { stem.removeLast(6) }
         let changes = fork.changes.isEmpty ? "unchanged" : fork.changes.map { "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: "-")
-        let name = fileSafe("\(stem)-fork\(fork.at)-\(changes)", keeping: ["="])
-        var path = "\(directory)/\(name).trace"
-        var k = 2
-        while FileManager.default.fileExists(atPath: path) {
-            path = "\(directory)/\(name)-\(k).trace"
-            k += 1
-        }
-        return path
+        return unusedPath(stem: fileSafe("\(stem)-fork\(fork.at)-\(changes)", keeping: ["="]), in: directory)
     }
 }
