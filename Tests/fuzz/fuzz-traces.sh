@@ -32,7 +32,7 @@ swift build -c release --product desgd-fuzz --scratch-path .build-fuzz -Xswiftc 
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null
 
 # Seeds: small synthetic runs covering DeSGD and SGD, full, sampled and decisions recording, a stateful
-# rule (cclip), a state checkpoint before every round, and a trace without its footer.
+# rule (cclip), a state checkpoint before every round, a fork of it, and a trace without its footer.
 record=.build/release/desgd-record
 common="--synthetic 300 --honest 10 --byzantine 1 --threads 1 --keyframe-every 100 --force"
 if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
@@ -42,6 +42,8 @@ if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   $record --synthetic 300 --honest 4 --byzantine 1 --threads 1 --keyframe-every 100 --force --rounds 1 --mode sgd \
     --agg trmean --attack signflip --out "$WORK/seeds/full-sgd-1r.trace" >/dev/null
   $record $common --rounds 3 --agg cclip --attack ipm --checkpoint-every 1 --out "$WORK/seeds/checkpoints-cclip-ipm.trace" >/dev/null
+  # A fork (format 1.3: the `fork` header key, rounds from 2, a checkpoint first).
+  $record --fork "$WORK/seeds/checkpoints-cclip-ipm.trace" --at 2 --agg geomed --out "$WORK/seeds/fork-geomed.trace" >/dev/null
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
   for t in "$WORK"/seeds/*.trace; do .build/release/desgd-fuzz --bodies "$t" "$WORK/bodies"; done
 fi
