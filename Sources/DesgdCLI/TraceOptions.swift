@@ -102,3 +102,20 @@ public enum VectorRebuilding {
         return ExitCode(1)
     }
 }
+
+/// `--adversary recorded|worst` of desgd-replay and desgd-audit: the recorded Byzantine inputs only,
+/// or also the worst case found by ``WorstCaseSearch`` within `--budget` evaluations.
+public enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case recorded, worst
+
+    /// Refuses `--budget` without `--adversary worst`, and a budget outside its range.
+    public func check(budget: Int?, program: String) throws {
+        if self == .recorded && budget != nil { throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
+        if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
+    }
+
+    /// The search `--adversary` and `--budget` ask for (nil: the recorded inputs only).
+    public func search(budget: Int?) -> WorstCaseSearch? {
+        self == .worst ? WorstCaseSearch(budget: budget ?? WorstCaseSearch.defaultBudget) : nil
+    }
+}

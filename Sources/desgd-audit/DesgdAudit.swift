@@ -23,9 +23,12 @@ struct DesgdAuditCommand: ParsableCommand {
           desgd-audit traces/run.trace --compare geomed,trmean --html report.html
           desgd-audit traces/run.trace --compare all --csv > audit.csv
           desgd-audit traces/run.trace --trust lab.key.pub
+          desgd-audit traces/run.trace --adversary worst --compare geomed --html report.html
           desgd-audit traces/parent.trace traces/parent-fork1000-agg=geomed.trace traces/parent-fork1000-lr=0.05.trace --html family.html
 
         Signatures (desgd-record --sign): the integrity part says "signed by FINGERPRINT, whole file", "signed by FINGERPRINT up to round t only" (a killed recorder, a cut end or records appended after signing), "SIGNATURE INVALID: ..." (naming the record whose signature fails or where the digest chain breaks) or "unsigned". --trust KEY.pub exits 1, with one line saying why, unless that key alone signed the whole file.
+
+        The worst case (--adversary worst [--budget N]): on every aggregation, the search of desgd-replay --adversary worst looks for the f Byzantine inputs that push the recorded rule (replayed on the recorded messages) and each --compare rule farthest from the honest mean. The report adds the worst λ̂ beside the recorded one per rule (text summary, three CSV columns per rule, JSON worstCase) and an HTML plot of the recorded λ̂, the worst λ̂ found and the proven bound over rounds; any round whose worst case exceeds the bound is printed loudly.
 
         Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2.
 
@@ -42,6 +45,11 @@ struct DesgdAuditCommand: ParsableCommand {
     var data: String?
     @Flag(help: "With --compare: leave the rounds recorded without vectors out of the comparison instead of rebuilding them by re-simulation.")
     var noRebuild = false
+    @Option(help: ArgumentHelp("recorded (default); worst: also search, on every aggregation, the f Byzantine inputs that push the recorded rule (and each --compare rule) farthest from the honest mean, as desgd-replay --adversary worst does: worst λ̂ beside the recorded one, a summary and an HTML plot.",
+                               valueName: "recorded|worst"))
+    var adversary: AdversaryChoice = .recorded
+    @Option(help: "With --adversary worst: rule evaluations per aggregation, \(rangeText(WorstCaseSearch.budgetRange)) (default \(WorstCaseSearch.defaultBudget)).")
+    var budget: Int?
     @Flag(help: "One CSV line per aggregation.") var csv = false
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
@@ -71,13 +79,16 @@ struct DesgdAuditCommand: ParsableCommand {
         do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
             throw CommandFailure.exit(program, "--trust: \(error.message)")
         }
+        try adversary.check(budget: budget, program: program)
         if traces.count > 1 {
+            if adversary == .worst { throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE") }
             try runFamily(program: program)
             return
         }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
-        if specs.isEmpty && (data != nil || noRebuild) { throw CommandFailure.exit(program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare") }
+        let replays = !specs.isEmpty || adversary == .worst
+        if !replays && (data != nil || noRebuild) { throw CommandFailure.exit(program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare or --adversary worst") }
         let all = reader.rounds
         if !specs.isEmpty {
             // The rules are checked before a data set is loaded to rebuild vectors for them.
@@ -86,14 +97,14 @@ struct DesgdAuditCommand: ParsableCommand {
                 throw CommandFailure.exit(program, message)
             }
         }
-        let rebuilder = specs.isEmpty ? nil
+        let rebuilder = !replays ? nil
             : try VectorRebuilding.rebuilder(reader, rounds: all, data: data, noRebuild: noRebuild, threads: threads, program: program)
         if let note = VectorRebuilding.note(rebuilder, rounds: all, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
         let bar = ProgressBar(total: reader.roundCount + (rebuilder?.simulatedRounds(for: all) ?? 0), label: "audit")
         let report: AuditReport
         do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,
                                       driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold),
-                                      rebuilder: rebuilder) { _, done in bar.update(done) } } catch {
+                                      adversary: adversary.search(budget: budget), rebuilder: rebuilder) { _, done in bar.update(done) } } catch {
             guard error.kind != .mismatch else { throw VectorRebuilding.failure(error, program: program) }
             // The replayer names desgd-replay's option; here the rules come from --compare.
             let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message

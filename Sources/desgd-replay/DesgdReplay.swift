@@ -87,8 +87,7 @@ struct DesgdReplayCommand: ParsableCommand {
         if !reexecute && segment != nil { throw CommandFailure.exit(program, "--segment goes with --reexecute") }
         if (reexecute || verify) && noRebuild { throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export") }
         if verify && !reexecute && data != nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
-        if adversary == .recorded && budget != nil { throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
-        if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
+        try adversary.check(budget: budget, program: program)
         if adversary == .worst && (reexecute || verify || export != nil) {
             throw CommandFailure.exit(program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
         }
@@ -137,7 +136,7 @@ struct DesgdReplayCommand: ParsableCommand {
         do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace) } catch {
             throw CommandFailure.exit(program, error.message)
         }
-        let adversarySearch = adversary == .worst ? WorstCaseSearch(budget: budget ?? WorstCaseSearch.defaultBudget) : nil
+        let adversarySearch = adversary.search(budget: budget)
         var replayer: Replayer
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
@@ -209,11 +208,6 @@ struct DesgdReplayCommand: ParsableCommand {
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
         func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
         print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
-    }
-
-    /// What `--adversary` selects.
-    enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable {
-        case recorded, worst
     }
 
     func emit(_ text: String) {

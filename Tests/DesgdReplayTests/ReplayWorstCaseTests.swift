@@ -53,3 +53,54 @@ import Testing
         #expect(table.contains("worst λ̂") && table.contains("found by"))
     }
 }
+
+/// `desgd-audit --adversary worst` (issue 14, item 2): the recorded rule's column and every compared
+/// rule's carry the worst case, the text and CSV show it, and the page draws its plot.
+@Suite struct AuditWorstCaseTests {
+    static let report: AuditReport = {
+        let reader = try! TraceReader(path: ReplayWorstCaseTests.trace)
+        return try! Audit.report(reader, compare: ["geomed"], threads: 2, adversary: WorstCaseSearch(budget: 80))
+    }()
+
+    @Test func everyCellHasItsWorstCase() throws {
+        let r = Self.report
+        #expect(r.rules.count == 2)
+        for row in r.rows {
+            for c in row.cells {
+                let cell = try #require(c)
+                let w = try #require(cell.worstCase)
+                #expect(w.gap >= cell.gap, "round \(row.round): worst \(w.gap) below the recorded \(cell.gap)")
+            }
+        }
+        #expect(r.summaries.allSatisfy { $0.worstCase?.lambda.count == r.rows.count })
+        #expect(AuditText.render(r).contains("Worst case (--adversary worst)"))
+        let csv = AuditText.csv(r).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(csv[0].hasSuffix("worst_lambda\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_bound_ratio\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_family\""), "\(csv[0])")
+        /// Fields of a CSV line, commas inside quotes not counted.
+        func fields(_ line: Substring) -> Int {
+            var quoted = false, n = 1
+            for ch in line { if ch == "\"" { quoted.toggle() } else if ch == "," && !quoted { n += 1 } }
+            return n
+        }
+        #expect(csv.count == r.rows.count + 1 && csv.dropFirst().allSatisfy { fields($0) == fields(csv[0]) })
+        // Without the adversary the report has no worst-case column.
+        let plain = try Audit.report(try TraceReader(path: ReplayWorstCaseTests.trace), compare: ["geomed"], threads: 2)
+        #expect(plain.summaries.allSatisfy { $0.worstCase == nil } && !AuditText.csv(plain).contains("worst"))
+        #expect(!AuditHTML.render(plain).contains("plot-worst-case"))
+    }
+
+    @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required, "needs Debian's chromium (CI=true makes its absence a failure)"))
+    func theWorstCasePlotIsDrawn() throws {
+        try #require(AuditHTMLBrowserTests.browser != nil, "chromium is not installed: apt-get install -y chromium")
+        let page = AuditHTML.render(Self.report)
+        for width in [1100, 700] {
+            let lines = try AuditHTMLBrowserTests.measure(page, width: width)
+            let line = try #require(lines.first { $0.hasPrefix("svg plot-worst-case ") }, "width \(width): \(lines)")
+            // Two lines per rule (recorded and worst λ̂), every one drawn.
+            #expect(line.contains("paths=4 drawn=4"), "\(line)")
+            let scroll = lines.first { $0.hasPrefix("scrollWidth=") }.flatMap { Int($0.dropFirst(12)) }
+            let client = lines.first { $0.hasPrefix("clientWidth=") }.flatMap { Int($0.dropFirst(12)) }
+            #expect(scroll != nil && client != nil && scroll! <= client!, "width \(width): \(lines)")
+        }
+    }
+}

@@ -14,7 +14,7 @@ public enum Audit {
     /// `rebuilder` rebuilds, for the compared rules, the vectors of rounds recorded without them
     /// (nil: their compare cells stay empty).
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
-                              driftCriteria: AuditDrift.Criteria = .init(), rebuilder: RoundRebuilder? = nil,
+                              driftCriteria: AuditDrift.Criteria = .init(), adversary: WorstCaseSearch? = nil, rebuilder: RoundRebuilder? = nil,
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
         let h = reader.header, config = h.config
         let chain = reader.verifyChain()
@@ -55,30 +55,43 @@ public enum Audit {
         }
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
-        if !compare.isEmpty {
-            let replayer = try Replayer(reader: reader, rules: compare, pre: pre, threads: threads, skipUnrunnable: true, rebuilder: rebuilder)
-            let specs = replayer.rules.map(\.spec)
+        if !compare.isEmpty || adversary != nil {
+            // With the worst case the recorded rule is replayed too: its column keeps the recorded
+            // metrics and gains the worst case found on the same honest messages. (A recorded
+            // pipeline with pre-aggregators, or a --pre for the compared rules, cannot be replayed
+            // as one --agg spec: its column then has no worst case.)
+            let replayRecorded = adversary != nil && pre.isEmpty && !h.aggregator.contains("+")
+            let replayer = try Replayer(reader: reader, rules: (replayRecorded ? [h.aggregator] : []) + compare, pre: pre, threads: threads,
+                                        skipUnrunnable: true, rebuilder: rebuilder, adversary: adversary)
+            let asked = Set(compare.flatMap { AggregatorCatalogue.expand($0) }.compactMap { try? AggregatorCatalogue.makePipeline(rule: $0, pre: pre).spec })
+            let specs = replayer.rules.map(\.spec).filter { !replayRecorded || $0 != h.aggregator || asked.contains($0) }
             rules += specs
             skipped = replayer.skipped
-            bounds += replayer.rules.map { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) }
+            bounds += specs.map { spec in replayer.rules.first { $0.spec == spec }.flatMap { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) } }
             for i in rows.indices { rows[i].cells += Array(repeating: nil, count: specs.count) }
             try replayer.run(progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
-                    guard let i = rowIndex[key(r.round, r.classIndex)], let k = specs.firstIndex(of: r.rule) else { continue }
-                    rows[i].cells[1 + k] = cell(r.metrics, distance: r.distanceToRecorded, state: r.state, model: r.modelDrift)
+                    guard let i = rowIndex[key(r.round, r.classIndex)] else { continue }
+                    if replayRecorded && r.rule == h.aggregator { rows[i].cells[0]?.worstCase = r.worstCase }
+                    guard let k = specs.firstIndex(of: r.rule) else { continue }
+                    var c = cell(r.metrics, distance: r.distanceToRecorded, state: r.state, model: r.modelDrift)
+                    c.worstCase = r.worstCase
+                    rows[i].cells[1 + k] = c
                 }
             }
             driftNote = replayer.driftNote
         }
         let summaries = rules.indices.map { k in
             let cells = rows.map { $0.cells[k] }
+            let worstCases = rows.compactMap { row in row.cells[k].flatMap { c in c.worstCase.map { (round: row.round, recordedLambda: c.lambda, worst: $0) } } }
             return AuditReport.RuleSummary(
                 rule: rules[k], bound: bounds[k],
                 gap: SeriesStatistics(cells.map { $0?.gap }), lambda: SeriesStatistics(cells.map { $0?.lambda }),
                 kappa: SeriesStatistics(cells.map { $0?.kappa }), byzantineShare: SeriesStatistics(cells.map { $0?.byzantineShare }),
                 flaggedRounds: rows.indices.filter { rows[$0].cells[k]?.exceedsBound == true }.map { rows[$0].round },
                 nonFiniteRounds: rows.indices.filter { rows[$0].cells[k]?.nonFinite == true }.map { rows[$0].round },
-                stateNotCarried: cells.filter { $0?.state == .notCarried }.count)
+                stateNotCarried: cells.filter { $0?.state == .notCarried }.count,
+                worstCase: worstCases.isEmpty ? nil : ReplaySummaryBuilder.summarise(worstCases))
         }
         // WorstFirst: non-finite first, then λ̂, then gap; rows without a recorded cell last.
         let worst = rows.indices.sorted { a, b in

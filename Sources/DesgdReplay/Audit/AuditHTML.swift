@@ -19,6 +19,9 @@ public enum AuditHTML {
         "Byzantine share over rounds",
     ]
 
+    /// The title of the sixth plot, drawn with `--adversary worst`.
+    public static let worstCaseTitle = "Recorded and worst-case λ̂ over rounds"
+
     public static func render(_ report: AuditReport) -> String {
         var page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -209,6 +212,26 @@ public enum AuditHTML {
             shareNote += " Not defined for: " + undefinedShare.map { "<code>\(e($0))</code>" }.joined(separator: ", ") + "."
         }
         out += figure(share.svg(), shareNote)
+
+        // 6. With `--adversary worst`: per rule, recorded λ̂ (solid), worst λ̂ found (dashed) and bound.
+        let worstColumns = columns.filter { i in column(r, i) { $0.worstCase?.lambda }.contains { $0 != nil } }
+        if !worstColumns.isEmpty {
+            var worstSeries: [LineChart.Series] = []
+            var worstReferences: [LineChart.Reference] = []
+            for i in worstColumns {
+                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": recorded λ̂", colour: ChartPalette.colour(i), dash: nil, width: 1.5,
+                                                    points: buckets.maxima(rounds: rounds, values: column(r, i, \.lambda))))
+                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": worst λ̂ found", colour: ChartPalette.colour(i), dash: "1.5 2.5", width: 2.4,
+                                                    points: buckets.maxima(rounds: rounds, values: column(r, i) { $0.worstCase?.lambda })))
+                if let b = summary(r, i)?.bound, b.isFinite {
+                    worstReferences.append(.init(value: b, colour: ChartPalette.colour(i), label: "\(ruleLabel(r, i)): proven bound λ = \(AuditFormat.sig4(b))"))
+                }
+            }
+            let boundLegend = worstReferences.isEmpty ? [] : [LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5), label: "proven bound λ (rule's colour)")]
+            let worstChart = LineChart(id: "plot-worst-case", title: worstCaseTitle, xLabel: "round", yLabel: "λ̂", yScale: .log,
+                                       series: worstSeries, references: worstReferences, extraLegend: boundLegend)
+            out += figure(worstChart.svg(), "Per rule: the recorded λ̂ (solid), the worst λ̂ that f Byzantine inputs reached in the search on the same honest messages (dotted) and the proven bound where there is one (dashed; \(worstChart.yAxis.caption)). \(bucketNote)")
+        }
         return out + "</section>\n"
     }
 

@@ -140,6 +140,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         /// absent in traces of format 1.0 and in replays past a round without vectors).
         public var drift: GroupDrift? = nil
         public var modelDrift: ModelDrift? = nil
+        /// With `--adversary worst`: the worst case the search found for this rule on this
+        /// aggregation's honest messages (``WorstCaseSearch``).
+        public var worstCase: WorstCase? = nil
 
         var worstKey: DeviationMetricsKey { DeviationMetricsKey(gap: gap, lambda: lambda, nonFinite: nonFinite) }
     }
@@ -168,6 +171,8 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var nonFiniteRounds: [Int] = []
         /// Aggregations whose counterfactual state could not be carried (``ReplayState/notCarried``).
         public var stateNotCarried: Int = 0
+        /// With `--adversary worst`: the rule's worst cases, summarised.
+        public var worstCase: WorstCaseSummary? = nil
     }
 
     public var run: Run

@@ -81,6 +81,7 @@ public enum AuditText {
         if r.summaries.contains(where: { !$0.nonFiniteRounds.isEmpty }) {
             out.append("non-finite: aggregations with a NaN or ±∞ metric, flagged per round and left out of the statistics")
         }
+        out += ReplayOutput.worstCaseLines(r.summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } })
         for s in r.summaries where s.stateNotCarried > 0 {
             out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregations (marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it")
         }
@@ -123,10 +124,13 @@ public enum AuditText {
         var comments: [String] = []
         if let s = r.integrity.signatures { comments.append("# signatures: " + s.summary.replacingOccurrences(of: "\n", with: " ")) }
         var header = ["round", "class", "honest_diameter", "honest_variance"]
+        // With `--adversary worst`, three columns per rule follow its others.
+        let worst = r.summaries.contains { $0.worstCase != nil }
         for rule in r.rules {
             header += ["gap", "lambda", "kappa", "cosine", "byzantine_share", "distance_to_recorded", "exceeds_bound", "non_finite",
                        "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
                        "model_drift_relative", "model_drift_persistence"].map { "\(rule) \($0)" }
+            if worst { header += ["worst_lambda", "worst_bound_ratio", "worst_family"].map { "\(rule) \($0)" } }
         }
         var lines = comments + [header.map(TextFormat.csvField).joined(separator: ",")]
         for row in r.rows {
@@ -138,6 +142,7 @@ public enum AuditText {
                       TextFormat.csv(c?.drift?.windowed), TextFormat.csv(c?.drift?.windowPersistence), TextFormat.csv(c?.drift?.cumulative),
                       TextFormat.csv(c?.drift?.cumulativePersistence), TextFormat.csv(c?.modelDrift?.displacement),
                       TextFormat.csv(c?.modelDrift?.relative), TextFormat.csv(c?.modelDrift?.persistence)]
+                if worst { f += [TextFormat.csv(c?.worstCase?.lambda), TextFormat.csv(c?.worstCase?.boundRatio), TextFormat.csvField(c?.worstCase?.family ?? "")] }
             }
             lines.append(f.joined(separator: ","))
         }

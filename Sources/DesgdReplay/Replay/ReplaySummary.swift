@@ -212,6 +212,28 @@ public enum ReplayOutput {
         }
     }
 
+    /// The worst-case summary (`--adversary worst`) of replay and audit: a table per rule of the
+    /// recorded λ̂, the worst λ̂ found and its ratio to the bound, then a loud line for every rule
+    /// whose worst case exceeded its bound. Empty without worst cases.
+    public static func worstCaseLines(_ items: [(rule: String, bound: Double?, recorded: SeriesStatistics, worst: WorstCaseSummary)]) -> [String] {
+        guard !items.isEmpty else { return [] }
+        var out = ["", "Worst case (--adversary worst): on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound"]
+        out.append(TextFormat.table(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
+                                     "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound", "above bound", "at reach", "found most by"],
+                                    items.map { i in
+            let w = i.worst
+            return [i.rule, TextFormat.number(i.bound), TextFormat.number(i.recorded.p50), TextFormat.number(w.lambda.p50),
+                    TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max), TextFormat.number(w.boundRatio.p50),
+                    TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count), String(w.exceededRounds.count),
+                    String(w.atReachRounds), w.families.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.first.map { "\($0.key) (\($0.value))" } ?? ""]
+        }))
+        for i in items where !i.worst.exceededRounds.isEmpty {
+            let r = i.worst.exceededRounds
+            out.append("WORST CASE ABOVE THE PROVEN BOUND: \(i.rule) in rounds \(r.prefix(20).map(String.init).joined(separator: ", "))\(r.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound")
+        }
+        return out
+    }
+
     /// Text after the last row: the summary per rule (and the JSON's closing).
     public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int, skippedRules: [String]) -> String {
         switch format {
@@ -246,24 +268,7 @@ public enum ReplayOutput {
                      TextFormat.number(s.finalModelDrift?.relative), TextFormat.number(s.finalModelDrift?.persistence)]
                 }))
             }
-            if summaries.contains(where: { $0.worstCase != nil }) {
-                out.append("")
-                out.append("Worst case (--adversary worst): on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound")
-                out.append(TextFormat.table(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
-                                             "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound", "above bound", "at reach", "found most by"],
-                                            summaries.compactMap { s in
-                    s.worstCase.map { w in
-                        [s.rule, TextFormat.number(s.bound), TextFormat.number(s.lambda.p50), TextFormat.number(w.lambda.p50),
-                         TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max), TextFormat.number(w.boundRatio.p50),
-                         TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count), String(w.exceededRounds.count),
-                         String(w.atReachRounds), w.families.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.first.map { "\($0.key) (\($0.value))" } ?? ""]
-                    }
-                }))
-                for s in summaries {
-                    guard let w = s.worstCase, !w.exceededRounds.isEmpty else { continue }
-                    out.append("WORST CASE ABOVE THE PROVEN BOUND: \(s.rule) in rounds \(w.exceededRounds.prefix(20).map(String.init).joined(separator: ", "))\(w.exceededRounds.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound")
-                }
-            }
+            out += worstCaseLines(summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } })
             out.append("")
             out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂): " + summaries.map { s in
                 "\(s.rule): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
