@@ -1,4 +1,3 @@
-import DesgdCLI
 import DesgdFuzzing
 import DesgdNumerics
 import DesgdReplay
