@@ -151,6 +151,9 @@ struct WorstCaseRun {
     let budget: Int
     let h: Int, f: Int, d: Int
     let mean: [Float]
+    /// σ, the coordinate-wise standard deviation of the honest messages around x̄_S (ddof = 1; 0
+    /// when h = 1): ByzFL's ALIE family and the `alie` line, computed once.
+    let sigma: [Float]
     let statistics: HonestStatistics
     let scale: Double
     var inputs: Matrix
@@ -170,6 +173,14 @@ struct WorstCaseRun {
         d = problem.honest.columns
         statistics = HonestStatistics(messages: problem.honest, honest: Array(repeating: true, count: h))
         mean = statistics.mean
+        var sigma = [Float](repeating: 0, count: d)
+        if h > 1 {
+            let (honest, mean) = (problem.honest, statistics.mean)
+            sigma.withUnsafeMutableBufferPointer { out in
+                mean.withUnsafeBufferPointer { VectorMath.standardDeviation(of: honest, mean: $0, ddof: 1, into: out) }
+            }
+        }
+        self.sigma = sigma
         scale = statistics.diameter > 0 && statistics.diameter.isFinite ? statistics.diameter : max(statistics.meanNorm, 1)
         inputs = problem.honest
         for _ in 0..<f { inputs.appendRow(statistics.mean) }
@@ -259,7 +270,7 @@ struct WorstCaseRun {
         var families: [(name: String, message: (Double) -> [Float])] = [(OptimalIPMAttack.name, OptimalIPMAttack().family(problem.honest).message)]
         if h >= 2 {
             families.append((OptimalALIEAttack.name, OptimalALIEAttack().family(problem.honest).message))
-            let sigma = standardDeviation(), mean = self.mean
+            let sigma = self.sigma, mean = self.mean
             families.append(("byzfl-alie", { t in
                 var v = mean
                 v.withUnsafeMutableBufferPointer { out in sigma.withUnsafeBufferPointer { VectorMath.axpy(Float(t), $0, out) } }
@@ -286,16 +297,6 @@ struct WorstCaseRun {
         }
     }
 
-    /// σ, the coordinate-wise standard deviation of the honest messages (ddof = 1; 0 when h = 1).
-    func standardDeviation() -> [Float] {
-        var sigma = [Float](repeating: 0, count: d)
-        guard h > 1 else { return sigma }
-        sigma.withUnsafeMutableBufferPointer { out in
-            mean.withUnsafeBufferPointer { VectorMath.standardDeviation(of: problem.honest, mean: $0, ddof: 1, into: out) }
-        }
-        return sigma
-    }
-
     /// The unit directions of stage 3, in a fixed order; zero or non-finite ones are left out.
     func directions() -> [Line] {
         var lines: [Line] = []
@@ -307,7 +308,6 @@ struct WorstCaseRun {
             lines.append(Line(name: name, direction: u, anchor: anchor))
         }
         add("ipm", mean.map { -$0 })
-        let sigma = standardDeviation()
         add("alie", sigma.map { -$0 })
         if let recorded = problem.recordedByzantine {
             var m = VectorMath.mean(of: recorded)
