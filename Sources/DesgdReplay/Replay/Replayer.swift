@@ -240,7 +240,8 @@ public final class Replayer {
                             honest: a.messages.selecting(rows: honestRows), byzantineCount: byzantineRows.count,
                             recordedByzantine: byzantineRows.isEmpty ? nil : a.messages.selecting(rows: byzantineRows),
                             rule: rule.pipeline, state: stateBefore, declaredF: f, seed: config.seed, round: input.round,
-                            classIndex: a.classIndex, backend: config.backend, bound: bounds[k][a.classIndex] ?? nil))
+                            classIndex: a.classIndex, backend: config.backend, bound: bounds[k][a.classIndex] ?? nil,
+                            statistics: a.honest))
                     }
                     rows.append(row)
                     outputs.append(output)

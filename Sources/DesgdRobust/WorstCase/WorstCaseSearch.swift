@@ -24,10 +24,13 @@ public struct WorstCaseProblem: Sendable {
     public var backend: NumericBackend
     /// The rule's proven λ for (n, f), when it has one.
     public var bound: Double?
+    /// x̄_S, Δ_S and σ²_S of `honest` when the caller has them already (a replay measures every
+    /// rule against the same ones); nil: computed here, O(h²·d).
+    public var statistics: HonestStatistics?
 
     public init(honest: Matrix, byzantineCount: Int, recordedByzantine: Matrix? = nil, rule: any Aggregator,
                 state: AggregatorState = .empty, declaredF: Int, seed: UInt64 = 0, round: Int = 0, classIndex: Int = 0,
-                backend: NumericBackend = .openblas, bound: Double? = nil) {
+                backend: NumericBackend = .openblas, bound: Double? = nil, statistics: HonestStatistics? = nil) {
         precondition(honest.rows >= 1 && byzantineCount >= 0, "WorstCaseProblem: needs an honest row")
         precondition(recordedByzantine.map { $0.rows == byzantineCount && $0.columns == honest.columns } ?? true,
                      "WorstCaseProblem: recorded Byzantine inputs of another shape")
@@ -42,6 +45,7 @@ public struct WorstCaseProblem: Sendable {
         self.classIndex = classIndex
         self.backend = backend
         self.bound = bound
+        self.statistics = statistics
     }
 }
 
@@ -171,7 +175,7 @@ struct WorstCaseRun {
         h = problem.honest.rows
         f = problem.byzantineCount
         d = problem.honest.columns
-        statistics = HonestStatistics(messages: problem.honest, honest: Array(repeating: true, count: h))
+        statistics = problem.statistics ?? HonestStatistics(messages: problem.honest, honest: Array(repeating: true, count: h))
         mean = statistics.mean
         var sigma = [Float](repeating: 0, count: d)
         if h > 1 {
