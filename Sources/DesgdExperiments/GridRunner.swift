@@ -103,7 +103,7 @@ public final class GridRunner: @unchecked Sendable {
     /// configurations that cannot run on the data (a rule's requirement, a missing data set) are a
     /// ``GridError``. Returns the cells that need recording and the count of finished ones.
     public func preflight(only: [Int]? = nil) throws(GridError) -> (pending: [GridCell], finished: Int, data: [String: Dataset]) {
-        let selected = try select(only)
+        let selected = try plan.select(only)
         var pending: [GridCell] = [], finished = 0
         for cell in selected {
             switch directory.state(of: cell) {
@@ -123,18 +123,6 @@ public final class GridRunner: @unchecked Sendable {
             }
         }
         return (pending, finished, data)
-    }
-
-    func select(_ only: [Int]?) throws(GridError) -> [GridCell] {
-        guard let only else { return plan.cells }
-        var cells: [GridCell] = []
-        for i in only {
-            guard plan.cells.indices.contains(i) else {
-                throw GridError("--cell must be in 0...\(plan.cells.count - 1), the cells of grid \(plan.spec.name) (got \(i))")
-            }
-            cells.append(plan.cells[i])
-        }
-        return cells
     }
 
     /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` when given (each in

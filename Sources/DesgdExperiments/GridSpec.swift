@@ -215,8 +215,11 @@ public struct GridCell: Sendable, Equatable {
 /// A spec expanded into its cells, every cell's options parsed and checked.
 public struct GridPlan: Sendable {
     public let spec: GridSpec
+    /// The grid's cells, or those of ``restricted(to:)``; each keeps its index in the whole grid.
     public let cells: [GridCell]
     public let recording: RecordingMode
+    /// The number of cells of the whole grid (``cells`` may be a selection of them).
+    public let gridCellCount: Int
 
     /// Options a grid may not set per cell: the grid sets them itself.
     static let reservedOptions = ["--attack": "attacks", "--seed": "seeds", "--threads": "desgd-grid run --threads"]
@@ -292,6 +295,30 @@ public struct GridPlan: Sendable {
             }
         }
         self.cells = cells
+        gridCellCount = cells.count
+    }
+
+    /// The cells with these indices (as `desgd-grid status` lists them), in the order given; all
+    /// when `only` is nil.
+    public func select(_ only: [Int]?) throws(GridError) -> [GridCell] {
+        guard let only else { return cells }
+        return try only.map { i throws(GridError) in
+            guard let cell = cells.first(where: { $0.index == i }) else {
+                throw GridError("--cell must be in 0...\(gridCellCount - 1), the cells of grid \(spec.name) (got \(i))")
+            }
+            return cell
+        }
+    }
+
+    /// The same grid reduced to the cells with these indices (each once, in grid order), e.g.
+    /// to report a block that was added to a grid whose other cells ran elsewhere.
+    public func restricted(to only: [Int]) throws(GridError) -> GridPlan {
+        let chosen = Set(try select(only).map(\.index))
+        return GridPlan(spec: spec, cells: cells.filter { chosen.contains($0.index) }, recording: recording, gridCellCount: gridCellCount)
+    }
+
+    private init(spec: GridSpec, cells: [GridCell], recording: RecordingMode, gridCellCount: Int) {
+        (self.spec, self.cells, self.recording, self.gridCellCount) = (spec, cells, recording, gridCellCount)
     }
 
     /// The first reserved option among `words` (also as `--seed=3`), with what sets it.

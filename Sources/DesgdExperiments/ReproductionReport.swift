@@ -36,6 +36,10 @@ public struct ReproductionReport: Sendable {
     public let rounds: [Int]
     public let finishedCells: Int
     public let plannedCells: Int
+    /// The indices of the reported cells when the plan is a selection (``GridPlan/restricted(to:)``)
+    /// of a grid of ``gridCells``; nil for the whole grid.
+    public let selection: [Int]?
+    public let gridCells: Int
     /// Table I: every method of the grid × the attacks it was run under, in grid order.
     public let accuracy: [Cell]
     public let methods: [String]
@@ -51,6 +55,8 @@ public struct ReproductionReport: Sendable {
         spec = plan.spec
         rounds = Array(Set(plan.cells.map(\.config.rounds))).sorted()
         plannedCells = plan.cells.count
+        gridCells = plan.gridCellCount
+        selection = plan.cells.count == plan.gridCellCount ? nil : plan.cells.map(\.index)
         finishedCells = results.count
         var methods: [String] = [], attacks: [String] = []
         for c in plan.cells {
@@ -121,12 +127,26 @@ public struct ReproductionReport: Sendable {
         return s
     }
 
+    /// "46–59" for consecutive indices, "3, 7, 9–11" otherwise.
+    static func indexRanges(_ indices: [Int]) -> String {
+        var parts: [String] = [], i = 0
+        let sorted = indices.sorted()
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count, sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            parts.append(j == i ? "\(sorted[i])" : "\(sorted[i])–\(sorted[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ", ")
+    }
+
     public var markdown: String {
         var out: [String] = []
         out.append("# Reproduction report: grid `\(spec.name)`")
         out.append("")
         if let d = spec.description { out.append(d); out.append("") }
-        out.append("- Cells finished: \(finishedCells) of \(plannedCells); \(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
+        let scope = selection.map { " (the cells \(ReproductionReport.indexRanges($0)) of the grid's \(gridCells): `desgd-grid report --cell`)" } ?? ""
+        out.append("- Cells finished: \(finishedCells) of \(plannedCells)\(scope); \(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
         out.append("- Options of every run: `\(spec.options)`; each method's own options are listed at the end.")
         out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more seeds finished; `pending` = not finished yet; `—` = the paper has no such cell.")
         out.append("")
@@ -208,6 +228,7 @@ public struct ReproductionReport: Sendable {
             var grid: String
             var rounds: [Int]
             var cellsFinished, cellsPlanned: Int
+            var cellsSelected: [Int]?
             var tableI: [Entry]
             var reference: Entry?
             var tableII: [Entry]
@@ -215,7 +236,7 @@ public struct ReproductionReport: Sendable {
         }
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells,
+        let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells, cellsSelected: selection,
                            tableI: accuracy.map(Entry.init), reference: reference.map(Entry.init), tableII: drops.map(Entry.init),
                            desgdEffect: gains.map(Entry.init))
         return (try? e.encode(doc)) ?? Data()

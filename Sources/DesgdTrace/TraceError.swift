@@ -12,9 +12,9 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
         case corrupted
         /// The file ends before something that must be there (the header).
         case truncated
-        /// A round re-simulated from the trace's state (to rebuild vectors it was recorded without)
-        /// differs from its record: the trace does not hold what its configuration computes. A
-        /// finding, not bad input: the front ends exit 1, as for a failed `--reexecute`.
+        /// A round re-simulated from the trace's state (to rebuild vectors it was recorded without,
+        /// or to resume it) differs from its record: the trace does not hold what its configuration
+        /// computes. A finding, not bad input: the front ends exit 1, as for a failed `--reexecute`.
         case mismatch
     }
 

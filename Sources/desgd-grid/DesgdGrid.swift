@@ -121,18 +121,25 @@ extension DesgdGrid {
             discussion: """
             Per method and attack: the mean over finished seeds of the best test accuracy, its sample standard deviation, the paper's number and the difference; Table II's accuracy drops against the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending.
 
+            --cell reports only the cells named (by index, as desgd-grid status lists them), for instance a block added to a grid whose other cells were reported before.
+
             Prints the markdown unless --markdown or --csv name files ('-' is standard output).
             """)
         @OptionGroup var location: GridLocation
+        @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them).")
+        var cells: [Int] = []
         @Option(help: "Write the markdown report here.") var markdown: String?
         @Option(help: "Write the CSV (one line per cell) here.") var csv: String?
         @Flag(help: "Print the report as JSON.") var json = false
 
         func run() throws {
             let program = "desgd-grid report"
-            let (plan, directory) = try location.open(program)
+            let (whole, directory) = try location.open(program)
             let report: ReproductionReport
-            do { report = ReproductionReport(plan: plan, results: try directory.results(of: plan)) } catch {
+            do {
+                let plan = cells.isEmpty ? whole : try whole.restricted(to: cells)
+                report = ReproductionReport(plan: plan, results: try directory.results(of: plan))
+            } catch {
                 throw CommandFailure.exit(program, error.message)
             }
             if json { print(String(decoding: report.json, as: UTF8.self)) }

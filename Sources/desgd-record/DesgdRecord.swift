@@ -121,7 +121,10 @@ struct DesgdRecord: ParsableCommand {
             print("\(summary.mode) \(summary.aggregator) vs \(summary.attack), \(summary.model), seed \(summary.seed): \(summary.rounds) rounds"
                   + (summary.interrupted ? " (interrupted; \(summary.plannedRounds) planned)" : ""))
             print("  best test accuracy \(String(format: "%.2f", 100 * summary.bestAccuracy))%, final \(String(format: "%.2f", 100 * summary.finalAccuracy))%, \(String(format: "%.1f", summary.seconds)) s")
-            print("  trace \(summary.trace): \(mb(summary.traceBytes)) for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio))), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
+            // A decisions trace holds no vectors: no ratio to speak of.
+            let vectors = summary.rawVectorBytes == 0 ? " (no vectors recorded)"
+                : " for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio)))"
+            print("  trace \(summary.trace): \(mb(summary.traceBytes))\(vectors), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
         if summary.interrupted { throw ExitCode(130) }
     }
@@ -146,7 +149,7 @@ struct DesgdRecord: ParsableCommand {
             outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data, compressionLevel: zstdLevel,
                                            signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) { bar.update($0) }
         } catch {
-            if error.kind == .corrupted && error.message.contains("differs from the recorded one") {
+            if error.kind == .mismatch {
                 print("resume FAILED: \(error.message)")
                 throw ExitCode(1)
             }

@@ -401,6 +401,25 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
         #expect(json["cellsFinished"] as? Int == 7 && (json["reference"] as? [String: Any])?["mean"] as? Double == 91)
     }
 
+    @Test func aReportOfSelectedCellsNamesThemAndLeavesTheOthersOut() throws {
+        let whole = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
+        let plan = try whole.restricted(to: [7, 4, 5, 6, 5])
+        #expect(plan.cells.map(\.index) == [4, 5, 6, 7] && plan.gridCellCount == 12 && whole.gridCellCount == 12)
+        let report = ReproductionReport(plan: plan, results: [
+            result("Krum+", "Non", 1, 0.70), result("Krum+", "IPM", 1, 0.60), result("Krum+", "IPM", 2, 0.62),
+        ])
+        #expect(report.methods == ["Krum+"] && report.reference == nil && report.gains.isEmpty)
+        #expect(report.finishedCells == 3 && report.plannedCells == 4 && report.selection == [4, 5, 6, 7])
+        #expect(report.markdown.contains("- Cells finished: 3 of 4 (the cells 4–7 of the grid's 12: `desgd-grid report --cell`)"))
+        #expect(!report.markdown.contains("| Krum |") && !report.markdown.contains("Table II"))
+        let json = try #require(try JSONSerialization.jsonObject(with: report.json) as? [String: Any])
+        #expect(json["cellsSelected"] as? [Int] == [4, 5, 6, 7])
+        #expect(ReproductionReport(plan: whole, results: []).selection == nil)
+        #expect(ReproductionReport.indexRanges([9, 3, 10, 11, 7]) == "3, 7, 9–11")
+        #expect(throws: GridError.self) { try whole.restricted(to: [12]) }
+        do { _ = try whole.select([3, 12]) } catch { #expect(error.message == "--cell must be in 0...11, the cells of grid smoke (got 12)") }
+    }
+
     @Test func theDeSGDEffectPairsSeedsItDoesNotMatchByPosition() throws {
         let plan = try GridPlan(spec: smokeSpec(seeds: [1, 2, 3]), parse: SimulationOptions.parseWords)
         let report = ReproductionReport(plan: plan, results: [

@@ -103,7 +103,15 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(paper.cells.count == 15 * 8 * 3 + 4 * 3 * 3 + 3)
         #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 250 })
         let reduced = try GridPlan(spec: .reduced, parse: SimulationOptions.parseWords)
-        #expect(reduced.cells.count == 24 + 1 + 3 + 12 + 6)
+        #expect(reduced.cells.count == 24 + 1 + 3 + 12 + 6 + 12 + 2)
+        // The peers' attacks come last (the first 46 cells keep their indices and traces): Krum and
+        // TrMean with and without DeSGD, Fang's Krum attack on SGD only (a DeSGD group lacks f + 3 honest senders).
+        let peers = reduced.cells.filter { c in GridSpec.peerAttacks.contains { $0.label == c.attack } }
+        #expect(peers.map(\.index) == Array(46..<60))
+        #expect(Set(peers.map(\.method)) == ["Krum", "Krum+", "TrMean", "TrMean+"])
+        #expect(peers.filter { $0.attack == "Fang-Krum" }.allSatisfy { $0.config.mode == .sgd })
+        #expect(peers.first { $0.method == "TrMean+" && $0.attack == "Min-Sum" }?.arguments.suffix(4) == ["--attack", "minsum", "--seed", "1"])
+        for cell in peers { #expect(PaperTables.accuracy(cell.method, cell.attack) == nil) }
         #expect(reduced.cells.allSatisfy { $0.config.rounds == 300 && $0.config.evaluationInterval == 25 && $0.seed == 1 })
         // Every method and attack label of the built-ins is the paper's, so every cell has a published number.
         for cell in paper.cells where cell.method != GridSpec.referenceMethod.label {

@@ -200,6 +200,29 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         #expect(f0.map(\.metrics.gap) != f2.map(\.metrics.gap))
     }
 
+    /// FLTrust's reference (the server's root-data momentum) exists only in the recorded states of
+    /// its own traces: on another rule's trace it is refused (`all` lists it as unrunnable, with the
+    /// fork as the way to the counterfactual); on its own trace it reproduces the recording.
+    @Test func fltrustReplaysOnlyOnItsOwnTraces() throws {
+        let r = try TraceReader(path: Self.trace)
+        do {
+            _ = try Replayer(reader: r, rules: ["fltrust"], threads: 1)
+            Issue.record("fltrust ran on a cclip trace")
+        } catch {
+            #expect(error.message == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the server's momentum on its root data, "
+                    + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace (desgd-record --fork TRACE --at T --agg fltrust:root=100)")
+        }
+        let all = try Replayer(reader: r, rules: ["all"], threads: 1, skipUnrunnable: true)
+        #expect(!all.rules.contains { $0.spec.hasPrefix("fltrust") })
+        #expect(all.skipped.contains { $0.hasPrefix("fltrust:root=100 cannot run on a trace recorded under cclip") && !$0.contains("fork") })
+        let own = try recordTrace(smallRun { $0.aggregator = "fltrust:root=200"; $0.rounds = 4 })
+        defer { try? FileManager.default.removeItem(atPath: own) }
+        let o = try TraceReader(path: own)
+        let rows = try replayRows(o, ["fltrust:root=200"])
+        #expect(rows.count == 4 && rows.allSatisfy { $0.distanceToRecorded == 0 && $0.state == .recorded })
+        #expect(throws: TraceError.self) { try Replayer(reader: o, rules: ["fltrust:root=30"], threads: 1) }
+    }
+
     /// A sampled trace: the recorded stateful rule re-synchronises from each replayed round's
     /// recorded state (its aggregates are the recorded ones, distance 0, although the rounds in
     /// between were not replayed); another stateful rule carries its state only until the first

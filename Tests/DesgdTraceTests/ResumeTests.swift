@@ -83,7 +83,7 @@ import Testing
             _ = try resume(full)
             Issue.record("an edited round was resumed over")
         } catch {
-            #expect(error.kind == .corrupted && error.message.contains("round 7 differs from the recorded one"), "\(error.message)")
+            #expect(error.kind == .mismatch && error.message.contains("round 7 differs from the recorded one"), "\(error.message)")
         }
         #expect(contents(full) == edited)
         #expect(!FileManager.default.fileExists(atPath: ResumeRun.temporaryPath(for: full)))

@@ -130,7 +130,8 @@ public final class Replayer {
         self.declaredF = declaredF
         let senders = 0...(config.honestWorkers + config.byzantineWorkers)
         guard senders.contains(declaredF) else { throw .usage(SimulationError.outOfRange("--f", declaredF, senders).message) }
-        recordedSpec = reader.header.aggregator
+        let recordedSpec = reader.header.aggregator
+        self.recordedSpec = recordedSpec
         var rules: [ReplayRule] = [], skipped: [String] = []
         let expanded = specs.flatMap { AggregatorCatalogue.expand($0) }
         guard !expanded.isEmpty else { throw .usage("no aggregation rule given: pass --agg RULE (or all)") }
@@ -140,10 +141,16 @@ public final class Replayer {
             let failing = reader.header.groups.lazy.compactMap { g -> String? in
                 let n = g.honestWorkers.count + g.byzantineWorkers.count
                 return pipeline.requirement(n: n, f: declaredF).map { "\(pipeline.spec) cannot run on " + (g.classIndex >= 0 ? "class \(g.classIndex)" : "the round") + ": \($0)" }
-            }.first
-            if let failing {
-                if skipUnrunnable { skipped.append(failing); continue }
-                throw .usage(failing + "; choose another rule or --f")
+            }.first.map { ($0, $0 + "; choose another rule or --f") }
+            // FLTrust's reference exists only in the recorded states of its own traces.
+            let withoutInput = pipeline.engineInput.flatMap { needed -> (String, String)? in
+                guard pipeline.spec != recordedSpec else { return nil }
+                let why = "\(pipeline.spec) cannot run on a trace recorded under \(recordedSpec): it needs \(needed)"
+                return (why, why + "; for the counterfactual, fork the trace (desgd-record --fork TRACE --at T --agg \(pipeline.spec))")
+            }
+            if let (reason, message) = failing ?? withoutInput {
+                if skipUnrunnable { skipped.append(reason); continue }
+                throw .usage(message)
             }
             if !rules.contains(where: { $0.spec == pipeline.spec }) { rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline)) }
         }

@@ -51,8 +51,9 @@ public enum ResumeRun {
     }
 
     /// Throws a ``TraceError``: `.usage` (exit 2) for what the user can change (another data set,
-    /// arithmetic, a missing or other signing key), `.corrupted` for a re-simulated record that
-    /// differs from the original (exit 1: the trace is not what this configuration records), `.io`
+    /// arithmetic, a missing or other signing key), `.mismatch` for a re-simulated record that
+    /// differs from the original (exit 1: the trace is not what this configuration records),
+    /// `.corrupted` for bytes that fail a check, `.io`
     /// for what the file system refused (a `.resuming` file left by a killed resumption among them).
     /// `dataset`, when given, is the data set already loaded by the caller (a grid shares one copy
     /// between its cells); it must have the header's digest like one loaded here.
@@ -128,6 +129,7 @@ public enum ResumeRun {
             if let seq = recorder.mismatchedRecord, seq < reader.records.count {
                 let e = reader.records[seq]
                 let what = e.type == .round ? "round \(e.round)" : e.type == .keyframe ? "the keyframe before round \(e.round)" : "record \(seq) (\(e.type.name))"
+                failure.kind = .mismatch
                 failure.message = "\(path): re-simulated from round \(start), \(what) differs from the recorded one: the trace is not what this configuration records here (another --zstd-level, arithmetic or an altered file); it is unchanged"
             }
             throw failure

@@ -118,6 +118,11 @@ public protocol Aggregator: Sendable {
     /// Whether the rule carries state from one call to the next (then calls of one aggregation
     /// group must run in order; stateless rules may run any rounds in parallel).
     var isStateful: Bool { get }
+    /// What the rule needs in its state that only the simulation engine computes (FLTrust: the
+    /// server's momentum on its root data), or nil. Such a rule replays only as the recorded rule,
+    /// from the recorded states: as a counterfactual on another rule's trace it would run without
+    /// that input.
+    var engineInput: String? { get }
     func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                    into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision
 }
@@ -125,6 +130,7 @@ public protocol Aggregator: Sendable {
 extension Aggregator {
     public func resilienceBound(n: Int, f: Int) -> Double? { nil }
     public var isStateful: Bool { false }
+    public var engineInput: String? { nil }
 
     /// Convenience: aggregate into a new array.
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState) -> ([Float], AggregationDecision) {

@@ -30,8 +30,10 @@ import DesgdNumerics
 /// - Bound: none of the simple λ form (it depends on the reference, not on the honest inputs).
 /// - Decision: `scores` = TSᵢ, `weights` = TSᵢ/ΣTS (each rescaled input's share of the average;
 ///   all 0 when ΣTS = 0), `values`: `referenceNorm` ‖g₀‖, `trustSum` ΣTS.
-/// - Replaying FLTrust as a counterfactual on a trace recorded under another rule: that trace holds
-///   no reference, so every trust score is 0 and the output 0. FLTrust is replayed on its own traces.
+/// - Replay: only on a trace recorded under the same FLTrust, from the recorded states
+///   (``engineInput``). A trace of another rule holds no reference (every trust score would be 0
+///   and the output 0), so a replay refuses it; `desgd-record --fork TRACE --at T --agg fltrust`
+///   is the counterfactual (the engine computes the server's momentum from round T on).
 /// - Cost: O(n·d).
 public struct FLTrust: Aggregator {
     /// Root set size, 1…100 000.
@@ -48,6 +50,8 @@ public struct FLTrust: Aggregator {
 
     /// The state holds the server's momentum from round to round (the engine updates it).
     public var isStateful: Bool { true }
+
+    public var engineInput: String? { "the server's momentum on its root data, which only a trace recorded under \(spec) holds" }
 
     public func requirement(n: Int, f: Int) -> String? {
         SpecText.basic("fltrust", n: n, f: f, honestMajority: false)

@@ -67,6 +67,7 @@ public struct AggregationPipeline: Aggregator {
     }
 
     public var isStateful: Bool { rule.isStateful }
+    public var engineInput: String? { rule.engineInput }
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
