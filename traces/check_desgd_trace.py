@@ -3,7 +3,8 @@
 
 1. the digest chain verifies;
 2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every later keyframe bit for bit;
-3. ||aggregate - honest mean|| recomputed in float64 matches the recorded metrics.gap;
+3. ||aggregate - honest mean|| recomputed in float64 (the honest mean in float32 as FORMAT.md §5.3
+   defines it) matches the recorded metrics.gap;
 4. copies cut inside a round record open (by scanning) with exactly the complete rounds;
 5. a flipped byte in a round payload raises a TraceError naming that round;
 6. every state checkpoint (format 1.2) reads, and its model and class-momentum buffer equal the
@@ -15,7 +16,7 @@ import os, sys, tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mask, messages, num  # noqa: E402
+from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mean, num  # noqa: E402
 
 GAP_RTOL = 1e-6
 
@@ -58,8 +59,7 @@ def main(path):
         if not r["hasVectors"]:
             continue
         for k, a in enumerate(r["aggregations"]):
-            X, hm = messages(r, k).astype(np.float64), honest_mask(r, k)
-            gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - X[hm].mean(axis=0))
+            gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - honest_mean(r, k).astype(np.float64))
             rec = num(a["metrics"]["gap"])
             worst, n = max(worst, abs(gap - rec) / max(abs(rec), 1e-30)), n + 1
     check(worst <= GAP_RTOL, f"{n} aggregations, max relative difference {worst:.3g} (tolerance {GAP_RTOL})")

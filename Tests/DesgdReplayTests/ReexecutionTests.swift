@@ -169,5 +169,22 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect(report.passed, "\(report.mismatch ?? "")")
         #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
     }
+
+    /// The committed 1.3 fork sample (a fork of the 1.2 sample at round 1 with GeoMed) re-executes
+    /// bit for bit from its own checkpoints, and its parent and it make a family.
+    @Test func version1_3ForkSampleReexecutesBitForBit() throws {
+        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("traces/samples")
+        let r = try TraceReader(path: samples.appendingPathComponent("v1.3-fork-at1-geomed-small.trace").path)
+        let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
+        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: r.rounds), threads: 2)
+        #expect(report.passed, "\(report.mismatch ?? "")")
+        // The fork's only checkpoint precedes its first keyframe (FORMAT.md §5.1.1): it is the
+        // starting state of the one segment, not re-encoded.
+        #expect(report.roundsChecked == 2 && report.checkpointsChecked == 0 && report.segmentsRun == 1)
+        let parent = try TraceReader(path: samples.appendingPathComponent("v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path)
+        let family = try ForkFamily.report(parent: parent, forks: [r])
+        #expect(family.start == 1 && family.branches.map(\.name) == ["parent", "agg=geomed"])
+    }
 }
 

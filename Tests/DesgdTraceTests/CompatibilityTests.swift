@@ -120,6 +120,39 @@ extension CompatibilityTests {
     }
 }
 
+extension CompatibilityTests {
+    static let version1_3ForkSample = "v1.3-fork-at1-geomed-small.trace"
+
+    /// The 1.3 sample of desgd 0.10.0: `desgd-record --fork v1.2-…-portable-checkpoints.trace --at 1
+    /// --agg geomed --threads 1 --checkpoint-every 0`. Its header names the 1.2 sample by the chain
+    /// digest of its round 0; it starts with a checkpoint of round 1 (its only one, which keeps the
+    /// file small) and holds rounds 1 and 2. `SampleReexecutionTests`
+    /// re-executes it bit for bit.
+    @Test func version1_3ForkSample() throws {
+        let r = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_3ForkSample).path)
+        let parent = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_2Sample).path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 3] && r.header.program == "desgd 0.10.0" && r.header.numerics == 2)
+        let fork = try #require(r.header.fork)
+        #expect(fork.at == 1 && fork.parentFile == Self.version1_2Sample)
+        #expect(fork.changes == [.init(option: "--agg", parent: "cclip", fork: "geomed")])
+        #expect(r.header.aggregator == "geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean")
+        let anchor = try #require(parent.records.firstIndex { $0.type == .round && $0.round == 0 })
+        #expect(fork.parentDigest == (try parent.storedDigest(ofRecord: anchor)))
+        #expect(r.firstRound == 1 && r.rounds == 1..<3 && r.roundCount == 2 && r.checkpointRounds == [1])
+        #expect(r.records[1].type == .checkpoint && r.records[2].type == .keyframe && r.records[2].round == 1)
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "03185d21539094b3d0e9d7c8cff05bdf57d7ceb3834304d5ef549566e5209ab5")
+        for t in 1..<3 { try Self.expectMetricsRecomputed(try r.round(t)) }
+        // The fork's starting model is the parent's after round 0 (the keyframe of round 1 is
+        // the parent's keyframe 0 plus its round 0's model diff).
+        var x = try parent.keyframe(atOrBefore: 0).parameters()
+        let diff = try parent.round(0).modelDiff()
+        x.withUnsafeMutableBufferPointer { p in diff.withUnsafeBufferPointer { VectorMath.add($0, to: p) } }
+        #expect(bits(x) == bits(try r.keyframe(atOrBefore: 1).parameters()))
+    }
+}
+
 /// The Python reader (traces/desgd_trace.py, written from FORMAT.md alone) reads the sample and
 /// passes its checks: the chain, the model rebuilt from keyframes and diffs, the recorded gap
 /// recomputed in numpy, truncation and a flipped byte. Runs where the interpreter (`$DESGD_PYTHON`, default
@@ -139,7 +172,8 @@ extension CompatibilityTests {
     }()
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
-        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample] {
+        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample,
+                       CompatibilityTests.version1_3ForkSample] {
             let (status, text) = try Self.check(CompatibilityTests.samples.appendingPathComponent(sample).path)
             #expect(status == 0, "\(sample): \(text)")
         }
