@@ -13,7 +13,13 @@ extension DesgdAuditCommand {
         }
         let readers = try traces.map { try TraceOpening.open($0, program: program) }
         let report: ForkFamilyReport
-        do { report = try ForkFamily.report(parent: readers[0], forks: Array(readers.dropFirst()), recoverWithin: recoverWithin) } catch {
+        if recoverWithin != nil && recoverTo != nil {
+            throw CommandFailure.exit(program, "--recover-within and --recover-to exclude each other: choose one")
+        }
+        do {
+            report = try ForkFamily.report(parent: readers[0], forks: Array(readers.dropFirst()),
+                                           recoverWithin: recoverWithin ?? ForkFamily.defaultRecoverWithin, recoverTo: recoverTo)
+        } catch {
             throw CommandFailure.exit(program, error.message)
         }
         try write(report, program: program, page: ForkFamilyHTML.render, csv: ForkFamilyText.csv, text: ForkFamilyText.render)

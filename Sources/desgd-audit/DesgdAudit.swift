@@ -30,7 +30,7 @@ struct DesgdAuditCommand: ParsableCommand {
 
         The worst case (--adversary worst [--budget N]): on every aggregation, the search of desgd-replay --adversary worst looks for the f Byzantine inputs that push the recorded rule (replayed on the recorded messages) and each --compare rule farthest from the honest mean. The report adds the worst λ̂ beside the recorded one per rule (text summary, three CSV columns per rule, JSON worstCase) and an HTML plot of the recorded λ̂, the worst λ̂ found and the proven bound over rounds; any round whose worst case exceeds the bound is printed loudly.
 
-        Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2.
+        Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse; --recover-to sets an absolute accuracy instead, for a parent that never learned), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2.
 
         Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), or a round rebuilt for --compare differs from its record, 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
         """,
@@ -61,8 +61,10 @@ struct DesgdAuditCommand: ParsableCommand {
     var collapseDrop = AuditDrift.Criteria().collapseDrop
     @Option(help: "Drift: windowed persistence at or above this (0...1) is persistent; 1/√W is typical of independent deviations.")
     var persistenceThreshold = AuditDrift.Criteria().persistenceThreshold
-    @Option(help: "Fork families: a branch has recovered at its first evaluation within this many accuracy points (0...100) of the parent's best before the fork.")
-    var recoverWithin = ForkFamily.defaultRecoverWithin
+    @Option(help: "Fork families: a branch has recovered at its first evaluation within this many accuracy points (0...100) of the parent's best before the fork (default \(TextFormat.number(ForkFamily.defaultRecoverWithin))).")
+    var recoverWithin: Double?
+    @Option(help: "Fork families: instead, a branch has recovered at its first evaluation at or above this test accuracy (%, 0...100), e.g. when the parent never learned.")
+    var recoverTo: Double?
 
     func run() throws {
         let program = "desgd-audit"
@@ -84,6 +86,9 @@ struct DesgdAuditCommand: ParsableCommand {
             if adversary == .worst { throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE") }
             try runFamily(program: program)
             return
+        }
+        if recoverWithin != nil || recoverTo != nil {
+            throw CommandFailure.exit(program, "--\(recoverTo != nil ? "recover-to" : "recover-within") goes with a fork family: give PARENT FORK…")
         }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []

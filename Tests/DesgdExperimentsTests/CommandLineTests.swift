@@ -8,6 +8,9 @@ import Testing
     /// The committed sample trace (traces/samples/), for the commands that read one.
     static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("traces/samples/v1.0-desgd-cclip-ipm-small-3r.trace").path
+    /// The committed 1.2 sample and its 1.3 fork (a fork family).
+    static let parentSample = URL(fileURLWithPath: sample).deletingLastPathComponent().appendingPathComponent("v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path
+    static let forkSample = URL(fileURLWithPath: sample).deletingLastPathComponent().appendingPathComponent("v1.3-fork-at1-geomed-small.trace").path
 
     struct BadInput: CustomTestStringConvertible, Sendable {
         var program: String
@@ -16,7 +19,10 @@ import Testing
         var message: String
         /// The option the message must name.
         var option: String
-        var testDescription: String { ([program] + arguments.map { $0 == CommandLineTests.sample ? "SAMPLE" : $0 }).joined(separator: " ") }
+        var testDescription: String {
+            let names = [CommandLineTests.sample: "SAMPLE", CommandLineTests.parentSample: "PARENT", CommandLineTests.forkSample: "FORK"]
+            return ([program] + arguments.map { names[$0] ?? $0 }).joined(separator: " ")
+        }
 
         init(_ program: String, _ arguments: [String], _ option: String, _ message: String) {
             (self.program, self.arguments, self.option, self.message) = (program, arguments, option, message)
@@ -86,6 +92,9 @@ import Testing
             BadInput("desgd-audit", [s, "--threads", "0"], "--threads", "desgd-audit: --threads must be in 1...256 (got 0)"),
             BadInput("desgd-audit", [s, "--data", "/tmp"], "--data", "desgd-audit: --data goes with --compare or --adversary worst"),
             BadInput("desgd-audit", [s, "--budget", "100"], "--budget", "desgd-audit: --budget goes with --adversary worst"),
+            BadInput("desgd-audit", [s, "--recover-to", "70"], "--recover-to", "desgd-audit: --recover-to goes with a fork family: give PARENT FORK…"),
+            BadInput("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--recover-to", "101"], "--recover-to", "desgd-audit: --recover-to must be in 0...100 (test accuracy in %; got 101.0)"),
+            BadInput("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--recover-to", "70", "--recover-within", "2"], "--recover-to", "desgd-audit: --recover-within and --recover-to exclude each other: choose one"),
             BadInput("desgd-replay", [s, "--agg", "mean", "--adversary", "worst", "--budget", "5"], "--budget", "desgd-replay: --budget must be in 80...1000000 (got 5)"),
             BadInput("desgd-replay", [s, "--verify", "--adversary", "worst"], "--adversary", "desgd-replay: --adversary worst goes with --agg: it searches the worst case of the replayed rules"),
             BadInput("desgd-audit", [s, "--compare", "trmean:b=n*n*n"], "--compare", "desgd-audit: --compare: 'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
@@ -133,6 +142,11 @@ import Testing
         #expect(String(decoding: replay.standardOutput, as: UTF8.self).split(separator: "\n").count >= 3)
         let audit = try Executables.run("desgd-audit", [s, "--json"])
         #expect(audit.status == 0, "\(audit.standardError)")
+        // The committed fork family, with an absolute recovery target.
+        let family = try Executables.run("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--recover-to", "5", "--json"])
+        #expect(family.status == 0, "\(family.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: family.standardOutput) as? [String: Any])
+        #expect(report["recoverTo"] as? Double == 5 && (report["branches"] as? [[String: Any]])?.count == 2)
         let paper = try Executables.run("desgd-grid", ["paper"])
         #expect(paper.status == 0 && !paper.standardOutput.isEmpty)
         let directory = NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"

@@ -59,6 +59,25 @@ import Testing
         #expect(csv.split(separator: "\n").count == 1 + 7 + 2 * 6)
         let text = ForkFamilyText.render(r)
         #expect(text.contains("agg=geomed") && text.contains("rounds to recover"))
+        // A fourth branch does not take the palette's red, which is close to the fork line's.
+        let four = try ForkFamily.report(parent: TraceReader(path: Self.family.0), forks: (Self.family.1 + [Self.family.1[0]]).map { try TraceReader(path: $0) })
+        let page = ForkFamilyHTML.render(four)
+        #expect(four.branches.count == 4 && !page.contains(ChartPalette.colour(3)) && page.contains(ChartPalette.colour(4)))
+    }
+
+    /// `recoverTo`: an absolute target replaces the parent's best (0 %: every branch recovers at its
+    /// first evaluation from the fork on; 100 %: none does), and the page and text say which.
+    @Test func anAbsoluteRecoveryTarget() throws {
+        let parent = try TraceReader(path: Self.family.0), forks = try Self.family.1.map { try TraceReader(path: $0) }
+        let none = try ForkFamily.report(parent: parent, forks: forks, recoverTo: 100)
+        #expect(none.recoveryTarget == 1 && none.branches.allSatisfy { $0.summary.recoveredAtRound == nil })
+        let all = try ForkFamily.report(parent: parent, forks: forks, recoverTo: 0)
+        #expect(all.branches.allSatisfy { $0.summary.recoveredAtRound == 7 && $0.summary.roundsToRecover == 2 })
+        #expect(ForkFamilyText.render(all).contains("at or above 0% (--recover-to)"))
+        #expect(ForkFamilyHTML.render(all).contains("at or above 0% test accuracy"))
+        let relative = try Self.report()
+        #expect(relative.recoverTo == nil && relative.recoveryTarget == relative.reference.map { $0 - 0.02 })
+        #expect(throws: TraceError.self) { try ForkFamily.report(parent: parent, forks: forks, recoverTo: .nan) }
     }
 
     /// A trace that is not a fork, or a fork of another trace, is refused naming it.

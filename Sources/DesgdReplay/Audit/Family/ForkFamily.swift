@@ -14,6 +14,8 @@ import Foundation
 /// back, and how fast): the reference is the parent's best accuracy before the earliest fork round
 /// (its pre-collapse best when the fork was made at the collapse); a branch has recovered at its
 /// first evaluation at or after its fork round whose accuracy is within `recoverWithin` points of it.
+/// A parent that never learned (a collapse from round 0, or a fork made early) makes that target
+/// trivial: `recoverTo` replaces it with an absolute accuracy (e.g. 70 %).
 public struct ForkFamilyReport: Sendable, Codable, Equatable {
     public struct Point: Sendable, Codable, Equatable {
         public var round: Int
@@ -70,6 +72,12 @@ public struct ForkFamilyReport: Sendable, Codable, Equatable {
     public var referenceRound: Int?
     /// Accuracy points of the recovery criterion.
     public var recoverWithin: Double
+    /// An absolute recovery target in accuracy points (%), replacing the relative one; nil: relative.
+    public var recoverTo: Double?
+
+    /// The accuracy (a fraction) a branch must reach to have recovered: `recoverTo`, else the
+    /// parent's best before the fork less `recoverWithin` points; nil when neither exists.
+    public var recoveryTarget: Double? { recoverTo.map { $0 / 100 } ?? reference.map { $0 - recoverWithin / 100 } }
     /// The parent first, then the forks in the order given.
     public var branches: [Branch]
 }
@@ -82,11 +90,14 @@ public enum ForkFamily {
     /// Checks that every fork names `parent` (its `fork` key's digest is the parent's at its round),
     /// then reads every round of each. A trace that is not a fork, or a fork of another trace, is a
     /// usage error (exit 2) naming it.
-    public static func report(parent: TraceReader, forks: [TraceReader],
-                              recoverWithin: Double = defaultRecoverWithin) throws(TraceError) -> ForkFamilyReport {
+    public static func report(parent: TraceReader, forks: [TraceReader], recoverWithin: Double = defaultRecoverWithin,
+                              recoverTo: Double? = nil) throws(TraceError) -> ForkFamilyReport {
         guard !forks.isEmpty else { throw .usage("a fork family needs PARENT and at least one FORK") }
         guard recoverWithin.isFinite && recoverWithinRange.contains(recoverWithin) else {
             throw .usage("--recover-within must be in 0...100 accuracy points (got \(recoverWithin))")
+        }
+        if let recoverTo, !(recoverTo.isFinite && recoverWithinRange.contains(recoverTo)) {
+            throw .usage("--recover-to must be in 0...100 (test accuracy in %; got \(recoverTo))")
         }
         for f in forks { try checkLink(f, parent: parent) }
         let forkRounds = Array(Set(forks.map { $0.firstRound })).sorted()
@@ -96,14 +107,16 @@ public enum ForkFamily {
         let parentAccuracy = evaluations(parent, from: parent.firstRound)
         let before = parentAccuracy.filter { $0.round < start }
         let best = before.max { ($0.value ?? -1, $1.round) < ($1.value ?? -1, $0.round) }
-        var branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start, parentAccuracy: parentAccuracy,
-                               reference: best?.value, within: recoverWithin)]
+        var report = ForkFamilyReport(parent: parent.path, start: start, contextStart: contextStart, forkRounds: forkRounds, reference: best?.value,
+                                      referenceRound: best?.round, recoverWithin: recoverWithin, recoverTo: recoverTo, branches: [])
+        let target = report.recoveryTarget
+        report.branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start, parentAccuracy: parentAccuracy,
+                                  target: target)]
         for f in forks {
-            branches.append(branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
-                                   parentAccuracy: parentAccuracy, reference: best?.value, within: recoverWithin))
+            report.branches.append(branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
+                                          parentAccuracy: parentAccuracy, target: target))
         }
-        return ForkFamilyReport(parent: parent.path, start: start, contextStart: contextStart, forkRounds: forkRounds, reference: best?.value,
-                                referenceRound: best?.round, recoverWithin: recoverWithin, branches: branches)
+        return report
     }
 
     /// `fork` must be a fork whose `parentDigest` is `parent`'s digest of the record it names.
@@ -136,7 +149,7 @@ public enum ForkFamily {
     /// A branch's series from round `start` on, and its summary from its fork round (the parent's:
     /// from `forkRoundsStart`, the earliest fork round).
     static func branch(_ reader: TraceReader, name: String, forkRound: Int?, start: Int, forkRoundsStart: Int,
-                       parentAccuracy: [ForkFamilyReport.Point], reference: Double?, within: Double) -> ForkFamilyReport.Branch {
+                       parentAccuracy: [ForkFamilyReport.Point], target: Double?) -> ForkFamilyReport.Branch {
         var accuracy: [ForkFamilyReport.Point] = [], gap: [ForkFamilyReport.Point] = [], lambda: [ForkFamilyReport.Point] = []
         for t in reader.rounds where t >= start {
             guard let round = try? reader.round(t) else { continue }
@@ -158,7 +171,7 @@ public enum ForkFamily {
         }
         s.finalAfter = after.last?.value
         s.finalAfterRound = after.last?.round
-        if let reference, let r = after.first(where: { ($0.value ?? -1) >= reference - within / 100 }) {
+        if let target, let r = after.first(where: { ($0.value ?? -1) >= target }) {
             s.recoveredAtRound = r.round
             s.roundsToRecover = r.round + 1 - from
         }

@@ -15,7 +15,9 @@ public enum ForkFamilyHTML {
         page += "<header>\n<h1>desgd fork family <span class=\"trace\">\(e(r.parent))</span></h1>\n"
         page += "<p class=\"lead\">The parent and \(r.branches.count - 1) fork\(r.branches.count == 2 ? "" : "s") made of it at round"
             + "\(r.forkRounds.count == 1 ? "" : "s") \(r.forkRounds.map(String.init).joined(separator: ", ")), side by side from round \(r.start). "
-        if let reference = r.reference, let round = r.referenceRound {
+        if let to = r.recoverTo {
+            page += "Recovery: the first evaluation from a branch's fork round on at or above \(AuditFormat.sig4(to))% test accuracy.</p>\n"
+        } else if let reference = r.reference, let round = r.referenceRound {
             page += "Recovery: the first evaluation from a branch's fork round on within \(AuditFormat.sig4(r.recoverWithin)) points of the parent's best before round \(r.start), \(AuditFormat.percent(reference)) at round \(round).</p>\n"
         } else {
             page += "Recovery is not measured: the parent has no evaluation before round \(r.start).</p>\n"
@@ -37,7 +39,7 @@ public enum ForkFamilyHTML {
         for (i, b) in r.branches.enumerated() {
             let s = b.summary
             func at(_ v: Double?, _ round: Int?) -> String { v.map { "\(AuditFormat.percent($0)) (\(round ?? 0))" } ?? "—" }
-            out += "<tr><th class=\"rule\"><span class=\"swatch\" style=\"background:\(ChartPalette.colour(i))\"></span><code>\(e(b.name))</code></th>"
+            out += "<tr><th class=\"rule\"><span class=\"swatch\" style=\"background:\(ChartPalette.colour(slot(i)))\"></span><code>\(e(b.name))</code></th>"
                 + "<td class=\"metric\"><code>\(e(AuditFormat.shortened(b.trace, 60)))</code></td><td>\(b.forkRound.map(String.init) ?? "—")</td>"
                 + "<td>\(at(s.accuracyAtFork, s.accuracyAtForkRound))</td><td>\(at(s.bestAfter, s.bestAfterRound))</td>"
                 + "<td>\(at(s.finalAfter, s.finalAfterRound))</td>"
@@ -47,6 +49,10 @@ public enum ForkFamilyHTML {
         return out + "</tbody></table></div>\n"
     }
 
+    /// Branch i's palette slot: the palette's fourth colour is a red close to the fork line's, so
+    /// branches skip it.
+    static func slot(_ i: Int) -> Int { i < 3 ? i : i + 1 }
+
     /// One chart per metric: a single-panel ``DriftChart`` (its vertical lines are the fork rounds).
     static func plots(_ r: ForkFamilyReport) -> String {
         func series(_ values: (ForkFamilyReport.Branch) -> [ForkFamilyReport.Point], scale: Double = 1) -> [LineChart.Series] {
@@ -54,12 +60,12 @@ public enum ForkFamilyHTML {
                 let points = values(b)
                 let rounds = points.map(\.round)
                 let buckets = RoundBuckets(rounds: rounds, limit: AuditHTML.maxPointsPerSeries)
-                return LineChart.Series(name: b.name, colour: ChartPalette.colour(i), dash: ChartPalette.dash(i), width: i == 0 ? 2.2 : 1.6,
+                return LineChart.Series(name: b.name, colour: ChartPalette.colour(slot(i)), dash: ChartPalette.dash(slot(i)), width: i == 0 ? 2.2 : 1.6,
                                         points: buckets.maxima(rounds: rounds, values: points.map { $0.value.map { scale * $0 } }))
             }
         }
         let legend = r.branches.indices.map {
-            LegendItem(swatch: .line(colour: ChartPalette.colour($0), dash: ChartPalette.dash($0), width: 2), label: r.branches[$0].name)
+            LegendItem(swatch: .line(colour: ChartPalette.colour(slot($0)), dash: ChartPalette.dash(slot($0)), width: 2), label: r.branches[$0].name)
         } + [LegendItem(swatch: .line(colour: "#c62828", dash: "5 3", width: 1.5), label: "fork round")]
         func chart(_ id: String, _ title: String, _ label: String, _ lines: [LineChart.Series], fixed: (Double, Double)? = nil) -> DriftChart {
             let values = lines.flatMap { $0.points.compactMap(\.y) }

@@ -6,7 +6,9 @@ public enum ForkFamilyText {
 
     public static func render(_ r: ForkFamilyReport) -> String {
         var out = "fork family of \(r.parent): \(r.branches.count - 1) fork\(r.branches.count == 2 ? "" : "s") at round\(r.forkRounds.count == 1 ? "" : "s") \(r.forkRounds.map(String.init).joined(separator: ", ")), compared from round \(r.start)\n"
-        if let reference = r.reference, let round = r.referenceRound {
+        if let to = r.recoverTo {
+            out += "recovery: the first evaluation from the fork round on at or above \(TextFormat.number(to))% (--recover-to)\n"
+        } else if let reference = r.reference, let round = r.referenceRound {
             out += "recovery: the first evaluation from the fork round on within \(TextFormat.number(r.recoverWithin)) points of the parent's best before round \(r.start), \(percent(reference)) at round \(round)\n"
         } else {
             out += "recovery: not measured (the parent has no evaluation before round \(r.start))\n"
