@@ -63,7 +63,11 @@ public struct ReproductionReport: Sendable {
             if !methods.contains(c.method) { methods.append(c.method) }
             if !attacks.contains(c.attack) { attacks.append(c.attack) }
         }
-        attacks.sort { (PaperTables.attacks.firstIndex(of: $0) ?? .max, $0) < (PaperTables.attacks.firstIndex(of: $1) ?? .max, $1) }
+        // The paper's columns in its order, then the others in the spec's.
+        func position(_ a: String) -> (Int, Int) {
+            (PaperTables.attacks.firstIndex(of: a) ?? .max, plan.spec.attacks.firstIndex { $0.label == a } ?? .max)
+        }
+        attacks.sort { position($0) < position($1) }
         self.methods = methods
         self.attacks = attacks
         func cell(_ m: String, _ a: String) -> Cell? {

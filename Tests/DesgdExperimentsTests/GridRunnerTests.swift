@@ -416,6 +416,11 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
         #expect(json["cellsSelected"] as? [Int] == [4, 5, 6, 7])
         #expect(ReproductionReport(plan: whole, results: []).selection == nil)
         #expect(ReproductionReport.indexRanges([9, 3, 10, 11, 7]) == "3, 7, 9–11")
+        // Columns: the paper's attacks in its order, then the others in the spec's.
+        var spec = smokeSpec(seeds: [1])
+        spec.attacks = [.init("Min-Sum", "minsum"), .init("IPM", "ipm"), .init("Min-Max", "minmax"), .init("Non", "none")]
+        let mixed = ReproductionReport(plan: try GridPlan(spec: spec, parse: SimulationOptions.parseWords), results: [])
+        #expect(mixed.attacks == ["Non", "IPM", "Min-Sum", "Min-Max"])
         #expect(throws: GridError.self) { try whole.restricted(to: [12]) }
         do { _ = try whole.select([3, 12]) } catch { #expect(error.message == "--cell must be in 0...11, the cells of grid smoke (got 12)") }
     }
