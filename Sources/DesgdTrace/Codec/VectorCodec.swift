@@ -15,22 +15,46 @@ public enum VectorCodec {
     @inline(__always) static func unzigzag(_ z: UInt32) -> UInt32 { (z >> 1) ^ (0 &- (z & 1)) }
 
     /// Appends the encoding of `values` (as differences from `prediction` when given, same length) to `out`.
-    public static func encode(_ values: UnsafeBufferPointer<Float>, prediction: UnsafeBufferPointer<Float>?,
+    /// With `scale`, the prediction is fl(scale × prediction) element by element, computed here as
+    /// ``predict(from:scale:into:)`` computes it (one binary32 multiply each), without a buffer for it.
+    /// 16 elements at a time with SIMD, like ``decode(_:into:prediction:)``.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, prediction: UnsafeBufferPointer<Float>?, scale: Float? = nil,
                               into out: inout [UInt8]) {
         let n = values.count
+        if let prediction { precondition(prediction.count == n, "VectorCodec: prediction length differs") }
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: 4 * n))
+        guard n > 0 else { return }
         out.withUnsafeMutableBufferPointer { o in
             let p0 = o.baseAddress! + start, p1 = p0 + n, p2 = p1 + n, p3 = p2 + n
-            values.withMemoryRebound(to: UInt32.self) { v in
-                if let prediction {
-                    precondition(prediction.count == n, "VectorCodec: prediction length differs")
-                    prediction.withMemoryRebound(to: UInt32.self) { r in
-                        for i in 0..<n { split(zigzag(v[i] &- r[i]), i, p0, p1, p2, p3) }
+            let v = UnsafeRawPointer(values.baseAddress!)
+            let r = prediction.map { UnsafeRawPointer($0.baseAddress!) }
+            @inline(__always) func predicted(_ i: Int) -> UInt32 {
+                let x = r!.load(fromByteOffset: 4 * i, as: Float.self)
+                return scale.map { ($0 * x).bitPattern } ?? x.bitPattern
+            }
+            var i = 0
+            while i + 16 <= n {
+                var w = v.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+                if let r {
+                    var p = r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+                    if let scale {
+                        let x = r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * scale
+                        p = unsafeBitCast(x, to: SIMD16<UInt32>.self)
                     }
-                } else {
-                    for i in 0..<n { split(v[i], i, p0, p1, p2, p3) }
+                    let d = w &- p
+                    w = (d &<< 1) ^ SIMD16<UInt32>(truncatingIfNeeded: SIMD16<Int32>(truncatingIfNeeded: d) &>> 31)
                 }
+                UnsafeMutableRawPointer(p0 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p1 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 8), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p2 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 16), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p3 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 24), as: SIMD16<UInt8>.self)
+                i += 16
+            }
+            while i < n {
+                let x = v.load(fromByteOffset: 4 * i, as: UInt32.self)
+                split(r == nil ? x : zigzag(x &- predicted(i)), i, p0, p1, p2, p3)
+                i += 1
             }
         }
     }

@@ -40,6 +40,13 @@ public struct VectorSectionBuilder {
 
     public init() {}
 
+    /// A builder whose section has room for `floats` float32 values without growing (a round
+    /// record's are known before it is built: growing a section of 20 MB by doubling copied it
+    /// about once more and touched fresh pages each time).
+    public init(reservingFloats floats: Int) {
+        data.reserveCapacity(4 * max(0, floats))
+    }
+
     /// How a vector may be predicted from an earlier one.
     public enum Prediction: Sendable {
         /// By the earlier vector itself (near-copies: the honest messages of one aggregation).
@@ -74,9 +81,7 @@ public struct VectorSectionBuilder {
         }
         entries.append(VectorEntry(offset: data.count, count: values.count, ref: ref, scaleBits: scale?.bitPattern))
         if let ref {
-            var p = [Float](repeating: 0, count: values.count)
-            p.withUnsafeMutableBufferPointer { out in stored[ref].withUnsafeBufferPointer { VectorCodec.predict(from: $0, scale: scale, into: out) } }
-            p.withUnsafeBufferPointer { VectorCodec.encode(values, prediction: $0, into: &data) }
+            stored[ref].withUnsafeBufferPointer { VectorCodec.encode(values, prediction: $0, scale: scale, into: &data) }
         } else {
             VectorCodec.encode(values, prediction: nil, into: &data)
         }

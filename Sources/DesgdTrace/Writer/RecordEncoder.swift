@@ -21,7 +21,9 @@ public struct RecordEncoder {
     /// the float32 bytes of the vectors stored and the seconds the drift metrics took.
     public func round(_ event: RoundEvent, drift tracker: DriftTracker?) -> (parts: [[UInt8]], rawVectorBytes: UInt64, driftSeconds: Double) {
         let full = mode.storesVectors(round: event.round)
-        var section = VectorSectionBuilder()
+        var section = full ? VectorSectionBuilder(reservingFloats: event.aggregations.reduce(event.modelDiff.count) {
+            $0 + $1.messages.storage.count + $1.aggregate.count
+        }) : VectorSectionBuilder()
         var raw: UInt64 = 0
         var aggregations: [AggregationRecord] = []
         // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
