@@ -395,6 +395,26 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             [Float(bitPattern: 10), Float(bitPattern: 10)].withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) }
         }
         #expect(out == [2, 1, 0, 0, 0, 0, 0, 0])
+        // A scaled prediction computed inside `encode` (16 lanes, then the tail) gives the bytes of
+        // one computed first by `predict`, for every length around the SIMD width.
+        for n in [0, 1, 15, 16, 17, 33, 1006] {
+            let v = Array(values.prefix(n)), r = Array(random.prefix(n)), p = Array(scaled.prefix(n))
+            var inline: [UInt8] = [], ahead: [UInt8] = [], copy: [UInt8] = [], scalar: [UInt8] = []
+            v.withUnsafeBufferPointer { v in
+                r.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, scale: -0.37, into: &inline) }
+                p.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &ahead) }
+                r.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &copy) }
+            }
+            #expect(inline == ahead, "n = \(n)")
+            // The same bytes element by element, as FORMAT.md §4.2 defines them.
+            scalar = [UInt8](repeating: 0, count: 4 * n)
+            for i in 0..<n {
+                let d = v[i].bitPattern &- r[i].bitPattern
+                let z = (d << 1) ^ UInt32(bitPattern: Int32(bitPattern: d) >> 31)
+                for k in 0..<4 { scalar[k * n + i] = UInt8(truncatingIfNeeded: z >> (8 * UInt32(k))) }
+            }
+            #expect(copy == scalar, "n = \(n)")
+        }
     }
 
     @Test func identicalVectorsAreStoredOnce() {
