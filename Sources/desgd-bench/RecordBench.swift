@@ -16,6 +16,8 @@ struct RecordBench: ParsableCommand {
 
         Both passes are timed the same way: from building the simulation until its run has returned, which for the recorded pass is after the recorder has drained its queue and closed the file; evaluation time is subtracted from both. The overhead is reported per repetition (with / without) and as their median.
 
+        Both passes are also measured in CPU seconds of the process (evaluation included), and the recorder's queue in CPU seconds of its thread: figures a busy or noisy machine distorts less than wall time.
+
         The recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second that queue was busy, while the training shares the cores; read MB/s is raw float32 megabytes decoded per second, digests checked.
 
         Examples:
@@ -48,6 +50,9 @@ struct RecordBench: ParsableCommand {
         // One pass: seconds of training from building the simulation until run() has returned
         // (recorded: after the recorder drained and closed the trace), evaluation excluded.
         var plainSeconds: [Double] = [], recordedSeconds: [Double] = []
+        // The same passes in process CPU seconds (evaluation included in both): the recorder's
+        // share of the work, which a noisy machine does not distort as it distorts wall time.
+        var plainCPU: [Double] = [], recordedCPU: [Double] = []
         var finalModels = Set<[UInt32]>()
         var summary: RecordingSummary?
         var lastRecorder: TraceRecorder?
@@ -57,17 +62,19 @@ struct RecordBench: ParsableCommand {
                     if recorded {
                         let recorder = try TraceRecorder(path: path, overwrite: out == nil || !recordedSeconds.isEmpty,
                                                          compressionLevel: zstdLevel)
-                        let t0 = Stopwatch.now()
+                        let t0 = Stopwatch.now(), c0 = Stopwatch.processCPU()
                         let (result, s) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program,
                                                                showProgress: false)
                         recordedSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
+                        recordedCPU.append(Stopwatch.processCPU() - c0)
                         finalModels.insert(result.finalParameters.map(\.bitPattern))
                         summary = s
                         lastRecorder = recorder
                     } else {
-                        let t0 = Stopwatch.now()
+                        let t0 = Stopwatch.now(), c0 = Stopwatch.processCPU()
                         let result = try Simulation(config: config, dataset: dataset).run()
                         plainSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
+                        plainCPU.append(Stopwatch.processCPU() - c0)
                         finalModels.insert(result.finalParameters.map(\.bitPattern))
                     }
                 }
@@ -76,10 +83,14 @@ struct RecordBench: ParsableCommand {
             throw CommandFailure.exit(program, e.message)
         }
         guard let summary else { throw CommandFailure.exit(program, "no recorded run") }
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
         let ratios = zip(recordedSeconds, plainSeconds).map { $0 / $1 }
-        let sortedRatios = ratios.sorted()
-        let medianRatio = sortedRatios.count % 2 == 1 ? sortedRatios[sortedRatios.count / 2]
-            : (sortedRatios[sortedRatios.count / 2 - 1] + sortedRatios[sortedRatios.count / 2]) / 2
+        let medianRatio = median(ratios)
+        let cpuRatios = zip(recordedCPU, plainCPU).map { $0 / $1 }
+        let recorderCPU = lastRecorder?.statistics.cpuSeconds ?? 0
 
         // Read back: every round, every vector decoded.
         let t0 = Stopwatch.now()
@@ -102,6 +113,10 @@ struct RecordBench: ParsableCommand {
             "recording_overhead_ratios": ratios.map { fixed($0, 3) },
             "recording_overhead_ratio_median": fixed(medianRatio, 3),
             "recorder_seconds": fixed(summary.recordingSeconds, 2),
+            "cpu_seconds_without_recorder": plainCPU.map { fixed($0, 2) },
+            "cpu_seconds_with_recorder": recordedCPU.map { fixed($0, 2) },
+            "cpu_ratio_median": fixed(median(cpuRatios), 3),
+            "recorder_cpu_seconds": fixed(recorderCPU, 2),
             "drift_seconds": fixed(lastRecorder?.statistics.driftSeconds ?? 0, 2),
             "trace_mb": fixed(mb(summary.traceBytes), 1), "raw_float32_mb": fixed(mb(summary.rawVectorBytes), 1),
             "trace_over_raw": fixed(summary.compressionRatio, 3),
@@ -116,6 +131,7 @@ struct RecordBench: ParsableCommand {
         }
         print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every run: \(finalModels.count == 1)")
         print("  trace \(figures["trace_mb"]!) MB for \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
+        print("  CPU time of the process: median ratio \(fixed(median(cpuRatios), 3)) with / without a recorder (\(cpuRatios.map { fixed($0, 3) }.joined(separator: ", "))); the recorder's own queue \(fixed(recorderCPU, 2)) s of CPU in the last recorded pass, \(fixed(100 * recorderCPU / max(1e-9, plainCPU.last ?? 0), 1)) % of a pass without it")
         print("  recorder busy \(figures["recorder_seconds"]!) s in the background, \(figures["drift_seconds"]!) s of it on drift metrics (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
     }
 }

@@ -9,6 +9,19 @@ public enum Stopwatch {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// CPU seconds the calling thread has used (a figure a busy or noisy machine does not inflate
+    /// the way it inflates wall time).
+    public static func threadCPU() -> Double { cpu(CLOCK_THREAD_CPUTIME_ID) }
+
+    /// CPU seconds the whole process has used, every thread included.
+    public static func processCPU() -> Double { cpu(CLOCK_PROCESS_CPUTIME_ID) }
+
+    static func cpu(_ clock: clockid_t) -> Double {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
     /// The best (smallest) wall time of `repeats` runs of `body`, after one warm-up run.
     public static func best(repeats: Int, _ body: () -> Void) -> Double {
         body()

@@ -18,6 +18,9 @@ public struct RecordingStatistics: Sendable, Equatable {
     public var seconds = 0.0
     /// The part of `seconds` spent on the drift metrics (FORMAT.md §5.4).
     public var driftSeconds = 0.0
+    /// CPU seconds of that work (the queue's thread CPU clock): what the recorder takes from the
+    /// cores, whatever else runs on them.
+    public var cpuSeconds = 0.0
 
     /// Trace bytes over raw float32 bytes (PRODUCT.md §7 target: ≤ 0.6 for an IPM run).
     public var compressionRatio: Double { rawVectorBytes > 0 ? Double(traceBytes) / Double(rawVectorBytes) : 0 }
@@ -179,13 +182,14 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         queue.async { [self] in
             defer { inFlight.signal() }
             guard failure == nil else { return }
-            let t0 = Stopwatch.now()
+            let t0 = Stopwatch.now(), c0 = Stopwatch.threadCPU()
             var error: TraceError?
             do throws(TraceError) { try body() } catch let e { error = e }
-            let elapsed = Stopwatch.now() - t0, bytes = writer.bytesWritten
+            let elapsed = Stopwatch.now() - t0, cpu = Stopwatch.threadCPU() - c0, bytes = writer.bytesWritten
             lock.withLock {
                 if _failure == nil { _failure = error }
                 _statistics.seconds += elapsed
+                _statistics.cpuSeconds += cpu
                 _statistics.traceBytes = bytes
             }
         }
