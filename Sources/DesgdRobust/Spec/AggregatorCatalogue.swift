@@ -85,7 +85,7 @@ public enum AggregatorCatalogue {
                            Parameter(key: "upper", defaultValue: "3", meaning: "norm filter: keep ‖x‖ < upper × median norm"),
                            Parameter(key: "frac", defaultValue: "0.1", meaning: "share of the coordinates in the random block")]),
         Entry(name: "fltrust", aliases: [],
-              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao et al., NDSS 2021; stateful)",
+              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao et al., NDSS 2021; stateful; replays only on its own traces: fork for a counterfactual)",
               parameters: [Parameter(key: "root", defaultValue: "100", meaning: "root set size, drawn from the training set")]),
     ]
 
