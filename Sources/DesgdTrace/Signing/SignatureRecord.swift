@@ -73,7 +73,8 @@ public struct SignatureRecord: Sendable, Equatable {
 
     public var payload: [UInt8] { signedFields + signature }
 
-    /// Whether the signature is the public key's signature of ``message``.
+    /// Whether the signature is the public key's signature of ``message``, verified strictly
+    /// (``TracePublicKey/verifies(_:of:)``).
     public var signatureHolds: Bool { publicKey.verifies(signature, of: message) }
 
     /// Parses a payload, treating it as hostile: its size, every enumerated and reserved field and
@@ -93,7 +94,7 @@ public struct SignatureRecord: Sendable, Equatable {
         let rounds = r.u64(), preceding = r.u64()
         let key: TracePublicKey
         do { key = try TracePublicKey(raw: r.bytes(32)) } catch {
-            return .failure(ParseFailure("its public key is not an Ed25519 key"))
+            return .failure(ParseFailure("its public key is \(error.message)"))
         }
         let digest = r.bytes(32), signature = r.bytes(64)
         return .success(SignatureRecord(kind: kind, interrupted: flags & 1 != 0, roundRecords: rounds, precedingRecords: preceding,
