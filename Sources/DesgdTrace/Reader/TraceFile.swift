@@ -18,7 +18,8 @@ public final class FileSource: TraceSource, @unchecked Sendable {
     let descriptor: Int32
 
     public init(path: String) throws(TraceError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO without a writer would block; it is refused below at once.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
             throw .io("cannot open trace \(path): \(String(cString: strerror(e)))" + (e == ENOENT ? " (record one with desgd-record)" : ""))
@@ -31,8 +32,10 @@ public final class FileSource: TraceSource, @unchecked Sendable {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw .io("\(path) is not a regular file: give the path of a trace")
+            throw .io("\(path) is not a regular file (a FIFO, device or directory): give the path of a trace")
         }
+        // Regular files ignore O_NONBLOCK; cleared all the same, for plain blocking reads.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         descriptor = fd
         name = path
         size = UInt64(st.st_size)
