@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check traces/desgd_trace.py against a finished trace: python3 check_desgd_trace.py TRACE
+"""Check traces/desgd_trace.py against a finished trace: python3 check_desgd_trace.py TRACE [--trust KEY.pub]
 
 1. the digest chain verifies;
 2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every later keyframe bit for bit;
@@ -8,7 +8,9 @@
 4. copies cut inside a round record open (by scanning) with exactly the complete rounds;
 5. a flipped byte in a round payload raises a TraceError naming that round;
 6. every state checkpoint (format 1.2) reads, and its model and class-momentum buffer equal the
-   keyframe of the same round bit for bit.
+   keyframe of the same round bit for bit;
+7. with --trust KEY.pub: the key signed the whole trace (FORMAT.md §3.6, verified strictly with the
+   cryptography package).
 Exits 1 on the first failed check. Rounds recorded without vectors are skipped in 2 and 3.
 """
 import os, sys, tempfile
@@ -16,7 +18,7 @@ import os, sys, tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mean, num  # noqa: E402
+from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mean, num, verify_signatures  # noqa: E402
 
 GAP_RTOL = 1e-6
 
@@ -27,7 +29,7 @@ def check(cond, what):
         sys.exit(1)
 
 
-def main(path):
+def main(path, trust=None):
     tr = Trace(path)
     first = tr.first_round  # 0, or a fork's first round (format 1.3)
     span = range(first, first + tr.round_count)
@@ -110,10 +112,18 @@ def main(path):
             check(same, f"checkpoint {t}: model and buffer equal keyframe {t}")
         check(all(v.shape == (tr.d,) for _, _, v in st["honestMomenta"]),
               f"checkpoint {t}: {len(st['honestMomenta'])} honest momenta of d values")
+    if trust is not None:
+        print(f"7. signatures by {trust}")
+        ok, msg = verify_signatures(tr, trust)
+        check(ok, msg)
     print("all checks passed")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--trust":
+        main(args[0], trust=args[2])
+    elif len(args) == 1:
+        main(args[0])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1])

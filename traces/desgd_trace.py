@@ -8,10 +8,13 @@
     x = tr.parameters_at(5)              # model at the start of round 5, float32
     st = checkpoint_state(tr.checkpoint(250))   # the run's complete state before round 250 (1.2)
 
-CLI: python3 traces/desgd_trace.py TRACE [--round T] [--checkpoint T] [--verify]
-Needs only the standard library, zstandard and numpy.
+    ok, msg = verify_signatures(tr, "lab.key.pub")   # §3.6: signed whole by that key? (needs cryptography)
+
+CLI: python3 traces/desgd_trace.py TRACE [--round T] [--checkpoint T] [--verify] [--trust KEY.pub]
+Needs only the standard library, zstandard and numpy; verifying signatures also needs cryptography
+(Debian: python3-cryptography).
 """
-import argparse, contextlib, hashlib, json, os, struct, sys
+import argparse, base64, contextlib, hashlib, json, os, stat, struct, sys
 
 import numpy as np
 import zstandard
@@ -187,12 +190,26 @@ def num(x):
 
 # ---- the file -----------------------------------------------------------------------------------
 
+def _open_regular(path, what):
+    """A read-only descriptor of a regular file. Opened with O_NONBLOCK (a FIFO without a writer
+    would block open) and refused at once unless fstat says it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TraceError(f"{path} is not a regular file (a FIFO, device or directory): give the path of a {what}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Trace:
     """An open trace: header, record table, and positioned reads of rounds and keyframes."""
 
     def __init__(self, path):
         self.path = path
-        self._f = open(path, "rb")
+        self._f = os.fdopen(_open_regular(path, "trace"), "rb")
         self.size = os.fstat(self._f.fileno()).st_size
         sig = self._read(0, 16) if self.size >= 16 else b""
         if len(sig) < 16 or sig[:10] != MAGIC:
@@ -458,6 +475,143 @@ class Trace:
         return True, f"{seq} records verified", prev.hex()
 
 
+# ---- signatures (§3.6) ----------------------------------------------------------------------------
+
+P25519 = 2**255 - 19
+D25519 = -121665 * pow(121666, P25519 - 2, P25519) % P25519
+L25519 = 2**252 + 27742317777372353535851937790883648493
+# The encodings, sign bit cleared, of the 8 points of small order and their non-canonical forms
+# (y = 0, 1, the two order-8 y, p - 1, p, p + 1), as libsodium's has_small_order lists them.
+SMALL_ORDER = {bytes.fromhex(h) for h in (
+    "00" * 32, "01" + "00" * 31,
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "ec" + "ff" * 30 + "7f", "ed" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f")}
+SIGNATURE_DOMAIN = b"desgd-trace-signature-v1"
+
+
+def key_problem(raw):
+    """Why the 32 bytes are not a valid key (FORMAT.md §3.6, RFC 8032 §5.1.3), or None."""
+    if len(raw) != 32:
+        return f"not 32 bytes ({len(raw)})"
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    u, v = (y * y - 1) % P25519, (D25519 * y * y + 1) % P25519
+    if y >= P25519 or pow(u * v % P25519, (P25519 - 1) // 2, P25519) not in (0, 1) or (u == 0 and raw[31] & 0x80):
+        return "not a point of the curve (RFC 8032 §5.1.3 decoding fails)"
+    if raw[:31] + bytes([raw[31] & 0x7F]) in SMALL_ORDER:
+        return "a point of small order, which would verify forged signatures"
+    return None
+
+
+def signature_is_strict(sig):
+    """R canonical and not of small order, S < L (FORMAT.md §3.6)."""
+    r, s = sig[:32], sig[32:]
+    return (len(sig) == 64 and int.from_bytes(r, "little") & ((1 << 255) - 1) < P25519
+            and r[:31] + bytes([r[31] & 0x7F]) not in SMALL_ORDER and int.from_bytes(s, "little") < L25519)
+
+
+def ssh_blob(raw):
+    """The SSH wire-format public key (RFC 8709): string "ssh-ed25519", string key."""
+    return struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", len(raw)) + raw
+
+
+def fingerprint(raw):
+    """OpenSSH's fingerprint: SHA256: and the unpadded base64 of SHA-256 of the wire blob."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(ssh_blob(raw)).digest()).decode().rstrip("=")
+
+
+def read_public_key(path):
+    """The 32 bytes of a public key file: `ssh-ed25519 <base64> [comment]` or `desgd-ed25519 <base64>`."""
+    fd = _open_regular(path, "public key file")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(4097)
+    if len(data) > 4096:
+        raise TraceError(f"{path} is larger than 4096 bytes: not a public key")
+    fields = data.decode("utf-8", "replace").strip().split(" ")
+    raw = None
+    try:
+        if fields[0] == "ssh-ed25519" and len(fields) >= 2:
+            blob = base64.b64decode(fields[1], validate=True)
+            if len(blob) == 51 and blob[:19] == ssh_blob(b"\0" * 32)[:19]:
+                raw = blob[19:]
+        elif fields[0] == "desgd-ed25519" and len(fields) == 2:
+            raw = base64.b64decode(fields[1], validate=True)
+    except ValueError:
+        raw = None
+    if raw is None or len(raw) != 32:
+        raise TraceError(f"{path} is not an Ed25519 public key: expected one line `ssh-ed25519 <base64> [comment]`")
+    problem = key_problem(raw)
+    if problem:
+        raise TraceError(f"{path}: not a valid Ed25519 public key: {problem}")
+    return raw
+
+
+def verify_signatures(tr, public_key_path):
+    """Whether `public_key_path`'s key signed the whole trace (FORMAT.md §3.6: a final signature
+    covering every record, every signature valid, no other signer), strictly (small-order keys and
+    R, non-canonical R, S >= L refused). Returns (ok, message)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    trusted = read_public_key(public_key_path)
+    recs = []                                   # (type, round, offset, size, previous digest, payload or None)
+    prev, off, seq = hashlib.sha256(tr._read(0, 16)).digest(), 16, 0
+    while off < tr.size:
+        h = tr._record_header(off, seq, None)
+        if h is None:
+            return False, f"{tr.size - off} trailing bytes after record {seq - 1}: not signed"
+        if h["prev"] != prev:
+            return False, f"the digest chain breaks at {h['where']}"
+        payload = tr._payload(h)
+        recs.append((h["type"], h["round"], off, h["end"] - off, h["prev"], payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else None))
+        prev, off, seq = tr._read(h["end"] - 32, 32), h["end"], seq + 1
+    rounds, final = 0, None
+    for i, (kind, _, _, _, previous, p) in enumerate(recs):
+        if kind == ROUND:
+            rounds += 1
+        if kind != SIGNATURE:
+            continue
+        what = f"signature record {i}"
+        if final is not None:
+            return False, f"{what} follows the final signature (record {final})"
+        if len(p) != 152:
+            return False, f"{what}: payload of {len(p)} bytes, not 152"
+        alg, sk, res, flags, n_rounds, n_records = struct.unpack_from("<BBHIQQ", p)
+        key, digest, sig = p[24:56], p[56:88], p[88:152]
+        if alg != 1 or sk not in (1, 2) or res or flags & ~1 or (sk == 1 and flags):
+            return False, f"{what} is malformed (algorithm {alg}, kind {sk}, reserved {res}, flags {flags})"
+        problem = key_problem(key)
+        if problem:
+            return False, f"{what}: its public key is {problem}"
+        if key != trusted:
+            return False, f"{what} is signed by {fingerprint(key)}, not by the trusted key {fingerprint(trusted)}"
+        if digest != previous:
+            return False, f"{what} signs a digest that is not the previous record's"
+        if not signature_is_strict(sig):
+            return False, f"{what}: the signature's R or S is not strictly encoded (small-order or non-canonical R, S >= L)"
+        try:
+            Ed25519PublicKey.from_public_bytes(key).verify(sig, SIGNATURE_DOMAIN + p[:88])
+        except InvalidSignature:
+            return False, f"{what}: the Ed25519 signature does not verify"
+        if n_records != i or n_rounds != rounds:
+            return False, f"{what} says {n_records} records and {n_rounds} rounds precede it; {i} and {rounds} do"
+        if sk == 2:
+            final = (i, flags & 1, n_rounds)
+    if final is None:
+        return False, "no final signature covers the file" if any(r[0] == SIGNATURE for r in recs) else "the trace is unsigned"
+    s, stopped, n_rounds = final
+    tail = recs[s + 1:]
+    if tail:
+        if [r[0] for r in tail] != [INDEX, FOOTER] or len(tail[1][5]) != 32:
+            return False, f"{len(tail)} records after the final signature are not an index and a footer"
+        index_off, entries, f_rounds, f_flags, f_res = struct.unpack("<QQQII", tail[1][5])
+        if index_off != tail[0][2] or entries != s + 1 or f_rounds != n_rounds or f_flags != stopped or f_res:
+            return False, "the footer does not say what the final signature says"
+        want = b"".join(struct.pack("<B7xqQQ", k, r, o, z) for k, r, o, z, _, _ in recs[:s + 1])
+        if tail[0][5] != want:
+            return False, "the index does not describe the records the final signature covers"
+    return True, f"signed by {fingerprint(trusted)}, whole file ({n_rounds} rounds)"
+
+
 # ---- command line -------------------------------------------------------------------------------
 
 def _summary(tr):
@@ -481,8 +635,8 @@ def _summary(tr):
         # §3.6: the key is bytes 24-55 of the payload; Ed25519 itself needs a library outside the
         # standard one, so this reader names the signers and leaves verification to desgd-audit.
         keys = {tr._read(off + 64 + 24, 32) for _, _, off, size in sigs if size == 96 + 152}
-        fps = ", ".join(sorted("SHA256:" + hashlib.sha256(k).digest()[:16].hex() for k in keys))
-        print(f"  {len(sigs)} signature records by {fps} (not verified here: desgd-audit verifies them)")
+        fps = ", ".join(sorted(fingerprint(k) for k in keys))
+        print(f"  {len(sigs)} signature records by {fps} (verify them with --trust KEY.pub)")
 
 
 def _show_round(tr, t):
@@ -519,6 +673,7 @@ def main(argv=None):
     p.add_argument("--round", type=int, metavar="T", help="show round T")
     p.add_argument("--checkpoint", type=int, metavar="T", help="show the state checkpoint before round T")
     p.add_argument("--verify", action="store_true", help="verify the whole digest chain")
+    p.add_argument("--trust", metavar="KEY.pub", help="exit 1 unless this key signed the whole trace (§3.6)")
     a = p.parse_args(argv)
     try:
         with Trace(a.trace) as tr:
@@ -527,6 +682,11 @@ def main(argv=None):
                 _show_round(tr, a.round)
             if a.checkpoint is not None:
                 _show_checkpoint(tr, a.checkpoint)
+            if a.trust is not None:
+                ok, msg = verify_signatures(tr, a.trust)
+                print(f"signatures {'OK' if ok else 'NOT TRUSTED'}: {msg}")
+                if not ok:
+                    return 1
             if a.verify:
                 ok, msg, last = tr.verify_chain()
                 print(f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest {last}")
