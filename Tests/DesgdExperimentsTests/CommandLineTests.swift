@@ -195,6 +195,7 @@ import Testing
         ["desgd-grid"], ["desgd-grid", "run"], ["desgd-grid", "status"], ["desgd-grid", "report"], ["desgd-grid", "slurm"],
         ["desgd-bench"], ["desgd-bench", "simulate"], ["desgd-bench", "numerics"], ["desgd-bench", "aggregators"],
         ["desgd-bench", "record"], ["desgd-bench", "replay"], ["desgd-bench", "centralized"],
+        ["desgd-key"], ["desgd-key", "generate"], ["desgd-key", "fingerprint"], ["desgd-key", "public"],
     ]
 
     /// `--help` at 80 columns: exit 0, and every paragraph of the overview is wrapped once, at the
