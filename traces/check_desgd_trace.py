@@ -18,7 +18,8 @@ import os, sys, tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from desgd_trace import Trace, TraceError, aggregate, checkpoint_state, honest_mean, num, verify_signatures  # noqa: E402
+from desgd_trace import (Trace, TraceError, aggregate, checkpoint_state, honest_mean, num,  # noqa: E402
+                         verify_signatures)
 
 GAP_RTOL = 1e-6
 

@@ -562,7 +562,8 @@ def verify_signatures(tr, public_key_path):
         if h["prev"] != prev:
             return False, f"the digest chain breaks at {h['where']}"
         payload = tr._payload(h)
-        recs.append((h["type"], h["round"], off, h["end"] - off, h["prev"], payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else None))
+        kept = payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else None
+        recs.append((h["type"], h["round"], off, h["end"] - off, h["prev"], kept))
         prev, off, seq = tr._read(h["end"] - 32, 32), h["end"], seq + 1
     rounds, final = 0, None
     for i, (kind, _, _, _, previous, p) in enumerate(recs):
@@ -587,7 +588,7 @@ def verify_signatures(tr, public_key_path):
         if digest != previous:
             return False, f"{what} signs a digest that is not the previous record's"
         if not signature_is_strict(sig):
-            return False, f"{what}: the signature's R or S is not strictly encoded (small-order or non-canonical R, S >= L)"
+            return False, f"{what}: R or S is not strict (small-order or non-canonical R, or S >= L)"
         try:
             Ed25519PublicKey.from_public_bytes(key).verify(sig, SIGNATURE_DOMAIN + p[:88])
         except InvalidSignature:
@@ -597,7 +598,8 @@ def verify_signatures(tr, public_key_path):
         if sk == 2:
             final = (i, flags & 1, n_rounds)
     if final is None:
-        return False, "no final signature covers the file" if any(r[0] == SIGNATURE for r in recs) else "the trace is unsigned"
+        signed = any(r[0] == SIGNATURE for r in recs)
+        return False, "no final signature covers the file" if signed else "the trace is unsigned"
     s, stopped, n_rounds = final
     tail = recs[s + 1:]
     if tail:

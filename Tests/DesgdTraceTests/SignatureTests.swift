@@ -78,8 +78,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         return d
     }
 
-    /// `desgd-key generate`'s files: the private key mode 0600, the public key one line, both read
-    /// back to the same key; existing files are never overwritten.
+    /// `desgd-key generate`'s files: OpenSSH's, the private key mode 0600, the public key one line
+    /// `ssh-ed25519 … desgd`, both read back to the same key; existing files are never overwritten.
     @Test func keyFilesRoundTrip() throws {
         let d = try directory()
         defer { try? FileManager.default.removeItem(atPath: d) }
@@ -88,13 +88,14 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         let pubText = try String(contentsOfFile: path + ".pub", encoding: .utf8)
-        #expect(pubText.hasPrefix("desgd-ed25519 ") && pubText.hasSuffix("\n") && pubText.filter { $0 == "\n" }.count == 1)
-        #expect(try String(contentsOfFile: path, encoding: .utf8).hasPrefix("desgd-ed25519-private "))
+        #expect(pubText.hasPrefix("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI") && pubText.hasSuffix(" desgd\n"))
+        #expect(pubText.filter { $0 == "\n" }.count == 1)
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----\n"))
         let pub = try TracePublicKey.read(path: path + ".pub")
         #expect(pub == key.publicKey)
         #expect(try TraceSigningKey.read(path: path).publicKey == key.publicKey)
-        #expect(pub.fingerprint.hasPrefix("SHA256:") && pub.fingerprint.count == 7 + 32)
-        #expect(pub.fingerprint.dropFirst(7).allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        // OpenSSH's fingerprint: SHA256: and 43 characters of unpadded base64.
+        #expect(pub.fingerprint.hasPrefix("SHA256:") && pub.fingerprint.count == 7 + 43 && !pub.fingerprint.contains("="))
         #expect(keyA.publicKey.fingerprint != keyB.publicKey.fingerprint)
         #expect(throws: TraceError.self) { try TraceSigningKey.generate().write(to: path) }
         #expect(try TracePublicKey.read(path: path + ".pub") == pub)  // untouched
@@ -112,15 +113,19 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         }
         let b64 = { (n: Int) in Data([UInt8](repeating: 1, count: n)).base64EncodedString() }
         let cases: [(String, [UInt8], String)] = [
-            ("empty", [], "not a desgd key"),
-            ("prefix", Array("ssh-ed25519 \(b64(32))\n".utf8), "not a desgd key"),
+            ("empty", [], "not an Ed25519 public key"),
+            ("raw-ssh", Array("ssh-ed25519 \(b64(32))\n".utf8), "not the wire format"),
             ("short", Array("desgd-ed25519 \(b64(31))\n".utf8), "not 32 bytes"),
             ("long", Array("desgd-ed25519 \(b64(33))\n".utf8), "not 32 bytes"),
             ("junk", Array("desgd-ed25519 !!!!\n".utf8), "not 32 bytes"),
-            ("fields", Array("desgd-ed25519 \(b64(32)) extra\n".utf8), "not a desgd key"),
+            ("fields", Array("desgd-ed25519 \(b64(32)) extra\n".utf8), "not a key"),
             ("binary", [0xFF, 0xFE, 0x00, 0x80], "not text"),
             ("big", [UInt8](repeating: 0x41, count: 10_000), "larger than"),
             ("private", Array((keyA.text + "\n").utf8), "private key"),
+            ("openssh-private", Array(keyA.openSSHText().utf8), "private key"),
+            ("identity", Array((OpenSSHKey.publicLine([1] + [UInt8](repeating: 0, count: 31), comment: "x") + "\n").utf8), "small order"),
+            ("not-a-point", Array((OpenSSHKey.publicLine([2] + [UInt8](repeating: 0, count: 31), comment: "") + "\n").utf8),
+             "not a point"),
         ]
         for (name, bytes, reason) in cases {
             let p = file(name, bytes)
@@ -137,8 +142,9 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
             Issue.record("a public key was accepted for signing")
         } catch { #expect(error.message.contains("cannot sign")) }
         #expect(throws: TraceError.self) { try TraceSigningKey.read(path: d + "/missing") }
-        #expect(throws: TraceError.self) { try TracePublicKey.read(path: d) }  // a directory
-        #expect(throws: TraceError.self) { try TracePublicKey.read(path: "/dev/zero") }  // endless: bounded read
+        for path in [d, "/dev/zero"] {  // a directory, a device: refused before a read
+            #expect(throws: TraceError.self) { try TracePublicKey.read(path: path) }
+        }
         // Surrounding white space is fine.
         #expect(try TracePublicKey.read(path: file("spaced", Array("  \(keyA.publicKey.text)\r\n\n".utf8))) == keyA.publicKey)
     }
