@@ -13,7 +13,8 @@ struct DesgdKey: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "desgd-key",
-        abstract: "Create an Ed25519 key pair for signed traces, print a public key's fingerprint or a private key's public key.",
+        abstract: "Create an Ed25519 key pair for signed traces, print a public key's fingerprint "
+            + "or a private key's public key.",
         discussion: """
         A signed trace (desgd-record --sign KEY) holds an Ed25519 signature of its digest chain \
         after every keyframe and at the end; desgd-audit reports who signed how much of it, and \
@@ -38,7 +39,8 @@ struct DesgdKey: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a new OpenSSH private key to PATH (mode 0600) and its public key line to PATH.pub; never overwrites.")
+            abstract: "Write a new OpenSSH private key to PATH (mode 0600) and its public key line to PATH.pub; "
+                + "never overwrites.")
 
         @Option(help: ArgumentHelp("The private key file to create; the public key goes to this path with .pub appended.", valueName: "path"))
         var out: String
@@ -54,8 +56,8 @@ struct DesgdKey: ParsableCommand {
     struct Fingerprint: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the fingerprint of a public key file.")
 
-        @Argument(help: ArgumentHelp("A public key file (ssh-ed25519 <base64> [comment]), e.g. PATH.pub of desgd-key generate.",
-                                     valueName: "key.pub"))
+        @Argument(help: ArgumentHelp("A public key file (ssh-ed25519 <base64> [comment]), "
+                                     + "e.g. PATH.pub of desgd-key generate.", valueName: "key.pub"))
         var publicKey: String
 
         func run() throws {
@@ -67,7 +69,8 @@ struct DesgdKey: ParsableCommand {
 
     struct Public: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the OpenSSH public key line of a private key file (OpenSSH, PKCS#8 or desgd-ed25519-private).")
+            abstract: "Print the OpenSSH public key line of a private key file "
+                + "(OpenSSH, PKCS#8 or desgd-ed25519-private).")
 
         @Argument(help: ArgumentHelp("A private key file.", valueName: "key"))
         var privateKey: String

@@ -17,13 +17,15 @@ import Testing
         guard let outcome = try? run(tool, arguments, in: NSTemporaryDirectory()) else { return false }
         return outcome.status == 0
     }
-    static let sshTools = works(sshKeygen, ["-l", "-f", "/dev/null"]) || FileManager.default.isExecutableFile(atPath: sshKeygen)
+    static let sshTools = works(sshKeygen, ["-l", "-f", "/dev/null"])
+        || FileManager.default.isExecutableFile(atPath: sshKeygen)
     static let opensslTool = works(openssl, ["version"])
     static let pythonCryptography = works(python, ["-c", "import cryptography, zstandard, numpy"])
 
     /// Runs `tool` (an absolute path) and waits at most `timeout` seconds: a hang is a failure
     /// (status -1), not a stuck test.
-    static func run(_ tool: String, _ arguments: [String], in directory: String, timeout: Double = 120) throws -> (status: Int32, output: String) {
+    static func run(_ tool: String, _ arguments: [String], in directory: String,
+                    timeout: Double = 120) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = arguments
@@ -48,7 +50,8 @@ import Testing
         return (p.terminationStatus, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")
     }
 
-    static func desgd(_ name: String, _ arguments: [String], in directory: String, timeout: Double = 300) throws -> (status: Int32, output: String) {
+    static func desgd(_ name: String, _ arguments: [String], in directory: String,
+                      timeout: Double = 300) throws -> (status: Int32, output: String) {
         try run(Executables.directory.appendingPathComponent(name).path, arguments, in: directory, timeout: timeout)
     }
 
@@ -60,8 +63,9 @@ import Testing
 
     /// A short signed recording with `key`, written to `out` in `d`.
     static func record(signedWith key: String, out: String, in d: String) throws {
-        let r = try desgd("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4", "--rounds", "2",
-                                           "--eval-every", "1", "--threads", "1", "--keyframe-every", "1", "--out", out, "--sign", key], in: d)
+        let r = try desgd("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1",
+                                           "--batch", "4", "--rounds", "2", "--eval-every", "1", "--threads", "1",
+                                           "--keyframe-every", "1", "--out", out, "--sign", key], in: d)
         #expect(r.status == 0, "\(r.output)")
     }
 
@@ -72,7 +76,8 @@ import Testing
         var previous = TraceFormat.chainRoot(of: bytes[0..<TraceFormat.signatureSize])
         var offset = TraceFormat.signatureSize
         while offset + TraceFormat.recordHeaderSize <= bytes.count,
-              case .success(var h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize], fileMinor: TraceFormat.minor) {
+              case .success(var h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize],
+                                                        fileMinor: TraceFormat.minor) {
             let p0 = offset + TraceFormat.recordHeaderSize
             var payload = Array(bytes[p0 ..< p0 + Int(h.payloadLength)])
             if h.type == .signature { edit(&payload) }
@@ -110,7 +115,8 @@ import Testing
         for key in ["identity.pub", "identity-legacy.pub"] {
             let trusted = try Self.desgd("desgd-audit", ["forged.trace", "--trust", key], in: d)
             #expect(trusted.status == 2, "\(key): \(trusted.output)")
-            #expect(trusted.output.contains("small order") && !trusted.output.contains("whole file"), "\(trusted.output)")
+            #expect(trusted.output.contains("small order") && !trusted.output.contains("whole file"),
+                    "\(trusted.output)")
             let fingerprint = try Self.desgd("desgd-key", ["fingerprint", key], in: d)
             #expect(fingerprint.status == 2 && fingerprint.output.contains("small order"), "\(fingerprint.output)")
         }
@@ -141,7 +147,8 @@ import Testing
         let sample = Self.traces.appendingPathComponent("samples/v1.0-desgd-cclip-ipm-small-3r.trace").path
         let cases: [(String, [String])] = [
             ("desgd-key", ["fingerprint", "fifo"]), ("desgd-key", ["public", "fifo"]),
-            ("desgd-audit", [sample, "--trust", "fifo"]), ("desgd-audit", ["fifo"]), ("desgd-replay", ["fifo", "--verify"]),
+            ("desgd-audit", [sample, "--trust", "fifo"]), ("desgd-audit", ["fifo"]),
+            ("desgd-replay", ["fifo", "--verify"]),
             ("desgd-record", ["--synthetic", "300", "--rounds", "1", "--sign", "fifo", "--out", "x.trace"]),
             ("desgd-key", ["fingerprint", "/dev/zero"]), ("desgd-audit", [d]),
         ]
@@ -149,7 +156,8 @@ import Testing
             let start = Date()
             let r = try Self.desgd(program, arguments, in: d, timeout: 20)
             #expect(r.status == 2, "\(program) \(arguments): \(r.output)")
-            #expect(r.output.contains("not a regular file") && r.output.split(separator: "\n").count == 1, "\(r.output)")
+            #expect(r.output.contains("not a regular file") && r.output.split(separator: "\n").count == 1,
+                    "\(r.output)")
             #expect(Date().timeIntervalSince(start) < 10)
         }
     }
@@ -175,15 +183,17 @@ import Testing
                     "\(key): desgd \(ours.output), ssh-keygen \(theirs.output)")
             let derived = try Self.run(Self.sshKeygen, ["-y", "-f", key], in: d)
             let pub = try String(contentsOfFile: d + "/" + key + ".pub", encoding: .utf8)
-            #expect(derived.status == 0 && derived.output.split(separator: " ").prefix(2) == pub.split(separator: " ").prefix(2),
+            let pubFields = pub.split(separator: " ").prefix(2)
+            #expect(derived.status == 0 && derived.output.split(separator: " ").prefix(2) == pubFields,
                     "\(key): \(derived.output) vs \(pub)")
             let printed = try Self.desgd("desgd-key", ["public", key], in: d)
-            #expect(printed.status == 0 && printed.output.split(separator: " ").prefix(2) == pub.split(separator: " ").prefix(2))
+            #expect(printed.status == 0 && printed.output.split(separator: " ").prefix(2) == pubFields)
         }
         // A passphrase: refused with the way out.
         let locked = try Self.run(Self.sshKeygen, ["-q", "-t", "ed25519", "-N", "secret", "-f", "locked.key"], in: d)
         #expect(locked.status == 0, "\(locked.output)")
-        let refused = try Self.desgd("desgd-record", ["--synthetic", "300", "--rounds", "1", "--sign", "locked.key", "--out", "x.trace"], in: d)
+        let refused = try Self.desgd("desgd-record", ["--synthetic", "300", "--rounds", "1", "--sign", "locked.key",
+                                                      "--out", "x.trace"], in: d)
         #expect(refused.status == 2 && refused.output.contains("ssh-keygen -p"), "\(refused.output)")
     }
 
@@ -201,7 +211,8 @@ import Testing
         let audit = try Self.desgd("desgd-audit", ["o.trace", "--trust", "o.pem.pub"], in: d)
         #expect(audit.status == 0 && audit.output.contains("whole file"), "\(audit.output)")
         // openssl's own view of the public key: the last 32 bytes of its DER (RFC 8410).
-        let der = try Self.run(Self.openssl, ["pkey", "-in", "o.pem", "-pubout", "-outform", "DER", "-out", "o.pub.der"], in: d)
+        let der = try Self.run(Self.openssl, ["pkey", "-in", "o.pem", "-pubout", "-outform", "DER",
+                                              "-out", "o.pub.der"], in: d)
         #expect(der.status == 0)
         let raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: d + "/o.pub.der"))).suffix(32)
         #expect(pub.output == OpenSSHKey.publicLine(Array(raw), comment: "desgd") + "\n")
@@ -209,20 +220,26 @@ import Testing
 
     /// The Python reader verifies signatures on its own (check 7 of traces/check_desgd_trace.py):
     /// a genuine trace passes under its key, the identity-key forgery and another key fail.
-    @Test(.enabled(if: pythonCryptography, "python3 with cryptography, zstandard and numpy")) func pythonVerifiesSignatures() throws {
+    @Test(.enabled(if: pythonCryptography, "python3 with cryptography, zstandard and numpy"))
+    func pythonVerifiesSignatures() throws {
         let d = try Self.directory()
         defer { try? FileManager.default.removeItem(atPath: d) }
-        for k in ["a.key", "b.key"] { #expect(try Self.desgd("desgd-key", ["generate", "--out", k], in: d).status == 0) }
+        for k in ["a.key", "b.key"] {
+            #expect(try Self.desgd("desgd-key", ["generate", "--out", k], in: d).status == 0)
+        }
         try Self.record(signedWith: "a.key", out: "t.trace", in: d)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: d + "/t.trace")))
-        _ = FileManager.default.createFile(atPath: d + "/forged.trace", contents: Data(Self.rechained(bytes) { payload in
+        let forged = Self.rechained(bytes) { payload in
             payload.replaceSubrange(24..<56, with: Self.identity)
             payload.replaceSubrange(88..<152, with: Self.identity + [UInt8](repeating: 0, count: 32))
-        }))
-        _ = FileManager.default.createFile(atPath: d + "/identity.pub", contents: Data((OpenSSHKey.publicLine(Self.identity, comment: "") + "\n").utf8))
+        }
+        _ = FileManager.default.createFile(atPath: d + "/forged.trace", contents: Data(forged))
+        let identityLine = OpenSSHKey.publicLine(Self.identity, comment: "") + "\n"
+        _ = FileManager.default.createFile(atPath: d + "/identity.pub", contents: Data(identityLine.utf8))
         let checker = Self.traces.appendingPathComponent("check_desgd_trace.py").path
         let good = try Self.run(Self.python, [checker, "t.trace", "--trust", "a.key.pub"], in: d)
-        #expect(good.status == 0 && good.output.contains("7. signatures") && good.output.contains("whole file"), "\(good.output)")
+        #expect(good.status == 0 && good.output.contains("7. signatures") && good.output.contains("whole file"),
+                "\(good.output)")
         let reader = Self.traces.appendingPathComponent("desgd_trace.py").path
         let bad: [(String, String, String)] = [
             ("t.trace", "b.key.pub", "not by the trusted key"), ("forged.trace", "a.key.pub", "small order"),

@@ -78,7 +78,9 @@ public enum Ed25519Strictness {
 
     /// Whether the little-endian 256-bit `scalar` is below L.
     static func isBelowGroupOrder(_ scalar: [UInt8]) -> Bool {
-        for i in stride(from: 31, through: 0, by: -1) where scalar[i] != groupOrder[i] { return scalar[i] < groupOrder[i] }
+        for i in stride(from: 31, through: 0, by: -1) where scalar[i] != groupOrder[i] {
+            return scalar[i] < groupOrder[i]
+        }
         return false
     }
 }

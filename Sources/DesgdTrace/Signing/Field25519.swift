@@ -31,7 +31,9 @@ struct Field25519: Equatable, Sendable {
 
     /// Whether the limbs, as an integer, are ≥ p.
     private var isAtLeastP: Bool {
-        for i in stride(from: 3, through: 0, by: -1) where limbs[i] != Self.p.limbs[i] { return limbs[i] > Self.p.limbs[i] }
+        for i in stride(from: 3, through: 0, by: -1) where limbs[i] != Self.p.limbs[i] {
+            return limbs[i] > Self.p.limbs[i]
+        }
         return true
     }
 

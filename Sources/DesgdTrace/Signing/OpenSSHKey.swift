@@ -45,10 +45,16 @@ public enum OpenSSHKey {
     /// The RFC 8032 private key (32-byte seed) of an unencrypted openssh-key-v1 file.
     static func seed(_ text: String, source: String) throws(TraceError) -> [UInt8] {
         let bytes = try PEMArmor.decode(text, label: privateLabel, source: source)
-        let bad = { (what: String) in TraceError.corrupted("\(source) is not a valid OpenSSH Ed25519 private key: \(what)") }
-        guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else { throw bad("no openssh-key-v1 magic") }
+        let bad = { (what: String) in
+            TraceError.corrupted("\(source) is not a valid OpenSSH Ed25519 private key: \(what)")
+        }
+        guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
+            throw bad("no openssh-key-v1 magic")
+        }
         var r = SSHWireReader(Array(bytes[magic.count...]))
-        guard let cipher = r.string(), let kdf = r.string(), let _ = r.string(), let keys = r.uint32() else { throw bad("truncated") }
+        guard let cipher = r.string(), let kdf = r.string(), let _ = r.string(), let keys = r.uint32() else {
+            throw bad("truncated")
+        }
         guard cipher == Array("none".utf8), kdf == Array("none".utf8) else {
             throw .usage("\(source) is encrypted (cipher \(String(decoding: cipher, as: UTF8.self))): "
                          + "remove the passphrase of a copy with ssh-keygen -p -N '' -f COPY, and sign with the copy")
@@ -56,13 +62,17 @@ public enum OpenSSHKey {
         guard keys == 1 else { throw bad("it holds \(keys) keys, not 1") }
         guard let publicBlob = r.string(), let section = r.string(), r.atEnd else { throw bad("truncated") }
         var p = SSHWireReader(section)
-        guard let check1 = p.uint32(), let check2 = p.uint32(), check1 == check2 else { throw bad("the check numbers differ") }
+        guard let check1 = p.uint32(), let check2 = p.uint32(), check1 == check2 else {
+            throw bad("the check numbers differ")
+        }
         guard let type = p.string(), type == Array(keyType.utf8) else { throw bad("not an ssh-ed25519 key") }
         guard let pub = p.string(), pub.count == 32, let pair = p.string(), pair.count == 64, let _ = p.string() else {
             throw bad("the key fields are not 32 and 64 bytes")
         }
         let padding = p.rest
-        guard padding.count < 8, padding.enumerated().allSatisfy({ Int($1) == $0 + 1 }) else { throw bad("bad padding") }
+        guard padding.count < 8, padding.enumerated().allSatisfy({ Int($1) == $0 + 1 }) else {
+            throw bad("bad padding")
+        }
         guard Array(pair[32...]) == pub, publicBlob == blob(pub) else { throw bad("its public key fields disagree") }
         let seed = Array(pair[0..<32])
         guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed),
@@ -134,7 +144,9 @@ struct SSHWireReader {
 struct SSHWireWriter {
     var bytes: [UInt8] = []
 
-    mutating func uint32(_ v: UInt32) { bytes += [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    mutating func uint32(_ v: UInt32) {
+        bytes += [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
+    }
 
     mutating func string(_ s: [UInt8]) {
         uint32(UInt32(s.count))

@@ -5,16 +5,20 @@ import Foundation
 enum PEMArmor {
     /// The bytes between the BEGIN and END lines of `label`, or an error naming `source`.
     static func decode(_ text: String, label: String, source: String) throws(TraceError) -> [UInt8] {
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
         guard lines.first == "-----BEGIN \(label)-----", lines.count >= 2, lines.last == "-----END \(label)-----" else {
             throw .corrupted("\(source): not a PEM block `-----BEGIN \(label)-----` … `-----END \(label)-----`")
         }
         let body = lines.dropFirst().dropLast()
         // RFC 7468 headers ("Proc-Type: 4,ENCRYPTED", …) mark an encrypted legacy key.
         if body.contains(where: { $0.contains(":") }) {
-            throw .usage("\(source) is an encrypted or annotated PEM key: decrypt it first (ssh-keygen -p, or openssl pkey)")
+            throw .usage("\(source) is an encrypted or annotated PEM key: decrypt a copy first "
+                         + "(ssh-keygen -p, or openssl pkey)")
         }
-        guard let data = Data(base64Encoded: body.joined()) else { throw .corrupted("\(source): the PEM body is not base64") }
+        guard let data = Data(base64Encoded: body.joined()) else {
+            throw .corrupted("\(source): the PEM body is not base64")
+        }
         return Array(data)
     }
 

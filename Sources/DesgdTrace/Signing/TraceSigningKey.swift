@@ -56,7 +56,8 @@ public struct TracePublicKey: Sendable, Equatable, Hashable {
         let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         if line.hasPrefix("-----BEGIN") || fields.first.map(String.init) == TraceSigningKey.textPrefix {
-            throw .usage("\(source): it is a private key: pass its public key (its .pub file, or what desgd-key public prints)")
+            throw .usage("\(source): it is a private key: pass its public key "
+                         + "(its .pub file, or what desgd-key public prints)")
         }
         let raw: [UInt8]
         if fields.first.map(String.init) == OpenSSHKey.keyType, fields.count >= 2, !line.contains("\n") {
@@ -64,7 +65,8 @@ public struct TracePublicKey: Sendable, Equatable, Hashable {
         } else if fields.first.map(String.init) == textPrefix {
             raw = try KeyText.decode(line, prefix: textPrefix, source: source)
         } else {
-            throw .corrupted("\(source) is not an Ed25519 public key: expected one line `ssh-ed25519 <base64> [comment]` "
+            throw .corrupted("\(source) is not an Ed25519 public key: expected one line "
+                             + "`ssh-ed25519 <base64> [comment]` "
                              + "(create keys with desgd-key generate or ssh-keygen -t ed25519)")
         }
         do { return try TracePublicKey(raw: raw) } catch { throw .corrupted("\(source): \(error.message)") }
@@ -116,7 +118,8 @@ public struct TraceSigningKey: Sendable {
 
     /// The unencrypted OpenSSH private key file's text (what `desgd-key generate` writes).
     public func openSSHText(comment: String = "desgd") -> String {
-        OpenSSHKey.privateText(seed: seed, raw: publicKey.raw, comment: comment, check: UInt32.random(in: 0...UInt32.max))
+        OpenSSHKey.privateText(seed: seed, raw: publicKey.raw, comment: comment,
+                               check: UInt32.random(in: 0...UInt32.max))
     }
 
     /// The PKCS#8 PEM text (RFC 8410), as `openssl genpkey -algorithm ed25519` writes it.
@@ -139,7 +142,8 @@ public struct TraceSigningKey: Sendable {
         } else if line.hasPrefix("-----BEGIN \(PKCS8Key.label)-----") {
             seed = try PKCS8Key.seed(line, source: source)
         } else if line.hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-            throw .usage("\(source) is encrypted: decrypt a copy with openssl pkey -in \(source) -out COPY, and sign with the copy")
+            throw .usage("\(source) is encrypted: decrypt a copy with openssl pkey -in \(source) -out COPY, "
+                         + "and sign with the copy")
         } else if first == textPrefix {
             seed = try KeyText.decode(line, prefix: textPrefix, source: source)
         } else if first == OpenSSHKey.keyType || first == TracePublicKey.textPrefix {
@@ -211,7 +215,9 @@ public enum KeyText {
             if n == 0 { break }
             count += n
         }
-        guard count <= maximumFileSize else { throw .corrupted("\(path) is larger than \(maximumFileSize) bytes: not a key file") }
+        guard count <= maximumFileSize else {
+            throw .corrupted("\(path) is larger than \(maximumFileSize) bytes: not a key file")
+        }
         guard let text = String(validating: buffer[0..<count], as: UTF8.self) else {
             throw .corrupted("\(path) is not text: not a key file")
         }
