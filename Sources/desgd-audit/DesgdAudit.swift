@@ -54,7 +54,7 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
     @Option(help: "Threads for the replays, \(rangeText(SimulationConfig.threadsRange)) (the report does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
-    @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (desgd-key generate's .pub file) over the whole file.",
+    @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (a .pub file of desgd-key generate or ssh-keygen) over the whole file.",
                                valueName: "key.pub"))
     var trust: String?
     @Option(help: "Drift: a collapse onset is a drop of more than this many accuracy points between evaluations (0...100).")

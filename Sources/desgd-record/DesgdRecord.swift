@@ -49,7 +49,7 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
     var checkpointEvery: Int?
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
-    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
+    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate, ssh-keygen -t ed25519 -N '' or openssl genpkey -algorithm ed25519): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
     @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's).")
