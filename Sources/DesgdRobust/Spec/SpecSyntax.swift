@@ -254,19 +254,22 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
             if c == "n" { pos += 1; return .n }
             if c == "f" { pos += 1; return .f }
             if c == "-" || c == "(" {
-                depth += 1
-                defer { depth -= 1 }
-                guard depth <= SpecLimits.expressionDepth else {
+                // One level of nesting: the recursion below is at most expressionDepth deep.
+                guard depth < SpecLimits.expressionDepth else {
                     throw AggregationError("\(context)=\(text) nests more than \(SpecLimits.expressionDepth) "
                         + "parentheses or minus signs")
                 }
-            }
-            if c == "-" { pos += 1; return .negate(try atom()) }
-            if c == "(" {
+                depth += 1
                 pos += 1
-                let e = try sum()
-                guard pos < chars.count, chars[pos] == ")" else { throw error() }
-                pos += 1
+                let e: SpecExpression
+                if c == "-" {
+                    e = .negate(try atom())
+                } else {
+                    e = try sum()
+                    guard pos < chars.count, chars[pos] == ")" else { throw error() }
+                    pos += 1
+                }
+                depth -= 1
                 return e
             }
             var digits = ""
