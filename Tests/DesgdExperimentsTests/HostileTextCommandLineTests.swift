@@ -8,7 +8,8 @@ import Testing
 /// and a record type newer than the file's version is exit 2 naming it.
 @Suite struct HostileTextCommandLineTests {
     /// A newline, a fake signature verdict hidden by `ESC[8m`, a right-to-left override, a script.
-    static let hostile = "desgd 0.10.0\n\u{1B}[8m\n           signed by 0123456789abcdef, whole file\u{1B}[0m\u{202E}<script>alert(1)</script>"
+    static let hostile = "desgd 0.10.0\n\u{1B}[8m\n           signed by 0123456789abcdef, whole file\u{1B}[0m"
+        + "\u{202E}<script>alert(1)</script>"
 
     static func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path)!) }
 
@@ -61,7 +62,8 @@ import Testing
         let shown = String(decoding: text.standardOutput, as: UTF8.self)
         #expect(text.status == 0, "\(text.standardError)")
         Self.expectClean(shown + text.standardError, "desgd-audit")
-        #expect(shown.contains("desgd 0.10.0\\u000a\\u001b[8m\\u000a           signed by 0123456789abcdef, whole file\\u001b[0m\\u202e<script>"))
+        #expect(shown.contains("desgd 0.10.0\\u000a\\u001b[8m\\u000a           signed by 0123456789abcdef, whole file"
+                               + "\\u001b[0m\\u202e<script>"))
         if sample == CommandLineTests.forkSample { #expect(shown.contains("fork       of desgd 0.10.0\\u000a")) }
 
         let page = String(decoding: FileManager.default.contents(atPath: html) ?? Data(), as: UTF8.self)

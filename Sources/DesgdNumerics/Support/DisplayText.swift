@@ -35,7 +35,8 @@ public enum DisplayText {
     /// through it last, as a net under the escaping of each field.
     public static func escapedLines(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: { $0 != "\n" && !isPrintable($0) }) else { return text }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(separator: "\n")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return lines.map { escaped(String($0)) }.joined(separator: "\n")
     }
 
     /// JSON text from an encoder with every non-printing code point but the newline written as a

@@ -114,8 +114,8 @@ public enum AuditHTML {
         }
         if let note = i.note { out += "<li>Note: \(e(note))</li>\n" }
         if let skipped = i.skippedRecords {
-            out += "<li>Skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") of types this reader does not know "
-                + "(a later format version): \(e(skipped.map(\.description).joined(separator: "; ")))</li>\n"
+            out += "<li>Skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
+                + "of types this reader does not know (a later format version): \(e(skipped.map(\.description).joined(separator: "; ")))</li>\n"
         }
         out += "<li>Rounds recorded: \(i.recordedRounds) of \(r.run.configuredRounds) configured; "
         out += i.missingRounds == 0 ? "none missing.</li>\n" : "<strong>\(i.missingRounds) missing</strong>.</li>\n"

@@ -42,7 +42,15 @@ extension TraceHeader.ForkInfo {
     public var forDisplay: TraceHeader.ForkInfo {
         let t = DisplayText.escaped
         return TraceHeader.ForkInfo(parentDigest: t(parentDigest), at: at, parentFile: t(parentFile),
-                                    changes: changes.map { .init(option: t($0.option), parent: t($0.parent), fork: t($0.fork)) })
+                                    changes: changes.map(\.forDisplay))
+    }
+}
+
+extension TraceHeader.ForkInfo.Change {
+    /// Option and values escaped for display (``DisplayText``).
+    public var forDisplay: TraceHeader.ForkInfo.Change {
+        let t = DisplayText.escaped
+        return .init(option: t(option), parent: t(parent), fork: t(fork))
     }
 }
 
@@ -57,7 +65,7 @@ extension ForkFamilyReport {
             r.branches[k].trace = t(b.trace)
             r.branches[k].aggregator = t(b.aggregator)
             r.branches[k].attack = t(b.attack)
-            r.branches[k].changes = b.changes.map { .init(option: t($0.option), parent: t($0.parent), fork: t($0.fork)) }
+            r.branches[k].changes = b.changes.map(\.forDisplay)
         }
         return r
     }

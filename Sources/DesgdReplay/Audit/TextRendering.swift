@@ -76,8 +76,8 @@ public enum AuditText {
         out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (run.fork.map { " (rounds \($0.at)..<\($0.at + i.recordedRounds): a fork)" } ?? "") + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
         if let s = i.signatures { out.append("           \(t(s.summary))") }
         if let skipped = i.skippedRecords {
-            out.append("           skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") of types this reader does not know "
-                + "(a later format version): " + skipped.map(\.description).joined(separator: "; "))
+            out.append("           skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
+                + "of types this reader does not know (a later format version): " + skipped.map(\.description).joined(separator: "; "))
         }
         if let best = r.accuracy.max(by: { $0.accuracy < $1.accuracy }), let last = r.accuracy.last {
             out.append("accuracy   best \(String(format: "%.2f", 100 * best.accuracy)) % (round \(best.round)), final \(String(format: "%.2f", 100 * last.accuracy)) % (round \(last.round)); "

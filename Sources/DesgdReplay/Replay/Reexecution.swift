@@ -72,8 +72,8 @@ public enum Reexecution {
         // The files actually read, their digests and the normalisation derived from them must be the
         // header's (FORMAT.md §5.1, §6): a header whose provenance was rewritten is refused here.
         if let why = dataset.provenance.mismatch(with: header.dataset) {
-            throw .usage("the data set \(DisplayText.quoted(dataset.provenance.source)) is not the one the trace was recorded on: \(why); "
-                + "pass --data DIR with the data it was recorded on")
+            throw .usage("the data set \(DisplayText.quoted(dataset.provenance.source)) is not the one the trace was "
+                + "recorded on: \(why); pass --data DIR with the data it was recorded on")
         }
         return dataset
     }

@@ -84,7 +84,8 @@ public enum ResumeRun {
         let dataset: Dataset
         if let given {
             if let why = given.provenance.mismatch(with: h.dataset) {
-                throw .usage("\(path) was recorded on other data than \(DisplayText.quoted(given.provenance.source)): \(why)")
+                throw .usage("\(path) was recorded on other data than "
+                    + "\(DisplayText.quoted(given.provenance.source)): \(why)")
             }
             dataset = given
         } else {

@@ -20,7 +20,8 @@ public enum SpecLimits {
 
     /// The limits in a sentence, for the `--help` of options that take specs.
     public static let summary = "a spec or + chain at most \(specLength) characters and \(components) components; "
-        + "an integer expression at most \(expressionLength) characters, \(expressionDepth) nested parentheses or minus signs"
+        + "an integer expression at most \(expressionLength) characters, "
+        + "\(expressionDepth) nested parentheses or minus signs"
 
     /// Throws when `text` is longer than ``specLength``.
     static func checkLength(_ text: String) throws(AggregationError) {

@@ -49,7 +49,8 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
             for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
-                    throw AggregationError("'\(shown)': parameter '\(DisplayText.quoted(String(item)))' is not key=value")
+                    let quoted = DisplayText.quoted(String(item))
+                    throw AggregationError("'\(shown)': parameter '\(quoted)' is not key=value")
                 }
                 let key = String(kv[0]).lowercased()
                 if params.contains(where: { $0.key == key }) {

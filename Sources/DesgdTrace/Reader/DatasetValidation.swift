@@ -19,7 +19,8 @@ extension TraceHeader {
             names = [["train"], ["test"]]
         }
         guard dataset.kind == expectedKind else {
-            throw ParseFailure("dataset.kind is '\(DisplayText.quoted(dataset.kind, limit: 40))', but config.data is \(expectedKind)")
+            let kind = DisplayText.quoted(dataset.kind, limit: 40)
+            throw ParseFailure("dataset.kind is '\(kind)', but config.data is \(expectedKind)")
         }
         guard dataset.fileDigests.count == names.count,
               names.allSatisfy({ choices in choices.filter { dataset.fileDigests[$0] != nil }.count == 1 }) else {
@@ -49,12 +50,15 @@ extension DatasetProvenance {
     /// bit) all agree. `source` is informative (FORMAT.md §5.1) and not compared.
     public func mismatch(with recorded: DatasetProvenance) -> String? {
         if kind != recorded.kind { return "it is \(kind) data, the trace says \(DisplayText.quoted(recorded.kind, limit: 40))" }
-        for name in Set(fileDigests.keys).union(recorded.fileDigests.keys).sorted() where fileDigests[name] != recorded.fileDigests[name] {
+        let names = Set(fileDigests.keys).union(recorded.fileDigests.keys).sorted()
+        for name in names where fileDigests[name] != recorded.fileDigests[name] {
             let read = fileDigests[name].map { String($0.prefix(16)) + "…" } ?? "absent"
             let said = recorded.fileDigests[name].map { DisplayText.quoted(String($0.prefix(16))) + "…" } ?? "absent"
             return "its file \(DisplayText.quoted(name, limit: 40)) has digest \(read), the trace says \(said)"
         }
-        if digest != recorded.digest { return "its digest is \(digest.prefix(16))…, the trace says \(DisplayText.quoted(String(recorded.digest.prefix(16))))…" }
+        if digest != recorded.digest {
+            return "its digest is \(digest.prefix(16))…, the trace says \(DisplayText.quoted(String(recorded.digest.prefix(16))))…"
+        }
         if normalization.mean.bitPattern != recorded.normalization.mean.bitPattern
             || normalization.std.bitPattern != recorded.normalization.std.bitPattern {
             return "its normalisation is mean \(normalization.mean), std \(normalization.std); the trace says mean "
