@@ -18,11 +18,11 @@ public struct SimulationOptions: ParsableArguments {
     public var mode: SimulationConfig.Mode?
     @Option(help: "Where momentum lives: local (on workers, the paper) or global (on the server, the ablation). Default: local.")
     public var momentum: SimulationConfig.MomentumPlacement?
-    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below). Default: mean.")
+    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below; \(SpecLimits.summary)). Default: mean.")
     public var aggregator: String?
-    @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm. Default: none.")
+    @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm (\(SpecLimits.summary)). Default: none.")
     public var preAggregators: String?
-    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below). Default: none.")
+    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below; \(SpecLimits.summary)). Default: none.")
     public var attack: String?
     @Option(help: "Model: lenet (431 080 parameters) or small (19 670). Default: small (quick), lenet (paper).")
     public var model: ModelArchitecture?
@@ -123,7 +123,8 @@ public func rangeText<T>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound)...\(r
 /// The one way the front ends report bad input: a one-line message on standard error, exit code 2.
 public enum CommandFailure {
     public static func exit(_ program: String, _ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
+        // One line, whatever a message quotes from a file (DisplayText).
+        FileHandle.standardError.write(Data("\(program): \(DisplayText.escaped(message))\n".utf8))
         return ExitCode(2)
     }
 

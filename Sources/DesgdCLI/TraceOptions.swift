@@ -98,7 +98,7 @@ public enum VectorRebuilding {
     /// record is a finding (exit 1, like a failed --reexecute); anything else is bad input (exit 2).
     public static func failure(_ error: TraceError, program: String) -> ExitCode {
         guard error.kind == .mismatch else { return CommandFailure.exit(program, error.message) }
-        FileHandle.standardError.write(Data("\(program): FAILED: \(error.message)\n".utf8))
+        FileHandle.standardError.write(Data("\(program): FAILED: \(DisplayText.escaped(error.message))\n".utf8))
         return ExitCode(1)
     }
 }

@@ -39,8 +39,9 @@ struct DesgdAuditCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The trace file; or PARENT FORK…: a trace and forks of it, side by side.", valueName: "trace"))
     var traces: [String]
     var trace: String { traces[0] }
-    @Option(help: "Rules to compare with the recorded one: a comma-separated list or all.") var compare: String?
-    @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule.") var pre = ""
+    @Option(help: "Rules to compare with the recorded one: a comma-separated list or all. Each spec: \(SpecLimits.summary).")
+    var compare: String?
+    @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule (\(SpecLimits.summary)).") var pre = ""
     @Option(help: "With --compare, to rebuild vectors the trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     var data: String?
     @Flag(help: "With --compare: leave the rounds recorded without vectors out of the comparison instead of rebuilding them by re-simulation.")
@@ -137,11 +138,11 @@ struct DesgdAuditCommand: ParsableCommand {
         if json {
             let e = RecordBody.encoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
-            output = String(decoding: try e.encode(report), as: UTF8.self) + "\n"
+            output = DisplayText.jsonEscaped(String(decoding: try e.encode(report), as: UTF8.self)) + "\n"
         } else if csv {
-            output = renderCSV(report)
+            output = DisplayText.escapedLines(renderCSV(report))
         } else {
-            output = text(report) + (html.map { "\nHTML report written to \($0)\n" } ?? "")
+            output = DisplayText.escapedLines(text(report) + (html.map { "\nHTML report written to \($0)\n" } ?? ""))
         }
         FileHandle.standardOutput.write(Data(output.utf8))
     }

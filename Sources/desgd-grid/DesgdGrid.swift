@@ -88,7 +88,7 @@ extension DesgdGrid {
             if json {
                 print(String(decoding: summary.json(grid: plan.spec.name, directory: directory.path), as: UTF8.self))
             } else {
-                print(summary.line(grid: plan.spec.name, directory: directory.path))
+                print(DisplayText.escapedLines(summary.line(grid: plan.spec.name, directory: directory.path)))
             }
             for f in summary.failures { FileHandle.standardError.write(Data("desgd-grid run: \(f)\n".utf8)) }
             if summary.interrupted || InterruptFlag.isRaised { throw ExitCode(130) }
@@ -108,9 +108,10 @@ extension DesgdGrid {
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(rows), as: UTF8.self))
+                print(DisplayText.jsonEscaped(String(decoding: try e.encode(rows), as: UTF8.self)))
             } else {
-                print(directory.statusText(of: plan, rows: rows, commands: commands), terminator: "")
+                // A cell's reason may quote a trace's message: shown escaped (DisplayText).
+                print(DisplayText.escapedLines(directory.statusText(of: plan, rows: rows, commands: commands)), terminator: "")
             }
         }
     }

@@ -51,9 +51,9 @@ struct DesgdReplayCommand: ParsableCommand {
 
     @Argument(help: "The trace file.") var trace: String
     @Option(name: .customLong("agg"), parsing: .singleValue,
-            help: "Rule(s) to replay: a spec, a comma-separated list, or all. Repeatable.")
+            help: "Rule(s) to replay: a spec, a comma-separated list, or all. Repeatable. Each spec: \(SpecLimits.summary).")
     var rules: [String] = []
-    @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each rule, e.g. bucketing:s=2 or nnm.")
+    @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each rule, e.g. bucketing:s=2 or nnm (\(SpecLimits.summary)).")
     var pre = ""
     @Option(name: .customLong("f"), help: "The f the rules are told, 0...the trace's number of workers (default: the trace's f).") var declaredF: Int?
     @Option(help: "Rounds A:B (B excluded), A:, :B or T, within the trace's rounds (default: all).") var rounds: RoundSelection?
@@ -119,12 +119,12 @@ struct DesgdReplayCommand: ParsableCommand {
             do { report = try Verification.verify(reader, threads: threads) { bar.update($0) } } catch {
                 throw CommandFailure.exit(program, error.message)
             }
-            for note in report.notes { FileHandle.standardError.write(Data("\(program): note: \(note)\n".utf8)) }
+            for note in report.notes { FileHandle.standardError.write(Data("\(program): note: \(DisplayText.escaped(note))\n".utf8)) }
             if let m = report.mismatch {
-                print("verification FAILED: \(m)")
+                print("verification FAILED: \(DisplayText.escaped(m))")
                 throw ExitCode(1)
             }
-            print("verified \(report.roundsChecked) rounds of \(trace): every aggregate, decision and carried state of \(reader.header.aggregator) matches bit for bit"
+            print("verified \(report.roundsChecked) rounds of \(trace): every aggregate, decision and carried state of \(DisplayText.escaped(reader.header.aggregator)) matches bit for bit"
                   + (report.diffsChecked > 0 ? ", and every model diff (\(report.diffsChecked)) and keyframe (\(report.keyframesChecked))" : ""))
             return
         }
@@ -202,7 +202,7 @@ struct DesgdReplayCommand: ParsableCommand {
             throw CommandFailure.exit(program, error.message)
         }
         if let m = report.mismatch {
-            print("re-execution FAILED: \(m)")
+            print("re-execution FAILED: \(DisplayText.escaped(m))")
             throw ExitCode(1)
         }
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
@@ -210,8 +210,10 @@ struct DesgdReplayCommand: ParsableCommand {
         print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
     }
 
+    /// Writes table or CSV text (JSON passes unchanged: the encoder escaped it), every non-printing
+    /// character from the trace shown escaped (DisplayText).
     func emit(_ text: String) {
         guard !text.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        FileHandle.standardOutput.write(Data((json ? DisplayText.jsonEscaped(text) : DisplayText.escapedLines(text)).utf8))
     }
 }

@@ -144,9 +144,14 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
             ($0 as? TraceError)?.message.contains("numerics \(SimulationNumerics.current + 1)") == true
         }
         _ = try Reexecution.loadDataset(for: r.header, directory: nil)
+        // Another data set's digests, consistent with each other (FORMAT.md §5.1): the header reads,
+        // the files read do not match it.
         let otherData = try openTrace(try #require(TraceMutator.editingJSON(of: Self.trace, type: .header) { json in
             var d = json["dataset"] as! [String: Any]
-            d["digest"] = String(repeating: "0", count: 64)
+            var files = d["fileDigests"] as! [String: String]
+            for name in files.keys { files[name] = String(repeating: "0", count: 64) }
+            d["fileDigests"] = files
+            d["digest"] = Dataset.combinedDigest(files)
             json["dataset"] = d
         }))
         #expect { try Reexecution.loadDataset(for: otherData.header, directory: nil) } throws: { ($0 as? TraceError)?.message.contains("digest") == true }

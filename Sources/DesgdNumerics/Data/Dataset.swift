@@ -85,7 +85,7 @@ public struct Dataset: Sendable {
 
     public static let debianPackage = "dataset-fashion-mnist"
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
-    static let fileStems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    public static let fileStems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
     /// Finds the Fashion-MNIST directory: `explicit` (`--data DIR`), then `$DESGD_DATA`, then
     /// ``defaultDirectory``. An explicit choice that does not hold the files is an error (never a
@@ -195,7 +195,10 @@ public struct Dataset: Sendable {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
-    static func combinedDigest(_ d: [String: String]) -> String {
-        sha256Hex(Data(d.keys.sorted().map { "\($0):\(d[$0]!)\n" }.joined().utf8))
+    /// `digest` of ``DatasetProvenance`` as traces/FORMAT.md §5.1 defines it: SHA-256 (hex) of one
+    /// line `NAME:DIGEST\n` per entry, in increasing byte order of NAME.
+    public static func combinedDigest(_ d: [String: String]) -> String {
+        let names = d.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return sha256Hex(Data(names.map { "\($0):\(d[$0]!)\n" }.joined().utf8))
     }
 }

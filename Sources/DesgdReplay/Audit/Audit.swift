@@ -23,11 +23,13 @@ public enum Audit {
         case .complete(let i): finished = true; interrupted = i
         case .unfinished(let reason): note = reason
         }
-        let integrity = AuditReport.Integrity(
+        var integrity = AuditReport.Integrity(
             chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
             failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
             recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.rounds.upperBound),
             signatures: reader.verifySignatures(chain: chain))
+        let skippedRecords = reader.skippedRecords()
+        if !skippedRecords.isEmpty { integrity.skippedRecords = skippedRecords }
         let run = AuditReport.Run(
             trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
             mode: config.mode.rawValue, aggregator: h.aggregator, attack: h.attack, model: config.model.rawValue,

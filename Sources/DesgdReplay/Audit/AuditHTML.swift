@@ -23,6 +23,7 @@ public enum AuditHTML {
     public static let worstCaseTitle = "Recorded and worst-case λ̂ over rounds"
 
     public static func render(_ report: AuditReport) -> String {
+        let report = report.forDisplay
         var page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         page += "<title>desgd audit: \(e(report.run.trace))</title>\n<style>\n\(css)</style>\n</head>\n<body>\n"
@@ -112,6 +113,10 @@ public enum AuditHTML {
         case (false, false): out += "<li>Unfinished: no valid index and footer.</li>\n"
         }
         if let note = i.note { out += "<li>Note: \(e(note))</li>\n" }
+        if let skipped = i.skippedRecords {
+            out += "<li>Skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
+                + "of types this reader does not know (a later format version): \(e(skipped.map(\.description).joined(separator: "; ")))</li>\n"
+        }
         out += "<li>Rounds recorded: \(i.recordedRounds) of \(r.run.configuredRounds) configured; "
         out += i.missingRounds == 0 ? "none missing.</li>\n" : "<strong>\(i.missingRounds) missing</strong>.</li>\n"
         out += "<li>Last digest: <code class=\"digest\">\(e(i.lastDigest))</code></li>\n"

@@ -110,6 +110,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var missingRounds: Int
         /// Who signed how much of the file (traces/FORMAT.md §3.6); nil when not verified.
         public var signatures: SignatureReport? = nil
+        /// Records of types this reader does not know (a later minor version), skipped as
+        /// traces/FORMAT.md §3.2 says; nil when there are none.
+        public var skippedRecords: [SkippedRecord]? = nil
     }
 
     public struct AccuracyPoint: Sendable, Codable, Equatable {

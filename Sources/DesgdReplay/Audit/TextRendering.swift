@@ -1,3 +1,4 @@
+import DesgdNumerics
 import DesgdRobust
 import Foundation
 
@@ -21,10 +22,17 @@ public enum TextFormat {
         return "\(x)"
     }
 
-    /// Quotes a CSV field when it holds a comma, a quote or a newline (RFC 4180).
+    /// A CSV field: control and other non-printing characters escaped (``DisplayText``: a newline is
+    /// `\u000a`, so a field is always one line), then quoted when it holds a comma, a quote or a
+    /// space at either end (RFC 4180).
     public static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        let t = DisplayText.escaped(s)
+        let quote = t.contains(where: { $0 == "," || $0 == "\"" }) || t.first == " " || t.last == " "
+        return quote ? "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : t
     }
+
+    /// Text from a file for a terminal line: ``DisplayText/escaped(_:)``.
+    public static func shown(_ s: String) -> String { DisplayText.escaped(s) }
 
     /// Right-aligned columns (the first `left` columns left-aligned), two spaces apart.
     public static func table(_ header: [String], _ rows: [[String]], left: Int = 1) -> String {
@@ -49,32 +57,39 @@ public enum AuditText {
     /// The readable report: the run, integrity, accuracy, the per-rule summary, the worst rounds
     /// first, then every round.
     public static func render(_ r: AuditReport) -> String {
+        let r = r.forDisplay
         var out: [String] = []
         let run = r.run, i = r.integrity
-        out.append("desgd audit of \(run.trace)")
-        out.append("run        \(run.mode) \(run.aggregator) vs \(run.attack); \(run.model) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
-        out.append("           backend \(run.backend), numerics \(run.numerics); recorded \(run.recording) by \(run.program), format \(run.formatVersion); data \(run.datasetDigest.prefix(16))…")
+        // Every string of the run comes from the trace's header: shown escaped, one line each.
+        let t = TextFormat.shown
+        out.append("desgd audit of \(t(run.trace))")
+        out.append("run        \(t(run.mode)) \(t(run.aggregator)) vs \(t(run.attack)); \(t(run.model)) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
+        out.append("           backend \(t(run.backend)), numerics \(run.numerics); recorded \(t(run.recording)) by \(t(run.program)), format \(t(run.formatVersion)); data \(t(String(run.datasetDigest.prefix(16))))…")
         if let f = run.fork {
-            out.append("fork       of \(f.parentFile) at round \(f.at) (parent digest \(f.parentDigest.prefix(16))…): \(f.changes.isEmpty ? "nothing changed" : f.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", "))")
+            out.append("fork       of \(t(f.parentFile)) at round \(f.at) (parent digest \(t(String(f.parentDigest.prefix(16))))…): \(f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(t($0.option)) \(t($0.parent)) → \(t($0.fork))" }.joined(separator: ", "))")
         }
         let chain = i.chainHolds
             ? "digest chain holds (\(i.verifiedRecords) records, last digest \(i.lastDigest.prefix(16))…)"
-            : "DIGEST CHAIN BROKEN: \(i.failure ?? "?") (\(i.verifiedRecords) of \(i.totalRecords) records verified)"
-        let ending = i.finished ? (i.interrupted ? "stopped early (Ctrl-C), finished cleanly" : "finished") : "not finished: \(i.note ?? "")"
+            : "DIGEST CHAIN BROKEN: \(t(i.failure ?? "?")) (\(i.verifiedRecords) of \(i.totalRecords) records verified)"
+        let ending = i.finished ? (i.interrupted ? "stopped early (Ctrl-C), finished cleanly" : "finished") : "not finished: \(t(i.note ?? ""))"
         out.append("integrity  \(chain)")
         out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (run.fork.map { " (rounds \($0.at)..<\($0.at + i.recordedRounds): a fork)" } ?? "") + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
-        if let s = i.signatures { out.append("           \(s.summary)") }
+        if let s = i.signatures { out.append("           \(t(s.summary))") }
+        if let skipped = i.skippedRecords {
+            out.append("           skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
+                + "of types this reader does not know (a later format version): " + skipped.map(\.description).joined(separator: "; "))
+        }
         if let best = r.accuracy.max(by: { $0.accuracy < $1.accuracy }), let last = r.accuracy.last {
             out.append("accuracy   best \(String(format: "%.2f", 100 * best.accuracy)) % (round \(best.round)), final \(String(format: "%.2f", 100 * last.accuracy)) % (round \(last.round)); "
                 + r.accuracy.map { "\($0.round): \(String(format: "%.1f", 100 * $0.accuracy))" }.joined(separator: ", "))
         }
-        if !r.skipped.isEmpty { out.append("skipped    " + r.skipped.joined(separator: "; ")) }
+        if !r.skipped.isEmpty { out.append("skipped    " + r.skipped.map(t).joined(separator: "; ")) }
         out.append("")
         out.append("Summary per rule (gap = ‖F(R) − honest mean‖, λ̂ = gap / honest diameter, κ̂ = gap² / honest variance; \(r.rules.count > 1 ? "column 1 is the recorded rule, the others replayed on the same messages" : "the recorded rule"))")
         let header = ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz share", "flagged",
                       "non-finite"]
         out.append(TextFormat.table(header, r.summaries.map { s in
-            [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
+            [t(s.rule), TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
                 + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), String(s.flaggedRounds.count),
                    String(s.nonFiniteRounds.count)]
         }))
@@ -83,7 +98,7 @@ public enum AuditText {
         }
         out += ReplayOutput.worstCaseLines(r.summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } })
         for s in r.summaries where s.stateNotCarried > 0 {
-            out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregations (marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it")
+            out.append("\(t(s.rule)): state not carried in \(s.stateNotCarried) aggregations (marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it")
         }
         out.append("")
         if let drift = driftText(r) {
@@ -100,7 +115,7 @@ public enum AuditText {
 
     static func rowTable(_ r: AuditReport, rows: [Int]) -> String {
         var header = ["round", "class", "Δ_S", "gap", "λ̂", "κ̂", "byz", "flag"]
-        for rule in r.rules.dropFirst() { header += ["\(rule) gap", "λ̂"] }
+        for rule in r.rules.dropFirst() { header += ["\(TextFormat.shown(rule)) gap", "λ̂"] }
         return TextFormat.table(header, rows.map { k in
             let row = r.rows[k]
             let c = row.cells[0]
@@ -122,7 +137,12 @@ public enum AuditText {
     /// A first comment line (`#`) gives the signature verdict.
     public static func csv(_ r: AuditReport) -> String {
         var comments: [String] = []
-        if let s = r.integrity.signatures { comments.append("# signatures: " + s.summary.replacingOccurrences(of: "\n", with: " ")) }
+        if let s = r.integrity.signatures {
+            comments.append("# signatures: " + DisplayText.escaped(s.summary.replacingOccurrences(of: "\n", with: " ")))
+        }
+        if let skipped = r.integrity.skippedRecords {
+            comments.append("# skipped records of unknown types: " + skipped.map(\.description).joined(separator: "; "))
+        }
         var header = ["round", "class", "honest_diameter", "honest_variance"]
         // With `--adversary worst`, three columns per rule follow its others.
         let worst = r.summaries.contains { $0.worstCase != nil }

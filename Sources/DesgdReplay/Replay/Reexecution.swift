@@ -55,7 +55,7 @@ public enum Reexecution {
             throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics \(SimulationNumerics.current): re-execution is exact only on the same arithmetic; use the desgd that recorded it")
         }
         guard backend == reader.header.backend else {
-            throw .usage("\(reader.path) was recorded with the backend kernel '\(reader.header.backend)', this machine runs '\(backend)': re-execution is exact only on the same kernel")
+            throw .usage("\(reader.path) was recorded with the backend kernel '\(DisplayText.quoted(reader.header.backend))', this machine runs '\(backend)': re-execution is exact only on the same kernel")
         }
     }
 
@@ -64,13 +64,16 @@ public enum Reexecution {
     public static func loadDataset(for header: TraceHeader, directory: String?) throws(TraceError) -> Dataset {
         var source = header.config.data
         if let directory {
-            guard case .fashionMNIST = source else { throw .usage("--data: the trace was recorded on \(source), not on Fashion-MNIST") }
+            guard case .fashionMNIST = source else { throw .usage("--data: the trace was recorded on \(DisplayText.quoted(source.description)), not on Fashion-MNIST") }
             source = .fashionMNIST(directory: directory)
         }
         let dataset: Dataset
         do { dataset = try source.load() } catch { throw .usage(error.message) }
-        guard dataset.provenance.digest == header.dataset.digest else {
-            throw .usage("the data set \(dataset.provenance.source) has digest \(dataset.provenance.digest.prefix(16))…, the trace was recorded on \(header.dataset.digest.prefix(16))…: pass --data DIR with the data it was recorded on")
+        // The files actually read, their digests and the normalisation derived from them must be the
+        // header's (FORMAT.md §5.1, §6): a header whose provenance was rewritten is refused here.
+        if let why = dataset.provenance.mismatch(with: header.dataset) {
+            throw .usage("the data set \(DisplayText.quoted(dataset.provenance.source)) is not the one the trace was "
+                + "recorded on: \(why); pass --data DIR with the data it was recorded on")
         }
         return dataset
     }

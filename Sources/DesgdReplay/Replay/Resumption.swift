@@ -83,8 +83,9 @@ public enum ResumeRun {
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
         let dataset: Dataset
         if let given {
-            guard given.provenance.digest == h.dataset.digest else {
-                throw .usage("\(path) was recorded on data of digest \(h.dataset.digest.prefix(16))…, not on \(given.provenance.source) (\(given.provenance.digest.prefix(16))…)")
+            if let why = given.provenance.mismatch(with: h.dataset) {
+                throw .usage("\(path) was recorded on other data than "
+                    + "\(DisplayText.quoted(given.provenance.source)): \(why)")
             }
             dataset = given
         } else {

@@ -31,13 +31,13 @@ public enum Verification {
         var report = VerificationReport()
         let pipeline: AggregationPipeline
         do { pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators) } catch {
-            throw .corrupted("\(reader.path): the recorded rule '\(config.aggregator)' does not parse here: \(error.message)")
+            throw .corrupted("\(reader.path): the recorded rule '\(DisplayText.quoted(config.aggregator))' does not parse here: \(error.message)")
         }
         if pipeline.spec != header.aggregator {
             report.notes.append("the recorded rule is \(header.aggregator); this desgd reads its spec as \(pipeline.spec)")
         }
         if config.backend.description != header.backend {
-            report.notes.append("recorded with backend '\(header.backend)', verified with '\(config.backend.description)': openblas bits can differ between CPU kernels")
+            report.notes.append("recorded with backend '\(DisplayText.quoted(header.backend))', verified with '\(config.backend.description)': openblas bits can differ between CPU kernels")
         }
         // The model and server state to re-apply diffs from: the first keyframe (of round 0, or of a
         // fork's first round; a full recording only).

@@ -1,3 +1,5 @@
+import DesgdNumerics
+
 /// The one place that turns spec text into aggregation objects (rules, pre-aggregators,
 /// pipelines), lists them for `--help`, expands `--agg all`, and validates (n, f).
 ///
@@ -124,10 +126,10 @@ public enum AggregatorCatalogue {
         do throws(AggregationError) {
             let ruleChain = try ComponentSpec.parseChain(rule)
             guard ruleChain.count == 1 else {
-                throw AggregationError("'\(rule)': --agg takes one rule; put pre-aggregators in --pre")
+                throw AggregationError("'\(DisplayText.quoted(rule))': --agg takes one rule; put pre-aggregators in --pre")
             }
             made = try makeRule(ruleChain[0])
-        } catch { throw AggregationError(error.message.hasPrefix("'\(rule)': --agg") ? error.message : "--agg: " + error.message) }
+        } catch { throw AggregationError(error.message.hasPrefix("'\(DisplayText.quoted(rule))': --agg") ? error.message : "--agg: " + error.message) }
         let stages: [any PreAggregator]
         do throws(AggregationError) {
             stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in try makePreAggregator(spec) }
@@ -155,7 +157,7 @@ public enum AggregatorCatalogue {
         case "geomed":
             let startText = spec.value("start") ?? "mean"
             guard let start = GeometricMedian.Start(rawValue: startText.lowercased()) else {
-                throw AggregationError("'geomed': start=\(startText) is not one of mean, zero")
+                throw AggregationError("'geomed': start=\(DisplayText.quoted(startText)) is not one of mean, zero")
             }
             return GeometricMedian(nu: try spec.positive("nu", default: 1e-6),
                                    maxIterations: try spec.count("iters", default: 1000, in: 1...100_000),
@@ -279,27 +281,27 @@ extension ComponentSpec {
     fileprivate func count(_ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         let x = try double(key, default: Double(def))
         guard x == x.rounded(), x >= Double(range.lowerBound), x <= Double(range.upperBound) else {
-            throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return Int(x)
     }
 
     fileprivate func positive(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x > 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a positive number") }
+        guard x > 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a positive number") }
         return x
     }
 
     fileprivate func nonNegative(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x >= 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a number ≥ 0") }
+        guard x >= 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number ≥ 0") }
         return x
     }
 
     /// A number in [0, upper].
     fileprivate func nonNegative(_ key: String, default def: Double, atMost upper: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x >= 0, x <= upper else { throw AggregationError("'\(name)': \(key)=\(value(key) ?? "") must be a number in [0, \(SpecNumber.format(upper))]") }
+        guard x >= 0, x <= upper else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number in [0, \(SpecNumber.format(upper))]") }
         return x
     }
 }

@@ -1,3 +1,5 @@
+import DesgdNumerics
+
 /// The one place that turns attack spec text (`alie:z=auto`, `ipm:eps=0.5`, `mimic:mode=heuristic`)
 /// into ``Attack`` values, and the list of attacks for `--help`.
 ///
@@ -85,7 +87,7 @@ public enum AttackCatalogue {
                 }
                 return MimicHeuristicAttack(warmup: try integer(spec, "warmup", default: 1, in: 1...10_000_000))
             case let other:
-                throw AggregationError("'mimic': mode=\(other) is not one of fixed, heuristic")
+                throw AggregationError("'mimic': mode=\(DisplayText.quoted(other)) is not one of fixed, heuristic")
             }
         },
         Entry(name: "inf", aliases: ["infinity"],
@@ -120,7 +122,7 @@ public enum AttackCatalogue {
             try spec.checkKeys(["dev", "ddof", "gamma", "tol", "bound"])
             let text = spec.value("bound")?.lowercased() ?? "min"
             guard let bound = MinMaxAttack.SumBound(rawValue: text) else {
-                throw AggregationError("'minsum': bound=\(text) is not one of min, max")
+                throw AggregationError("'minsum': bound=\(DisplayText.quoted(text)) is not one of min, max")
             }
             return try minMax(spec, criterion: .sumOfSquares(bound))
         },
@@ -135,7 +137,7 @@ public enum AttackCatalogue {
                 return FangKrumAttack(start: .bound, threshold: threshold)
             }
             let first = try finite(spec, "start", default: 1)
-            guard first > 0 else { throw AggregationError("'fang-krum': start=\(text) must be bound or a number > 0") }
+            guard first > 0 else { throw AggregationError("'fang-krum': start=\(DisplayText.quoted(text)) must be bound or a number > 0") }
             return FangKrumAttack(start: .fixed(first), threshold: threshold)
         },
         Entry(name: "fang-trmean", aliases: ["fangtrmean", "fang-median"],
@@ -235,7 +237,7 @@ public enum AttackCatalogue {
     private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         guard let text = spec.value(key) else { return def }
         guard let value = Int(text), range.contains(value) else {
-            throw AggregationError("'\(spec.name)': \(key)=\(text) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw AggregationError("'\(spec.name)': \(key)=\(DisplayText.quoted(text)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }

@@ -1,3 +1,5 @@
+import DesgdNumerics
+
 /// The one syntax for naming a component with parameters on the command line and in traces:
 ///
 ///     name[:key=value[,key=value…]]
@@ -8,7 +10,10 @@
 /// (declared Byzantine count) with `+ - * /` and parentheses (``SpecExpression``).
 ///
 /// Parsing is purely syntactic; each catalogue (aggregators, pre-aggregators, attacks) checks
-/// names and parameters against its own table and reports unknown ones.
+/// names and parameters against its own table and reports unknown ones. Spec strings also come
+/// from trace headers (traces/FORMAT.md §5.1), written by the party being audited: parsing is
+/// bounded by ``SpecLimits`` (length, components, expression length and nesting) and never recurses
+/// deeper than ``SpecLimits/expressionDepth``.
 public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     public var name: String
     /// Parameters in the order written.
@@ -30,23 +35,26 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `name[:key=value,…]`. Names and keys are lower-cased; whitespace is not allowed.
     public static func parse(_ text: String) throws(AggregationError) -> ComponentSpec {
+        try SpecLimits.checkLength(text)
         let trimmed = text.trimmingSpaces
         guard !trimmed.isEmpty else { throw AggregationError("empty component spec") }
         let parts = trimmed.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         let name = String(parts[0]).lowercased()
+        let shown = DisplayText.quoted(text)
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-            throw AggregationError("'\(text)': a spec is name[:key=value,...], e.g. krum:q=n-f-2")
+            throw AggregationError("'\(shown)': a spec is name[:key=value,...], e.g. krum:q=n-f-2")
         }
         var params: [(key: String, value: String)] = []
         if parts.count == 2 {
             for item in parts[1].split(separator: ",", omittingEmptySubsequences: false) {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
-                    throw AggregationError("'\(text)': parameter '\(item)' is not key=value")
+                    let quoted = DisplayText.quoted(String(item))
+                    throw AggregationError("'\(shown)': parameter '\(quoted)' is not key=value")
                 }
                 let key = String(kv[0]).lowercased()
                 if params.contains(where: { $0.key == key }) {
-                    throw AggregationError("'\(text)': parameter '\(key)' is given twice")
+                    throw AggregationError("'\(shown)': parameter '\(DisplayText.quoted(key))' is given twice")
                 }
                 params.append((key, String(kv[1])))
             }
@@ -58,6 +66,7 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     /// parameter value belongs to its expression (`mkrum:m=2*f+1`) when what follows it starts
     /// like an operand — a digit, `(`, `-`, or a lone `n`/`f` — rather than a component name.
     public static func parseChain(_ text: String) throws(AggregationError) -> [ComponentSpec] {
+        try SpecLimits.checkLength(text)
         let t = text.trimmingSpaces
         if t.isEmpty || t.lowercased() == "none" { return [] }
         var parts: [String] = []
@@ -66,6 +75,9 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
                 parts[parts.count - 1] = last + "+" + piece
             } else {
                 parts.append(String(piece))
+                guard parts.count <= SpecLimits.components else {
+                    throw AggregationError("'\(DisplayText.quoted(text))': a chain has at most \(SpecLimits.components) components")
+                }
             }
         }
         var out: [ComponentSpec] = []
@@ -90,20 +102,20 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     public func checkKeys(_ allowed: [String]) throws(AggregationError) {
         for p in parameters where !allowed.contains(p.key) {
             let list = allowed.isEmpty ? "it takes no parameters" : "its parameters are " + allowed.joined(separator: ", ")
-            throw AggregationError("'\(name)' has no parameter '\(p.key)': \(list)")
+            throw AggregationError("'\(name)' has no parameter '\(DisplayText.quoted(p.key))': \(list)")
         }
     }
 
     /// Parameter `key` as a Double (default when absent).
     public func double(_ key: String, default def: Double) throws(AggregationError) -> Double {
         guard let v = value(key) else { return def }
-        guard let x = Double(v) else { throw AggregationError("'\(name)': \(key)=\(v) is not a number") }
+        guard let x = Double(v) else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(v)) is not a number") }
         return x
     }
 
     /// Parameter `key` as an integer expression over n and f (default when absent).
     public func expression(_ key: String, default def: String) throws(AggregationError) -> SpecExpression {
-        try SpecExpression.parse(value(key) ?? def, context: "'\(name)': \(key)")
+        try SpecExpression.parse(value(key) ?? def, context: "'\(name)': \(DisplayText.quoted(key))")
     }
 }
 
@@ -193,12 +205,20 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
     }
 
     /// Parses an expression; `context` prefixes error messages.
+    /// At most ``SpecLimits/expressionLength`` characters and ``SpecLimits/expressionDepth`` nested
+    /// parentheses and unary minus signs: the parser recurses once per level, and every later walk
+    /// of the tree (evaluation, bounds, description) is bounded by its size.
     public static func parse(_ text: String, context: String) throws(AggregationError) -> SpecExpression {
-        var parser = ExpressionParser(chars: Array(text.lowercased()), context: context, text: text)
+        let shown = DisplayText.quoted(text)
+        guard text.utf8.count <= SpecLimits.expressionLength else {
+            throw AggregationError("\(context)=\(shown) is \(text.utf8.count) characters long: "
+                + "an expression has at most \(SpecLimits.expressionLength)")
+        }
+        var parser = ExpressionParser(chars: Array(text.lowercased()), context: context, text: shown)
         let e = try parser.sum()
         guard parser.pos == parser.chars.count else { throw parser.error() }
         guard e.magnitudeBound != nil else {
-            throw AggregationError("\(context)=\(text) must stay within -\(valueBound)...\(valueBound) for n and f in 0...\(inputBound): use smaller numbers")
+            throw AggregationError("\(context)=\(shown) must stay within -\(valueBound)...\(valueBound) for n and f in 0...\(inputBound): use smaller numbers")
         }
         return e
     }
@@ -208,6 +228,7 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
         let context: String
         let text: String
         var pos = 0
+        var depth = 0
 
         func error() -> AggregationError {
             AggregationError("\(context)=\(text) is not an integer expression over n and f (e.g. n-f-2)")
@@ -233,12 +254,23 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
             let c = chars[pos]
             if c == "n" { pos += 1; return .n }
             if c == "f" { pos += 1; return .f }
-            if c == "-" { pos += 1; return .negate(try atom()) }
-            if c == "(" {
+            if c == "-" || c == "(" {
+                // One level of nesting: the recursion below is at most expressionDepth deep.
+                guard depth < SpecLimits.expressionDepth else {
+                    throw AggregationError("\(context)=\(text) nests more than \(SpecLimits.expressionDepth) "
+                        + "parentheses or minus signs")
+                }
+                depth += 1
                 pos += 1
-                let e = try sum()
-                guard pos < chars.count, chars[pos] == ")" else { throw error() }
-                pos += 1
+                let e: SpecExpression
+                if c == "-" {
+                    e = .negate(try atom())
+                } else {
+                    e = try sum()
+                    guard pos < chars.count, chars[pos] == ")" else { throw error() }
+                    pos += 1
+                }
+                depth -= 1
                 return e
             }
             var digits = ""

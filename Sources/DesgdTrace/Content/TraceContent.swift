@@ -27,7 +27,7 @@ public enum RecordingMode: Sendable, Equatable, Codable, CustomStringConvertible
         case "decisions": return .decisions
         default:
             if text.hasPrefix("sampled:"), let k = Int(text.dropFirst(8)), k >= 1 { return .sampled(every: k) }
-            throw TraceError.usage("unknown recording mode '\(text)': use full, decisions or sampled:K with K ≥ 1")
+            throw TraceError.usage("unknown recording mode '\(DisplayText.quoted(text))': use full, decisions or sampled:K with K ≥ 1")
         }
     }
 

@@ -94,6 +94,16 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
         }
     }
 
+    /// The first minor version (of major 1) whose files may hold this type (FORMAT.md §3.2): a
+    /// record of a type newer than its file's stated version is refused (FORMAT.md §6 item 2).
+    public var introducedInMinor: UInt16 {
+        switch self {
+        case .signature: 1
+        case .checkpoint: 2
+        default: 0
+        }
+    }
+
     public var name: String {
         switch self {
         case .unknown: "unknown"

@@ -25,11 +25,12 @@ extension TraceHeader {
     }
 
     public func validate(signature: TraceParsing.Signature) throws(ParseFailure) {
-        guard format == "desgd-trace" else { throw ParseFailure("format is '\(format.prefix(40))', not desgd-trace") }
+        guard format == "desgd-trace" else { throw ParseFailure("format is '\(DisplayText.quoted(format, limit: 40))', not desgd-trace") }
         guard formatVersion == [Int(signature.major), Int(signature.minor)] else {
             throw ParseFailure("formatVersion \(formatVersion.prefix(3)) disagrees with the signature's \(signature.major).\(signature.minor)")
         }
         do { try config.validate() } catch { throw ParseFailure("config: \(error.message)") }
+        try validateDataset()
         guard keyframeInterval >= 1 else { throw ParseFailure("keyframeInterval \(keyframeInterval) is not at least 1") }
         if let c = checkpointInterval, !TraceRecorder.checkpointIntervalRange.contains(c) {
             throw ParseFailure("checkpointInterval \(c) is outside \(TraceRecorder.checkpointIntervalRange)")
@@ -124,7 +125,7 @@ func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, r
 
 func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int) throws(ParseFailure) {
     for (name, i) in (s.vectors ?? [:]).sorted(by: { $0.key < $1.key }) {
-        try checkVector(i, "\(what) vector '\(name.prefix(40))'", table: table, count: d, required: true)
+        try checkVector(i, "\(what) vector '\(DisplayText.quoted(name, limit: 40))'", table: table, count: d, required: true)
     }
 }
 

@@ -89,6 +89,15 @@ public final class TraceReader: @unchecked Sendable {
             all = entries
             completeness = .unfinished(reason: reason)
         }
+        // A type introduced after the version the file states is a forgery, not a later writer's
+        // addition (FORMAT.md §3.2, §6 item 2): a 1.0 file holds no signature, a 1.1 one no checkpoint.
+        let stated = file.signature
+        if let k = all.firstIndex(where: { $0.type.introducedInMinor > stated.minor }) {
+            let t = all[k].type
+            throw TraceError.corrupted("\(source.name): record \(k) is a \(t.name) record (type \(t.rawValue)), which a file of "
+                + "format \(stated.major).\(stated.minor) cannot hold: \(t.name) records are format "
+                + "1.\(t.introducedInMinor) and later")
+        }
         // A fork starts from its state checkpoint (FORMAT.md §5.1.1): without it, nothing rebuilds
         // the state its first round started from.
         if header.fork != nil, all.count > 1, all[1].type != .checkpoint {

@@ -1,3 +1,4 @@
+import DesgdNumerics
 import Foundation
 
 /// Text and number formatting of the HTML report and its charts.
@@ -25,11 +26,13 @@ enum AuditFormat {
         return a % 10 == 0 ? "\(sign)\(a / 10)" : "\(sign)\(a / 10).\(a % 10)"
     }
 
-    /// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in quoted attributes.
+    /// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in quoted attributes;
+    /// control and other non-printing characters (a newline, `ESC`, U+202E) as visible `\u001b`
+    /// escapes (``DisplayText``), so that a string from a trace shows as what it holds.
     static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
-        for ch in s.unicodeScalars {
+        for ch in DisplayText.escaped(s).unicodeScalars {
             switch ch {
             case "&": out += "&amp;"
             case "<": out += "&lt;"

@@ -9,6 +9,7 @@ public enum ForkFamilyHTML {
     static func e(_ s: String) -> String { AuditFormat.escape(s) }
 
     public static func render(_ r: ForkFamilyReport) -> String {
+        let r = r.forDisplay
         var page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         page += "<title>desgd fork family: \(e(r.parent))</title>\n<style>\n\(AuditHTML.css)</style>\n</head>\n<body>\n"

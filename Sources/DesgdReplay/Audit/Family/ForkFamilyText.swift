@@ -5,6 +5,7 @@ public enum ForkFamilyText {
     static func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "—" }
 
     public static func render(_ r: ForkFamilyReport) -> String {
+        let r = r.forDisplay
         var out = "fork family of \(r.parent): \(r.branches.count - 1) fork\(r.branches.count == 2 ? "" : "s") at round\(r.forkRounds.count == 1 ? "" : "s") \(r.forkRounds.map(String.init).joined(separator: ", ")), compared from round \(r.start)\n"
         if let to = r.recoverTo {
             out += "recovery: the first evaluation from the fork round on at or above \(TextFormat.number(to))% (--recover-to)\n"
