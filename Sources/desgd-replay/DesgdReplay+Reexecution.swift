@@ -11,8 +11,10 @@ extension DesgdReplayCommand {
     /// or re-executed gets a note that its starting checkpoint is taken on trust.
     func checkDescent(_ reader: TraceReader, program: String) throws -> ForkDescent.Outcome? {
         guard let parent else {
-            if (verify || reexecute), let fork = reader.header.fork {
-                FileHandle.standardError.write(Data("\(program): note: \(trace) is a fork: its starting checkpoint (round \(fork.at)) is taken on trust; --parent PARENT.trace verifies its descent\n".utf8))
+            if verify || reexecute, let fork = reader.header.fork {
+                let note = "\(program): note: \(trace) is a fork: its starting checkpoint (round \(fork.at)) is taken on "
+                    + "trust; --parent PARENT.trace verifies its descent\n"
+                FileHandle.standardError.write(Data(note.utf8))
             }
             return nil
         }
@@ -21,14 +23,16 @@ extension DesgdReplayCommand {
         }
         let parentReader = try TraceOpening.open(parent, program: program)
         let outcome: ForkDescent.Outcome
-        do { outcome = try ForkDescent.check(fork: reader, parent: parentReader, dataDirectory: data, threads: threads) } catch {
+        do {
+            outcome = try ForkDescent.check(fork: reader, parent: parentReader, dataDirectory: data, threads: threads)
+        } catch {
             throw CommandFailure.exit(program, error.message)
         }
         if !outcome.isVerified {
             if json {
                 struct Failure: Encodable { var trace: String, parent: String, passed = false, descent: String }
-                print(String(decoding: try Self.jsonEncoder.encode(Failure(trace: trace, parent: parent, descent: outcome.summary)),
-                             as: UTF8.self))
+                let failure = Failure(trace: trace, parent: parent, descent: outcome.summary)
+                print(String(decoding: try Self.jsonEncoder.encode(failure), as: UTF8.self))
             } else {
                 print(outcome.summary)
             }
@@ -82,21 +86,24 @@ extension DesgdReplayCommand {
         let covered = segments.reduce(0) { $0 + $1.end - $1.start }
         let bar = ProgressBar(total: covered, label: "re-execute")
         let report: ReexecutionReport
-        do { report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) } } catch {
+        do {
+            report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) }
+        } catch {
             throw CommandFailure.exit(program, error.message)
         }
-        let trusted = trustSentence(reader, segments: segments, range: range, share: share, descent: descent)
-        let unverified = Set(Reexecution.unverifiedStarts(segments).map(\.start))
-        let forkVerified = descent?.isVerified == true
+        let unverified = unverifiedStarts(reader, segments: segments, descent: descent)
+        let trusted = trustSentence(reader, unverified: unverified, range: range, share: share)
+        let spans = segments.map { "\($0.start)..<\($0.end)" }
         func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
         if json {
             let starts = segments.map { s in
-                ReexecutionOutput.Start(round: s.start, verified: !unverified.contains(s.start) || (s.start == reader.firstRound && forkVerified))
+                ReexecutionOutput.Start(round: s.start, verified: !unverified.contains { $0.start == s.start })
             }
-            let output = ReexecutionOutput(trace: trace, passed: report.passed, mismatch: report.mismatch, mismatchRound: report.mismatchRound,
-                                           roundsChecked: report.roundsChecked, segments: segments.map { "\($0.start)..<\($0.end)" },
-                                           keyframesChecked: report.keyframesChecked, checkpointsChecked: report.checkpointsChecked,
-                                           startingCheckpoints: starts, trusted: trusted, descent: descent?.summary)
+            let output = ReexecutionOutput(trace: trace, passed: report.passed, mismatch: report.mismatch,
+                                           mismatchRound: report.mismatchRound, roundsChecked: report.roundsChecked,
+                                           segments: spans, keyframesChecked: report.keyframesChecked,
+                                           checkpointsChecked: report.checkpointsChecked, startingCheckpoints: starts,
+                                           trusted: trusted, descent: descent?.summary)
             print(String(decoding: try Self.jsonEncoder.encode(output), as: UTF8.self))
             if !report.passed { throw ExitCode(1) }
             return
@@ -106,30 +113,44 @@ extension DesgdReplayCommand {
             if let trusted { print(trusted) }
             throw ExitCode(1)
         }
-        let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
-        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
+        let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(spans.joined(separator: ", ")))" : ""
+        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))"
+              + "\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and "
+              + "\(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
         if let trusted { print(trusted) }
         if let descent { print(descent.summary) }
     }
 
+    /// The segments whose starting checkpoint this run took on trust: those no segment of the run
+    /// verified, but a fork's first checkpoint when `--parent` proved its descent.
+    func unverifiedStarts(_ reader: TraceReader, segments: [Reexecution.Segment],
+                          descent: ForkDescent.Outcome?) -> [Reexecution.Segment] {
+        Reexecution.unverifiedStarts(segments, of: reader).filter {
+            !($0.start == reader.firstRound && descent?.isVerified == true)
+        }
+    }
+
     /// What the re-execution took on trust, as one sentence naming the option that verifies it; nil
     /// when it started from round 0's initial state or from verified checkpoints only.
-    func trustSentence(_ reader: TraceReader, segments: [Reexecution.Segment], range: Range<Int>, share: SegmentShare,
-                       descent: ForkDescent.Outcome?) -> String? {
-        let first = reader.firstRound
-        let forkStart = reader.header.fork != nil ? " (a fork's first checkpoint: --parent PARENT.trace verifies it)" : ""
-        let origin = reader.header.fork != nil ? "the fork's first round \(first)" : "round 0"
-        // The fork's own first checkpoint, checked by its descent when --parent gave one.
-        let unverified = Reexecution.unverifiedStarts(segments).filter { !($0.start == first && descent?.isVerified == true) }
-        guard !unverified.isEmpty else { return nil }
+    func trustSentence(_ reader: TraceReader, unverified: [Reexecution.Segment], range: Range<Int>,
+                       share: SegmentShare) -> String? {
+        guard let c = unverified.first?.start else { return nil }
+        let first = reader.firstRound, isFork = reader.header.fork != nil
+        let origin = isFork ? "the fork's first round \(first)" : "round 0"
         if share.parts > 1 {
-            let rounds = unverified.map { String($0.start) }.joined(separator: ", ")
-            return "started from the checkpoint\(unverified.count == 1 ? "" : "s") of round\(unverified.count == 1 ? "" : "s") \(rounds), unverified by this part\(unverified.contains { $0.start == first } ? forkStart : ""): the parts re-executing the segments before them verify them, so only every part passing verifies the chain of checkpoints back to \(origin)"
+            let s = unverified.count == 1 ? "" : "s"
+            let forkStart = isFork && unverified.contains { $0.start == first }
+                ? " (the fork's first checkpoint: --parent PARENT.trace verifies it)" : ""
+            return "started from the checkpoint\(s) of round\(s) \(unverified.map { String($0.start) }.joined(separator: ", ")), "
+                + "unverified by this part\(forkStart): the parts re-executing the segments before them verify them, "
+                + "so only every part passing verifies the chain of checkpoints back to \(origin)"
         }
-        let c = unverified[0].start, a = fromStart ? first : range.lowerBound
+        let a = fromStart ? first : range.lowerBound
         if c == first {
-            return "re-executed rounds \(a)..<\(range.upperBound) from the fork's first checkpoint (round \(c)), itself unverified: --parent PARENT.trace verifies it"
+            return "re-executed rounds \(a)..<\(range.upperBound) from the fork's first checkpoint (round \(c)), "
+                + "itself unverified: --parent PARENT.trace verifies it"
         }
-        return "re-executed rounds \(a)..<\(range.upperBound) from the checkpoint before round \(a) (round \(c)), itself unverified: --from-start verifies the chain of checkpoints back to \(origin)"
+        return "re-executed rounds \(a)..<\(range.upperBound) from the checkpoint before round \(a) (round \(c)), "
+            + "itself unverified: --from-start verifies the chain of checkpoints back to \(origin)"
     }
 }

@@ -10,8 +10,8 @@ import Testing
 /// `desgd-audit PARENT FORK`, `desgd-replay --parent` and `--from-start` must refuse naming what
 /// differs.
 @Suite struct ForkDescentCommandTests {
-    static let quick = ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4", "--eval-every", "4",
-                        "--threads", "1", "--checkpoint-every", "4"]
+    static let quick = ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4",
+                        "--eval-every", "4", "--threads", "1", "--checkpoint-every", "4"]
 
     /// A directory with p.trace (12 rounds, checkpoints before rounds 0, 4 and 8) and f.trace, its
     /// fork at round 6 with --lr 0.3.
@@ -20,8 +20,8 @@ import Testing
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         let parent = try! Executables.run("desgd-record", quick + ["--rounds", "12", "--out", "p.trace"], in: d)
         precondition(parent.status == 0, parent.standardError)
-        let fork = try! Executables.run("desgd-record", ["--fork", "p.trace", "--at", "6", "--lr", "0.3", "--out", "f.trace",
-                                                         "--threads", "1"], in: d)
+        let fork = try! Executables.run("desgd-record", ["--fork", "p.trace", "--at", "6", "--lr", "0.3",
+                                                         "--out", "f.trace", "--threads", "1"], in: d)
         precondition(fork.status == 0, fork.standardError)
         return d
     }()
@@ -41,8 +41,8 @@ import Testing
         let simulation = try Simulation(config: h.config, dataset: Reexecution.loadDataset(for: h, directory: nil))
         try simulation.restore(state: state, at: at)
         let recorder = try TraceRecorder(path: path(name), mode: h.recording, keyframeInterval: h.keyframeInterval,
-                                         driftWindow: h.driftWindow!, checkpointInterval: h.checkpointInterval ?? 0, fork: h.fork,
-                                         forkDrift: try checkpoint.driftState())
+                                         driftWindow: h.driftWindow!, checkpointInterval: h.checkpointInterval ?? 0,
+                                         fork: h.fork, forkDrift: try checkpoint.driftState())
         _ = try simulation.run(from: at, observer: recorder)
         return path(name)
     }
@@ -50,20 +50,25 @@ import Testing
     /// fc2's weights tripled in the fork's first checkpoint, later rounds regenerated: the fork
     /// passes --verify and --reexecute on its own (which now say what they trusted), not its descent.
     @Test func aForkWithAnAlteredStartingModelFails() throws {
-        let hostile = try Self.triplingFC2("fc2.trace")
-        let audit = try Executables.run("desgd-audit", [Self.path("p.trace"), hostile])
+        let hostile = try Self.triplingFC2("fc2.trace"), parent = Self.path("p.trace")
+        let audit = try Executables.run("desgd-audit", [parent, hostile])
         #expect(audit.status == 1, "\(audit.standardError)")
-        #expect(Self.text(audit).contains("descent FAILS: the fork's starting checkpoint differs from its parent's state at round 6: the model differs at coordinate"),
-                "\(Self.text(audit))")
+        let differs = "descent FAILS: the fork's starting checkpoint differs from its parent's state at round 6: "
+            + "the model differs at coordinate"
+        #expect(Self.text(audit).contains(differs), "\(Self.text(audit))")
         let alone = try Executables.run("desgd-replay", [hostile, "--reexecute", "--threads", "1"])
-        #expect(alone.status == 0 && Self.text(alone).contains("from the fork's first checkpoint (round 6), itself unverified: --parent PARENT.trace verifies it"),
-                "\(Self.text(alone))")
+        let trusted = "from the fork's first checkpoint (round 6), itself unverified: "
+            + "--parent PARENT.trace verifies it"
+        #expect(alone.status == 0 && Self.text(alone).contains(trusted), "\(Self.text(alone))")
         for check in ["--reexecute", "--verify"] {
-            let replay = try Executables.run("desgd-replay", [hostile, check, "--parent", Self.path("p.trace"), "--threads", "1"])
-            #expect(replay.status == 1 && Self.text(replay).contains("the fork's starting checkpoint differs"), "\(check): \(Self.text(replay))")
+            let replay = try Executables.run("desgd-replay", [hostile, check, "--parent", parent, "--threads", "1"])
+            #expect(replay.status == 1 && Self.text(replay).contains("the fork's starting checkpoint differs"),
+                    "\(check): \(Self.text(replay))")
         }
-        let honest = try Executables.run("desgd-replay", [Self.path("f.trace"), "--reexecute", "--parent", Self.path("p.trace"), "--threads", "1"])
-        #expect(honest.status == 0 && Self.text(honest).contains("descent verified (the parent's rounds 4..<6 re-simulated byte for byte"),
+        let honest = try Executables.run("desgd-replay", [Self.path("f.trace"), "--reexecute", "--parent", parent,
+                                                          "--threads", "1"])
+        let verified = "descent verified (the parent's rounds 4..<6 re-simulated byte for byte"
+        #expect(honest.status == 0 && Self.text(honest).contains(verified),
                 "\(Self.text(honest)) \(honest.standardError)")
         #expect(!Self.text(honest).contains("unverified"))
     }
@@ -76,16 +81,20 @@ import Testing
             fork["changes"] = []
             json["fork"] = fork
         })
-        FileManager.default.createFile(atPath: Self.path("hidden.trace"), contents: Data(edited))
+        #expect(FileManager.default.createFile(atPath: Self.path("hidden.trace"), contents: Data(edited)))
         let audit = try Executables.run("desgd-audit", [Self.path("p.trace"), Self.path("hidden.trace"), "--csv"])
         #expect(audit.status == 1)
         let lr = try TraceReader(path: Self.path("p.trace")).header.config.learningRate
-        #expect(Self.text(audit).contains("descent FAILS: the fork's configuration changes --lr (\(lr) → 0.3) but its header declares no change of --lr"),
-                "\(Self.text(audit))")
-        let verify = try Executables.run("desgd-replay", [Self.path("hidden.trace"), "--verify", "--parent", Self.path("p.trace")])
-        #expect(verify.status == 1 && Self.text(verify).contains("but its header declares no change of --lr"), "\(Self.text(verify))")
+        let hidden = "descent FAILS: the fork's configuration changes --lr (\(lr) → 0.3) but its header declares no "
+            + "change of --lr"
+        #expect(Self.text(audit).contains(hidden), "\(Self.text(audit))")
+        let verify = try Executables.run("desgd-replay", [Self.path("hidden.trace"), "--verify",
+                                                          "--parent", Self.path("p.trace")])
+        #expect(verify.status == 1 && Self.text(verify).contains("but its header declares no change of --lr"),
+                "\(Self.text(verify))")
         let honest = try Executables.run("desgd-audit", [Self.path("p.trace"), Self.path("f.trace")])
-        #expect(honest.status == 0 && Self.text(honest).contains("descent verified"), "\(Self.text(honest)) \(honest.standardError)")
+        #expect(honest.status == 0 && Self.text(honest).contains("descent verified"),
+                "\(Self.text(honest)) \(honest.standardError)")
     }
 
     /// Without the parent's data set the descent is "not verified" in every output format, and
@@ -95,9 +104,11 @@ import Testing
         let missing = ["--data", NSTemporaryDirectory() + "desgd-no-data-\(UUID().uuidString)"]
         let html = Self.path("family.html")
         let text = try Executables.run("desgd-audit", [parent, fork, "--html", html] + missing)
-        #expect(text.status == 0 && Self.text(text).contains("WARNING: \(fork): descent not verified ("), "\(Self.text(text))")
+        #expect(text.status == 0 && Self.text(text).contains("WARNING: \(fork): descent not verified ("),
+                "\(Self.text(text))")
         #expect(text.standardError.contains("descent not verified ("))
-        #expect(String(decoding: FileManager.default.contents(atPath: html) ?? Data(), as: UTF8.self).contains("descent not verified ("))
+        let page = String(decoding: FileManager.default.contents(atPath: html) ?? Data(), as: UTF8.self)
+        #expect(page.contains("descent not verified ("))
         for format in ["--csv", "--json"] {
             let o = try Executables.run("desgd-audit", [parent, fork, format] + missing)
             #expect(o.status == 0 && Self.text(o).contains("descent not verified ("), "\(format): \(Self.text(o))")
@@ -111,15 +122,18 @@ import Testing
         let d = Self.directory
         let key = try Executables.run("desgd-key", ["generate", "--out", "lab.key"], in: d)
         #expect(key.status == 0, "\(key.standardError)")
-        let parent = try Executables.run("desgd-record", Self.quick + ["--rounds", "8", "--out", "ps.trace", "--sign", "lab.key"], in: d)
+        let signed = ["--rounds", "8", "--out", "ps.trace", "--sign", "lab.key"]
+        let parent = try Executables.run("desgd-record", Self.quick + signed, in: d)
         #expect(parent.status == 0, "\(parent.standardError)")
-        let fork = try Executables.run("desgd-record", ["--fork", "ps.trace", "--at", "4", "--agg", "trmean", "--out", "fs.trace",
-                                                        "--sign", "lab.key", "--threads", "1"], in: d)
+        let forkOptions = ["--fork", "ps.trace", "--at", "4", "--agg", "trmean", "--out", "fs.trace",
+                           "--sign", "lab.key"]
+        let fork = try Executables.run("desgd-record", forkOptions + ["--threads", "1"], in: d)
         #expect(fork.status == 0, "\(fork.standardError)")
         let trusted = try Executables.run("desgd-audit", ["ps.trace", "fs.trace", "--trust", "lab.key.pub"], in: d)
         #expect(trusted.status == 0, "\(trusted.standardError)")
         let unsigned = try Executables.run("desgd-audit", ["p.trace", "f.trace", "--trust", "lab.key.pub"], in: d)
-        #expect(unsigned.status == 1 && unsigned.standardError.contains("not trusted: p.trace: the trace is unsigned"), "\(unsigned.standardError)")
+        let why = "not trusted: p.trace: the trace is unsigned"
+        #expect(unsigned.status == 1 && unsigned.standardError.contains(why), "\(unsigned.standardError)")
     }
 
     /// A checkpoint before round 4 altered (fc2 tripled) and the rounds after it regenerated by
@@ -128,7 +142,8 @@ import Testing
     @Test func aRangeSaysWhatItTrusted() throws {
         let reader = try TraceReader(path: Self.path("p.trace"))
         let h = reader.header
-        var records = try #require(TraceMutator.split([UInt8](FileManager.default.contents(atPath: Self.path("p.trace"))!)))
+        let bytes = [UInt8](FileManager.default.contents(atPath: Self.path("p.trace"))!)
+        var records = try #require(TraceMutator.split(bytes))
         let k = records.indices.filter { records[$0].type == RecordType.checkpoint.rawValue }[1]
         let checkpoint = try reader.checkpoint(1)
         #expect(reader.checkpointRounds[1] == 4)
@@ -140,23 +155,36 @@ import Testing
         records[k].payload = ZstdCompressor(level: 1).compress([body.withUnsafeBytes { $0 }])
         records = Array(records[...k])
         TraceMutator.rechain(&records)
-        let bytes = [UInt8](FileManager.default.contents(atPath: Self.path("p.trace"))!)
-        FileManager.default.createFile(atPath: Self.path("cut.trace"),
-                                       contents: Data(TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)))
-        let resume = try Executables.run("desgd-record", ["--resume", "cut.trace", "--threads", "1"], in: Self.directory)
+        let cut = TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
+        #expect(FileManager.default.createFile(atPath: Self.path("cut.trace"), contents: Data(cut)))
+        let resume = try Executables.run("desgd-record", ["--resume", "cut.trace", "--threads", "1"],
+                                         in: Self.directory)
         #expect(resume.status == 0, "\(resume.standardError)")
 
-        let range = try Executables.run("desgd-replay", [Self.path("cut.trace"), "--reexecute", "--rounds", "5:8", "--threads", "1"])
+        let trace = Self.path("cut.trace")
+        let range = try Executables.run("desgd-replay", [trace, "--reexecute", "--rounds", "5:8", "--threads", "1"])
         #expect(range.status == 0, "\(range.standardError)")
-        #expect(Self.text(range).contains("re-executed rounds 5..<8 from the checkpoint before round 5 (round 4), itself unverified: --from-start verifies the chain of checkpoints back to round 0"),
-                "\(Self.text(range))")
-        let json = try Executables.run("desgd-replay", [Self.path("cut.trace"), "--reexecute", "--rounds", "5:8", "--json"])
+        let trusted = "re-executed rounds 5..<8 from the checkpoint before round 5 (round 4), itself unverified: "
+            + "--from-start verifies the chain of checkpoints back to round 0"
+        #expect(Self.text(range).contains(trusted), "\(Self.text(range))")
+        let json = try Executables.run("desgd-replay", [trace, "--reexecute", "--rounds", "5:8", "--json"])
         let report = try #require(try JSONSerialization.jsonObject(with: json.standardOutput) as? [String: Any])
-        #expect((report["trusted"] as? String)?.contains("itself unverified") == true && report["passed"] as? Bool == true)
+        #expect(report["trusted"] as? String == trusted && report["passed"] as? Bool == true)
         #expect((report["startingCheckpoints"] as? [[String: Any]])?.first?["verified"] as? Bool == false)
-        let full = try Executables.run("desgd-replay", [Self.path("cut.trace"), "--reexecute", "--rounds", "5:8", "--from-start", "--threads", "1"])
-        #expect(full.status == 1 && Self.text(full).contains("the checkpoint before round 4: the model differs"), "\(Self.text(full))")
-        let honest = try Executables.run("desgd-replay", [Self.path("p.trace"), "--reexecute", "--rounds", "5:8", "--from-start"])
+        let full = try Executables.run("desgd-replay", [trace, "--reexecute", "--rounds", "5:8", "--from-start",
+                                                        "--threads", "1"])
+        #expect(full.status == 1 && Self.text(full).contains("the checkpoint before round 4: the model differs"),
+                "\(Self.text(full))")
+        let honest = try Executables.run("desgd-replay", [Self.path("p.trace"), "--reexecute", "--rounds", "5:8",
+                                                          "--from-start"])
         #expect(honest.status == 0 && !Self.text(honest).contains("unverified"), "\(Self.text(honest))")
+        // Part 2 of 3 holds the segment 4..<8 alone and trusts its start; part 1 (0..<4, from round 0's
+        // initial state) compares the checkpoint it ends at and finds it.
+        let part = try Executables.run("desgd-replay", [trace, "--reexecute", "--segment", "2/3"])
+        let partTrusted = "started from the checkpoint of round 4, unverified by this part"
+        #expect(part.status == 0 && Self.text(part).contains(partTrusted), "\(Self.text(part))")
+        let first = try Executables.run("desgd-replay", [trace, "--reexecute", "--segment", "1/3"])
+        #expect(first.status == 1 && Self.text(first).contains("the checkpoint before round 4: the model differs")
+                && !Self.text(first).contains("unverified"), "\(Self.text(first))")
     }
 }

@@ -24,7 +24,8 @@ import Testing
         try simulation.restore(state: state, at: at)
         let out = NSTemporaryDirectory() + "desgd-hostile-fork-\(UUID().uuidString).trace"
         let recorder = try TraceRecorder(path: out, keyframeInterval: h.keyframeInterval, driftWindow: h.driftWindow!,
-                                         checkpointInterval: h.checkpointInterval ?? 0, fork: h.fork, forkDrift: try checkpoint.driftState())
+                                         checkpointInterval: h.checkpointInterval ?? 0, fork: h.fork,
+                                         forkDrift: try checkpoint.driftState())
         _ = try simulation.run(from: at, observer: recorder)
         return out
     }
@@ -38,12 +39,13 @@ import Testing
             json["fork"] = fork
         })
         let out = NSTemporaryDirectory() + "desgd-hostile-fork-\(UUID().uuidString).trace"
-        FileManager.default.createFile(atPath: out, contents: Data(edited))
+        #expect(FileManager.default.createFile(atPath: out, contents: Data(edited)))
         return out
     }
 
     static func descent(_ fork: String) throws -> ForkDescent.Outcome {
-        try ForkDescent.check(fork: TraceReader(path: fork), parent: TraceReader(path: family.0), dataDirectory: nil, threads: 2)
+        try ForkDescent.check(fork: TraceReader(path: fork), parent: TraceReader(path: family.0), dataDirectory: nil,
+                              threads: 2)
     }
 
     /// Forks made by desgd-record --fork descend from their parent: the parent's rounds 4..<6 (from
@@ -58,13 +60,15 @@ import Testing
         let hostile = try Self.triplingFC2(Self.family.1[1])
         defer { try? FileManager.default.removeItem(atPath: hostile) }
         let reader = try TraceReader(path: hostile)
-        #expect(reader.verifyChain().holds && (try Verification.verify(reader, threads: 2)).passed)
+        let verification = try Verification.verify(reader, threads: 2)
+        #expect(reader.verifyChain().holds && verification.passed)
         let segments = try Reexecution.segments(of: reader, rounds: reader.rounds)
         #expect(try Reexecution.run(reader, dataset: replayData, segments: segments, threads: 2).passed)
         let fc2 = reader.header.model.tensors.first { $0.name == "fc2.weight" }!
         let outcome = try Self.descent(hostile)
         guard case .differs(.startingCheckpoint(at: 6, let part)) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(part.hasPrefix("the model differs at coordinate ") && Int(part.split(separator: " ").last!)! >= fc2.offset)
+        #expect(part.hasPrefix("the model differs at coordinate "))
+        #expect(Int(part.split(separator: " ").last!)! >= fc2.offset)
         #expect(outcome.summary.contains("the fork's starting checkpoint differs from its parent's state at round 6"))
     }
 
@@ -73,13 +77,18 @@ import Testing
     @Test func aFalseHeaderIsFound() throws {
         let lr = Self.family.1[1]
         let half = "\(smallRun().learningRate / 2)", full = "\(smallRun().learningRate)"
+        let change = ForkDescent.Change(option: "--lr", parent: full, fork: half)
+        let wrong = ForkDescent.Change(option: "--lr", parent: "0.3", fork: half)
+        let extra = ForkDescent.Change(option: "--agg", parent: "mean", fork: "mean")
+        func entry(_ c: ForkDescent.Change) -> [String: String] {
+            ["option": c.option, "parent": c.parent, "fork": c.fork]
+        }
+        let forged = String(repeating: "a", count: 64)
         let cases: [((inout [String: Any]) -> Void, ForkDescent.Difference)] = [
-            ({ $0["changes"] = [] }, .undeclaredChange(.init(option: "--lr", parent: full, fork: half))),
-            ({ $0["changes"] = [["option": "--lr", "parent": "0.3", "fork": half]] },
-             .misdeclaredChange(declared: .init(option: "--lr", parent: "0.3", fork: half), actual: .init(option: "--lr", parent: full, fork: half))),
-            ({ $0["changes"] = [["option": "--lr", "parent": full, "fork": half], ["option": "--agg", "parent": "mean", "fork": "mean"]] },
-             .misdeclaredChange(declared: .init(option: "--agg", parent: "mean", fork: "mean"), actual: nil)),
-            ({ $0["parentDigest"] = String(repeating: "a", count: 64) }, .parentDigest(at: 6, named: String(repeating: "a", count: 64))),
+            ({ $0["changes"] = [] }, .undeclaredChange(change)),
+            ({ $0["changes"] = [entry(wrong)] }, .misdeclaredChange(declared: wrong, actual: change)),
+            ({ $0["changes"] = [entry(change), entry(extra)] }, .misdeclaredChange(declared: extra, actual: nil)),
+            ({ $0["parentDigest"] = forged }, .parentDigest(at: 6, named: forged)),
         ]
         for (edit, expected) in cases {
             let hostile = try Self.editingForkKey(lr, edit)
@@ -95,7 +104,10 @@ import Testing
         })
         let reader = try TraceReader(source: MemorySource(seeded, name: "seeded.trace"))
         let difference = try ForkDescent.headerDifference(fork: reader, parent: TraceReader(path: Self.family.0))
-        guard case .forbiddenChange(let c, _) = difference else { Issue.record("\(String(describing: difference))"); return }
+        guard case .forbiddenChange(let c, _) = difference else {
+            Issue.record("\(String(describing: difference))")
+            return
+        }
         #expect(c == .init(option: "--seed", parent: "1", fork: "7"))
     }
 
@@ -104,7 +116,8 @@ import Testing
     @Test func theFamilyReportCarriesTheDescent() throws {
         let hostile = try Self.triplingFC2(Self.family.1[0])
         defer { try? FileManager.default.removeItem(atPath: hostile) }
-        let r = try ForkFamily.report(parent: TraceReader(path: Self.family.0), forks: [Self.family.1[1], hostile].map { try TraceReader(path: $0) })
+        let forks = try [Self.family.1[1], hostile].map { try TraceReader(path: $0) }
+        let r = try ForkFamily.report(parent: TraceReader(path: Self.family.0), forks: forks)
         #expect(r.branches[0].descent == nil && r.branches[1].descent == .verified(from: 4, at: 6))
         #expect(r.branches[2].descent?.differs == true)
         let summary = try #require(r.branches[2].descentSummary)

@@ -46,11 +46,13 @@ public enum ForkDescent {
             func text(_ c: Change) -> String { "\(c.option) (\(c.parent) → \(c.fork))" }
             switch self {
             case .parentDigest(let at, let named):
-                return "the fork names the parent digest \(named.prefix(16))… before round \(at), which its parent does not have"
+                return "the fork names the parent digest \(named.prefix(16))… before round \(at), "
+                    + "which its parent does not have"
             case .undeclaredChange(let c):
                 return "the fork's configuration changes \(text(c)) but its header declares no change of \(c.option)"
             case .misdeclaredChange(let declared, let actual):
-                let made = actual.map { "its configuration changes \(text($0))" } ?? "its configuration keeps the parent's value"
+                let made = actual.map { "its configuration changes \(text($0))" }
+                    ?? "its configuration keeps the parent's value"
                 return "the fork's header declares a change of \(text(declared)) but \(made)"
             case .changeList(let declared, let actual):
                 return "the fork's header lists its changes as \(declared.map(text)) instead of \(actual.map(text))"
@@ -86,7 +88,8 @@ public enum ForkDescent {
             case .verified(let from, let at):
                 let how = from == at ? "the parent's checkpoint of round \(at)"
                     : "the parent's rounds \(from)..<\(at) re-simulated byte for byte"
-                return "descent verified (\(how); the starting checkpoint and header are the parent's with the declared changes)"
+                return "descent verified (\(how); the starting checkpoint and header are the parent's "
+                    + "with the declared changes)"
             case .differs(let d): return "descent FAILS: \(d.message)"
             case .notVerified(let why): return "descent not verified (\(why))"
             }
@@ -130,11 +133,14 @@ public enum ForkDescent {
             ("model", p.model == f.model, "\(p.model.architecture), \(p.model.parameterCount) parameters",
              "\(f.model.architecture), \(f.model.parameterCount) parameters"),
             ("backend kernel", p.backend == f.backend, p.backend, f.backend),
-            ("numerics", p.effectiveNumerics == f.effectiveNumerics, "\(p.effectiveNumerics)", "\(f.effectiveNumerics)"),
+            ("numerics", p.effectiveNumerics == f.effectiveNumerics, "\(p.effectiveNumerics)",
+             "\(f.effectiveNumerics)"),
             ("drift window", p.driftWindow == f.driftWindow, p.driftWindow.map(String.init) ?? "none",
              f.driftWindow.map(String.init) ?? "none"),
         ]
-        if let d = fields.first(where: { !$0.same }) { return .headerField(name: d.name, parent: d.parent, fork: d.fork) }
+        if let d = fields.first(where: { !$0.same }) {
+            return .headerField(name: d.name, parent: d.parent, fork: d.fork)
+        }
         if p.config.data != f.config.data, !(p.config.data.isFashionMNIST && f.config.data.isFashionMNIST) {
             return .headerField(name: "data source", parent: "\(p.config.data)", fork: "\(f.config.data)")
         }
@@ -158,7 +164,8 @@ public enum ForkDescent {
         } catch {
             return .notVerified(error.message)
         }
-        guard let first = fork.records.firstIndex(where: { $0.type == .checkpoint }), fork.checkpointRounds.first == at else {
+        guard let first = fork.records.firstIndex(where: { $0.type == .checkpoint }),
+              fork.checkpointRounds.first == at else {
             return .differs(.noStartingCheckpoint(at: at))
         }
         var config = fork.header.config
@@ -181,7 +188,8 @@ public enum ForkDescent {
             let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: window)
             if let drift {
                 do { try tracker.restore(drift) } catch {
-                    return .differs(.cannotContinue("the parent's drift state does not fit the fork: \(error.message)"))
+                    let why = "the parent's drift state does not fit the fork: \(error.message)"
+                    return .differs(.cannotContinue(why))
                 }
             }
             continued = tracker.captureState()
@@ -189,7 +197,8 @@ public enum ForkDescent {
         let encoder = RecordEncoder(mode: fork.header.recording, bounds: fork.header.groups.map(\.resilienceBound))
         let expected = Array(encoder.checkpoint(state, drift: continued).joined())
         guard try fork.bodyBytes(ofRecord: first) == expected else {
-            let part = try Reexecution.checkpointDifference(state: state, drift: continued, recorded: fork.checkpoint(0))
+            let part = try Reexecution.checkpointDifference(state: state, drift: continued,
+                                                            recorded: fork.checkpoint(0))
             return .differs(.startingCheckpoint(at: at, part: part))
         }
         return .verified(from: segment.start, at: at)

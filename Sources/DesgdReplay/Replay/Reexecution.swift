@@ -98,12 +98,16 @@ public enum Reexecution {
         return out
     }
 
-    /// The segments of `run` whose starting checkpoint the run takes on trust: a checkpoint is
-    /// compared by the segment that ends at it, so a run verifies its segments' starts only when it
-    /// also holds the segment before (the initial state of round 0, from the header, is re-created,
-    /// not read). A fork's first checkpoint is its starting state: ``ForkDescent`` checks it.
-    public static func unverifiedStarts(_ run: [Segment]) -> [Segment] {
-        run.filter { s in s.checkpoint != nil && !run.contains { $0.end == s.start && $0.start < s.start } }
+    /// The segments of `run` (of `reader`) whose starting checkpoint the run takes on trust: a
+    /// checkpoint is compared by the segment that ends at it, so a run verifies its segments' starts
+    /// only when it also holds the segment before; at round 0 the run starts from the header's
+    /// initial state and compares the checkpoint there. A fork's first checkpoint is its starting
+    /// state: ``ForkDescent`` checks it.
+    public static func unverifiedStarts(_ run: [Segment], of reader: TraceReader) -> [Segment] {
+        run.filter { s in
+            s.checkpoint != nil && !(s.start == 0 && reader.header.fork == nil)
+                && !run.contains { $0.end == s.start && $0.start < s.start }
+        }
     }
 
     /// Part `k` (1...n) of `n` of the segments: those whose position i (from 0) has i mod n = k − 1.
