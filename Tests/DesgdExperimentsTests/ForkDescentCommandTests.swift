@@ -152,7 +152,7 @@ import Testing
         for i in fc2.offset..<(fc2.offset + fc2.shape.reduce(1, *)) { state.parameters[i] *= 3 }
         let body = Array(RecordEncoder(mode: h.recording, bounds: h.groups.map(\.resilienceBound))
             .checkpoint(state, drift: try checkpoint.driftState()).joined())
-        records[k].payload = ZstdCompressor(level: 1).compress([body.withUnsafeBytes { $0 }])
+        records[k].payload = body.withUnsafeBytes { ZstdCompressor(level: 1).compress([$0]) }
         records = Array(records[...k])
         TraceMutator.rechain(&records)
         let cut = TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
@@ -186,5 +186,25 @@ import Testing
         let first = try Executables.run("desgd-replay", [trace, "--reexecute", "--segment", "1/3"])
         #expect(first.status == 1 && Self.text(first).contains("the checkpoint before round 4: the model differs")
                 && !Self.text(first).contains("unverified"), "\(Self.text(first))")
+    }
+
+    /// The new options out of place: exit 2, one line on standard error naming the option.
+    @Test func misplacedOptionsAreRefused() throws {
+        let (p, f) = (Self.path("p.trace"), Self.path("f.trace"))
+        let cases: [(String, [String], String)] = [
+            ("desgd-replay", [p, "--agg", "mean", "--from-start"], "desgd-replay: --from-start goes with --reexecute"),
+            ("desgd-replay", [p, "--reexecute", "--from-start", "--segment", "1/2"],
+             "desgd-replay: --from-start re-executes"),
+            ("desgd-replay", [f, "--agg", "mean", "--parent", p],
+             "desgd-replay: --parent goes with --verify or --reexecute"),
+            ("desgd-replay", [p, "--verify", "--parent", p], "desgd-replay: --parent: \(p) is not a fork"),
+            ("desgd-audit", [p, "--fail-on-flag"], "desgd-audit: --fail-on-flag goes with a fork family"),
+        ]
+        for (program, arguments, message) in cases {
+            let o = try Executables.run(program, arguments)
+            let lines = o.standardError.split(separator: "\n")
+            #expect(o.status == 2 && lines.count == 1 && o.standardOutput.isEmpty, "\(arguments): \(o.standardError)")
+            #expect(lines.first?.hasPrefix(message) == true, "\(arguments): \(o.standardError)")
+        }
     }
 }
