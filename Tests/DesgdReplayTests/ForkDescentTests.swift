@@ -66,7 +66,10 @@ import Testing
         #expect(try Reexecution.run(reader, dataset: replayData, segments: segments, threads: 2).passed)
         let fc2 = reader.header.model.tensors.first { $0.name == "fc2.weight" }!
         let outcome = try Self.descent(hostile)
-        guard case .differs(.startingCheckpoint(at: 6, let part)) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .differs(.startingCheckpoint(at: 6, let part)) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(part.hasPrefix("the model differs at coordinate "))
         #expect(Int(part.split(separator: " ").last!)! >= fc2.offset)
         #expect(outcome.summary.contains("the fork's starting checkpoint differs from its parent's state at round 6"))
@@ -85,7 +88,7 @@ import Testing
         }
         let forged = String(repeating: "a", count: 64)
         let cases: [((inout [String: Any]) -> Void, ForkDescent.Difference)] = [
-            ({ $0["changes"] = [] }, .undeclaredChange(change)),
+            ({ $0["changes"] = [] }, .undeclaredChange(change: change)),
             ({ $0["changes"] = [entry(wrong)] }, .misdeclaredChange(declared: wrong, actual: change)),
             ({ $0["changes"] = [entry(change), entry(extra)] }, .misdeclaredChange(declared: extra, actual: nil)),
             ({ $0["parentDigest"] = forged }, .parentDigest(at: 6, named: forged)),
@@ -93,7 +96,7 @@ import Testing
         for (edit, expected) in cases {
             let hostile = try Self.editingForkKey(lr, edit)
             defer { try? FileManager.default.removeItem(atPath: hostile) }
-            #expect(try Self.descent(hostile) == .differs(expected))
+            #expect(try Self.descent(hostile) == .differs(difference: expected))
         }
         // A configuration that changes the seed (the data partition) is refused, declared or not.
         let bytes = [UInt8](FileManager.default.contents(atPath: lr)!)

@@ -21,21 +21,21 @@ public enum ForkDescent {
         /// The header names a parent digest before round `at` that the parent does not have.
         case parentDigest(at: Int, named: String)
         /// The configuration changes an option that the header does not declare.
-        case undeclaredChange(Change)
+        case undeclaredChange(change: Change)
         /// The header declares `declared`; the configuration changes that option as `actual` (nil:
         /// it keeps the parent's value).
         case misdeclaredChange(declared: Change, actual: Change?)
         /// The header's changes hold every change, but in another order or more than once.
         case changeList(declared: [Change], actual: [Change])
         /// The configuration changes what a fork may not change (the state's shape), and why not.
-        case forbiddenChange(Change, why: String)
+        case forbiddenChange(change: Change, why: String)
         /// Another header field (data set, partition, model, backend, numerics, drift window) is not
         /// the parent's.
         case headerField(name: String, parent: String, fork: String)
         /// The fork's configuration cannot run from the parent's state.
-        case cannotContinue(String)
+        case cannotContinue(reason: String)
         /// The parent's rounds re-simulated up to the fork's round differ from its records.
-        case parentRounds(String)
+        case parentRounds(reason: String)
         /// The fork has no checkpoint of its first round.
         case noStartingCheckpoint(at: Int)
         /// The fork's first checkpoint is not the parent's state at `at` with the changes applied;
@@ -77,10 +77,10 @@ public enum ForkDescent {
         /// parent's state at `at` (its rounds `from..<at` re-simulated byte for byte) with them applied.
         case verified(from: Int, at: Int)
         /// The fork is not what its parent makes of it.
-        case differs(Difference)
+        case differs(difference: Difference)
         /// The header holds, but the parent could not be re-simulated (`why`: no data set, another
         /// arithmetic…), so the starting checkpoint is taken on trust.
-        case notVerified(String)
+        case notVerified(reason: String)
 
         /// One sentence for every output format.
         public var summary: String {
@@ -114,14 +114,14 @@ public enum ForkDescent {
             let (a, b) = (field.value(p.config), field.value(f.config))
             guard a != b else { continue }
             let change = Change(option: field.option, parent: a, fork: b)
-            if let why = field.refusal { return .forbiddenChange(change, why: why) }
+            if let why = field.refusal { return .forbiddenChange(change: change, why: why) }
             actual.append(change)
         }
         for c in actual where !info.changes.contains(c) {
             if let declared = info.changes.first(where: { $0.option == c.option }) {
                 return .misdeclaredChange(declared: declared, actual: c)
             }
-            return .undeclaredChange(c)
+            return .undeclaredChange(change: c)
         }
         for c in info.changes where !actual.contains(c) {
             return .misdeclaredChange(declared: c, actual: actual.first { $0.option == c.option })
@@ -150,11 +150,11 @@ public enum ForkDescent {
     /// Checks `fork`'s descent from `parent`: its header (``headerDifference(fork:parent:)``), then
     /// its starting checkpoint against the parent re-simulated on the data set (the recorded one, or
     /// the Fashion-MNIST `dataDirectory`) with `threads` threads. A data set or arithmetic that does
-    /// not reproduce the parent is ``Outcome/notVerified(_:)``; throws for a damaged file.
+    /// not reproduce the parent is ``Outcome/notVerified(reason:)``; throws for a damaged file.
     /// `progress(rounds)` counts the parent's rounds re-simulated.
     public static func check(fork: TraceReader, parent: TraceReader, dataDirectory: String?, threads: Int,
                              progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
-        if let d = try headerDifference(fork: fork, parent: parent) { return .differs(d) }
+        if let d = try headerDifference(fork: fork, parent: parent) { return .differs(difference: d) }
         let at = fork.firstRound
         let dataset: Dataset, segment: Reexecution.Segment
         do {
@@ -162,11 +162,11 @@ public enum ForkDescent {
             dataset = try Reexecution.loadDataset(for: parent.header, directory: dataDirectory)
             segment = try TraceFork.startSegment(parent, at: at)
         } catch {
-            return .notVerified(error.message)
+            return .notVerified(reason: error.message)
         }
         guard let first = fork.records.firstIndex(where: { $0.type == .checkpoint }),
               fork.checkpointRounds.first == at else {
-            return .differs(.noStartingCheckpoint(at: at))
+            return .differs(difference: .noStartingCheckpoint(at: at))
         }
         var config = fork.header.config
         config.threads = max(1, threads)
@@ -174,11 +174,11 @@ public enum ForkDescent {
         do {
             switch try TraceFork.start(parent: parent, dataset: dataset, segment: segment, at: at, config: config,
                                        changes: fork.header.fork?.changes ?? [], progress: progress) {
-            case .parentDiffers(let why): return .differs(.parentRounds(why))
+            case .parentDiffers(let why): return .differs(difference: .parentRounds(reason: why))
             case .run(let s, let d): (simulation, drift) = (s, d)
             }
         } catch let e where e.kind == .usage {
-            return .differs(.cannotContinue(e.message))
+            return .differs(difference: .cannotContinue(reason: e.message))
         }
         // The checkpoint the fork's recorder writes before round `at` (TraceRecorder): the run's state
         // and the drift state continued by a tracker of the fork's configuration.
@@ -189,7 +189,7 @@ public enum ForkDescent {
             if let drift {
                 do { try tracker.restore(drift) } catch {
                     let why = "the parent's drift state does not fit the fork: \(error.message)"
-                    return .differs(.cannotContinue(why))
+                    return .differs(difference: .cannotContinue(reason: why))
                 }
             }
             continued = tracker.captureState()
@@ -199,7 +199,7 @@ public enum ForkDescent {
         guard try fork.bodyBytes(ofRecord: first) == expected else {
             let part = try Reexecution.checkpointDifference(state: state, drift: continued,
                                                             recorded: fork.checkpoint(0))
-            return .differs(.startingCheckpoint(at: at, part: part))
+            return .differs(difference: .startingCheckpoint(at: at, part: part))
         }
         return .verified(from: segment.start, at: at)
     }

@@ -207,8 +207,9 @@ public final class TraceFork {
     /// does a changed attack (FORMAT.md §5.1.1). The one path by which a fork is made
     /// (``run(makeRecorder:shouldStop:progress:)``) and its descent checked (``ForkDescent``).
     /// `progress(rounds)` counts the parent's rounds checked.
-    static func start(parent: TraceReader, dataset: Dataset, segment: Reexecution.Segment, at: Int, config: SimulationConfig,
-                      changes: [TraceHeader.ForkInfo.Change], progress: @escaping (Int) -> Void) throws(TraceError) -> Start {
+    static func start(parent: TraceReader, dataset: Dataset, segment: Reexecution.Segment, at: Int,
+                      config: SimulationConfig, changes: [TraceHeader.ForkInfo.Change],
+                      progress: @escaping (Int) -> Void) throws(TraceError) -> Start {
         var parentConfig = parent.header.config
         parentConfig.threads = config.threads
         let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: segment.start,
@@ -217,7 +218,9 @@ public final class TraceFork {
                                           positions: Reexecution.roundsBefore(parent.records, first: parent.firstRound),
                                           shared: Reexecution.Shared(progress: progress))
         if let m = check.mismatch {
-            return .parentDiffers("\(parent.path): re-simulated from round \(segment.start) to the fork's round \(at), \(m.message): the parent is not what its configuration records here (another arithmetic or an altered file)")
+            return .parentDiffers("\(parent.path): re-simulated from round \(segment.start) to the fork's round \(at), "
+                                  + "\(m.message): the parent is not what its configuration records here "
+                                  + "(another arithmetic or an altered file)")
         }
         var state = run.simulation.captureState(round: at)
         let options = Set(changes.map(\.option))

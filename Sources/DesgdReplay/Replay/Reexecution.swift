@@ -310,7 +310,8 @@ public enum Reexecution {
     /// The first part of a checkpoint that differs from the re-executed state.
     static func describeCheckpoint(_ t: Int, state: SimulationState, drift: DriftTrackerState?,
                                    recorded: TraceCheckpoint) throws(TraceError) -> String {
-        "the checkpoint before round \(t): " + (try checkpointDifference(state: state, drift: drift, recorded: recorded))
+        let part = try checkpointDifference(state: state, drift: drift, recorded: recorded)
+        return "the checkpoint before round \(t): " + part
     }
 
     /// The first part of `recorded` that differs from `state` and `drift`, as a clause ("the model
@@ -321,12 +322,14 @@ public enum Reexecution {
         if let i = firstDifference(r.parameters, state.parameters) { return "the model differs at coordinate \(i)" }
         for (k, row) in state.honestRows.enumerated() where k < r.honestMomenta.count {
             if let i = firstDifference(r.honestMomenta[k], state.honestMomenta[k]) {
-                return "class \(row.classIndex), worker \(row.worker) (honest): the momentum differs at coordinate \(i)"
+                return "class \(row.classIndex), worker \(row.worker) (honest): the momentum differs at "
+                    + "coordinate \(i)"
             }
         }
         for (k, row) in state.byzantineRows.enumerated() where k < r.byzantineMomenta.count {
             if let i = firstDifference(r.byzantineMomenta[k], state.byzantineMomenta[k]) {
-                return "class \(row.classIndex), worker \(row.worker) (Byzantine): the momentum differs at coordinate \(i)"
+                return "class \(row.classIndex), worker \(row.worker) (Byzantine): the momentum differs at "
+                    + "coordinate \(i)"
             }
         }
         if r.classMomenta != state.classMomenta || r.serverMomentum != state.serverMomentum {

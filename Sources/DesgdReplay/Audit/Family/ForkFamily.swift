@@ -138,7 +138,8 @@ public enum ForkFamily {
             throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it (desgd-record --fork)")
         }
         guard let digest = try TraceFork.parentDigest(parent, at: info.at), digest == info.parentDigest else {
-            throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest \(info.parentDigest.prefix(16))… before round \(info.at), which \(parent.path) does not have")
+            throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest "
+                         + "\(info.parentDigest.prefix(16))… before round \(info.at), which \(parent.path) does not have")
         }
     }
 
@@ -183,8 +184,8 @@ public enum ForkFamily {
         s.meanLambda = mean(lambda.filter { $0.round >= from }.compactMap(\.value).filter(\.isFinite))
         let h = reader.header, chain = reader.verifyChain()
         return .init(name: name, trace: reader.path, aggregator: h.aggregator, attack: h.attack, forkRound: forkRound,
-                     changes: h.fork?.changes ?? [], chainHolds: chain.holds, signatures: reader.verifySignatures(chain: chain),
-                     descent: nil, descentSummary: nil, accuracy: accuracy, gap: gap, lambda: lambda, summary: s)
+                     changes: h.fork?.changes ?? [], chainHolds: chain.holds,
+                     signatures: reader.verifySignatures(chain: chain), descent: nil, descentSummary: nil, accuracy: accuracy, gap: gap, lambda: lambda, summary: s)
     }
 
     /// The mean (nil for none), summed in order.
