@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdReplay", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace", "DesgdFuzzing"], swiftSettings: cpu),
-        .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdFuzzing"],
-                    swiftSettings: cpu),
+        .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdReplay", "DesgdSimulation",
+                                                                 "DesgdFuzzing"], swiftSettings: cpu),
     ]
 )

@@ -30,9 +30,9 @@ struct DesgdAuditCommand: ParsableCommand {
 
         The worst case (--adversary worst [--budget N]): on every aggregation, the search of desgd-replay --adversary worst looks for the f Byzantine inputs that push the recorded rule (replayed on the recorded messages) and each --compare rule farthest from the honest mean. The report adds the worst λ̂ beside the recorded one per rule (text summary, three CSV columns per rule, JSON worstCase) and an HTML plot of the recorded λ̂, the worst λ̂ found and the proven bound over rounds; any round whose worst case exceeds the bound is printed loudly.
 
-        Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse; --recover-to sets an absolute accuracy instead, for a parent that never learned), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2.
+        Fork families: with PARENT FORK… (traces written by desgd-record --fork PARENT), the report puts the branches side by side from the earliest fork round: per branch the accuracy at the fork, the best and final accuracy after it, the rounds it took to come within --recover-within points of the parent's best before the fork (its pre-collapse best when the fork was made at a collapse; --recover-to sets an absolute accuracy instead, for a parent that never learned), and the recorded rule's mean gap and λ̂ (per round, the mean over the round's aggregations), in text, --csv (one line per branch and round), --json and --html (one plot per metric, a line per branch, the fork rounds marked). Every FORK must name PARENT by its digest, or the audit stops with exit code 2. Each fork's descent is proven, not taken from its header: its configuration must be the parent's with exactly the changes its header declares (every other field the parent's), and its first checkpoint must be, byte for byte, the parent's state at the fork round, re-simulated from the parent's last checkpoint before it, with those changes applied; any difference exits 1 naming it. That needs the parent's data set (--data) and arithmetic: without them every output says "descent not verified (why)", and --fail-on-flag makes it exit 1. --trust KEY.pub requires every branch, parent and forks, to be signed whole by that key.
 
-        Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), or a round rebuilt for --compare differs from its record, 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
+        Exit codes: 0 done, 1 the digest chain is broken or --trust is not satisfied (the report is still written), or a round rebuilt for --compare differs from its record, or a fork's descent fails (or, with --fail-on-flag, is not verified), 2 bad usage or bad input (a value outside its range, an unknown rule, an unreadable trace or key).
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
@@ -42,7 +42,7 @@ struct DesgdAuditCommand: ParsableCommand {
     @Option(help: "Rules to compare with the recorded one: a comma-separated list or all. Each spec: \(SpecLimits.summary).")
     var compare: String?
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule (\(SpecLimits.summary)).") var pre = ""
-    @Option(help: "With --compare, to rebuild vectors the trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
+    @Option(help: "With --compare, to rebuild vectors the trace lacks, or for a fork family, to re-simulate the parent: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     var data: String?
     @Flag(help: "With --compare: leave the rounds recorded without vectors out of the comparison instead of rebuilding them by re-simulation.")
     var noRebuild = false
@@ -66,6 +66,8 @@ struct DesgdAuditCommand: ParsableCommand {
     var recoverWithin: Double?
     @Option(help: "Fork families: instead, a branch has recovered at its first evaluation at or above this test accuracy (%, 0...100), e.g. when the parent never learned.")
     var recoverTo: Double?
+    @Flag(help: "Fork families: also exit 1 when a fork's descent could not be verified (e.g. the parent's data set is missing).")
+    var failOnFlag = false
 
     func run() throws {
         let program = "desgd-audit"
@@ -85,11 +87,12 @@ struct DesgdAuditCommand: ParsableCommand {
         try adversary.check(budget: budget, program: program)
         if traces.count > 1 {
             if adversary == .worst { throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE") }
-            try runFamily(program: program)
+            try runFamily(trusted: trusted, program: program)
             return
         }
-        if recoverWithin != nil || recoverTo != nil {
-            throw CommandFailure.exit(program, "--\(recoverTo != nil ? "recover-to" : "recover-within") goes with a fork family: give PARENT FORK…")
+        if recoverWithin != nil || recoverTo != nil || failOnFlag {
+            let option = recoverTo != nil ? "recover-to" : recoverWithin != nil ? "recover-within" : "fail-on-flag"
+            throw CommandFailure.exit(program, "--\(option) goes with a fork family: give PARENT FORK…")
         }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []

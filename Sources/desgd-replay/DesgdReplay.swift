@@ -28,9 +28,11 @@ struct DesgdReplayCommand: ParsableCommand {
 
         The worst case (--adversary worst): on every replayed aggregation, the recorded honest messages are kept, the recorded Byzantine ones dropped, and a search looks for the f inputs that push each rule farthest from the honest mean: the optimal attacks' own line searches (ipm-opt, alie-opt, ByzFL's ALIE sign), identical copies along the IPM, ALIE, recorded-attack, mimic, principal, single-coordinate and seeded random directions (each bracketed in both directions, then golden-section refined), split placements, and a final compass search, within --budget rule evaluations. Each row gets the worst λ̂ and κ̂ found, the family that found it and its ratio to the rule's proven bound; the summary gives their distribution, the rounds within 10 % of the bound, and loudly any round above it (a bug in the rule or in its bound). Same seed, same result, for any --threads.
 
-        Re-execution (--reexecute) re-simulates the recorded run with the header's configuration from the trace's state checkpoints (desgd-record --checkpoint-every) and compares every record bit for bit: each sender's message, the attack's and the rule's decisions, carried states, aggregates, metrics, model diffs, evaluations, keyframes and the next checkpoint. It checks what --verify cannot: that the honest messages are what honest workers compute. It starts from the last checkpoint at or before the start of --rounds (a trace without checkpoints: from round 0 only), needs the data set the run was recorded on (--data; its digest must be the header's) and the same arithmetic (engine numerics and backend kernel), and exits 1 naming the first round, class and worker that differ.
+        Re-execution (--reexecute) re-simulates the recorded run with the header's configuration from the trace's state checkpoints (desgd-record --checkpoint-every) and compares every record bit for bit: each sender's message, the attack's and the rule's decisions, carried states, aggregates, metrics, model diffs, evaluations, keyframes and the next checkpoint. It checks what --verify cannot: that the honest messages are what honest workers compute. It starts from the last checkpoint at or before the start of --rounds (a trace without checkpoints: from round 0 only) and takes that checkpoint on trust: the output (text and --json) names the checkpoint it started from unverified, and --from-start re-executes from round 0 instead (a fork: from its first round), verifying every checkpoint on the way. It needs the data set the run was recorded on (--data; its digest must be the header's) and the same arithmetic (engine numerics and backend kernel), and exits 1 naming the first round, class and worker that differ.
 
-        The segments between checkpoints are independent: --threads runs several at once (one run in memory per thread), and --segment K/N re-executes part K of N of them, so that a Slurm job array of N tasks covers a long trace exactly once.
+        The segments between checkpoints are independent: --threads runs several at once (one run in memory per thread), and --segment K/N re-executes part K of N of them, so that a Slurm job array of N tasks covers a long trace exactly once; each part names the checkpoints it started from unverified, which the parts holding the segments before them verify: only every part passing verifies the chain back to round 0.
+
+        Forks (desgd-record --fork): a fork starts from its first checkpoint, which --verify and --reexecute take on trust unless --parent PARENT.trace is given: its descent is then proven as desgd-audit PARENT FORK proves it (the fork's configuration is the parent's with exactly the declared changes, and its first checkpoint is byte for byte the parent's state at the fork round, re-simulated, with them applied). A difference, or a parent that cannot be re-simulated here (no data set, other arithmetic: "descent not verified"), exits 1.
 
         Examples:
           desgd-replay traces/run.trace --agg geomed
@@ -64,6 +66,11 @@ struct DesgdReplayCommand: ParsableCommand {
     var reexecute = false
     @Option(help: "With --reexecute: part K of N of the segments between checkpoints, N in \(rangeText(SegmentShare.partsRange)), K in 1...N.")
     var segment: SegmentShare?
+    @Flag(help: "With --reexecute --rounds A:B: re-execute from round 0 (a fork: from its first round) instead of the checkpoint before A, so that every checkpoint up to B is verified, the one A starts from included.")
+    var fromStart = false
+    @Option(help: ArgumentHelp("With --verify or --reexecute of a fork: its parent trace, to prove the fork's descent (its header and starting checkpoint re-derived from the parent re-simulated).",
+                               valueName: "parent.trace"))
+    var parent: String?
     @Option(help: "With --reexecute, or to rebuild vectors a trace lacks: the Fashion-MNIST directory the run was recorded on (default: the recorded one, $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     var data: String?
     @Flag(help: "With --agg or --export: skip the rounds recorded without vectors instead of rebuilding them by re-simulation.")
@@ -85,15 +92,21 @@ struct DesgdReplayCommand: ParsableCommand {
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)
         if !reexecute && segment != nil { throw CommandFailure.exit(program, "--segment goes with --reexecute") }
+        if !reexecute && fromStart { throw CommandFailure.exit(program, "--from-start goes with --reexecute") }
+        if fromStart && segment != nil {
+            throw CommandFailure.exit(program, "--from-start re-executes every segment up to the range's end: drop --segment (the parts of a job array together verify every checkpoint)")
+        }
+        if parent != nil && !(reexecute || verify) { throw CommandFailure.exit(program, "--parent goes with --verify or --reexecute of a fork") }
+        let descent = try checkDescent(reader, program: program)
         if (reexecute || verify) && noRebuild { throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export") }
-        if verify && !reexecute && data != nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
+        if verify && !reexecute && data != nil && parent == nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
         try adversary.check(budget: budget, program: program)
         if adversary == .worst && (reexecute || verify || export != nil) {
             throw CommandFailure.exit(program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
         }
         if reexecute {
             try segment?.check(program)
-            try runReexecution(reader, program: program)
+            try runReexecution(reader, descent: descent, program: program)
             return
         }
         if let export {
@@ -126,6 +139,7 @@ struct DesgdReplayCommand: ParsableCommand {
             }
             print("verified \(report.roundsChecked) rounds of \(trace): every aggregate, decision and carried state of \(DisplayText.escaped(reader.header.aggregator)) matches bit for bit"
                   + (report.diffsChecked > 0 ? ", and every model diff (\(report.diffsChecked)) and keyframe (\(report.keyframesChecked))" : ""))
+            if let descent { print(DisplayText.escaped(descent.summary)) }
             return
         }
         guard !rules.isEmpty else {
@@ -178,36 +192,6 @@ struct DesgdReplayCommand: ParsableCommand {
         if failOnFlag && summaries.contains(where: { !$0.flaggedRounds.isEmpty || !$0.nonFiniteRounds.isEmpty || !($0.worstCase?.exceededRounds.isEmpty ?? true) }) {
             throw ExitCode(1)
         }
-    }
-
-    func runReexecution(_ reader: TraceReader, program: String) throws {
-        let share = segment ?? SegmentShare(argument: "1/1")!
-        let segments: [Reexecution.Segment], dataset: Dataset, range: Range<Int>
-        do {
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace)
-            let all = try Reexecution.segments(of: reader, rounds: range)
-            segments = Reexecution.share(all, part: share.part, of: share.parts)
-            try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
-            dataset = try Reexecution.loadDataset(for: reader.header, directory: data)
-        } catch { throw CommandFailure.exit(program, error.message) }
-        guard !segments.isEmpty else {
-            // A job array with more tasks than the trace has segments: nothing is left for this one.
-            print("re-executed nothing of \(trace): part \(share.part)/\(share.parts) holds none of its segments")
-            return
-        }
-        let covered = segments.reduce(0) { $0 + $1.end - $1.start }
-        let bar = ProgressBar(total: covered, label: "re-execute")
-        let report: ReexecutionReport
-        do { report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) } } catch {
-            throw CommandFailure.exit(program, error.message)
-        }
-        if let m = report.mismatch {
-            print("re-execution FAILED: \(DisplayText.escaped(m))")
-            throw ExitCode(1)
-        }
-        let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(segments.map { "\($0.start)..<\($0.end)" }.joined(separator: ", ")))" : ""
-        func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and \(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
     }
 
     /// Writes table or CSV text (JSON passes unchanged: the encoder escaped it), every non-printing

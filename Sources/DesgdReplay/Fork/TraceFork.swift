@@ -106,20 +106,12 @@ public final class TraceFork {
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
         dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
 
-        let start: (round: Int, checkpoint: Int?)
-        if let k = reader.lastCheckpoint(atOrBefore: at) {
-            start = (reader.checkpointRounds[k], k)
-        } else if reader.firstRound == 0 {
-            start = (0, nil)
-        } else {
-            throw .corrupted("\(parentPath): a fork without its starting checkpoint cannot be forked")
+        verified = try TraceFork.startSegment(reader, at: at)
+        guard let digest = try TraceFork.parentDigest(reader, at: at) else {
+            throw .corrupted("\(parentPath): no round record before round \(at): it cannot be forked there")
         }
-        verified = Reexecution.Segment(start: start.round, end: at, checkpoint: start.checkpoint)
-        // The chain's value after the parent's last round before `at` (its header record when `at`
-        // is its first round): what the state at `at` follows from.
-        let anchor = reader.records.lastIndex { $0.type == .round && $0.round == at - 1 } ?? 0
-        info = TraceHeader.ForkInfo(parentDigest: try reader.storedDigest(ofRecord: anchor), at: at,
-                                    parentFile: (parentPath as NSString).lastPathComponent, changes: changes)
+        info = TraceHeader.ForkInfo(parentDigest: digest, at: at, parentFile: (parentPath as NSString).lastPathComponent,
+                                    changes: changes)
         parent = reader
         self.at = at
         self.config = config
@@ -152,21 +144,86 @@ public final class TraceFork {
                     shouldStop: @escaping () -> Bool = { false },
                     progress: @escaping (Int, Int) -> Void = { _, _ in }) throws(TraceError) -> Outcome {
         let total = (at - verified.start) + (config.rounds - at)
+        let fork: Simulation, drift: DriftTrackerState?
+        switch try TraceFork.start(parent: parent, dataset: dataset, segment: verified, at: at, config: config,
+                                   changes: info.changes, progress: { progress($0, total) }) {
+        case .parentDiffers(let message):
+            return .parentDiffers("\(message); nothing was written")
+        case .run(let simulation, let state): (fork, drift) = (simulation, state)
+        }
+        let recorder = try makeRecorder(info, drift)
+        self.recorder = recorder
+        let result: SimulationResult
+        do {
+            result = try fork.run(from: at, observer: recorder) { t, _ in
+                if shouldStop() { recorder.stopRequested = true }
+                progress(t + 1 - verified.start, total)
+            }
+        } catch { throw .corrupted("\(recorder.path): round \(error.message)") }
+        if let failure = recorder.failure { throw failure }
+        return result.rounds < config.rounds ? .interrupted(end: result.rounds)
+            : .forked(end: result.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy)
+    }
+
+    /// The parent's rounds re-simulated to reach round `at`: from its last state checkpoint at or
+    /// before `at`, or from its initial state when it has none and starts at round 0.
+    public static func startSegment(_ parent: TraceReader, at: Int) throws(TraceError) -> Reexecution.Segment {
+        if let k = parent.lastCheckpoint(atOrBefore: at) {
+            return Reexecution.Segment(start: parent.checkpointRounds[k], end: at, checkpoint: k)
+        }
+        guard parent.firstRound == 0 else {
+            throw .corrupted("\(parent.path): a fork without its starting checkpoint cannot be forked")
+        }
+        return Reexecution.Segment(start: 0, end: at, checkpoint: nil)
+    }
+
+    /// The parent's chain digest that a fork at `at` names (FORMAT.md §5.1.1): the value after its
+    /// last round record before `at`, or after its header record when `at` is its first round; nil
+    /// when the parent has no round `at` − 1.
+    public static func parentDigest(_ parent: TraceReader, at: Int) throws(TraceError) -> String? {
+        let anchor: Int?
+        if at == parent.firstRound {
+            anchor = 0
+        } else if parent.rounds.contains(at - 1) {
+            anchor = parent.records.lastIndex { $0.type == .round && $0.round == at - 1 }
+        } else {
+            anchor = nil
+        }
+        return try anchor.map { k throws(TraceError) in try parent.storedDigest(ofRecord: k) }
+    }
+
+    /// Where a fork's run starts, or why it cannot.
+    enum Start {
+        /// The fork's simulation at the start of round `at` (restored from the parent's state with
+        /// the changes applied) and the drift state its recorder continues from.
+        case run(Simulation, drift: DriftTrackerState?)
+        /// The parent's re-simulated record differs from its own (the sentence names the round).
+        case parentDiffers(String)
+    }
+
+    /// Re-simulates `parent` through `segment` (up to `at`), comparing every record byte for byte,
+    /// then puts a run of the fork's configuration `config` in the parent's state at `at` with
+    /// `changes` applied: a changed rule or pre-aggregator chain starts from its initial state, as
+    /// does a changed attack (FORMAT.md §5.1.1). The one path by which a fork is made
+    /// (``run(makeRecorder:shouldStop:progress:)``) and its descent checked (``ForkDescent``).
+    /// `progress(rounds)` counts the parent's rounds checked.
+    static func start(parent: TraceReader, dataset: Dataset, segment: Reexecution.Segment, at: Int,
+                      config: SimulationConfig, changes: [TraceHeader.ForkInfo.Change],
+                      progress: @escaping (Int) -> Void) throws(TraceError) -> Start {
         var parentConfig = parent.header.config
         parentConfig.threads = config.threads
-        let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: verified.start,
-                                        checkpoint: verified.checkpoint, decompressor: ZstdDecompressor())
-        let simulation = run.simulation, tracker = run.tracker
-        let shared = Reexecution.Shared { progress($0, total) }
-        let check = try Reexecution.check(verified, run: run, reader: parent,
-                                          positions: Reexecution.roundsBefore(parent.records, first: parent.firstRound), shared: shared)
+        let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: segment.start,
+                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor())
+        let check = try Reexecution.check(segment, run: run, reader: parent,
+                                          positions: Reexecution.roundsBefore(parent.records, first: parent.firstRound),
+                                          shared: Reexecution.Shared(progress: progress))
         if let m = check.mismatch {
-            return .parentDiffers("\(parent.path): re-simulated from round \(verified.start) to the fork's round \(at), \(m.message): the parent is not what its configuration records here (another arithmetic or an altered file); nothing was written")
+            return .parentDiffers("\(parent.path): re-simulated from round \(segment.start) to the fork's round \(at), "
+                                  + "\(m.message): the parent is not what its configuration records here "
+                                  + "(another arithmetic or an altered file)")
         }
-
-        // The state at `at`; a changed rule or attack starts from its initial state.
-        var state = simulation.captureState(round: at)
-        let options = Set(info.changes.map(\.option))
+        var state = run.simulation.captureState(round: at)
+        let options = Set(changes.map(\.option))
         if options.contains("--agg") || options.contains("--pre") {
             state.aggregatorStates = state.aggregatorStates.map { _ in .empty }
         }
@@ -179,18 +236,7 @@ public final class TraceFork {
         guard fork.partition == parent.header.partition else {
             throw .usage("the fork partitions the data otherwise than \(parent.path): fork it with the desgd that recorded it")
         }
-        let recorder = try makeRecorder(info, tracker?.captureState())
-        self.recorder = recorder
-        let result: SimulationResult
-        do {
-            result = try fork.run(from: at, observer: recorder) { t, _ in
-                if shouldStop() { recorder.stopRequested = true }
-                progress(t + 1 - verified.start, total)
-            }
-        } catch { throw .corrupted("\(recorder.path): round \(error.message)") }
-        if let failure = recorder.failure { throw failure }
-        return result.rounds < config.rounds ? .interrupted(end: result.rounds)
-            : .forked(end: result.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy)
+        return .run(fork, drift: run.tracker?.captureState())
     }
 }
 

@@ -101,6 +101,18 @@ public enum Reexecution {
         return out
     }
 
+    /// The segments of `run` (of `reader`) whose starting checkpoint the run takes on trust: a
+    /// checkpoint is compared by the segment that ends at it, so a run verifies its segments' starts
+    /// only when it also holds the segment before; at round 0 the run starts from the header's
+    /// initial state and compares the checkpoint there. A fork's first checkpoint is its starting
+    /// state: ``ForkDescent`` checks it.
+    public static func unverifiedStarts(_ run: [Segment], of reader: TraceReader) -> [Segment] {
+        run.filter { s in
+            s.checkpoint != nil && !(s.start == 0 && reader.header.fork == nil)
+                && !run.contains { $0.end == s.start && $0.start < s.start }
+        }
+    }
+
     /// Part `k` (1...n) of `n` of the segments: those whose position i (from 0) has i mod n = k − 1.
     /// The parts k = 1…n together hold every segment exactly once.
     public static func share(_ segments: [Segment], part k: Int, of n: Int) -> [Segment] {
@@ -301,27 +313,36 @@ public enum Reexecution {
     /// The first part of a checkpoint that differs from the re-executed state.
     static func describeCheckpoint(_ t: Int, state: SimulationState, drift: DriftTrackerState?,
                                    recorded: TraceCheckpoint) throws(TraceError) -> String {
-        let what = "the checkpoint before round \(t)"
+        let part = try checkpointDifference(state: state, drift: drift, recorded: recorded)
+        return "the checkpoint before round \(t): " + part
+    }
+
+    /// The first part of `recorded` that differs from `state` and `drift`, as a clause ("the model
+    /// differs at coordinate 3").
+    static func checkpointDifference(state: SimulationState, drift: DriftTrackerState?,
+                                     recorded: TraceCheckpoint) throws(TraceError) -> String {
         let r = try recorded.simulationState()
-        if let i = firstDifference(r.parameters, state.parameters) { return "\(what): the model differs at coordinate \(i)" }
+        if let i = firstDifference(r.parameters, state.parameters) { return "the model differs at coordinate \(i)" }
         for (k, row) in state.honestRows.enumerated() where k < r.honestMomenta.count {
             if let i = firstDifference(r.honestMomenta[k], state.honestMomenta[k]) {
-                return "\(what): class \(row.classIndex), worker \(row.worker) (honest): the momentum differs at coordinate \(i)"
+                return "class \(row.classIndex), worker \(row.worker) (honest): the momentum differs at "
+                    + "coordinate \(i)"
             }
         }
         for (k, row) in state.byzantineRows.enumerated() where k < r.byzantineMomenta.count {
             if let i = firstDifference(r.byzantineMomenta[k], state.byzantineMomenta[k]) {
-                return "\(what): class \(row.classIndex), worker \(row.worker) (Byzantine): the momentum differs at coordinate \(i)"
+                return "class \(row.classIndex), worker \(row.worker) (Byzantine): the momentum differs at "
+                    + "coordinate \(i)"
             }
         }
         if r.classMomenta != state.classMomenta || r.serverMomentum != state.serverMomentum {
-            return "\(what): the class-momentum buffer or server momentum differs"
+            return "the class-momentum buffer or server momentum differs"
         }
         if r.aggregatorStates != state.aggregatorStates || r.attackStates != state.attackStates {
-            return "\(what): a rule's or attack's carried state differs"
+            return "a rule's or attack's carried state differs"
         }
-        if try recorded.driftState() != drift { return "\(what): the drift state differs" }
-        return "\(what): the record's bytes differ from the re-executed state's, with the same content (another encoding)"
+        if try recorded.driftState() != drift { return "the drift state differs" }
+        return "the record's bytes differ from the re-executed state's, with the same content (another encoding)"
     }
 
     /// The first index where the bit patterns differ (or where the lengths differ).

@@ -51,6 +51,12 @@ public struct ForkFamilyReport: Sendable, Codable, Equatable {
         public var forkRound: Int?
         public var changes: [TraceHeader.ForkInfo.Change]
         public var chainHolds: Bool
+        /// Who signed how much of the branch's file (traces/FORMAT.md §3.6).
+        public var signatures: SignatureReport
+        /// A fork's descent from the parent (``ForkDescent``); nil for the parent.
+        public var descent: ForkDescent.Outcome?
+        /// ``descent`` as one sentence (nil for the parent).
+        public var descentSummary: String?
         /// Evaluations from the family's start on.
         public var accuracy: [Point]
         /// Per round from the family's start on (the branch's own rounds).
@@ -89,9 +95,12 @@ public enum ForkFamily {
 
     /// Checks that every fork names `parent` (its `fork` key's digest is the parent's at its round),
     /// then reads every round of each. A trace that is not a fork, or a fork of another trace, is a
-    /// usage error (exit 2) naming it.
+    /// usage error (exit 2) naming it. Each fork's descent is then checked (``ForkDescent``: the
+    /// parent re-simulated on its data set, the Fashion-MNIST `dataDirectory` when given, with
+    /// `threads` threads) and reported with its branch.
     public static func report(parent: TraceReader, forks: [TraceReader], recoverWithin: Double = defaultRecoverWithin,
-                              recoverTo: Double? = nil) throws(TraceError) -> ForkFamilyReport {
+                              recoverTo: Double? = nil, dataDirectory: String? = nil,
+                              threads: Int = 1) throws(TraceError) -> ForkFamilyReport {
         guard !forks.isEmpty else { throw .usage("a fork family needs PARENT and at least one FORK") }
         guard recoverWithin.isFinite && recoverWithinRange.contains(recoverWithin) else {
             throw .usage("--recover-within must be in 0...100 accuracy points (got \(recoverWithin))")
@@ -113,8 +122,12 @@ public enum ForkFamily {
         report.branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start, parentAccuracy: parentAccuracy,
                                   target: target)]
         for f in forks {
-            report.branches.append(branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
-                                          parentAccuracy: parentAccuracy, target: target))
+            var b = branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
+                           parentAccuracy: parentAccuracy, target: target)
+            let descent = try ForkDescent.check(fork: f, parent: parent, dataDirectory: dataDirectory, threads: threads)
+            b.descent = descent
+            b.descentSummary = descent.summary
+            report.branches.append(b)
         }
         return report
     }
@@ -124,17 +137,9 @@ public enum ForkFamily {
         guard let info = fork.header.fork else {
             throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it (desgd-record --fork)")
         }
-        let at = info.at
-        let anchor: Int?
-        if at == parent.firstRound {
-            anchor = 0
-        } else if parent.rounds.contains(at - 1) {
-            anchor = parent.records.lastIndex { $0.type == .round && $0.round == at - 1 }
-        } else {
-            anchor = nil
-        }
-        guard let anchor, try parent.storedDigest(ofRecord: anchor) == info.parentDigest else {
-            throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest \(info.parentDigest.prefix(16))… before round \(at), which \(parent.path) does not have")
+        guard let digest = try TraceFork.parentDigest(parent, at: info.at), digest == info.parentDigest else {
+            throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest "
+                         + "\(info.parentDigest.prefix(16))… before round \(info.at), which \(parent.path) does not have")
         }
     }
 
@@ -177,10 +182,10 @@ public enum ForkFamily {
         }
         s.meanGap = mean(gap.filter { $0.round >= from }.compactMap(\.value).filter(\.isFinite))
         s.meanLambda = mean(lambda.filter { $0.round >= from }.compactMap(\.value).filter(\.isFinite))
-        let h = reader.header
+        let h = reader.header, chain = reader.verifyChain()
         return .init(name: name, trace: reader.path, aggregator: h.aggregator, attack: h.attack, forkRound: forkRound,
-                     changes: h.fork?.changes ?? [], chainHolds: reader.verifyChain().holds, accuracy: accuracy, gap: gap,
-                     lambda: lambda, summary: s)
+                     changes: h.fork?.changes ?? [], chainHolds: chain.holds,
+                     signatures: reader.verifySignatures(chain: chain), descent: nil, descentSummary: nil, accuracy: accuracy, gap: gap, lambda: lambda, summary: s)
     }
 
     /// The mean (nil for none), summed in order.

@@ -26,6 +26,10 @@ public enum ForkFamilyHTML {
         for b in r.branches where !b.chainHolds {
             page += "<p class=\"note\"><strong>The digest chain of <code>\(e(b.trace))</code> is broken</strong>: audit it alone.</p>\n"
         }
+        for b in r.branches {
+            guard let descent = b.descent, let summary = b.descentSummary, !descent.isVerified else { continue }
+            page += "<p class=\"note\"><strong><code>\(e(b.trace))</code>: \(e(summary))</strong></p>\n"
+        }
         page += "</header>\n<main>\n"
         page += table(r)
         page += plots(r)
@@ -36,7 +40,7 @@ public enum ForkFamilyHTML {
     static func table(_ r: ForkFamilyReport) -> String {
         var out = "<h2>Branches</h2>\n<div class=\"scroll\"><table class=\"numbers\">\n<thead><tr><th>branch</th><th>trace</th><th>fork at</th>"
             + "<th>accuracy at fork (round)</th><th>best after (round)</th><th>final (round)</th><th>rounds to recover</th>"
-            + "<th>mean gap</th><th>mean λ̂</th></tr></thead>\n<tbody>\n"
+            + "<th>mean gap</th><th>mean λ̂</th><th>descent</th></tr></thead>\n<tbody>\n"
         for (i, b) in r.branches.enumerated() {
             let s = b.summary
             func at(_ v: Double?, _ round: Int?) -> String { v.map { "\(AuditFormat.percent($0)) (\(round ?? 0))" } ?? "—" }
@@ -45,7 +49,8 @@ public enum ForkFamilyHTML {
                 + "<td>\(at(s.accuracyAtFork, s.accuracyAtForkRound))</td><td>\(at(s.bestAfter, s.bestAfterRound))</td>"
                 + "<td>\(at(s.finalAfter, s.finalAfterRound))</td>"
                 + "<td>\(s.roundsToRecover.map { "\($0) (round \(s.recoveredAtRound ?? 0))" } ?? "no")</td>"
-                + "<td>\(AuditFormat.sig4(s.meanGap))</td><td>\(AuditFormat.sig4(s.meanLambda))</td></tr>\n"
+                + "<td>\(AuditFormat.sig4(s.meanGap))</td><td>\(AuditFormat.sig4(s.meanLambda))</td>"
+                + "<td class=\"metric\">\(e(b.descentSummary ?? "—"))</td></tr>\n"
         }
         return out + "</tbody></table></div>\n"
     }

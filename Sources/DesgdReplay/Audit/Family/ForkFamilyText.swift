@@ -15,6 +15,10 @@ public enum ForkFamilyText {
             out += "recovery: not measured (the parent has no evaluation before round \(r.start))\n"
         }
         for b in r.branches where !b.chainHolds { out += "WARNING: the digest chain of \(b.trace) is broken: desgd-audit it alone\n" }
+        for b in r.branches {
+            guard let descent = b.descent, let summary = b.descentSummary, !descent.isVerified else { continue }
+            out += "\(descent.differs ? "FAILED" : "WARNING"): \(b.trace): \(summary)\n"
+        }
         out += "\n"
         let rows = r.branches.map { b -> [String] in
             let s = b.summary
@@ -32,20 +36,24 @@ public enum ForkFamilyText {
             out += "  \(b.name): \(b.trace), rule \(b.aggregator), attack \(b.attack)"
             if !b.changes.isEmpty { out += "; " + b.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", ") }
             out += "\n"
+            if let summary = b.descentSummary { out += "    \(summary)\n" }
         }
         out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on; the parent's series in --csv, --json and --html start at round \(r.contextStart))\n"
         return out
     }
 
-    /// One line per branch and round from the family's start: `branch,trace,fork_round,round,accuracy,gap,lambda`
-    /// (accuracy empty outside evaluation rounds, λ̂ empty when undefined).
+    /// One line per branch and round from the family's start:
+    /// `branch,trace,fork_round,round,accuracy,gap,lambda,descent` (accuracy empty outside evaluation
+    /// rounds, λ̂ empty when undefined; descent: the fork's ``ForkDescent/Outcome/summary``, empty for
+    /// the parent).
     public static func csv(_ r: ForkFamilyReport) -> String {
-        var out = "branch,trace,fork_round,round,accuracy,gap,lambda\n"
+        var out = "branch,trace,fork_round,round,accuracy,gap,lambda,descent\n"
         for b in r.branches {
             let accuracy = Dictionary(b.accuracy.map { ($0.round, $0.value) }, uniquingKeysWith: { a, _ in a })
             for (g, l) in zip(b.gap, b.lambda) {
                 out += [TextFormat.csvField(b.name), TextFormat.csvField(b.trace), b.forkRound.map(String.init) ?? "", String(g.round),
-                        TextFormat.csv(accuracy[g.round] ?? nil), TextFormat.csv(g.value), TextFormat.csv(l.value)].joined(separator: ",") + "\n"
+                        TextFormat.csv(accuracy[g.round] ?? nil), TextFormat.csv(g.value), TextFormat.csv(l.value),
+                        TextFormat.csvField(b.descentSummary ?? "")].joined(separator: ",") + "\n"
             }
         }
         return out
