@@ -78,9 +78,11 @@ struct DesgdReplayCommand: ParsableCommand {
     var budget: Int?
     @Flag(help: "Exit 1 when some λ̂ (or, with --adversary worst, some worst λ̂) exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
+    @OptionGroup var memory: MemoryLimitOption
 
     func run() throws {
         let program = "desgd-replay"
+        try memory.apply(program: program)
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)
@@ -188,8 +190,9 @@ struct DesgdReplayCommand: ParsableCommand {
             let all = try Reexecution.segments(of: reader, rounds: range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
+            try Reexecution.checkMemory(reader, threads: threads, segments: segments.count)
             dataset = try Reexecution.loadDataset(for: reader.header, directory: data)
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error) }
         guard !segments.isEmpty else {
             // A job array with more tasks than the trace has segments: nothing is left for this one.
             print("re-executed nothing of \(trace): part \(share.part)/\(share.parts) holds none of its segments")
@@ -199,7 +202,7 @@ struct DesgdReplayCommand: ParsableCommand {
         let bar = ProgressBar(total: covered, label: "re-execute")
         let report: ReexecutionReport
         do { report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) } } catch {
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         if let m = report.mismatch {
             print("re-execution FAILED: \(m)")
