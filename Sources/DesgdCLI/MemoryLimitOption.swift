@@ -9,7 +9,10 @@ import Foundation
 /// is allocated.
 public struct MemoryLimitOption: ParsableArguments {
     @Option(name: .customLong("memory-limit"),
-            help: ArgumentHelp("The most memory a (re-)simulated run may need, e.g. 8G or 500M (K, M, G, T: powers of 1024); a run or a trace's shapes that need more are refused before anything is allocated. Default: \(Int(MemoryLimit.defaultShare * 100)) % of the machine's memory.",
+            help: ArgumentHelp("The most memory a (re-)simulated run may need, e.g. 8G or 500M (K, M, G, T: "
+                                   + "powers of 1024); a run or a trace's shapes that need more are refused before "
+                                   + "anything is allocated. Default: \(Int(MemoryLimit.defaultShare * 100)) % of the "
+                                   + "machine's memory.",
                                valueName: "size"))
     public var memoryLimit: String?
 
@@ -39,7 +42,8 @@ public struct MemoryLimitOption: ParsableArguments {
     public func apply(program: String) throws {
         guard let memoryLimit else { return }
         guard let bytes = MemoryLimitOption.bytes(memoryLimit) else {
-            throw CommandFailure.exit(program, "--memory-limit must be a size such as 8G or 500M, at most 1048576T (got '\(memoryLimit.prefix(40))')")
+            throw CommandFailure.exit(program, "--memory-limit must be a size such as 8G or 500M, at most 1048576T "
+                                      + "(got '\(memoryLimit.prefix(40))')")
         }
         MemoryLimit.process = MemoryLimit(bytes: bytes)
     }
@@ -48,7 +52,8 @@ public struct MemoryLimitOption: ParsableArguments {
     public static func hint(_ shortfall: MemoryShortfall?) -> String {
         guard let shortfall else { return "" }
         let gib = max(1, (Double(shortfall.needed) / Double(1 << 30)).rounded(.up))
-        return "; raise the limit with --memory-limit SIZE (e.g. --memory-limit \(Int(min(gib, 1e12)))G) on a machine that has it"
+        let example = Int(min(gib, 1e12))
+        return "; raise the limit with --memory-limit SIZE (e.g. --memory-limit \(example)G) on a machine that has it"
     }
 }
 

@@ -81,7 +81,8 @@ public enum VectorRebuilding {
         guard !noRebuild, RoundRebuilder.isNeeded(reader, rounds: rounds) else { return nil }
         do { return try RoundRebuilder(reader: reader, dataDirectory: data, threads: threads) } catch {
             throw CommandFailure.exit(program, "cannot rebuild the vectors of rounds \(reader.path) recorded without them (\(reader.header.recording)): "
-                                      + error.message + MemoryLimitOption.hint(error.memoryShortfall) + "; or pass --no-rebuild to skip those rounds")
+                                      + error.message + MemoryLimitOption.hint(error.memoryShortfall)
+                                      + "; or pass --no-rebuild to skip those rounds")
         }
     }
 

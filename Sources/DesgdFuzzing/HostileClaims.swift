@@ -17,7 +17,8 @@ extension TraceMutator {
     static let runLengths = [64, 1_000, 30_000, 100_000]
 
     /// Characters a spec parser treats specially, and ordinary ones.
-    static let runCharacters: [Character] = ["(", ")", "-", "+", ",", ":", "=", "n", "f", "0", "9", ".", "e", " ", "\\", "\"", "é"]
+    static let runCharacters: [Character] = ["(", ")", "-", "+", ",", ":", "=", "n", "f", "0", "9", ".", "e", " ",
+                                             "\\", "\"", "é"]
 
     /// A string a parser reads, made hostile: a long run of one character (alone, after the
     /// original, or inside it), or a nesting of parentheses around an expression.
@@ -36,14 +37,17 @@ extension TraceMutator {
             let head = original.split(separator: ":").first.map(String.init) ?? "krum"
             let inner = ["n", "n-f", "f+1", "2*f", "n/2", ""][random.nextInt(below: 6)]
             let key = ["q", "tau", "z", "eps", "iters", "k"][random.nextInt(below: 6)]
-            return "\(head):\(key)=" + String(repeating: "(", count: depth) + inner + String(repeating: ")", count: depth)
+            let open = String(repeating: "(", count: depth), close = String(repeating: ")", count: depth)
+            return "\(head):\(key)=" + open + inner + close
         }
     }
 
     /// (a) One string of a header that a parser reads (the rule, pre-aggregators, attack, the
     /// schedule and mode, the recording mode, the spec echoes) made hostile.
     mutating func mutateSpecString(_ records: inout [Record]) {
-        guard let k = records.firstIndex(where: { $0.type == RecordType.header.rawValue && $0.encoding == 1 }) else { return }
+        guard let k = records.firstIndex(where: { $0.type == RecordType.header.rawValue && $0.encoding == 1 }) else {
+            return
+        }
         Self.editJSON(&records, at: k) { json in hostileSpecString(&json) }
     }
 
@@ -62,13 +66,15 @@ extension TraceMutator {
         }
     }
 
-    /// (b) A header claiming a large shape, kept consistent (``claimingShape(of:model:honest:byzantine:driftWindow:)``).
+    /// (b) A header claiming a large shape, kept consistent
+    /// (``claimingShape(of:model:honest:byzantine:driftWindow:config:)``).
     mutating func mutateShape(_ bytes: [UInt8]) -> [UInt8]? {
         let honest = [11, 100, 1_000][random.nextInt(below: 3)]
         let byzantine = [0, 1, 40, 1_000][random.nextInt(below: 4)]
         let model: ModelArchitecture = random.nextInt(below: 4) == 0 ? .small : .lenet
         let window: Int? = [nil, 1, 1_000][random.nextInt(below: 3)]
-        return Self.claimingShape(of: bytes, model: model, honest: honest, byzantine: byzantine, driftWindow: window) { config in
+        return Self.claimingShape(of: bytes, model: model, honest: honest, byzantine: byzantine,
+                                  driftWindow: window) { config in
             switch self.random.nextInt(below: 6) {
             case 0: config["batchSize"] = 4_096
             case 1: config["classesPerRound"] = 10
@@ -83,7 +89,9 @@ extension TraceMutator {
     /// ±∞, huge, negative or fractional; many names aliasing one vector; a vector of another
     /// length; unknown names; negative counts.
     mutating func mutateCheckpointState(_ records: inout [Record]) {
-        let candidates = records.indices.filter { records[$0].type == RecordType.checkpoint.rawValue && records[$0].encoding == 1 }
+        let candidates = records.indices.filter {
+            records[$0].type == RecordType.checkpoint.rawValue && records[$0].encoding == 1
+        }
         guard !candidates.isEmpty else { return }
         let k = candidates[random.nextInt(below: candidates.count)]
         Self.editJSON(&records, at: k) { json in hostileState(&json) }
@@ -131,7 +139,8 @@ extension TraceMutator {
                 }
             default:
                 // A vector table entry of another length under a state's name.
-                if var table = json["vectors"] as? [[String: Any]], let i = names.values.first as? Int, i >= 0, i < table.count {
+                if var table = json["vectors"] as? [[String: Any]], let i = names.values.first as? Int,
+                   i >= 0, i < table.count {
                     table[i]["count"] = [0, 1, -1, 1 << 40][random.nextInt(below: 4)]
                     json["vectors"] = table
                 }
@@ -150,7 +159,8 @@ extension TraceMutator {
     /// that allocates from the header meets the claim. `config` changes further fields of the
     /// configuration. Nil when the header's JSON does not parse.
     public static func claimingShape(of bytes: [UInt8], model: ModelArchitecture, honest: Int, byzantine: Int,
-                                     driftWindow: Int? = nil, config edit: (inout [String: Any]) -> Void = { _ in }) -> [UInt8]? {
+                                     driftWindow: Int? = nil,
+                                     config edit: (inout [String: Any]) -> Void = { _ in }) -> [UInt8]? {
         editingJSON(of: bytes, type: .header) { json in
             guard var config = json["config"] as? [String: Any] else { return }
             let classes = 10
@@ -161,16 +171,20 @@ extension TraceMutator {
             json["config"] = config
             let layout = ParameterLayout(model.shape)
             json["model"] = ["architecture": model.rawValue, "parameterCount": layout.count,
-                             "tensors": layout.tensors.map { ["name": $0.name, "offset": $0.offset, "shape": $0.shape] as [String: Any] }]
+                             "tensors": layout.tensors.map {
+                                 ["name": $0.name, "offset": $0.offset, "shape": $0.shape] as [String: Any]
+                             }]
             var partition = json["partition"] as? [String: Any] ?? [:]
             partition["samples"] = (0..<honest).map { w in (0..<classes).map { c in c == w % classes ? [w] : [Int]() } }
             json["partition"] = partition
             let byzantineIDs = Array(honest ..< honest + byzantine)
             if (config["mode"] as? String) == "sgd" {
-                json["groups"] = [["classIndex": -1, "honestWorkers": Array(0..<honest), "byzantineWorkers": byzantineIDs] as [String: Any]]
+                json["groups"] = [["classIndex": -1, "honestWorkers": Array(0..<honest),
+                                   "byzantineWorkers": byzantineIDs] as [String: Any]]
             } else {
                 json["groups"] = (0..<classes).map { c in
-                    ["classIndex": c, "honestWorkers": Array(stride(from: c, to: honest, by: classes)), "byzantineWorkers": byzantineIDs] as [String: Any]
+                    ["classIndex": c, "honestWorkers": Array(stride(from: c, to: honest, by: classes)),
+                     "byzantineWorkers": byzantineIDs] as [String: Any]
                 }
             }
             if let driftWindow { json["driftWindow"] = driftWindow }
@@ -190,7 +204,8 @@ extension TraceMutator {
         guard let body = decompress(records[k].payload), body.count >= 4 else { return }
         let length = jsonLength(body)
         guard length <= body.count - 4,
-              var json = (try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]))) as? [String: Any] else { return }
+              let parsed = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length])),
+              var json = parsed as? [String: Any] else { return }
         edit(&json)
         guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) else { return }
         var newBody = ByteWriter()

@@ -47,7 +47,8 @@ public enum ResimulationExercise {
             guard let first = try Reexecution.segments(of: reader, rounds: reader.rounds).first else { return }
             try Reexecution.checkMemory(reader, threads: 1, segments: 1, limit: memoryLimit)
             let dataset = try Reexecution.loadDataset(for: h, directory: nil)
-            let segment = Reexecution.Segment(start: first.start, end: min(first.end, first.start + 2), checkpoint: first.checkpoint)
+            let segment = Reexecution.Segment(start: first.start, end: min(first.end, first.start + 2),
+                                              checkpoint: first.checkpoint)
             _ = try Reexecution.run(reader, dataset: dataset, segments: [segment], threads: 1, memoryLimit: memoryLimit)
         }
         attempt("rebuild") {
@@ -57,18 +58,23 @@ public enum ResimulationExercise {
             _ = try rebuilder.round(t)
         }
         let directory = NSTemporaryDirectory() + "desgd-fuzz-\(UUID().uuidString)"
-        guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return }
+        let files = FileManager.default
+        do { try files.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch { return }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/hostile.trace", cut = directory + "/interrupted.trace"
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
         // A complete trace has nothing to resume: its last round, index and footer cut off, it
         // has (the run restores its last checkpoint and re-simulates from there).
         if var records = TraceMutator.split(bytes) {
-            while let last = records.last, last.type == RecordType.index.rawValue || last.type == RecordType.footer.rawValue {
+            while let last = records.last,
+                  last.type == RecordType.index.rawValue || last.type == RecordType.footer.rawValue {
                 records.removeLast()
             }
-            if let last = records.lastIndex(where: { $0.type == RecordType.round.rawValue }) { records.removeSubrange(last...) }
-            _ = FileManager.default.createFile(atPath: cut, contents: Data(TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)))
+            if let last = records.lastIndex(where: { $0.type == RecordType.round.rawValue }) {
+                records.removeSubrange(last...)
+            }
+            let interrupted = TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
+            _ = FileManager.default.createFile(atPath: cut, contents: Data(interrupted))
         }
         attempt("resume") {
             _ = try ResumeRun.resume(path: cut, threads: 1, dataDirectory: nil, compressionLevel: 1, signingKey: nil,
@@ -76,10 +82,12 @@ public enum ResimulationExercise {
         }
         attempt("fork") {
             let at = min(reader.firstRound + 1, reader.rounds.upperBound)
-            let fork = try TraceFork(parentPath: path, at: at, config: config, dataDirectory: nil, memoryLimit: memoryLimit)
+            let fork = try TraceFork(parentPath: path, at: at, config: config, dataDirectory: nil,
+                                     memoryLimit: memoryLimit)
             _ = try fork.run(makeRecorder: { info, drift throws(TraceError) in
-                try TraceRecorder(path: directory + "/fork.trace", mode: h.recording, keyframeInterval: max(1, h.keyframeInterval),
-                                  overwrite: true, compressionLevel: 1, driftWindow: h.driftWindow ?? DriftTracker.defaultWindow,
+                try TraceRecorder(path: directory + "/fork.trace", mode: h.recording,
+                                  keyframeInterval: max(1, h.keyframeInterval), overwrite: true, compressionLevel: 1,
+                                  driftWindow: h.driftWindow ?? DriftTracker.defaultWindow,
                                   checkpointInterval: h.checkpointInterval ?? 0, fork: info, forkDrift: drift)
             }, shouldStop: { true })
         }

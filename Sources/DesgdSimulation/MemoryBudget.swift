@@ -59,7 +59,8 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        MemoryLimit.text(bytes) + (isMachineDefault ? " (\(Int(MemoryLimit.defaultShare * 100)) % of this machine's memory)" : "")
+        let share = Int(MemoryLimit.defaultShare * 100)
+        return MemoryLimit.text(bytes) + (isMachineDefault ? " (\(share) % of this machine's memory)" : "")
     }
 }
 
@@ -126,7 +127,8 @@ extension SimulationConfig {
 
     /// Throws when `runs` runs of this configuration (with drift window `driftWindow`) would need
     /// more than `limit`: before any of it is allocated.
-    public func checkMemory(driftWindow: Int? = nil, runs: Int = 1, limit: MemoryLimit = .process) throws(SimulationError) {
+    public func checkMemory(driftWindow: Int? = nil, runs: Int = 1,
+                            limit: MemoryLimit = .process) throws(SimulationError) {
         let what = runs > 1 ? "\(runs) runs at once of \(shapeDescription)" : "a run of \(shapeDescription)"
         try limit.check(memoryEstimate(driftWindow: driftWindow, runs: runs), for: what)
     }

@@ -95,7 +95,8 @@ public final class Simulation {
             throw SimulationError(e.message)
         } catch { throw SimulationError("\(error)") }
         if let expectedPartition, partition != expectedPartition {
-            throw SimulationError("this desgd partitions the data otherwise than the trace says: use the desgd that recorded it")
+            throw SimulationError("this desgd partitions the data otherwise than the trace says: "
+                                  + "use the desgd that recorded it")
         }
         self.partition = partition
         model = CNN(config.model, backend: config.backend)

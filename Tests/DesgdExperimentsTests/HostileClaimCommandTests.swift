@@ -30,7 +30,7 @@ import Testing
             config["rounds"] = 6
         }!
         let path = recorded.directory + "/huge.trace"
-        FileManager.default.createFile(atPath: path, contents: Data(claimed))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(claimed))
         return path
     }()
 

@@ -164,7 +164,8 @@ public final class TraceFork {
         var parentConfig = parent.header.config
         parentConfig.threads = config.threads
         let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: verified.start,
-                                        checkpoint: verified.checkpoint, decompressor: ZstdDecompressor(), memoryLimit: memoryLimit)
+                                        checkpoint: verified.checkpoint, decompressor: ZstdDecompressor(),
+                                        memoryLimit: memoryLimit)
         let simulation = run.simulation, tracker = run.tracker
         let shared = Reexecution.Shared { progress($0, total) }
         let check = try Reexecution.check(verified, run: run, reader: parent,
@@ -182,7 +183,8 @@ public final class TraceFork {
         if options.contains("--attack") { state.attackStates = state.attackStates.map { _ in .empty } }
         let fork: Simulation
         do {
-            fork = try Simulation(config: config, dataset: dataset, expectedPartition: parent.header.partition, memoryLimit: memoryLimit)
+            fork = try Simulation(config: config, dataset: dataset, expectedPartition: parent.header.partition,
+                                  memoryLimit: memoryLimit)
             try fork.restore(state: state, at: at)
         } catch { throw .setup("the fork's configuration cannot continue \(parent.path)'s state: ", error) }
         guard fork.partition == parent.header.partition else {

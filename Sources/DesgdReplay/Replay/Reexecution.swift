@@ -157,7 +157,8 @@ public enum Reexecution {
         var config = reader.header.config
         config.threads = max(1, max(1, threads) / parallel)
         do { try config.checkMemory(driftWindow: reader.header.driftWindow, runs: parallel, limit: limit) } catch {
-            throw .setup("\(reader.path): re-executing \(parallel == 1 ? "it" : "\(parallel) segments at once"): ", error)
+            let what = parallel == 1 ? "it" : "\(parallel) segments at once"
+            throw .setup("\(reader.path): re-executing \(what): ", error)
         }
     }
 
@@ -194,9 +195,11 @@ public enum Reexecution {
     }
 
     static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
-                           positions: [Int], shared: Shared, memoryLimit: MemoryLimit) throws(TraceError) -> SegmentResult {
+                           positions: [Int], shared: Shared,
+                           memoryLimit: MemoryLimit) throws(TraceError) -> SegmentResult {
         let run = try SegmentSimulation(reader: reader, dataset: dataset, config: config, start: segment.start,
-                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor(), memoryLimit: memoryLimit)
+                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor(),
+                                        memoryLimit: memoryLimit)
         return try check(segment, run: run, reader: reader, positions: positions, shared: shared)
     }
 
@@ -370,7 +373,8 @@ final class SegmentSimulation {
         self.path = path
         do {
             try config.checkMemory(driftWindow: header.driftWindow, limit: memoryLimit)
-            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: header.partition, memoryLimit: memoryLimit)
+            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: header.partition,
+                                        memoryLimit: memoryLimit)
         } catch { throw .setup("\(path): its configuration does not run here: ", error) }
         guard simulation.partition == header.partition else {
             throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")

@@ -59,7 +59,8 @@ public enum ResumeRun {
     /// between its cells); it must have the header's digest like one loaded here.
     /// `memoryLimit`: what the run may need, checked against the header's shapes before anything is loaded.
     public static func resume(path: String, threads: Int, dataDirectory: String?, dataset given: Dataset? = nil,
-                              compressionLevel: Int32, signingKey: TraceSigningKey?, memoryLimit: MemoryLimit = .process,
+                              compressionLevel: Int32, signingKey: TraceSigningKey?,
+                              memoryLimit: MemoryLimit = .process,
                               shouldStop: @escaping () -> Bool = { false },
                               progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
         let reader = try TraceReader(path: path)
@@ -107,7 +108,8 @@ public enum ResumeRun {
 
         let simulation: Simulation
         do {
-            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: h.partition, memoryLimit: memoryLimit)
+            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: h.partition,
+                                        memoryLimit: memoryLimit)
             if let k = checkpoint { try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
         } catch let e as TraceError { throw e } catch let e as SimulationError where e.memoryShortfall != nil {
             throw .setup("\(path): it cannot be resumed here: ", e)

@@ -49,12 +49,13 @@ public final class RoundRebuilder {
         try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
         // Before the data set is loaded: the header's shapes are the audited party's word.
         try RoundRebuilder.checkMemory(reader, threads: threads, limit: memoryLimit)
-        try self.init(reader: reader, dataset: try Reexecution.loadDataset(for: reader.header, directory: dataDirectory), threads: threads,
-                      memoryLimit: memoryLimit)
+        let dataset = try Reexecution.loadDataset(for: reader.header, directory: dataDirectory)
+        try self.init(reader: reader, dataset: dataset, threads: threads, memoryLimit: memoryLimit)
     }
 
     /// A rebuilder on `dataset` (already checked against the header).
-    public init(reader: TraceReader, dataset: Dataset, threads: Int, memoryLimit: MemoryLimit = .process) throws(TraceError) {
+    public init(reader: TraceReader, dataset: Dataset, threads: Int,
+                memoryLimit: MemoryLimit = .process) throws(TraceError) {
         try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
         try RoundRebuilder.checkMemory(reader, threads: threads, limit: memoryLimit)
         self.reader = reader

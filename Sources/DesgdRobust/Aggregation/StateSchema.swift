@@ -41,17 +41,20 @@ public struct StateSchema: Sendable, Equatable {
         }
         for (name, value) in values.sorted(by: { $0.key < $1.key }) {
             guard let s = scalars.first(where: { $0.name == name }) else {
+                let known = scalars.map { quoted($0.name) }.joined(separator: ", ")
                 return scalars.isEmpty ? "holds scalar \(quoted(name)), but this rule or attack carries no scalar"
-                    : "holds scalar \(quoted(name)), not one of \(scalars.map { quoted($0.name) }.joined(separator: ", "))"
+                    : "holds scalar \(quoted(name)), not one of \(known)"
             }
             guard value.isFinite, s.range.contains(value), !s.integer || value == value.rounded() else {
                 let kind = s.integer ? "an integer" : "a number"
-                return "scalar \(quoted(name)) is \(value), not \(kind) in \(Self.text(s.range.lowerBound))...\(Self.text(s.range.upperBound))"
+                let range = "\(Self.text(s.range.lowerBound))...\(Self.text(s.range.upperBound))"
+                return "scalar \(quoted(name)) is \(value), not \(kind) in \(range)"
             }
         }
         let count = vectorNames.count + values.count, total = (vectorsStored ? vectors.count : 0) + scalars.count
         if count > 0 && count < total {
-            let missing = (vectorsStored ? vectors.filter { !vectorNames.contains($0) } : []) + scalars.map(\.name).filter { values[$0] == nil }
+            let absentVectors = vectorsStored ? vectors.filter { !vectorNames.contains($0) } : []
+            let missing = absentVectors + scalars.map(\.name).filter { values[$0] == nil }
             return "lacks \(missing.map(quoted).joined(separator: ", ")) (a state holds nothing or all of its values)"
         }
         return nil

@@ -69,8 +69,9 @@ public struct MimicHeuristicAttack: Attack {
 
     /// `mu` and `z`, `t` (the rounds seen, at most the run's) and `target` (an honest row).
     public func stateSchema(_ bounds: StateBounds) -> StateSchema {
-        StateSchema(vectors: ["mu", "z"], scalars: [.init("t", 0...Double(max(0, bounds.rounds)), integer: true),
-                                                    .init("target", 0...Double(max(0, bounds.honest - 1)), integer: true)])
+        StateSchema(vectors: ["mu", "z"],
+                    scalars: [.init("t", 0...Double(max(0, bounds.rounds)), integer: true),
+                              .init("target", 0...Double(max(0, bounds.honest - 1)), integer: true)])
     }
 
     public func craft(_ context: AttackContext, state: inout AttackState) -> AttackOutput {

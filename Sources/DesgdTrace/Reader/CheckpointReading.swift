@@ -81,7 +81,8 @@ extension CheckpointContent {
             }
         }
         // Every state is what its rule or attack declares (FORMAT.md §6): nothing is restored unchecked.
-        for (what, states, rule) in [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)] {
+        let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
+        for (what, states, rule) in kinds {
             guard states.count == h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
             for (g, s) in states.enumerated() {
                 guard s.vectors != nil else { throw ParseFailure("\(what)[\(g)] has no vectors table") }

@@ -125,8 +125,10 @@ func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, r
 /// Checks a carried state: what it holds is what the rule or attack declares (`schema`: known names
 /// only, so a file cannot alias one vector under many names; scalars finite, in range and integer
 /// where they count), and every vector it names exists with the model's length.
-func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int, schema: StateSchema) throws(ParseFailure) {
-    if let p = schema.problem(scalars: s.scalars, vectorNames: Array((s.vectors ?? [:]).keys), vectorsStored: s.vectors != nil) {
+func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int,
+                schema: StateSchema) throws(ParseFailure) {
+    let names = Array((s.vectors ?? [:]).keys)
+    if let p = schema.problem(scalars: s.scalars, vectorNames: names, vectorsStored: s.vectors != nil) {
         throw ParseFailure("the \(what) \(p)")
     }
     for (name, i) in (s.vectors ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -141,7 +143,8 @@ extension TraceHeader {
     public func stateSchemas(group g: Int) -> (rule: StateSchema, attack: StateSchema) {
         let honest = g >= 0 && g < groups.count ? groups[g].honestWorkers.count : 0
         let bounds = StateBounds(honest: honest, rounds: config.rounds)
-        let rule = (try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators))?.stateSchema(bounds)
+        let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
+        let rule = pipeline?.stateSchema(bounds)
         let attack = (try? AttackCatalogue.makeAttack(config.attack))?.stateSchema(bounds)
         return (rule ?? .none, attack ?? .none)
     }
@@ -198,7 +201,8 @@ extension KeyframeContent {
         }
         for (c, i) in classMomenta.enumerated() { try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
         try checkVector(serverMomentum, "server momentum", table: vectors, count: d, required: false)
-        for (what, states, rule) in [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)] {
+        let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
+        for (what, states, rule) in kinds {
             guard states.count <= h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
             for (g, s) in states.enumerated() {
                 let schemas = h.stateSchemas(group: g)
