@@ -25,8 +25,9 @@ public enum TraceExercise {
     /// Rounds read in full at most (a fuzzer's input is small; a real trace in the tests is too).
     public static let roundLimit = 32
 
-    /// `resimulate`: also what the commands that re-simulate do (``ResimulationExercise``).
-    public static func run(_ bytes: [UInt8], resimulate: Bool = true) -> Outcome {
+    /// `resimulate`: also what the commands that re-simulate do (``ResimulationExercise``; the
+    /// fuzzer's files target does, the test suite's short pass does not: it costs training rounds).
+    public static func run(_ bytes: [UInt8], resimulate: Bool = false) -> Outcome {
         var outcome = Outcome()
         let reader: TraceReader
         do { reader = try TraceReader(source: MemorySource(bytes, name: "fuzz.trace")) } catch {

@@ -12,12 +12,15 @@ import Testing
         return c
     }
 
+    /// The claim of 0.10.0's hostile trace: lenet with n = f = 1 000.
+    static let huge = config { $0.model = .lenet; $0.honestWorkers = 1_000; $0.byzantineWorkers = 1_000 }
+
     /// The paper's setup fits a laptop; the claim of 0.10.0's hostile trace (lenet, n = f = 1 000)
     /// is tens of gigabytes; the smoke run is a few megabytes.
     @Test func estimatesOfKnownShapes() {
         let paper = SimulationConfig.paper.memoryEstimate(driftWindow: 10)
         #expect(paper > 200_000_000 && paper < 2_000_000_000, "\(paper)")
-        let huge = Self.config { $0.model = .lenet; $0.honestWorkers = 1_000; $0.byzantineWorkers = 1_000 }.memoryEstimate()
+        let huge = Self.huge.memoryEstimate()
         #expect(huge > 30_000_000_000, "\(huge)")
         #expect(SimulationConfig.smoke.memoryEstimate() < 100_000_000)
         // Two runs need twice one; a drift window adds to it; nothing overflows.
@@ -28,18 +31,21 @@ import Testing
 
     /// A run over the limit is refused before its stores exist, with the shortfall as data.
     @Test func aRunOverTheLimitIsRefusedFirst() {
-        let huge = Self.config { $0.model = .lenet; $0.honestWorkers = 1_000; $0.byzantineWorkers = 1_000 }
+        let huge = Self.huge
         let data = Dataset.synthetic(trainCount: 200, testCount: 20, seed: 1)
         do {
             _ = try Simulation(config: huge, dataset: data, memoryLimit: MemoryLimit(bytes: 1 << 30))
             Issue.record("a 60 GB run was built under a 1 GB limit")
         } catch {
             #expect(error.memoryShortfall?.limit.bytes == 1 << 30)
-            #expect(error.message.contains("a run of lenet with 1000 honest and 1000 Byzantine workers needs about"), "\(error.message)")
+            let what = "a run of lenet with 1000 honest and 1000 Byzantine workers needs about"
+            #expect(error.message.contains(what), "\(error.message)")
             #expect(error.message.hasSuffix("above the limit of 1.1 GB"), "\(error.message)")
         }
-        #expect(throws: Never.self) { try Simulation(config: .smoke, dataset: Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1),
-                                                    memoryLimit: MemoryLimit(bytes: 1 << 30)) }
+        let smoke = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
+        #expect(throws: Never.self) {
+            try Simulation(config: .smoke, dataset: smoke, memoryLimit: MemoryLimit(bytes: 1 << 30))
+        }
     }
 
     /// A partition other than the expected one (a trace's) is refused before the stores exist.
@@ -47,7 +53,9 @@ import Testing
         let data = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
         var other = try Simulation(config: .smoke, dataset: data).partition
         other.samples.swapAt(0, 1)
-        #expect(throws: SimulationError.self) { try Simulation(config: .smoke, dataset: data, expectedPartition: other) }
+        #expect(throws: SimulationError.self) {
+            try Simulation(config: .smoke, dataset: data, expectedPartition: other)
+        }
     }
 
     @Test func theMachineDefaultIsThreeQuartersOfItsMemory() throws {

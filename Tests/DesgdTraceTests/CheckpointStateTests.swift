@@ -14,15 +14,19 @@ import Testing
     /// 4 rounds under mimic's heuristic (state: `mu`, `z`, `t`, `target`) and cclip (state: `centre`),
     /// a checkpoint before every round.
     static let mimic: [UInt8] = {
-        let (path, _, _) = try! record(tinyConfig { $0.rounds = 4; $0.attack = "mimic:mode=heuristic" }, keyframes: 100, checkpoints: 1)
+        let config = tinyConfig { $0.rounds = 4; $0.attack = "mimic:mode=heuristic" }
+        let (path, _, _) = try! record(config, keyframes: 100, checkpoints: 1)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return [UInt8](FileManager.default.contents(atPath: path)!)
     }()
 
-    func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader { try TraceReader(source: MemorySource(bytes, name: "hostile.trace")) }
+    func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader {
+        try TraceReader(source: MemorySource(bytes, name: "hostile.trace"))
+    }
 
     /// The checkpoint before round 2 with group `g`'s state of `kind` changed by `edit`.
-    static func editingState(_ kind: String, group g: Int = 0, _ edit: @escaping (inout [String: Any], Int) -> Void) -> [UInt8]? {
+    static func editingState(_ kind: String, group g: Int = 0,
+                             _ edit: @escaping (inout [String: Any], Int) -> Void) -> [UInt8]? {
         TraceMutator.editingJSON(of: mimic, type: .checkpoint, occurrence: 2) { json in
             guard var states = json[kind] as? [[String: Any]] else { return }
             var state = states[g]
@@ -33,7 +37,8 @@ import Testing
     }
 
     /// Reading the checkpoint before round 2 fails naming the record and every phrase.
-    func expectRefused(_ bytes: [UInt8]?, _ phrases: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRefused(_ bytes: [UInt8]?, _ phrases: [String],
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
         let reader = try open(try #require(bytes, sourceLocation: sourceLocation))
         do {
             _ = try reader.checkpoint(2).simulationState()
@@ -103,7 +108,8 @@ import Testing
     /// has the model's length, so the parameters' table entry is changed instead).
     @Test func aVectorOfAnotherLength() throws {
         let bytes = TraceMutator.editingJSON(of: Self.mimic, type: .checkpoint, occurrence: 2) { json in
-            guard var table = json["vectors"] as? [[String: Any]], var states = json["attackStates"] as? [[String: Any]],
+            guard var table = json["vectors"] as? [[String: Any]],
+                  var states = json["attackStates"] as? [[String: Any]],
                   let i = (states[0]["vectors"] as? [String: Any])?["mu"] as? Int else { return }
             table.append(["offset": table[i]["offset"] as Any, "count": 3])
             states[0]["vectors"] = ["mu": table.count - 1, "z": i]
@@ -119,7 +125,9 @@ import Testing
     @Test func resumeRefusesANaNState() throws {
         let last = try #require(TraceMutator.editingJSON(of: Self.mimic, type: .checkpoint, occurrence: 3) { json in
             guard var states = json["attackStates"] as? [[String: Any]] else { return }
-            for g in states.indices where (states[g]["scalars"] as? [String: Any])?["t"] != nil { states[g]["scalars"] = ["t": "nan", "target": 0] }
+            for g in states.indices where (states[g]["scalars"] as? [String: Any])?["t"] != nil {
+                states[g]["scalars"] = ["t": "nan", "target": 0]
+            }
             json["attackStates"] = states
         })
         let bytes = try #require(TraceMutator.editingJSON(of: last, type: .header) { json in
@@ -131,7 +139,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         do {
-            _ = try ResumeRun.resume(path: path, threads: 1, dataDirectory: nil, dataset: tinyData, compressionLevel: 1, signingKey: nil)
+            _ = try ResumeRun.resume(path: path, threads: 1, dataDirectory: nil, dataset: tinyData, compressionLevel: 1,
+                                     signingKey: nil)
             Issue.record("resumed from a NaN state")
         } catch {
             #expect(error.kind == .corrupted && error.message.contains("scalar 't' is nan"), "\(error.message)")
@@ -153,5 +162,24 @@ import Testing
             }
         }
         #expect(refused > 4, "\(refused)")
+    }
+
+    /// The exercise's re-simulations (``ResimulationExercise``) impose their own memory limit: a
+    /// header claiming lenet with n = f = 1 000 is refused by each of them, never allocated; the
+    /// unchanged trace re-simulates without an error.
+    @Test func theExerciseRefusesAClaimedShapeUnderItsLimit() throws {
+        let claimed = TraceMutator.claimingShape(of: Self.mimic, model: .lenet, honest: 1_000, byzantine: 1_000)
+        let huge = try #require(claimed)
+        let outcome = TraceExercise.run(huge, resimulate: true)
+        #expect(outcome.refusal == nil)
+        for step in ["reexecute", "resume", "fork"] {
+            let refused = outcome.errors.contains {
+                $0.hasPrefix(step + ":") && $0.contains("needs about") && $0.contains("above the limit of 269 MB")
+            }
+            #expect(refused, "\(step): \(outcome.errors)")
+        }
+        var errors: [String] = []
+        ResimulationExercise.run(Self.mimic, reader: try open(Self.mimic), errors: &errors)
+        #expect(errors.isEmpty, "\(errors)")
     }
 }
