@@ -82,7 +82,8 @@ public enum ResimulationExercise {
             let recorded = (try? TraceReader(path: cut))?.rounds.upperBound ?? 0
             let done = Counter()
             _ = try ResumeRun.resume(path: cut, threads: 1, dataDirectory: nil, compressionLevel: 1, signingKey: nil,
-                                     memoryLimit: memoryLimit, shouldStop: { done.value > recorded }) { done.value = $0 }
+                                     memoryLimit: memoryLimit, shouldStop: { done.value > recorded },
+                                     progress: { done.value = $0 })
         }
         attempt("fork") {
             let at = min(reader.firstRound + 1, reader.rounds.upperBound)
