@@ -51,8 +51,8 @@ if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   # A fork (format 1.3: the `fork` header key, rounds from 2, a checkpoint first).
   $record --fork "$WORK/seeds/checkpoints-cclip-ipm.trace" --at 2 --agg geomed --out "$WORK/seeds/fork-geomed.trace" >/dev/null
   # A carried attack state with scalars (mimic's heuristic: mu, z, t, target) in every checkpoint.
-  $record $common --rounds 3 --agg cclip --attack mimic:mode=heuristic --checkpoint-every 1 --record decisions \
-    --out "$WORK/seeds/checkpoints-mimic.trace" >/dev/null
+  $record --synthetic 300 --honest 4 --byzantine 1 --threads 1 --keyframe-every 100 --force --mode sgd --agg cclip \
+    --attack mimic:mode=heuristic --rounds 2 --checkpoint-every 1 --record decisions --out "$WORK/seeds/checkpoints-mimic.trace" >/dev/null
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
   for t in "$WORK"/seeds/*.trace; do "$BUILD/release/desgd-fuzz" --bodies "$t" "$WORK/bodies"; done
 fi
