@@ -81,7 +81,8 @@ public enum VectorRebuilding {
         guard !noRebuild, RoundRebuilder.isNeeded(reader, rounds: rounds) else { return nil }
         do { return try RoundRebuilder(reader: reader, dataDirectory: data, threads: threads) } catch {
             throw CommandFailure.exit(program, "cannot rebuild the vectors of rounds \(reader.path) recorded without them (\(reader.header.recording)): "
-                                      + error.message + "; or pass --no-rebuild to skip those rounds")
+                                      + error.message + MemoryLimitOption.hint(error.memoryShortfall)
+                                      + "; or pass --no-rebuild to skip those rounds")
         }
     }
 
@@ -97,7 +98,7 @@ public enum VectorRebuilding {
     /// The exit for an error of a run that rebuilt vectors: a rebuilt round that differs from its
     /// record is a finding (exit 1, like a failed --reexecute); anything else is bad input (exit 2).
     public static func failure(_ error: TraceError, program: String) -> ExitCode {
-        guard error.kind == .mismatch else { return CommandFailure.exit(program, error.message) }
+        guard error.kind == .mismatch else { return CommandFailure.exit(program, error) }
         FileHandle.standardError.write(Data("\(program): FAILED: \(DisplayText.escaped(error.message))\n".utf8))
         return ExitCode(1)
     }

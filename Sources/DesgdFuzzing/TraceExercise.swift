@@ -5,7 +5,8 @@ import Foundation
 
 /// What an auditor's tools do with a trace they were handed, on bytes in memory: open it, walk the
 /// digest chain, read every round and keyframe with all their vectors, rebuild the model, audit it
-/// with two counterfactual rules (one stateful), render the report in every format, and verify it.
+/// with two counterfactual rules (one stateful), render the report in every format, verify it, and
+/// re-simulate it as `--reexecute`, `--resume` and `--fork` do (``ResimulationExercise``).
 ///
 /// The fuzzer (`desgd-fuzz`, Tests/fuzz/fuzz-traces.sh) calls this on every input, and the test
 /// suite on the seed corpus and every crasher the fuzzer ever found. A hostile file may make any
@@ -24,7 +25,9 @@ public enum TraceExercise {
     /// Rounds read in full at most (a fuzzer's input is small; a real trace in the tests is too).
     public static let roundLimit = 32
 
-    public static func run(_ bytes: [UInt8]) -> Outcome {
+    /// `resimulate`: also what the commands that re-simulate do (``ResimulationExercise``; the
+    /// fuzzer's files target does, the test suite's short pass does not: it costs training rounds).
+    public static func run(_ bytes: [UInt8], resimulate: Bool = false) -> Outcome {
         var outcome = Outcome()
         let reader: TraceReader
         do { reader = try TraceReader(source: MemorySource(bytes, name: "fuzz.trace")) } catch {
@@ -73,6 +76,7 @@ public enum TraceExercise {
             _ = try JSONEncoder().encode(report)
         }
         attempt { _ = try Verification.verify(reader, threads: 1) }
+        if resimulate { ResimulationExercise.run(bytes, reader: reader, errors: &outcome.errors) }
         return outcome
     }
 }

@@ -34,12 +34,17 @@ public struct TraceMutator {
         guard var records = Self.split(bytes), !records.isEmpty else { return nil }
         let signature = Array(bytes.prefix(TraceFormat.signatureSize))
         let resign = random.nextInt(below: 10) < 8
-        switch random.nextInt(below: 8) {
+        switch random.nextInt(below: 11) {
         case 0, 1, 2: mutateJSON(&records)
         case 3: mutateVectorSection(&records)
         case 4: mutateRecordHeader(&records)
         case 5: mutateIndexOrFooter(&records)
         case 6: mutateStructure(&records)
+        // What a hostile writer claims (HostileClaims.swift): hostile spec strings, large shapes,
+        // checkpoint states no run produces.
+        case 8: mutateSpecString(&records)
+        case 9: return mutateShape(bytes)
+        case 10: mutateCheckpointState(&records)
         default:
             // Truncation at any byte: a killed recorder, or a hostile cut.
             var all = Self.join(signature, records)
@@ -72,6 +77,11 @@ public struct TraceMutator {
             }
         default:
             guard var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]), options: [.fragmentsAllowed]) else { return nil }
+            // A header's spec strings or a checkpoint's states made hostile (HostileClaims.swift).
+            if var object = json as? [String: Any], random.nextInt(below: 3) == 0 {
+                if selector % 4 == 0 { hostileSpecString(&object) } else if selector % 4 == 3 { hostileState(&object) }
+                json = object
+            }
             for _ in 0 ..< 1 + random.nextInt(below: 3) { json = mutateNode(json, depth: 0) }
             guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed]) else { return nil }
             var w = ByteWriter()

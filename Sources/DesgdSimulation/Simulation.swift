@@ -74,8 +74,13 @@ public final class Simulation {
 
     /// Builds a run: loads nothing (the data set is given), partitions the data, checks every
     /// aggregation the run will perform against the rule's and the attack's requirements.
-    public init(config: SimulationConfig, dataset: Dataset) throws(SimulationError) {
+    /// Before allocating anything sized by the configuration, it checks the configuration's
+    /// ``SimulationConfig/memoryEstimate(driftWindow:runs:)`` against `memoryLimit` and, when
+    /// `expectedPartition` is given (a trace's), that the data is partitioned as it says.
+    public init(config: SimulationConfig, dataset: Dataset, expectedPartition: Partition? = nil,
+                memoryLimit: MemoryLimit = .process) throws(SimulationError) {
         try config.validate()
+        try config.checkMemory(limit: memoryLimit)
         self.config = config
         self.dataset = dataset
         guard dataset.train.classes == config.classes else {
@@ -89,6 +94,10 @@ public final class Simulation {
         } catch let e as DataError { throw SimulationError(e.message) } catch let e as AggregationError {
             throw SimulationError(e.message)
         } catch { throw SimulationError("\(error)") }
+        if let expectedPartition, partition != expectedPartition {
+            throw SimulationError("this desgd partitions the data otherwise than the trace says: "
+                                  + "use the desgd that recorded it")
+        }
         self.partition = partition
         model = CNN(config.model, backend: config.backend)
         let d = model.parameterCount, C = config.classes, n = config.honestWorkers, f = config.byzantineWorkers

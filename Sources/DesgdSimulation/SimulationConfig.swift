@@ -210,6 +210,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
 /// A configuration or setup error: one line that names the problem and what to do.
 public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
+    /// Set when the run would need more memory than its limit (the front ends say how to raise it).
+    public var memoryShortfall: MemoryShortfall?
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 

@@ -1,3 +1,5 @@
+import DesgdSimulation
+
 /// An error of the trace layer: one line naming the problem (and the round or record it concerns)
 /// and what to do. Every kind but ``Kind/mismatch`` is bad input for the front ends (exit code 2).
 public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -20,10 +22,21 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// Set when re-simulating would need more memory than the limit (a ``Kind/usage`` error: the
+    /// front ends add how to raise the limit).
+    public var memoryShortfall: MemoryShortfall?
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
+    }
+
+    /// A usage error for a run that cannot be set up (`context`: what the message starts with),
+    /// keeping a memory shortfall the simulation reported.
+    public static func setup(_ context: String, _ error: SimulationError) -> TraceError {
+        var e = TraceError(.usage, context + error.message)
+        e.memoryShortfall = error.memoryShortfall
+        return e
     }
 
     public static func usage(_ m: String) -> TraceError { TraceError(.usage, m) }

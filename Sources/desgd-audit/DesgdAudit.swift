@@ -55,6 +55,7 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "The whole report as JSON.") var json = false
     @Option(help: "Also write a self-contained HTML page with SVG plots to this file.") var html: String?
     @Option(help: "Threads for the replays, \(rangeText(SimulationConfig.threadsRange)) (the report does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
+    @OptionGroup var memory: MemoryLimitOption
     @Option(help: ArgumentHelp("Exit 1 unless the trace is signed by this public key (a .pub file of desgd-key generate or ssh-keygen) over the whole file.",
                                valueName: "key.pub"))
     var trust: String?
@@ -71,6 +72,7 @@ struct DesgdAuditCommand: ParsableCommand {
 
     func run() throws {
         let program = "desgd-audit"
+        try memory.apply(program: program)
         guard !traces.isEmpty else { throw CommandFailure.exit(program, "give the trace to audit (or PARENT FORK…)") }
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
@@ -117,7 +119,7 @@ struct DesgdAuditCommand: ParsableCommand {
             guard error.kind != .mismatch else { throw VectorRebuilding.failure(error, program: program) }
             // The replayer names desgd-replay's option; here the rules come from --compare.
             let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
-            throw CommandFailure.exit(program, message)
+            throw CommandFailure.exit(program, message + MemoryLimitOption.hint(error.memoryShortfall))
         }
         if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         try write(report, program: program, page: AuditHTML.render, csv: AuditText.csv, text: AuditText.render)

@@ -28,8 +28,12 @@ enum Target {
         if records, let header {
             return RecordBodyExercise.run(bytes, header: header).map { "refused: \($0)" } ?? "parsed"
         }
-        let o = TraceExercise.run(bytes)
-        return o.refusal.map { "refused: \($0)" } ?? "\(o.rounds) rounds, chain \(o.chainHolds ? "holds" : "broken"), \(o.errors.count) errors"
+        let o = TraceExercise.run(bytes, resimulate: true)
+        // DESGD_FUZZ_VERBOSE=1: every error, one per line (outside libFuzzer, to read what a file met).
+        let details = ProcessInfo.processInfo.environment["DESGD_FUZZ_VERBOSE"] == "1"
+            ? o.errors.map { "\n  " + $0.prefix(300) }.joined() : ""
+        return o.refusal.map { "refused: \($0)" }
+            ?? "\(o.rounds) rounds, chain \(o.chainHolds ? "holds" : "broken"), \(o.errors.count) errors" + details
     }
 }
 

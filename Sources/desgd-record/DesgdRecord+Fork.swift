@@ -46,8 +46,8 @@ extension DesgdRecord {
                 path = TracePaths.forkPath(parent: parentPath, fork: fork.info)
             }
             if sameFile(path, parentPath) { throw TraceError.usage("--out \(path) is the parent trace: a fork never replaces its parent; choose another --out") }
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
-            throw CommandFailure.exit(program, e.message)
+        } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
+            throw CommandFailure.exit(program, e)
         } catch { throw CommandFailure.exit(program, "\(error.localizedDescription)") }
 
         InterruptFlag.install()
@@ -58,7 +58,7 @@ extension DesgdRecord {
                 try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force, compressionLevel: zstdLevel,
                                   signingKey: signingKey, driftWindow: window, checkpointInterval: checkpointInterval, fork: info, forkDrift: drift)
             }, shouldStop: { InterruptFlag.isRaised }) { done, _ in bar.update(done) }
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error) }
         let changes = fork.info.changes.isEmpty ? "nothing changed"
             : fork.info.changes.map { "\($0.option) \($0.parent) → \($0.fork)" }.joined(separator: ", ")
         let verified = fork.verified.start == at ? "its state checkpoint of round \(at)"

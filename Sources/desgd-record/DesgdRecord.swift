@@ -39,6 +39,7 @@ struct DesgdRecord: ParsableCommand {
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 
     @OptionGroup var options: SimulationOptions
+    @OptionGroup var memory: MemoryLimitOption
 
     @Option(help: "Trace file (default: a descriptive name under traces/ that never overwrites).")
     var out: String?
@@ -66,6 +67,7 @@ struct DesgdRecord: ParsableCommand {
 
     func run() throws {
         let program = "desgd-record"
+        try memory.apply(program: program)
         if let resume {
             if fork != nil { throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
             try runResume(resume, program: program)
@@ -81,6 +83,8 @@ struct DesgdRecord: ParsableCommand {
         let dataset: Dataset
         do {
             config = try options.configuration()
+            // What the run will hold, before the data set is loaded or anything allocated.
+            try config.checkMemory(driftWindow: driftWindow ?? DriftTracker.defaultWindow)
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: " + error.message) }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
@@ -102,8 +106,8 @@ struct DesgdRecord: ParsableCommand {
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery ?? 100, overwrite: force,
                                          compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow ?? DriftTracker.defaultWindow,
                                          checkpointInterval: checkpointInterval)
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
-            throw CommandFailure.exit(program, e.message)
+        } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
+            throw CommandFailure.exit(program, e)
         } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {
             throw CommandFailure.exit(program, "\(error.localizedDescription)")
         }
@@ -111,7 +115,7 @@ struct DesgdRecord: ParsableCommand {
         let summary: RecordingSummary
         do throws(SimulationError) {
             (_, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program, showProgress: !json)
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error) }
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -153,7 +157,7 @@ struct DesgdRecord: ParsableCommand {
                 print("resume FAILED: \(error.message)")
                 throw ExitCode(1)
             }
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         switch outcome {
         case .alreadyComplete(let rounds):

@@ -85,9 +85,11 @@ struct DesgdReplayCommand: ParsableCommand {
     var budget: Int?
     @Flag(help: "Exit 1 when some λ̂ (or, with --adversary worst, some worst λ̂) exceeds its rule's proven bound or some metric is non-finite (NaN, ±∞).") var failOnFlag = false
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
+    @OptionGroup var memory: MemoryLimitOption
 
     func run() throws {
         let program = "desgd-replay"
+        try memory.apply(program: program)
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
         let reader = try TraceOpening.open(trace, program: program)

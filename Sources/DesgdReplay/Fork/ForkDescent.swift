@@ -159,6 +159,10 @@ public enum ForkDescent {
         let dataset: Dataset, segment: Reexecution.Segment
         do {
             try Reexecution.checkArithmetic(parent, backend: parent.header.config.backend.description)
+            // The parent's run and the fork's are held at once; their shapes are the files' word.
+            do { try parent.header.config.checkMemory(driftWindow: parent.header.driftWindow, runs: 2) } catch {
+                throw TraceError.setup("re-simulating the parent: ", error)
+            }
             dataset = try Reexecution.loadDataset(for: parent.header, directory: dataDirectory)
             segment = try TraceFork.startSegment(parent, at: at)
         } catch {
@@ -173,7 +177,8 @@ public enum ForkDescent {
         let simulation: Simulation, drift: DriftTrackerState?
         do {
             switch try TraceFork.start(parent: parent, dataset: dataset, segment: segment, at: at, config: config,
-                                       changes: fork.header.fork?.changes ?? [], progress: progress) {
+                                       changes: fork.header.fork?.changes ?? [], memoryLimit: .process,
+                                       progress: progress) {
             case .parentDiffers(let why): return .differs(difference: .parentRounds(reason: why))
             case .run(let s, let d): (simulation, drift) = (s, d)
             }

@@ -28,6 +28,8 @@ public final class TraceFork {
     public let at: Int
     /// The fork's configuration (the parent's with the changes).
     public let config: SimulationConfig
+    /// What the parent's run and the fork's may need together.
+    let memoryLimit: MemoryLimit
     /// What the fork's header says of its parent.
     public let info: TraceHeader.ForkInfo
     /// The parent's rounds re-simulated and checked before the fork starts: from its last
@@ -91,7 +93,9 @@ public final class TraceFork {
     /// start from, its arithmetic, its data set, found by `dataDirectory` when given) and the
     /// fork's configuration `config` (the parent's, changed; what it changes may not alter the
     /// state's shape, and its rounds must go past `at`).
-    public init(parentPath: String, at: Int, config: SimulationConfig, dataDirectory: String?) throws(TraceError) {
+    /// `memoryLimit`: what the parent's run and the fork's, held at once, may need.
+    public init(parentPath: String, at: Int, config: SimulationConfig, dataDirectory: String?,
+                memoryLimit: MemoryLimit = .process) throws(TraceError) {
         let reader = try TraceReader(path: parentPath)
         let h = reader.header
         let chain = reader.verifyChain()
@@ -104,6 +108,10 @@ public final class TraceFork {
         }
         let changes = try TraceFork.changes(parent: h.config, fork: config)
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
+        // The parent's run and the fork's are in memory at once; the parent's shapes are its word.
+        do { try config.checkMemory(driftWindow: h.driftWindow, runs: 2, limit: memoryLimit) } catch {
+            throw .setup("\(parentPath): it cannot be forked here: ", error)
+        }
         dataset = try Reexecution.loadDataset(for: h, directory: dataDirectory)
 
         verified = try TraceFork.startSegment(reader, at: at)
@@ -115,6 +123,7 @@ public final class TraceFork {
         parent = reader
         self.at = at
         self.config = config
+        self.memoryLimit = memoryLimit
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -146,7 +155,7 @@ public final class TraceFork {
         let total = (at - verified.start) + (config.rounds - at)
         let fork: Simulation, drift: DriftTrackerState?
         switch try TraceFork.start(parent: parent, dataset: dataset, segment: verified, at: at, config: config,
-                                   changes: info.changes, progress: { progress($0, total) }) {
+                                   changes: info.changes, memoryLimit: memoryLimit, progress: { progress($0, total) }) {
         case .parentDiffers(let message):
             return .parentDiffers("\(message); nothing was written")
         case .run(let simulation, let state): (fork, drift) = (simulation, state)
@@ -208,12 +217,13 @@ public final class TraceFork {
     /// (``run(makeRecorder:shouldStop:progress:)``) and its descent checked (``ForkDescent``).
     /// `progress(rounds)` counts the parent's rounds checked.
     static func start(parent: TraceReader, dataset: Dataset, segment: Reexecution.Segment, at: Int,
-                      config: SimulationConfig, changes: [TraceHeader.ForkInfo.Change],
+                      config: SimulationConfig, changes: [TraceHeader.ForkInfo.Change], memoryLimit: MemoryLimit,
                       progress: @escaping (Int) -> Void) throws(TraceError) -> Start {
         var parentConfig = parent.header.config
         parentConfig.threads = config.threads
         let run = try SegmentSimulation(reader: parent, dataset: dataset, config: parentConfig, start: segment.start,
-                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor())
+                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor(),
+                                        memoryLimit: memoryLimit)
         let check = try Reexecution.check(segment, run: run, reader: parent,
                                           positions: Reexecution.roundsBefore(parent.records, first: parent.firstRound),
                                           shared: Reexecution.Shared(progress: progress))
@@ -230,9 +240,10 @@ public final class TraceFork {
         if options.contains("--attack") { state.attackStates = state.attackStates.map { _ in .empty } }
         let fork: Simulation
         do {
-            fork = try Simulation(config: config, dataset: dataset)
+            fork = try Simulation(config: config, dataset: dataset, expectedPartition: parent.header.partition,
+                                  memoryLimit: memoryLimit)
             try fork.restore(state: state, at: at)
-        } catch { throw .usage("the fork's configuration cannot continue \(parent.path)'s state: \(error.message)") }
+        } catch { throw .setup("the fork's configuration cannot continue \(parent.path)'s state: ", error) }
         guard fork.partition == parent.header.partition else {
             throw .usage("the fork partitions the data otherwise than \(parent.path): fork it with the desgd that recorded it")
         }

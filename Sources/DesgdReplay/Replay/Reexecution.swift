@@ -122,20 +122,24 @@ public enum Reexecution {
     /// Re-executes `segments` on up to `threads` threads (segments in parallel, each run with the
     /// threads left over). `progress(rounds)` reports rounds re-executed so far (from any thread,
     /// one call at a time).
+    /// `memoryLimit`: what the runs held at once may need (checked before any is built).
     public static func run(_ reader: TraceReader, dataset: Dataset, segments: [Segment], threads: Int,
+                           memoryLimit: MemoryLimit = .process,
                            progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> ReexecutionReport {
         let threads = max(1, threads)
         let parallel = max(1, min(threads, segments.count))
         var segmentConfig = reader.header.config
         segmentConfig.threads = max(1, threads / parallel)
         let config = segmentConfig
+        // One run per segment in parallel: all of them must fit before any is built.
+        try checkMemory(reader, threads: threads, segments: segments.count, limit: memoryLimit)
         let slots = ResultSlots<Result<SegmentResult, TraceError>>(count: segments.count)
         let shared = Shared(progress: progress)
         let positions = roundsBefore(reader.records, first: reader.firstRound)
         ParallelExecutor(threads: parallel).forEach(segments.count) { i, _ in
             do throws(TraceError) {
                 slots[i] = .success(try runSegment(segments[i], reader: reader, dataset: dataset, config: config,
-                                                   positions: positions, shared: shared))
+                                                   positions: positions, shared: shared, memoryLimit: memoryLimit))
             } catch {
                 slots[i] = .failure(error)
             }
@@ -157,6 +161,20 @@ public enum Reexecution {
             }
         }
         return report
+    }
+
+    /// Throws unless the runs that re-executing `segments` segments on `threads` threads holds at
+    /// once (one per segment in parallel) fit `limit`: the header's shapes are the audited party's
+    /// word, so this comes before the data set is loaded or anything is built.
+    public static func checkMemory(_ reader: TraceReader, threads: Int, segments: Int,
+                                   limit: MemoryLimit = .process) throws(TraceError) {
+        let parallel = max(1, min(max(1, threads), segments))
+        var config = reader.header.config
+        config.threads = max(1, max(1, threads) / parallel)
+        do { try config.checkMemory(driftWindow: reader.header.driftWindow, runs: parallel, limit: limit) } catch {
+            let what = parallel == 1 ? "it" : "\(parallel) segments at once"
+            throw .setup("\(reader.path): re-executing \(what): ", error)
+        }
     }
 
     /// For every record, `first` plus the number of round records before it (a checkpoint's round).
@@ -192,9 +210,11 @@ public enum Reexecution {
     }
 
     static func runSegment(_ segment: Segment, reader: TraceReader, dataset: Dataset, config: SimulationConfig,
-                           positions: [Int], shared: Shared) throws(TraceError) -> SegmentResult {
+                           positions: [Int], shared: Shared,
+                           memoryLimit: MemoryLimit) throws(TraceError) -> SegmentResult {
         let run = try SegmentSimulation(reader: reader, dataset: dataset, config: config, start: segment.start,
-                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor())
+                                        checkpoint: segment.checkpoint, decompressor: ZstdDecompressor(),
+                                        memoryLimit: memoryLimit)
         return try check(segment, run: run, reader: reader, positions: positions, shared: shared)
     }
 
@@ -372,12 +392,14 @@ final class SegmentSimulation {
     /// A run at the start of round `start`, from checkpoint `checkpoint` of the reader (nil: the
     /// initial state, `start` = 0; a fork always starts from its first checkpoint, FORMAT.md §5.1.1).
     init(reader: TraceReader, dataset: Dataset, config: SimulationConfig, start: Int, checkpoint: Int?,
-         decompressor: ZstdDecompressor) throws(TraceError) {
+         decompressor: ZstdDecompressor, memoryLimit: MemoryLimit = .process) throws(TraceError) {
         let header = reader.header, path = reader.path
         self.path = path
-        do { simulation = try Simulation(config: config, dataset: dataset) } catch {
-            throw .usage("\(path): its configuration does not run here: \(error.message)")
-        }
+        do {
+            try config.checkMemory(driftWindow: header.driftWindow, limit: memoryLimit)
+            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: header.partition,
+                                        memoryLimit: memoryLimit)
+        } catch { throw .setup("\(path): its configuration does not run here: ", error) }
         guard simulation.partition == header.partition else {
             throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
         }

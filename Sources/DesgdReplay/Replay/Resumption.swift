@@ -57,8 +57,11 @@ public enum ResumeRun {
     /// for what the file system refused (a `.resuming` file left by a killed resumption among them).
     /// `dataset`, when given, is the data set already loaded by the caller (a grid shares one copy
     /// between its cells); it must have the header's digest like one loaded here.
+    /// `memoryLimit`: what the run may need, checked against the header's shapes before anything is loaded.
     public static func resume(path: String, threads: Int, dataDirectory: String?, dataset given: Dataset? = nil,
-                              compressionLevel: Int32, signingKey: TraceSigningKey?, shouldStop: @escaping () -> Bool = { false },
+                              compressionLevel: Int32, signingKey: TraceSigningKey?,
+                              memoryLimit: MemoryLimit = .process,
+                              shouldStop: @escaping () -> Bool = { false },
                               progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
         let reader = try TraceReader(path: path)
         let h = reader.header
@@ -81,6 +84,12 @@ public enum ResumeRun {
             throw .usage("\(path) is signed by \(signers): pass --sign with that key to resume it")
         }
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
+        var config = h.config
+        config.threads = threads
+        // The header's shapes are the audited party's word: they must fit before anything is loaded.
+        do { try config.checkMemory(driftWindow: h.driftWindow, limit: memoryLimit) } catch {
+            throw .setup("\(path): it cannot be resumed here: ", error)
+        }
         let dataset: Dataset
         if let given {
             if let why = given.provenance.mismatch(with: h.dataset) {
@@ -98,13 +107,14 @@ public enum ResumeRun {
             throw .usage("\(path) is a fork stopped before its starting checkpoint was written: fork its parent again")
         }
 
-        var config = h.config
-        config.threads = threads
         let simulation: Simulation
         do {
-            simulation = try Simulation(config: config, dataset: dataset)
+            simulation = try Simulation(config: config, dataset: dataset, expectedPartition: h.partition,
+                                        memoryLimit: memoryLimit)
             if let k = checkpoint { try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
-        } catch let e as TraceError { throw e } catch let e as SimulationError {
+        } catch let e as TraceError { throw e } catch let e as SimulationError where e.memoryShortfall != nil {
+            throw .setup("\(path): it cannot be resumed here: ", e)
+        } catch let e as SimulationError {
             throw .corrupted("\(path): the run cannot be restored: \(e.message)")
         } catch { throw .corrupted("\(path): \(error)") }
         guard simulation.partition == h.partition else {

@@ -31,6 +31,8 @@ public final class RoundRebuilder {
     public let reader: TraceReader
     let dataset: Dataset
     let config: SimulationConfig
+    /// What the run may need (checked when the rebuilder is made and again when its run is built).
+    let memoryLimit: MemoryLimit
     let decompressor = ZstdDecompressor()
     /// Each round's sequence number among the records (round t is the (t − first round)-th round record).
     let roundSequence: [Int]
@@ -42,16 +44,23 @@ public final class RoundRebuilder {
     /// Checks that this desgd computes the trace's arithmetic (``Reexecution/checkArithmetic(_:backend:)``)
     /// and loads the data set it was recorded on (`dataDirectory`: a Fashion-MNIST directory instead
     /// of the recorded one; its digest must be the header's). Usage errors name the reason.
-    public convenience init(reader: TraceReader, dataDirectory: String?, threads: Int) throws(TraceError) {
+    public convenience init(reader: TraceReader, dataDirectory: String?, threads: Int,
+                            memoryLimit: MemoryLimit = .process) throws(TraceError) {
         try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
-        try self.init(reader: reader, dataset: try Reexecution.loadDataset(for: reader.header, directory: dataDirectory), threads: threads)
+        // Before the data set is loaded: the header's shapes are the audited party's word.
+        try RoundRebuilder.checkMemory(reader, threads: threads, limit: memoryLimit)
+        let dataset = try Reexecution.loadDataset(for: reader.header, directory: dataDirectory)
+        try self.init(reader: reader, dataset: dataset, threads: threads, memoryLimit: memoryLimit)
     }
 
     /// A rebuilder on `dataset` (already checked against the header).
-    public init(reader: TraceReader, dataset: Dataset, threads: Int) throws(TraceError) {
+    public init(reader: TraceReader, dataset: Dataset, threads: Int,
+                memoryLimit: MemoryLimit = .process) throws(TraceError) {
         try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
+        try RoundRebuilder.checkMemory(reader, threads: threads, limit: memoryLimit)
         self.reader = reader
         self.dataset = dataset
+        self.memoryLimit = memoryLimit
         var config = reader.header.config
         config.threads = max(1, threads)
         self.config = config
@@ -59,6 +68,15 @@ public final class RoundRebuilder {
     }
 
     /// Whether any round of `rounds` was recorded without vectors (a rebuilder is then needed).
+    /// Throws unless the one run a rebuilder holds fits `limit`.
+    static func checkMemory(_ reader: TraceReader, threads: Int, limit: MemoryLimit) throws(TraceError) {
+        var config = reader.header.config
+        config.threads = max(1, threads)
+        do { try config.checkMemory(driftWindow: reader.header.driftWindow, limit: limit) } catch {
+            throw .setup("\(reader.path): its rounds cannot be rebuilt here: ", error)
+        }
+    }
+
     public static func isNeeded(_ reader: TraceReader, rounds: some Sequence<Int>) -> Bool {
         rounds.contains { !reader.header.recording.storesVectors(round: $0) }
     }
@@ -95,7 +113,7 @@ public final class RoundRebuilder {
         if let run, run.next <= t && run.next >= start {} else {
             run = nil  // the run in memory goes before the next one is built
             run = try SegmentSimulation(reader: reader, dataset: dataset, config: config, start: start,
-                                        checkpoint: checkpoint, decompressor: decompressor)
+                                        checkpoint: checkpoint, decompressor: decompressor, memoryLimit: memoryLimit)
         }
         guard let run else { throw .usage("\(reader.path): no run to rebuild round \(t) from") }
         while true {

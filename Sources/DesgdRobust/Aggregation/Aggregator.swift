@@ -123,6 +123,8 @@ public protocol Aggregator: Sendable {
     /// from the recorded states: as a counterfactual on another rule's trace it would run without
     /// that input.
     var engineInput: String? { get }
+    /// What the rule's carried state may hold (``StateSchema``; `.none` for a stateless rule).
+    func stateSchema(_ bounds: StateBounds) -> StateSchema
     func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                    into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision
 }
@@ -131,6 +133,7 @@ extension Aggregator {
     public func resilienceBound(n: Int, f: Int) -> Double? { nil }
     public var isStateful: Bool { false }
     public var engineInput: String? { nil }
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema { .none }
 
     /// Convenience: aggregate into a new array.
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState) -> ([Float], AggregationDecision) {

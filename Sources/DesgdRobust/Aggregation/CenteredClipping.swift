@@ -38,6 +38,7 @@ public struct CenteredClipping: Aggregator {
     }
 
     public var isStateful: Bool { true }
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema { StateSchema(vectors: [CenteredClipping.centreKey]) }
 
     public func requirement(n: Int, f: Int) -> String? {
         SpecText.basic("cclip", n: n, f: f, honestMajority: true)

@@ -50,6 +50,7 @@ public struct FLTrust: Aggregator {
 
     /// The state holds the server's momentum from round to round (the engine updates it).
     public var isStateful: Bool { true }
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema { StateSchema(vectors: [FLTrust.referenceKey]) }
 
     public var engineInput: String? { "the server's momentum on its root data, which only a trace recorded under \(spec) holds" }
 

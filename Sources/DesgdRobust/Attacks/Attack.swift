@@ -177,6 +177,8 @@ public protocol Attack: Sendable {
     /// n_h + f_actual inputs with the declared f.
     var simulatesAggregator: Bool { get }
     func requirement(honest: Int, byzantine: Int) -> String?
+    /// What the attack's carried state may hold (``StateSchema``; `.none` for a stateless attack).
+    func stateSchema(_ bounds: StateBounds) -> StateSchema
     func craft(_ context: AttackContext, state: inout AttackState) -> AttackOutput
 }
 
@@ -184,6 +186,7 @@ extension Attack {
     public var ownMomentum: OwnMomentumNeed { .none }
     public var simulatesAggregator: Bool { false }
     public func requirement(honest: Int, byzantine: Int) -> String? { nil }
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema { .none }
 
     /// Checks the context against the attack's needs, then crafts the Byzantine messages.
     /// With no Byzantine sender it returns an empty matrix and leaves `state` untouched.

@@ -67,6 +67,13 @@ public struct MimicHeuristicAttack: Attack {
         honest >= 1 ? nil : "needs at least one honest message to copy, got none"
     }
 
+    /// `mu` and `z`, `t` (the rounds seen, at most the run's) and `target` (an honest row).
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema {
+        StateSchema(vectors: ["mu", "z"],
+                    scalars: [.init("t", 0...Double(max(0, bounds.rounds)), integer: true),
+                              .init("target", 0...Double(max(0, bounds.honest - 1)), integer: true)])
+    }
+
     public func craft(_ context: AttackContext, state: inout AttackState) -> AttackOutput {
         let honest = context.honest
         let t = Int(state.scalars["t"] ?? 0)

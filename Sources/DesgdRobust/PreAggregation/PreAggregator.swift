@@ -68,6 +68,7 @@ public struct AggregationPipeline: Aggregator {
 
     public var isStateful: Bool { rule.isStateful }
     public var engineInput: String? { rule.engineInput }
+    public func stateSchema(_ bounds: StateBounds) -> StateSchema { rule.stateSchema(bounds) }
 
     public func aggregate(_ context: AggregationContext, state: inout AggregatorState,
                           into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {

@@ -80,11 +80,14 @@ extension CheckpointContent {
                 try checkVector(row.vector, "\(what)[\(k)]", table: vectors, count: d, required: true)
             }
         }
-        for (what, states) in [("aggregatorStates", aggregatorStates), ("attackStates", attackStates)] {
+        // Every state is what its rule or attack declares (FORMAT.md §6): nothing is restored unchecked.
+        let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
+        for (what, states, rule) in kinds {
             guard states.count == h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
             for (g, s) in states.enumerated() {
                 guard s.vectors != nil else { throw ParseFailure("\(what)[\(g)] has no vectors table") }
-                try checkState(s, "\(what)[\(g)]", table: vectors, d: d)
+                let schemas = h.stateSchemas(group: g)
+                try checkState(s, "\(what)[\(g)]", table: vectors, d: d, schema: rule ? schemas.rule : schemas.attack)
             }
         }
         guard (drift != nil) == (h.driftWindow != nil) else {
@@ -175,8 +178,13 @@ public struct TraceCheckpoint: Sendable {
         for r in c.honestMomenta { honest.append(try shared(r.vector)) }
         for r in c.byzantineMomenta { byzantine.append(try shared(r.vector)) }
         for i in c.classMomenta { classMomenta.append(try vector(i)) }
-        for s in c.aggregatorStates { aggregatorStates.append(try state(s)) }
-        for s in c.attackStates { attackStates.append(try state(s)) }
+        func sharedState(_ s: StoredState) throws(TraceError) -> AggregatorState {
+            var vectors: [String: [Float]] = [:]
+            for (name, i) in s.vectors ?? [:] { vectors[name] = try shared(i) }
+            return AggregatorState(vectors: vectors, scalars: s.scalars)
+        }
+        for s in c.aggregatorStates { aggregatorStates.append(try sharedState(s)) }
+        for s in c.attackStates { attackStates.append(try sharedState(s)) }
         return SimulationState(round: c.round, parameters: try vector(c.parameters), classMomenta: classMomenta,
                                serverMomentum: try c.serverMomentum.map { i throws(TraceError) in try vector(i) } ?? [],
                                honestMomenta: honest, honestRows: c.honestMomenta.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) },

@@ -123,9 +123,31 @@ func checkVector(_ i: Int?, _ what: String, table: [VectorEntry], count: Int?, r
     }
 }
 
-func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int) throws(ParseFailure) {
+/// Checks a carried state: what it holds is what the rule or attack declares (`schema`: known names
+/// only, so a file cannot alias one vector under many names; scalars finite, in range and integer
+/// where they count), and every vector it names exists with the model's length.
+func checkState(_ s: StoredState, _ what: String, table: [VectorEntry], d: Int,
+                schema: StateSchema) throws(ParseFailure) {
+    let names = Array((s.vectors ?? [:]).keys)
+    if let p = schema.problem(scalars: s.scalars, vectorNames: names, vectorsStored: s.vectors != nil) {
+        throw ParseFailure("the \(what) \(p)")
+    }
     for (name, i) in (s.vectors ?? [:]).sorted(by: { $0.key < $1.key }) {
         try checkVector(i, "\(what) vector '\(DisplayText.quoted(name, limit: 40))'", table: table, count: d, required: true)
+    }
+}
+
+extension TraceHeader {
+    /// What the carried states of group `g` may hold: the header's rule's and attack's
+    /// ``StateSchema`` with the group's honest senders and the configured rounds (stateless when
+    /// a spec does not parse: the header's own validation refuses that first).
+    public func stateSchemas(group g: Int) -> (rule: StateSchema, attack: StateSchema) {
+        let honest = g >= 0 && g < groups.count ? groups[g].honestWorkers.count : 0
+        let bounds = StateBounds(honest: honest, rounds: config.rounds)
+        let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
+        let rule = pipeline?.stateSchema(bounds)
+        let attack = (try? AttackCatalogue.makeAttack(config.attack))?.stateSchema(bounds)
+        return (rule ?? .none, attack ?? .none)
     }
 }
 
@@ -157,8 +179,9 @@ extension RoundContent {
                 throw ParseFailure("aggregation \(k) has no messages")
             }
             try checkVector(a.aggregate, "aggregate of aggregation \(k)", table: vectors, count: d, required: hasVectors)
-            try checkState(a.stateBefore, "aggregation \(k)'s stateBefore", table: vectors, d: d)
-            try checkState(a.stateAfter, "aggregation \(k)'s stateAfter", table: vectors, d: d)
+            let schema = h.stateSchemas(group: g).rule
+            try checkState(a.stateBefore, "aggregation \(k)'s stateBefore", table: vectors, d: d, schema: schema)
+            try checkState(a.stateAfter, "aggregation \(k)'s stateAfter", table: vectors, d: d, schema: schema)
         }
         try checkVector(modelDiff, "model diff", table: vectors, count: d, required: hasVectors)
         if !hasVectors, modelDiff != nil { throw ParseFailure("a model diff in a round without vectors") }
@@ -179,9 +202,13 @@ extension KeyframeContent {
         }
         for (c, i) in classMomenta.enumerated() { try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
         try checkVector(serverMomentum, "server momentum", table: vectors, count: d, required: false)
-        for (what, states) in [("aggregatorStates", aggregatorStates), ("attackStates", attackStates)] {
+        let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
+        for (what, states, rule) in kinds {
             guard states.count <= h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
-            for (g, s) in states.enumerated() { try checkState(s, "\(what)[\(g)]", table: vectors, d: d) }
+            for (g, s) in states.enumerated() {
+                let schemas = h.stateSchemas(group: g)
+                try checkState(s, "\(what)[\(g)]", table: vectors, d: d, schema: rule ? schemas.rule : schemas.attack)
+            }
         }
     }
 }
