@@ -8,10 +8,9 @@ import Foundation
 /// run produces (traces/FORMAT.md §6). Every digest is recomputed afterwards, as in
 /// ``TraceMutator/mutate(_:)``.
 extension TraceMutator {
-    /// The deepest nesting the mutator writes into a spec. The spec parser's recursion limit is
-    /// being added separately; until it lands, a deeper nesting overflows the stack in the parser
-    /// and would dominate every run, so the mutation stays below it. Raise it to 30 000 then.
-    public static let nestingCap = 200
+    /// The deepest nesting the mutator writes into a spec: far past the parser's bounds (traces/FORMAT.md
+    /// §5.1: 1 024 bytes a spec, 64 levels an expression), which must refuse it without recursing.
+    public static let nestingCap = 30_000
 
     /// Run lengths of the long strings (100 000 characters: far beyond any spec).
     static let runLengths = [64, 1_000, 30_000, 100_000]

@@ -22,7 +22,7 @@ extension DesgdAuditCommand {
                                            recoverWithin: recoverWithin ?? ForkFamily.defaultRecoverWithin, recoverTo: recoverTo,
                                            dataDirectory: data, threads: threads)
         } catch {
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         try write(report, program: program, page: ForkFamilyHTML.render, csv: ForkFamilyText.csv, text: ForkFamilyText.render)
         var failed = report.branches.contains { !$0.chainHolds || $0.descent?.differs == true }

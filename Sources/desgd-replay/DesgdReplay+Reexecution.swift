@@ -26,7 +26,7 @@ extension DesgdReplayCommand {
         do {
             outcome = try ForkDescent.check(fork: reader, parent: parentReader, dataDirectory: data, threads: threads)
         } catch {
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         if !outcome.isVerified {
             if json {
@@ -76,8 +76,9 @@ extension DesgdReplayCommand {
             let all = try Reexecution.segments(of: reader, rounds: fromStart ? reader.firstRound..<range.upperBound : range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
+            try Reexecution.checkMemory(reader, threads: threads, segments: segments.count)
             dataset = try Reexecution.loadDataset(for: reader.header, directory: data)
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error) }
         guard !segments.isEmpty else {
             // A job array with more tasks than the trace has segments: nothing is left for this one.
             print("re-executed nothing of \(trace): part \(share.part)/\(share.parts) holds none of its segments")
@@ -89,7 +90,7 @@ extension DesgdReplayCommand {
         do {
             report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) }
         } catch {
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         let unverified = unverifiedStarts(reader, segments: segments, descent: descent)
         let trusted = trustSentence(reader, unverified: unverified, range: range, share: share)

@@ -132,7 +132,7 @@ struct DesgdReplayCommand: ParsableCommand {
             let bar = ProgressBar(total: reader.roundCount, label: "verify")
             let report: VerificationReport
             do { report = try Verification.verify(reader, threads: threads) { bar.update($0) } } catch {
-                throw CommandFailure.exit(program, error.message)
+                throw CommandFailure.exit(program, error)
             }
             for note in report.notes { FileHandle.standardError.write(Data("\(program): note: \(DisplayText.escaped(note))\n".utf8)) }
             if let m = report.mismatch {
@@ -150,14 +150,14 @@ struct DesgdReplayCommand: ParsableCommand {
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
         let range: Range<Int>
         do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace) } catch {
-            throw CommandFailure.exit(program, error.message)
+            throw CommandFailure.exit(program, error)
         }
         let adversarySearch = adversary.search(budget: budget)
         var replayer: Replayer
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
                                     skipUnrunnable: specs.contains { $0.lowercased() == "all" }, adversary: adversarySearch)
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error) }
         let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: range, data: data, noRebuild: noRebuild, threads: threads, program: program)
         if rebuilder != nil {
             // The same rules with a rebuilder (checked above without one, so that a bad rule is
@@ -166,7 +166,7 @@ struct DesgdReplayCommand: ParsableCommand {
                 replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
                                         skipUnrunnable: specs.contains { $0.lowercased() == "all" }, rebuilder: rebuilder,
                                         adversary: adversarySearch)
-            } catch { throw CommandFailure.exit(program, error.message) }
+            } catch { throw CommandFailure.exit(program, error) }
         }
         if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
         let format: ReplayOutput.Format = csv ? .csv : json ? .json : .table

@@ -16,6 +16,7 @@
 #   bash Tests/fuzz/fuzz-traces.sh                         # both targets
 #   TARGET=files FILE_RUNS=1000000 bash Tests/fuzz/fuzz-traces.sh
 #   bash Tests/fuzz/fuzz-traces.sh -max_total_time=600     # extra libFuzzer flags go to both runs
+#   DESGD_FUZZ_RESIMULATE=0 TARGET=files bash Tests/fuzz/fuzz-traces.sh   # the reader alone, no re-simulation
 #
 # A crasher lands in Tests/fuzz/regressions/ as crash-*: commit it (the test suite runs every file there
 # through the exercise; a records-target crasher is named records-*). Corpora stay in $WORK (default

@@ -38,12 +38,21 @@ public enum TextFormat {
     public static func table(_ header: [String], _ rows: [[String]], left: Int = 1) -> String {
         let widths = header.indices.map { c in ([header[c]] + rows.map { c < $0.count ? $0[c] : "" }).map(\.count).max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { c, s in
+            let line = cells.enumerated().map { c, s in
                 let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
                 return c < left ? s + pad : pad + s
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }.joined(separator: "  ")
+            return withoutTrailingWhitespace(line)
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// `s` without the white space at its end, in one pass from the end: a regular expression such
+    /// as `\s+$` backtracks quadratically over a long run of spaces inside a cell from a file.
+    static func withoutTrailingWhitespace(_ s: String) -> String {
+        var end = s.endIndex
+        while end > s.startIndex, s[s.index(before: end)].isWhitespace { end = s.index(before: end) }
+        return String(s[..<end])
     }
 
     /// A row of statistics: mean p50 p90 p99 max.

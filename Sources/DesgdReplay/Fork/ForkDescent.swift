@@ -157,7 +157,7 @@ public enum ForkDescent {
         if let d = try headerDifference(fork: fork, parent: parent) { return .differs(difference: d) }
         let at = fork.firstRound
         let dataset: Dataset, segment: Reexecution.Segment
-        do {
+        do throws(TraceError) {
             try Reexecution.checkArithmetic(parent, backend: parent.header.config.backend.description)
             // The parent's run and the fork's are held at once; their shapes are the files' word.
             do { try parent.header.config.checkMemory(driftWindow: parent.header.driftWindow, runs: 2) } catch {

@@ -132,10 +132,10 @@ public enum ReplayOutput {
 
     static func fixed(_ cells: [String], worstCase: Bool = false) -> String {
         let w = worstCase ? Array(widths.dropLast()) + worstWidths + [widths.last!] : widths
-        return cells.enumerated().map { c, s in
+        return TextFormat.withoutTrailingWhitespace(cells.enumerated().map { c, s in
             let pad = String(repeating: " ", count: max(0, w[c] - s.count))
             return c == 2 ? s + pad : pad + s
-        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }.joined(separator: "  "))
     }
 
     /// The worst-case columns (`--adversary worst`), before the flag column.
