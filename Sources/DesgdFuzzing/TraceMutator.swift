@@ -344,9 +344,9 @@ public struct TraceMutator {
     }
 
     /// Every record's payload length, previous digest and digest recomputed, in order: a valid
-    /// chain over whatever the records now hold.
-    static func rechain(_ records: inout [Record]) {
-        var previous = TraceFormat.chainRoot
+    /// chain over whatever the records now hold, from `root` (the chain root of the file's signature).
+    static func rechain(_ records: inout [Record], root: [UInt8] = TraceFormat.chainRoot) {
+        var previous = root
         for k in records.indices {
             store(UInt64(records[k].payload.count), into: &records[k].header, at: 24, size: 8)
             records[k].header.replaceSubrange(32 ..< 64, with: previous)

@@ -31,16 +31,7 @@ public enum TraceRewriting {
             records.insert(TraceMutator.Record(header: header, payload: [1, 2, 3], digest: []), at: at)
             TraceMutator.rebuildIndex(&records)
         }
-        var previous = TraceFormat.chainRoot(of: signature[...])
-        for k in records.indices {
-            TraceMutator.store(UInt64(records[k].payload.count), into: &records[k].header, at: 24, size: 8)
-            records[k].header.replaceSubrange(32 ..< 64, with: previous)
-            var h = SHA256()
-            h.update(data: records[k].header)
-            h.update(data: records[k].payload)
-            records[k].digest = Array(h.finalize())
-            previous = records[k].digest
-        }
+        TraceMutator.rechain(&records, root: TraceFormat.chainRoot(of: signature[...]))
         return TraceMutator.join(signature, records)
     }
 }
