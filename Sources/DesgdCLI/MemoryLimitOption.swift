@@ -4,7 +4,7 @@ import DesgdTrace
 import Foundation
 
 /// `--memory-limit SIZE` of the commands that simulate or re-simulate (desgd-record, desgd-replay,
-/// desgd-audit): the most memory a run may need (README.md, "Bad command-line input"). A run, or a
+/// desgd-audit): the most memory a run may need (docs/bad-input.md). A run, or a
 /// trace whose header claims shapes, that would need more is refused with exit 2 before anything
 /// is allocated.
 public struct MemoryLimitOption: ParsableArguments {

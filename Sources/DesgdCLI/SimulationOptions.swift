@@ -169,7 +169,7 @@ public final class ProgressBar {
 
 /// The entry point of every front end: ArgumentParser's, except that a usage error (unknown
 /// option, invalid value, missing argument) is one line and exit code 2 like every other bad
-/// input (PRODUCT.md §1: 0 ok, 1 a check failed, 2 bad usage or bad input), instead of
+/// input (docs/bad-input.md: 0 ok, 1 a check failed, 2 bad usage or bad input), instead of
 /// ArgumentParser's usage block and 64.
 public enum CommandLineMain {
     public static func main<Command: ParsableCommand>(_ type: Command.Type) {

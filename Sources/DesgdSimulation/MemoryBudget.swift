@@ -4,7 +4,7 @@ import Foundation
 /// How much memory a run may take: the machine's default (75 % of its physical memory) or a limit
 /// a front end was given. A trace's header comes from the party being audited, so the shapes it
 /// claims (model, workers, drift window) are checked against this before anything is allocated
-/// for them (README.md, "Bad command-line input"; traces/FORMAT.md §6).
+/// for them (docs/bad-input.md; traces/FORMAT.md §6).
 public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
     public var bytes: UInt64
     /// Whether this is the machine's default rather than a limit given.

@@ -7,7 +7,7 @@ import Testing
 /// n = f = 1 000) is refused by every command that would re-simulate it, before anything is
 /// allocated (exit 2, one line saying how much it needs and how to raise the limit; on 0.10.0 it
 /// allocated 2 × 17 GB); a checkpoint state holding NaN is refused by `--resume` and
-/// `--reexecute` (exit 2; on 0.10.0 a trap, exit 132). README.md, "Bad command-line input".
+/// `--reexecute` (exit 2; on 0.10.0 a trap, exit 132). docs/bad-input.md.
 @Suite struct HostileClaimCommandTests {
     /// A small synthetic trace recorded by desgd-record (`decisions`, a checkpoint before every
     /// round, mimic's heuristic attack, whose state carries scalars), and its directory.

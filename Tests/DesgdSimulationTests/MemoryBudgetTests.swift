@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import DesgdSimulation
 
-/// The memory estimate and limit (README.md, "Bad command-line input"): a configuration is
+/// The memory estimate and limit (docs/bad-input.md): a configuration is
 /// checked against the limit before anything sized by it is allocated.
 @Suite struct MemoryBudgetTests {
     static func config(_ edit: (inout SimulationConfig) -> Void) -> SimulationConfig {

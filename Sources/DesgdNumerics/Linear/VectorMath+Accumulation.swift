@@ -1,4 +1,4 @@
-/// Running sums of many float vectors, kept in binary64 (drift metrics, PRODUCT.md §12).
+/// Running sums of many float vectors, kept in binary64 (drift metrics, traces/FORMAT.md §5.4).
 ///
 /// Why Double: a sum of thousands of deviations in binary32 loses the small persistent part the
 /// drift metrics look for to rounding; in binary64 the rounding error of n additions stays below
