@@ -167,10 +167,21 @@ def checkpoint_state(cp):
                 "differenceSum": _wide(cp, d["differenceSum"]), "shadowSum": _wide(cp, d["shadowSum"]),
                 "shadowClassMomenta": [cp.vec(i) for i in d["shadowClassMomenta"]],
                 "shadowServerMomentum": cp.vec(d["shadowServerMomentum"]) if "shadowServerMomentum" in d else None,
-                "groups": [{"class": g["class"], "count": g["count"], "sumOfNorms": num(g["sumOfNorms"]),
-                            "cumulativeSum": _wide(cp, g["cumulativeSum"]),
-                            "window": [cp.vec(i, "window term") for i in g["window"]],
-                            "windowNorms": [num(x) for x in g["windowNorms"]]} for g in d["groups"]]}
+                "groups": [_drift_group(cp, g) for g in d["groups"]]}
+    return out
+
+
+def _drift_group(cp, g):
+    """§5.5: one group's drift state; its recent sum is a window of terms (formats 1.1-1.3, and a
+    header `driftRecent` of "window") or the exponentially weighted R_k, N_k (1.4, "exponential")."""
+    out = {"class": g["class"], "count": g["count"], "sumOfNorms": num(g["sumOfNorms"]),
+           "cumulativeSum": _wide(cp, g["cumulativeSum"])}
+    if "recentSum" in g:
+        out["recentSum"] = cp.vec(g["recentSum"], "recent sum")
+        out["recentNorms"] = num(g["recentNorms"])
+    else:
+        out["window"] = [cp.vec(i, "window term") for i in g["window"]]
+        out["windowNorms"] = [num(x) for x in g["windowNorms"]]
     return out
 
 
@@ -440,7 +451,8 @@ class Trace:
             st = checkpoint_state(b)
             vectors = [st["parameters"]] + st["classMomenta"] + [v for _, _, v in st["honestMomenta"] + st["byzantineMomenta"]]
             if st["drift"]:
-                vectors += st["drift"]["shadowClassMomenta"] + [w for g in st["drift"]["groups"] for w in g["window"]]
+                vectors += st["drift"]["shadowClassMomenta"] + [w for g in st["drift"]["groups"]
+                                                                 for w in g.get("window", []) + [g.get("recentSum")] if w is not None]
             for v in vectors:
                 self._check_d(b, v, "a checkpoint vector")
         return b

@@ -163,7 +163,7 @@ public enum GridDefaults {
     /// A keyframe of the model every this many rounds (`desgd-record`'s default too).
     public static let keyframeInterval = 100
     /// A state checkpoint every this many rounds; nil: each cell's own, the interval
-    /// `desgd-record` gives its options (the preset's: 250 rounds of a paper run, 50 of a quick
+    /// `desgd-record` gives its options (the preset's: 500 rounds of a paper run, 50 of a quick
     /// one), so that a cell's trace is the one its command line records and an interrupted cell
     /// resumes from at most that many rounds back (``GridRunner``).
     public static let checkpointInterval: Int? = nil

@@ -94,7 +94,8 @@ public enum ResimulationExercise {
                 try TraceRecorder(path: directory + "/fork.trace", mode: h.recording,
                                   keyframeInterval: max(1, h.keyframeInterval), overwrite: true, compressionLevel: 1,
                                   driftWindow: h.driftWindow ?? DriftTracker.defaultWindow,
-                                  checkpointInterval: h.checkpointInterval ?? 0, fork: info, forkDrift: drift)
+                                  checkpointInterval: h.checkpointInterval ?? 0, fork: info, forkDrift: drift,
+                                  driftRecent: h.effectiveDriftRecent)
             }, shouldStop: { true })
         }
     }

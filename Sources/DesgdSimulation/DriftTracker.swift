@@ -10,10 +10,13 @@ import DesgdRobust
 /// carries the same drift as a full one); replay feeds it a replayed rule's outputs, open loop,
 /// and lets it compute the rule's own update with a second ``ServerStep``.
 ///
-/// Memory: W·d binary32 (the window) and d binary64 (the cumulative sum) per group, plus the
-/// shadow's buffer (C·d binary32) and 2·d binary64 for the model: independent of the number of
-/// rounds. On the paper setup (LeNet, d = 431 080, C = 10 groups, W = 10) about 250 MB. Time: O((W + C)·d) per aggregation. Sums are taken
-/// in binary64 in index order (``VectorMath`` accumulation), so the result is independent of threads.
+/// Memory per group: d binary64 for the cumulative sum, plus d binary64 for exponentially weighted
+/// recent drift (``RecentDrift/exponential``, the default) or W·d binary32 for a window (traces of
+/// formats 1.1–1.3); plus the shadow's buffer (C·d binary32) and 2·d binary64 for the model:
+/// independent of the number of rounds. On the paper setup (LeNet, d = 431 080, C = 10 groups,
+/// W = 10) about 90 MB exponential, 250 MB with windows. Time per aggregation: O(C·d), plus O(W·d)
+/// with a window. Sums are taken in binary64 in index order (``VectorMath`` accumulation), so the
+/// result is independent of threads.
 public final class DriftTracker {
     /// W = 10 aggregations of a group. Under the paper's schedule (one class per round, C = 10) that
     /// is the last 100 rounds: ten times the horizon 1/(1−β) of the class momenta (so the overlap of
@@ -25,6 +28,8 @@ public final class DriftTracker {
     public static let maxWindow = 1000
 
     public let window: Int
+    /// How recent deviations are summed: the trace's (``RecentDrift``).
+    public let recent: RecentDrift
     public let dimension: Int
     let learningRate: Double
     var groups: [Int: DeviationHistory] = [:]
@@ -39,10 +44,14 @@ public final class DriftTracker {
     var rounds = 0
     let config: SimulationConfig
 
-    public init(config: SimulationConfig, dimension d: Int, window: Int = DriftTracker.defaultWindow) {
+    /// How a new recording sums recent deviations.
+    public static let defaultRecent = RecentDrift.exponential
+
+    public init(config: SimulationConfig, dimension d: Int, window: Int = DriftTracker.defaultWindow, recent: RecentDrift) {
         precondition(window >= 1 && window <= DriftTracker.maxWindow)
         self.config = config
         self.window = window
+        self.recent = recent
         dimension = d
         learningRate = Double(config.learningRate)
         shadow = ServerStep(config: config, dimension: d)
@@ -71,7 +80,7 @@ public final class DriftTracker {
     public func add(_ aggregations: [Aggregation], update: [Float]? = nil) -> (groups: [GroupDrift], model: ModelDrift) {
         let d = dimension
         let groupDrift = aggregations.map { a -> GroupDrift in
-            let history = groups[a.classIndex] ?? DeviationHistory(dimension: d, windowLength: window, workspace: workspace)
+            let history = groups[a.classIndex] ?? DeviationHistory(dimension: d, windowLength: window, recent: recent, workspace: workspace)
             groups[a.classIndex] = history
             return a.output.withUnsafeBufferPointer { o in a.honestMean.withUnsafeBufferPointer { history.add(output: o, honestMean: $0) } }
         }

@@ -165,8 +165,10 @@ extension DriftTracker {
         }
         var restored: [Int: DeviationHistory] = [:]
         for (c, h) in s.groups {
-            let history = DeviationHistory(dimension: d, windowLength: window, workspace: workspace)
-            guard history.restore(h) else { throw SimulationError("the drift state of group \(c) does not fit a window of \(window)") }
+            let history = DeviationHistory(dimension: d, windowLength: window, recent: recent, workspace: workspace)
+            guard history.restore(h) else {
+                throw SimulationError("the drift state of group \(c) does not fit a \(recent.rawValue) recent sum of W = \(window)")
+            }
             restored[c] = history
         }
         guard shadow.restore(classMomenta: s.shadowClassMomenta, serverMomentum: s.shadowServerMomentum) else {

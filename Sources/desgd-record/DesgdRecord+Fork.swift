@@ -56,7 +56,8 @@ extension DesgdRecord {
         do {
             outcome = try fork.run(makeRecorder: { info, drift throws(TraceError) in
                 try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force, compressionLevel: zstdLevel,
-                                  signingKey: signingKey, driftWindow: window, checkpointInterval: checkpointInterval, fork: info, forkDrift: drift)
+                                  signingKey: signingKey, driftWindow: window, checkpointInterval: checkpointInterval, fork: info, forkDrift: drift,
+                                  driftRecent: fork.parent.header.effectiveDriftRecent)
             }, shouldStop: { InterruptFlag.isRaised }) { done, _ in bar.update(done) }
         } catch { throw CommandFailure.exit(program, error) }
         let changes = fork.info.changes.isEmpty ? "nothing changed"

@@ -46,8 +46,9 @@ struct DesgdRecord: ParsableCommand {
     @Flag(help: "Overwrite --out if it exists.") var force = false
     @Option(help: "What to store per round: full, sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors). Default: full (with --fork: the parent's).")
     var record: String?
-    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)). Default: 100 (with --fork: the parent's).") var keyframeEvery: Int?
-    @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
+    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)); ~15 MB each on the paper setup. Default: 100; with --record decisions and checkpoints, only before the first round and after the last (with --fork: the parent's).")
+    var keyframeEvery: Int?
+    @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states, drift) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none; ~130 MB each on the paper setup once training is under way. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper: ~0.26 MB a round, a 3 000-round decisions run ~0.7 GB, any round rebuilt within \(SimulationOptions.Preset.paper.checkpointInterval - 1) rounds, ~2.5 min).")
     var checkpointEvery: Int?
     @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate, ssh-keygen -t ed25519 -N '' or openssl genpkey -algorithm ed25519): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
@@ -88,7 +89,9 @@ struct DesgdRecord: ParsableCommand {
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: " + error.message) }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery ?? 100, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
+            let keyframeInterval = keyframeEvery
+                ?? TraceRecorder.defaultKeyframeInterval(mode: mode, checkpointInterval: checkpointInterval, rounds: config.rounds)
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
                 throw TraceError.usage("--sign: " + error.message)
@@ -103,7 +106,7 @@ struct DesgdRecord: ParsableCommand {
             }
             // Checks the configuration against the data before creating the file.
             _ = try Simulation(config: config, dataset: dataset)
-            recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeEvery ?? 100, overwrite: force,
+            recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force,
                                          compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow ?? DriftTracker.defaultWindow,
                                          checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
@@ -121,14 +124,11 @@ struct DesgdRecord: ParsableCommand {
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try e.encode(summary), as: UTF8.self))
         } else {
-            let mb = { (b: UInt64) in String(format: "%.1f MB", Double(b) / 1e6) }
             print("\(summary.mode) \(summary.aggregator) vs \(summary.attack), \(summary.model), seed \(summary.seed): \(summary.rounds) rounds"
                   + (summary.interrupted ? " (interrupted; \(summary.plannedRounds) planned)" : ""))
             print("  best test accuracy \(String(format: "%.2f", 100 * summary.bestAccuracy))%, final \(String(format: "%.2f", 100 * summary.finalAccuracy))%, \(String(format: "%.1f", summary.seconds)) s")
-            // A decisions trace holds no vectors: no ratio to speak of.
-            let vectors = summary.rawVectorBytes == 0 ? " (no vectors recorded)"
-                : " for \(mb(summary.rawVectorBytes)) of raw float32 vectors (ratio \(String(format: "%.3f", summary.compressionRatio)))"
-            print("  trace \(summary.trace): \(mb(summary.traceBytes))\(vectors), recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
+            print("  \(summary.traceLine)")
+            print("  recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
         if summary.interrupted { throw ExitCode(130) }
     }

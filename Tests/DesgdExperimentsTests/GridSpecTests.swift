@@ -101,7 +101,7 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
     @Test func builtinGridsExpandAndRunTheirCells() throws {
         let paper = try GridPlan(spec: .paper, parse: SimulationOptions.parseWords)
         #expect(paper.cells.count == 15 * 8 * 3 + 4 * 3 * 3 + 3)
-        #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 250 })
+        #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 500 })
         let reduced = try GridPlan(spec: .reduced, parse: SimulationOptions.parseWords)
         #expect(reduced.cells.count == 24 + 1 + 3 + 12 + 6 + 12 + 2)
         // The peers' attacks come last (the first 46 cells keep their indices and traces): Krum and

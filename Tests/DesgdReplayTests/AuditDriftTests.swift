@@ -30,7 +30,7 @@ import Testing
         base.accuracy = stride(from: 19, to: 200, by: 20).map { t in
             AuditReport.AccuracyPoint(round: t, accuracy: t < 150 ? min(0.8, 0.2 + 0.1 * Double(t / 20)) : 0.3, loss: 1)
         }
-        base.drift = AuditDrift.section(base, window: 10, criteria: .init())
+        base.drift = AuditDrift.section(base, window: 10, recent: .exponential, criteria: .init())
         return base
     }
 
@@ -57,9 +57,9 @@ import Testing
     @Test func noCollapseNoOnsetAndNoDriftNoSection() throws {
         var r = Self.report()
         r.accuracy = r.accuracy.map { var a = $0; a.accuracy = 0.8; return a }
-        #expect(AuditDrift.section(r, window: 10, criteria: .init())?.onsets.isEmpty == true)
+        #expect(AuditDrift.section(r, window: 10, recent: .exponential, criteria: .init())?.onsets.isEmpty == true)
         let plain = AuditHTMLTests.report()
-        #expect(AuditDrift.section(plain, window: nil, criteria: .init()) == nil)
+        #expect(AuditDrift.section(plain, window: nil, recent: nil, criteria: .init()) == nil)
         #expect(!AuditHTML.render(plain).contains("plot-drift"))
         #expect(AuditText.driftText(plain) == nil)
     }

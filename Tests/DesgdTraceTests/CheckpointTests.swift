@@ -31,7 +31,8 @@ import Testing
 
             let simulation = try Simulation(config: config, dataset: tinyData)
             try simulation.restore(state: state, at: 3)
-            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: r.header.driftWindow!)
+            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: r.header.driftWindow!,
+                                       recent: r.header.effectiveDriftRecent)
             try tracker.restore(try #require(try checkpoint.driftState()))
             let encoder = RecordEncoder(mode: .full, bounds: r.header.groups.map(\.resilienceBound))
             var seconds = 0.0

@@ -36,7 +36,7 @@ import Testing
             }
         }
         // The same check on the shadow directly: its update is the engine's, bit for bit.
-        let tracker = DriftTracker(config: config, dimension: tee.events[0].update.count)
+        let tracker = DriftTracker(config: config, dimension: tee.events[0].update.count, recent: DriftTracker.defaultRecent)
         let shadow = ServerStep(config: config, dimension: tee.events[0].update.count)
         for e in tee.events {
             var scratch = [Float](repeating: 0, count: e.update.count)

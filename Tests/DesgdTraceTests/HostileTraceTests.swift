@@ -207,7 +207,7 @@ import Testing
         try refused(2, "drift.groups[0]: count") { json in
             var drift = json["drift"] as! [String: Any]
             var groups = drift["groups"] as! [[String: Any]]
-            groups[0]["window"] = (groups[0]["window"] as! [Any]) + (groups[0]["window"] as! [Any])
+            groups[0]["count"] = 1_000_000
             drift["groups"] = groups
             json["drift"] = drift
         }

@@ -29,6 +29,14 @@ extension VectorMath {
         return s.squareRoot()
     }
 
+    /// Σ aᵢ·bᵢ of two binary32 vectors in binary64, in index order (the arithmetic of ``norm64(_:)``).
+    public static func dot64(_ a: Vector, _ b: Vector) -> Double {
+        precondition(a.count == b.count, "dot64: lengths differ")
+        var s = 0.0
+        for i in 0..<a.count { s += Double(a[i]) * Double(b[i]) }
+        return s
+    }
+
     /// ‖a − b‖ in binary64 (differences taken in binary64), summed in index order.
     public static func distance64(_ a: Vector, _ b: Vector) -> Double {
         precondition(a.count == b.count, "distance64: lengths differ")

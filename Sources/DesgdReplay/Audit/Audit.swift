@@ -105,7 +105,7 @@ public enum Audit {
         }.prefix(10)
         var report = AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
                                  summaries: summaries, worstRows: Array(worst), skipped: skipped)
-        report.drift = AuditDrift.section(report, window: h.driftWindow, criteria: driftCriteria)
+        report.drift = AuditDrift.section(report, window: h.driftWindow, recent: h.effectiveDriftRecent, criteria: driftCriteria)
         report.drift?.note = driftNote
         return report
     }

@@ -8,6 +8,9 @@ extension AuditReport {
     public struct DriftSection: Sendable, Codable, Equatable {
         /// W of the trace (nil in traces of format 1.0, which have no drift).
         public var window: Int?
+        /// How the trace sums recent deviations (FORMAT.md §5.4): a window of the last W, or
+        /// exponential weights of horizon W (nil without drift).
+        public var recent: RecentDrift? = nil
         public var criteria: AuditDrift.Criteria
         public var series: [DriftSeries]
         public var onsets: [CollapseOnset]
@@ -85,7 +88,7 @@ public enum AuditDrift {
     }
 
     /// The section, or nil when no row has drift (traces of format 1.0).
-    public static func section(_ r: AuditReport, window: Int?, criteria: Criteria) -> AuditReport.DriftSection? {
+    public static func section(_ r: AuditReport, window: Int?, recent: RecentDrift?, criteria: Criteria) -> AuditReport.DriftSection? {
         guard r.rows.contains(where: { $0.cells.contains { $0?.drift != nil } }) else { return nil }
         let series = r.rules.indices.map { k in AuditReport.DriftSeries(rule: r.rules[k], points: points(r, column: k)) }
         let onsets = collapseOnsets(r.accuracy, criteria: criteria).map { onset in
@@ -94,7 +97,8 @@ public enum AuditDrift {
         let flags = r.rules.indices.flatMap { k in
             persistenceFlags(r, column: k, minimumRun: window ?? DriftTracker.defaultWindow, threshold: criteria.persistenceThreshold)
         }
-        return AuditReport.DriftSection(window: window, criteria: criteria, series: series, onsets: onsets, flags: flags)
+        return AuditReport.DriftSection(window: window, recent: window == nil ? nil : recent, criteria: criteria, series: series,
+                                        onsets: onsets, flags: flags)
     }
 
     /// One point per round with drift: group figures averaged over each group's latest value.
@@ -185,4 +189,17 @@ public enum AuditDrift {
         for c in open.keys.sorted() { close(c) }
         return flags.sorted { ($0.firstRound, $0.classIndex) < ($1.firstRound, $1.classIndex) }
     }
+}
+
+extension AuditReport.DriftSection {
+    /// What a group's recent drift covers, for a reader: "last 10 aggregations", or the exponential
+    /// weights of format 1.4.
+    public var recentDescription: String {
+        let w = window.map(String.init) ?? "W"
+        return recent == .exponential ? "recent aggregations, weighted by λ = 1 − 1/W per aggregation (W = \(w))"
+            : "last \(w) aggregations"
+    }
+
+    /// The recent persistence of independent deviations: 1/√W, or 1/√(2W − 1) with exponential weights.
+    public var independentLevelText: String { recent == .exponential ? "1/√(2W−1)" : "1/√W" }
 }

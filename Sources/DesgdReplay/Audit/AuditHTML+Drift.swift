@@ -11,8 +11,8 @@ extension AuditHTML {
         let threshold = drift.criteria.persistenceThreshold
         var out = "<section class=\"drift\">\n<h2>Drift</h2>\n"
         out += "<p class=\"lead\">Per-round λ̂ measures one round's deviation; drift measures whether the deviations add up. "
-            + "Persistence ‖Σe‖ / Σ‖e‖ over a group's last \(drift.window.map(String.init) ?? "W") aggregations is 1 when every "
-            + "deviation points the same way and about 1/√W when they are independent.</p>\n"
+            + "Persistence ‖Σe‖ / Σ‖e‖ over a group's \(drift.recentDescription) is 1 when every "
+            + "deviation points the same way and about \(drift.independentLevelText) when they are independent.</p>\n"
 
         let accRounds = r.accuracy.map(\.round)
         let accBuckets = RoundBuckets(rounds: accRounds, limit: maxPointsPerSeries)
@@ -30,14 +30,17 @@ extension AuditHTML {
         let relative = lines(\.modelRelative)
         var references = [LineChart.Reference(value: threshold, colour: "#c62828", label: "persistence threshold \(AuditFormat.sig4(threshold))")]
         if let w = drift.window {
-            references.append(.init(value: 1 / Double(w).squareRoot(), colour: "#777777", label: "1/√W: independent deviations"))
+            let level = (drift.recent ?? .window).independentPersistence(window: w)
+            references.append(.init(value: level, colour: "#777777", label: "\(drift.independentLevelText): independent deviations"))
         }
         let relativeValues = relative.flatMap { $0.points.compactMap(\.y) }
         var legend = [LegendItem(swatch: .line(colour: "#222222", dash: nil, width: 2), label: "test accuracy")]
         legend += drift.series.indices.map { LegendItem(swatch: .line(colour: ChartPalette.colour($0), dash: ChartPalette.dash($0), width: 2), label: ruleLabel(r, $0)) }
         legend.append(LegendItem(swatch: .line(colour: "#c62828", dash: "5 3", width: 1.5), label: "collapse onset"))
         legend.append(LegendItem(swatch: .line(colour: "#c62828", dash: "7 4", width: 1.2), label: "persistence threshold"))
-        if drift.window != nil { legend.append(LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.2), label: "1/√W")) }
+        if drift.window != nil {
+            legend.append(LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.2), label: drift.independentLevelText))
+        }
         let chart = DriftChart(
             id: "plot-drift", title: driftTitle,
             panels: [

@@ -137,6 +137,8 @@ public enum ForkDescent {
              "\(f.effectiveNumerics)"),
             ("drift window", p.driftWindow == f.driftWindow, p.driftWindow.map(String.init) ?? "none",
              f.driftWindow.map(String.init) ?? "none"),
+            ("drift recent sum", p.driftWindow == nil || p.effectiveDriftRecent == f.effectiveDriftRecent,
+             p.effectiveDriftRecent.rawValue, f.effectiveDriftRecent.rawValue),
         ]
         if let d = fields.first(where: { !$0.same }) {
             return .headerField(name: d.name, parent: d.parent, fork: d.fork)
@@ -190,7 +192,8 @@ public enum ForkDescent {
         let state = simulation.captureState(round: at)
         var continued: DriftTrackerState?
         if let window = fork.header.driftWindow {
-            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: window)
+            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: window,
+                                       recent: fork.header.effectiveDriftRecent)
             if let drift {
                 do { try tracker.restore(drift) } catch {
                     let why = "the parent's drift state does not fit the fork: \(error.message)"

@@ -404,7 +404,7 @@ final class SegmentSimulation {
             throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
         }
         let d = simulation.model.parameterCount
-        tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0) }
+        tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0, recent: header.effectiveDriftRecent) }
         encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
         next = start
         if start > 0 || header.fork != nil {

@@ -18,25 +18,28 @@ struct ReplayDrift {
     var trackers: [DriftTracker]
 
     /// The most memory the trackers of one replay may take: each rule needs about (W + 3)·d floats
-    /// per group (235 MB on the paper's LeNet), so `--agg all` on a large model would need several
-    /// gigabytes; beyond this budget replay reports no drift and says why.
+    /// per group with a window (235 MB on the paper's LeNet) and 5·d with exponential weights (the
+    /// cumulative sum in binary64, R_k, the two server steps' buffers: 86 MB), so `--agg all` on
+    /// LeNet fits only the latter; beyond this budget replay reports no drift and says why.
     static let memoryBudget = 2 << 30
 
     /// The trackers, or why there are none (over the memory budget).
     static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift, DriftUnavailable> {
         let window = min(max(reader.header.driftWindow ?? DriftTracker.defaultWindow, 1), DriftTracker.maxWindow)
         let groups = max(1, reader.header.groups.count)
+        let floatsPerGroup = reader.header.effectiveDriftRecent == .exponential ? 5 : window + 3
         var bytes = 4
-        for factor in [rules, groups, window + 3, max(1, reader.parameterCount)] {
+        for factor in [rules, groups, floatsPerGroup, max(1, reader.parameterCount)] {
             let (product, overflow) = bytes.multipliedReportingOverflow(by: factor)
             bytes = overflow ? Int.max : product
         }
         guard bytes <= budget else {
-            return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × (W + 3) × d floats would take "
+            return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × \(floatsPerGroup) × d floats would take "
                 + "\(bytes / (1 << 20)) MB (budget \(budget / (1 << 20)) MB); replay fewer rules at once for drift"))
         }
         return .success(ReplayDrift(trackers: (0..<rules).map { _ in
-            DriftTracker(config: reader.header.config, dimension: reader.parameterCount, window: window)
+            DriftTracker(config: reader.header.config, dimension: reader.parameterCount, window: window,
+                         recent: reader.header.effectiveDriftRecent)
         }))
     }
 

@@ -68,20 +68,56 @@ public struct ModelDrift: Sendable, Equatable, Codable {
     }
 }
 
+/// How a group's *recent* deviations are summed (FORMAT.md §5.4, the trace header's `driftRecent`).
+public enum RecentDrift: String, Sendable, Equatable, Codable, CaseIterable {
+    /// The last w = min(k, W) deviations with weight 1, their sum recomputed from a ring of W
+    /// vectors at every aggregation: formats 1.1–1.3, kept so that their traces re-execute,
+    /// resume and fork bit for bit. State: W·d binary32 per group (17 MB for LeNet at W = 10).
+    case window
+    /// R_k = λ·R_{k−1} + e_k (binary32) and N_k = λ·N_{k−1} + ‖e_k‖ (binary64) with λ = 1 − 1/W
+    /// (format 1.4, the default): the same horizon of about W aggregations, each deviation's
+    /// weight decaying instead of dropping out. State: d binary32 per group, a tenth of the
+    /// window's at W = 10, which keeps a paper checkpoint near the run's own state. binary32
+    /// suffices because old terms, and their rounding, decay: R_k carries about W roundings of
+    /// 2⁻²⁴, not the whole run's.
+    case exponential
+
+    /// λ = fl32(1 − 1/W) (0 for W = 1, so R_k = e_k as with a window of one); N_k uses the same
+    /// value widened to binary64.
+    public static func decay(window: Int) -> Float { Float(1 - 1 / Double(max(1, window))) }
+
+    /// The recent persistence of k → ∞ independent deviations of equal norm: 1/√W for a window,
+    /// √((1 − λ)/(1 + λ)) = 1/√(2W − 1) for exponential weights (the audit draws it as the
+    /// "no persistence" reference).
+    public func independentPersistence(window w: Int) -> Double {
+        switch self {
+        case .window: 1 / Double(max(1, w)).squareRoot()
+        case .exponential: 1 / Double(2 * max(1, w) - 1).squareRoot()
+        }
+    }
+}
+
 /// The running state behind one group's ``GroupDrift``: the cumulative sum Σ e_s (binary64), the
-/// sum of norms, and the last W deviations in a ring (binary32, W·d floats: memory independent of
-/// the number of rounds). Norms are taken in binary64 in index order (``VectorMath/norm64(_:)``),
-/// the arithmetic of the sums' norms, so that persistence never exceeds 1 by rounding.
+/// sum of norms, and the recent sum (``RecentDrift``): either the last W deviations in a ring
+/// (binary32, W·d floats) or the exponentially weighted sum R_k (binary32, d values); memory is
+/// independent of the number of rounds either way. Norms are taken in binary64 in index order
+/// (``VectorMath/norm64(_:)``), the arithmetic of the binary64 sums' norms, so that persistence
+/// never exceeds 1 by rounding (the binary32 R_k's persistence is capped at 1).
 ///
-/// The window's sum is *recomputed* from the ring at every aggregation, oldest term first, in
+/// A window's sum is *recomputed* from the ring at every aggregation, oldest term first, in
 /// binary64 (O(W·d)), rather than kept as a running sum with the oldest term subtracted: a
 /// subtracted running sum accumulates the rounding of every add and subtract over the whole run,
 /// a recomputed one carries only the rounding of its w terms, and its value depends only on the
-/// window's content. Everything runs in a fixed order, so the result is independent of threads.
+/// window's content. The exponential sum needs no subtraction: R_k = fl(fl(λ·R_{k−1}) + e_k)
+/// element by element in binary32 (``VectorMath/axpby(_:_:_:_:)``, whose fused 1·e_k adds exactly;
+/// the same bits in any IEEE 754 implementation; O(d)), and its rounding decays with the weights. Everything runs in a
+/// fixed order, so the result is independent of threads.
 public final class DeviationHistory {
     public let dimension: Int
     /// W, at least 1.
     public let windowLength: Int
+    public let recent: RecentDrift
+    /// `.window`: the ring (W·d) and its norms; empty for `.exponential`.
     var ring: [Float]
     var ringNorms: [Double]
     /// Terms in the ring, and the slot the next one goes to.
@@ -90,6 +126,9 @@ public final class DeviationHistory {
     var count = 0
     var cumulativeSum: [Double]
     var sumOfNorms = 0.0
+    /// `.exponential`: R_k (d values; empty for `.window`) and N_k.
+    var recentSum: [Float]
+    var recentNorms = 0.0
     let workspace: Workspace
 
     /// Scratch vectors (the deviation, the window's sum) shared by the histories of one run, which
@@ -103,12 +142,15 @@ public final class DeviationHistory {
         }
     }
 
-    public init(dimension d: Int, windowLength: Int, workspace: Workspace? = nil) {
+    public init(dimension d: Int, windowLength: Int, recent: RecentDrift, workspace: Workspace? = nil) {
         precondition(d >= 0 && windowLength >= 1)
         dimension = d
         self.windowLength = windowLength
-        ring = [Float](repeating: 0, count: windowLength * d)
-        ringNorms = [Double](repeating: 0, count: windowLength)
+        self.recent = recent
+        let ringLength = recent == .window ? windowLength : 0
+        ring = [Float](repeating: 0, count: ringLength * d)
+        ringNorms = [Double](repeating: 0, count: ringLength)
+        recentSum = [Float](repeating: 0, count: recent == .exponential ? d : 0)
         cumulativeSum = [Double](repeating: 0, count: d)
         self.workspace = workspace ?? Workspace(dimension: d)
         precondition(self.workspace.deviation.count == d)
@@ -130,35 +172,55 @@ public final class DeviationHistory {
             sumOfNorms += norm
             count += 1
             let cumulative = cumulativeSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-
-            // The window: the earlier terms still in it (the oldest drops out when it is full), oldest first.
-            let kept = min(filled, windowLength - 1)
-            var windowNorms = 0.0
-            w.windowSum.withUnsafeMutableBufferPointer { s in
-                s.update(repeating: 0)
-                ring.withUnsafeBufferPointer { r in
-                    for j in 0..<kept {
-                        let slot = (next - kept + j + windowLength) % windowLength
-                        VectorMath.accumulate(UnsafeBufferPointer(rebasing: r[slot * d ..< (slot + 1) * d]), into: s)
-                        windowNorms += ringNorms[slot]
-                    }
-                }
-            }
-            let windowEarlierNorm = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-            let windowCosine = w.windowSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot(e, s), norm, windowEarlierNorm) }
-            w.windowSum.withUnsafeMutableBufferPointer { VectorMath.accumulate(e, into: $0) }
-            windowNorms += norm
-            let windowed = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-            ring.withUnsafeMutableBufferPointer { r in
-                _ = UnsafeMutableBufferPointer(rebasing: r[next * d ..< (next + 1) * d]).update(fromContentsOf: e)
-            }
-            ringNorms[next] = norm
-            next = (next + 1) % windowLength
-            filled = min(filled + 1, windowLength)
+            let (terms, windowed, windowNorms, windowCosine) = recent == .window
+                ? addToWindow(e, norm: norm) : addExponentially(e, norm: norm)
             return GroupDrift(count: count, cumulative: cumulative, cumulativePersistence: DriftRatio.ratio(cumulative, sumOfNorms),
-                              cumulativeCosine: cumulativeCosine, window: kept + 1, windowed: windowed,
+                              cumulativeCosine: cumulativeCosine, window: terms, windowed: windowed,
                               windowPersistence: DriftRatio.ratio(windowed, windowNorms), windowCosine: windowCosine)
         }
+    }
+
+    /// The window: the earlier terms still in it (the oldest drops out when it is full), oldest
+    /// first, then e. Returns w, ‖Σ‖, Σ‖e_s‖ and the cosine of e with the earlier terms' sum.
+    func addToWindow(_ e: UnsafeBufferPointer<Float>, norm: Double) -> (Int, Double, Double, Double?) {
+        let d = dimension, w = workspace
+        let kept = min(filled, windowLength - 1)
+        var windowNorms = 0.0
+        w.windowSum.withUnsafeMutableBufferPointer { s in
+            s.update(repeating: 0)
+            ring.withUnsafeBufferPointer { r in
+                for j in 0..<kept {
+                    let slot = (next - kept + j + windowLength) % windowLength
+                    VectorMath.accumulate(UnsafeBufferPointer(rebasing: r[slot * d ..< (slot + 1) * d]), into: s)
+                    windowNorms += ringNorms[slot]
+                }
+            }
+        }
+        let earlierNorm = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
+        let cosine = w.windowSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot(e, s), norm, earlierNorm) }
+        w.windowSum.withUnsafeMutableBufferPointer { VectorMath.accumulate(e, into: $0) }
+        windowNorms += norm
+        let windowed = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
+        ring.withUnsafeMutableBufferPointer { r in
+            _ = UnsafeMutableBufferPointer(rebasing: r[next * d ..< (next + 1) * d]).update(fromContentsOf: e)
+        }
+        ringNorms[next] = norm
+        next = (next + 1) % windowLength
+        filled = min(filled + 1, windowLength)
+        return (kept + 1, windowed, windowNorms, cosine)
+    }
+
+    /// R ← λ·R + e, N ← λ·N + ‖e‖ (the cosine is e's with the earlier R, before the update, whose
+    /// direction λ does not change). Returns min(k, W), ‖R‖, N and that cosine; ‖R‖ is capped at
+    /// N, which it can pass only by the rounding of binary32 R when every deviation is the same.
+    func addExponentially(_ e: UnsafeBufferPointer<Float>, norm: Double) -> (Int, Double, Double, Double?) {
+        let lambda = RecentDrift.decay(window: windowLength)
+        let earlierNorm = recentSum.withUnsafeBufferPointer { VectorMath.norm64($0) }
+        let cosine = recentSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot64(e, s), norm, earlierNorm) }
+        recentSum.withUnsafeMutableBufferPointer { VectorMath.axpby(1, e, lambda, $0) }
+        recentNorms = Double(lambda) * recentNorms + norm
+        let recentNorm = recentSum.withUnsafeBufferPointer { VectorMath.norm64($0) }
+        return (min(count, windowLength), recentNorms.isNaN ? recentNorm : min(recentNorm, recentNorms), recentNorms, cosine)
     }
 }
 

@@ -21,16 +21,23 @@ public struct CheckpointContent: RecordContent, Equatable {
         public var low: Int
     }
 
-    /// One aggregation group's drift history (``DeviationHistory/State``).
+    /// One aggregation group's drift history (``DeviationHistory/State``): with the header's
+    /// ``RecentDrift/window``, the window's terms; with ``RecentDrift/exponential`` (format 1.4),
+    /// the recent sum R_k and N_k instead.
     public struct DriftGroup: Sendable, Equatable, Codable {
         public var classIndex: Int
         public var count: Int
         public var sumOfNorms: Double
         public var cumulativeSum: Wide
         /// The last min(count, W) deviations, oldest first, and their norms.
-        public var window: [Int]
-        public var windowNorms: [Double]
-        enum CodingKeys: String, CodingKey { case classIndex = "class", count, sumOfNorms, cumulativeSum, window, windowNorms }
+        public var window: [Int]?
+        public var windowNorms: [Double]?
+        /// R_k = Σ λ^(k−s)·e_s (binary32) and N_k = Σ λ^(k−s)·‖e_s‖.
+        public var recentSum: Int?
+        public var recentNorms: Double?
+        enum CodingKeys: String, CodingKey {
+            case classIndex = "class", count, sumOfNorms, cumulativeSum, window, windowNorms, recentSum, recentNorms
+        }
     }
 
     /// The drift tracker's state (FORMAT.md §5.4): the honest shadow and the sums.

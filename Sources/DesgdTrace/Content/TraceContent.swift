@@ -96,6 +96,13 @@ public struct TraceHeader: RecordContent, Equatable {
     /// this one starts from; its rounds are `at`, `at` + 1, … (FORMAT.md §5.1.1).
     public var fork: ForkInfo?
 
+    /// How the drift metrics sum a group's recent deviations (FORMAT.md §5.4, format 1.4): absent
+    /// means ``RecentDrift/window``, the definition of formats 1.1–1.3.
+    public var driftRecent: RecentDrift? = nil
+
+    /// The recent-drift definition the trace's metrics and checkpoints use.
+    public var effectiveDriftRecent: RecentDrift { driftRecent ?? .window }
+
     /// The first round a trace of this header records: the fork's `at`, else 0.
     public var firstRound: Int { fork?.at ?? 0 }
 

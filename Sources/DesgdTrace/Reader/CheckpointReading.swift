@@ -123,13 +123,25 @@ extension CheckpointContent {
                 throw ParseFailure("drift.groups[\(k)] is of class \(g.classIndex): not a group of the run, or not in increasing order")
             }
             previous = g.classIndex
-            guard g.count >= 1, g.count <= t * max(1, h.config.classesPerRound), g.window.count == min(g.count, W),
-                  g.windowNorms.count == g.window.count else {
-                throw ParseFailure("drift.groups[\(k)]: count \(g.count) with \(g.window.count) window terms and \(g.windowNorms.count) norms (W = \(W), round \(t))")
+            guard g.count >= 1, g.count <= t * max(1, h.config.classesPerRound) else {
+                throw ParseFailure("drift.groups[\(k)]: count \(g.count) is not in 1...\(t * max(1, h.config.classesPerRound)) at round \(t)")
             }
             try checkVector(g.cumulativeSum.high, "drift.groups[\(k)].cumulativeSum.high", table: vectors, count: d, required: true)
             try checkVector(g.cumulativeSum.low, "drift.groups[\(k)].cumulativeSum.low", table: vectors, count: d, required: true)
-            for (j, i) in g.window.enumerated() { try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true) }
+            switch h.effectiveDriftRecent {
+            case .window:
+                guard let window = g.window, let norms = g.windowNorms, window.count == min(g.count, W), norms.count == window.count,
+                      g.recentSum == nil, g.recentNorms == nil else {
+                    throw ParseFailure("drift.groups[\(k)]: count \(g.count) needs \(min(g.count, W)) window terms and norms (W = \(W)) "
+                                       + "and no recentSum, as the header's driftRecent is window")
+                }
+                for (j, i) in window.enumerated() { try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true) }
+            case .exponential:
+                guard let recent = g.recentSum, g.recentNorms != nil, g.window == nil, g.windowNorms == nil else {
+                    throw ParseFailure("drift.groups[\(k)] needs recentSum and recentNorms and no window, as the header's driftRecent is exponential")
+                }
+                try checkVector(recent, "drift.groups[\(k)].recentSum", table: vectors, count: d, required: true)
+            }
         }
     }
 }
@@ -200,9 +212,11 @@ public struct TraceCheckpoint: Sendable {
         var groups: [(classIndex: Int, history: DeviationHistory.State)] = []
         for g in drift.groups {
             var window: [[Float]] = []
-            for i in g.window { window.append(try vector(i)) }
-            groups.append((g.classIndex, DeviationHistory.State(count: g.count, sumOfNorms: g.sumOfNorms, cumulativeSum: try wide(g.cumulativeSum),
-                                                                 window: window, windowNorms: g.windowNorms)))
+            for i in g.window ?? [] { window.append(try vector(i)) }
+            groups.append((g.classIndex, DeviationHistory.State(
+                count: g.count, sumOfNorms: g.sumOfNorms, cumulativeSum: try wide(g.cumulativeSum), window: window,
+                windowNorms: g.windowNorms ?? [], recentSum: try g.recentSum.map { i throws(TraceError) in try vector(i) } ?? [],
+                recentNorms: g.recentNorms ?? 0)))
         }
         return DriftTrackerState(rounds: drift.rounds, differenceNorms: drift.differenceNorms, differenceSum: try wide(drift.differenceSum),
                                  shadowSum: try wide(drift.shadowSum), shadowClassMomenta: shadow,

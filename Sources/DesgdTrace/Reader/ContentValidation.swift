@@ -38,6 +38,12 @@ extension TraceHeader {
         if let w = driftWindow, !(1...DriftTracker.maxWindow).contains(w) {
             throw ParseFailure("driftWindow \(w) is outside 1...\(DriftTracker.maxWindow)")
         }
+        if driftRecent != nil {
+            guard signature.major == 1 && signature.minor >= 4 else {
+                throw ParseFailure("driftRecent appears in a file of format \(signature.major).\(signature.minor) (it is format 1.4)")
+            }
+            guard driftWindow != nil else { throw ParseFailure("driftRecent without a driftWindow") }
+        }
         // A later numerics version is still a readable trace (only re-execution needs the same
         // arithmetic); the bound only keeps the number sane.
         if signature.major == 1 && signature.minor >= 2 && numerics == nil { throw ParseFailure("numerics is missing (required from format 1.2)") }

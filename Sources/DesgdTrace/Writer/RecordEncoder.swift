@@ -134,8 +134,11 @@ public struct RecordEncoder {
             let shadowServer = drift.shadowServerMomentum.isEmpty ? nil : section.add(drift.shadowServerMomentum)
             let differenceSum = wide(drift.differenceSum), shadowSum = wide(drift.shadowSum)
             let groups = drift.groups.map { c, h in
-                CheckpointContent.DriftGroup(classIndex: c, count: h.count, sumOfNorms: h.sumOfNorms, cumulativeSum: wide(h.cumulativeSum),
-                                             window: h.window.map { section.add($0) }, windowNorms: h.windowNorms)
+                let exponential = !h.recentSum.isEmpty
+                return CheckpointContent.DriftGroup(
+                    classIndex: c, count: h.count, sumOfNorms: h.sumOfNorms, cumulativeSum: wide(h.cumulativeSum),
+                    window: exponential ? nil : h.window.map { section.add($0) }, windowNorms: exponential ? nil : h.windowNorms,
+                    recentSum: exponential ? section.add(h.recentSum) : nil, recentNorms: exponential ? h.recentNorms : nil)
             }
             driftContent = CheckpointContent.Drift(rounds: drift.rounds, differenceNorms: drift.differenceNorms, differenceSum: differenceSum,
                                                    shadowSum: shadowSum, shadowClassMomenta: shadow, shadowServerMomentum: shadowServer,
