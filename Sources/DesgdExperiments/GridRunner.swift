@@ -81,7 +81,7 @@ public final class GridRunner: @unchecked Sendable {
     public let directory: GridDirectory
     public let jobs: Int
     public let threadsPerRun: Int
-    public let keyframeInterval: Int
+    public let keyframeInterval: Int?
     /// A state checkpoint every this many rounds (0: none); nil: each cell's own
     /// (``GridCell/checkpointInterval``, what `desgd-record` records its options with). A resumed
     /// trace keeps the intervals it was recorded with.
@@ -90,7 +90,7 @@ public final class GridRunner: @unchecked Sendable {
     let lock = NSLock()
 
     public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int,
-                keyframeInterval: Int = GridDefaults.keyframeInterval, checkpointInterval: Int? = GridDefaults.checkpointInterval) {
+                keyframeInterval: Int? = GridDefaults.keyframeInterval, checkpointInterval: Int? = GridDefaults.checkpointInterval) {
         self.plan = plan
         self.directory = directory
         self.jobs = max(1, jobs)
@@ -127,7 +127,7 @@ public final class GridRunner: @unchecked Sendable {
 
     /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` when given (each in
     /// its range, as one-line errors).
-    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int, checkpointInterval: Int?) throws(GridError) {
+    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int?, checkpointInterval: Int?) throws(GridError) {
         guard SimulationConfig.threadsRange.contains(jobs) else {
             throw GridError(SimulationError.outOfRange("--jobs", jobs, SimulationConfig.threadsRange).message)
         }
@@ -135,7 +135,7 @@ public final class GridRunner: @unchecked Sendable {
             throw GridError(SimulationError.outOfRange("--threads", threadsPerRun, SimulationConfig.threadsRange).message)
         }
         do {
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: checkpointInterval ?? 0)
         } catch {
             throw GridError(error.message)
@@ -246,8 +246,11 @@ public final class GridRunner: @unchecked Sendable {
         config.threads = threadsPerRun
         emit(.started(cell))
         do {
-            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframeInterval,
-                                             checkpointInterval: checkpointInterval ?? cell.checkpointInterval)
+            let checkpoints = checkpointInterval ?? cell.checkpointInterval
+            let keyframes = keyframeInterval
+                ?? TraceRecorder.defaultKeyframeInterval(mode: plan.recording, checkpointInterval: checkpoints, rounds: cell.config.rounds)
+            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframes,
+                                             checkpointInterval: checkpoints)
             let (result, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, shouldStop: shouldStop) { t, e in
                 emit(.round(cell, round: t + 1, accuracy: e?.accuracy))
             }

@@ -160,8 +160,10 @@ public enum GridDefaults {
     /// What each cell's trace stores: `sampled:100` (every vector of every 100th round, decisions
     /// and metrics of all), since a full trace of a 3 000-round lenet run holds about 30 GB of vectors.
     public static let recording = "sampled:100"
-    /// A keyframe of the model every this many rounds (`desgd-record`'s default too).
-    public static let keyframeInterval = 100
+    /// A keyframe of the model every this many rounds; nil: `desgd-record`'s default for the cell
+    /// (``TraceRecorder/defaultKeyframeInterval(mode:checkpointInterval:rounds:)``: 100, or only the
+    /// first and last round of a `decisions` trace with checkpoints).
+    public static let keyframeInterval: Int? = nil
     /// A state checkpoint every this many rounds; nil: each cell's own, the interval
     /// `desgd-record` gives its options (the preset's: 500 rounds of a paper run, 50 of a quick
     /// one), so that a cell's trace is the one its command line records and an interrupted cell

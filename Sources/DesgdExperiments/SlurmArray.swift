@@ -21,7 +21,7 @@ public struct SlurmArray: Sendable, Equatable {
         public var memory: String? = "2G"
         /// At most this many tasks at once (`%N` of `--array`).
         public var maxConcurrent: Int?
-        /// `desgd-grid run --keyframe-every` of every task.
+        /// `desgd-grid run --keyframe-every` of every task; nil: not passed, each cell's default.
         public var keyframeInterval = GridDefaults.keyframeInterval
         /// `desgd-grid run --checkpoint-every` of every task; nil: not passed, each cell's own.
         public var checkpointInterval = GridDefaults.checkpointInterval
@@ -53,7 +53,7 @@ public struct SlurmArray: Sendable, Equatable {
             throw GridError(SimulationError.outOfRange("--max-concurrent", m, SlurmArray.maxConcurrentRange).message)
         }
         do {
-            try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval, compressionLevel: TraceRecorder.defaultCompressionLevel,
+            try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: options.checkpointInterval ?? 0)
         } catch {
             throw GridError(error.message)
@@ -87,8 +87,8 @@ public struct SlurmArray: Sendable, Equatable {
             "set -euo pipefail",
             "cd \(GridCell.shellQuoted(cwd))",
             "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC} --dir \(GridCell.shellQuoted(dir)) \\",
-            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every \(options.keyframeInterval)"
-                + (options.checkpointInterval.map { " --checkpoint-every \($0)" } ?? ""),
+            "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\""
+                + (options.keyframeInterval.map { " --keyframe-every \($0)" } ?? "") + (options.checkpointInterval.map { " --checkpoint-every \($0)" } ?? ""),
         ]
         scriptTemplate = lines.joined(separator: "\n") + "\n"
     }

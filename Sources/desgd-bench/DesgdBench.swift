@@ -20,7 +20,8 @@ struct DesgdBench: ParsableCommand {
           desgd-bench centralized --epochs 10
           desgd-bench simulate --preset paper --rounds 20
         """,
-        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self, CentralizedRun.self])
+        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self, CheckpointBench.self,
+                      CentralizedRun.self])
 }
 
 /// Prints a JSON value (dictionaries with sorted keys), the `--json` output of every subcommand.

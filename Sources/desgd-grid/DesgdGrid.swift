@@ -64,7 +64,8 @@ extension DesgdGrid {
         @Option(help: "Threads per cell, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it).") var threads = 1
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them; Slurm passes its array index).")
         var cells: [Int] = []
-        @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = GridDefaults.keyframeInterval
+        @Option(help: "A keyframe every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)). Default: desgd-record's for the cell (100; decisions with checkpoints: the first and last round only).")
+        var keyframeEvery: Int?
         @Option(help: "A state checkpoint every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none (an interrupted cell resumes from them, desgd-replay --reexecute starts from them). Default: desgd-record's for the cell's options, \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
         var checkpointEvery: Int?
         @Flag(help: "Print the summary as JSON (standard output; cell events stay on standard error).") var json = false
@@ -171,7 +172,8 @@ extension DesgdGrid {
         @Option(help: "Memory per task.") var mem = "2G"
         @Option(help: "At most this many tasks at once, \(rangeText(SlurmArray.maxConcurrentRange)) (default: no limit).") var maxConcurrent: Int?
         @Option(help: "The desgd-grid executable the tasks run (default: this one).") var executable: String?
-        @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)).") var keyframeEvery = GridDefaults.keyframeInterval
+        @Option(help: "A keyframe every this many rounds (passed to every task), \(rangeText(TraceRecorder.keyframeIntervalRange)). Default: each cell's.")
+        var keyframeEvery: Int?
         @Option(help: "A state checkpoint every this many rounds (passed to every task), \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none. Default: desgd-record's for the cell's options, \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper).")
         var checkpointEvery: Int?
 

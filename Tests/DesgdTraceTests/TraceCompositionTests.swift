@@ -49,4 +49,19 @@ import Testing
         #expect(TraceRecorder.defaultKeyframeInterval(mode: .full, checkpointInterval: 50, rounds: 300) == 100)
         #expect(TraceRecorder.defaultKeyframeInterval(mode: .sampled(every: 10), checkpointInterval: 50, rounds: 300) == 100)
     }
+
+    /// `desgd-bench checkpoint`: every stored vector of a checkpoint is in exactly one part, and the
+    /// parts compressed alone come to about the record's payload (one frame over all of them).
+    @Test func aCheckpointsPartsCoverItsVectors() throws {
+        let (_, reader, path) = try summary(.decisions, checkpoints: 3, keyframes: 6)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let checkpoint = try reader.checkpoint(1)
+        let parts = checkpoint.composition()
+        #expect(parts.reduce(0) { $0 + $1.vectors } == checkpoint.content.vectors.count)
+        #expect(parts.reduce(0) { $0 + $1.rawBytes } == checkpoint.content.vectors.reduce(0) { $0 + 4 * $1.count })
+        let drift = try #require(parts.first { $0.name == "drift: group recent sums" })
+        #expect(drift.vectors == checkpoint.content.drift?.groups.count && drift.vectors > 0)
+        let compressed = Double(parts.reduce(0) { $0 + $1.compressedBytes }), record = Double(reader.checkpointRecords[1].size)
+        #expect(compressed > 0.8 * record && compressed < 1.2 * record)
+    }
 }

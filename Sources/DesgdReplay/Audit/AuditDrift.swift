@@ -196,7 +196,7 @@ extension AuditReport.DriftSection {
     /// weights of format 1.4.
     public var recentDescription: String {
         let w = window.map(String.init) ?? "W"
-        return recent == .exponential ? "recent aggregations, weighted by λ = 1 − 1/W per aggregation (W = \(w))"
+        return recent == .exponential ? "exponentially weighted aggregations (λ = 1 − 1/W per later one, W = \(w))"
             : "last \(w) aggregations"
     }
 

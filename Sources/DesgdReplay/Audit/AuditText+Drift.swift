@@ -7,7 +7,7 @@ extension AuditText {
         let c = drift.criteria
         var out: [String] = []
         out.append("Drift (persistence = ‖Σe‖ / Σ‖e‖ of the deviations e = F(R) − honest mean: 1 when they keep one direction, about 1/√k for k independent ones; "
-            + "recent = \(drift.recentDescription); group figures are means over the groups; model drift = ‖η·Σ(u − u_honest)‖ against the honest shadow)")
+            + "recent drift over a group's \(drift.recentDescription); group figures are means over the groups; model drift = ‖η·Σ(u − u_honest)‖ against the honest shadow)")
         out.append(TextFormat.table(
             ["rule", "rounds", "window persist. p50", "max", "final cumul. persist.", "final model drift", "/ shadow", "model persist.", "flags"],
             drift.series.map { s in
