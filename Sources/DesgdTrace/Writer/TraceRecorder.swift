@@ -60,6 +60,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// W of the drift metrics (FORMAT.md §5.4), and the tracker (created with the run).
     public let driftWindow: Int
     var drift: DriftTracker?
+    /// The last round's vector section (on the queue), whose buffer the next round's is built in.
+    var sectionStorage: [UInt8] = []
     let queue = DispatchQueue(label: "desgd.trace-recorder")
     let inFlight = DispatchSemaphore(value: 2)
     let lock = NSLock()
@@ -263,8 +265,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
 
     public func roundFinished(_ event: RoundEvent) {
         guarded { [self] () throws(TraceError) in
-            let (parts, raw, driftSeconds) = encoding.round(event, drift: drift)
+            var (parts, raw, driftSeconds) = encoding.round(event, drift: drift, reusing: &sectionStorage)
             try writer.append(.round, round: event.round, parts: parts, compress: true)
+            sectionStorage = parts.removeLast()
             self.count { $0.rawVectorBytes += raw; $0.roundRecords += 1; $0.driftSeconds += driftSeconds }
         }
     }
