@@ -117,6 +117,34 @@ public final class TraceFileWriter {
             done += n
         }
         bytesWritten += UInt64(bytes.count)
+        releaseWrittenPages()
+    }
+
+    /// Where the last two write-back requests ended, and up to where the page cache was released.
+    var writebackEnds: (previous: UInt64, last: UInt64) = (0, 0)
+    var releasedUpTo: UInt64 = 0
+    /// Bytes written between two write-back requests.
+    static let writebackGranule: UInt64 = 4 << 20
+
+    /// Starts the write-back of what was written since the last request, and drops from the page
+    /// cache what the request before it covered (written back by now, usually; pages still dirty or
+    /// being written stay cached). Why: the next records then reuse those pages instead of fresh
+    /// ones, and on a virtual machine that hands its free memory back to the host, a fresh page
+    /// costs its first write a fault on the host: writing a paper round (11.6 MB) took 4 to 27 ms
+    /// of the recorder's CPU, depending on how many of the pages were fresh, and 4 to 5.5 ms with
+    /// this. Both requests are POSIX_FADV_DONTNEED, which starts the write-back of dirty pages and
+    /// drops clean ones (sync_file_range is not visible from Swift).
+    /// Hints only, their errors ignored: a write-back error surfaces at `finish`'s fsync as before.
+    func releaseWrittenPages() {
+        #if os(Linux)
+        guard bytesWritten - writebackEnds.last >= Self.writebackGranule else { return }
+        if releasedUpTo < writebackEnds.previous {
+            _ = posix_fadvise(descriptor, off_t(releasedUpTo), off_t(writebackEnds.previous - releasedUpTo), POSIX_FADV_DONTNEED)
+            releasedUpTo = writebackEnds.previous
+        }
+        _ = posix_fadvise(descriptor, off_t(writebackEnds.last), off_t(bytesWritten - writebackEnds.last), POSIX_FADV_DONTNEED)
+        writebackEnds = (writebackEnds.last, bytesWritten)
+        #endif
     }
 
     /// Appends a record whose body is the concatenation of `parts`, zstd-compressed or raw.
