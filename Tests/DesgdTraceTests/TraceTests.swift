@@ -430,4 +430,62 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
                         VectorEntry(offset: 24, count: 3, ref: 0, scaleBits: Float(-29.5 / 14).bitPattern), VectorEntry(offset: 36, count: 3)]
         #expect(s.entries == expected)
     }
+
+    /// Matrix rows, arrays and copied buffers give the same section; a section built in the previous
+    /// one's buffer (the recorder's reuse) is the same too, in the same memory.
+    @Test func sectionBuiltInAReusedBuffer() {
+        var g = RandomStream(seed: 7, purpose: .syntheticData)
+        let d = 37  // not a multiple of the fingerprint's 8 floats
+        let m = Matrix(rows: 4, columns: d, storage: (0 ..< 4 * d).map { _ in Float(g.nextDouble()) - 0.5 })
+        func build(_ s: inout VectorSectionBuilder, rows: Bool) {
+            for r in 0..<m.rows {
+                let p: VectorSectionBuilder.Prediction? = r == 0 ? nil : r == 3 ? .multiple(of: 0) : .copy(of: 0)
+                if rows {
+                    _ = s.add(row: r, of: m, predictedBy: p)
+                } else {
+                    _ = m.withRow(r) { s.add($0, predictedBy: p) }
+                }
+            }
+            #expect(s.add(Array(m.storage[d ..< 2 * d])) == 1)  // identical to row 1
+        }
+        var copied = VectorSectionBuilder()
+        build(&copied, rows: false)
+        var storage: [UInt8] = []
+        var first = VectorSectionBuilder(reservingFloats: 5 * d, reusing: &storage)
+        build(&first, rows: true)
+        #expect(first.entries == copied.entries && first.data == copied.data)
+        storage = first.data
+        first = VectorSectionBuilder()
+        let address = storage.withUnsafeBytes { $0.baseAddress }
+        var second = VectorSectionBuilder(reservingFloats: 5 * d, reusing: &storage)
+        #expect(storage.isEmpty)
+        build(&second, rows: true)
+        #expect(second.entries == copied.entries && second.data == copied.data)
+        #expect(second.data.withUnsafeBytes { $0.baseAddress } == address)
+        // The fingerprint sees the last, odd elements.
+        var other = m.storage
+        other[4 * d - 1] += 1
+        let fingerprint = { (v: [Float]) in v.withUnsafeBufferPointer { VectorCodec.fingerprint($0) } }
+        #expect(fingerprint(other) != fingerprint(m.storage))
+    }
+
+    /// The reused output buffer holds the frame ``ZstdCompressor/compress(_:)`` returns, whatever
+    /// the sizes before it; a frame bound above the retained limit gets a buffer of its own.
+    @Test func compressorReusesItsOutputBuffer() {
+        var g = RandomStream(seed: 3, purpose: .syntheticData)
+        let z = ZstdCompressor(level: 1), reference = ZstdCompressor(level: 1)
+        var retained: UnsafeMutableRawPointer?
+        for n in [100_000, 3_000, 1 << 20, 0, 250_000] {
+            let a = (0..<n).map { _ in UInt8(truncatingIfNeeded: g.nextUInt32() % 7) }, b: [UInt8] = Array("json".utf8)
+            let expected = b.withUnsafeBytes { pb in a.withUnsafeBytes { pa in reference.compress([pb, pa]) } }
+            let frame = b.withUnsafeBytes { pb in a.withUnsafeBytes { pa in z.withCompressed([pb, pa]) { Array($0) } } }
+            #expect(frame == expected, "n = \(n)")
+            if n < 1 << 20, let r = retained { #expect(z.output?.baseAddress == r, "n = \(n)") }
+            retained = z.output?.baseAddress
+        }
+        let big = [UInt8](repeating: 1, count: ZstdCompressor.retainedOutputLimit + 1)
+        let frame = big.withUnsafeBytes { p in z.withCompressed([p]) { Array($0) } }
+        #expect(frame == big.withUnsafeBytes { reference.compress([$0]) })
+        #expect(z.output?.baseAddress == retained)
+    }
 }

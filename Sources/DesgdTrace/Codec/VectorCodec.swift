@@ -127,18 +127,31 @@ public enum VectorCodec {
     }
 
     /// A 64-bit fingerprint of the bit patterns, to find identical vectors before comparing them.
+    /// Four independent multiply–xorshift chains over 32 bytes at a time: one chain waited for its
+    /// multiply at every 8 bytes and took 6 ms for a paper round's 20 MB, against 2.5 ms.
+    /// Not stored in traces: only equal fingerprints for equal vectors matter.
     public static func fingerprint(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(values.count)
-        values.withMemoryRebound(to: UInt32.self) { v in
-            var i = 0
-            while i + 2 <= v.count {
-                let w = UInt64(v[i]) | UInt64(v[i + 1]) << 32
-                h = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 29
-                i += 2
-            }
-            if i < v.count { h = (h ^ UInt64(v[i])) &* 0xC4CE_B9FE_1A85_EC53 }
+        let n = values.count
+        let seed: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        guard n > 0 else { return seed }
+        let v = UnsafeRawPointer(values.baseAddress!)
+        @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
+            let m = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
+            return m ^ (m >> 29)
         }
-        return h
+        var h0 = seed, h1 = seed &+ 1, h2 = seed &+ 2, h3 = seed &+ 3
+        var i = 0
+        while i + 8 <= n {
+            h0 = mix(h0, v.loadUnaligned(fromByteOffset: 4 * i, as: UInt64.self))
+            h1 = mix(h1, v.loadUnaligned(fromByteOffset: 4 * i + 8, as: UInt64.self))
+            h2 = mix(h2, v.loadUnaligned(fromByteOffset: 4 * i + 16, as: UInt64.self))
+            h3 = mix(h3, v.loadUnaligned(fromByteOffset: 4 * i + 24, as: UInt64.self))
+            i += 8
+        }
+        while i < n {
+            h0 = mix(h0, UInt64(v.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            i += 1
+        }
+        return mix(mix(mix(h0, h1), h2), h3)
     }
 }

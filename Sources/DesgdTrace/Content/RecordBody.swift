@@ -32,11 +32,26 @@ public protocol RecordContent: Codable, Sendable {
 /// `add` returns the index a JSON field refers to. An identical vector added earlier (same bit
 /// patterns, found by fingerprint, then compared) returns that vector's index: this is how the
 /// colluding copies of a Byzantine message are stored once. O(d) per vector.
+///
+/// Vectors added as arrays or matrix rows are kept by reference (their storage is shared, not
+/// copied) for the comparisons and predictions of later ones: copying them cost a paper round
+/// 15 MB of fresh memory. Only ``add(_:predictedBy:)-(UnsafeBufferPointer<Float>,_)`` copies.
 public struct VectorSectionBuilder {
     public private(set) var entries: [VectorEntry] = []
     public private(set) var data: [UInt8] = []
     var fingerprints: [UInt64: [Int]] = [:]
-    var stored: [[Float]] = []
+    var stored: [Stored] = []
+
+    /// A vector added earlier: `count` floats of `storage` from `start`.
+    struct Stored {
+        let storage: [Float]
+        let start: Int
+        let count: Int
+
+        func withBuffer<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+            storage.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start ..< start + count])) }
+        }
+    }
 
     public init() {}
 
@@ -44,6 +59,14 @@ public struct VectorSectionBuilder {
     /// record's are known before it is built: growing a section of 20 MB by doubling copied it
     /// about once more and touched fresh pages each time).
     public init(reservingFloats floats: Int) {
+        data.reserveCapacity(4 * max(0, floats))
+    }
+
+    /// The same, building the section in `storage`'s buffer, which it takes (leaving an empty
+    /// array; the buffer is reused when it is not shared and large enough).
+    public init(reservingFloats floats: Int, reusing storage: inout [UInt8]) {
+        swap(&data, &storage)
+        data.removeAll(keepingCapacity: true)
         data.reserveCapacity(4 * max(0, floats))
     }
 
@@ -56,11 +79,28 @@ public struct VectorSectionBuilder {
         case multiple(of: Int)
     }
 
-    /// Adds `values`, predicted as asked when that applies; returns its index.
+    /// Adds `values` (copied: the buffer may not outlive the call), predicted as asked when that
+    /// applies; returns its index.
     public mutating func add(_ values: UnsafeBufferPointer<Float>, predictedBy prediction: Prediction? = nil) -> Int {
+        add(values, predictedBy: prediction) { Stored(storage: Array(values), start: 0, count: values.count) }
+    }
+
+    public mutating func add(_ values: [Float], predictedBy prediction: Prediction? = nil) -> Int {
+        values.withUnsafeBufferPointer { add($0, predictedBy: prediction) { Stored(storage: values, start: 0, count: values.count) } }
+    }
+
+    /// Adds row `row` of `matrix`, as ``add(_:predictedBy:)-([Float],_)`` adds an array.
+    public mutating func add(row: Int, of matrix: Matrix, predictedBy prediction: Prediction? = nil) -> Int {
+        matrix.withRow(row) { r in
+            add(r, predictedBy: prediction) { Stored(storage: matrix.storage, start: row * matrix.columns, count: matrix.columns) }
+        }
+    }
+
+    /// `keep` returns what later vectors are compared with and predicted from: the same values.
+    mutating func add(_ values: UnsafeBufferPointer<Float>, predictedBy prediction: Prediction?, keep: () -> Stored) -> Int {
         let fp = VectorCodec.fingerprint(values)
         for k in fingerprints[fp] ?? [] where stored[k].count == values.count {
-            if stored[k].withUnsafeBytes({ memcmp($0.baseAddress!, UnsafeRawPointer(values.baseAddress!), 4 * values.count) }) == 0 {
+            if stored[k].withBuffer({ memcmp($0.baseAddress!, UnsafeRawPointer(values.baseAddress!), 4 * values.count) }) == 0 {
                 return k
             }
         }
@@ -70,7 +110,7 @@ public struct VectorSectionBuilder {
         case .copy(let k)? where k < stored.count && stored[k].count == values.count:
             ref = k
         case .multiple(let k)? where k < stored.count && stored[k].count == values.count:
-            stored[k].withUnsafeBufferPointer { r in
+            stored[k].withBuffer { r in
                 guard VectorMath.allFinite(values) && VectorMath.allFinite(r) else { return }
                 let vr = VectorMath.dot(values, r), rr = VectorMath.squaredNorm(r), vv = VectorMath.squaredNorm(values)
                 guard rr > 0, vv > 0, abs(vr) > 0.5 * (vv * rr).squareRoot() else { return }
@@ -81,17 +121,13 @@ public struct VectorSectionBuilder {
         }
         entries.append(VectorEntry(offset: data.count, count: values.count, ref: ref, scaleBits: scale?.bitPattern))
         if let ref {
-            stored[ref].withUnsafeBufferPointer { VectorCodec.encode(values, prediction: $0, scale: scale, into: &data) }
+            stored[ref].withBuffer { VectorCodec.encode(values, prediction: $0, scale: scale, into: &data) }
         } else {
             VectorCodec.encode(values, prediction: nil, into: &data)
         }
-        stored.append(Array(values))
+        stored.append(keep())
         fingerprints[fp, default: []].append(index)
         return index
-    }
-
-    public mutating func add(_ values: [Float], predictedBy prediction: Prediction? = nil) -> Int {
-        values.withUnsafeBufferPointer { add($0, predictedBy: prediction) }
     }
 }
 

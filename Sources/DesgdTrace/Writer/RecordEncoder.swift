@@ -20,10 +20,19 @@ public struct RecordEncoder {
     /// A round record's body (JSON part, vector section); `drift` is advanced by the round. Also
     /// the float32 bytes of the vectors stored and the seconds the drift metrics took.
     public func round(_ event: RoundEvent, drift tracker: DriftTracker?) -> (parts: [[UInt8]], rawVectorBytes: UInt64, driftSeconds: Double) {
+        var none: [UInt8] = []
+        return round(event, drift: tracker, reusing: &none)
+    }
+
+    /// ``round(_:drift:)`` building the section in `storage`'s buffer, which it takes (leaving an
+    /// empty array): a recorder passes the previous round's section back, so that no round faults
+    /// in and zeroes a fresh one.
+    public func round(_ event: RoundEvent, drift tracker: DriftTracker?,
+                      reusing storage: inout [UInt8]) -> (parts: [[UInt8]], rawVectorBytes: UInt64, driftSeconds: Double) {
         let full = mode.storesVectors(round: event.round)
         var section = full ? VectorSectionBuilder(reservingFloats: event.aggregations.reduce(event.modelDiff.count) {
             $0 + $1.messages.storage.count + $1.aggregate.count
-        }) : VectorSectionBuilder()
+        }, reusing: &storage) : VectorSectionBuilder()
         var raw: UInt64 = 0
         var aggregations: [AggregationRecord] = []
         // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
@@ -47,12 +56,10 @@ public struct RecordEncoder {
                 // the aggregate by a multiple of it (FORMAT.md §4.2).
                 var firstHonest: Int?
                 messages = (0..<a.messages.rows).map { r in
-                    a.messages.withRow(r) { row in
-                        let prediction = firstHonest.map { honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
-                        let i = section.add(row, predictedBy: prediction)
-                        if honest[r] && firstHonest == nil { firstHonest = i }
-                        return i
-                    }
+                    let prediction = firstHonest.map { honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
+                    let i = section.add(row: r, of: a.messages, predictedBy: prediction)
+                    if honest[r] && firstHonest == nil { firstHonest = i }
+                    return i
                 }
                 aggregate = section.add(a.aggregate, predictedBy: firstHonest.map { .multiple(of: $0) })
                 raw += UInt64(4 * (a.messages.storage.count + a.aggregate.count))

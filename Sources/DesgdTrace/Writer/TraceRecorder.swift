@@ -70,6 +70,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// How the drift metrics sum recent deviations (a fork keeps its parent's).
     public let driftRecent: RecentDrift
     var drift: DriftTracker?
+    /// The last round's vector section (on the queue), whose buffer the next round's is built in.
+    var sectionStorage: [UInt8] = []
     let queue = DispatchQueue(label: "desgd.trace-recorder")
     let inFlight = DispatchSemaphore(value: 2)
     let lock = NSLock()
@@ -286,8 +288,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
 
     public func roundFinished(_ event: RoundEvent) {
         guarded { [self] () throws(TraceError) in
-            let (parts, raw, driftSeconds) = encoding.round(event, drift: drift)
+            var (parts, raw, driftSeconds) = encoding.round(event, drift: drift, reusing: &sectionStorage)
             let entry = try writer.append(.round, round: event.round, parts: parts, compress: true)
+            sectionStorage = parts.removeLast()
             self.count {
                 $0.rawVectorBytes += raw
                 if raw > 0 { $0.vectorRoundBytes += entry.size }
