@@ -323,9 +323,11 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
                          "exec /opt/desgd/desgd-grid run /shared/g/slurm/grid-1.json --dir /shared/g \\"] {
             #expect(lines.contains(expected), "\(expected)")
         }
-        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\" --keyframe-every 100\n"))
+        // Keyframes: each cell's default unless given, then passed on.
+        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\"\n"))
         var every250 = options
         every250.checkpointInterval = 250  // passed on; without it each task's cells take their own
+        every250.keyframeInterval = 100
         #expect(try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x", options: every250)
             .script().contains("--keyframe-every 100 --checkpoint-every 250\n"))
         #expect(throws: GridError.self) {

@@ -31,12 +31,14 @@ import Testing
         #expect(meanRows.allSatisfy { $0.modelDrift?.displacement == 0 && $0.metrics.drift?.cumulative == 0 })
     }
 
-    /// Drift needs (W + 3)·d floats per group and rule: beyond the budget replay leaves it out and says why.
+    /// Drift needs 5·d floats per group and rule with exponential weights ((W + 3)·d with a window):
+    /// beyond the budget replay leaves it out and says why.
     @Test func driftBeyondTheMemoryBudgetIsLeftOut() throws {
         let path = try recordTrace(smallRun())
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try TraceReader(path: path)
-        let perRule = 4 * 10 * (DriftTracker.defaultWindow + 3) * r.parameterCount
+        let perRule = 4 * 10 * 5 * r.parameterCount
+        #expect(r.header.driftRecent == .exponential)
         guard case .success = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule) else { Issue.record("within the budget"); return }
         guard case .failure(let why) = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule - 1) else { Issue.record("over the budget"); return }
         #expect(why.reason.contains("3 rules") && why.reason.contains("budget"))
