@@ -175,6 +175,18 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
     }
 
+    /// The committed 1.4 sample (`decisions`, exponential recent drift in its checkpoints)
+    /// re-executes bit for bit from its checkpoints, drift metrics included.
+    @Test func version1_4SampleReexecutesBitForBit() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("traces/samples/v1.4-desgd-cclip-ipm-small-3r-portable-decisions.trace").path
+        let r = try TraceReader(path: path)
+        let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
+        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
+        #expect(report.passed, "\(report.mismatch ?? "")")
+        #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
+    }
+
     /// The committed 1.3 fork sample (a fork of the 1.2 sample at round 1 with GeoMed) re-executes
     /// bit for bit from its own checkpoints, and its parent and it make a family.
     @Test func version1_3ForkSampleReexecutesBitForBit() throws {

@@ -203,3 +203,23 @@ extension CompatibilityTests {
         #expect(text.contains("checkpoint 3: model and buffer equal keyframe 3"), "\(text)")
     }
 }
+
+extension CompatibilityTests {
+    static let version1_4Sample = "v1.4-desgd-cclip-ipm-small-3r-portable-decisions.trace"
+
+    /// The 1.4 sample of desgd 0.12.0 (numerics 2, the portable backend, `decisions` with state
+    /// checkpoints before rounds 0 and 2, exponentially weighted recent drift): read, chain pinned,
+    /// its checkpoints' drift state of the 1.4 kind. `SampleReexecutionTests` re-executes it.
+    @Test func version1_4Sample() throws {
+        let r = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_4Sample).path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 4] && r.header.program == "desgd 0.12.0" && r.header.numerics == 2)
+        #expect(r.header.driftRecent == .exponential && r.header.recording == .decisions && r.header.driftWindow == 2)
+        #expect(r.roundCount == 3 && r.checkpointRounds == [0, 2] && r.keyframeRecords.map(\.round) == [0, 3])
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "9d0795f73951c802048d32de1bf479daeba018fc9c6ff0fefdf673f5cbf15362")
+        let drift = try #require(try r.checkpoint(1).driftState())
+        #expect(!drift.groups.isEmpty && drift.groups.allSatisfy { $0.history.window.isEmpty && $0.history.recentSum.count == r.parameterCount })
+    }
+}
+
