@@ -24,14 +24,16 @@ struct DesgdGrid: ParsableCommand {
           desgd-grid status reduced
           desgd-grid report reduced --markdown r.md --csv r.csv
           desgd-grid slurm paper --dir /shared/desgd --time 2:00:00 --submit
+          desgd-grid summarize horizon
           desgd-grid spec paper > my-grid.json
 
         The reduced reproduction takes about 2 hours on 2 cores, the paper's Tables I and II in full about 5 days.
 
-        Exit codes: 0 done, 2 bad usage or bad input (a value outside its range, a bad spec), 130 stopped by Ctrl-C (finished cells stay, running ones keep a clean incomplete trace that the next run resumes from its last state checkpoint, or records again without one).
+        Exit codes: 0 done, 1 summarize refused to overwrite a summary of another trace or could not summarize a \
+        finished cell, 2 bad usage or bad input (a value outside its range, a bad spec), 130 stopped by Ctrl-C (finished cells stay, running ones keep a clean incomplete trace that the next run resumes from its last state checkpoint, or records again without one).
         """,
         version: "desgd \(DesgdVersion.current)",
-        subcommands: [Run.self, Status.self, Report.self, Slurm.self, Spec.self, Paper.self])
+        subcommands: [Run.self, Status.self, Report.self, Summarize.self, Slurm.self, Spec.self, Paper.self])
 }
 
 /// What every subcommand that works on a grid takes.
@@ -153,6 +155,54 @@ extension DesgdGrid {
                     throw CommandFailure.exit(program, "cannot write \(path): \(error.localizedDescription)")
                 }
             }
+        }
+    }
+
+    struct Summarize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a small JSON summary of every finished cell, to commit in place of its trace.",
+            discussion: """
+            For every finished cell (a complete trace with every planned round and exactly the cell's configuration), \
+            writes OUTDIR/METHOD__ATTACK__seedS.json: the cell (index, labels, seed, desgd-record options, \
+            configuration), the trace's provenance (program, format, numerics, backend kernel, data set digest, \
+            recording mode, checkpoint interval), its last chain digest and size, the accuracy series with best and \
+            final accuracy, and what desgd-audit TRACE finds (collapse onsets, the number of persistence flags, the \
+            recorded rule's final drift). Rounds are 0-based, as desgd-audit counts them. The JSON has sorted keys \
+            and no timestamps: summarizing the same trace again gives the same bytes.
+
+            Cells not finished are skipped (standard error says which). A summary already there for another trace \
+            (its digest differs) is not overwritten: the line names the cell and both digests and the exit code is \
+            1; --force replaces it.
+
+            Examples:
+              desgd-grid summarize horizon
+              desgd-grid summarize horizon --dir /shared/horizon --out traces/reproduction/horizon --cell 3 7
+            """)
+        @OptionGroup var location: GridLocation
+        @Option(help: "Where the summaries go (default: traces/reproduction/NAME).") var out: String?
+        @Option(name: .customLong("cell"), parsing: .upToNextOption,
+                help: "Only these cells (by index, as desgd-grid status lists them).")
+        var cells: [Int] = []
+        @Flag(help: "Replace a summary whose trace digest differs from the trace's.") var force = false
+
+        func run() throws {
+            let program = "desgd-grid summarize"
+            let (plan, directory) = try location.open(program)
+            let out = self.out ?? CellSummaries.defaultPath(for: plan.spec)
+            let outcome: CellSummaries.Outcome
+            do {
+                outcome = try CellSummaries.write(plan: plan, directory: directory, out: out,
+                                                  only: cells.isEmpty ? nil : cells, force: force)
+            } catch { throw CommandFailure.exit(program, error.message) }
+            // Reasons may quote a trace's message: shown escaped (DisplayText).
+            let lines: [String] = outcome.skipped.map { "skipped #\($0.cell.index) \($0.cell.stem): \($0.reason)" }
+                + outcome.refused.map { $0.line } + outcome.failures
+            for l in lines {
+                FileHandle.standardError.write(Data(DisplayText.escapedLines("\(program): \(l)\n").utf8))
+            }
+            let where_ = "grid \(plan.spec.name) in \(directory.path): summaries in \(out)"
+            print(DisplayText.escapedLines("\(where_): \(outcome.line)"))
+            if !outcome.refused.isEmpty || !outcome.failures.isEmpty { throw ExitCode(1) }
         }
     }
 
