@@ -83,18 +83,9 @@ public struct CellSummary: Sendable, Codable, Equatable {
         public var series: [Point]
     }
 
-    /// The recorded rule's drift after the last round that has drift (traces/FORMAT.md §5.4).
-    public struct FinalDrift: Sendable, Codable, Equatable {
-        public var round: Int
-        public var windowed: Double
-        public var windowPersistence: Double?
-        public var cumulative: Double
-        public var cumulativePersistence: Double?
-        public var modelDisplacement: Double?
-        /// The model's drift relative to its honest shadow's displacement.
-        public var modelRelative: Double?
-        public var modelPersistence: Double?
-    }
+    /// The recorded rule's drift after the last round that has drift (traces/FORMAT.md §5.4): the
+    /// audit's own point, so that the summary says what `desgd-audit` says.
+    public typealias FinalDrift = AuditReport.DriftPoint
 
     /// What `desgd-audit TRACE` (without `--compare`) finds, with its default criteria.
     public struct AuditFindings: Sendable, Codable, Equatable {
@@ -147,12 +138,7 @@ public struct CellSummary: Sendable, Codable, Equatable {
         audit = AuditFindings(
             chainHolds: true, criteria: drift?.criteria, collapseOnsets: drift?.onsets ?? [],
             persistenceFlags: drift?.flags.count ?? 0,
-            finalDrift: last.map {
-                FinalDrift(round: $0.round, windowed: $0.windowed, windowPersistence: $0.windowPersistence,
-                           cumulative: $0.cumulative,
-                           cumulativePersistence: $0.cumulativePersistence, modelDisplacement: $0.modelDisplacement,
-                           modelRelative: $0.modelRelative, modelPersistence: $0.modelPersistence)
-            })
+            finalDrift: last)
     }
 
     /// Deterministic bytes (sorted keys, no timestamps): a summary rewritten from the same trace is
