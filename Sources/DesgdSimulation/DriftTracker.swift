@@ -1,7 +1,7 @@
 import DesgdNumerics
 import DesgdRobust
 
-/// The drift metrics of a run (PRODUCT.md §12, FORMAT.md §5.4), fed one round at a time in order:
+/// The drift metrics of a run (docs/design.md §12, FORMAT.md §5.4), fed one round at a time in order:
 /// a ``DeviationHistory`` per aggregation group, and the *honest shadow*, a ``ServerStep`` (the one
 /// implementation of eq. 7, 14–16) applied to the honest means instead of the aggregates, with its
 /// own class-momentum buffer and server momentum.

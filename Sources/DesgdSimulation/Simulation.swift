@@ -1,14 +1,14 @@
 import DesgdNumerics
 import DesgdRobust
 
-/// The DeSGD / SGD simulation engine (paper, Algorithm 1; PRODUCT.md §2).
+/// The DeSGD / SGD simulation engine (paper, Algorithm 1; docs/design.md §2).
 ///
 /// Per round t (DeSGD):
 /// 1. The server picks S_t (``SimulationConfig/Schedule``).
 /// 2. Every honest worker i computes, for every class c it holds, a stochastic class-gradient on
 ///    a mini-batch of its class-c samples at x_t, adds weight decay, and updates its local
 ///    class-momentum m^(c,i) ← β·m^(c,i) + (1−β)·g (eq. 4 and Algorithm 1, lines 8–10, with the
-///    EMA convention of PRODUCT.md §2). All these class-gradients are independent work items run
+///    EMA convention of docs/design.md §2). All these class-gradients are independent work items run
 ///    on `threads` threads; each writes its own buffer, so results do not depend on the thread count.
 /// 3. Byzantine workers (ids n..<n+f, data of all classes) compute their own class-momentum for
 ///    the classes of S_t when the attack needs it (sign-flip, label-flip, none; under label-flip
@@ -46,7 +46,7 @@ public final class Simulation {
     public let attack: any Attack
 
     let executor: ParallelExecutor
-    /// Memory of the round's batched pass (PRODUCT.md §7).
+    /// Memory of the round's batched pass (docs/design.md §7).
     let workspace: CNNWorkspace
     let honestMomenta: VectorStore
     /// Row of `honestMomenta` for (worker, class); class −1 (index C) for the baseline.

@@ -25,7 +25,7 @@ public enum DataSource: Sendable, Codable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Every hyper-parameter of a run as one value (PRODUCT.md §3). It serialises losslessly (it is
+/// Every hyper-parameter of a run as one value (docs/design.md §3). It serialises losslessly (it is
 /// the trace header's configuration) and validates itself before any training starts.
 ///
 /// Defaults are the paper's (`--preset paper` differs from them only in nothing: the defaults *are*
@@ -52,7 +52,7 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     public var declaredF: Int?
     public var partition: PartitionScheme = .labelSkew(classesPerWorker: 3)
     public var batchSize = 50
-    /// Momentum β of m ← β·m + (1−β)·g (PRODUCT.md §2).
+    /// Momentum β of m ← β·m + (1−β)·g (docs/design.md §2).
     public var beta: Float = 0.9
     /// Decay of stale entries of the global class-momentum buffer (eq. 15); `nil` means β.
     public var bufferDecay: Float?

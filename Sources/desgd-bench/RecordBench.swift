@@ -5,7 +5,7 @@ import DesgdSimulation
 import DesgdTrace
 import Foundation
 
-/// The trace figures of PRODUCT.md §7, as ratios measured in one run: recording overhead (the same
+/// The trace figures of docs/design.md §7, as ratios measured in one run: recording overhead (the same
 /// training with and without a recorder), trace bytes over raw float32 bytes, write and read MB/s.
 struct RecordBench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,7 +7,7 @@ import DesgdSimulation
 import DesgdTrace
 import Foundation
 
-/// The replay figures of PRODUCT.md §7, measured in one run on an existing trace.
+/// The replay figures of docs/design.md §7, measured in one run on an existing trace.
 struct ReplayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",

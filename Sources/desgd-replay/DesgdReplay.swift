@@ -18,7 +18,7 @@ struct DesgdReplayCommand: ParsableCommand {
         discussion: """
         Every rule runs on the exact messages of each recorded round, told the trace's f (or --f), with the round's random-stream keys. A stateful rule (cclip) starts each round from the recorded state when it is the recorded rule; another one carries its own state per class from its initial state (with --no-rebuild, rows after a round of their class recorded without vectors say "state not carried"; CSV/JSON: state = not-carried).
 
-        Per aggregation it reports (PRODUCT.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate; a NaN or infinite metric is flagged "non-finite" and left out of the summary's statistics.
+        Per aggregation it reports (docs/design.md §6): gap = ‖F(R) − honest mean‖, the honest diameter Δ_S, λ̂ = gap/Δ_S against the rule's proven bound, κ̂ = gap²/σ²_S, the cosine to the honest mean, the weight or coordinate share given to Byzantine inputs, and the distance to the recorded aggregate; a NaN or infinite metric is flagged "non-finite" and left out of the summary's statistics.
 
         Rounds run in parallel; the output does not depend on --threads. Several rules (a list, or all) are evaluated in one pass, each round read once.
 

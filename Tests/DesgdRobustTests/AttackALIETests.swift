@@ -31,7 +31,7 @@ import DesgdNumerics
         #expect(NormalDistribution.quantile(.nan).isNaN)
     }
 
-    /// reference/robust-aggregation.md §3, n counting all workers.
+    /// docs/references.md, robust aggregation §3, n counting all workers.
     @Test(arguments: [
         (10, 1, -0.140), (10, 2, 0.000), (10, 3, 0.180), (20, 4, 0.157), (25, 5, 0.253),
         (25, 11, 1.068), (50, 10, 0.253), (50, 24, 1.426),

@@ -3,7 +3,7 @@ import Testing
 
 /// Names, aliases, parameters, canonical specs and errors of the attack catalogue.
 @Suite struct AttackCatalogueTests {
-    /// PRODUCT.md §4: the names that must work, with their canonical default specs.
+    /// docs/design.md §4: the names that must work, with their canonical default specs.
     @Test(arguments: [
         ("none", "none"), ("constant", "constant:c=5"), ("gaussian", "gaussian:mu=0,sigma=2"),
         ("signflip", "signflip:scale=1"), ("labelflip", "labelflip"), ("ipm", "ipm:eps=0.1"),

@@ -4,7 +4,7 @@ import DesgdNumerics
 
 /// Min-Max / Min-Sum (Shejwalkar & Houmansadr, NDSS 2021) and Fang et al.'s two attacks (USENIX
 /// Security 2020), on inputs computed by hand (numbers in the comments) and against the closed
-/// forms of reference/attacks-defences-worst-case.md §1.5.
+/// forms of docs/references.md, attacks and defences §1.5.
 @Suite struct AttackPeerTests {
     /// Three honest scalars 0, 2, 4: μ = 2, σ (ddof 1) = 2, honest diameter D = 4.
     let line: [[Float]] = scalars([0, 2, 4])

@@ -2,7 +2,7 @@
 /// max-pool 2×2 → fully connected → ReLU → fully connected → softmax (no padding, stride 1).
 ///
 /// - ``lenet``: the canonical model of this literature (ByzFL `cnn_mnist`, LPD `simples-conv`):
-///   conv5×5 1→20, conv5×5 20→50, FC 800→500, FC 500→10; 431 080 parameters (PRODUCT.md §3).
+///   conv5×5 1→20, conv5×5 20→50, FC 800→500, FC 500→10; 431 080 parameters (docs/design.md §3).
 /// - ``small``: the same shape with conv 1→6, 6→16 and FC 256→64→10 (19 670 parameters), for quick
 ///   runs and tests.
 public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {

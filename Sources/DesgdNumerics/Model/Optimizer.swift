@@ -1,6 +1,6 @@
 /// The optimiser pieces shared by centralised training and the distributed simulation.
 ///
-/// Conventions (PRODUCT.md §2): weight decay is added to the gradient before momentum,
+/// Conventions (docs/design.md §2): weight decay is added to the gradient before momentum,
 /// g ← g + wd·x; momentum is the exponential moving average m ← β·m + (1−β)·g; the step is
 /// x ← x − η·d for the update direction d.
 public enum SGD {

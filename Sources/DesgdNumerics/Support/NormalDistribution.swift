@@ -13,7 +13,7 @@ public enum NormalDistribution {
     /// Φ⁻¹(p) by Wichura's algorithm AS241 (PPND16, Applied Statistics 37(3), 1988), relative
     /// error about 1e-16 over (0, 1). The same algorithm backs Python's
     /// `statistics.NormalDist.inv_cdf`, the tool that computed the ALIE reference values in
-    /// reference/robust-aggregation.md §3, so both agree to the last few bits.
+    /// docs/references.md, robust aggregation §3, so both agree to the last few bits.
     ///
     /// Returns −∞ at p = 0, +∞ at p = 1 and NaN outside [0, 1] or for NaN.
     public static func quantile(_ p: Double) -> Double {

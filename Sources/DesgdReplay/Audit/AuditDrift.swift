@@ -2,7 +2,7 @@ import DesgdRobust
 import DesgdSimulation
 
 extension AuditReport {
-    /// Drift beside accuracy (PRODUCT.md §12): per rule, the drift over rounds; the collapse onsets
+    /// Drift beside accuracy (docs/design.md §12): per rule, the drift over rounds; the collapse onsets
     /// of the recorded run with the recorded rule's drift before each; and the flags where windowed
     /// persistence stayed high while λ̂ looked harmless.
     public struct DriftSection: Sendable, Codable, Equatable {

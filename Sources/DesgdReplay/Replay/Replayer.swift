@@ -76,7 +76,7 @@ extension RoundInputs {
     }
 }
 
-/// Re-executes recorded rounds with other rules on the exact recorded messages (PRODUCT.md §6).
+/// Re-executes recorded rounds with other rules on the exact recorded messages (docs/design.md §6).
 ///
 /// - Every rule sees the trace's declared f unless `f` overrides it, and the round's and class's
 ///   keys for its random streams (so `--agg` of the recorded rule reproduces the recorded aggregate).

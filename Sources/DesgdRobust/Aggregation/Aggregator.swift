@@ -109,7 +109,7 @@ public struct AggregationError: Error, Sendable, Equatable, CustomStringConverti
 /// - `requirement(n:f:)` returns `nil` when the rule can run with n inputs and declared f, and
 ///   otherwise a sentence naming the requirement (e.g. "krum needs n ≥ 2f+3, got n=6, f=2").
 /// - `resilienceBound(n:f:)` is the proven (f,λ)-resilient averaging constant of
-///   reference/robust-aggregation.md §4.2 when the rule has one, else `nil`.
+///   docs/references.md, robust aggregation §4.2 when the rule has one, else `nil`.
 public protocol Aggregator: Sendable {
     /// The canonical spec string, e.g. `krum:q=n-f-2`.
     var spec: String { get }

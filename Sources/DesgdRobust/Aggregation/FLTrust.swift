@@ -1,7 +1,7 @@
 import DesgdNumerics
 
 /// FLTrust (Cao, Fang, Liu, Gong, "FLTrust: Byzantine-robust Federated Learning via Trust
-/// Bootstrapping", NDSS 2021; reference/attacks-defences-worst-case.md §4).
+/// Bootstrapping", NDSS 2021; docs/references.md, attacks and defences §4).
 ///
 ///     TSᵢ = max(0, cos(xᵢ, g₀)),   y = Σᵢ TSᵢ · (‖g₀‖/‖xᵢ‖) · xᵢ / Σⱼ TSⱼ
 ///

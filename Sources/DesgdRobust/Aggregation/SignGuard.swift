@@ -2,7 +2,7 @@ import DesgdNumerics
 
 /// SignGuard (Xu, Huang, Song, Lan, "Byzantine-robust Federated Learning through Collaborative
 /// Malicious Gradient Filtering", ICDCS 2022, arXiv 2109.05872; the authors' code
-/// `signguard_multiclass`; reference/attacks-defences-worst-case.md §3).
+/// `signguard_multiclass`; docs/references.md, attacks and defences §3).
 ///
 ///     M = median_i ‖xᵢ‖;   S₁ = {i : L·M < ‖xᵢ‖ < R·M}                          (norm filter)
 ///     B = a random block of ⌊frac·d⌋ contiguous coordinates; per input the fractions of
@@ -126,7 +126,7 @@ public struct SignGuard: Aggregator {
 }
 
 /// Flat-kernel mean shift with bin seeding and `cluster_all=False`, as scikit-learn's `MeanShift`
-/// (`sklearn/cluster/_mean_shift.py`; reference/attacks-defences-worst-case.md §3.4), on a few
+/// (`sklearn/cluster/_mean_shift.py`; docs/references.md, attacks and defences §3.4), on a few
 /// points of low dimension (SignGuard's sign features). Deterministic; Double arithmetic.
 struct MeanShift {
     let bandwidth: Double

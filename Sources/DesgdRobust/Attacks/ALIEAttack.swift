@@ -6,7 +6,7 @@ import DesgdNumerics
 /// coordinate keeps the message inside what median- and distance-based rules accept, while all
 /// Byzantine workers push the same way.
 ///
-/// Choices (reference/robust-aggregation.md §3 and §7.7):
+/// Choices (docs/references.md, robust aggregation §3 and §7.7):
 /// - z = 1 by default, as in the DeSGD paper (§IV-A (v): "we always set z = 1.0").
 ///   `z=auto` takes Baruch et al.'s z_max from n (all workers, honest + Byzantine, as in their
 ///   code and Blades) and f (the actual Byzantine count): s = ⌊n/2 + 1⌋ − f supporters needed,

@@ -3,7 +3,7 @@ import DesgdNumerics
 /// Attack `constant`: every Byzantine worker sends c·1, the all-c vector. Default c = 5
 /// (the paper's c₁ = 5.0, §IV-A (i)).
 ///
-/// Source: the DeSGD paper's evaluation; no peer in reference/robust-aggregation.md ships it under
+/// Source: the DeSGD paper's evaluation; no peer in docs/references.md (robust aggregation) ships it under
 /// this name (ByzFL's closest is the Inf attack, c = +∞).
 public struct ConstantAttack: Attack {
     public var c: Double
@@ -24,7 +24,7 @@ public struct ConstantAttack: Attack {
 /// Attack `inf`: every coordinate of every Byzantine message is +∞.
 ///
 /// Source: ByzFL `Inf`; the LPD toolbox's `nan` attack is the NaN counterpart (``NaNAttack``).
-/// Exercises the rules' handling of non-finite inputs (reference/robust-aggregation.md §7.11).
+/// Exercises the rules' handling of non-finite inputs (docs/references.md, robust aggregation §7.11).
 public struct InfAttack: Attack {
     public init() {}
     public var spec: String { "inf" }

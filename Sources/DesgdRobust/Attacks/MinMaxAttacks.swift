@@ -2,7 +2,7 @@ import DesgdNumerics
 
 /// Attacks `minmax` and `minsum`, the AGR-agnostic attacks of Shejwalkar & Houmansadr
 /// ("Manipulating the Byzantine: Optimizing Model Poisoning Attacks and Defenses for Federated
-/// Learning", NDSS 2021; reference/attacks-defences-worst-case.md §1). Every Byzantine worker sends
+/// Learning", NDSS 2021; docs/references.md, attacks and defences §1). Every Byzantine worker sends
 ///
 ///     v(γ) = μ − γ·u,   μ the honest mean, u the deviation (``Deviation``),
 ///
@@ -136,7 +136,7 @@ public struct MinMaxAttack: Attack {
 }
 
 /// The γ search of Shejwalkar & Houmansadr's code (NDSS 2021 notebooks; FLPoison
-/// `attackers/min.py` identical; reference/attacks-defences-worst-case.md §1.2):
+/// `attackers/min.py` identical; docs/references.md, attacks and defences §1.2):
 ///
 ///     γ ← γ_init, s ← γ_init, γ_succ ← 0
 ///     while |γ_succ − γ| > τ:  if feasible(γ) { γ_succ ← γ; γ ← γ + s/2 } else { γ ← γ − s/2 };  s ← s/2

@@ -1,6 +1,6 @@
 import DesgdNumerics
 
-/// The 1-D line maximisation of ByzFL's `Optimal_IPM` / `Optimal_ALIE` (reference/robust-aggregation.md
+/// The 1-D line maximisation of ByzFL's `Optimal_IPM` / `Optimal_ALIE` (docs/references.md, robust aggregation
 /// §3; an evolved form of the LPD toolbox's `line_maximize`): best-effort argmax of g over τ ≥ start
 /// using exactly `evals` evaluations of g.
 ///

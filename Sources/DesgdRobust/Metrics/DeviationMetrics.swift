@@ -1,11 +1,11 @@
 import DesgdNumerics
 
-/// How far one aggregate strayed from the honest mean (PRODUCT.md §6), for a round with received
+/// How far one aggregate strayed from the honest mean (docs/design.md §6), for a round with received
 /// set R, honest subset S, honest mean x̄_S and output F(R):
 ///
 /// - gap = ‖F(R) − x̄_S‖;
 /// - honest diameter Δ_S = max_{i,j∈S} ‖x_i − x_j‖ and **λ̂ = gap / Δ_S**, to compare with the
-///   rule's (f,λ)-resilient averaging constant (reference/robust-aggregation.md §4.2);
+///   rule's (f,λ)-resilient averaging constant (docs/references.md, robust aggregation §4.2);
 /// - honest variance σ²_S = (1/|S|) Σ_{i∈S} ‖x_i − x̄_S‖² and **κ̂ = gap² / σ²_S** ((f,κ)-robustness);
 /// - cosine between F(R) and x̄_S;
 /// - the weight given to Byzantine inputs (rules whose output is a weighted average of the

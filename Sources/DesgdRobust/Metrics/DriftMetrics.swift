@@ -1,7 +1,7 @@
 import DesgdNumerics
 
 /// How one aggregation group's deviations from the honest mean add up over its aggregations
-/// (PRODUCT.md §12, FORMAT.md §5.4). With e_s = F(R_s) − x̄_S,s the group's deviation at its s-th
+/// (docs/design.md §12, FORMAT.md §5.4). With e_s = F(R_s) − x̄_S,s the group's deviation at its s-th
 /// aggregation, k aggregations so far and a window of the last w = min(k, W) of them:
 ///
 /// - `cumulative` = ‖Σ_{s≤k} e_s‖ and `windowed` = ‖Σ_{window} e_s‖: how far the deviations pushed,

@@ -21,7 +21,7 @@ public enum AttackCatalogue {
         let make: @Sendable (ComponentSpec) throws(AggregationError) -> any Attack
     }
 
-    /// Every attack, in the order of PRODUCT.md §4.
+    /// Every attack, in the order of docs/design.md §4.
     public static let entries: [Entry] = [
         Entry(name: "none", aliases: ["honest"],
               summary: "Byzantine workers send their own honest momentum (true labels)",

@@ -73,14 +73,14 @@ public struct WorstCase: Sendable, Equatable, Codable {
     public var atReach: Bool
 }
 
-/// The worst-case adversary of one aggregation (issue 14, PRODUCT.md §10): keep the honest
+/// The worst-case adversary of one aggregation (issue 14, docs/design.md §10): keep the honest
 /// messages S, replace the Byzantine ones by the f_actual inputs B that maximise the gap
 /// ‖F(S ∪ B) − x̄_S‖ of the rule F, within a bounded number of rule evaluations.
 ///
 /// Peers answer this only through "optimal" attacks that line-search one magnitude along one fixed
 /// direction (ByzFL's Optimal IPM / ALIE, 20 evaluations, never probing below their best point;
 /// the LPD toolbox's `line_maximize`, 16), a loose lower bound of the rule's worst case
-/// (reference/attacks-defences-worst-case.md §5.3). The search here keeps the best of several
+/// (docs/references.md, attacks and defences §5.3). The search here keeps the best of several
 /// families, each searched in both directions with bracketing:
 ///
 /// 1. `recorded`: the recorded Byzantine inputs, as sent (one evaluation).

@@ -199,7 +199,7 @@ public struct AggregationRecord: Sendable, Equatable, Codable {
     public var stateAfter: StoredState
     /// Index of the aggregate; absent without vectors.
     public var aggregate: Int?
-    /// The recorded rule's deviation from the honest mean (PRODUCT.md §6).
+    /// The recorded rule's deviation from the honest mean (docs/design.md §6).
     public var metrics: DeviationMetrics
 
     enum CodingKeys: String, CodingKey {
