@@ -130,7 +130,7 @@ struct RecordBench: ParsableCommand {
             print("  repetition \(k + 1) (\(k % 2 == 0 ? "without first" : "with first")): \(fixed(plainSeconds[k], 2)) s without a recorder, \(fixed(recordedSeconds[k], 2)) s with: ratio \(fixed(ratios[k], 3))")
         }
         print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every run: \(finalModels.count == 1)")
-        print("  trace \(figures["trace_mb"]!) MB for \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
+        print("  trace \(figures["trace_mb"]!) MB; its round records over the \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs they hold: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
         print("  CPU time of the process: median ratio \(fixed(median(cpuRatios), 3)) with / without a recorder (\(cpuRatios.map { fixed($0, 3) }.joined(separator: ", "))); the recorder's own queue \(fixed(recorderCPU, 2)) s of CPU in the last recorded pass, \(fixed(100 * recorderCPU / max(1e-9, plainCPU.last ?? 0), 1)) % of a pass without it")
         print("  recorder busy \(figures["recorder_seconds"]!) s in the background, \(figures["drift_seconds"]!) s of it on drift metrics (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
     }

@@ -54,7 +54,7 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate, ssh-keygen -t ed25519 -N '' or openssl genpkey -algorithm ed25519): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
-    @Option(help: "Drift metrics: persistence over a window of each class's last this many aggregations (1...\(DriftTracker.maxWindow); 10 is the last 100 rounds of the paper's cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's).")
+    @Option(help: "Drift metrics: the horizon W of each class's recent drift, each aggregation weighted by λ = 1 − 1/W per later one (1...\(DriftTracker.maxWindow); 10 is about the last 100 rounds of the paper's cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's).")
     var driftWindow: Int?
     @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
                                valueName: "trace"))

@@ -10,12 +10,8 @@ import Testing
 /// digest recomputed: the header's `driftRecent` must be a 1.4 key with a drift window, and each
 /// checkpoint's drift groups must hold exactly the keys of the kind the header states.
 @Suite struct HostileDriftStateTests {
-    /// A full trace of 3 rounds with a state checkpoint before every round, as recorded today.
-    static let checkpointed: [UInt8] = {
-        let (path, _, _) = try! record(tinyConfig { $0.rounds = 3 }, keyframes: 100, checkpoints: 1)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return [UInt8](FileManager.default.contents(atPath: path)!)
-    }()
+    /// HostileHeaderTests' trace: 3 rounds with a state checkpoint before every round, as recorded today.
+    static var checkpointed: [UInt8] { HostileHeaderTests.checkpointed }
 
     func open(_ bytes: [UInt8]?) throws -> TraceReader {
         try TraceReader(source: MemorySource(try #require(bytes), name: "hostile.trace"))
