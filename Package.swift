@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
         .library(name: "DesgdReplay", targets: ["DesgdReplay"]),
         .library(name: "DesgdExperiments", targets: ["DesgdExperiments"]),
+        // The live server's C ABI, loaded by the Python package (python/, docs/federation.md).
+        .library(name: "DesgdLive", type: .dynamic, targets: ["DesgdLiveABI"]),
         .executable(name: "desgd-record", targets: ["desgd-record"]),
         .executable(name: "desgd-replay", targets: ["desgd-replay"]),
         .executable(name: "desgd-audit", targets: ["desgd-audit"]),
@@ -56,6 +58,13 @@ let package = Package(
         // the per-round deviation report and its renderings.
         .target(
             name: "DesgdReplay",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace"],
+            swiftSettings: cpu),
+
+        // A live federation's server: clients' messages in, desgd's aggregation, server step and
+        // recorder (docs/federation.md).
+        .target(
+            name: "DesgdLive",
             dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace"],
             swiftSettings: cpu),
 
@@ -107,6 +116,12 @@ let package = Package(
             dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
+        // The C ABI over DesgdLive (the dynamic library libDesgdLive.so).
+        .target(
+            name: "DesgdLiveABI",
+            dependencies: ["DesgdLive", "DesgdCLI", "DesgdSimulation", "DesgdTrace"],
+            swiftSettings: cpu),
+
         // Benchmarks (release build): numerics and aggregation figures as ratios measured in one run.
         .executableTarget(
             name: "desgd-bench",
@@ -120,6 +135,8 @@ let package = Package(
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdReplay", "DesgdFuzzing"], swiftSettings: cpu),
+        .testTarget(name: "DesgdLiveTests", dependencies: ["DesgdLive", "DesgdReplay", "DesgdTrace", "DesgdCLI", "DesgdFuzzing"],
+                    swiftSettings: cpu),
         .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace", "DesgdFuzzing"], swiftSettings: cpu),
         .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdReplay", "DesgdSimulation",
                                                                  "DesgdFuzzing"], swiftSettings: cpu),

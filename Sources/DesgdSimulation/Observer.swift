@@ -28,6 +28,9 @@ public struct AggregationEvent: Sendable {
     public var stateAfter: AggregatorState
     /// The aggregate m̂ (or ĝ).
     public var aggregate: [Float]
+    /// A live federation's clients' Ed25519 signatures of their messages, per row (nil for a row no
+    /// client signed: a Byzantine message crafted by the server's attack); nil in simulated rounds.
+    public var signatures: [[UInt8]?]? = nil
 
     /// Indices of the honest rows of `messages`.
     public var honestRows: [Int] { senders.indices.filter { !senders[$0].byzantine } }
@@ -105,6 +108,10 @@ public struct SimulationResult: Sendable {
     public struct EvaluationPoint: Sendable, Codable, Equatable {
         public var round: Int
         public var evaluation: Evaluation
+        public init(round: Int, evaluation: Evaluation) {
+            self.round = round
+            self.evaluation = evaluation
+        }
     }
     public var evaluations: [EvaluationPoint]
     public var finalParameters: [Float]
@@ -113,6 +120,14 @@ public struct SimulationResult: Sendable {
     public var evaluationSeconds: Double
     /// Rounds completed: the configured number, or fewer when an observer stopped the run.
     public var rounds: Int
+    public init(evaluations: [EvaluationPoint], finalParameters: [Float], seconds: Double, evaluationSeconds: Double,
+                rounds: Int) {
+        self.evaluations = evaluations
+        self.finalParameters = finalParameters
+        self.seconds = seconds
+        self.evaluationSeconds = evaluationSeconds
+        self.rounds = rounds
+    }
     /// The paper's metric: the best test accuracy during training.
     public var bestAccuracy: Double { evaluations.map(\.evaluation.accuracy).max() ?? 0 }
     public var finalAccuracy: Double { evaluations.last?.evaluation.accuracy ?? 0 }

@@ -187,22 +187,62 @@ public final class Simulation {
 
     /// Performs round t and returns what happened (without evaluation).
     public func step(round t: Int) throws(SimulationError) -> RoundEvent {
-        let desgd = config.mode == .desgd
-        let S = desgd ? classes(round: t) : []
+        let S = config.mode == .desgd ? classes(round: t) : []
         computeMomenta(round: t, classes: S)
+        let C = config.classes, desgd = config.mode == .desgd
+        return try aggregate(round: t, classes: S, messages: nil) { w, c, row in
+            _ = row.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!))
+        }
+    }
 
-        let d = model.parameterCount, n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
+    /// Performs round t on messages computed outside the engine (a live federation's clients,
+    /// docs/federation.md): `messages.honest(w, c, row)` fills the message of honest worker w for
+    /// class c (−1 in the baseline) into `row`; under an attack whose Byzantine workers compute
+    /// their own momenta (``Attack/ownMomentum`` not `.none`: none, sign-flip, label-flip), the
+    /// Byzantine clients crafted their messages themselves and `messages.byzantine(j, c, row)` fills
+    /// worker n + j's; any other attack is crafted here from the honest messages, as in ``step(round:)``.
+    /// The same aggregation and server step as the engine's rounds, so that `desgd-replay --verify`
+    /// holds on the trace. No momentum is computed here.
+    public func step(round t: Int, messages: ExternalMessages) throws(SimulationError) -> RoundEvent {
+        let S = config.mode == .desgd ? classes(round: t) : []
+        return try aggregate(round: t, classes: S, messages: messages, honestMessage: messages.honest)
+    }
+
+    /// Messages a round receives from outside the engine (``step(round:messages:)``).
+    public struct ExternalMessages {
+        public var honest: (_ worker: Int, _ classIndex: Int, _ row: UnsafeMutableBufferPointer<Float>) -> Void
+        public var byzantine: (_ index: Int, _ classIndex: Int, _ row: UnsafeMutableBufferPointer<Float>) -> Void
+        /// Per (class, sender row) a client's signature of its message, kept with the round.
+        public var signatures: (_ classIndex: Int, _ senders: [Sender]) -> [[UInt8]?]?
+        public init(honest: @escaping (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void,
+                    byzantine: @escaping (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void,
+                    signatures: @escaping (Int, [Sender]) -> [[UInt8]?]?) {
+            self.honest = honest
+            self.byzantine = byzantine
+            self.signatures = signatures
+        }
+    }
+
+    /// Eq. 13 per group of round t, then eq. 7, 14–16 (or the baseline's step) and eq. 15: the part of
+    /// a round after the momenta, shared by the engine and live federations.
+    func aggregate(round t: Int, classes S: [Int], messages external: ExternalMessages?,
+                   honestMessage: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws(SimulationError) -> RoundEvent {
+        let desgd = config.mode == .desgd
+        let d = model.parameterCount, n = config.honestWorkers, f = config.byzantineWorkers
         var aggregations: [AggregationEvent] = []
         for c in desgd ? S : [-1] {
             let group = desgd ? c : 0
             let holders = desgd ? partition.holders(of: c) : Array(0..<n)
             var honest = Matrix(rows: holders.count, columns: d)
-            for (k, w) in holders.enumerated() {
-                honest.withMutableRow(k) { _ = $0.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!)) }
-            }
+            for (k, w) in holders.enumerated() { honest.withMutableRow(k) { honestMessage(w, c, $0) } }
             var received = honest
             var attackDecision: AttackDecision?
-            if f > 0 {
+            if f > 0, let external, attack.ownMomentum != .none {
+                // Crafted by the Byzantine clients themselves: received as sent, no decision of desgd's.
+                var sent = Matrix(rows: f, columns: d)
+                for j in 0..<f { sent.withMutableRow(j) { external.byzantine(j, c, $0) } }
+                received.append(rowsOf: sent)
+            } else if f > 0 {
                 var own: Matrix?
                 if attack.ownMomentum != .none {
                     var m = Matrix(rows: f, columns: d)
@@ -227,7 +267,7 @@ public final class Simulation {
             let (aggregate, decision) = pipeline.aggregate(context, state: &aggregatorStates[group])
             aggregations.append(AggregationEvent(classIndex: c, senders: senders, messages: received, attackDecision: attackDecision,
                                                  decision: decision, stateBefore: stateBefore, stateAfter: aggregatorStates[group],
-                                                 aggregate: aggregate))
+                                                 aggregate: aggregate, signatures: external?.signatures(c, senders)))
         }
 
         // Eq. 7, 14, 16 (or the baseline's step) and eq. 15.

@@ -103,8 +103,10 @@ extension Simulation {
 
     /// Round `t` (``step(round:)``) and, when the configuration evaluates after it, the test-set
     /// evaluation; `evaluationSeconds` grows by the time the evaluation took.
-    public func advance(round t: Int, evaluationSeconds: inout Double) throws(SimulationError) -> RoundEvent {
-        var event = try step(round: t)
+    public func advance(round t: Int, messages: ExternalMessages? = nil,
+                        evaluationSeconds: inout Double) throws(SimulationError) -> RoundEvent {
+        var event: RoundEvent
+        if let messages { event = try step(round: t, messages: messages) } else { event = try step(round: t) }
         if config.evaluates(afterRound: t) {
             let e0 = Stopwatch.now()
             event.evaluation = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, workspace: workspace)

@@ -127,6 +127,10 @@ struct DesgdAuditCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(program): not trusted: \(why)\n".utf8))
             throw ExitCode(1)
         }
+        if let c = report.integrity.clientMessages, !c.passed {
+            FileHandle.standardError.write(Data("\(program): client messages: \(c.summary)\n".utf8))
+            throw ExitCode(1)
+        }
         if !report.integrity.chainHolds { throw ExitCode(1) }
     }
 

@@ -30,7 +30,7 @@ import Testing
 
     @Test func aNewRecordingIsExponentialAndItsCheckpointsRead() throws {
         let reader = try open(Self.checkpointed)
-        #expect(reader.header.driftRecent == .exponential && reader.file.signature.minor == 4)
+        #expect(reader.header.driftRecent == .exponential && reader.file.signature.minor == TraceFormat.minor)
         let state = try #require(try reader.checkpoint(2).driftState())
         #expect(!state.groups.isEmpty && state.groups.allSatisfy { $0.history.window.isEmpty && !$0.history.recentSum.isEmpty })
         #expect(try checkpointRefusal(Self.checkpointed) == nil)

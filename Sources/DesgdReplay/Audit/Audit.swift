@@ -28,6 +28,7 @@ public enum Audit {
             failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
             recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.rounds.upperBound),
             signatures: reader.verifySignatures(chain: chain))
+        integrity.clientMessages = ClientMessageVerification.verify(reader)
         let skippedRecords = reader.skippedRecords()
         if !skippedRecords.isEmpty { integrity.skippedRecords = skippedRecords }
         let run = AuditReport.Run(
@@ -36,7 +37,7 @@ public enum Audit {
             parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
             declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed,
             backend: h.backend, numerics: h.effectiveNumerics,
-            recording: h.recording.description, datasetDigest: h.dataset.digest, fork: h.fork)
+            recording: h.recording.description, datasetDigest: h.dataset.digest, fork: h.fork, engine: h.engine)
 
         // The recorded rule, as recorded; rounds damaged beyond reading are left out (the
         // integrity section names the first).

@@ -97,6 +97,11 @@ public enum AuditHTML {
         case .whole?: verdict += "; signed"
         case .unsigned?, nil: break
         }
+        if let c = i.clientMessages {
+            if c.passed { verdict += "; every client message verified" } else {
+                (verdictClass, verdict) = ("bad", verdict + "; client messages fail their signatures")
+            }
+        }
         var out = "<section class=\"integrity \(verdictClass)\" id=\"integrity\">\n<h2>Integrity</h2>\n"
         out += "<p class=\"verdict\">\(verdict)</p>\n<ul>\n"
         if i.chainHolds {
@@ -122,6 +127,11 @@ public enum AuditHTML {
         out += "<li>Last digest: <code class=\"digest\">\(e(i.lastDigest))</code></li>\n"
         if let s = i.signatures {
             out += "<li\(s.status == .invalid ? " class=\"failure\"" : "")>Signatures: \(e(s.summary))</li>\n"
+        }
+        if let c = i.clientMessages {
+            out += "<li\(c.passed ? "" : " class=\"failure\"")>Client messages: \(e(c.summary)).</li>\n"
+            out += "<li>Registered clients: " + c.clients.map { "worker \($0.worker) (node \(e($0.node)), "
+                + "<code>\(e($0.fingerprint))</code>)" }.joined(separator: ", ") + "</li>\n"
         }
         return out + "</ul>\n</section>\n"
     }

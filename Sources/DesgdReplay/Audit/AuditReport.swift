@@ -88,6 +88,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         /// A fork's origin (format 1.3): its rounds start at `fork.at`; nil otherwise (and absent
         /// from the JSON).
         public var fork: TraceHeader.ForkInfo? = nil
+        /// A live federation's engine (format 1.5): who carried and computed the messages; nil for
+        /// desgd's simulator.
+        public var engine: LiveEngine? = nil
     }
 
     /// Whether the trace is whole: the digest chain, how the file ended, which rounds are missing.
@@ -110,6 +113,9 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var missingRounds: Int
         /// Who signed how much of the file (traces/FORMAT.md §3.6); nil when not verified.
         public var signatures: SignatureReport? = nil
+        /// A live federation's trace: every recorded message checked against its client's registered
+        /// key (FORMAT.md §5.3.1); nil for a simulated run.
+        public var clientMessages: ClientMessageReport? = nil
         /// Records of types this reader does not know (a later minor version), skipped as
         /// traces/FORMAT.md §3.2 says; nil when there are none.
         public var skippedRecords: [SkippedRecord]? = nil

@@ -77,6 +77,11 @@ public enum AuditText {
         if let f = run.fork {
             out.append("fork       of \(t(f.parentFile)) at round \(f.at) (parent digest \(t(String(f.parentDigest.prefix(16))))…): \(f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(t($0.option)) \(t($0.parent)) → \(t($0.fork))" }.joined(separator: ", "))")
         }
+        if let engine = run.engine {
+            out.append("live run   \(t(engine.name)) \(t(engine.version)), clients training with \(t(engine.training)) on "
+                       + "\(t(engine.data)); \(engine.nodes.count) registered clients (nodes "
+                       + "\(engine.nodes.prefix(8).map { t($0.node) }.joined(separator: ", "))\(engine.nodes.count > 8 ? ", …" : ""))")
+        }
         let chain = i.chainHolds
             ? "digest chain holds (\(i.verifiedRecords) records, last digest \(i.lastDigest.prefix(16))…)"
             : "DIGEST CHAIN BROKEN: \(t(i.failure ?? "?")) (\(i.verifiedRecords) of \(i.totalRecords) records verified)"
@@ -84,6 +89,7 @@ public enum AuditText {
         out.append("integrity  \(chain)")
         out.append("           \(ending); \(i.recordedRounds) of \(run.configuredRounds) rounds recorded" + (run.fork.map { " (rounds \($0.at)..<\($0.at + i.recordedRounds): a fork)" } ?? "") + (i.missingRounds > 0 ? ", \(i.missingRounds) missing" : ""))
         if let s = i.signatures { out.append("           \(t(s.summary))") }
+        if let c = i.clientMessages { out.append("clients    \(t(c.summary))") }
         if let skipped = i.skippedRecords {
             out.append("           skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
                 + "of types this reader does not know (a later format version): " + skipped.map(\.description).joined(separator: "; "))
@@ -149,6 +155,7 @@ public enum AuditText {
         if let s = r.integrity.signatures {
             comments.append("# signatures: " + DisplayText.escaped(s.summary.replacingOccurrences(of: "\n", with: " ")))
         }
+        if let c = r.integrity.clientMessages { comments.append("# client messages: " + c.summary) }
         if let skipped = r.integrity.skippedRecords {
             comments.append("# skipped records of unknown types: " + skipped.map(\.description).joined(separator: "; "))
         }

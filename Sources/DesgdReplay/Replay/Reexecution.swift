@@ -50,6 +50,12 @@ public enum Reexecution {
     /// other numerics, or another backend kernel than `backend` (this machine's description of the
     /// header's backend).
     public static func checkArithmetic(_ reader: TraceReader, backend: String) throws(TraceError) {
+        if let engine = reader.header.engine {
+            let name = DisplayText.quoted(engine.name, limit: 40), version = DisplayText.quoted(engine.version, limit: 40)
+            throw .usage("\(reader.path) was recorded from a live federation (\(name) \(version)): its clients computed the "
+                         + "messages outside desgd, so it cannot be re-executed, rebuilt, resumed or forked; replay, "
+                         + "verify and audit it instead")
+        }
         let n = numerics(of: reader)
         guard n == SimulationNumerics.current else {
             throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics \(SimulationNumerics.current): re-execution is exact only on the same arithmetic; use the desgd that recorded it")

@@ -100,6 +100,10 @@ public struct TraceHeader: RecordContent, Equatable {
     /// means ``RecentDrift/window``, the definition of formats 1.1–1.3.
     public var driftRecent: RecentDrift? = nil
 
+    /// Present when a live federation's clients computed the messages (FORMAT.md §5.1.2, format
+    /// 1.5): the framework, the clients' model and data, and the clients' registered keys.
+    public var engine: LiveEngine? = nil
+
     /// The recent-drift definition the trace's metrics and checkpoints use.
     public var effectiveDriftRecent: RecentDrift { driftRecent ?? .window }
 
@@ -201,9 +205,14 @@ public struct AggregationRecord: Sendable, Equatable, Codable {
     public var aggregate: Int?
     /// The recorded rule's deviation from the honest mean (docs/design.md §6).
     public var metrics: DeviationMetrics
+    /// A live federation's round (format 1.5, FORMAT.md §5.3.1): per sender, the client's Ed25519
+    /// signature of its message in 128 lowercase hex digits, or nil for a message no client signed (a
+    /// Byzantine message the server's attack crafted); absent in simulated rounds.
+    public var signatures: [String?]? = nil
 
     enum CodingKeys: String, CodingKey {
         case classIndex = "class", senders, messages, attack, decision, stateBefore, stateAfter, aggregate, metrics
+        case signatures
     }
 }
 

@@ -64,6 +64,8 @@ extension TraceHeader {
             }
         }
 
+        if let engine { try validateEngine(engine, signature: signature) }
+
         // The model is the configuration's architecture, with its exact layout.
         let layout = ParameterLayout(config.model.shape)
         guard model.architecture == config.model, model.parameterCount == layout.count else {
@@ -185,6 +187,7 @@ extension RoundContent {
                 throw ParseFailure("aggregation \(k) has no messages")
             }
             try checkVector(a.aggregate, "aggregate of aggregation \(k)", table: vectors, count: d, required: hasVectors)
+            try a.validateSignatures(against: h, index: k, hasVectors: hasVectors)
             let schema = h.stateSchemas(group: g).rule
             try checkState(a.stateBefore, "aggregation \(k)'s stateBefore", table: vectors, d: d, schema: schema)
             try checkState(a.stateAfter, "aggregation \(k)'s stateAfter", table: vectors, d: d, schema: schema)

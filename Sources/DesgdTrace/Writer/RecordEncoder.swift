@@ -68,7 +68,8 @@ public struct RecordEncoder {
                 classIndex: a.classIndex, senders: a.senders, messages: messages, attack: a.attackDecision,
                 decision: a.decision, stateBefore: full ? Self.store(a.stateBefore, in: &section) : Self.scalarsOnly(a.stateBefore),
                 stateAfter: full ? Self.store(a.stateAfter, in: &section) : Self.scalarsOnly(a.stateAfter),
-                aggregate: aggregate, metrics: metrics))
+                aggregate: aggregate, metrics: metrics,
+                signatures: a.signatures.map { $0.map { $0.map(Hex.encode) } }))
         }
         var diff: Int?
         if full {

@@ -91,6 +91,9 @@ public final class TraceFileWriter {
     var original: (source: any TraceSource, end: UInt64)?
     /// The sequence number of the first appended record that differed from the original's.
     public private(set) var mismatchedRecord: Int?
+    /// The chain digest of the last record written (FORMAT.md §3.3); after the header, a live
+    /// federation's run tag (``ClientMessageSignature``).
+    public var lastDigest: [UInt8] { previousDigest }
 
     deinit { close(descriptor) }
 

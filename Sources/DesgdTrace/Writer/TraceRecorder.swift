@@ -125,7 +125,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil,
                 driftWindow: Int = DriftTracker.defaultWindow, checkpointInterval: Int = 0,
                 fork: TraceHeader.ForkInfo? = nil, forkDrift: DriftTrackerState? = nil,
-                driftRecent: RecentDrift = DriftTracker.defaultRecent) throws(TraceError) {
+                driftRecent: RecentDrift = DriftTracker.defaultRecent, engine: LiveEngine? = nil) throws(TraceError) {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
                                        checkpointInterval: checkpointInterval)
         guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
@@ -141,6 +141,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         copiedCheckpoint = nil
         self.fork = fork
         self.forkDrift = forkDrift
+        self.engine = engine
         writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
@@ -164,6 +165,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         let last = checkpoint.map { reader.checkpointSequence[$0] } ?? 0
         fork = h.fork
         forkDrift = nil
+        engine = h.engine
         resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? reader.firstRound
         copiedCheckpoint = checkpoint.map { reader.checkpointRounds[$0] }
         if let w = h.driftWindow {
@@ -186,6 +188,13 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// A fork's origin (nil otherwise), and the drift state its run continues from.
     let fork: TraceHeader.ForkInfo?
     let forkDrift: DriftTrackerState?
+    /// A live federation's engine (the header's `engine`, FORMAT.md §5.1.2), nil for the simulator.
+    let engine: LiveEngine?
+
+    /// The chain digest of the header record once ``runStarted(_:)`` has written it (waits for the
+    /// queue): the run tag a live federation's clients sign their messages with.
+    public func headerDigest() -> [UInt8] { queue.sync { writer.lastDigest } }
+
     /// The first round of the trace: a fork's `at`, else 0.
     var firstRound: Int { fork?.at ?? 0 }
 
@@ -256,7 +265,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
                 numerics: SimulationNumerics.current,
-                checkpointInterval: checkpointInterval, fork: fork, driftRecent: driftRecent)
+                checkpointInterval: checkpointInterval, fork: fork, driftRecent: driftRecent, engine: engine)
             guarded { [self] () throws(TraceError) in
                 try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
             }

@@ -1,0 +1,202 @@
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+
+/// The server of a live federation (docs/federation.md): the clients compute their class momenta
+/// (Algorithm 1, lines 8–10) in their own framework and send them; this server checks each message
+/// against its client's registered key, aggregates with desgd's rules and attacks, steps the model
+/// and refreshes the class-momentum buffer (eq. 7, 13–16) with the engine's own code
+/// (``Simulation/step(round:messages:)``, ``ServerStep``), evaluates on the engine's evaluation
+/// rounds, and records every round with desgd's recorder. The trace is therefore verified
+/// (`desgd-replay --verify`), replayed and audited like a simulated one; what cannot be repeated is
+/// the clients' computation, so re-execution, resume and fork refuse it (its header's `engine`).
+///
+/// Rounds come in order, 0, 1, …; the run ends with ``finish()`` (the last keyframe and the
+/// footer), which a crash skips: the trace then reads as incomplete, every round before it intact.
+/// No state checkpoint is written: the clients' momenta, half of a run's state, are not the server's.
+public final class LiveServer {
+    public let simulation: Simulation
+    public let recorder: TraceRecorder
+    public let engine: LiveEngine
+    /// The chain digest of the header record, which every client message is signed with
+    /// (``ClientMessageSignature``).
+    public let runTag: [UInt8]
+    /// Registered keys by worker.
+    let keys: [Int: TracePublicKey]
+    /// The next round to run.
+    public private(set) var nextRound = 0
+    var evaluations: [SimulationResult.EvaluationPoint] = []
+    var evaluationSeconds = 0.0
+    let started = Stopwatch.now()
+
+    /// One client message of a round.
+    public struct Message {
+        public var worker: Int
+        /// The class (DeSGD) or −1 (the baseline).
+        public var classIndex: Int
+        public var vector: UnsafeBufferPointer<Float>
+        public var signature: [UInt8]
+        public init(worker: Int, classIndex: Int, vector: UnsafeBufferPointer<Float>, signature: [UInt8]) {
+            self.worker = worker
+            self.classIndex = classIndex
+            self.vector = vector
+            self.signature = signature
+        }
+    }
+
+    /// Loads the configuration's data set (the partition the clients are given, the test set the
+    /// evaluations use), builds the run and writes the trace's header. `engine.nodes` must register
+    /// exactly the clients that send: the honest workers and, under an attack whose Byzantine workers
+    /// craft their own messages, the Byzantine ones.
+    public init(config: SimulationConfig, engine: LiveEngine, trace: TraceOptions) throws(LiveServerError) {
+        let dataset: Dataset
+        do { dataset = try config.data.load() } catch { throw .input(error.message) }
+        do { simulation = try Simulation(config: config, dataset: dataset) } catch { throw .input(error.message) }
+        let layout = ParameterLayout(config.model.shape)
+        guard engine.model.map(\.shape) == layout.tensors.map(\.shape) else {
+            let theirs = engine.model.map { "\($0.shape)" }.joined(separator: " "), ours = layout.tensors.map { "\($0.shape)" }
+            throw .input("the clients' model has tensors \(theirs), not \(config.model.rawValue)'s \(ours.joined(separator: " ")): "
+                         + "give the clients desgd's layout (desgd.models) or choose the matching --model")
+        }
+        let n = config.honestWorkers, f = config.byzantineWorkers
+        let expected = Array(0 ..< n) + (simulation.attack.ownMomentum != .none ? Array(n ..< n + f) : [])
+        guard engine.nodes.map(\.worker) == expected else {
+            throw .input("the registered clients are workers \(engine.nodes.map(\.worker)), expected \(expected) "
+                         + "(the honest workers, then the Byzantine ones when they craft their own messages)")
+        }
+        var keys: [Int: TracePublicKey] = [:]
+        for node in engine.nodes {
+            guard let raw = Hex.decode(node.publicKey, count: ClientMessageSignature.publicKeySize),
+                  let key = try? TracePublicKey(raw: raw) else {
+                throw .input("worker \(node.worker)'s public key is not a valid Ed25519 key in 64 lowercase hex digits")
+            }
+            keys[node.worker] = key
+        }
+        self.keys = keys
+        self.engine = engine
+        do {
+            recorder = try TraceRecorder(path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
+                                         overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
+        } catch { throw .trace(error) }
+        recorder.runStarted(simulation.setup)
+        runTag = recorder.headerDigest()
+        if let failure = recorder.failure { throw .trace(failure) }
+    }
+
+    /// How the trace is written.
+    public struct TraceOptions {
+        public var path: String
+        public var overwrite: Bool
+        public var mode: RecordingMode
+        public var keyframeInterval: Int
+        public var signingKey: TraceSigningKey?
+        public init(path: String, overwrite: Bool = false, mode: RecordingMode = .full, keyframeInterval: Int = 100,
+                    signingKey: TraceSigningKey? = nil) {
+            self.path = path
+            self.overwrite = overwrite
+            self.mode = mode
+            self.keyframeInterval = keyframeInterval
+            self.signingKey = signingKey
+        }
+    }
+
+    public var config: SimulationConfig { simulation.config }
+    public var parameters: [Float] { simulation.parameters }
+    public var parameterCount: Int { simulation.model.parameterCount }
+
+    /// The messages round t needs, as (worker, class) in the order they are aggregated.
+    public func expectedMessages(round t: Int) -> [(worker: Int, classIndex: Int)] {
+        let n = config.honestWorkers, f = config.byzantineWorkers
+        let byzantine = simulation.attack.ownMomentum != .none ? Array(n ..< n + f) : []
+        guard config.mode == .desgd else { return (Array(0 ..< n) + byzantine).map { ($0, -1) } }
+        return simulation.classes(round: t).flatMap { c in
+            (simulation.partition.holders(of: c) + byzantine).map { ($0, c) }
+        }
+    }
+
+    /// Runs round t on the clients' messages: checks that they are exactly the round's, each of the
+    /// model's length and signed by its worker's registered key; then aggregates, steps, evaluates
+    /// on evaluation rounds and records the round. Returns the evaluation, if any; the new model is
+    /// ``parameters``. Nothing is recorded or changed when a check fails.
+    @discardableResult
+    public func round(_ t: Int, messages: [Message]) throws(LiveServerError) -> Evaluation? {
+        guard t == nextRound, t < config.rounds else {
+            throw .input(t >= config.rounds ? "round \(t) is past the run's \(config.rounds) rounds"
+                                            : "round \(t) arrived, expected round \(nextRound)")
+        }
+        let d = parameterCount
+        var byKey: [Pair: Message] = [:]
+        for m in messages {
+            let key = Pair(worker: m.worker, classIndex: m.classIndex)
+            guard byKey[key] == nil else { throw .input("round \(t): worker \(m.worker) sent two messages for class \(m.classIndex)") }
+            guard m.vector.count == d else {
+                throw .input("round \(t): worker \(m.worker)'s message has \(m.vector.count) values, the model \(d)")
+            }
+            byKey[key] = m
+        }
+        let expected = expectedMessages(round: t)
+        guard messages.count == expected.count,
+              expected.allSatisfy({ byKey[Pair(worker: $0.worker, classIndex: $0.classIndex)] != nil }) else {
+            let missing = expected.filter { byKey[Pair(worker: $0.worker, classIndex: $0.classIndex)] == nil }
+            let what = missing.prefix(4).map { "worker \($0.worker) class \($0.classIndex)" }.joined(separator: ", ")
+            throw .input("round \(t) needs \(expected.count) messages, got \(messages.count)"
+                         + (missing.isEmpty ? " (some for classes or workers not in the round)" : "; missing: \(what)"))
+        }
+        for m in messages {
+            guard let key = keys[m.worker], ClientMessageSignature.verifies(
+                m.signature, key: key, runTag: runTag, round: t, classIndex: m.classIndex, worker: m.worker, vector: m.vector)
+            else {
+                throw .input("round \(t): worker \(m.worker)'s message for class \(m.classIndex) is not signed by its "
+                             + "registered key (\(keys[m.worker]?.fingerprint ?? "none"))")
+            }
+        }
+        let n = config.honestWorkers
+        func fill(_ w: Int, _ c: Int, _ row: UnsafeMutableBufferPointer<Float>) {
+            _ = row.update(fromContentsOf: byKey[Pair(worker: w, classIndex: c)]!.vector)
+        }
+        let external = Simulation.ExternalMessages(
+            honest: fill, byzantine: { j, c, row in fill(n + j, c, row) },
+            signatures: { c, senders in senders.map { byKey[Pair(worker: $0.worker, classIndex: c)]?.signature } })
+        recorder.roundStarting(t) { simulation.snapshot() }
+        let event: RoundEvent
+        do { event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds) } catch {
+            throw .input(error.message)
+        }
+        recorder.roundFinished(event)
+        if let e = event.evaluation { evaluations.append(.init(round: t, evaluation: e)) }
+        nextRound = t + 1
+        if let failure = recorder.failure { throw .trace(failure) }
+        return event.evaluation
+    }
+
+    struct Pair: Hashable {
+        var worker: Int
+        var classIndex: Int
+    }
+
+    /// Ends the run after the rounds done: the keyframe after the last one, the footer (an interrupted
+    /// run when fewer than the configured rounds ran). Returns what the recording wrote.
+    public func finish() throws(LiveServerError) -> RecordingStatistics {
+        recorder.roundStarting(nextRound) { simulation.snapshot() }
+        let result = SimulationResult(evaluations: evaluations, finalParameters: simulation.parameters,
+                                      seconds: Stopwatch.now() - started, evaluationSeconds: evaluationSeconds,
+                                      rounds: nextRound)
+        recorder.runFinished(result)
+        if let failure = recorder.failure { throw .trace(failure) }
+        return recorder.statistics
+    }
+}
+
+/// Why a live server refused or failed: the caller's input (exit 2 in a command), or the trace.
+public enum LiveServerError: Error, Sendable {
+    case input(String)
+    case trace(TraceError)
+
+    public var message: String {
+        switch self {
+        case .input(let m): m
+        case .trace(let e): e.description
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import DesgdCLI
+import DesgdLive
+import DesgdNumerics
+import DesgdRobust
+import DesgdSimulation
+import DesgdTrace
+import Foundation
+
+// The C ABI of libDesgdLive.so: what the Python package (`desgd.live`, loaded with ctypes) calls to run
+// a live federation's server with desgd's own code (docs/federation.md). A thin front end over
+// ``LiveServer``: it parses the request (desgd-record's option words, through the same parser),
+// turns errors into status codes and one-line messages, and copies nothing the caller can pass by
+// pointer. Every function returns 0 (done), 2 (bad input: the message names it) or 1 (a failure:
+// writing the trace, or an internal error). Handles are used from one thread at a time.
+
+/// A live run behind an opaque handle.
+final class LiveSession {
+    let server: LiveServer
+    init(server: LiveServer) { self.server = server }
+}
+
+/// The request of `desgd_live_open` (docs/federation.md).
+struct LiveRequest: Decodable {
+    var trace: String
+    var overwrite: Bool?
+    var options: [String]
+    var record: String?
+    var keyframeEvery: Int?
+    var signingKey: String?
+    var engine: LiveEngine
+}
+
+/// What `desgd_live_describe` answers: what the clients need to compute their messages.
+struct LiveDescription: Encodable {
+    var parameterCount: Int
+    var classes: Int
+    var honest: Int
+    var byzantine: Int
+    var mode: String
+    var rounds: Int
+    var batch: Int
+    var beta: Float
+    var weightDecay: Float
+    var seed: UInt64
+    var aggregator: String
+    var attack: String
+    var clientSideAttack: Bool
+    var byzantineLabels: String?
+    var signflipScale: Double?
+    var holdings: [[Int]]
+    var partition: [[[Int]]]
+    var normalization: [String: Double]
+    var evaluationInterval: Int
+    var runTag: String
+    var model: [LiveEngine.Tensor]
+}
+
+enum Status {
+    static let ok: Int32 = 0
+    static let failure: Int32 = 1
+    static let badInput: Int32 = 2
+}
+
+/// The largest request accepted (the engine's texts and keys; far above any real one).
+let maximumRequestBytes = 16 << 20
+
+func report(_ text: String, _ out: UnsafeMutablePointer<CChar>?, _ capacity: Int64) {
+    guard let out, capacity > 0 else { return }
+    let bytes = Array(text.utf8.prefix(Int(capacity) - 1))
+    for (i, b) in bytes.enumerated() { out[i] = CChar(bitPattern: b) }
+    out[bytes.count] = 0
+}
+
+func status(of e: LiveServerError, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
+    report(e.message, message, capacity)
+    switch e {
+    case .input: return Status.badInput
+    case .trace(let t): return t.kind == .usage ? Status.badInput : Status.failure
+    }
+}
+
+func session(_ handle: UnsafeMutableRawPointer?) -> LiveSession? {
+    handle.map { Unmanaged<LiveSession>.fromOpaque($0).takeUnretainedValue() }
+}
+
+/// The program's name and version as a C string that lives as long as the library.
+nonisolated(unsafe) let versionText: UnsafeMutablePointer<CChar> = strdup("desgd \(DesgdVersion.current)")!
+
+@_cdecl("desgd_live_version")
+public func desgdLiveVersion() -> UnsafePointer<CChar> { UnsafePointer(versionText) }
+
+@_cdecl("desgd_live_open")
+public func desgdLiveOpen(_ request: UnsafePointer<CChar>?, _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                          _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
+    guard let request, let handle else { report("a null pointer", message, capacity); return Status.badInput }
+    let length = strnlen(request, maximumRequestBytes + 1)
+    guard length <= maximumRequestBytes else {
+        report("the request is larger than \(maximumRequestBytes) bytes", message, capacity)
+        return Status.badInput
+    }
+    let data = Data(bytes: request, count: length)
+    let parsed: LiveRequest
+    do { parsed = try JSONDecoder().decode(LiveRequest.self, from: data) } catch {
+        report("the request is not the JSON docs/federation.md describes: \(error)", message, capacity)
+        return Status.badInput
+    }
+    do {
+        let config = try SimulationOptions.parseWords(parsed.options).config
+        let mode = try RecordingMode.parse(parsed.record ?? "full")
+        let key = try parsed.signingKey.map { path throws(TraceError) in try TraceSigningKey.read(path: path) }
+        let options = LiveServer.TraceOptions(path: parsed.trace, overwrite: parsed.overwrite ?? false, mode: mode,
+                                              keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key)
+        let server = try LiveServer(config: config, engine: parsed.engine, trace: options)
+        handle.pointee = Unmanaged.passRetained(LiveSession(server: server)).toOpaque()
+        return Status.ok
+    } catch let e as LiveServerError {
+        return status(of: e, message, capacity)
+    } catch let e as SimulationError {
+        report("options: \(e.message)", message, capacity)
+        return Status.badInput
+    } catch let e as TraceError {
+        return status(of: .trace(e), message, capacity)
+    } catch {
+        report("\(error)", message, capacity)
+        return Status.failure
+    }
+}
+
+@_cdecl("desgd_live_describe")
+public func desgdLiveDescribe(_ handle: UnsafeMutableRawPointer?, _ json: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+                              _ needed: UnsafeMutablePointer<Int64>?, _ message: UnsafeMutablePointer<CChar>?,
+                              _ errorCapacity: Int64) -> Int32 {
+    guard let s = session(handle) else { report("no live run (a null handle)", message, errorCapacity); return Status.badInput }
+    let server = s.server, config = server.config, simulation = server.simulation
+    let attack = simulation.attack
+    let description = LiveDescription(
+        parameterCount: server.parameterCount, classes: config.classes, honest: config.honestWorkers,
+        byzantine: config.byzantineWorkers, mode: config.mode == .desgd ? "desgd" : "sgd", rounds: config.rounds,
+        batch: config.batchSize, beta: config.beta, weightDecay: config.weightDecay, seed: config.seed,
+        aggregator: simulation.pipeline.spec, attack: attack.spec, clientSideAttack: attack.ownMomentum != .none,
+        byzantineLabels: attack.ownMomentum == .none ? nil : (attack.ownMomentum == .flippedLabels ? "flipped" : "true"),
+        signflipScale: (attack as? SignFlipAttack)?.scale,
+        holdings: (0 ..< config.honestWorkers).map { simulation.partition.classes(of: $0) },
+        partition: simulation.partition.samples,
+        normalization: ["mean": simulation.dataset.provenance.normalization.mean,
+                        "std": simulation.dataset.provenance.normalization.std],
+        evaluationInterval: config.evaluationInterval, runTag: Hex.encode(server.runTag),
+        model: ParameterLayout(config.model.shape).tensors.map { .init(name: $0.name, shape: $0.shape) })
+    let bytes: [UInt8]
+    do { bytes = Array(try JSONEncoder().encode(description)) } catch {
+        report("\(error)", message, errorCapacity)
+        return Status.failure
+    }
+    needed?.pointee = Int64(bytes.count + 1)
+    guard let json, capacity > Int64(bytes.count) else {
+        report("the answer needs \(bytes.count + 1) bytes", message, errorCapacity)
+        return Status.badInput
+    }
+    for (i, b) in bytes.enumerated() { json[i] = CChar(bitPattern: b) }
+    json[bytes.count] = 0
+    return Status.ok
+}
+
+@_cdecl("desgd_live_initial_parameters")
+public func desgdLiveInitialParameters(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<Float>?,
+                                       _ count: Int64, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
+    guard let s = session(handle), let out else { report("a null handle or buffer", message, capacity); return Status.badInput }
+    let x = s.server.parameters
+    guard count == Int64(x.count) else {
+        report("the buffer holds \(count) values, the model \(x.count)", message, capacity)
+        return Status.badInput
+    }
+    x.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: x.count) }
+    return Status.ok
+}
+
+@_cdecl("desgd_live_classes")
+public func desgdLiveClasses(_ handle: UnsafeMutableRawPointer?, _ round: Int64, _ out: UnsafeMutablePointer<Int64>?,
+                             _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?,
+                             _ message: UnsafeMutablePointer<CChar>?, _ errorCapacity: Int64) -> Int32 {
+    guard let s = session(handle), let count else { report("a null handle or count", message, errorCapacity); return Status.badInput }
+    let config = s.server.config
+    guard round >= 0 && round < Int64(config.rounds) else {
+        report("round \(round) is outside 0..<\(config.rounds)", message, errorCapacity)
+        return Status.badInput
+    }
+    let classes = config.mode == .desgd ? config.classSet(round: Int(round)) : []
+    count.pointee = Int64(classes.count)
+    guard Int64(classes.count) <= capacity, classes.isEmpty || out != nil else {
+        report("the buffer holds \(capacity) classes, the round has \(classes.count)", message, errorCapacity)
+        return Status.badInput
+    }
+    for (i, c) in classes.enumerated() { out![i] = Int64(c) }
+    return Status.ok
+}
+
+@_cdecl("desgd_live_round")
+public func desgdLiveRound(_ handle: UnsafeMutableRawPointer?, _ round: Int64, _ messageCount: Int64,
+                           _ workers: UnsafePointer<Int64>?, _ classes: UnsafePointer<Int64>?,
+                           _ vectors: UnsafePointer<UnsafePointer<Float>?>?, _ signatures: UnsafePointer<UInt8>?,
+                           _ parametersOut: UnsafeMutablePointer<Float>?, _ count: Int64,
+                           _ accuracy: UnsafeMutablePointer<Double>?, _ loss: UnsafeMutablePointer<Double>?,
+                           _ evaluated: UnsafeMutablePointer<Int32>?,
+                           _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
+    guard let s = session(handle) else { report("no live run (a null handle)", message, capacity); return Status.badInput }
+    let server = s.server, d = server.parameterCount
+    guard messageCount >= 0 && messageCount <= 1 << 20 else {
+        report("\(messageCount) messages is out of range", message, capacity)
+        return Status.badInput
+    }
+    let m = Int(messageCount)
+    guard m == 0 || (workers != nil && classes != nil && vectors != nil && signatures != nil),
+          let parametersOut, count == Int64(d) else {
+        report("null message arrays, or an output buffer that does not hold the model's \(d) values", message, capacity)
+        return Status.badInput
+    }
+    var messages: [LiveServer.Message] = []
+    messages.reserveCapacity(m)
+    let size = ClientMessageSignature.signatureSize
+    for i in 0 ..< m {
+        guard let v = vectors![i] else { report("message \(i) has a null vector", message, capacity); return Status.badInput }
+        let signature = Array(UnsafeBufferPointer(start: signatures! + i * size, count: size))
+        messages.append(.init(worker: Int(workers![i]), classIndex: Int(classes![i]),
+                              vector: UnsafeBufferPointer(start: v, count: d), signature: signature))
+    }
+    do {
+        let evaluation = try server.round(Int(round), messages: messages)
+        server.parameters.withUnsafeBufferPointer { parametersOut.update(from: $0.baseAddress!, count: d) }
+        evaluated?.pointee = evaluation == nil ? 0 : 1
+        accuracy?.pointee = evaluation?.accuracy ?? .nan
+        loss?.pointee = evaluation?.loss ?? .nan
+        return Status.ok
+    } catch {
+        return status(of: error, message, capacity)
+    }
+}
+
+@_cdecl("desgd_live_close")
+public func desgdLiveClose(_ handle: UnsafeMutableRawPointer?, _ summary: UnsafeMutablePointer<CChar>?, _ summaryCapacity: Int64,
+                           _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
+    guard let handle else { report("no live run (a null handle)", message, capacity); return Status.badInput }
+    let s = Unmanaged<LiveSession>.fromOpaque(handle).takeRetainedValue()
+    do {
+        let statistics = try s.server.finish()
+        let text = "{\"rounds\":\(s.server.nextRound),\"traceBytes\":\(statistics.traceBytes),"
+            + "\"roundRecords\":\(statistics.roundRecords),\"keyframes\":\(statistics.keyframes)}"
+        report(text, summary, summaryCapacity)
+        return Status.ok
+    } catch {
+        return status(of: error, message, capacity)
+    }
+}

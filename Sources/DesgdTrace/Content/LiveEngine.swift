@@ -1,0 +1,62 @@
+import DesgdNumerics
+
+/// The header's `engine` (FORMAT.md §5.1.2, format 1.5): present when the rounds were not computed by
+/// desgd's simulator but received from a live federation's clients, and aggregated, stepped and
+/// recorded by desgd's own code (docs/federation.md). Its presence is what makes re-execution,
+/// resume and fork refuse the trace: the clients' computations are not desgd's to repeat.
+public struct LiveEngine: Sendable, Equatable, Codable {
+    /// The framework that carried the messages, e.g. `flower`.
+    public var name: String
+    /// Its version, e.g. `1.42.0`.
+    public var version: String
+    /// The clients' training library and version, e.g. `torch 2.13.0+cpu`.
+    public var training: String
+    /// What the clients trained on, in the words of whoever started the run.
+    public var data: String
+    /// The clients' model, tensor by tensor, in the order of the flat parameter vector.
+    public var model: [Tensor]
+    /// The clients that send messages: every honest worker and, when Byzantine clients craft their
+    /// own messages (client-side attacks), every Byzantine worker, each with its registered key.
+    public var nodes: [Node]
+
+    public struct Tensor: Sendable, Equatable, Codable {
+        public var name: String
+        public var shape: [Int]
+        public init(name: String, shape: [Int]) {
+            self.name = name
+            self.shape = shape
+        }
+    }
+
+    public struct Node: Sendable, Equatable, Codable {
+        /// The worker index the client's messages are recorded under (senders' `worker`).
+        public var worker: Int
+        /// The framework's id of the client's node (Flower's node id), as text.
+        public var node: String
+        /// The client's Ed25519 public key: 64 lowercase hex digits. Every message of this worker in
+        /// the trace carries a signature by it (FORMAT.md §5.3.1).
+        public var publicKey: String
+        public init(worker: Int, node: String, publicKey: String) {
+            self.worker = worker
+            self.node = node
+            self.publicKey = publicKey
+        }
+    }
+
+    public init(name: String, version: String, training: String, data: String, model: [Tensor], nodes: [Node]) {
+        self.name = name
+        self.version = version
+        self.training = training
+        self.data = data
+        self.model = model
+        self.nodes = nodes
+    }
+
+    /// Bounds a reader enforces (FORMAT.md §5.1.2).
+    public static let maximumText = 4096
+    public static let maximumTensors = 4096
+    public static let maximumNodes = 65_536
+
+    /// The node of worker `w`, if it is a registered client.
+    public func node(ofWorker w: Int) -> Node? { nodes.first { $0.worker == w } }
+}
