@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_DIRECTORY", "FashionMNIST", "indices_by_class", "load_split", "locate", "normalization"]
+__all__ = ["DEFAULT_DIRECTORY", "FashionMNIST", "indices_by_class", "load_split", "locate", "normalization",
+           "normalize", "read_split"]
 
 DEFAULT_DIRECTORY = "/usr/share/datasets/fashion-mnist"
 FILE_STEMS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -89,12 +90,9 @@ class FashionMNIST:
     std: float
 
 
-def load_split(split: str = "train", directory: str | os.PathLike[str] | None = None,
-               stats: tuple[float, float] | None = None) -> FashionMNIST:
-    """The `split` ("train" or "test") normalised like desgd; `stats` = (mean, std) skips recomputing
-    them (the live server's `describe()["normalization"]` gives desgd's own)."""
-    import torch
-
+def read_split(split: str = "train", directory: str | os.PathLike[str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The raw split: images [N, 28, 28] uint8 and labels [N] uint8, checked as desgd checks them."""
     d = locate(directory)
     image_stem, label_stem = FILE_STEMS[split]
     images = _read_idx(_file(d, image_stem), 3)
@@ -103,12 +101,31 @@ def load_split(split: str = "train", directory: str | os.PathLike[str] | None = 
         raise ValueError(f"{d}: {images.shape[0]} {split} images but {labels.shape[0]} labels")
     if labels.max(initial=0) >= 10:
         raise ValueError(f"{d}: a {split} label is outside 0...9")
-    if stats is None:
-        train = images if split == "train" else _read_idx(_file(d, FILE_STEMS["train"][0]), 3)
-        stats = normalization(train)
-    mean, std = stats
+    return images, labels
+
+
+def normalize(images: np.ndarray, mean: float, std: float) -> "torch.Tensor":  # noqa: F821
+    """uint8 images [N, 28, 28] as the normalised float32 tensor [N, 1, 28, 28] desgd's model sees.
+
+    Normalising only the samples a client uses keeps a client process small (the whole training set
+    is 188 MB as float32, and the deployment engine runs one process per node at once)."""
+    import torch
+
     x = ((_scaled(images).astype(np.float64) - mean) / std).astype(np.float32)
-    return FashionMNIST(images=torch.from_numpy(x).unsqueeze(1), labels=torch.from_numpy(labels.astype(np.int64)),
+    return torch.from_numpy(x).unsqueeze(1)
+
+
+def load_split(split: str = "train", directory: str | os.PathLike[str] | None = None,
+               stats: tuple[float, float] | None = None) -> FashionMNIST:
+    """The `split` ("train" or "test") normalised like desgd; `stats` = (mean, std) skips recomputing
+    them (the live server's `describe()["normalization"]` gives desgd's own)."""
+    import torch
+
+    images, labels = read_split(split, directory)
+    if stats is None:
+        stats = normalization(images if split == "train" else read_split("train", directory)[0])
+    mean, std = stats
+    return FashionMNIST(images=normalize(images, mean, std), labels=torch.from_numpy(labels.astype(np.int64)),
                         mean=mean, std=std)
 
 

@@ -130,16 +130,20 @@ class ClassMomentumClient:
             g += np.float32(self.weight_decay) * np.asarray(x, dtype=np.float32)
         return g
 
-    def step(self, round: int, x: np.ndarray, send: Iterable[int]) -> dict[int, np.ndarray]:  # noqa: A002
-        """Round t: updates every group's momentum at x_t and returns those of the groups in `send`
-        (S_t ∩ the held classes, or [-1] in the baseline). Asking for a group not held is an error."""
+    def step(self, round: int, x: np.ndarray, send: Iterable[int],  # noqa: A002
+             update: Iterable[int] | None = None) -> dict[int, np.ndarray]:
+        """Round t: updates the momenta of the groups in `update` (default: every group, as an honest
+        DeSGD worker does) at x_t and returns those of the groups in `send` (S_t ∩ the held classes,
+        or [-1] in the baseline). Asking for a group not held, or sending one not updated yet, is an
+        error."""
         wanted = list(send)
-        missing = [c for c in wanted if c not in self.groups]
+        updating = sorted(self.groups) if update is None else sorted(set(update))
+        missing = [c for c in set(wanted) | set(updating) if c not in self.groups]
         if missing:
-            raise KeyError(f"worker {self.worker} is asked for groups {missing} it does not hold")
+            raise KeyError(f"worker {self.worker} is asked for groups {sorted(missing)} it does not hold")
         self.module.train()
         beta = np.float32(self.beta)
-        for c in sorted(self.groups):
+        for c in updating:
             group = self.groups[c]
             positions = sample_batch(group.images.shape[0], self.batch, batch_generator(self.seed, self.worker,
                                                                                          round, c))
@@ -150,4 +154,7 @@ class ClassMomentumClient:
             m *= beta
             m += (np.float32(1) - beta) * g
             self.momenta[c] = m
+        stale = [c for c in wanted if c not in self.momenta]
+        if stale:
+            raise KeyError(f"worker {self.worker} has no momentum yet for groups {stale}")
         return {c: self.momenta[c] for c in wanted}
