@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DesgdError", "LiveServer", "Message", "find_library", "library_version"]
+__all__ = ["DesgdError", "LiveServer", "Message", "engine", "find_library", "library_version"]
 
 BUILD_HINT = "swift build -c release --product DesgdLive"
 LIBRARY_NAME = "libDesgdLive.so"
@@ -106,6 +106,16 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
 def library_version(path: Path | None = None) -> str:
     """The library's version string, e.g. "desgd 0.13.0"."""
     return _load(path).desgd_live_version().decode()
+
+
+def engine(name: str, version: str, torch_version: str, data: str, model: list[dict[str, Any]],
+           nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request's `engine`: the framework, the clients' training library, their data and model, and
+    the registered nodes ({"worker", "node", "publicKey"}). The training library goes under both
+    `torch` (/work/spec/live-abi.md) and `training` ("torch <version>", the name desgd's trace header
+    uses, which the library requires)."""
+    return {"name": name, "version": version, "torch": torch_version, "training": f"torch {torch_version}",
+            "data": data, "model": model, "nodes": nodes}
 
 
 def _addr(a: np.ndarray) -> int:

@@ -30,7 +30,7 @@ from flwr.supercore import log
 
 from desgd.flower.options import parse_options, split_options
 from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
-from desgd.live import LiveServer
+from desgd.live import LiveServer, engine
 
 __all__ = ["app", "register_nodes", "wait_for_nodes"]
 
@@ -131,14 +131,12 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
         "trace": trace, "overwrite": bool(_config(context, "overwrite", False)), "options": options,
         "record": str(_config(context, "record", "full")),
         "keyframeEvery": int(_config(context, "keyframe-every", 100)),
-        "engine": {
-            "name": "flower", "version": flwr.__version__, "torch": torch.__version__,
-            "data": "Fashion-MNIST (Debian dataset-fashion-mnist) on every SuperNode; honest clients train on "
-                    "desgd's partition indices, Byzantine clients on the whole training set",
-            "model": layout(build_model(shape.model)),
-            "nodes": [{"worker": r.worker, "node": str(r.node_id), "publicKey": r.public_key}
-                      for r in registrations],
-        },
+        "engine": engine(
+            "flower", flwr.__version__, torch.__version__,
+            "Fashion-MNIST (Debian dataset-fashion-mnist) on every SuperNode; honest clients train on desgd's "
+            "partition indices, Byzantine clients on the whole training set",
+            layout(build_model(shape.model)),
+            [{"worker": r.worker, "node": str(r.node_id), "publicKey": r.public_key} for r in registrations]),
     }
     server_key = str(_config(context, "server-key", ""))
     if server_key:
