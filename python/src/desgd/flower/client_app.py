@@ -52,11 +52,12 @@ def _key(context: Context) -> signing.Ed25519PrivateKey:
 
 @app.query()
 def register(msg: Message, context: Context) -> Message:
-    """Registration: who this node is and the key its messages will be signed with."""
-    import torch
+    """Registration: who this node is and the key its messages will be signed with. (torch's version
+    comes from the package metadata: importing torch would cost seconds per node for nothing.)"""
+    from importlib.metadata import version
 
     record = ConfigRecord({"worker": _worker(context), "role": str(context.node_config.get("role", "honest")),
-                           "publicKey": signing.public_key_hex(_key(context)), "torch": torch.__version__})
+                           "publicKey": signing.public_key_hex(_key(context)), "torch": version("torch")})
     return Message(RecordDict({"registration": record}), reply_to=msg)
 
 

@@ -147,7 +147,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m desgd.flower.run_local",
                                 description="Run DeSGD on a local Flower federation (everything on 127.0.0.1).")
     p.add_argument("--out", required=True, help="the trace to write")
-    p.add_argument("--options", default="", help="desgd-record simulation options, one string")
+    p.add_argument("--options", help="desgd-record simulation options, one string (default: the app's "
+                   "run config `options`)")
     p.add_argument("--rounds", type=int, help="appends --rounds N to the options")
     p.add_argument("--nodes", type=int, help="SuperNodes to start (default: what the options need; a "
                    "different number is refused by the server, which this lets you check)")
@@ -163,9 +164,21 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def app_options(app: Path) -> str:
+    """The `options` of the app's [tool.flwr.app.config] (what `flwr run` would use unchanged)."""
+    import tomllib
+
+    config = tomllib.loads((app / "pyproject.toml").read_text())
+    try:
+        return str(config["tool"]["flwr"]["app"]["config"]["options"])
+    except KeyError:
+        raise RunFailed(f"{app / 'pyproject.toml'} has no [tool.flwr.app.config] options: pass --options") from None
+
+
 def run(a: argparse.Namespace) -> dict[str, Any]:
     """The federation, start to finish; returns the ServerApp's summary. Raises RunFailed."""
-    options = split_options(a.options)
+    app = (a.app or default_app()).resolve()
+    options = split_options(a.options if a.options is not None else app_options(app))
     if a.rounds is not None:
         options += ["--rounds", str(a.rounds)]
     try:
@@ -176,7 +189,6 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     out = Path(a.out).resolve()
     if out.exists() and not a.overwrite:
         raise RunFailed(f"{out} exists: pass --overwrite to replace it")
-    app = (a.app or default_app()).resolve()
     run_dir = (a.run_dir or Path(tempfile.mkdtemp(prefix="desgd-federation-"))).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
