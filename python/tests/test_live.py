@@ -110,7 +110,8 @@ class LiveServerTests(unittest.TestCase):
             for c in d["holdings"][w]:
                 idx = np.asarray(d["partition"][w][c], dtype=np.int64)
                 self.assertTrue(np.all(labels[idx] == c))
-                groups[c] = Group(normalize(images[idx], norm["mean"], norm["std"]), torch.from_numpy(labels[idx].astype(np.int64)))
+                groups[c] = Group(normalize(images[idx], norm["mean"], norm["std"]),
+                                  torch.from_numpy(labels[idx].astype(np.int64)))
             clients.append(ClassMomentumClient(build_model("small"), groups, batch=d["batch"], beta=d["beta"],
                                                weight_decay=d["weightDecay"], seed=d["seed"], worker=w))
         x = self.live.initial_parameters()
@@ -137,8 +138,8 @@ class LiveServerTests(unittest.TestCase):
         forged = list(good)
         w, c = pairs[0]
         other = (w + 1) % HONEST
-        forged[0] = Message(w, c, good[0].vector, signing.sign_message(self.keys[other], self.live.description["runTag"],
-                                                                       0, c, w, good[0].vector))
+        tag = self.live.description["runTag"]
+        forged[0] = Message(w, c, good[0].vector, signing.sign_message(self.keys[other], tag, 0, c, w, good[0].vector))
         with self.assertRaises(DesgdError) as e:
             self.live.round(0, forged)
         self.assertEqual(e.exception.status, 2)
