@@ -55,18 +55,21 @@ def open_live(directory: Path, record: str, keys: list, rounds: int, honest: int
     return LiveServer.open(request)
 
 
-def desgd_rounds(live: LiveServer, keys: list, rounds: int, rng: np.random.Generator) -> tuple[list[float], dict]:
+def desgd_rounds(live: LiveServer, keys: list, rounds: int, rng: np.random.Generator
+                 ) -> tuple[list[float], dict, int]:
     regs = [Registration(100 + w, w, "honest", signing.public_key_hex(k)) for w, k in enumerate(keys)]
     strategy = DesgdStrategy(live, regs, "lenet")
     d = live.parameter_count
     tag = live.description["runTag"]
     seconds = []
+    sent = 0
     for t in range(rounds):
         replies = []
         classes = live.classes(t)
         for r in regs:
             send = strategy.sends(r.worker, classes)
             vectors = {c: (rng.standard_normal(d, dtype=np.float32) * np.float32(1e-3)) for c in send}
+            sent += len(vectors)
             sigs = [signing.sign_message(keys[r.worker], tag, t, c, r.worker, v) for c, v in vectors.items()]
             content = RecordDict({"momenta": ArrayRecord({momentum_key(c): Array(v) for c, v in vectors.items()}),
                                   "desgd": ConfigRecord({"worker": r.worker, "classes": send, "signatures": sigs})})
@@ -74,7 +77,7 @@ def desgd_rounds(live: LiveServer, keys: list, rounds: int, rng: np.random.Gener
         start = time.perf_counter()
         strategy.aggregate_train(t + 1, replies)
         seconds.append(time.perf_counter() - start)
-    return seconds, live.close()
+    return seconds, live.close(), sent // rounds
 
 
 def flower_rounds(strategy: FedAvg, nodes: int, rounds: int, d: int, rng: np.random.Generator) -> list[float]:
@@ -103,13 +106,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for record in ("full", "decisions"):
             live = open_live(Path(tmp), record, keys, a.rounds, a.honest, a.byzantine)
-            results[f"DesgdStrategy ({record})"], closed = desgd_rounds(live, keys, a.rounds, rng)
+            results[f"DesgdStrategy ({record})"], closed, per_round = desgd_rounds(live, keys, a.rounds, rng)
             print(f"  live close ({record}): {closed}", file=sys.stderr)
     results["FedAvg"] = flower_rounds(FedAvg(), nodes, a.rounds, d, rng)
     results["FedTrimmedAvg (beta 0.2)"] = flower_rounds(FedTrimmedAvg(beta=0.2), nodes, a.rounds, d, rng)
     base = statistics.median(results["FedAvg"])
     print(f"server seconds per round, d = {d}, {a.honest} honest + {a.byzantine} Byzantine, {a.rounds} rounds "
-          f"(median; DeSGD: 1 class per round, ALIE computed by the server)")
+          f"(median). DeSGD: one class per round, {per_round} client messages (its holders) + {a.byzantine} ALIE "
+          f"messages computed by the server, signatures checked; FedAvg, FedTrimmedAvg: {nodes} messages")
     for name, s in results.items():
         m = statistics.median(s)
         print(f"  {name:28s} {m:8.4f} s   x{m / base:6.2f} of FedAvg")
