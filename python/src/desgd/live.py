@@ -52,8 +52,9 @@ class Message:
 
 
 def find_library() -> Path:
-    """`$DESGD_LIBRARY`, else `.build/release/libDesgdLive.so` in this file's nearest ancestor that has
-    one (the checkout, when the package is installed editable or run from source)."""
+    """`$DESGD_LIBRARY`, else `.build/release/libDesgdLive.so` in the nearest ancestor that has one of
+    this file (the checkout, when the package is installed editable or run from source), then of the
+    current directory (a regular install, used from the checkout)."""
     env = os.environ.get("DESGD_LIBRARY")
     if env:
         p = Path(env)
@@ -61,7 +62,7 @@ def find_library() -> Path:
             raise FileNotFoundError(f"DESGD_LIBRARY={env} is not a file; build it with `{BUILD_HINT}`")
         return p
     here = Path(__file__).resolve()
-    for parent in here.parents:
+    for parent in [*here.parents, *(Path.cwd() / "x").parents]:
         candidate = parent / ".build" / "release" / LIBRARY_NAME
         if candidate.is_file():
             return candidate

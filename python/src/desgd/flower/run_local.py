@@ -63,12 +63,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeou
 
 
 def default_app() -> Path:
-    """examples/flower-desgd of the checkout this package lives in."""
-    for parent in Path(__file__).resolve().parents:
+    """examples/flower-desgd of the checkout this package lives in, or of the current directory's."""
+    for parent in [*Path(__file__).resolve().parents, *(Path.cwd() / "x").parents]:
         candidate = parent / "examples" / "flower-desgd"
         if (candidate / "pyproject.toml").is_file():
             return candidate
-    raise RunFailed("examples/flower-desgd not found above the package: pass --app DIR")
+    raise RunFailed("examples/flower-desgd not found above the package or the current directory: pass --app DIR")
 
 
 def toml_string(value: str) -> str:
