@@ -104,28 +104,86 @@ class Federation:
             if p.poll() is not None:
                 raise RunFailed(f"{name} exited with status {p.returncode} (log: {self.logs / (name + '.log')})")
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM to every process group started, then SIGKILL to those still there after `grace` s."""
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM to every process started and to all their descendants, then SIGKILL to those still
+        there after `grace` s. Descendants are collected first, by pid, because Flower starts the
+        ServerApp in a session of its own: signalling process groups alone would orphan it. SIGTERM
+        reaches the ServerApp as a graceful exit, so it closes the trace after the completed rounds."""
+        pids: list[int] = []
         for _, p in self.processes:
             if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace
-        for _, p in self.processes:
+                pids.append(p.pid)
+            pids.extend(descendants(p.pid))
+        for pid in pids:
             try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
                 pass
         for _, p in self.processes:
             try:
-                os.killpg(p.pid, signal.SIGKILL)  # also the group's stragglers (app processes)
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+            for _, p in self.processes:
+                p.poll()  # reap our children so that they do not linger as zombies
+            time.sleep(0.2)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for _, p in self.processes:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # also the group's stragglers (ClientApp processes)
             except (ProcessLookupError, PermissionError):
                 pass
             if p.poll() is None:
                 p.wait(timeout=5)
         self.processes.clear()
+
+
+def _parents() -> dict[int, int]:
+    """pid → parent pid of every process, from /proc."""
+    out: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "(comm)": state, ppid, ...
+        if len(fields) > 1 and fields[1].isdigit():
+            out[int(entry)] = int(fields[1])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren, ...), now."""
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    out: list[int] = []
+    stack = list(children.get(pid, []))
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(children.get(p, []))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a running process (not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:stat.rfind(")") + 3] != "Z"
 
 
 def run_status(flwr: Path, env: dict[str, str], timeout: float) -> list[dict[str, Any]]:
@@ -306,7 +364,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_arguments(argv)
+    # SIGTERM and SIGINT (even when a non-interactive shell started us with SIGINT ignored) both stop
+    # the federation through the same path as Ctrl-C: the `finally` that stops every process group.
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         summary = run(a)
     except RunFailed as e:
@@ -317,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     rounds = summary.get("rounds", [])
     walls = [r["wall"] for r in rounds]
     evals = summary.get("evaluations", {})
