@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Keys and signatures through the real executables and the standard tools: OpenSSH's
-/// `ssh-keygen`, `openssl`, and the Python reader (traces/desgd_trace.py with the cryptography
+/// `ssh-keygen`, `openssl`, and the Python reader (python/src/desgd/trace.py with the cryptography
 /// package). Runs where the tools are installed (Debian: openssh-client, openssl,
 /// python3-cryptography), and always in CI (CI=true), where a missing tool is a failure.
 @Suite struct KeyCommandTests {
@@ -218,7 +218,7 @@ import Testing
         #expect(pub.output == OpenSSHKey.publicLine(Array(raw), comment: "desgd") + "\n")
     }
 
-    /// The Python reader verifies signatures on its own (check 7 of traces/check_desgd_trace.py):
+    /// The Python reader verifies signatures on its own (check 7 of python/src/desgd/check_trace.py):
     /// a genuine trace passes under its key, the identity-key forgery and another key fail.
     @Test(.enabled(if: pythonCryptography, "python3 with cryptography, zstandard and numpy"))
     func pythonVerifiesSignatures() throws {
@@ -236,11 +236,12 @@ import Testing
         _ = FileManager.default.createFile(atPath: d + "/forged.trace", contents: Data(forged))
         let identityLine = OpenSSHKey.publicLine(Self.identity, comment: "") + "\n"
         _ = FileManager.default.createFile(atPath: d + "/identity.pub", contents: Data(identityLine.utf8))
-        let checker = Self.traces.appendingPathComponent("check_desgd_trace.py").path
+        let package = Self.traces.deletingLastPathComponent().appendingPathComponent("python/src/desgd")
+        let checker = package.appendingPathComponent("check_trace.py").path
         let good = try Self.run(Self.python, [checker, "t.trace", "--trust", "a.key.pub"], in: d)
         #expect(good.status == 0 && good.output.contains("7. signatures") && good.output.contains("whole file"),
                 "\(good.output)")
-        let reader = Self.traces.appendingPathComponent("desgd_trace.py").path
+        let reader = package.appendingPathComponent("trace.py").path
         let bad: [(String, String, String)] = [
             ("t.trace", "b.key.pub", "not by the trusted key"), ("forged.trace", "a.key.pub", "small order"),
             ("forged.trace", "identity.pub", "small order"),

@@ -153,7 +153,7 @@ extension CompatibilityTests {
     }
 }
 
-/// The Python reader (traces/desgd_trace.py, written from FORMAT.md alone) reads the sample and
+/// The Python reader (python/src/desgd/trace.py, written from FORMAT.md alone) reads the sample and
 /// passes its checks: the chain, the model rebuilt from keyframes and diffs, the recorded gap
 /// recomputed in numpy, truncation and a flipped byte. Runs where the interpreter (`$DESGD_PYTHON`, default
 /// Debian's /usr/bin/python3, which `python3-numpy` and `python3-zstandard` serve) has zstandard and numpy,
@@ -179,11 +179,13 @@ extension CompatibilityTests {
         }
     }
 
-    /// Runs traces/check_desgd_trace.py on `path`: its exit status and its output.
+    /// Runs python/src/desgd/check_trace.py on `path`: its exit status and its output.
     static func check(_ path: String) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: PythonReaderTests.interpreter)
-        p.arguments = [CompatibilityTests.samples.deletingLastPathComponent().appendingPathComponent("check_desgd_trace.py").path, path]
+        let checker = CompatibilityTests.samples.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/src/desgd/check_trace.py")
+        p.arguments = [checker.path, path]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -193,7 +195,7 @@ extension CompatibilityTests {
         return (p.terminationStatus, text)
     }
 
-    /// The Python reader reads state checkpoints (format 1.2): check 6 of check_desgd_trace.py
+    /// The Python reader reads state checkpoints (format 1.2): check 6 of desgd/check_trace.py
     /// compares each with the keyframe of its round, bit for bit.
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderReadsCheckpoints() throws {
         let (path, _, _) = try record(tinyConfig(), keyframes: 3, checkpoints: 3)

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Check traces/desgd_trace.py against a finished trace: python3 check_desgd_trace.py TRACE [--trust KEY.pub]
+"""Check the trace reader (desgd.trace) against a finished trace:
+
+    python3 -m desgd.check_trace TRACE [--trust KEY.pub]
+    python3 python/src/desgd/check_trace.py TRACE [--trust KEY.pub]     (package not installed)
 
 1. the digest chain verifies;
 2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every later keyframe bit for bit;
@@ -17,8 +20,13 @@ import os, sys, tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from desgd_trace import (Trace, TraceError, aggregate, checkpoint_state, honest_mean, num,  # noqa: E402
+if not __package__:
+    # Run as a file: import the reader from the package's source tree (python/src), not from this
+    # file's directory, where desgd/trace.py would shadow the standard library's `trace`.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    sys.path.insert(0, os.path.dirname(_here))
+from desgd.trace import (Trace, TraceError, aggregate, checkpoint_state, honest_mean, num,  # noqa: E402
                          verify_signatures)
 
 GAP_RTOL = 1e-6

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reader for desgd trace files (format 1.x), written from traces/FORMAT.md alone.
 
-    from desgd_trace import Trace, messages, honest_mask, aggregate
+    from desgd.trace import Trace, messages, honest_mask, aggregate
     tr = Trace("run.trace")
     r = tr.round(5)                      # the round's JSON dict (a Body: dict + .vectors)
     X = messages(r, aggregation=0)       # senders x d float32
@@ -10,11 +10,19 @@
 
     ok, msg = verify_signatures(tr, "lab.key.pub")   # §3.6: signed whole by that key? (needs cryptography)
 
-CLI: python3 traces/desgd_trace.py TRACE [--round T] [--checkpoint T] [--verify] [--trust KEY.pub]
+CLI: python3 -m desgd.trace TRACE [--round T] [--checkpoint T] [--verify] [--trust KEY.pub]
+     (or, without installing the package: python3 python/src/desgd/trace.py TRACE ...)
 Needs only the standard library, zstandard and numpy; verifying signatures also needs cryptography
-(Debian: python3-cryptography).
+(Debian: python3-cryptography). It imports nothing else from the desgd package, so that it also runs
+as a lone file.
 """
 import argparse, base64, contextlib, hashlib, json, os, stat, struct, sys
+
+if __name__ == "__main__" and not __package__:
+    # Run as a file: its directory heads sys.path, where this very file would shadow the standard
+    # library's `trace` module for anything imported below. Drop that directory.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
 import numpy as np
 import zstandard
