@@ -172,4 +172,55 @@ import Testing
             _ = try LiveServer(config: config, engine: engine, trace: .init(path: Self.temporary("model")))
         }
     }
+    @Test func readersRefuseHostileEnginesAndSignatures() throws {
+        let path = Self.temporary("hostile")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try Self.run(["--agg", "trmean", "--attack", "alie"], path: path)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        func opens(_ edited: [UInt8]?) throws -> Bool {
+            let out = Self.temporary("hostile-edit")
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            try Data(try #require(edited)).write(to: URL(fileURLWithPath: out))
+            return (try? TraceReader(path: out)) != nil
+        }
+        #expect(try opens(TraceRewriting.rewrite(bytes)))
+        // The engine is format 1.5; its keys are valid Ed25519 keys; its nodes are the senders.
+        #expect(try !opens(TraceRewriting.rewrite(bytes, minor: 4)))
+        #expect(try !opens(TraceRewriting.rewrite(bytes) { json in
+            var engine = json["engine"] as! [String: Any]
+            var nodes = engine["nodes"] as! [[String: Any]]
+            nodes[0]["publicKey"] = String(repeating: "0", count: 64)  // a point of small order
+            engine["nodes"] = nodes
+            json["engine"] = engine
+        }))
+        #expect(try !opens(TraceRewriting.rewrite(bytes) { json in
+            var engine = json["engine"] as! [String: Any]
+            engine["nodes"] = Array((engine["nodes"] as! [[String: Any]]).dropLast())
+            json["engine"] = engine
+        }))
+        #expect(try !opens(TraceRewriting.rewrite(bytes) { json in
+            json["fork"] = ["parentDigest": String(repeating: "a", count: 64), "at": 1, "parentFile": "p", "changes": []]
+        }))
+        // A live round's signatures: one per sender, hex, present exactly for registered clients.
+        func roundReads(_ edit: @escaping (inout [String: Any]) -> Void) throws -> Bool {
+            let edited = try #require(TraceMutator.editingJSON(of: bytes, type: .round, round: 1, edit))
+            let out = Self.temporary("hostile-round")
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            try Data(edited).write(to: URL(fileURLWithPath: out))
+            return (try? TraceReader(path: out).round(1)) != nil
+        }
+        func editSignatures(_ change: @escaping ([Any]) -> Any?) -> (inout [String: Any]) -> Void {
+            { json in
+                var aggregations = json["aggregations"] as! [[String: Any]]
+                aggregations[0]["signatures"] = change(aggregations[0]["signatures"] as! [Any])
+                json["aggregations"] = aggregations
+            }
+        }
+        #expect(try roundReads(editSignatures { $0 }))
+        #expect(try !roundReads(editSignatures { _ in nil }))
+        #expect(try !roundReads(editSignatures { Array($0.dropLast()) }))
+        #expect(try !roundReads(editSignatures { s in var s = s; s[0] = NSNull(); return s }))
+        #expect(try !roundReads(editSignatures { s in var s = s; s[s.count - 1] = String(repeating: "ab", count: 64); return s }))
+        #expect(try !roundReads(editSignatures { s in var s = s; s[0] = String(repeating: "AB", count: 64); return s }))
+    }
 }
