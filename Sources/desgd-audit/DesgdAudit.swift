@@ -27,6 +27,7 @@ struct DesgdAuditCommand: ParsableCommand {
           desgd-audit traces/parent.trace traces/parent-fork1000-agg=geomed.trace traces/parent-fork1000-lr=0.05.trace --html family.html
 
         Live federations (docs/federation.md): the report names the engine (Flower's version, the clients' registered keys) and checks every recorded message against its client's key ("clients  N client messages verified …"; a message that fails exits 1).
+
         Signatures (desgd-record --sign): the integrity part says "signed by FINGERPRINT, whole file", "signed by FINGERPRINT up to round t only" (a killed recorder, a cut end or records appended after signing), "SIGNATURE INVALID: ..." (naming the record whose signature fails or where the digest chain breaks) or "unsigned". --trust KEY.pub exits 1, with one line saying why, unless that key alone signed the whole file.
 
         The worst case (--adversary worst [--budget N]): on every aggregation, the search of desgd-replay --adversary worst looks for the f Byzantine inputs that push the recorded rule (replayed on the recorded messages) and each --compare rule farthest from the honest mean. The report adds the worst λ̂ beside the recorded one per rule (text summary, three CSV columns per rule, JSON worstCase) and an HTML plot of the recorded λ̂, the worst λ̂ found and the proven bound over rounds; any round whose worst case exceeds the bound is printed loudly.

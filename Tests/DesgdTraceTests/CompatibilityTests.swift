@@ -173,7 +173,8 @@ extension CompatibilityTests {
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
         for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample,
-                       CompatibilityTests.version1_3ForkSample] {
+                       CompatibilityTests.version1_3ForkSample, CompatibilityTests.version1_4Sample,
+                       CompatibilityTests.version1_5LiveSample] {
             let (status, text) = try Self.check(CompatibilityTests.samples.appendingPathComponent(sample).path)
             #expect(status == 0, "\(sample): \(text)")
         }
@@ -225,3 +226,27 @@ extension CompatibilityTests {
     }
 }
 
+extension CompatibilityTests {
+    static let version1_5LiveSample = "v1.5-live-flower-trmean-alie-small-3r-signed.trace"
+
+    /// The 1.5 sample: a live federation's trace, recorded by desgd 0.13.0 from a real Flower 1.42
+    /// federation (a SuperLink, three PyTorch SuperNodes on 127.0.0.1, TrMean under ALIE crafted by the
+    /// server, the small model, 3 rounds; `python -m desgd.flower.run_local … --sign`): read, chain
+    /// pinned, signed whole by the committed server key, every client message verified against its
+    /// registered key. `Tests/DesgdLiveTests` verifies and audits such traces; the Python reader checks
+    /// this one above.
+    @Test func version1_5LiveSample() throws {
+        let r = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_5LiveSample).path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 5] && r.header.program == "desgd 0.13.0")
+        let engine = try #require(r.header.engine)
+        #expect(engine.name == "flower" && engine.version == "1.42.0" && engine.nodes.map(\.worker) == [0, 1, 2])
+        #expect(r.roundCount == 3 && r.header.recording == .full && r.checkpointRounds.isEmpty)
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "fc8645936fa4a9f40a801f0970e2aa2b674ad8940756eaaa48d1b766d7f8c936")
+        let key = try TracePublicKey.read(path: Self.samples.appendingPathComponent("v1.5-sample-server.key.pub").path)
+        #expect(r.verifySignatures(chain: chain).trustFailure(key) == nil)
+        let clients = try #require(ClientMessageVerification.verify(r))
+        #expect(clients.passed && clients.verified == 9 && clients.craftedByServer == 3 && clients.clients.count == 3)
+    }
+}
