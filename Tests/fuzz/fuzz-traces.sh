@@ -55,6 +55,8 @@ if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   $record --synthetic 300 --honest 4 --byzantine 1 --threads 1 --keyframe-every 100 --force --mode sgd --agg cclip \
     --attack mimic:mode=heuristic --rounds 2 --checkpoint-every 1 --record decisions --out "$WORK/seeds/checkpoints-mimic.trace" >/dev/null
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
+  # A live federation's trace (format 1.5: the header's engine, client signatures in every round).
+  cp traces/samples/v1.5-live-flower-trmean-alie-small-3r-signed.trace "$WORK/seeds/live-flower.trace"
   for t in "$WORK"/seeds/*.trace; do "$BUILD/release/desgd-fuzz" --bodies "$t" "$WORK/bodies"; done
 fi
 
