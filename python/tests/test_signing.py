@@ -1,4 +1,4 @@
-"""The signed client-message payload of /work/spec/live-abi.md, byte for byte, and key files."""
+"""The signed client-message payload of traces/FORMAT.md §5.3.1, byte for byte, and key files."""
 
 import hashlib
 import struct

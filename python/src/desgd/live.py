@@ -3,7 +3,7 @@
 The live server is desgd-record's simulation with the clients taken out: the aggregation rules, the
 server-side attacks, the server step of Algorithm 1 and the trace writer are desgd's Swift code, so a
 federation run by another engine (Flower) is aggregated and recorded exactly as a simulated one, and
-desgd-audit / desgd-replay read its trace like any other. The contract is /work/spec/live-abi.md;
+desgd-audit / desgd-replay read its trace like any other. The contract is docs/federation.md ("The C ABI");
 every function returns a status (0 ok, 2 bad input, 1 failure) and a one-line message, which
 `DesgdError` carries.
 
@@ -112,11 +112,9 @@ def library_version(path: Path | None = None) -> str:
 def engine(name: str, version: str, torch_version: str, data: str, model: list[dict[str, Any]],
            nodes: list[dict[str, Any]]) -> dict[str, Any]:
     """The request's `engine`: the framework, the clients' training library, their data and model, and
-    the registered nodes ({"worker", "node", "publicKey"}). The training library goes under both
-    `torch` (/work/spec/live-abi.md) and `training` ("torch <version>", the name desgd's trace header
-    uses, which the library requires)."""
-    return {"name": name, "version": version, "torch": torch_version, "training": f"torch {torch_version}",
-            "data": data, "model": model, "nodes": nodes}
+    the registered nodes ({"worker", "node", "publicKey"}); the training library as "torch <version>"."""
+    return {"name": name, "version": version, "training": f"torch {torch_version}", "data": data, "model": model,
+            "nodes": nodes}
 
 
 def _addr(a: np.ndarray) -> int:
@@ -124,7 +122,7 @@ def _addr(a: np.ndarray) -> int:
 
 
 class LiveServer:
-    """One live run: open it with a request (see the spec), then for each round t ask `classes(t)`,
+    """One live run: open it with a request (docs/federation.md, "The C ABI"), then for each round t ask `classes(t)`,
     collect the clients' signed messages and call `round(t, messages)`; `close()` finishes the trace.
 
     Use it as a context manager so that the trace is closed (footer, final signature) even when the

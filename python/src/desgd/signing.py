@@ -1,4 +1,4 @@
-"""Ed25519 keys and the signed client-message payload of the live server (/work/spec/live-abi.md).
+"""Ed25519 keys and the signed client-message payload of the live server (docs/federation.md, traces/FORMAT.md §5.3.1).
 
 Every message a client sends is signed with the client's own key, and the live server verifies it
 before the message reaches the aggregation rule: the trace then proves which node sent which
