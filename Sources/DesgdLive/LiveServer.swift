@@ -2,6 +2,7 @@ import DesgdNumerics
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
+import Foundation
 
 /// The server of a live federation (docs/federation.md): the clients compute their class momenta
 /// (Algorithm 1, lines 8–10) in their own framework and send them; this server checks each message
@@ -15,6 +16,8 @@ import DesgdTrace
 /// Rounds come in order, 0, 1, …; the run ends with ``finish()`` (the last keyframe and the
 /// footer), which a crash skips: the trace then reads as incomplete, every round before it intact.
 /// No state checkpoint is written: the clients' momenta, half of a run's state, are not the server's.
+/// A stopped run continues (``TraceOptions/resume``) from the server's state rebuilt from its trace
+/// (``LiveResumption``), into a new file that replaces the trace when the run finishes.
 public final class LiveServer {
     public let simulation: Simulation
     public let recorder: TraceRecorder
@@ -75,14 +78,41 @@ public final class LiveServer {
         }
         self.keys = keys
         self.engine = engine
+        guard trace.resume else {
+            do {
+                recorder = try TraceRecorder(path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
+                                             overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
+            } catch { throw .trace(error) }
+            recorder.runStarted(simulation.setup)
+            runTag = recorder.headerDigest()
+            replacing = nil
+            if let failure = recorder.failure { throw .trace(failure) }
+            return
+        }
+        let reader: TraceReader
+        do { reader = try TraceReader(path: trace.path) } catch { throw .input("cannot resume: \(error.message)") }
+        let signers = reader.verifySignatures(chain: reader.verifyChain()).signers
+        guard signers == (trace.signingKey.map { [$0.publicKey.fingerprint] } ?? []) else {
+            throw .input(signers.isEmpty ? "\(trace.path) is not signed: resume it without a signing key"
+                                         : "\(trace.path) is signed by \(signers.joined(separator: ", ")): resume it with that key")
+        }
+        let point = try LiveResumption(reader: reader, config: config, engine: engine)
+        do { try simulation.restore(server: point.snapshot) } catch { throw .input(error.message) }
+        let continuation = trace.path + LiveServer.continuationSuffix
         do {
-            recorder = try TraceRecorder(path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
-                                         overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
+            recorder = try TraceRecorder(continuingLive: reader, round: point.round, drift: point.drift, path: continuation,
+                                         signingKey: trace.signingKey)
         } catch { throw .trace(error) }
-        recorder.runStarted(simulation.setup)
-        runTag = recorder.headerDigest()
-        if let failure = recorder.failure { throw .trace(failure) }
+        runTag = point.runTag
+        nextRound = point.round
+        replacing = (continuation, trace.path)
     }
+
+    /// A resumed run writes `TRACE` + this, and renames it over the trace when it finishes: until then
+    /// the recorded trace stays as it was.
+    public static let continuationSuffix = ".continuing"
+    /// A resumed run's (continuation, trace) paths.
+    let replacing: (continuation: String, trace: String)?
 
     /// How the trace is written.
     public struct TraceOptions {
@@ -91,8 +121,12 @@ public final class LiveServer {
         public var mode: RecordingMode
         public var keyframeInterval: Int
         public var signingKey: TraceSigningKey?
+        /// Continue the live trace at `path` after its last complete round (the other options are the
+        /// trace's own).
+        public var resume: Bool
         public init(path: String, overwrite: Bool = false, mode: RecordingMode = .full, keyframeInterval: Int = 100,
-                    signingKey: TraceSigningKey? = nil) {
+                    signingKey: TraceSigningKey? = nil, resume: Bool = false) {
+            self.resume = resume
             self.path = path
             self.overwrite = overwrite
             self.mode = mode
@@ -178,12 +212,18 @@ public final class LiveServer {
     /// Ends the run after the rounds done: the keyframe after the last one, the footer (an interrupted
     /// run when fewer than the configured rounds ran). Returns what the recording wrote.
     public func finish() throws(LiveServerError) -> RecordingStatistics {
+        // A run stopped early ends with a keyframe too: the server state a resumed run checks against.
+        if nextRound < config.rounds { recorder.stopRequested = true }
         recorder.roundStarting(nextRound) { simulation.snapshot() }
         let result = SimulationResult(evaluations: evaluations, finalParameters: simulation.parameters,
                                       seconds: Stopwatch.now() - started, evaluationSeconds: evaluationSeconds,
                                       rounds: nextRound)
         recorder.runFinished(result)
         if let failure = recorder.failure { throw .trace(failure) }
+        if let (continuation, trace) = replacing, rename(continuation, trace) != 0 {
+            throw .trace(.io("cannot move \(continuation) over \(trace): \(String(cString: strerror(errno))); "
+                             + "the continued trace is \(continuation)"))
+        }
         return recorder.statistics
     }
 }

@@ -27,6 +27,7 @@ struct LiveRequest: Decodable {
     var record: String?
     var keyframeEvery: Int?
     var signingKey: String?
+    var resume: Bool?
     var engine: LiveEngine
 }
 
@@ -53,6 +54,8 @@ struct LiveDescription: Encodable {
     var evaluationInterval: Int
     var runTag: String
     var model: [LiveEngine.Tensor]
+    /// The first round this run executes: 0, or where a resumed run continues.
+    var nextRound: Int
 }
 
 enum Status {
@@ -109,7 +112,8 @@ public func desgdLiveOpen(_ request: UnsafePointer<CChar>?, _ handle: UnsafeMuta
         let mode = try RecordingMode.parse(parsed.record ?? "full")
         let key = try parsed.signingKey.map { path throws(TraceError) in try TraceSigningKey.read(path: path) }
         let options = LiveServer.TraceOptions(path: parsed.trace, overwrite: parsed.overwrite ?? false, mode: mode,
-                                              keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key)
+                                              keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key,
+                                              resume: parsed.resume ?? false)
         let server = try LiveServer(config: config, engine: parsed.engine, trace: options)
         handle.pointee = Unmanaged.passRetained(LiveSession(server: server)).toOpaque()
         return Status.ok
@@ -145,7 +149,8 @@ public func desgdLiveDescribe(_ handle: UnsafeMutableRawPointer?, _ json: Unsafe
         normalization: ["mean": simulation.dataset.provenance.normalization.mean,
                         "std": simulation.dataset.provenance.normalization.std],
         evaluationInterval: config.evaluationInterval, runTag: Hex.encode(server.runTag),
-        model: ParameterLayout(config.model.shape).tensors.map { .init(name: $0.name, shape: $0.shape) })
+        model: ParameterLayout(config.model.shape).tensors.map { .init(name: $0.name, shape: $0.shape) },
+        nextRound: server.nextRound)
     let bytes: [UInt8]
     do { bytes = Array(try JSONEncoder().encode(description)) } catch {
         report("\(error)", message, errorCapacity)

@@ -223,4 +223,79 @@ import Testing
         #expect(try !roundReads(editSignatures { s in var s = s; s[s.count - 1] = String(repeating: "ab", count: 64); return s }))
         #expect(try !roundReads(editSignatures { s in var s = s; s[0] = String(repeating: "AB", count: 64); return s }))
     }
+    /// Runs rounds `rounds` of an open server with the test clients' messages.
+    static func play(_ server: LiveServer, _ clients: Clients, rounds: Range<Int>) throws {
+        for t in rounds {
+            var storage: [[Float]] = []
+            storage.reserveCapacity(64)
+            let messages = try server.expectedMessages(round: t).map {
+                try clients.message(server, round: t, worker: $0.worker, classIndex: $0.classIndex, storage: &storage)
+            }
+            try server.round(t, messages: messages)
+        }
+    }
+
+    /// A run stopped after round 1 (cleanly, or cut after its last round record as a crash leaves it)
+    /// and resumed gives the uninterrupted run's trace byte for byte, signed or not.
+    @Test(arguments: [false, true]) func resumedRunIsTheUninterruptedOne(_ crashed: Bool) throws {
+        let words = ["--agg", "cclip", "--attack", "alie"]
+        let whole = Self.temporary("whole"), stopped = Self.temporary("stopped")
+        defer { for p in [whole, stopped] { try? FileManager.default.removeItem(atPath: p) } }
+        let key = try TraceSigningKey(seed: [UInt8](repeating: 9, count: 32))
+        let config = try SimulationOptions.parseWords(Self.options(words)).config
+        let clients = try Clients(workers: [0, 1, 2])
+        let engine = Self.engine({ _ in [] }, config: config, clients: clients)
+        let a = try LiveServer(config: config, engine: engine, trace: .init(path: whole, keyframeInterval: 2, signingKey: key))
+        try Self.play(a, clients, rounds: 0 ..< 4)
+        _ = try a.finish()
+        let b = try LiveServer(config: config, engine: engine, trace: .init(path: stopped, keyframeInterval: 2, signingKey: key))
+        try Self.play(b, clients, rounds: 0 ..< 3)
+        _ = try b.finish()
+        if crashed {
+            // Cut after round 2's record: no keyframe, signature, index or footer after it.
+            let reader = try TraceReader(path: stopped)
+            let last = try #require(reader.records.last { $0.type == .round })
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stopped))
+            try handle.truncate(atOffset: last.offset + last.size)
+            try handle.close()
+        }
+        let c = try LiveServer(config: config, engine: engine,
+                               trace: .init(path: stopped, keyframeInterval: 2, signingKey: key, resume: true))
+        #expect(c.nextRound == 3 && c.runTag == a.runTag)
+        #expect(FileManager.default.fileExists(atPath: stopped + LiveServer.continuationSuffix))
+        try Self.play(c, clients, rounds: 3 ..< 4)
+        _ = try c.finish()
+        #expect(!FileManager.default.fileExists(atPath: stopped + LiveServer.continuationSuffix))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: stopped)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+    }
+
+    @Test func resumeRefusesAnotherRunOrAFinishedOne() throws {
+        let path = Self.temporary("resume-refusals")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try SimulationOptions.parseWords(Self.options(["--agg", "trmean", "--attack", "alie"])).config
+        let clients = try Clients(workers: [0, 1, 2])
+        let engine = Self.engine({ _ in [] }, config: config, clients: clients)
+        let a = try LiveServer(config: config, engine: engine, trace: .init(path: path))
+        try Self.play(a, clients, rounds: 0 ..< 2)
+        _ = try a.finish()
+        func refusal(_ config: SimulationConfig, _ engine: LiveEngine, key: TraceSigningKey? = nil) -> String? {
+            do { _ = try LiveServer(config: config, engine: engine, trace: .init(path: path, signingKey: key, resume: true)); return nil } catch {
+                return error.message
+            }
+        }
+        var other = config
+        other.aggregator = "median"
+        #expect(refusal(other, engine)?.contains("other options") == true)
+        var strangers = engine
+        strangers.nodes[1].publicKey = engine.nodes[2].publicKey
+        #expect(refusal(config, strangers) != nil)
+        #expect(refusal(config, engine, key: try TraceSigningKey(seed: [UInt8](repeating: 4, count: 32)))?.contains("not signed") == true)
+        let b = try LiveServer(config: config, engine: engine, trace: .init(path: path, resume: true))
+        try Self.play(b, clients, rounds: 2 ..< 4)
+        _ = try b.finish()
+        #expect(refusal(config, engine)?.contains("nothing to resume") == true)
+        let reader = try TraceReader(path: path)
+        let verification = try Verification.verify(reader, threads: 1)
+        #expect(reader.roundCount == 4 && verification.passed)
+    }
 }

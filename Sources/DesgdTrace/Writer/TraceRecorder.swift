@@ -181,6 +181,42 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         _statistics.roundRecords = resumedAt! - reader.firstRound
     }
 
+    /// Continues a live federation's trace (FORMAT.md §5.1.2) into a new file at `path`: its records up
+    /// to and including its last round record are copied (the keyframe after it, the signature, index
+    /// and footer of a run that was stopped are not: an uninterrupted run has none there), and rounds go
+    /// on from `round`, the drift metrics from `drift` (rebuilt by the caller from the recorded rounds).
+    /// The header is the trace's, so the run tag its clients sign with is unchanged.
+    public init(continuingLive reader: TraceReader, round: Int, drift tracker: DriftTracker, path: String,
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel,
+                signingKey: TraceSigningKey? = nil) throws(TraceError) {
+        let h = reader.header
+        guard h.engine != nil else { throw .usage("\(reader.path) is not a live federation's trace") }
+        mode = h.recording
+        keyframeInterval = h.keyframeInterval
+        checkpointInterval = 0
+        driftWindow = h.driftWindow ?? DriftTracker.defaultWindow
+        driftRecent = h.effectiveDriftRecent
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel)
+        encoding = RecordEncoder(mode: mode, bounds: h.groups.map(\.resilienceBound))
+        plannedRounds = h.config.rounds
+        fork = nil
+        forkDrift = nil
+        engine = h.engine
+        resumedAt = round
+        copiedCheckpoint = nil
+        drift = tracker
+        guard let last = reader.records.lastIndex(where: { $0.type == .round }) ?? (round == 0 ? 0 : nil),
+              round == 0 || reader.records[last].round == round - 1 else {
+            throw .corrupted("\(reader.path): its last round record is not of round \(round - 1)")
+        }
+        let copied = Array(reader.records[...last])
+        let end = copied.last.map { $0.offset + $0.size } ?? 0
+        writer = try TraceFileWriter(path: path, continuing: reader.file.source, records: copied, checkedUpTo: end,
+                                     compressionLevel: compressionLevel, signingKey: signingKey)
+        _statistics.traceBytes = writer.bytesWritten
+        _statistics.roundRecords = round
+    }
+
     /// The round a resumed recorder starts at, nil otherwise; the round of the checkpoint it copied
     /// (not written again), nil when it started from the header.
     let resumedAt: Int?
