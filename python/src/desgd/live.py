@@ -127,9 +127,19 @@ class LiveServer:
 
     Use it as a context manager so that the trace is closed (footer, final signature) even when the
     federation fails midway: a closed trace of the completed rounds is still a valid, auditable trace.
+
+    Resuming: a request with `"resume": true` names an existing live trace of the same `options` and the
+    same registered public keys; the library rebuilds the server's state from it and continues after its
+    last complete round, `next_round` (R). The rounds are then R, R+1, ... < rounds, `parameters()` is
+    x_R, and `close()` writes the continued trace into the same path (the original stays intact until
+    then). The clients' momenta are not in the trace: they must come from the clients (desgd.flower's
+    client state files).
     """
 
     def __init__(self, request: dict[str, Any], library: Path | None = None) -> None:
+        if request.get("resume") and request.get("overwrite"):
+            # a library that does not know `resume` would honour `overwrite` and replace the run
+            raise DesgdError(2, "resume and overwrite exclude each other: a resumed run continues its trace")
         self._lib = _load(library)
         self._handle: int | None = None
         self._error = ctypes.create_string_buffer(ERROR_CAPACITY)
@@ -142,10 +152,16 @@ class LiveServer:
         self._handle = handle.value
         self.description: dict[str, Any] = self.describe()
         self.parameter_count = int(self.description["parameterCount"])
+        self.resumed = bool(request.get("resume", False))
+        if self.resumed and "nextRound" not in self.description:
+            self.close()
+            raise DesgdError(2, f"{find_library() if library is None else library} does not resume runs "
+                                "(its description has no nextRound): rebuild it")
 
     @classmethod
     def open(cls, request: dict[str, Any], library: Path | None = None) -> LiveServer:
-        """`LiveServer(request)`: opens the run (creates the trace and writes its header)."""
+        """`LiveServer(request)`: opens the run (creates the trace and writes its header, or with
+        `resume` reopens it after its last complete round)."""
         return cls(request, library)
 
     def __enter__(self) -> LiveServer:
@@ -180,8 +196,30 @@ class LiveServer:
             return json.loads(buf.value.decode())
         raise DesgdError(1, f"describe kept asking for a larger buffer ({needed.value} bytes)")
 
+    @property
+    def next_round(self) -> int:
+        """R, the first round this run executes: 0 for a new run, the round after the trace's last
+        complete one when resumed (describe's `nextRound`; a library without it only starts runs)."""
+        return int(self.description.get("nextRound", 0))
+
+    @property
+    def rounds(self) -> int:
+        """The run's number of rounds (all of them, resumed or not): rounds are next_round..<rounds."""
+        return int(self.description["rounds"])
+
+    @property
+    def run_tag(self) -> str:
+        """The run tag every client message is signed with (a resumed run keeps the original's)."""
+        return str(self.description["runTag"])
+
+    def parameters(self) -> np.ndarray:
+        """x_R, the model the next round starts from: x_0 (desgd's initialisation) for a new run, the
+        model after the trace's last complete round for a resumed one (float32, d values)."""
+        return self.initial_parameters()
+
     def initial_parameters(self) -> np.ndarray:
-        """x_0, desgd's initialisation of the model (float32, d values)."""
+        """The live server's current model: x_0 before the first round of a new run, x_R once resumed
+        (float32, d values). `parameters()` is the same call under the name that fits a resumed run."""
         out = np.empty(self.parameter_count, dtype=np.float32)
         self._check(self._lib.desgd_live_initial_parameters(self._live(), _addr(out), out.size,
                                                             ctypes.addressof(self._error), ERROR_CAPACITY))

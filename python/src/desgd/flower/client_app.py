@@ -2,7 +2,9 @@
 
 Node config (flower-supernode --node-config): `partition-id=i` is the worker index (honest workers
 0..n-1, then the Byzantine ones), `key=/path/worker-i.key` its Ed25519 key (PKCS#8 PEM),
-`role=honest|byzantine` what the operator started it as (the server checks it against the run).
+`role=honest|byzantine` what the operator started it as (the server checks it against the run),
+`state-dir=/abs/dir` where it keeps its momenta between runs (optional; without it a stopped run
+cannot be resumed).
 
 - query ("registration"): answers with the worker index, role and public key; the ServerApp opens
   the live server with these keys, which then accepts only messages they sign.
@@ -10,6 +12,21 @@ Node config (flower-supernode --node-config): `partition-id=i` is the worker ind
   of docs/design.md §2), applies the client-side attack if Byzantine, signs every momentum with the
   payload of desgd.signing and replies. The momenta persist in `context.state` between rounds: the
   deployment engine starts a new process for every message, so nothing else survives a round.
+
+What the clients must keep. The class momenta of the honest workers (and a Byzantine worker's own,
+under a client-side attack) are half of a run's state, and the trace does not hold them: the server
+records the messages it received, not the momenta the clients carry on. `context.state` lives only as
+long as the Flower run, so after every round the worker also writes its momenta to
+`STATE-DIR/worker-<w>.npz` (atomically: a temporary file, then os.replace) with the run tag, the
+round t they are after and the worker index; the file it replaces, if it held round t−1, becomes
+`worker-<w>.previous.npz`, because a run stopped after the clients computed round t but before the
+server recorded it resumes at round t and needs the momenta after t−1. A train message for round t
+takes the momenta after round t−1 of the same run tag, from `context.state` or else from those files;
+at t = 0 it starts from zero; otherwise it replies with an error and the server stops. It never
+restarts momenta from zero in the middle of a run: the trace would then claim a run that did not
+happen (docs/federation.md, "Stopping and resuming"). Recomputing a round gives the same momenta
+(the mini-batches are keyed by seed, worker, round and class; desgd.torch_client), so a resumed run
+sends the messages the uninterrupted one would have.
 
 Honest data: the sample indices desgd's partition gives this worker (sent by the server). Byzantine
 data: the whole training set, with true labels, or flipped (y ↦ 9 − y) under labelflip, where the
@@ -19,21 +36,153 @@ momentum of class c is computed on the samples of true class 9 − c labelled c;
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.common.constant import ErrorCode
 
 from desgd import signing
 from desgd.flower.strategy import momentum_key
 
-__all__ = ["app"]
+__all__ = ["MissingMomenta", "WorkerMomenta", "app", "load_state_file", "momenta_for_round", "save_state",
+           "state_files"]
 
 app = ClientApp()
 
-STATE_KEY = "desgd-momenta"
+STATE_KEY = "desgd-momenta"         # context.state: ArrayRecord, class index (str) → momentum
+STATE_OF_KEY = "desgd-momenta-of"   # context.state: ConfigRecord, the run tag, round and worker of STATE_KEY
+STATE_FORMAT = "desgd-client-momenta-v1"
+
+
+class MissingMomenta(RuntimeError):
+    """The worker cannot continue the run: it does not hold its momenta after the round before."""
+
+
+@dataclass(frozen=True)
+class WorkerMomenta:
+    """A worker's class momenta after round `round` of the run tagged `run_tag` (class −1: the SGD
+    baseline's single momentum)."""
+
+    run_tag: str
+    round: int
+    worker: int
+    momenta: dict[int, np.ndarray]
+
+
+def state_files(directory: Path, worker: int) -> tuple[Path, Path]:
+    """The worker's state file and the one it replaced (`worker-<w>.npz`, `worker-<w>.previous.npz`)."""
+    return directory / f"worker-{worker}.npz", directory / f"worker-{worker}.previous.npz"
+
+
+def load_state_file(path: Path, arrays: bool = True) -> WorkerMomenta:
+    """A state file written by `save_state` (only its run tag, round and worker when `arrays` is false).
+    Raises ValueError when the file is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["format"]) != STATE_FORMAT:
+                raise ValueError(f"{path}: format {str(z['format'])!r}, expected {STATE_FORMAT}")
+            classes = [int(c) for c in z["classes"]]
+            momenta = {c: np.array(z[f"momentum_{c}"], dtype=np.float32) for c in classes} if arrays else {}
+            return WorkerMomenta(str(z["run_tag"]), int(z["round"]), int(z["worker"]), momenta)
+    except (OSError, KeyError, ValueError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable desgd client state file: {e}") from None
+
+
+def _holds(path: Path, run_tag: str, round: int, worker: int) -> bool:  # noqa: A002
+    if not path.is_file():
+        return False
+    try:
+        m = load_state_file(path, arrays=False)
+    except ValueError:
+        return False
+    return (m.run_tag, m.round, m.worker) == (run_tag, round, worker)
+
+
+def save_state(directory: Path, state: WorkerMomenta) -> Path:
+    """Writes the momenta after round t to `worker-<w>.npz`, atomically (a temporary file in the same
+    directory, flushed to disk, then os.replace). The file it replaces becomes `worker-<w>.previous.npz`
+    when it holds round t−1 of the same run, so that the momenta after t−1 survive until the server has
+    recorded round t. Returns the state file's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    current, previous = state_files(directory, state.worker)
+    if _holds(current, state.run_tag, state.round - 1, state.worker):
+        os.replace(current, previous)
+    classes = sorted(state.momenta)
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(STATE_FORMAT), "run_tag": np.array(state.run_tag), "round": np.array(state.round),
+        "worker": np.array(state.worker), "classes": np.array(classes, dtype=np.int64),
+        **{f"momentum_{c}": np.asarray(state.momenta[c], dtype=np.float32) for c in classes},
+    }
+    fd, temporary = tempfile.mkstemp(prefix=f".worker-{state.worker}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, current)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)  # the rename itself survives a crash
+    finally:
+        os.close(directory_fd)
+    return current
+
+
+def _state_dir(context: Context) -> Path | None:
+    value = context.node_config.get("state-dir")
+    if not value:
+        return None
+    path = Path(str(value))
+    if not path.is_absolute():
+        raise ValueError(f"worker {_worker(context)}: state-dir={value} must be an absolute path")
+    return path
+
+
+def momenta_for_round(context: Context, run_tag: str, t: int, worker: int) -> dict[int, np.ndarray]:
+    """The momenta round t starts from: zero (empty) at t = 0; else those after round t−1 of this run,
+    from `context.state` (the same Flower run) or the state files (a resumed one). Raises
+    MissingMomenta, naming what it found, when neither holds them."""
+    if t == 0:
+        return {}
+    of = context.state.config_records.get(STATE_OF_KEY)
+    held = context.state.array_records.get(STATE_KEY)
+    if of is not None and held is not None and (str(of["runTag"]), int(of["round"]), int(of["worker"])) == (
+            run_tag, t - 1, worker):
+        return {int(k): a.numpy() for k, a in held.items()}
+    directory = _state_dir(context)
+    if directory is None:
+        raise MissingMomenta(f"worker {worker} has no momenta after round {t - 1} of this run (none in its "
+                             "context and no state-dir in its node config): it cannot continue this run")
+    found: list[str] = []
+    for path in state_files(directory, worker):
+        if not path.is_file():
+            continue
+        try:
+            m = load_state_file(path, arrays=False)
+        except ValueError as e:
+            found.append(str(e))
+            continue
+        if (m.run_tag, m.round, m.worker) == (run_tag, t - 1, worker):
+            return load_state_file(path).momenta
+        if m.run_tag != run_tag:
+            found.append(f"state file {path} holds another run's momenta (run tag {m.run_tag[:16]}…)")
+        elif m.worker != worker:
+            found.append(f"state file {path} holds worker {m.worker}'s momenta")
+        else:
+            found.append(f"state file {path} holds round {m.round}")
+    why = "; ".join(found) if found else f"no state file worker-{worker}.npz in {directory}"
+    raise MissingMomenta(f"worker {worker} has no momenta after round {t - 1} of this run ({why}): "
+                         "it cannot continue this run")
 
 
 def _worker(context: Context) -> int:
@@ -113,16 +262,23 @@ def train(msg: Message, context: Context) -> Message:
     if int(cfg["worker"]) != worker:
         raise ValueError(f"this node is worker {worker}, the server addressed worker {cfg['worker']}")
     t = int(cfg["round"])
+    run_tag = str(cfg["runTag"])
+    try:
+        momenta = momenta_for_round(context, run_tag, t, worker)
+    except MissingMomenta as e:
+        return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=str(e)), reply_to=msg)
     send = [int(c) for c in cfg["send"]]
     x = msg.content.array_records["arrays"]["x"].numpy()
     groups, update = _groups(cfg, send)
-    state = context.state.array_records.get(STATE_KEY)
-    momenta = {int(k): a.numpy() for k, a in state.items()} if state is not None else {}
     client = ClassMomentumClient(build_model(str(cfg["model"])), groups, batch=int(cfg["batch"]),
                                  beta=float(cfg["beta"]), weight_decay=float(cfg["weightDecay"]),
                                  seed=int(cfg["seed"]), worker=worker, momenta=momenta)
     sent = client.step(t, x, send, update=update)
     context.state[STATE_KEY] = ArrayRecord({str(k): Array(v) for k, v in client.momenta.items()})
+    context.state[STATE_OF_KEY] = ConfigRecord({"runTag": run_tag, "round": t, "worker": worker})
+    directory = _state_dir(context)
+    if directory is not None:  # before replying: a recorded round's momenta are always on disk
+        save_state(directory, WorkerMomenta(run_tag, t, worker, client.momenta))
     scale = float(cfg.get("signflip-scale", 0.0)) if str(cfg["role"]) == "byzantine" else 0.0
     key = _key(context)
     arrays: dict[str, Array] = {}

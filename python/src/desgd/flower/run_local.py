@@ -8,13 +8,19 @@ What it does, and why each step is there:
 - writes a private FLWR_HOME whose config.toml points the `flwr` CLI at this SuperLink, so the user's
   own Flower configuration is neither read nor changed;
 - generates one Ed25519 key per worker (and, with --sign, a trace-signing server key) in the run
-  directory: each SuperNode gets its key path in its node config;
+  directory: each SuperNode gets its key path in its node config, and `state-dir` (the run
+  directory's client-state/), where its ClientApp keeps its momenta after every round, so that any
+  run can be resumed;
+- with --resume, reuses the run directory's keys and state files and continues the trace after its
+  last complete round (the ServerApp's run config `resume`); every start in a run directory gets
+  logs, a SuperLink database and a summary of its own (logs/, logs-2/, ...);
 - runs `flwr run APP local --stream` with the run config, then asks `flwr ls` for the run's status:
   `flwr run` exits 0 even when the ServerApp crashed, so only "finished:completed" counts;
 - bounds every wait (start-up, the run) and stops every process it started, by process group, on
   success, failure and Ctrl-C.
 Exit status 0 on success; otherwise 1, with one line on stderr saying what failed (the logs stay in
-the run directory).
+the run directory); 130 when interrupted (Ctrl-C, SIGTERM, or --stop-after): the trace is closed after
+the completed rounds and the clients' state files stay, so `--resume` continues the run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -39,6 +46,28 @@ __all__ = ["Federation", "main"]
 
 class RunFailed(RuntimeError):
     """A step of the local federation failed; the message is the one line printed."""
+
+
+class StoppedAfter(KeyboardInterrupt):
+    """--stop-after N: round N was recorded, the federation is stopped as by Ctrl-C."""
+
+
+# The ServerApp's log line at the start of live round t (DesgdStrategy.configure_train): round t−1 is
+# recorded by then.
+ROUND_STARTED = re.compile(rb"desgd: round (\d+), S_t")
+CLIENT_STATE = "client-state"
+
+
+def attempt_suffix(run_dir: Path) -> str:
+    """"" for the first start in `run_dir`, "-2", "-3", ... after it: each start's logs, SuperLink
+    database, run config and summary are its own (a resumed run's SuperLink must not list the stopped
+    run, and the stopped run's logs stay)."""
+    if not (run_dir / "logs").exists():
+        return ""
+    k = 2
+    while (run_dir / f"logs-{k}").exists():
+        k += 1
+    return f"-{k}"
 
 
 def free_port() -> int:
@@ -79,12 +108,12 @@ def toml_string(value: str) -> str:
 class Federation:
     """The processes of one local federation; `stop()` ends them all (idempotent)."""
 
-    def __init__(self, run_dir: Path, bin_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, run_dir: Path, bin_dir: Path, env: dict[str, str], logs: str = "logs") -> None:
         self.run_dir = run_dir
         self.bin = bin_dir
         self.env = env
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.logs = run_dir / "logs"
+        self.logs = run_dir / logs
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -214,6 +243,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-dir", type=Path, help="keys, logs, FLWR_HOME (default: a new temporary directory)")
     p.add_argument("--sign", action="store_true", help="sign the trace with a server key generated in the run dir")
     p.add_argument("--overwrite", action="store_true", help="replace an existing trace")
+    p.add_argument("--resume", action="store_true", help="continue the run of --out after its last complete "
+                   "round, with the keys and client state files of --run-dir (which must be that run's)")
+    p.add_argument("--stop-after", type=int, metavar="N", help="stop the federation as Ctrl-C does once "
+                   "round N is recorded (for tests of --resume); exit status 130")
     p.add_argument("--record", default="full", help="desgd-record's --record (default full)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run (default 1800)")
     p.add_argument("--round-timeout", type=float, default=600, help="seconds for one round's replies")
@@ -245,10 +278,19 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         raise RunFailed(f"options: {e}") from None
     nodes = a.nodes if a.nodes is not None else shape.nodes
     out = Path(a.out).resolve()
-    if out.exists() and not a.overwrite:
-        raise RunFailed(f"{out} exists: pass --overwrite to replace it")
+    if a.resume:
+        if a.overwrite:
+            raise RunFailed("--resume and --overwrite exclude each other: a resumed run continues its trace")
+        if not out.is_file():
+            raise RunFailed(f"--resume: there is no trace {out} to continue")
+        if a.run_dir is None or not a.run_dir.is_dir():
+            raise RunFailed("--resume needs --run-dir, the stopped run's directory (its keys and client state)")
+    elif out.exists() and not a.overwrite:
+        raise RunFailed(f"{out} exists: pass --overwrite to replace it, or --resume to continue it")
     run_dir = (a.run_dir or Path(tempfile.mkdtemp(prefix="desgd-federation-"))).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    a.run_dir = run_dir  # for main's message when the run is interrupted
+    suffix = attempt_suffix(run_dir)
     bin_dir = Path(sys.executable).parent
     flwr = bin_dir / "flwr"
     for tool in ("flwr", "flower-superlink", "flower-supernode"):
@@ -270,12 +312,18 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     for w in range(nodes):
         path = keys / f"worker-{w}.key"
         if not path.exists():
+            if a.resume:  # new keys would not match the trace's registered ones
+                raise RunFailed(f"--resume: {path} is missing: the run dir must be the stopped run's")
             signing.save_private_key(signing.generate_key(), path)
         key_paths.append(path)
+    state_dir = run_dir / CLIENT_STATE
+    state_dir.mkdir(exist_ok=True)
     server_key = ""
     if a.sign:
         sk = keys / "server.key"
         if not sk.exists():
+            if a.resume:
+                raise RunFailed(f"--resume --sign: {sk} is missing: the run dir must be the stopped run's")
             signing.write_openssh_key(signing.generate_key(), sk, comment="desgd-federation")
         server_key = str(sk)
 
@@ -286,12 +334,13 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link_port}"\ninsecure = true\n')
     env = dict(os.environ, FLWR_HOME=str(home), DESGD_LIBRARY=str(library),
                PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
-    summary_path = run_dir / "summary.json"
-    overrides = run_dir / "run-config.toml"
+    summary_path = run_dir / f"summary{suffix}.json"
+    overrides = run_dir / f"run-config{suffix}.toml"
     overrides.write_text("\n".join([
         f"options = {toml_string(shlex.join(options))}",
         f"trace = {toml_string(str(out))}",
         f"overwrite = {'true' if a.overwrite else 'false'}",
+        f"resume = {'true' if a.resume else 'false'}",
         f"record = {toml_string(a.record)}",
         f"server-key = {toml_string(server_key)}",
         f"summary = {toml_string(str(summary_path))}",
@@ -299,17 +348,17 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         f"round-timeout = {float(a.round_timeout)}",
     ]) + "\n")
 
-    fed = Federation(run_dir, bin_dir, env)
+    fed = Federation(run_dir, bin_dir, env, logs=f"logs{suffix}")
     deadline = time.monotonic() + a.timeout
     try:
         started = time.monotonic()
         link = fed.start("superlink", [str(bin_dir / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
                                        "--port", str(link_port), "--disable-runtime-dependency-installation",
-                                       "--database", str(run_dir / "state.db")])
+                                       "--database", str(run_dir / f"state{suffix}.db")])
         wait_for_port(link_port, link, "flower-superlink", a.startup_timeout, fed.logs / "superlink.log")
         for w in range(nodes):
             config = (f"partition-id={w} num-partitions={nodes} key={toml_string(str(key_paths[w]))} "
-                      f"role={toml_string(shape.role(w))}")
+                      f"role={toml_string(shape.role(w))} state-dir={toml_string(str(state_dir))}")
             fed.start(f"supernode-{w}", [str(bin_dir / "flower-supernode"), "--insecure",
                                          "--superlink", f"127.0.0.1:{link_port}", "--host", "127.0.0.1",
                                          "--port", str(free_port()), "--node-config", config,
@@ -327,6 +376,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             fed.processes.append(("flwr run", proc))
             assert proc.stdout is not None
             os.set_blocking(proc.stdout.fileno(), False)
+            pending = b""  # the stream's unfinished last line, for --stop-after
             while proc.poll() is None:
                 if time.monotonic() > deadline:
                     raise RunFailed(f"the run did not finish within {a.timeout:.0f} s (logs: {fed.logs})")
@@ -335,6 +385,12 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                     log.write(chunk)
                     sys.stdout.buffer.write(chunk)
                     sys.stdout.flush()
+                    if a.stop_after is not None:
+                        *lines, pending = (pending + chunk).split(b"\n")
+                        started_rounds = [int(m.group(1)) for line in lines for m in [ROUND_STARTED.search(line)] if m]
+                        if any(t > a.stop_after for t in started_rounds):
+                            log.flush()
+                            raise StoppedAfter(f"round {a.stop_after} recorded")
                 else:
                     time.sleep(0.2)
             rest = proc.stdout.read()
@@ -373,8 +429,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as e:
         print(f"desgd federation failed: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("desgd federation interrupted: every process it started was stopped", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        why = f"stopped after round {a.stop_after} (--stop-after)" if isinstance(e, StoppedAfter) else "interrupted"
+        print(f"desgd federation {why}: every process it started was stopped; the trace holds the completed "
+              f"rounds and the clients' momenta are in the run dir: continue with --resume --run-dir {a.run_dir}",
+              file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -388,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(walls, default=0):.1f}-{max(walls, default=0):.1f} s, live server "
           f"{sum(r['live'] for r in rounds):.2f} s in all)"
           + (f"; accuracy {evals[last]['accuracy']:.4f} after round {last}" if last is not None else "")
-          + f"; trace {a.out}")
+          + f"; trace {a.out}"
+          + (f" (resumed at round {summary.get('firstRound', 0)})" if a.resume else ""))
     return 0
 
 

@@ -4,6 +4,10 @@ Run config (pyproject's [tool.flwr.app.config], or `flwr run --run-config`):
   options            desgd-record's simulation options, one string ("--model small --agg trmean ...")
   trace              where the trace is written (absolute path; the SuperLink's machine)
   overwrite          replace an existing trace (default false: refuse)
+  resume             continue the run recorded in `trace` after its last complete round R (default
+                     false): the live server rebuilds its state from the trace, the rounds R..<rounds
+                     run as Flower rounds 1..rounds−R, and the clients bring their momenta of round
+                     R−1 from their state files (client_app.py; docs/federation.md)
   record             full | decisions | ... (desgd-record's --record), keyframe-every N
   server-key         OpenSSH Ed25519 key that signs the trace ("" = unsigned)
   summary            a JSON file for the federation's own summary ("" = none): registrations,
@@ -84,6 +88,15 @@ def _config(context: Context, key: str, default: Any) -> Any:
     return context.run_config.get(key, default)
 
 
+def _flag(value: Any, key: str) -> bool:
+    """A boolean run-config value (TOML true/false; "true"/"false" from a --run-config string)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"run config '{key}' must be true or false, got {value!r}")
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Registration, the live server, the rounds; the trace is closed and the summary written whatever
@@ -109,6 +122,12 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
     trace = str(_config(context, "trace", ""))
     if not trace or not os.path.isabs(trace):
         raise ValueError(f"run config 'trace' must be an absolute path, got {trace!r}")
+    resume = _flag(_config(context, "resume", False), "resume")
+    overwrite = _flag(_config(context, "overwrite", False), "overwrite")
+    if resume and overwrite:
+        raise ValueError("run config: resume and overwrite exclude each other (a resumed run continues its trace)")
+    if resume and not os.path.isfile(trace):
+        raise FederationError(f"resume: there is no trace {trace} to continue")
     nodes_timeout = float(_config(context, "nodes-timeout", 120))
     round_timeout = float(_config(context, "round-timeout", 600))
     started = time.perf_counter()
@@ -128,7 +147,7 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
     from desgd.models import build_model, layout
 
     request: dict[str, Any] = {
-        "trace": trace, "overwrite": bool(_config(context, "overwrite", False)), "options": options,
+        "trace": trace, "overwrite": overwrite, "options": options,
         "record": str(_config(context, "record", "full")),
         "keyframeEvery": int(_config(context, "keyframe-every", 100)),
         "engine": engine(
@@ -141,6 +160,8 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
     server_key = str(_config(context, "server-key", ""))
     if server_key:
         request["signingKey"] = server_key
+    if resume:
+        request["resume"] = True
     live = LiveServer.open(request)
     strategy = None
     failure: BaseException | None = None
@@ -150,9 +171,19 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
         if d["byzantine"] > 0 and bool(d.get("clientSideAttack")) != shape.client_side_attack:
             raise FederationError(f"the attack {d['attack']} is {'client' if d.get('clientSideAttack') else 'server'}"
                                   "-side, the launcher assumed otherwise")
-        strategy = DesgdStrategy(live, registrations, shape.model)
-        x0 = ArrayRecord({"x": Array(live.initial_parameters())})
-        strategy.start(grid=grid, initial_arrays=x0, num_rounds=int(d["rounds"]), timeout=round_timeout)
+        first = live.next_round if resume else 0
+        if not resume and live.next_round != 0:
+            raise FederationError(f"the live server starts a new run at round {live.next_round}, not 0")
+        summary["firstRound"] = first
+        if resume:
+            log(INFO, "desgd: resuming at round %d of %d (trace %s, run tag %s…)", first, live.rounds, trace,
+                live.run_tag[:16])
+        strategy = DesgdStrategy(live, registrations, shape.model, first_round=first)
+        x = ArrayRecord({"x": Array(live.parameters())})  # x_0, or x_R when resumed
+        if strategy.flower_rounds == 0:
+            log(INFO, "desgd: the trace already holds all %d rounds: nothing to run", live.rounds)
+        else:
+            strategy.start(grid=grid, initial_arrays=x, num_rounds=strategy.flower_rounds, timeout=round_timeout)
     except BaseException as e:
         failure = e
         raise

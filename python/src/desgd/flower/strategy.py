@@ -15,6 +15,11 @@ and `aggregate_train` (the replies to the next model). DeSGD (Algorithm 1) needs
 A missing reply, an error reply, or a node claiming another worker's index stops the run: the live
 server needs exactly the round's messages, and a silently smaller round would change the robustness
 setting (f out of n) that the trace claims.
+
+Rounds: Flower numbers a strategy's rounds 1, 2, ... from wherever it starts; desgd's rounds are the
+run's, 0..<rounds. A run resumed at round R (docs/federation.md, "Stopping and resuming") executes
+live rounds R..<rounds as Flower rounds 1..rounds−R, so live round t = R + server_round − 1
+(`live_round`, `server_round`); with R = 0 it is the usual t = server_round − 1.
 """
 
 from __future__ import annotations
@@ -73,11 +78,17 @@ class RoundTiming:
 class DesgdStrategy(FedAvg):
     """Sends x_t and S_t; aggregates with desgd's live server (see the module's docstring)."""
 
-    def __init__(self, live: LiveServer, registrations: list[Registration], model: str) -> None:
+    def __init__(self, live: LiveServer, registrations: list[Registration], model: str,
+                 first_round: int = 0) -> None:
+        """`first_round` is R, the live round of Flower's round 1: 0 for a new run, `live.next_round`
+        for a resumed one (the strategy then runs `live.rounds - R` Flower rounds)."""
         n = len(registrations)
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=n, min_evaluate_nodes=0,
                          min_available_nodes=n, arrayrecord_key="arrays", configrecord_key="config")
         self.live = live
+        self.first_round = int(first_round)
+        if not 0 <= self.first_round <= int(live.description["rounds"]):
+            raise ValueError(f"first round {first_round} outside 0...{live.description['rounds']}")
         self.registrations = list(registrations)
         self.model = model
         self.timings: list[RoundTiming] = []
@@ -89,6 +100,25 @@ class DesgdStrategy(FedAvg):
         self.by_worker = {r.worker: r for r in self.registrations}
         self._static = {r.worker: self._static_config(r) for r in self.registrations}
         self._round_started = time.perf_counter()
+
+    # ---- rounds --------------------------------------------------------------------------------
+
+    @property
+    def flower_rounds(self) -> int:
+        """How many Flower rounds `start` must run: the live rounds R..<rounds."""
+        return int(self.live.description["rounds"]) - self.first_round
+
+    def live_round(self, server_round: int) -> int:
+        """desgd's round t of Flower's round `server_round` (1-based): t = R + server_round − 1."""
+        if server_round < 1:
+            raise ValueError(f"Flower round {server_round}: Flower's rounds start at 1")
+        return self.first_round + server_round - 1
+
+    def server_round(self, t: int) -> int:
+        """Flower's round of desgd's round t (the inverse of `live_round`)."""
+        if t < self.first_round:
+            raise ValueError(f"round {t} precedes this run's first round {self.first_round}")
+        return t - self.first_round + 1
 
     # ---- configure -----------------------------------------------------------------------------
 
@@ -130,7 +160,7 @@ class DesgdStrategy(FedAvg):
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
         """One message per registered node (not a sample: every worker takes part in every round)."""
-        t = server_round - 1
+        t = self.live_round(server_round)
         self._round_started = time.perf_counter()
         classes = self.live.classes(t)
         messages = []
@@ -195,7 +225,7 @@ class DesgdStrategy(FedAvg):
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """x_{t+1} from desgd's live server; metrics: the evaluation on evaluation rounds, and timings."""
-        t = server_round - 1
+        t = self.live_round(server_round)
         start = time.perf_counter()
         messages = self.decode(t, list(replies))
         decoded = time.perf_counter()
