@@ -259,6 +259,27 @@ class ClientMomentaTests(unittest.TestCase):
             strategy.server_round(2)
 
 
+class ServerAppConfigTests(unittest.TestCase):
+    """The ServerApp's run config `resume`, before any node or library is involved."""
+
+    def run_config(self, **config: Any) -> str:
+        from desgd.flower.server_app import _run
+        context = Context(run_id=1, node_id=0, state=RecordDict(), node_config={},
+                          run_config={"options": "--model small --honest 2 --byzantine 0", **config})
+        with self.assertRaises((FederationError, ValueError)) as e:
+            _run(None, context, {})  # type: ignore[arg-type] (refused before the grid is used)
+        return str(e.exception)
+
+    def test_resume_needs_the_trace(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            trace = str(Path(d) / "gone.trace")
+            self.assertEqual(self.run_config(trace=trace, resume=True),
+                             f"resume: there is no trace {trace} to continue")
+            self.assertIn("resume and overwrite exclude each other",
+                          self.run_config(trace=trace, resume=True, overwrite=True))
+            self.assertIn("'resume' must be true or false", self.run_config(trace=trace, resume="yes"))
+
+
 OPTIONS = ["--model", "small", "--honest", "2", "--byzantine", "1", "--agg", "trmean", "--attack", "signflip",
            "--partition", "iid", "--rounds", "4", "--eval-every", "2", "--seed", "5", "--batch", "16"]
 
