@@ -396,8 +396,13 @@ class InProcessResumeTests(unittest.TestCase):
 
 
 def run_local(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    """run_local, with the Flower processes importing the desgd package this test imports (an absolute
+    PYTHONPATH: they run in the run directory, where a relative one would find the installed package)."""
+    import desgd
+    source = str(Path(desgd.__file__).resolve().parents[1])
+    path = os.pathsep.join([source, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
     return subprocess.run([sys.executable, "-m", "desgd.flower.run_local", *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, DESGD_LIBRARY=str(LIBRARY)))
+                          timeout=timeout, env=dict(os.environ, DESGD_LIBRARY=str(LIBRARY), PYTHONPATH=path))
 
 
 def processes_naming(run_dir: Path) -> list[str]:
@@ -435,9 +440,10 @@ class FederationResumeTests(unittest.TestCase):
             with Trace(str(trace)) as tr:
                 self.assertTrue(tr.finished)          # closed by the ServerApp on SIGTERM
                 self.assertEqual(tr.round_count, 2)
-            for w in range(3):                        # round 2 may have been computed, not recorded
-                m = load_state_file(state_files(run_dir / "client-state", w)[0], arrays=False)
-                self.assertIn(m.round, (1, 2))
+            for w in range(3):   # round 2 may have been computed (or its file half replaced), not recorded
+                held = [load_state_file(f, arrays=False).round for f in state_files(run_dir / "client-state", w)
+                        if f.exists()]
+                self.assertIn(1, held, f"worker {w}'s state files hold rounds {held}")
 
             r = run_local("--resume", "--out", str(trace), "--run-dir", str(run_dir), "--timeout", "300", "--sign",
                           "--options", options)

@@ -112,8 +112,6 @@ def save_state(directory: Path, state: WorkerMomenta) -> Path:
     recorded round t. Returns the state file's path."""
     directory.mkdir(parents=True, exist_ok=True)
     current, previous = state_files(directory, state.worker)
-    if _holds(current, state.run_tag, state.round - 1, state.worker):
-        os.replace(current, previous)
     classes = sorted(state.momenta)
     arrays: dict[str, np.ndarray] = {
         "format": np.array(STATE_FORMAT), "run_tag": np.array(state.run_tag), "round": np.array(state.round),
@@ -126,6 +124,10 @@ def save_state(directory: Path, state: WorkerMomenta) -> Path:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        # Two renames, the new file written already: a process killed between them leaves round t−1's
+        # momenta in `previous` and no `current`, which momenta_for_round reads as it should.
+        if _holds(current, state.run_tag, state.round - 1, state.worker):
+            os.replace(current, previous)
         os.replace(temporary, current)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
