@@ -424,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     # the federation through the same path as Ctrl-C: the `finally` that stops every process group.
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A parent may have started us with these signals blocked (a thread of a test runner's pool blocks
+    # them, and the mask is inherited across exec): every process started below inherits our mask, and
+    # the ServerApp must receive SIGTERM to close the trace.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         summary = run(a)
     except RunFailed as e:
