@@ -20,26 +20,34 @@ struct LiveResumption {
     let runTag: [UInt8]
 
     init(reader: TraceReader, config: SimulationConfig, engine: LiveEngine) throws(LiveServerError) {
-        let h = reader.header, path = reader.path
+        let h = reader.header
+        let path = reader.path
         guard let recorded = h.engine else {
             throw .input("\(path) is not a live federation's trace: resume it with desgd-record --resume")
         }
-        var ours = config, theirs = h.config
+        var ours = config
+        var theirs = h.config
         ours.threads = 1
         theirs.threads = 1
         guard ours == theirs else {
-            throw .input("\(path) was recorded with other options (\(h.aggregator) vs \(h.attack), \(h.config.rounds) rounds): "
-                         + "resume it with the options it was recorded with")
+            throw .input(
+                "\(path) was recorded with other options (\(h.aggregator) vs \(h.attack), \(h.config.rounds) rounds): "
+                    + "resume it with the options it was recorded with")
         }
-        guard recorded.nodes.map({ [String($0.worker), $0.publicKey] }) == engine.nodes.map({ [String($0.worker), $0.publicKey] })
+        guard
+            recorded.nodes.map({ [String($0.worker), $0.publicKey] })
+                == engine.nodes.map({ [String($0.worker), $0.publicKey] })
         else { throw .input("\(path) registered other clients or keys: resume it with the clients that recorded it") }
         guard h.recording == .full, h.firstRound == 0, let window = h.driftWindow else {
-            throw .input("\(path) was not recorded in full from round 0: a live run continues only from its full record")
+            throw .input(
+                "\(path) was not recorded in full from round 0: a live run continues only from its full record")
         }
         let chain = reader.verifyChain()
-        guard chain.holds else { throw .input("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued") }
+        guard chain.holds else {
+            throw .input("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued")
+        }
         let done = reader.roundCount
-        guard reader.rounds == 0 ..< done else { throw .input("\(path): its rounds are not 0..<\(done) in order") }
+        guard reader.rounds == 0..<done else { throw .input("\(path): its rounds are not 0..<\(done) in order") }
         guard done < config.rounds else { throw .input("\(path) is complete (\(done) rounds): nothing to resume") }
         do {
             guard let tag = Hex.decode(try reader.storedDigest(ofRecord: 0), count: 32) else {
@@ -52,29 +60,35 @@ struct LiveResumption {
             var momentum: [Float] = []
             if let m = start.content.serverMomentum { momentum = try start.vector(m) }
             let groups = h.groups.count
-            guard let server = ServerStep(config: config, dimension: d, restoring: ServerSnapshot(
-                parameters: x, classMomenta: try start.classMomenta(), serverMomentum: momentum,
-                aggregatorStates: [], attackStates: [])) else {
+            guard
+                let server = ServerStep(
+                    config: config, dimension: d,
+                    restoring: ServerSnapshot(
+                        parameters: x, classMomenta: try start.classMomenta(), serverMomentum: momentum,
+                        aggregatorStates: [], attackStates: []))
+            else {
                 throw LiveServerError.input("\(path): keyframe 0 does not fit the configuration")
             }
             var ruleStates = try Self.states(start.content.aggregatorStates, of: start, groups: groups)
             var attackStates = try Self.states(start.content.attackStates, of: start, groups: groups)
             let tracker = DriftTracker(config: config, dimension: d, window: window, recent: h.effectiveDriftRecent)
-            for t in 0 ..< done {
+            for t in 0..<done {
                 let round = try reader.round(t)
                 var aggregates: [(classIndex: Int, aggregate: [Float])] = []
                 var inputs: [DriftTracker.Aggregation] = []
                 for (k, a) in round.aggregations.enumerated() {
                     let output = try round.aggregate(k)
-                    let honest = HonestStatistics(messages: try round.messages(k), honest: a.senders.map { !$0.byzantine })
+                    let honest = HonestStatistics(
+                        messages: try round.messages(k), honest: a.senders.map { !$0.byzantine })
                     aggregates.append((a.classIndex, output))
                     inputs.append(.init(classIndex: a.classIndex, output: output, honestMean: honest.mean))
                     ruleStates[max(a.classIndex, 0)] = try round.state(k, after: true)
                 }
                 let (update, diff) = server.apply(aggregates: aggregates, to: &x)
                 guard diff.map(\.bitPattern) == (try round.modelDiff()).map(\.bitPattern) else {
-                    throw LiveServerError.input("\(path): round \(t)'s model diff is not the server step of its recorded "
-                                                + "aggregates: the trace does not hold its own run")
+                    throw LiveServerError.input(
+                        "\(path): round \(t)'s model diff is not the server step of its recorded "
+                            + "aggregates: the trace does not hold its own run")
                 }
                 _ = tracker.add(inputs, update: update)
             }
@@ -86,14 +100,16 @@ struct LiveResumption {
                     throw LiveServerError.input("\(path): keyframe \(done) is not the model its rounds rebuild")
                 }
                 attackStates = try Self.states(end.content.attackStates, of: end, groups: groups)
-            } else if (0 ..< groups).contains(where: { h.stateSchemas(group: $0).attack != .none }) {
-                throw LiveServerError.input("\(path) ends without its last keyframe and its attack carries state between "
-                                            + "rounds: it cannot be continued")
+            } else if (0..<groups).contains(where: { h.stateSchemas(group: $0).attack != .none }) {
+                throw LiveServerError.input(
+                    "\(path) ends without its last keyframe and its attack carries state between "
+                        + "rounds: it cannot be continued")
             }
             round = done
             drift = tracker
-            snapshot = ServerSnapshot(parameters: x, classMomenta: server.classMomenta, serverMomentum: server.serverMomentum,
-                                      aggregatorStates: ruleStates, attackStates: attackStates)
+            snapshot = ServerSnapshot(
+                parameters: x, classMomenta: server.classMomenta, serverMomentum: server.serverMomentum,
+                aggregatorStates: ruleStates, attackStates: attackStates)
         } catch let e as LiveServerError {
             throw e
         } catch let e as TraceError {
@@ -104,7 +120,9 @@ struct LiveResumption {
     }
 
     /// A keyframe's stored states as the engine's, one per group (empty for groups it does not list).
-    static func states(_ stored: [StoredState], of keyframe: TraceKeyframe, groups: Int) throws(TraceError) -> [AggregatorState] {
+    static func states(
+        _ stored: [StoredState], of keyframe: TraceKeyframe, groups: Int
+    ) throws(TraceError) -> [AggregatorState] {
         var out = [AggregatorState](repeating: .empty, count: groups)
         for (g, s) in stored.enumerated() where g < groups {
             var vectors: [String: [Float]] = [:]

@@ -58,21 +58,28 @@ public final class LiveServer {
         do { simulation = try Simulation(config: config, dataset: dataset) } catch { throw .input(error.message) }
         let layout = ParameterLayout(config.model.shape)
         guard engine.model.map(\.shape) == layout.tensors.map(\.shape) else {
-            let theirs = engine.model.map { "\($0.shape)" }.joined(separator: " "), ours = layout.tensors.map { "\($0.shape)" }
-            throw .input("the clients' model has tensors \(theirs), not \(config.model.rawValue)'s \(ours.joined(separator: " ")): "
-                         + "give the clients desgd's layout (desgd.models) or choose the matching --model")
+            let theirs = engine.model.map { "\($0.shape)" }.joined(separator: " ")
+            let ours = layout.tensors.map { "\($0.shape)" }
+            throw .input(
+                "the clients' model has tensors \(theirs), not \(config.model.rawValue)'s "
+                    + "\(ours.joined(separator: " ")): "
+                    + "give the clients desgd's layout (desgd.models) or choose the matching --model")
         }
-        let n = config.honestWorkers, f = config.byzantineWorkers
-        let expected = Array(0 ..< n) + (simulation.attack.ownMomentum != .none ? Array(n ..< n + f) : [])
+        let n = config.honestWorkers
+        let f = config.byzantineWorkers
+        let expected = Array(0..<n) + (simulation.attack.ownMomentum != .none ? Array(n..<n + f) : [])
         guard engine.nodes.map(\.worker) == expected else {
-            throw .input("the registered clients are workers \(engine.nodes.map(\.worker)), expected \(expected) "
-                         + "(the honest workers, then the Byzantine ones when they craft their own messages)")
+            throw .input(
+                "the registered clients are workers \(engine.nodes.map(\.worker)), expected \(expected) "
+                    + "(the honest workers, then the Byzantine ones when they craft their own messages)")
         }
         var keys: [Int: TracePublicKey] = [:]
         for node in engine.nodes {
             guard let raw = Hex.decode(node.publicKey, count: ClientMessageSignature.publicKeySize),
-                  let key = try? TracePublicKey(raw: raw) else {
-                throw .input("worker \(node.worker)'s public key is not a valid Ed25519 key in 64 lowercase hex digits")
+                let key = try? TracePublicKey(raw: raw)
+            else {
+                throw .input(
+                    "worker \(node.worker)'s public key is not a valid Ed25519 key in 64 lowercase hex digits")
             }
             keys[node.worker] = key
         }
@@ -80,8 +87,9 @@ public final class LiveServer {
         self.engine = engine
         guard trace.resume else {
             do {
-                recorder = try TraceRecorder(path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
-                                             overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
+                recorder = try TraceRecorder(
+                    path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
+                    overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
             } catch { throw .trace(error) }
             recorder.runStarted(simulation.setup)
             runTag = recorder.headerDigest()
@@ -93,15 +101,18 @@ public final class LiveServer {
         do { reader = try TraceReader(path: trace.path) } catch { throw .input("cannot resume: \(error.message)") }
         let signers = reader.verifySignatures(chain: reader.verifyChain()).signers
         guard signers == (trace.signingKey.map { [$0.publicKey.fingerprint] } ?? []) else {
-            throw .input(signers.isEmpty ? "\(trace.path) is not signed: resume it without a signing key"
-                                         : "\(trace.path) is signed by \(signers.joined(separator: ", ")): resume it with that key")
+            throw .input(
+                signers.isEmpty
+                    ? "\(trace.path) is not signed: resume it without a signing key"
+                    : "\(trace.path) is signed by \(signers.joined(separator: ", ")): resume it with that key")
         }
         let point = try LiveResumption(reader: reader, config: config, engine: engine)
         do { try simulation.restore(server: point.snapshot) } catch { throw .input(error.message) }
         let continuation = trace.path + LiveServer.continuationSuffix
         do {
-            recorder = try TraceRecorder(continuingLive: reader, round: point.round, drift: point.drift, path: continuation,
-                                         signingKey: trace.signingKey)
+            recorder = try TraceRecorder(
+                continuingLive: reader, round: point.round, drift: point.drift, path: continuation,
+                signingKey: trace.signingKey)
         } catch { throw .trace(error) }
         runTag = point.runTag
         nextRound = point.round
@@ -124,8 +135,10 @@ public final class LiveServer {
         /// Continue the live trace at `path` after its last complete round (the other options are the
         /// trace's own).
         public var resume: Bool
-        public init(path: String, overwrite: Bool = false, mode: RecordingMode = .full, keyframeInterval: Int = 100,
-                    signingKey: TraceSigningKey? = nil, resume: Bool = false) {
+        public init(
+            path: String, overwrite: Bool = false, mode: RecordingMode = .full, keyframeInterval: Int = 100,
+            signingKey: TraceSigningKey? = nil, resume: Bool = false
+        ) {
             self.resume = resume
             self.path = path
             self.overwrite = overwrite
@@ -141,9 +154,10 @@ public final class LiveServer {
 
     /// The messages round t needs, as (worker, class) in the order they are aggregated.
     public func expectedMessages(round t: Int) -> [(worker: Int, classIndex: Int)] {
-        let n = config.honestWorkers, f = config.byzantineWorkers
-        let byzantine = simulation.attack.ownMomentum != .none ? Array(n ..< n + f) : []
-        guard config.mode == .desgd else { return (Array(0 ..< n) + byzantine).map { ($0, -1) } }
+        let n = config.honestWorkers
+        let f = config.byzantineWorkers
+        let byzantine = simulation.attack.ownMomentum != .none ? Array(n..<n + f) : []
+        guard config.mode == .desgd else { return (Array(0..<n) + byzantine).map { ($0, -1) } }
         return simulation.classes(round: t).flatMap { c in
             (simulation.partition.holders(of: c) + byzantine).map { ($0, c) }
         }
@@ -156,14 +170,18 @@ public final class LiveServer {
     @discardableResult
     public func round(_ t: Int, messages: [Message]) throws(LiveServerError) -> Evaluation? {
         guard t == nextRound, t < config.rounds else {
-            throw .input(t >= config.rounds ? "round \(t) is past the run's \(config.rounds) rounds"
-                                            : "round \(t) arrived, expected round \(nextRound)")
+            throw .input(
+                t >= config.rounds
+                    ? "round \(t) is past the run's \(config.rounds) rounds"
+                    : "round \(t) arrived, expected round \(nextRound)")
         }
         let d = parameterCount
         var byKey: [Pair: Message] = [:]
         for m in messages {
             let key = Pair(worker: m.worker, classIndex: m.classIndex)
-            guard byKey[key] == nil else { throw .input("round \(t): worker \(m.worker) sent two messages for class \(m.classIndex)") }
+            guard byKey[key] == nil else {
+                throw .input("round \(t): worker \(m.worker) sent two messages for class \(m.classIndex)")
+            }
             guard m.vector.count == d else {
                 throw .input("round \(t): worker \(m.worker)'s message has \(m.vector.count) values, the model \(d)")
             }
@@ -171,18 +189,23 @@ public final class LiveServer {
         }
         let expected = expectedMessages(round: t)
         guard messages.count == expected.count,
-              expected.allSatisfy({ byKey[Pair(worker: $0.worker, classIndex: $0.classIndex)] != nil }) else {
+            expected.allSatisfy({ byKey[Pair(worker: $0.worker, classIndex: $0.classIndex)] != nil })
+        else {
             let missing = expected.filter { byKey[Pair(worker: $0.worker, classIndex: $0.classIndex)] == nil }
             let what = missing.prefix(4).map { "worker \($0.worker) class \($0.classIndex)" }.joined(separator: ", ")
-            throw .input("round \(t) needs \(expected.count) messages, got \(messages.count)"
-                         + (missing.isEmpty ? " (some for classes or workers not in the round)" : "; missing: \(what)"))
+            throw .input(
+                "round \(t) needs \(expected.count) messages, got \(messages.count)"
+                    + (missing.isEmpty ? " (some for classes or workers not in the round)" : "; missing: \(what)"))
         }
         for m in messages {
-            guard let key = keys[m.worker], ClientMessageSignature.verifies(
-                m.signature, key: key, runTag: runTag, round: t, classIndex: m.classIndex, worker: m.worker, vector: m.vector)
+            guard let key = keys[m.worker],
+                ClientMessageSignature.verifies(
+                    m.signature, key: key, runTag: runTag, round: t, classIndex: m.classIndex, worker: m.worker,
+                    vector: m.vector)
             else {
-                throw .input("round \(t): worker \(m.worker)'s message for class \(m.classIndex) is not signed by its "
-                             + "registered key (\(keys[m.worker]?.fingerprint ?? "none"))")
+                throw .input(
+                    "round \(t): worker \(m.worker)'s message for class \(m.classIndex) is not signed by its "
+                        + "registered key (\(keys[m.worker]?.fingerprint ?? "none"))")
             }
         }
         let n = config.honestWorkers
@@ -194,7 +217,9 @@ public final class LiveServer {
             signatures: { c, senders in senders.map { byKey[Pair(worker: $0.worker, classIndex: c)]?.signature } })
         recorder.roundStarting(t) { simulation.snapshot() }
         let event: RoundEvent
-        do { event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds) } catch {
+        do {
+            event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds)
+        } catch {
             throw .input(error.message)
         }
         recorder.roundFinished(event)
@@ -215,14 +240,17 @@ public final class LiveServer {
         // A run stopped early ends with a keyframe too: the server state a resumed run checks against.
         if nextRound < config.rounds { recorder.stopRequested = true }
         recorder.roundStarting(nextRound) { simulation.snapshot() }
-        let result = SimulationResult(evaluations: evaluations, finalParameters: simulation.parameters,
-                                      seconds: Stopwatch.now() - started, evaluationSeconds: evaluationSeconds,
-                                      rounds: nextRound)
+        let result = SimulationResult(
+            evaluations: evaluations, finalParameters: simulation.parameters,
+            seconds: Stopwatch.now() - started, evaluationSeconds: evaluationSeconds,
+            rounds: nextRound)
         recorder.runFinished(result)
         if let failure = recorder.failure { throw .trace(failure) }
         if let (continuation, trace) = replacing, rename(continuation, trace) != 0 {
-            throw .trace(.io("cannot move \(continuation) over \(trace): \(String(cString: strerror(errno))); "
-                             + "the continued trace is \(continuation)"))
+            throw .trace(
+                .io(
+                    "cannot move \(continuation) over \(trace): \(String(cString: strerror(errno))); "
+                        + "the continued trace is \(continuation)"))
         }
         return recorder.statistics
     }

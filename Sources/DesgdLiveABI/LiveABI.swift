@@ -93,9 +93,14 @@ nonisolated(unsafe) let versionText: UnsafeMutablePointer<CChar> = strdup("desgd
 public func desgdLiveVersion() -> UnsafePointer<CChar> { UnsafePointer(versionText) }
 
 @_cdecl("desgd_live_open")
-public func desgdLiveOpen(_ request: UnsafePointer<CChar>?, _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
-                          _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
-    guard let request, let handle else { report("a null pointer", message, capacity); return Status.badInput }
+public func desgdLiveOpen(
+    _ request: UnsafePointer<CChar>?, _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
+    guard let request, let handle else {
+        report("a null pointer", message, capacity)
+        return Status.badInput
+    }
     let length = strnlen(request, maximumRequestBytes + 1)
     guard length <= maximumRequestBytes else {
         report("the request is larger than \(maximumRequestBytes) bytes", message, capacity)
@@ -111,9 +116,10 @@ public func desgdLiveOpen(_ request: UnsafePointer<CChar>?, _ handle: UnsafeMuta
         let config = try SimulationOptions.parseWords(parsed.options).config
         let mode = try RecordingMode.parse(parsed.record ?? "full")
         let key = try parsed.signingKey.map { path throws(TraceError) in try TraceSigningKey.read(path: path) }
-        let options = LiveServer.TraceOptions(path: parsed.trace, overwrite: parsed.overwrite ?? false, mode: mode,
-                                              keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key,
-                                              resume: parsed.resume ?? false)
+        let options = LiveServer.TraceOptions(
+            path: parsed.trace, overwrite: parsed.overwrite ?? false, mode: mode,
+            keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key,
+            resume: parsed.resume ?? false)
         let server = try LiveServer(config: config, engine: parsed.engine, trace: options)
         handle.pointee = Unmanaged.passRetained(LiveSession(server: server)).toOpaque()
         return Status.ok
@@ -131,23 +137,33 @@ public func desgdLiveOpen(_ request: UnsafePointer<CChar>?, _ handle: UnsafeMuta
 }
 
 @_cdecl("desgd_live_describe")
-public func desgdLiveDescribe(_ handle: UnsafeMutableRawPointer?, _ json: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
-                              _ needed: UnsafeMutablePointer<Int64>?, _ message: UnsafeMutablePointer<CChar>?,
-                              _ errorCapacity: Int64) -> Int32 {
-    guard let s = session(handle) else { report("no live run (a null handle)", message, errorCapacity); return Status.badInput }
-    let server = s.server, config = server.config, simulation = server.simulation
+public func desgdLiveDescribe(
+    _ handle: UnsafeMutableRawPointer?, _ json: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+    _ needed: UnsafeMutablePointer<Int64>?, _ message: UnsafeMutablePointer<CChar>?,
+    _ errorCapacity: Int64
+) -> Int32 {
+    guard let s = session(handle) else {
+        report("no live run (a null handle)", message, errorCapacity)
+        return Status.badInput
+    }
+    let server = s.server
+    let config = server.config
+    let simulation = server.simulation
     let attack = simulation.attack
     let description = LiveDescription(
         parameterCount: server.parameterCount, classes: config.classes, honest: config.honestWorkers,
         byzantine: config.byzantineWorkers, mode: config.mode == .desgd ? "desgd" : "sgd", rounds: config.rounds,
         batch: config.batchSize, beta: config.beta, weightDecay: config.weightDecay, seed: config.seed,
         aggregator: simulation.pipeline.spec, attack: attack.spec, clientSideAttack: attack.ownMomentum != .none,
-        byzantineLabels: attack.ownMomentum == .none ? nil : (attack.ownMomentum == .flippedLabels ? "flipped" : "true"),
+        byzantineLabels: attack.ownMomentum == .none
+            ? nil : (attack.ownMomentum == .flippedLabels ? "flipped" : "true"),
         signflipScale: (attack as? SignFlipAttack)?.scale,
-        holdings: (0 ..< config.honestWorkers).map { simulation.partition.classes(of: $0) },
+        holdings: (0..<config.honestWorkers).map { simulation.partition.classes(of: $0) },
         partition: simulation.partition.samples,
-        normalization: ["mean": simulation.dataset.provenance.normalization.mean,
-                        "std": simulation.dataset.provenance.normalization.std],
+        normalization: [
+            "mean": simulation.dataset.provenance.normalization.mean,
+            "std": simulation.dataset.provenance.normalization.std,
+        ],
         evaluationInterval: config.evaluationInterval, runTag: Hex.encode(server.runTag),
         model: ParameterLayout(config.model.shape).tensors.map { .init(name: $0.name, shape: $0.shape) },
         nextRound: server.nextRound)
@@ -167,9 +183,14 @@ public func desgdLiveDescribe(_ handle: UnsafeMutableRawPointer?, _ json: Unsafe
 }
 
 @_cdecl("desgd_live_initial_parameters")
-public func desgdLiveInitialParameters(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<Float>?,
-                                       _ count: Int64, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
-    guard let s = session(handle), let out else { report("a null handle or buffer", message, capacity); return Status.badInput }
+public func desgdLiveInitialParameters(
+    _ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<Float>?,
+    _ count: Int64, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
+    guard let s = session(handle), let out else {
+        report("a null handle or buffer", message, capacity)
+        return Status.badInput
+    }
     let x = s.server.parameters
     guard count == Int64(x.count) else {
         report("the buffer holds \(count) values, the model \(x.count)", message, capacity)
@@ -180,10 +201,15 @@ public func desgdLiveInitialParameters(_ handle: UnsafeMutableRawPointer?, _ out
 }
 
 @_cdecl("desgd_live_classes")
-public func desgdLiveClasses(_ handle: UnsafeMutableRawPointer?, _ round: Int64, _ out: UnsafeMutablePointer<Int64>?,
-                             _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?,
-                             _ message: UnsafeMutablePointer<CChar>?, _ errorCapacity: Int64) -> Int32 {
-    guard let s = session(handle), let count else { report("a null handle or count", message, errorCapacity); return Status.badInput }
+public func desgdLiveClasses(
+    _ handle: UnsafeMutableRawPointer?, _ round: Int64, _ out: UnsafeMutablePointer<Int64>?,
+    _ capacity: Int64, _ count: UnsafeMutablePointer<Int64>?,
+    _ message: UnsafeMutablePointer<CChar>?, _ errorCapacity: Int64
+) -> Int32 {
+    guard let s = session(handle), let count else {
+        report("a null handle or count", message, errorCapacity)
+        return Status.badInput
+    }
     let config = s.server.config
     guard round >= 0 && round < Int64(config.rounds) else {
         report("round \(round) is outside 0..<\(config.rounds)", message, errorCapacity)
@@ -200,33 +226,46 @@ public func desgdLiveClasses(_ handle: UnsafeMutableRawPointer?, _ round: Int64,
 }
 
 @_cdecl("desgd_live_round")
-public func desgdLiveRound(_ handle: UnsafeMutableRawPointer?, _ round: Int64, _ messageCount: Int64,
-                           _ workers: UnsafePointer<Int64>?, _ classes: UnsafePointer<Int64>?,
-                           _ vectors: UnsafePointer<UnsafePointer<Float>?>?, _ signatures: UnsafePointer<UInt8>?,
-                           _ parametersOut: UnsafeMutablePointer<Float>?, _ count: Int64,
-                           _ accuracy: UnsafeMutablePointer<Double>?, _ loss: UnsafeMutablePointer<Double>?,
-                           _ evaluated: UnsafeMutablePointer<Int32>?,
-                           _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
-    guard let s = session(handle) else { report("no live run (a null handle)", message, capacity); return Status.badInput }
-    let server = s.server, d = server.parameterCount
+public func desgdLiveRound(
+    _ handle: UnsafeMutableRawPointer?, _ round: Int64, _ messageCount: Int64,
+    _ workers: UnsafePointer<Int64>?, _ classes: UnsafePointer<Int64>?,
+    _ vectors: UnsafePointer<UnsafePointer<Float>?>?, _ signatures: UnsafePointer<UInt8>?,
+    _ parametersOut: UnsafeMutablePointer<Float>?, _ count: Int64,
+    _ accuracy: UnsafeMutablePointer<Double>?, _ loss: UnsafeMutablePointer<Double>?,
+    _ evaluated: UnsafeMutablePointer<Int32>?,
+    _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
+    guard let s = session(handle) else {
+        report("no live run (a null handle)", message, capacity)
+        return Status.badInput
+    }
+    let server = s.server
+    let d = server.parameterCount
     guard messageCount >= 0 && messageCount <= 1 << 20 else {
         report("\(messageCount) messages is out of range", message, capacity)
         return Status.badInput
     }
     let m = Int(messageCount)
     guard m == 0 || (workers != nil && classes != nil && vectors != nil && signatures != nil),
-          let parametersOut, count == Int64(d) else {
-        report("null message arrays, or an output buffer that does not hold the model's \(d) values", message, capacity)
+        let parametersOut, count == Int64(d)
+    else {
+        report(
+            "null message arrays, or an output buffer that does not hold the model's \(d) values", message, capacity)
         return Status.badInput
     }
     var messages: [LiveServer.Message] = []
     messages.reserveCapacity(m)
     let size = ClientMessageSignature.signatureSize
-    for i in 0 ..< m {
-        guard let v = vectors![i] else { report("message \(i) has a null vector", message, capacity); return Status.badInput }
+    for i in 0..<m {
+        guard let v = vectors![i] else {
+            report("message \(i) has a null vector", message, capacity)
+            return Status.badInput
+        }
         let signature = Array(UnsafeBufferPointer(start: signatures! + i * size, count: size))
-        messages.append(.init(worker: Int(workers![i]), classIndex: Int(classes![i]),
-                              vector: UnsafeBufferPointer(start: v, count: d), signature: signature))
+        messages.append(
+            .init(
+                worker: Int(workers![i]), classIndex: Int(classes![i]),
+                vector: UnsafeBufferPointer(start: v, count: d), signature: signature))
     }
     do {
         let evaluation = try server.round(Int(round), messages: messages)
@@ -241,13 +280,19 @@ public func desgdLiveRound(_ handle: UnsafeMutableRawPointer?, _ round: Int64, _
 }
 
 @_cdecl("desgd_live_close")
-public func desgdLiveClose(_ handle: UnsafeMutableRawPointer?, _ summary: UnsafeMutablePointer<CChar>?, _ summaryCapacity: Int64,
-                           _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
-    guard let handle else { report("no live run (a null handle)", message, capacity); return Status.badInput }
+public func desgdLiveClose(
+    _ handle: UnsafeMutableRawPointer?, _ summary: UnsafeMutablePointer<CChar>?, _ summaryCapacity: Int64,
+    _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
+    guard let handle else {
+        report("no live run (a null handle)", message, capacity)
+        return Status.badInput
+    }
     let s = Unmanaged<LiveSession>.fromOpaque(handle).takeRetainedValue()
     do {
         let statistics = try s.server.finish()
-        let text = "{\"rounds\":\(s.server.nextRound),\"traceBytes\":\(statistics.traceBytes),"
+        let text =
+            "{\"rounds\":\(s.server.nextRound),\"traceBytes\":\(statistics.traceBytes),"
             + "\"roundRecords\":\(statistics.roundRecords),\"keyframes\":\(statistics.keyframes)}"
         report(text, summary, summaryCapacity)
         return Status.ok

@@ -13,9 +13,11 @@ import Testing
 @Suite(.serialized) struct FederationTests {
     static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let python = ProcessInfo.processInfo.environment["DESGD_VENV_PYTHON"]
+    static let python =
+        ProcessInfo.processInfo.environment["DESGD_VENV_PYTHON"]
         ?? checkout.appendingPathComponent(".venv/bin/python").path
-    static let available = ProcessInfo.processInfo.environment["CI"] == "true"
+    static let available =
+        ProcessInfo.processInfo.environment["CI"] == "true"
         || FileManager.default.isExecutableFile(atPath: python)
     /// The library `swift test` built beside the test bundle (the same build as this test's code).
     static let library: String = {
@@ -56,8 +58,9 @@ import Testing
 
     @Test(.enabled(if: available, "the checkout's .venv (README set-up command)"))
     func pythonPackageTests() throws {
-        let (status, output) = try Self.runPython(["-m", "unittest", "discover", "-s", "python/tests"],
-                                                  timeout: 900)
+        let (status, output) = try Self.runPython(
+            ["-m", "unittest", "discover", "-s", "python/tests"],
+            timeout: 900)
         #expect(status == 0, "\(output.suffix(4000))")
     }
 
@@ -65,11 +68,16 @@ import Testing
     func federationTraceVerifiesAuditsAndProvesItsMessages() throws {
         let directory = NSTemporaryDirectory() + "desgd-federation-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let trace = directory + "/live.trace", runDirectory = directory + "/run"
+        let trace = directory + "/live.trace"
+        let runDirectory = directory + "/run"
         let (status, output) = try Self.runPython(
-            ["-m", "desgd.flower.run_local", "--out", trace, "--run-dir", runDirectory, "--sign", "--timeout", "400",
-             "--options", "--model small --honest 3 --byzantine 1 --agg trmean --attack alie --partition iid "
-                 + "--rounds 3 --eval-every 3"], timeout: 480)
+            [
+                "-m", "desgd.flower.run_local", "--out", trace, "--run-dir", runDirectory, "--sign", "--timeout",
+                "400",
+                "--options",
+                "--model small --honest 3 --byzantine 1 --agg trmean --attack alie --partition iid "
+                    + "--rounds 3 --eval-every 3",
+            ], timeout: 480)
         try #require(status == 0, "\(output.suffix(4000))")
 
         // Nothing the federation started is left running.
@@ -98,13 +106,14 @@ import Testing
 
         // A server that records one client's message in another's name: caught by that client's key.
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: trace)))
-        let altered = try #require(TraceMutator.editingJSON(of: bytes, type: .round, round: 1) { json in
-            var aggregations = json["aggregations"] as! [[String: Any]]
-            var messages = aggregations[0]["messages"] as! [Int]
-            messages.swapAt(0, 2)
-            aggregations[0]["messages"] = messages
-            json["aggregations"] = aggregations
-        })
+        let altered = try #require(
+            TraceMutator.editingJSON(of: bytes, type: .round, round: 1) { json in
+                var aggregations = json["aggregations"] as! [[String: Any]]
+                var messages = aggregations[0]["messages"] as! [Int]
+                messages.swapAt(0, 2)
+                aggregations[0]["messages"] = messages
+                json["aggregations"] = aggregations
+            })
         let alteredPath = directory + "/altered.trace"
         try Data(altered).write(to: URL(fileURLWithPath: alteredPath))
         let alteredClients = try #require(ClientMessageVerification.verify(try TraceReader(path: alteredPath)))

@@ -6,31 +6,44 @@ import DesgdRobust
 extension TraceHeader {
     func validateEngine(_ engine: LiveEngine, signature: TraceParsing.Signature) throws(ParseFailure) {
         guard signature.major == 1 && signature.minor >= 5 else {
-            throw ParseFailure("engine appears in a file of format \(signature.major).\(signature.minor) (it is format 1.5)")
+            throw ParseFailure(
+                "engine appears in a file of format \(signature.major).\(signature.minor) (it is format 1.5)")
         }
-        guard fork == nil else { throw ParseFailure("engine and fork together: a live federation's trace is never a fork") }
+        guard fork == nil else {
+            throw ParseFailure("engine and fork together: a live federation's trace is never a fork")
+        }
         let limit = LiveEngine.maximumText
-        for (what, text) in [("name", engine.name), ("version", engine.version), ("training", engine.training),
-                             ("data", engine.data)] where text.utf8.count > limit {
+        for (what, text) in [
+            ("name", engine.name), ("version", engine.version), ("training", engine.training),
+            ("data", engine.data),
+        ] where text.utf8.count > limit {
             throw ParseFailure("engine.\(what) is longer than \(limit) bytes")
         }
         // The clients' model is the configuration's layout: the same shapes in the same order.
         guard engine.model.count == model.tensors.count,
-              zip(engine.model, model.tensors).allSatisfy({ $0.shape == $1.shape && $0.name.utf8.count <= limit }) else {
-            throw ParseFailure("engine.model is not \(config.model.rawValue)'s layout: the same tensor shapes in the same order")
+            zip(engine.model, model.tensors).allSatisfy({ $0.shape == $1.shape && $0.name.utf8.count <= limit })
+        else {
+            throw ParseFailure(
+                "engine.model is not \(config.model.rawValue)'s layout: the same tensor shapes in the same order")
         }
-        let n = config.honestWorkers, f = config.byzantineWorkers
+        let n = config.honestWorkers
+        let f = config.byzantineWorkers
         let clientCrafted = (try? AttackCatalogue.makeAttack(config.attack))?.ownMomentum != OwnMomentumNeed.none
-        let expected = Array(0 ..< n) + (clientCrafted ? Array(n ..< n + f) : [])
+        let expected = Array(0..<n) + (clientCrafted ? Array(n..<n + f) : [])
         guard engine.nodes.count <= LiveEngine.maximumNodes, engine.nodes.map(\.worker) == expected else {
-            throw ParseFailure("engine.nodes must list the workers \(clientCrafted ? "0..<\(n + f)" : "0..<\(n)") in order, "
-                               + "each once (the clients that send messages)")
+            throw ParseFailure(
+                "engine.nodes must list the workers \(clientCrafted ? "0..<\(n + f)" : "0..<\(n)") in order, "
+                    + "each once (the clients that send messages)")
         }
         for (k, node) in engine.nodes.enumerated() {
-            guard node.node.utf8.count <= limit else { throw ParseFailure("engine.nodes[\(k)].node is longer than \(limit) bytes") }
+            guard node.node.utf8.count <= limit else {
+                throw ParseFailure("engine.nodes[\(k)].node is longer than \(limit) bytes")
+            }
             guard let raw = Hex.decode(node.publicKey, count: ClientMessageSignature.publicKeySize),
-                  Ed25519Strictness.publicKeyProblem(raw) == nil else {
-                throw ParseFailure("engine.nodes[\(k)].publicKey is not a valid Ed25519 key in 64 lowercase hex digits")
+                Ed25519Strictness.publicKeyProblem(raw) == nil
+            else {
+                throw ParseFailure(
+                    "engine.nodes[\(k)].publicKey is not a valid Ed25519 key in 64 lowercase hex digits")
             }
         }
     }
@@ -41,7 +54,9 @@ extension AggregationRecord {
     /// registered clients, as 128 lowercase hex digits.
     func validateSignatures(against h: TraceHeader, index k: Int, hasVectors: Bool) throws(ParseFailure) {
         guard let engine = h.engine else {
-            if signatures != nil { throw ParseFailure("aggregation \(k) has signatures, but the header names no live engine") }
+            if signatures != nil {
+                throw ParseFailure("aggregation \(k) has signatures, but the header names no live engine")
+            }
             return
         }
         guard let signatures else {
@@ -56,10 +71,12 @@ extension AggregationRecord {
             switch (signed.contains(s.worker), signature) {
             case (true, let text?):
                 guard Hex.decode(text, count: ClientMessageSignature.signatureSize) != nil else {
-                    throw ParseFailure("aggregation \(k): worker \(s.worker)'s signature is not 128 lowercase hex digits")
+                    throw ParseFailure(
+                        "aggregation \(k): worker \(s.worker)'s signature is not 128 lowercase hex digits")
                 }
             case (true, nil): throw ParseFailure("aggregation \(k): worker \(s.worker)'s message is not signed")
-            case (false, .some): throw ParseFailure("aggregation \(k): worker \(s.worker) is no registered client but signed")
+            case (false, .some):
+                throw ParseFailure("aggregation \(k): worker \(s.worker) is no registered client but signed")
             case (false, nil): break
             }
         }

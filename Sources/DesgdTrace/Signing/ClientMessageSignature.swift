@@ -19,8 +19,10 @@ public enum ClientMessageSignature {
     public static let signatureSize = 64
     public static let publicKeySize = 32
 
-    public static func payload(runTag: [UInt8], round: Int, classIndex: Int, worker: Int,
-                               vector: UnsafeBufferPointer<Float>) -> [UInt8] {
+    public static func payload(
+        runTag: [UInt8], round: Int, classIndex: Int, worker: Int,
+        vector: UnsafeBufferPointer<Float>
+    ) -> [UInt8] {
         var bytes = domain + runTag
         for v in [round, classIndex, worker] { withUnsafeBytes(of: Int64(v).littleEndian) { bytes += $0 } }
         // float32 little-endian: the machine's own layout on every platform desgd builds for.
@@ -30,9 +32,14 @@ public enum ClientMessageSignature {
 
     /// Whether `signature` is `key`'s signature of the payload, verified strictly
     /// (``TracePublicKey/verifies(_:of:)``).
-    public static func verifies(_ signature: [UInt8], key: TracePublicKey, runTag: [UInt8], round: Int,
-                                classIndex: Int, worker: Int, vector: UnsafeBufferPointer<Float>) -> Bool {
-        key.verifies(signature, of: payload(runTag: runTag, round: round, classIndex: classIndex, worker: worker,
-                                            vector: vector))
+    public static func verifies(
+        _ signature: [UInt8], key: TracePublicKey, runTag: [UInt8], round: Int,
+        classIndex: Int, worker: Int, vector: UnsafeBufferPointer<Float>
+    ) -> Bool {
+        key.verifies(
+            signature,
+            of: payload(
+                runTag: runTag, round: round, classIndex: classIndex, worker: worker,
+                vector: vector))
     }
 }

@@ -40,11 +40,14 @@ public struct ClientMessageReport: Sendable, Codable, Equatable {
     /// One line: what verified and what did not.
     public var summary: String {
         var parts = ["\(verified) client messages verified against \(clients.count) registered keys"]
-        if craftedByServer > 0 { parts.append("\(craftedByServer) crafted by the server's attack (unsigned, Byzantine)") }
+        if craftedByServer > 0 {
+            parts.append("\(craftedByServer) crafted by the server's attack (unsigned, Byzantine)")
+        }
         if roundsWithoutVectors > 0 { parts.append("\(roundsWithoutVectors) rounds without vectors not checked") }
         if unreadableRounds > 0 { parts.append("\(unreadableRounds) rounds unreadable") }
         if failed > 0 {
-            let first = failures.first.map { " (first: round \($0.round), class \($0.classIndex), worker \($0.worker))" } ?? ""
+            let first =
+                failures.first.map { " (first: round \($0.round), class \($0.classIndex), worker \($0.worker))" } ?? ""
             parts.append("\(failed) FAIL their client's signature\(first)")
         }
         return parts.joined(separator: "; ")
@@ -62,37 +65,50 @@ public enum ClientMessageVerification {
         for node in engine.nodes {
             // validate() checked every key; a key that still fails to parse verifies nothing.
             if let raw = Hex.decode(node.publicKey, count: ClientMessageSignature.publicKeySize),
-               let key = try? TracePublicKey(raw: raw) {
+                let key = try? TracePublicKey(raw: raw)
+            {
                 keys[node.worker] = key
                 report.clients.append(.init(worker: node.worker, node: node.node, fingerprint: key.fingerprint))
             }
         }
         guard let tagText = try? reader.storedDigest(ofRecord: 0),
-              let runTag = Hex.decode(tagText, count: 32) else {
+            let runTag = Hex.decode(tagText, count: 32)
+        else {
             report.unreadableRounds = reader.roundCount
             return report
         }
         for t in reader.rounds {
             defer { progress(t + 1 - reader.firstRound) }
-            guard let round = try? reader.round(t) else { report.unreadableRounds += 1; continue }
-            guard round.hasVectors else { report.roundsWithoutVectors += 1; continue }
+            guard let round = try? reader.round(t) else {
+                report.unreadableRounds += 1
+                continue
+            }
+            guard round.hasVectors else {
+                report.roundsWithoutVectors += 1
+                continue
+            }
             for (k, a) in round.aggregations.enumerated() {
                 guard let messages = try? round.messages(k), let signatures = a.signatures else {
                     report.unreadableRounds += 1
                     break
                 }
                 for (row, sender) in a.senders.enumerated() {
-                    guard let text = signatures[row] else { report.craftedByServer += 1; continue }
-                    let valid = Hex.decode(text, count: ClientMessageSignature.signatureSize).map { signature in
-                        messages.storage.withUnsafeBufferPointer { s in
-                            let d = messages.columns
-                            let vector = UnsafeBufferPointer(rebasing: s[row * d ..< (row + 1) * d])
-                            return keys[sender.worker].map {
-                                ClientMessageSignature.verifies(signature, key: $0, runTag: runTag, round: t,
-                                                                classIndex: a.classIndex, worker: sender.worker, vector: vector)
-                            } ?? false
-                        }
-                    } ?? false
+                    guard let text = signatures[row] else {
+                        report.craftedByServer += 1
+                        continue
+                    }
+                    let valid =
+                        Hex.decode(text, count: ClientMessageSignature.signatureSize).map { signature in
+                            messages.storage.withUnsafeBufferPointer { s in
+                                let d = messages.columns
+                                let vector = UnsafeBufferPointer(rebasing: s[row * d..<(row + 1) * d])
+                                return keys[sender.worker].map {
+                                    ClientMessageSignature.verifies(
+                                        signature, key: $0, runTag: runTag, round: t,
+                                        classIndex: a.classIndex, worker: sender.worker, vector: vector)
+                                } ?? false
+                            }
+                        } ?? false
                     if valid {
                         report.verified += 1
                     } else {
