@@ -67,6 +67,7 @@ enum Status {
 /// The largest request accepted (the engine's texts and keys; far above any real one).
 let maximumRequestBytes = 16 << 20
 
+/// Copies `text` into the caller's buffer as a NUL-terminated C string, cut to fit `capacity`.
 func report(_ text: String, _ out: UnsafeMutablePointer<CChar>?, _ capacity: Int64) {
     guard let out, capacity > 0 else { return }
     let bytes = Array(text.utf8.prefix(Int(capacity) - 1))
@@ -177,8 +178,7 @@ public func desgdLiveDescribe(
         report("the answer needs \(bytes.count + 1) bytes", message, errorCapacity)
         return Status.badInput
     }
-    for (i, b) in bytes.enumerated() { json[i] = CChar(bitPattern: b) }
-    json[bytes.count] = 0
+    report(String(decoding: bytes, as: UTF8.self), json, capacity)  // fits: checked above
     return Status.ok
 }
 

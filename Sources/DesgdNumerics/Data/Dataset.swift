@@ -192,7 +192,7 @@ public struct Dataset: Sendable {
     }
 
     public static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: data))
     }
 
     /// `digest` of ``DatasetProvenance`` as traces/FORMAT.md §5.1 defines it: SHA-256 (hex) of one

@@ -1,4 +1,5 @@
 import Foundation
+import DesgdNumerics
 
 extension TraceReader {
     /// The result of walking the digest chain.
@@ -34,7 +35,7 @@ extension TraceReader {
                 }
                 previous = computed
                 report.verifiedRecords += 1
-                report.lastDigest = computed.map { String(format: "%02x", $0) }.joined()
+                report.lastDigest = Hex.encode(computed)
             } catch {
                 report.failure = "\(TraceFile.describe(e)): \(error.reason)"
                 report.failedRound = e.type == .round ? e.round : nil
@@ -54,6 +55,6 @@ extension TraceReader {
         let e = records[k]
         guard e.size >= UInt64(TraceFormat.recordOverhead) else { throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record") }
         let bytes = try file.source.read(e.offset + e.size - UInt64(TraceFormat.digestSize), TraceFormat.digestSize)
-        return bytes.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(bytes)
     }
 }

@@ -53,7 +53,7 @@ extension TraceHeader {
 
         if let fork {
             guard signature.major == 1 && signature.minor >= 3 else { throw ParseFailure("fork appears in a file of format \(signature.major).\(signature.minor) (forks are format 1.3)") }
-            guard fork.parentDigest.count == 64, fork.parentDigest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            guard Self.isDigest(fork.parentDigest) else {
                 throw ParseFailure("fork.parentDigest is not 64 lowercase hex digits")
             }
             guard fork.at >= 0 && fork.at < config.rounds else { throw ParseFailure("fork.at \(fork.at) is outside 0..<\(config.rounds) (the configured rounds)") }

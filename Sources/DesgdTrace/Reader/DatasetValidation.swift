@@ -40,7 +40,7 @@ extension TraceHeader {
     }
 
     static func isDigest(_ s: String) -> Bool {
-        s.utf8.count == 64 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        Hex.decode(s, count: 32) != nil
     }
 }
 
