@@ -1,6 +1,6 @@
 /// The paper's grids (Table I, Table II), the reduced reproduction and its cells at the paper's horizon, as specs.
 ///
-/// Choices, stated once here and in the README:
+/// Choices, stated once here and in docs/reproduction.md:
 /// - Krum and Multi-Krum use ByzFL's neighbour count q = n − f − 1 in both modes: the paper's
 ///   q = n − f − 2 needs n ≥ 2f + 3 = 11 senders, and a DeSGD class has 6 honest + 4 Byzantine.
 ///   One rule on both sides keeps each "X" / "X+" pair comparable.
@@ -48,7 +48,7 @@ extension GridSpec {
         Attack("Label-Flip", "labelflip"), Attack("Sign-Flip", "signflip"), Attack("IPM", "ipm"), Attack("ALIE", "alie"),
     ]
 
-    /// Attacks the paper did not run, from the peers' catalogues (issue 14), each with its paper's
+    /// Attacks the paper did not run, from the peers' catalogues, each with its paper's
     /// defaults: Min-Max and Min-Sum (Shejwalkar & Houmansadr, NDSS 2021) and Fang et al.'s
     /// trimmed-mean- and Krum-tailored attacks (USENIX Security 2020). The report shows them
     /// without a published number.

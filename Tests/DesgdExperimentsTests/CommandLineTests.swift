@@ -3,7 +3,8 @@ import Testing
 
 /// Every bad command-line input of every command, run through the real executables: exit code 2,
 /// exactly one line on standard error that names the option, nothing on standard output, and no
-/// training or data loading first (the whole table runs in seconds). docs/bad-input.md shows the table.
+/// training or data loading first (the whole list runs in seconds). docs/bad-input.md states the
+/// rules these are the cases of.
 @Suite struct CommandLineTests {
     /// The committed sample trace (traces/samples/), for the commands that read one.
     static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

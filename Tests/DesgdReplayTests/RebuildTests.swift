@@ -7,7 +7,7 @@ import Foundation
 import Testing
 @testable import DesgdReplay
 
-/// Vectors on demand (issue 13): rounds a trace recorded without vectors are rebuilt by
+/// Vectors on demand (docs/complete-record.md): rounds a trace recorded without vectors are rebuilt by
 /// re-simulating from its state checkpoints, checked against their records, and then replayed,
 /// audited and exported exactly as the same rounds of a trace recorded in full.
 @Suite struct RebuildTests {

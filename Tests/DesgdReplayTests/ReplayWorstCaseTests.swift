@@ -6,7 +6,7 @@ import Foundation
 import Testing
 @testable import DesgdReplay
 
-/// `desgd-replay --adversary worst` on a recorded trace (issue 14, item 1).
+/// `desgd-replay --adversary worst` on a recorded trace (docs/worst-case.md).
 @Suite struct ReplayWorstCaseTests {
     static let trace = try! recordTrace(smallRun { $0.aggregator = "trmean"; $0.mode = .sgd })
 
@@ -54,7 +54,7 @@ import Testing
     }
 }
 
-/// `desgd-audit --adversary worst` (issue 14, item 2): the recorded rule's column and every compared
+/// `desgd-audit --adversary worst`: the recorded rule's column and every compared
 /// rule's carry the worst case, the text and CSV show it, and the page draws its plot.
 @Suite struct AuditWorstCaseTests {
     static let report: AuditReport = {

@@ -59,8 +59,8 @@ import DesgdNumerics
         #expect(high.decision.values?["bound"] == 20)
     }
 
-    /// The search against the closed forms of reference §1.5 on random honest sets, for every
-    /// deviation: Min-Sum γ* = min (max) ‖hᵢ − μ‖/‖u‖; Min-Max γ* = minᵢ γᵢ.
+    /// The search against the closed forms of docs/references.md, attacks and defences §1.5, on random
+    /// honest sets, for every deviation: Min-Sum γ* = min (max) ‖hᵢ − μ‖/‖u‖; Min-Max γ* = minᵢ γᵢ.
     @Test func searchesAgreeWithTheClosedForms() throws {
         var rng = RandomStream(seed: 21, purpose: .syntheticData)
         for trial in 0..<12 {

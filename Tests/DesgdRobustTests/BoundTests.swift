@@ -2,8 +2,9 @@ import Testing
 import DesgdNumerics
 @testable import DesgdRobust
 
-/// The derived (f, λ) bounds of reference §4.2 on random and adversarial instances: for every
-/// instance ‖F − x̄_S‖ ≤ λ·Δ_S (S = the honest inputs), and per coordinate for the coordinate-wise
+/// The derived (f, λ) bounds of docs/references.md, robust aggregation §4.2, on random and adversarial
+/// instances: for every instance ‖F − x̄_S‖ ≤ λ·Δ_S (S = the honest inputs), and per coordinate for the
+/// coordinate-wise
 /// rules. A small tolerance absorbs float rounding only.
 @Suite struct BoundTests {
     static let instancesPerKind = 25
@@ -101,8 +102,9 @@ import DesgdNumerics
         #expect((make("trmean:b=f-1") as? CoordinateWiseBounded)?.perCoordinateBound(n: 9, f: 2) == nil)
     }
 
-    /// Adversarial placements found by hill climbing (reference §4.4's second experiment): all f
-    /// Byzantine inputs at one point, started on the line through two honest inputs and moved by
+    /// Adversarial placements found by hill climbing (docs/references.md, robust aggregation §4.4,
+    /// second experiment): all f Byzantine inputs at one point, started on the line through two honest
+    /// inputs and moved by
     /// shrinking random steps while the gap ratio grows. Every visited placement is checked.
     @Test(arguments: ["krum", "krum:q=n-f-1", "mkrum", "mda", "geomed", "median", "trmean", "meamed"])
     func hillClimbedPlacements(spec: String) {

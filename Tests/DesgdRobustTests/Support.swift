@@ -130,5 +130,5 @@ func makeInstance(n: Int, f: Int, d: Int, adversary: Adversary, rng: inout Rando
 
 func pow2(_ x: Double) -> Double { x * x }
 
-/// (n, f, d) cells of the property tests, after reference §4.4.
+/// (n, f, d) cells of the property tests, after docs/references.md, robust aggregation §4.4.
 let boundCells: [(n: Int, f: Int, d: Int)] = [(7, 1, 5), (9, 2, 5), (10, 3, 4), (11, 2, 20), (13, 4, 3)]

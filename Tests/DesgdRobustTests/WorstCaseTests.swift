@@ -2,7 +2,7 @@ import Testing
 import DesgdNumerics
 @testable import DesgdRobust
 
-/// The worst-case adversary (issue 14): closed forms it must reach, and attacks it must dominate.
+/// The worst-case adversary (docs/worst-case.md): closed forms it must reach, and attacks it must dominate.
 @Suite struct WorstCaseTests {
     /// h honest rows of dimension d drawn N(centre, 1) from a keyed stream.
     func honestRows(_ h: Int, _ d: Int, seed: UInt64, centre: Float = 0.5) -> Matrix {

@@ -6,7 +6,7 @@ import Testing
 @testable import DesgdTrace
 
 /// Traces written by a hostile party, with valid digests (they are unkeyed: anyone recomputes them).
-/// Each case once crashed `desgd-audit` or `desgd-replay` (issue 12) or is a check of FORMAT.md §6;
+/// Each case once crashed `desgd-audit` or `desgd-replay` (desgd 0.6.0) or is a check of FORMAT.md §6;
 /// now each is refused with a ``TraceError`` naming the record, or read without harm.
 @Suite struct HostileTraceTests {
     /// A small decisions trace and a small full one (2 rounds), recorded once.

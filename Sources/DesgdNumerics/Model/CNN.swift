@@ -74,7 +74,7 @@ public struct CNN: Sendable {
     static let evaluationGroupRows = 2_000
 
     /// The mean cross-entropy loss of each mini-batch and its gradient with respect to the
-    /// parameters, all at the same parameters, in one batched pass (README.md, "Numerics and model"):
+    /// parameters, all at the same parameters, in one batched pass (docs/design.md §17):
     ///
     /// 1. *Convolutions, per mini-batch* (parallel over batches): conv1 as one im2col and one GEMM
     ///    (W1 · col1), ReLU + max-pool into a channels-last pool1, conv2 as one channels-last

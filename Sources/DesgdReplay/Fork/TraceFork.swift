@@ -4,7 +4,7 @@ import DesgdSimulation
 import DesgdTrace
 import Foundation
 
-/// A fork (issue 13, `desgd-record --fork TRACE --at T`): a new trace that continues a recorded run
+/// A fork (`desgd-record --fork TRACE --at T`; docs/forks.md): a new trace that continues a recorded run
 /// from its exact state at the start of round T with some settings changed (another rule, attack,
 /// declared f, learning rate…), to ask "what if, from here on".
 ///

@@ -17,7 +17,7 @@ public struct ReexecutionReport: Sendable, Equatable {
     public var passed: Bool { mismatch == nil }
 }
 
-/// Re-execution (issue 13): re-simulates a recorded run from its state checkpoints with the
+/// Re-execution (docs/reexecution.md): re-simulates a recorded run from its state checkpoints with the
 /// header's configuration and compares every record it would have written (rounds: messages,
 /// attack and rule decisions, carried states, aggregates, metrics, drift, model diffs, evaluations;
 /// keyframes; the next checkpoint) with the trace, byte for byte of the decompressed bodies. That

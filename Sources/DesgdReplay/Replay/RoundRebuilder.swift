@@ -3,7 +3,7 @@ import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 
-/// Vectors on demand (issue 13): the messages, aggregates, carried states and model diff of the
+/// Vectors on demand (docs/complete-record.md): the messages, aggregates, carried states and model diff of the
 /// rounds a trace recorded without vectors (`sampled:K`, `decisions`), rebuilt by re-simulating the
 /// run from the state checkpoint at or before them (FORMAT.md §5.5) with the header's
 /// configuration, on the data set it was recorded on and with the same arithmetic (as

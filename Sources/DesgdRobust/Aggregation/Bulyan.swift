@@ -13,7 +13,7 @@ import DesgdNumerics
 /// - Non-finite inputs: score +∞ in every Krum round, so never selected while finite inputs
 ///   remain (at most f non-finite inputs under the requirement leave θ finite ones).
 /// - Ties: Krum rounds by (score, index); the last step by (|value − median|, index).
-/// - Bound: none of the simple λ form (reference §4.2).
+/// - Bound: none of the simple λ form (docs/references.md, robust aggregation §4.2).
 /// - Decision: `selected` in selection order, `scores` of the first Krum round,
 ///   `coordinatesUsed` (β per coordinate), `values` (`theta`, `beta`).
 public struct Bulyan: Aggregator {

@@ -19,7 +19,7 @@ import DesgdNumerics
 /// - Non-finite inputs: clipping factor 0 — they contribute nothing (but count in 1/n); the
 ///   output stays finite whatever the inputs.
 /// - Ties: none.
-/// - Bound: none of the simple λ form (centre-dependent; reference §4.2).
+/// - Bound: none of the simple λ form (centre-dependent; docs/references.md, robust aggregation §4.2).
 /// - Decision: `clipFactors` of the last iteration, `iterations` = L, `values["tau"]`.
 /// - Cost: O(L·n·d).
 public struct CenteredClipping: Aggregator {

@@ -1,7 +1,7 @@
 import DesgdNumerics
 
-/// A rule whose guarantee holds coordinate by coordinate (reference §4.2): for every input, every
-/// honest set S with |S| = n−f and every coordinate k,
+/// A rule whose guarantee holds coordinate by coordinate (docs/references.md, robust aggregation §4.2):
+/// for every input, every honest set S with |S| = n−f and every coordinate k,
 ///
 ///     |F_k − x̄_{S,k}| ≤ factor · range_k(S),   range_k(S) = max_{i∈S} x_{ik} − min_{i∈S} x_{ik},
 ///
@@ -16,8 +16,8 @@ public protocol CoordinateWiseBounded {
 ///
 ///     y_k = median(x_{1k}, …, x_{nk})
 ///
-/// - Defaults: even n → mean of the two middle values (ByzFL/numpy/fedlib; reference §7 pitfall
-///   1 — a bare `torch.median` would return the lower one).
+/// - Defaults: even n → mean of the two middle values (ByzFL/numpy/fedlib; docs/references.md, robust aggregation §7
+///   — a bare `torch.median` would return the lower one).
 /// - Requirement: n ≥ 2f+1.
 /// - Non-finite inputs: per coordinate the order is −∞ < finite < +∞ < NaN (any NaN). The output
 ///   at a coordinate is finite whenever its middle order statistics are, in particular with at
@@ -109,7 +109,7 @@ public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
 ///   of them at a coordinate the output there is finite.
 /// - Ties: (|value − median|, index).
 /// - Bound: per coordinate ≤ 2·range_k(S) when n ≥ 2f+1 (a Byzantine value just outside the
-///   honest range can be among the n−f nearest; reference §4.2).
+///   honest range can be among the n−f nearest; docs/references.md, robust aggregation §4.2).
 /// - Decision: `coordinatesUsed` (n−f per coordinate).
 /// - Cost: a sorting network on eight coordinates at once (n ≤ 64; heapsort per coordinate
 ///   above), then O(n) per coordinate.

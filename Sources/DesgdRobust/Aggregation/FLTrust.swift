@@ -7,8 +7,8 @@ import DesgdNumerics
 ///
 /// g₀ is the server's reference: the server holds a small clean root data set, drawn once from
 /// the training set, and updates its own momentum on it every round exactly as an honest worker
-/// does on its data (reference §4.3 reading (a), blades' behaviour: cosines compare like with
-/// like, and the step length, which FLTrust sets to ‖g₀‖, matches the honest momenta's). The
+/// does on its data (docs/references.md, attacks and defences §4, reading (a), blades' behaviour:
+/// cosines compare like with like, and the step length, which FLTrust sets to ‖g₀‖, matches the honest momenta's). The
 /// simulation engine computes that momentum and hands it to the rule in the carried state, under
 /// ``referenceKey``; so the trace records it (`stateBefore`) and replay and `--verify` see exactly
 /// the rule's input.

@@ -16,8 +16,9 @@ import DesgdNumerics
 /// - Non-finite inputs: dropped before iterating (ByzFL drops rows containing ±∞; NaN rows are
 ///   dropped too), i.e. they get weight 0. The output is finite whenever one input is.
 /// - Ties: none (the iteration is a fixed formula).
-/// - Bound: λ = 2(n−f)/(n−2f) for the exact minimiser (reference §4.2) — reported only when the
-///   rule is configured to converge (`tol` > 0 and `iters` ≥ 100); it holds up to the smoothing
+/// - Bound: λ = 2(n−f)/(n−2f) for the exact minimiser (docs/references.md, robust aggregation §4.2) —
+///   reported only when the rule is configured to converge (`tol` > 0 and `iters` ≥ 100); it holds up
+///   to the smoothing
 ///   ν (absolute), i.e. when ν ≪ Δ_S, and `values["converged"]` says whether the tolerance was met.
 ///   ByzFL's 3-step variant has no guaranteed bound.
 /// - Decision: `weights` = the final Weiszfeld weights βᵢ/Σβ (the output is exactly Σ wᵢxᵢ),

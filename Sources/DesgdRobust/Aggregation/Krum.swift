@@ -20,7 +20,8 @@ struct KrumNeighbours: Sendable, Equatable {
         return SpecText.violated(name, "f < q ≤ n−f−1 (q = \(q))", n: n, f: f, detail: ", q=\(k)")
     }
 
-    /// λ = 1 + √(q/(q−f)) (reference §4.2: for q = n−f−2 this is 1 + √((n−f−2)/(n−2f−2));
+    /// λ = 1 + √(q/(q−f)) (docs/references.md, robust aggregation §4.2: for q = n−f−2 this is
+    /// 1 + √((n−f−2)/(n−2f−2));
     /// ByzFL's q = n−f−1 gives 1 + √((n−f−1)/(n−2f−1))).
     func bound(n: Int, f: Int) -> Double? {
         let k = count(n: n, f: f)
@@ -59,7 +60,8 @@ struct KrumNeighbours: Sendable, Equatable {
 ///   never chosen while a finite input has a finite score (always the case with at most f
 ///   non-finite inputs under the requirement).
 /// - Ties: (score, index) — the first index among equal scores.
-/// - Bound: λ = 1 + √(q/(q−f)) (reference §4.2; e.g. 1 + √((n−f−2)/(n−2f−2))).
+/// - Bound: λ = 1 + √(q/(q−f)) (docs/references.md, robust aggregation §4.2;
+///   e.g. 1 + √((n−f−2)/(n−2f−2))).
 /// - Decision: `weights` one-hot, `selected` = [winner], `scores`, `values["q"]`.
 /// - Cost: one Gram product (O(n²d)) plus O(n² log n).
 public struct Krum: Aggregator {

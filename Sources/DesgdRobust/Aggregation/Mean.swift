@@ -9,7 +9,7 @@ import DesgdNumerics
 /// - Non-finite inputs: propagate to the output (the mean hides nothing).
 /// - Ties: none.
 /// - Bound: (f, λ)-resilient averaging with λ = 0 when f = 0 (the output *is* x̄_S); no bound
-///   for f ≥ 1 (reference §4.2).
+///   for f ≥ 1 (docs/references.md, robust aggregation §4.2).
 /// - Decision: `weights` = 1/n each.
 public struct Mean: Aggregator {
     public init() {}
@@ -35,8 +35,8 @@ public struct Mean: Aggregator {
 ///
 ///     τ = median_i ‖xᵢ‖,   y = (1/n) Σᵢ min(1, τ/‖xᵢ‖) · xᵢ
 ///
-/// - Defaults: the clipping radius is the *current round's* median norm (reference §2.2 "clipped
-///   mean with bound = median norm"); fedlib's `Clippedclustering` uses the median of the
+/// - Defaults: the clipping radius is the *current round's* median norm (docs/references.md, robust
+///   aggregation §2.2, "clipped mean with bound = median norm"); fedlib's `Clippedclustering` uses the median of the
 ///   history of all norms instead — not this rule. Even n: τ is the mean of the two middle norms.
 /// - Requirement: n ≥ 2f+1, so that τ is at most the largest honest norm.
 /// - Non-finite inputs: their norm ranks as +∞ in the median, and they get clipping factor 0,

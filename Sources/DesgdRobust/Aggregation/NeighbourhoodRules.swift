@@ -10,7 +10,7 @@ import DesgdNumerics
 /// - Non-finite inputs: treated as infinitely far from the mean, so they are removed first
 ///   (lowest index first); with at most f of them the output is finite.
 /// - Ties: the largest distance is removed, the lowest index among equal distances.
-/// - Bound: none of the simple λ form (reference §4.2).
+/// - Bound: none of the simple λ form (docs/references.md, robust aggregation §4.2).
 /// - Decision: `weights` 1/(n−f) on the survivors, `selected` = survivors, `removed` in removal
 ///   order, `scores` = squared distance of each removed input to the mean it was removed from
 ///   (0 for survivors).
@@ -65,7 +65,7 @@ public struct FABA: Aggregator {
 /// - Non-finite inputs: at distance +∞ from the pivot, so ranked last. A non-finite pivot
 ///   makes every distance +∞ (neighbours then by index) and the output non-finite.
 /// - Ties: (distance, index), pivot always first.
-/// - Bound: none listed in reference §4.2.
+/// - Bound: none listed in docs/references.md, robust aggregation §4.2.
 /// - Decision: `weights` 1/(n−f) on the neighbours, `selected` (nearest first), `scores` =
 ///   squared distances to the pivot.
 /// - Cost: O(n·d) (n direct distances, no Gram product).
@@ -123,7 +123,7 @@ public struct MoNNA: Aggregator {
 /// - Ties: merges by (linkage distance, smaller member index of the first cluster, of the second);
 ///   equal cluster sizes → keep the cluster containing the lowest finite input index. (An equal split
 ///   can only happen when the honest inputs themselves are split, so no choice favours them.)
-/// - Bound: none of the simple λ form (reference §4.2).
+/// - Bound: none of the simple λ form (docs/references.md, robust aggregation §4.2).
 /// - Decision: `weights` 1/|kept| on the kept cluster, `selected` (ascending), `clusterLabels`
 ///   (0 = kept, 1 = other).
 /// - Cost: one Gram product (O(n²d)) plus O(n³) for the clustering.

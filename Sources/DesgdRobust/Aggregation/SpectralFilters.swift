@@ -18,7 +18,7 @@ import DesgdNumerics
 /// - Non-finite inputs: start with weight 0 (they would make every weighted statistic
 ///   non-finite), so the output is finite whenever one input is.
 /// - Ties: none (weights are a fixed formula).
-/// - Bound: none listed in reference §4.2.
+/// - Bound: none listed in docs/references.md, robust aggregation §4.2.
 /// - Decision: `weights` = the normalised weights c/Σc of the output, `iterations` (passes),
 ///   `values["eigenvalue"]` (λ of the output's weights).
 /// - Cost: one Gram product, then O(n³) per pass.
@@ -112,7 +112,7 @@ public struct CAF: Aggregator {
 /// - Non-finite inputs: score +∞ (left out of the centring and the Gram matrix), so they are
 ///   filtered first; with at most ⌊c·f⌋ of them the output is finite.
 /// - Ties: (score, index).
-/// - Bound: none of the simple λ form (randomised; reference §4.2).
+/// - Bound: none of the simple λ form (randomised; docs/references.md, robust aggregation §4.2).
 /// - Decision: `weights` 1/|kept|, `selected` (ascending), `scores` of the last iteration,
 ///   `sampledCoordinates` (ascending, per iteration; omitted when b ≥ d, i.e. all coordinates),
 ///   `iterations`, `values` (`b` used, `removedPerIteration`).

@@ -12,7 +12,7 @@ import DesgdNumerics
 ///   most f non-finite inputs the output is finite.
 /// - Ties: the lexicographically first subset (ByzFL keeps the first strict improvement of
 ///   `itertools.combinations`, which is the same).
-/// - Bound: λ = 2f/(n−f) (reference §4.2; Farhadkhani et al. 2022).
+/// - Bound: λ = 2f/(n−f) (docs/references.md, robust aggregation §4.2; Farhadkhani et al. 2022).
 /// - Decision: `weights` 1/(n−f) on T*, `selected` = T* ascending, `values` (`diameter`,
 ///   `subsetsEvaluated`).
 /// - Cost: one Gram product, then a branch-and-bound search over subsets (``SubsetSearch``):
@@ -57,7 +57,7 @@ public struct MDA: Aggregator {
 /// - Non-finite inputs: a subset containing one has eigenvalue +∞ and loses to every finite
 ///   subset.
 /// - Ties: the lexicographically first subset.
-/// - Bound: none listed in reference §4.2.
+/// - Bound: none listed in docs/references.md, robust aggregation §4.2.
 /// - Decision: `weights` 1/(n−f) on T*, `selected` = T* ascending, `values` (`eigenvalue`,
 ///   `subsetsEvaluated`).
 /// - Cost: one Gram product, then branch and bound over subsets with the bound

@@ -1,8 +1,8 @@
 import DesgdNumerics
 
 /// Attack `fang-krum`: Fang et al.'s attack tailored to Krum ("Local Model Poisoning Attacks to
-/// Byzantine-Robust Federated Learning", USENIX Security 2020, full knowledge; reference/
-/// attacks-defences-worst-case.md §2), translated from models to the momenta the server
+/// Byzantine-Robust Federated Learning", USENIX Security 2020, full knowledge;
+/// docs/references.md, attacks and defences §2), translated from models to the momenta the server
 /// receives (§2.2): the step is x ← x − η·v, so the direction the model would move without attack
 /// is s = −sign(μ), μ the honest mean, and the crafted model w_Re − λ·s becomes the message
 ///
@@ -127,8 +127,8 @@ public struct FangKrumAttack: Attack {
 }
 
 /// Attack `fang-trmean`: Fang et al.'s attack tailored to the trimmed mean and the median (USENIX
-/// Security 2020, full knowledge; the paper uses the same attack for both rules; reference/
-/// attacks-defences-worst-case.md §2.1–§2.2). In vector space (x ← x − η·v), per coordinate j,
+/// Security 2020, full knowledge; the paper uses the same attack for both rules;
+/// docs/references.md, attacks and defences §2). In vector space (x ← x − η·v), per coordinate j,
 /// with μ the honest mean and h_min,j, h_max,j the smallest and largest honest values, each
 /// Byzantine worker sends a value drawn uniformly from
 ///
@@ -142,7 +142,7 @@ public struct FangKrumAttack: Attack {
 ///   uniform (``RandomStream/nextDouble()``), computed in Double and rounded to Float. The FLTrust
 ///   authors' code divides or multiplies the extreme by r ~ U[1, b] (same interval, not uniform);
 ///   FLDetector's `full_trim` takes the far end (r = b). The NDSS code masks both terms with μ > 0
-///   (a copy-paste bug, reference §2.3), not reproduced here.
+///   (a copy-paste bug; docs/references.md, attacks and defences §2), not reproduced here.
 /// - H = the honest messages (the direction from their mean); the paper's full knowledge also
 ///   counts the Byzantine workers' before-attack models.
 /// - Each worker draws d uniforms from its own stream `RandomStream(seed, .attack, worker: id,

@@ -14,7 +14,8 @@ import DesgdNumerics
 /// - Min-Sum: Σ_i ‖v − hᵢ‖² ≤ min_i Σ_j ‖hᵢ − hⱼ‖² (``SumBound/min``, the NDSS code) or max_i
 ///   (``SumBound/max``: the paper as recalled, FLPoison, the SignGuard authors).
 ///
-/// Choices (reference §1.3–§1.4, each a disagreement between implementations):
+/// Choices (docs/references.md, attacks and defences §1; each a disagreement between
+/// implementations):
 /// - The reference set is the honest messages only (NDSS full-knowledge notebooks, FLPoison,
 ///   blades); the other Byzantine messages never enter the constraint. The aggregation rule is
 ///   never called (AGR-agnostic).
@@ -144,9 +145,9 @@ public struct MinMaxAttack: Attack {
 ///
 /// The first move is ±γ_init/2 and the steps halve, so γ never exceeds 2·γ_init; about
 /// log₂(γ_init/τ) probes (20 for the defaults); γ_succ = 0 when no probe is feasible. When the
-/// feasible γ form an interval [0, γ*] (always so for Min-Max and Min-Sum, reference §1.5) with
-/// γ* < 2·γ_init, the result is within 2τ of γ*, from below (the loop stops once its next move is at
-/// most τ). A NaN feasibility test is infeasible.
+/// feasible γ form an interval [0, γ*] (always so for Min-Max and Min-Sum, docs/references.md,
+/// attacks and defences §1.5) with γ* < 2·γ_init, the result is within 2τ of γ*, from below (the
+/// loop stops once its next move is at most τ). A NaN feasibility test is infeasible.
 public struct MinMaxSearch: Sendable, Equatable {
     /// γ_init > 0 (NDSS CIFAR-10 and FLPoison: 10; NDSS FEMNIST: 50).
     public var initial: Double

@@ -1,8 +1,8 @@
 import DesgdNumerics
 
 /// A pre-aggregator: a transformation of the round's messages that runs before a rule
-/// (reference §2.2: bucketing, NNM, static clipping, ARC), turning n rows into n' rows and
-/// telling the next stage which f to assume.
+/// (docs/references.md, robust aggregation §2.2: bucketing, NNM, static clipping, ARC), turning n
+/// rows into n' rows and telling the next stage which f to assume.
 ///
 /// Contract (as for ``Aggregator``): deterministic (randomness only through the context's keyed
 /// streams), never crashes on non-finite inputs. Policy shared by all pre-aggregators: a
@@ -38,8 +38,8 @@ extension PreAggregator {
 /// - Decision: the rule's decision, with `preAggregation` = the pre-aggregators' decisions in
 ///   order. The rule's `weights`/`selected`/`coordinatesUsed` index the rows the rule received
 ///   (bucket means, NNM mixtures), which `preAggregation` relates to the inputs.
-/// - Bound: none reported (the λ of a rule does not carry over to a composition; reference §4.2
-///   gives none for NNM ∘ F or bucketing).
+/// - Bound: none reported (the λ of a rule does not carry over to a composition;
+///   docs/references.md, robust aggregation §4.2, gives none for NNM ∘ F or bucketing).
 public struct AggregationPipeline: Aggregator {
     public let preAggregators: [any PreAggregator]
     public let rule: any Aggregator

@@ -73,7 +73,7 @@ public struct WorstCase: Sendable, Equatable, Codable {
     public var atReach: Bool
 }
 
-/// The worst-case adversary of one aggregation (issue 14, docs/design.md §10): keep the honest
+/// The worst-case adversary of one aggregation (docs/design.md §10): keep the honest
 /// messages S, replace the Byzantine ones by the f_actual inputs B that maximise the gap
 /// ‖F(S ∪ B) − x̄_S‖ of the rule F, within a bounded number of rule evaluations.
 ///
@@ -119,7 +119,7 @@ public struct WorstCaseSearch: Sendable, Equatable {
     public static let budgetRange = 80...1_000_000
     /// 61 evaluations go to the recorded inputs and the optimal attacks' searches, the rest to the
     /// search's own families; `--agg all` on the quick trace costs about 0.07 s per aggregation
-    /// and rule on 2 busy cores, most of it DnC's (README, worst case).
+    /// and rule on 2 busy cores, most of it DnC's (docs/worst-case.md).
     public static let defaultBudget = 150
     /// Byzantine inputs stay within reach·s of x̄_S (2²⁰: far beyond any gradient scale, and still
     /// finite in float32 for any honest scale below ~10³²).

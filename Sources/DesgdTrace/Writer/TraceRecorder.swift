@@ -29,7 +29,7 @@ public struct RecordingStatistics: Sendable, Equatable {
     public var composition = TraceComposition()
 
     /// Like against like: the round records that hold vectors over the raw float32 bytes of those
-    /// vectors (README target: ≤ 0.6 for an IPM run); checkpoints and keyframes, which hold state
+    /// vectors (docs/design.md §7: ≤ 0.6 for an IPM run); checkpoints and keyframes, which hold state
     /// rather than messages, are not counted against the messages. 0 without vectors.
     public var compressionRatio: Double { rawVectorBytes > 0 ? Double(vectorRoundBytes) / Double(rawVectorBytes) : 0 }
 }

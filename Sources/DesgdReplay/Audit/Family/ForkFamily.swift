@@ -1,7 +1,7 @@
 import DesgdTrace
 import Foundation
 
-/// A fork family side by side (`desgd-audit PARENT FORK…`, issue 13): the parent and each fork
+/// A fork family side by side (`desgd-audit PARENT FORK…`; docs/forks.md): the parent and each fork
 /// made of it (`desgd-record --fork`), from the earliest fork round on (the parent's series from a
 /// little before it, ``ForkFamilyReport/contextStart``), with per branch test
 /// accuracy on evaluation rounds and the recorded rule's gap and λ̂ per round.

@@ -1,4 +1,4 @@
-/// The one tie rule of the aggregation catalogue (reference §7 pitfall 3): candidates are ranked
+/// The one tie rule of the aggregation catalogue (docs/references.md, robust aggregation §7): candidates are ranked
 /// by (value, index) lexicographically, smallest first, and a NaN value ranks as +∞. numpy/torch
 /// `argpartition`/`topk` leave ties unspecified; this makes every selection a function of the
 /// input values alone.
