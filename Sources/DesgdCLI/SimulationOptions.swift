@@ -113,7 +113,14 @@ public struct SimulationOptions: ParsableArguments {
     }
 }
 
-extension ModelArchitecture: ExpressibleByArgument {}
+/// `lenet` or `small`: `external` names a live federation's clients' model, which no command simulates.
+extension ModelArchitecture: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let model = ModelArchitecture(rawValue: argument), model.shape != nil else { return nil }
+        self = model
+    }
+    public static var allValueStrings: [String] { allCases.filter { $0.shape != nil }.map(\.rawValue) }
+}
 extension NumericBackend: ExpressibleByArgument {}
 extension SimulationConfig.Mode: ExpressibleByArgument {}
 extension SimulationConfig.MomentumPlacement: ExpressibleByArgument {}

@@ -160,7 +160,8 @@ extension TraceMutator {
     public static func claimingShape(of bytes: [UInt8], model: ModelArchitecture, honest: Int, byzantine: Int,
                                      driftWindow: Int? = nil,
                                      config edit: (inout [String: Any]) -> Void = { _ in }) -> [UInt8]? {
-        editingJSON(of: bytes, type: .header) { json in
+        guard let shape = model.shape else { return nil }
+        return editingJSON(of: bytes, type: .header) { json in
             guard var config = json["config"] as? [String: Any] else { return }
             let classes = 10
             config["honestWorkers"] = honest
@@ -168,7 +169,7 @@ extension TraceMutator {
             config["model"] = model.rawValue
             edit(&config)
             json["config"] = config
-            let layout = ParameterLayout(model.shape)
+            let layout = ParameterLayout(shape)
             json["model"] = ["architecture": model.rawValue, "parameterCount": layout.count,
                              "tensors": layout.tensors.map {
                                  ["name": $0.name, "offset": $0.offset, "shape": $0.shape] as [String: Any]

@@ -8,8 +8,13 @@ import Foundation
 /// (Algorithm 1, lines 8–10) in their own framework and send them; this server checks each message
 /// against its client's registered key, aggregates with desgd's rules and attacks, steps the model
 /// and refreshes the class-momentum buffer (eq. 7, 13–16) with the engine's own code
-/// (``Simulation/step(round:messages:)``, ``ServerStep``), evaluates on the engine's evaluation
-/// rounds, and records every round with desgd's recorder. The trace is therefore verified
+/// (``AggregationServer``, ``ServerStep``), evaluates on the engine's evaluation rounds, and records
+/// every round with desgd's recorder.
+///
+/// Two kinds of run: on desgd's own model and data (``init(config:engine:trace:)``: the partition
+/// the clients are given and the evaluation on the test set are the simulator's), or on the
+/// clients' own model and data (``init(clients:initialParameters:engine:trace:)``: the clients
+/// declare their classes, the caller gives x_0 and evaluates x_{t+1} itself). The trace is therefore verified
 /// (`desgd-replay --verify`), replayed and audited like a simulated one; what cannot be repeated is
 /// the clients' computation, so re-execution, resume and fork refuse it (its header's `engine`).
 ///
@@ -19,7 +24,11 @@ import Foundation
 /// A stopped run continues (``TraceOptions/resume``) from the server's state rebuilt from its trace
 /// (``LiveResumption``), into a new file that replaces the trace when the run finishes.
 public final class LiveServer {
-    public let simulation: Simulation
+    /// The simulator's run on desgd's own model and data (it evaluates on the test set); nil on the
+    /// clients' own model.
+    public let simulation: Simulation?
+    /// The server's half of every round.
+    public let aggregation: AggregationServer
     public let recorder: TraceRecorder
     public let engine: LiveEngine
     /// The chain digest of the header record, which every client message is signed with
@@ -52,22 +61,74 @@ public final class LiveServer {
     /// evaluations use), builds the run and writes the trace's header. `engine.nodes` must register
     /// exactly the clients that send: the honest workers and, under an attack whose Byzantine workers
     /// craft their own messages, the Byzantine ones.
-    public init(config: SimulationConfig, engine: LiveEngine, trace: TraceOptions) throws(LiveServerError) {
+    public convenience init(config: SimulationConfig, engine: LiveEngine, trace: TraceOptions) throws(LiveServerError) {
+        guard let shape = config.model.shape else {
+            throw .input("the clients' own model needs its initial parameters: open the run with them")
+        }
         let dataset: Dataset
         do { dataset = try config.data.load() } catch { throw .input(error.message) }
+        let simulation: Simulation
         do { simulation = try Simulation(config: config, dataset: dataset) } catch { throw .input(error.message) }
-        let layout = ParameterLayout(config.model.shape)
+        let layout = ParameterLayout(shape)
         guard engine.model.map(\.shape) == layout.tensors.map(\.shape) else {
             let theirs = engine.model.map { "\($0.shape)" }.joined(separator: " ")
             let ours = layout.tensors.map { "\($0.shape)" }
             throw .input(
                 "the clients' model has tensors \(theirs), not \(config.model.rawValue)'s "
                     + "\(ours.joined(separator: " ")): "
-                    + "give the clients desgd's layout (desgd.models) or choose the matching --model")
+                    + "give the clients desgd's layout (desgd.models) or open the run on the clients' own model")
         }
+        try self.init(simulation: simulation, aggregation: simulation.aggregation, setup: simulation.setup,
+                      engine: engine, trace: trace)
+    }
+
+    /// A run on the clients' own model and data: `config.clients` declares d, C and each honest
+    /// worker's classes (its `model`, `data` and `partition` are `external`, `external`, `declared`),
+    /// `initialParameters` is x_0 as the clients' framework initialised it, and `engine.model` names
+    /// its tensors. The caller evaluates (``round(_:messages:evaluate:)``).
+    public convenience init(
+        clients config: SimulationConfig, initialParameters: [Float], engine: LiveEngine, trace: TraceOptions
+    ) throws(LiveServerError) {
+        do { try config.validate() } catch { throw .input(error.message) }
+        guard let clients = config.clients else {
+            throw .input("a run on the clients' own model needs their declared setup (classes and holdings)")
+        }
+        guard let d = engine.parameterCount, d == clients.parameterCount, d == initialParameters.count else {
+            throw .input(
+                "the clients' model's tensors, the declared parameter count \(clients.parameterCount) and the "
+                    + "\(initialParameters.count) initial parameters must agree")
+        }
+        guard initialParameters.allSatisfy(\.isFinite) else { throw .input("the initial parameters are not all finite") }
+        do { try config.checkMemory(limit: .process) } catch { throw .input(error.message) }
+        let aggregation: AggregationServer
+        do {
+            aggregation = try AggregationServer(
+                config: config, holders: config.mode == .desgd
+                    ? (0..<clients.classes).map { clients.holders(of: $0) } : [Array(0..<config.honestWorkers)],
+                initialParameters: initialParameters, executor: ParallelExecutor(threads: config.threads))
+        } catch { throw .input(error.message) }
+        let setup = SimulationSetup(
+            config: config,
+            partition: .declared(classes: clients.classes, seed: config.seed),
+            dataset: .external(description: engine.data),
+            parameterCount: d, initialParameters: initialParameters,
+            backendDescription: config.backend.description, aggregatorSpec: aggregation.pipeline.spec,
+            attackSpec: aggregation.attack.spec)
+        try self.init(simulation: nil, aggregation: aggregation, setup: setup, engine: engine, trace: trace)
+    }
+
+    /// The registered clients must be exactly those that send: the honest workers and, under an attack
+    /// whose Byzantine workers craft their own messages, the Byzantine ones.
+    init(
+        simulation: Simulation?, aggregation: AggregationServer, setup: SimulationSetup, engine: LiveEngine,
+        trace: TraceOptions
+    ) throws(LiveServerError) {
+        self.simulation = simulation
+        self.aggregation = aggregation
+        let config = aggregation.config
         let n = config.honestWorkers
         let f = config.byzantineWorkers
-        let expected = Array(0..<n) + (simulation.attack.ownMomentum != .none ? Array(n..<n + f) : [])
+        let expected = Array(0..<n) + (aggregation.attack.ownMomentum != .none ? Array(n..<n + f) : [])
         guard engine.nodes.map(\.worker) == expected else {
             throw .input(
                 "the registered clients are workers \(engine.nodes.map(\.worker)), expected \(expected) "
@@ -91,7 +152,7 @@ public final class LiveServer {
                     path: trace.path, mode: trace.mode, keyframeInterval: trace.keyframeInterval,
                     overwrite: trace.overwrite, signingKey: trace.signingKey, engine: engine)
             } catch { throw .trace(error) }
-            recorder.runStarted(simulation.setup)
+            recorder.runStarted(setup)
             runTag = recorder.headerDigest()
             replacing = nil
             if let failure = recorder.failure { throw .trace(failure) }
@@ -107,7 +168,7 @@ public final class LiveServer {
                     : "\(trace.path) is signed by \(signers.joined(separator: ", ")): resume it with that key")
         }
         let point = try LiveResumption(reader: reader, config: config, engine: engine)
-        do { try simulation.restore(server: point.snapshot) } catch { throw .input(error.message) }
+        do { try aggregation.restore(point.snapshot) } catch { throw .input(error.message) }
         let continuation = trace.path + LiveServer.continuationSuffix
         do {
             recorder = try TraceRecorder(
@@ -148,18 +209,18 @@ public final class LiveServer {
         }
     }
 
-    public var config: SimulationConfig { simulation.config }
-    public var parameters: [Float] { simulation.parameters }
-    public var parameterCount: Int { simulation.model.parameterCount }
+    public var config: SimulationConfig { aggregation.config }
+    public var parameters: [Float] { aggregation.parameters }
+    public var parameterCount: Int { aggregation.dimension }
 
     /// The messages round t needs, as (worker, class) in the order they are aggregated.
     public func expectedMessages(round t: Int) -> [(worker: Int, classIndex: Int)] {
         let n = config.honestWorkers
         let f = config.byzantineWorkers
-        let byzantine = simulation.attack.ownMomentum != .none ? Array(n..<n + f) : []
+        let byzantine = aggregation.attack.ownMomentum != .none ? Array(n..<n + f) : []
         guard config.mode == .desgd else { return (Array(0..<n) + byzantine).map { ($0, -1) } }
-        return simulation.classes(round: t).flatMap { c in
-            (simulation.partition.holders(of: c) + byzantine).map { ($0, c) }
+        return config.classSet(round: t).flatMap { c in
+            (aggregation.holders(of: c) + byzantine).map { ($0, c) }
         }
     }
 
@@ -167,8 +228,20 @@ public final class LiveServer {
     /// model's length and signed by its worker's registered key; then aggregates, steps, evaluates
     /// on evaluation rounds and records the round. Returns the evaluation, if any; the new model is
     /// ``parameters``. Nothing is recorded or changed when a check fails.
+    ///
+    /// On the clients' own model `evaluate` evaluates x_{t+1} (given as a buffer valid during the
+    /// call) on the engine's evaluation rounds (``SimulationConfig/evaluates(afterRound:)``): a
+    /// finite loss and an accuracy in [0, 1], recorded with the round. When it fails the round is
+    /// undone and nothing recorded. On desgd's own model the server evaluates and `evaluate` is unused.
     @discardableResult
-    public func round(_ t: Int, messages: [Message]) throws(LiveServerError) -> Evaluation? {
+    public func round(
+        _ t: Int, messages: [Message],
+        evaluate: ((UnsafeBufferPointer<Float>) throws(LiveServerError) -> Evaluation)? = nil
+    ) throws(LiveServerError) -> Evaluation? {
+        let evaluating = simulation == nil && config.evaluates(afterRound: t)
+        if evaluating, evaluate == nil {
+            throw .input("round \(t) is an evaluation round: give the evaluation of the clients' model after it")
+        }
         guard t == nextRound, t < config.rounds else {
             throw .input(
                 t >= config.rounds
@@ -215,12 +288,40 @@ public final class LiveServer {
         let external = Simulation.ExternalMessages(
             honest: fill, byzantine: { j, c, row in fill(n + j, c, row) },
             signatures: { c, senders in senders.map { byKey[Pair(worker: $0.worker, classIndex: c)]?.signature } })
-        recorder.roundStarting(t) { simulation.snapshot() }
-        let event: RoundEvent
-        do {
-            event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds)
-        } catch {
-            throw .input(error.message)
+        var event: RoundEvent
+        if let simulation {
+            recorder.roundStarting(t) { simulation.snapshot() }
+            do {
+                event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds)
+            } catch {
+                throw .input(error.message)
+            }
+        } else {
+            // The state before the round: a keyframe's, and what a failed evaluation returns to.
+            let before = aggregation.snapshot()
+            do { event = try aggregation.round(t, messages: external) } catch {
+                try? aggregation.restore(before)
+                throw .input(error.message)
+            }
+            if evaluating, let evaluate {
+                let e0 = Stopwatch.now()
+                do throws(LiveServerError) {
+                    let e = try aggregation.parameters.withUnsafeBufferPointer { x throws(LiveServerError) in
+                        try evaluate(x)
+                    }
+                    guard e.loss.isFinite, e.accuracy >= 0 && e.accuracy <= 1 else {
+                        throw LiveServerError.input(
+                            "round \(t): the evaluation needs a finite loss and an accuracy in [0, 1] "
+                                + "(got loss \(e.loss), accuracy \(e.accuracy))")
+                    }
+                    event.evaluation = e
+                } catch {
+                    try? aggregation.restore(before)
+                    throw error
+                }
+                evaluationSeconds += Stopwatch.now() - e0
+            }
+            recorder.roundStarting(t) { before }
         }
         recorder.roundFinished(event)
         if let e = event.evaluation { evaluations.append(.init(round: t, evaluation: e)) }
@@ -239,9 +340,9 @@ public final class LiveServer {
     public func finish() throws(LiveServerError) -> RecordingStatistics {
         // A run stopped early ends with a keyframe too: the server state a resumed run checks against.
         if nextRound < config.rounds { recorder.stopRequested = true }
-        recorder.roundStarting(nextRound) { simulation.snapshot() }
+        recorder.roundStarting(nextRound) { aggregation.snapshot() }
         let result = SimulationResult(
-            evaluations: evaluations, finalParameters: simulation.parameters,
+            evaluations: evaluations, finalParameters: aggregation.parameters,
             seconds: Stopwatch.now() - started, evaluationSeconds: evaluationSeconds,
             rounds: nextRound)
         recorder.runFinished(result)

@@ -29,6 +29,13 @@ struct LiveRequest: Decodable {
     var signingKey: String?
     var resume: Bool?
     var engine: LiveEngine
+    /// Present on the clients' own model and data (`desgd_live_open_clients`): what they declare.
+    var clients: Clients?
+
+    struct Clients: Decodable {
+        var classes: Int
+        var holdings: [[Int]]
+    }
 }
 
 /// What `desgd_live_describe` answers: what the clients need to compute their messages.
@@ -49,11 +56,15 @@ struct LiveDescription: Encodable {
     var byzantineLabels: String?
     var signflipScale: Double?
     var holdings: [[Int]]
-    var partition: [[[Int]]]
-    var normalization: [String: Double]
+    /// desgd's partition (sample indices per worker and class); absent on the clients' own data.
+    var partition: [[[Int]]]?
+    /// desgd's input normalisation; absent on the clients' own data.
+    var normalization: [String: Double]?
     var evaluationInterval: Int
     var runTag: String
     var model: [LiveEngine.Tensor]
+    /// Whether the run is on the clients' own model and data (the caller gives x_0 and evaluates).
+    var external: Bool
     /// The first round this run executes: 0, or where a resumed run continues.
     var nextRound: Int
 }
@@ -98,6 +109,31 @@ public func desgdLiveOpen(
     _ request: UnsafePointer<CChar>?, _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
 ) -> Int32 {
+    open(request, initialParameters: nil, handle, message, capacity)
+}
+
+/// A run on the clients' own model and data: the request's `clients` declares C and each honest
+/// worker's classes, and `parameters` (`count` values) is x_0 as the clients' framework initialised it.
+@_cdecl("desgd_live_open_clients")
+public func desgdLiveOpenClients(
+    _ request: UnsafePointer<CChar>?, _ parameters: UnsafePointer<Float>?, _ count: Int64,
+    _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
+    guard let parameters, count >= 1, count <= Int64(SimulationConfig.ClientSetup.parameterCountRange.upperBound)
+    else {
+        report("the initial parameters need a buffer of 1...\(Int32.max) values", message, capacity)
+        return Status.badInput
+    }
+    let x = Array(UnsafeBufferPointer(start: parameters, count: Int(count)))
+    return open(request, initialParameters: x, handle, message, capacity)
+}
+
+func open(
+    _ request: UnsafePointer<CChar>?, initialParameters: [Float]?,
+    _ handle: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
+) -> Int32 {
     guard let request, let handle else {
         report("a null pointer", message, capacity)
         return Status.badInput
@@ -113,15 +149,35 @@ public func desgdLiveOpen(
         report("the request is not the JSON docs/federation.md describes: \(error)", message, capacity)
         return Status.badInput
     }
+    guard (parsed.clients == nil) == (initialParameters == nil) else {
+        report(
+            "the clients' own model needs both the request's clients and desgd_live_open_clients' parameters",
+            message, capacity)
+        return Status.badInput
+    }
     do {
-        let config = try SimulationOptions.parseWords(parsed.options).config
+        let words = try SimulationOptions.parseWords(parsed.options)
+        var config = words.config
         let mode = try RecordingMode.parse(parsed.record ?? "full")
         let key = try parsed.signingKey.map { path throws(TraceError) in try TraceSigningKey.read(path: path) }
         let options = LiveServer.TraceOptions(
             path: parsed.trace, overwrite: parsed.overwrite ?? false, mode: mode,
             keyframeInterval: parsed.keyframeEvery ?? 100, signingKey: key,
             resume: parsed.resume ?? false)
-        let server = try LiveServer(config: config, engine: parsed.engine, trace: options)
+        let server: LiveServer
+        if let clients = parsed.clients, let x = initialParameters {
+            for word in ["--model", "--data", "--synthetic", "--partition"] where parsed.options.contains(word) {
+                report("options: \(word) is the clients' own on their model and data: leave it out", message, capacity)
+                return Status.badInput
+            }
+            config.model = .external
+            config.data = .external
+            config.partition = .declared
+            config.clients = .init(parameterCount: x.count, classes: clients.classes, holdings: clients.holdings)
+            server = try LiveServer(clients: config, initialParameters: x, engine: parsed.engine, trace: options)
+        } else {
+            server = try LiveServer(config: config, engine: parsed.engine, trace: options)
+        }
         handle.pointee = Unmanaged.passRetained(LiveSession(server: server)).toOpaque()
         return Status.ok
     } catch let e as LiveServerError {
@@ -149,24 +205,26 @@ public func desgdLiveDescribe(
     }
     let server = s.server
     let config = server.config
+    let attack = server.aggregation.attack
+    // desgd's own model and data: the partition's sample indices and the normalisation the clients
+    // apply; on the clients' own, their declared holdings and nothing of desgd's.
     let simulation = server.simulation
-    let attack = simulation.attack
+    let normalization = simulation?.dataset.provenance.normalization
     let description = LiveDescription(
         parameterCount: server.parameterCount, classes: config.classes, honest: config.honestWorkers,
         byzantine: config.byzantineWorkers, mode: config.mode == .desgd ? "desgd" : "sgd", rounds: config.rounds,
         batch: config.batchSize, beta: config.beta, weightDecay: config.weightDecay, seed: config.seed,
-        aggregator: simulation.pipeline.spec, attack: attack.spec, clientSideAttack: attack.ownMomentum != .none,
+        aggregator: server.aggregation.pipeline.spec, attack: attack.spec,
+        clientSideAttack: attack.ownMomentum != .none,
         byzantineLabels: attack.ownMomentum == .none
             ? nil : (attack.ownMomentum == .flippedLabels ? "flipped" : "true"),
         signflipScale: (attack as? SignFlipAttack)?.scale,
-        holdings: (0..<config.honestWorkers).map { simulation.partition.classes(of: $0) },
-        partition: simulation.partition.samples,
-        normalization: [
-            "mean": simulation.dataset.provenance.normalization.mean,
-            "std": simulation.dataset.provenance.normalization.std,
-        ],
+        holdings: config.clients?.holdings
+            ?? (0..<config.honestWorkers).map { simulation?.partition.classes(of: $0) ?? [] },
+        partition: simulation?.partition.samples,
+        normalization: normalization.map { ["mean": $0.mean, "std": $0.std] },
         evaluationInterval: config.evaluationInterval, runTag: Hex.encode(server.runTag),
-        model: ParameterLayout(config.model.shape).tensors.map { .init(name: $0.name, shape: $0.shape) },
+        model: server.engine.model, external: simulation == nil,
         nextRound: server.nextRound)
     let bytes: [UInt8]
     do { bytes = Array(try JSONEncoder().encode(description)) } catch {
@@ -225,6 +283,13 @@ public func desgdLiveClasses(
     return Status.ok
 }
 
+/// The caller's evaluation of x_{t+1} on the clients' own model: (parameters, count, accuracy out,
+/// loss out, context) → 0 when it evaluated.
+public typealias EvaluationCallback = @convention(c) (
+    UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?,
+    UnsafeMutableRawPointer?
+) -> Int32
+
 @_cdecl("desgd_live_round")
 public func desgdLiveRound(
     _ handle: UnsafeMutableRawPointer?, _ round: Int64, _ messageCount: Int64,
@@ -233,6 +298,7 @@ public func desgdLiveRound(
     _ parametersOut: UnsafeMutablePointer<Float>?, _ count: Int64,
     _ accuracy: UnsafeMutablePointer<Double>?, _ loss: UnsafeMutablePointer<Double>?,
     _ evaluated: UnsafeMutablePointer<Int32>?,
+    _ evaluate: EvaluationCallback?, _ context: UnsafeMutableRawPointer?,
     _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64
 ) -> Int32 {
     guard let s = session(handle) else {
@@ -268,7 +334,20 @@ public func desgdLiveRound(
                 vector: UnsafeBufferPointer(start: v, count: d), signature: signature))
     }
     do {
-        let evaluation = try server.round(Int(round), messages: messages)
+        var evaluation: Evaluation?
+        if let evaluate {
+            func callerEvaluation(_ x: UnsafeBufferPointer<Float>) throws(LiveServerError) -> Evaluation {
+                var accuracy = Double.nan
+                var loss = Double.nan
+                guard evaluate(x.baseAddress, Int64(x.count), &accuracy, &loss, context) == 0 else {
+                    throw .input("round \(round): the caller's evaluation failed")
+                }
+                return Evaluation(loss: loss, accuracy: accuracy)
+            }
+            evaluation = try server.round(Int(round), messages: messages, evaluate: callerEvaluation)
+        } else {
+            evaluation = try server.round(Int(round), messages: messages)
+        }
         server.parameters.withUnsafeBufferPointer { parametersOut.update(from: $0.baseAddress!, count: d) }
         evaluated?.pointee = evaluation == nil ? 0 : 1
         accuracy?.pointee = evaluation?.accuracy ?? .nan

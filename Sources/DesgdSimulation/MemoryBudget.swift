@@ -102,11 +102,12 @@ extension SimulationConfig {
             let (r, o) = a.addingReportingOverflow(b); return o ? .max : r
         }
         let desgd = mode == .desgd
-        let d = u(ParameterLayout(model.shape).count), C = u(classes), n = u(honestWorkers), f = u(byzantineWorkers)
+        let d = u(clients?.parameterCount ?? model.shape.map { ParameterLayout($0).count } ?? 0), C = u(classes), n = u(honestWorkers), f = u(byzantineWorkers)
         let G: UInt64 = desgd ? C : 1, K: UInt64 = desgd ? u(classesPerRound) : 1
         let held: UInt64
         switch partition {
         case .labelSkew(let k): held = desgd ? u(k) : 1
+        case .declared: held = desgd ? u(clients?.holdings.map(\.count).max() ?? classes) : 1
         default: held = desgd ? C : 1
         }
         let H = mul(n, held), B = mul(f, G), W = u(driftWindow ?? 0)

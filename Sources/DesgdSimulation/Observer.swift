@@ -101,6 +101,20 @@ public struct SimulationSetup: Sendable {
     /// The aggregation pipeline's and the attack's canonical specs.
     public var aggregatorSpec: String
     public var attackSpec: String
+
+    public init(
+        config: SimulationConfig, partition: Partition, dataset: DatasetProvenance, parameterCount: Int,
+        initialParameters: [Float], backendDescription: String, aggregatorSpec: String, attackSpec: String
+    ) {
+        self.config = config
+        self.partition = partition
+        self.dataset = dataset
+        self.parameterCount = parameterCount
+        self.initialParameters = initialParameters
+        self.backendDescription = backendDescription
+        self.aggregatorSpec = aggregatorSpec
+        self.attackSpec = attackSpec
+    }
 }
 
 /// The outcome of a run.

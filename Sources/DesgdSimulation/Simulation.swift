@@ -42,8 +42,10 @@ public final class Simulation {
     public let dataset: Dataset
     public let partition: Partition
     public let model: CNN
-    public let pipeline: AggregationPipeline
-    public let attack: any Attack
+    /// The server's half of every round: aggregation, attack and server step (eq. 7, 13–16).
+    public let aggregation: AggregationServer
+    public var pipeline: AggregationPipeline { aggregation.pipeline }
+    public var attack: any Attack { aggregation.attack }
 
     let executor: ParallelExecutor
     /// Memory of the round's batched pass (docs/design.md §7).
@@ -55,7 +57,7 @@ public final class Simulation {
     let honestJobs: [(worker: Int, classIndex: Int)]
     let byzantineMomenta: VectorStore
     /// Eq. 7, 14–16 and the global class-momentum buffer (or the baseline's step).
-    let server: ServerStep
+    var server: ServerStep { aggregation.step }
     /// Sample indices each honest worker draws from in the baseline (all its classes).
     let workerSamples: [[Int]]
     /// FLTrust's root samples per group (per class in DeSGD, one group in the baseline); nil under
@@ -68,9 +70,18 @@ public final class Simulation {
     let classSamples: [[Int]]
     let allSamples: [Int]
 
-    public internal(set) var parameters: [Float]
-    var aggregatorStates: [AggregatorState]
-    var attackStates: [AttackState]
+    public internal(set) var parameters: [Float] {
+        get { aggregation.parameters }
+        set { aggregation.parameters = newValue }
+    }
+    var aggregatorStates: [AggregatorState] {
+        get { aggregation.aggregatorStates }
+        set { aggregation.aggregatorStates = newValue }
+    }
+    var attackStates: [AttackState] {
+        get { aggregation.attackStates }
+        set { aggregation.attackStates = newValue }
+    }
 
     /// Builds a run: loads nothing (the data set is given), partitions the data, checks every
     /// aggregation the run will perform against the rule's and the attack's requirements.
@@ -89,34 +100,24 @@ public final class Simulation {
         let partition: Partition
         do {
             partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers, seed: config.seed)
-            pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
-            attack = try AttackCatalogue.makeAttack(config.attack)
-        } catch let e as DataError { throw SimulationError(e.message) } catch let e as AggregationError {
-            throw SimulationError(e.message)
-        } catch { throw SimulationError("\(error)") }
+        } catch { throw SimulationError(error.message) }
         if let expectedPartition, partition != expectedPartition {
             throw SimulationError("this desgd partitions the data otherwise than the trace says: "
                                   + "use the desgd that recorded it")
         }
         self.partition = partition
-        model = CNN(config.model, backend: config.backend)
+        guard let shape = config.model.shape else {
+            throw SimulationError("the clients' own model runs only in a live federation (docs/federation.md)")
+        }
+        model = CNN(shape: shape, backend: config.backend)
         let d = model.parameterCount, C = config.classes, n = config.honestWorkers, f = config.byzantineWorkers
 
-        // Every aggregation the run will perform must satisfy the rule's and the attack's requirements.
-        let groups: [(String, Int)] = config.mode == .desgd
-            ? (0..<C).map { ("class \($0)", partition.holders(of: $0).count) }
-            : [("the round", n)]
-        for (what, honest) in groups {
-            if honest == 0 { throw SimulationError("\(what) is held by no honest worker: change --partition") }
-            if let r = pipeline.requirement(n: honest + f, f: config.effectiveF) {
-                throw SimulationError("\(what) has \(honest) honest + \(f) Byzantine senders with declared f=\(config.effectiveF): \(r)")
-            }
-            if f > 0, let r = attack.requirement(honest: honest, byzantine: f) {
-                throw SimulationError("attack \(attack.spec) in \(what): \(r)")
-            }
-        }
-
         executor = ParallelExecutor(threads: config.threads)
+        let aggregation = try AggregationServer(
+            config: config,
+            holders: config.mode == .desgd ? (0..<C).map { partition.holders(of: $0) } : [Array(0..<n)],
+            initialParameters: model.initialParameters(seed: config.seed), executor: executor)
+        self.aggregation = aggregation
         workspace = CNNWorkspace(model: model, slots: config.threads)
         var rows = [[Int?]](repeating: [Int?](repeating: nil, count: C + 1), count: n)
         var jobs: [(worker: Int, classIndex: Int)] = []
@@ -131,20 +132,15 @@ public final class Simulation {
         honestJobs = jobs
         honestMomenta = VectorStore(count: jobs.count, dimension: d)
         byzantineMomenta = VectorStore(count: f * (config.mode == .desgd ? C : 1), dimension: d)
-        server = ServerStep(config: config, dimension: d)
         workerSamples = (0..<n).map { w in partition.samples[w].flatMap { $0 } }
         classSamples = dataset.train.indicesByClass()
-        if let trust = pipeline.rule as? FLTrust {
+        if let trust = aggregation.pipeline.rule as? FLTrust {
             rootSamples = try Simulation.rootSet(size: trust.rootSize, data: dataset.train, config: config)
         } else {
             rootSamples = nil
         }
         rootMomenta = VectorStore(count: rootSamples?.count ?? 0, dimension: d)
         allSamples = Array(0..<dataset.train.count)
-        parameters = model.initialParameters(seed: config.seed)
-        let groupsCount = config.mode == .desgd ? C : 1
-        aggregatorStates = [AggregatorState](repeating: .empty, count: groupsCount)
-        attackStates = [AttackState](repeating: .empty, count: groupsCount)
     }
 
     public var setup: SimulationSetup {
@@ -190,96 +186,27 @@ public final class Simulation {
         let S = config.mode == .desgd ? classes(round: t) : []
         computeMomenta(round: t, classes: S)
         let C = config.classes, desgd = config.mode == .desgd
-        return try aggregate(round: t, classes: S, messages: nil) { w, c, row in
-            _ = row.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!))
-        }
+        return try aggregation.aggregate(
+            round: t,
+            honest: { w, c, row in _ = row.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!)) },
+            byzantineSent: nil,
+            byzantineOwn: { j, c, row in _ = row.update(fromContentsOf: self.byzantineMomenta.readRow(self.byzantineRow(j, c))) },
+            signatures: nil)
     }
 
-    /// Performs round t on messages computed outside the engine (a live federation's clients,
-    /// docs/federation.md): `messages.honest(w, c, row)` fills the message of honest worker w for
-    /// class c (−1 in the baseline) into `row`; under an attack whose Byzantine workers compute
-    /// their own momenta (``Attack/ownMomentum`` not `.none`: none, sign-flip, label-flip), the
-    /// Byzantine clients crafted their messages themselves and `messages.byzantine(j, c, row)` fills
-    /// worker n + j's; any other attack is crafted here from the honest messages, as in ``step(round:)``.
-    /// The same aggregation and server step as the engine's rounds, so that `desgd-replay --verify`
-    /// holds on the trace. No momentum is computed here.
+    /// Performs round t on messages computed outside the engine (a live federation's clients on
+    /// desgd's model and data, docs/federation.md): ``AggregationServer/round(_:messages:)``, the same
+    /// aggregation and server step as the engine's rounds, so that `desgd-replay --verify` holds on
+    /// the trace. No momentum is computed here.
     public func step(round t: Int, messages: ExternalMessages) throws(SimulationError) -> RoundEvent {
-        let S = config.mode == .desgd ? classes(round: t) : []
-        return try aggregate(round: t, classes: S, messages: messages, honestMessage: messages.honest)
+        try aggregation.round(t, messages: messages)
     }
 
     /// Messages a round receives from outside the engine (``step(round:messages:)``).
-    public struct ExternalMessages {
-        public var honest: (_ worker: Int, _ classIndex: Int, _ row: UnsafeMutableBufferPointer<Float>) -> Void
-        public var byzantine: (_ index: Int, _ classIndex: Int, _ row: UnsafeMutableBufferPointer<Float>) -> Void
-        /// Per (class, sender row) a client's signature of its message, kept with the round.
-        public var signatures: (_ classIndex: Int, _ senders: [Sender]) -> [[UInt8]?]?
-        public init(honest: @escaping (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void,
-                    byzantine: @escaping (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void,
-                    signatures: @escaping (Int, [Sender]) -> [[UInt8]?]?) {
-            self.honest = honest
-            self.byzantine = byzantine
-            self.signatures = signatures
-        }
-    }
-
-    /// Eq. 13 per group of round t, then eq. 7, 14–16 (or the baseline's step) and eq. 15: the part of
-    /// a round after the momenta, shared by the engine and live federations.
-    func aggregate(round t: Int, classes S: [Int], messages external: ExternalMessages?,
-                   honestMessage: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) throws(SimulationError) -> RoundEvent {
-        let desgd = config.mode == .desgd
-        let d = model.parameterCount, n = config.honestWorkers, f = config.byzantineWorkers
-        var aggregations: [AggregationEvent] = []
-        for c in desgd ? S : [-1] {
-            let group = desgd ? c : 0
-            let holders = desgd ? partition.holders(of: c) : Array(0..<n)
-            var honest = Matrix(rows: holders.count, columns: d)
-            for (k, w) in holders.enumerated() { honest.withMutableRow(k) { honestMessage(w, c, $0) } }
-            var received = honest
-            var attackDecision: AttackDecision?
-            if f > 0, let external, attack.ownMomentum != .none {
-                // Crafted by the Byzantine clients themselves: received as sent, no decision of desgd's.
-                var sent = Matrix(rows: f, columns: d)
-                for j in 0..<f { sent.withMutableRow(j) { external.byzantine(j, c, $0) } }
-                received.append(rowsOf: sent)
-            } else if f > 0 {
-                var own: Matrix?
-                if attack.ownMomentum != .none {
-                    var m = Matrix(rows: f, columns: d)
-                    for j in 0..<f { m.withMutableRow(j) { _ = $0.update(fromContentsOf: byzantineMomenta.readRow(byzantineRow(j, c))) } }
-                    own = m
-                }
-                let context = AttackContext(honest: honest, byzantineCount: f, aggregator: pipeline, declaredF: config.effectiveF,
-                                            aggregatorState: aggregatorStates[group], ownMomenta: own,
-                                            byzantineWorkers: Array(n ..< n + f), seed: config.seed, round: t, classIndex: c,
-                                            backend: config.backend, threads: config.threads)
-                let output: AttackOutput
-                do { output = try attack.run(context, state: &attackStates[group]) } catch {
-                    throw SimulationError("round \(t), class \(c): \(error.message)")
-                }
-                received.append(rowsOf: output.messages)
-                attackDecision = output.decision
-            }
-            let senders = holders.map { Sender(worker: $0, byzantine: false) } + (n ..< n + f).map { Sender(worker: $0, byzantine: true) }
-            let stateBefore = aggregatorStates[group]
-            let context = AggregationContext(messages: received, f: config.effectiveF, seed: config.seed, round: t,
-                                             classIndex: c, backend: config.backend, executor: executor)
-            let (aggregate, decision) = pipeline.aggregate(context, state: &aggregatorStates[group])
-            aggregations.append(AggregationEvent(classIndex: c, senders: senders, messages: received, attackDecision: attackDecision,
-                                                 decision: decision, stateBefore: stateBefore, stateAfter: aggregatorStates[group],
-                                                 aggregate: aggregate, signatures: external?.signatures(c, senders)))
-        }
-
-        // Eq. 7, 14, 16 (or the baseline's step) and eq. 15.
-        let (update, diff) = server.apply(aggregates: aggregations.map { ($0.classIndex, $0.aggregate) }, to: &parameters)
-        return RoundEvent(round: t, classes: S, aggregations: aggregations, update: update, modelDiff: diff, evaluation: nil)
-    }
+    public typealias ExternalMessages = AggregationServer.ExternalMessages
 
     /// The server's state at the start of the next round: what a keyframe holds.
-    public func snapshot() -> ServerSnapshot {
-        ServerSnapshot(parameters: parameters, classMomenta: server.classMomenta, serverMomentum: server.serverMomentum,
-                       aggregatorStates: aggregatorStates, attackStates: attackStates)
-    }
+    public func snapshot() -> ServerSnapshot { aggregation.snapshot() }
 
     /// The worker id of the server's own mini-batch streams (FLTrust): −1, no worker's.
     static let serverWorker = -1

@@ -8,11 +8,15 @@ public enum DataSource: Sendable, Codable, Equatable, CustomStringConvertible {
     case fashionMNIST(directory: String?)
     /// The deterministic synthetic data set of ``Dataset/synthetic(trainCount:testCount:seed:noise:)``.
     case synthetic(train: Int, test: Int, seed: UInt64)
+    /// A live federation's clients' own data (docs/federation.md), described in the trace's `engine`:
+    /// desgd never reads it.
+    case external
 
     public var description: String {
         switch self {
         case .fashionMNIST(let d): "fashion-mnist" + (d.map { ":\($0)" } ?? "")
         case .synthetic(let tr, let te, let s): "synthetic:train=\(tr),test=\(te),seed=\(s)"
+        case .external: "external"
         }
     }
 
@@ -21,6 +25,7 @@ public enum DataSource: Sendable, Codable, Equatable, CustomStringConvertible {
         switch self {
         case .fashionMNIST(let d): try Dataset.fashionMNIST(directory: try Dataset.locate(explicit: d))
         case .synthetic(let tr, let te, let s): Dataset.synthetic(trainCount: tr, testCount: te, seed: s)
+        case .external: throw DataError("the clients' own data is theirs: desgd cannot load it")
         }
     }
 }
@@ -74,8 +79,37 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     public var seed: UInt64 = 1
     /// Threads used. Results do not depend on it; recorded for information.
     public var threads = 2
+    /// A live federation on the clients' own model and data (docs/federation.md): what the clients
+    /// declare of them. Present exactly when `model`, `data` and `partition` are `external`,
+    /// `external` and `declared`; absent (and not encoded) in every simulated run.
+    public var clients: ClientSetup?
 
     public init() {}
+
+    /// What a live federation's clients declare of their own model and data: all the server's half
+    /// of a round needs (``AggregationServer``).
+    public struct ClientSetup: Sendable, Codable, Equatable {
+        /// d, the length of the model's flat parameter vector.
+        public var parameterCount: Int
+        /// C, the classes of the clients' task.
+        public var classes: Int
+        /// Per honest worker, the classes it holds, increasing.
+        public var holdings: [[Int]]
+        public init(parameterCount: Int, classes: Int, holdings: [[Int]]) {
+            self.parameterCount = parameterCount
+            self.classes = classes
+            self.holdings = holdings
+        }
+
+        /// The honest workers holding class c, increasing.
+        public func holders(of c: Int) -> [Int] { holdings.indices.filter { holdings[$0].contains(c) } }
+
+        /// d: up to 2³¹ − 1 values, so that every message's byte count and index fits the trace's
+        /// fields; the memory limit bounds what a run can actually hold.
+        public static let parameterCountRange = 1...Int(Int32.max)
+        /// C: at least 2; at most 1 000 (ImageNet's; the server holds C model-sized vectors).
+        public static let classesRange = 2...1_000
+    }
 
     /// The paper's setup (Section IV-A): lenet, 20 honest workers × 3 classes, 4 Byzantine, batch
     /// 50, β 0.9, γ 0.5, η 0.1, weight decay 5e-4, 3 000 rounds, one class per round, cyclic.
@@ -112,7 +146,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     /// `evaluationInterval` rounds and after the last.
     public func evaluates(afterRound t: Int) -> Bool { (t + 1) % evaluationInterval == 0 || t + 1 == rounds }
     public var effectiveBufferDecay: Float { bufferDecay ?? beta }
-    public var classes: Int { 10 }
+    /// C: Fashion-MNIST's 10, or the clients' declared classes.
+    public var classes: Int { clients?.classes ?? 10 }
 
     /// The class set S_t of DeSGD: cyclic c = (t·K + j) mod C, or K distinct classes drawn from
     /// `RandomStream(seed, .classSchedule, round: t)`, sorted.
@@ -189,14 +224,46 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         case .labelSkew(let k): try check("--partition label-skew:k", k, 1...classes)
         case .dirichlet(let alpha):
             try check("--partition dirichlet:alpha", alpha, Self.dirichletAlphaRange)
-        case .iid: break
+        case .iid, .declared: break
         }
+        try validateClients()
         if case .synthetic(let train, let test, _) = data {
             try check("--synthetic", train, Self.syntheticImagesRange)
             try check("the synthetic test set", test, Self.syntheticImagesRange)
         }
         do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch { throw SimulationError(error.message) }
         do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("--attack: " + error.message) }
+    }
+
+    /// The clients' own model and data go together and are declared whole: d and C in range, one
+    /// list per honest worker of increasing classes in 0..<C, each class held by someone in DeSGD.
+    func validateClients() throws(SimulationError) {
+        let external = [model == .external, data == .external, partition == .declared, clients != nil]
+        guard external.allSatisfy({ $0 }) || !external.contains(true) else {
+            throw SimulationError(
+                "the clients' own model, data and holdings go together (a live federation's run): "
+                    + "model external, data external, partition declared and the clients' setup, or none of them")
+        }
+        guard let clients else { return }
+        guard ClientSetup.parameterCountRange.contains(clients.parameterCount) else {
+            throw .outOfRange("the clients' parameter count", clients.parameterCount, ClientSetup.parameterCountRange)
+        }
+        guard ClientSetup.classesRange.contains(clients.classes) else {
+            throw .outOfRange("the clients' classes", clients.classes, ClientSetup.classesRange)
+        }
+        guard clients.holdings.count == honestWorkers else {
+            throw SimulationError("the clients declare the holdings of \(clients.holdings.count) workers, not \(honestWorkers)")
+        }
+        for (w, held) in clients.holdings.enumerated() {
+            guard !held.isEmpty, zip(held, held.dropFirst()).allSatisfy({ $0 < $1 }),
+                  held.allSatisfy({ (0..<clients.classes).contains($0) }) else {
+                throw SimulationError(
+                    "worker \(w) declares holding classes that are not a non-empty increasing list in 0..<\(clients.classes)")
+            }
+        }
+        if (try? AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators))?.rule is FLTrust {
+            throw SimulationError("fltrust needs the server's own root data, which a run on the clients' data lacks")
+        }
     }
 
     /// Canonical JSON (sorted keys): the form stored in trace headers.

@@ -104,16 +104,7 @@ extension Simulation {
     /// Sets the server's half of the state (model, class-momentum buffer, server momentum, carried
     /// states), leaving the workers' momenta alone: what a live federation's server continues from
     /// (its clients keep their own momenta). Nothing changes when the shapes do not fit this run.
-    public func restore(server s: ServerSnapshot) throws(SimulationError) {
-        let groups = aggregatorStates.count
-        guard s.parameters.count == parameters.count, s.aggregatorStates.count == groups, s.attackStates.count == groups,
-              server.restore(classMomenta: s.classMomenta, serverMomentum: s.serverMomentum) else {
-            throw SimulationError("the server state does not fit this run's model, buffer or groups")
-        }
-        parameters = s.parameters
-        aggregatorStates = s.aggregatorStates
-        attackStates = s.attackStates
-    }
+    public func restore(server s: ServerSnapshot) throws(SimulationError) { try aggregation.restore(s) }
 
     /// Round `t` (``step(round:)``) and, when the configuration evaluates after it, the test-set
     /// evaluation; `evaluationSeconds` grows by the time the evaluation took.

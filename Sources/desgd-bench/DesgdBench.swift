@@ -56,7 +56,8 @@ struct NumericsBench: ParsableCommand {
                 throw CommandFailure.exit("desgd-bench", "--backends: unknown backend '\(name)': use openblas or portable")
             }
             let peak = Benchmarks.sgemmRate(backend: backend)
-            let net = CNN(model, backend: backend)
+            guard let shape = model.shape else { throw CommandFailure.exit("desgd-bench", "--model: use lenet or small") }
+            let net = CNN(shape: shape, backend: backend)
             let params = net.initialParameters(seed: 1)
             var grad = [Float](repeating: 0, count: net.parameterCount)
             let ws = CNNWorkspace(model: net, slots: 1)
@@ -119,8 +120,9 @@ struct CentralizedRun: ParsableCommand {
             FileHandle.standardError.write(Data("desgd-bench: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        guard let shape = model.shape else { throw CommandFailure.exit("desgd-bench", "--model: use lenet or small") }
         var t = CentralizedTraining()
-        t.architecture = model; t.backend = backend; t.batchSize = batch; t.learningRate = lr
+        t.shape = shape; t.backend = backend; t.batchSize = batch; t.learningRate = lr
         t.weightDecay = weightDecay; t.steps = epochs * (dataset.train.count / batch); t.evaluationInterval = evalEvery
         t.seed = seed; t.threads = threads
         print("centralised \(model.rawValue), \(backend.rawValue), batch \(batch), lr \(lr), wd \(weightDecay), \(t.steps) steps; data \(dataset.provenance.digest.prefix(16))…")

@@ -45,7 +45,7 @@ import Testing
 
     static func engine(_ server: (SimulationConfig) -> [Int], config: SimulationConfig, clients: Clients) -> LiveEngine
     {
-        let layout = ParameterLayout(config.model.shape)
+        let layout = ParameterLayout(config.model.shape ?? .small)
         return LiveEngine(
             name: "test", version: "1", training: "swift-testing", data: "synthetic",
             model: layout.tensors.map { .init(name: "m.\($0.name)", shape: $0.shape) }, nodes: clients.nodes)
@@ -94,7 +94,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         _ = try Self.run(words, path: path)
         let reader = try TraceReader(path: path)
-        #expect(reader.header.engine?.name == "test" && reader.header.formatVersion == [1, 5])
+        #expect(reader.header.engine?.name == "test" && reader.header.formatVersion == [1, 6])
         let verification = try Verification.verify(reader, threads: 1)
         #expect(verification.passed && verification.roundsChecked == 4 && verification.diffsChecked == 4)
         let clients = try #require(ClientMessageVerification.verify(reader))

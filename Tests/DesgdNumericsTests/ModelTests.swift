@@ -57,7 +57,7 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
     @Test func parameterCounts() {
         #expect(CNN(.lenet, backend: .openblas).parameterCount == 431_080)
         #expect(CNN(.small, backend: .openblas).parameterCount == 19_670)
-        let l = ParameterLayout(ModelArchitecture.lenet.shape)
+        let l = ParameterLayout(CNNShape.lenet)
         #expect(l.tensors.map(\.count) == [500, 20, 25_000, 50, 400_000, 500, 5_000, 10])
         #expect(l["fc1.weight"].shape == [500, 800])
     }

@@ -61,6 +61,14 @@ public struct DatasetProvenance: Sendable, Codable, Equatable {
     public var digest: String
     /// The input normalisation applied to both splits, from the training split's pixel statistics.
     public var normalization: InputNormalization
+
+    /// A live federation's clients' own data, as whoever started the run describes it: no file desgd
+    /// read (`fileDigests` empty, `digest` of no file), and no normalisation of desgd's (mean 0, std 1).
+    public static func external(description: String) -> DatasetProvenance {
+        DatasetProvenance(
+            kind: "external", source: description, fileDigests: [:], digest: Dataset.combinedDigest([:]),
+            normalization: InputNormalization(mean: 0, std: 1))
+    }
 }
 
 /// A train/test pair and its provenance.

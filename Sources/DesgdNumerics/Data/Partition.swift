@@ -11,17 +11,22 @@
 /// - ``iid``: all samples shuffled with `RandomStream(seed, .partition, class: -1)` and cut into n
 ///   equal contiguous parts.
 ///
+/// - ``declared``: a live federation's clients hold their own data (docs/federation.md); each honest
+///   client declares the classes it holds, and desgd knows nothing more of it.
+///
 /// Byzantine workers are not partitioned: they sample from the whole training set.
 public enum PartitionScheme: Sendable, Codable, Equatable, CustomStringConvertible {
     case labelSkew(classesPerWorker: Int)
     case dirichlet(alpha: Double)
     case iid
+    case declared
 
     public var description: String {
         switch self {
         case .labelSkew(let k): "label-skew:k=\(k)"
         case .dirichlet(let a): "dirichlet:alpha=\(a)"
         case .iid: "iid"
+        case .declared: "declared"
         }
     }
 
@@ -61,6 +66,11 @@ public struct Partition: Sendable, Codable, Equatable {
 
     public var workers: Int { samples.count }
 
+    /// A live federation's clients' own data (``PartitionScheme/declared``): no sample is desgd's.
+    public static func declared(classes: Int, seed: UInt64) -> Partition {
+        Partition(scheme: .declared, seed: seed, classes: classes, samples: [])
+    }
+
     /// The classes worker `w` holds (those with at least one sample), increasing.
     public func classes(of w: Int) -> [Int] {
         (0..<classes).filter { !samples[w][$0].isEmpty }
@@ -84,6 +94,8 @@ public struct Partition: Sendable, Codable, Equatable {
             return idx
         }
         switch scheme {
+        case .declared:
+            throw DataError("partition: the clients declare their own data; desgd has none to partition")
         case .labelSkew(let k):
             guard k <= C else { throw DataError("partition: \(k) classes per worker but the data set has \(C) classes") }
             var holders = [[Int]](repeating: [], count: C)

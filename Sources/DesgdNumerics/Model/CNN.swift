@@ -28,9 +28,8 @@ public struct CNN: Sendable {
     public let layout: ParameterLayout
     public let backend: NumericBackend
 
-    public init(_ architecture: ModelArchitecture, backend: NumericBackend) {
-        self.init(shape: architecture.shape, backend: backend)
-    }
+    /// `CNN(.lenet, backend:)`: desgd's networks by their sizes (``CNNShape/lenet``, ``CNNShape/small``).
+    public init(_ shape: CNNShape, backend: NumericBackend) { self.init(shape: shape, backend: backend) }
 
     /// A network of any two-convolution shape (tests use tiny ones).
     public init(shape: CNNShape, backend: NumericBackend) {

@@ -5,20 +5,30 @@
 ///   conv5×5 1→20, conv5×5 20→50, FC 800→500, FC 500→10; 431 080 parameters (docs/design.md §3).
 /// - ``small``: the same shape with conv 1→6, 6→16 and FC 256→64→10 (19 670 parameters), for quick
 ///   runs and tests.
+/// - ``external``: a live federation's clients' own model (docs/federation.md): desgd aggregates and
+///   steps its flat parameter vector but never computes with it; the trace's `engine` names its
+///   tensors. No simulation runs it.
 public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {
     case lenet
     case small
+    case external
 
-    public var shape: CNNShape {
+    /// The network's sizes; nil for ``external``, which is not desgd's network.
+    public var shape: CNNShape? {
         switch self {
-        case .lenet: CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 20, conv2: 50, hidden: 500, classes: 10)
-        case .small: CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 6, conv2: 16, hidden: 64, classes: 10)
+        case .external: nil
+        case .lenet: .lenet
+        case .small: .small
         }
     }
 }
 
 /// The sizes that define a two-convolution network, and the quantities derived from them.
 public struct CNNShape: Sendable, Codable, Equatable {
+    /// ``ModelArchitecture/lenet``'s and ``ModelArchitecture/small``'s sizes.
+    public static let lenet = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 20, conv2: 50, hidden: 500, classes: 10)
+    public static let small = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 6, conv2: 16, hidden: 64, classes: 10)
+
     public var inputSize: Int
     public var inChannels: Int
     public var kernel: Int

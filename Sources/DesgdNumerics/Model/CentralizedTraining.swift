@@ -5,7 +5,7 @@
 /// `RandomStream(seed, .shuffle, round: epoch)`; the last incomplete batch of an epoch is
 /// dropped. With `momentum` β > 0 the step direction is the EMA momentum m ← β·m + (1−β)·g.
 public struct CentralizedTraining: Sendable {
-    public var architecture: ModelArchitecture = .lenet
+    public var shape: CNNShape = .lenet
     public var backend: NumericBackend = .openblas
     public var batchSize = 50
     public var learningRate: Float = 0.1
@@ -37,7 +37,7 @@ public struct CentralizedTraining: Sendable {
 
     /// Runs the training; `progress` is called after every evaluation.
     public func run(data: Dataset, progress: (Point) -> Void = { _ in }) -> Result {
-        let model = CNN(architecture, backend: backend)
+        let model = CNN(shape: shape, backend: backend)
         var params = model.initialParameters(seed: seed)
         var grad = [Float](repeating: 0, count: model.parameterCount)
         var mom = [Float](repeating: 0, count: model.parameterCount)

@@ -10,7 +10,7 @@ public enum TraceFormat {
     /// Format version written by this program. A reader accepts any minor version of its major
     /// version (later minors only add JSON keys and record types a reader may skip).
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 5
+    public static let minor: UInt16 = 6
 
     /// Bytes 0–9 of a trace: non-ASCII first byte, the name, CR LF, ^Z, LF (as PNG's signature:
     /// a file mangled by text-mode transfer or truncated at once is recognised).

@@ -16,6 +16,7 @@ extension TraceHeader {
         switch config.data {
         case .fashionMNIST: 60_000
         case .synthetic(let train, _, _): train
+        case .external: 0
         }
     }
 
@@ -66,39 +67,16 @@ extension TraceHeader {
 
         if let engine { try validateEngine(engine, signature: signature) }
 
-        // The model is the configuration's architecture, with its exact layout.
-        let layout = ParameterLayout(config.model.shape)
-        guard model.architecture == config.model, model.parameterCount == layout.count else {
-            throw ParseFailure("model: \(model.architecture.rawValue) with \(model.parameterCount) parameters, but the configuration's \(config.model.rawValue) has \(layout.count)")
-        }
-        guard model.tensors.count == layout.tensors.count,
-              zip(model.tensors, layout.tensors).allSatisfy({ $0.name == $1.name && $0.offset == $1.offset && $0.shape == $1.shape })
-        else { throw ParseFailure("model.tensors is not the layout of \(config.model.rawValue)") }
+        try validateModel(signature: signature)
+        try validatePartition()
 
-        // The partition: one row per honest worker, one list per class, indices of training samples, no sample twice.
         let n = config.honestWorkers, f = config.byzantineWorkers, C = config.classes
-        guard partition.classes == C, partition.workers == n, partition.samples.allSatisfy({ $0.count == C }) else {
-            throw ParseFailure("partition: expected \(n) workers × \(C) classes")
-        }
-        let population = trainingSampleCount
-        guard population >= 1 && population <= 1 << 24 else { throw ParseFailure("config.data: \(population) training samples is out of range") }
-        var seen = [Bool](repeating: false, count: population)
-        for (w, row) in partition.samples.enumerated() {
-            for (c, list) in row.enumerated() {
-                for i in list {
-                    guard i >= 0 && i < population else { throw ParseFailure("partition: worker \(w), class \(c) holds sample \(i), outside 0..<\(population)") }
-                    guard !seen[i] else { throw ParseFailure("partition: sample \(i) is held twice") }
-                    seen[i] = true
-                }
-            }
-        }
-
         // The groups the simulator forms: one per class (its holders) in DeSGD, one of every honest worker otherwise.
         let byzantine = Array(n ..< n + f)
         let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
         let attack = try? AttackCatalogue.makeAttack(config.attack)
         let expected: [(Int, [Int])] = config.mode == .desgd
-            ? (0..<C).map { c in (c, partition.holders(of: c)) }
+            ? (0..<C).map { c in (c, config.clients?.holders(of: c) ?? partition.holders(of: c)) }
             : [(-1, Array(0..<n))]
         guard groups.count == expected.count else { throw ParseFailure("groups: \(groups.count) groups, expected \(expected.count)") }
         for (g, (c, holders)) in zip(groups, expected) {
@@ -115,6 +93,73 @@ extension TraceHeader {
             }
             if f > 0, let r = attack?.requirement(honest: holders.count, byzantine: f) { throw ParseFailure("groups: the \(which): \(r)") }
             if let b = g.resilienceBound, !(b.isFinite && b >= 0) { throw ParseFailure("groups: the \(which)'s resilienceBound \(b) is not a finite non-negative number") }
+        }
+    }
+
+    /// The model is the configuration's architecture with its exact layout, or the clients' own
+    /// (format 1.6): the engine's tensors, laid end to end, of the declared length.
+    func validateModel(signature: TraceParsing.Signature) throws(ParseFailure) {
+        guard let shape = config.model.shape else {
+            guard signature.major == 1 && signature.minor >= 6 else {
+                throw ParseFailure(
+                    "config.model external appears in a file of format \(signature.major).\(signature.minor) "
+                        + "(the clients' own model is format 1.6)")
+            }
+            guard let engine else { throw ParseFailure("config.model is external, but the header names no live engine") }
+            guard model.architecture == .external, let clients = config.clients,
+                  model.parameterCount == clients.parameterCount,
+                  engine.model.count <= LiveEngine.maximumTensors, let layout = engine.tensorLayout,
+                  engine.parameterCount == clients.parameterCount, model.tensors == layout
+            else {
+                throw ParseFailure(
+                    "model: the clients' model must be engine.model's tensors laid end to end, of "
+                        + "config.clients.parameterCount values")
+            }
+            return
+        }
+        let layout = ParameterLayout(shape)
+        guard model.architecture == config.model, model.parameterCount == layout.count else {
+            throw ParseFailure(
+                "model: \(model.architecture.rawValue) with \(model.parameterCount) parameters, but the "
+                    + "configuration's \(config.model.rawValue) has \(layout.count)")
+        }
+        let expected = layout.tensors.map { TensorInfo(name: $0.name, offset: $0.offset, shape: $0.shape) }
+        guard model.tensors == expected else {
+            throw ParseFailure("model.tensors is not the layout of \(config.model.rawValue)")
+        }
+    }
+
+    /// The partition: one row per honest worker, one list per class, indices of training samples, no
+    /// sample twice; none at all when the clients declare their own holdings.
+    func validatePartition() throws(ParseFailure) {
+        let n = config.honestWorkers, C = config.classes
+        guard (partition.scheme == .declared) == (config.partition == .declared), partition.classes == C else {
+            throw ParseFailure("partition: not over the configuration's \(C) classes, or declared in one place only")
+        }
+        if config.partition == .declared {
+            guard partition.samples.isEmpty else {
+                throw ParseFailure("partition: the clients declare their holdings (config.clients); it holds no samples")
+            }
+            return
+        }
+        guard partition.workers == n, partition.samples.allSatisfy({ $0.count == C }) else {
+            throw ParseFailure("partition: expected \(n) workers × \(C) classes")
+        }
+        let population = trainingSampleCount
+        guard population >= 1 && population <= 1 << 24 else {
+            throw ParseFailure("config.data: \(population) training samples is out of range")
+        }
+        var seen = [Bool](repeating: false, count: population)
+        for (w, row) in partition.samples.enumerated() {
+            for (c, list) in row.enumerated() {
+                for i in list {
+                    guard i >= 0 && i < population else {
+                        throw ParseFailure("partition: worker \(w), class \(c) holds sample \(i), outside 0..<\(population)")
+                    }
+                    guard !seen[i] else { throw ParseFailure("partition: sample \(i) is held twice") }
+                    seen[i] = true
+                }
+            }
         }
     }
 }

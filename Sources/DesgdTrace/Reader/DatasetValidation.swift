@@ -17,10 +17,17 @@ extension TraceHeader {
         case .synthetic:
             expectedKind = "synthetic"
             names = [["train"], ["test"]]
+        case .external:
+            // The clients' own data: no file desgd read; its description is the engine's.
+            expectedKind = "external"
+            names = []
         }
         guard dataset.kind == expectedKind else {
             let kind = DisplayText.quoted(dataset.kind, limit: 40)
             throw ParseFailure("dataset.kind is '\(kind)', but config.data is \(expectedKind)")
+        }
+        guard dataset.source.utf8.count <= LiveEngine.maximumText else {
+            throw ParseFailure("dataset.source is longer than \(LiveEngine.maximumText) bytes")
         }
         guard dataset.fileDigests.count == names.count,
               names.allSatisfy({ choices in choices.filter { dataset.fileDigests[$0] != nil }.count == 1 }) else {

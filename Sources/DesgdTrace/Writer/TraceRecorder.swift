@@ -277,7 +277,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             let byzantine = Array(n ..< n + f)
             let groups: [TraceHeader.GroupInfo] = config.mode == .desgd
                 ? (0..<config.classes).map { c in
-                    let holders = setup.partition.holders(of: c)
+                    let holders = config.clients?.holders(of: c) ?? setup.partition.holders(of: c)
                     return .init(classIndex: c, honestWorkers: holders, byzantineWorkers: byzantine,
                                  resilienceBound: pipeline?.resilienceBound(n: holders.count + f, f: config.effectiveF))
                 }
@@ -292,12 +292,15 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             }
             drift = tracker
             plannedRounds = config.rounds
-            let layout = ParameterLayout(config.model.shape)
+            // desgd's network's layout, or the clients' model as the engine names it.
+            let tensors: [TraceHeader.TensorInfo] =
+                config.model.shape.map { shape in
+                    ParameterLayout(shape).tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }
+                } ?? engine?.tensorLayout ?? []
             let header = TraceHeader(
                 format: "desgd-trace", formatVersion: [Int(TraceFormat.major), Int(TraceFormat.minor)],
                 program: "desgd \(DesgdVersion.current)", config: config, partition: setup.partition, dataset: setup.dataset,
-                model: .init(architecture: config.model, parameterCount: setup.parameterCount,
-                             tensors: layout.tensors.map { .init(name: $0.name, offset: $0.offset, shape: $0.shape) }),
+                model: .init(architecture: config.model, parameterCount: setup.parameterCount, tensors: tensors),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
                 recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
                 numerics: SimulationNumerics.current,
