@@ -1,5 +1,8 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 // desgd: replayable, auditable Byzantine-robust distributed learning (see README.md).
+// Tools version 6.2, not 6.0: SwiftPM (6.2 and later) lets another package depend on a version of this one
+// despite the unsafe `-target-cpu` flag below only if this manifest's tools version is 6.2 or later; with 6.0
+// it says "the target 'DesgdNumerics' in product 'DesgdNumerics' contains unsafe build flags".
 import PackageDescription
 
 /// The CPU every Swift target is compiled for, chosen by the manifest (it runs on the host, so `#if arch` is
