@@ -11,7 +11,8 @@ import PackageDescription
 /// - x86-64, by default: `haswell` (x86-64-v3: AVX2 + FMA). The kernels' fused multiply-adds
 ///   (`addingProduct`, Sources/DesgdNumerics/Linear/PortableGEMM.swift) are IEEE fma: without the FMA
 ///   instructions each lane becomes a call to the C library's software `fmaf`, and the portable GEMM kernel
-///   drops from ~40 to ~1 GFLOP/s. Swift has no per-function target attribute, so only this flag gives speed.
+///   drops from ~40 to ~1 GFLOP/s. Swift has no per-function target attribute (only a C kernel with one,
+///   chosen at run time, could be fast without the flag), so the whole target is compiled for haswell.
 /// - arm64 (Apple silicon, Graviton): no flag; FMA is in the baseline ISA.
 /// - `DESGD_TARGET_CPU=NAME` overrides both: `-target-cpu NAME`, e.g. `x86-64` for the baseline ISA (SSE2, no
 ///   AVX2/FMA; .ci/baseline-isa re-executes the portable samples with it: the bits do not depend on the ISA,
