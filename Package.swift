@@ -1,11 +1,36 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 // desgd: replayable, auditable Byzantine-robust distributed learning (see README.md).
+// Tools version 6.2, not 6.0: SwiftPM (6.2 and later) lets another package depend on a version of this one
+// despite the unsafe `-target-cpu` flag below only if this manifest's tools version is 6.2 or later; with 6.0
+// it says "the target 'DesgdNumerics' in product 'DesgdNumerics' contains unsafe build flags".
 import PackageDescription
 
-/// Every Swift target is compiled for x86-64-v3 (AVX2 + FMA): without it a fused multiply-add becomes a
-/// library call and the portable GEMM kernel drops from ~40 to ~1 GFLOP/s. The same flag makes the
-/// portable backend's bits identical on any machine with AVX2 + FMA.
-let cpu: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+/// The CPU every Swift target is compiled for, chosen by the manifest (it runs on the host, so `#if arch` is
+/// the architecture being built for, except in a cross build).
+///
+/// - x86-64, by default: `haswell` (x86-64-v3: AVX2 + FMA). The kernels' fused multiply-adds
+///   (`addingProduct`, Sources/DesgdNumerics/Linear/PortableGEMM.swift) are IEEE fma: without the FMA
+///   instructions each lane becomes a call to the C library's software `fmaf`, and the portable GEMM kernel
+///   drops from ~40 to ~1 GFLOP/s. Swift has no per-function target attribute (only a C kernel with one,
+///   chosen at run time, could be fast without the flag), so the whole target is compiled for haswell.
+/// - arm64 (Apple silicon, Graviton): no flag; FMA is in the baseline ISA.
+/// - `DESGD_TARGET_CPU=NAME` overrides both: `-target-cpu NAME`, e.g. `x86-64` for the baseline ISA (SSE2, no
+///   AVX2/FMA; .ci/baseline-isa re-executes the portable samples with it: the bits do not depend on the ISA,
+///   only the speed). `DESGD_TARGET_CPU=none` passes no flag at all: the compiler's default CPU, no unsafe
+///   flags (a cross build, e.g. for arm64 from an x86-64 host, whose manifest would otherwise say haswell).
+let cpu: [SwiftSetting] = {
+    let name: String?
+    if let requested = Context.environment["DESGD_TARGET_CPU"] {
+        name = requested.isEmpty || requested == "none" ? nil : requested
+    } else {
+        #if arch(x86_64)
+        name = "haswell"
+        #else
+        name = nil
+        #endif
+    }
+    return name.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+}()
 
 let package = Package(
     name: "desgd",

@@ -26,7 +26,7 @@ public struct SimulationOptions: ParsableArguments {
     public var attack: String?
     @Option(help: "Model: lenet (431 080 parameters) or small (19 670). Default: small (quick), lenet (paper).")
     public var model: ModelArchitecture?
-    @Option(help: "Numeric backend: openblas (fast) or portable (same bits on any AVX2+FMA CPU). Default: openblas.")
+    @Option(help: "Numeric backend: openblas (fast) or portable (same bits on any x86-64 CPU). Default: openblas.")
     public var backend: NumericBackend?
     @Option(help: "Honest workers n, \(rangeText(SimulationConfig.honestWorkersRange)). Default: 20.") public var honest: Int?
     @Option(help: "Byzantine workers, \(rangeText(SimulationConfig.byzantineWorkersRange)). Default: 4.") public var byzantine: Int?

@@ -158,11 +158,11 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
     }
 }
 
-/// The committed 1.2 sample (portable backend, identical bits on every x86-64 CPU with AVX2 and
-/// FMA) re-executes bit for bit on real Fashion-MNIST: every message, decision, state, aggregate,
-/// model diff, evaluation, keyframe and checkpoint. This pins the engine's arithmetic (numerics
-/// version 2): a change to the bits of a round fails here, and must raise
-/// `SimulationNumerics.current` and add a new sample.
+/// The committed 1.2 sample (portable backend, identical bits on every x86-64 CPU, with or without
+/// AVX2 and FMA: .ci/baseline-isa) re-executes bit for bit on real Fashion-MNIST: every message,
+/// decision, state, aggregate, model diff, evaluation, keyframe and checkpoint. This pins the
+/// engine's arithmetic (numerics version 2): a change to the bits of a round fails here, and must
+/// raise `SimulationNumerics.current` and add a new sample.
 @Suite struct SampleReexecutionTests {
     @Test func version1_2SampleReexecutesBitForBit() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -13,7 +13,7 @@ public enum Transpose: Sendable {
 ///   one core here), bit-stable on one machine, but its CPU kernel (AVX2 vs AVX-512) changes the
 ///   bits between machines: the trace records ``description``.
 /// - ``portable``: desgd's own Swift SIMD kernel (8-wide FMA, fixed K-blocking). Slower, and
-///   identical bits on any x86-64 CPU with AVX2 + FMA.
+///   identical bits on any x86-64 CPU, with or without AVX2 + FMA (.ci/baseline-isa).
 ///
 /// Both compute C ← α·op(A)·op(B) + β·C on row-major matrices, with op(A) m×k and op(B) k×n.
 public enum NumericBackend: String, Sendable, Codable, CaseIterable {

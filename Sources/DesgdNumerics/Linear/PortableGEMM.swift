@@ -7,8 +7,10 @@
 /// Order of operations (why the bits are portable): C is first scaled by β (or zeroed), then for
 /// each K block, in increasing order, the block's product is formed by an FMA chain over k in
 /// increasing order starting from 0, and added as C ← fma(α, block, C). Nothing depends on the
-/// thread count, the CPU model or the memory alignment, only on AVX2 + FMA being present (the
-/// package is compiled with `-target-cpu haswell`).
+/// thread count, the CPU model, the instruction set or the memory alignment: every fma is
+/// `addingProduct` (IEEE fma, one rounding), with FMA instructions (Package.swift: x86-64 is
+/// compiled for haswell by default, arm64 has them in its baseline) or without (then the C
+/// library's `fmaf`, tens of times slower; .ci/baseline-isa re-executes the samples so).
 ///
 /// Complexity: O(m·n·k) time, O(kc·(mc + nc)) scratch memory per call.
 public enum PortableGEMM {

@@ -3,8 +3,9 @@
 ///
 /// Determinism: each function fixes its order of floating-point operations (8-wide SIMD lanes,
 /// four accumulators, a fixed reduction tree, and for reductions a Double accumulation per block of
-/// 4096 elements), so results are identical for any thread count and on any x86-64 machine with
-/// AVX2 + FMA. Reductions return `Double`.
+/// 4096 elements), so results are identical for any thread count and on any x86-64 machine, with
+/// or without AVX2 + FMA (fused multiply-adds are explicit `addingProduct`, nothing else is
+/// contracted; .ci/baseline-isa). Reductions return `Double`.
 ///
 /// Complexity: every function is O(length) (O(rows·length) for row statistics) and allocation-free.
 public enum VectorMath {
