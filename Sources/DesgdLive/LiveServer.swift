@@ -61,7 +61,8 @@ public final class LiveServer {
     /// evaluations use), builds the run and writes the trace's header. `engine.nodes` must register
     /// exactly the clients that send: the honest workers and, under an attack whose Byzantine workers
     /// craft their own messages, the Byzantine ones.
-    public convenience init(config: SimulationConfig, engine: LiveEngine, trace: TraceOptions) throws(LiveServerError) {
+    public convenience init(config: SimulationConfig, engine: LiveEngine, trace: TraceOptions) throws(LiveServerError)
+    {
         guard let shape = config.model.shape else {
             throw .input("the clients' own model needs its initial parameters: open the run with them")
         }
@@ -78,8 +79,9 @@ public final class LiveServer {
                     + "\(ours.joined(separator: " ")): "
                     + "give the clients desgd's layout (desgd.models) or open the run on the clients' own model")
         }
-        try self.init(simulation: simulation, aggregation: simulation.aggregation, setup: simulation.setup,
-                      engine: engine, trace: trace)
+        try self.init(
+            simulation: simulation, aggregation: simulation.aggregation, setup: simulation.setup,
+            engine: engine, trace: trace)
     }
 
     /// A run on the clients' own model and data: `config.clients` declares d, C and each honest
@@ -98,12 +100,15 @@ public final class LiveServer {
                 "the clients' model's tensors, the declared parameter count \(clients.parameterCount) and the "
                     + "\(initialParameters.count) initial parameters must agree")
         }
-        guard initialParameters.allSatisfy(\.isFinite) else { throw .input("the initial parameters are not all finite") }
+        guard initialParameters.allSatisfy(\.isFinite) else {
+            throw .input("the initial parameters are not all finite")
+        }
         do { try config.checkMemory(limit: .process) } catch { throw .input(error.message) }
         let aggregation: AggregationServer
         do {
             aggregation = try AggregationServer(
-                config: config, holders: config.mode == .desgd
+                config: config,
+                holders: config.mode == .desgd
                     ? (0..<clients.classes).map { clients.holders(of: $0) } : [Array(0..<config.honestWorkers)],
                 initialParameters: initialParameters, executor: ParallelExecutor(threads: config.threads))
         } catch { throw .input(error.message) }

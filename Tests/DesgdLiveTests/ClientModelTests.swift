@@ -146,7 +146,8 @@ import Testing
         #expect(refusal({ _ in }, initial: Array(Self.initial.dropLast()))?.contains("must agree") == true)
         #expect(refusal({ $0.clients?.holdings = [[0], [1]] })?.contains("holdings of 2 workers") == true)
         #expect(refusal({ $0.clients?.holdings[1] = [2, 1] })?.contains("increasing") == true)
-        #expect(refusal({ $0.clients?.holdings = [[0], [0], [0, 1], [1]] })?.contains("class 2 is held by no") == true)
+        #expect(
+            refusal({ $0.clients?.holdings = [[0], [0], [0, 1], [1]] })?.contains("class 2 is held by no") == true)
         #expect(refusal({ $0.partition = .iid })?.contains("go together") == true)
         #expect(refusal({ $0.aggregator = "fltrust" })?.contains("root data") == true)
         #expect(refusal({ _ in }, initial: [Float](repeating: .nan, count: 18))?.contains("finite") == true)
@@ -165,21 +166,30 @@ import Testing
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let edits: [(String, (inout [String: Any]) -> Void)] = [
             ("no live engine", { $0["engine"] = nil }),
-            ("go together", { json in
-                var c = json["config"] as! [String: Any]
-                c["clients"] = nil
-                json["config"] = c
-            }),
-            ("laid end to end", { json in
-                var m = json["model"] as! [String: Any]
-                m["parameterCount"] = 19
-                json["model"] = m
-            }),
-            ("holds no samples", { json in
-                var p = json["partition"] as! [String: Any]
-                p["samples"] = [[[Int]]](repeating: [[], [], []], count: 4)
-                json["partition"] = p
-            }),
+            (
+                "go together",
+                { json in
+                    var c = json["config"] as! [String: Any]
+                    c["clients"] = nil
+                    json["config"] = c
+                }
+            ),
+            (
+                "laid end to end",
+                { json in
+                    var m = json["model"] as! [String: Any]
+                    m["parameterCount"] = 19
+                    json["model"] = m
+                }
+            ),
+            (
+                "holds no samples",
+                { json in
+                    var p = json["partition"] as! [String: Any]
+                    p["samples"] = [[[Int]]](repeating: [[], [], []], count: 4)
+                    json["partition"] = p
+                }
+            ),
         ]
         for (expected, edit) in edits {
             let altered = try #require(TraceMutator.editingJSON(of: bytes, type: .header, edit))

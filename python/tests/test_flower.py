@@ -28,6 +28,8 @@ TaskIdentity.task_id = 1
 class DescribedRun:
     """A LiveServer's description and class draw: 2 honest workers, 1 Byzantine sign-flipper."""
 
+    external = False  # desgd's own model and data
+
     def __init__(self, mode: str = "desgd") -> None:
         _, labels = read_split("train")
         by_class = [np.flatnonzero(labels == c)[:12 + c].tolist() for c in range(10)]

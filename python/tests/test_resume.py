@@ -96,6 +96,8 @@ class DescribedRun:
     """A LiveServer's description and class draw without the library: 2 honest workers holding three
     classes each, 1 Byzantine sign-flipper (a client-side attack: it keeps momenta of its own)."""
 
+    external = False  # desgd's own model and data
+
     def __init__(self, tag: bytes = b"run") -> None:
         _, labels = read_split("train")
         by_class = [np.flatnonzero(labels == c)[:12 + c].tolist() for c in range(10)]

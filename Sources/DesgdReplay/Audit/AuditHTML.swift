@@ -1,3 +1,4 @@
+import DesgdNumerics
 /// The audit report as one self-contained HTML page (`desgd-audit --html FILE`): inline CSS and
 /// inline SVG, no script and no external resource, so it opens offline in any browser.
 ///
@@ -65,7 +66,9 @@ public enum AuditHTML {
             ("program", e(run.program)),
             ("recording", e(run.recording)),
             ("trace format", e(run.formatVersion)),
-            ("data set digest", "<code class=\"digest\">\(e(run.datasetDigest))</code>"),
+            run.model == ModelArchitecture.external.rawValue
+                ? ("data", "the clients' own (see the live run)")
+                : ("data set digest", "<code class=\"digest\">\(e(run.datasetDigest))</code>"),
         ]
         if let f = run.fork {
             let changes = f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(e($0.option)) \(e($0.parent)) → \(e($0.fork))" }.joined(separator: ", ")

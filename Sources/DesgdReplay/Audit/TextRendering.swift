@@ -73,7 +73,9 @@ public enum AuditText {
         let t = TextFormat.shown
         out.append("desgd audit of \(t(run.trace))")
         out.append("run        \(t(run.mode)) \(t(run.aggregator)) vs \(t(run.attack)); \(t(run.model)) (\(run.parameterCount) parameters); \(run.honestWorkers) honest + \(run.byzantineWorkers) Byzantine workers, declared f = \(run.declaredF); \(run.configuredRounds) rounds, seed \(run.seed)")
-        out.append("           backend \(t(run.backend)), numerics \(run.numerics); recorded \(t(run.recording)) by \(t(run.program)), format \(t(run.formatVersion)); data \(t(String(run.datasetDigest.prefix(16))))…")
+        out.append("           backend \(t(run.backend)), numerics \(run.numerics); recorded \(t(run.recording)) by \(t(run.program)), format \(t(run.formatVersion)); data "
+                   + (run.model == ModelArchitecture.external.rawValue
+                      ? "the clients' own" : "\(t(String(run.datasetDigest.prefix(16))))…"))
         if let f = run.fork {
             out.append("fork       of \(t(f.parentFile)) at round \(f.at) (parent digest \(t(String(f.parentDigest.prefix(16))))…): \(f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(t($0.option)) \(t($0.parent)) → \(t($0.fork))" }.joined(separator: ", "))")
         }

@@ -9,7 +9,8 @@ import DesgdSimulation
 /// (``DatasetProvenance/mismatch(with:)``: re-execution, rebuilding, resumption).
 extension TraceHeader {
     func validateDataset() throws(ParseFailure) {
-        let expectedKind: String, names: [[String]]
+        let expectedKind: String
+        let names: [[String]]
         switch config.data {
         case .fashionMNIST:
             expectedKind = "fashion-mnist"
@@ -30,7 +31,8 @@ extension TraceHeader {
             throw ParseFailure("dataset.source is longer than \(LiveEngine.maximumText) bytes")
         }
         guard dataset.fileDigests.count == names.count,
-              names.allSatisfy({ choices in choices.filter { dataset.fileDigests[$0] != nil }.count == 1 }) else {
+            names.allSatisfy({ choices in choices.filter { dataset.fileDigests[$0] != nil }.count == 1 })
+        else {
             let list = names.map { $0.joined(separator: " or ") }.joined(separator: ", ")
             throw ParseFailure("dataset.fileDigests must name exactly the files of \(expectedKind) data: \(list)")
         }
@@ -56,7 +58,9 @@ extension DatasetProvenance {
     /// header's), as a sentence; nil when kind, file digests, digest and normalisation (bit for
     /// bit) all agree. `source` is informative (FORMAT.md §5.1) and not compared.
     public func mismatch(with recorded: DatasetProvenance) -> String? {
-        if kind != recorded.kind { return "it is \(kind) data, the trace says \(DisplayText.quoted(recorded.kind, limit: 40))" }
+        if kind != recorded.kind {
+            return "it is \(kind) data, the trace says \(DisplayText.quoted(recorded.kind, limit: 40))"
+        }
         let names = Set(fileDigests.keys).union(recorded.fileDigests.keys).sorted()
         for name in names where fileDigests[name] != recorded.fileDigests[name] {
             let read = fileDigests[name].map { String($0.prefix(16)) + "…" } ?? "absent"
@@ -64,10 +68,12 @@ extension DatasetProvenance {
             return "its file \(DisplayText.quoted(name, limit: 40)) has digest \(read), the trace says \(said)"
         }
         if digest != recorded.digest {
-            return "its digest is \(digest.prefix(16))…, the trace says \(DisplayText.quoted(String(recorded.digest.prefix(16))))…"
+            return
+                "its digest is \(digest.prefix(16))…, the trace says \(DisplayText.quoted(String(recorded.digest.prefix(16))))…"
         }
         if normalization.mean.bitPattern != recorded.normalization.mean.bitPattern
-            || normalization.std.bitPattern != recorded.normalization.std.bitPattern {
+            || normalization.std.bitPattern != recorded.normalization.std.bitPattern
+        {
             return "its normalisation is mean \(normalization.mean), std \(normalization.std); the trace says mean "
                 + "\(recorded.normalization.mean), std \(recorded.normalization.std)"
         }

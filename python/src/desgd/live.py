@@ -18,12 +18,13 @@ import ctypes
 import json
 import os
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DesgdError", "LiveServer", "Message", "engine", "find_library", "library_version"]
+__all__ = ["DesgdError", "Evaluate", "LiveServer", "Message", "engine", "find_library", "library_version"]
 
 BUILD_HINT = "swift build -c release --product DesgdLive"
 LIBRARY_NAME = "libDesgdLive.so"
@@ -75,6 +76,12 @@ _I32 = ctypes.c_int32
 _P = ctypes.c_void_p
 _CHARP = ctypes.c_char_p
 _lib_cache: dict[str, ctypes.CDLL] = {}
+# desgd_live_round's evaluation callback: (parameters, count, accuracy out, loss out, context) -> 0 when done.
+_EVALUATE = ctypes.CFUNCTYPE(_I32, ctypes.POINTER(ctypes.c_float), _I64, ctypes.POINTER(ctypes.c_double),
+                             ctypes.POINTER(ctypes.c_double), _P)
+
+Evaluate = Callable[[np.ndarray], tuple[float, float]]
+"""The caller's evaluation on the clients' own model: x_{t+1} (a float32 copy) -> (accuracy, loss)."""
 
 
 def _load(path: Path | None = None) -> ctypes.CDLL:
@@ -88,6 +95,8 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
     lib.desgd_live_version.argtypes = []
     lib.desgd_live_open.restype = _I32
     lib.desgd_live_open.argtypes = [_CHARP, ctypes.POINTER(_P), _P, _I64]
+    lib.desgd_live_open_clients.restype = _I32
+    lib.desgd_live_open_clients.argtypes = [_CHARP, _P, _I64, ctypes.POINTER(_P), _P, _I64]
     lib.desgd_live_describe.restype = _I32
     lib.desgd_live_describe.argtypes = [_P, _P, _I64, ctypes.POINTER(_I64), _P, _I64]
     lib.desgd_live_initial_parameters.restype = _I32
@@ -97,7 +106,7 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
     lib.desgd_live_round.restype = _I32
     lib.desgd_live_round.argtypes = [_P, _I64, _I64, _P, _P, _P, _P, _P, _I64,
                                      ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
-                                     ctypes.POINTER(_I32), _P, _I64]
+                                     ctypes.POINTER(_I32), _EVALUATE, _P, _P, _I64]
     lib.desgd_live_close.restype = _I32
     lib.desgd_live_close.argtypes = [_P, _P, _I64, _P, _I64]
     _lib_cache[p] = lib
@@ -105,7 +114,7 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
 
 
 def library_version(path: Path | None = None) -> str:
-    """The library's version string, e.g. "desgd 0.13.0"."""
+    """The library's version string, e.g. "desgd 0.14.0"."""
     return _load(path).desgd_live_version().decode()
 
 
@@ -134,9 +143,16 @@ class LiveServer:
     x_R, and `close()` writes the continued trace into the same path (the original stays intact until
     then). The clients' momenta are not in the trace: they must come from the clients (desgd.flower's
     client state files).
+
+    The clients' own model and data (docs/federation.md, "Your own model and data"): a request with
+    `"clients": {"classes": C, "holdings": [[classes of worker 0], ...]}` and `initial_parameters`, x_0 as
+    the clients' framework initialised it (e.g. `desgd.torch_client.flatten_parameters(module)`); the
+    engine's `model` names its tensors (`desgd.models.layout(module)`). desgd then never computes with the
+    model: each evaluation round's `round` needs `evaluate`, the caller's evaluation of x_{t+1}.
     """
 
-    def __init__(self, request: dict[str, Any], library: Path | None = None) -> None:
+    def __init__(self, request: dict[str, Any], library: Path | None = None,
+                 initial_parameters: np.ndarray | None = None) -> None:
         if request.get("resume") and request.get("overwrite"):
             # a library that does not know `resume` would honour `overwrite` and replace the run
             raise DesgdError(2, "resume and overwrite exclude each other: a resumed run continues its trace")
@@ -144,8 +160,16 @@ class LiveServer:
         self._handle: int | None = None
         self._error = ctypes.create_string_buffer(ERROR_CAPACITY)
         handle = _P()
-        status = self._lib.desgd_live_open(json.dumps(request).encode(), ctypes.byref(handle),
-                                           ctypes.addressof(self._error), ERROR_CAPACITY)
+        if ("clients" in request) != (initial_parameters is not None):
+            raise DesgdError(2, "the clients' own model needs both the request's clients and initial_parameters")
+        if initial_parameters is None:
+            status = self._lib.desgd_live_open(json.dumps(request).encode(), ctypes.byref(handle),
+                                               ctypes.addressof(self._error), ERROR_CAPACITY)
+        else:
+            x0 = np.ascontiguousarray(initial_parameters, dtype=np.float32).reshape(-1)
+            status = self._lib.desgd_live_open_clients(json.dumps(request).encode(), _addr(x0), x0.size,
+                                                       ctypes.byref(handle), ctypes.addressof(self._error),
+                                                       ERROR_CAPACITY)
         self._check(status)
         if not handle.value:
             raise DesgdError(1, "desgd_live_open returned status 0 but no handle")
@@ -159,10 +183,16 @@ class LiveServer:
                                 "(its description has no nextRound): rebuild it")
 
     @classmethod
-    def open(cls, request: dict[str, Any], library: Path | None = None) -> LiveServer:
+    def open(cls, request: dict[str, Any], library: Path | None = None,
+             initial_parameters: np.ndarray | None = None) -> LiveServer:
         """`LiveServer(request)`: opens the run (creates the trace and writes its header, or with
         `resume` reopens it after its last complete round)."""
-        return cls(request, library)
+        return cls(request, library, initial_parameters)
+
+    @property
+    def external(self) -> bool:
+        """Whether the run is on the clients' own model and data (the caller evaluates)."""
+        return bool(self.description.get("external", False))
 
     def __enter__(self) -> LiveServer:
         return self
@@ -236,11 +266,13 @@ class LiveServer:
             raise DesgdError(1, f"classes: count {count.value} outside 0...{capacity}")
         return [int(c) for c in out[:count.value]]
 
-    def round(self, round: int, messages: list[Message]  # noqa: A002
-              ) -> tuple[np.ndarray, tuple[float, float] | None]:
+    def round(self, round: int, messages: list[Message],  # noqa: A002
+              evaluate: Evaluate | None = None) -> tuple[np.ndarray, tuple[float, float] | None]:
         """Aggregates round t's messages (desgd's rule, attack and server step) and records the round.
 
-        Returns x_{t+1} and, on evaluation rounds, (accuracy, loss) of x_{t+1} on the test set.
+        Returns x_{t+1} and, on evaluation rounds, (accuracy, loss) of x_{t+1}: desgd's evaluation on the
+        test set, or on the clients' own model `evaluate(x_{t+1})`'s, which is then required (and
+        recorded with the round). An exception in `evaluate` undoes the round and is raised here.
         """
         handle = self._live()
         d = self.parameter_count
@@ -261,12 +293,28 @@ class LiveServer:
         signatures = np.frombuffer(b"".join(m.signature for m in messages) or b"\0", dtype=np.uint8)
         out = np.empty(d, dtype=np.float32)
         accuracy, loss, evaluated = ctypes.c_double(0), ctypes.c_double(0), _I32(0)
+        raised: list[BaseException] = []
+
+        def callback(x: Any, count: int, accuracy_out: Any, loss_out: Any, _context: Any) -> int:
+            try:
+                assert evaluate is not None
+                model = np.ctypeslib.as_array(x, shape=(count,)).copy()
+                a, l = evaluate(model)
+                accuracy_out[0], loss_out[0] = float(a), float(l)
+                return 0
+            except BaseException as e:  # noqa: BLE001 (carried across the C call and raised below)
+                raised.append(e)
+                return 1
+
+        hook = _EVALUATE(callback) if evaluate is not None else _EVALUATE()
         status = self._lib.desgd_live_round(handle, round, n, _addr(workers), _addr(classes),
                                             ctypes.addressof(pointers), _addr(signatures), _addr(out), d,
                                             ctypes.byref(accuracy), ctypes.byref(loss), ctypes.byref(evaluated),
-                                            ctypes.addressof(self._error), ERROR_CAPACITY)
+                                            hook, None, ctypes.addressof(self._error), ERROR_CAPACITY)
+        if raised:
+            raise raised[0]
         self._check(status)
-        del vectors  # held until here: the library read them in place
+        del vectors, hook  # held until here: the library read them in place
         return out, ((accuracy.value, loss.value) if evaluated.value else None)
 
     def close(self) -> dict[str, Any]:

@@ -32,6 +32,9 @@ Honest data: the sample indices desgd's partition gives this worker (sent by the
 data: the whole training set, with true labels, or flipped (y ↦ 9 − y) under labelflip, where the
 momentum of class c is computed on the samples of true class 9 − c labelled c; signflip sends
 −scale·m.
+
+With a task in the run config (`task = "my_app.task"`, desgd.flower.task) the model and the data are
+the task's: the worker registers the classes its own data holds, and trains the task's model on it.
 """
 
 from __future__ import annotations
@@ -207,9 +210,42 @@ def register(msg: Message, context: Context) -> Message:
     comes from the package metadata: importing torch would cost seconds per node for nothing.)"""
     from importlib.metadata import version
 
-    record = ConfigRecord({"worker": _worker(context), "role": str(context.node_config.get("role", "honest")),
+    role = str(context.node_config.get("role", "honest"))
+    record = ConfigRecord({"worker": _worker(context), "role": role,
                            "publicKey": signing.public_key_hex(_key(context)), "torch": version("torch")})
+    task_name = str(context.run_config.get("task", ""))
+    if task_name and role == "honest":
+        from desgd.flower.task import holdings, load_task
+
+        workers = int(context.node_config.get("num-partitions", 0)) or _worker(context) + 1
+        _, labels = load_task(task_name).client_data(_worker(context), workers)
+        record["holdings"] = holdings(labels)
     return Message(RecordDict({"registration": record}), reply_to=msg)
+
+
+def _task_groups(cfg: ConfigRecord, worker: int, send: list[int]) -> tuple[dict[int, Any], list[int] | None]:
+    """The worker's groups on the task's own data (desgd.flower.task): per held class (honest), the
+    whole data (the SGD baseline), or per sent class with true or flipped labels (Byzantine)."""
+    import torch
+
+    from desgd.flower.task import load_task
+    from desgd.torch_client import BASELINE_GROUP, Group
+
+    task = load_task(str(cfg["task"]))
+    inputs, labels = task.client_data(worker, int(cfg["workers"]))
+    inputs = torch.as_tensor(inputs)
+    if str(cfg["role"]) == "byzantine" and str(cfg["byzantine-labels"]) == "flipped":
+        labels = task.classes - 1 - labels
+    if str(cfg["mode"]) == "sgd":
+        return {BASELINE_GROUP: Group(inputs, labels)}, None
+    wanted = [int(c) for c in cfg["holdings"]] if str(cfg["role"]) == "honest" else send
+    groups = {}
+    for c in wanted:
+        mask = labels == c
+        if not bool(mask.any()):
+            raise ValueError(f"worker {worker}'s data holds no sample labelled {c}")
+        groups[c] = Group(inputs[mask], labels[mask])
+    return groups, None if str(cfg["role"]) == "honest" else send
 
 
 def _groups(cfg: ConfigRecord, send: list[int]) -> tuple[dict[int, Any], list[int] | None]:
@@ -271,8 +307,15 @@ def train(msg: Message, context: Context) -> Message:
         return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=str(e)), reply_to=msg)
     send = [int(c) for c in cfg["send"]]
     x = msg.content.array_records["arrays"]["x"].numpy()
-    groups, update = _groups(cfg, send)
-    client = ClassMomentumClient(build_model(str(cfg["model"])), groups, batch=int(cfg["batch"]),
+    if str(cfg.get("task", "")):
+        from desgd.flower.task import load_task
+
+        groups, update = _task_groups(cfg, worker, send)
+        module = load_task(str(cfg["task"])).model()
+    else:
+        groups, update = _groups(cfg, send)
+        module = build_model(str(cfg["model"]))
+    client = ClassMomentumClient(module, groups, batch=int(cfg["batch"]),
                                  beta=float(cfg["beta"]), weight_decay=float(cfg["weightDecay"]),
                                  seed=int(cfg["seed"]), worker=worker, momenta=momenta)
     sent = client.step(t, x, send, update=update)

@@ -248,6 +248,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stop-after", type=int, metavar="N", help="stop the federation as Ctrl-C does once "
                    "round N is recorded (for tests of --resume); exit status 130")
     p.add_argument("--record", default="full", help="desgd-record's --record (default full)")
+    p.add_argument("--task", default="", help="the clients' own model and data: a task module on the "
+                   "PYTHONPATH (desgd.flower.task; default: desgd's CNN on Fashion-MNIST)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run (default 1800)")
     p.add_argument("--round-timeout", type=float, default=600, help="seconds for one round's replies")
     p.add_argument("--startup-timeout", type=float, default=60, help="seconds for the SuperLink to listen")
@@ -342,6 +344,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         f"overwrite = {'true' if a.overwrite else 'false'}",
         f"resume = {'true' if a.resume else 'false'}",
         f"record = {toml_string(a.record)}",
+        f"task = {toml_string(a.task)}",
         f"server-key = {toml_string(server_key)}",
         f"summary = {toml_string(str(summary_path))}",
         f"nodes-timeout = {float(a.startup_timeout) + 60}",

@@ -13,6 +13,8 @@ Run config (pyproject's [tool.flwr.app.config], or `flwr run --run-config`):
   summary            a JSON file for the federation's own summary ("" = none): registrations,
                      per-round times, evaluations, the live server's close summary
   nodes-timeout, round-timeout   seconds to wait for the SuperNodes to connect / for a round's replies
+  task               the clients' own model and data: a task module (desgd.flower.task; "" = desgd's
+                     CNN on Fashion-MNIST); options then leave out --model, --data and --partition
 
 The trace is closed in every case (footer and final signature after the completed rounds), so a
 federation that fails at round 7 leaves an auditable record of rounds 0–6.
@@ -25,6 +27,7 @@ import os
 import time
 from logging import ERROR, INFO
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import flwr
@@ -36,7 +39,7 @@ from desgd.flower.options import parse_options, split_options
 from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
 from desgd.live import LiveServer, engine
 
-__all__ = ["app", "register_nodes", "wait_for_nodes"]
+__all__ = ["app", "register_nodes", "task_request", "wait_for_nodes"]
 
 app = ServerApp()
 
@@ -66,12 +69,42 @@ def register_nodes(grid: Grid, nodes: list[int], timeout: float) -> list[Registr
             raise FederationError(f"registration: node {node} failed: {reply.error.reason}")
         r = reply.content.config_records["registration"]
         out.append(Registration(node_id=node, worker=int(r["worker"]), role=str(r["role"]),
-                                public_key=str(r["publicKey"]), torch=str(r.get("torch", ""))))
+                                public_key=str(r["publicKey"]), torch=str(r.get("torch", "")),
+                                holdings=tuple(int(c) for c in r.get("holdings", []))))
     answered = {r.node_id for r in out}
     if answered != set(nodes):
         raise FederationError(f"registration: no answer from nodes {sorted(set(nodes) - answered)} "
                               f"within {timeout:.0f} s")
     return sorted(out, key=lambda r: r.worker)
+
+
+def task_request(request: dict[str, Any], task_name: str, registrations: list[Registration]
+                 ) -> tuple[Any, Callable[[Any], tuple[float, float]]]:
+    """Completes a live request for the clients' own model and data (desgd.flower.task): the clients'
+    declared classes and holdings, the engine with the task's model layout and data; returns x_0 (the
+    task's model's parameters) and the server's evaluation of x_{t+1} on the task's test set."""
+    import torch
+
+    from desgd.flower.task import evaluate as task_evaluation
+    from desgd.flower.task import load_task
+    from desgd.models import layout
+    from desgd.torch_client import flatten_parameters
+
+    task = load_task(task_name)
+    module = task.model()
+    holdings = [list(r.holdings) for r in registrations if r.role == "honest"]
+    if any(not h for h in holdings):
+        raise FederationError("an honest worker registered no classes: is the task in the run config of every "
+                              "SuperNode's app?")
+    request["clients"] = {"classes": task.classes, "holdings": holdings}
+    nodes = [{"worker": r.worker, "node": str(r.node_id), "publicKey": r.public_key} for r in registrations]
+    request["engine"] = engine("flower", flwr.__version__, torch.__version__, f"{task.data} (task {task_name})",
+                               layout(module), nodes)
+
+    def evaluate(x: Any) -> tuple[float, float]:
+        return task_evaluation(task, x)
+
+    return flatten_parameters(module), evaluate
 
 
 def _check_registrations(registrations: list[Registration], expected: int, role: Any) -> None:
@@ -146,23 +179,29 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
 
     from desgd.models import build_model, layout
 
+    task_name = str(_config(context, "task", ""))
     request: dict[str, Any] = {
         "trace": trace, "overwrite": overwrite, "options": options,
         "record": str(_config(context, "record", "full")),
         "keyframeEvery": int(_config(context, "keyframe-every", 100)),
-        "engine": engine(
+    }
+    initial = None
+    evaluate: Callable[[Any], tuple[float, float]] | None = None
+    if task_name:
+        initial, evaluate = task_request(request, task_name, registrations)
+    else:
+        request["engine"] = engine(
             "flower", flwr.__version__, torch.__version__,
             "Fashion-MNIST (Debian dataset-fashion-mnist) on every SuperNode; honest clients train on desgd's "
             "partition indices, Byzantine clients on the whole training set",
             layout(build_model(shape.model)),
-            [{"worker": r.worker, "node": str(r.node_id), "publicKey": r.public_key} for r in registrations]),
-    }
+            [{"worker": r.worker, "node": str(r.node_id), "publicKey": r.public_key} for r in registrations])
     server_key = str(_config(context, "server-key", ""))
     if server_key:
         request["signingKey"] = server_key
     if resume:
         request["resume"] = True
-    live = LiveServer.open(request)
+    live = LiveServer.open(request, initial_parameters=initial)
     strategy = None
     failure: BaseException | None = None
     try:
@@ -178,7 +217,8 @@ def _run(grid: Grid, context: Context, summary: dict[str, Any]) -> None:
         if resume:
             log(INFO, "desgd: resuming at round %d of %d (trace %s, run tag %s…)", first, live.rounds, trace,
                 live.run_tag[:16])
-        strategy = DesgdStrategy(live, registrations, shape.model, first_round=first)
+        strategy = DesgdStrategy(live, registrations, shape.model, first_round=first, task=task_name,
+                                 evaluate=evaluate)
         x = ArrayRecord({"x": Array(live.parameters())})  # x_0, or x_R when resumed
         if strategy.flower_rounds == 0:
             log(INFO, "desgd: the trace already holds all %d rounds: nothing to run", live.rounds)

@@ -36,7 +36,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from flwr.supercore import log
 
-from desgd.live import LiveServer
+from desgd.live import Evaluate, LiveServer
 from desgd.live import Message as LiveMessage
 
 __all__ = ["DesgdStrategy", "FederationError", "Registration", "momentum_key"]
@@ -62,6 +62,7 @@ class Registration:
     role: str
     public_key: str
     torch: str = ""
+    holdings: tuple[int, ...] = ()  # the classes its own data holds (a task's run; desgd.flower.task)
 
 
 @dataclass
@@ -79,9 +80,11 @@ class DesgdStrategy(FedAvg):
     """Sends x_t and S_t; aggregates with desgd's live server (see the module's docstring)."""
 
     def __init__(self, live: LiveServer, registrations: list[Registration], model: str,
-                 first_round: int = 0) -> None:
+                 first_round: int = 0, task: str = "", evaluate: Evaluate | None = None) -> None:
         """`first_round` is R, the live round of Flower's round 1: 0 for a new run, `live.next_round`
-        for a resumed one (the strategy then runs `live.rounds - R` Flower rounds)."""
+        for a resumed one (the strategy then runs `live.rounds - R` Flower rounds). On the clients' own
+        model and data, `task` names their task module (desgd.flower.task) and `evaluate` is the
+        server's evaluation of x_{t+1}, (accuracy, loss)."""
         n = len(registrations)
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=n, min_evaluate_nodes=0,
                          min_available_nodes=n, arrayrecord_key="arrays", configrecord_key="config")
@@ -91,6 +94,10 @@ class DesgdStrategy(FedAvg):
             raise ValueError(f"first round {first_round} outside 0...{live.description['rounds']}")
         self.registrations = list(registrations)
         self.model = model
+        self.task = task
+        self.evaluate = evaluate
+        if live.external and evaluate is None:
+            raise ValueError("a run on the clients' own model needs the server's evaluate")
         self.timings: list[RoundTiming] = []
         self.evaluations: dict[int, tuple[float, float]] = {}
         d = live.description
@@ -127,20 +134,25 @@ class DesgdStrategy(FedAvg):
         the data normalisation, and its data (honest: its classes and sample indices from desgd's
         partition; Byzantine: the label rule and sign-flip scale of the attack)."""
         d = self.live.description
-        norm = d["normalization"]
         cfg: dict[str, Any] = {
             "worker": r.worker, "role": r.role, "mode": self.mode, "model": self.model, "runTag": d["runTag"],
             "batch": int(d["batch"]), "beta": float(d["beta"]), "weightDecay": float(d["weightDecay"]),
-            "seed": int(d["seed"]), "mean": float(norm["mean"]), "std": float(norm["std"]),
-            "classes-total": int(d["classes"]),
+            "seed": int(d["seed"]), "classes-total": int(d["classes"]),
         }
+        if not self.live.external:
+            norm = d["normalization"]
+            cfg["mean"], cfg["std"] = float(norm["mean"]), float(norm["std"])
+        else:
+            cfg["task"] = self.task
+            cfg["workers"] = len(self.registrations)
         if r.worker < self.honest:
-            per_class = d["partition"][r.worker]
             holdings = [int(c) for c in d["holdings"][r.worker]]
             cfg["holdings"] = holdings
-            cfg["partition-classes"] = holdings
-            cfg["partition-counts"] = [len(per_class[c]) for c in holdings]
-            cfg["partition-indices"] = [int(i) for c in holdings for i in per_class[c]]
+            if not self.live.external:
+                per_class = d["partition"][r.worker]
+                cfg["partition-classes"] = holdings
+                cfg["partition-counts"] = [len(per_class[c]) for c in holdings]
+                cfg["partition-indices"] = [int(i) for c in holdings for i in per_class[c]]
         else:
             cfg["byzantine-labels"] = str(d.get("byzantineLabels") or "true")
             scale = d.get("signflipScale")
@@ -229,7 +241,7 @@ class DesgdStrategy(FedAvg):
         start = time.perf_counter()
         messages = self.decode(t, list(replies))
         decoded = time.perf_counter()
-        parameters, evaluation = self.live.round(t, messages)
+        parameters, evaluation = self.live.round(t, messages, evaluate=self.evaluate)
         done = time.perf_counter()
         self.timings.append(RoundTiming(round=t, wall=done - self._round_started, decode=decoded - start,
                                         live=done - decoded, messages=len(messages)))
