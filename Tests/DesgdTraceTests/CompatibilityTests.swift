@@ -249,4 +249,28 @@ extension CompatibilityTests {
         let clients = try #require(ClientMessageVerification.verify(r))
         #expect(clients.passed && clients.verified == 9 && clients.craftedByServer == 3 && clients.clients.count == 3)
     }
+
+    static let version1_6OwnModelSample = "v1.6-live-flower-own-model-trmean-alie-3r-signed.trace"
+
+    /// The 1.6 sample: a live federation on the clients' own model and data, recorded by desgd 0.14.0
+    /// from a real Flower 1.42 federation (`python -m desgd.flower.run_local --task blobs_task … --sign`:
+    /// four PyTorch SuperNodes training a 67-parameter perceptron on their own Gaussian blobs, TrMean
+    /// under ALIE crafted by the server, 3 rounds). Its header declares the clients' setup, the chain is
+    /// pinned, the file is signed by the committed server key and every client message verifies.
+    @Test func version1_6OwnModelSample() throws {
+        let r = try TraceReader(path: Self.samples.appendingPathComponent(Self.version1_6OwnModelSample).path)
+        #expect(r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [1, 6] && r.header.program == "desgd 0.14.0")
+        #expect(r.header.config.model == .external && r.header.config.data == .external)
+        #expect(r.header.config.clients?.holdings == [[0, 1], [1, 2], [0, 2], [0, 1, 2]])
+        #expect(r.header.model.parameterCount == 67 && r.header.dataset.kind == "external")
+        let engine = try #require(r.header.engine)
+        #expect(engine.name == "flower" && engine.data.contains("(task blobs_task)"))
+        let chain = r.verifyChain()
+        #expect(chain.holds && chain.lastDigest == "7504a76b09491e618cf16153548f150b5186327577bbdb3d2f537a10e91dff5e")
+        let key = try TracePublicKey.read(path: Self.samples.appendingPathComponent("v1.6-sample-server.key.pub").path)
+        #expect(r.verifySignatures(chain: chain).trustFailure(key) == nil)
+        let clients = try #require(ClientMessageVerification.verify(r))
+        #expect(clients.passed && clients.verified == 9 && clients.craftedByServer == 3 && clients.clients.count == 4)
+    }
 }

@@ -57,6 +57,7 @@ if [ ! -f "$WORK/seeds/full-cclip-ipm.trace" ]; then
   head -c -400 "$WORK/seeds/decisions-sgd-alie.trace" > "$WORK/seeds/unfinished.trace"
   # A live federation's trace (format 1.5: the header's engine, client signatures in every round).
   cp traces/samples/v1.5-live-flower-trmean-alie-small-3r-signed.trace "$WORK/seeds/live-flower.trace"
+  cp traces/samples/v1.6-live-flower-own-model-trmean-alie-3r-signed.trace "$WORK/seeds/live-own-model.trace"
   for t in "$WORK"/seeds/*.trace; do "$BUILD/release/desgd-fuzz" --bodies "$t" "$WORK/bodies"; done
 fi
 
