@@ -190,6 +190,22 @@ import Testing
                     json["partition"] = p
                 }
             ),
+            ("tensor shapes", { json in Self.editEngineModel(&json) { $0[0]["shape"] = [5, 0] } }),
+            ("tensor shapes", { json in Self.editEngineModel(&json) { $0[0]["shape"] = [Int.max, 4] } }),
+            ("tensor shapes", { json in Self.editEngineModel(&json) { $0.removeLast() } }),
+            ("laid end to end", { json in
+                var m = json["model"] as! [String: Any]
+                var tensors = m["tensors"] as! [[String: Any]]
+                tensors[1]["offset"] = 31
+                m["tensors"] = tensors
+                json["model"] = m
+            }),
+            ("increasing list", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [2, 1], [0, 2], [0]] } }),
+            ("increasing list", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [1, 3], [0, 2], [0]] } }),
+            ("the clients' classes", { json in Self.editClients(&json) { $0["classes"] = 1 } }),
+            ("holdings of 3 workers", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [1, 2], [0, 2]] } }),
+            ("honest workers are not", { json in Self.editClients(&json) { $0["holdings"] = [[0], [1, 2], [0, 2], [0]] } }),
+            ("1.6", { json in json["formatVersion"] = [1, 5] }),
         ]
         for (expected, edit) in edits {
             let altered = try #require(TraceMutator.editingJSON(of: bytes, type: .header, edit))
@@ -203,6 +219,22 @@ import Testing
                 #expect(error.message.contains(expected), "\(error.message)")
             }
         }
+    }
+
+    static func editEngineModel(_ json: inout [String: Any], _ edit: (inout [[String: Any]]) -> Void) {
+        var engine = json["engine"] as! [String: Any]
+        var model = engine["model"] as! [[String: Any]]
+        edit(&model)
+        engine["model"] = model
+        json["engine"] = engine
+    }
+
+    static func editClients(_ json: inout [String: Any], _ edit: (inout [String: Any]) -> Void) {
+        var config = json["config"] as! [String: Any]
+        var clients = config["clients"] as! [String: Any]
+        edit(&clients)
+        config["clients"] = clients
+        json["config"] = config
     }
 
     /// Stopped after round 2 and resumed, the run on the clients' own model gives the uninterrupted

@@ -19,12 +19,14 @@ extension TraceHeader {
         ] where text.utf8.count > limit {
             throw ParseFailure("engine.\(what) is longer than \(limit) bytes")
         }
-        // The clients' model is the configuration's layout: the same shapes in the same order.
+        // The clients' model is the header's: the same shapes in the same order (desgd's layout of the
+        // configured model, or the clients' own laid end to end, ContentValidation's validateModel).
         guard engine.model.count == model.tensors.count,
             zip(engine.model, model.tensors).allSatisfy({ $0.shape == $1.shape && $0.name.utf8.count <= limit })
         else {
             throw ParseFailure(
-                "engine.model is not \(config.model.rawValue)'s layout: the same tensor shapes in the same order")
+                "engine.model does not have the tensor shapes of the header's model (\(config.model.rawValue)), "
+                    + "in order")
         }
         let n = config.honestWorkers
         let f = config.byzantineWorkers
