@@ -87,32 +87,62 @@ struct DesgdReplayCommand: ParsableCommand {
     @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (the output does not depend on it; default: every core).") var threads = SimulationConfig.defaultThreads
     @OptionGroup var memory: MemoryLimitOption
 
-    func run() throws {
+    /// The modes (`--agg`, `--verify`, `--reexecute`, `--export`) and the options that go with each,
+    /// checked from the command line alone, before any file is opened.
+    func validate() throws {
         let program = "desgd-replay"
-        try memory.apply(program: program)
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
-        let reader = try TraceOpening.open(trace, program: program)
         if !reexecute && segment != nil { throw CommandFailure.exit(program, "--segment goes with --reexecute") }
         if !reexecute && fromStart { throw CommandFailure.exit(program, "--from-start goes with --reexecute") }
         if fromStart && segment != nil {
-            throw CommandFailure.exit(program, "--from-start re-executes every segment up to the range's end: drop --segment (the parts of a job array together verify every checkpoint)")
+            throw CommandFailure.exit(
+                program,
+                "--from-start re-executes every segment up to the range's end: drop --segment (the parts of a "
+                    + "job array together verify every checkpoint)")
         }
-        if parent != nil && !(reexecute || verify) { throw CommandFailure.exit(program, "--parent goes with --verify or --reexecute of a fork") }
-        let descent = try checkDescent(reader, program: program)
-        if (reexecute || verify) && noRebuild { throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export") }
-        if verify && !reexecute && data != nil && parent == nil { throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export") }
+        if parent != nil && !(reexecute || verify) {
+            throw CommandFailure.exit(program, "--parent goes with --verify or --reexecute of a fork")
+        }
+        if (reexecute || verify) && noRebuild {
+            throw CommandFailure.exit(program, "--no-rebuild goes with --agg or --export")
+        }
+        if verify && !reexecute && data != nil && parent == nil {
+            throw CommandFailure.exit(program, "--data goes with --reexecute, --agg or --export")
+        }
         try adversary.check(budget: budget, program: program)
         if adversary == .worst && (reexecute || verify || export != nil) {
-            throw CommandFailure.exit(program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
+            throw CommandFailure.exit(
+                program, "--adversary worst goes with --agg: it searches the worst case of the replayed rules")
         }
         if reexecute {
             try segment?.check(program)
+            return
+        }
+        if export != nil, round == nil {
+            throw CommandFailure.exit(program, "--export needs --round T: the round to export")
+        }
+        if export == nil, round != nil {
+            throw CommandFailure.exit(program, "--round goes with --export; to replay some rounds use --rounds A:B")
+        }
+        if export == nil, !verify, rules.isEmpty {
+            throw CommandFailure.exit(
+                program,
+                "pass --agg RULE (e.g. --agg geomed, --agg trmean,krum, --agg all), or --verify, or --export DIR "
+                    + "--round T")
+        }
+    }
+
+    func run() throws {
+        let program = "desgd-replay"
+        try memory.apply(program: program)
+        let reader = try TraceOpening.open(trace, program: program)
+        let descent = try checkDescent(reader, program: program)
+        if reexecute {
             try runReexecution(reader, descent: descent, program: program)
             return
         }
-        if let export {
-            guard let round else { throw CommandFailure.exit(program, "--export needs --round T: the round to export") }
+        if let export, let round {
             guard reader.roundCount > 0 else { throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
             try CommandFailure.check(program, "--round", round, in: reader.rounds.lowerBound...(reader.rounds.upperBound - 1))
             if noRebuild && !reader.header.recording.storesVectors(round: round) {
@@ -127,7 +157,6 @@ struct DesgdReplayCommand: ParsableCommand {
             } catch { throw VectorRebuilding.failure(error, program: program) }
             return
         }
-        if round != nil { throw CommandFailure.exit(program, "--round goes with --export; to replay some rounds use --rounds A:B") }
         if verify {
             let bar = ProgressBar(total: reader.roundCount, label: "verify")
             let report: VerificationReport
@@ -143,9 +172,6 @@ struct DesgdReplayCommand: ParsableCommand {
                   + (report.diffsChecked > 0 ? ", and every model diff (\(report.diffsChecked)) and keyframe (\(report.keyframesChecked))" : ""))
             if let descent { print(DisplayText.escaped(descent.summary)) }
             return
-        }
-        guard !rules.isEmpty else {
-            throw CommandFailure.exit(program, "pass --agg RULE (e.g. --agg geomed, --agg trmean,krum, --agg all), or --verify, or --export DIR --round T")
         }
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
         let range: Range<Int>
