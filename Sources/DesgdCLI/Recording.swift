@@ -26,7 +26,7 @@ public enum InterruptFlag {
 /// error is not a terminal): the body of `desgd-record`, shared with the recording benchmark.
 extension RecordingRun {
     public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, program: String,
-                           showProgress: Bool) throws(SimulationError) -> (SimulationResult, RecordingSummary) {
+                           showProgress: Bool) throws -> (SimulationResult, RecordingSummary) {
         let bar = ProgressBar(total: config.rounds, label: program)
         var lastEvaluation = ""
         let outcome = try run(config: config, dataset: dataset, recorder: recorder, shouldStop: { InterruptFlag.isRaised }) { t, evaluation in

@@ -32,7 +32,7 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
           desgd-record --fork traces/desgd-mean-ipm-small-seed1-300r.trace --at 120 --agg cclip
 
-        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
+        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was) or writing the trace failed (a disk error; the rounds before it are kept), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
 
         \(SimulationOptions.catalogue)
         """,
@@ -116,9 +116,17 @@ struct DesgdRecord: ParsableCommand {
         }
         InterruptFlag.install()
         let summary: RecordingSummary
-        do throws(SimulationError) {
+        do {
             (_, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program, showProgress: !json)
-        } catch { throw CommandFailure.exit(program, error) }
+        } catch let e as TraceError where e.kind == .io {
+            // The disk failed, not the input: exit 1 (the trace holds the rounds written before).
+            FileHandle.standardError.write(Data("\(program): \(DisplayText.escaped(e.message))\n".utf8))
+            throw ExitCode(1)
+        } catch let e as TraceError {
+            throw CommandFailure.exit(program, e)
+        } catch let e as SimulationError {
+            throw CommandFailure.exit(program, e)
+        }
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]

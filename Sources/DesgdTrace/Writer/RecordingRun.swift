@@ -82,15 +82,16 @@ public enum TracePaths {
 public enum RecordingRun {
     /// Runs `config` into `recorder`: `progress(t, evaluation)` after every round, and the run
     /// ends cleanly after the round in which `shouldStop()` first returns true (the grid runner's
-    /// Ctrl-C). Throws the recorder's first write error.
+    /// Ctrl-C). Throws a ``SimulationError`` when the run cannot start, and the recorder's first
+    /// failure as the ``TraceError`` it is (a disk error is an I/O failure, not bad input).
     public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, shouldStop: () -> Bool,
-                           progress: (Int, Evaluation?) -> Void) throws(SimulationError) -> (SimulationResult, RecordingSummary) {
+                           progress: (Int, Evaluation?) -> Void) throws -> (SimulationResult, RecordingSummary) {
         let simulation = try Simulation(config: config, dataset: dataset)
         let result = try simulation.run(observer: recorder) { t, evaluation in
             if shouldStop() { recorder.stopRequested = true }
             progress(t, evaluation)
         }
-        if let failure = recorder.failure { throw SimulationError(failure.message) }
+        if let failure = recorder.failure { throw failure }
         let s = recorder.statistics
         let summary = RecordingSummary(
             trace: recorder.path, mode: config.mode.rawValue, aggregator: simulation.pipeline.spec, attack: simulation.attack.spec,
