@@ -40,7 +40,9 @@ let package = Package(
         .library(name: "DesgdRobust", targets: ["DesgdRobust"]),
         .library(name: "DesgdSimulation", targets: ["DesgdSimulation"]),
         .library(name: "DesgdTrace", targets: ["DesgdTrace"]),
+        .library(name: "DesgdResimulation", targets: ["DesgdResimulation"]),
         .library(name: "DesgdReplay", targets: ["DesgdReplay"]),
+        .library(name: "DesgdAudit", targets: ["DesgdAudit"]),
         .library(name: "DesgdExperiments", targets: ["DesgdExperiments"]),
         // The live server's C ABI, loaded by the Python package (python/, docs/federation.md).
         .library(name: "DesgdLive", type: .dynamic, targets: ["DesgdLiveABI"]),
@@ -79,11 +81,26 @@ let package = Package(
             dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: cpu),
 
-        // Replay and audit: counterfactual aggregation on recorded rounds, verification, export,
-        // the per-round deviation report and its renderings.
+        // Re-simulation: a recorded run's segments simulated again from its checkpoints and compared
+        // byte for byte; re-execution, rebuilding vectors on demand, resumption, forks and their
+        // descent. The recorder links this, never the replay or the audit.
+        .target(
+            name: "DesgdResimulation",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace"],
+            swiftSettings: cpu),
+
+        // Replay: counterfactual aggregation on recorded rounds (rebuilt ones too), verification,
+        // export, the replay's summary and text formatting.
         .target(
             name: "DesgdReplay",
-            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace"],
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdResimulation"],
+            swiftSettings: cpu),
+
+        // Audit: the per-round deviation report, its text, HTML and SVG renderings, fork families.
+        .target(
+            name: "DesgdAudit",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdResimulation",
+                           "DesgdReplay"],
             swiftSettings: cpu),
 
         // A live federation's server: clients' messages in, desgd's aggregation, server step and
@@ -96,7 +113,8 @@ let package = Package(
         // What the command-line front ends share: option groups that map to library values, errors.
         .target(
             name: "DesgdCLI",
-            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdResimulation",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // Experiment grids: specs, the local runner (resume, locks, Ctrl-C), Slurm job arrays, the
@@ -104,29 +122,34 @@ let package = Package(
         // cells' options are parsed by the parser the front end passes (DesgdCLI's), never here.
         .target(
             name: "DesgdExperiments",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay"],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdResimulation", "DesgdReplay",
+                           "DesgdAudit"],
             swiftSettings: cpu),
 
         // The front ends: thin commands over the libraries.
         .executableTarget(
             name: "desgd-record",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdResimulation", "DesgdCLI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         .executableTarget(
             name: "desgd-replay",
-            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdResimulation",
+                           "DesgdReplay", "DesgdCLI",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
         .executableTarget(
             name: "desgd-audit",
-            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
+            dependencies: ["DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdResimulation",
+                           "DesgdReplay", "DesgdAudit", "DesgdCLI",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         // The trace fuzzer: what an auditor does with a file (TraceExercise) and the structure-aware
         // mutator; `desgd-fuzz` is a libFuzzer target when built by Tests/fuzz/fuzz-traces.sh.
-        .target(name: "DesgdFuzzing", dependencies: ["DesgdNumerics", "DesgdTrace", "DesgdReplay",
+        .target(name: "DesgdFuzzing", dependencies: ["DesgdNumerics", "DesgdTrace", "DesgdResimulation", "DesgdReplay",
+                                                     "DesgdAudit",
                                                      .product(name: "Crypto", package: "swift-crypto")], swiftSettings: cpu),
         .executableTarget(name: "desgd-fuzz", dependencies: ["DesgdFuzzing"], swiftSettings: cpu),
 
@@ -159,11 +182,19 @@ let package = Package(
         .testTarget(name: "DesgdNumericsTests", dependencies: ["DesgdNumerics"], swiftSettings: cpu),
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
-        .testTarget(name: "DesgdTraceTests", dependencies: ["DesgdTrace", "DesgdReplay", "DesgdFuzzing"], swiftSettings: cpu),
-        .testTarget(name: "DesgdLiveTests", dependencies: ["DesgdLive", "DesgdReplay", "DesgdTrace", "DesgdCLI", "DesgdFuzzing"],
+        .testTarget(name: "DesgdTraceTests",
+                    dependencies: ["DesgdTrace", "DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdFuzzing"],
                     swiftSettings: cpu),
-        .testTarget(name: "DesgdReplayTests", dependencies: ["DesgdReplay", "DesgdTrace", "DesgdFuzzing"], swiftSettings: cpu),
-        .testTarget(name: "DesgdExperimentsTests", dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdReplay", "DesgdSimulation",
-                                                                 "DesgdFuzzing"], swiftSettings: cpu),
+        .testTarget(name: "DesgdLiveTests",
+                    dependencies: ["DesgdLive", "DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdTrace",
+                                   "DesgdCLI", "DesgdFuzzing"],
+                    swiftSettings: cpu),
+        .testTarget(name: "DesgdReplayTests",
+                    dependencies: ["DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdTrace", "DesgdFuzzing"],
+                    swiftSettings: cpu),
+        .testTarget(name: "DesgdExperimentsTests",
+                    dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdResimulation", "DesgdReplay",
+                                   "DesgdAudit", "DesgdSimulation", "DesgdFuzzing"],
+                    swiftSettings: cpu),
     ]
 )

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DesgdNumerics
+import DesgdResimulation
 import DesgdRobust
-import DesgdReplay
 import DesgdTrace
 import Foundation
 

@@ -1,4 +1,4 @@
-import DesgdReplay
+import DesgdAudit
 import DesgdSimulation
 import DesgdTrace
 import Foundation

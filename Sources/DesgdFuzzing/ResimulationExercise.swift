@@ -1,5 +1,5 @@
 import DesgdNumerics
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation

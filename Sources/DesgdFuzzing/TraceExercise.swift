@@ -1,3 +1,4 @@
+import DesgdAudit
 import DesgdNumerics
 import DesgdReplay
 import DesgdTrace

@@ -1,6 +1,6 @@
 import ArgumentParser
+import DesgdAudit
 import DesgdCLI
-import DesgdReplay
 import DesgdTrace
 import Foundation
 

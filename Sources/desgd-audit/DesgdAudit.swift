@@ -1,4 +1,5 @@
 import ArgumentParser
+import DesgdAudit
 import DesgdCLI
 import DesgdNumerics
 import DesgdReplay

@@ -1,6 +1,6 @@
 import ArgumentParser
 import DesgdCLI
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DesgdCLI
 import DesgdNumerics
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation

@@ -1,10 +1,10 @@
+import DesgdAudit
 import DesgdCLI
-import DesgdReplay
+@testable import DesgdExperiments
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdExperiments
 
 @Suite(.serialized) struct CellSummaryTests {
     /// Two cells of the tiny grid recorded as `horizon` records them (decisions with checkpoints),

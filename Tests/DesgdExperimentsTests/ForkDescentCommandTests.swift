@@ -1,9 +1,9 @@
-import DesgdReplay
+@testable import DesgdFuzzing
+import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdFuzzing
 
 /// Hostile forks and ranges through the real executables: files rewritten the way the audited party
 /// can (content altered, the engine's later records regenerated, every digest recomputed), which

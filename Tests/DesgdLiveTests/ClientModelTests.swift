@@ -1,8 +1,10 @@
+import DesgdAudit
 import DesgdCLI
 import DesgdFuzzing
 import DesgdLive
 import DesgdNumerics
 import DesgdReplay
+import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace

@@ -1,5 +1,7 @@
+import DesgdAudit
 import DesgdFuzzing
 import DesgdReplay
+import DesgdResimulation
 import DesgdTrace
 import Foundation
 import Testing

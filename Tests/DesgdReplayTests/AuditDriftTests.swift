@@ -1,7 +1,8 @@
+@testable import DesgdAudit
+@testable import DesgdReplay
 import DesgdRobust
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// The audit's drift section on a report built by hand: a run whose deviations turn persistent at
 /// round 100 and whose accuracy collapses at round 160, with λ̂ small throughout.

@@ -1,6 +1,7 @@
+@testable import DesgdAudit
+@testable import DesgdReplay
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// The HTML rendering of an audit report, on a report built by hand: structure, escaping, gaps for
 /// undefined values, determinism and the size bound on long runs.

@@ -1,10 +1,12 @@
+@testable import DesgdAudit
 import DesgdFuzzing
 import DesgdNumerics
+@testable import DesgdReplay
+@testable import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// A fork's descent (ForkDescent): its header and first checkpoint re-derived from the parent, the
 /// way a hostile writer would fake them (digests recomputed) refused naming what differs.

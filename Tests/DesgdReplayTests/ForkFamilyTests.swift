@@ -1,9 +1,10 @@
+@testable import DesgdAudit
 import DesgdNumerics
+@testable import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// `desgd-audit PARENT FORK…` (ForkFamily): branches side by side from the fork round, the link to
 /// the parent checked, and the page drawn.

@@ -1,11 +1,13 @@
+@testable import DesgdAudit
 import DesgdFuzzing
 import DesgdNumerics
+@testable import DesgdReplay
+@testable import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// Vectors on demand (docs/complete-record.md): rounds a trace recorded without vectors are rebuilt by
 /// re-simulating from its state checkpoints, checked against their records, and then replayed,

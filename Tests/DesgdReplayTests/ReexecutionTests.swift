@@ -1,11 +1,13 @@
+@testable import DesgdAudit
 import DesgdFuzzing
 import DesgdNumerics
+@testable import DesgdReplay
+@testable import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// Records `config` with a state checkpoint every `checkpoints` rounds (0: none); returns the bytes.
 func checkpointedTrace(_ config: SimulationConfig, checkpoints: Int, mode: RecordingMode = .full) throws -> [UInt8] {

@@ -1,9 +1,9 @@
+@testable import DesgdReplay
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// Drift of replayed rules (open loop along the recorded inputs).
 @Suite struct ReplayDriftTests {

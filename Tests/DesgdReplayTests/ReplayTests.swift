@@ -1,10 +1,11 @@
+@testable import DesgdAudit
 import DesgdNumerics
+@testable import DesgdReplay
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 let replayData = Dataset.synthetic(trainCount: 1200, testCount: 200, seed: 1)
 

@@ -1,10 +1,11 @@
+@testable import DesgdAudit
 import DesgdNumerics
+@testable import DesgdReplay
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// `desgd-replay --adversary worst` on a recorded trace (docs/worst-case.md).
 @Suite struct ReplayWorstCaseTests {

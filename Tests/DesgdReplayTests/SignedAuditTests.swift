@@ -1,8 +1,8 @@
+@testable import DesgdAudit
 import DesgdSimulation
 import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdReplay
 
 /// The signature verdict in every rendering of the audit (text, CSV comment, JSON field, HTML
 /// integrity box).

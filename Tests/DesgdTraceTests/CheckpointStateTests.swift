@@ -1,10 +1,10 @@
+@testable import DesgdFuzzing
 import DesgdNumerics
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
+@testable import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdFuzzing
-@testable import DesgdTrace
 
 /// Carried states read from a hostile trace (checkpoints, keyframes, rounds' `stateBefore`) are
 /// validated like the header (FORMAT.md §6): what the rule or attack declares, nothing else. Each

@@ -1,10 +1,11 @@
 import DesgdFuzzing
 import DesgdNumerics
 import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
+@testable import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdTrace
 
 /// `desgd-record --fork TRACE --at T` (TraceFork): a fork starts from the parent's verified state at
 /// round T, keeps the round numbers, and is a self-contained trace.

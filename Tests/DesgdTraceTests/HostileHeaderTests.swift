@@ -1,10 +1,11 @@
+import DesgdAudit
+@testable import DesgdFuzzing
 import DesgdNumerics
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
+@testable import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdFuzzing
-@testable import DesgdTrace
 
 /// Headers rewritten by a hostile party, every digest recomputed (traces/FORMAT.md §6): spec strings
 /// that once overflowed the parser's stack, record types newer than the file states, and a data

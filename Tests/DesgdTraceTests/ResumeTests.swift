@@ -1,10 +1,10 @@
 import DesgdFuzzing
 import DesgdNumerics
-import DesgdReplay
+import DesgdResimulation
 import DesgdSimulation
+@testable import DesgdTrace
 import Foundation
 import Testing
-@testable import DesgdTrace
 
 /// `desgd-record --resume` (ResumeRun): an interrupted recording continued from its last state
 /// checkpoint is byte-identical to an uninterrupted one, and the original survives any failure.

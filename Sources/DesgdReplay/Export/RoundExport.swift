@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace

@@ -108,7 +108,9 @@ public struct ReplaySummaryBuilder {
         }
     }
 
-    static func summarise(_ cases: [(round: Int, recordedLambda: Double?, worst: WorstCase)]) -> WorstCaseSummary {
+    package static func summarise(
+        _ cases: [(round: Int, recordedLambda: Double?, worst: WorstCase)]
+    ) -> WorstCaseSummary {
         var families: [String: Int] = [:]
         for c in cases { families[String(c.worst.family.prefix { $0 != ":" }), default: 0] += 1 }
         return WorstCaseSummary(

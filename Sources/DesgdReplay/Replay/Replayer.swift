@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace
@@ -159,8 +160,8 @@ public final class Replayer {
         self.skipped = skipped
     }
 
-    /// The rule's proven λ for an aggregation group of this trace.
-    func bound(_ rule: ReplayRule, classIndex c: Int) -> Double? {
+    /// The rule's proven λ for an aggregation group of this trace (the audit's bound column too).
+    package func bound(_ rule: ReplayRule, classIndex c: Int) -> Double? {
         guard let g = reader.header.groups.first(where: { $0.classIndex == c }) else { return nil }
         return rule.pipeline.resilienceBound(n: g.honestWorkers.count + g.byzantineWorkers.count, f: declaredF)
     }
@@ -333,24 +334,5 @@ public final class Replayer {
                                       recordedAggregate: try round.aggregate(k), recordedStateBefore: try round.state(k, after: false)))
         }
         return RoundInputs(round: t, aggregations: aggregations)
-    }
-}
-
-/// One slot per parallel work item, written once each by distinct items.
-final class ResultSlots<T>: @unchecked Sendable {
-    private let base: UnsafeMutablePointer<T?>
-    let count: Int
-    init(count: Int) {
-        self.count = count
-        base = .allocate(capacity: max(1, count))
-        base.initialize(repeating: nil, count: max(1, count))
-    }
-    deinit {
-        base.deinitialize(count: max(1, count))
-        base.deallocate()
-    }
-    subscript(i: Int) -> T? {
-        get { base[i] }
-        set { base[i] = newValue }
     }
 }

@@ -1,3 +1,4 @@
+import DesgdReplay
 import Foundation
 
 /// The terminal and CSV renderings of a ``ForkFamilyReport``.

@@ -1,4 +1,6 @@
 import DesgdNumerics
+import DesgdReplay
+import DesgdResimulation
 import DesgdRobust
 import DesgdSimulation
 import DesgdTrace

@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdReplay
 /// The audit report as one self-contained HTML page (`desgd-audit --html FILE`): inline CSS and
 /// inline SVG, no script and no external resource, so it opens offline in any browser.
 ///

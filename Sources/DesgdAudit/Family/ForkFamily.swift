@@ -1,3 +1,4 @@
+import DesgdResimulation
 import DesgdTrace
 import Foundation
 

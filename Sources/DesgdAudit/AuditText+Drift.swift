@@ -1,3 +1,5 @@
+import DesgdReplay
+
 extension AuditText {
     /// The drift part of the readable report: per rule the drift at the end and its largest
     /// windowed persistence; the collapse onsets with the drift before each; the flags. Nil for
