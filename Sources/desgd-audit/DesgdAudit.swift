@@ -73,9 +73,9 @@ struct DesgdAuditCommand: ParsableCommand {
     @Flag(help: "Fork families: also exit 1 when a fork's descent could not be verified (e.g. the parent's data set is missing).")
     var failOnFlag = false
 
-    func run() throws {
+    /// Every check the command line alone decides, before any file is opened.
+    func validate() throws {
         let program = "desgd-audit"
-        try memory.apply(program: program)
         guard !traces.isEmpty else { throw CommandFailure.exit(program, "give the trace to audit (or PARENT FORK…)") }
         if csv && json { throw CommandFailure.exit(program, "--csv and --json exclude each other: choose one") }
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
@@ -85,24 +85,38 @@ struct DesgdAuditCommand: ParsableCommand {
         guard persistenceThreshold.isFinite && (0...1).contains(persistenceThreshold) else {
             throw CommandFailure.exit(program, "--persistence-threshold must be in 0...1 (got \(persistenceThreshold))")
         }
-        let trusted: TracePublicKey?
-        do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
-            throw CommandFailure.exit(program, "--trust: \(error.message)")
-        }
         try adversary.check(budget: budget, program: program)
         if traces.count > 1 {
-            if adversary == .worst { throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE") }
-            try runFamily(trusted: trusted, program: program)
+            if adversary == .worst {
+                throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE")
+            }
             return
         }
         if recoverWithin != nil || recoverTo != nil || failOnFlag {
             let option = recoverTo != nil ? "recover-to" : recoverWithin != nil ? "recover-within" : "fail-on-flag"
             throw CommandFailure.exit(program, "--\(option) goes with a fork family: give PARENT FORK…")
         }
+        let replays = !(compare.map { AggregatorCatalogue.splitList($0) } ?? []).isEmpty || adversary == .worst
+        if !replays && (data != nil || noRebuild) {
+            throw CommandFailure.exit(
+                program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare or --adversary worst")
+        }
+    }
+
+    func run() throws {
+        let program = "desgd-audit"
+        try memory.apply(program: program)
+        let trusted: TracePublicKey?
+        do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
+            throw CommandFailure.exit(program, "--trust: \(error.message)")
+        }
+        if traces.count > 1 {
+            try runFamily(trusted: trusted, program: program)
+            return
+        }
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let replays = !specs.isEmpty || adversary == .worst
-        if !replays && (data != nil || noRebuild) { throw CommandFailure.exit(program, "--\(data != nil ? "data" : "no-rebuild") goes with --compare or --adversary worst") }
         let all = reader.rounds
         if !specs.isEmpty {
             // The rules are checked before a data set is loaded to rebuild vectors for them.

@@ -78,6 +78,7 @@ import Testing
             // The modes are checked before any file is opened: a trace that does not exist is not reached.
             BadInput("desgd-replay", ["/nonexistent/x.trace", "--verify", "--segment", "1/2"], "--segment", "desgd-replay: --segment goes with --reexecute"),
             BadInput("desgd-replay", ["/nonexistent/x.trace", "--agg", "mean", "--round", "1"], "--round", "desgd-replay: --round goes with --export; to replay some rounds use --rounds A:B"),
+            BadInput("desgd-audit", ["/nonexistent/x.trace", "--data", "/tmp"], "--data", "desgd-audit: --data goes with --compare or --adversary worst"),
             BadInput("desgd-replay", [s, "--agg", "mean", "--f", "13"], "--f", "desgd-replay: --f must be in 0...12 (got 13)"),
             BadInput("desgd-replay", [s, "--agg", "mean", "--rounds", "9223372036854775807"], "--rounds", "desgd-replay: The value '9223372036854775807' is invalid for '--rounds <rounds>' (see desgd-replay --help)"),
             BadInput("desgd-replay", [s, "--agg", "fltrust"], "--agg", "desgd-replay: fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the server's momentum on its root data, which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace (desgd-record --fork TRACE --at T --agg fltrust:root=100)"),
