@@ -104,17 +104,16 @@ public final class LiveServer {
             throw .input("the initial parameters are not all finite")
         }
         do { try config.checkMemory(limit: .process) } catch { throw .input(error.message) }
+        let partition = Partition.declared(classes: clients.classes, seed: config.seed)
         let aggregation: AggregationServer
         do {
             aggregation = try AggregationServer(
-                config: config,
-                holders: config.mode == .desgd
-                    ? (0..<clients.classes).map { clients.holders(of: $0) } : [Array(0..<config.honestWorkers)],
+                config: config, holders: config.groupHolders(partition: partition),
                 initialParameters: initialParameters, executor: ParallelExecutor(threads: config.threads))
         } catch { throw .input(error.message) }
         let setup = SimulationSetup(
             config: config,
-            partition: .declared(classes: clients.classes, seed: config.seed),
+            partition: partition,
             dataset: .external(description: engine.data),
             parameterCount: d, initialParameters: initialParameters,
             backendDescription: config.backend.description, aggregatorSpec: aggregation.pipeline.spec,
@@ -243,15 +242,15 @@ public final class LiveServer {
         _ t: Int, messages: [Message],
         evaluate: ((UnsafeBufferPointer<Float>) throws(LiveServerError) -> Evaluation)? = nil
     ) throws(LiveServerError) -> Evaluation? {
-        let evaluating = simulation == nil && config.evaluates(afterRound: t)
-        if evaluating, evaluate == nil {
-            throw .input("round \(t) is an evaluation round: give the evaluation of the clients' model after it")
-        }
         guard t == nextRound, t < config.rounds else {
             throw .input(
                 t >= config.rounds
                     ? "round \(t) is past the run's \(config.rounds) rounds"
                     : "round \(t) arrived, expected round \(nextRound)")
+        }
+        let evaluating = simulation == nil && config.evaluates(afterRound: t)
+        if evaluating, evaluate == nil {
+            throw .input("round \(t) is an evaluation round: give the evaluation of the clients' model after it")
         }
         let d = parameterCount
         var byKey: [Pair: Message] = [:]
@@ -302,13 +301,15 @@ public final class LiveServer {
                 throw .input(error.message)
             }
         } else {
-            // The state before the round: a keyframe's, and what a failed evaluation returns to.
-            let before = aggregation.snapshot()
+            // The state before the round is copied (C + 2 model-sized vectors) only on an evaluation
+            // round, where a failed evaluation returns to it; otherwise a keyframe takes it lazily.
+            let before = evaluating ? aggregation.snapshot() : nil
+            if before == nil { recorder.roundStarting(t) { aggregation.snapshot() } }
             do { event = try aggregation.round(t, messages: external) } catch {
-                try? aggregation.restore(before)
+                if let before { try? aggregation.restore(before) }
                 throw .input(error.message)
             }
-            if evaluating, let evaluate {
+            if let before, let evaluate {
                 let e0 = Stopwatch.now()
                 do throws(LiveServerError) {
                     let e = try aggregation.parameters.withUnsafeBufferPointer { x throws(LiveServerError) in
@@ -325,8 +326,8 @@ public final class LiveServer {
                     throw error
                 }
                 evaluationSeconds += Stopwatch.now() - e0
+                recorder.roundStarting(t) { before }
             }
-            recorder.roundStarting(t) { before }
         }
         recorder.roundFinished(event)
         if let e = event.evaluation { evaluations.append(.init(round: t, evaluation: e)) }

@@ -166,7 +166,8 @@ func open(
             resume: parsed.resume ?? false)
         let server: LiveServer
         if let clients = parsed.clients, let x = initialParameters {
-            for word in ["--model", "--data", "--synthetic", "--partition"] where parsed.options.contains(word) {
+            for word in ["--model", "--data", "--synthetic", "--partition"]
+            where parsed.options.contains(where: { $0 == word || $0.hasPrefix(word + "=") }) {
                 report("options: \(word) is the clients' own on their model and data: leave it out", message, capacity)
                 return Status.badInput
             }

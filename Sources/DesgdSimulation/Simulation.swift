@@ -115,7 +115,7 @@ public final class Simulation {
         executor = ParallelExecutor(threads: config.threads)
         let aggregation = try AggregationServer(
             config: config,
-            holders: config.mode == .desgd ? (0..<C).map { partition.holders(of: $0) } : [Array(0..<n)],
+            holders: config.groupHolders(partition: partition),
             initialParameters: model.initialParameters(seed: config.seed), executor: executor)
         self.aggregation = aggregation
         workspace = CNNWorkspace(model: model, slots: config.threads)

@@ -101,8 +101,15 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
             self.holdings = holdings
         }
 
-        /// The honest workers holding class c, increasing.
-        public func holders(of c: Int) -> [Int] { holdings.indices.filter { holdings[$0].contains(c) } }
+        /// Per class, the honest workers holding it, increasing: one pass over the holdings (a reader
+        /// validates headers with C and n up to 1 000; class by class would be C·n·C steps).
+        public var holdersByClass: [[Int]] {
+            var out = [[Int]](repeating: [], count: max(0, classes))
+            for (w, held) in holdings.enumerated() {
+                for c in held where out.indices.contains(c) { out[c].append(w) }
+            }
+            return out
+        }
 
         /// d: up to 2³¹ − 1 values, so that every message's byte count and index fits the trace's
         /// fields; the memory limit bounds what a run can actually hold.
@@ -233,6 +240,14 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         }
         do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch { throw SimulationError(error.message) }
         do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("--attack: " + error.message) }
+    }
+
+    /// The honest senders of each aggregation group: per class (DeSGD), the clients' declared holders
+    /// or `partition`'s; every honest worker in the baseline's one group. Engine, recorder and reader
+    /// form the groups with it.
+    public func groupHolders(partition: Partition) -> [[Int]] {
+        guard mode == .desgd else { return [Array(0..<honestWorkers)] }
+        return clients?.holdersByClass ?? (0..<classes).map { partition.holders(of: $0) }
     }
 
     /// The clients' own model and data go together and are declared whole: d and C in range, one

@@ -101,11 +101,6 @@ extension Simulation {
         attackStates = s.attackStates
     }
 
-    /// Sets the server's half of the state (model, class-momentum buffer, server momentum, carried
-    /// states), leaving the workers' momenta alone: what a live federation's server continues from
-    /// (its clients keep their own momenta). Nothing changes when the shapes do not fit this run.
-    public func restore(server s: ServerSnapshot) throws(SimulationError) { try aggregation.restore(s) }
-
     /// Round `t` (``step(round:)``) and, when the configuration evaluates after it, the test-set
     /// evaluation; `evaluationSeconds` grows by the time the evaluation took.
     public func advance(round t: Int, messages: ExternalMessages? = nil,

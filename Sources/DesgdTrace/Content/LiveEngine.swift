@@ -57,9 +57,9 @@ public struct LiveEngine: Sendable, Equatable, Codable {
     public static let maximumTensors = 4096
     public static let maximumNodes = 65_536
 
-    /// The clients' tensors with their offsets in the flat vector, in order; nil when a shape has a
-    /// dimension below 1 or the sizes overflow.
-    public var tensorLayout: [TraceHeader.TensorInfo]? {
+    /// The clients' tensors with their offsets in the flat vector, in order, and the vector's length;
+    /// nil when a shape has a dimension below 1 or a size overflows.
+    var laidOut: (tensors: [TraceHeader.TensorInfo], count: Int)? {
         var offset = 0
         var out: [TraceHeader.TensorInfo] = []
         for tensor in model {
@@ -75,20 +75,13 @@ public struct LiveEngine: Sendable, Equatable, Codable {
             guard !overflow else { return nil }
             offset = next
         }
-        return out
+        return (out, offset)
     }
 
-    /// The length of the flat vector ``tensorLayout`` describes; nil as there.
-    public var parameterCount: Int? {
-        guard let layout = tensorLayout else { return nil }
-        guard let last = layout.last else { return 0 }
-        let (size, overflow) = last.shape.reduce((1, false)) { acc, dimension in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: dimension)
-            return (p, acc.1 || o)
-        }
-        let (total, o2) = last.offset.addingReportingOverflow(size)
-        return overflow || o2 ? nil : total
-    }
+    /// ``laidOut``'s tensors.
+    public var tensorLayout: [TraceHeader.TensorInfo]? { laidOut?.tensors }
+    /// ``laidOut``'s length.
+    public var parameterCount: Int? { laidOut?.count }
 
     /// The node of worker `w`, if it is a registered client.
     public func node(ofWorker w: Int) -> Node? { nodes.first { $0.worker == w } }

@@ -97,10 +97,8 @@ extension TraceHeader {
         let byzantine = Array(n..<n + f)
         let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
         let attack = try? AttackCatalogue.makeAttack(config.attack)
-        let expected: [(Int, [Int])] =
-            config.mode == .desgd
-            ? (0..<C).map { c in (c, config.clients?.holders(of: c) ?? partition.holders(of: c)) }
-            : [(-1, Array(0..<n))]
+        let holders = config.groupHolders(partition: partition)
+        let expected: [(Int, [Int])] = config.mode == .desgd ? Array(zip(0..<C, holders)) : [(-1, holders[0])]
         guard groups.count == expected.count else {
             throw ParseFailure("groups: \(groups.count) groups, expected \(expected.count)")
         }

@@ -275,14 +275,11 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             let pipeline = try? AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
             let n = config.honestWorkers, f = config.byzantineWorkers
             let byzantine = Array(n ..< n + f)
-            let groups: [TraceHeader.GroupInfo] = config.mode == .desgd
-                ? (0..<config.classes).map { c in
-                    let holders = config.clients?.holders(of: c) ?? setup.partition.holders(of: c)
-                    return .init(classIndex: c, honestWorkers: holders, byzantineWorkers: byzantine,
-                                 resilienceBound: pipeline?.resilienceBound(n: holders.count + f, f: config.effectiveF))
+            let groups: [TraceHeader.GroupInfo] = config.groupHolders(partition: setup.partition).enumerated()
+                .map { g, holders in
+                    .init(classIndex: config.mode == .desgd ? g : -1, honestWorkers: holders, byzantineWorkers: byzantine,
+                          resilienceBound: pipeline?.resilienceBound(n: holders.count + f, f: config.effectiveF))
                 }
-                : [.init(classIndex: -1, honestWorkers: Array(0..<n), byzantineWorkers: byzantine,
-                         resilienceBound: pipeline?.resilienceBound(n: n + f, f: config.effectiveF))]
             encoding = RecordEncoder(mode: mode, bounds: groups.map(\.resilienceBound))
             let tracker = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow, recent: driftRecent)
             if let forkDrift {
