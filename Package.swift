@@ -103,6 +103,13 @@ let package = Package(
                            "DesgdReplay"],
             swiftSettings: cpu),
 
+        // Recording as an application: a simulation run into a trace, the summary desgd-record prints,
+        // default trace paths. Shared by desgd-record, the grid runner and the recording benchmark.
+        .target(
+            name: "DesgdRecording",
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace"],
+            swiftSettings: cpu),
+
         // A live federation's server: clients' messages in, desgd's aggregation, server step and
         // recorder (docs/federation.md).
         .target(
@@ -113,7 +120,7 @@ let package = Package(
         // What the command-line front ends share: option groups that map to library values, errors.
         .target(
             name: "DesgdCLI",
-            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdResimulation",
+            dependencies: ["DesgdSimulation", "DesgdTrace", "DesgdResimulation", "DesgdRecording",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
@@ -122,15 +129,15 @@ let package = Package(
         // cells' options are parsed by the parser the front end passes (DesgdCLI's), never here.
         .target(
             name: "DesgdExperiments",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdResimulation", "DesgdReplay",
-                           "DesgdAudit"],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdRecording", "DesgdResimulation",
+                           "DesgdReplay", "DesgdAudit"],
             swiftSettings: cpu),
 
         // The front ends: thin commands over the libraries.
         .executableTarget(
             name: "desgd-record",
-            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdResimulation", "DesgdCLI",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DesgdNumerics", "DesgdSimulation", "DesgdTrace", "DesgdRecording", "DesgdResimulation",
+                           "DesgdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: cpu),
 
         .executableTarget(
@@ -174,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "desgd-bench",
             dependencies: [
-                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdReplay", "DesgdCLI",
+                "DesgdNumerics", "DesgdRobust", "DesgdSimulation", "DesgdTrace", "DesgdRecording", "DesgdReplay", "DesgdCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpu),
@@ -183,7 +190,8 @@ let package = Package(
         .testTarget(name: "DesgdRobustTests", dependencies: ["DesgdRobust"], swiftSettings: cpu),
         .testTarget(name: "DesgdSimulationTests", dependencies: ["DesgdSimulation"], swiftSettings: cpu),
         .testTarget(name: "DesgdTraceTests",
-                    dependencies: ["DesgdTrace", "DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdFuzzing"],
+                    dependencies: ["DesgdTrace", "DesgdRecording", "DesgdResimulation", "DesgdReplay", "DesgdAudit",
+                                   "DesgdFuzzing"],
                     swiftSettings: cpu),
         .testTarget(name: "DesgdLiveTests",
                     dependencies: ["DesgdLive", "DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdTrace",
@@ -193,7 +201,8 @@ let package = Package(
                     dependencies: ["DesgdResimulation", "DesgdReplay", "DesgdAudit", "DesgdTrace", "DesgdFuzzing"],
                     swiftSettings: cpu),
         .testTarget(name: "DesgdExperimentsTests",
-                    dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdCLI", "DesgdResimulation", "DesgdReplay",
+                    dependencies: ["DesgdExperiments", "DesgdTrace", "DesgdRecording", "DesgdCLI", "DesgdResimulation",
+                                   "DesgdReplay",
                                    "DesgdAudit", "DesgdSimulation", "DesgdFuzzing"],
                     swiftSettings: cpu),
     ]

@@ -60,10 +60,10 @@ public struct MemoryLimitOption: ParsableArguments {
 extension CommandFailure {
     /// Exit 2 with the error's one line; a memory shortfall gets the way to raise the limit.
     public static func exit(_ program: String, _ error: TraceError) -> ExitCode {
-        exit(program, error.message + MemoryLimitOption.hint(error.memoryShortfall))
+        exit(program, error.commandLineMessage + MemoryLimitOption.hint(error.memoryShortfall))
     }
 
     public static func exit(_ program: String, _ error: SimulationError) -> ExitCode {
-        exit(program, error.message + MemoryLimitOption.hint(error.memoryShortfall))
+        exit(program, error.commandLineMessage + MemoryLimitOption.hint(error.memoryShortfall))
     }
 }

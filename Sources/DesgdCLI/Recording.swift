@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdRecording
 import DesgdSimulation
 import DesgdTrace
 import Foundation

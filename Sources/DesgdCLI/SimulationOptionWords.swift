@@ -1,4 +1,5 @@
 import ArgumentParser
+import DesgdNumerics
 import DesgdSimulation
 
 extension SimulationOptions {
@@ -8,7 +9,7 @@ extension SimulationOptions {
     /// exactly the `desgd-record` command it prints; every error is one line naming the option.
     public static func parseWords(_ words: [String]) throws(SimulationError) -> (config: SimulationConfig, checkpointInterval: Int) {
         let parsed: SimulationOptions
-        do { parsed = try SimulationOptions.parse(words) } catch { throw SimulationError(SimulationOptions.message(for: error)) }
+        do { parsed = try SimulationOptions.parse(words) } catch { throw SimulationError(Explanation(SimulationOptions.message(for: error))) }
         return (try parsed.configuration(), parsed.preset.checkpointInterval)
     }
 }

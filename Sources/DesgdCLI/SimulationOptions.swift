@@ -54,7 +54,7 @@ public struct SimulationOptions: ParsableArguments {
 
     /// The rules, pre-aggregators and attacks with their defaults, for a command's `--help`.
     public static var catalogue: String {
-        AggregatorCatalogue.helpText + "\n" + AttackCatalogue.helpText
+        CatalogueHelp.rules + "\n" + CatalogueHelp.attacks
     }
 
     public enum Preset: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -97,7 +97,7 @@ public struct SimulationOptions: ParsableArguments {
         if let v = byzantine { c.byzantineWorkers = v }
         if let v = declaredF { c.declaredF = v }
         if let v = partition {
-            do { c.partition = try PartitionScheme.parse(v) } catch { throw SimulationError("--partition: " + error.message) }
+            do { c.partition = try PartitionScheme.parse(v) } catch { throw SimulationError("\(Setting.partition): \(error.explanation)") }
         }
         if let v = batch { c.batchSize = v }
         if let v = beta { c.beta = v }
@@ -141,7 +141,7 @@ public enum CommandFailure {
     /// the check of a front end's own numeric options (the configuration's are in
     /// ``SimulationConfig/validate()``).
     public static func check<T: Comparable>(_ program: String, _ option: String, _ value: T, in range: ClosedRange<T>) throws {
-        guard range.contains(value) else { throw exit(program, SimulationError.outOfRange(option, value, range).message) }
+        guard range.contains(value) else { throw exit(program, SimulationError.outOfRange(what: option, value, range).message) }
     }
 }
 

@@ -42,7 +42,7 @@ public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
 /// Opens a trace for a front end: every failure is one line and exit code 2.
 public enum TraceOpening {
     public static func open(_ path: String, program: String) throws -> TraceReader {
-        do { return try TraceReader(path: path) } catch { throw CommandFailure.exit(program, error.message) }
+        do { return try TraceReader(path: path) } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
     }
 }
 
@@ -81,7 +81,7 @@ public enum VectorRebuilding {
         guard !noRebuild, RoundRebuilder.isNeeded(reader, rounds: rounds) else { return nil }
         do { return try RoundRebuilder(reader: reader, dataDirectory: data, threads: threads) } catch {
             throw CommandFailure.exit(program, "cannot rebuild the vectors of rounds \(reader.path) recorded without them (\(reader.header.recording)): "
-                                      + error.message + MemoryLimitOption.hint(error.memoryShortfall)
+                                      + error.commandLineMessage + MemoryLimitOption.hint(error.memoryShortfall)
                                       + "; or pass --no-rebuild to skip those rounds")
         }
     }
@@ -99,7 +99,7 @@ public enum VectorRebuilding {
     /// record is a finding (exit 1, like a failed --reexecute); anything else is bad input (exit 2).
     public static func failure(_ error: TraceError, program: String) -> ExitCode {
         guard error.kind == .mismatch else { return CommandFailure.exit(program, error) }
-        FileHandle.standardError.write(Data("\(program): FAILED: \(DisplayText.escaped(error.message))\n".utf8))
+        FileHandle.standardError.write(Data("\(program): FAILED: \(DisplayText.escaped(error.commandLineMessage))\n".utf8))
         return ExitCode(1)
     }
 }

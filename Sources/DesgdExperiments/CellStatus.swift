@@ -112,7 +112,7 @@ public struct GridDirectory: Sendable {
         recorded.threads = 1
         guard recorded == cell.config else {
             return .conflict("\(file) holds a run of another configuration (\(GridDirectory.difference(recorded, cell.config))); "
-                             + "move it away or give the grid another --dir")
+                             + "move it away or record the grid in another directory")
         }
         let unfinished: String
         var resumable = true
@@ -141,7 +141,7 @@ public struct GridDirectory: Sendable {
         for cell in plan.cells {
             switch state(of: cell) {
             case .finished, .running: continue
-            case .conflict(let why): throw GridError(why)
+            case .conflict(let why): throw GridError(Explanation(why))
             case .pending, .incomplete: open.append(cell)
             }
         }
@@ -167,7 +167,7 @@ public struct GridDirectory: Sendable {
         for cell in plan.cells {
             switch state(of: cell) {
             case .finished(let r): results.append(r)
-            case .conflict(let why): throw GridError(why)
+            case .conflict(let why): throw GridError(Explanation(why))
             case .pending, .running, .incomplete: continue
             }
         }

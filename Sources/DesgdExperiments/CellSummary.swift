@@ -1,3 +1,4 @@
+import DesgdNumerics
 import DesgdAudit
 import DesgdSimulation
 import DesgdTrace
@@ -109,7 +110,7 @@ public struct CellSummary: Sendable, Codable, Equatable {
     public init(grid: String, cell: GridCell, reader: TraceReader) throws(GridError) {
         let report: AuditReport
         do { report = try Audit.report(reader, threads: 1) } catch {
-            throw GridError("\(cell.stem): cannot audit \(reader.path): \(error.message)")
+            throw GridError("\(cell.stem): cannot audit \(reader.path): \(error.explanation)")
         }
         guard report.integrity.chainHolds else {
             throw GridError("\(cell.stem): the digest chain of \(reader.path) is broken "
@@ -173,7 +174,7 @@ public enum CellSummaries {
 
             public var line: String {
                 "#\(cell.index) \(cell.stem): \(path) summarizes the trace with digest \(committedDigest), "
-                    + "the trace now has \(traceDigest); not overwritten (--force replaces it)"
+                    + "the trace now has \(traceDigest); not overwritten"
             }
         }
 
@@ -214,7 +215,7 @@ public enum CellSummaries {
         for cell in selected {
             switch directory.state(of: cell) {
             case .finished: finished.append(cell)
-            case .conflict(let why): throw GridError(why)
+            case .conflict(let why): throw GridError(Explanation(why))
             case .pending: outcome.skipped.append(.init(cell: cell, reason: "pending"))
             case .running: outcome.skipped.append(.init(cell: cell, reason: "running in another process"))
             case .incomplete(let reason, _): outcome.skipped.append(.init(cell: cell, reason: "incomplete: \(reason)"))
@@ -230,11 +231,11 @@ public enum CellSummaries {
             do throws(GridError) {
                 let reader: TraceReader
                 do { reader = try TraceReader(path: directory.tracePath(cell)) } catch {
-                    throw GridError(error.message)
+                    throw GridError(error.explanation)
                 }
                 summary = try CellSummary(grid: plan.spec.name, cell: cell, reader: reader)
             } catch {
-                outcome.failures.append("#\(cell.index) \(cell.stem): \(error.message)")
+                outcome.failures.append("#\(cell.index) \(cell.stem): \(error.explanation)")
                 continue
             }
             let target = path(of: cell, in: out)

@@ -1,4 +1,5 @@
 import DesgdNumerics
+import DesgdRecording
 import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
@@ -108,7 +109,7 @@ public final class GridRunner: @unchecked Sendable {
         for cell in selected {
             switch directory.state(of: cell) {
             case .finished: finished += 1
-            case .conflict(let why): throw GridError(why)
+            case .conflict(let why): throw GridError(Explanation(why))
             case .pending, .incomplete, .running: pending.append(cell)
             }
         }
@@ -116,10 +117,10 @@ public final class GridRunner: @unchecked Sendable {
         for cell in pending {
             let source = cell.config.data
             if data[source.description] == nil {
-                do { data[source.description] = try source.load() } catch { throw GridError(error.message) }
+                do { data[source.description] = try source.load() } catch { throw GridError(error.explanation) }
             }
             do { _ = try Simulation(config: cell.config, dataset: data[source.description]!) } catch {
-                throw GridError("\(cell.method) under \(cell.attack): \(error.message)")
+                throw GridError("\(cell.method) under \(cell.attack): \(error.explanation)")
             }
         }
         return (pending, finished, data)
@@ -129,16 +130,16 @@ public final class GridRunner: @unchecked Sendable {
     /// its range, as one-line errors).
     public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int?, checkpointInterval: Int?) throws(GridError) {
         guard SimulationConfig.threadsRange.contains(jobs) else {
-            throw GridError(SimulationError.outOfRange("--jobs", jobs, SimulationConfig.threadsRange).message)
+            throw GridError(SimulationError.outOfRange(.gridJobs, jobs, SimulationConfig.threadsRange).explanation)
         }
         guard SimulationConfig.threadsRange.contains(threadsPerRun) else {
-            throw GridError(SimulationError.outOfRange("--threads", threadsPerRun, SimulationConfig.threadsRange).message)
+            throw GridError(SimulationError.outOfRange(.threads, threadsPerRun, SimulationConfig.threadsRange).explanation)
         }
         do {
             try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: checkpointInterval ?? 0)
         } catch {
-            throw GridError(error.message)
+            throw GridError(error.explanation)
         }
     }
 
@@ -290,9 +291,9 @@ public final class GridRunner: @unchecked Sendable {
             // The file system refused (no space, no permission): recording again would fail alike.
             guard error.kind != .io else {
                 emit(.failed(cell, error.message))
-                return .ended(Outcome(.failed("\(cell.stem): \(error.message)")))
+                return .ended(Outcome(.failed("\(cell.stem): \(error.explanation)")))
             }
-            return .refused("not resumed: \(error.message)")
+            return .refused("not resumed: \(error.explanation)")
         }
         switch outcome {
         case .alreadyComplete: return .refused("complete, but not a finished cell")
@@ -303,7 +304,7 @@ public final class GridRunner: @unchecked Sendable {
             let result: CellResult
             do { result = try directory.result(of: cell, reader: try TraceReader(path: path)) } catch {
                 emit(.failed(cell, error.message))
-                return .ended(Outcome(.failed("\(cell.stem): \(error.message)")))
+                return .ended(Outcome(.failed("\(cell.stem): \(error.explanation)")))
             }
             emit(.finished(cell, result, seconds: Stopwatch.now() - start, resumedFrom: from))
             return .ended(Outcome(.resumed(Summary.Resumed(cell: cell.stem, fromRound: from, checkedRounds: checked))))

@@ -1,3 +1,5 @@
+import DesgdNumerics
+import DesgdRecording
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -179,8 +181,10 @@ public typealias SimulationOptionsParser = @Sendable ([String]) throws(Simulatio
 
 /// A grid error: one line naming the problem and what to do (exit code 2 in `desgd-grid`).
 public struct GridError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+    public var explanation: Explanation
+    public init(_ explanation: Explanation) { self.explanation = explanation }
+    /// The text for a caller without a command line (the command-line layer renders ``explanation``).
+    public var message: String { explanation.description }
     public var description: String { message }
 }
 
@@ -233,7 +237,7 @@ public struct GridPlan: Sendable {
         guard !name.isEmpty, !name.hasPrefix("."), TracePaths.fileSafe(name) == name else {
             throw GridError("grid name \"\(name)\" must use only letters, digits, '.', '-' and '_', and not start with '.' (it names the grid's directory)")
         }
-        do { recording = try RecordingMode.parse(spec.record) } catch { throw GridError("grid \(name): \(error.message)") }
+        do { recording = try RecordingMode.parse(spec.record) } catch { throw GridError("grid \(name): \(error.explanation)") }
         guard !spec.seeds.isEmpty else { throw GridError("grid \(name) lists no seeds") }
         guard Set(spec.seeds).count == spec.seeds.count else { throw GridError("grid \(name) lists a seed twice") }
         guard !spec.methods.isEmpty, !spec.attacks.isEmpty else { throw GridError("grid \(name) needs at least one method and one attack") }
@@ -282,7 +286,7 @@ public struct GridPlan: Sendable {
                         let arguments = base + methodWords + ["--attack", attack.spec, "--seed", "\(seed)"]
                         var parsed: (config: SimulationConfig, checkpointInterval: Int)
                         do { parsed = try parse(arguments) } catch {
-                            throw GridError("grid \(name), \(m) under \(a): \(error.message)")
+                            throw GridError("grid \(name), \(m) under \(a): \(error.explanation)")
                         }
                         parsed.config.threads = 1
                         cells.append(GridCell(index: cells.count, method: m, attack: a, seed: seed, arguments: arguments,
@@ -306,7 +310,7 @@ public struct GridPlan: Sendable {
         guard let only else { return cells }
         return try only.map { i throws(GridError) in
             guard let cell = cells.first(where: { $0.index == i }) else {
-                throw GridError("--cell must be in 0...\(gridCellCount - 1), the cells of grid \(spec.name) (got \(i))")
+                throw GridError("\(Setting.gridCell) must be in 0...\(gridCellCount - 1), the cells of grid \(spec.name) (got \(i))")
             }
             return cell
         }

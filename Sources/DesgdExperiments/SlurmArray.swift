@@ -1,3 +1,4 @@
+import DesgdNumerics
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -41,22 +42,24 @@ public struct SlurmArray: Sendable, Equatable {
     /// Checks the options (front ends call it before touching the grid's directory): Slurm values
     /// made of safe characters, counts in their ranges.
     public static func check(_ options: Options) throws(GridError) {
-        for (name, value) in [("--time", options.timeLimit), ("--partition", options.partition), ("--mem", options.memory)] {
+        let values: [(Setting, String?)] = [(.slurmTime, options.timeLimit), (.slurmPartition, options.partition),
+                                            (.slurmMemory, options.memory)]
+        for (name, value) in values {
             if let v = value, v.isEmpty || !v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,".contains($0)) }) {
                 throw GridError("\(name) \"\(v)\" is not a Slurm value (letters, digits, - _ : . , only)")
             }
         }
         guard SimulationConfig.threadsRange.contains(options.cpusPerTask) else {
-            throw GridError(SimulationError.outOfRange("--cpus-per-task", options.cpusPerTask, SimulationConfig.threadsRange).message)
+            throw GridError(SimulationError.outOfRange(.cpusPerTask, options.cpusPerTask, SimulationConfig.threadsRange).explanation)
         }
         if let m = options.maxConcurrent, !SlurmArray.maxConcurrentRange.contains(m) {
-            throw GridError(SimulationError.outOfRange("--max-concurrent", m, SlurmArray.maxConcurrentRange).message)
+            throw GridError(SimulationError.outOfRange(.maxConcurrent, m, SlurmArray.maxConcurrentRange).explanation)
         }
         do {
             try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: options.checkpointInterval ?? 0)
         } catch {
-            throw GridError(error.message)
+            throw GridError(error.explanation)
         }
     }
 

@@ -23,7 +23,7 @@ struct LiveResumption {
         let h = reader.header
         let path = reader.path
         guard let recorded = h.engine else {
-            throw .input("\(path) is not a live federation's trace: resume it with desgd-record --resume")
+            throw .input("\(path) is not a live federation's trace: resume it with desgd-record \(Setting.resume)")
         }
         var ours = config
         var theirs = h.config
@@ -113,7 +113,7 @@ struct LiveResumption {
         } catch let e as LiveServerError {
             throw e
         } catch let e as TraceError {
-            throw .input("\(path): \(e.message): it cannot be continued")
+            throw .input("\(path): \(e.explanation): it cannot be continued")
         } catch {
             throw .input("\(path): \(error)")
         }

@@ -67,9 +67,9 @@ public final class LiveServer {
             throw .input("the clients' own model needs its initial parameters: open the run with them")
         }
         let dataset: Dataset
-        do { dataset = try config.data.load() } catch { throw .input(error.message) }
+        do { dataset = try config.data.load() } catch { throw .input(error.explanation) }
         let simulation: Simulation
-        do { simulation = try Simulation(config: config, dataset: dataset) } catch { throw .input(error.message) }
+        do { simulation = try Simulation(config: config, dataset: dataset) } catch { throw .input(error.explanation) }
         let layout = ParameterLayout(shape)
         guard engine.model.map(\.shape) == layout.tensors.map(\.shape) else {
             let theirs = engine.model.map { "\($0.shape)" }.joined(separator: " ")
@@ -91,7 +91,7 @@ public final class LiveServer {
     public convenience init(
         clients config: SimulationConfig, initialParameters: [Float], engine: LiveEngine, trace: TraceOptions
     ) throws(LiveServerError) {
-        do { try config.validate() } catch { throw .input(error.message) }
+        do { try config.validate() } catch { throw .input(error.explanation) }
         guard let clients = config.clients else {
             throw .input("a run on the clients' own model needs their declared setup (classes and holdings)")
         }
@@ -103,14 +103,14 @@ public final class LiveServer {
         guard initialParameters.allSatisfy(\.isFinite) else {
             throw .input("the initial parameters are not all finite")
         }
-        do { try config.checkMemory(limit: .process) } catch { throw .input(error.message) }
+        do { try config.checkMemory(limit: .process) } catch { throw .input(error.explanation) }
         let partition = Partition.declared(classes: clients.classes, seed: config.seed)
         let aggregation: AggregationServer
         do {
             aggregation = try AggregationServer(
                 config: config, holders: config.groupHolders(partition: partition),
                 initialParameters: initialParameters, executor: ParallelExecutor(threads: config.threads))
-        } catch { throw .input(error.message) }
+        } catch { throw .input(error.explanation) }
         let setup = SimulationSetup(
             config: config,
             partition: partition,
@@ -163,7 +163,7 @@ public final class LiveServer {
             return
         }
         let reader: TraceReader
-        do { reader = try TraceReader(path: trace.path) } catch { throw .input("cannot resume: \(error.message)") }
+        do { reader = try TraceReader(path: trace.path) } catch { throw .input("cannot resume: \(error.explanation)") }
         let signers = reader.verifySignatures(chain: reader.verifyChain()).signers
         guard signers == (trace.signingKey.map { [$0.publicKey.fingerprint] } ?? []) else {
             throw .input(
@@ -172,7 +172,7 @@ public final class LiveServer {
                     : "\(trace.path) is signed by \(signers.joined(separator: ", ")): resume it with that key")
         }
         let point = try LiveResumption(reader: reader, config: config, engine: engine)
-        do { try aggregation.restore(point.snapshot) } catch { throw .input(error.message) }
+        do { try aggregation.restore(point.snapshot) } catch { throw .input(error.explanation) }
         let continuation = trace.path + LiveServer.continuationSuffix
         do {
             recorder = try TraceRecorder(
@@ -298,7 +298,7 @@ public final class LiveServer {
             do {
                 event = try simulation.advance(round: t, messages: external, evaluationSeconds: &evaluationSeconds)
             } catch {
-                throw .input(error.message)
+                throw .input(error.explanation)
             }
         } else {
             // The state before the round is copied (C + 2 model-sized vectors) only on an evaluation
@@ -307,7 +307,7 @@ public final class LiveServer {
             if before == nil { recorder.roundStarting(t) { aggregation.snapshot() } }
             do { event = try aggregation.round(t, messages: external) } catch {
                 if let before { try? aggregation.restore(before) }
-                throw .input(error.message)
+                throw .input(error.explanation)
             }
             if let before, let evaluate {
                 let e0 = Stopwatch.now()
@@ -365,13 +365,16 @@ public final class LiveServer {
 
 /// Why a live server refused or failed: the caller's input (exit 2 in a command), or the trace.
 public enum LiveServerError: Error, Sendable {
-    case input(String)
+    case input(Explanation)
     case trace(TraceError)
 
-    public var message: String {
+    /// What went wrong, its settings for the caller to name (the live ABI: as options).
+    public var explanation: Explanation {
         switch self {
         case .input(let m): m
-        case .trace(let e): e.description
+        case .trace(let e): e.explanation
         }
     }
+
+    public var message: String { explanation.description }
 }

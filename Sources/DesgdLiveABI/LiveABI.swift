@@ -87,7 +87,7 @@ func report(_ text: String, _ out: UnsafeMutablePointer<CChar>?, _ capacity: Int
 }
 
 func status(of e: LiveServerError, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int64) -> Int32 {
-    report(e.message, message, capacity)
+    report(e.explanation.commandLine, message, capacity)
     switch e {
     case .input: return Status.badInput
     case .trace(let t): return t.kind == .usage ? Status.badInput : Status.failure
@@ -184,7 +184,7 @@ func open(
     } catch let e as LiveServerError {
         return status(of: e, message, capacity)
     } catch let e as SimulationError {
-        report("options: \(e.message)", message, capacity)
+        report("options: \(e.explanation.commandLine)", message, capacity)
         return Status.badInput
     } catch let e as TraceError {
         return status(of: .trace(e), message, capacity)

@@ -70,16 +70,16 @@ public enum Reexecution {
     public static func loadDataset(for header: TraceHeader, directory: String?) throws(TraceError) -> Dataset {
         var source = header.config.data
         if let directory {
-            guard case .fashionMNIST = source else { throw .usage("--data: the trace was recorded on \(DisplayText.quoted(source.description)), not on Fashion-MNIST") }
+            guard case .fashionMNIST = source else { throw .usage("\(Setting.dataDirectory): the trace was recorded on \(DisplayText.quoted(source.description)), not on Fashion-MNIST") }
             source = .fashionMNIST(directory: directory)
         }
         let dataset: Dataset
-        do { dataset = try source.load() } catch { throw .usage(error.message) }
+        do { dataset = try source.load() } catch { throw .usage(error.explanation) }
         // The files actually read, their digests and the normalisation derived from them must be the
         // header's (FORMAT.md §5.1, §6): a header whose provenance was rewritten is refused here.
         if let why = dataset.provenance.mismatch(with: header.dataset) {
             throw .usage("the data set \(DisplayText.quoted(dataset.provenance.source)) is not the one the trace was "
-                + "recorded on: \(why); pass --data DIR with the data it was recorded on")
+                + "recorded on: \(why); pass \(Setting.dataDirectory) DIR with the data it was recorded on")
         }
         return dataset
     }
@@ -87,7 +87,7 @@ public enum Reexecution {
     /// The segments that re-execute rounds `rounds`: from the last checkpoint at or before its
     /// start, cut at every checkpoint, the last one ending at the range's end.
     public static func segments(of reader: TraceReader, rounds: Range<Int>) throws(TraceError) -> [Segment] {
-        guard !rounds.isEmpty else { throw .usage("no rounds to re-execute: give --rounds A:B with A < B") }
+        guard !rounds.isEmpty else { throw .usage("no rounds to re-execute: give \(Setting.rounds) A:B with A < B") }
         let cuts = reader.checkpointRounds
         let first: (round: Int, checkpoint: Int?)
         if let k = reader.lastCheckpoint(atOrBefore: rounds.lowerBound) {
@@ -95,7 +95,7 @@ public enum Reexecution {
         } else if rounds.lowerBound == 0 {
             first = (0, nil)
         } else {
-            throw .usage("\(reader.path) has no state checkpoint at or before round \(rounds.lowerBound) (recorded without --checkpoint-every): without one, re-execution starts from the initial state, so give --rounds 0:\(rounds.upperBound)")
+            throw .usage("\(reader.path) has no state checkpoint at or before round \(rounds.lowerBound) (recorded without \(Setting.checkpointInterval)): without one, re-execution starts from the initial state, so give \(Setting.rounds) 0:\(rounds.upperBound)")
         }
         var out: [Segment] = []
         var start = first
@@ -420,7 +420,7 @@ final class SegmentSimulation {
                 try simulation.restore(state: try recorded.simulationState(), at: start)
                 if let tracker, let drift = try recorded.driftState() { try tracker.restore(drift) }
             } catch let e as TraceError { throw e } catch let e as SimulationError {
-                throw .corrupted("\(path): the checkpoint before round \(start) does not fit the run: \(e.message)")
+                throw .corrupted("\(path): the checkpoint before round \(start) does not fit the run: \(e.explanation)")
             } catch { throw .corrupted("\(path): \(error)") }
         }
     }
@@ -430,7 +430,7 @@ final class SegmentSimulation {
         let t = next
         let event: RoundEvent
         do { event = try simulation.advance(round: t, evaluationSeconds: &evaluationSeconds) } catch {
-            throw .corrupted("\(path): round \(t) does not re-execute: \(error.message)")
+            throw .corrupted("\(path): round \(t) does not re-execute: \(error.explanation)")
         }
         next += 1
         return (event, Array(encoder.round(event, drift: tracker).parts.joined()))

@@ -77,11 +77,11 @@ public enum ResumeRun {
         if signatures.status == .invalid { throw .corrupted("\(path): \(signatures.summary): it cannot be continued") }
         if let key = signingKey {
             guard signatures.signers == [key.publicKey.fingerprint] else {
-                throw .usage(signatures.signers.isEmpty ? "\(path) is not signed: resume it without --sign"
-                                                        : "\(path) is signed by \(signers), not by the --sign key \(key.publicKey.fingerprint)")
+                throw .usage(signatures.signers.isEmpty ? "\(path) is not signed: resume it without \(Setting.signingKey)"
+                                                        : "\(path) is signed by \(signers), not by the \(Setting.signingKey) key \(key.publicKey.fingerprint)")
             }
         } else if !signatures.signers.isEmpty {
-            throw .usage("\(path) is signed by \(signers): pass --sign with that key to resume it")
+            throw .usage("\(path) is signed by \(signers): pass \(Setting.signingKey) with that key to resume it")
         }
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
         var config = h.config
@@ -115,7 +115,7 @@ public enum ResumeRun {
         } catch let e as TraceError { throw e } catch let e as SimulationError where e.memoryShortfall != nil {
             throw .setup("\(path): it cannot be resumed here: ", e)
         } catch let e as SimulationError {
-            throw .corrupted("\(path): the run cannot be restored: \(e.message)")
+            throw .corrupted("\(path): the run cannot be restored: \(e.explanation)")
         } catch { throw .corrupted("\(path): \(error)") }
         guard simulation.partition == h.partition else {
             throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: resume it with the desgd that recorded it")
@@ -133,7 +133,7 @@ public enum ResumeRun {
             }
         } catch {
             discard()
-            throw .corrupted("\(path): round \(error.message)")
+            throw .corrupted("\(path): round \(error.explanation)")
         }
         if var failure = recorder.failure {
             discard()
@@ -141,7 +141,7 @@ public enum ResumeRun {
                 let e = reader.records[seq]
                 let what = e.type == .round ? "round \(e.round)" : e.type == .keyframe ? "the keyframe before round \(e.round)" : "record \(seq) (\(e.type.name))"
                 failure.kind = .mismatch
-                failure.message = "\(path): re-simulated from round \(start), \(what) differs from the recorded one: the trace is not what this configuration records here (another --zstd-level, arithmetic or an altered file); it is unchanged"
+                failure.explanation = "\(path): re-simulated from round \(start), \(what) differs from the recorded one: the trace is not what this configuration records here (another \(Setting.compressionLevel), arithmetic or an altered file); it is unchanged"
             }
             throw failure
         }

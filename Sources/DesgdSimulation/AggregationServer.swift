@@ -46,11 +46,11 @@ public final class AggregationServer {
         do {
             pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators)
             attack = try AttackCatalogue.makeAttack(config.attack)
-        } catch { throw SimulationError(error.message) }
+        } catch { throw SimulationError(error.explanation) }
         // Every aggregation the run will perform must satisfy the rule's and the attack's requirements.
         for (g, honest) in holders.enumerated() {
             let what = config.mode == .desgd ? "class \(g)" : "the round"
-            if honest.isEmpty { throw SimulationError("\(what) is held by no honest worker: change --partition") }
+            if honest.isEmpty { throw SimulationError("\(what) is held by no honest worker: change \(Setting.partition)") }
             if let r = pipeline.requirement(n: honest.count + f, f: config.effectiveF) {
                 throw SimulationError(
                     "\(what) has \(honest.count) honest + \(f) Byzantine senders with declared "
@@ -144,7 +144,7 @@ public final class AggregationServer {
                     backend: config.backend, threads: config.threads)
                 let output: AttackOutput
                 do { output = try attack.run(context, state: &attackStates[group]) } catch {
-                    throw SimulationError("round \(t), class \(c): \(error.message)")
+                    throw SimulationError("round \(t), class \(c): \(error.explanation)")
                 }
                 received.append(rowsOf: output.messages)
                 attackDecision = output.decision

@@ -46,7 +46,7 @@ public struct MemoryLimit: Sendable, Equatable, CustomStringConvertible {
     public func check(_ needed: UInt64, for what: String) throws(SimulationError) {
         guard needed > bytes else { return }
         let shortfall = MemoryShortfall(needed: needed, limit: self, what: what)
-        var error = SimulationError(shortfall.description)
+        var error = SimulationError(Explanation(shortfall.description))
         error.memoryShortfall = shortfall
         throw error
     }

@@ -100,7 +100,7 @@ public final class Simulation {
         let partition: Partition
         do {
             partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers, seed: config.seed)
-        } catch { throw SimulationError(error.message) }
+        } catch { throw SimulationError(error.explanation) }
         if let expectedPartition, partition != expectedPartition {
             throw SimulationError("this desgd partitions the data otherwise than the trace says: "
                                   + "use the desgd that recorded it")

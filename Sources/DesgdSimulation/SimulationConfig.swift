@@ -201,45 +201,54 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
     /// configurations the simulation can run without an overflow or an absurd allocation. Every
     /// message names the command-line option, its range and the value given.
     public func validate() throws(SimulationError) {
-        func check<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) throws(SimulationError) {
-            guard range.contains(value) else { throw SimulationError.outOfRange(option, value, range) }
+        func check<T: Comparable>(_ setting: Setting, detail: String = "", _ value: T,
+                                  _ range: ClosedRange<T>) throws(SimulationError) {
+            guard range.contains(value) else {
+                throw SimulationError(SimulationError.rangeText(setting, detail: detail, value, range))
+            }
         }
         /// A finite Float in [lower, upper] (or [lower, upper) when `upperExcluded`).
-        func check(_ option: String, _ value: Float, _ lower: Float, _ upper: Float, upperExcluded: Bool = false,
+        func check(_ setting: Setting, _ value: Float, _ lower: Float, _ upper: Float, upperExcluded: Bool = false,
                    lowerExcluded: Bool = false) throws(SimulationError) {
             let aboveLower = lowerExcluded ? value > lower : value >= lower
             let belowUpper = upperExcluded ? value < upper : value <= upper
             guard value.isFinite, aboveLower, belowUpper else {
-                let interval = (lowerExcluded ? "(" : "[") + "\(SimulationError.number(lower)), \(SimulationError.number(upper))" + (upperExcluded ? ")" : "]")
-                throw SimulationError("\(option) must be a number in \(interval) (got \(SimulationError.number(value)))")
+                let interval = (lowerExcluded ? "(" : "[") + "\(SimulationError.number(lower)), "
+                    + "\(SimulationError.number(upper))" + (upperExcluded ? ")" : "]")
+                throw SimulationError("\(setting) must be a number in \(interval) (got \(SimulationError.number(value)))")
             }
         }
-        try check("--honest", honestWorkers, Self.honestWorkersRange)
-        try check("--byzantine", byzantineWorkers, Self.byzantineWorkersRange)
-        if let f = declaredF { try check("--f", f, 0...(honestWorkers + byzantineWorkers)) }
-        try check("--batch", batchSize, Self.batchSizeRange)
-        try check("--rounds", rounds, Self.roundsRange)
-        try check("--beta", beta, 0, 1, upperExcluded: true)
-        if let d = bufferDecay { try check("--buffer-decay", d, 0, 1) }
-        try check("--gamma", gamma, 0, 1)
-        try check("--lr", learningRate, 0, 1_000, lowerExcluded: true)
-        try check("--weight-decay", weightDecay, 0, 1_000)
-        try check("--classes-per-round", classesPerRound, 1...classes)
-        try check("--eval-every", evaluationInterval, Self.roundsRange)
-        try check("--threads", threads, Self.threadsRange)
+        try check(.honestWorkers, honestWorkers, Self.honestWorkersRange)
+        try check(.byzantineWorkers, byzantineWorkers, Self.byzantineWorkersRange)
+        if let f = declaredF { try check(.declaredF, f, 0...(honestWorkers + byzantineWorkers)) }
+        try check(.batchSize, batchSize, Self.batchSizeRange)
+        try check(.rounds, rounds, Self.roundsRange)
+        try check(.beta, beta, 0, 1, upperExcluded: true)
+        if let d = bufferDecay { try check(.bufferDecay, d, 0, 1) }
+        try check(.gamma, gamma, 0, 1)
+        try check(.learningRate, learningRate, 0, 1_000, lowerExcluded: true)
+        try check(.weightDecay, weightDecay, 0, 1_000)
+        try check(.classesPerRound, classesPerRound, 1...classes)
+        try check(.evaluationInterval, evaluationInterval, Self.roundsRange)
+        try check(.threads, threads, Self.threadsRange)
         switch partition {
-        case .labelSkew(let k): try check("--partition label-skew:k", k, 1...classes)
+        case .labelSkew(let k): try check(.partition, detail: " label-skew:k", k, 1...classes)
         case .dirichlet(let alpha):
-            try check("--partition dirichlet:alpha", alpha, Self.dirichletAlphaRange)
+            try check(.partition, detail: " dirichlet:alpha", alpha, Self.dirichletAlphaRange)
         case .iid, .declared: break
         }
         try validateClients()
         if case .synthetic(let train, let test, _) = data {
-            try check("--synthetic", train, Self.syntheticImagesRange)
-            try check("the synthetic test set", test, Self.syntheticImagesRange)
+            try check(.syntheticImages, train, Self.syntheticImagesRange)
+            if !Self.syntheticImagesRange.contains(test) {
+                let range = Self.syntheticImagesRange
+                throw SimulationError("the synthetic test set must be in \(range.lowerBound)...\(range.upperBound) (got \(test))")
+            }
         }
-        do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch { throw SimulationError(error.message) }
-        do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("--attack: " + error.message) }
+        do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch {
+            throw SimulationError(error.explanation)
+        }
+        do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("\(Setting.attack): \(error.explanation)") }
     }
 
     /// The honest senders of each aggregation group: per class (DeSGD), the clients' declared holders
@@ -261,10 +270,10 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         }
         guard let clients else { return }
         guard ClientSetup.parameterCountRange.contains(clients.parameterCount) else {
-            throw .outOfRange("the clients' parameter count", clients.parameterCount, ClientSetup.parameterCountRange)
+            throw .outOfRange(what: "the clients' parameter count", clients.parameterCount, ClientSetup.parameterCountRange)
         }
         guard ClientSetup.classesRange.contains(clients.classes) else {
-            throw .outOfRange("the clients' classes", clients.classes, ClientSetup.classesRange)
+            throw .outOfRange(what: "the clients' classes", clients.classes, ClientSetup.classesRange)
         }
         guard clients.holdings.count == honestWorkers else {
             throw SimulationError("the clients declare the holdings of \(clients.holdings.count) workers, not \(honestWorkers)")
@@ -291,15 +300,28 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
 
 /// A configuration or setup error: one line that names the problem and what to do.
 public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
+    public var explanation: Explanation
     /// Set when the run would need more memory than its limit (the front ends say how to raise it).
     public var memoryShortfall: MemoryShortfall?
-    public init(_ message: String) { self.message = message }
+    public init(_ explanation: Explanation) { self.explanation = explanation }
+    /// The text for a caller without a command line (the command-line layer renders ``explanation``).
+    public var message: String { explanation.description }
     public var description: String { message }
 
-    /// `OPTION must be in A...B (got V)`: the one form of a range error, here and in the front ends.
-    public static func outOfRange<T: Comparable>(_ option: String, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
-        SimulationError("\(option) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))")
+    /// `SETTING must be in A...B (got V)`: the one form of a range error, here and in the front ends.
+    public static func outOfRange<T: Comparable>(_ setting: Setting, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
+        SimulationError(rangeText(setting, value, range))
+    }
+
+    /// The same for a value no setting holds (`what`: how the message names it).
+    public static func outOfRange<T: Comparable>(what: String, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
+        SimulationError("\(what) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))")
+    }
+
+    /// The text of ``outOfRange(_:_:_:)``; `detail` follows the setting (`label-skew:k`).
+    public static func rangeText<T: Comparable>(_ setting: Setting, detail: String = "", _ value: T,
+                                                _ range: ClosedRange<T>) -> Explanation {
+        "\(setting)\(detail) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))"
     }
 
     /// A value as the messages write it: whole floating-point numbers without a fraction (`1`,

@@ -1,3 +1,4 @@
+import DesgdNumerics
 import DesgdSimulation
 
 /// An error of the trace layer: one line naming the problem (and the round or record it concerns)
@@ -21,27 +22,29 @@ public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var kind: Kind
-    public var message: String
+    public var explanation: Explanation
+    /// The text for a caller without a command line (the command-line layer renders ``explanation``).
+    public var message: String { explanation.description }
     /// Set when re-simulating would need more memory than the limit (a ``Kind/usage`` error: the
     /// front ends add how to raise the limit).
     public var memoryShortfall: MemoryShortfall?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ explanation: Explanation) {
         self.kind = kind
-        self.message = message
+        self.explanation = explanation
     }
 
     /// A usage error for a run that cannot be set up (`context`: what the message starts with),
     /// keeping a memory shortfall the simulation reported.
-    public static func setup(_ context: String, _ error: SimulationError) -> TraceError {
-        var e = TraceError(.usage, context + error.message)
+    public static func setup(_ context: Explanation, _ error: SimulationError) -> TraceError {
+        var e = TraceError(.usage, context + error.explanation)
         e.memoryShortfall = error.memoryShortfall
         return e
     }
 
-    public static func usage(_ m: String) -> TraceError { TraceError(.usage, m) }
-    public static func io(_ m: String) -> TraceError { TraceError(.io, m) }
-    public static func corrupted(_ m: String) -> TraceError { TraceError(.corrupted, m) }
+    public static func usage(_ m: Explanation) -> TraceError { TraceError(.usage, m) }
+    public static func io(_ m: Explanation) -> TraceError { TraceError(.io, m) }
+    public static func corrupted(_ m: Explanation) -> TraceError { TraceError(.corrupted, m) }
 
     public var description: String { message }
 }

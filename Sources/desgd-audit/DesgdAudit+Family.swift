@@ -32,7 +32,7 @@ extension DesgdAuditCommand {
                 if failOnFlag { failed = true }
             }
             if let trusted, let why = b.signatures.trustFailure(trusted) {
-                FileHandle.standardError.write(Data("\(program): not trusted: \(b.trace): \(why)\n".utf8))
+                FileHandle.standardError.write(Data("\(program): not trusted: \(b.trace): \(why.commandLine)\n".utf8))
                 failed = true
             }
         }

@@ -108,7 +108,7 @@ struct DesgdAuditCommand: ParsableCommand {
         try memory.apply(program: program)
         let trusted: TracePublicKey?
         do { trusted = try trust.map { path throws(TraceError) in try TracePublicKey.read(path: path) } } catch {
-            throw CommandFailure.exit(program, "--trust: \(error.message)")
+            throw CommandFailure.exit(program, "--trust: \(error.commandLineMessage)")
         }
         if traces.count > 1 {
             try runFamily(trusted: trusted, program: program)
@@ -121,8 +121,7 @@ struct DesgdAuditCommand: ParsableCommand {
         if !specs.isEmpty {
             // The rules are checked before a data set is loaded to rebuild vectors for them.
             do { _ = try Replayer(reader: reader, rules: specs, pre: pre, threads: threads, skipUnrunnable: true) } catch {
-                let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
-                throw CommandFailure.exit(program, message)
+                throw CommandFailure.exit(program, error.explanation.commandLine(renaming: [.aggregator: "--compare"]))
             }
         }
         let rebuilder = !replays ? nil
@@ -134,14 +133,14 @@ struct DesgdAuditCommand: ParsableCommand {
                                       driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold),
                                       adversary: adversary.search(budget: budget), rebuilder: rebuilder) { _, done in bar.update(done) } } catch {
             guard error.kind != .mismatch else { throw VectorRebuilding.failure(error, program: program) }
-            // The replayer names desgd-replay's option; here the rules come from --compare.
-            let message = error.message.hasPrefix("--agg: ") ? "--compare: " + error.message.dropFirst(7) : error.message
+            // Here the rules come from --compare.
+            let message = error.explanation.commandLine(renaming: [.aggregator: "--compare"])
             throw CommandFailure.exit(program, message + MemoryLimitOption.hint(error.memoryShortfall))
         }
         if bar.enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         try write(report, program: program, page: AuditHTML.render, csv: AuditText.csv, text: AuditText.render)
         if let trusted, let why = report.integrity.signatures.map({ $0.trustFailure(trusted) }) ?? "the signatures were not verified" {
-            FileHandle.standardError.write(Data("\(program): not trusted: \(why)\n".utf8))
+            FileHandle.standardError.write(Data("\(program): not trusted: \(why.commandLine)\n".utf8))
             throw ExitCode(1)
         }
         if let c = report.integrity.clientMessages, !c.passed {

@@ -43,7 +43,7 @@ struct AggregatorBench: ParsableCommand {
         let specs = agg == "all" ? AggregatorCatalogue.allRuleSpecs : agg.split(separator: ",").map(String.init)
         var rules: [(spec: String, rule: any Aggregator)] = []
         for spec in specs {
-            do { rules.append((spec, try AggregatorCatalogue.makeAggregator(spec))) } catch { throw CommandFailure.exit(program, "--agg: " + error.message) }
+            do { rules.append((spec, try AggregatorCatalogue.makeAggregator(spec))) } catch { throw CommandFailure.exit(program, "--agg: " + error.commandLineMessage) }
         }
         var rows: [[String: String]] = []
         for count in counts {

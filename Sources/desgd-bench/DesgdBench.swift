@@ -113,7 +113,7 @@ struct CentralizedRun: ParsableCommand {
         var config = SimulationConfig()
         config.batchSize = batch; config.learningRate = lr; config.weightDecay = weightDecay
         config.evaluationInterval = evalEvery; config.threads = threads
-        do { try config.validate() } catch { throw CommandFailure.exit("desgd-bench", error.message) }
+        do { try config.validate() } catch { throw CommandFailure.exit("desgd-bench", error.commandLineMessage) }
         try CommandFailure.check("desgd-bench", "--epochs", epochs, in: CentralizedRun.epochsRange)
         let dataset: Dataset
         do { dataset = try Dataset.fashionMNIST(directory: try Dataset.locate(explicit: data)) } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DesgdCLI
 import DesgdNumerics
+import DesgdRecording
 import DesgdSimulation
 import DesgdTrace
 import Foundation
@@ -42,9 +43,9 @@ struct RecordBench: ParsableCommand {
             config = try options.configuration()
             try TraceRecorder.checkOptions(keyframeInterval: 100, compressionLevel: zstdLevel)
             dataset = try config.data.load()
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as DataError {
-            throw CommandFailure.exit(program, e.message)
-        } catch let e as TraceError { throw CommandFailure.exit(program, e.message) }
+        } catch let e as SimulationError { throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as DataError {
+            throw CommandFailure.exit(program, e.commandLineMessage)
+        } catch let e as TraceError { throw CommandFailure.exit(program, e.commandLineMessage) }
         let path = out ?? NSTemporaryDirectory() + "desgd-bench-\(ProcessInfo.processInfo.processIdentifier).trace"
         defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
         // One pass: seconds of training from building the simulation until run() has returned
@@ -79,8 +80,8 @@ struct RecordBench: ParsableCommand {
                     }
                 }
             }
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.message) } catch let e as TraceError {
-            throw CommandFailure.exit(program, e.message)
+        } catch let e as SimulationError { throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as TraceError {
+            throw CommandFailure.exit(program, e.commandLineMessage)
         }
         guard let summary else { throw CommandFailure.exit(program, "no recorded run") }
         func median(_ xs: [Double]) -> Double {

@@ -30,8 +30,8 @@ struct SimulateBench: ParsableCommand {
             config = try options.configuration()
             let data = try config.data.load()
             simulation = try Simulation(config: config, dataset: data)
-        } catch let e as SimulationError { throw CommandFailure.exit("desgd-bench", e.message) } catch let e as DataError {
-            throw CommandFailure.exit("desgd-bench", e.message)
+        } catch let e as SimulationError { throw CommandFailure.exit("desgd-bench", e.commandLineMessage) } catch let e as DataError {
+            throw CommandFailure.exit("desgd-bench", e.commandLineMessage)
         }
         let peak = Benchmarks.parallelSgemmRate(backend: config.backend, threads: config.threads)
         let bar = ProgressBar(total: config.rounds, label: "simulate")
@@ -48,7 +48,7 @@ struct SimulateBench: ParsableCommand {
                 }
                 bar.update(t + 1, note: lastEval)
             }
-        } catch { throw CommandFailure.exit("desgd-bench", error.message) }
+        } catch { throw CommandFailure.exit("desgd-bench", error.commandLineMessage) }
         let perRound = (result.seconds - result.evaluationSeconds) / Double(config.rounds)
         let gradientsPerRound = simulation.gradientsPerRound
         let flops = Double(gradientsPerRound) * (simulation.model.shape.forwardFLOPs + simulation.model.shape.backwardFLOPs) * Double(config.batchSize)

@@ -47,7 +47,7 @@ struct GridLocation: ParsableArguments {
             let spec = try GridSpec.load(grid)
             let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
             return (plan, GridDirectory(dir ?? GridDirectory.defaultPath(for: spec)))
-        } catch { throw CommandFailure.exit(program, error.message) }
+        } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
     }
 }
 
@@ -76,7 +76,7 @@ extension DesgdGrid {
             let program = "desgd-grid run"
             let jobs = self.jobs ?? max(1, SimulationConfig.defaultThreads / max(1, threads))
             do { try GridRunner.checkOptions(jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery, checkpointInterval: checkpointEvery ?? GridDefaults.checkpointInterval) } catch {
-                throw CommandFailure.exit(program, error.message)
+                throw CommandFailure.exit(program, error.commandLineMessage)
             }
             let (plan, directory) = try location.open(program)
             let runner = GridRunner(plan: plan, directory: directory, jobs: jobs, threadsPerRun: threads, keyframeInterval: keyframeEvery,
@@ -86,7 +86,7 @@ extension DesgdGrid {
             let summary: GridRunner.Summary
             do {
                 summary = try runner.run(only: cells.isEmpty ? nil : cells, shouldStop: { InterruptFlag.isRaised }) { display.show($0) }
-            } catch { throw CommandFailure.exit(program, error.message) }
+            } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
             display.finish()
             if json {
                 print(String(decoding: summary.json(grid: plan.spec.name, directory: directory.path), as: UTF8.self))
@@ -144,7 +144,7 @@ extension DesgdGrid {
                 let plan = cells.isEmpty ? whole : try whole.restricted(to: cells)
                 report = ReproductionReport(plan: plan, results: try directory.results(of: plan))
             } catch {
-                throw CommandFailure.exit(program, error.message)
+                throw CommandFailure.exit(program, error.commandLineMessage)
             }
             if json { print(String(decoding: report.json, as: UTF8.self)) }
             if markdown == nil && csv == nil { if !json { print(report.markdown, terminator: "") }; return }
@@ -193,10 +193,10 @@ extension DesgdGrid {
             do {
                 outcome = try CellSummaries.write(plan: plan, directory: directory, out: out,
                                                   only: cells.isEmpty ? nil : cells, force: force)
-            } catch { throw CommandFailure.exit(program, error.message) }
+            } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
             // Reasons may quote a trace's message: shown escaped (DisplayText).
             let lines: [String] = outcome.skipped.map { "skipped #\($0.cell.index) \($0.cell.stem): \($0.reason)" }
-                + outcome.refused.map { $0.line } + outcome.failures
+                + outcome.refused.map { $0.line + " (--force replaces it)" } + outcome.failures
             for l in lines {
                 FileHandle.standardError.write(Data(DisplayText.escapedLines("\(program): \(l)\n").utf8))
             }
@@ -253,7 +253,7 @@ extension DesgdGrid {
                     let job = try SlurmArray.submit(path)
                     print("submitted job \(job); follow it with squeue -j \(job), collect with desgd-grid report \(location.grid) --dir \(directory.path)")
                 }
-            } catch { throw CommandFailure.exit(program, error.message) }
+            } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
         }
     }
 
@@ -273,3 +273,5 @@ extension DesgdGrid {
         func run() throws { print(PaperTables.csv, terminator: "") }
     }
 }
+
+extension GridError: ExplainedError {}

@@ -47,7 +47,7 @@ struct DesgdKey: ParsableCommand {
 
         func run() throws {
             let key = TraceSigningKey.generate()
-            do { try key.write(to: out) } catch { throw CommandFailure.exit("desgd-key", error.message) }
+            do { try key.write(to: out) } catch { throw CommandFailure.exit("desgd-key", error.commandLineMessage) }
             print("private key \(out) (mode 0600, keep it secret), public key \(out).pub")
             print("fingerprint \(key.publicKey.fingerprint)")
         }
@@ -62,7 +62,7 @@ struct DesgdKey: ParsableCommand {
 
         func run() throws {
             do { print(try TracePublicKey.read(path: publicKey).fingerprint) } catch {
-                throw CommandFailure.exit("desgd-key", error.message)
+                throw CommandFailure.exit("desgd-key", error.commandLineMessage)
             }
         }
     }
@@ -77,7 +77,7 @@ struct DesgdKey: ParsableCommand {
 
         func run() throws {
             do { print(try TraceSigningKey.read(path: privateKey).publicKey.openSSHLine()) } catch {
-                throw CommandFailure.exit("desgd-key", error.message)
+                throw CommandFailure.exit("desgd-key", error.commandLineMessage)
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DesgdCLI
+import DesgdRecording
 import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
@@ -25,7 +26,7 @@ extension DesgdRecord {
             config.threads = options.threads ?? SimulationConfig.defaultThreads
             try config.validate()
             do { mode = try record.map { r throws(TraceError) in try RecordingMode.parse(r) } ?? parent.recording } catch {
-                throw TraceError.usage("--record: " + error.message)
+                throw TraceError.usage("--record: \(error.explanation)")
             }
             keyframeInterval = keyframeEvery ?? parent.keyframeInterval
             checkpointInterval = checkpointEvery ?? parent.checkpointInterval ?? 0
@@ -36,7 +37,7 @@ extension DesgdRecord {
                 throw TraceError.usage("--drift-window: a fork continues its parent's drift metrics, of window \(window) (got \(w)): drop --drift-window")
             }
             do { signingKey = try sign.map { p throws(TraceError) in try TraceSigningKey.read(path: p) } } catch {
-                throw TraceError.usage("--sign: " + error.message)
+                throw TraceError.usage("--sign: \(error.explanation)")
             }
             fork = try TraceFork(parentPath: parentPath, at: at, config: config, dataDirectory: options.data)
             if let out {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DesgdCLI
 import DesgdNumerics
+import DesgdRecording
 import DesgdResimulation
 import DesgdSimulation
 import DesgdTrace
@@ -87,14 +88,14 @@ struct DesgdRecord: ParsableCommand {
             // What the run will hold, before the data set is loaded or anything allocated.
             try config.checkMemory(driftWindow: driftWindow ?? DriftTracker.defaultWindow)
             let mode: RecordingMode
-            do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: " + error.message) }
+            do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: \(error.explanation)") }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
             let keyframeInterval = keyframeEvery
                 ?? TraceRecorder.defaultKeyframeInterval(mode: mode, checkpointInterval: checkpointInterval, rounds: config.rounds)
             try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
-                throw TraceError.usage("--sign: " + error.message)
+                throw TraceError.usage("--sign: \(error.explanation)")
             }
             dataset = try config.data.load()
             let path: String
@@ -111,7 +112,7 @@ struct DesgdRecord: ParsableCommand {
                                          checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
             throw CommandFailure.exit(program, e)
-        } catch let e as DataError { throw CommandFailure.exit(program, e.message) } catch {
+        } catch let e as DataError { throw CommandFailure.exit(program, e.commandLineMessage) } catch {
             throw CommandFailure.exit(program, "\(error.localizedDescription)")
         }
         InterruptFlag.install()
@@ -120,7 +121,7 @@ struct DesgdRecord: ParsableCommand {
             (_, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program, showProgress: !json)
         } catch let e as TraceError where e.kind == .io {
             // The disk failed, not the input: exit 1 (the trace holds the rounds written before).
-            FileHandle.standardError.write(Data("\(program): \(DisplayText.escaped(e.message))\n".utf8))
+            FileHandle.standardError.write(Data("\(program): \(DisplayText.escaped(e.commandLineMessage))\n".utf8))
             throw ExitCode(1)
         } catch let e as TraceError {
             throw CommandFailure.exit(program, e)
@@ -152,7 +153,7 @@ struct DesgdRecord: ParsableCommand {
         try CommandFailure.check(program, "--zstd-level", zstdLevel, in: TraceRecorder.compressionLevelRange)
         let signingKey: TraceSigningKey?
         do { signingKey = try sign.map { p throws(TraceError) in try TraceSigningKey.read(path: p) } } catch {
-            throw CommandFailure.exit(program, "--sign: " + error.message)
+            throw CommandFailure.exit(program, "--sign: " + error.commandLineMessage)
         }
         InterruptFlag.install()
         let bar = ProgressBar(total: (try? TraceReader(path: path))?.header.config.rounds ?? 0, label: "resume")
@@ -162,7 +163,7 @@ struct DesgdRecord: ParsableCommand {
                                            signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) { bar.update($0) }
         } catch {
             if error.kind == .mismatch {
-                print("resume FAILED: \(error.message)")
+                print("resume FAILED: \(error.commandLineMessage)")
                 throw ExitCode(1)
             }
             throw CommandFailure.exit(program, error)

@@ -47,7 +47,7 @@ struct DesgdReplayCommand: ParsableCommand {
 
         Exit codes: 0 done (or verified), 1 a check failed (--verify or --reexecute found a difference, a round re-simulated to rebuild its vectors differs from its record, or --fail-on-flag and some λ̂ exceeded its bound or was non-finite), 2 bad usage or bad input (a value outside its range, an unknown rule, a damaged trace).
 
-        \(AggregatorCatalogue.helpText)
+        \(CatalogueHelp.rules)
         """,
         version: "desgd \(DesgdVersion.current), trace format \(TraceFormat.major).\(TraceFormat.minor)")
 

@@ -5,6 +5,7 @@ import DesgdTrace
 import Foundation
 import Testing
 @testable import DesgdExperiments
+import DesgdRecording
 
 func temporaryDirectory(_ name: String) -> String {
     NSTemporaryDirectory() + "desgd-\(name)-\(UUID().uuidString)"
@@ -296,7 +297,7 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
         }
         #expect(plan.cells.allSatisfy { dir.state(of: $0) == .pending })
         do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [99]); Issue.record("ran") } catch {
-            #expect(error.message == "--cell must be in 0...5, the cells of grid smoke (got 99)")
+            #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "<gridCell> must be in 0...5, the cells of grid smoke (got 99)")
         }
     }
 }
@@ -424,7 +425,7 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
         let mixed = ReproductionReport(plan: try GridPlan(spec: spec, parse: SimulationOptions.parseWords), results: [])
         #expect(mixed.attacks == ["Non", "IPM", "Min-Sum", "Min-Max"])
         #expect(throws: GridError.self) { try whole.restricted(to: [12]) }
-        do { _ = try whole.select([3, 12]) } catch { #expect(error.message == "--cell must be in 0...11, the cells of grid smoke (got 12)") }
+        do { _ = try whole.select([3, 12]) } catch { #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "<gridCell> must be in 0...11, the cells of grid smoke (got 12)") }
     }
 
     @Test func theDeSGDEffectPairsSeedsItDoesNotMatchByPosition() throws {

@@ -158,7 +158,7 @@ import Testing
                 try server.round(round, messages: m)
                 return nil
             } catch {
-                if case .input(let why) = error { return why }
+                if case .input(let why) = error { return why.description }
                 return "not an input error"
             }
         }

@@ -64,7 +64,7 @@ import Testing
             #expect(error.message.contains("dataset-fashion-mnist"))
         }
         do { _ = try Dataset.locate(explicit: "/nonexistent/y", environment: [:]); Issue.record("no error") } catch {
-            #expect(error.message.contains("--data"))
+            #expect(error.explanation.settings == [.dataDirectory])
         }
     }
 

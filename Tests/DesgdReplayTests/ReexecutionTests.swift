@@ -56,7 +56,7 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect(report.passed && report.roundsChecked == 5 && report.checkpointsChecked == 0)
         #expect(throws: TraceError.self) { try Reexecution.segments(of: r, rounds: 2..<5) }
         do { _ = try Reexecution.segments(of: r, rounds: 2..<5) } catch {
-            #expect(error.message.contains("no state checkpoint at or before round 2") && error.message.contains("--rounds 0:5"))
+            #expect(error.message.contains("no state checkpoint at or before round 2") && error.explanation.rendered { "<\($0.rawValue)>" }.contains("<rounds> 0:5"))
         }
     }
 

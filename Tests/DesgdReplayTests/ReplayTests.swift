@@ -210,8 +210,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
             _ = try Replayer(reader: r, rules: ["fltrust"], threads: 1)
             Issue.record("fltrust ran on a cclip trace")
         } catch {
-            #expect(error.message == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the server's momentum on its root data, "
-                    + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace (desgd-record --fork TRACE --at T --agg fltrust:root=100)")
+            #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the server's momentum on its root data, "
+                    + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace (desgd-record <forkParent> TRACE <forkRound> T <aggregator> fltrust:root=100)")
         }
         let all = try Replayer(reader: r, rules: ["all"], threads: 1, skipUnrunnable: true)
         #expect(!all.rules.contains { $0.spec.hasPrefix("fltrust") })

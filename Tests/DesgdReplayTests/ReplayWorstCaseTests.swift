@@ -74,7 +74,7 @@ import Testing
             }
         }
         #expect(r.summaries.allSatisfy { $0.worstCase?.lambda.count == r.rows.count })
-        #expect(AuditText.render(r).contains("Worst case (--adversary worst)"))
+        #expect(AuditText.render(r).contains("Worst case: on the recorded"))
         let csv = AuditText.csv(r).split(separator: "\n").filter { !$0.hasPrefix("#") }
         #expect(csv[0].hasSuffix("worst_lambda\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_bound_ratio\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_family\""), "\(csv[0])")
         /// Fields of a CSV line, commas inside quotes not counted.

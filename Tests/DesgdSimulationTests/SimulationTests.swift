@@ -121,7 +121,7 @@ final class Recorder: SimulationObserver {
         #expect(message(tinyConfig { $0.aggregator = "nosuchrule" }).contains("nosuchrule"))
         #expect(message(tinyConfig { $0.attack = "nosuchattack" }).contains("nosuchattack"))
         #expect(message(tinyConfig { $0.beta = 1 }).contains("beta"))
-        #expect(message(tinyConfig { $0.classesPerRound = 11 }).contains("classes-per-round"))
+        #expect(message(tinyConfig { $0.classesPerRound = 11 }).contains("the classes per round must be in 1...10 (got 11)"))
     }
 
     @Test func randomScheduleIsUnbiasedAndKeyedByRound() throws {

@@ -133,15 +133,19 @@ import Testing
             do {
                 _ = try TraceFork(parentPath: parentPath, at: at, config: f, dataDirectory: nil)
                 return nil
-            } catch { return error.kind == .usage ? error.message : "not a usage error: \(error.message)" }
+            } catch {
+                // Settings as values, tagged: the library names none by its option.
+                let text = error.explanation.rendered { "<\($0.rawValue)>" }
+                return error.kind == .usage ? text : "not a usage error: \(text)"
+            }
         }
-        #expect(refusal(at: 6) { $0.honestWorkers += 1 }?.hasPrefix("--honest:") == true)
-        #expect(refusal(at: 6) { $0.model = .lenet }?.hasPrefix("--model:") == true)
-        #expect(refusal(at: 6) { $0.mode = .sgd }?.hasPrefix("--mode:") == true)
-        #expect(refusal(at: 6) { $0.seed = 2 }?.hasPrefix("--seed:") == true)
-        #expect(refusal(at: 6) { $0.classesPerRound = 2 }?.hasPrefix("--classes-per-round:") == true)
-        #expect(refusal(at: 13) { _ in }?.hasPrefix("--at 13:") == true)
-        #expect(refusal(at: 12) { _ in }?.hasPrefix("--rounds 12:") == true)
+        #expect(refusal(at: 6) { $0.honestWorkers += 1 }?.hasPrefix("<honestWorkers>:") == true)
+        #expect(refusal(at: 6) { $0.model = .lenet }?.hasPrefix("<model>:") == true)
+        #expect(refusal(at: 6) { $0.mode = .sgd }?.hasPrefix("<mode>:") == true)
+        #expect(refusal(at: 6) { $0.seed = 2 }?.hasPrefix("<seed>:") == true)
+        #expect(refusal(at: 6) { $0.classesPerRound = 2 }?.hasPrefix("<classesPerRound>:") == true)
+        #expect(refusal(at: 13) { _ in }?.hasPrefix("<forkRound> 13:") == true)
+        #expect(refusal(at: 12) { _ in }?.hasPrefix("<rounds> 12:") == true)
         #expect(refusal(at: 6) { $0.attack = "alie" } == nil)
     }
 

@@ -130,12 +130,12 @@ import Testing
         }
         expectRefused(model("parameterCount", Int.max), "model")
         expectRefused(model("parameterCount", 0), "model")
-        expectRefused(config("classesPerRound", 11), "classes-per-round")  // sampling 11 of 10 classes
+        expectRefused(config("classesPerRound", 11), "classes per round")  // sampling 11 of 10 classes
         expectRefused(config("honestWorkers", 0), "config")
         expectRefused(config("rounds", -5), "config")
         expectRefused(config("batchSize", 0), "config")
-        expectRefused(config("threads", 0), "--threads")
-        expectRefused(config("aggregator", "krum:q=9223372036854775807+1"), "--agg")
+        expectRefused(config("threads", 0), "the threads")
+        expectRefused(config("aggregator", "krum:q=9223372036854775807+1"), "the aggregation rule")
         expectRefused(header { $0["keyframeInterval"] = 0 }, "keyframeInterval")
         expectRefused(header { json in
             var g = json["groups"] as! [[String: Any]]

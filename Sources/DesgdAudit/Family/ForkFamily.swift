@@ -1,3 +1,4 @@
+import DesgdNumerics
 import DesgdResimulation
 import DesgdTrace
 import Foundation
@@ -104,10 +105,10 @@ public enum ForkFamily {
                               threads: Int = 1) throws(TraceError) -> ForkFamilyReport {
         guard !forks.isEmpty else { throw .usage("a fork family needs PARENT and at least one FORK") }
         guard recoverWithin.isFinite && recoverWithinRange.contains(recoverWithin) else {
-            throw .usage("--recover-within must be in 0...100 accuracy points (got \(recoverWithin))")
+            throw .usage("\(Setting.recoverWithin) must be in 0...100 accuracy points (got \(recoverWithin))")
         }
         if let recoverTo, !(recoverTo.isFinite && recoverWithinRange.contains(recoverTo)) {
-            throw .usage("--recover-to must be in 0...100 (test accuracy in %; got \(recoverTo))")
+            throw .usage("\(Setting.recoverTo) must be in 0...100 (test accuracy in %; got \(recoverTo))")
         }
         for f in forks { try checkLink(f, parent: parent) }
         let forkRounds = Array(Set(forks.map { $0.firstRound })).sorted()
@@ -136,7 +137,7 @@ public enum ForkFamily {
     /// `fork` must be a fork whose `parentDigest` is `parent`'s digest of the record it names.
     static func checkLink(_ fork: TraceReader, parent: TraceReader) throws(TraceError) {
         guard let info = fork.header.fork else {
-            throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it (desgd-record --fork)")
+            throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it (recorded with \(Setting.forkParent))")
         }
         guard let digest = try TraceFork.parentDigest(parent, at: info.at), digest == info.parentDigest else {
             throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest "

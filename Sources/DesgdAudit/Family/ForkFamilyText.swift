@@ -9,7 +9,7 @@ public enum ForkFamilyText {
         let r = r.forDisplay
         var out = "fork family of \(r.parent): \(r.branches.count - 1) fork\(r.branches.count == 2 ? "" : "s") at round\(r.forkRounds.count == 1 ? "" : "s") \(r.forkRounds.map(String.init).joined(separator: ", ")), compared from round \(r.start)\n"
         if let to = r.recoverTo {
-            out += "recovery: the first evaluation from the fork round on at or above \(TextFormat.number(to))% (--recover-to)\n"
+            out += "recovery: the first evaluation from the fork round on at or above \(TextFormat.number(to))%\n"
         } else if let reference = r.reference, let round = r.referenceRound {
             out += "recovery: the first evaluation from the fork round on within \(TextFormat.number(r.recoverWithin)) points of the parent's best before round \(r.start), \(percent(reference)) at round \(round)\n"
         } else {
@@ -39,7 +39,7 @@ public enum ForkFamilyText {
             out += "\n"
             if let summary = b.descentSummary { out += "    \(summary)\n" }
         }
-        out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on; the parent's series in --csv, --json and --html start at round \(r.contextStart))\n"
+        out += "(gap and λ̂ per round: the mean over the round's aggregations; mean gap and λ̂: over the branch's rounds from its fork round on; the parent's series in the CSV, JSON and HTML outputs start at round \(r.contextStart))\n"
         return out
     }
 

@@ -99,15 +99,15 @@ public struct Dataset: Sendable {
     /// ``defaultDirectory``. An explicit choice that does not hold the files is an error (never a
     /// silent fall-back to another directory).
     public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(DataError) -> URL {
-        let (dir, origin): (String, String?)
-        if let explicit { (dir, origin) = (explicit, "--data") }
+        let (dir, origin): (String, Explanation?)
+        if let explicit { (dir, origin) = (explicit, "\(Setting.dataDirectory)") }
         else if let env = environment["DESGD_DATA"], !env.isEmpty { (dir, origin) = (env, "DESGD_DATA") }
         else { (dir, origin) = (defaultDirectory, nil) }
         let url = URL(fileURLWithPath: dir)
         let missing = fileStems.filter { file(url, $0) == nil }
         if missing.isEmpty { return url }
         guard let origin else {
-            throw DataError("Fashion-MNIST not found in \(dir): install the Debian package \(debianPackage) (apt-get install \(debianPackage)), or pass --data DIR / set DESGD_DATA")
+            throw DataError("Fashion-MNIST not found in \(dir): install the Debian package \(debianPackage) (apt-get install \(debianPackage)), or pass \(Setting.dataDirectory) DIR / set DESGD_DATA")
         }
         throw DataError("Fashion-MNIST not found in \(dir) (from \(origin)): missing \(missing.joined(separator: ", ")); point it at the directory of the four IDX files, or install \(debianPackage)")
     }

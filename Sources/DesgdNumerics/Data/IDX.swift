@@ -3,8 +3,10 @@ import Foundation
 
 /// An error reading a data set: names the file and the problem, and says what to do.
 public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+    public var explanation: Explanation
+    public init(_ explanation: Explanation) { self.explanation = explanation }
+    /// The text for a caller without a command line (the command-line layer renders ``explanation``).
+    public var message: String { explanation.description }
     public var description: String { message }
 }
 

@@ -219,7 +219,7 @@ public enum ReplayOutput {
     /// whose worst case exceeded its bound. Empty without worst cases.
     public static func worstCaseLines(_ items: [(rule: String, bound: Double?, recorded: SeriesStatistics, worst: WorstCaseSummary)]) -> [String] {
         guard !items.isEmpty else { return [] }
-        var out = ["", "Worst case (--adversary worst): on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound"]
+        var out = ["", "Worst case: on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound"]
         out.append(TextFormat.table(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
                                      "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound", "above bound", "at reach", "found most by"],
                                     items.map { i in

@@ -130,24 +130,25 @@ public final class Replayer {
         let declaredF = f ?? config.effectiveF
         self.declaredF = declaredF
         let senders = 0...(config.honestWorkers + config.byzantineWorkers)
-        guard senders.contains(declaredF) else { throw .usage(SimulationError.outOfRange("--f", declaredF, senders).message) }
+        guard senders.contains(declaredF) else { throw .usage(SimulationError.outOfRange(.declaredF, declaredF, senders).explanation) }
         let recordedSpec = reader.header.aggregator
         self.recordedSpec = recordedSpec
         var rules: [ReplayRule] = [], skipped: [String] = []
         let expanded = specs.flatMap { AggregatorCatalogue.expand($0) }
-        guard !expanded.isEmpty else { throw .usage("no aggregation rule given: pass --agg RULE (or all)") }
+        guard !expanded.isEmpty else { throw .usage("no aggregation rule given: pass \(Setting.aggregator) RULE (or all)") }
         for text in expanded {
             let pipeline: AggregationPipeline
-            do { pipeline = try AggregatorCatalogue.makePipeline(rule: text, pre: pre) } catch { throw .usage(error.message) }
+            do { pipeline = try AggregatorCatalogue.makePipeline(rule: text, pre: pre) } catch { throw .usage(error.explanation) }
             let failing = reader.header.groups.lazy.compactMap { g -> String? in
                 let n = g.honestWorkers.count + g.byzantineWorkers.count
                 return pipeline.requirement(n: n, f: declaredF).map { "\(pipeline.spec) cannot run on " + (g.classIndex >= 0 ? "class \(g.classIndex)" : "the round") + ": \($0)" }
-            }.first.map { ($0, $0 + "; choose another rule or --f") }
+            }.first.map { why -> (String, Explanation) in (why, "\(why); choose another rule or \(Setting.declaredF)") }
             // FLTrust's reference exists only in the recorded states of its own traces.
-            let withoutInput = pipeline.engineInput.flatMap { needed -> (String, String)? in
+            let withoutInput = pipeline.engineInput.flatMap { needed -> (String, Explanation)? in
                 guard pipeline.spec != recordedSpec else { return nil }
                 let why = "\(pipeline.spec) cannot run on a trace recorded under \(recordedSpec): it needs \(needed)"
-                return (why, why + "; for the counterfactual, fork the trace (desgd-record --fork TRACE --at T --agg \(pipeline.spec))")
+                return (why, "\(why); for the counterfactual, fork the trace (desgd-record \(Setting.forkParent) TRACE "
+                    + "\(Setting.forkRound) T \(Setting.aggregator) \(pipeline.spec))")
             }
             if let (reason, message) = failing ?? withoutInput {
                 if skipUnrunnable { skipped.append(reason); continue }
@@ -155,7 +156,7 @@ public final class Replayer {
             }
             if !rules.contains(where: { $0.spec == pipeline.spec }) { rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline)) }
         }
-        guard !rules.isEmpty else { throw .usage("none of the rules can run on this trace: " + skipped.joined(separator: "; ")) }
+        guard !rules.isEmpty else { throw .usage("none of the rules can run on this trace: \(skipped.joined(separator: "; "))") }
         self.rules = rules
         self.skipped = skipped
     }

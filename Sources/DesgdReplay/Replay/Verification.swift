@@ -32,7 +32,7 @@ public enum Verification {
         var report = VerificationReport()
         let pipeline: AggregationPipeline
         do { pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators) } catch {
-            throw .corrupted("\(reader.path): the recorded rule '\(DisplayText.quoted(config.aggregator))' does not parse here: \(error.message)")
+            throw .corrupted("\(reader.path): the recorded rule '\(DisplayText.quoted(config.aggregator))' does not parse here: \(error.explanation)")
         }
         if pipeline.spec != header.aggregator {
             report.notes.append("the recorded rule is \(header.aggregator); this desgd reads its spec as \(pipeline.spec)")
@@ -54,7 +54,7 @@ public enum Verification {
             server = ServerStep(config: config, dimension: d, restoring: snapshot)
             if server == nil { throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration") }
         } else {
-            report.notes.append("recorded with --record \(header.recording): model diffs are not verified, aggregates of rounds with vectors are")
+            report.notes.append("recording mode \(header.recording): model diffs are not verified, aggregates of rounds with vectors are")
         }
         let keyframeRounds = Set(reader.keyframeRecords.map(\.round))
 

@@ -196,7 +196,7 @@ public enum ForkDescent {
                                        recent: fork.header.effectiveDriftRecent)
             if let drift {
                 do { try tracker.restore(drift) } catch {
-                    let why = "the parent's drift state does not fit the fork: \(error.message)"
+                    let why = "the parent's drift state does not fit the fork: \(error.explanation)"
                     return .differs(difference: .cannotContinue(reason: why))
                 }
             }

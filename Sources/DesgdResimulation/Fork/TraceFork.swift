@@ -37,40 +37,47 @@ public final class TraceFork {
     public let verified: Reexecution.Segment
     let dataset: Dataset
 
-    /// A field of ``SimulationConfig`` as the command line names it, and whether a fork may change it
-    /// (otherwise why not).
+    /// A field of ``SimulationConfig``, the name a fork's header records its change under (FORMAT.md
+    /// §5.1.1: desgd-record's option, part of the format), and whether a fork may change it (otherwise
+    /// why not).
     struct Field: Sendable {
+        var setting: Setting
         var option: String
         var value: @Sendable (SimulationConfig) -> String
         /// nil: a fork may change it; else the reason it may not.
         var refusal: String?
+
+        init(_ setting: Setting, option: String, value: @escaping @Sendable (SimulationConfig) -> String,
+             refusal: String?) {
+            (self.setting, self.option, self.value, self.refusal) = (setting, option, value, refusal)
+        }
     }
 
     /// Every field of the configuration but the threads (results do not depend on them) and the
     /// data set (checked by digest), in declaration order.
     static let fields: [Field] = [
-        Field(option: "--mode", value: { $0.mode.rawValue }, refusal: "DeSGD keeps a momentum per class, SGD one per worker"),
-        Field(option: "--momentum", value: { $0.momentum.rawValue }, refusal: "it moves the momentum between the workers and the server"),
-        Field(option: "--model", value: { $0.model.rawValue }, refusal: "another model has other parameters"),
-        Field(option: "--backend", value: { $0.backend.rawValue }, refusal: "the state was computed with the parent's arithmetic"),
-        Field(option: "--honest", value: { "\($0.honestWorkers)" }, refusal: "the state holds one momentum per honest worker and class"),
-        Field(option: "--byzantine", value: { "\($0.byzantineWorkers)" }, refusal: "the state holds one momentum per Byzantine worker and class"),
-        Field(option: "--f", value: { "\($0.effectiveF)" }, refusal: nil),
-        Field(option: "--partition", value: { "\($0.partition)" }, refusal: "the momenta belong to the data each worker holds"),
-        Field(option: "--batch", value: { "\($0.batchSize)" }, refusal: nil),
-        Field(option: "--beta", value: { "\($0.beta)" }, refusal: nil),
-        Field(option: "--buffer-decay", value: { "\($0.effectiveBufferDecay)" }, refusal: nil),
-        Field(option: "--gamma", value: { "\($0.gamma)" }, refusal: nil),
-        Field(option: "--lr", value: { "\($0.learningRate)" }, refusal: nil),
-        Field(option: "--weight-decay", value: { "\($0.weightDecay)" }, refusal: nil),
-        Field(option: "--rounds", value: { "\($0.rounds)" }, refusal: nil),
-        Field(option: "--classes-per-round", value: { "\($0.classesPerRound)" }, refusal: "the class sets of the rounds before the fork were drawn for it"),
-        Field(option: "--schedule", value: { $0.schedule.rawValue }, refusal: nil),
-        Field(option: "--agg", value: { $0.aggregator }, refusal: nil),
-        Field(option: "--pre", value: { $0.preAggregators.isEmpty ? "none" : $0.preAggregators }, refusal: nil),
-        Field(option: "--attack", value: { $0.attack }, refusal: nil),
-        Field(option: "--eval-every", value: { "\($0.evaluationInterval)" }, refusal: nil),
-        Field(option: "--seed", value: { "\($0.seed)" }, refusal: "the data partition is drawn from the seed"),
+        Field(.mode, option: "--mode", value: { $0.mode.rawValue }, refusal: "DeSGD keeps a momentum per class, SGD one per worker"),
+        Field(.momentum, option: "--momentum", value: { $0.momentum.rawValue }, refusal: "it moves the momentum between the workers and the server"),
+        Field(.model, option: "--model", value: { $0.model.rawValue }, refusal: "another model has other parameters"),
+        Field(.backend, option: "--backend", value: { $0.backend.rawValue }, refusal: "the state was computed with the parent's arithmetic"),
+        Field(.honestWorkers, option: "--honest", value: { "\($0.honestWorkers)" }, refusal: "the state holds one momentum per honest worker and class"),
+        Field(.byzantineWorkers, option: "--byzantine", value: { "\($0.byzantineWorkers)" }, refusal: "the state holds one momentum per Byzantine worker and class"),
+        Field(.declaredF, option: "--f", value: { "\($0.effectiveF)" }, refusal: nil),
+        Field(.partition, option: "--partition", value: { "\($0.partition)" }, refusal: "the momenta belong to the data each worker holds"),
+        Field(.batchSize, option: "--batch", value: { "\($0.batchSize)" }, refusal: nil),
+        Field(.beta, option: "--beta", value: { "\($0.beta)" }, refusal: nil),
+        Field(.bufferDecay, option: "--buffer-decay", value: { "\($0.effectiveBufferDecay)" }, refusal: nil),
+        Field(.gamma, option: "--gamma", value: { "\($0.gamma)" }, refusal: nil),
+        Field(.learningRate, option: "--lr", value: { "\($0.learningRate)" }, refusal: nil),
+        Field(.weightDecay, option: "--weight-decay", value: { "\($0.weightDecay)" }, refusal: nil),
+        Field(.rounds, option: "--rounds", value: { "\($0.rounds)" }, refusal: nil),
+        Field(.classesPerRound, option: "--classes-per-round", value: { "\($0.classesPerRound)" }, refusal: "the class sets of the rounds before the fork were drawn for it"),
+        Field(.schedule, option: "--schedule", value: { $0.schedule.rawValue }, refusal: nil),
+        Field(.aggregator, option: "--agg", value: { $0.aggregator }, refusal: nil),
+        Field(.preAggregators, option: "--pre", value: { $0.preAggregators.isEmpty ? "none" : $0.preAggregators }, refusal: nil),
+        Field(.attack, option: "--attack", value: { $0.attack }, refusal: nil),
+        Field(.evaluationInterval, option: "--eval-every", value: { "\($0.evaluationInterval)" }, refusal: nil),
+        Field(.seed, option: "--seed", value: { "\($0.seed)" }, refusal: "the data partition is drawn from the seed"),
     ]
 
     /// What `fork` changes of `parent`, in the order of ``fields``; a usage error (exit 2) naming the
@@ -80,11 +87,11 @@ public final class TraceFork {
         for f in fields {
             let (p, v) = (f.value(parent), f.value(fork))
             guard p != v else { continue }
-            if let why = f.refusal { throw .usage("\(f.option): a fork keeps the parent's \(p) (got \(v)): \(why)") }
+            if let why = f.refusal { throw .usage("\(f.setting): a fork keeps the parent's \(p) (got \(v)): \(why)") }
             out.append(.init(option: f.option, parent: p, fork: v))
         }
         if parent.data != fork.data, !(parent.data.isFashionMNIST && fork.data.isFashionMNIST) {
-            throw .usage("--synthetic/--data: a fork runs on the parent's data set (\(parent.data))")
+            throw .usage("\(Setting.syntheticImages)/\(Setting.dataDirectory): a fork runs on the parent's data set (\(parent.data))")
         }
         return out
     }
@@ -101,10 +108,10 @@ public final class TraceFork {
         let chain = reader.verifyChain()
         guard chain.holds else { throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked") }
         guard at >= reader.firstRound && at <= reader.rounds.upperBound else {
-            throw .usage("--at \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at round \(reader.firstRound)...\(reader.rounds.upperBound)")
+            throw .usage("\(Setting.forkRound) \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at round \(reader.firstRound)...\(reader.rounds.upperBound)")
         }
         guard config.rounds > at else {
-            throw .usage("--rounds \(config.rounds): a fork at round \(at) must run past it (give --rounds above \(at))")
+            throw .usage("\(Setting.rounds) \(config.rounds): a fork at round \(at) must run past it (give \(Setting.rounds) above \(at))")
         }
         let changes = try TraceFork.changes(parent: h.config, fork: config)
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
@@ -168,7 +175,7 @@ public final class TraceFork {
                 if shouldStop() { recorder.stopRequested = true }
                 progress(t + 1 - verified.start, total)
             }
-        } catch { throw .corrupted("\(recorder.path): round \(error.message)") }
+        } catch { throw .corrupted("\(recorder.path): round \(error.explanation)") }
         if let failure = recorder.failure { throw failure }
         return result.rounds < config.rounds ? .interrupted(end: result.rounds)
             : .forked(end: result.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy)
@@ -233,11 +240,11 @@ public final class TraceFork {
                                   + "(another arithmetic or an altered file)")
         }
         var state = run.simulation.captureState(round: at)
-        let options = Set(changes.map(\.option))
-        if options.contains("--agg") || options.contains("--pre") {
+        let changed = Set(changes.compactMap { c in fields.first { $0.option == c.option }?.setting })
+        if changed.contains(.aggregator) || changed.contains(.preAggregators) {
             state.aggregatorStates = state.aggregatorStates.map { _ in .empty }
         }
-        if options.contains("--attack") { state.attackStates = state.attackStates.map { _ in .empty } }
+        if changed.contains(.attack) { state.attackStates = state.attackStates.map { _ in .empty } }
         let fork: Simulation
         do {
             fork = try Simulation(config: config, dataset: dataset, expectedPartition: parent.header.partition,

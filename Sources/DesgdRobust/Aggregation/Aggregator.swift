@@ -95,8 +95,10 @@ public struct AggregatorState: Sendable, Equatable, Codable {
 /// An error in choosing or applying a rule: an unknown name or parameter, or f too large for the
 /// rule. The message names the problem and the rule's requirement.
 public struct AggregationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+    public var explanation: Explanation
+    public init(_ explanation: Explanation) { self.explanation = explanation }
+    /// The text for a caller without a command line (the command-line layer renders ``explanation``).
+    public var message: String { explanation.description }
     public var description: String { message }
 }
 

@@ -120,21 +120,25 @@ public enum AggregatorCatalogue {
     }
 
     /// A pipeline from a rule spec and a `+` chain of pre-aggregators (`none` or empty: no
-    /// pre-aggregation), as given by `--agg` and `--pre`; an error names the option it is about.
+    /// pre-aggregation); an error names the setting it is about (the rule or the pre-aggregators).
     public static func makePipeline(rule: String, pre: String) throws(AggregationError) -> AggregationPipeline {
         let made: any Aggregator
         do throws(AggregationError) {
             let ruleChain = try ComponentSpec.parseChain(rule)
             guard ruleChain.count == 1 else {
-                throw AggregationError("'\(DisplayText.quoted(rule))': --agg takes one rule; put pre-aggregators in --pre")
+                throw AggregationError(
+                    "'\(DisplayText.quoted(rule))': \(Setting.aggregator) takes one rule; "
+                        + "put pre-aggregators in \(Setting.preAggregators)")
             }
             made = try makeRule(ruleChain[0])
-        } catch { throw AggregationError(error.message.hasPrefix("'\(DisplayText.quoted(rule))': --agg") ? error.message : "--agg: " + error.message) }
+        } catch {
+            throw AggregationError(error.explanation.settings.isEmpty ? "\(Setting.aggregator): \(error.explanation)" : error.explanation)
+        }
         let stages: [any PreAggregator]
         do throws(AggregationError) {
             stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in try makePreAggregator(spec) }
         } catch {
-            throw AggregationError("--pre: " + error.message)
+            throw AggregationError("\(Setting.preAggregators): \(error.explanation)")
         }
         return AggregationPipeline(pre: stages, rule: made)
     }
@@ -230,8 +234,9 @@ public enum AggregatorCatalogue {
         text.trimmingSpaces.lowercased() == "all" ? allRuleSpecs : [text]
     }
 
-    /// Text for `--help`: one line per rule and pre-aggregator with its defaults.
-    public static var helpText: String {
+    /// The catalogue for a front end's help, rules and pre-aggregators apart: each with its
+    /// defaults on one line and its summary indented below (the front end writes the headings).
+    public static var helpText: (rules: String, preAggregators: String) {
         // The spec with its defaults, then the summary indented below it.
         func lines(_ entries: [Entry]) -> [String] {
             entries.map { entry in
@@ -239,10 +244,7 @@ public enum AggregatorCatalogue {
                 return (["  \(entry.defaultSpec)"] + helpLines(entry.summary + aliases, indent: 6)).joined(separator: "\n")
             }
         }
-        return (["Aggregation rules (--agg NAME[:key=value,...]; integer values may use n and f, e.g. krum:q=n-f-1):"]
-            + lines(rules)
-            + ["Pre-aggregators (--pre A+B+..., applied in order before the rule):"]
-            + lines(preAggregators)).joined(separator: "\n")
+        return (lines(rules).joined(separator: "\n"), lines(preAggregators).joined(separator: "\n"))
     }
 
     /// `text` broken at spaces into lines of at most 79 columns, each after `indent` spaces: an
@@ -271,7 +273,7 @@ public enum AggregatorCatalogue {
 extension Aggregator {
     /// Throws ``requirement(n:f:)`` as an ``AggregationError`` when the rule cannot run on (n, f).
     public func check(n: Int, f: Int) throws(AggregationError) {
-        if let message = requirement(n: n, f: f) { throw AggregationError(message) }
+        if let message = requirement(n: n, f: f) { throw AggregationError(Explanation(message)) }
     }
 }
 

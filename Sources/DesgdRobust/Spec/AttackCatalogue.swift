@@ -168,16 +168,17 @@ public enum AttackCatalogue {
         return try entry.make(parsed)
     }
 
-    /// `--help` text: one line per attack with its aliases and defaults, then its parameters.
+    /// The catalogue for a front end's help: one line per attack with its aliases and defaults, then
+    /// its parameters (the front end writes the heading).
     public static var helpText: String {
         // Same layout as AggregatorCatalogue.helpText: the spec with its defaults, then the summary.
-        (["Attacks (--attack NAME[:key=value,...]):"] + entries.map { entry in
+        entries.map { entry in
             let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
             let defaults = entry.examples.compactMap { try? makeAttack($0).spec }.joined(separator: " | ")
             var lines = ["  \(defaults)"] + AggregatorCatalogue.helpLines(entry.summary + aliases, indent: 6)
             lines += entry.parameters.flatMap { AggregatorCatalogue.helpLines($0, indent: 6) }
             return lines.joined(separator: "\n")
-        }).joined(separator: "\n")
+        }.joined(separator: "\n")
     }
 
     // MARK: Parameter parsing

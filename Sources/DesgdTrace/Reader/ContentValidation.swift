@@ -35,7 +35,7 @@ extension TraceHeader {
                 "formatVersion \(formatVersion.prefix(3)) disagrees with the signature's "
                     + "\(signature.major).\(signature.minor)")
         }
-        do { try config.validate() } catch { throw ParseFailure("config: \(error.message)") }
+        do { try config.validate() } catch { throw ParseFailure("config: \(error.explanation)") }
         try validateDataset()
         guard keyframeInterval >= 1 else {
             throw ParseFailure("keyframeInterval \(keyframeInterval) is not at least 1")

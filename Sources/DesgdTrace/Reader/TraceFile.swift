@@ -1,4 +1,5 @@
 import Crypto
+import DesgdNumerics
 import Foundation
 
 /// Where a trace's bytes come from: a file read with positioned reads, or memory (tests, the fuzzer).
@@ -22,7 +23,7 @@ public final class FileSource: TraceSource, @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
-            throw .io("cannot open trace \(path): \(String(cString: strerror(e)))" + (e == ENOENT ? " (record one with desgd-record)" : ""))
+            throw .io("cannot open trace \(path): \(String(cString: strerror(e)))" + Explanation(e == ENOENT ? " (record one with desgd-record)" : ""))
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

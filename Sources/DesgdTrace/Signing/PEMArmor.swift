@@ -1,3 +1,4 @@
+import DesgdNumerics
 import Foundation
 
 /// The PEM armor of private key files (RFC 7468): `-----BEGIN LABEL-----`, base64 lines,
@@ -14,7 +15,7 @@ enum PEMArmor {
         // RFC 7468 headers ("Proc-Type: 4,ENCRYPTED", …) mark an encrypted legacy key.
         if body.contains(where: { $0.contains(":") }) {
             throw .usage("\(source) is an encrypted or annotated PEM key: decrypt a copy first "
-                         + "(ssh-keygen -p, or openssl pkey)")
+                         + Explanation("(ssh-keygen -p, or openssl pkey)"))
         }
         guard let data = Data(base64Encoded: body.joined()) else {
             throw .corrupted("\(source): the PEM body is not base64")

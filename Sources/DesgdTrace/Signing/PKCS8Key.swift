@@ -1,3 +1,4 @@
+import DesgdNumerics
 /// An Ed25519 private key in PKCS#8 (RFC 5958) as RFC 8410 §7 encodes it and
 /// `openssl genpkey -algorithm ed25519` writes it: `-----BEGIN PRIVATE KEY-----` around the fixed
 /// 48-byte DER
@@ -19,7 +20,7 @@ enum PKCS8Key {
         let der = try PEMArmor.decode(text, label: label, source: source)
         guard der.count == prefix.count + 32, Array(der[0..<prefix.count]) == prefix else {
             throw .corrupted("\(source) is a PKCS#8 key but not an Ed25519 private key as RFC 8410 writes it "
-                             + "(make one with openssl genpkey -algorithm ed25519)")
+                             + Explanation("(make one with openssl genpkey -algorithm ed25519)"))
         }
         return Array(der[prefix.count...])
     }

@@ -1,3 +1,4 @@
+import DesgdNumerics
 import Foundation
 
 /// Who signed how much of a trace (traces/FORMAT.md §3.6): what `desgd-audit` prints and
@@ -35,15 +36,15 @@ public struct SignatureReport: Sendable, Codable, Equatable {
 
     /// Why `key` does not vouch for the whole file, or nil when it does: signed by that key only,
     /// every signature holds, and a final signature covers every record.
-    public func trustFailure(_ key: TracePublicKey) -> String? {
+    public func trustFailure(_ key: TracePublicKey) -> Explanation? {
         let expected = key.fingerprint
         switch status {
-        case .unsigned: return "the trace is unsigned, --trust needs a trace recorded with --sign \(expected)"
+        case .unsigned: return "the trace is unsigned, \(Setting.trustedKey) needs a trace recorded with \(Setting.signingKey) \(expected)"
         case .invalid: return "the signatures do not hold: \(problem ?? summary)"
         case .whole, .prefix:
             if signers.count > 1 { return "signed by \(signers.count) keys (\(signers.joined(separator: ", "))); a trusted trace has one signer" }
             if signers != [expected] { return "signed by \(signers.first ?? "?"), not by the trusted key \(expected)" }
-            if status == .prefix { return summary }
+            if status == .prefix { return Explanation(summary) }
             return nil
         }
     }

@@ -1,3 +1,4 @@
+import DesgdNumerics
 import Crypto
 import Foundation
 
@@ -69,7 +70,7 @@ public struct TracePublicKey: Sendable, Equatable, Hashable {
                              + "`ssh-ed25519 <base64> [comment]` "
                              + "(create keys with desgd-key generate or ssh-keygen -t ed25519)")
         }
-        do { return try TracePublicKey(raw: raw) } catch { throw .corrupted("\(source): \(error.message)") }
+        do { return try TracePublicKey(raw: raw) } catch { throw .corrupted("\(source): \(error.explanation)") }
     }
 
     /// Reads and parses a public key file (a regular file of at most ``KeyText/maximumFileSize`` bytes).
@@ -169,7 +170,7 @@ public struct TraceSigningKey: Sendable {
     public func write(to path: String) throws(TraceError) {
         let pub = path + ".pub"
         for p in [path, pub] where FileManager.default.fileExists(atPath: p) {
-            throw .io("\(p) already exists: choose another --out (a key is never overwritten)")
+            throw .io("\(p) already exists: choose another \(Setting.output) (a key is never overwritten)")
         }
         try KeyText.create(path, openSSHText(), mode: 0o600)
         try KeyText.create(pub, publicKey.openSSHLine() + "\n", mode: 0o644)
@@ -229,7 +230,7 @@ public enum KeyText {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = errno
-            if e == EEXIST { throw .io("\(path) already exists: choose another --out (a key is never overwritten)") }
+            if e == EEXIST { throw .io("\(path) already exists: choose another \(Setting.output) (a key is never overwritten)") }
             throw .io("cannot create \(path): \(String(cString: strerror(e)))")
         }
         defer { close(fd) }

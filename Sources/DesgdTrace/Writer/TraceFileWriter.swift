@@ -1,3 +1,4 @@
+import DesgdNumerics
 import Foundation
 
 /// One entry of the index record: where a record starts and how long it is (FORMAT.md §3.4).
@@ -47,7 +48,7 @@ public final class TraceFileWriter {
         let fd = open(path, flags, 0o644)
         if fd < 0 {
             let e = errno
-            if e == EEXIST { throw .io("\(path) already exists: pass --force to overwrite it, or choose another --out") }
+            if e == EEXIST { throw .io("\(path) already exists: pass \(Setting.overwrite) to overwrite it, or choose another \(Setting.output)") }
             throw .io("cannot create \(path): \(String(cString: strerror(e)))")
         }
         descriptor = fd

@@ -107,13 +107,13 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// loading data).
     public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32, checkpointInterval: Int = 0) throws(TraceError) {
         guard keyframeIntervalRange.contains(keyframeInterval) else {
-            throw .usage(SimulationError.outOfRange("--keyframe-every", keyframeInterval, keyframeIntervalRange).message)
+            throw .usage(SimulationError.outOfRange(.keyframeInterval, keyframeInterval, keyframeIntervalRange).explanation)
         }
         guard checkpointIntervalRange.contains(checkpointInterval) else {
-            throw .usage(SimulationError.outOfRange("--checkpoint-every", checkpointInterval, checkpointIntervalRange).message)
+            throw .usage(SimulationError.outOfRange(.checkpointInterval, checkpointInterval, checkpointIntervalRange).explanation)
         }
         guard compressionLevelRange.contains(compressionLevel) else {
-            throw .usage(SimulationError.outOfRange("--zstd-level", compressionLevel, compressionLevelRange).message)
+            throw .usage(SimulationError.outOfRange(.compressionLevel, compressionLevel, compressionLevelRange).explanation)
         }
     }
 
@@ -129,7 +129,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
                                        checkpointInterval: checkpointInterval)
         guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
-            throw .usage("--drift-window must be in 1...\(DriftTracker.maxWindow) (got \(driftWindow))")
+            throw .usage("\(Setting.driftWindow) must be in 1...\(DriftTracker.maxWindow) (got \(driftWindow))")
         }
         self.driftWindow = driftWindow
         self.driftRecent = driftRecent
@@ -171,7 +171,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         if let w = h.driftWindow {
             let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w, recent: h.effectiveDriftRecent)
             if let k = checkpoint, let state = try reader.checkpoint(k).driftState() {
-                do { try tracker.restore(state) } catch { throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.message)") }
+                do { try tracker.restore(state) } catch { throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.explanation)") }
             }
             drift = tracker
         }
@@ -284,7 +284,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             let tracker = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow, recent: driftRecent)
             if let forkDrift {
                 do { try tracker.restore(forkDrift) } catch {
-                    lock.withLock { _failure = .usage("the parent's drift state does not fit the fork: \(error.message)") }
+                    lock.withLock { _failure = .usage("the parent's drift state does not fit the fork: \(error.explanation)") }
                 }
             }
             drift = tracker
