@@ -26,11 +26,13 @@ public enum InterruptFlag {
 /// Runs a simulation into a trace with a progress bar (or one line per evaluation when standard
 /// error is not a terminal): the body of `desgd-record`, shared with the recording benchmark.
 extension RecordingRun {
-    public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, program: String,
+    public static func run(config: SimulationConfig, dataset: Dataset, simulation: Simulation? = nil,
+                           recorder: TraceRecorder, program: String,
                            showProgress: Bool) throws -> (SimulationResult, RecordingSummary) {
         let bar = ProgressBar(total: config.rounds, label: program)
         var lastEvaluation = ""
-        let outcome = try run(config: config, dataset: dataset, recorder: recorder, shouldStop: { InterruptFlag.isRaised }) { t, evaluation in
+        let outcome = try run(config: config, dataset: dataset, simulation: simulation, recorder: recorder,
+                              shouldStop: { InterruptFlag.isRaised }) { t, evaluation in
             guard showProgress else { return }
             if let e = evaluation {
                 lastEvaluation = "acc \(String(format: "%.2f", 100 * e.accuracy))%"

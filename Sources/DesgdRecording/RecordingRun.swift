@@ -10,9 +10,12 @@ public enum RecordingRun {
     /// ends cleanly after the round in which `shouldStop()` first returns true (the grid runner's
     /// Ctrl-C). Throws a ``SimulationError`` when the run cannot start, and the recorder's first
     /// failure as the ``TraceError`` it is (a disk error is an I/O failure, not bad input).
-    public static func run(config: SimulationConfig, dataset: Dataset, recorder: TraceRecorder, shouldStop: () -> Bool,
+    /// `simulation`: the run's simulation when the caller has built it already (to check the
+    /// configuration against the data before creating the file), built here otherwise.
+    public static func run(config: SimulationConfig, dataset: Dataset, simulation: Simulation? = nil,
+                           recorder: TraceRecorder, shouldStop: () -> Bool,
                            progress: (Int, Evaluation?) -> Void) throws -> (SimulationResult, RecordingSummary) {
-        let simulation = try Simulation(config: config, dataset: dataset)
+        let simulation = try simulation ?? Simulation(config: config, dataset: dataset)
         let result = try simulation.run(observer: recorder) { t, evaluation in
             if shouldStop() { recorder.stopRequested = true }
             progress(t, evaluation)

@@ -67,11 +67,29 @@ struct DesgdRecord: ParsableCommand {
     var at: Int?
     @Flag(help: "Print the summary as JSON.") var json = false
 
+    /// What can be checked before any file is opened: options that exclude or need each other, the
+    /// recording options' values and ranges.
+    func validate() throws {
+        let program = "desgd-record"
+        if resume != nil && fork != nil { throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
+        if at != nil && fork == nil { throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
+        if fork != nil && at == nil { throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at") }
+        if let record {
+            do { _ = try RecordingMode.parse(record) } catch {
+                throw CommandFailure.exit(program, "--record: \(error.commandLineMessage)")
+            }
+        }
+        do {
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery ?? 1, compressionLevel: zstdLevel,
+                                           checkpointInterval: checkpointEvery ?? 0)
+        } catch { throw CommandFailure.exit(program, error) }
+        if let w = driftWindow { try CommandFailure.check(program, "--drift-window", w, in: 1...DriftTracker.maxWindow) }
+    }
+
     func run() throws {
         let program = "desgd-record"
         try memory.apply(program: program)
         if let resume {
-            if fork != nil { throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
             try runResume(resume, program: program)
             return
         }
@@ -79,10 +97,10 @@ struct DesgdRecord: ParsableCommand {
             try runFork(fork, program: program)
             return
         }
-        if at != nil { throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
         let config: SimulationConfig
         let recorder: TraceRecorder
         let dataset: Dataset
+        let simulation: Simulation
         do {
             config = try options.configuration()
             // What the run will hold, before the data set is loaded or anything allocated.
@@ -106,7 +124,7 @@ struct DesgdRecord: ParsableCommand {
                 path = TracePaths.defaultPath(for: config)
             }
             // Checks the configuration against the data before creating the file.
-            _ = try Simulation(config: config, dataset: dataset)
+            simulation = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force,
                                          compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow ?? DriftTracker.defaultWindow,
                                          checkpointInterval: checkpointInterval)
@@ -118,7 +136,8 @@ struct DesgdRecord: ParsableCommand {
         InterruptFlag.install()
         let summary: RecordingSummary
         do {
-            (_, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program, showProgress: !json)
+            (_, summary) = try RecordingRun.run(config: config, dataset: dataset, simulation: simulation, recorder: recorder,
+                                                program: program, showProgress: !json)
         } catch let e as TraceError where e.kind == .io {
             // The disk failed, not the input: exit 1 (the trace holds the rounds written before).
             FileHandle.standardError.write(Data("\(program): \(DisplayText.escaped(e.commandLineMessage))\n".utf8))
