@@ -17,8 +17,20 @@ public enum Audit {
     /// (nil: their compare cells stay empty).
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
                               driftCriteria: AuditDrift.Criteria = .init(), adversary: WorstCaseSearch? = nil, rebuilder: RoundRebuilder? = nil,
+                              memoryLimit: MemoryLimit = .process,
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
         let h = reader.header, config = h.config
+        // With the worst case the recorded rule is replayed too: its column keeps the recorded
+        // metrics and gains the worst case found on the same honest messages. (A recorded
+        // pipeline with pre-aggregators, or a --pre for the compared rules, cannot be replayed
+        // as one --agg spec: its column then has no worst case.)
+        let replayRecorded = adversary != nil && pre.isEmpty && !h.aggregator.contains("+")
+        let replayer = compare.isEmpty && adversary == nil ? nil
+            : try Replayer(reader: reader, rules: (replayRecorded ? [h.aggregator] : []) + compare, pre: pre,
+                           threads: threads, skipUnrunnable: true, rebuilder: rebuilder, adversary: adversary)
+        // What it reads, and then replays, within the memory limit, before anything sized by the header.
+        try reader.checkMemory(max(memoryEstimate(reader), replayer?.memoryEstimate(rounds: reader.rounds) ?? 0),
+                               operation: "auditing it", limit: memoryLimit)
         let chain = reader.verifyChain()
         var finished = false, interrupted = false, note: String?
         switch reader.completeness {
@@ -60,21 +72,14 @@ public enum Audit {
         }
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
-        if !compare.isEmpty || adversary != nil {
-            // With the worst case the recorded rule is replayed too: its column keeps the recorded
-            // metrics and gains the worst case found on the same honest messages. (A recorded
-            // pipeline with pre-aggregators, or a --pre for the compared rules, cannot be replayed
-            // as one --agg spec: its column then has no worst case.)
-            let replayRecorded = adversary != nil && pre.isEmpty && !h.aggregator.contains("+")
-            let replayer = try Replayer(reader: reader, rules: (replayRecorded ? [h.aggregator] : []) + compare, pre: pre, threads: threads,
-                                        skipUnrunnable: true, rebuilder: rebuilder, adversary: adversary)
+        if let replayer {
             let asked = Set(compare.flatMap { AggregatorCatalogue.expand($0) }.compactMap { try? AggregatorCatalogue.makePipeline(rule: $0, pre: pre).spec })
             let specs = replayer.rules.map(\.spec).filter { !replayRecorded || $0 != h.aggregator || asked.contains($0) }
             rules += specs
             skipped = replayer.skipped
             bounds += specs.map { spec in replayer.rules.first { $0.spec == spec }.flatMap { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) } }
             for i in rows.indices { rows[i].cells += Array(repeating: nil, count: specs.count) }
-            try replayer.run(progress: { progress("replaying", $0) }) { replayed in
+            try replayer.run(memoryLimit: memoryLimit, progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
                     guard let i = rowIndex[key(r.round, r.classIndex)] else { continue }
                     if replayRecorded && r.rule == h.aggregator { rows[i].cells[0]?.worstCase = r.worstCase }
@@ -111,6 +116,14 @@ public enum Audit {
         report.drift = AuditDrift.section(report, window: h.driftWindow, recent: h.effectiveDriftRecent, criteria: driftCriteria)
         report.drift?.note = driftNote
         return report
+    }
+
+    /// An upper estimate, in bytes, of what reading the trace for its report holds at once, replays
+    /// aside (docs/bad-input.md): a round read (its payload and body) and, checking a live
+    /// federation's client messages, one aggregation's messages (s rows) and a reference decoded apart.
+    public static func memoryEstimate(_ reader: TraceReader) -> UInt64 {
+        typealias M = MemoryArithmetic
+        return M.add(reader.roundReadBytes, M.mul(reader.vectorBytes, M.add(reader.largestGroup, 2)))
     }
 
     static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil, model: ModelDrift? = nil) -> AuditReport.Cell {

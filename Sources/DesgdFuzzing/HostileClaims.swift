@@ -199,6 +199,31 @@ extension TraceMutator {
         }
     }
 
+    /// A live federation's trace on the clients' own model (format 1.6) whose header claims a model of
+    /// `parameterCount` parameters (one tensor of that many elements, in `config.clients`, `model`
+    /// and the engine's tensors alike), every digest recomputed and the index and footer rebuilt:
+    /// the header validates and the file opens, while its records still hold the recorded model's
+    /// vectors. What reads it allocates from the claim unless the memory limit stops it first
+    /// (docs/bad-input.md). Nil when the header is not such a trace's.
+    public static func claimingParameterCount(of bytes: [UInt8], _ parameterCount: Int) -> [UInt8]? {
+        var found = false
+        let out = editingJSON(of: bytes, type: .header) { json in
+            guard var config = json["config"] as? [String: Any], var clients = config["clients"] as? [String: Any],
+                  var engine = json["engine"] as? [String: Any], var model = json["model"] as? [String: Any]
+            else { return }
+            clients["parameterCount"] = parameterCount
+            config["clients"] = clients
+            json["config"] = config
+            model["parameterCount"] = parameterCount
+            model["tensors"] = [["name": "weight", "offset": 0, "shape": [parameterCount]] as [String: Any]]
+            json["model"] = model
+            engine["model"] = [["name": "weight", "shape": [parameterCount]] as [String: Any]]
+            json["engine"] = engine
+            found = true
+        }
+        return found ? out : nil
+    }
+
     /// Record `k`'s JSON changed by `edit` in place (nothing when it does not parse).
     static func editJSON(_ records: inout [Record], at k: Int, _ edit: (inout [String: Any]) -> Void) {
         guard let body = decompress(records[k].payload), body.count >= 4 else { return }

@@ -42,6 +42,10 @@ struct LiveResumption {
             throw .input(
                 "\(path) was not recorded in full from round 0: a live run continues only from its full record")
         }
+        // What the rebuild holds, within the memory limit before anything sized by the header.
+        do { try reader.checkMemory(Self.memoryEstimate(reader, window: window), operation: "resuming it") } catch {
+            throw .trace(error)
+        }
         let chain = reader.verifyChain()
         guard chain.holds else {
             throw .input("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued")
@@ -117,6 +121,18 @@ struct LiveResumption {
         } catch {
             throw .input("\(path): \(error)")
         }
+    }
+
+    /// An upper estimate, in bytes, of what the rebuild holds at once (docs/bad-input.md): keyframe
+    /// 0 read and decoded, the model and the server step restored from it (C buffer entries, the
+    /// momentum, the update and diff), the drift tracker, and a round read with one aggregation's
+    /// messages (s rows), their honest rows and mean, the aggregate, the states and the diff.
+    static func memoryEstimate(_ reader: TraceReader, window: Int) -> UInt64 {
+        typealias M = MemoryArithmetic
+        let C = M.u(reader.header.config.classes)
+        let vectors = M.add(reader.keyframeVectors, C, 6, reader.driftTrackerVectors(window: window),
+                            M.mul(2, reader.largestGroup), 10)
+        return M.add(reader.keyframeReadBytes, reader.roundReadBytes, M.mul(reader.vectorBytes, vectors))
     }
 
     /// A keyframe's stored states as the engine's, one per group (empty for groups it does not list).

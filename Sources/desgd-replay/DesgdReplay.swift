@@ -149,6 +149,9 @@ struct DesgdReplayCommand: ParsableCommand {
                 throw CommandFailure.exit(program, "round \(round) of \(trace) was recorded without vectors: export a round recorded in full, or drop --no-rebuild to rebuild it")
             }
             let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: [round], data: data, noRebuild: noRebuild, threads: threads, program: program)
+            do { try reader.checkMemory(RoundExport.memoryEstimate(reader, rebuilder: rebuilder), operation: "exporting round \(round)") } catch {
+                throw CommandFailure.exit(program, error)
+            }
             if let note = VectorRebuilding.note(rebuilder, rounds: [round], program: program) { FileHandle.standardError.write(Data(note.utf8)) }
             let bar = ProgressBar(total: rebuilder?.simulatedRounds(for: [round]) ?? 0, label: "rebuild")
             do {
@@ -194,6 +197,8 @@ struct DesgdReplayCommand: ParsableCommand {
                                         adversary: adversarySearch)
             } catch { throw CommandFailure.exit(program, error) }
         }
+        // Within the memory limit before anything is written (docs/bad-input.md).
+        do { try replayer.checkMemory(rounds: range) } catch { throw CommandFailure.exit(program, error) }
         if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
         let format: ReplayOutput.Format = csv ? .csv : json ? .json : .table
         let bar = ProgressBar(total: replayer.work(rounds: range), label: "replay")

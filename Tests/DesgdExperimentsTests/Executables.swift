@@ -24,9 +24,11 @@ enum Executables {
 
     /// Runs `name` (e.g. `desgd-record`) with `arguments` in `directory` (default: a fresh
     /// temporary one, so that nothing lands in the source tree) and waits for it.
-    static func run(_ name: String, _ arguments: [String], in workingDirectory: String? = nil) throws -> Outcome {
+    /// `executable` runs another program instead (e.g. GNU time wrapping one of ours).
+    static func run(_ name: String, _ arguments: [String], in workingDirectory: String? = nil,
+                    executable: URL? = nil) throws -> Outcome {
         let process = Process()
-        process.executableURL = directory.appendingPathComponent(name)
+        process.executableURL = executable ?? directory.appendingPathComponent(name)
         process.arguments = arguments
         let cwd = workingDirectory ?? NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: cwd, withIntermediateDirectories: true)

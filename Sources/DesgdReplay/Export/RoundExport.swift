@@ -74,11 +74,26 @@ public enum RoundExport {
         public var vectorsRebuilt: Bool
     }
 
+    /// An upper estimate, in bytes, of what ``export(_:round:to:rebuilder:memoryLimit:progress:)``
+    /// holds at once (docs/bad-input.md): the round read (its payload and body), one aggregation's
+    /// messages (s rows), their `.npy` bytes and the copy written, the aggregate and the model diff
+    /// likewise; with a rebuilder, its run.
+    public static func memoryEstimate(_ reader: TraceReader, rebuilder: RoundRebuilder? = nil) -> UInt64 {
+        typealias M = MemoryArithmetic
+        let vectors = M.add(M.mul(3, reader.largestGroup), 7)
+        let h = reader.header
+        let run = rebuilder.map { _ in h.config.memoryEstimate(driftWindow: h.driftWindow) } ?? 0
+        return M.add(reader.roundReadBytes, M.mul(reader.vectorBytes, vectors), run)
+    }
+
     /// Writes the files into `directory` (created if needed) and returns their names. A round
     /// recorded without vectors needs `rebuilder` (`progress` follows its re-simulated rounds).
     @discardableResult
     public static func export(_ reader: TraceReader, round t: Int, to directory: String, rebuilder: RoundRebuilder? = nil,
+                              memoryLimit: MemoryLimit = .process,
                               progress: (Int) -> Void = { _ in }) throws(TraceError) -> [String] {
+        try reader.checkMemory(memoryEstimate(reader, rebuilder: rebuilder), operation: "exporting round \(t)",
+                               limit: memoryLimit)
         let round = try reader.round(t)
         var rebuilt: RoundEvent?
         if !round.hasVectors {

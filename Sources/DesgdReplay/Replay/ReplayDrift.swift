@@ -24,8 +24,14 @@ struct ReplayDrift {
     static let memoryBudget = 2 << 30
 
     /// The trackers, or why there are none (over the memory budget).
-    static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift, DriftUnavailable> {
-        let window = min(max(reader.header.driftWindow ?? DriftTracker.defaultWindow, 1), DriftTracker.maxWindow)
+    /// The window the trackers use: the trace's, within 1…``DriftTracker/maxWindow``.
+    static func window(_ reader: TraceReader) -> Int {
+        min(max(reader.header.driftWindow ?? DriftTracker.defaultWindow, 1), DriftTracker.maxWindow)
+    }
+
+    /// The bytes the budget is checked against (``make(reader:rules:budget:)``).
+    static func budgetedBytes(reader: TraceReader, rules: Int) -> Int {
+        let window = window(reader)
         let groups = max(1, reader.header.groups.count)
         let floatsPerGroup = reader.header.effectiveDriftRecent == .exponential ? 5 : window + 3
         var bytes = 4
@@ -33,6 +39,23 @@ struct ReplayDrift {
             let (product, overflow) = bytes.multipliedReportingOverflow(by: factor)
             bytes = overflow ? Int.max : product
         }
+        return bytes
+    }
+
+    /// The bytes the trackers of `rules` rules take when they fit the budget (0 when replay will
+    /// report no drift): what the replay's memory estimate counts.
+    static func memoryEstimate(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> UInt64 {
+        guard budgetedBytes(reader: reader, rules: rules) <= budget else { return 0 }
+        let vectors = MemoryArithmetic.mul(MemoryArithmetic.u(rules),
+                                           reader.driftTrackerVectors(window: window(reader)))
+        return MemoryArithmetic.mul(reader.vectorBytes, vectors)
+    }
+
+    static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift, DriftUnavailable> {
+        let window = window(reader)
+        let groups = max(1, reader.header.groups.count)
+        let floatsPerGroup = reader.header.effectiveDriftRecent == .exponential ? 5 : window + 3
+        let bytes = budgetedBytes(reader: reader, rules: rules)
         guard bytes <= budget else {
             return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × \(floatsPerGroup) × d floats would take "
                 + "\(bytes / (1 << 20)) MB (budget \(budget / (1 << 20)) MB); replay fewer rules at once for drift"))

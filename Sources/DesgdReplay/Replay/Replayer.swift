@@ -173,17 +173,48 @@ public final class Replayer {
         range.count + (rebuilder?.simulatedRounds(for: range) ?? 0)
     }
 
+    /// An upper estimate, in bytes, of what ``run(rounds:memoryLimit:progress:emit:)`` holds at once
+    /// over `range`, from the header and the record table (docs/bad-input.md): a block's rounds (up
+    /// to 8 per thread) decoded, K aggregations each of s messages, the honest mean, the recorded
+    /// aggregate and up to 3 state vectors; every rule's output on each; per thread a round read (its
+    /// payload and body), the honest rows selected for the mean, a reference decoded apart and a
+    /// rule's workspace (a copy of the messages and a few vectors), with the worst case its rows and
+    /// search vectors too; every rule's carried states (3 per group); the drift trackers when replay
+    /// keeps drift (``ReplayDrift``); and with a rebuilder, its run.
+    public func memoryEstimate(rounds range: Range<Int>) -> UInt64 {
+        typealias M = MemoryArithmetic
+        let threads = M.u(threads), s = reader.largestGroup, K = reader.aggregationsPerRound
+        let block = min(M.mul(8, threads), M.u(max(1, range.count))), r = M.u(rules.count)
+        let G = M.u(max(1, reader.header.groups.count))
+        var vectors = M.add(M.mul(block, K, M.add(s, 5)), M.mul(block, r, K), M.mul(threads, M.add(M.mul(2, s), 10)),
+                            M.mul(r, G, 3))
+        if adversary != nil { vectors = M.add(vectors, M.mul(threads, M.add(s, 8))) }
+        let h = reader.header
+        let run = rebuilder.map { _ in h.config.memoryEstimate(driftWindow: h.driftWindow) } ?? 0
+        return M.add(M.mul(reader.vectorBytes, vectors), M.mul(threads, reader.roundReadBytes),
+                     ReplayDrift.memoryEstimate(reader: reader, rules: rules.count), run)
+    }
+
+    /// Throws unless ``memoryEstimate(rounds:)`` fits `limit` (``run(rounds:memoryLimit:progress:emit:)``
+    /// checks it first; a front end may check it before it writes anything).
+    public func checkMemory(rounds range: Range<Int>, limit: MemoryLimit = .process) throws(TraceError) {
+        let what = "replaying \(rules.count) rule\(rules.count == 1 ? "" : "s") on it"
+        try reader.checkMemory(memoryEstimate(rounds: range), operation: what, limit: limit)
+    }
+
     /// Replays `rounds` (default all). Rows reach `emit` in order, one round at a time;
     /// `progress(done)` counts rounds replayed and rounds re-simulated (``work(rounds:)``). Rounds
     /// recorded without vectors are rebuilt with the ``rebuilder``, or else skipped and counted.
     /// Returns the number of rounds replayed and of rounds skipped.
     @discardableResult
-    public func run(rounds range: Range<Int>? = nil, progress: (Int) -> Void = { _ in },
+    public func run(rounds range: Range<Int>? = nil, memoryLimit: MemoryLimit = .process,
+                    progress: (Int) -> Void = { _ in },
                     emit: ([ReplayRow]) -> Void) throws(TraceError) -> (replayed: Int, skipped: Int) {
         let r = range ?? reader.rounds
         guard r.lowerBound >= reader.rounds.lowerBound && r.upperBound <= reader.rounds.upperBound else {
             throw .usage("\(reader.path) holds \(reader.roundsText); \(r.lowerBound)..<\(r.upperBound) were asked for")
         }
+        try checkMemory(rounds: r, limit: memoryLimit)
         let stateful = rules.map(\.pipeline.isStateful)
         let anyStateful = stateful.contains(true)
         var states: [[Int: AggregatorState]] = Array(repeating: [:], count: rules.count)

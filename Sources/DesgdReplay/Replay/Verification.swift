@@ -27,7 +27,26 @@ public struct VerificationReport: Sendable, Equatable {
 /// compares the rebuilt model with each keyframe. Aggregations run in parallel blocks; the server
 /// step runs in round order. Stops at the first difference.
 public enum Verification {
-    public static func verify(_ reader: TraceReader, threads: Int, progress: (Int) -> Void = { _ in }) throws(TraceError) -> VerificationReport {
+    /// An upper estimate, in bytes, of what ``verify(_:threads:memoryLimit:progress:)`` holds at once,
+    /// from the header and the record table (docs/bad-input.md): keyframe 0 read and decoded with
+    /// the server state restored from it (the model, 2·C buffer entries, the momentum, the update and
+    /// diff); per thread a round read (its payload and body) with one aggregation's messages (s),
+    /// a copy a rule may make of them, its states before and after, the output and the recorded
+    /// aggregate; a block's checked rounds (4 per thread, K aggregates and a diff each) until the
+    /// server step; and a keyframe read to compare the model with.
+    public static func memoryEstimate(_ reader: TraceReader, threads: Int) -> UInt64 {
+        typealias M = MemoryArithmetic
+        let threads = M.u(max(1, threads)), s = reader.largestGroup, K = reader.aggregationsPerRound
+        let C = M.u(reader.header.config.classes), rounds = M.u(max(1, reader.roundCount))
+        let vectors = M.add(M.mul(3, C), 8, M.mul(threads, M.add(M.mul(2, s), 10)),
+                            M.mul(min(M.mul(4, threads), rounds), M.add(K, 1)), reader.keyframeVectors)
+        return M.add(M.mul(reader.vectorBytes, vectors), M.mul(threads, reader.roundReadBytes),
+                     M.mul(2, reader.keyframeReadBytes))
+    }
+
+    public static func verify(_ reader: TraceReader, threads: Int, memoryLimit: MemoryLimit = .process,
+                              progress: (Int) -> Void = { _ in }) throws(TraceError) -> VerificationReport {
+        try reader.checkMemory(memoryEstimate(reader, threads: threads), operation: "verifying it", limit: memoryLimit)
         let header = reader.header, config = header.config, d = reader.parameterCount
         var report = VerificationReport()
         let pipeline: AggregationPipeline

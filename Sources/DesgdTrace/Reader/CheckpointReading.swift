@@ -233,6 +233,9 @@ extension TraceReader {
             throw TraceError(.usage, "\(path) has \(checkpointRecords.count) checkpoints; checkpoint \(k) was asked for")
         }
         let entry = checkpointRecords[k], t = checkpointRounds[k]
+        // Its payload and body within the memory limit (what it decodes to is the run's, whose
+        // estimate the re-simulation checks; docs/bad-input.md).
+        try checkMemory(checkpointReadBytes, operation: "reading the checkpoint before round \(t)")
         do throws(ParseFailure) {
             let body = try file.body(entry, sequence: checkpointSequence[k], limit: checkpointBodyLimit,
                                      decompressor: decompressor ?? self.decompressor)

@@ -60,6 +60,8 @@ public final class TraceReader: @unchecked Sendable {
     let decoder = RecordBody.decoder()
     /// The largest body a round or keyframe of this run can have (FORMAT.md §6).
     let bodyLimit: UInt64
+    /// The largest payloads of its round, keyframe and checkpoint records (``roundReadBytes``).
+    let largestRoundPayload: UInt64, largestKeyframePayload: UInt64, largestCheckpointPayload: UInt64
 
     public convenience init(path: String) throws(TraceError) {
         try self.init(source: try FileSource(path: path))
@@ -125,6 +127,9 @@ public final class TraceReader: @unchecked Sendable {
         checkpointRecords = checkpoints.map { all[$0] }
         checkpointRounds = positions
         checkpointBodyLimit = TraceParsing.checkpointBodyLimit(header)
+        largestRoundPayload = Self.largestPayload(.round, in: all)
+        largestKeyframePayload = Self.largestPayload(.keyframe, in: all)
+        largestCheckpointPayload = Self.largestPayload(.checkpoint, in: all)
     }
 
     /// The number of round records.
@@ -170,6 +175,9 @@ public final class TraceReader: @unchecked Sendable {
             throw TraceError(.corrupted, "\(path) has no keyframe at or before round \(t)")
         }
         let entry = keyframeRecords[k]
+        // Its body, and the vectors it decodes to, within the memory limit (docs/bad-input.md).
+        try checkMemory(MemoryArithmetic.add(keyframeReadBytes, MemoryArithmetic.mul(vectorBytes, keyframeVectors)),
+                        operation: "reading keyframe \(entry.round)")
         do throws(ParseFailure) {
             let body = try file.body(entry, sequence: keyframeSequence[k], limit: bodyLimit, decompressor: decompressor)
             let parsed = try TraceParsing.keyframe(body, header: header, expectedRound: entry.round, decoder: decoder)
@@ -206,6 +214,7 @@ public final class TraceReader: @unchecked Sendable {
     /// Round `t` (in ``rounds``: the caller checked).
     func readRound(_ t: Int, decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceRound {
         let i = t - firstRound
+        try checkMemory(roundReadBytes, operation: "reading round \(t)")
         do throws(ParseFailure) {
             let body = try file.body(roundRecords[i], sequence: roundSequence[i], limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
             let parsed = try TraceParsing.round(body, header: header, expectedRound: t, decoder: decoder)
