@@ -14,11 +14,19 @@ import Foundation
 /// one round's vectors at a time while replaying.
 public enum Audit {
     /// `rebuilder` rebuilds, for the compared rules, the vectors of rounds recorded without them
-    /// (nil: their compare cells stay empty).
+    /// (nil: their compare cells stay empty). `rounds` (default: every round of the trace) limits
+    /// the rows, accuracy, summaries, replays, worst case and drift to those rounds; the integrity
+    /// part always covers the whole file (docs/commands.md, desgd-audit).
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
                               driftCriteria: AuditDrift.Criteria = .init(), adversary: WorstCaseSearch? = nil, rebuilder: RoundRebuilder? = nil,
                               memoryLimit: MemoryLimit = .process,
+                              rounds: Range<Int>? = nil,
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
+        let selected = rounds ?? reader.rounds
+        guard selected.lowerBound >= reader.rounds.lowerBound && selected.upperBound <= reader.rounds.upperBound else {
+            throw .usage("\(reader.path) holds \(reader.roundsText); "
+                + "\(selected.lowerBound)..<\(selected.upperBound) were asked for")
+        }
         let h = reader.header, config = h.config
         // With the worst case the recorded rule is replayed too: its column keeps the recorded
         // metrics and gains the worst case found on the same honest messages. (A recorded
@@ -29,7 +37,7 @@ public enum Audit {
             : try Replayer(reader: reader, rules: (replayRecorded ? [h.aggregator] : []) + compare, pre: pre,
                            threads: threads, skipUnrunnable: true, rebuilder: rebuilder, adversary: adversary)
         // What it reads, and then replays, within the memory limit, before anything sized by the header.
-        try reader.checkMemory(max(memoryEstimate(reader), replayer?.memoryEstimate(rounds: reader.rounds) ?? 0),
+        try reader.checkMemory(max(memoryEstimate(reader), replayer?.memoryEstimate(rounds: selected) ?? 0),
                                operation: "auditing it", limit: memoryLimit)
         let chain = reader.verifyChain()
         var finished = false, interrupted = false, note: String?
@@ -59,7 +67,7 @@ public enum Audit {
         var rowIndex: [Int: Int] = [:]  // round·(C+1) + class+1 → row
         var accuracy: [AuditReport.AccuracyPoint] = []
         let key = { (t: Int, c: Int) in t * (config.classes + 1) + c + 1 }
-        for t in reader.rounds {
+        for t in selected {
             guard let round = try? reader.round(t) else { continue }
             if let e = round.content.evaluation { accuracy.append(.init(round: t, accuracy: e.accuracy, loss: e.loss)) }
             for a in round.aggregations {
@@ -68,7 +76,7 @@ public enum Audit {
                 rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
                                   cells: [cell(m, distance: 0, model: round.content.drift)]))
             }
-            if t % 50 == 49 { progress("reading rounds", t + 1 - reader.firstRound) }
+            if t % 50 == 49 { progress("reading rounds", t + 1 - selected.lowerBound) }
         }
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
@@ -79,7 +87,7 @@ public enum Audit {
             skipped = replayer.skipped
             bounds += specs.map { spec in replayer.rules.first { $0.spec == spec }.flatMap { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) } }
             for i in rows.indices { rows[i].cells += Array(repeating: nil, count: specs.count) }
-            try replayer.run(memoryLimit: memoryLimit, progress: { progress("replaying", $0) }) { replayed in
+            try replayer.run(rounds: selected, memoryLimit: memoryLimit, progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
                     guard let i = rowIndex[key(r.round, r.classIndex)] else { continue }
                     if replayRecorded && r.rule == h.aggregator { rows[i].cells[0]?.worstCase = r.worstCase }
@@ -113,6 +121,8 @@ public enum Audit {
         }.prefix(10)
         var report = AuditReport(run: run, integrity: integrity, accuracy: accuracy, rules: rules, rows: rows,
                                  summaries: summaries, worstRows: Array(worst), skipped: skipped)
+        report.rounds = .init(from: selected.lowerBound, to: selected.upperBound, traceFrom: reader.rounds.lowerBound,
+                              traceTo: reader.rounds.upperBound)
         report.drift = AuditDrift.section(report, window: h.driftWindow, recent: h.effectiveDriftRecent, criteria: driftCriteria)
         report.drift?.note = driftNote
         return report

@@ -128,6 +128,10 @@ public enum AuditHTML {
         }
         out += "<li>Rounds recorded: \(i.recordedRounds) of \(r.run.configuredRounds) configured; "
         out += i.missingRounds == 0 ? "none missing.</li>\n" : "<strong>\(i.missingRounds) missing</strong>.</li>\n"
+        if let covered = r.rounds, covered.isSelection {
+            out += "<li>This report covers rounds \(e(covered.description)) (a selection): the integrity checks "
+                + "above and here cover the whole file, every other part only these rounds.</li>\n"
+        }
         out += "<li>Last digest: <code class=\"digest\">\(e(i.lastDigest))</code></li>\n"
         if let s = i.signatures {
             out += "<li\(s.status == .invalid ? " class=\"failure\"" : "")>Signatures: \(e(s.summary))</li>\n"

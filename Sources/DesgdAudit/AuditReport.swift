@@ -124,7 +124,30 @@ public struct AuditReport: Sendable, Codable, Equatable {
         public var worstCase: WorstCaseSummary? = nil
     }
 
+    /// The rounds the report covers (`desgd-audit --rounds`), `from..<to`, and the rounds the trace
+    /// holds: every part but the integrity covers only the selection.
+    public struct RoundsCovered: Sendable, Codable, Equatable {
+        public var from: Int
+        public var to: Int
+        public var traceFrom: Int
+        public var traceTo: Int
+
+        public init(from: Int, to: Int, traceFrom: Int, traceTo: Int) {
+            (self.from, self.to, self.traceFrom, self.traceTo) = (from, to, traceFrom, traceTo)
+        }
+
+        /// Fewer rounds than the trace holds.
+        public var isSelection: Bool { from != traceFrom || to != traceTo }
+
+        /// "100..<200 of 0..<3000", or "0..<3000 (all)".
+        public var description: String {
+            isSelection ? "\(from)..<\(to) of \(traceFrom)..<\(traceTo)" : "\(from)..<\(to) (all)"
+        }
+    }
+
     public var run: Run
+    /// The rounds covered (``Audit/report`` always sets it; nil: all of them).
+    public var rounds: RoundsCovered? = nil
     public var integrity: Integrity
     public var accuracy: [AccuracyPoint]
     /// Column names: the recorded rule's canonical spec, then the compared rules'.

@@ -37,6 +37,18 @@ public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
     }
 
     public static var defaultValueDescription: String { "all" }
+
+    /// The help of `--rounds`, the same in every command that takes it.
+    public static let help = "Rounds A:B (B excluded), A:, :B or T, within the trace's rounds (default: all)."
+
+    /// `--rounds` resolved against a trace's rounds (nil: all of them); a selection outside them is
+    /// exit 2 with one line naming what the trace holds, for every command alike.
+    public static func resolve(_ selection: RoundSelection?, in reader: TraceReader, trace: String,
+                               program: String) throws -> Range<Int> {
+        do { return try (selection ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace) } catch {
+            throw CommandFailure.exit(program, error)
+        }
+    }
 }
 
 /// Opens a trace for a front end: every failure is one line and exit code 2.

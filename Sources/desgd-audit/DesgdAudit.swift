@@ -23,9 +23,12 @@ struct DesgdAuditCommand: ParsableCommand {
           desgd-audit traces/run.trace
           desgd-audit traces/run.trace --compare geomed,trmean --html report.html
           desgd-audit traces/run.trace --compare all --csv > audit.csv
+          desgd-audit traces/run.trace --rounds 100:200 --compare geomed --json
           desgd-audit traces/run.trace --trust lab.key.pub
           desgd-audit traces/run.trace --adversary worst --compare geomed --html report.html
           desgd-audit traces/parent.trace traces/parent-fork1000-agg=geomed.trace traces/parent-fork1000-lr=0.05.trace --html family.html
+
+        Rounds (--rounds A:B, as for desgd-replay): the per-round sections, the summaries, the --compare replays (and the rebuilding of rounds without vectors), the worst case and the drift section cover only rounds A..<B, in every output; the integrity part (digest chain, signatures, how the trace ended) still covers the whole file, and every output names the rounds covered (text "rounds", CSV "# rounds:", JSON "rounds"). Accuracy and drift are the recorded values in those rounds; a collapse onset needs two evaluations inside the selection, so none is counted at its start. A compared stateful rule starts from its initial state at A, as in desgd-replay --rounds. Fork families do not take --rounds.
 
         Live federations (docs/federation.md): the report names the engine (Flower's version, the clients' registered keys) and checks every recorded message against its client's key ("clients  N client messages verified …"; a message that fails exits 1).
 
@@ -42,6 +45,9 @@ struct DesgdAuditCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The trace file; or PARENT FORK…: a trace and forks of it, side by side.", valueName: "trace"))
     var traces: [String]
     var trace: String { traces[0] }
+    @Option(help: ArgumentHelp(RoundSelection.help
+                               + " The per-round sections, summaries, --compare, the worst case and drift cover only these; the integrity part covers the whole file."))
+    var rounds: RoundSelection?
     @Option(help: "Rules to compare with the recorded one: a comma-separated list or all. Each spec: \(SpecLimits.summary).")
     var compare: String?
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each compared rule (\(SpecLimits.summary)).") var pre = ""
@@ -87,6 +93,10 @@ struct DesgdAuditCommand: ParsableCommand {
         }
         try adversary.check(budget: budget, program: program)
         if traces.count > 1 {
+            if rounds != nil {
+                throw CommandFailure.exit(
+                    program, "--rounds goes with the audit of one trace, not with a fork family (PARENT FORK…): audit one branch with --rounds")
+            }
             if adversary == .worst {
                 throw CommandFailure.exit(program, "--adversary worst audits one trace: give one TRACE")
             }
@@ -117,7 +127,7 @@ struct DesgdAuditCommand: ParsableCommand {
         let reader = try TraceOpening.open(trace, program: program)
         let specs = compare.map { AggregatorCatalogue.splitList($0) } ?? []
         let replays = !specs.isEmpty || adversary == .worst
-        let all = reader.rounds
+        let selected = try RoundSelection.resolve(rounds, in: reader, trace: trace, program: program)
         if !specs.isEmpty {
             // The rules are checked before a data set is loaded to rebuild vectors for them.
             do { _ = try Replayer(reader: reader, rules: specs, pre: pre, threads: threads, skipUnrunnable: true) } catch {
@@ -125,13 +135,13 @@ struct DesgdAuditCommand: ParsableCommand {
             }
         }
         let rebuilder = !replays ? nil
-            : try VectorRebuilding.rebuilder(reader, rounds: all, data: data, noRebuild: noRebuild, threads: threads, program: program)
-        if let note = VectorRebuilding.note(rebuilder, rounds: all, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
-        let bar = ProgressBar(total: reader.roundCount + (rebuilder?.simulatedRounds(for: all) ?? 0), label: "audit")
+            : try VectorRebuilding.rebuilder(reader, rounds: selected, data: data, noRebuild: noRebuild, threads: threads, program: program)
+        if let note = VectorRebuilding.note(rebuilder, rounds: selected, program: program) { FileHandle.standardError.write(Data(note.utf8)) }
+        let bar = ProgressBar(total: selected.count + (rebuilder?.simulatedRounds(for: selected) ?? 0), label: "audit")
         let report: AuditReport
         do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,
                                       driftCriteria: .init(collapseDrop: collapseDrop, persistenceThreshold: persistenceThreshold),
-                                      adversary: adversary.search(budget: budget), rebuilder: rebuilder) { _, done in bar.update(done) } } catch {
+                                      adversary: adversary.search(budget: budget), rebuilder: rebuilder, rounds: selected) { _, done in bar.update(done) } } catch {
             guard error.kind != .mismatch else { throw VectorRebuilding.failure(error, program: program) }
             // Here the rules come from --compare.
             let message = error.explanation.commandLine(renaming: [.aggregator: "--compare"])

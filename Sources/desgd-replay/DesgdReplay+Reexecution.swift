@@ -70,9 +70,9 @@ extension DesgdReplayCommand {
 
     func runReexecution(_ reader: TraceReader, descent: ForkDescent.Outcome?, program: String) throws {
         let share = segment ?? SegmentShare(argument: "1/1")!
-        let segments: [Reexecution.Segment], dataset: Dataset, range: Range<Int>
+        let range = try RoundSelection.resolve(rounds, in: reader, trace: trace, program: program)
+        let segments: [Reexecution.Segment], dataset: Dataset
         do {
-            range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace)
             let all = try Reexecution.segments(of: reader, rounds: fromStart ? reader.firstRound..<range.upperBound : range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)

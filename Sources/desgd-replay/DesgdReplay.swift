@@ -58,7 +58,7 @@ struct DesgdReplayCommand: ParsableCommand {
     @Option(name: .customLong("pre"), help: "Pre-aggregators applied before each rule, e.g. bucketing:s=2 or nnm (\(SpecLimits.summary)).")
     var pre = ""
     @Option(name: .customLong("f"), help: "The f the rules are told, 0...the trace's number of workers (default: the trace's f).") var declaredF: Int?
-    @Option(help: "Rounds A:B (B excluded), A:, :B or T, within the trace's rounds (default: all).") var rounds: RoundSelection?
+    @Option(help: ArgumentHelp(RoundSelection.help)) var rounds: RoundSelection?
     @Flag(help: "Rows as CSV.") var csv = false
     @Flag(help: "Rows and summary as JSON.") var json = false
     @Flag(help: "Re-run the recorded rule on every round and check aggregates and model diffs bit for bit.") var verify = false
@@ -177,10 +177,7 @@ struct DesgdReplayCommand: ParsableCommand {
             return
         }
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
-        let range: Range<Int>
-        do { range = try (rounds ?? RoundSelection(argument: ":")!).range(in: reader.rounds, trace: trace) } catch {
-            throw CommandFailure.exit(program, error)
-        }
+        let range = try RoundSelection.resolve(rounds, in: reader, trace: trace, program: program)
         let adversarySearch = adversary.search(budget: budget)
         var replayer: Replayer
         do {
@@ -205,18 +202,19 @@ struct DesgdReplayCommand: ParsableCommand {
         var summary = ReplaySummaryBuilder()
         var first = true
         let worst = adversary == .worst
+        let labels = RuleLabels(replayer.rules.map(\.spec))
         emit(ReplayOutput.begin(format, trace: trace, rules: replayer.rules.map(\.spec), worstCase: worst))
         let counts: (replayed: Int, skipped: Int)
         do {
             counts = try replayer.run(rounds: range, progress: { bar.update($0) }) { rows in
                 summary.add(rows)
-                emit(ReplayOutput.rows(rows, format: format, first: first, worstCase: worst))
+                emit(ReplayOutput.rows(rows, format: format, first: first, worstCase: worst, labels: labels))
                 first = first && rows.isEmpty
             }
         } catch { throw VectorRebuilding.failure(error, program: program) }
         let summaries = summary.summaries()
         emit(ReplayOutput.end(format, summaries: summaries, replayed: counts.replayed, skippedRounds: counts.skipped,
-                              skippedRules: replayer.skipped))
+                              skippedRules: replayer.skipped, labels: labels, fileText: [reader.header.aggregator]))
         if let note = replayer.driftNote { FileHandle.standardError.write(Data("desgd-replay: \(note)\n".utf8)) }
         for s in summaries {
             guard let w = s.worstCase, !w.exceededRounds.isEmpty else { continue }

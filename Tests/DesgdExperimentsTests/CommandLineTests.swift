@@ -97,6 +97,10 @@ import Testing
             BadInput("desgd-audit", [s, "--threads", "0"], "--threads", "desgd-audit: --threads must be in 1...256 (got 0)"),
             BadInput("desgd-audit", [s, "--data", "/tmp"], "--data", "desgd-audit: --data goes with --compare or --adversary worst"),
             BadInput("desgd-audit", [s, "--budget", "100"], "--budget", "desgd-audit: --budget goes with --adversary worst"),
+            BadInput("desgd-replay", [s, "--agg", "mean", "--rounds", "2:9"], "--rounds", "desgd-replay: \(s) holds rounds 0..<3 (--rounds 0:3); 2:9 is outside"),
+            BadInput("desgd-audit", [s, "--rounds", "2:9"], "--rounds", "desgd-audit: \(s) holds rounds 0..<3 (--rounds 0:3); 2:9 is outside"),
+            BadInput("desgd-audit", [s, "--rounds", "1:x"], "--rounds", "desgd-audit: The value '1:x' is invalid for '--rounds <rounds>' (see desgd-audit --help)"),
+            BadInput("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--rounds", "1:2"], "--rounds", "desgd-audit: --rounds goes with the audit of one trace, not with a fork family (PARENT FORK…): audit one branch with --rounds"),
             BadInput("desgd-audit", [s, "--recover-to", "70"], "--recover-to", "desgd-audit: --recover-to goes with a fork family: give PARENT FORK…"),
             BadInput("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--recover-to", "101"], "--recover-to", "desgd-audit: --recover-to must be in 0...100 (test accuracy in %; got 101.0)"),
             BadInput("desgd-audit", [CommandLineTests.parentSample, CommandLineTests.forkSample, "--recover-to", "70", "--recover-within", "2"], "--recover-to", "desgd-audit: --recover-within and --recover-to exclude each other: choose one"),
@@ -193,6 +197,82 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory + "/out/agg0_messages.npy"))
         let refused = try Executables.run("desgd-replay", [trace, "--export", directory + "/out", "--round", "3", "--no-rebuild"])
         #expect(refused.status == 2 && refused.standardError.contains("recorded without vectors"))
+    }
+
+    /// A short synthetic trace recorded into a fresh directory (removed by the caller).
+    static func shortTrace(rounds: Int, extra: [String] = []) throws -> (directory: String, trace: String) {
+        let directory = NSTemporaryDirectory() + "desgd-cli-\(UUID().uuidString)"
+        let record = try Executables.run("desgd-record", ["--synthetic", "300", "--honest", "10", "--byzantine", "1", "--batch", "4",
+                                                          "--rounds", String(rounds), "--eval-every", "1", "--threads", "1",
+                                                          "--out", "t.trace"] + extra,
+                                         in: directory)
+        #expect(record.status == 0, "\(record.standardError)")
+        return (directory, directory + "/t.trace")
+    }
+
+    /// Every text table of desgd-replay and desgd-audit fits a 120-column terminal (counting
+    /// Unicode scalars, so characters too) with every rule, with long specs that share a name, and with the worst case:
+    /// rules appear by label, with a legend of their full specs (docs/commands.md).
+    @Test func textTablesFitInOneHundredTwentyColumns() throws {
+        // SGD: one aggregation of all 11 workers per round, so that every rule of the list can run.
+        let (directory, trace) = try Self.shortTrace(rounds: 3, extra: ["--mode", "sgd"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let longSpecs = "geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean,geomed:iters=50,mkrum:q=n-f-2,m=n-f,krum:q=n-f-1,"
+            + "trmean:b=f,cclip:tau=5,iters=3,clustering"
+        let runs: [(String, [String])] = [
+            ("desgd-replay", [trace, "--agg", "all", "--threads", "2"]),
+            ("desgd-replay", [trace, "--agg", longSpecs, "--threads", "2"]),
+            ("desgd-replay", [trace, "--agg", longSpecs, "--pre", "bucketing:s=2", "--threads", "2"]),
+            ("desgd-replay", [trace, "--agg", "geomed,geomed:iters=50,krum", "--adversary", "worst", "--budget", "80", "--threads", "2"]),
+            ("desgd-audit", [trace, "--compare", longSpecs, "--threads", "2"]),
+            ("desgd-audit", [trace, "--compare", "all", "--threads", "2"]),
+            ("desgd-audit", [trace, "--compare", "geomed,geomed:iters=50", "--adversary", "worst", "--budget", "80", "--threads", "2"]),
+        ]
+        for (program, arguments) in runs {
+            let outcome = try Executables.run(program, arguments)
+            #expect(outcome.status == 0, "\(program) \(arguments): \(outcome.standardError)")
+            let text = String(decoding: outcome.standardOutput, as: UTF8.self)
+            #expect(text.split(separator: "\n").count > 10)
+            // Unicode scalars: at least the characters (λ̂ is one character, two scalars).
+            for line in text.split(separator: "\n") {
+                #expect(line.unicodeScalars.count <= 120, "\(program) \(arguments.dropFirst()): \(line.unicodeScalars.count) scalars: \(line)")
+            }
+            if arguments.contains(longSpecs) {
+                // Labels in the tables, the full specs once in the legend.
+                #expect(text.contains("geomed#1") && text.contains("geomed#2"), "\(text)")
+                #expect(text.contains("geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean"))
+            }
+        }
+        // CSV keeps the full specs.
+        let csv = try Executables.run("desgd-audit", [trace, "--compare", longSpecs, "--csv", "--threads", "2"])
+        #expect(csv.status == 0, "\(csv.standardError)")
+        #expect(String(decoding: csv.standardOutput, as: UTF8.self).contains("\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean gap\""))
+    }
+
+    /// `desgd-audit --rounds A:B`: the rows, accuracy and compared columns of those rounds only, in
+    /// CSV and JSON, the integrity still of the whole file, and the rounds named in each output.
+    @Test func auditRoundsSelectsRounds() throws {
+        let (directory, trace) = try Self.shortTrace(rounds: 5)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let csv = try Executables.run("desgd-audit", [trace, "--rounds", "1:3", "--compare", "trmean", "--csv", "--threads", "2"])
+        #expect(csv.status == 0, "\(csv.standardError)")
+        let lines = String(decoding: csv.standardOutput, as: UTF8.self).split(separator: "\n")
+        #expect(lines.contains("# rounds: 1..<3 of 0..<5"))
+        let rows = lines.filter { !$0.hasPrefix("#") }.dropFirst()
+        #expect(!rows.isEmpty && Set(rows.map { $0.split(separator: ",")[0] }) == ["1", "2"], "\(rows)")
+        let json = try Executables.run("desgd-audit", [trace, "--rounds", "3:", "--compare", "trmean", "--json", "--threads", "2"])
+        #expect(json.status == 0, "\(json.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: json.standardOutput) as? [String: Any])
+        let covered = try #require(report["rounds"] as? [String: Int])
+        #expect(covered == ["from": 3, "to": 5, "traceFrom": 0, "traceTo": 5])
+        let jsonRows = try #require(report["rows"] as? [[String: Any]])
+        #expect(!jsonRows.isEmpty && Set(jsonRows.compactMap { $0["round"] as? Int }) == [3, 4])
+        #expect(jsonRows.allSatisfy { ($0["cells"] as? [Any])?.count == 2 })
+        let accuracy = try #require(report["accuracy"] as? [[String: Any]])
+        #expect(Set(accuracy.compactMap { $0["round"] as? Int }) == [3, 4])
+        #expect((report["integrity"] as? [String: Any])?["recordedRounds"] as? Int == 5)
+        let text = try Executables.run("desgd-audit", [trace, "--rounds", "2"])
+        #expect(text.status == 0 && String(decoding: text.standardOutput, as: UTF8.self).contains("\nrounds     2..<3 of 0..<5 selected"))
     }
 
     static let commands: [[String]] = [

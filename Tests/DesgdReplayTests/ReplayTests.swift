@@ -154,6 +154,21 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         #expect(ReplayOutput.rows(rows, format: .json, first: true).components(separatedBy: "\"nonFinite\":true").count == 4)
     }
 
+    /// Table labels: the rule's name (a pipeline's stage names), numbered when specs share one; a
+    /// `+` inside an expression is not a stage; the legend keeps the full spec and fits 120 columns.
+    @Test func ruleLabels() {
+        let specs = ["geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean", "trmean:b=f", "geomed:nu=1e-06,iters=50,tol=1e-06,start=mean",
+                     "bucketing:s=2+krum:q=n-f+1", "trmean:b=f"]
+        let labels = RuleLabels(specs)
+        #expect(labels.labels == ["geomed#1", "trmean", "geomed#2", "bucket+krum"])
+        #expect(labels.label("krum:q=n-f-1") == "krum" && labels.width == 11)
+        let legend = labels.legend()
+        #expect(legend.count == 5 && legend[1] == "  geomed#1     geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean")
+        let long = RuleLabels([(0..<20).map { "krum:q=n-f-\($0)" }.joined(separator: "+")]).legend()
+        #expect(long.count > 2 && long.allSatisfy { $0.count <= 120 }, "\(long)")
+        #expect(TextFormat.wrap("a b c", width: 3, indent: " ") == "a b\n c")
+    }
+
     @Test func ruleLists() {
         #expect(AggregatorCatalogue.splitList("geomed, trmean:b=2,mkrum:q=n-f-2,m=n-f") == ["geomed", "trmean:b=2", "mkrum:q=n-f-2,m=n-f"])
     }

@@ -129,27 +129,34 @@ public struct ReplaySummaryBuilder {
 public enum ReplayOutput {
     public enum Format: String, Sendable { case table, csv, json }
 
-    static let tableHeader = ["round", "class", "rule", "gap", "Δ_S", "λ̂", "bound", "κ̂", "cosine", "byz", "to recorded", "persist.", "model drift", "flag"]
-    static let widths = [6, 5, 28, 10, 10, 10, 8, 10, 8, 7, 11, 8, 11, 7]
-
-    static func fixed(_ cells: [String], worstCase: Bool = false) -> String {
-        let w = worstCase ? Array(widths.dropLast()) + worstWidths + [widths.last!] : widths
-        return TextFormat.withoutTrailingWhitespace(cells.enumerated().map { c, s in
-            let pad = String(repeating: " ", count: max(0, w[c] - s.count))
-            return c == 2 ? s + pad : pad + s
-        }.joined(separator: "  "))
+    /// The table's columns (docs/commands.md): each rule by its label (``RuleLabels``), and, to fit
+    /// in ``TextFormat/lineWidth`` columns, without Δ_S (gap / λ̂, the same for every rule of an
+    /// aggregation) and the bound (the summary's); with `--adversary worst` the worst-case columns
+    /// take the place of cosine, Byzantine share, distance and drift. CSV and JSON have them all.
+    static func columns(worstCase: Bool, ruleWidth: Int) -> (header: [String], widths: [Int]) {
+        worstCase
+            ? (["round", "class", "rule", "gap", "λ̂", "κ̂", "worst λ̂", "/bound", "flag", "found by"],
+               [5, 5, ruleWidth, 9, 9, 9, 9, 7, 10, 0])
+            : (["round", "class", "rule", "gap", "λ̂", "κ̂", "cosine", "byz", "to rec.", "persist.", "drift",
+                "flag"],
+               [5, 5, ruleWidth, 9, 9, 9, 7, 9, 9, 8, 9, 0])
     }
 
-    /// The worst-case columns (`--adversary worst`), before the flag column.
-    static let worstTableHeader = ["worst λ̂", "/bound", "found by"]
-    static let worstWidths = [10, 7, 18]
+    /// Cells padded to the widths of ``columns(worstCase:ruleWidth:)``: the rule, the flag and the
+    /// worst case's family left-aligned after two spaces; numbers right-aligned after one space,
+    /// in columns as wide as their longest form (`-1.234e-05`), so that they never touch.
+    static func fixed(_ cells: [String], worstCase: Bool, ruleWidth: Int) -> String {
+        let (header, widths) = columns(worstCase: worstCase, ruleWidth: ruleWidth)
+        let text: Set<String> = ["rule", "flag", "found by"]
+        return TextFormat.withoutTrailingWhitespace(cells.enumerated().map { c, s in
+            let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
+            let separator = c == 0 ? "" : text.contains(header[c]) || c == 1 ? "  " : " "
+            return separator + (text.contains(header[c]) ? s + pad : pad + s)
+        }.joined())
+    }
+
     static let worstCSVHeader = ["worst_gap", "worst_lambda", "worst_kappa", "worst_bound_ratio", "worst_exceeds_bound",
                                  "worst_at_reach", "worst_family", "worst_evaluations"]
-
-    /// A row's cells with the worst-case ones inserted before the flag.
-    static func withWorstCase(_ cells: [String], _ w: WorstCase?) -> [String] {
-        Array(cells.dropLast()) + [TextFormat.number(w?.lambda), TextFormat.number(w?.boundRatio), w?.family ?? ""] + [cells.last!]
-    }
 
     static func worstCSVCells(_ w: WorstCase?) -> [String] {
         guard let w else { return Array(repeating: "", count: worstCSVHeader.count) }
@@ -157,12 +164,19 @@ public enum ReplayOutput {
                 w.exceedsBound ? "1" : "0", w.atReach ? "1" : "0", TextFormat.csvField(w.family), String(w.evaluations)]
     }
 
-    /// Text before the first row; `worstCase`: the rows carry worst-case columns.
+    /// Text before the first row; `worstCase`: the rows carry worst-case columns. The table starts
+    /// with the legend of the rules' labels (``RuleLabels``).
     public static func begin(_ format: Format, trace: String, rules: [String], worstCase: Bool = false) -> String {
         switch format {
         case .table:
-            return fixed(worstCase ? Array(tableHeader.dropLast()) + worstTableHeader + [tableHeader.last!] : tableHeader,
-                         worstCase: worstCase) + "\n"
+            let labels = RuleLabels(rules)
+            let note = worstCase
+                ? "worst λ̂ = the worst case found, /bound = its ratio to the proven bound"
+                : "persist. = windowed drift persistence, drift = model drift from the honest shadow"
+            let lines = labels.legend() + [TextFormat.wrap(note + "; Δ_S, bound and more in the CSV and JSON outputs"), ""]
+            let header = columns(worstCase: worstCase, ruleWidth: labels.width).header
+            return (rules.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
+                + fixed(header, worstCase: worstCase, ruleWidth: labels.width) + "\n"
         case .csv:
             return (["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
                     "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound", "non_finite",
@@ -182,18 +196,24 @@ public enum ReplayOutput {
     }
 
     /// The lines of some rows; `first` tells whether they are the first rows written (JSON commas).
-    public static func rows(_ rows: [ReplayRow], format: Format, first: Bool, worstCase: Bool = false) -> String {
+    /// `labels`: the rules' labels in the table (default: from these rows' rules, in order; pass
+    /// the ones ``begin(_:trace:rules:worstCase:)`` printed).
+    public static func rows(_ rows: [ReplayRow], format: Format, first: Bool, worstCase: Bool = false,
+                            labels: RuleLabels? = nil) -> String {
         switch format {
         case .table:
+            let labels = labels ?? RuleLabels(rows.map(\.rule))
             return rows.map { r in
                 let m = r.metrics
-                let cells = [String(r.round), r.classIndex >= 0 ? String(r.classIndex) : "all", r.rule, TextFormat.number(m.gap),
-                              TextFormat.number(m.honestDiameter), TextFormat.number(m.lambda), TextFormat.number(m.bound),
-                              TextFormat.number(m.kappa), TextFormat.number(m.cosine),
-                              TextFormat.number(m.byzantineWeight ?? m.byzantineCoordinateShare), TextFormat.number(r.distanceToRecorded),
+                let head = [String(r.round), r.classIndex >= 0 ? String(r.classIndex) : "all", labels.label(r.rule),
+                            TextFormat.number(m.gap), TextFormat.number(m.lambda), TextFormat.number(m.kappa)]
+                let w = r.worstCase, byzantine = m.byzantineWeight ?? m.byzantineCoordinateShare
+                let cells = worstCase
+                    ? head + [TextFormat.number(w?.lambda), TextFormat.number(w?.boundRatio), flags(r), w?.family ?? ""]
+                    : head + [TextFormat.number(m.cosine), TextFormat.number(byzantine), TextFormat.number(r.distanceToRecorded),
                               TextFormat.number(m.drift?.windowPersistence), TextFormat.number(r.modelDrift?.displacement),
                               flags(r)]
-                return fixed(worstCase ? withWorstCase(cells, r.worstCase) : cells, worstCase: worstCase) + "\n"
+                return fixed(cells, worstCase: worstCase, ruleWidth: labels.width) + "\n"
             }.joined()
         case .csv:
             return rows.map { r in
@@ -214,30 +234,42 @@ public enum ReplayOutput {
         }
     }
 
-    /// The worst-case summary (`--adversary worst`) of replay and audit: a table per rule of the
-    /// recorded λ̂, the worst λ̂ found and its ratio to the bound, then a loud line for every rule
-    /// whose worst case exceeded its bound. Empty without worst cases.
-    public static func worstCaseLines(_ items: [(rule: String, bound: Double?, recorded: SeriesStatistics, worst: WorstCaseSummary)]) -> [String] {
+    /// The worst-case summary (`--adversary worst`) of replay and audit: a table per rule (by its
+    /// label) of the recorded λ̂, the worst λ̂ found and its ratio to the bound, then a loud line for
+    /// every rule whose worst case exceeded its bound. Empty without worst cases.
+    public static func worstCaseLines(
+        _ items: [(rule: String, bound: Double?, recorded: SeriesStatistics, worst: WorstCaseSummary)],
+        labels: RuleLabels? = nil
+    ) -> [String] {
         guard !items.isEmpty else { return [] }
-        var out = ["", "Worst case: on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound"]
-        out.append(TextFormat.table(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
-                                     "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound", "above bound", "at reach", "found most by"],
-                                    items.map { i in
+        let labels = labels ?? RuleLabels(items.map(\.rule))
+        var out = ["", TextFormat.wrap("Worst case: on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound")]
+        let approach = "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound"
+        out.append(TextFormat.panels(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
+                                      approach, "above bound", "at reach", "found most by"],
+                                     items.map { i -> [String] in
             let w = i.worst
-            return [i.rule, TextFormat.number(i.bound), TextFormat.number(i.recorded.p50), TextFormat.number(w.lambda.p50),
+            let found: String = w.families.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                .first.map { "\($0.key) (\($0.value))" } ?? ""
+            return [labels.label(i.rule), TextFormat.number(i.bound), TextFormat.number(i.recorded.p50),
+                    TextFormat.number(w.lambda.p50),
                     TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max), TextFormat.number(w.boundRatio.p50),
                     TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count), String(w.exceededRounds.count),
-                    String(w.atReachRounds), w.families.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.first.map { "\($0.key) (\($0.value))" } ?? ""]
-        }))
+                    String(w.atReachRounds), found]
+        }, units: [2, 3, 2, 3, 1]))
         for i in items where !i.worst.exceededRounds.isEmpty {
             let r = i.worst.exceededRounds
-            out.append("WORST CASE ABOVE THE PROVEN BOUND: \(i.rule) in rounds \(r.prefix(20).map(String.init).joined(separator: ", "))\(r.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound")
+            out.append(TextFormat.wrap("WORST CASE ABOVE THE PROVEN BOUND: \(labels.label(i.rule)) in rounds \(r.prefix(20).map(String.init).joined(separator: ", "))\(r.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound"))
         }
         return out
     }
 
-    /// Text after the last row: the summary per rule (and the JSON's closing).
-    public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int, skippedRules: [String]) -> String {
+    /// Text after the last row: the summary per rule (and the JSON's closing). `labels`: the rules'
+    /// labels in the table (default: from the summaries, in order).
+    /// `fileText`: strings from the trace the lines may quote (the recorded rule's spec, in the
+    /// reasons of `skippedRules`), never broken when lines are wrapped (``TextFormat/atom(_:)``).
+    public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int, skippedRules: [String],
+                           labels: RuleLabels? = nil, fileText: [String] = []) -> String {
         switch format {
         case .json:
             struct Tail: Encodable {
@@ -252,41 +284,46 @@ public enum ReplayOutput {
         case .csv:
             return ""
         case .table:
+            let labels = labels ?? RuleLabels(summaries.map(\.rule))
+            let wrap = { (text: String) in TextFormat.wrap(text, indent: "  ", keepWhole: fileText) }
             var out = ["", "Summary: \(replayed) rounds replayed" + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
-            if !skippedRules.isEmpty { out.append("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; ")) }
-            out.append(TextFormat.table(
+            if !skippedRules.isEmpty { out.append(wrap("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; "))) }
+            out.append(TextFormat.panels(
                 ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz", "to recorded", "flagged", "non-finite"],
-                summaries.map { s in
-                    [s.rule, TextFormat.number(s.bound)] + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda)
-                        + [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean), TextFormat.number(s.distanceToRecorded.mean),
-                           String(s.flaggedRounds.count), String(s.nonFiniteRounds.count)]
-                }))
+                summaries.map { (s: ReplayRuleSummary) -> [String] in
+                    let head: [String] = [labels.label(s.rule), TextFormat.number(s.bound)]
+                    let tail: [String] = [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean),
+                                          TextFormat.number(s.distanceToRecorded.mean), String(s.flaggedRounds.count),
+                                          String(s.nonFiniteRounds.count)]
+                    return head + TextFormat.statistics(s.gap) + TextFormat.statistics(s.lambda) + tail
+                }, units: [1, 5, 5, 3, 2]))
             if summaries.contains(where: { $0.finalModelDrift != nil }) {
                 out.append("")
-                out.append("Drift, open loop along the recorded inputs (persistence = ‖Σe‖ / Σ‖e‖ over each class's last W aggregations; model drift = ‖η·Σ(u − u_honest)‖ from the honest shadow)")
-                out.append(TextFormat.table(["rule", "window persist. p50", "p90", "max", "model drift", "/ shadow", "model persist."], summaries.map { s in
-                    [s.rule, TextFormat.number(s.windowPersistence?.p50), TextFormat.number(s.windowPersistence?.p90),
+                out.append(TextFormat.wrap("Drift, open loop along the recorded inputs (persistence = ‖Σe‖ / Σ‖e‖ over each class's last W aggregations; model drift = ‖η·Σ(u − u_honest)‖ from the honest shadow)"))
+                out.append(TextFormat.panels(["rule", "window persist. p50", "p90", "max", "model drift", "/ shadow", "model persist."], summaries.map { s in
+                    [labels.label(s.rule), TextFormat.number(s.windowPersistence?.p50), TextFormat.number(s.windowPersistence?.p90),
                      TextFormat.number(s.windowPersistence?.max), TextFormat.number(s.finalModelDrift?.displacement),
                      TextFormat.number(s.finalModelDrift?.relative), TextFormat.number(s.finalModelDrift?.persistence)]
-                }))
+                }, units: [3, 3]))
             }
-            out += worstCaseLines(summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } })
+            out += worstCaseLines(summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } }, labels: labels)
             out.append("")
-            out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂): " + summaries.map { s in
-                "\(s.rule): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
-                    .joined(separator: ", ")
-            }.joined(separator: "; "))
+            out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂):")
+            for s in summaries {
+                out.append(wrap("  \(labels.label(s.rule)): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
+                    .joined(separator: ", ")))
+            }
             for s in summaries where !s.nonFiniteRounds.isEmpty {
-                out.append("\(s.rule): non-finite metrics (NaN or ±∞, left out of the statistics) in \(s.nonFiniteRounds.count) aggregation\(s.nonFiniteRounds.count == 1 ? "" : "s"), rounds "
-                    + s.nonFiniteRounds.prefix(20).map(String.init).joined(separator: ", ") + (s.nonFiniteRounds.count > 20 ? ", …" : ""))
+                out.append(wrap("\(labels.label(s.rule)): non-finite metrics (NaN or ±∞, left out of the statistics) in \(s.nonFiniteRounds.count) aggregation\(s.nonFiniteRounds.count == 1 ? "" : "s"), rounds "
+                    + s.nonFiniteRounds.prefix(20).map(String.init).joined(separator: ", ") + (s.nonFiniteRounds.count > 20 ? ", …" : "")))
             }
             for s in summaries where s.stateNotCarried > 0 {
-                out.append("\(s.rule): state not carried in \(s.stateNotCarried) aggregation\(s.stateNotCarried == 1 ? "" : "s"): a round of their class was recorded without vectors, so this rule's counterfactual state skips it and those rows are not its counterfactual run")
+                out.append(wrap("\(labels.label(s.rule)): state not carried in \(s.stateNotCarried) aggregation\(s.stateNotCarried == 1 ? "" : "s"): a round of their class was recorded without vectors, so this rule's counterfactual state skips it and those rows are not its counterfactual run"))
             }
             let flagged = summaries.filter { !$0.flaggedRounds.isEmpty }
             out.append(flagged.isEmpty ? "No round exceeded a rule's proven λ bound."
-                : "λ̂ above the proven bound (a bug or a numerical issue worth a look): "
-                    + flagged.map { "\($0.rule) in rounds \($0.flaggedRounds.prefix(20).map(String.init).joined(separator: ", "))" }.joined(separator: "; "))
+                : wrap("λ̂ above the proven bound (a bug or a numerical issue worth a look): "
+                    + flagged.map { "\(labels.label($0.rule)) in rounds \($0.flaggedRounds.prefix(20).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")))
             return out.joined(separator: "\n") + "\n"
         }
     }

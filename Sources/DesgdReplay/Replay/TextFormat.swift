@@ -46,6 +46,95 @@ public enum TextFormat {
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 
+    /// The width every text table and line of replay and audit fits in (docs/commands.md): a
+    /// 120-column terminal.
+    public static let lineWidth = 120
+
+    /// A table too wide for `width` split into panels, each repeating the first `keep` columns
+    /// (e.g. round and class, or the rule) followed by as many of the other columns as fit;
+    /// `units` groups those others into runs that stay together (e.g. "gap mean" with its "p50",
+    /// "p90"; default: each column alone). Panels are separated by a blank line. A table that fits
+    /// is ``table(_:_:left:)`` unchanged.
+    public static func panels(_ header: [String], _ rows: [[String]], left: Int = 1, keep: Int = 1, units: [Int]? = nil,
+                              width: Int = lineWidth) -> String {
+        // A column's width in characters plus its cells' most combining marks (λ̂ is two scalars):
+        // the panel's lines then fit in `width` counted either way.
+        let widths = header.indices.map { c in
+            let cells = [header[c]] + rows.map { c < $0.count ? $0[c] : "" }
+            return (cells.map(\.count).max() ?? 0) + (cells.map { length($0) - $0.count }.max() ?? 0)
+        }
+        func span(_ columns: [Int]) -> Int { columns.map { widths[$0] }.reduce(0, +) + 2 * max(0, columns.count - 1) }
+        guard span(Array(header.indices)) > width, header.count > keep else { return table(header, rows, left: left) }
+        var groups: [[Int]] = []
+        var c = keep
+        for size in units ?? Array(repeating: 1, count: header.count - keep) where c < header.count {
+            groups.append(Array(c..<min(header.count, c + size)))
+            c += size
+        }
+        if c < header.count { groups += (c..<header.count).map { [$0] } }
+        let kept = Array(0..<keep)
+        var panels: [[Int]] = []
+        var current: [Int] = []
+        for g in groups {
+            if !current.isEmpty && span(kept + current + g) > width {
+                panels.append(current)
+                current = []
+            }
+            current += g
+        }
+        if !current.isEmpty { panels.append(current) }
+        return panels.map { columns in
+            let all = kept + columns
+            return table(all.map { header[$0] }, rows.map { r in all.map { $0 < r.count ? r[$0] : "" } }, left: left)
+        }.joined(separator: "\n\n")
+    }
+
+    /// The length of a line as the width checks count it: Unicode scalars, at least its characters
+    /// (`λ̂` counts 2).
+    public static func length(_ s: some StringProtocol) -> Int { s.unicodeScalars.count }
+
+    /// Text from a file for ``wrap(_:width:indent:keepWhole:)``, escaped (``DisplayText``): never
+    /// broken, and never at the start of a wrapped line (it stays with the word before it), so that
+    /// a hostile string cannot be placed where a verdict line of the report starts.
+    public static func atom(_ s: String) -> String {
+        "\u{1}" + DisplayText.escaped(s).replacingOccurrences(of: " ", with: "\u{0}")
+    }
+
+    /// `text` broken at spaces into lines of at most `width` scalars (``length(_:)``) (a word longer
+    /// than that stays whole), every line after the first starting with `indent`; line breaks in
+    /// `text` are kept. ``atom(_:)`` pieces and every occurrence of a `keepWhole` string (text from
+    /// a file inside a sentence) are never broken nor start a line.
+    public static func wrap(_ text: String, width: Int = lineWidth, indent: String = "", keepWhole: [String] = []) -> String {
+        var text = text
+        // Only text with a space can be broken or start a line with words of its choosing.
+        for s in keepWhole where s.contains(" ") { text = text.replacingOccurrences(of: s, with: atom(s)) }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { paragraph in
+            // Words; an atom joins the last word before it, with the spaces between kept.
+            var words: [String] = []
+            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
+                guard word.first == "\u{1}" else { words.append(String(word)); continue }
+                var spaces = 1
+                while let last = words.last, last.isEmpty, words.count > 1 { words.removeLast(); spaces += 1 }
+                let glued = String(repeating: "\u{0}", count: spaces) + word.dropFirst()
+                if let last = words.popLast() { words.append(last + glued) } else { words.append(String(word.dropFirst())) }
+            }
+            var lines: [String] = [], line = "", started = false
+            for word in words {
+                if !started {
+                    line = String(word)
+                    started = true
+                } else if length(line) + 1 + length(word) > width && line.count > indent.count {
+                    lines.append(line)
+                    line = indent + word
+                } else {
+                    line += " " + word
+                }
+            }
+            lines.append(line)
+            return lines.map(withoutTrailingWhitespace).joined(separator: "\n")
+        }.joined(separator: "\n").replacingOccurrences(of: "\u{1}", with: "").replacingOccurrences(of: "\u{0}", with: " ")
+    }
+
     /// `s` without the white space at its end, in one pass from the end: a regular expression such
     /// as `\s+$` backtracks quadratically over a long run of spaces inside a cell from a file.
     static func withoutTrailingWhitespace(_ s: String) -> String {
