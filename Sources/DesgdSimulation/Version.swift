@@ -1,6 +1,6 @@
 /// The program's version, written into trace headers and printed by `--version`.
 public enum DesgdVersion {
-    public static let current = "0.14.0"
+    public static let current = "0.15.0"
 }
 
 /// The version of the engine's arithmetic: which operations, in which order, compute a round.

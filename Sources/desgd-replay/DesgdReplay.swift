@@ -179,21 +179,14 @@ struct DesgdReplayCommand: ParsableCommand {
         let specs = rules.flatMap { AggregatorCatalogue.splitList($0) }
         let range = try RoundSelection.resolve(rounds, in: reader, trace: trace, program: program)
         let adversarySearch = adversary.search(budget: budget)
-        var replayer: Replayer
+        let replayer: Replayer
         do {
             replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
                                     skipUnrunnable: specs.contains { $0.lowercased() == "all" }, adversary: adversarySearch)
         } catch { throw CommandFailure.exit(program, error) }
         let rebuilder = try VectorRebuilding.rebuilder(reader, rounds: range, data: data, noRebuild: noRebuild, threads: threads, program: program)
-        if rebuilder != nil {
-            // The same rules with a rebuilder (checked above without one, so that a bad rule is
-            // reported before the data set is loaded).
-            do {
-                replayer = try Replayer(reader: reader, rules: specs, pre: pre, f: declaredF, threads: threads,
-                                        skipUnrunnable: specs.contains { $0.lowercased() == "all" }, rebuilder: rebuilder,
-                                        adversary: adversarySearch)
-            } catch { throw CommandFailure.exit(program, error) }
-        }
+        // The rules were checked above, before the data set was loaded for the rebuilder.
+        replayer.rebuilder = rebuilder
         // Within the memory limit before anything is written (docs/bad-input.md).
         do { try replayer.checkMemory(rounds: range) } catch { throw CommandFailure.exit(program, error) }
         if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) { FileHandle.standardError.write(Data(note.utf8)) }

@@ -109,8 +109,10 @@ public final class Replayer {
     let recordedSpec: String
     /// Why the last ``run`` reported no drift, when it was for lack of memory (``ReplayDrift``).
     public private(set) var driftNote: String?
-    /// Rebuilds the vectors of rounds recorded without them; nil: such rounds are skipped.
-    public let rebuilder: RoundRebuilder?
+    /// Rebuilds the vectors of rounds recorded without them; nil: such rounds are skipped. A front
+    /// end checks the rules first and attaches it after, so that a bad rule is reported before the
+    /// data set is loaded.
+    public var rebuilder: RoundRebuilder?
 
     /// - Parameters:
     ///   - rules: rule specs in the catalogue's syntax (`all` expands to every rule).

@@ -6,4 +6,4 @@ a lone file), `desgd.live` and `desgd.signing` add ctypes and cryptography, and 
 so that `import desgd.trace` stays as light as the reader itself.
 """
 
-__version__ = "0.14.0"
+__version__ = "0.15.0"

@@ -114,7 +114,7 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
 
 
 def library_version(path: Path | None = None) -> str:
-    """The library's version string, e.g. "desgd 0.14.0"."""
+    """The library's version string, e.g. "desgd 0.15.0"."""
     return _load(path).desgd_live_version().decode()
 
 
