@@ -76,6 +76,26 @@ public struct MemoryShortfall: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Saturating byte arithmetic for memory estimates: an overflow is `UInt64.max`, more than any limit.
+public enum MemoryArithmetic {
+    public static func mul(_ factors: UInt64...) -> UInt64 {
+        factors.reduce(1) { a, b in
+            let (r, o) = a.multipliedReportingOverflow(by: b)
+            return o ? .max : r
+        }
+    }
+
+    public static func add(_ terms: UInt64...) -> UInt64 {
+        terms.reduce(0) { a, b in
+            let (r, o) = a.addingReportingOverflow(b)
+            return o ? .max : r
+        }
+    }
+
+    /// A count as an unsigned factor (a negative one as 0).
+    public static func u(_ x: Int) -> UInt64 { UInt64(max(0, x)) }
+}
+
 extension SimulationConfig {
     /// An upper estimate, in bytes, of what `runs` runs of this configuration hold at once, computed
     /// from the configuration alone before anything is allocated (saturating at `UInt64.max`).
@@ -94,13 +114,9 @@ extension SimulationConfig {
     ///   sizes, an upper bound for the small model; ``CNNWorkspace``).
     /// The data set is not included (it is loaded, and bounded, apart).
     public func memoryEstimate(driftWindow: Int? = nil, runs: Int = 1) -> UInt64 {
-        func u(_ x: Int) -> UInt64 { UInt64(max(0, x)) }
-        func mul(_ a: UInt64, _ b: UInt64) -> UInt64 {
-            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? .max : r
-        }
-        func add(_ a: UInt64, _ b: UInt64) -> UInt64 {
-            let (r, o) = a.addingReportingOverflow(b); return o ? .max : r
-        }
+        let u = MemoryArithmetic.u
+        func mul(_ a: UInt64, _ b: UInt64) -> UInt64 { MemoryArithmetic.mul(a, b) }
+        func add(_ a: UInt64, _ b: UInt64) -> UInt64 { MemoryArithmetic.add(a, b) }
         let desgd = mode == .desgd
         let d = u(clients?.parameterCount ?? model.shape.map { ParameterLayout($0).count } ?? 0), C = u(classes), n = u(honestWorkers), f = u(byzantineWorkers)
         let G: UInt64 = desgd ? C : 1, K: UInt64 = desgd ? u(classesPerRound) : 1

@@ -241,8 +241,7 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         if case .synthetic(let train, let test, _) = data {
             try check(.syntheticImages, train, Self.syntheticImagesRange)
             if !Self.syntheticImagesRange.contains(test) {
-                let range = Self.syntheticImagesRange
-                throw SimulationError("the synthetic test set must be in \(range.lowerBound)...\(range.upperBound) (got \(test))")
+                throw .outOfRange(what: "the synthetic test set", test, Self.syntheticImagesRange)
             }
         }
         do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch {
@@ -315,13 +314,18 @@ public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertib
 
     /// The same for a value no setting holds (`what`: how the message names it).
     public static func outOfRange<T: Comparable>(what: String, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
-        SimulationError("\(what) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))")
+        SimulationError("\(what)\(rangeTail(value, range))")
     }
 
     /// The text of ``outOfRange(_:_:_:)``; `detail` follows the setting (`label-skew:k`).
     public static func rangeText<T: Comparable>(_ setting: Setting, detail: String = "", _ value: T,
                                                 _ range: ClosedRange<T>) -> Explanation {
-        "\(setting)\(detail) must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))"
+        "\(setting)\(detail)\(rangeTail(value, range))"
+    }
+
+    /// ` must be in A...B (got V)`.
+    static func rangeTail<T: Comparable>(_ value: T, _ range: ClosedRange<T>) -> String {
+        " must be in \(number(range.lowerBound))...\(number(range.upperBound)) (got \(number(value)))"
     }
 
     /// A value as the messages write it: whole floating-point numbers without a fraction (`1`,

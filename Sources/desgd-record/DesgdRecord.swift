@@ -81,9 +81,9 @@ struct DesgdRecord: ParsableCommand {
         }
         do {
             try TraceRecorder.checkOptions(keyframeInterval: keyframeEvery ?? 1, compressionLevel: zstdLevel,
-                                           checkpointInterval: checkpointEvery ?? 0)
+                                           checkpointInterval: checkpointEvery ?? 0,
+                                           driftWindow: driftWindow ?? DriftTracker.defaultWindow)
         } catch { throw CommandFailure.exit(program, error) }
-        if let w = driftWindow { try CommandFailure.check(program, "--drift-window", w, in: 1...DriftTracker.maxWindow) }
     }
 
     func run() throws {

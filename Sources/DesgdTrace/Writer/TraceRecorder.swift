@@ -103,9 +103,13 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     /// Checkpoint intervals: 0 (none), or up to the longest run.
     public static let checkpointIntervalRange = 0...SimulationConfig.roundsRange.upperBound
 
-    /// Checks `--keyframe-every`, `--zstd-level` and `--checkpoint-every` (front ends call it before
-    /// loading data).
-    public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32, checkpointInterval: Int = 0) throws(TraceError) {
+    /// Drift windows W (``DriftTracker``).
+    public static let driftWindowRange = 1...DriftTracker.maxWindow
+
+    /// Checks the keyframe and checkpoint intervals, the zstd level and the drift window (front ends
+    /// call it before loading data).
+    public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32, checkpointInterval: Int = 0,
+                                    driftWindow: Int = DriftTracker.defaultWindow) throws(TraceError) {
         guard keyframeIntervalRange.contains(keyframeInterval) else {
             throw .usage(SimulationError.outOfRange(.keyframeInterval, keyframeInterval, keyframeIntervalRange).explanation)
         }
@@ -114,6 +118,9 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         }
         guard compressionLevelRange.contains(compressionLevel) else {
             throw .usage(SimulationError.outOfRange(.compressionLevel, compressionLevel, compressionLevelRange).explanation)
+        }
+        guard driftWindowRange.contains(driftWindow) else {
+            throw .usage(SimulationError.outOfRange(.driftWindow, driftWindow, driftWindowRange).explanation)
         }
     }
 
@@ -127,10 +134,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 fork: TraceHeader.ForkInfo? = nil, forkDrift: DriftTrackerState? = nil,
                 driftRecent: RecentDrift = DriftTracker.defaultRecent, engine: LiveEngine? = nil) throws(TraceError) {
         try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
-                                       checkpointInterval: checkpointInterval)
-        guard driftWindow >= 1 && driftWindow <= DriftTracker.maxWindow else {
-            throw .usage("\(Setting.driftWindow) must be in 1...\(DriftTracker.maxWindow) (got \(driftWindow))")
-        }
+                                       checkpointInterval: checkpointInterval, driftWindow: driftWindow)
         self.driftWindow = driftWindow
         self.driftRecent = driftRecent
         self.mode = mode
