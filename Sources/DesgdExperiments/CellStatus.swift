@@ -19,6 +19,9 @@ public struct CellResult: Sendable, Codable, Equatable {
     public var rounds: Int
     /// Test accuracy (0…1) at every evaluation, in round order.
     public var curve: [Point]
+    /// What the audit found, when the result was read from a cell summary (``SummaryResults``);
+    /// nil when it was read from the trace.
+    public var findings: CellFindings?
 
     public init(method: String, attack: String, seed: UInt64, trace: String, rounds: Int, curve: [Point]) {
         (self.method, self.attack, self.seed, self.trace, self.rounds, self.curve) = (method, attack, seed, trace, rounds, curve)

@@ -6,8 +6,8 @@ import Foundation
 
 /// What a finished cell leaves to commit: a small JSON document that keeps the run's identity
 /// (configuration, provenance, the chain digest that names its trace), its accuracy and the
-/// audit's drift findings, so that a grid whose traces are too large to commit (`horizon`: about
-/// 0.8 GB a cell) loses nothing but the bytes when the machine that recorded it goes.
+/// audit's drift findings, so that a grid whose traces are too large to commit (`horizon`:
+/// 0.08–1.06 GB a cell) loses nothing but the bytes when the machine that recorded it goes.
 ///
 /// Rounds are 0-based round indices t, as traces/FORMAT.md and `desgd-audit` count them (the grid
 /// report and `status` count rounds completed, t + 1): a summary is read beside the audit.

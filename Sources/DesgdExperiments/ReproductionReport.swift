@@ -50,11 +50,17 @@ public struct ReproductionReport: Sendable {
     public let drops: [Cell]
     /// DeSGD effect: (X+) − X per attack, for every X whose "X+" is in the grid.
     public let gains: [Cell]
+    /// Every finished run in table order (method, attack, then seed), with its findings when it was
+    /// read from a summary (``SummaryResults``).
+    public let runs: [CellResult]
 
     public init(plan: GridPlan, results: [CellResult]) {
         spec = plan.spec
         rounds = Array(Set(plan.cells.map(\.config.rounds))).sorted()
-        plannedCells = plan.cells.count
+        // Summaries of seeds beyond the plan's (``SummaryResults``) are runs the report plans too.
+        plannedCells = plan.cells.count + results.filter { r in
+            !plan.cells.contains { $0.method == r.method && $0.attack == r.attack && $0.seed == r.seed }
+        }.count
         gridCells = plan.gridCellCount
         selection = plan.cells.count == plan.gridCellCount ? nil : plan.cells.map(\.index)
         finishedCells = results.count
@@ -74,10 +80,14 @@ public struct ReproductionReport: Sendable {
             let planned = plan.cells.filter { $0.method == m && $0.attack == a }.count
             guard planned > 0 else { return nil }
             let finished = results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed }
-            return Cell(method: m, attack: a, planned: planned, values: finished.map { 100 * $0.bestAccuracy }, seeds: finished.map(\.seed),
+            // Summaries of seeds beyond the plan's (``SummaryResults``) count as planned too.
+            return Cell(method: m, attack: a, planned: max(planned, finished.count), values: finished.map { 100 * $0.bestAccuracy }, seeds: finished.map(\.seed),
                         paper: PaperTables.accuracy(m, a))
         }
         accuracy = methods.flatMap { m in attacks.compactMap { cell(m, $0) } }
+        runs = methods.flatMap { m in
+            attacks.flatMap { a in results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed } }
+        }
         let table = accuracy
         func lookup(_ m: String, _ a: String) -> Cell? { table.first { $0.method == m && $0.attack == a } }
 
@@ -162,6 +172,7 @@ public struct ReproductionReport: Sendable {
             let cells = attacks.map { a in ReproductionReport.markdownValue(accuracy.first { $0.method == m && $0.attack == a }) }
             out.append("| \(m) | " + cells.joined(separator: " | ") + " |")
         }
+        out += runsMarkdown
         if let ref = reference {
             out.append("")
             out.append("## Table II: accuracy drop (%) against the reference")
@@ -237,30 +248,38 @@ public struct ReproductionReport: Sendable {
             var reference: Entry?
             var tableII: [Entry]
             var desgdEffect: [Entry]
+            var runs: [RunEntry]
         }
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells, cellsSelected: selection,
                            tableI: accuracy.map(Entry.init), reference: reference.map(Entry.init), tableII: drops.map(Entry.init),
-                           desgdEffect: gains.map(Entry.init))
+                           desgdEffect: gains.map(Entry.init), runs: runs.map { RunEntry($0, paper: PaperTables.accuracy($0.method, $0.attack)) })
         return (try? e.encode(doc)) ?? Data()
     }
 
     // MARK: CSV
 
     /// One line per cell: `table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference`
-    /// (`I` accuracy %, `II` drop %, `reference`, `gain` points; empty fields are unknown).
+    /// (`I` accuracy %, `II` drop %, `reference`, `gain` points; empty fields are unknown), then one
+    /// `run` line per finished run with the columns of ``runCSVColumns`` filled in as well.
     public var csv: String {
-        var lines = ["table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference"]
-        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
+        var lines = ["table,method,attack,seeds_planned,seeds_finished,mean,sd,min,max,paper,difference,"
+                     + ReproductionReport.runCSVColumns.joined(separator: ",")]
+        let noRun = String(repeating: ",", count: ReproductionReport.runCSVColumns.count - 1)
         func add(_ table: String, _ c: Cell) {
-            lines.append([table, TextFormat.csvField(c.method), TextFormat.csvField(c.attack), "\(c.planned)", "\(c.count)", f(c.mean), f(c.standardDeviation),
-                          f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference)].joined(separator: ","))
+            let f = ReproductionReport.csvNumber
+            lines.append([table, TextFormat.csvField(c.method), TextFormat.csvField(c.attack), "\(c.planned)", "\(c.count)", f(c.mean),
+                          f(c.standardDeviation), f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference), noRun]
+                .joined(separator: ","))
         }
         accuracy.forEach { add("I", $0) }
         if let r = reference { add("reference", r) }
         drops.forEach { add("II", $0) }
         gains.forEach { add("gain", $0) }
+        lines += runCSVLines
         return lines.joined(separator: "\n") + "\n"
     }
+
+    static func csvNumber(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
 }

@@ -125,16 +125,37 @@ extension DesgdGrid {
             discussion: """
             Per method and attack: the mean over finished seeds of the best test accuracy, its sample standard deviation, the paper's number and the difference; Table II's accuracy drops against the grid's reference run; the DeSGD effect (X+ minus X). Unfinished cells show as pending.
 
+            Every run follows: best accuracy and its round, final accuracy; read from cell summaries (--summaries), also \
+            the collapses the audit dated, whether persistent drift warned of them, and the runs whose best accuracy \
+            hides a collapse.
+
+            --summaries reads the committed cell summaries (desgd-grid summarize) instead of the traces: the way a grid \
+            whose traces are gone is reported. Summaries of the grid's method and attack pairs with other seeds (files \
+            METHOD__ATTACK__seedS.json) join their cells.
+
             --cell reports only the cells named (by index, as desgd-grid status lists them), for instance a block added to a grid whose other cells were reported before.
 
-            Prints the markdown unless --markdown or --csv name files ('-' is standard output).
+            Prints the markdown unless --markdown, --csv or --html name files ('-' is standard output).
+
+            Example (the horizon report of docs/reproduction.md):
+              desgd-grid report horizon --summaries traces/reproduction/horizon \\
+                --markdown traces/reproduction/horizon.md --csv traces/reproduction/horizon.csv --html horizon.html
             """)
         @OptionGroup var location: GridLocation
         @Option(name: .customLong("cell"), parsing: .upToNextOption, help: "Only these cells (by index, as desgd-grid status lists them).")
         var cells: [Int] = []
+        @Option(help: "Read the cells' summaries from this directory (desgd-grid summarize) instead of their traces.")
+        var summaries: String?
         @Option(help: "Write the markdown report here.") var markdown: String?
-        @Option(help: "Write the CSV (one line per cell) here.") var csv: String?
+        @Option(help: "Write the CSV (one line per cell, then one per run) here.") var csv: String?
+        @Option(help: "Write the figure here: a page with the runs and accuracy over rounds per method.") var html: String?
         @Flag(help: "Print the report as JSON.") var json = false
+
+        func validate() throws {
+            if summaries != nil && location.dir != nil {
+                throw ValidationError("--summaries and --dir both say where the results are; give one")
+            }
+        }
 
         func run() throws {
             let program = "desgd-grid report"
@@ -142,14 +163,16 @@ extension DesgdGrid {
             let report: ReproductionReport
             do {
                 let plan = cells.isEmpty ? whole : try whole.restricted(to: cells)
-                report = ReproductionReport(plan: plan, results: try directory.results(of: plan))
+                let results = try summaries.map { dir throws(GridError) in try SummaryResults.read(plan: plan, directory: dir, parse: SimulationOptions.parseWords) }
+                    ?? directory.results(of: plan)
+                report = ReproductionReport(plan: plan, results: results)
             } catch {
                 throw CommandFailure.exit(program, error.commandLineMessage)
             }
             if json { print(String(decoding: report.json, as: UTF8.self)) }
-            if markdown == nil && csv == nil { if !json { print(report.markdown, terminator: "") }; return }
-            for (path, text) in [(markdown, report.markdown), (csv, report.csv)] {
-                guard let path else { continue }
+            if markdown == nil && csv == nil && html == nil { if !json { print(report.markdown, terminator: "") }; return }
+            for (path, text) in [(markdown, report.markdown), (csv, report.csv), (html, html.map { _ in report.figure.render() })] {
+                guard let path, let text else { continue }
                 if path == "-" { print(text, terminator: ""); continue }
                 do { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) } catch {
                     throw CommandFailure.exit(program, "cannot write \(path): \(error.localizedDescription)")

@@ -114,7 +114,7 @@ import Testing
     """
 
     /// Renders `page` at `width` pixels and returns the measured lines.
-    static func measure(_ page: String, width: Int) throws -> [String] {
+    static func measure(_ page: String, width: Int, script: String = script) throws -> [String] {
         let path = NSTemporaryDirectory() + "desgd-audit-\(UUID().uuidString).html"
         try page.replacingOccurrences(of: "</body>", with: script + "</body>").write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
