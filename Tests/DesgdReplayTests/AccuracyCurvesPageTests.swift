@@ -29,33 +29,12 @@ import Testing
                                   tableRows: rows, panels: panels, referenceLabel: "paper's best accuracy")
     }
 
-    static let script = """
-    <script>
-    window.addEventListener('load', () => {
-      const lines = [];
-      for (const svg of document.querySelectorAll('svg.chart')) {
-        const paths = svg.querySelectorAll('path.series');
-        let drawn = 0;
-        for (const p of paths) { const b = p.getBBox(); if (b.width > 0 && b.height > 0) drawn += 1; }
-        const markers = svg.querySelectorAll('g.flags > *').length;
-        const references = svg.querySelectorAll('g.reference').length;
-        const box = svg.getBoundingClientRect();
-        lines.push('svg ' + svg.id + ' paths=' + paths.length + ' drawn=' + drawn + ' markers=' + markers
-          + ' references=' + references + ' width=' + Math.round(box.width));
-      }
-      lines.push('rows=' + document.querySelectorAll('#runs tbody tr').length);
-      lines.push('cell=' + document.querySelector('#runs tbody tr:nth-child(2) td').innerText);
-      lines.push('images=' + document.querySelectorAll('img').length);
-      const root = document.documentElement;
-      lines.push('scrollWidth=' + root.scrollWidth);
-      lines.push('clientWidth=' + root.clientWidth);
-      const pre = document.createElement('pre');
-      pre.id = 'measured';
-      pre.textContent = lines.join('\\n');
-      document.body.appendChild(pre);
-    });
-    </script>
-    """
+    /// The table's rows, the text of the hostile label's cell, and the images on the page.
+    static let script = AuditHTMLBrowserTests.script(measuring: """
+        lines.push('rows=' + document.querySelectorAll('#runs tbody tr').length);
+        lines.push('cell=' + document.querySelector('#runs tbody tr:nth-child(2) td').innerText);
+        lines.push('images=' + document.querySelectorAll('img').length);
+        """)
 
     @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required,
                    "needs Debian's chromium (CI=true makes its absence a failure)"))

@@ -90,31 +90,39 @@ import Testing
 
     /// Writes the script's findings into `<pre id="measured">` as `key=value` lines: per SVG plot
     /// the number of series paths and how many have a non-empty bounding box (width or height: a
-    /// constant series is a horizontal line), and the document's scroll and client widths.
-    static let script = """
-    <script>
-    window.addEventListener('load', () => {
-      const lines = [];
-      for (const svg of document.querySelectorAll('svg.chart')) {
-        const paths = svg.querySelectorAll('path.series');
-        let drawn = 0;
-        for (const p of paths) { const b = p.getBBox(); if (b.width > 0 || b.height > 0) drawn += 1; }
-        const box = svg.getBoundingClientRect();
-        lines.push('svg ' + svg.id + ' paths=' + paths.length + ' drawn=' + drawn + ' width=' + Math.round(box.width));
-      }
-      const root = document.documentElement;
-      lines.push('scrollWidth=' + root.scrollWidth);
-      lines.push('clientWidth=' + root.clientWidth);
-      const pre = document.createElement('pre');
-      pre.id = 'measured';
-      pre.textContent = lines.join('\\n');
-      document.body.appendChild(pre);
-    });
-    </script>
-    """
+    /// constant series is a horizontal line), its marked points and dashed reference lines, then
+    /// what `extra` (statements pushing to `lines`) measures, then the document's scroll and
+    /// client widths.
+    static func script(measuring extra: String = "") -> String {
+        """
+        <script>
+        window.addEventListener('load', () => {
+          const lines = [];
+          for (const svg of document.querySelectorAll('svg.chart')) {
+            const paths = svg.querySelectorAll('path.series');
+            let drawn = 0;
+            for (const p of paths) { const b = p.getBBox(); if (b.width > 0 || b.height > 0) drawn += 1; }
+            const markers = svg.querySelectorAll('g.flags > *').length;
+            const references = svg.querySelectorAll('g.reference').length;
+            const box = svg.getBoundingClientRect();
+            lines.push('svg ' + svg.id + ' paths=' + paths.length + ' drawn=' + drawn + ' markers=' + markers
+              + ' references=' + references + ' width=' + Math.round(box.width));
+          }
+          \(extra)
+          const root = document.documentElement;
+          lines.push('scrollWidth=' + root.scrollWidth);
+          lines.push('clientWidth=' + root.clientWidth);
+          const pre = document.createElement('pre');
+          pre.id = 'measured';
+          pre.textContent = lines.join('\\n');
+          document.body.appendChild(pre);
+        });
+        </script>
+        """
+    }
 
     /// Renders `page` at `width` pixels and returns the measured lines.
-    static func measure(_ page: String, width: Int, script: String = script) throws -> [String] {
+    static func measure(_ page: String, width: Int, script: String = script()) throws -> [String] {
         let path = NSTemporaryDirectory() + "desgd-audit-\(UUID().uuidString).html"
         try page.replacingOccurrences(of: "</body>", with: script + "</body>").write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
