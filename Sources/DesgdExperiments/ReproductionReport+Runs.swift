@@ -7,8 +7,10 @@ import Foundation
 /// (docs/drift.md). Rounds are rounds completed (t + 1), as elsewhere in the report.
 extension ReproductionReport {
     /// The columns a `run` line of the CSV adds to the table columns (empty on the other lines).
-    public static let runCSVColumns = ["seed", "best_round", "final", "collapses", "first_collapse",
-                                       "lead_rounds", "persistence_flags", "digest"]
+    public static let runCSVColumns = [
+        "seed", "best_round", "final", "collapses", "first_collapse",
+        "lead_rounds", "persistence_flags", "digest",
+    ]
 
     /// Runs whose best accuracy hides a collapse: the audit dated at least one collapse and the
     /// final accuracy is at least the audit's collapse drop (10 points by default) under the best.
@@ -42,21 +44,24 @@ extension ReproductionReport {
     var runsMarkdown: [String] {
         guard !runs.isEmpty else { return [] }
         var out = ["", "## Every run: best, final and collapses", ""]
-        out.append("Best and final test accuracy (%) with the round (completed) of the best; collapses are the drops "
-                   + "of at least the audit's criterion between two evaluations that `desgd-audit` dates, with the "
-                   + "round of the first; drift says whether the recorded rule's drift was persistent (at or above the "
-                   + "audit's threshold) up to the first collapse, and from which round, and how many persistence flags "
-                   + "the audit raised. `—`: the run was "
-                   + "read from its trace, not from a summary (`desgd-audit` on the trace shows both).")
+        out.append(
+            "Best and final test accuracy (%) with the round (completed) of the best; collapses are the drops "
+                + "of at least the audit's criterion between two evaluations that `desgd-audit` dates, with the "
+                + "round of the first; drift says whether the recorded rule's drift was persistent (at or above the "
+                + "audit's threshold) up to the first collapse, and from which round, and how many persistence flags "
+                + "the audit raised. `—`: the run was "
+                + "read from its trace, not from a summary (`desgd-audit` on the trace shows both).")
         out.append("")
         out.append("| Method | Attack | Seed | Paper | Best (round) | Final | Collapses | Drift |")
         out.append("|---|---|---|---|---|---|---|---|")
         for r in runs {
             let paper = ReproductionReport.number(PaperTables.accuracy(r.method, r.attack))
-            out.append("| \(r.method) | \(r.attack) | \(r.seed) | \(paper) | "
-                       + "\(ReproductionReport.percent(r.bestAccuracy)) (\(r.bestRound)) | "
-                       + "\(ReproductionReport.percent(r.finalAccuracy)) | \(ReproductionReport.collapseText(r.findings)) | "
-                       + "\(ReproductionReport.driftText(r.findings)) |")
+            out.append(
+                "| \(r.method) | \(r.attack) | \(r.seed) | \(paper) | "
+                    + "\(ReproductionReport.percent(r.bestAccuracy)) (\(r.bestRound)) | "
+                    + "\(ReproductionReport.percent(r.finalAccuracy)) | "
+                    + "\(ReproductionReport.collapseText(r.findings)) | "
+                    + "\(ReproductionReport.driftText(r.findings)) |")
         }
         let hidden = hiddenCollapses
         guard runs.contains(where: { $0.findings != nil }) else { return out }
@@ -67,10 +72,11 @@ extension ReproductionReport {
         for r in hidden {
             let f = r.findings!
             let rounds = f.collapses.map { "\($0.round)" }.joined(separator: ", ")
-            out.append("- \(r.method) under \(r.attack), seed \(r.seed): best \(ReproductionReport.percent(r.bestAccuracy)) % "
-                       + "at round \(r.bestRound), final \(ReproductionReport.percent(r.finalAccuracy)) %; "
-                       + "collapse\(f.collapses.count == 1 ? "" : "s") at round\(f.collapses.count == 1 ? "" : "s") "
-                       + "\(rounds); \(ReproductionReport.driftText(f)).")
+            out.append(
+                "- \(r.method) under \(r.attack), seed \(r.seed): best \(ReproductionReport.percent(r.bestAccuracy)) % "
+                    + "at round \(r.bestRound), final \(ReproductionReport.percent(r.finalAccuracy)) %; "
+                    + "collapse\(f.collapses.count == 1 ? "" : "s") at round\(f.collapses.count == 1 ? "" : "s") "
+                    + "\(rounds); \(ReproductionReport.driftText(f)).")
         }
         return out
     }
@@ -82,11 +88,14 @@ extension ReproductionReport {
             let paper = PaperTables.accuracy(r.method, r.attack)
             let findings = r.findings
             let first = findings?.collapses.first
-            return ["run", TextFormat.csvField(r.method), TextFormat.csvField(r.attack), "1", "1", f(best), "", f(best), f(best),
-                    f(paper), f(paper.map { best - $0 }), "\(r.seed)", "\(r.bestRound)", f(100 * r.finalAccuracy),
-                    findings.map { "\($0.collapses.count)" } ?? "", first.map { "\($0.round)" } ?? "",
-                    first?.leadRounds.map(String.init) ?? "", findings.map { "\($0.persistenceFlags)" } ?? "",
-                    findings?.lastDigest ?? ""].joined(separator: ",")
+            return [
+                "run", TextFormat.csvField(r.method), TextFormat.csvField(r.attack), "1", "1", f(best), "", f(best),
+                f(best),
+                f(paper), f(paper.map { best - $0 }), "\(r.seed)", "\(r.bestRound)", f(100 * r.finalAccuracy),
+                findings.map { "\($0.collapses.count)" } ?? "", first.map { "\($0.round)" } ?? "",
+                first?.leadRounds.map(String.init) ?? "", findings.map { "\($0.persistenceFlags)" } ?? "",
+                findings?.lastDigest ?? "",
+            ].joined(separator: ",")
         }
     }
 
@@ -100,7 +109,9 @@ extension ReproductionReport {
         var findings: CellFindings?
 
         init(_ r: CellResult, paper: Double?) {
-            (method, attack, seed, bestRound, findings, self.paper) = (r.method, r.attack, r.seed, r.bestRound, r.findings, paper)
+            (method, attack, seed, bestRound, findings, self.paper) = (
+                r.method, r.attack, r.seed, r.bestRound, r.findings, paper
+            )
             (best, final) = (100 * r.bestAccuracy, 100 * r.finalAccuracy)
         }
     }

@@ -51,8 +51,10 @@ public enum SummaryResults {
 
     /// `parse` is the one parser of simulation options, which gives an extra seed's cell its
     /// configuration (the seed also seeds what depends on it, synthetic data for one).
-    public static func read(plan: GridPlan, directory: String,
-                            parse: SimulationOptionsParser) throws(GridError) -> [CellResult] {
+    public static func read(
+        plan: GridPlan, directory: String,
+        parse: SimulationOptionsParser
+    ) throws(GridError) -> [CellResult] {
         var results: [CellResult] = []
         let extra = try extraSeeds(plan: plan, directory: directory)
         for cell in plan.cells {
@@ -64,10 +66,15 @@ public enum SummaryResults {
         spec.seeds = Array(Set(extra.map(\.1))).sorted()
         let others = try GridPlan(spec: spec, parse: parse)
         for (cell, seed) in extra {
-            guard var other = others.cells.first(where: { $0.method == cell.method && $0.attack == cell.attack && $0.seed == seed })
+            guard
+                var other = others.cells.first(where: {
+                    $0.method == cell.method && $0.attack == cell.attack && $0.seed == seed
+                })
             else { continue }
             other.index = cell.index
-            if let result = try read(path: CellSummaries.path(of: other, in: directory), cell: other, grid: plan.spec.name) {
+            if let result = try read(
+                path: CellSummaries.path(of: other, in: directory), cell: other, grid: plan.spec.name)
+            {
                 results.append(result)
             }
         }
@@ -89,9 +96,12 @@ public enum SummaryResults {
             seen += 1
             guard seen <= maxDirectoryEntries else {
                 let limit = maxDirectoryEntries
-                throw GridError("the summary directory \(directory) has more than \(limit) entries; give one grid's summaries")
+                throw GridError(
+                    "the summary directory \(directory) has more than \(limit) entries; give one grid's summaries")
             }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name.hasSuffix(".json") { names.append(name) }
         }
         var planned: [String: GridCell] = [:]
@@ -107,9 +117,11 @@ public enum SummaryResults {
             guard let marker = stem.range(of: "__seed", options: .backwards) else { continue }
             let prefix = String(stem[..<marker.lowerBound]) + "__"
             let digits = stem[marker.upperBound...]
-            guard let cell = planned[prefix], !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-                  digits.count <= 19, let seed = UInt64(digits), String(seed) == digits,
-                  !(plannedSeeds[prefix]?.contains(seed) ?? true) else { continue }
+            guard let cell = planned[prefix], !digits.isEmpty, digits.allSatisfy(\.isASCII),
+                digits.allSatisfy(\.isNumber),
+                digits.count <= 19, let seed = UInt64(digits), String(seed) == digits,
+                !(plannedSeeds[prefix]?.contains(seed) ?? true)
+            else { continue }
             extra.append((cell, seed))
         }
         return extra
@@ -117,20 +129,27 @@ public enum SummaryResults {
 
     /// The result of `cell` from its summary at `path`, nil when there is none.
     static func read(path: String, cell: GridCell, grid: String) throws(GridError) -> CellResult? {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            if FileManager.default.fileExists(atPath: path) {
-                throw GridError("cannot read the summary \(path): \(String(cString: strerror(errno)))")
-            }
-            return nil
+        // O_NONBLOCK: opening a FIFO without a writer would block; anything but a regular file is refused.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw GridError("cannot read the summary \(path): \(String(cString: strerror(errno)))")
         }
-        defer { try? handle.close() }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw GridError(
+                "\(path) is not a regular file (a FIFO, device or directory): give a directory of cell summaries")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         let data: Data
         do { data = try handle.read(upToCount: maxSummaryBytes + 1) ?? Data() } catch {
             throw GridError("cannot read the summary \(path): \(error.localizedDescription)")
         }
         func bad(_ what: String) -> GridError {
             let fix = "write it again with desgd-grid summarize from the cell's trace"
-            return GridError("\(path) is not a summary of cell #\(cell.index) \(cell.stem) of grid \(grid): \(what); \(fix)")
+            return GridError(
+                "\(path) is not a summary of cell #\(cell.index) \(cell.stem) of grid \(grid): \(what); \(fix)")
         }
         guard data.count <= maxSummaryBytes else { throw bad("it is larger than \(maxSummaryBytes) bytes") }
         let summary: CellSummary
@@ -141,7 +160,9 @@ public enum SummaryResults {
         guard summary.grid == grid else { throw bad("it names grid \"\(DisplayText.quoted(summary.grid))\"") }
         let s = summary.cell
         guard s.method == cell.method, s.attack == cell.attack, s.seed == cell.seed else {
-            throw bad("it names \"\(DisplayText.quoted(s.method))\" under \"\(DisplayText.quoted(s.attack))\", seed \(s.seed)")
+            throw bad(
+                "it names \"\(DisplayText.quoted(s.method))\" under \"\(DisplayText.quoted(s.attack))\", seed \(s.seed)"
+            )
         }
         var recorded = s.config
         recorded.threads = 1
@@ -163,12 +184,15 @@ public enum SummaryResults {
         var collapses: [CellFindings.Collapse] = []
         for onset in summary.audit.collapseOnsets {
             guard evaluationRounds.contains(onset.round),
-                  [onset.accuracyBefore, onset.accuracyAfter].allSatisfy({ $0.isFinite && (0...1).contains($0) }),
-                  onset.leadRounds.map({ (0...onset.round).contains($0) }) ?? true else {
+                [onset.accuracyBefore, onset.accuracyAfter].allSatisfy({ $0.isFinite && (0...1).contains($0) }),
+                onset.leadRounds.map({ (0...onset.round).contains($0) }) ?? true
+            else {
                 throw bad("a collapse onset is not at an evaluation round")
             }
-            collapses.append(.init(round: onset.round + 1, accuracyBefore: onset.accuracyBefore,
-                                   accuracyAfter: onset.accuracyAfter, leadRounds: onset.leadRounds))
+            collapses.append(
+                .init(
+                    round: onset.round + 1, accuracyBefore: onset.accuracyBefore,
+                    accuracyAfter: onset.accuracyAfter, leadRounds: onset.leadRounds))
         }
         guard (0...cell.config.rounds).contains(summary.audit.persistenceFlags) else {
             throw bad("its persistence flag count is out of range")
@@ -183,12 +207,14 @@ public enum SummaryResults {
                 throw bad("its provenance holds text that is not printable ASCII (or is over 200 characters)")
             }
         }
-        let findings = CellFindings(program: summary.provenance.program, backend: summary.provenance.backend,
-                                    lastDigest: summary.trace.lastDigest, collapses: collapses,
-                                    persistenceFlags: summary.audit.persistenceFlags,
-                                    collapseDrop: summary.audit.criteria?.collapseDrop)
-        var result = CellResult(cell: cell, rounds: cell.config.rounds,
-                                evaluations: series.map { (round: $0.round, accuracy: $0.accuracy) })
+        let findings = CellFindings(
+            program: summary.provenance.program, backend: summary.provenance.backend,
+            lastDigest: summary.trace.lastDigest, collapses: collapses,
+            persistenceFlags: summary.audit.persistenceFlags,
+            collapseDrop: summary.audit.criteria?.collapseDrop)
+        var result = CellResult(
+            cell: cell, rounds: cell.config.rounds,
+            evaluations: series.map { (round: $0.round, accuracy: $0.accuracy) })
         result.findings = findings
         return result
     }

@@ -1,8 +1,9 @@
 import DesgdAudit
 import DesgdCLI
-@testable import DesgdExperiments
 import Foundation
 import Testing
+
+@testable import DesgdExperiments
 
 /// `desgd-grid report --summaries`: a grid reported from its committed cell summaries says what the
 /// traces say, adds what the audit found, takes extra seeds, and refuses summaries that do not hold.
@@ -10,9 +11,11 @@ import Testing
     /// Cells 0 and 1 (Krum under Non, seeds 1 and 2) and 4 (Krum+ under Non, seed 1) of the tiny
     /// grid with seeds 1 and 2, recorded and summarized.
     func summarizedGrid() throws -> (both: GridPlan, dir: GridDirectory, out: String) {
-        let both = try GridPlan(spec: smokeSpec(seeds: [1, 2], record: "decisions"), parse: SimulationOptions.parseWords)
+        let both = try GridPlan(
+            spec: smokeSpec(seeds: [1, 2], record: "decisions"), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid-report"))
-        let run = try GridRunner(plan: both, directory: dir, jobs: 2, threadsPerRun: 1, checkpointInterval: 2).run(only: [0, 1, 4])
+        let run = try GridRunner(plan: both, directory: dir, jobs: 2, threadsPerRun: 1, checkpointInterval: 2).run(
+            only: [0, 1, 4])
         #expect(run.recorded == 3 && run.failures.isEmpty)
         let out = temporaryDirectory("summaries")
         let written = try CellSummaries.write(plan: both, directory: dir, out: out)
@@ -35,7 +38,8 @@ import Testing
         #expect(fromSummaries.runs.map(\.bestRound) == fromTraces.runs.map(\.bestRound))
         #expect(fromTraces.runs.allSatisfy { $0.findings == nil })
         for r in fromSummaries.runs {
-            let cell = try #require(both.cells.first { $0.method == r.method && $0.attack == r.attack && $0.seed == r.seed })
+            let cell = try #require(
+                both.cells.first { $0.method == r.method && $0.attack == r.attack && $0.seed == r.seed })
             let s = try CellSummary.decode(bytes(CellSummaries.path(of: cell, in: out)))
             let f = try #require(r.findings)
             #expect(f.lastDigest == s.trace.lastDigest && f.program == s.provenance.program)
@@ -48,10 +52,14 @@ import Testing
         #expect(markdown.contains("| Krum | Non | 2 | "))
         #expect(markdown.contains("### Where the best accuracy hides a collapse"))
         let csv = fromSummaries.csv.split(separator: "\n")
-        #expect(csv[0].hasSuffix(",seed,best_round,final,collapses,first_collapse,lead_rounds,persistence_flags,digest"))
+        #expect(
+            csv[0].hasSuffix(",seed,best_round,final,collapses,first_collapse,lead_rounds,persistence_flags,digest"))
         let runs = csv.filter { $0.hasPrefix("run,") }
         #expect(runs.count == 3)
-        #expect(runs.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == csv[0].split(separator: ",").count })
+        #expect(
+            runs.allSatisfy {
+                $0.split(separator: ",", omittingEmptySubsequences: false).count == csv[0].split(separator: ",").count
+            })
         #expect(runs[0].hasSuffix("," + (fromSummaries.runs[0].findings?.lastDigest ?? "?")))
 
         let page = fromSummaries.figure
@@ -67,6 +75,12 @@ import Testing
         let cell = both.cells[4]
         let path = CellSummaries.path(of: cell, in: out)
         let real = try CellSummary.decode(bytes(path))
+        func refusal() -> String? {
+            do { _ = try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords) } catch {
+                return error.message
+            }
+            return nil
+        }
         var cases: [(String, (inout CellSummary) -> Void)] = [
             ("names grid", { $0.grid = "other" }),
             ("names \"Mean\"", { $0.cell.method = "Mean" }),
@@ -93,23 +107,41 @@ import Testing
             var bad = real
             change(&bad)
             try bad.json().write(to: URL(fileURLWithPath: path))
-            #expect(throws: GridError.self) { try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords) }
+            #expect(throws: GridError.self) {
+                try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords)
+            }
             do { _ = try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords) } catch {
-                #expect(error.message.contains(path) && error.message.contains(expected), "\(expected): \(error.message)")
+                #expect(
+                    error.message.contains(path) && error.message.contains(expected), "\(expected): \(error.message)")
                 #expect(error.message.contains("desgd-grid summarize"))
             }
         }
-        for (expected, data) in [("not a summary's JSON", Data("{\"version\": 1".utf8)),
-                                 ("larger than", real.json() + Data(repeating: 0x20, count: SummaryResults.maxSummaryBytes))] {
+        for (expected, data) in [
+            ("not a summary's JSON", Data("{\"version\": 1".utf8)),
+            ("larger than", real.json() + Data(repeating: 0x20, count: SummaryResults.maxSummaryBytes)),
+        ] {
             try data.write(to: URL(fileURLWithPath: path))
-            do { _ = try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords); Issue.record("\(expected): read") } catch {
+            do {
+                _ = try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords)
+                Issue.record("\(expected): read")
+            } catch {
                 #expect(error.message.contains(expected), "\(error.message)")
             }
         }
+        // A FIFO or a directory in a summary's place is refused at once, not waited on.
+        try FileManager.default.removeItem(atPath: path)
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect(refusal()?.contains("not a regular file") == true, "\(refusal() ?? "read")")
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        #expect(refusal()?.contains("not a regular file") == true, "\(refusal() ?? "read")")
+        try FileManager.default.removeItem(atPath: path)
         // Names that only look like another seed's summary are not read.
         try real.json().write(to: URL(fileURLWithPath: path))
-        for name in ["Krum__Non__seed01.json", "Krum__Non__seed.json", "Krum__Non__seed99999999999999999999.json",
-                     "Unplanned__Non__seed3.json"] {
+        for name in [
+            "Krum__Non__seed01.json", "Krum__Non__seed.json", "Krum__Non__seed99999999999999999999.json",
+            "Unplanned__Non__seed3.json",
+        ] {
             try Data("not json".utf8).write(to: URL(fileURLWithPath: out + "/" + name))
         }
         #expect(try SummaryResults.read(plan: both, directory: out, parse: SimulationOptions.parseWords).count == 3)
@@ -120,22 +152,30 @@ import Testing
         let work = temporaryDirectory("grid-report-cli")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try spec.json().write(to: URL(fileURLWithPath: work + "/smoke.json"))
-        let run = try Executables.run("desgd-grid", ["run", "smoke.json", "--dir", "g", "--cell", "0", "2", "--jobs", "2"], in: work)
+        let run = try Executables.run(
+            "desgd-grid", ["run", "smoke.json", "--dir", "g", "--cell", "0", "2", "--jobs", "2"], in: work)
         #expect(run.status == 0, "\(run.standardError)")
-        let summarize = try Executables.run("desgd-grid", ["summarize", "smoke.json", "--dir", "g", "--out", "s"], in: work)
+        let summarize = try Executables.run(
+            "desgd-grid", ["summarize", "smoke.json", "--dir", "g", "--out", "s"], in: work)
         #expect(summarize.status == 0, "\(summarize.standardError)")
         try FileManager.default.removeItem(atPath: work + "/g")
 
-        let args = ["report", "smoke.json", "--summaries", "s", "--markdown", "r.md", "--csv", "r.csv", "--html", "r.html"]
+        let args = [
+            "report", "smoke.json", "--summaries", "s", "--markdown", "r.md", "--csv", "r.csv", "--html", "r.html",
+        ]
         let report = try Executables.run("desgd-grid", args, in: work)
         #expect(report.status == 0, "\(report.standardError)")
         let markdown = String(decoding: bytes(work + "/r.md"), as: UTF8.self)
         #expect(markdown.contains("- Cells finished: 2 of 6;") && markdown.contains("| Krum+ | Non | 1 | "))
-        #expect(String(decoding: bytes(work + "/r.csv"), as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("run,") }.count == 2)
+        #expect(
+            String(decoding: bytes(work + "/r.csv"), as: UTF8.self).split(separator: "\n").filter {
+                $0.hasPrefix("run,")
+            }.count == 2)
         let page = String(decoding: bytes(work + "/r.html"), as: UTF8.self)
         #expect(page.hasPrefix("<!DOCTYPE html>") && page.contains("<svg") && !page.contains("<script"))
 
-        let both = try Executables.run("desgd-grid", ["report", "smoke.json", "--summaries", "s", "--dir", "g"], in: work)
+        let both = try Executables.run(
+            "desgd-grid", ["report", "smoke.json", "--summaries", "s", "--dir", "g"], in: work)
         #expect(both.status == 2 && both.standardError.contains("--summaries and --dir"))
 
         let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
@@ -146,7 +186,9 @@ import Testing
         let refused = try Executables.run("desgd-grid", ["report", "smoke.json", "--summaries", "s"], in: work)
         #expect(refused.status == 2)
         let lines = refused.standardError.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].hasPrefix("desgd-grid report: \(path) is not a summary of cell #2"), "\(lines)")
+        #expect(
+            lines.count == 1 && lines[0].hasPrefix("desgd-grid report: \(path) is not a summary of cell #2"),
+            "\(lines)")
         #expect(!refused.standardError.contains("\u{1b}"))
     }
 
@@ -158,16 +200,23 @@ import Testing
         let committed = repository + "/traces/reproduction/"
         let work = temporaryDirectory("horizon-report")
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let args = ["report", "horizon", "--summaries", committed + "horizon",
-                    "--markdown", "horizon.md", "--csv", "horizon.csv", "--html", "horizon.html"]
+        let args = [
+            "report", "horizon", "--summaries", committed + "horizon",
+            "--markdown", "horizon.md", "--csv", "horizon.csv", "--html", "horizon.html",
+        ]
         let report = try Executables.run("desgd-grid", args, in: work)
         #expect(report.status == 0, "\(report.standardError)")
         for name in ["horizon.md", "horizon.csv", "horizon.html"] {
-            #expect(bytes(work + "/" + name) == bytes(committed + name),
-                    "traces/reproduction/\(name) is not what the README's command gives: run it again")
+            #expect(
+                bytes(work + "/" + name) == bytes(committed + name),
+                "traces/reproduction/\(name) is not what the README's command gives: run it again")
         }
-        let summaries = try FileManager.default.contentsOfDirectory(atPath: committed + "horizon").filter { $0.hasSuffix(".json") }
+        let summaries = try FileManager.default.contentsOfDirectory(atPath: committed + "horizon").filter {
+            $0.hasSuffix(".json")
+        }
         let markdown = String(decoding: bytes(committed + "horizon.md"), as: UTF8.self)
-        #expect(markdown.split(separator: "\n").filter { $0.hasPrefix("| ") && $0.contains(" | 1 | ") }.count == summaries.count)
+        #expect(
+            markdown.split(separator: "\n").filter { $0.hasPrefix("| ") && $0.contains(" | 1 | ") }.count
+                == summaries.count)
     }
 }

@@ -27,7 +27,9 @@ public struct AccuracyCurvesPage: Sendable {
         public var reference: Double?
 
         public init(label: String, slot: Int, points: [Point], collapses: [Point] = [], reference: Double? = nil) {
-            (self.label, self.slot, self.points, self.collapses, self.reference) = (label, slot, points, collapses, reference)
+            (self.label, self.slot, self.points, self.collapses, self.reference) = (
+                label, slot, points, collapses, reference
+            )
         }
     }
 
@@ -45,8 +47,10 @@ public struct AccuracyCurvesPage: Sendable {
     public var panels: [Panel]
     public var referenceLabel: String
 
-    public init(title: String, lead: [String], tableHeaders: [String], tableRows: [[String]], panels: [Panel],
-                referenceLabel: String = "published value") {
+    public init(
+        title: String, lead: [String], tableHeaders: [String], tableRows: [[String]], panels: [Panel],
+        referenceLabel: String = "published value"
+    ) {
         (self.title, self.lead, self.tableHeaders, self.tableRows) = (title, lead, tableHeaders, tableRows)
         (self.panels, self.referenceLabel) = (panels, referenceLabel)
     }
@@ -64,9 +68,11 @@ public struct AccuracyCurvesPage: Sendable {
             page += "<h2>Runs</h2>\n<div class=\"scroll\"><table class=\"numbers\" id=\"runs\">\n<thead><tr>"
             page += tableHeaders.map { "<th>\(Self.e($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
             for row in tableRows {
-                page += "<tr>" + row.enumerated().map { i, cell in
-                    i == 0 ? "<th class=\"rule\">\(Self.e(cell))</th>" : "<td>\(Self.e(cell))</td>"
-                }.joined() + "</tr>\n"
+                page +=
+                    "<tr>"
+                    + row.enumerated().map { i, cell in
+                        i == 0 ? "<th class=\"rule\">\(Self.e(cell))</th>" : "<td>\(Self.e(cell))</td>"
+                    }.joined() + "</tr>\n"
             }
             page += "</tbody></table></div>\n"
         }
@@ -80,14 +86,18 @@ public struct AccuracyCurvesPage: Sendable {
         let series = panel.curves.map { c -> LineChart.Series in
             let rounds = c.points.map(\.round)
             let buckets = RoundBuckets(rounds: rounds, limit: AuditHTML.maxPointsPerSeries)
-            var s = LineChart.Series(name: c.label, colour: ChartPalette.colour(c.slot), dash: ChartPalette.dash(c.slot),
-                                     width: 1.8, points: buckets.maxima(rounds: rounds, values: c.points.map { 100 * $0.accuracy }))
+            var s = LineChart.Series(
+                name: c.label, colour: ChartPalette.colour(c.slot), dash: ChartPalette.dash(c.slot),
+                width: 1.8, points: buckets.maxima(rounds: rounds, values: c.points.map { 100 * $0.accuracy }))
             s.markers = c.collapses.map { (x: Double($0.round), y: 100 * $0.accuracy) }
             return s
         }
         let references = panel.curves.compactMap { c in
-            c.reference.map { LineChart.Reference(value: 100 * $0, colour: ChartPalette.colour(c.slot),
-                                                  label: "\(referenceLabel), \(c.label): \(String(format: "%.2f%%", 100 * $0))") }
+            c.reference.map {
+                LineChart.Reference(
+                    value: 100 * $0, colour: ChartPalette.colour(c.slot),
+                    label: "\(referenceLabel), \(c.label): \(String(format: "%.2f%%", 100 * $0))")
+            }
         }
         var legend: [LegendItem] = []
         if panel.curves.contains(where: { !$0.collapses.isEmpty }) {
@@ -96,12 +106,15 @@ public struct AccuracyCurvesPage: Sendable {
         if !references.isEmpty {
             legend.append(LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5), label: referenceLabel))
         }
-        let chart = LineChart(id: id, title: panel.title, xLabel: "round", yLabel: "test accuracy (%)", yScale: .linear,
-                              yFixed: (0, 100), series: series, references: references, extraLegend: legend)
+        let chart = LineChart(
+            id: id, title: panel.title, xLabel: "round", yLabel: "test accuracy (%)", yScale: .linear,
+            yFixed: (0, 100), series: series, references: references, extraLegend: legend)
         let collapses = panel.curves.map(\.collapses.count).reduce(0, +)
-        let caption = "\(panel.title): test accuracy at each evaluation, one line per curve"
+        let caption =
+            "\(panel.title): test accuracy at each evaluation, one line per curve"
             + (references.isEmpty ? "" : "; dashed: the \(referenceLabel) in the curve's colour")
-            + (collapses == 0 ? "." : "; diamonds: the \(collapses) collapse\(collapses == 1 ? "" : "s") the audit dated.")
+            + (collapses == 0
+                ? "." : "; diamonds: the \(collapses) collapse\(collapses == 1 ? "" : "s") the audit dated.")
         return AuditHTML.figure(chart.svg(), Self.e(caption))
     }
 }
