@@ -153,6 +153,7 @@ public final class GridRunner: @unchecked Sendable {
         let queue = WorkQueue(pending: pending, alreadyFinished: finished)
         let emit: @Sendable (Event) -> Void = { [lock] e in lock.withLock { events(e) } }
         let work: @Sendable (Int) -> Void = { [self] _ in
+            ThreadNiceness.inheritProcessNiceness()
             while !shouldStop(), let cell = queue.next() {
                 queue.count(self.record(cell, dataset: data[cell.config.data.description]!, shouldStop: shouldStop, emit: emit))
             }

@@ -33,6 +33,7 @@ public struct ParallelExecutor: Sendable {
         let workers = min(threads, count)
         let next = AtomicCounter()
         DispatchQueue.concurrentPerform(iterations: workers) { slot in
+            ThreadNiceness.inheritProcessNiceness()
             while true {
                 let i = next.fetchAdd()
                 if i >= count { break }

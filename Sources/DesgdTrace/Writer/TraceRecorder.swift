@@ -255,6 +255,7 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         inFlight.wait()
         queue.async { [self] in
             defer { inFlight.signal() }
+            ThreadNiceness.inheritProcessNiceness()
             guard failure == nil else { return }
             let t0 = Stopwatch.now(), c0 = Stopwatch.threadCPU()
             var error: TraceError?
