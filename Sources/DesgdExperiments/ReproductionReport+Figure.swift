@@ -27,13 +27,14 @@ extension ReproductionReport {
                 let collapses = (r.findings?.collapses ?? []).map {
                     AccuracyCurvesPage.Point(round: $0.round, accuracy: $0.accuracyAfter)
                 }
-                // The paper's value once per attack, not once per seed.
-                let first = mine.first { $0.attack == r.attack }!.seed == r.seed
+                // One colour per attack, a stroke per seed; the paper's value once per attack.
+                let variant = mine.filter { $0.attack == r.attack }.firstIndex { $0.seed == r.seed } ?? 0
                 return AccuracyCurvesPage.Curve(
                     label: seeds > 1 ? "\(r.attack), seed \(r.seed)" : r.attack,
                     slot: attacks.firstIndex(of: r.attack) ?? 0, points: points,
                     collapses: collapses,
-                    reference: first ? PaperTables.accuracy(m, r.attack).map { $0 / 100 } : nil)
+                    reference: variant == 0 ? PaperTables.accuracy(m, r.attack).map { $0 / 100 } : nil,
+                    variant: variant)
             }
             return AccuracyCurvesPage.Panel(title: m, curves: curves)
         }

@@ -65,6 +65,7 @@ import Testing
         let page = fromSummaries.figure
         #expect(page.panels.map(\.title) == ["Krum", "Krum+"])
         #expect(page.panels[0].curves.map(\.label) == ["Non, seed 1", "Non, seed 2"])
+        #expect(page.panels[0].curves.map(\.variant) == [0, 1] && page.panels[0].curves.map(\.slot) == [0, 0])
         #expect(page.tableRows.count == 3)
     }
 

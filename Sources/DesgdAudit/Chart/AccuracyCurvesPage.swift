@@ -25,11 +25,21 @@ public struct AccuracyCurvesPage: Sendable {
         public var collapses: [Point]
         /// A published value to compare with, in [0, 1] (a dashed line).
         public var reference: Double?
+        /// Curves of one slot told apart (seeds of one attack): 0 solid, then dashed and dotted.
+        public var variant: Int
 
-        public init(label: String, slot: Int, points: [Point], collapses: [Point] = [], reference: Double? = nil) {
+        public init(label: String, slot: Int, points: [Point], collapses: [Point] = [], reference: Double? = nil,
+                    variant: Int = 0) {
             (self.label, self.slot, self.points, self.collapses, self.reference) = (
                 label, slot, points, collapses, reference
             )
+            self.variant = variant
+        }
+
+        /// The stroke pattern: the slot's own, or one of the variants'.
+        var dash: String? {
+            let variants = [nil, "8 4", "2 3", "10 3 2 3"]
+            return variant == 0 ? ChartPalette.dash(slot) : variants[min(variant, variants.count - 1)]
         }
     }
 
@@ -87,7 +97,7 @@ public struct AccuracyCurvesPage: Sendable {
             let rounds = c.points.map(\.round)
             let buckets = RoundBuckets(rounds: rounds, limit: AuditHTML.maxPointsPerSeries)
             var s = LineChart.Series(
-                name: c.label, colour: ChartPalette.colour(c.slot), dash: ChartPalette.dash(c.slot),
+                name: c.label, colour: ChartPalette.colour(c.slot), dash: c.dash,
                 width: 1.8, points: buckets.maxima(rounds: rounds, values: c.points.map { 100 * $0.accuracy }))
             s.markers = c.collapses.map { (x: Double($0.round), y: 100 * $0.accuracy) }
             return s
