@@ -169,6 +169,22 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         #expect(TextFormat.wrap("a b c", width: 3, indent: " ") == "a b\n c")
     }
 
+    /// Text from a file never starts a line where the report's lines start; one longer than a line
+    /// (a backend kernel string with a long CPU name) is cut at its spaces, the pieces after the
+    /// first two columns further in.
+    @Test func aLongAtomIsCutAtItsSpacesOnIndentedLines() {
+        let backend = "openblas OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64 core=Cooperlake threads=1"
+        let margin = String(repeating: " ", count: 11)
+        let text = TextFormat.wrap(margin + "backend \(TextFormat.atom(backend)), numerics 2", indent: margin)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines.allSatisfy { $0.unicodeScalars.count <= 120 }, "\(lines)")
+        #expect(lines[0].hasPrefix(margin + "backend openblas") && lines[1].hasPrefix(margin + "  "))
+        #expect(lines[1].dropFirst(13).first != " ")
+        #expect(text.replacingOccurrences(of: "\n" + margin + "  ", with: " ") == margin + "backend " + backend + ", numerics 2")
+        // Short enough: whole, after the word it follows.
+        #expect(TextFormat.wrap("backend \(TextFormat.atom("a b c")) x", width: 13) == "backend a b c\nx")
+    }
+
     @Test func ruleLists() {
         #expect(AggregatorCatalogue.splitList("geomed, trmean:b=2,mkrum:q=n-f-2,m=n-f") == ["geomed", "trmean:b=2", "mkrum:q=n-f-2,m=n-f"])
     }

@@ -94,8 +94,9 @@ public enum TextFormat {
     public static func length(_ s: some StringProtocol) -> Int { s.unicodeScalars.count }
 
     /// Text from a file for ``wrap(_:width:indent:keepWhole:)``, escaped (``DisplayText``): never
-    /// broken, and never at the start of a wrapped line (it stays with the word before it), so that
-    /// a hostile string cannot be placed where a verdict line of the report starts.
+    /// at the start of a wrapped line (it stays with the word before it), so that a hostile string
+    /// cannot be placed where a verdict line of the report starts; broken only when longer than a
+    /// line, at its spaces, each further piece on a line of its own two columns further in.
     public static func atom(_ s: String) -> String {
         "\u{1}" + DisplayText.escaped(s).replacingOccurrences(of: " ", with: "\u{0}")
     }
@@ -103,7 +104,8 @@ public enum TextFormat {
     /// `text` broken at spaces into lines of at most `width` scalars (``length(_:)``) (a word longer
     /// than that stays whole), every line after the first starting with `indent`; line breaks in
     /// `text` are kept. ``atom(_:)`` pieces and every occurrence of a `keepWhole` string (text from
-    /// a file inside a sentence) are never broken nor start a line.
+    /// a file inside a sentence) never start a line, and are broken only when longer than a line
+    /// (at their spaces, further pieces on lines of their own, indented two more).
     public static func wrap(_ text: String, width: Int = lineWidth, indent: String = "", keepWhole: [String] = []) -> String {
         var text = text
         // Only text with a space can be broken or start a line with words of its choosing.
@@ -119,7 +121,22 @@ public enum TextFormat {
                 if let last = words.popLast() { words.append(last + glued) } else { words.append(String(word.dropFirst())) }
             }
             var lines: [String] = [], line = "", started = false
-            for word in words {
+            for whole in words {
+                // A word with an atom that does not fit where it would start is cut at the atom's
+                // spaces; each piece after the first starts a line of its own, two further in than
+                // `indent`, where no line of the report starts.
+                let start = !started ? 0
+                    : length(line) + 1 + length(whole) > width && line.count > indent.count ? length(indent)
+                    : length(line) + 1
+                let pieces = start + length(whole) > width && whole.contains("\u{0}")
+                    ? cut(whole, first: width - start, rest: width - length(indent) - 2) : [whole]
+                let word = pieces[0]
+                defer {
+                    for piece in pieces.dropFirst() {
+                        lines.append(line)
+                        line = indent + "  " + piece
+                    }
+                }
                 if !started {
                     line = String(word)
                     started = true
@@ -133,6 +150,21 @@ public enum TextFormat {
             lines.append(line)
             return lines.map(withoutTrailingWhitespace).joined(separator: "\n")
         }.joined(separator: "\n").replacingOccurrences(of: "\u{1}", with: "").replacingOccurrences(of: "\u{0}", with: " ")
+    }
+
+    /// `word` cut at its `\u{0}` (an atom's spaces) into pieces of at most `first`, then `rest`,
+    /// scalars; a part longer than that stays whole.
+    static func cut(_ word: String, first: Int, rest: Int) -> [String] {
+        var pieces: [String] = []
+        for part in word.split(separator: "\u{0}", omittingEmptySubsequences: false) {
+            let limit = pieces.count == 1 ? first : rest
+            if let last = pieces.last, length(last) + 1 + length(part) <= limit {
+                pieces[pieces.count - 1] = last + "\u{0}" + part
+            } else {
+                pieces.append(String(part))
+            }
+        }
+        return pieces
     }
 
     /// `s` without the white space at its end, in one pass from the end: a regular expression such
