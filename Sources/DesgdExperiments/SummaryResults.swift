@@ -48,6 +48,9 @@ public enum SummaryResults {
     public static let maxSummaryBytes = 1 << 20
     /// Entries of the directory looked at for extra seeds (a grid has at most a few thousand).
     public static let maxDirectoryEntries = 100_000
+    /// Distinct extra seeds: the grid is expanded once more per seed, so a directory of files with
+    /// thousands of seeds would cost that many grids.
+    public static let maxExtraSeeds = 64
 
     /// `parse` is the one parser of simulation options, which gives an extra seed's cell its
     /// configuration (the seed also seeds what depends on it, synthetic data for one).
@@ -64,6 +67,11 @@ public enum SummaryResults {
         guard !extra.isEmpty else { return results }
         var spec = plan.spec
         spec.seeds = Array(Set(extra.map(\.1))).sorted()
+        guard spec.seeds.count <= maxExtraSeeds else {
+            let (count, limit) = (spec.seeds.count, maxExtraSeeds)
+            throw GridError("\(directory) holds summaries of \(count) seeds the grid does not list, "
+                            + "more than \(limit); give a directory of one grid's summaries")
+        }
         let others = try GridPlan(spec: spec, parse: parse)
         for (cell, seed) in extra {
             guard

@@ -137,6 +137,11 @@ import Testing
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
         #expect(refusal()?.contains("not a regular file") == true, "\(refusal() ?? "read")")
         try FileManager.default.removeItem(atPath: path)
+        // More extra seeds than a report takes: refused before the grid is expanded for them.
+        let many = (100...(100 + SummaryResults.maxExtraSeeds)).map { out + "/Krum__Non__seed\($0).json" }
+        for name in many { try Data("{}".utf8).write(to: URL(fileURLWithPath: name)) }
+        #expect(refusal()?.contains("more than \(SummaryResults.maxExtraSeeds)") == true, "\(refusal() ?? "read")")
+        for name in many { try FileManager.default.removeItem(atPath: name) }
         // Names that only look like another seed's summary are not read.
         try real.json().write(to: URL(fileURLWithPath: path))
         for name in [
