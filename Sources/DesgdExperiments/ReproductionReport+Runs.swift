@@ -39,7 +39,8 @@ extension ReproductionReport {
         return "persistent from round \(first.round - lead) on; \(flags)"
     }
 
-    static func percent(_ v: Double) -> String { String(format: "%.2f", 100 * v) }
+    /// An accuracy in [0, 1] as a percentage with two decimals (the tables' ``number(_:signed:)``).
+    static func percent(_ v: Double) -> String { number(100 * v) }
 
     var runsMarkdown: [String] {
         guard !runs.isEmpty else { return [] }

@@ -137,29 +137,22 @@ public enum SummaryResults {
 
     /// The result of `cell` from its summary at `path`, nil when there is none.
     static func read(path: String, cell: GridCell, grid: String) throws(GridError) -> CellResult? {
-        // O_NONBLOCK: opening a FIFO without a writer would block; anything but a regular file is refused.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw GridError("cannot read the summary \(path): \(String(cString: strerror(errno)))")
-        }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw GridError(
-                "\(path) is not a regular file (a FIFO, device or directory): give a directory of cell summaries")
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        let data: Data
-        do { data = try handle.read(upToCount: maxSummaryBytes + 1) ?? Data() } catch {
-            throw GridError("cannot read the summary \(path): \(error.localizedDescription)")
-        }
         func bad(_ what: String) -> GridError {
             let fix = "write it again with desgd-grid summarize from the cell's trace"
             return GridError(
                 "\(path) is not a summary of cell #\(cell.index) \(cell.stem) of grid \(grid): \(what); \(fix)")
         }
-        guard data.count <= maxSummaryBytes else { throw bad("it is larger than \(maxSummaryBytes) bytes") }
+        let data: Data
+        do { data = Data(try SmallFile.read(path, limit: maxSummaryBytes)) } catch {
+            switch error {
+            case .cannotOpen(errno: ENOENT): return nil
+            case .notRegular:
+                let why = "is not a regular file (a FIFO, device or directory): give a directory of cell summaries"
+                throw GridError("\(path) \(why)")
+            case .tooLarge: throw bad("it is larger than \(maxSummaryBytes) bytes")
+            default: throw GridError("cannot read the summary \(path): \(error.systemMessage)")
+            }
+        }
         let summary: CellSummary
         do { summary = try CellSummary.decode(data) } catch { throw bad("it is not a summary's JSON") }
         guard summary.version == CellSummary.currentVersion else {
@@ -206,8 +199,7 @@ public enum SummaryResults {
             throw bad("its persistence flag count is out of range")
         }
         guard summary.audit.chainHolds else { throw bad("it records a broken digest chain") }
-        let digest = summary.trace.lastDigest
-        guard digest.count == 64, digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        guard Hex.decode(summary.trace.lastDigest, count: 32) != nil else {
             throw bad("its trace digest is not 64 lowercase hex digits")
         }
         for text in [summary.provenance.program, summary.provenance.backend] {

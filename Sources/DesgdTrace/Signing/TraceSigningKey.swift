@@ -199,27 +199,18 @@ public enum KeyText {
     /// once unless fstat says it is a regular file (a FIFO, device or directory is not a key);
     /// read without following the file's own idea of its size.
     static func readFile(_ path: String) throws(TraceError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw .io("cannot open key \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io("cannot stat key \(path): \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw .usage("\(path) is not a regular file (a FIFO, device or directory): give the path of a key file")
+        let bytes: [UInt8]
+        do { bytes = try SmallFile.read(path, limit: maximumFileSize) } catch {
+            switch error {
+            case .cannotOpen: throw .io("cannot open key \(path): \(error.systemMessage)")
+            case .cannotStat: throw .io("cannot stat key \(path): \(error.systemMessage)")
+            case .notRegular:
+                throw .usage("\(path) is not a regular file (a FIFO, device or directory): give the path of a key file")
+            case .cannotRead: throw .io("cannot read key \(path): \(error.systemMessage)")
+            case .tooLarge: throw .corrupted("\(path) is larger than \(maximumFileSize) bytes: not a key file")
+            }
         }
-        var buffer = [UInt8](repeating: 0, count: maximumFileSize + 1)
-        var count = 0
-        while count < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw .io("cannot read key \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            count += n
-        }
-        guard count <= maximumFileSize else {
-            throw .corrupted("\(path) is larger than \(maximumFileSize) bytes: not a key file")
-        }
-        guard let text = String(validating: buffer[0..<count], as: UTF8.self) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .corrupted("\(path) is not text: not a key file")
         }
         return text
