@@ -198,6 +198,29 @@ import Testing
         #expect(!refused.standardError.contains("\u{1b}"))
     }
 
+    /// `horizon-seeds.json` holds the built-in horizon grid's cells with seeds 2 and 3: same grid name,
+    /// same configuration but the seed, so that its summaries join their cells in the report (a spec
+    /// that drifted from the grid would cost hours of runs before the report refused their summaries).
+    @Test func theHorizonSeedsSpecHoldsTheHorizonsCellsWithOtherSeeds() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let spec = try GridSpec.load(repository + "/traces/reproduction/horizon-seeds.json")
+        let seeds = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
+        let horizon = try GridPlan(spec: .horizon, parse: SimulationOptions.parseWords)
+        #expect(spec.name == GridSpec.horizon.name && spec.record == GridSpec.horizon.record)
+        #expect(!seeds.cells.isEmpty && seeds.cells.allSatisfy { $0.seed != 1 })
+        for cell in seeds.cells {
+            let first = horizon.cells.first { $0.method == cell.method && $0.attack == cell.attack }
+            #expect(first != nil, "\(cell.stem) is not a horizon cell")
+            guard var expected = first?.config else { continue }
+            expected.seed = cell.seed
+            #expect(cell.config == expected, "\(cell.stem): \(GridDirectory.difference(cell.config, expected))")
+            #expect(cell.checkpointInterval == first?.checkpointInterval)
+        }
+        // No cell twice (a block appended for another collapse must not repeat one).
+        #expect(Set(seeds.cells.map(\.stem)).count == seeds.cells.count)
+    }
+
     /// The committed horizon report is what the README's command makes of the committed summaries:
     /// a summary added without regenerating the report (or an edited report) fails here.
     @Test func theCommittedHorizonReportIsWhatItsSummariesGive() throws {
