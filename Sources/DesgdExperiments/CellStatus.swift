@@ -54,8 +54,10 @@ public enum CellState: Sendable, Equatable {
     /// refused, the next run keeps it as `<stem>.incomplete-K.trace` and records the cell again
     /// from round 0.
     case incomplete(reason: String, resumesFrom: Int?)
-    /// Another process (a second runner, a Slurm task) holds the cell's lock.
-    case running
+    /// Another process (a second runner, a Slurm task) holds the cell's lock. `roundsWritten`: the
+    /// rounds the trace it is writing holds so far (its resumption's file while it resumes, read as
+    /// an unfinished trace is read); nil before its first record or when that file cannot be read.
+    case running(roundsWritten: Int?)
     /// The file holds a run of another configuration: the runner refuses to touch it.
     case conflict(String)
 
@@ -106,10 +108,14 @@ public struct GridDirectory: Sendable {
     public func state(of cell: GridCell, checkLock: Bool = true) -> CellState {
         let locked = { checkLock && self.isLocked(cell) }
         let file = tracePath(cell)
-        guard FileManager.default.fileExists(atPath: file) else { return locked() ? .running : .pending }
+        guard FileManager.default.fileExists(atPath: file) else {
+            return locked() ? .running(roundsWritten: roundsWritten(cell, trace: nil)) : .pending
+        }
         let reader: TraceReader
         do { reader = try TraceReader(path: file) } catch {
-            return locked() ? .running : .incomplete(reason: error.message, resumesFrom: nil)
+            return locked()
+                ? .running(roundsWritten: roundsWritten(cell, trace: nil))
+                : .incomplete(reason: error.message, resumesFrom: nil)
         }
         var recorded = reader.header.config
         recorded.threads = 1
@@ -133,7 +139,19 @@ public struct GridDirectory: Sendable {
         // A checkpoint of round 0 holds the initial state: resuming from it re-simulates every
         // recorded round, which costs what recording again costs (``GridRunner``).
         let start = ResumeRun.startingPoint(of: reader)
-        return locked() ? .running : .incomplete(reason: unfinished, resumesFrom: resumable && start.round > 0 ? start.round : nil)
+        return locked()
+            ? .running(roundsWritten: roundsWritten(cell, trace: reader))
+            : .incomplete(reason: unfinished, resumesFrom: resumable && start.round > 0 ? start.round : nil)
+    }
+
+    /// The rounds a running cell has written: those of its resumption's file while it resumes (the
+    /// kept rounds and the new ones), else those of `trace`, its trace read once already, or of the
+    /// trace file when there was none to read yet.
+    func roundsWritten(_ cell: GridCell, trace: TraceReader?) -> Int? {
+        let resuming = resumingPath(cell)
+        if FileManager.default.fileExists(atPath: resuming) { return (try? TraceReader(path: resuming))?.roundCount }
+        if let trace { return trace.roundCount }
+        return (try? TraceReader(path: tracePath(cell)))?.roundCount
     }
 
     /// The cells of `plan` a new run (or Slurm array) has to take up: pending and incomplete ones

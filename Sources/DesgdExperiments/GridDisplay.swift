@@ -128,7 +128,8 @@ extension GridDirectory {
             case .incomplete(let why, let from):
                 detail = why + (from.map { "; resumes from round \($0)" } ?? "; recorded again from round 0 (no state checkpoint after round 0)")
             case .conflict(let why): detail = why
-            case .pending, .running: break
+            case .running(let rounds?): detail = "\(rounds) of \(cell.config.rounds) rounds written"
+            case .pending, .running(nil): break
             }
             return CellStatusRow(index: cell.index, method: cell.method, attack: cell.attack, seed: cell.seed, state: state.label,
                                  bestAccuracy: best, detail: detail, trace: tracePath(cell),

@@ -280,11 +280,33 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
         let dir = GridDirectory(temporaryDirectory("grid"))
         try dir.prepare(plan.spec)
         let held = try #require(try dir.lock(plan.cells[0]))
-        #expect(dir.state(of: plan.cells[0]) == .running)
+        #expect(dir.state(of: plan.cells[0]) == .running(roundsWritten: nil))
         let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0, 1])
         #expect(summary.runningElsewhere == 1 && summary.recorded == 1)
         held.release()
         #expect(dir.state(of: plan.cells[0]) == .pending)
+    }
+
+    /// `desgd-grid status` says how far a running cell is: the rounds its trace holds so far, or
+    /// while it resumes those of the resumption's file, half-written last record left out.
+    @Test func aRunningCellShowsTheRoundsItsTraceHoldsSoFar() throws {
+        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
+        let dir = GridDirectory(temporaryDirectory("grid"))
+        let cell = plan.cells[0], path = dir.tracePath(cell)
+        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
+        let full = bytes(path)
+        _ = try cutInsideTheLastRound(path, round: 4)  // rounds 0–3 whole, round 4 half-written
+        let held = try #require(try dir.lock(cell))
+        #expect(dir.state(of: cell) == .running(roundsWritten: 4))
+        let row = try #require(dir.statusRows(of: plan).first)
+        #expect(row.state == "running" && row.detail == "4 of \(cell.config.rounds) rounds written")
+        // A resumption that has not written its header yet: nothing to count (not the trace's 4 rounds).
+        try full.prefix(100).write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
+        #expect(dir.state(of: cell) == .running(roundsWritten: nil))
+        try full.write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
+        #expect(dir.state(of: cell) == .running(roundsWritten: cell.config.rounds))
+        held.release()
+        #expect(dir.state(of: cell).label == "incomplete")
     }
 
     @Test func preflightNamesACellWhoseRuleCannotRun() throws {
