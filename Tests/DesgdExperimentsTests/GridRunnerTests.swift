@@ -39,6 +39,16 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
     return cut
 }
 
+/// Cell 0 of the one-seed smoke grid recorded whole with a state checkpoint every 2 rounds: its plan,
+/// directory, cell, trace path and the trace's bytes.
+func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, Data) {
+    let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
+    let dir = GridDirectory(temporaryDirectory("grid"))
+    let cell = plan.cells[0], path = dir.tracePath(cell)
+    _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
+    return (plan, dir, cell, path, bytes(path))
+}
+
 @Suite(.serialized) struct GridRunnerTests {
     @Test func runsEveryCellInParallelAndEachTraceIsTheOneDesgdRecordWrites() throws {
         let plan = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
@@ -139,11 +149,7 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
     /// uninterrupted recording, and the summary says from where; cut before the first checkpoint
     /// it is kept aside and recorded again, to the same bytes.
     @Test func aKilledCellResumesFromItsLastCheckpointToTheUninterruptedBytes() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
-        let dir = GridDirectory(temporaryDirectory("grid"))
-        let cell = plan.cells[0], path = dir.tracePath(cell)
-        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
-        let full = bytes(path)
+        let (plan, dir, cell, path, full) = try recordedSmokeCell()
         let reader = try TraceReader(path: path)
         #expect(reader.checkpointRounds == [0, 2, 4])
         let lastRound = try #require(reader.records.lastIndex { $0.type == .round })
@@ -185,11 +191,7 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
     /// file left by a killed resumption does not count as the cell's state and the next run, which
     /// holds the cell's lock, removes it and resumes.
     @Test func aStoppedOrKilledResumptionLeavesTheTraceAndTheNextRunResumes() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
-        let dir = GridDirectory(temporaryDirectory("grid"))
-        let cell = plan.cells[0], path = dir.tracePath(cell)
-        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
-        let full = bytes(path)
+        let (plan, dir, cell, path, full) = try recordedSmokeCell()
         let cut = try cutInsideTheLastRound(path, round: 2)  // resumes from round 2, the stop comes after round 3
         guard case .incomplete(_, let from?) = dir.state(of: cell), from == 2 else { Issue.record("no checkpoint to resume from"); return }
 
@@ -290,11 +292,7 @@ func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
     /// `desgd-grid status` says how far a running cell is: the rounds its trace holds so far, or
     /// while it resumes those of the resumption's file, half-written last record left out.
     @Test func aRunningCellShowsTheRoundsItsTraceHoldsSoFar() throws {
-        let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
-        let dir = GridDirectory(temporaryDirectory("grid"))
-        let cell = plan.cells[0], path = dir.tracePath(cell)
-        _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, checkpointInterval: 2).run(only: [0])
-        let full = bytes(path)
+        let (plan, dir, cell, path, full) = try recordedSmokeCell()
         _ = try cutInsideTheLastRound(path, round: 4)  // rounds 0–3 whole, round 4 half-written
         let held = try #require(try dir.lock(cell))
         #expect(dir.state(of: cell) == .running(roundsWritten: 4))
