@@ -195,14 +195,19 @@ public struct GridDirectory: Sendable {
         return results
     }
 
-    /// Removes `<stem>.trace.resuming`, the partial file of a resumption that was killed (a clean
-    /// stop removes its own). Only under the cell's lock, which no other runner can then be
-    /// resuming under; the trace itself was never touched by it.
-    func removeLeftoverResumption(_ cell: GridCell) throws(GridError) {
+    /// Settles `<stem>.trace.resuming`, the partial file of a resumption that was killed (a clean
+    /// stop settles its own): it becomes the cell's trace when it holds the trace byte for byte and
+    /// a later state checkpoint (``ResumeRun/adoptLeftover(of:)``; the round returned), and is
+    /// removed otherwise. Only under the cell's lock, which no other runner can then be resuming under.
+    func settleLeftoverResumption(_ cell: GridCell) throws(GridError) -> Int? {
+        do { if let from = try ResumeRun.adoptLeftover(of: tracePath(cell)) { return from } } catch {
+            throw GridError(error.explanation)
+        }
         let file = resumingPath(cell)
         guard unlink(file) == 0 || errno == ENOENT else {
             throw GridError("cannot remove \(file), left by a killed resumption: \(String(cString: strerror(errno))); remove it by hand")
         }
+        return nil
     }
 
     /// Moves an incomplete trace aside as `<stem>.incomplete-K.trace` (K the first free number):

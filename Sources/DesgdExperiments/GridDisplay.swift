@@ -35,9 +35,17 @@ public final class GridDisplay: @unchecked Sendable {
         case .finished(let c, let r, let s, let from):
             let resumed = from.map { ", resumed from round \($0)" } ?? ""
             return "finished \(name(c)): best \(percent(r.bestAccuracy))% (round \(r.bestRound)), \(String(format: "%.0f", s)) s\(resumed)"
-        case .stopped(let c, let rounds, let resuming):
-            return resuming ? "stopped  \(name(c)) while resuming, at round \(rounds) (trace left as it was; resumed again next run)"
-                            : "stopped  \(name(c)) after \(rounds) rounds (trace closed; resumed or recorded again next run)"
+        case .stopped(let c, let rounds, false, _):
+            return "stopped  \(name(c)) after \(rounds) rounds (trace closed; resumed or recorded again next run)"
+        case .stopped(let c, let rounds, true, nil):
+            return "stopped  \(name(c)) while resuming, at round \(rounds) "
+                + "(trace left as it was; resumed again next run)"
+        case .stopped(let c, let rounds, true, let from?):
+            return "stopped  \(name(c)) while resuming, at round \(rounds) (the trace now holds its rounds up to the "
+                + "state checkpoint of round \(from); resumed from there next run)"
+        case .tookOver(let c, let from):
+            return "kept     \(name(c)): the file of a killed resumption holds its trace byte for byte and more, "
+                + "up to the state checkpoint of round \(from): it replaces the trace"
         case .failed(let c, let why): return "failed   \(name(c)): \(why)"
         case .skipped(let c, let why): return "skipped  \(name(c)): \(why)"
         }
@@ -52,9 +60,9 @@ public final class GridDisplay: @unchecked Sendable {
         case .finished(let c, _, _, _):
             done += 1
             running[c.stem] = nil
-        case .stopped(let c, _, _), .failed(let c, _):
+        case .stopped(let c, _, _, _), .failed(let c, _):
             running[c.stem] = nil
-        case .keptAside, .skipped: break
+        case .keptAside, .tookOver, .skipped: break
         }
         if let line = GridDisplay.line(event) { write((terminal ? "\r\u{1B}[K" : "") + line + "\n") }
         guard terminal else { return }

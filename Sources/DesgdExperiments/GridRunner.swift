@@ -26,7 +26,10 @@ import Foundation
 ///   local run and Slurm tasks, say) never record or resume the same cell.
 /// - **Stopping**: when `shouldStop()` turns true (Ctrl-C, SIGTERM), every running cell ends after
 ///   its current round and no new cell starts: a recording with its trace finished cleanly, a
-///   resumption with its temporary file removed and the trace as it was.
+///   resumption with its temporary file replacing the trace when it got past a later state
+///   checkpoint (``ResumeRun/Outcome/interrupted(at:resumesFrom:)``), removed otherwise. A
+///   resumption killed outright leaves its file, which the next run takes over on the same terms
+///   (``ResumeRun/adoptLeftover(of:)``): each run gets a cell further, however long the cell.
 ///
 /// Memory: one simulation per job (about 0.5 GB each on the paper setup) and one copy of the data set.
 public final class GridRunner: @unchecked Sendable {
@@ -39,8 +42,13 @@ public final class GridRunner: @unchecked Sendable {
         case round(GridCell, round: Int, accuracy: Double?)
         /// Finished; `resumedFrom` is the checkpoint's round when the cell was resumed.
         case finished(GridCell, CellResult, seconds: Double, resumedFrom: Int?)
-        /// Stopped after `rounds` rounds; a stopped resumption (`resuming`) leaves the trace as it was.
-        case stopped(GridCell, rounds: Int, resuming: Bool)
+        /// Stopped after `rounds` rounds. A stopped resumption (`resuming`) leaves the trace as it
+        /// was (`resumesFrom` nil) or replaces it with what it wrote up to round `resumesFrom`'s
+        /// state checkpoint, where the next run resumes.
+        case stopped(GridCell, rounds: Int, resuming: Bool, resumesFrom: Int?)
+        /// A killed resumption's file held the trace and more: it is the trace now, resumed from
+        /// the state checkpoint of round `resumesFrom`.
+        case tookOver(GridCell, resumesFrom: Int)
         case failed(GridCell, String)
         case skipped(GridCell, String)
     }
@@ -223,7 +231,9 @@ public final class GridRunner: @unchecked Sendable {
         }
         defer { held.release() }
         // Under the lock no other runner resumes the cell: a `.resuming` file is a killed one's.
-        do { try directory.removeLeftoverResumption(cell) } catch { return failed(error.message) }
+        do {
+            if let from = try directory.settleLeftoverResumption(cell) { emit(.tookOver(cell, resumesFrom: from)) }
+        } catch { return failed(error.message) }
         var kept: [Summary.KeptAside] = []
         // The state again, under the lock: another runner may have finished the cell meanwhile.
         switch directory.state(of: cell, checkLock: false) {
@@ -257,7 +267,7 @@ public final class GridRunner: @unchecked Sendable {
                 emit(.round(cell, round: t + 1, accuracy: e?.accuracy))
             }
             if summary.interrupted {
-                emit(.stopped(cell, rounds: result.rounds, resuming: false))
+                emit(.stopped(cell, rounds: result.rounds, resuming: false, resumesFrom: nil))
                 return Outcome(.stopped, kept: kept)
             }
             let cellResult = CellResult(cell: cell, rounds: result.rounds,
@@ -298,8 +308,8 @@ public final class GridRunner: @unchecked Sendable {
         }
         switch outcome {
         case .alreadyComplete: return .refused("complete, but not a finished cell")
-        case .interrupted(let at):
-            emit(.stopped(cell, rounds: at, resuming: true))
+        case .interrupted(let at, let resumesFrom):
+            emit(.stopped(cell, rounds: at, resuming: true, resumesFrom: resumesFrom))
             return .ended(Outcome(.stopped))
         case .resumed(let from, let checked, _):
             let result: CellResult

@@ -8,9 +8,11 @@ import Foundation
 /// The records after the checkpoint are re-simulated and checked byte for byte against the
 /// original as they are written (the check of ``Reexecution``), then the run goes on to its
 /// configured number of rounds. Everything is written to a temporary file beside the trace, which
-/// replaces it only once complete: the original is never at risk, and the result is byte-identical
-/// to an uninterrupted recording of the same configuration (same arithmetic, same zstd level, same
-/// signing key).
+/// replaces it once complete, byte-identical to an uninterrupted recording of the same configuration
+/// (same arithmetic, same zstd level, same signing key), or earlier when stopped or killed past a
+/// later state checkpoint (``Outcome/interrupted(at:resumesFrom:)``, ``adoptLeftover(of:)``): the
+/// temporary file then holds every record the original keeps, checked byte for byte, and more, so
+/// that a run longer than any one session's time still finishes. Nothing else replaces the original.
 public enum ResumeRun {
     public enum Outcome: Sendable, Equatable {
         /// The trace was complete already; nothing was written.
@@ -18,8 +20,11 @@ public enum ResumeRun {
         /// The trace now holds every round: `from` is the round the run restarted at, `checked` the
         /// rounds already recorded after it, re-simulated and found byte-identical.
         case resumed(from: Int, checked: Int, rounds: Int)
-        /// Stopped (Ctrl-C) before the end: the temporary file was removed, the trace is unchanged.
-        case interrupted(at: Int)
+        /// Stopped (Ctrl-C) before the end. `resumesFrom` nil: the temporary file was removed, the
+        /// trace is unchanged. Otherwise the resumption had written a state checkpoint after the
+        /// one it started from, so it replaced the trace (closed as a stopped recording is) and the
+        /// next resumption starts from round `resumesFrom` instead of re-simulating those rounds.
+        case interrupted(at: Int, resumesFrom: Int?)
     }
 
     /// Where the resumed file is written until it is complete.
@@ -63,6 +68,7 @@ public enum ResumeRun {
                               memoryLimit: MemoryLimit = .process,
                               shouldStop: @escaping () -> Bool = { false },
                               progress: @escaping (Int) -> Void = { _ in }) throws(TraceError) -> Outcome {
+        _ = try adoptLeftover(of: path)
         let reader = try TraceReader(path: path)
         let h = reader.header
         if case .complete(interrupted: false) = reader.completeness, reader.rounds.upperBound == h.config.rounds {
@@ -147,8 +153,14 @@ public enum ResumeRun {
         }
         let written = recorder.statistics.roundRecords
         guard result.rounds == h.config.rounds else {
+            // Any state checkpoint after `start` lies past the original's kept records (`start` is
+            // the last among them), so the file holds all of them, each checked as it was written.
+            if let later = try? TraceReader(path: temporary), case let point = startingPoint(of: later),
+               point.checkpoint != nil, point.round > start, rename(temporary, path) == 0 {
+                return .interrupted(at: result.rounds, resumesFrom: point.round)
+            }
             discard()
-            return .interrupted(at: result.rounds)
+            return .interrupted(at: result.rounds, resumesFrom: nil)
         }
         guard rename(temporary, path) == 0 else {
             let m = String(cString: strerror(errno))
@@ -156,5 +168,46 @@ public enum ResumeRun {
             throw .io("cannot replace \(path) with the resumed trace: \(m); it is unchanged")
         }
         return .resumed(from: start, checked: max(0, reader.rounds.upperBound - start), rounds: written)
+    }
+
+    /// Takes over `PATH.resuming`, the file of a resumption that was killed (no clean stop), when it
+    /// holds more than the trace: the trace's kept records byte for byte (compared, not taken from
+    /// the leftover's index), a digest chain that holds, and a state checkpoint after the trace's
+    /// last. It then replaces the trace and the round of that checkpoint is returned: the next
+    /// resumption starts there, and checks the rounds after it as every resumption does. Returns
+    /// nil and leaves both files as they are otherwise (no leftover, unreadable, another run's
+    /// bytes, nothing gained); the caller decides what becomes of the leftover. Throws `.io` only
+    /// when the replacing rename fails.
+    ///
+    /// Cost: one read of the leftover (its chain) and of the trace's kept bytes, in 1 MiB pieces.
+    public static func adoptLeftover(of path: String) throws(TraceError) -> Int? {
+        let temporary = temporaryPath(for: path)
+        guard FileManager.default.fileExists(atPath: temporary),
+              let original = try? TraceReader(path: path), let leftover = try? TraceReader(path: temporary)
+        else { return nil }
+        let kept = startingPoint(of: original), offered = startingPoint(of: leftover)
+        guard offered.checkpoint != nil, offered.round > kept.round, offered.checkedUpTo >= kept.checkedUpTo,
+              leftover.verifyChain().holds,
+              (try? sameBytes(path, temporary, count: kept.checkedUpTo)) == true
+        else { return nil }
+        guard rename(temporary, path) == 0 else {
+            throw .io("cannot replace \(path) with \(temporary), a killed resumption that got further: "
+                + "\(String(cString: strerror(errno))); it is unchanged")
+        }
+        return offered.round
+    }
+
+    /// Whether the first `count` bytes of the two files are equal (both must have that many).
+    static func sameBytes(_ a: String, _ b: String, count: UInt64) throws(TraceError) -> Bool {
+        let first = try FileSource(path: a), second = try FileSource(path: b)
+        guard first.size >= count, second.size >= count else { return false }
+        let piece: UInt64 = 1 << 20
+        var offset: UInt64 = 0
+        while offset < count {
+            let n = Int(min(piece, count - offset))
+            guard try first.read(offset, n) == second.read(offset, n) else { return false }
+            offset += UInt64(n)
+        }
+        return true
     }
 }

@@ -18,7 +18,7 @@ struct DesgdRecord: ParsableCommand {
         discussion: """
         The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
 
-        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace only once complete (byte-identical to an uninterrupted recording).
+        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace once complete (byte-identical to an uninterrupted recording), or when stopped or killed after writing a later state checkpoint (it then holds every kept record of the trace, checked byte for byte), so that the next --resume starts there.
 
         --fork TRACE --at T starts a new trace from the exact state of TRACE at the start of round T, with the options given changed (--agg, --pre, --attack, --f, --lr, --gamma, --beta, --buffer-decay, --weight-decay, --batch, --schedule, --eval-every, --rounds; the others would change the shape of the state and are refused): TRACE is re-simulated with its own configuration from its last checkpoint at or before T and checked byte for byte up to T, then the fork records from round T on, its rounds keeping their numbers. A changed rule or attack starts from its initial state, unchanged ones keep their state. The fork's header names its parent (desgd-audit PARENT FORK… puts them side by side); --record, --keyframe-every, --checkpoint-every and --drift-window default to the parent's. The parent is only read.
 
@@ -33,7 +33,7 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
           desgd-record --fork traces/desgd-mean-ipm-small-seed1-300r.trace --at 120 --agg cclip
 
-        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was) or writing the trace failed (a disk error; the rounds before it are kept), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged).
+        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was) or writing the trace failed (a disk error; the rounds before it are kept), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged, or replaced by the resumed file up to its last state checkpoint when it got past one).
 
         \(SimulationOptions.catalogue)
         """,
@@ -192,8 +192,12 @@ struct DesgdRecord: ParsableCommand {
             print("\(path) is complete (\(rounds) rounds): nothing to resume")
         case .resumed(let start, let checked, let rounds):
             print("resumed \(path) from the state of round \(start): the \(checked) rounds already recorded after it re-simulated byte for byte, the trace now holds all \(rounds) rounds")
-        case .interrupted(let at):
+        case .interrupted(let at, nil):
             print("interrupted at round \(at): \(path) is unchanged (resume it again)")
+            throw ExitCode(130)
+        case .interrupted(let at, let from?):
+            print("interrupted at round \(at): \(path) now holds its rounds up to the state checkpoint of round \(from)"
+                + " (resume it again to go on from there)")
             throw ExitCode(130)
         }
     }

@@ -202,7 +202,9 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
             log.add(e)
         }
         #expect(stopped.interrupted && stopped.resumed.isEmpty && stopped.keptAside.isEmpty)
-        #expect(log.lock.withLock { log.events.contains { if case .stopped(_, _, resuming: true) = $0 { true } else { false } } })
+        #expect(log.lock.withLock {
+            log.events.contains { if case .stopped(_, _, resuming: true, resumesFrom: nil) = $0 { true } else { false } }
+        })
         #expect(bytes(path) == cut && !FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
 
         // A resumption killed outright leaves its partial file: not the cell's state, removed by the next run.
@@ -210,6 +212,61 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         guard case .incomplete(_, from) = dir.state(of: cell) else { Issue.record("the .resuming file changed the state"); return }
         let resumed = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
         #expect(resumed.resumed.map(\.fromRound) == [from] && bytes(path) == full)
+        #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+    }
+
+    /// A resumption cut short after a state checkpoint later than its start keeps what it wrote:
+    /// stopped, its file replaces the trace; killed, its leftover file is taken over by the next run
+    /// when it holds the trace byte for byte, and removed when it does not. Either way the next run
+    /// resumes to the uninterrupted bytes.
+    @Test func aResumptionCutShortAfterALaterCheckpointKeepsWhatItWrote() throws {
+        let (plan, dir, cell, path, full) = try recordedSmokeCell()  // checkpoints at rounds 0, 2, 4
+        let cut = try cutInsideTheLastRound(path, round: 2)
+        // Stopped after round 4 (StopAfter counts rounds 2 and 3; the stop, asked in round 4's
+        // callback, ends the run there): the checkpoint of round 4 is written, the trace replaced.
+        let stopper = StopAfter(2)
+        let log = EventLog()
+        let stopped = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(
+            only: [0], shouldStop: { stopper.stop }
+        ) { e in
+            if case .round = e { stopper.round() }
+            log.add(e)
+        }
+        #expect(stopped.interrupted && stopped.resumed.isEmpty)
+        let lines = log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }
+        let stops = lines.filter { $0.hasPrefix("stopped") }
+        #expect(stops.count == 1 && stops[0].contains("up to the state checkpoint of round 4"), "\(stops)")
+        #expect(dir.state(of: cell) == .incomplete(reason: "stopped after 5 of 6 rounds", resumesFrom: 4))
+        #expect(bytes(path).prefix(cut.count) == cut && !FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+        let finished = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
+        #expect(finished.resumed.map(\.fromRound) == [4] && bytes(path) == full)
+
+        // Killed: what a resumption killed inside round 5 leaves is the uninterrupted file cut there.
+        let killed = { () throws -> Data in
+            try full.write(to: URL(fileURLWithPath: path))
+            let leftover = try cutInsideTheLastRound(path, round: 5)
+            try cut.write(to: URL(fileURLWithPath: path))
+            return leftover
+        }
+        var leftover = try killed()
+        try leftover.write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
+        let events = EventLog()
+        let tookOver = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(
+            only: [0], shouldStop: { false }
+        ) { events.add($0) }
+        #expect(tookOver.resumed.map(\.fromRound) == [4] && bytes(path) == full)
+        #expect(events.lock.withLock {
+            events.events.contains { if case .tookOver(_, resumesFrom: 4) = $0 { true } else { false } }
+        })
+        #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
+
+        // A leftover that does not hold the trace (one byte of the kept part changed) is removed,
+        // and the cell resumes from the trace's own checkpoint.
+        leftover = try killed()
+        leftover[cut.count / 2] ^= 1
+        try leftover.write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
+        let removed = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
+        #expect(removed.resumed.map(\.fromRound) == [2] && bytes(path) == full)
         #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
     }
 

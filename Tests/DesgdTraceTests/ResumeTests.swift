@@ -70,6 +70,47 @@ import Testing
         #expect(try TraceReader(path: cut).verifySignatures().status == .whole)
     }
 
+    /// A resumption cut short after a state checkpoint later than its start keeps what it wrote.
+    /// Stopped, its file replaces the trace: the very bytes of a recording stopped at that round.
+    /// Killed, its leftover is taken over by the next resumption when it holds the trace byte for
+    /// byte; a leftover of another run is left alone and the resumption refused. Each time the next
+    /// resumption ends at the uninterrupted file.
+    @Test func aResumptionCutShortAfterALaterCheckpointKeepsWhatItWrote() throws {
+        let (full, _, _) = try record(Self.config, keyframes: 4, checkpoints: 3)  // checkpoints 0, 3, 6
+        let (stoppedAt5, _, _) = try record(Self.config, keyframes: 4, stopAfter: 5, checkpoints: 3)
+        let path = temporaryPath("cut-short"), leftover = ResumeRun.temporaryPath(for: path)
+        defer { for p in [full, stoppedAt5, path, leftover] { try? FileManager.default.removeItem(atPath: p) } }
+        let original = contents(full)
+        let records = try TraceReader(path: full).records
+        func cut(insideRound t: Int) -> Data {
+            let e = records.first { $0.type == .round && $0.round == t }!
+            return Data(original[..<Int(e.offset + e.size / 2)])
+        }
+        FileManager.default.createFile(atPath: path, contents: cut(insideRound: 1))  // resumes from round 0
+        var calls = 0
+        let stopped = try ResumeRun.resume(
+            path: path, threads: 2, dataDirectory: nil, compressionLevel: TraceRecorder.defaultCompressionLevel,
+            signingKey: nil, shouldStop: { calls += 1; return calls == 5 })  // asked in round 4's callback
+        #expect(stopped == .interrupted(at: 5, resumesFrom: 3))
+        #expect(contents(path) == contents(stoppedAt5) && !FileManager.default.fileExists(atPath: leftover))
+        #expect(try resume(path) == .resumed(from: 3, checked: 2, rounds: 9) && contents(path) == original)
+
+        // Killed inside round 7: its leftover is the uninterrupted file cut there.
+        FileManager.default.createFile(atPath: path, contents: cut(insideRound: 1))
+        FileManager.default.createFile(atPath: leftover, contents: cut(insideRound: 7))
+        #expect(try resume(path) == .resumed(from: 6, checked: 1, rounds: 9) && contents(path) == original)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+
+        // A leftover of another run (seed 2) holds later checkpoints but not the trace: not taken.
+        let (other, _, _) = try record(tinyConfig { $0.rounds = 9; $0.seed = 2 }, keyframes: 4, checkpoints: 3)
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        FileManager.default.createFile(atPath: path, contents: cut(insideRound: 1))
+        FileManager.default.createFile(atPath: leftover, contents: Data(contents(other).dropLast(100)))
+        #expect(try ResumeRun.adoptLeftover(of: path) == nil)
+        #expect(throws: TraceError.self) { try resume(path) }
+        #expect(contents(path) == [UInt8](cut(insideRound: 1)) && FileManager.default.fileExists(atPath: leftover))
+    }
+
     /// A round after the checkpoint that is not what the configuration records (edited, digests
     /// recomputed): the resumption fails naming it, and the original file is left as it was.
     @Test func aDifferentRecordedRoundFailsAndKeepsTheOriginal() throws {
