@@ -56,9 +56,9 @@ extension DesgdGrid {
         static let configuration = CommandConfiguration(
             abstract: "Record every unfinished cell of a grid (several at once), resuming where an earlier run stopped.",
             discussion: """
-            A cell is finished when its trace is complete, has every planned round and holds exactly the cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, a time limit) is resumed from its last state checkpoint as desgd-record --resume does: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into STEM.trace.resuming, which replaces the trace only once complete. A trace without a checkpoint, or one that cannot be resumed (the line says why), is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A trace of another configuration at a cell's path stops the run before anything starts.
+            A cell is finished when its trace is complete, has every planned round and holds exactly the cell's configuration; finished cells are never run again. An incomplete trace (Ctrl-C, a kill, a time limit) is resumed from its last state checkpoint as desgd-record --resume does: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into STEM.trace.resuming, which replaces the trace once complete, or once cut short (stopped, or killed and found by the next run) after a later state checkpoint: it then holds the trace byte for byte and more, so each run gets a cell further however long it is. A trace without a checkpoint, or one that cannot be resumed (the line says why), is kept as STEM.incomplete-K.trace and its cell recorded again from round 0. A trace of another configuration at a cell's path stops the run before anything starts.
 
-            Ctrl-C (or SIGTERM) ends every running cell after its current round: a recording with its trace closed cleanly, a resumption with its trace left as it was.
+            Ctrl-C (or SIGTERM) ends every running cell after its current round: a recording with its trace closed cleanly, a resumption with its trace left as it was, or replaced by what it wrote up to its last state checkpoint when that is later than where it started.
             """)
 
         @OptionGroup var location: GridLocation
