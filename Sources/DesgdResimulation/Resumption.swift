@@ -130,6 +130,9 @@ public enum ResumeRun {
         let temporary = temporaryPath(for: path)
         let recorder = try TraceRecorder(resuming: reader, from: checkpoint, path: temporary, checkedUpTo: checkedUpTo,
                                          compressionLevel: compressionLevel, signingKey: signingKey)
+        // Held while this process writes the file: a leftover is one nobody holds (adoptLeftover).
+        let writing = FileLock(exclusiveOn: temporary)
+        defer { writing?.release() }
         func discard() { try? FileManager.default.removeItem(atPath: temporary) }
         let result: SimulationResult
         do {
@@ -176,15 +179,18 @@ public enum ResumeRun {
     /// last. It then replaces the trace and the round of that checkpoint is returned: the next
     /// resumption starts there, and checks the rounds after it as every resumption does. Returns
     /// nil and leaves both files as they are otherwise (no leftover, unreadable, another run's
-    /// bytes, nothing gained); the caller decides what becomes of the leftover. Throws `.io` only
-    /// when the replacing rename fails.
+    /// bytes, nothing gained, or a file that a live resumption is writing: it holds a lock on it);
+    /// the caller decides what becomes of the leftover. Throws `.io` only when the replacing
+    /// rename fails.
     ///
     /// Cost: one read of the leftover (its chain) and of the trace's kept bytes, in 1 MiB pieces.
     public static func adoptLeftover(of path: String) throws(TraceError) -> Int? {
         let temporary = temporaryPath(for: path)
-        guard FileManager.default.fileExists(atPath: temporary),
+        // A file another resumption is still writing (it holds the lock) is not a leftover.
+        guard FileManager.default.fileExists(atPath: temporary), let unused = FileLock(exclusiveOn: temporary),
               let original = try? TraceReader(path: path), let leftover = try? TraceReader(path: temporary)
         else { return nil }
+        defer { unused.release() }
         let kept = startingPoint(of: original), offered = startingPoint(of: leftover)
         guard offered.checkpoint != nil, offered.round > kept.round, offered.checkedUpTo >= kept.checkedUpTo,
               leftover.verifyChain().holds,

@@ -95,9 +95,14 @@ import Testing
         #expect(contents(path) == contents(stoppedAt5) && !FileManager.default.fileExists(atPath: leftover))
         #expect(try resume(path) == .resumed(from: 3, checked: 2, rounds: 9) && contents(path) == original)
 
-        // Killed inside round 7: its leftover is the uninterrupted file cut there.
+        // Killed inside round 7: its leftover is the uninterrupted file cut there. While a process
+        // holds a lock on it (a resumption still writing it) it is not taken.
         FileManager.default.createFile(atPath: path, contents: cut(insideRound: 1))
         FileManager.default.createFile(atPath: leftover, contents: cut(insideRound: 7))
+        let writer = open(leftover, O_RDONLY)
+        #expect(writer >= 0 && flock(writer, LOCK_EX | LOCK_NB) == 0)
+        #expect(try ResumeRun.adoptLeftover(of: path) == nil)
+        close(writer)
         #expect(try resume(path) == .resumed(from: 6, checked: 1, rounds: 9) && contents(path) == original)
         #expect(!FileManager.default.fileExists(atPath: leftover))
 
