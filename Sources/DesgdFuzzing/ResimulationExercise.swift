@@ -76,6 +76,14 @@ public enum ResimulationExercise {
             let interrupted = TraceMutator.join(Array(bytes.prefix(TraceFormat.signatureSize)), records)
             _ = FileManager.default.createFile(atPath: cut, contents: Data(interrupted))
         }
+        attempt("adopt") {
+            // The hostile file as a killed resumption's leftover of the cut trace: taken over only
+            // when it holds the cut trace byte for byte; otherwise removed, as the grid does.
+            let leftover = ResumeRun.temporaryPath(for: cut)
+            defer { try? FileManager.default.removeItem(atPath: leftover) }
+            guard FileManager.default.createFile(atPath: leftover, contents: Data(bytes)) else { return }
+            _ = try ResumeRun.adoptLeftover(of: cut)
+        }
         attempt("resume") {
             // Stopped after the first round past those recorded (a stop among the rounds being checked
             // is reported as a difference by the resumption: not what is exercised here).
