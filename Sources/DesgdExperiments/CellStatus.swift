@@ -229,34 +229,24 @@ public struct GridDirectory: Sendable {
     /// closed or the process dies): nil when another process holds it. A `status` elsewhere holds
     /// it for an instant (``isLocked(_:)``), so a busy lock is tried again for about a second
     /// before the cell is left to its holder. A file system without `flock` is an error, not "busy".
-    func lock(_ cell: GridCell) throws(GridError) -> CellLock? {
+    func lock(_ cell: GridCell) throws(GridError) -> FileLock? {
         let file = "\(locksPath)/\(cell.stem).lock"
-        let fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw GridError("cannot create the lock file \(file): \(String(cString: strerror(errno)))") }
         for attempt in 0..<20 {
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return CellLock(descriptor: fd) }
-            let e = errno
-            guard e == EWOULDBLOCK else {
-                close(fd)
-                throw GridError("cannot lock \(file): \(String(cString: strerror(e))) (the grid directory needs a file system with flock)")
+            switch FileLock.attempt(on: file, creating: true) {
+            case .held(let lock): return lock
+            case .busy: if attempt < 19 { usleep(50_000) }
+            case .cannotLock(let e):
+                throw GridError("cannot lock \(file): \(String(cString: strerror(e)))"
+                                + " (the grid directory needs a file system with flock)")
+            case .cannotOpen(let e):
+                throw GridError("cannot create the lock file \(file): \(String(cString: strerror(e)))")
             }
-            if attempt < 19 { usleep(50_000) }
         }
-        close(fd)
         return nil
     }
 
     /// Whether another process holds the cell's lock (takes and drops it at once when free).
-    func isLocked(_ cell: GridCell) -> Bool {
-        let fd = open("\(locksPath)/\(cell.stem).lock", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return errno == EWOULDBLOCK
-    }
+    func isLocked(_ cell: GridCell) -> Bool { FileLock.isHeldElsewhere("\(locksPath)/\(cell.stem).lock") }
 
     /// The fields in which two configurations differ, for the conflict message.
     static func difference(_ a: SimulationConfig, _ b: SimulationConfig) -> String {
@@ -268,11 +258,4 @@ public struct GridDirectory: Sendable {
         let keys = Set(fa.keys).union(fb.keys).filter { fa[$0] != fb[$0] }.sorted()
         return keys.isEmpty ? "differs" : keys.map { "\($0) \(fa[$0] ?? "unset") instead of \(fb[$0] ?? "unset")" }.joined(separator: ", ")
     }
-}
-
-/// A held cell lock; `release()` (or the process ending) frees it.
-final class CellLock {
-    let descriptor: Int32
-    init(descriptor: Int32) { self.descriptor = descriptor }
-    func release() { close(descriptor) }
 }

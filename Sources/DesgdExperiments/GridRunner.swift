@@ -223,7 +223,7 @@ public final class GridRunner: @unchecked Sendable {
             emit(.failed(cell, why))
             return Outcome(.failed("\(cell.stem): \(why)"), kept: kept)
         }
-        let held: CellLock?
+        let held: FileLock?
         do { held = try directory.lock(cell) } catch { return failed(error.message) }
         guard let held else {
             emit(.skipped(cell, "running in another process"))

@@ -131,7 +131,7 @@ public enum ResumeRun {
         let recorder = try TraceRecorder(resuming: reader, from: checkpoint, path: temporary, checkedUpTo: checkedUpTo,
                                          compressionLevel: compressionLevel, signingKey: signingKey)
         // Held while this process writes the file: a leftover is one nobody holds (adoptLeftover).
-        let writing = FileLock(exclusiveOn: temporary)
+        let writing = FileLock.take(temporary)
         defer { writing?.release() }
         func discard() { try? FileManager.default.removeItem(atPath: temporary) }
         let result: SimulationResult
@@ -187,7 +187,7 @@ public enum ResumeRun {
     public static func adoptLeftover(of path: String) throws(TraceError) -> Int? {
         let temporary = temporaryPath(for: path)
         // A file another resumption is still writing (it holds the lock) is not a leftover.
-        guard FileManager.default.fileExists(atPath: temporary), let unused = FileLock(exclusiveOn: temporary),
+        guard FileManager.default.fileExists(atPath: temporary), let unused = FileLock.take(temporary),
               let original = try? TraceReader(path: path), let leftover = try? TraceReader(path: temporary)
         else { return nil }
         defer { unused.release() }
