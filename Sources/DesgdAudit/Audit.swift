@@ -18,7 +18,8 @@ public enum Audit {
     /// the rows, accuracy, summaries, replays, worst case and drift to those rounds; the integrity
     /// part always covers the whole file (docs/commands.md, desgd-audit).
     public static func report(_ reader: TraceReader, compare: [String] = [], pre: String = "", threads: Int,
-                              driftCriteria: AuditDrift.Criteria = .init(), adversary: WorstCaseSearch? = nil, rebuilder: RoundRebuilder? = nil,
+                              driftCriteria: AuditDrift.Criteria = .init(), adversary: WorstCaseSearch? = nil,
+                              rebuilder: RoundRebuilder? = nil,
                               memoryLimit: MemoryLimit = .process,
                               rounds: Range<Int>? = nil,
                               progress: (String, Int) -> Void = { _, _ in }) throws(TraceError) -> AuditReport {
@@ -46,17 +47,21 @@ public enum Audit {
         case .unfinished(let reason): note = reason
         }
         var integrity = AuditReport.Integrity(
-            chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords, failure: chain.failure,
-            failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted, note: note,
+            chainHolds: chain.holds, verifiedRecords: chain.verifiedRecords, totalRecords: chain.totalRecords,
+            failure: chain.failure,
+            failedRound: chain.failedRound, lastDigest: chain.lastDigest, finished: finished, interrupted: interrupted,
+            note: note,
             recordedRounds: reader.roundCount, missingRounds: max(0, config.rounds - reader.rounds.upperBound),
             signatures: reader.verifySignatures(chain: chain))
         integrity.clientMessages = ClientMessageVerification.verify(reader)
         let skippedRecords = reader.skippedRecords()
         if !skippedRecords.isEmpty { integrity.skippedRecords = skippedRecords }
         let run = AuditReport.Run(
-            trace: reader.path, program: h.program, formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
+            trace: reader.path, program: h.program,
+            formatVersion: h.formatVersion.map(String.init).joined(separator: "."),
             mode: config.mode.rawValue, aggregator: h.aggregator, attack: h.attack, model: config.model.rawValue,
-            parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers, byzantineWorkers: config.byzantineWorkers,
+            parameterCount: h.model.parameterCount, honestWorkers: config.honestWorkers,
+            byzantineWorkers: config.byzantineWorkers,
             declaredF: config.effectiveF, configuredRounds: config.rounds, seed: config.seed,
             backend: h.backend, numerics: h.effectiveNumerics,
             recording: h.recording.description, datasetDigest: h.dataset.digest, fork: h.fork, engine: h.engine)
@@ -73,7 +78,8 @@ public enum Audit {
             for a in round.aggregations {
                 let m = a.metrics
                 rowIndex[key(t, a.classIndex)] = rows.count
-                rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter, honestVariance: m.honestVariance,
+                rows.append(.init(round: t, classIndex: a.classIndex, honestDiameter: m.honestDiameter,
+                                  honestVariance: m.honestVariance,
                                   cells: [cell(m, distance: 0, model: round.content.drift)]))
             }
             if t % 50 == 49 { progress("reading rounds", t + 1 - selected.lowerBound) }
@@ -81,13 +87,18 @@ public enum Audit {
         var rules = [h.aggregator], skipped: [String] = [], driftNote: String?
         var bounds: [Double?] = [h.groups.first?.resilienceBound]
         if let replayer {
-            let asked = Set(compare.flatMap { AggregatorCatalogue.expand($0) }.compactMap { try? AggregatorCatalogue.makePipeline(rule: $0, pre: pre).spec })
-            let specs = replayer.rules.map(\.spec).filter { !replayRecorded || $0 != h.aggregator || asked.contains($0) }
+            let asked = Set(compare.flatMap { AggregatorCatalogue.expand($0) }.compactMap {
+                try? AggregatorCatalogue.makePipeline(rule: $0, pre: pre).spec })
+            let specs = replayer.rules.map(\.spec).filter {
+                !replayRecorded || $0 != h.aggregator || asked.contains($0) }
             rules += specs
             skipped = replayer.skipped
-            bounds += specs.map { spec in replayer.rules.first { $0.spec == spec }.flatMap { replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) } }
+            bounds += specs.map { spec in
+                replayer.rules.first { $0.spec == spec }.flatMap {
+                    replayer.bound($0, classIndex: h.groups.first?.classIndex ?? 0) } }
             for i in rows.indices { rows[i].cells += Array(repeating: nil, count: specs.count) }
-            try replayer.run(rounds: selected, memoryLimit: memoryLimit, progress: { progress("replaying", $0) }) { replayed in
+            try replayer.run(rounds: selected, memoryLimit: memoryLimit,
+                progress: { progress("replaying", $0) }) { replayed in
                 for r in replayed {
                     guard let i = rowIndex[key(r.round, r.classIndex)] else { continue }
                     if replayRecorded && r.rule == h.aggregator { rows[i].cells[0]?.worstCase = r.worstCase }
@@ -101,11 +112,14 @@ public enum Audit {
         }
         let summaries = rules.indices.map { k in
             let cells = rows.map { $0.cells[k] }
-            let worstCases = rows.compactMap { row in row.cells[k].flatMap { c in c.worstCase.map { (round: row.round, recordedLambda: c.lambda, worst: $0) } } }
+            let worstCases = rows.compactMap { row in
+                row.cells[k].flatMap { c in
+                    c.worstCase.map { (round: row.round, recordedLambda: c.lambda, worst: $0) } } }
             return AuditReport.RuleSummary(
                 rule: rules[k], bound: bounds[k],
                 gap: SeriesStatistics(cells.map { $0?.gap }), lambda: SeriesStatistics(cells.map { $0?.lambda }),
-                kappa: SeriesStatistics(cells.map { $0?.kappa }), byzantineShare: SeriesStatistics(cells.map { $0?.byzantineShare }),
+                kappa: SeriesStatistics(cells.map { $0?.kappa }),
+                byzantineShare: SeriesStatistics(cells.map { $0?.byzantineShare }),
                 flaggedRounds: rows.indices.filter { rows[$0].cells[k]?.exceedsBound == true }.map { rows[$0].round },
                 nonFiniteRounds: rows.indices.filter { rows[$0].cells[k]?.nonFinite == true }.map { rows[$0].round },
                 stateNotCarried: cells.filter { $0?.state == .notCarried }.count,
@@ -123,7 +137,8 @@ public enum Audit {
                                  summaries: summaries, worstRows: Array(worst), skipped: skipped)
         report.rounds = .init(from: selected.lowerBound, to: selected.upperBound, traceFrom: reader.rounds.lowerBound,
                               traceTo: reader.rounds.upperBound)
-        report.drift = AuditDrift.section(report, window: h.driftWindow, recent: h.effectiveDriftRecent, criteria: driftCriteria)
+        report.drift = AuditDrift.section(report, window: h.driftWindow, recent: h.effectiveDriftRecent,
+            criteria: driftCriteria)
         report.drift?.note = driftNote
         return report
     }
@@ -136,7 +151,8 @@ public enum Audit {
         return M.add(reader.roundReadBytes, M.mul(reader.vectorBytes, M.add(reader.largestGroup, 2)))
     }
 
-    static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil, model: ModelDrift? = nil) -> AuditReport.Cell {
+    static func cell(_ m: DeviationMetrics, distance: Double, state: ReplayState? = nil,
+        model: ModelDrift? = nil) -> AuditReport.Cell {
         AuditReport.Cell(gap: m.gap, lambda: m.lambda, kappa: m.kappa, cosine: m.cosine,
                          byzantineShare: m.byzantineWeight ?? m.byzantineCoordinateShare, distanceToRecorded: distance,
                          exceedsBound: m.exceedsBound, nonFinite: m.isNonFinite || !distance.isFinite, state: state,

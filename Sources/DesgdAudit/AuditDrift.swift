@@ -88,16 +88,20 @@ public enum AuditDrift {
     }
 
     /// The section, or nil when no row has drift (traces of format 1.0).
-    public static func section(_ r: AuditReport, window: Int?, recent: RecentDrift?, criteria: Criteria) -> AuditReport.DriftSection? {
+    public static func section(_ r: AuditReport, window: Int?, recent: RecentDrift?,
+        criteria: Criteria) -> AuditReport.DriftSection? {
         guard r.rows.contains(where: { $0.cells.contains { $0?.drift != nil } }) else { return nil }
-        let series = r.rules.indices.map { k in AuditReport.DriftSeries(rule: r.rules[k], points: points(r, column: k)) }
+        let series = r.rules.indices.map { k in
+            AuditReport.DriftSeries(rule: r.rules[k], points: points(r, column: k)) }
         let onsets = collapseOnsets(r.accuracy, criteria: criteria).map { onset in
             describe(onset, series: series.first?.points ?? [], threshold: criteria.persistenceThreshold)
         }
         let flags = r.rules.indices.flatMap { k in
-            persistenceFlags(r, column: k, minimumRun: window ?? DriftTracker.defaultWindow, threshold: criteria.persistenceThreshold)
+            persistenceFlags(r, column: k, minimumRun: window ?? DriftTracker.defaultWindow,
+                threshold: criteria.persistenceThreshold)
         }
-        return AuditReport.DriftSection(window: window, recent: window == nil ? nil : recent, criteria: criteria, series: series,
+        return AuditReport.DriftSection(window: window, recent: window == nil ? nil : recent, criteria: criteria,
+                                        series: series,
                                         onsets: onsets, flags: flags)
     }
 
@@ -125,15 +129,18 @@ public enum AuditDrift {
                 return d.isEmpty ? nil : d.reduce(0, +) / Double(d.count)
             }
             out.append(.init(round: round, windowed: mean(groups.map(\.windowed)) ?? 0,
-                             windowPersistence: mean(groups.map(\.windowPersistence)), cumulative: mean(groups.map(\.cumulative)) ?? 0,
-                             cumulativePersistence: mean(groups.map(\.cumulativePersistence)), modelDisplacement: model?.displacement,
+                             windowPersistence: mean(groups.map(\.windowPersistence)),
+                             cumulative: mean(groups.map(\.cumulative)) ?? 0,
+                             cumulativePersistence: mean(groups.map(\.cumulativePersistence)),
+                             modelDisplacement: model?.displacement,
                              modelRelative: model?.relative, modelPersistence: model?.persistence))
         }
         return out
     }
 
     /// Consecutive evaluations whose accuracy fell by more than `collapseDrop` points.
-    static func collapseOnsets(_ accuracy: [AuditReport.AccuracyPoint], criteria: Criteria) -> [(AuditReport.AccuracyPoint, AuditReport.AccuracyPoint)] {
+    static func collapseOnsets(_ accuracy: [AuditReport.AccuracyPoint],
+        criteria: Criteria) -> [(AuditReport.AccuracyPoint, AuditReport.AccuracyPoint)] {
         var onsets: [(AuditReport.AccuracyPoint, AuditReport.AccuracyPoint)] = []
         for i in accuracy.indices.dropFirst() {
             let drop: Double = 100 * (accuracy[i - 1].accuracy - accuracy[i].accuracy)
@@ -142,10 +149,12 @@ public enum AuditDrift {
         return onsets
     }
 
-    static func describe(_ onset: (AuditReport.AccuracyPoint, AuditReport.AccuracyPoint), series: [AuditReport.DriftPoint],
+    static func describe(_ onset: (AuditReport.AccuracyPoint, AuditReport.AccuracyPoint),
+                         series: [AuditReport.DriftPoint],
                          threshold: Double) -> AuditReport.CollapseOnset {
         let (before, after) = onset
-        var result = AuditReport.CollapseOnset(round: after.round, previousRound: before.round, accuracyBefore: before.accuracy,
+        var result = AuditReport.CollapseOnset(round: after.round, previousRound: before.round,
+                                               accuracyBefore: before.accuracy,
                                                accuracyAfter: after.accuracy)
         guard var j = series.lastIndex(where: { $0.round <= before.round }) else { return result }
         let p = series[j]
@@ -162,14 +171,17 @@ public enum AuditDrift {
 
     /// Per group, runs of at least `minimumRun` aggregations with windowed persistence ≥ threshold
     /// and λ̂ harmless (≤ 1, not above the bound).
-    static func persistenceFlags(_ r: AuditReport, column k: Int, minimumRun: Int, threshold: Double) -> [AuditReport.PersistenceFlag] {
+    static func persistenceFlags(_ r: AuditReport, column k: Int, minimumRun: Int,
+        threshold: Double) -> [AuditReport.PersistenceFlag] {
         struct Run { var first: Int; var last: Int; var count: Int; var persistence: Double; var maxLambda: Double? }
         var open: [Int: Run] = [:]
         var flags: [AuditReport.PersistenceFlag] = []
         func close(_ c: Int) {
             if let run = open.removeValue(forKey: c), run.count >= minimumRun {
-                flags.append(.init(rule: r.rules[k], classIndex: c, firstRound: run.first, lastRound: run.last, aggregations: run.count,
-                                   meanWindowPersistence: run.persistence / Double(run.count), maxLambda: run.maxLambda))
+                flags.append(.init(rule: r.rules[k], classIndex: c, firstRound: run.first, lastRound: run.last,
+                                   aggregations: run.count,
+                                   meanWindowPersistence: run.persistence / Double(run.count),
+                                   maxLambda: run.maxLambda))
             }
         }
         for row in r.rows {
@@ -179,7 +191,8 @@ public enum AuditDrift {
             }
             let harmless = !cell.exceedsBound && (cell.lambda ?? 0) <= 1
             guard p >= threshold && harmless else { close(row.classIndex); continue }
-            var run = open[row.classIndex] ?? Run(first: row.round, last: row.round, count: 0, persistence: 0, maxLambda: nil)
+            var run = open[row.classIndex]
+                ?? Run(first: row.round, last: row.round, count: 0, persistence: 0, maxLambda: nil)
             run.last = row.round
             run.count += 1
             run.persistence += p

@@ -36,7 +36,8 @@ public enum AuditHTML {
         page += summaryTable(report)
         page += worstRowsTable(report)
         page += "</main>\n"
-        page += "<footer>desgd-audit report of <code>\(e(report.run.trace))</code>, trace format \(e(report.run.formatVersion)), recorded by \(e(report.run.program)).</footer>\n"
+        page += "<footer>desgd-audit report of <code>\(e(report.run.trace))</code>, trace format "
+            + "\(e(report.run.formatVersion)), recorded by \(e(report.run.program)).</footer>\n"
         page += "</body>\n</html>\n"
         return page
     }
@@ -46,8 +47,10 @@ public enum AuditHTML {
     static func header(_ r: AuditReport) -> String {
         let run = r.run
         var out = "<header>\n<h1>desgd audit <span class=\"trace\">\(e(run.trace))</span></h1>\n"
-        out += "<p class=\"lead\">\(e(run.mode)) run, rule <code>\(e(run.aggregator))</code> against <code>\(e(run.attack))</code>; "
-        out += "\(run.honestWorkers) honest and \(run.byzantineWorkers) Byzantine workers; \(run.configuredRounds) rounds configured"
+        out += "<p class=\"lead\">\(e(run.mode)) run, rule <code>\(e(run.aggregator))</code> against "
+            + "<code>\(e(run.attack))</code>; "
+        out += "\(run.honestWorkers) honest and \(run.byzantineWorkers) Byzantine workers; "
+            + "\(run.configuredRounds) rounds configured"
         if let last = r.accuracy.max(by: { $0.round < $1.round }) {
             out += "; test accuracy \(AuditFormat.percent(last.accuracy)) at round \(last.round)"
         }
@@ -72,11 +75,13 @@ public enum AuditHTML {
                 : ("data set digest", "<code class=\"digest\">\(e(run.datasetDigest))</code>"),
         ]
         if let f = run.fork {
-            let changes = f.changes.isEmpty ? "nothing changed" : f.changes.map { "\(e($0.option)) \(e($0.parent)) → \(e($0.fork))" }.joined(separator: ", ")
+            let changes = f.changes.isEmpty ? "nothing changed" : f.changes.map {
+                "\(e($0.option)) \(e($0.parent)) → \(e($0.fork))" }.joined(separator: ", ")
             brief.append(("fork", "of <code>\(e(f.parentFile))</code> at round \(f.at): \(changes)"))
         }
         out += "<section class=\"run\">\n<h2>Run</h2>\n<dl class=\"brief\">\n"
-        for (k, v) in brief { out += "<div\(k == "data set digest" ? " class=\"wide\"" : "")><dt>\(k)</dt><dd>\(v)</dd></div>\n" }
+        for (k, v) in brief {
+            out += "<div\(k == "data set digest" ? " class=\"wide\"" : "")><dt>\(k)</dt><dd>\(v)</dd></div>\n" }
         out += "</dl>\n</section>\n"
         out += integrity(r)
         if !r.skipped.isEmpty {
@@ -97,7 +102,8 @@ public enum AuditHTML {
             : ("warn", "Digest chain holds; the trace is incomplete")
         switch signature {
         case .invalid?: (verdictClass, verdict) = ("bad", verdict + "; signature invalid")
-        case .prefix?: (verdictClass, verdict) = (verdictClass == "bad" ? "bad" : "warn", verdict + "; signed only in part")
+        case .prefix?: (verdictClass, verdict) = (verdictClass == "bad" ? "bad" : "warn", verdict
+            + "; signed only in part")
         case .whole?: verdict += "; signed"
         case .unsigned?, nil: break
         }
@@ -117,14 +123,17 @@ public enum AuditHTML {
         }
         switch (i.finished, i.interrupted) {
         case (true, false): out += "<li>Finished: index and footer present.</li>\n"
-        case (true, true): out += "<li>Interrupted before its \(r.run.configuredRounds) configured rounds; index and footer present.</li>\n"
-        case (false, true): out += "<li>Interrupted before its \(r.run.configuredRounds) configured rounds; no valid footer.</li>\n"
+        case (true, true): out += "<li>Interrupted before its \(r.run.configuredRounds) configured rounds;"
+            + " index and footer present.</li>\n"
+        case (false, true): out += "<li>Interrupted before its \(r.run.configuredRounds) configured"
+            + " rounds; no valid footer.</li>\n"
         case (false, false): out += "<li>Unfinished: no valid index and footer.</li>\n"
         }
         if let note = i.note { out += "<li>Note: \(e(note))</li>\n" }
         if let skipped = i.skippedRecords {
             out += "<li>Skipped \(skipped.count) record\(skipped.count == 1 ? "" : "s") "
-                + "of types this reader does not know (a later format version): \(e(skipped.map(\.description).joined(separator: "; ")))</li>\n"
+                + "of types this reader does not know (a later format version): "
+                    + "\(e(skipped.map(\.description).joined(separator: "; ")))</li>\n"
         }
         out += "<li>Rounds recorded: \(i.recordedRounds) of \(r.run.configuredRounds) configured; "
         out += i.missingRounds == 0 ? "none missing.</li>\n" : "<strong>\(i.missingRounds) missing</strong>.</li>\n"
@@ -168,14 +177,17 @@ public enum AuditHTML {
         let columns = Array(r.rules.indices)
         func series(_ i: Int, _ value: (AuditReport.Cell) -> Double?) -> LineChart.Series {
             LineChart.Series(name: ruleLabel(r, i), colour: ChartPalette.colour(i), dash: ChartPalette.dash(i),
-                             width: i == 0 ? 2.2 : 1.5, points: buckets.maxima(rounds: rounds, values: column(r, i, value)))
+                             width: i == 0 ? 2.2 : 1.5,
+                             points: buckets.maxima(rounds: rounds, values: column(r, i, value)))
         }
         var out = "<section class=\"plots\">\n<h2>Plots</h2>\n"
 
         // 1. Gap.
         let gap = LineChart(id: "plot-gap", title: plotTitles[0], xLabel: "round", yLabel: "gap",
                             yScale: .log, series: columns.map { series($0) { $0.gap } })
-        out += figure(gap.svg(), "Gap ‖F(R) − x̄<sub>S</sub>‖ between each rule's aggregate and the honest mean, per rule (\(gap.yAxis.caption)). \(bucketNote)")
+        out += figure(gap.svg(),
+            "Gap ‖F(R) − x̄<sub>S</sub>‖ between each rule's aggregate and the honest mean, per rule ("
+            + "\(gap.yAxis.caption)). \(bucketNote)")
 
         // 2. λ̂ with bounds and flags.
         var lambdaSeries = columns.map { series($0, \.lambda) }
@@ -186,20 +198,26 @@ public enum AuditHTML {
             lambdaSeries[i].markers = flags.compactMap { p in p.y.map { (x: p.x, y: $0) } }
             flagged += lambdaSeries[i].markers.count
             if let b = summary(r, i)?.bound, b.isFinite {
-                references.append(.init(value: b, colour: ChartPalette.colour(i), label: "\(ruleLabel(r, i)): proven bound λ = \(AuditFormat.sig4(b))"))
+                references.append(.init(value: b, colour: ChartPalette.colour(i),
+                    label: "\(ruleLabel(r, i)): proven bound λ = \(AuditFormat.sig4(b))"))
             }
         }
         var lambdaLegend: [LegendItem] = []
         if !references.isEmpty {
-            lambdaLegend.append(LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5), label: "proven bound λ (rule's colour)"))
+            lambdaLegend.append(LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5),
+                label: "proven bound λ (rule's colour)"))
         }
         if flagged > 0 {
             lambdaLegend.append(LegendItem(swatch: .marker(colour: "#777777"), label: "flagged: λ̂ above the bound"))
         }
-        let lambda = LineChart(id: "plot-lambda", title: plotTitles[1], xLabel: "round", yLabel: "λ̂ = gap / Δ" + SVGKit.sub("S"),
+        let lambda = LineChart(id: "plot-lambda", title: plotTitles[1], xLabel: "round", yLabel: "λ̂ = gap / Δ"
+            + SVGKit.sub("S"),
                                yScale: nil, series: lambdaSeries, references: references, extraLegend: lambdaLegend)
-        let boundNote = references.isEmpty ? "No rule here has a proven bound." : "Dashed lines: each rule's proven bound λ (for the first group), in the rule's colour."
-        out += figure(lambda.svg(), "λ̂ = gap / Δ<sub>S</sub> per rule (\(lambda.yAxis.caption)); undefined where Δ<sub>S</sub> = 0. \(boundNote) "
+        let boundNote = references.isEmpty ? "No rule here has a proven bound."
+            : "Dashed lines: each rule's proven bound λ (for the first group), in the rule's colour."
+        out += figure(lambda.svg(),
+            "λ̂ = gap / Δ<sub>S</sub> per rule (\(lambda.yAxis.caption)); undefined where Δ"
+            + "<sub>S</sub> = 0. \(boundNote) "
             + "Diamonds: flagged rounds, λ̂ above the bound (\(flagged) marked). \(bucketNote)")
 
         // 3. λ̂ distribution.
@@ -210,29 +228,38 @@ public enum AuditHTML {
                                undefined: values.count - defined.count, bound: summary(r, i)?.bound)
         }
         let box = BoxPlot(id: "plot-lambda-distribution", title: plotTitles[2], xLabel: "λ̂", rows: boxRows)
-        out += figure(box.svg(), "Distribution of λ̂ over all \(r.rows.count) aggregations, one box per rule (\(box.xAxis.caption)): "
-            + "box from the first to the third quartile, bar at the median, whiskers at the minimum and maximum, dot at the mean, "
+        out += figure(box.svg(),
+            "Distribution of λ̂ over all \(r.rows.count) aggregations, one box per rule (\(box.xAxis.caption)): "
+            + "box from the first to the third quartile, bar at the median, whiskers at the minimum"
+                + " and maximum, dot at the mean, "
             + "dashed tick at the rule's proven bound. n counts defined values; undefined ones are left out.")
 
         // 4. Accuracy.
         let accRounds = r.accuracy.map(\.round)
         let accBuckets = RoundBuckets(rounds: accRounds, limit: maxPointsPerSeries)
         let accuracy = LineChart(
-            id: "plot-accuracy", title: plotTitles[3], xLabel: "round", yLabel: "test accuracy (%)", yScale: .linear, yFixed: (0, 100),
+            id: "plot-accuracy", title: plotTitles[3], xLabel: "round", yLabel: "test accuracy (%)", yScale: .linear,
+            yFixed: (0, 100),
             series: [LineChart.Series(name: "test accuracy", colour: "#222222", dash: nil, width: 2,
-                                      points: accBuckets.maxima(rounds: accRounds, values: r.accuracy.map { 100 * $0.accuracy }))])
+                                      points: accBuckets.maxima(rounds: accRounds,
+                                          values: r.accuracy.map { 100 * $0.accuracy }))])
         let accNote = r.accuracy.isEmpty ? "The trace has no evaluations."
-            : accBuckets.isDownsampled || accBuckets.maxPerRound > 1 ? accBuckets.caption(unit: "evaluations") : "One point per evaluation."
-        out += figure(accuracy.svg(), "Test accuracy of the recorded run at each evaluation (\(r.accuracy.count) evaluations). \(accNote)")
+            : accBuckets.isDownsampled || accBuckets.maxPerRound > 1 ? accBuckets.caption(unit: "evaluations")
+                : "One point per evaluation."
+        out += figure(accuracy.svg(),
+            "Test accuracy of the recorded run at each evaluation (\(r.accuracy.count) evaluations). \(accNote)")
 
         // 5. Byzantine share.
         let shareColumns = columns.filter { i in column(r, i, \.byzantineShare).contains { $0 != nil } }
         let undefinedShare = columns.filter { !shareColumns.contains($0) }.map { ruleLabel(r, $0) }
-        let share = LineChart(id: "plot-byzantine-share", title: plotTitles[4], xLabel: "round", yLabel: "Byzantine share",
+        let share = LineChart(id: "plot-byzantine-share", title: plotTitles[4], xLabel: "round",
+                              yLabel: "Byzantine share",
                               yScale: .linear, series: shareColumns.map { series($0, \.byzantineShare) })
-        var shareNote = "Weight the rule gave to Byzantine inputs (weighted averages) or share of coordinates taken from them (coordinate-wise rules) (\(share.yAxis.caption)). \(bucketNote)"
+        var shareNote = "Weight the rule gave to Byzantine inputs (weighted averages) or share of coordinates taken"
+            + " from them (coordinate-wise rules) (\(share.yAxis.caption)). \(bucketNote)"
         if !undefinedShare.isEmpty {
-            shareNote += " Not defined for: " + undefinedShare.map { "<code>\(e($0))</code>" }.joined(separator: ", ") + "."
+            shareNote += " Not defined for: " + undefinedShare.map { "<code>\(e($0))</code>" }.joined(separator: ", ")
+                + "."
         }
         out += figure(share.svg(), shareNote)
 
@@ -242,18 +269,29 @@ public enum AuditHTML {
             var worstSeries: [LineChart.Series] = []
             var worstReferences: [LineChart.Reference] = []
             for i in worstColumns {
-                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": recorded λ̂", colour: ChartPalette.colour(i), dash: nil, width: 1.5,
-                                                    points: buckets.maxima(rounds: rounds, values: column(r, i, \.lambda))))
-                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": worst λ̂ found", colour: ChartPalette.colour(i), dash: "1.5 2.5", width: 2.4,
-                                                    points: buckets.maxima(rounds: rounds, values: column(r, i) { $0.worstCase?.lambda })))
+                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": recorded λ̂",
+                                                    colour: ChartPalette.colour(i), dash: nil, width: 1.5,
+                                                    points: buckets.maxima(rounds: rounds,
+                                                        values: column(r, i, \.lambda))))
+                worstSeries.append(LineChart.Series(name: ruleLabel(r, i) + ": worst λ̂ found",
+                                                    colour: ChartPalette.colour(i), dash: "1.5 2.5", width: 2.4,
+                                                    points: buckets.maxima(rounds: rounds,
+                                                        values: column(r, i) { $0.worstCase?.lambda })))
                 if let b = summary(r, i)?.bound, b.isFinite {
-                    worstReferences.append(.init(value: b, colour: ChartPalette.colour(i), label: "\(ruleLabel(r, i)): proven bound λ = \(AuditFormat.sig4(b))"))
+                    worstReferences.append(.init(value: b, colour: ChartPalette.colour(i),
+                        label: "\(ruleLabel(r, i)): proven bound λ = \(AuditFormat.sig4(b))"))
                 }
             }
-            let boundLegend = worstReferences.isEmpty ? [] : [LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5), label: "proven bound λ (rule's colour)")]
-            let worstChart = LineChart(id: "plot-worst-case", title: worstCaseTitle, xLabel: "round", yLabel: "λ̂", yScale: .log,
+            let boundLegend = worstReferences.isEmpty ? []
+                : [LegendItem(swatch: .line(colour: "#777777", dash: "7 4", width: 1.5),
+                    label: "proven bound λ (rule's colour)")]
+            let worstChart = LineChart(id: "plot-worst-case", title: worstCaseTitle, xLabel: "round", yLabel: "λ̂",
+                                       yScale: .log,
                                        series: worstSeries, references: worstReferences, extraLegend: boundLegend)
-            out += figure(worstChart.svg(), "Per rule: the recorded λ̂ (solid), the worst λ̂ that f Byzantine inputs reached in the search on the same honest messages (dotted) and the proven bound where there is one (dashed; \(worstChart.yAxis.caption)). \(bucketNote)")
+            out += figure(worstChart.svg(),
+                "Per rule: the recorded λ̂ (solid), the worst λ̂ that f Byzantine inputs reached in the search on"
+                + " the same honest messages (dotted) and the proven bound where there is one (dashed; "
+                + "\(worstChart.yAxis.caption)). \(bucketNote)")
         }
         return out + "</section>\n"
     }
@@ -265,8 +303,10 @@ public enum AuditHTML {
     // MARK: Tables
 
     static func summaryTable(_ r: AuditReport) -> String {
-        var out = "<section class=\"summary\">\n<h2>Summary per rule</h2>\n<div class=\"scroll\">\n<table class=\"numbers\" id=\"summary\">\n<thead>\n"
-        out += "<tr><th>rule</th><th>bound λ</th><th>metric</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>undefined</th><th>Byzantine share, mean</th><th>flagged rounds</th></tr>\n</thead>\n"
+        var out = "<section class=\"summary\">\n<h2>Summary per rule</h2>\n<div class=\"scroll\">\n<table"
+            + " class=\"numbers\" id=\"summary\">\n<thead>\n"
+        out += "<tr><th>rule</th><th>bound λ</th><th>metric</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th>"
+            + "<th>max</th><th>undefined</th><th>Byzantine share, mean</th><th>flagged rounds</th></tr>\n</thead>\n"
         for i in r.rules.indices {
             let s = summary(r, i)
             let metrics: [(String, SeriesStatistics?)] = [("gap", s?.gap), ("λ̂", s?.lambda), ("κ̂", s?.kappa)]
@@ -274,12 +314,17 @@ public enum AuditHTML {
             for (k, (name, stats)) in metrics.enumerated() {
                 out += "<tr>"
                 if k == 0 {
-                    out += "<th rowspan=\"3\" class=\"rule\" scope=\"rowgroup\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>"
+                    out += "<th rowspan=\"3\" class=\"rule\" scope=\"rowgroup\">\(swatch(i))<code>"
+                        + "\(e(ruleLabel(r, i)))</code></th>"
                     out += "<td rowspan=\"3\">\(AuditFormat.sig4(s?.bound))</td>"
                 }
                 out += "<td class=\"metric\">\(name)</td>"
-                for v in [stats?.mean, stats?.p50, stats?.p90, stats?.p99, stats?.max] { out += "<td>\(AuditFormat.sig4(v))</td>" }
-                out += "<td>\(stats.map { String($0.undefined) + ($0.nonFinite > 0 ? " + <strong>\($0.nonFinite) non-finite</strong>" : "") } ?? "—")</td>"
+                for v in [stats?.mean, stats?.p50, stats?.p90, stats?.p99, stats?.max] {
+                    out += "<td>\(AuditFormat.sig4(v))</td>" }
+                let undefinedCell = stats.map {
+                    String($0.undefined) + ($0.nonFinite > 0 ? " + <strong>\($0.nonFinite) non-finite</strong>" : "")
+                } ?? "—"
+                out += "<td>\(undefinedCell)</td>"
                 if k == 0 {
                     out += "<td rowspan=\"3\">\(AuditFormat.sig4(s?.byzantineShare.mean))</td>"
                     out += "<td rowspan=\"3\" class=\"flagged\">\(flaggedText(s?.flaggedRounds))</td>"
@@ -288,11 +333,15 @@ public enum AuditHTML {
             }
             out += "</tbody>\n"
         }
-        out += "</table>\n</div>\n<p class=\"note\">Percentiles are nearest-rank over the rule's defined values; undefined counts aggregations with Δ<sub>S</sub> = 0 or σ²<sub>S</sub> = 0 or without vectors. "
+        out += "</table>\n</div>\n<p class=\"note\">Percentiles are nearest-rank over the rule's defined values;"
+            + " undefined counts aggregations with Δ<sub>S</sub> = 0 or σ²<sub>S</sub> = 0 or without vectors. "
         out += "A flagged round has λ̂ above the rule's proven bound: with exact arithmetic this never happens. "
-        out += "Non-finite values (NaN or ±∞, e.g. a NaN aggregate) are counted beside the undefined ones and left out of the statistics.</p>\n"
+        out += "Non-finite values (NaN or ±∞, e.g. a NaN aggregate) are counted beside the undefined ones and left"
+            + " out of the statistics.</p>\n"
         for s in r.summaries where s.stateNotCarried > 0 {
-            out += "<p class=\"note\"><code>\(e(s.rule))</code>: state not carried in \(s.stateNotCarried) aggregations (gap marked †): a round of their class was recorded without vectors, so this rule's counterfactual state skips it.</p>\n"
+            out += "<p class=\"note\"><code>\(e(s.rule))</code>: state not carried in \(s.stateNotCarried) aggregations"
+                + " (gap marked †): a round of their class was recorded without vectors, so this rule's"
+                + " counterfactual state skips it.</p>\n"
         }
         return out + "</section>\n"
     }
@@ -301,17 +350,23 @@ public enum AuditHTML {
         guard let rounds else { return "—" }
         if rounds.isEmpty { return "0" }
         let shown = rounds.prefix(5).map(String.init).joined(separator: ", ")
-        return "<strong>\(rounds.count)</strong> (round\(rounds.count == 1 ? "" : "s") \(shown)\(rounds.count > 5 ? ", …" : ""))"
+        return "<strong>\(rounds.count)</strong> (round\(rounds.count == 1 ? "" : "s") \(shown)"
+            + "\(rounds.count > 5 ? ", …" : ""))"
     }
 
     static func worstRowsTable(_ r: AuditReport) -> String {
         var out = "<section class=\"worst\">\n<h2>Worst rounds</h2>\n"
         let rows = r.worstRows.filter { r.rows.indices.contains($0) }
         if rows.isEmpty { return out + "<p>No rows.</p>\n</section>\n" }
-        out += "<p class=\"note\">The recorded rule's non-finite metrics first, then its largest λ̂ (then largest gap); every rule's gap and λ̂ on the same aggregation. "
-        out += "<span class=\"flagcell\">Tinted</span> cells are flagged (λ̂ above the bound, or a non-finite metric); — is undefined; † a counterfactual state not carried.</p>\n"
-        out += "<div class=\"scroll\">\n<table class=\"numbers\" id=\"worst\">\n<thead>\n<tr><th rowspan=\"2\">round</th><th rowspan=\"2\">class</th><th rowspan=\"2\">Δ<sub>S</sub></th><th rowspan=\"2\">σ²<sub>S</sub></th>"
-        for i in r.rules.indices { out += "<th colspan=\"2\" class=\"rule\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>" }
+        out += "<p class=\"note\">The recorded rule's non-finite metrics first, then its largest λ̂ (then largest"
+            + " gap); every rule's gap and λ̂ on the same aggregation. "
+        out += "<span class=\"flagcell\">Tinted</span> cells are flagged (λ̂ above the bound, or a non-finite"
+            + " metric); — is undefined; † a counterfactual state not carried.</p>\n"
+        out += "<div class=\"scroll\">\n<table class=\"numbers\" id=\"worst\">\n<thead>\n<tr><th rowspan=\"2\">round"
+            + "</th><th rowspan=\"2\">class</th><th rowspan=\"2\">Δ<sub>S</sub></th><th"
+            + " rowspan=\"2\">σ²<sub>S</sub></th>"
+        for i in r.rules.indices {
+            out += "<th colspan=\"2\" class=\"rule\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>" }
         out += "</tr>\n<tr>"
         for _ in r.rules.indices { out += "<th>gap</th><th>λ̂</th>" }
         out += "</tr>\n</thead>\n<tbody>\n"
@@ -326,7 +381,8 @@ public enum AuditHTML {
                 }
                 let flag = cell.exceedsBound || cell.nonFinite ? " class=\"flagcell\"" : ""
                 let mark = cell.state == .notCarried ? " †" : ""
-                out += "<td\(flag)>\(AuditFormat.sig4(cell.gap))\(mark)</td><td\(flag)>\(AuditFormat.sig4(cell.lambda))</td>"
+                out += "<td\(flag)>\(AuditFormat.sig4(cell.gap))\(mark)</td><td\(flag)>"
+                    + "\(AuditFormat.sig4(cell.lambda))</td>"
             }
             out += "</tr>\n"
         }
@@ -340,10 +396,12 @@ public enum AuditHTML {
     static func e(_ s: String) -> String { AuditFormat.escape(s) }
 
     static let css = """
-    body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 14px; color: #1a1a1a; background: #ffffff;
+    body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 14px; color: #1a1a1a; \
+    background: #ffffff;
            max-width: 1000px; margin: 0 auto; padding: 16px 20px 40px; line-height: 1.4; }
     h1 { font-size: 22px; margin: 8px 0 4px; }
-    h1 .trace { font-weight: normal; color: #444444; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 18px; word-break: break-all; }
+    h1 .trace { font-weight: normal; color: #444444; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; \
+    font-size: 18px; word-break: break-all; }
     h2 { font-size: 17px; margin: 22px 0 8px; border-bottom: 1px solid #dddddd; padding-bottom: 3px; }
     .lead { margin: 4px 0 10px; color: #333333; }
     code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
@@ -353,7 +411,8 @@ public enum AuditHTML {
     dl.brief dt { font-size: 11.5px; color: #666666; text-transform: uppercase; letter-spacing: 0.03em; }
     dl.brief dd { margin: 0; overflow-wrap: anywhere; }
     dl.brief div.wide { grid-column: 1 / -1; }
-    section.integrity { border: 1px solid; border-left-width: 6px; border-radius: 3px; padding: 2px 14px 8px; margin-top: 16px; }
+    section.integrity { border: 1px solid; border-left-width: 6px; border-radius: 3px; padding: 2px 14px \
+    8px; margin-top: 16px; }
     section.integrity h2 { border: none; margin-top: 10px; }
     section.integrity ul { margin: 4px 0; padding-left: 20px; }
     .integrity .verdict { font-weight: bold; font-size: 15px; margin: 4px 0; }
@@ -366,15 +425,18 @@ public enum AuditHTML {
     figcaption { font-size: 12.5px; color: #444444; margin-top: 6px; }
     .scroll { overflow-x: auto; }
     table.numbers { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
-    table.numbers th, table.numbers td { border: 1px solid #d6d6d6; padding: 3px 7px; text-align: right; white-space: nowrap; }
+    table.numbers th, table.numbers td { border: 1px solid #d6d6d6; padding: 3px 7px; text-align: right; \
+    white-space: nowrap; }
     table.numbers thead th { background: #f3f3f3; text-align: center; white-space: normal; }
-    table.numbers th.rule { text-align: left; background: #fafafa; white-space: normal; min-width: 120px; max-width: 230px; }
+    table.numbers th.rule { text-align: left; background: #fafafa; white-space: normal; min-width: 120px; \
+    max-width: 230px; }
     table.numbers th.rule code { overflow-wrap: anywhere; }
     table.numbers td.metric { text-align: left; }
     table.numbers td.flagged, table.numbers td.none { text-align: left; color: #555555; }
     table.numbers tbody.rule { border-top: 2px solid #999999; }
     .flagcell { background: #fbd5d5; }
-    .swatch { display: inline-block; width: 11px; height: 11px; margin-right: 6px; vertical-align: -1px; border-radius: 2px; }
+    .swatch { display: inline-block; width: 11px; height: 11px; margin-right: 6px; vertical-align: \
+    -1px; border-radius: 2px; }
     .note { font-size: 12.5px; color: #444444; }
     footer { margin-top: 30px; font-size: 12px; color: #666666; border-top: 1px solid #dddddd; padding-top: 6px; }
 

@@ -93,7 +93,8 @@ public enum CatalogueHelp {
     public static var rules: String {
         let text = AggregatorCatalogue.helpText
         return "Aggregation rules (--agg NAME[:key=value,...]; integer values may use n and f, e.g. krum:q=n-f-1):\n"
-            + text.rules + "\nPre-aggregators (--pre A+B+..., applied in order before the rule):\n" + text.preAggregators
+            + text.rules + "\nPre-aggregators (--pre A+B+..., applied in order before the rule):\n"
+                + text.preAggregators
     }
 
     public static var attacks: String { "Attacks (--attack NAME[:key=value,...]):\n" + AttackCatalogue.helpText }

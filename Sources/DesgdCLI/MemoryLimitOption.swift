@@ -11,7 +11,8 @@ public struct MemoryLimitOption: ParsableArguments {
     @Option(name: .customLong("memory-limit"),
             help: ArgumentHelp("The most memory a command may take, e.g. 8G or 500M (K, M, G, T: powers of "
                                    + "1024): a run, a re-simulation, or reading a trace (verify, replay, export, "
-                                   + "audit) whose shapes need more is refused before anything is allocated. Default: \(Int(MemoryLimit.defaultShare * 100)) % of the "
+                                   + "audit) whose shapes need more is refused before anything is allocated. Default: "
+                                       + "\(Int(MemoryLimit.defaultShare * 100)) % of the "
                                    + "machine's memory.",
                                valueName: "size"))
     public var memoryLimit: String?

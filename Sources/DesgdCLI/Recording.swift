@@ -37,7 +37,8 @@ extension RecordingRun {
             if let e = evaluation {
                 lastEvaluation = "acc \(String(format: "%.2f", 100 * e.accuracy))%"
                 if !bar.enabled {
-                    print("round \(t + 1): test accuracy \(String(format: "%.2f", 100 * e.accuracy))%, loss \(String(format: "%.4f", e.loss))")
+                    print("round \(t + 1): test accuracy \(String(format: "%.2f", 100 * e.accuracy))%, loss "
+                        + "\(String(format: "%.4f", e.loss))")
                     fflush(nil)
                 }
             }

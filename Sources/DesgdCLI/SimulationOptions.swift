@@ -9,47 +9,67 @@ import Foundation
 public struct SimulationOptions: ParsableArguments {
     public init() {}
 
-    @Option(name: .customLong("preset"), help: "Starting point: quick (small model, 300 rounds, ~1 min) or paper (lenet, 3 000 rounds, the paper's setup). Default: quick.")
+    @Option(name: .customLong("preset"),
+        help: ArgumentHelp("Starting point: quick (small model, 300 rounds, ~1 min) or paper (lenet, 3 000 rounds, the"
+        + " paper's setup). Default: quick."))
     public var presetChoice: Preset?
     /// The preset given, or quick.
     public var preset: Preset { presetChoice ?? .quick }
 
-    @Option(help: "desgd (class-wise momentum and aggregation) or sgd (every worker sends a momentum of all its data). Default: desgd.")
+    @Option(help: ArgumentHelp("desgd (class-wise momentum and aggregation) or sgd (every worker sends a momentum of"
+        + " all its data). Default: desgd."))
     public var mode: SimulationConfig.Mode?
-    @Option(help: "Where momentum lives: local (on workers, the paper) or global (on the server, the ablation). Default: local.")
+    @Option(help: ArgumentHelp("Where momentum lives: local (on workers, the paper) or global (on the server,"
+        + " the ablation). Default: local."))
     public var momentum: SimulationConfig.MomentumPlacement?
-    @Option(name: .customLong("agg"), help: "Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below; \(SpecLimits.summary)). Default: mean.")
+    @Option(name: .customLong("agg"),
+        help: ArgumentHelp("Aggregation rule, e.g. krum:q=n-f-2 (the catalogue is listed below; "
+        + "\(SpecLimits.summary)). Default: mean."))
     public var aggregator: String?
-    @Option(name: .customLong("pre"), help: "Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm (\(SpecLimits.summary)). Default: none.")
+    @Option(name: .customLong("pre"),
+        help: ArgumentHelp("Pre-aggregators applied in order, e.g. bucketing:s=2 or clip:c=2+nnm ("
+        + "\(SpecLimits.summary)). Default: none."))
     public var preAggregators: String?
-    @Option(help: "Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below; \(SpecLimits.summary)). Default: none.")
+    @Option(help: ArgumentHelp("Attack, e.g. ipm, alie:z=1, signflip (the catalogue is listed below; "
+        + "\(SpecLimits.summary)). Default: none."))
     public var attack: String?
     @Option(help: "Model: lenet (431 080 parameters) or small (19 670). Default: small (quick), lenet (paper).")
     public var model: ModelArchitecture?
     @Option(help: "Numeric backend: openblas (fast) or portable (same bits on any x86-64 CPU). Default: openblas.")
     public var backend: NumericBackend?
-    @Option(help: "Honest workers n, \(rangeText(SimulationConfig.honestWorkersRange)). Default: 20.") public var honest: Int?
-    @Option(help: "Byzantine workers, \(rangeText(SimulationConfig.byzantineWorkersRange)). Default: 4.") public var byzantine: Int?
-    @Option(name: .customLong("f"), help: "The f the aggregator is told, 0...honest+byzantine. Default: the number of Byzantine workers.")
+    @Option(help: ArgumentHelp("Honest workers n, \(rangeText(SimulationConfig.honestWorkersRange)). Default:"
+        + " 20.")) public var honest: Int?
+    @Option(help: ArgumentHelp("Byzantine workers, \(rangeText(SimulationConfig.byzantineWorkersRange)). Default:"
+        + " 4.")) public var byzantine: Int?
+    @Option(name: .customLong("f"),
+        help: "The f the aggregator is told, 0...honest+byzantine. Default: the number of Byzantine workers.")
     public var declaredF: Int?
-    @Option(help: "Data partition: label-skew[:k=K] (K in 1...10), dirichlet[:alpha=A] (A in 0.01...1000), iid. Default: label-skew:k=3.")
+    @Option(help: ArgumentHelp("Data partition: label-skew[:k=K] (K in 1...10), dirichlet[:alpha=A] (A in 0.01...1000),"
+        + " iid. Default: label-skew:k=3."))
     public var partition: String?
     @Option(help: "Mini-batch size, \(rangeText(SimulationConfig.batchSizeRange)). Default: 50.") public var batch: Int?
-    @Option(help: "Momentum β of m ← β·m + (1−β)·g, in [0, 1) (Algorithm 1's printed β is 1 − this). Default: 0.9.") public var beta: Float?
-    @Option(help: "Decay of stale class-momentum buffer entries (eq. 15), in [0, 1]. Default: β.") public var bufferDecay: Float?
-    @Option(help: "Weight γ of the class-momentum buffer average in the update (eq. 16), in [0, 1]. Default: 0.5.") public var gamma: Float?
+    @Option(help: ArgumentHelp("Momentum β of m ← β·m + (1−β)·g, in [0, 1) (Algorithm 1's printed β is 1 −"
+        + " this). Default: 0.9.")) public var beta: Float?
+    @Option(help: ArgumentHelp("Decay of stale class-momentum buffer entries (eq. 15), in [0, 1]. Default:"
+        + " β.")) public var bufferDecay: Float?
+    @Option(help: ArgumentHelp("Weight γ of the class-momentum buffer average in the update (eq. 16), in [0, 1]."
+        + " Default: 0.5.")) public var gamma: Float?
     @Option(help: "Learning rate η, in (0, 1000]. Default: 0.1.") public var lr: Float?
     @Option(help: "Weight decay added to the gradient, in [0, 1000]. Default: 0.0005.") public var weightDecay: Float?
-    @Option(help: "Rounds, \(rangeText(SimulationConfig.roundsRange)). Default: 300 (quick), 3000 (paper).") public var rounds: Int?
+    @Option(help: ArgumentHelp("Rounds, \(rangeText(SimulationConfig.roundsRange)). Default: 300 (quick), 3000"
+        + " (paper).")) public var rounds: Int?
     @Option(help: "Classes per round K = |S_t|, 1...10. Default: 1.") public var classesPerRound: Int?
     @Option(help: "Class schedule: cyclic or random. Default: cyclic.") public var schedule: SimulationConfig.Schedule?
-    @Option(help: "Evaluate on the test set every this many rounds (and after the last), \(rangeText(SimulationConfig.roundsRange)). Default: 30 (quick), 50 (paper).")
+    @Option(help: ArgumentHelp("Evaluate on the test set every this many rounds (and after the last), "
+        + "\(rangeText(SimulationConfig.roundsRange)). Default: 30 (quick), 50 (paper)."))
     public var evalEvery: Int?
     @Option(help: "Seed of every random stream, any 64-bit unsigned integer. Default: 1.") public var seed: UInt64?
-    @Option(help: "Threads, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it). Default: every core.") public var threads: Int?
+    @Option(help: ArgumentHelp("Threads, \(rangeText(SimulationConfig.threadsRange)) (results do not depend on it)."
+        + " Default: every core.")) public var threads: Int?
     @Option(help: "Fashion-MNIST directory (default: $DESGD_DATA, then /usr/share/datasets/fashion-mnist).")
     public var data: String?
-    @Option(help: "Use the synthetic data set with this many training images, \(rangeText(SimulationConfig.syntheticImagesRange)), instead of Fashion-MNIST (tests, demos).")
+    @Option(help: ArgumentHelp("Use the synthetic data set with this many training images, "
+        + "\(rangeText(SimulationConfig.syntheticImagesRange)), instead of Fashion-MNIST (tests, demos)."))
     public var synthetic: Int?
 
     /// The rules, pre-aggregators and attacks with their defaults, for a command's `--help`.
@@ -97,7 +117,8 @@ public struct SimulationOptions: ParsableArguments {
         if let v = byzantine { c.byzantineWorkers = v }
         if let v = declaredF { c.declaredF = v }
         if let v = partition {
-            do { c.partition = try PartitionScheme.parse(v) } catch { throw SimulationError("\(Setting.partition): \(error.explanation)") }
+            do { c.partition = try PartitionScheme.parse(v) } catch {
+                throw SimulationError("\(Setting.partition): \(error.explanation)") }
         }
         if let v = batch { c.batchSize = v }
         if let v = beta { c.beta = v }
@@ -140,8 +161,10 @@ public enum CommandFailure {
     /// Exits 2 with `program: OPTION must be in A...B (got V)` when `value` lies outside `range`:
     /// the check of a front end's own numeric options (the configuration's are in
     /// ``SimulationConfig/validate()``).
-    public static func check<T: Comparable>(_ program: String, _ option: String, _ value: T, in range: ClosedRange<T>) throws {
-        guard range.contains(value) else { throw exit(program, SimulationError.outOfRange(what: option, value, range).message) }
+    public static func check<T: Comparable>(_ program: String, _ option: String, _ value: T,
+        in range: ClosedRange<T>) throws {
+        guard range.contains(value) else {
+            throw exit(program, SimulationError.outOfRange(what: option, value, range).message) }
     }
 }
 
@@ -170,7 +193,8 @@ public final class ProgressBar {
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let width = 28, filled = total > 0 ? width * done / total : width
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = "\r\(label) \(bar) \(done)/\(total)  \(String(format: "%.1f", rate))/s  ETA \(String(format: "%.0f", eta)) s  \(note)"
+        let line = "\r\(label) \(bar) \(done)/\(total)  \(String(format: "%.1f", rate))/s  ETA "
+            + "\(String(format: "%.0f", eta)) s  \(note)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
         if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
     }

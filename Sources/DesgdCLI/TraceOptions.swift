@@ -31,7 +31,8 @@ public struct RoundSelection: ExpressibleByArgument, Sendable, Equatable {
     public func range(in rounds: Range<Int>, trace: String) throws(TraceError) -> Range<Int> {
         let a = lower ?? rounds.lowerBound, b = upper ?? rounds.upperBound
         guard a <= b, a >= rounds.lowerBound, b <= rounds.upperBound else {
-            throw .usage("\(trace) holds rounds \(rounds.lowerBound)..<\(rounds.upperBound) (--rounds \(rounds.lowerBound):\(rounds.upperBound)); \(a):\(b) is outside")
+            throw .usage("\(trace) holds rounds \(rounds.lowerBound)..<\(rounds.upperBound) (--rounds "
+                + "\(rounds.lowerBound):\(rounds.upperBound)); \(a):\(b) is outside")
         }
         return a..<b
     }
@@ -92,7 +93,9 @@ public enum VectorRebuilding {
                                  threads: Int, program: String) throws -> RoundRebuilder? {
         guard !noRebuild, RoundRebuilder.isNeeded(reader, rounds: rounds) else { return nil }
         do { return try RoundRebuilder(reader: reader, dataDirectory: data, threads: threads) } catch {
-            throw CommandFailure.exit(program, "cannot rebuild the vectors of rounds \(reader.path) recorded without them (\(reader.header.recording)): "
+            throw CommandFailure.exit(program,
+                                      "cannot rebuild the vectors of rounds \(reader.path) recorded without them ("
+                                      + "\(reader.header.recording)): "
                                       + error.commandLineMessage + MemoryLimitOption.hint(error.memoryShortfall)
                                       + "; or pass --no-rebuild to skip those rounds")
         }
@@ -102,16 +105,20 @@ public enum VectorRebuilding {
     public static func note(_ rebuilder: RoundRebuilder?, rounds: some Sequence<Int>, program: String) -> String? {
         guard let rebuilder else { return nil }
         let rebuilt = rounds.filter(rebuilder.rebuilds).count
-        let from = rebuilder.reader.checkpointRounds.isEmpty ? "round 0 (the trace has no state checkpoint)" : "the trace's state checkpoints"
-        return "\(program): note: rebuilding the vectors of \(rebuilt) round\(rebuilt == 1 ? "" : "s") recorded without them: "
-            + "\(rebuilder.simulatedRounds(for: rounds)) rounds re-simulated from \(from) and checked against their records (--no-rebuild skips them)\n"
+        let from = rebuilder.reader.checkpointRounds.isEmpty ? "round 0 (the trace has no state checkpoint)"
+            : "the trace's state checkpoints"
+        return "\(program): note: rebuilding the vectors of \(rebuilt) round"
+            + "\(rebuilt == 1 ? "" : "s") recorded without them: "
+            + "\(rebuilder.simulatedRounds(for: rounds)) rounds re-simulated from \(from) and checked against their"
+                + " records (--no-rebuild skips them)\n"
     }
 
     /// The exit for an error of a run that rebuilt vectors: a rebuilt round that differs from its
     /// record is a finding (exit 1, like a failed --reexecute); anything else is bad input (exit 2).
     public static func failure(_ error: TraceError, program: String) -> ExitCode {
         guard error.kind == .mismatch else { return CommandFailure.exit(program, error) }
-        FileHandle.standardError.write(Data("\(program): FAILED: \(DisplayText.escaped(error.commandLineMessage))\n".utf8))
+        FileHandle.standardError.write(
+            Data("\(program): FAILED: \(DisplayText.escaped(error.commandLineMessage))\n".utf8))
         return ExitCode(1)
     }
 }
@@ -123,7 +130,8 @@ public enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable, Sendab
 
     /// Refuses `--budget` without `--adversary worst`, and a budget outside its range.
     public func check(budget: Int?, program: String) throws {
-        if self == .recorded && budget != nil { throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
+        if self == .recorded && budget != nil {
+            throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
         if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
     }
 

@@ -45,7 +45,8 @@ extension GridSpec {
     /// Table I's columns, in the paper's order.
     public static let tableIAttacks: [Attack] = [
         Attack("Non", "none"), Attack("Mimic", "mimic"), Attack("Constant", "constant"), Attack("Gaussian", "gaussian"),
-        Attack("Label-Flip", "labelflip"), Attack("Sign-Flip", "signflip"), Attack("IPM", "ipm"), Attack("ALIE", "alie"),
+        Attack("Label-Flip", "labelflip"), Attack("Sign-Flip", "signflip"), Attack("IPM", "ipm"),
+        Attack("ALIE", "alie"),
     ]
 
     /// Attacks the paper did not run, from the peers' catalogues, each with its paper's
@@ -53,7 +54,8 @@ extension GridSpec {
     /// trimmed-mean- and Krum-tailored attacks (USENIX Security 2020). The report shows them
     /// without a published number.
     public static let peerAttacks: [Attack] = [
-        Attack("Min-Max", "minmax"), Attack("Min-Sum", "minsum"), Attack("Fang-TrMean", "fang-trmean"), Attack("Fang-Krum", "fang-krum"),
+        Attack("Min-Max", "minmax"), Attack("Min-Sum", "minsum"), Attack("Fang-TrMean", "fang-trmean"),
+        Attack("Fang-Krum", "fang-krum"),
     ]
 
     static let tableIIAttackLabels = ["Sign-Flip", "IPM", "ALIE"]
@@ -93,7 +95,8 @@ extension GridSpec {
         let peers = peerAttacks.map(\.label)
         return GridSpec(
             name: "reduced",
-            description: "Reduced reproduction for a 2-core machine: the paper's setup cut to 300 rounds (evaluation every 25), seed 1, a subset of cells.",
+            description: "Reduced reproduction for a 2-core machine: the paper's setup cut to 300 rounds (evaluation"
+                + " every 25), seed 1, a subset of cells.",
             options: "--preset paper --rounds 300 --eval-every 25", seeds: [1],
             methods: tableIMethods + bucketingMethods + [referenceMethod], attacks: tableIAttacks + peerAttacks,
             blocks: [
@@ -116,7 +119,8 @@ extension GridSpec {
     public static var horizon: GridSpec {
         var spec = reduced
         spec.name = "horizon"
-        spec.description = "The reduced grid's cells at the paper's horizon: the paper's setup, 3 000 rounds (evaluation every 50), "
+        spec.description = "The reduced grid's cells at the paper's horizon: the paper's setup, 3 000"
+            + " rounds (evaluation every 50), "
             + "seed 1, recorded as decisions with state checkpoints."
         spec.options = "--preset paper"
         spec.record = "decisions"

@@ -24,7 +24,8 @@ public struct CellResult: Sendable, Codable, Equatable {
     public var findings: CellFindings?
 
     public init(method: String, attack: String, seed: UInt64, trace: String, rounds: Int, curve: [Point]) {
-        (self.method, self.attack, self.seed, self.trace, self.rounds, self.curve) = (method, attack, seed, trace, rounds, curve)
+        (self.method, self.attack, self.seed, self.trace, self.rounds, self.curve) = (method, attack, seed, trace,
+            rounds, curve)
     }
 
     /// The result of `cell` from its evaluations after 0-based rounds t (a point's `round` is t + 1,
@@ -120,18 +121,21 @@ public struct GridDirectory: Sendable {
         var recorded = reader.header.config
         recorded.threads = 1
         guard recorded == cell.config else {
-            return .conflict("\(file) holds a run of another configuration (\(GridDirectory.difference(recorded, cell.config))); "
+            return .conflict("\(file) holds a run of another configuration ("
+                + "\(GridDirectory.difference(recorded, cell.config))); "
                              + "move it away or record the grid in another directory")
         }
         let unfinished: String
         var resumable = true
         switch reader.completeness {
         case .unfinished(let reason): unfinished = reason
-        case .complete(interrupted: true): unfinished = "stopped after \(reader.roundCount) of \(cell.config.rounds) rounds"
+        case .complete(interrupted: true): unfinished = "stopped after \(reader.roundCount) of"
+            + " \(cell.config.rounds) rounds"
         case .complete(interrupted: false):
             if reader.roundCount == cell.config.rounds {
                 // Every round is there but an evaluation is not: nothing to continue.
-                do { return .finished(try result(of: cell, reader: reader)) } catch { (unfinished, resumable) = (error.message, false) }
+                do { return .finished(try result(of: cell, reader: reader)) } catch {
+                    (unfinished, resumable) = (error.message, false) }
             } else {
                 unfinished = "\(reader.roundCount) of \(cell.config.rounds) rounds"
             }
@@ -205,7 +209,8 @@ public struct GridDirectory: Sendable {
         }
         let file = resumingPath(cell)
         guard unlink(file) == 0 || errno == ENOENT else {
-            throw GridError("cannot remove \(file), left by a killed resumption: \(String(cString: strerror(errno))); remove it by hand")
+            throw GridError("cannot remove \(file), left by a killed resumption: "
+                + "\(String(cString: strerror(errno))); remove it by hand")
         }
         return nil
     }
@@ -220,7 +225,8 @@ public struct GridDirectory: Sendable {
             target = "\(path)/\(cell.stem).incomplete-\(k).trace"
         }
         guard rename(tracePath(cell), target) == 0 else {
-            throw GridError("cannot move the incomplete trace \(tracePath(cell)) aside: \(String(cString: strerror(errno)))")
+            throw GridError("cannot move the incomplete trace \(tracePath(cell)) aside: "
+                + "\(String(cString: strerror(errno)))")
         }
         return target
     }
@@ -251,11 +257,13 @@ public struct GridDirectory: Sendable {
     /// The fields in which two configurations differ, for the conflict message.
     static func difference(_ a: SimulationConfig, _ b: SimulationConfig) -> String {
         func fields(_ c: SimulationConfig) -> [String: String] {
-            guard let o = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else { return [:] }
+            guard let o = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else {
+                return [:] }
             return o.mapValues { "\($0)" }
         }
         let fa = fields(a), fb = fields(b)
         let keys = Set(fa.keys).union(fb.keys).filter { fa[$0] != fb[$0] }.sorted()
-        return keys.isEmpty ? "differs" : keys.map { "\($0) \(fa[$0] ?? "unset") instead of \(fb[$0] ?? "unset")" }.joined(separator: ", ")
+        return keys.isEmpty ? "differs" : keys.map {
+            "\($0) \(fa[$0] ?? "unset") instead of \(fb[$0] ?? "unset")" }.joined(separator: ", ")
     }
 }

@@ -34,7 +34,8 @@ public final class GridDisplay: @unchecked Sendable {
         case .round: return nil
         case .finished(let c, let r, let s, let from):
             let resumed = from.map { ", resumed from round \($0)" } ?? ""
-            return "finished \(name(c)): best \(percent(r.bestAccuracy))% (round \(r.bestRound)), \(String(format: "%.0f", s)) s\(resumed)"
+            return "finished \(name(c)): best \(percent(r.bestAccuracy))% (round \(r.bestRound)), "
+                + "\(String(format: "%.0f", s)) s\(resumed)"
         case .stopped(let c, let rounds, false, _):
             return "stopped  \(name(c)) after \(rounds) rounds (trace closed; resumed or recorded again next run)"
         case .stopped(let c, let rounds, true, nil):
@@ -87,7 +88,8 @@ extension GridRunner.Summary {
         parts.append("\(alreadyFinished) already finished")
         if stopped > 0 { parts.append("\(stopped) stopped early (resumed or recorded again by the next run)") }
         if runningElsewhere > 0 { parts.append("\(runningElsewhere) running in another process") }
-        if !keptAside.isEmpty { parts.append("\(keptAside.count) incomplete trace\(keptAside.count == 1 ? "" : "s") kept aside") }
+        if !keptAside.isEmpty {
+            parts.append("\(keptAside.count) incomplete trace\(keptAside.count == 1 ? "" : "s") kept aside") }
         return parts.joined(separator: ", ")
     }
 
@@ -132,14 +134,18 @@ extension GridDirectory {
             let state = self.state(of: cell)
             var best: Double?, detail: String?
             switch state {
-            case .finished(let r): best = r.bestAccuracy; detail = "best at round \(r.bestRound), final \(percent(r.finalAccuracy))%"
+            case .finished(let r): best = r.bestAccuracy;
+                detail = "best at round \(r.bestRound), final \(percent(r.finalAccuracy))%"
             case .incomplete(let why, let from):
-                detail = why + (from.map { "; resumes from round \($0)" } ?? "; recorded again from round 0 (no state checkpoint after round 0)")
+                detail = why
+                    + (from.map { "; resumes from round \($0)" }
+                        ?? "; recorded again from round 0 (no state checkpoint after round 0)")
             case .conflict(let why): detail = why
             case .running(let rounds?): detail = "\(rounds) of \(cell.config.rounds) rounds written"
             case .pending, .running(nil): break
             }
-            return CellStatusRow(index: cell.index, method: cell.method, attack: cell.attack, seed: cell.seed, state: state.label,
+            return CellStatusRow(index: cell.index, method: cell.method, attack: cell.attack, seed: cell.seed,
+                                 state: state.label,
                                  bestAccuracy: best, detail: detail, trace: tracePath(cell),
                                  command: cell.commandLine(out: tracePath(cell), record: plan.spec.record))
         }
@@ -150,12 +156,14 @@ extension GridDirectory {
     public func statusText(of plan: GridPlan, rows: [CellStatusRow], commands: Bool) -> String {
         let counts = Dictionary(grouping: rows, by: \.state).mapValues(\.count)
         var lines = ["grid \(plan.spec.name) in \(path): \(plan.cells.count) cells, "
-                     + ["finished", "running", "incomplete", "pending", "conflict"].compactMap { s in counts[s].map { "\($0) \(s)" } }.joined(separator: ", ")]
+                     + ["finished", "running", "incomplete", "pending", "conflict"].compactMap { s in
+                         counts[s].map { "\($0) \(s)" } }.joined(separator: ", ")]
         let w = max(6, rows.map(\.method.count).max() ?? 6), wa = max(6, rows.map(\.attack.count).max() ?? 6)
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         for r in rows {
             let best = r.bestAccuracy.map { percent($0) + "%" } ?? ""
-            lines.append("\(pad(String(r.index), 4)) \(pad(r.method, w)) \(pad(r.attack, wa)) seed \(pad(String(r.seed), 3)) \(pad(r.state, 10)) \(pad(best, 7)) \(r.detail ?? "")")
+            lines.append("\(pad(String(r.index), 4)) \(pad(r.method, w)) \(pad(r.attack, wa)) seed "
+                + "\(pad(String(r.seed), 3)) \(pad(r.state, 10)) \(pad(best, 7)) \(r.detail ?? "")")
             if commands { lines.append("     \(r.command)") }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -99,7 +99,8 @@ public final class GridRunner: @unchecked Sendable {
     let lock = NSLock()
 
     public init(plan: GridPlan, directory: GridDirectory, jobs: Int, threadsPerRun: Int,
-                keyframeInterval: Int? = GridDefaults.keyframeInterval, checkpointInterval: Int? = GridDefaults.checkpointInterval) {
+                keyframeInterval: Int? = GridDefaults.keyframeInterval,
+                checkpointInterval: Int? = GridDefaults.checkpointInterval) {
         self.plan = plan
         self.directory = directory
         self.jobs = max(1, jobs)
@@ -111,7 +112,8 @@ public final class GridRunner: @unchecked Sendable {
     /// Checks the selected cells (all when `only` is nil) before anything runs: conflicts and
     /// configurations that cannot run on the data (a rule's requirement, a missing data set) are a
     /// ``GridError``. Returns the cells that need recording and the count of finished ones.
-    public func preflight(only: [Int]? = nil) throws(GridError) -> (pending: [GridCell], finished: Int, data: [String: Dataset]) {
+    public func preflight(only: [Int]? = nil) throws(GridError) -> (pending: [GridCell], finished: Int,
+        data: [String: Dataset]) {
         let selected = try plan.select(only)
         var pending: [GridCell] = [], finished = 0
         for cell in selected {
@@ -136,15 +138,18 @@ public final class GridRunner: @unchecked Sendable {
 
     /// Checks `--jobs`, `--threads`, `--keyframe-every` and `--checkpoint-every` when given (each in
     /// its range, as one-line errors).
-    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int?, checkpointInterval: Int?) throws(GridError) {
+    public static func checkOptions(jobs: Int, threadsPerRun: Int, keyframeInterval: Int?,
+        checkpointInterval: Int?) throws(GridError) {
         guard SimulationConfig.threadsRange.contains(jobs) else {
             throw GridError(SimulationError.outOfRange(.gridJobs, jobs, SimulationConfig.threadsRange).explanation)
         }
         guard SimulationConfig.threadsRange.contains(threadsPerRun) else {
-            throw GridError(SimulationError.outOfRange(.threads, threadsPerRun, SimulationConfig.threadsRange).explanation)
+            throw GridError(SimulationError.outOfRange(.threads, threadsPerRun, SimulationConfig.threadsRange)
+                .explanation)
         }
         do {
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval ?? 1,
+                                           compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: checkpointInterval ?? 0)
         } catch {
             throw GridError(error.explanation)
@@ -163,7 +168,8 @@ public final class GridRunner: @unchecked Sendable {
         let work: @Sendable (Int) -> Void = { [self] _ in
             ThreadNiceness.inheritProcessNiceness()
             while !shouldStop(), let cell = queue.next() {
-                queue.count(self.record(cell, dataset: data[cell.config.data.description]!, shouldStop: shouldStop, emit: emit))
+                queue.count(self.record(cell, dataset: data[cell.config.data.description]!, shouldStop: shouldStop,
+                    emit: emit))
             }
         }
         let threads = min(jobs, pending.count)
@@ -250,7 +256,8 @@ public final class GridRunner: @unchecked Sendable {
                 case .refused(let refusal): why = refusal
                 }
             }
-            do { kept.append(Summary.KeptAside(path: try directory.keepAside(cell), reason: why)) } catch { return failed(error.message) }
+            do { kept.append(Summary.KeptAside(path: try directory.keepAside(cell), reason: why)) } catch {
+                return failed(error.message) }
             emit(.keptAside(cell, keptAs: kept[0].path, reason: why))
         case .pending, .running: break
         }
@@ -260,10 +267,13 @@ public final class GridRunner: @unchecked Sendable {
         do {
             let checkpoints = checkpointInterval ?? cell.checkpointInterval
             let keyframes = keyframeInterval
-                ?? TraceRecorder.defaultKeyframeInterval(mode: plan.recording, checkpointInterval: checkpoints, rounds: cell.config.rounds)
-            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording, keyframeInterval: keyframes,
+                ?? TraceRecorder.defaultKeyframeInterval(mode: plan.recording, checkpointInterval: checkpoints,
+                    rounds: cell.config.rounds)
+            let recorder = try TraceRecorder(path: directory.tracePath(cell), mode: plan.recording,
+                                             keyframeInterval: keyframes,
                                              checkpointInterval: checkpoints)
-            let (result, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, shouldStop: shouldStop) { t, e in
+            let (result, summary) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder,
+                shouldStop: shouldStop) { t, e in
                 emit(.round(cell, round: t + 1, accuracy: e?.accuracy))
             }
             if summary.interrupted {
@@ -275,7 +285,8 @@ public final class GridRunner: @unchecked Sendable {
             emit(.finished(cell, cellResult, seconds: result.seconds, resumedFrom: nil))
             return Outcome(.recorded, kept: kept)
         } catch {
-            return failed((error as? TraceError)?.message ?? (error as? SimulationError)?.message ?? "\(error)", kept: kept)
+            return failed((error as? TraceError)?.message ?? (error as? SimulationError)?.message ?? "\(error)",
+                kept: kept)
         }
     }
 

@@ -72,7 +72,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
     public var reference: Reference?
 
     public init(name: String, description: String? = nil, options: String, record: String = GridDefaults.recording,
-                seeds: [UInt64], methods: [Method], attacks: [Attack], blocks: [Block]? = nil, reference: Reference? = nil) {
+                seeds: [UInt64], methods: [Method], attacks: [Attack], blocks: [Block]? = nil,
+                reference: Reference? = nil) {
         self.name = name
         self.description = description
         self.options = options
@@ -84,7 +85,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
         self.reference = reference
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, options, record, seeds, methods, attacks, blocks, reference }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, options, record, seeds, methods, attacks, blocks, reference }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -103,13 +105,16 @@ public struct GridSpec: Sendable, Codable, Equatable {
     public static func decode(_ data: Data, source: String = "the grid spec") throws(GridError) -> GridSpec {
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw GridError("\(source) is not valid JSON (\(error.localizedDescription)); see desgd-grid spec paper for an example")
+            throw GridError("\(source) is not valid JSON (\(error.localizedDescription)); see"
+                + " desgd-grid spec paper for an example")
         }
         guard let top = object as? [String: Any] else { throw GridError("\(source) must be a JSON object") }
         try checkKeys(top, allowed: CodingKeys.allCases.map(\.rawValue), what: "the grid", source: source)
-        for (key, allowed) in [("methods", ["label", "options"]), ("attacks", ["label", "spec"]), ("blocks", ["methods", "attacks"])] {
+        for (key, allowed) in [("methods", ["label", "options"]), ("attacks", ["label", "spec"]),
+            ("blocks", ["methods", "attacks"])] {
             for entry in top[key] as? [Any] ?? [] {
-                guard let e = entry as? [String: Any] else { throw GridError("\(source): every entry of \"\(key)\" must be an object") }
+                guard let e = entry as? [String: Any] else {
+                    throw GridError("\(source): every entry of \"\(key)\" must be an object") }
                 try checkKeys(e, allowed: allowed, what: "an entry of \"\(key)\"", source: source)
             }
         }
@@ -125,9 +130,11 @@ public struct GridSpec: Sendable, Codable, Equatable {
     public static func load(_ nameOrPath: String) throws(GridError) -> GridSpec {
         if let builtin = builtin(nameOrPath) { return builtin }
         guard FileManager.default.fileExists(atPath: nameOrPath) else {
-            throw GridError("no grid spec file \(nameOrPath) and no built-in grid of that name (built-in: \(builtinNames.joined(separator: ", ")))")
+            throw GridError("no grid spec file \(nameOrPath) and no built-in grid of that name (built-in: "
+                + "\(builtinNames.joined(separator: ", ")))")
         }
-        guard let data = FileManager.default.contents(atPath: nameOrPath) else { throw GridError("cannot read \(nameOrPath)") }
+        guard let data = FileManager.default.contents(atPath: nameOrPath) else {
+            throw GridError("cannot read \(nameOrPath)") }
         return try decode(data, source: nameOrPath)
     }
 
@@ -141,15 +148,19 @@ public struct GridSpec: Sendable, Codable, Equatable {
 
     static func checkKeys(_ object: [String: Any], allowed: [String], what: String, source: String) throws(GridError) {
         for key in object.keys.sorted() where !allowed.contains(key) {
-            throw GridError("\(source): unknown key \"\(key)\" in \(what) (allowed: \(allowed.joined(separator: ", ")))")
+            throw GridError("\(source): unknown key \"\(key)\" in \(what) (allowed: "
+                + "\(allowed.joined(separator: ", ")))")
         }
     }
 
     static func describe(_ e: DecodingError) -> String {
-        func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() }
+        func path(_ c: [CodingKey]) -> String {
+            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() }
         switch e {
-        case .keyNotFound(let k, let ctx): return "missing key \"\(k.stringValue)\" at \(path(ctx.codingPath).isEmpty ? "the top" : path(ctx.codingPath))"
-        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "wrong type at \(path(ctx.codingPath)): \(ctx.debugDescription)"
+        case .keyNotFound(let k, let ctx): return "missing key \"\(k.stringValue)\" at "
+            + "\(path(ctx.codingPath).isEmpty ? "the top" : path(ctx.codingPath))"
+        case .typeMismatch(_, let ctx),
+            .valueNotFound(_, let ctx): return "wrong type at \(path(ctx.codingPath)): \(ctx.debugDescription)"
         case .dataCorrupted(let ctx): return ctx.debugDescription
         @unknown default: return "\(e)"
         }
@@ -177,7 +188,8 @@ public enum GridDefaults {
 /// ``GridPlan`` by the front end so that this library parses no command line itself: a cell's
 /// option words give its configuration and the checkpoint interval `desgd-record` records them
 /// with (its preset's). Every error is a ``SimulationError`` of one line naming the option.
-public typealias SimulationOptionsParser = @Sendable ([String]) throws(SimulationError) -> (config: SimulationConfig, checkpointInterval: Int)
+public typealias SimulationOptionsParser = @Sendable ([String]) throws(SimulationError) -> (config: SimulationConfig,
+    checkpointInterval: Int)
 
 /// A grid error: one line naming the problem and what to do (exit code 2 in `desgd-grid`).
 public struct GridError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -209,7 +221,8 @@ public struct GridCell: Sendable, Equatable {
 
     /// The `desgd-record` command line that records this cell by hand.
     public func commandLine(out: String, record: String) -> String {
-        (["desgd-record"] + arguments + ["--record", record, "--out", out]).map(GridCell.shellQuoted).joined(separator: " ")
+        (["desgd-record"] + arguments + ["--record", record, "--out", out]).map(GridCell.shellQuoted)
+            .joined(separator: " ")
     }
 
     static func shellQuoted(_ s: String) -> String {
@@ -235,21 +248,27 @@ public struct GridPlan: Sendable {
         self.spec = spec
         let name = spec.name
         guard !name.isEmpty, !name.hasPrefix("."), TracePaths.fileSafe(name) == name else {
-            throw GridError("grid name \"\(name)\" must use only letters, digits, '.', '-' and '_', and not start with '.' (it names the grid's directory)")
+            throw GridError("grid name \"\(name)\" must use only letters, digits, '.', '-' and '_', and not start with"
+                + " '.' (it names the grid's directory)")
         }
-        do { recording = try RecordingMode.parse(spec.record) } catch { throw GridError("grid \(name): \(error.explanation)") }
+        do { recording = try RecordingMode.parse(spec.record) } catch {
+            throw GridError("grid \(name): \(error.explanation)") }
         guard !spec.seeds.isEmpty else { throw GridError("grid \(name) lists no seeds") }
         guard Set(spec.seeds).count == spec.seeds.count else { throw GridError("grid \(name) lists a seed twice") }
-        guard !spec.methods.isEmpty, !spec.attacks.isEmpty else { throw GridError("grid \(name) needs at least one method and one attack") }
+        guard !spec.methods.isEmpty, !spec.attacks.isEmpty else {
+            throw GridError("grid \(name) needs at least one method and one attack") }
         var stems: [String: String] = [:]
         for (kind, labels) in [("method", spec.methods.map(\.label)), ("attack", spec.attacks.map(\.label))] {
             var seen = Set<String>()
             for l in labels {
-                guard !l.isEmpty, !l.contains("\n") else { throw GridError("grid \(name): a \(kind) label is empty or spans lines") }
-                guard seen.insert(l).inserted else { throw GridError("grid \(name): the \(kind) label \"\(l)\" is used twice") }
+                guard !l.isEmpty, !l.contains("\n") else {
+                    throw GridError("grid \(name): a \(kind) label is empty or spans lines") }
+                guard seen.insert(l).inserted else {
+                    throw GridError("grid \(name): the \(kind) label \"\(l)\" is used twice") }
                 let s = TracePaths.fileSafe(l, keeping: ["+"])
                 if let other = stems[kind + s], other != l {
-                    throw GridError("grid \(name): the \(kind) labels \"\(other)\" and \"\(l)\" give the same file name \(s); rename one")
+                    throw GridError("grid \(name): the \(kind) labels \"\(other)\" and \"\(l)\" give the"
+                        + " same file name \(s); rename one")
                 }
                 stems[kind + s] = l
             }
@@ -258,29 +277,35 @@ public struct GridPlan: Sendable {
         if let (w, by) = GridPlan.reserved(in: base) {
             throw GridError("grid \(name): \"options\" may not contain \(w) (set by the grid: \(by))")
         }
-        let blocks = spec.blocks ?? [GridSpec.Block(methods: spec.methods.map(\.label), attacks: spec.attacks.map(\.label))]
+        let blocks = spec.blocks
+            ?? [GridSpec.Block(methods: spec.methods.map(\.label), attacks: spec.attacks.map(\.label))]
         var cells: [GridCell] = []
         var seen = Set<String>()  // method, attack, seed
         var files: [String: String] = [:]  // stem → the cell that has it
         for block in blocks {
             for m in block.methods {
                 guard let method = spec.methods.first(where: { $0.label == m }) else {
-                    throw GridError("grid \(name): a block names the method \"\(m)\", which \"methods\" does not define")
+                    throw GridError("grid \(name): a block names the method \"\(m)\", which"
+                        + " \"methods\" does not define")
                 }
                 let methodWords = GridPlan.words(method.options)
                 if let (w, by) = GridPlan.reserved(in: methodWords) {
-                    throw GridError("grid \(name), method \(m): its options may not contain \(w) (set by the grid: \(by))")
+                    throw GridError("grid \(name), method \(m): its options may not contain "
+                        + "\(w) (set by the grid: \(by))")
                 }
                 for a in block.attacks {
                     guard let attack = spec.attacks.first(where: { $0.label == a }) else {
-                        throw GridError("grid \(name): a block names the attack \"\(a)\", which \"attacks\" does not define")
+                        throw GridError("grid \(name): a block names the attack \"\(a)\", which"
+                            + " \"attacks\" does not define")
                     }
                     for seed in spec.seeds {
                         guard seen.insert("\(m)\u{0}\(a)\u{0}\(seed)").inserted else { continue }
-                        let stem = [TracePaths.fileSafe(m, keeping: ["+"]), TracePaths.fileSafe(a, keeping: ["+"]), "seed\(seed)"]
+                        let stem = [TracePaths.fileSafe(m, keeping: ["+"]), TracePaths.fileSafe(a, keeping: ["+"]),
+                            "seed\(seed)"]
                             .joined(separator: "__")
                         if let other = files[stem] {
-                            throw GridError("grid \(name): \(other) and \(m) under \(a) would share the file \(stem).trace; rename a label")
+                            throw GridError("grid \(name): \(other) and \(m) under \(a) would share the file "
+                                + "\(stem).trace; rename a label")
                         }
                         files[stem] = "\(m) under \(a)"
                         let arguments = base + methodWords + ["--attack", attack.spec, "--seed", "\(seed)"]
@@ -289,8 +314,10 @@ public struct GridPlan: Sendable {
                             throw GridError("grid \(name), \(m) under \(a): \(error.explanation)")
                         }
                         parsed.config.threads = 1
-                        cells.append(GridCell(index: cells.count, method: m, attack: a, seed: seed, arguments: arguments,
-                                              config: parsed.config, checkpointInterval: parsed.checkpointInterval, stem: stem))
+                        cells.append(GridCell(index: cells.count, method: m, attack: a, seed: seed,
+                                              arguments: arguments,
+                                              config: parsed.config, checkpointInterval: parsed.checkpointInterval,
+                                              stem: stem))
                     }
                 }
             }
@@ -310,7 +337,8 @@ public struct GridPlan: Sendable {
         guard let only else { return cells }
         return try only.map { i throws(GridError) in
             guard let cell = cells.first(where: { $0.index == i }) else {
-                throw GridError("\(Setting.gridCell) must be in 0...\(gridCellCount - 1), the cells of grid \(spec.name) (got \(i))")
+                throw GridError("\(Setting.gridCell) must be in 0...\(gridCellCount - 1), the cells of"
+                    + " grid \(spec.name) (got \(i))")
             }
             return cell
         }
@@ -320,7 +348,8 @@ public struct GridPlan: Sendable {
     /// to report a block that was added to a grid whose other cells ran elsewhere.
     public func restricted(to only: [Int]) throws(GridError) -> GridPlan {
         let chosen = Set(try select(only).map(\.index))
-        return GridPlan(spec: spec, cells: cells.filter { chosen.contains($0.index) }, recording: recording, gridCellCount: gridCellCount)
+        return GridPlan(spec: spec, cells: cells.filter { chosen.contains($0.index) }, recording: recording,
+            gridCellCount: gridCellCount)
     }
 
     private init(spec: GridSpec, cells: [GridCell], recording: RecordingMode, gridCellCount: Int) {

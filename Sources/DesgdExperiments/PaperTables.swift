@@ -49,7 +49,8 @@ public enum PaperTables {
 
     /// Table I's accuracy of `method` under `attack`, or nil.
     public static func accuracy(_ method: String, _ attack: String) -> Double? {
-        guard let row = tableI.first(where: { $0.method == method }), let j = attacks.firstIndex(of: attack) else { return nil }
+        guard let row = tableI.first(where: { $0.method == method }), let j = attacks.firstIndex(of: attack) else {
+            return nil }
         return row.accuracy[j]
     }
 
@@ -57,7 +58,8 @@ public enum PaperTables {
     /// `attack`, or nil.
     public static func drop(_ method: String, _ attack: String) -> Double? {
         let name = tableIIName(method)
-        guard let row = tableII.first(where: { $0.method == name }), let j = tableIIAttacks.firstIndex(of: attack) else { return nil }
+        guard let row = tableII.first(where: { $0.method == name }), let j = tableIIAttacks.firstIndex(of: attack)
+            else { return nil }
         return row.drop[j]
     }
 
@@ -69,8 +71,12 @@ public enum PaperTables {
     /// Both tables in long form, one line per published number: `table,method,attack,value`.
     public static var csv: String {
         var lines = ["table,method,attack,value"]
-        for row in tableI { for (a, v) in zip(attacks, row.accuracy) { lines.append("I,\(row.method),\(a),\(String(format: "%.2f", v))") } }
-        for row in tableII { for (a, v) in zip(tableIIAttacks, row.drop) { lines.append("II,\(row.method),\(a),\(String(format: "%.2f", v))") } }
+        for row in tableI {
+            for (a, v) in zip(attacks, row.accuracy) {
+                lines.append("I,\(row.method),\(a),\(String(format: "%.2f", v))") } }
+        for row in tableII {
+            for (a, v) in zip(tableIIAttacks, row.drop) {
+                lines.append("II,\(row.method),\(a),\(String(format: "%.2f", v))") } }
         return lines.joined(separator: "\n") + "\n"
     }
 }

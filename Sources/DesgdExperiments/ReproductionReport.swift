@@ -81,7 +81,8 @@ public struct ReproductionReport: Sendable {
             guard planned > 0 else { return nil }
             let finished = results.filter { $0.method == m && $0.attack == a }.sorted { $0.seed < $1.seed }
             // Summaries of seeds beyond the plan's (``SummaryResults``) count as planned too.
-            return Cell(method: m, attack: a, planned: max(planned, finished.count), values: finished.map { 100 * $0.bestAccuracy }, seeds: finished.map(\.seed),
+            return Cell(method: m, attack: a, planned: max(planned, finished.count),
+                        values: finished.map { 100 * $0.bestAccuracy }, seeds: finished.map(\.seed),
                         paper: PaperTables.accuracy(m, a))
         }
         accuracy = methods.flatMap { m in attacks.compactMap { cell(m, $0) } }
@@ -103,7 +104,8 @@ public struct ReproductionReport: Sendable {
                 guard let label else { continue }
                 for a in PaperTables.tableIIAttacks {
                     guard let c = lookup(label, a) else { continue }
-                    drops.append(Cell(method: row.method, attack: a, planned: c.planned, values: c.values.map { base - $0 }, seeds: c.seeds,
+                    drops.append(Cell(method: row.method, attack: a, planned: c.planned,
+                                      values: c.values.map { base - $0 }, seeds: c.seeds,
                                       paper: PaperTables.drop(row.method, a)))
                 }
             }
@@ -115,9 +117,11 @@ public struct ReproductionReport: Sendable {
                 guard let plain = lookup(m, a), let with = lookup(m + "+", a) else { continue }
                 // Seed by seed, on the seeds both have finished.
                 let common = with.seeds.filter(plain.seeds.contains)
-                let values = common.map { s in with.values[with.seeds.firstIndex(of: s)!] - plain.values[plain.seeds.firstIndex(of: s)!] }
+                let values = common.map { s in
+                    with.values[with.seeds.firstIndex(of: s)!] - plain.values[plain.seeds.firstIndex(of: s)!] }
                 let paper = PaperTables.accuracy(m + "+", a).flatMap { w in PaperTables.accuracy(m, a).map { w - $0 } }
-                gains.append(Cell(method: m, attack: a, planned: min(plain.planned, with.planned), values: values, seeds: common, paper: paper))
+                gains.append(Cell(method: m, attack: a, planned: min(plain.planned, with.planned), values: values,
+                    seeds: common, paper: paper))
             }
         }
         self.gains = gains
@@ -159,17 +163,24 @@ public struct ReproductionReport: Sendable {
         out.append("# Reproduction report: grid `\(spec.name)`")
         out.append("")
         if let d = spec.description { out.append(d); out.append("") }
-        let scope = selection.map { " (the cells \(ReproductionReport.indexRanges($0)) of the grid's \(gridCells): `desgd-grid report --cell`)" } ?? ""
-        out.append("- Cells finished: \(finishedCells) of \(plannedCells)\(scope); \(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds \(spec.seeds.map(String.init).joined(separator: ", ")).")
+        let scope = selection.map {
+            " (the cells \(ReproductionReport.indexRanges($0)) of the grid's \(gridCells):"
+                + " `desgd-grid report --cell`)" } ?? ""
+        out.append("- Cells finished: \(finishedCells) of \(plannedCells)\(scope); "
+            + "\(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds "
+            + "\(spec.seeds.map(String.init).joined(separator: ", ")).")
         out.append("- Options of every run: `\(spec.options)`; each method's own options are listed at the end.")
-        out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more seeds finished; `pending` = not finished yet; `—` = the paper has no such cell.")
+        out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds"
+            + " of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more"
+            + " seeds finished; `pending` = not finished yet; `—` = the paper has no such cell.")
         out.append("")
         out.append("## Table I: best test accuracy (%)")
         out.append("")
         out.append("| Method | " + attacks.joined(separator: " | ") + " |")
         out.append("|---|" + String(repeating: "---|", count: attacks.count))
         for m in methods {
-            let cells = attacks.map { a in ReproductionReport.markdownValue(accuracy.first { $0.method == m && $0.attack == a }) }
+            let cells = attacks.map { a in
+                ReproductionReport.markdownValue(accuracy.first { $0.method == m && $0.attack == a }) }
             out.append("| \(m) | " + cells.joined(separator: " | ") + " |")
         }
         out += runsMarkdown
@@ -177,12 +188,15 @@ public struct ReproductionReport: Sendable {
             out.append("")
             out.append("## Table II: accuracy drop (%) against the reference")
             out.append("")
-            out.append("Reference (`\(ref.method)` under `\(ref.attack)`, the paper's \"distributed SGD with global momentum without any defenses/attacks\"): "
-                       + "\(ReproductionReport.markdownValue(ref)). Drop = reference − best accuracy, for measured and published numbers alike "
+            out.append("Reference (`\(ref.method)` under `\(ref.attack)`, the paper's \"distributed SGD with global"
+                + " momentum without any defenses/attacks\"): "
+                       + "\(ReproductionReport.markdownValue(ref)). Drop = reference − best accuracy, for measured"
+                           + " and published numbers alike "
                        + "(the paper's drops are 90.58 − its Table I accuracy).")
             out.append("")
             if drops.isEmpty {
-                out.append(ref.mean == nil ? "The reference has not finished: no drops yet." : "The grid has no Table II row.")
+                out.append(ref.mean == nil ? "The reference has not finished: no drops yet."
+                    : "The grid has no Table II row.")
             } else {
                 let cols = PaperTables.tableIIAttacks.filter { a in drops.contains { $0.attack == a } }
                 out.append("| Method | " + cols.joined(separator: " | ") + " |")
@@ -190,7 +204,8 @@ public struct ReproductionReport: Sendable {
                 var rows: [String] = []
                 for d in drops where !rows.contains(d.method) { rows.append(d.method) }
                 for r in rows {
-                    let cells = cols.map { a in ReproductionReport.markdownValue(drops.first { $0.method == r && $0.attack == a }) }
+                    let cells = cols.map { a in
+                        ReproductionReport.markdownValue(drops.first { $0.method == r && $0.attack == a }) }
                     out.append("| \(r) | " + cells.joined(separator: " | ") + " |")
                 }
             }
@@ -220,7 +235,9 @@ public struct ReproductionReport: Sendable {
         out.append("## Methods")
         out.append("")
         for m in spec.methods where methods.contains(m.label) { out.append("- \(m.label): `\(m.options)`") }
-        out.append("- Attacks: " + spec.attacks.filter { attacks.contains($0.label) }.map { "\($0.label) `\($0.spec)`" }.joined(separator: ", "))
+        out.append("- Attacks: "
+            + spec.attacks.filter { attacks.contains($0.label) }.map {
+                "\($0.label) `\($0.spec)`" }.joined(separator: ", "))
         return out.joined(separator: "\n") + "\n"
     }
 
@@ -235,7 +252,8 @@ public struct ReproductionReport: Sendable {
             var values: [Double]
             var mean, sd, paper, difference: Double?
             init(_ c: Cell) {
-                (method, attack, seedsPlanned, seedsFinished, values) = (c.method, c.attack, c.planned, c.count, c.values)
+                (method, attack, seedsPlanned, seedsFinished, values) = (c.method, c.attack, c.planned, c.count,
+                    c.values)
                 (mean, sd, paper, difference) = (c.mean, c.standardDeviation, c.paper, c.difference)
             }
         }
@@ -252,9 +270,12 @@ public struct ReproductionReport: Sendable {
         }
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells, cellsSelected: selection,
-                           tableI: accuracy.map(Entry.init), reference: reference.map(Entry.init), tableII: drops.map(Entry.init),
-                           desgdEffect: gains.map(Entry.init), runs: runs.map { RunEntry($0, paper: PaperTables.accuracy($0.method, $0.attack)) })
+        let doc = Document(grid: spec.name, rounds: rounds, cellsFinished: finishedCells, cellsPlanned: plannedCells,
+                           cellsSelected: selection,
+                           tableI: accuracy.map(Entry.init), reference: reference.map(Entry.init),
+                           tableII: drops.map(Entry.init),
+                           desgdEffect: gains.map(Entry.init), runs: runs.map {
+                               RunEntry($0, paper: PaperTables.accuracy($0.method, $0.attack)) })
         return (try? e.encode(doc)) ?? Data()
     }
 
@@ -269,8 +290,10 @@ public struct ReproductionReport: Sendable {
         let noRun = String(repeating: ",", count: ReproductionReport.runCSVColumns.count - 1)
         func add(_ table: String, _ c: Cell) {
             let f = ReproductionReport.csvNumber
-            lines.append([table, TextFormat.csvField(c.method), TextFormat.csvField(c.attack), "\(c.planned)", "\(c.count)", f(c.mean),
-                          f(c.standardDeviation), f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference), noRun]
+            lines.append([table, TextFormat.csvField(c.method), TextFormat.csvField(c.attack), "\(c.planned)",
+                          "\(c.count)", f(c.mean),
+                          f(c.standardDeviation), f(c.values.min()), f(c.values.max()), f(c.paper), f(c.difference),
+                          noRun]
                 .joined(separator: ","))
         }
         accuracy.forEach { add("I", $0) }

@@ -45,18 +45,21 @@ public struct SlurmArray: Sendable, Equatable {
         let values: [(Setting, String?)] = [(.slurmTime, options.timeLimit), (.slurmPartition, options.partition),
                                             (.slurmMemory, options.memory)]
         for (name, value) in values {
-            if let v = value, v.isEmpty || !v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,".contains($0)) }) {
+            if let v = value, v.isEmpty
+                || !v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_:.,".contains($0)) }) {
                 throw GridError("\(name) \"\(v)\" is not a Slurm value (letters, digits, - _ : . , only)")
             }
         }
         guard SimulationConfig.threadsRange.contains(options.cpusPerTask) else {
-            throw GridError(SimulationError.outOfRange(.cpusPerTask, options.cpusPerTask, SimulationConfig.threadsRange).explanation)
+            throw GridError(SimulationError.outOfRange(.cpusPerTask, options.cpusPerTask, SimulationConfig.threadsRange)
+                .explanation)
         }
         if let m = options.maxConcurrent, !SlurmArray.maxConcurrentRange.contains(m) {
             throw GridError(SimulationError.outOfRange(.maxConcurrent, m, SlurmArray.maxConcurrentRange).explanation)
         }
         do {
-            try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval ?? 1, compressionLevel: TraceRecorder.defaultCompressionLevel,
+            try TraceRecorder.checkOptions(keyframeInterval: options.keyframeInterval ?? 1,
+                                           compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            checkpointInterval: options.checkpointInterval ?? 0)
         } catch {
             throw GridError(error.explanation)
@@ -65,8 +68,11 @@ public struct SlurmArray: Sendable, Equatable {
 
     /// `desgd-grid` must be an absolute path reachable from the compute nodes; `directory` a
     /// shared one (both are made absolute against the current directory).
-    public init(plan: GridPlan, directory: GridDirectory, cells: [Int], executable: String, options: Options) throws(GridError) {
-        guard !cells.isEmpty else { throw GridError("no cell of grid \(plan.spec.name) is left to run (all finished or running): nothing to submit") }
+    public init(plan: GridPlan, directory: GridDirectory, cells: [Int], executable: String,
+        options: Options) throws(GridError) {
+        guard !cells.isEmpty else {
+            throw GridError("no cell of grid \(plan.spec.name) is left to run (all finished or"
+                + " running): nothing to submit") }
         try SlurmArray.check(options)
         self.cells = cells
         spec = plan.spec
@@ -75,7 +81,8 @@ public struct SlurmArray: Sendable, Equatable {
         let dir = absolute(directory.path)
         var lines = [
             "#!/bin/bash",
-            "# desgd grid \"\(plan.spec.name)\": \(cells.count) of \(plan.cells.count) cells as a Slurm job array, written by desgd-grid slurm.",
+            "# desgd grid \"\(plan.spec.name)\": \(cells.count) of \(plan.cells.count) cells as a Slurm job array,"
+                + " written by desgd-grid slurm.",
             "# Each task records one cell into \(dir); desgd-grid report collects the finished ones.",
             "#SBATCH --job-name=desgd-\(plan.spec.name)",
             "#SBATCH --array=\(SlurmArray.arraySpec(cells))" + (options.maxConcurrent.map { "%\($0)" } ?? ""),
@@ -89,9 +96,11 @@ public struct SlurmArray: Sendable, Equatable {
         lines += [
             "set -euo pipefail",
             "cd \(GridCell.shellQuoted(cwd))",
-            "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC} --dir \(GridCell.shellQuoted(dir)) \\",
+            "exec \(GridCell.shellQuoted(absolute(executable))) run \(GridCell.shellQuoted(dir + "/slurm/")){SPEC}"
+                + " --dir \(GridCell.shellQuoted(dir)) \\",
             "  --cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\""
-                + (options.keyframeInterval.map { " --keyframe-every \($0)" } ?? "") + (options.checkpointInterval.map { " --checkpoint-every \($0)" } ?? ""),
+                + (options.keyframeInterval.map { " --keyframe-every \($0)" } ?? "")
+                    + (options.checkpointInterval.map { " --checkpoint-every \($0)" } ?? ""),
         ]
         scriptTemplate = lines.joined(separator: "\n") + "\n"
     }
@@ -123,7 +132,8 @@ public struct SlurmArray: Sendable, Equatable {
             throw GridError("cannot create \(folder): \(error.localizedDescription)")
         }
         var n = 1
-        while FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).sbatch") || FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).json") {
+        while FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).sbatch")
+            || FileManager.default.fileExists(atPath: "\(folder)/grid-\(n).json") {
             n += 1
         }
         let path = "\(folder)/grid-\(n).sbatch"
@@ -142,13 +152,17 @@ public struct SlurmArray: Sendable, Equatable {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        do { try process.run() } catch { throw GridError("cannot run sbatch: \(error.localizedDescription) (is Slurm installed and on PATH?)") }
-        let output = out.fileHandleForReading.readDataToEndOfFile(), errors = err.fileHandleForReading.readDataToEndOfFile()
+        do { try process.run() } catch {
+            throw GridError("cannot run sbatch: \(error.localizedDescription) (is Slurm installed and on PATH?)") }
+        let output = out.fileHandleForReading.readDataToEndOfFile(),
+            errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard process.terminationStatus == 0, !text.isEmpty else {
             let why = String(decoding: errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw GridError("sbatch refused \(scriptPath): \(why.isEmpty ? "exit code \(process.terminationStatus)" : why.replacingOccurrences(of: "\n", with: "; "))")
+            let reason = why.isEmpty
+                ? "exit code \(process.terminationStatus)" : why.replacingOccurrences(of: "\n", with: "; ")
+            throw GridError("sbatch refused \(scriptPath): \(reason)")
         }
         // `--parsable` prints "jobid" or "jobid;cluster".
         return String(text.split(separator: ";").first ?? Substring(text))

@@ -96,7 +96,8 @@ public enum RecordBodyExercise {
         let decoder = RecordBody.decoder()
         // A header body is checked against the version of the seed trace it came from.
         let version = header.formatVersion.map { UInt16(clamping: $0) }
-        let signature = TraceParsing.Signature(major: version.first ?? TraceFormat.major, minor: version.last ?? TraceFormat.minor)
+        let signature = TraceParsing.Signature(major: version.first ?? TraceFormat.major, minor: version.last
+            ?? TraceFormat.minor)
         do throws(ParseFailure) {
             switch selector % 4 {
             case 0:

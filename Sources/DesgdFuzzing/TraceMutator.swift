@@ -73,17 +73,20 @@ public struct TraceMutator {
         case 1, 2:
             guard 4 + length < body.count else { return nil }
             for _ in 0 ..< 1 + random.nextInt(below: 8) {
-                body[4 + length + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
+                body[4 + length
+                    + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
             }
         default:
-            guard var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]), options: [.fragmentsAllowed]) else { return nil }
+            guard var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]),
+                options: [.fragmentsAllowed]) else { return nil }
             // A header's spec strings or a checkpoint's states made hostile (HostileClaims.swift).
             if var object = json as? [String: Any], random.nextInt(below: 3) == 0 {
                 if selector % 4 == 0 { hostileSpecString(&object) } else if selector % 4 == 3 { hostileState(&object) }
                 json = object
             }
             for _ in 0 ..< 1 + random.nextInt(below: 3) { json = mutateNode(json, depth: 0) }
-            guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed]) else { return nil }
+            guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed])
+                else { return nil }
             var w = ByteWriter()
             w.append(UInt32(truncatingIfNeeded: out.count))
             w.append([UInt8](out))
@@ -97,10 +100,12 @@ public struct TraceMutator {
 
     static let interestingIntegers: [Int64] = [
         0, 1, -1, 2, 3, 7, 8, 9, 10, 11, 16, 63, 64, 65, 255, 256, 4095, 19_670, 19_671, 431_080, 65_536,
-        Int64(Int32.max), Int64(Int32.max) + 1, Int64(UInt32.max), 1 << 32, 1 << 40, Int64.max / 4, Int64.max - 1, Int64.max, Int64.min,
+        Int64(Int32.max), Int64(Int32.max) + 1, Int64(UInt32.max), 1 << 32, 1 << 40, Int64.max / 4, Int64.max - 1,
+        Int64.max, Int64.min,
     ]
 
-    mutating func interesting() -> Int64 { Self.interestingIntegers[random.nextInt(below: Self.interestingIntegers.count)] }
+    mutating func interesting() -> Int64 {
+        Self.interestingIntegers[random.nextInt(below: Self.interestingIntegers.count)] }
 
     /// A random node of a parsed JSON document, changed: a number set to an interesting value, an
     /// array's element repeated, removed or swapped, a key removed, a value replaced by another's.
@@ -111,10 +116,12 @@ public struct TraceMutator {
         guard let body = Self.decompress(records[k].payload), body.count >= 4 else { return }
         let length = Self.jsonLength(body)
         guard length <= body.count - 4,
-              var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]), options: [.fragmentsAllowed]) else { return }
+              var json = try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]),
+                  options: [.fragmentsAllowed]) else { return }
         let steps = 1 + random.nextInt(below: 3)
         for _ in 0..<steps { json = mutateNode(json, depth: 0) }
-        guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed]) else { return }
+        guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .fragmentsAllowed])
+            else { return }
         var newBody = ByteWriter()
         newBody.append(UInt32(truncatingIfNeeded: out.count))
         newBody.append([UInt8](out))
@@ -158,7 +165,8 @@ public struct TraceMutator {
         case 1: return "nan"
         case 2: return [Any]()
         case 3: return Double(bitPattern: random.nextUInt64())
-        case 4: return (node as? NSNumber).map { NSNumber(value: $0.int64Value &+ (Int64(random.nextInt(below: 5)) - 2)) } ?? NSNumber(value: interesting())
+        case 4: return (node as? NSNumber).map {
+            NSNumber(value: $0.int64Value &+ (Int64(random.nextInt(below: 5)) - 2)) } ?? NSNumber(value: interesting())
         default: return NSNumber(value: interesting())
         }
     }
@@ -172,7 +180,8 @@ public struct TraceMutator {
         let length = Self.jsonLength(body)
         guard 4 + length < body.count else { return }
         for _ in 0 ..< 1 + random.nextInt(below: 16) {
-            body[4 + length + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
+            body[4 + length
+                + random.nextInt(below: body.count - 4 - length)] = UInt8(truncatingIfNeeded: random.nextUInt32())
         }
         records[k].payload = ZstdCompressor(level: 1).compress([body.withUnsafeBytes { $0 }])
     }
@@ -187,14 +196,16 @@ public struct TraceMutator {
 
     /// An index entry's type, round, offset or size, or a footer field, set to an interesting value.
     mutating func mutateIndexOrFooter(_ records: inout [Record]) {
-        if let k = records.lastIndex(where: { $0.type == 4 }), !records[k].payload.isEmpty, random.nextInt(below: 2) == 0 {
+        if let k = records.lastIndex(where: { $0.type == 4 }), !records[k].payload.isEmpty,
+            random.nextInt(below: 2) == 0 {
             let entries = records[k].payload.count / TraceFormat.indexEntrySize
             guard entries > 0 else { return }
             let e = random.nextInt(below: entries) * TraceFormat.indexEntrySize
             let fields: [(Int, Int)] = [(0, 1), (1, 7), (8, 8), (16, 8), (24, 8)]
             let (offset, size) = fields[random.nextInt(below: fields.count)]
             Self.store(UInt64(bitPattern: interesting()), into: &records[k].payload, at: e + offset, size: size)
-        } else if let k = records.lastIndex(where: { $0.type == 5 }), records[k].payload.count == TraceFormat.footerPayloadSize {
+        } else if let k = records.lastIndex(where: { $0.type == 5 }),
+            records[k].payload.count == TraceFormat.footerPayloadSize {
             let fields: [(Int, Int)] = [(0, 8), (8, 8), (16, 8), (24, 4), (28, 4)]
             let (offset, size) = fields[random.nextInt(below: fields.count)]
             Self.store(UInt64(bitPattern: interesting()), into: &records[k].payload, at: offset, size: size)
@@ -220,13 +231,15 @@ public struct TraceMutator {
                                    _ edit: (inout [String: Any]) -> Void) -> [UInt8]? {
         guard var records = split(bytes) else { return nil }
         let wanted = round.map(Int64.init)
-        let matching = records.indices.filter { records[$0].type == type.rawValue && (wanted == nil || wanted == roundOf(records[$0])) }
+        let matching = records.indices.filter {
+            records[$0].type == type.rawValue && (wanted == nil || wanted == roundOf(records[$0])) }
         guard occurrence >= 0 && occurrence < matching.count else { return nil }
         let k = matching[occurrence]
         guard let body = decompress(records[k].payload), body.count >= 4 else { return nil }
         let length = Self.jsonLength(body)
         guard length <= body.count - 4,
-              var json = (try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]))) as? [String: Any] else { return nil }
+              var json = (try? JSONSerialization.jsonObject(with: Data(body[4 ..< 4 + length]))) as? [String: Any]
+                  else { return nil }
         edit(&json)
         guard let out = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) else { return nil }
         var newBody = ByteWriter()
@@ -247,7 +260,8 @@ public struct TraceMutator {
                                    _ edit: (inout [UInt8]) -> Void) -> [UInt8]? {
         guard var records = split(bytes) else { return nil }
         let wanted = round.map(Int64.init)
-        guard let k = records.firstIndex(where: { r in r.type == type.rawValue && (wanted == nil || wanted == roundOf(r)) }),
+        guard let k = records.firstIndex(where: { r in
+            r.type == type.rawValue && (wanted == nil || wanted == roundOf(r)) }),
               var body = decompress(records[k].payload) else { return nil }
         edit(&body)
         records[k].payload = ZstdCompressor(level: 1).compress([body.withUnsafeBytes { $0 }])
@@ -304,7 +318,8 @@ public struct TraceMutator {
     }
 
     static func store(_ value: UInt64, into bytes: inout [UInt8], at offset: Int, size: Int) {
-        for b in 0..<size where offset + b < bytes.count { bytes[offset + b] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(min(b, 7)))) }
+        for b in 0..<size where offset + b < bytes.count {
+            bytes[offset + b] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(min(b, 7)))) }
     }
 
     static func decompress(_ payload: [UInt8]) -> [UInt8]? {
@@ -331,7 +346,8 @@ public struct TraceMutator {
         }
         let entries = UInt64(records.count)
         records.append(Record(header: RecordHeader(type: .index, encoding: .raw, sequence: entries, round: -1,
-                                                   payloadLength: UInt64(table.bytes.count), previousDigest: [UInt8](repeating: 0, count: 32)).bytes,
+                                                   payloadLength: UInt64(table.bytes.count),
+                                                   previousDigest: [UInt8](repeating: 0, count: 32)).bytes,
                               payload: table.bytes, digest: []))
         var footer = ByteWriter()
         footer.append(offset)
@@ -339,7 +355,8 @@ public struct TraceMutator {
         footer.append(rounds)
         footer.append(UInt64(0))
         records.append(Record(header: RecordHeader(type: .footer, encoding: .raw, sequence: entries + 1, round: -1,
-                                                   payloadLength: UInt64(TraceFormat.footerPayloadSize), previousDigest: [UInt8](repeating: 0, count: 32)).bytes,
+                                                   payloadLength: UInt64(TraceFormat.footerPayloadSize),
+                                                   previousDigest: [UInt8](repeating: 0, count: 32)).bytes,
                               payload: footer.bytes, digest: []))
     }
 

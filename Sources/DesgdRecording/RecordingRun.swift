@@ -23,10 +23,13 @@ public enum RecordingRun {
         if let failure = recorder.failure { throw failure }
         let s = recorder.statistics
         let summary = RecordingSummary(
-            trace: recorder.path, mode: config.mode.rawValue, aggregator: simulation.pipeline.spec, attack: simulation.attack.spec,
+            trace: recorder.path, mode: config.mode.rawValue, aggregator: simulation.pipeline.spec,
+            attack: simulation.attack.spec,
             model: config.model.rawValue, seed: config.seed, rounds: result.rounds, plannedRounds: config.rounds,
-            interrupted: result.rounds < config.rounds, bestAccuracy: result.bestAccuracy, finalAccuracy: result.finalAccuracy,
-            traceBytes: s.traceBytes, composition: s.composition, rawVectorBytes: s.rawVectorBytes, compressionRatio: s.compressionRatio,
+            interrupted: result.rounds < config.rounds, bestAccuracy: result.bestAccuracy,
+            finalAccuracy: result.finalAccuracy,
+            traceBytes: s.traceBytes, composition: s.composition, rawVectorBytes: s.rawVectorBytes,
+            compressionRatio: s.compressionRatio,
             seconds: result.seconds, recordingSeconds: s.seconds)
         return (result, summary)
     }

@@ -34,13 +34,17 @@ extension RecordingSummary {
     /// + 6 checkpoints 38.2 MB + 7 keyframes 3.1 MB + header, signatures, index 0.1 MB`.
     public var traceLine: String {
         let c = composition
-        let mb = { (b: UInt64) in b < 1_000_000 ? String(format: "%.0f KB", Double(b) / 1e3) : String(format: "%.1f MB", Double(b) / 1e6) }
+        let mb = { (b: UInt64) in
+            b < 1_000_000 ? String(format: "%.0f KB", Double(b) / 1e3) : String(format: "%.1f MB", Double(b) / 1e6) }
         let plural = { (n: Int, word: String) in "\(n) \(word)\(n == 1 ? "" : "s")" }
         let vectors = rawVectorBytes == 0 ? "no vectors"
             : (c.vectorRoundBytes == c.roundBytes ? "" : "\(mb(c.vectorRoundBytes)) of them with vectors: ")
-                + "\(String(format: "%.3f", compressionRatio)) of the \(mb(rawVectorBytes)) of raw float32 vectors they hold"
-        return "trace \(DisplayText.escaped(trace)): \(mb(traceBytes)) = \(plural(c.roundRecords, "round")) \(mb(c.roundBytes)) (\(vectors))"
-            + " + \(plural(c.checkpoints, "checkpoint")) \(mb(c.checkpointBytes)) + \(plural(c.keyframes, "keyframe")) \(mb(c.keyframeBytes))"
+                + "\(String(format: "%.3f", compressionRatio)) of the \(mb(rawVectorBytes)) of"
+                    + " raw float32 vectors they hold"
+        return "trace \(DisplayText.escaped(trace)): \(mb(traceBytes)) = \(plural(c.roundRecords, "round")) "
+            + "\(mb(c.roundBytes)) (\(vectors))"
+            + " + \(plural(c.checkpoints, "checkpoint")) \(mb(c.checkpointBytes)) + "
+                + "\(plural(c.keyframes, "keyframe")) \(mb(c.keyframeBytes))"
             + " + header, signatures, index \(mb(c.otherBytes))"
     }
 }

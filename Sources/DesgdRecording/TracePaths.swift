@@ -11,7 +11,8 @@ public enum TracePaths {
     /// `text` with every character outside `[A-Za-z0-9._-]` (and `extra`) replaced by `_`: a file
     /// name part that needs no quoting in a shell.
     public static func fileSafe(_ text: String, keeping extra: Set<Character> = []) -> String {
-        String(text.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "." || $0 == "-" || extra.contains($0) ? $0 : "_" })
+        String(text.map {
+            ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "." || $0 == "-" || extra.contains($0) ? $0 : "_" })
     }
 
     /// `traces/<mode>-<rule>-<attack>-<model>-seed<s>-<rounds>r.trace`, with characters outside
@@ -19,7 +20,8 @@ public enum TracePaths {
     /// that name exists: a default name never overwrites.
     public static func defaultPath(for config: SimulationConfig, in directory: String = directory) -> String {
         let rule = config.preAggregators.isEmpty ? config.aggregator : config.preAggregators + "+" + config.aggregator
-        let stem = [config.mode.rawValue, fileSafe(rule), fileSafe(config.attack), config.model.rawValue, "seed\(config.seed)",
+        let stem = [config.mode.rawValue, fileSafe(rule), fileSafe(config.attack), config.model.rawValue,
+                    "seed\(config.seed)",
                     "\(config.rounds)r"].joined(separator: "-")
         return unusedPath(stem: stem, in: directory)
     }
@@ -40,10 +42,12 @@ extension TracePaths {
     /// `traces/<parent's name>-fork<T>-<option>=<value>….trace` (e.g.
     /// `desgd-mean-ipm-small-seed1-300r-fork120-agg=cclip.trace`, `-unchanged` when nothing
     /// changed), with `-2`, `-3`, … when taken: a default name never overwrites.
-    public static func forkPath(parent: String, fork: TraceHeader.ForkInfo, in directory: String = directory) -> String {
+    public static func forkPath(parent: String, fork: TraceHeader.ForkInfo,
+        in directory: String = directory) -> String {
         var stem = (parent as NSString).lastPathComponent
         if stem.hasSuffix(".trace") { stem.removeLast(6) }
-        let changes = fork.changes.isEmpty ? "unchanged" : fork.changes.map { "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: "-")
+        let changes = fork.changes.isEmpty ? "unchanged" : fork.changes.map {
+            "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: "-")
         return unusedPath(stem: fileSafe("\(stem)-fork\(fork.at)-\(changes)", keeping: ["="]), in: directory)
     }
 }

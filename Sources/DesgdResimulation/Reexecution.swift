@@ -51,17 +51,23 @@ public enum Reexecution {
     /// header's backend).
     public static func checkArithmetic(_ reader: TraceReader, backend: String) throws(TraceError) {
         if let engine = reader.header.engine {
-            let name = DisplayText.quoted(engine.name, limit: 40), version = DisplayText.quoted(engine.version, limit: 40)
-            throw .usage("\(reader.path) was recorded from a live federation (\(name) \(version)): its clients computed the "
+            let name = DisplayText.quoted(engine.name, limit: 40),
+                version = DisplayText.quoted(engine.version, limit: 40)
+            throw .usage("\(reader.path) was recorded from a live federation (\(name) "
+                + "\(version)): its clients computed the "
                          + "messages outside desgd, so it cannot be re-executed, rebuilt, resumed or forked; replay, "
                          + "verify and audit it instead")
         }
         let n = numerics(of: reader)
         guard n == SimulationNumerics.current else {
-            throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics \(SimulationNumerics.current): re-execution is exact only on the same arithmetic; use the desgd that recorded it")
+            throw .usage("\(reader.path) was recorded by engine numerics \(n), this desgd computes numerics "
+                + "\(SimulationNumerics.current): re-execution is exact only on the same arithmetic;"
+                + " use the desgd that recorded it")
         }
         guard backend == reader.header.backend else {
-            throw .usage("\(reader.path) was recorded with the backend kernel '\(DisplayText.quoted(reader.header.backend))', this machine runs '\(backend)': re-execution is exact only on the same kernel")
+            throw .usage("\(reader.path) was recorded with the backend kernel '"
+                + "\(DisplayText.quoted(reader.header.backend))', this machine runs '\(backend)': re-execution is"
+                + " exact only on the same kernel")
         }
     }
 
@@ -70,7 +76,9 @@ public enum Reexecution {
     public static func loadDataset(for header: TraceHeader, directory: String?) throws(TraceError) -> Dataset {
         var source = header.config.data
         if let directory {
-            guard case .fashionMNIST = source else { throw .usage("\(Setting.dataDirectory): the trace was recorded on \(DisplayText.quoted(source.description)), not on Fashion-MNIST") }
+            guard case .fashionMNIST = source else {
+                throw .usage("\(Setting.dataDirectory): the trace was recorded on "
+                    + "\(DisplayText.quoted(source.description)), not on Fashion-MNIST") }
             source = .fashionMNIST(directory: directory)
         }
         let dataset: Dataset
@@ -95,7 +103,9 @@ public enum Reexecution {
         } else if rounds.lowerBound == 0 {
             first = (0, nil)
         } else {
-            throw .usage("\(reader.path) has no state checkpoint at or before round \(rounds.lowerBound) (recorded without \(Setting.checkpointInterval)): without one, re-execution starts from the initial state, so give \(Setting.rounds) 0:\(rounds.upperBound)")
+            throw .usage("\(reader.path) has no state checkpoint at or before round \(rounds.lowerBound) (recorded"
+                + " without \(Setting.checkpointInterval)): without one, re-execution starts from the initial state, so"
+                + " give \(Setting.rounds) 0:\(rounds.upperBound)")
         }
         var out: [Segment] = []
         var start = first
@@ -237,10 +247,12 @@ public enum Reexecution {
             let p = positions[k]
             let wanted: Bool = switch e.type {
             case .round: e.round >= segment.start && e.round < segment.end
-            case .keyframe: e.round >= segment.start && (e.round < segment.end || (e.round == segment.end && segment.end == lastRound))
+            case .keyframe: e.round >= segment.start
+                && (e.round < segment.end || (e.round == segment.end && segment.end == lastRound))
             // The checkpoint a segment starts from was compared by the segment before (or is the
             // initial state at round 0, compared here); the next one is compared here.
-            case .checkpoint: (p > segment.start && p <= segment.end) || (p == 0 && segment.start == 0 && reader.header.fork == nil)
+            case .checkpoint: (p > segment.start && p <= segment.end)
+                || (p == 0 && segment.start == 0 && reader.header.fork == nil)
             default: false
             }
             guard wanted else { continue }
@@ -250,7 +262,8 @@ public enum Reexecution {
             case .round:
                 let (event, body) = try run.advance()
                 if body != recorded {
-                    let message = try describeRound(t, event: event, encoded: body, reader: reader, decompressor: decompressor)
+                    let message = try describeRound(t, event: event, encoded: body, reader: reader,
+                        decompressor: decompressor)
                     shared.found(t)
                     result.mismatch = Mismatch(round: t, message: message)
                     return result
@@ -262,7 +275,9 @@ public enum Reexecution {
                 let body = Array(encoder.keyframe(round: t, snapshot: simulation.snapshot()).joined())
                 if body != recorded {
                     shared.found(t)
-                    result.mismatch = Mismatch(round: t, message: "the keyframe before round \(t) differs from the re-executed server state (model, class-momentum buffer or carried states)")
+                    result.mismatch = Mismatch(round: t,
+                        message: "the keyframe before round \(t) differs from the re-executed server state (model,"
+                        + " class-momentum buffer or carried states)")
                     return result
                 }
                 result.keyframes += 1
@@ -271,7 +286,8 @@ public enum Reexecution {
                 let body = Array(encoder.checkpoint(state, drift: drift).joined())
                 if body != recorded {
                     let index = reader.checkpointRecords.firstIndex { $0.offset == e.offset } ?? 0
-                    let message = try describeCheckpoint(t, state: state, drift: drift, recorded: reader.checkpoint(index, using: decompressor))
+                    let message = try describeCheckpoint(t, state: state, drift: drift,
+                        recorded: reader.checkpoint(index, using: decompressor))
                     shared.found(t)
                     result.mismatch = Mismatch(round: t, message: message)
                     return result
@@ -309,7 +325,9 @@ public enum Reexecution {
                 for (row, sender) in a.senders.enumerated() {
                     let got = messages.withRow(row) { Array($0) }, want = a.messages.withRow(row) { Array($0) }
                     if let i = firstDifference(got, want) {
-                        return "\(which), worker \(sender.worker) (\(sender.byzantine ? "Byzantine" : "honest")): the recorded message differs from the re-executed one at coordinate \(i) (recorded \(got[i]), re-executed \(want[i]))"
+                        return "\(which), worker \(sender.worker) (\(sender.byzantine ? "Byzantine" : "honest")): the"
+                            + " recorded message differs from the re-executed one at coordinate \(i) (recorded "
+                            + "\(got[i]), re-executed \(want[i]))"
                     }
                 }
             }
@@ -326,14 +344,18 @@ public enum Reexecution {
             if recorded.hasVectors, let i = firstDifference(try recorded.aggregate(k), a.aggregate) {
                 return "\(which): the aggregate differs at coordinate \(i)"
             }
-            if ra.metrics != mine.aggregations[k].metrics { return "\(which): the metrics (gap, λ̂, drift, …) differ" }
+            if ra.metrics != mine.aggregations[k].metrics {
+                return "\(which): the metrics (gap, λ̂, drift, …) differ" }
         }
         if recorded.hasVectors, let i = firstDifference(try recorded.modelDiff(), event.modelDiff) {
             return "round \(t): the model diff differs at coordinate \(i)"
         }
-        if r.evaluation != event.evaluation { return "round \(t): the evaluation differs (recorded \(r.evaluation.map { "\($0.accuracy)" } ?? "none"), re-executed \(event.evaluation.map { "\($0.accuracy)" } ?? "none"))" }
+        if r.evaluation != event.evaluation {
+            return "round \(t): the evaluation differs (recorded \(r.evaluation.map { "\($0.accuracy)" } ?? "none"),"
+                + " re-executed \(event.evaluation.map { "\($0.accuracy)" } ?? "none"))" }
         if r.drift != mine.drift { return "round \(t): the model drift differs" }
-        return "round \(t): the record's bytes differ from the re-executed round's, with the same content (another encoding)"
+        return "round \(t): the record's bytes differ from the re-executed round's, with the"
+            + " same content (another encoding)"
     }
 
     /// The first part of a checkpoint that differs from the re-executed state.
@@ -407,10 +429,12 @@ final class SegmentSimulation {
                                         memoryLimit: memoryLimit)
         } catch { throw .setup("\(path): its configuration does not run here: ", error) }
         guard simulation.partition == header.partition else {
-            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution needs the desgd that recorded it")
+            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: re-execution"
+                + " needs the desgd that recorded it")
         }
         let d = simulation.model.parameterCount
-        tracker = header.driftWindow.map { DriftTracker(config: config, dimension: d, window: $0, recent: header.effectiveDriftRecent) }
+        tracker = header.driftWindow.map {
+            DriftTracker(config: config, dimension: d, window: $0, recent: header.effectiveDriftRecent) }
         encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
         next = start
         if start > 0 || header.fork != nil {

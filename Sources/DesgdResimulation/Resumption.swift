@@ -52,7 +52,8 @@ public enum ResumeRun {
         let checkedUpTo = kept.last.map { $0.offset + $0.size } ?? 0
         // The last checkpoint among the kept records (its sequence number is its index in the table).
         let checkpoint = reader.checkpointRecords.indices.last { k in reader.checkpointRecords[k].offset < checkedUpTo }
-        return StartingPoint(checkpoint: checkpoint, round: checkpoint.map { reader.checkpointRounds[$0] } ?? 0, checkedUpTo: checkedUpTo)
+        return StartingPoint(checkpoint: checkpoint, round: checkpoint.map { reader.checkpointRounds[$0] } ?? 0,
+            checkedUpTo: checkedUpTo)
     }
 
     /// Throws a ``TraceError``: `.usage` (exit 2) for what the user can change (another data set,
@@ -75,7 +76,8 @@ public enum ResumeRun {
             return .alreadyComplete(rounds: reader.roundCount)
         }
         let chain = reader.verifyChain()
-        guard chain.holds else { throw .corrupted("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued") }
+        guard chain.holds else {
+            throw .corrupted("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued") }
         // A signed trace goes on signed by the same key (Ed25519 signatures are deterministic, so the
         // resumed file's signature records are those of an uninterrupted recording).
         let signatures = reader.verifySignatures(chain: chain)
@@ -83,8 +85,10 @@ public enum ResumeRun {
         if signatures.status == .invalid { throw .corrupted("\(path): \(signatures.summary): it cannot be continued") }
         if let key = signingKey {
             guard signatures.signers == [key.publicKey.fingerprint] else {
-                throw .usage(signatures.signers.isEmpty ? "\(path) is not signed: resume it without \(Setting.signingKey)"
-                                                        : "\(path) is signed by \(signers), not by the \(Setting.signingKey) key \(key.publicKey.fingerprint)")
+                throw .usage(signatures.signers.isEmpty
+                    ? "\(path) is not signed: resume it without \(Setting.signingKey)"
+                                                        : "\(path) is signed by \(signers), not by the "
+                                                            + "\(Setting.signingKey) key \(key.publicKey.fingerprint)")
             }
         } else if !signatures.signers.isEmpty {
             throw .usage("\(path) is signed by \(signers): pass \(Setting.signingKey) with that key to resume it")
@@ -117,14 +121,16 @@ public enum ResumeRun {
         do {
             simulation = try Simulation(config: config, dataset: dataset, expectedPartition: h.partition,
                                         memoryLimit: memoryLimit)
-            if let k = checkpoint { try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
+            if let k = checkpoint {
+                try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
         } catch let e as TraceError { throw e } catch let e as SimulationError where e.memoryShortfall != nil {
             throw .setup("\(path): it cannot be resumed here: ", e)
         } catch let e as SimulationError {
             throw .corrupted("\(path): the run cannot be restored: \(e.explanation)")
         } catch { throw .corrupted("\(path): \(error)") }
         guard simulation.partition == h.partition else {
-            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: resume it with the desgd that recorded it")
+            throw .usage("\(path): this desgd partitions the data otherwise than the recorder did: resume it"
+                + " with the desgd that recorded it")
         }
 
         let temporary = temporaryPath(for: path)
@@ -148,9 +154,12 @@ public enum ResumeRun {
             discard()
             if let seq = recorder.mismatchedRecord, seq < reader.records.count {
                 let e = reader.records[seq]
-                let what = e.type == .round ? "round \(e.round)" : e.type == .keyframe ? "the keyframe before round \(e.round)" : "record \(seq) (\(e.type.name))"
+                let what = e.type == .round ? "round \(e.round)" : e.type == .keyframe
+                    ? "the keyframe before round \(e.round)" : "record \(seq) (\(e.type.name))"
                 failure.kind = .mismatch
-                failure.explanation = "\(path): re-simulated from round \(start), \(what) differs from the recorded one: the trace is not what this configuration records here (another \(Setting.compressionLevel), arithmetic or an altered file); it is unchanged"
+                failure.explanation = "\(path): re-simulated from round \(start), \(what) differs from the recorded"
+                    + " one: the trace is not what this configuration records here (another "
+                    + "\(Setting.compressionLevel), arithmetic or an altered file); it is unchanged"
             }
             throw failure
         }

@@ -123,13 +123,17 @@ public final class RoundRebuilder {
             progress(roundsSimulated)
             let sequence = roundSequence[s - reader.firstRound]
             guard reader.records[sequence].round == s else {
-                throw .corrupted("\(reader.path): the round record at position \(s - reader.firstRound) is not round \(s)")
+                throw .corrupted("\(reader.path): the round record at position "
+                    + "\(s - reader.firstRound) is not round \(s)")
             }
             let recorded = try reader.bodyBytes(ofRecord: sequence, using: decompressor)
             if body != recorded {
                 self.run = nil
-                let why = try Reexecution.describeRound(s, event: event, encoded: body, reader: reader, decompressor: decompressor)
-                throw TraceError(.mismatch, "\(reader.path): re-simulated to rebuild vectors the trace does not store, \(why): the trace does not record what its configuration computes")
+                let why = try Reexecution.describeRound(s, event: event, encoded: body, reader: reader,
+                    decompressor: decompressor)
+                throw TraceError(.mismatch,
+                    "\(reader.path): re-simulated to rebuild vectors the trace does not store, \(why): the trace does"
+                    + " not record what its configuration computes")
             }
             if s == t { return event }
         }

@@ -50,7 +50,8 @@ public final class AggregationServer {
         // Every aggregation the run will perform must satisfy the rule's and the attack's requirements.
         for (g, honest) in holders.enumerated() {
             let what = config.mode == .desgd ? "class \(g)" : "the round"
-            if honest.isEmpty { throw SimulationError("\(what) is held by no honest worker: change \(Setting.partition)") }
+            if honest.isEmpty {
+                throw SimulationError("\(what) is held by no honest worker: change \(Setting.partition)") }
             if let r = pipeline.requirement(n: honest.count + f, f: config.effectiveF) {
                 throw SimulationError(
                     "\(what) has \(honest.count) honest + \(f) Byzantine senders with declared "

@@ -47,7 +47,8 @@ public final class DriftTracker {
     /// How a new recording sums recent deviations.
     public static let defaultRecent = RecentDrift.exponential
 
-    public init(config: SimulationConfig, dimension d: Int, window: Int = DriftTracker.defaultWindow, recent: RecentDrift) {
+    public init(config: SimulationConfig, dimension d: Int, window: Int = DriftTracker.defaultWindow,
+        recent: RecentDrift) {
         precondition(window >= 1 && window <= DriftTracker.maxWindow)
         self.config = config
         self.window = window
@@ -77,12 +78,15 @@ public final class DriftTracker {
     /// direction u_t the server applied (the engine's); without it, u_t is computed from the
     /// outputs by this tracker's own ``ServerStep`` (replay, open loop). Returns each
     /// aggregation's group drift, in order, and the model drift after the round.
-    public func add(_ aggregations: [Aggregation], update: [Float]? = nil) -> (groups: [GroupDrift], model: ModelDrift) {
+    public func add(_ aggregations: [Aggregation], update: [Float]? = nil) -> (groups: [GroupDrift],
+        model: ModelDrift) {
         let d = dimension
         let groupDrift = aggregations.map { a -> GroupDrift in
-            let history = groups[a.classIndex] ?? DeviationHistory(dimension: d, windowLength: window, recent: recent, workspace: workspace)
+            let history = groups[a.classIndex]
+                ?? DeviationHistory(dimension: d, windowLength: window, recent: recent, workspace: workspace)
             groups[a.classIndex] = history
-            return a.output.withUnsafeBufferPointer { o in a.honestMean.withUnsafeBufferPointer { history.add(output: o, honestMean: $0) } }
+            return a.output.withUnsafeBufferPointer { o in
+                a.honestMean.withUnsafeBufferPointer { history.add(output: o, honestMean: $0) } }
         }
         // The server step moves no model here: it is applied to a zero vector for the update alone.
         func step(_ server: ServerStep, _ inputs: [(classIndex: Int, aggregate: [Float])]) -> [Float] {
@@ -100,7 +104,8 @@ public final class DriftTracker {
         let honest = step(shadow, aggregations.map { ($0.classIndex, $0.honestMean) })
         precondition(real.count == d && honest.count == d)
         let eta = learningRate
-        let stepNorm = real.withUnsafeBufferPointer { r in honest.withUnsafeBufferPointer { VectorMath.distance64(r, $0) } }
+        let stepNorm = real.withUnsafeBufferPointer { r in
+            honest.withUnsafeBufferPointer { VectorMath.distance64(r, $0) } }
         real.withUnsafeBufferPointer { r in
             honest.withUnsafeBufferPointer { h in
                 differenceSum.withUnsafeMutableBufferPointer { VectorMath.accumulateDifference(r, h, into: $0) }
@@ -111,7 +116,8 @@ public final class DriftTracker {
         rounds += 1
         let difference = differenceSum.withUnsafeBufferPointer { VectorMath.norm($0) }
         let shadowNorm = shadowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-        let model = ModelDrift(rounds: rounds, displacement: eta * difference, persistence: DriftRatio.ratio(difference, differenceNorms),
+        let model = ModelDrift(rounds: rounds, displacement: eta * difference,
+                               persistence: DriftRatio.ratio(difference, differenceNorms),
                                relative: DriftRatio.ratio(difference, shadowNorm), shadowDisplacement: eta * shadowNorm,
                                step: eta * stepNorm)
         return (groupDrift, model)

@@ -118,7 +118,8 @@ extension SimulationConfig {
         func mul(_ a: UInt64, _ b: UInt64) -> UInt64 { MemoryArithmetic.mul(a, b) }
         func add(_ a: UInt64, _ b: UInt64) -> UInt64 { MemoryArithmetic.add(a, b) }
         let desgd = mode == .desgd
-        let d = u(clients?.parameterCount ?? model.shape.map { ParameterLayout($0).count } ?? 0), C = u(classes), n = u(honestWorkers), f = u(byzantineWorkers)
+        let d = u(clients?.parameterCount ?? model.shape.map { ParameterLayout($0).count } ?? 0), C = u(classes),
+            n = u(honestWorkers), f = u(byzantineWorkers)
         let G: UInt64 = desgd ? C : 1, K: UInt64 = desgd ? u(classesPerRound) : 1
         let held: UInt64
         switch partition {

@@ -19,7 +19,8 @@ public final class ServerStep {
     public init(config: SimulationConfig, dimension d: Int) {
         self.config = config
         dimension = d
-        buffer = config.mode == .desgd ? ClassMomentumBuffer(classes: config.classes, dimension: d, decay: config.effectiveBufferDecay) : nil
+        buffer = config.mode == .desgd
+            ? ClassMomentumBuffer(classes: config.classes, dimension: d, decay: config.effectiveBufferDecay) : nil
         serverMomentum = config.momentum == .global ? [Float](repeating: 0, count: d) : []
     }
 
@@ -28,7 +29,8 @@ public final class ServerStep {
     public convenience init?(config: SimulationConfig, dimension d: Int, restoring s: ServerSnapshot) {
         self.init(config: config, dimension: d)
         if let buffer {
-            guard s.classMomenta.count == buffer.classes, s.classMomenta.allSatisfy({ $0.count == d }) else { return nil }
+            guard s.classMomenta.count == buffer.classes, s.classMomenta.allSatisfy({ $0.count == d }) else {
+                return nil }
             for (c, m) in s.classMomenta.enumerated() { buffer.set(c, to: m) }
         } else if !s.classMomenta.isEmpty { return nil }
         guard s.serverMomentum.count == serverMomentum.count else { return nil }

@@ -95,11 +95,13 @@ public final class Simulation {
         self.config = config
         self.dataset = dataset
         guard dataset.train.classes == config.classes else {
-            throw SimulationError("the data set has \(dataset.train.classes) classes, the simulation expects \(config.classes)")
+            throw SimulationError("the data set has \(dataset.train.classes) classes, the"
+                + " simulation expects \(config.classes)")
         }
         let partition: Partition
         do {
-            partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers, seed: config.seed)
+            partition = try Partition.make(config.partition, data: dataset.train, workers: config.honestWorkers,
+                seed: config.seed)
         } catch { throw SimulationError(error.explanation) }
         if let expectedPartition, partition != expectedPartition {
             throw SimulationError("this desgd partitions the data otherwise than the trace says: "
@@ -144,9 +146,11 @@ public final class Simulation {
     }
 
     public var setup: SimulationSetup {
-        SimulationSetup(config: config, partition: partition, dataset: dataset.provenance, parameterCount: model.parameterCount,
+        SimulationSetup(config: config, partition: partition, dataset: dataset.provenance,
+                        parameterCount: model.parameterCount,
                         initialParameters: model.initialParameters(seed: config.seed),
-                        backendDescription: config.backend.description, aggregatorSpec: pipeline.spec, attackSpec: attack.spec)
+                        backendDescription: config.backend.description, aggregatorSpec: pipeline.spec,
+                        attackSpec: attack.spec)
     }
 
     /// The class set S_t.
@@ -173,7 +177,8 @@ public final class Simulation {
             if observer.shouldStop { break }
         }
         observer.roundStarting(completed, snapshot: snapshot)
-        let result = SimulationResult(evaluations: evaluations, finalParameters: parameters, seconds: Stopwatch.now() - t0,
+        let result = SimulationResult(evaluations: evaluations, finalParameters: parameters,
+                                      seconds: Stopwatch.now() - t0,
                                       evaluationSeconds: evaluationSeconds, rounds: completed)
         observer.runFinished(result)
         return result
@@ -188,9 +193,11 @@ public final class Simulation {
         let C = config.classes, desgd = config.mode == .desgd
         return try aggregation.aggregate(
             round: t,
-            honest: { w, c, row in _ = row.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!)) },
+            honest: { w, c, row in
+                _ = row.update(fromContentsOf: honestMomenta.readRow(honestRow[w][desgd ? c : C]!)) },
             byzantineSent: nil,
-            byzantineOwn: { j, c, row in _ = row.update(fromContentsOf: self.byzantineMomenta.readRow(self.byzantineRow(j, c))) },
+            byzantineOwn: { j, c, row in
+                _ = row.update(fromContentsOf: self.byzantineMomenta.readRow(self.byzantineRow(j, c))) },
             signatures: nil)
     }
 
@@ -216,7 +223,8 @@ public final class Simulation {
     /// DeSGD split by class, each class needing one.
     static func rootSet(size: Int, data: LabeledImages, config: SimulationConfig) throws(SimulationError) -> [[Int]] {
         guard size <= data.count else {
-            throw SimulationError("fltrust:root=\(size) exceeds the \(data.count) training samples: choose a smaller root")
+            throw SimulationError("fltrust:root=\(size) exceeds the \(data.count) training"
+                + " samples: choose a smaller root")
         }
         var stream = RandomStream(seed: config.seed, purpose: .rootData)
         let drawn = stream.sample(size, from: data.count).sorted()
@@ -224,7 +232,8 @@ public final class Simulation {
         let members = Set(drawn)
         let byClass = data.indicesByClass().map { $0.filter(members.contains) }
         if let empty = byClass.firstIndex(where: \.isEmpty) {
-            throw SimulationError("the FLTrust root set of \(size) samples holds no sample of class \(empty): choose a larger fltrust:root")
+            throw SimulationError("the FLTrust root set of \(size) samples holds no sample of class \(empty):"
+                + " choose a larger fltrust:root")
         }
         return byClass
     }
@@ -235,7 +244,8 @@ public final class Simulation {
 
     /// Step 2 and 3: every honest class-momentum (all classes each worker holds) and, when the
     /// attack needs them, the Byzantine workers' own momenta for S_t. All their mini-batches go
-    /// through the model at x_t in one batched pass (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``);
+    /// through the model at x_t in one batched pass
+    /// (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``);
     /// each batch's gradient then gets weight decay and updates its own momentum row, so the
     /// result does not depend on the thread count.
     func computeMomenta(round t: Int, classes S: [Int]) {
@@ -243,14 +253,16 @@ public final class Simulation {
         let own = attack.ownMomentum
         let flip = own == .flippedLabels
         let desgd = config.mode == .desgd
-        let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in (desgd ? S : [-1]).map { (j, $0) } }
+        let byzantineJobs: [(Int, Int)] = own == .none || f == 0 ? [] : (0..<f).flatMap { j in
+            (desgd ? S : [-1]).map { (j, $0) } }
         var batches: [MiniBatch] = []
         var targets: [SendablePointer<Float>] = []  // each batch's momentum row
         batches.reserveCapacity(honestJobs.count + byzantineJobs.count)
         for (i, (worker, cls)) in honestJobs.enumerated() {
             let source = cls >= 0 ? partition.samples[worker][cls] : workerSamples[worker]
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: worker, round: t, class: cls)
-            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream)))
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize,
+                stream: &stream)))
             targets.append(SendablePointer(honestMomenta.row(i).baseAddress!))
         }
         for (j, c) in byzantineJobs {
@@ -258,7 +270,8 @@ public final class Simulation {
             // data set, i.e. those of true class C−1−c (``LabelFlipAttack``).
             let source = c < 0 ? allSamples : classSamples[flip ? C - 1 - c : c]
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: n + j, round: t, class: c)
-            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize, stream: &stream),
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: source, size: config.batchSize,
+                stream: &stream),
                                      flipLabels: flip))
             targets.append(SendablePointer(byzantineMomenta.row(byzantineRow(j, c)).baseAddress!))
         }
@@ -273,13 +286,15 @@ public final class Simulation {
             }
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: Simulation.serverWorker, round: t,
                                       class: desgd ? g : -1)
-            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: samples, size: config.batchSize, stream: &stream)))
+            batches.append(MiniBatch(indices: Simulation.sampleBatch(from: samples, size: config.batchSize,
+                stream: &stream)))
             targets.append(SendablePointer(row.baseAddress!))
         }
         let cfg = config, rows = targets
         parameters.withUnsafeBufferPointer { p in
             let params = SendableBuffer(p)
-            model.lossAndGradients(parameters: p, data: dataset.train, batches: batches, executor: executor, workspace: workspace) { i, g, _ in
+            model.lossAndGradients(parameters: p, data: dataset.train, batches: batches, executor: executor,
+                workspace: workspace) { i, g, _ in
                 SGD.addWeightDecay(g, parameters: params.buffer, weightDecay: cfg.weightDecay)
                 let target = UnsafeMutableBufferPointer(start: rows[i].base, count: g.count)
                 if cfg.momentum == .local {
@@ -306,7 +321,8 @@ extension Simulation {
     /// Mini-batch gradients computed per round: every honest (worker, class) pair (DeSGD) or
     /// every honest worker (baseline), plus the Byzantine workers' own ones when the attack needs them.
     public var gradientsPerRound: Int {
-        let byzantine = attack.ownMomentum == .none ? 0 : config.byzantineWorkers * (config.mode == .desgd ? config.classesPerRound : 1)
+        let byzantine = attack.ownMomentum == .none ? 0
+            : config.byzantineWorkers * (config.mode == .desgd ? config.classesPerRound : 1)
         return honestJobs.count + byzantine + (rootSamples?.count ?? 0)
     }
 }

@@ -215,7 +215,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
             guard value.isFinite, aboveLower, belowUpper else {
                 let interval = (lowerExcluded ? "(" : "[") + "\(SimulationError.number(lower)), "
                     + "\(SimulationError.number(upper))" + (upperExcluded ? ")" : "]")
-                throw SimulationError("\(setting) must be a number in \(interval) (got \(SimulationError.number(value)))")
+                throw SimulationError("\(setting) must be a number in \(interval) (got "
+                    + "\(SimulationError.number(value)))")
             }
         }
         try check(.honestWorkers, honestWorkers, Self.honestWorkersRange)
@@ -247,7 +248,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         do { _ = try AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators) } catch {
             throw SimulationError(error.explanation)
         }
-        do { _ = try AttackCatalogue.makeAttack(attack) } catch { throw SimulationError("\(Setting.attack): \(error.explanation)") }
+        do { _ = try AttackCatalogue.makeAttack(attack) } catch {
+            throw SimulationError("\(Setting.attack): \(error.explanation)") }
     }
 
     /// The honest senders of each aggregation group: per class (DeSGD), the clients' declared holders
@@ -269,19 +271,22 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
         }
         guard let clients else { return }
         guard ClientSetup.parameterCountRange.contains(clients.parameterCount) else {
-            throw .outOfRange(what: "the clients' parameter count", clients.parameterCount, ClientSetup.parameterCountRange)
+            throw .outOfRange(what: "the clients' parameter count", clients.parameterCount,
+                ClientSetup.parameterCountRange)
         }
         guard ClientSetup.classesRange.contains(clients.classes) else {
             throw .outOfRange(what: "the clients' classes", clients.classes, ClientSetup.classesRange)
         }
         guard clients.holdings.count == honestWorkers else {
-            throw SimulationError("the clients declare the holdings of \(clients.holdings.count) workers, not \(honestWorkers)")
+            throw SimulationError("the clients declare the holdings of \(clients.holdings.count)"
+                + " workers, not \(honestWorkers)")
         }
         for (w, held) in clients.holdings.enumerated() {
             guard !held.isEmpty, zip(held, held.dropFirst()).allSatisfy({ $0 < $1 }),
                   held.allSatisfy({ (0..<clients.classes).contains($0) }) else {
                 throw SimulationError(
-                    "worker \(w) declares holding classes that are not a non-empty increasing list in 0..<\(clients.classes)")
+                    "worker \(w) declares holding classes that are not a non-empty increasing"
+                        + " list in 0..<\(clients.classes)")
             }
         }
         if (try? AggregatorCatalogue.makePipeline(rule: aggregator, pre: preAggregators))?.rule is FLTrust {
@@ -308,7 +313,8 @@ public struct SimulationError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { message }
 
     /// `SETTING must be in A...B (got V)`: the one form of a range error, here and in the front ends.
-    public static func outOfRange<T: Comparable>(_ setting: Setting, _ value: T, _ range: ClosedRange<T>) -> SimulationError {
+    public static func outOfRange<T: Comparable>(_ setting: Setting, _ value: T,
+        _ range: ClosedRange<T>) -> SimulationError {
         SimulationError(rangeText(setting, value, range))
     }
 

@@ -23,7 +23,8 @@ public struct SimulationState: Sendable, Equatable {
     public var aggregatorStates: [AggregatorState]
     public var attackStates: [AttackState]
 
-    public init(round: Int, parameters: [Float], classMomenta: [[Float]], serverMomentum: [Float], honestMomenta: [[Float]],
+    public init(round: Int, parameters: [Float], classMomenta: [[Float]], serverMomentum: [Float],
+                honestMomenta: [[Float]],
                 honestRows: [MomentumRow], byzantineMomenta: [[Float]], byzantineRows: [MomentumRow],
                 aggregatorStates: [AggregatorState], attackStates: [AttackState]) {
         self.round = round
@@ -54,22 +55,27 @@ public struct MomentumRow: Sendable, Equatable, Codable {
 extension Simulation {
     /// The rows of the honest momenta: every honest worker in increasing order, and for each the
     /// classes it holds in increasing order (DeSGD), or class −1 (the baseline).
-    public var honestMomentumRows: [MomentumRow] { honestJobs.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) } }
+    public var honestMomentumRows: [MomentumRow] {
+        honestJobs.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) } }
 
     /// The rows of the Byzantine momenta: workers n..<n+f, and for each every class 0..<C (DeSGD)
     /// or class −1.
     public var byzantineMomentumRows: [MomentumRow] {
         let n = config.honestWorkers
         return (0..<config.byzantineWorkers).flatMap { j in
-            config.mode == .desgd ? (0..<config.classes).map { MomentumRow(worker: n + j, classIndex: $0) } : [MomentumRow(worker: n + j, classIndex: -1)]
+            config.mode == .desgd ? (0..<config.classes).map { MomentumRow(worker: n + j, classIndex: $0) }
+                : [MomentumRow(worker: n + j, classIndex: -1)]
         }
     }
 
     /// The complete state at the start of round `t` (copies: O(rows · d)).
     public func captureState(round t: Int) -> SimulationState {
-        SimulationState(round: t, parameters: parameters, classMomenta: server.classMomenta, serverMomentum: server.serverMomentum,
-                        honestMomenta: (0..<honestMomenta.count).map { honestMomenta.array($0) }, honestRows: honestMomentumRows,
-                        byzantineMomenta: (0..<byzantineMomenta.count).map { byzantineMomenta.array($0) }, byzantineRows: byzantineMomentumRows,
+        SimulationState(round: t, parameters: parameters, classMomenta: server.classMomenta,
+                        serverMomentum: server.serverMomentum,
+                        honestMomenta: (0..<honestMomenta.count).map { honestMomenta.array($0) },
+                        honestRows: honestMomentumRows,
+                        byzantineMomenta: (0..<byzantineMomenta.count).map { byzantineMomenta.array($0) },
+                        byzantineRows: byzantineMomentumRows,
                         aggregatorStates: aggregatorStates, attackStates: attackStates)
     }
 
@@ -82,17 +88,20 @@ extension Simulation {
         guard s.round == t, t >= 0 && t <= config.rounds else {
             throw SimulationError("the state is of round \(s.round), not of round \(t) of a \(config.rounds)-round run")
         }
-        guard s.parameters.count == d, fits(s.honestMomenta, honestMomenta.count), fits(s.byzantineMomenta, byzantineMomenta.count),
+        guard s.parameters.count == d, fits(s.honestMomenta, honestMomenta.count),
+            fits(s.byzantineMomenta, byzantineMomenta.count),
               s.honestRows == honestMomentumRows, s.byzantineRows == byzantineMomentumRows,
               s.aggregatorStates.count == groups, s.attackStates.count == groups else {
             throw SimulationError("the state of round \(t) does not fit this run (model, workers or groups differ)")
         }
         let states = s.aggregatorStates + s.attackStates
         guard states.allSatisfy({ $0.vectors.values.allSatisfy { $0.count == d } }) else {
-            throw SimulationError("the state of round \(t) carries a rule or attack vector of another length than the model's \(d)")
+            throw SimulationError("the state of round \(t) carries a rule or attack vector of another"
+                + " length than the model's \(d)")
         }
         guard server.restore(classMomenta: s.classMomenta, serverMomentum: s.serverMomentum) else {
-            throw SimulationError("the state of round \(t) has a class-momentum buffer or server momentum that does not fit this run")
+            throw SimulationError("the state of round \(t) has a class-momentum buffer or server"
+                + " momentum that does not fit this run")
         }
         parameters = s.parameters
         for (i, row) in s.honestMomenta.enumerated() { _ = honestMomenta.row(i).update(fromContentsOf: row) }
@@ -109,7 +118,8 @@ extension Simulation {
         if let messages { event = try step(round: t, messages: messages) } else { event = try step(round: t) }
         if config.evaluates(afterRound: t) {
             let e0 = Stopwatch.now()
-            event.evaluation = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads, workspace: workspace)
+            event.evaluation = model.evaluate(parameters: parameters, data: dataset.test, threads: config.threads,
+                workspace: workspace)
             evaluationSeconds += Stopwatch.now() - e0
         }
         return event
@@ -131,7 +141,8 @@ public struct DriftTrackerState: Sendable, Equatable {
     /// Per group that has aggregated, in increasing class order (−1 for the baseline's group).
     public var groups: [(classIndex: Int, history: DeviationHistory.State)]
 
-    public init(rounds: Int, differenceNorms: Double, differenceSum: [Double], shadowSum: [Double], shadowClassMomenta: [[Float]],
+    public init(rounds: Int, differenceNorms: Double, differenceSum: [Double], shadowSum: [Double],
+                shadowClassMomenta: [[Float]],
                 shadowServerMomentum: [Float], groups: [(classIndex: Int, history: DeviationHistory.State)]) {
         self.rounds = rounds
         self.differenceNorms = differenceNorms
@@ -143,15 +154,19 @@ public struct DriftTrackerState: Sendable, Equatable {
     }
 
     public static func == (a: DriftTrackerState, b: DriftTrackerState) -> Bool {
-        a.rounds == b.rounds && a.differenceNorms.bitPattern == b.differenceNorms.bitPattern && a.differenceSum == b.differenceSum
-            && a.shadowSum == b.shadowSum && a.shadowClassMomenta == b.shadowClassMomenta && a.shadowServerMomentum == b.shadowServerMomentum
-            && a.groups.map(\.classIndex) == b.groups.map(\.classIndex) && a.groups.map(\.history) == b.groups.map(\.history)
+        a.rounds == b.rounds && a.differenceNorms.bitPattern == b.differenceNorms.bitPattern
+            && a.differenceSum == b.differenceSum
+            && a.shadowSum == b.shadowSum && a.shadowClassMomenta == b.shadowClassMomenta
+                && a.shadowServerMomentum == b.shadowServerMomentum
+            && a.groups.map(\.classIndex) == b.groups.map(\.classIndex)
+                && a.groups.map(\.history) == b.groups.map(\.history)
     }
 }
 
 extension DriftTracker {
     public func captureState() -> DriftTrackerState {
-        DriftTrackerState(rounds: rounds, differenceNorms: differenceNorms, differenceSum: differenceSum, shadowSum: shadowSum,
+        DriftTrackerState(rounds: rounds, differenceNorms: differenceNorms, differenceSum: differenceSum,
+                          shadowSum: shadowSum,
                           shadowClassMomenta: shadow.classMomenta, shadowServerMomentum: shadow.serverMomentum,
                           groups: groups.keys.sorted().map { ($0, groups[$0]!.captureState()) })
     }
@@ -162,14 +177,16 @@ extension DriftTracker {
         let d = dimension
         let validGroups = config.mode == .desgd ? Set(0..<config.classes) : [-1]
         guard rounds == 0, groups.isEmpty, s.rounds >= 0, s.differenceSum.count == d, s.shadowSum.count == d,
-              Set(s.groups.map(\.classIndex)).count == s.groups.count, s.groups.allSatisfy({ validGroups.contains($0.classIndex) }) else {
+              Set(s.groups.map(\.classIndex)).count == s.groups.count,
+              s.groups.allSatisfy({ validGroups.contains($0.classIndex) }) else {
             throw SimulationError("the drift state does not fit this run")
         }
         var restored: [Int: DeviationHistory] = [:]
         for (c, h) in s.groups {
             let history = DeviationHistory(dimension: d, windowLength: window, recent: recent, workspace: workspace)
             guard history.restore(h) else {
-                throw SimulationError("the drift state of group \(c) does not fit a \(recent.rawValue) recent sum of W = \(window)")
+                throw SimulationError("the drift state of group \(c) does not fit a \(recent.rawValue)"
+                    + " recent sum of W = \(window)")
             }
             restored[c] = history
         }

@@ -12,7 +12,8 @@ public enum DesgdVersion {
 ///
 /// - 1 (desgd ≤ 0.7.0; traces of format 1.0 and 1.1): every mini-batch through its own forward
 ///   and backward pass, dense backward products.
-/// - 2 (desgd 0.8.0): a round's mini-batches through one batched pass (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``),
+/// - 2 (desgd 0.8.0): a round's mini-batches through one batched pass
+///   (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``),
 ///   bias after max-pooling, conv2's backward from the outputs max-pooling kept.
 public enum SimulationNumerics {
     public static let current = 2

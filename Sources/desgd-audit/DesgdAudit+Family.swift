@@ -10,7 +10,8 @@ extension DesgdAuditCommand {
     func runFamily(trusted: TracePublicKey?, program: String) throws {
         if compare != nil || !pre.isEmpty {
             let option = compare != nil ? "--compare" : "--pre"
-            throw CommandFailure.exit(program, "\(option) goes with the audit of one trace, not with a fork family (PARENT FORK…)")
+            throw CommandFailure.exit(program,
+                "\(option) goes with the audit of one trace, not with a fork family (PARENT FORK…)")
         }
         let readers = try traces.map { try TraceOpening.open($0, program: program) }
         let report: ForkFamilyReport
@@ -19,12 +20,14 @@ extension DesgdAuditCommand {
         }
         do {
             report = try ForkFamily.report(parent: readers[0], forks: Array(readers.dropFirst()),
-                                           recoverWithin: recoverWithin ?? ForkFamily.defaultRecoverWithin, recoverTo: recoverTo,
+                                           recoverWithin: recoverWithin ?? ForkFamily.defaultRecoverWithin,
+                                           recoverTo: recoverTo,
                                            dataDirectory: data, threads: threads)
         } catch {
             throw CommandFailure.exit(program, error)
         }
-        try write(report, program: program, page: ForkFamilyHTML.render, csv: ForkFamilyText.csv, text: ForkFamilyText.render)
+        try write(report, program: program, page: ForkFamilyHTML.render, csv: ForkFamilyText.csv,
+            text: ForkFamilyText.render)
         var failed = report.branches.contains { !$0.chainHolds || $0.descent?.differs == true }
         for b in report.branches {
             if let descent = b.descent, let summary = b.descentSummary, !descent.isVerified {

@@ -12,7 +12,9 @@ struct CheckpointBench: ParsableCommand {
         commandName: "checkpoint",
         abstract: "What each part of a trace's state checkpoint costs: raw float32 bytes and zstd bytes, part by part.",
         discussion: """
-        Reads the state checkpoint at or before --round (default: the last) and groups its vectors by the part of the state they hold (model, class-momentum buffer, honest and Byzantine momenta, carried states, drift state), each as the checkpoint encodes it (predictions included), compressed alone at the recorder's zstd level.
+        Reads the state checkpoint at or before --round (default: the last) and groups its vectors by the part of the \
+        state they hold (model, class-momentum buffer, honest and Byzantine momenta, carried states, drift state), \
+        each as the checkpoint encodes it (predictions included), compressed alone at the recorder's zstd level.
 
         Example:
           desgd-record --preset paper --attack ipm --record decisions --checkpoint-every 100 --rounds 110 --out p.trace
@@ -26,9 +28,11 @@ struct CheckpointBench: ParsableCommand {
     func run() throws {
         let program = "desgd-bench checkpoint"
         let reader = try TraceOpening.open(trace, program: program)
-        guard let k = round.flatMap({ reader.lastCheckpoint(atOrBefore: $0) }) ?? (round == nil ? reader.checkpointRounds.indices.last : nil) else {
+        guard let k = round.flatMap({ reader.lastCheckpoint(atOrBefore: $0) })
+            ?? (round == nil ? reader.checkpointRounds.indices.last : nil) else {
             throw CommandFailure.exit(program, "\(DisplayText.escaped(trace)) holds no state checkpoint"
-                                      + (round.map { " at or before round \($0)" } ?? "") + ": record with --checkpoint-every")
+                                      + (round.map { " at or before round \($0)" } ?? "")
+                                          + ": record with --checkpoint-every")
         }
         let checkpoint: TraceCheckpoint
         do { checkpoint = try reader.checkpoint(k) } catch { throw CommandFailure.exit(program, error) }

@@ -13,14 +13,16 @@ struct DesgdBench: ParsableCommand {
         commandName: "desgd-bench",
         abstract: "Measure desgd's speed and reference accuracy; figures are ratios measured in one run.",
         discussion: """
-        Build with `swift build -c release` first: debug builds are 10–50× slower. Every numeric option has a range (shown with the option); a value outside it is one line on standard error and exit code 2.
+        Build with `swift build -c release` first: debug builds are 10–50× slower. Every numeric option has a range \
+        (shown with the option); a value outside it is one line on standard error and exit code 2.
 
         Examples:
           desgd-bench numerics
           desgd-bench centralized --epochs 10
           desgd-bench simulate --preset paper --rounds 20
         """,
-        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self, CheckpointBench.self,
+        subcommands: [NumericsBench.self, AggregatorBench.self, SimulateBench.self, RecordBench.self, ReplayBench.self,
+                      CheckpointBench.self,
                       CentralizedRun.self])
 }
 
@@ -53,16 +55,20 @@ struct NumericsBench: ParsableCommand {
         var rows: [[String: String]] = []
         for name in backends.split(separator: ",") {
             guard let backend = NumericBackend(rawValue: String(name)) else {
-                throw CommandFailure.exit("desgd-bench", "--backends: unknown backend '\(name)': use openblas or portable")
+                throw CommandFailure.exit("desgd-bench",
+                    "--backends: unknown backend '\(name)': use openblas or portable")
             }
             let peak = Benchmarks.sgemmRate(backend: backend)
-            guard let shape = model.shape else { throw CommandFailure.exit("desgd-bench", "--model: use lenet or small") }
+            guard let shape = model.shape else {
+                throw CommandFailure.exit("desgd-bench", "--model: use lenet or small") }
             let net = CNN(shape: shape, backend: backend)
             let params = net.initialParameters(seed: 1)
             var grad = [Float](repeating: 0, count: net.parameterCount)
             let ws = CNNWorkspace(model: net, slots: 1)
-            let batches = (0..<iterations).map { i in MiniBatch(indices: (0..<batch).map { (i * batch + $0 * 13) % data.train.count }) }
-            for b in batches.prefix(5) { net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws) }
+            let batches = (0..<iterations).map { i in
+                MiniBatch(indices: (0..<batch).map { (i * batch + $0 * 13) % data.train.count }) }
+            for b in batches.prefix(5) {
+                net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws) }
             var times: [Double] = []
             for b in batches {
                 let t0 = Stopwatch.now()
@@ -83,7 +89,9 @@ struct NumericsBench: ParsableCommand {
         } else {
             print("\(model.rawValue), batch \(batch), forward+backward, one core (median of \(iterations))")
             for r in rows {
-                print("  \(r["backend"]!.padding(toLength: 9, withPad: " ", startingAt: 0)) \(r["ms_per_batch"]!) ms/batch  \(r["gflops"]!) GFLOP/s  sgemm peak \(r["sgemm_peak_gflops"]!) GFLOP/s  ratio \(r["ratio_to_peak"]!)  [\(r["kernel"]!)]")
+                print("  \(r["backend"]!.padding(toLength: 9, withPad: " ", startingAt: 0)) \(r["ms_per_batch"]!)"
+                    + " ms/batch  \(r["gflops"]!) GFLOP/s  sgemm peak \(r["sgemm_peak_gflops"]!) GFLOP/s  ratio "
+                    + "\(r["ratio_to_peak"]!)  [\(r["kernel"]!)]")
             }
         }
     }
@@ -100,10 +108,13 @@ struct CentralizedRun: ParsableCommand {
     @Option(help: "Mini-batch size, \(rangeText(SimulationConfig.batchSizeRange)).") var batch = 50
     @Option(help: "Learning rate, in (0, 1000].") var lr: Float = 0.1
     @Option(help: "Weight decay added to the gradient, in [0, 1000].") var weightDecay: Float = 5e-4
-    @Option(help: "Evaluate on the 10 000 test images every this many steps, \(rangeText(SimulationConfig.roundsRange)).") var evalEvery = 600
+    @Option(help: ArgumentHelp("Evaluate on the 10 000 test images every this many steps, "
+        + "\(rangeText(SimulationConfig.roundsRange)).")) var evalEvery = 600
     @Option(help: "Seed of initialisation and shuffling, any 64-bit unsigned integer.") var seed: UInt64 = 1
-    @Option(help: "Fashion-MNIST directory (default: $DESGD_DATA, then /usr/share/datasets/fashion-mnist).") var data: String?
-    @Option(help: "Threads for evaluation, \(rangeText(SimulationConfig.threadsRange)) (default: every core).") var threads = SimulationConfig.defaultThreads
+    @Option(help: ArgumentHelp("Fashion-MNIST directory (default: $DESGD_DATA, then"
+        + " /usr/share/datasets/fashion-mnist).")) var data: String?
+    @Option(help: ArgumentHelp("Threads for evaluation, \(rangeText(SimulationConfig.threadsRange)) (default: every"
+        + " core).")) var threads = SimulationConfig.defaultThreads
 
     /// Epochs: 1 000 lenet epochs take weeks on 2 cores.
     static let epochsRange = 1...1_000
@@ -125,12 +136,15 @@ struct CentralizedRun: ParsableCommand {
         t.shape = shape; t.backend = backend; t.batchSize = batch; t.learningRate = lr
         t.weightDecay = weightDecay; t.steps = epochs * (dataset.train.count / batch); t.evaluationInterval = evalEvery
         t.seed = seed; t.threads = threads
-        print("centralised \(model.rawValue), \(backend.rawValue), batch \(batch), lr \(lr), wd \(weightDecay), \(t.steps) steps; data \(dataset.provenance.digest.prefix(16))…")
+        print("centralised \(model.rawValue), \(backend.rawValue), batch \(batch), lr \(lr), wd \(weightDecay), "
+            + "\(t.steps) steps; data \(dataset.provenance.digest.prefix(16))…")
         let r = t.run(data: dataset) { p in
-            print("  step \(p.step)  train loss \(fixed(p.trainLoss, 4))  test loss \(fixed(p.test.loss, 4))  test accuracy \(fixed(100 * p.test.accuracy))%")
+            print("  step \(p.step)  train loss \(fixed(p.trainLoss, 4))  test loss \(fixed(p.test.loss, 4))  test"
+                + " accuracy \(fixed(100 * p.test.accuracy))%")
             fflush(nil)  // all streams: progress reaches a pipe or file at once
         }
-        print("best test accuracy \(fixed(100 * r.bestAccuracy))%, final \(fixed(100 * r.finalAccuracy))%, \(fixed(r.seconds, 1)) s")
+        print("best test accuracy \(fixed(100 * r.bestAccuracy))%, final "
+            + "\(fixed(100 * r.finalAccuracy))%, \(fixed(r.seconds, 1)) s")
     }
 }
 

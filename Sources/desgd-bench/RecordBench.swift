@@ -13,13 +13,20 @@ struct RecordBench: ParsableCommand {
         commandName: "record",
         abstract: "Recording overhead, trace size over raw float32 bytes, and write/read MB/s of traces.",
         discussion: """
-        Runs the configured training without and with a recorder in one process, --repetitions times each, alternating the order (ABBA: without, with, with, without, …) so that neither pass always runs on a warmer or a cooler machine; then reads every round of the last trace back (all messages, aggregates and diffs decoded).
+        Runs the configured training without and with a recorder in one process, --repetitions times each, alternating \
+        the order (ABBA: without, with, with, without, …) so that neither pass always runs on a warmer or a cooler \
+        machine; then reads every round of the last trace back (all messages, aggregates and diffs decoded).
 
-        Both passes are timed the same way: from building the simulation until its run has returned, which for the recorded pass is after the recorder has drained its queue and closed the file; evaluation time is subtracted from both. The overhead is reported per repetition (with / without) and as their median.
+        Both passes are timed the same way: from building the simulation until its run has returned, which for the \
+        recorded pass is after the recorder has drained its queue and closed the file; evaluation time is subtracted \
+        from both. The overhead is reported per repetition (with / without) and as their median.
 
-        Both passes are also measured in CPU seconds of the process (evaluation included), and the recorder's queue in CPU seconds of its thread: figures a busy or noisy machine distorts less than wall time.
+        Both passes are also measured in CPU seconds of the process (evaluation included), and the recorder's queue in \
+        CPU seconds of its thread: figures a busy or noisy machine distorts less than wall time.
 
-        The recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second that queue was busy, while the training shares the cores; read MB/s is raw float32 megabytes decoded per second, digests checked.
+        The recorder works on a background queue: write MB/s is raw float32 megabytes recorded per second that queue \
+        was busy, while the training shares the cores; read MB/s is raw float32 megabytes decoded per second, \
+        digests checked.
 
         Examples:
           desgd-bench record --attack ipm
@@ -29,7 +36,9 @@ struct RecordBench: ParsableCommand {
     @OptionGroup var options: SimulationOptions
     @Option(help: "Where to write the trace (deleted afterwards unless --keep).") var out: String?
     @Flag(help: "Keep the trace.") var keep = false
-    @Option(help: "zstd level of the recorder, \(rangeText(TraceRecorder.compressionLevelRange)).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: ArgumentHelp("zstd level of the recorder, "
+        + "\(rangeText(TraceRecorder.compressionLevelRange)).")) var zstdLevel: Int32 =
+        TraceRecorder.defaultCompressionLevel
     @Option(help: "Pairs of runs (without and with a recorder), in alternating order; 1...100.") var repetitions = 2
     @Flag(help: "Print the figures as JSON.") var json = false
 
@@ -43,7 +52,8 @@ struct RecordBench: ParsableCommand {
             config = try options.configuration()
             try TraceRecorder.checkOptions(keyframeInterval: 100, compressionLevel: zstdLevel)
             dataset = try config.data.load()
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as DataError {
+        } catch let e as SimulationError {
+            throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as DataError {
             throw CommandFailure.exit(program, e.commandLineMessage)
         } catch let e as TraceError { throw CommandFailure.exit(program, e.commandLineMessage) }
         let path = out ?? NSTemporaryDirectory() + "desgd-bench-\(ProcessInfo.processInfo.processIdentifier).trace"
@@ -64,7 +74,8 @@ struct RecordBench: ParsableCommand {
                         let recorder = try TraceRecorder(path: path, overwrite: out == nil || !recordedSeconds.isEmpty,
                                                          compressionLevel: zstdLevel)
                         let t0 = Stopwatch.now(), c0 = Stopwatch.processCPU()
-                        let (result, s) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder, program: program,
+                        let (result, s) = try RecordingRun.run(config: config, dataset: dataset, recorder: recorder,
+                                                               program: program,
                                                                showProgress: false)
                         recordedSeconds.append(Stopwatch.now() - t0 - result.evaluationSeconds)
                         recordedCPU.append(Stopwatch.processCPU() - c0)
@@ -80,7 +91,8 @@ struct RecordBench: ParsableCommand {
                     }
                 }
             }
-        } catch let e as SimulationError { throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as TraceError {
+        } catch let e as SimulationError {
+            throw CommandFailure.exit(program, e.commandLineMessage) } catch let e as TraceError {
             throw CommandFailure.exit(program, e.commandLineMessage)
         }
         guard let summary else { throw CommandFailure.exit(program, "no recorded run") }
@@ -107,7 +119,8 @@ struct RecordBench: ParsableCommand {
 
         let mb = { (b: UInt64) in Double(b) / 1e6 }
         let figures: [String: Any] = [
-            "config": "\(config.mode.rawValue) \(summary.aggregator) vs \(summary.attack), \(config.model.rawValue), \(config.rounds) rounds",
+            "config": "\(config.mode.rawValue) \(summary.aggregator) vs \(summary.attack), "
+                + "\(config.model.rawValue), \(config.rounds) rounds",
             "order": (0..<repetitions).map { $0 % 2 == 0 ? "without,with" : "with,without" }.joined(separator: ","),
             "train_seconds_without_recorder": plainSeconds.map { fixed($0, 2) },
             "train_seconds_with_recorder": recordedSeconds.map { fixed($0, 2) },
@@ -128,11 +141,20 @@ struct RecordBench: ParsableCommand {
         if json { try printJSON(figures); return }
         print(figures["config"]!)
         for k in ratios.indices {
-            print("  repetition \(k + 1) (\(k % 2 == 0 ? "without first" : "with first")): \(fixed(plainSeconds[k], 2)) s without a recorder, \(fixed(recordedSeconds[k], 2)) s with: ratio \(fixed(ratios[k], 3))")
+            print("  repetition \(k + 1) (\(k % 2 == 0 ? "without first" : "with first")): \(fixed(plainSeconds[k], 2))"
+                + " s without a recorder, \(fixed(recordedSeconds[k], 2)) s with: ratio \(fixed(ratios[k], 3))")
         }
-        print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every run: \(finalModels.count == 1)")
-        print("  trace \(figures["trace_mb"]!) MB; its round records over the \(figures["raw_float32_mb"]!) MB of raw float32 messages, aggregates and diffs they hold: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
-        print("  CPU time of the process: median ratio \(fixed(median(cpuRatios), 3)) with / without a recorder (\(cpuRatios.map { fixed($0, 3) }.joined(separator: ", "))); the recorder's own queue \(fixed(recorderCPU, 2)) s of CPU in the last recorded pass, \(fixed(100 * recorderCPU / max(1e-9, plainCPU.last ?? 0), 1)) % of a pass without it")
-        print("  recorder busy \(figures["recorder_seconds"]!) s in the background, \(figures["drift_seconds"]!) s of it on drift metrics (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read \(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
+        print("  recording overhead: median ratio \(fixed(medianRatio, 3)) over \(repetitions) repetition"
+            + "\(repetitions == 1 ? "" : "s") (target ≤ 1.10); same final model in every"
+            + " run: \(finalModels.count == 1)")
+        print("  trace \(figures["trace_mb"]!) MB; its round records over the \(figures["raw_float32_mb"]!) MB of raw"
+            + " float32 messages, aggregates and diffs they hold: \(figures["trace_over_raw"]!) (target ≤ 0.6)")
+        print("  CPU time of the process: median ratio \(fixed(median(cpuRatios), 3)) with / without a recorder ("
+            + "\(cpuRatios.map { fixed($0, 3) }.joined(separator: ", "))); the recorder's own queue "
+            + "\(fixed(recorderCPU, 2)) s of CPU in the last recorded pass, "
+            + "\(fixed(100 * recorderCPU / max(1e-9, plainCPU.last ?? 0), 1)) % of a pass without it")
+        print("  recorder busy \(figures["recorder_seconds"]!) s in the background, \(figures["drift_seconds"]!) s of"
+            + " it on drift metrics (\(figures["write_mb_per_s"]!) MB/s of raw float32 while the training runs), read "
+            + "\(figures["read_mb_per_s"]!) MB/s (every vector decoded, digests checked)")
     }
 }

@@ -7,11 +7,17 @@ import Foundation
 struct SimulateBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run a simulation without recording: seconds per round, GFLOP/s against the measured sgemm rate, accuracy.",
+        abstract: "Run a simulation without recording: seconds per round, GFLOP/s against the"
+            + " measured sgemm rate, accuracy.",
         discussion: """
-        The sgemm rate is measured in the same run on as many threads as the simulation uses (independent 1024³ products, one per thread). Evaluation time is excluded from s/round. The options below show both presets' defaults where they differ.
+        The sgemm rate is measured in the same run on as many threads as the simulation uses (independent 1024³ \
+        products, one per thread). Evaluation time is excluded from s/round. The options below show both presets' \
+        defaults where they differ.
 
-        GFLOP/s counts the dense multiply-adds of every mini-batch's forward and backward pass (the model's forwardFLOPs and backwardFLOPs), so that figures compare across versions: a dense-equivalent rate. Since desgd 0.8.0 the backward pass of conv2 skips the outputs max-pooling discarded, whose gradient is zero, so fewer operations are executed than counted.
+        GFLOP/s counts the dense multiply-adds of every mini-batch's forward and backward pass (the model's \
+        forwardFLOPs and backwardFLOPs), so that figures compare across versions: a dense-equivalent rate. Since desgd \
+        0.8.0 the backward pass of conv2 skips the outputs max-pooling discarded, whose gradient is zero, so fewer \
+        operations are executed than counted.
 
         Examples:
           desgd-bench simulate --preset paper --rounds 20
@@ -30,7 +36,8 @@ struct SimulateBench: ParsableCommand {
             config = try options.configuration()
             let data = try config.data.load()
             simulation = try Simulation(config: config, dataset: data)
-        } catch let e as SimulationError { throw CommandFailure.exit("desgd-bench", e.commandLineMessage) } catch let e as DataError {
+        } catch let e as SimulationError {
+            throw CommandFailure.exit("desgd-bench", e.commandLineMessage) } catch let e as DataError {
             throw CommandFailure.exit("desgd-bench", e.commandLineMessage)
         }
         let peak = Benchmarks.parallelSgemmRate(backend: config.backend, threads: config.threads)
@@ -51,7 +58,8 @@ struct SimulateBench: ParsableCommand {
         } catch { throw CommandFailure.exit("desgd-bench", error.commandLineMessage) }
         let perRound = (result.seconds - result.evaluationSeconds) / Double(config.rounds)
         let gradientsPerRound = simulation.gradientsPerRound
-        let flops = Double(gradientsPerRound) * (simulation.model.shape.forwardFLOPs + simulation.model.shape.backwardFLOPs) * Double(config.batchSize)
+        let flops = Double(gradientsPerRound) * (simulation.model.shape.forwardFLOPs
+            + simulation.model.shape.backwardFLOPs) * Double(config.batchSize)
         let rate = flops / perRound / 1e9
         let summary: [String: String] = [
             "mode": config.mode.rawValue, "aggregator": simulation.pipeline.spec, "attack": simulation.attack.spec,
@@ -64,9 +72,12 @@ struct SimulateBench: ParsableCommand {
         if json {
             try printJSON(summary)
         } else {
-            print("\(config.mode.rawValue) \(simulation.pipeline.spec) vs \(simulation.attack.spec), \(config.model.rawValue), \(config.rounds) rounds on \(config.threads) threads")
-            print("  \(fixed(perRound, 3)) s/round (\(gradientsPerRound) mini-batch gradients), \(fixed(rate, 1)) GFLOP/s = \(fixed(rate / peak, 3)) of the measured sgemm rate \(fixed(peak, 1)) GFLOP/s")
-            print("  best test accuracy \(fixed(100 * result.bestAccuracy))%, final \(fixed(100 * result.finalAccuracy))%, \(fixed(result.seconds, 1)) s in all")
+            print("\(config.mode.rawValue) \(simulation.pipeline.spec) vs \(simulation.attack.spec), "
+                + "\(config.model.rawValue), \(config.rounds) rounds on \(config.threads) threads")
+            print("  \(fixed(perRound, 3)) s/round (\(gradientsPerRound) mini-batch gradients), \(fixed(rate, 1))"
+                + " GFLOP/s = \(fixed(rate / peak, 3)) of the measured sgemm rate \(fixed(peak, 1)) GFLOP/s")
+            print("  best test accuracy \(fixed(100 * result.bestAccuracy))%, final "
+                + "\(fixed(100 * result.finalAccuracy))%, \(fixed(result.seconds, 1)) s in all")
         }
     }
 }

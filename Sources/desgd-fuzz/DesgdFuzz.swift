@@ -20,8 +20,10 @@ enum Target {
 
     static func loadHeader() {
         guard records else { return }
-        guard let path = ProcessInfo.processInfo.environment["DESGD_FUZZ_HEADER"], let r = try? TraceReader(path: path) else {
-            FileHandle.standardError.write(Data("desgd-fuzz: DESGD_FUZZ_TARGET=records needs DESGD_FUZZ_HEADER=TRACE (a valid trace)\n".utf8))
+        guard let path = ProcessInfo.processInfo.environment["DESGD_FUZZ_HEADER"], let r = try? TraceReader(path: path)
+            else {
+            FileHandle.standardError.write(
+                Data("desgd-fuzz: DESGD_FUZZ_TARGET=records needs DESGD_FUZZ_HEADER=TRACE (a valid trace)\n".utf8))
             exit(2)
         }
         header = r.header
@@ -46,7 +48,8 @@ func LLVMFuzzerMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSiz
 
 /// libFuzzer's entry when the program has its own `main` (SwiftPM names the executable's entry).
 @_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
 func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -62,7 +65,8 @@ public func fuzzMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSi
     var mutator = TraceMutator(seed: seed)
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     // One input in eight gets libFuzzer's byte-level mutations instead (digests left broken).
-    if seed % 8 != 0, let out = Target.records ? mutator.mutateBody(input) : mutator.mutate(input), out.count <= maxSize {
+    if seed % 8 != 0, let out = Target.records ? mutator.mutateBody(input) : mutator.mutate(input),
+        out.count <= maxSize {
         out.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: out.count) }
         return out.count
     }
@@ -91,12 +95,14 @@ public func fuzzMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSi
             do { reader = try TraceReader(path: args[1]) } catch { fail(error.message) }
             for (k, b) in RecordBodyExercise.bodies(of: reader).enumerated() {
                 let name = (args[1] as NSString).lastPathComponent + ".body\(k)"
-                guard FileManager.default.createFile(atPath: args[2] + "/" + name, contents: Data(b)) else { fail("cannot write \(args[2])/\(name)") }
+                guard FileManager.default.createFile(atPath: args[2] + "/" + name, contents: Data(b)) else {
+                    fail("cannot write \(args[2])/\(name)") }
             }
             return
         }
         guard !args.isEmpty else {
-            fail("usage: desgd-fuzz FILE... (runs each file through the trace exercise; DESGD_FUZZ_TARGET=records for record bodies), or desgd-fuzz --bodies TRACE DIR")
+            fail("usage: desgd-fuzz FILE... (runs each file through the trace exercise; DESGD_FUZZ_TARGET=records for"
+                + " record bodies), or desgd-fuzz --bodies TRACE DIR")
         }
         Target.loadHeader()
         for p in args {

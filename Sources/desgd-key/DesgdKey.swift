@@ -42,7 +42,8 @@ struct DesgdKey: ParsableCommand {
             abstract: "Write a new OpenSSH private key to PATH (mode 0600) and its public key line to PATH.pub; "
                 + "never overwrites.")
 
-        @Option(help: ArgumentHelp("The private key file to create; the public key goes to this path with .pub appended.", valueName: "path"))
+        @Option(help: ArgumentHelp("The private key file to create; the public key goes to this path with .pub"
+            + " appended.", valueName: "path"))
         var out: String
 
         func run() throws {

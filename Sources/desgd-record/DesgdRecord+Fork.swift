@@ -12,12 +12,15 @@ extension DesgdRecord {
     func runFork(_ parentPath: String, program: String) throws {
         guard let at else { throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at") }
         if options.presetChoice != nil {
-            throw CommandFailure.exit(program, "--preset: a fork starts from its parent's configuration, not from a preset: drop --preset")
+            throw CommandFailure.exit(program,
+                "--preset: a fork starts from its parent's configuration, not from a preset: drop --preset")
         }
         if options.synthetic != nil {
-            throw CommandFailure.exit(program, "--synthetic: a fork runs on its parent's data set: drop it (--data DIR says where Fashion-MNIST is)")
+            throw CommandFailure.exit(program,
+                "--synthetic: a fork runs on its parent's data set: drop it (--data DIR says where Fashion-MNIST is)")
         }
-        let fork: TraceFork, path: String, mode: RecordingMode, keyframeInterval: Int, checkpointInterval: Int, window: Int
+        let fork: TraceFork, path: String, mode: RecordingMode, keyframeInterval: Int, checkpointInterval: Int,
+            window: Int
         let signingKey: TraceSigningKey?
         do {
             let parent = try TraceReader(path: parentPath).header
@@ -25,16 +28,21 @@ extension DesgdRecord {
             try options.apply(to: &config)
             config.threads = options.threads ?? SimulationConfig.defaultThreads
             try config.validate()
-            do { mode = try record.map { r throws(TraceError) in try RecordingMode.parse(r) } ?? parent.recording } catch {
+            do {
+                mode = try record.map { r throws(TraceError) in try RecordingMode.parse(r) }
+                    ?? parent.recording } catch {
                 throw TraceError.usage("--record: \(error.explanation)")
             }
             keyframeInterval = keyframeEvery ?? parent.keyframeInterval
             checkpointInterval = checkpointEvery ?? parent.checkpointInterval ?? 0
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel,
+                checkpointInterval: checkpointInterval)
             // The drift metrics continue the parent's: their state has the parent's window.
             window = parent.driftWindow ?? DriftTracker.defaultWindow
             if let w = driftWindow, w != window {
-                throw TraceError.usage("--drift-window: a fork continues its parent's drift metrics, of window \(window) (got \(w)): drop --drift-window")
+                let why = "--drift-window: a fork continues its parent's drift metrics, of window "
+                    + "\(window) (got \(w)): drop --drift-window"
+                throw TraceError.usage("\(why)")
             }
             do { signingKey = try sign.map { p throws(TraceError) in try TraceSigningKey.read(path: p) } } catch {
                 throw TraceError.usage("--sign: \(error.explanation)")
@@ -46,7 +54,10 @@ extension DesgdRecord {
                 try FileManager.default.createDirectory(atPath: TracePaths.directory, withIntermediateDirectories: true)
                 path = TracePaths.forkPath(parent: parentPath, fork: fork.info)
             }
-            if sameFile(path, parentPath) { throw TraceError.usage("--out \(path) is the parent trace: a fork never replaces its parent; choose another --out") }
+            if sameFile(path, parentPath) {
+                let why = "--out \(path) is the parent trace: a fork never replaces its"
+                    + " parent; choose another --out"
+                throw TraceError.usage("\(why)") }
         } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
             throw CommandFailure.exit(program, e)
         } catch { throw CommandFailure.exit(program, "\(error.localizedDescription)") }
@@ -56,8 +67,10 @@ extension DesgdRecord {
         let outcome: TraceFork.Outcome
         do {
             outcome = try fork.run(makeRecorder: { info, drift throws(TraceError) in
-                try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force, compressionLevel: zstdLevel,
-                                  signingKey: signingKey, driftWindow: window, checkpointInterval: checkpointInterval, fork: info, forkDrift: drift,
+                try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force,
+                                  compressionLevel: zstdLevel,
+                                  signingKey: signingKey, driftWindow: window, checkpointInterval: checkpointInterval,
+                                  fork: info, forkDrift: drift,
                                   driftRecent: fork.parent.header.effectiveDriftRecent)
             }, shouldStop: { InterruptFlag.isRaised }) { done, _ in bar.update(done) }
         } catch { throw CommandFailure.exit(program, error) }
@@ -71,7 +84,8 @@ extension DesgdRecord {
             throw ExitCode(1)
         case .forked(let end, let best, let final):
             print("forked \(parentPath) at round \(at) (\(verified); \(changes))")
-            print("  \(path): rounds \(at)..<\(end), best test accuracy \(String(format: "%.2f", 100 * best))%, final \(String(format: "%.2f", 100 * final))%")
+            print("  \(path): rounds \(at)..<\(end), best test accuracy \(String(format: "%.2f", 100 * best))%, final "
+                + "\(String(format: "%.2f", 100 * final))%")
         case .interrupted(let end):
             print("interrupted: \(path) holds rounds \(at)..<\(end) of the fork (\(changes)); the parent is unchanged")
             throw ExitCode(130)

@@ -16,13 +16,32 @@ struct DesgdRecord: ParsableCommand {
         commandName: "desgd-record",
         abstract: "Simulate DeSGD or SGD with a robust aggregator and an attack, and record every round into a trace.",
         discussion: """
-        The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value (the options below show both presets' defaults where they differ). The trace holds the configuration, the partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, model diff and metrics; desgd-replay and desgd-audit open it.
+        The default is the quick preset (small model, 300 rounds, about a minute on 2 cores) on real Fashion-MNIST; \
+        --preset paper is the paper's setup (lenet, 3 000 rounds). Every option not given keeps the preset's value \
+        (the options below show both presets' defaults where they differ). The trace holds the configuration, the \
+        partition, the data digests, keyframes of the model, and per round the messages, decisions, states, aggregate, \
+        model diff and metrics; desgd-replay and desgd-audit open it.
 
-        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace once complete (byte-identical to an uninterrupted recording), or when stopped or killed after writing a later state checkpoint (it then holds every kept record of the trace, checked byte for byte), so that the next --resume starts there.
+        State checkpoints (--checkpoint-every) hold the complete state of the run at the start of a round; \
+        desgd-replay --reexecute re-simulates the run from them and checks every recorded message bit for bit, and \
+        --resume TRACE continues an interrupted trace from its last one: the rounds recorded after it are re-simulated \
+        and checked byte for byte, the rest recorded, into TRACE.resuming, which replaces the trace once complete \
+        (byte-identical to an uninterrupted recording), or when stopped or killed after writing a later state \
+        checkpoint (it then holds every kept record of the trace, checked byte for byte), so that the next \
+        --resume starts there.
 
-        --fork TRACE --at T starts a new trace from the exact state of TRACE at the start of round T, with the options given changed (--agg, --pre, --attack, --f, --lr, --gamma, --beta, --buffer-decay, --weight-decay, --batch, --schedule, --eval-every, --rounds; the others would change the shape of the state and are refused): TRACE is re-simulated with its own configuration from its last checkpoint at or before T and checked byte for byte up to T, then the fork records from round T on, its rounds keeping their numbers. A changed rule or attack starts from its initial state, unchanged ones keep their state. The fork's header names its parent (desgd-audit PARENT FORK… puts them side by side); --record, --keyframe-every, --checkpoint-every and --drift-window default to the parent's. The parent is only read.
+        --fork TRACE --at T starts a new trace from the exact state of TRACE at the start of round T, with the options \
+        given changed (--agg, --pre, --attack, --f, --lr, --gamma, --beta, --buffer-decay, --weight-decay, --batch, \
+        --schedule, --eval-every, --rounds; the others would change the shape of the state and are refused): TRACE is \
+        re-simulated with its own configuration from its last checkpoint at or before T and checked byte for byte up \
+        to T, then the fork records from round T on, its rounds keeping their numbers. A changed rule or attack starts \
+        from its initial state, unchanged ones keep their state. The fork's header names its parent (desgd-audit \
+        PARENT FORK… puts them side by side); --record, --keyframe-every, --checkpoint-every and --drift-window \
+        default to the parent's. The parent is only read.
 
-        Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a spec parameter out of its range or a missing data set is one line on standard error and exit code 2, before any training.
+        Every numeric option has a range (shown with the option); a value outside it, an unknown rule or attack, a \
+        spec parameter out of its range or a missing data set is one line on standard error and exit code 2, \
+        before any training.
 
         Examples:
           desgd-record --attack ipm
@@ -33,7 +52,11 @@ struct DesgdRecord: ParsableCommand {
           desgd-record --resume traces/desgd-mean-ipm-small-seed1-300r.trace
           desgd-record --fork traces/desgd-mean-ipm-small-seed1-300r.trace --at 120 --agg cclip
 
-        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace is left as it was) or writing the trace failed (a disk error; the rounds before it are kept), 2 bad usage or bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last finished round; after --resume, unchanged, or replaced by the resumed file up to its last state checkpoint when it got past one).
+        Exit codes: 0 done, 1 --resume or --fork found a recorded round that differs from its re-simulation (the trace \
+        is left as it was) or writing the trace failed (a disk error; the rounds before it are kept), 2 bad usage or \
+        bad input (the message says what to change), 130 stopped by Ctrl-C (the trace is complete up to the last \
+        finished round; after --resume, unchanged, or replaced by the resumed file up to its last state \
+        checkpoint when it got past one).
 
         \(SimulationOptions.catalogue)
         """,
@@ -45,25 +68,45 @@ struct DesgdRecord: ParsableCommand {
     @Option(help: "Trace file (default: a descriptive name under traces/ that never overwrites).")
     var out: String?
     @Flag(help: "Overwrite --out if it exists.") var force = false
-    @Option(help: "What to store per round: full, sampled:K (full every K-th round, decisions otherwise) or decisions (no vectors). Default: full (with --fork: the parent's).")
+    @Option(help: ArgumentHelp("What to store per round: full, sampled:K (full every K-th round, decisions otherwise)"
+        + " or decisions (no vectors). Default: full (with --fork: the parent's)."))
     var record: String?
-    @Option(help: "A keyframe of the model and server state every this many rounds, \(rangeText(TraceRecorder.keyframeIntervalRange)); ~15 MB each on the paper setup. Default: 100; with --record decisions and checkpoints, only before the first round and after the last (with --fork: the parent's).")
+    @Option(help: ArgumentHelp("A keyframe of the model and server state every this many rounds, "
+        + "\(rangeText(TraceRecorder.keyframeIntervalRange)); ~15 MB each on the paper setup. Default: 100; with"
+        + " --record decisions and checkpoints, only before the first round and after the last"
+        + " (with --fork: the parent's)."))
     var keyframeEvery: Int?
-    @Option(help: "A state checkpoint (everything a run needs to continue: model, every momentum, carried states, drift) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none; ~130 MB each on the paper setup once training is under way. Default: \(SimulationOptions.Preset.quick.checkpointInterval) (quick), \(SimulationOptions.Preset.paper.checkpointInterval) (paper: ~0.26 MB a round, a 3 000-round decisions run ~0.7 GB, any round rebuilt within \(SimulationOptions.Preset.paper.checkpointInterval - 1) rounds, ~2.5 min).")
+    @Option(help: ArgumentHelp("A state checkpoint (everything a run needs to continue: model, every momentum, carried"
+        + " states, drift) every this many rounds, \(rangeText(TraceRecorder.checkpointIntervalRange)); 0: none; ~130"
+        + " MB each on the paper setup once training is under way. Default: "
+        + "\(SimulationOptions.Preset.quick.checkpointInterval) (quick), "
+        + "\(SimulationOptions.Preset.paper.checkpointInterval) (paper: ~0.26 MB a round, a 3 000-round decisions run"
+        + " ~0.7 GB, any round rebuilt within \(SimulationOptions.Preset.paper.checkpointInterval - 1) rounds, ~2.5"
+        + " min)."))
     var checkpointEvery: Int?
-    @Option(help: "zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger than 3 and much faster; higher levels buy almost nothing on float data).") var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
-    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate, ssh-keygen -t ed25519 -N '' or openssl genpkey -algorithm ed25519): an Ed25519 signature of the digest chain after every keyframe and at the end, so a killed run still leaves a signed prefix.",
+    @Option(help: ArgumentHelp("zstd level, \(rangeText(TraceRecorder.compressionLevelRange)) (1 is 0.3 points larger"
+        + " than 3 and much faster; higher levels buy almost nothing on float"
+        + " data).")) var zstdLevel: Int32 = TraceRecorder.defaultCompressionLevel
+    @Option(help: ArgumentHelp("Sign the trace with this private key (desgd-key generate, ssh-keygen -t ed25519 -N ''"
+        + " or openssl genpkey -algorithm ed25519): an Ed25519 signature of the digest chain after every keyframe and"
+        + " at the end, so a killed run still leaves a signed prefix.",
                                valueName: "key"))
     var sign: String?
-    @Option(help: "Drift metrics: the horizon W of each class's recent drift, each aggregation weighted by λ = 1 − 1/W per later one (1...\(DriftTracker.maxWindow); 10 is about the last 100 rounds of the paper's cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's).")
+    @Option(help: ArgumentHelp("Drift metrics: the horizon W of each class's recent drift, each aggregation weighted by"
+        + " λ = 1 − 1/W per later one (1...\(DriftTracker.maxWindow); 10 is about the last 100 rounds of the paper's"
+        + " cyclic schedule). Default: \(DriftTracker.defaultWindow) (with --fork: the parent's)."))
     var driftWindow: Int?
-    @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
+    @Option(help: ArgumentHelp("Continue an interrupted trace from its last state checkpoint: the rounds after it are"
+        + " re-simulated and checked byte for byte, the rest recorded; the configuration and recording options are the"
+        + " trace's (give --threads, --data, and the --zstd-level and --sign key it was recorded with).",
                                valueName: "trace"))
     var resume: String?
-    @Option(help: ArgumentHelp("Start a new trace from the state of this trace at the start of round --at, re-simulated and checked byte for byte, with the options given changed.",
+    @Option(help: ArgumentHelp("Start a new trace from the state of this trace at the start of round --at, re-simulated"
+        + " and checked byte for byte, with the options given changed.",
                                valueName: "trace"))
     var fork: String?
-    @Option(help: ArgumentHelp("With --fork: the round the fork starts at (its first round record is this round's).", valueName: "T"))
+    @Option(help: ArgumentHelp("With --fork: the round the fork starts at (its first round record is this round's).",
+        valueName: "T"))
     var at: Int?
     @Flag(help: "Print the summary as JSON.") var json = false
 
@@ -71,9 +114,12 @@ struct DesgdRecord: ParsableCommand {
     /// recording options' values and ranges.
     func validate() throws {
         let program = "desgd-record"
-        if resume != nil && fork != nil { throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
-        if at != nil && fork == nil { throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
-        if fork != nil && at == nil { throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at") }
+        if resume != nil && fork != nil {
+            throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
+        if at != nil && fork == nil {
+            throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
+        if fork != nil && at == nil {
+            throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at") }
         if let record {
             do { _ = try RecordingMode.parse(record) } catch {
                 throw CommandFailure.exit(program, "--record: \(error.commandLineMessage)")
@@ -106,11 +152,14 @@ struct DesgdRecord: ParsableCommand {
             // What the run will hold, before the data set is loaded or anything allocated.
             try config.checkMemory(driftWindow: driftWindow ?? DriftTracker.defaultWindow)
             let mode: RecordingMode
-            do { mode = try RecordingMode.parse(record ?? "full") } catch { throw TraceError.usage("--record: \(error.explanation)") }
+            do { mode = try RecordingMode.parse(record ?? "full") } catch {
+                throw TraceError.usage("--record: \(error.explanation)") }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
             let keyframeInterval = keyframeEvery
-                ?? TraceRecorder.defaultKeyframeInterval(mode: mode, checkpointInterval: checkpointInterval, rounds: config.rounds)
-            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel, checkpointInterval: checkpointInterval)
+                ?? TraceRecorder.defaultKeyframeInterval(mode: mode, checkpointInterval: checkpointInterval,
+                    rounds: config.rounds)
+            try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: zstdLevel,
+                checkpointInterval: checkpointInterval)
             let signingKey: TraceSigningKey?
             do { signingKey = try sign.map { path throws(TraceError) in try TraceSigningKey.read(path: path) } } catch {
                 throw TraceError.usage("--sign: \(error.explanation)")
@@ -126,7 +175,8 @@ struct DesgdRecord: ParsableCommand {
             // Checks the configuration against the data before creating the file.
             simulation = try Simulation(config: config, dataset: dataset)
             recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframeInterval, overwrite: force,
-                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow ?? DriftTracker.defaultWindow,
+                                         compressionLevel: zstdLevel, signingKey: signingKey, driftWindow: driftWindow
+                                             ?? DriftTracker.defaultWindow,
                                          checkpointInterval: checkpointInterval)
         } catch let e as SimulationError { throw CommandFailure.exit(program, e) } catch let e as TraceError {
             throw CommandFailure.exit(program, e)
@@ -136,7 +186,8 @@ struct DesgdRecord: ParsableCommand {
         InterruptFlag.install()
         let summary: RecordingSummary
         do {
-            (_, summary) = try RecordingRun.run(config: config, dataset: dataset, simulation: simulation, recorder: recorder,
+            (_, summary) = try RecordingRun.run(config: config, dataset: dataset, simulation: simulation,
+                                                recorder: recorder,
                                                 program: program, showProgress: !json)
         } catch let e as TraceError where e.kind == .io {
             // The disk failed, not the input: exit 1 (the trace holds the rounds written before).
@@ -152,9 +203,12 @@ struct DesgdRecord: ParsableCommand {
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try e.encode(summary), as: UTF8.self))
         } else {
-            print("\(summary.mode) \(summary.aggregator) vs \(summary.attack), \(summary.model), seed \(summary.seed): \(summary.rounds) rounds"
+            print("\(summary.mode) \(summary.aggregator) vs \(summary.attack), \(summary.model), seed "
+                + "\(summary.seed): \(summary.rounds) rounds"
                   + (summary.interrupted ? " (interrupted; \(summary.plannedRounds) planned)" : ""))
-            print("  best test accuracy \(String(format: "%.2f", 100 * summary.bestAccuracy))%, final \(String(format: "%.2f", 100 * summary.finalAccuracy))%, \(String(format: "%.1f", summary.seconds)) s")
+            print("  best test accuracy \(String(format: "%.2f", 100 * summary.bestAccuracy))%, final "
+                + "\(String(format: "%.2f", 100 * summary.finalAccuracy))%, "
+                + "\(String(format: "%.1f", summary.seconds)) s")
             print("  \(summary.traceLine)")
             print("  recorder busy \(String(format: "%.1f", summary.recordingSeconds)) s in the background")
         }
@@ -162,10 +216,13 @@ struct DesgdRecord: ParsableCommand {
     }
 
     func runResume(_ path: String, program: String) throws {
-        let own: [(String, Bool)] = [("out", out != nil), ("force", force), ("checkpoint-every", checkpointEvery != nil), ("record", record != nil),
-                                     ("keyframe-every", keyframeEvery != nil), ("drift-window", driftWindow != nil), ("at", at != nil)]
+        let own: [(String, Bool)] = [("out", out != nil), ("force", force),
+                                     ("checkpoint-every", checkpointEvery != nil), ("record", record != nil),
+                                     ("keyframe-every", keyframeEvery != nil), ("drift-window", driftWindow != nil),
+                                     ("at", at != nil)]
         if let (name, _) = own.first(where: \.1) {
-            throw CommandFailure.exit(program, "--resume continues the trace in place with its own options: drop --\(name)")
+            throw CommandFailure.exit(program,
+                "--resume continues the trace in place with its own options: drop --\(name)")
         }
         let threads = options.threads ?? SimulationConfig.defaultThreads
         try CommandFailure.check(program, "--threads", threads, in: SimulationConfig.threadsRange)
@@ -178,8 +235,10 @@ struct DesgdRecord: ParsableCommand {
         let bar = ProgressBar(total: (try? TraceReader(path: path))?.header.config.rounds ?? 0, label: "resume")
         let outcome: ResumeRun.Outcome
         do {
-            outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data, compressionLevel: zstdLevel,
-                                           signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) { bar.update($0) }
+            outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data,
+                                           compressionLevel: zstdLevel,
+                                           signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) {
+                                               bar.update($0) }
         } catch {
             if error.kind == .mismatch {
                 print("resume FAILED: \(error.commandLineMessage)")
@@ -191,7 +250,8 @@ struct DesgdRecord: ParsableCommand {
         case .alreadyComplete(let rounds):
             print("\(path) is complete (\(rounds) rounds): nothing to resume")
         case .resumed(let start, let checked, let rounds):
-            print("resumed \(path) from the state of round \(start): the \(checked) rounds already recorded after it re-simulated byte for byte, the trace now holds all \(rounds) rounds")
+            print("resumed \(path) from the state of round \(start): the \(checked) rounds already recorded after it"
+                + " re-simulated byte for byte, the trace now holds all \(rounds) rounds")
         case .interrupted(let at, nil):
             print("interrupted at round \(at): \(path) is unchanged (resume it again)")
             throw ExitCode(130)

@@ -12,7 +12,8 @@ extension DesgdReplayCommand {
     func checkDescent(_ reader: TraceReader, program: String) throws -> ForkDescent.Outcome? {
         guard let parent else {
             if verify || reexecute, let fork = reader.header.fork {
-                let note = "\(program): note: \(trace) is a fork: its starting checkpoint (round \(fork.at)) is taken on "
+                let note = "\(program): note: \(trace) is a fork: its starting checkpoint"
+                    + " (round \(fork.at)) is taken on "
                     + "trust; --parent PARENT.trace verifies its descent\n"
                 FileHandle.standardError.write(Data(note.utf8))
             }
@@ -73,7 +74,8 @@ extension DesgdReplayCommand {
         let range = try RoundSelection.resolve(rounds, in: reader, trace: trace, program: program)
         let segments: [Reexecution.Segment], dataset: Dataset
         do {
-            let all = try Reexecution.segments(of: reader, rounds: fromStart ? reader.firstRound..<range.upperBound : range)
+            let all = try Reexecution.segments(of: reader, rounds: fromStart ? reader.firstRound..<range.upperBound
+                : range)
             segments = Reexecution.share(all, part: share.part, of: share.parts)
             try Reexecution.checkArithmetic(reader, backend: reader.header.config.backend.description)
             try Reexecution.checkMemory(reader, threads: threads, segments: segments.count)
@@ -88,7 +90,8 @@ extension DesgdReplayCommand {
         let bar = ProgressBar(total: covered, label: "re-execute")
         let report: ReexecutionReport
         do {
-            report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) { bar.update($0) }
+            report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) {
+                bar.update($0) }
         } catch {
             throw CommandFailure.exit(program, error)
         }
@@ -115,8 +118,10 @@ extension DesgdReplayCommand {
             throw ExitCode(1)
         }
         let part = share.parts > 1 ? " (part \(share.part)/\(share.parts): \(spans.joined(separator: ", ")))" : ""
-        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in \(count(report.segmentsRun, "segment"))"
-              + "\(part): every message, decision, state, aggregate, model diff and evaluation matches bit for bit, and "
+        print("re-executed \(count(report.roundsChecked, "round")) of \(trace) in "
+            + "\(count(report.segmentsRun, "segment"))"
+              + "\(part): every message, decision, state, aggregate, model diff and"
+                  + " evaluation matches bit for bit, and "
               + "\(count(report.keyframesChecked, "keyframe")) and \(count(report.checkpointsChecked, "checkpoint"))")
         if let trusted { print(trusted) }
         if let descent { print(DisplayText.escaped(descent.summary)) }
@@ -142,7 +147,8 @@ extension DesgdReplayCommand {
             let s = unverified.count == 1 ? "" : "s"
             let forkStart = isFork && unverified.contains { $0.start == first }
                 ? " (the fork's first checkpoint: --parent PARENT.trace verifies it)" : ""
-            return "started from the checkpoint\(s) of round\(s) \(unverified.map { String($0.start) }.joined(separator: ", ")), "
+            return "started from the checkpoint\(s) of round\(s) "
+                + "\(unverified.map { String($0.start) }.joined(separator: ", ")), "
                 + "unverified by this part\(forkStart): the parts re-executing the segments before them verify them, "
                 + "so only every part passing verifies the chain of checkpoints back to \(origin)"
         }

@@ -50,6 +50,7 @@ enum Executables {
         let error = err.fileHandleForReading.readDataToEndOfFile()
         reading.wait()
         process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, standardOutput: output, standardError: String(decoding: error, as: UTF8.self))
+        return Outcome(status: process.terminationStatus, standardOutput: output,
+            standardError: String(decoding: error, as: UTF8.self))
     }
 }

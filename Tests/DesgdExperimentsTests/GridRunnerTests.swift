@@ -27,13 +27,15 @@ final class EventLog: @unchecked Sendable {
     let lock = NSLock()
     var events: [GridRunner.Event] = []
     func add(_ e: GridRunner.Event) { lock.withLock { events.append(e) } }
-    var started: [String] { lock.withLock { events.compactMap { if case .started(let c) = $0 { c.stem } else { nil } } } }
+    var started: [String] {
+        lock.withLock { events.compactMap { if case .started(let c) = $0 { c.stem } else { nil } } } }
 }
 
 /// Cuts the trace at `path` inside the record of round `t` (the last round by default: a recorder
 /// killed while writing it) and returns what is left.
 func cutInsideTheLastRound(_ path: String, round t: Int? = nil) throws -> Data {
-    let last = try #require(try TraceReader(path: path).records.last { $0.type == .round && (t == nil || $0.round == t) })
+    let last = try #require(try TraceReader(path: path).records.last {
+        $0.type == .round && (t == nil || $0.round == t) })
     let cut = bytes(path).prefix(Int(last.offset + last.size / 2))
     try cut.write(to: URL(fileURLWithPath: path))
     return cut
@@ -54,7 +56,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let plan = try GridPlan(spec: smokeSpec(), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         let summary = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1, checkpointInterval: 2).run()
-        #expect(summary.recorded == 12 && summary.alreadyFinished == 0 && summary.failures.isEmpty && !summary.interrupted)
+        #expect(summary.recorded == 12 && summary.alreadyFinished == 0 && summary.failures.isEmpty
+            && !summary.interrupted)
         #expect(FileManager.default.fileExists(atPath: dir.specPath))
         #expect(try GridSpec.decode(bytes(dir.specPath)) == plan.spec)
 
@@ -64,8 +67,10 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let cell = plan.cells[3]
         let alone = temporaryDirectory("alone") + ".trace"
         defer { try? FileManager.default.removeItem(atPath: alone) }
-        let recorded = try Executables.run("desgd-record", cell.arguments + ["--threads", "1", "--record", plan.spec.record,
-                                                                            "--checkpoint-every", "2", "--out", alone, "--json"])
+        let recorded = try Executables.run("desgd-record", cell.arguments
+            + ["--threads", "1", "--record", plan.spec.record,
+                                                                            "--checkpoint-every", "2", "--out", alone,
+                                                                            "--json"])
         #expect(recorded.status == 0, "\(recorded.standardError)")
         let gridBytes = bytes(dir.tracePath(cell))
         #expect(!gridBytes.isEmpty && bytes(alone) == gridBytes)
@@ -74,7 +79,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let reported = try JSONDecoder().decode(RecordingSummary.self, from: recorded.standardOutput)
         guard case .finished(let r) = dir.state(of: cell) else { Issue.record("cell 3 not finished"); return }
         #expect(r.curve.map(\.round) == [3, 6])
-        #expect(reported.rounds == 6 && r.bestAccuracy == reported.bestAccuracy && r.finalAccuracy == reported.finalAccuracy)
+        #expect(reported.rounds == 6 && r.bestAccuracy == reported.bestAccuracy
+            && r.finalAccuracy == reported.finalAccuracy)
         #expect(try dir.results(of: plan).count == 12)
     }
 
@@ -82,11 +88,13 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let plan = try GridPlan(spec: smokeSpec(seeds: [1]), parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
         _ = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run()
-        let before = plan.cells.map { try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
+        let before = plan.cells.map {
+            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
         let log = EventLog()
         let again = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run(events: log.add)
         #expect(again.recorded == 0 && again.alreadyFinished == 6 && log.events.isEmpty)
-        let after = plan.cells.map { try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
+        let after = plan.cells.map {
+            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
         #expect(before == after)
     }
 
@@ -95,7 +103,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let dir = GridDirectory(temporaryDirectory("grid"))
         let stopper = StopAfter(4)
         let log = EventLog()
-        let first = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run(shouldStop: { stopper.stop }) { e in
+        let first = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1)
+            .run(shouldStop: { stopper.stop }) { e in
             if case .round = e { stopper.round() }
             log.add(e)
         }
@@ -108,7 +117,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
             let reader = try TraceReader(path: dir.tracePath(cell))
             #expect(reader.completeness == .complete(interrupted: true))
             #expect(reader.roundCount >= 1 && reader.roundCount < 6)
-            #expect(dir.state(of: cell) == .incomplete(reason: "stopped after \(reader.roundCount) of 6 rounds", resumesFrom: nil))
+            #expect(dir.state(of: cell)
+                == .incomplete(reason: "stopped after \(reader.roundCount) of 6 rounds", resumesFrom: nil))
         }
         let stoppedBytes = touched.map { bytes(dir.tracePath($0)) }
 
@@ -129,19 +139,22 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let path = dir.tracePath(plan.cells[0])
         let full = bytes(path)
         try full.prefix(full.count * 2 / 3).write(to: URL(fileURLWithPath: path))  // a killed recorder
-        guard case .incomplete = dir.state(of: plan.cells[0]) else { Issue.record("a cut trace must be incomplete"); return }
+        guard case .incomplete = dir.state(of: plan.cells[0]) else {
+            Issue.record("a cut trace must be incomplete"); return }
         let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0, 1])
         #expect(summary.recorded == 1 && summary.alreadyFinished == 1)
         #expect(bytes(path) == full)  // recorded again: the same bytes
 
         // Cell 1's trace where cell 2's belongs: another configuration, refused before anything runs.
         try FileManager.default.copyItem(atPath: dir.tracePath(plan.cells[1]), toPath: dir.tracePath(plan.cells[2]))
-        guard case .conflict(let why) = dir.state(of: plan.cells[2]) else { Issue.record("expected a conflict"); return }
+        guard case .conflict(let why) = dir.state(of: plan.cells[2]) else {
+            Issue.record("expected a conflict"); return }
         #expect(why.contains("attack") && why.contains("another configuration"))
         #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run() }
         #expect(dir.state(of: plan.cells[3]) == .pending)
         #expect(throws: GridError.self) { try dir.results(of: plan) }  // the report does not show it as pending
-        #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3]) }
+        #expect(throws: GridError.self) {
+            try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3]) }
     }
 
     /// A cell killed mid-run (its trace cut at every record, at the record's start or inside it,
@@ -157,23 +170,30 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         for (k, e) in reader.records.enumerated() where k >= 1 && k <= lastRound {
             let cut = Int(e.offset) + (k % 2 == 0 ? 0 : Int(e.size) / 2)
             try full.prefix(cut).write(to: URL(fileURLWithPath: path))
-            guard case .incomplete(_, let from) = dir.state(of: cell) else { Issue.record("cut at \(cut): not incomplete"); continue }
+            guard case .incomplete(_, let from) = dir.state(of: cell) else {
+                Issue.record("cut at \(cut): not incomplete"); continue }
             let log = EventLog()
             // Resumed, another --checkpoint-every and --threads change nothing (the trace keeps the
             // intervals and header it was recorded with); recorded again, the first run's are needed.
             let (threads, every) = from == nil ? (1, 2) : (2, 3)
-            let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: threads, checkpointInterval: every)
+            let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: threads,
+                checkpointInterval: every)
                 .run(only: [0], events: log.add)
             #expect(bytes(path) == full, "cut at byte \(cut) (record \(k), \(e.type.name))")
             #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
             #expect(summary.failures.isEmpty && !summary.interrupted)
             if let from {
-                #expect(summary.resumed.map(\.cell) == [cell.stem] && summary.resumed.first?.fromRound == from && summary.recorded == 0)
+                #expect(summary.resumed.map(\.cell) == [cell.stem] && summary.resumed.first?.fromRound == from
+                    && summary.recorded == 0)
                 #expect(summary.keptAside.isEmpty && log.started.isEmpty)
-                #expect(summary.line(grid: "smoke", directory: dir.path).contains("0 recorded, 1 resumed (from round \(from)), 0 already finished"))
-                let finished = log.lock.withLock { log.events.compactMap { if case .finished(_, let r, _, let f) = $0 { (r, f) } else { nil } } }
-                #expect(finished.count == 1 && finished.first?.1 == from && finished.first?.0.curve.map(\.round) == [3, 6])
-                #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains { $0.contains("resumed from round \(from)") })
+                #expect(summary.line(grid: "smoke", directory: dir.path)
+                    .contains("0 recorded, 1 resumed (from round \(from)), 0 already finished"))
+                let finished = log.lock.withLock {
+                    log.events.compactMap { if case .finished(_, let r, _, let f) = $0 { (r, f) } else { nil } } }
+                #expect(finished.count == 1 && finished.first?.1 == from
+                    && finished.first?.0.curve.map(\.round) == [3, 6])
+                #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains {
+                    $0.contains("resumed from round \(from)") })
                 starts.insert(from)
             } else {
                 #expect(summary.recorded == 1 && summary.resumed.isEmpty && summary.keptAside.count == 1)
@@ -193,23 +213,27 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
     @Test func aStoppedOrKilledResumptionLeavesTheTraceAndTheNextRunResumes() throws {
         let (plan, dir, cell, path, full) = try recordedSmokeCell()
         let cut = try cutInsideTheLastRound(path, round: 2)  // resumes from round 2, the stop comes after round 3
-        guard case .incomplete(_, let from?) = dir.state(of: cell), from == 2 else { Issue.record("no checkpoint to resume from"); return }
+        guard case .incomplete(_, let from?) = dir.state(of: cell), from == 2 else {
+            Issue.record("no checkpoint to resume from"); return }
 
         let stopper = StopAfter(1)
         let log = EventLog()
-        let stopped = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0], shouldStop: { stopper.stop }) { e in
+        let stopped = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1)
+            .run(only: [0], shouldStop: { stopper.stop }) { e in
             if case .round = e { stopper.round() }
             log.add(e)
         }
         #expect(stopped.interrupted && stopped.resumed.isEmpty && stopped.keptAside.isEmpty)
         #expect(log.lock.withLock {
-            log.events.contains { if case .stopped(_, _, resuming: true, resumesFrom: nil) = $0 { true } else { false } }
+            log.events.contains {
+                if case .stopped(_, _, resuming: true, resumesFrom: nil) = $0 { true } else { false } }
         })
         #expect(bytes(path) == cut && !FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
 
         // A resumption killed outright leaves its partial file: not the cell's state, removed by the next run.
         try Data(full.prefix(100)).write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
-        guard case .incomplete(_, from) = dir.state(of: cell) else { Issue.record("the .resuming file changed the state"); return }
+        guard case .incomplete(_, from) = dir.state(of: cell) else {
+            Issue.record("the .resuming file changed the state"); return }
         let resumed = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
         #expect(resumed.resumed.map(\.fromRound) == [from] && bytes(path) == full)
         #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
@@ -289,12 +313,14 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         #expect(dir.state(of: cell) == .incomplete(reason: "stopped after 5 of 6 rounds", resumesFrom: 4))
 
         let log = EventLog()
-        let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0], events: log.add)
+        let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1)
+            .run(only: [0], events: log.add)
         #expect(summary.recorded == 1 && summary.resumed.isEmpty && summary.failures.isEmpty)
         let kept = try #require(summary.keptAside.first)
         #expect(kept.path == "\(dir.path)/\(cell.stem).incomplete-1.trace" && bytes(kept.path) == signed)
         #expect(kept.reason.hasPrefix("not resumed: ") && kept.reason.contains("signed by"), "\(kept.reason)")
-        #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains { $0.contains("kept") && $0.contains(kept.reason) })
+        #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains {
+            $0.contains("kept") && $0.contains(kept.reason) })
         #expect(bytes(path) == bytes(reference.tracePath(cell)) && dir.state(of: cell).isFinished)
     }
 
@@ -315,7 +341,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         _ = try cutInsideTheLastRound(path)
 
         let status = try Executables.run("desgd-grid", ["status", "smoke.json", "--dir", "g"], in: work)
-        let line = String(decoding: status.standardOutput, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("0 ") } ?? ""
+        let line = String(decoding: status.standardOutput, as: UTF8.self).split(separator: "\n").first {
+            $0.hasPrefix("0 ") } ?? ""
         #expect(line.contains("incomplete") && line.contains("resumes from round 4"), "\(line)")
 
         let again = try Executables.run("desgd-grid", ["run"] + args + ["--json"], in: work)
@@ -324,12 +351,16 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         #expect(again.standardError.contains("resumed from round 4"))
         let json = try #require(try JSONSerialization.jsonObject(with: again.standardOutput) as? [String: Any])
         let resumed = try #require(json["resumed"] as? [[String: Any]])
-        #expect(resumed.count == 1 && resumed[0]["fromRound"] as? Int == 4 && json["recorded"] as? Int == 0 && json["grid"] as? String == "smoke")
+        #expect(resumed.count == 1 && resumed[0]["fromRound"] as? Int == 4 && json["recorded"] as? Int == 0
+            && json["grid"] as? String == "smoke")
         #expect(bytes(path) == full)
 
         // Without --checkpoint-every a cell gets desgd-record's interval for its options (quick: 50).
-        let other = try Executables.run("desgd-grid", ["run", "smoke.json", "--dir", "g", "--cell", "1", "--jobs", "1"], in: work)
-        #expect(other.status == 0 && String(decoding: other.standardOutput, as: UTF8.self).hasPrefix("grid smoke in g: 1 recorded, 0 already finished"))
+        let other = try Executables.run("desgd-grid", ["run", "smoke.json", "--dir", "g", "--cell", "1", "--jobs", "1"],
+            in: work)
+        #expect(other.status == 0
+            && String(decoding: other.standardOutput, as: UTF8.self)
+            .hasPrefix("grid smoke in g: 1 recorded, 0 already finished"))
         #expect(plan.cells[1].checkpointInterval == 50)
         #expect(try TraceReader(path: work + "/g/" + plan.cells[1].traceName).checkpointRounds == [0])
     }
@@ -369,12 +400,17 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         spec.options = spec.options.replacingOccurrences(of: "--byzantine 1", with: "--byzantine 2")
         let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         let dir = GridDirectory(temporaryDirectory("grid"))
-        do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(); Issue.record("ran") } catch {
+        do {
+            _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run();
+            Issue.record("ran") } catch {
             #expect(error.message.hasPrefix("Krum+ under Non: ") && error.message.contains("krum needs"))
         }
         #expect(plan.cells.allSatisfy { dir.state(of: $0) == .pending })
-        do { _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [99]); Issue.record("ran") } catch {
-            #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "<gridCell> must be in 0...5, the cells of grid smoke (got 99)")
+        do {
+            _ = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [99]);
+            Issue.record("ran") } catch {
+            #expect(error.explanation.rendered {
+                "<\($0.rawValue)>" } == "<gridCell> must be in 0...5, the cells of grid smoke (got 99)")
         }
     }
 }
@@ -396,26 +432,32 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
                                    executable: "/opt/desgd/desgd-grid", options: options)
         let lines = array.script(specName: "grid-1.json").split(separator: "\n").map(String.init)
         #expect(lines.first == "#!/bin/bash")
-        for expected in ["#SBATCH --array=1-3,8%4", "#SBATCH --cpus-per-task=2", "#SBATCH --time=1:00:00", "#SBATCH --partition=gpu",
+        for expected in ["#SBATCH --array=1-3,8%4", "#SBATCH --cpus-per-task=2", "#SBATCH --time=1:00:00",
+                         "#SBATCH --partition=gpu",
                          "#SBATCH --output=/shared/g/slurm/%A_%a.out", "#SBATCH --mem=2G",
                          "exec /opt/desgd/desgd-grid run /shared/g/slurm/grid-1.json --dir /shared/g \\"] {
             #expect(lines.contains(expected), "\(expected)")
         }
         // Keyframes: each cell's default unless given, then passed on.
-        #expect(array.script().contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\"\n"))
+        #expect(array.script()
+            .contains("--cell \"$SLURM_ARRAY_TASK_ID\" --jobs 1 --threads \"${SLURM_CPUS_PER_TASK:-1}\"\n"))
         var every250 = options
         every250.checkpointInterval = 250  // passed on; without it each task's cells take their own
         every250.keyframeInterval = 100
-        #expect(try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x", options: every250)
+        #expect(try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x",
+            options: every250)
             .script().contains("--keyframe-every 100 --checkpoint-every 250\n"))
         #expect(throws: GridError.self) {
-            try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [], executable: "x", options: options)
+            try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [], executable: "x",
+                options: options)
         }
-        for edit in [{ (o: inout SlurmArray.Options) in o.timeLimit = "1:00\n#SBATCH --x" }, { $0.maxConcurrent = 0 }, { $0.partition = "" }] {
+        for edit in [{ (o: inout SlurmArray.Options) in o.timeLimit = "1:00\n#SBATCH --x" }, { $0.maxConcurrent = 0 },
+            { $0.partition = "" }] {
             var bad = options
             edit(&bad)
             #expect(throws: GridError.self) {
-                try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x", options: bad)
+                try SlurmArray(plan: plan, directory: GridDirectory("/shared/g"), cells: [1], executable: "x",
+                    options: bad)
             }
         }
 
@@ -436,7 +478,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
 
     @Test func cellsMeanSpreadPaperAndDifference() throws {
         var spec = smokeSpec()
-        spec.methods = [.init("Krum", "--mode sgd --agg krum:q=n-f-1"), .init("Krum+", "--mode desgd --agg krum:q=n-f-1"),
+        spec.methods = [.init("Krum", "--mode sgd --agg krum:q=n-f-1"),
+                        .init("Krum+", "--mode desgd --agg krum:q=n-f-1"),
                         .init("No defence", "--mode sgd --momentum global --agg mean")]
         spec.attacks = [.init("Non", "none"), .init("Sign-Flip", "signflip")]
         spec.reference = .init(method: "No defence", attack: "Non")
@@ -481,8 +524,10 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         #expect(csv.filter { $0.hasPrefix("run,") }.count == 7)
         let json = try #require(try JSONSerialization.jsonObject(with: report.json) as? [String: Any])
         let tableI = try #require(json["tableI"] as? [[String: Any]])
-        let entry = try #require(tableI.first { $0["method"] as? String == "Krum" && $0["attack"] as? String == "Sign-Flip" })
-        #expect(entry["values"] as? [Double] == [40, 44] && entry["paper"] as? Double == 42.86 && entry["seedsFinished"] as? Int == 2)
+        let entry = try #require(tableI.first {
+            $0["method"] as? String == "Krum" && $0["attack"] as? String == "Sign-Flip" })
+        #expect(entry["values"] as? [Double] == [40, 44] && entry["paper"] as? Double == 42.86
+            && entry["seedsFinished"] as? Int == 2)
         #expect(json["cellsFinished"] as? Int == 7 && (json["reference"] as? [String: Any])?["mean"] as? Double == 91)
     }
 
@@ -495,7 +540,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         ])
         #expect(report.methods == ["Krum+"] && report.reference == nil && report.gains.isEmpty)
         #expect(report.finishedCells == 3 && report.plannedCells == 4 && report.selection == [4, 5, 6, 7])
-        #expect(report.markdown.contains("- Cells finished: 3 of 4 (the cells 4–7 of the grid's 12: `desgd-grid report --cell`)"))
+        #expect(report.markdown.contains("- Cells finished: 3 of 4 (the cells 4–7 of the grid's 12:"
+            + " `desgd-grid report --cell`)"))
         #expect(!report.markdown.contains("| Krum |") && !report.markdown.contains("Table II"))
         let json = try #require(try JSONSerialization.jsonObject(with: report.json) as? [String: Any])
         #expect(json["cellsSelected"] as? [Int] == [4, 5, 6, 7])
@@ -503,11 +549,14 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         #expect(ReproductionReport.indexRanges([9, 3, 10, 11, 7]) == "3, 7, 9–11")
         // Columns: the paper's attacks in its order, then the others in the spec's.
         var spec = smokeSpec(seeds: [1])
-        spec.attacks = [.init("Min-Sum", "minsum"), .init("IPM", "ipm"), .init("Min-Max", "minmax"), .init("Non", "none")]
+        spec.attacks = [.init("Min-Sum", "minsum"), .init("IPM", "ipm"), .init("Min-Max", "minmax"),
+            .init("Non", "none")]
         let mixed = ReproductionReport(plan: try GridPlan(spec: spec, parse: SimulationOptions.parseWords), results: [])
         #expect(mixed.attacks == ["Non", "IPM", "Min-Sum", "Min-Max"])
         #expect(throws: GridError.self) { try whole.restricted(to: [12]) }
-        do { _ = try whole.select([3, 12]) } catch { #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "<gridCell> must be in 0...11, the cells of grid smoke (got 12)") }
+        do { _ = try whole.select([3, 12]) } catch {
+            #expect(error.explanation.rendered {
+                "<\($0.rawValue)>" } == "<gridCell> must be in 0...11, the cells of grid smoke (got 12)") }
     }
 
     @Test func theDeSGDEffectPairsSeedsItDoesNotMatchByPosition() throws {
@@ -522,13 +571,15 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
 
     @Test func tableIIDropsOfBucketingAndDeSGDRows() throws {
         var spec = smokeSpec(seeds: [1])
-        spec.methods = [.init("TrMean + Bucketing", "--mode sgd --pre bucketing:s=2 --agg trmean"), .init("TrMean+", "--mode desgd --agg trmean"),
+        spec.methods = [.init("TrMean + Bucketing", "--mode sgd --pre bucketing:s=2 --agg trmean"),
+                        .init("TrMean+", "--mode desgd --agg trmean"),
                         .init("No defence", "--mode sgd --momentum global --agg mean")]
         spec.attacks = [.init("Non", "none"), .init("ALIE", "alie")]
         spec.reference = .init(method: "No defence", attack: "Non")
         let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
         let report = ReproductionReport(plan: plan, results: [
-            result("No defence", "Non", 1, 0.90), result("TrMean + Bucketing", "ALIE", 1, 0.80), result("TrMean+", "ALIE", 1, 0.85),
+            result("No defence", "Non", 1, 0.90), result("TrMean + Bucketing", "ALIE", 1, 0.80),
+            result("TrMean+", "ALIE", 1, 0.85),
         ])
         #expect(report.drops.map(\.method) == ["TrMean + Bucketing", "TrMean + DeSGD"])
         #expect(report.drops.map(\.attack) == ["ALIE", "ALIE"])

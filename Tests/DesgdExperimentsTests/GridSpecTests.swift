@@ -7,7 +7,8 @@ import Testing
 /// A grid of seconds: synthetic data, the small model, 10 + 1 workers, 6 rounds.
 func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String = "full") -> GridSpec {
     GridSpec(
-        name: name, options: "--synthetic 1200 --model small --honest 10 --byzantine 1 --batch 8 --rounds 6 --eval-every 3",
+        name: name,
+        options: "--synthetic 1200 --model small --honest 10 --byzantine 1 --batch 8 --rounds 6 --eval-every 3",
         record: record, seeds: seeds,
         methods: [.init("Krum", "--mode sgd --agg krum:q=n-f-1"), .init("Krum+", "--mode desgd --agg krum:q=n-f-1"),
                   .init("Mean", "--mode sgd --momentum global --agg mean")],
@@ -25,7 +26,8 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(plan.cells[2].stem == "Krum__IPM__seed1")
         let c = plan.cells[5]
         #expect(c.method == "Krum+" && c.attack == "Non" && c.seed == 2)
-        #expect(c.config.mode == .desgd && c.config.aggregator == "krum:q=n-f-1" && c.config.attack == "none" && c.config.seed == 2)
+        #expect(c.config.mode == .desgd && c.config.aggregator == "krum:q=n-f-1" && c.config.attack == "none"
+            && c.config.seed == 2)
         #expect(c.config.rounds == 6 && c.config.honestWorkers == 10 && c.config.threads == 1)
         #expect(plan.cells[8].config.momentum == .global)
         #expect(c.arguments.suffix(4) == ["--attack", "none", "--seed", "2"])
@@ -44,16 +46,19 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
 
     @Test func blocksSelectSubGridsAndACellNamedTwiceRunsOnce() throws {
         var spec = smokeSpec(seeds: [1])
-        spec.blocks = [.init(methods: ["Krum", "Krum+"], attacks: ["IPM"]), .init(methods: ["Mean", "Krum"], attacks: ["Non", "IPM"])]
+        spec.blocks = [.init(methods: ["Krum", "Krum+"], attacks: ["IPM"]),
+            .init(methods: ["Mean", "Krum"], attacks: ["Non", "IPM"])]
         let plan = try GridPlan(spec: spec, parse: SimulationOptions.parseWords)
-        #expect(plan.cells.map(\.stem) == ["Krum__IPM__seed1", "Krum+__IPM__seed1", "Mean__Non__seed1", "Mean__IPM__seed1", "Krum__Non__seed1"])
+        #expect(plan.cells.map(\.stem)
+            == ["Krum__IPM__seed1", "Krum+__IPM__seed1", "Mean__Non__seed1", "Mean__IPM__seed1", "Krum__Non__seed1"])
     }
 
     @Test func badSpecsAreOneLineErrors() throws {
         func message(_ edit: (inout GridSpec) -> Void) -> String? {
             var spec = smokeSpec()
             edit(&spec)
-            do { _ = try GridPlan(spec: spec, parse: SimulationOptions.parseWords); return nil } catch { return error.message }
+            do { _ = try GridPlan(spec: spec, parse: SimulationOptions.parseWords); return nil } catch {
+                return error.message }
         }
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("Krum under Non") == true)
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("nosuchrule") == true)
@@ -68,7 +73,9 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         }?.contains("would share the file X___Y__seed1.trace") == true)
         #expect(message { $0.options += " --no-such-option 1" }?.contains("no-such-option") == true)
         #expect(message { $0.methods[1].label = "Krum" }?.contains("used twice") == true)
-        #expect(message { $0.attacks.append(.init("I P M", "ipm")); $0.attacks.append(.init("I:P:M", "ipm")) }?.contains("same file name") == true)
+        #expect(message {
+            $0.attacks.append(.init("I P M", "ipm"));
+            $0.attacks.append(.init("I:P:M", "ipm")) }?.contains("same file name") == true)
         #expect(message { $0.blocks = [.init(methods: ["Nope"], attacks: ["Non"])] }?.contains("Nope") == true)
         #expect(message { $0.seeds = [] }?.contains("no seeds") == true)
         #expect(message { $0.record = "sometimes" } != nil)
@@ -80,7 +87,8 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
     @Test func specJSONRoundTripsAndUnknownKeysAreRefused() throws {
         let spec = smokeSpec()
         #expect(try GridSpec.decode(spec.json()) == spec)
-        let minimal = #"{"name": "g", "methods": [{"label": "M", "options": "--agg mean"}], "attacks": [{"label": "A", "spec": "none"}]}"#
+        let minimal = #"{"name": "g", "methods": [{"label": "M", "options": "--agg mean"}], "#
+            + #""attacks": [{"label": "A", "spec": "none"}]}"#
         let decoded = try GridSpec.decode(Data(minimal.utf8))
         #expect(decoded.seeds == [1] && decoded.record == GridDefaults.recording && decoded.options == "")
         for (bad, needle) in [
@@ -101,7 +109,8 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
     @Test func builtinGridsExpandAndRunTheirCells() throws {
         let paper = try GridPlan(spec: .paper, parse: SimulationOptions.parseWords)
         #expect(paper.cells.count == 15 * 8 * 3 + 4 * 3 * 3 + 3)
-        #expect(paper.cells.allSatisfy { $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 500 })
+        #expect(paper.cells.allSatisfy {
+            $0.config.rounds == 3000 && $0.config.model == .lenet && $0.checkpointInterval == 500 })
         let reduced = try GridPlan(spec: .reduced, parse: SimulationOptions.parseWords)
         #expect(reduced.cells.count == 24 + 1 + 3 + 12 + 6 + 12 + 2)
         // The peers' attacks come last (the first 46 cells keep their indices and traces): Krum and
@@ -110,9 +119,12 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
         #expect(peers.map(\.index) == Array(46..<60))
         #expect(Set(peers.map(\.method)) == ["Krum", "Krum+", "TrMean", "TrMean+"])
         #expect(peers.filter { $0.attack == "Fang-Krum" }.allSatisfy { $0.config.mode == .sgd })
-        #expect(peers.first { $0.method == "TrMean+" && $0.attack == "Min-Sum" }?.arguments.suffix(4) == ["--attack", "minsum", "--seed", "1"])
+        #expect(peers.first {
+            $0.method == "TrMean+" && $0.attack == "Min-Sum" }?.arguments.suffix(4)
+            == ["--attack", "minsum", "--seed", "1"])
         for cell in peers { #expect(PaperTables.accuracy(cell.method, cell.attack) == nil) }
-        #expect(reduced.cells.allSatisfy { $0.config.rounds == 300 && $0.config.evaluationInterval == 25 && $0.seed == 1 })
+        #expect(reduced.cells.allSatisfy {
+            $0.config.rounds == 300 && $0.config.evaluationInterval == 25 && $0.seed == 1 })
         // Every method and attack label of the built-ins is the paper's, so every cell has a published number.
         for cell in paper.cells where cell.method != GridSpec.referenceMethod.label {
             let published = PaperTables.accuracy(cell.method, cell.attack) ?? PaperTables.drop(cell.method, cell.attack)

@@ -45,9 +45,11 @@ import Testing
     /// No byte of `output` is a control character but the newline, and no U+202E or other
     /// non-printing character appears; no line starts like the forged verdict.
     static func expectClean(_ output: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        let raw = output.unicodeScalars.filter { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F || $0 == "\u{202E}" }
+        let raw = output.unicodeScalars.filter {
+            ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F || $0 == "\u{202E}" }
         #expect(raw.isEmpty, "\(what): raw \(raw.map { String($0.value, radix: 16) })", sourceLocation: sourceLocation)
-        let forged = output.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("signed by 0123") }
+        let forged = output.split(separator: "\n").filter {
+            $0.trimmingCharacters(in: .whitespaces).hasPrefix("signed by 0123") }
         #expect(forged.isEmpty, "\(what): a forged line \(forged)", sourceLocation: sourceLocation)
     }
 
@@ -131,7 +133,8 @@ import Testing
     /// A 1.2 trace rewritten to say format 1.0 (or 1.1): its checkpoint records are refused, exit 2.
     @Test func recordTypesNewerThanTheFileAreExit2() throws {
         for minor: UInt16 in [0, 1] {
-            let path = try Self.write(TraceRewriting.rewrite(Self.bytes(CommandLineTests.parentSample), minor: minor) { json in
+            let path = try Self.write(TraceRewriting.rewrite(Self.bytes(CommandLineTests.parentSample),
+                minor: minor) { json in
                 json["numerics"] = nil
                 json["checkpointInterval"] = nil
             })
@@ -147,15 +150,18 @@ import Testing
 
     /// A later minor version with a record of an unknown type: read, and the audit lists it.
     @Test func skippedRecordsAreListed() throws {
-        let path = try Self.write(TraceRewriting.rewrite(Self.bytes(CommandLineTests.parentSample), minor: 9, unknownType: 200))
+        let path = try Self.write(TraceRewriting.rewrite(Self.bytes(CommandLineTests.parentSample), minor: 9,
+            unknownType: 200))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let text = try Executables.run("desgd-audit", [path])
         #expect(text.status == 0, "\(text.standardError)")
-        #expect(String(decoding: text.standardOutput, as: UTF8.self).contains("skipped 1 record of types this reader does not know"))
+        #expect(String(decoding: text.standardOutput, as: UTF8.self)
+            .contains("skipped 1 record of types this reader does not know"))
         let json = try Executables.run("desgd-audit", [path, "--json"])
         let object = try JSONSerialization.jsonObject(with: json.standardOutput) as? [String: Any]
         let skipped = (object?["integrity"] as? [String: Any])?["skippedRecords"] as? [[String: Any]]
-        #expect(skipped?.first?["type"] as? Int == 200, "\(String(decoding: json.standardOutput.prefix(600), as: UTF8.self))")
+        #expect(skipped?.first?["type"] as? Int == 200,
+            "\(String(decoding: json.standardOutput.prefix(600), as: UTF8.self))")
     }
 
     /// `dataset.fileDigests` rewritten, `digest` kept: refused when read, exit 2.
@@ -171,7 +177,8 @@ import Testing
         for (program, arguments) in [("desgd-audit", [path]), ("desgd-replay", [path, "--verify"]),
                                      ("desgd-replay", [path, "--reexecute"])] {
             let outcome = try Executables.run(program, arguments)
-            #expect(outcome.status == 2 && outcome.standardError.contains("dataset.digest is not the SHA-256 of its fileDigests"),
+            #expect(outcome.status == 2
+                && outcome.standardError.contains("dataset.digest is not the SHA-256 of its fileDigests"),
                     "\(program) \(arguments): \(outcome.status) \(outcome.standardError)")
         }
     }

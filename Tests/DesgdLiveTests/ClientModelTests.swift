@@ -205,8 +205,10 @@ import Testing
             ("increasing list", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [2, 1], [0, 2], [0]] } }),
             ("increasing list", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [1, 3], [0, 2], [0]] } }),
             ("the clients' classes", { json in Self.editClients(&json) { $0["classes"] = 1 } }),
-            ("holdings of 3 workers", { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [1, 2], [0, 2]] } }),
-            ("honest workers are not", { json in Self.editClients(&json) { $0["holdings"] = [[0], [1, 2], [0, 2], [0]] } }),
+            ("holdings of 3 workers",
+                { json in Self.editClients(&json) { $0["holdings"] = [[0, 1], [1, 2], [0, 2]] } }),
+            ("honest workers are not",
+                { json in Self.editClients(&json) { $0["holdings"] = [[0], [1, 2], [0, 2], [0]] } }),
             ("1.6", { json in json["formatVersion"] = [1, 5] }),
         ]
         for (expected, edit) in edits {

@@ -17,13 +17,15 @@ import Testing
 
     @Test func rejectsBadFiles() {
         func message(_ bytes: [UInt8], dims: Int = 3) -> String {
-            do { _ = try IDX.parse(bytes, expectedDimensions: dims, name: "f"); return "" } catch { return error.message }
+            do { _ = try IDX.parse(bytes, expectedDimensions: dims, name: "f"); return "" } catch {
+                return error.message }
         }
         #expect(message([1, 2, 8, 3] + Array(repeating: 0, count: 12)).contains("not an IDX file"))
         #expect(message(Self.header([2, 2, 3], type: 0x0d) + Array(repeating: 0, count: 48)).contains("element type"))
         #expect(message(Self.header([4]) + [1, 2, 3, 4]).contains("dimensions, expected 3"))
         #expect(message(Self.header([2, 2, 3]) + Array(repeating: 0, count: 11)).contains("truncated"))
-        #expect(message(Self.header([2, 2, 3]) + Array(repeating: 0, count: 13)).contains("need 12 bytes but the file holds 13"))
+        #expect(message(Self.header([2, 2, 3]) + Array(repeating: 0, count: 13))
+            .contains("need 12 bytes but the file holds 13"))
         #expect(message([0, 0, 8]).contains("truncated"))
         #expect(message(Self.header([65535, 65535, 65535])).contains("larger than any data set"))
     }
@@ -31,7 +33,8 @@ import Testing
     @Test func labelsOutOfRangeAreRejected() throws {
         let images = try IDX.parse(Self.header([2, 1, 1]) + [0, 0], expectedDimensions: 3, name: "i")
         let labels = try IDX.parse(Self.header([2]) + [3, 10], expectedDimensions: 1, name: "l")
-        #expect(throws: DataError.self) { try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l") }
+        #expect(throws: DataError.self) {
+            try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l") }
         do { _ = try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l") } catch {
             #expect(error.message.contains("label 10 of sample 1"))
         }
@@ -59,7 +62,9 @@ import Testing
 
 @Suite struct DatasetTests {
     @Test func missingDataNamesTheDebianPackage() {
-        do { _ = try Dataset.locate(explicit: nil, environment: ["DESGD_DATA": "/nonexistent/x"]); Issue.record("no error") } catch {
+        do {
+            _ = try Dataset.locate(explicit: nil, environment: ["DESGD_DATA": "/nonexistent/x"]);
+            Issue.record("no error") } catch {
             #expect(error.message.contains("DESGD_DATA"))
             #expect(error.message.contains("dataset-fashion-mnist"))
         }
@@ -121,7 +126,8 @@ import Testing
         let all = p.samples.flatMap { $0.flatMap { $0 } }
         #expect(all.count == data.count)
         #expect(Set(all).count == data.count)
-        for w in 0..<p.workers { for c in 0..<p.classes { #expect(p.samples[w][c].allSatisfy { Int(data.labels[$0]) == c }) } }
+        for w in 0..<p.workers {
+            for c in 0..<p.classes { #expect(p.samples[w][c].allSatisfy { Int(data.labels[$0]) == c }) } }
     }
 
     @Test func labelSkewAsInThePaper() throws {
@@ -138,8 +144,10 @@ import Testing
     }
 
     @Test func orphanClassIsAnError() {
-        #expect(throws: DataError.self) { try Partition.make(.labelSkew(classesPerWorker: 2), data: data, workers: 4, seed: 1) }
-        #expect(throws: DataError.self) { try Partition.make(.labelSkew(classesPerWorker: 11), data: data, workers: 4, seed: 1) }
+        #expect(throws: DataError.self) {
+            try Partition.make(.labelSkew(classesPerWorker: 2), data: data, workers: 4, seed: 1) }
+        #expect(throws: DataError.self) {
+            try Partition.make(.labelSkew(classesPerWorker: 11), data: data, workers: 4, seed: 1) }
     }
 
     @Test func dirichletAndIID() throws {
@@ -150,7 +158,8 @@ import Testing
         let sizes = i.samples.map { $0.reduce(0) { $0 + $1.count } }
         #expect(sizes.max()! - sizes.min()! <= 1)
         // Small α concentrates classes: some worker has a class share far from uniform.
-        let skew = (0..<7).map { w in Double(d.samples[w].map(\.count).max()!) / Double(max(1, d.samples[w].reduce(0) { $0 + $1.count })) }
+        let skew = (0..<7).map { w in
+            Double(d.samples[w].map(\.count).max()!) / Double(max(1, d.samples[w].reduce(0) { $0 + $1.count })) }
         #expect(skew.max()! > 0.3)
     }
 

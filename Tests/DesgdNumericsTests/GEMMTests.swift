@@ -31,11 +31,14 @@ import Testing
                 let a = (0..<((tA == .none ? m : k) * lda)).map { _ in rng.nextFloat(in: -1, 1) }
                 let b = (0..<((tB == .none ? k : n) * ldb)).map { _ in rng.nextFloat(in: -1, 1) }
                 let c0 = (0..<(m * (n + 1))).map { _ in rng.nextFloat(in: -1, 1) }
-                let ref = Self.reference(tA, tB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 2, c: c0, ldc: n + 1)
+                let ref = Self.reference(tA, tB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: 2,
+                    c: c0, ldc: n + 1)
                 for backend in NumericBackend.allCases {
                     var c = c0
-                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                        backend.sgemm(tA, tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                        backend.sgemm(tA, tB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: lda,
+                                      b: pb.baseAddress!, ldb: ldb,
                                       beta: 2, c: pc.baseAddress!, ldc: n + 1)
                     } } }
                     let err = zip(c, ref).map { abs(Double($0) - $1) }.max() ?? 0

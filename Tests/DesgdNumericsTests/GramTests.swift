@@ -18,9 +18,11 @@ import Testing
         let pairwise = VectorMath.pairwiseSquaredDistances(m)
         for i in 0..<n {
             for j in 0..<n {
-                let perPair = i == j ? 0 : rows[i].withVector { a in rows[j].withVector { b in VectorMath.squaredDistance(a, b) } }
+                let perPair = i == j ? 0 : rows[i].withVector { a in
+                    rows[j].withVector { b in VectorMath.squaredDistance(a, b) } }
                 #expect(pairwise[i * n + j] == perPair, "pair \(i),\(j)")
-                let reference = zip(rows[i], rows[j]).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
+                let reference = zip(rows[i], rows[j]).reduce(0.0) {
+                    $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
                 #expect(abs(pairwise[i * n + j] - reference) <= 1e-5 * reference)
             }
         }

@@ -21,11 +21,14 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
     let L = ParameterLayout(s)
     func w(_ name: String, _ i: Int) -> Double { Double(p[L[name].offset + i]) }
     let k = s.kernel
-    var x = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: s.inputSize), count: s.inputSize), count: 1)
-    for y in 0..<s.inputSize { for xx in 0..<s.inputSize { x[0][y][xx] = Double(image[image.startIndex + y * s.inputSize + xx]) } }
+    var x = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: s.inputSize),
+        count: s.inputSize), count: 1)
+    for y in 0..<s.inputSize {
+        for xx in 0..<s.inputSize { x[0][y][xx] = Double(image[image.startIndex + y * s.inputSize + xx]) } }
     func conv(_ x: [[[Double]]], _ cout: Int, _ wname: String, _ bname: String) -> [[[Double]]] {
         let cin = x.count, side = x[0].count, o = side - k + 1
-        var out = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: o), count: o), count: cout)
+        var out = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: o), count: o),
+            count: cout)
         for co in 0..<cout { for oy in 0..<o { for ox in 0..<o {
             var acc = w(bname, co)
             for ci in 0..<cin { for ky in 0..<k { for kx in 0..<k {
@@ -49,8 +52,10 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
     }
     let a = pool(conv(pool(conv(x, s.conv1, "conv1.weight", "conv1.bias")), s.conv2, "conv2.weight", "conv2.bias"))
     let flat = a.flatMap { $0.flatMap { $0 } }
-    let hidden = (0..<s.hidden).map { j in max(0, w("fc1.bias", j) + (0..<s.flat).reduce(0.0) { $0 + w("fc1.weight", j * s.flat + $1) * flat[$1] }) }
-    return (0..<s.classes).map { c in w("fc2.bias", c) + (0..<s.hidden).reduce(0.0) { $0 + w("fc2.weight", c * s.hidden + $1) * hidden[$1] } }
+    let hidden = (0..<s.hidden).map { j in
+        max(0, w("fc1.bias", j) + (0..<s.flat).reduce(0.0) { $0 + w("fc1.weight", j * s.flat + $1) * flat[$1] }) }
+    return (0..<s.classes).map { c in
+        w("fc2.bias", c) + (0..<s.hidden).reduce(0.0) { $0 + w("fc2.weight", c * s.hidden + $1) * hidden[$1] } }
 }
 
 @Suite struct ModelTests {
@@ -95,13 +100,18 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
         var dummy = g
         /// The loss and the activation pattern (ReLU signs and pooling choices) it was computed in.
         func loss(_ q: [Float]) -> (Double, [Bool]) {
-            let l = Double(model.lossAndGradient(parameters: q, data: data, batch: batch, gradient: &dummy, workspace: ws))
+            let l = Double(model.lossAndGradient(parameters: q, data: data, batch: batch, gradient: &dummy,
+                workspace: ws))
             var pattern: [Bool] = []
             // The kinks of the function: which pooled outputs are positive, which window element
             // won, which hidden units are active.
             let p1 = s.conv1 * 8 * s.pooled1 * s.pooled1, p2 = 8 * s.flat
-            for i in 0..<p1 { pattern.append(ws.pool1[i] > 0); pattern.append(ws.arg1[i] & 1 == 1); pattern.append(ws.arg1[i] & 2 == 2) }
-            for i in 0..<p2 { pattern.append(ws.flat[i] > 0); pattern.append(ws.arg2[i] & 1 == 1); pattern.append(ws.arg2[i] & 2 == 2) }
+            for i in 0..<p1 {
+                pattern.append(ws.pool1[i] > 0); pattern.append(ws.arg1[i] & 1 == 1);
+                pattern.append(ws.arg1[i] & 2 == 2) }
+            for i in 0..<p2 {
+                pattern.append(ws.flat[i] > 0); pattern.append(ws.arg2[i] & 1 == 1);
+                pattern.append(ws.arg2[i] & 2 == 2) }
             for i in 0..<(8 * s.hidden) { pattern.append(ws.hidden[i] > 0) }
             return (l, pattern)
         }
@@ -123,11 +133,13 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
                 den += Double(g[i]) * Double(g[i])
             }
             let rel = (num / max(den, 1e-20)).squareRoot()
-            #expect(checked * 2 >= tensor.count && den > 0, "\(tensor.name): \(checked) elements checked, gradient norm² \(den)")
+            #expect(checked * 2 >= tensor.count && den > 0,
+                "\(tensor.name): \(checked) elements checked, gradient norm² \(den)")
             #expect(rel < 1e-2, "\(tensor.name): relative error \(rel) (\(backend))")
         }
         // The wide shape has 4× more pooled conv1 outputs, so more elements sit near a kink.
-        #expect(skipped < model.parameterCount / (shape == Tiny.shape ? 10 : 6), "\(skipped) of \(model.parameterCount) elements at a kink")
+        #expect(skipped < model.parameterCount / (shape == Tiny.shape ? 10 : 6),
+            "\(skipped) of \(model.parameterCount) elements at a kink")
     }
 
     /// Flipped labels train on y ↦ C−1−y.
@@ -137,10 +149,13 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
         let p = model.initialParameters(seed: 2)
         let ws = CNNWorkspace(model: model, slots: 1)
         var g1 = [Float](repeating: 0, count: model.parameterCount), g2 = g1
-        model.lossAndGradient(parameters: p, data: data, batch: MiniBatch(indices: [0, 1], flipLabels: true), gradient: &g1, workspace: ws)
+        model.lossAndGradient(parameters: p, data: data, batch: MiniBatch(indices: [0, 1], flipLabels: true),
+            gradient: &g1, workspace: ws)
         #expect(ws.labels[0] == 3 && ws.labels[1] == 2)
-        let flipped = LabeledImages(count: 8, height: 14, width: 14, classes: 4, pixels: data.pixels, labels: data.labels.map { 3 - $0 })
-        model.lossAndGradient(parameters: p, data: flipped, batch: MiniBatch(indices: [0, 1]), gradient: &g2, workspace: ws)
+        let flipped = LabeledImages(count: 8, height: 14, width: 14, classes: 4, pixels: data.pixels,
+            labels: data.labels.map { 3 - $0 })
+        model.lossAndGradient(parameters: p, data: flipped, batch: MiniBatch(indices: [0, 1]), gradient: &g2,
+            workspace: ws)
         #expect(g1 == g2)
     }
 
@@ -152,20 +167,23 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
         let data = Dataset.synthetic(trainCount: 400, testCount: 10).train
         let p = model.initialParameters(seed: 1)
         // 7 batches (350 samples: two chunks of the fully connected phase), one of label-flip.
-        let batches = (0..<7).map { b in MiniBatch(indices: (0..<50).map { (b * 97 + $0 * 7) % 400 }, flipLabels: b == 3) }
+        let batches = (0..<7).map { b in
+            MiniBatch(indices: (0..<50).map { (b * 97 + $0 * 7) % 400 }, flipLabels: b == 3) }
         let n = model.parameterCount
         func run(threads: Int) -> ([[Float]], [Float]) {
             let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: batches.count * (n + 1))
             defer { out.deallocate() }
             let o = SendablePointer(out.baseAddress!)
             p.withUnsafeBufferPointer { pp in
-                model.lossAndGradients(parameters: pp, data: data, batches: batches, executor: ParallelExecutor(threads: threads),
+                model.lossAndGradients(parameters: pp, data: data, batches: batches,
+                                       executor: ParallelExecutor(threads: threads),
                                        workspace: CNNWorkspace(model: model, slots: threads)) { i, g, loss in
                     (o.base + i * n).update(from: g.baseAddress!, count: n)
                     o.base[batches.count * n + i] = loss
                 }
             }
-            return ((0..<batches.count).map { Array(out[$0 * n ..< ($0 + 1) * n]) }, Array(out[batches.count * n ..< batches.count * (n + 1)]))
+            return ((0..<batches.count).map { Array(out[$0 * n ..< ($0 + 1) * n]) },
+                Array(out[batches.count * n ..< batches.count * (n + 1)]))
         }
         let a = run(threads: 1), b = run(threads: 1), c = run(threads: 2), d = run(threads: 3)
         #expect(a.0 == b.0 && a.1 == b.1)
@@ -181,7 +199,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
         let model = CNN(.lenet, backend: backend)
         let data = Dataset.synthetic(trainCount: 400, testCount: 10).train
         let p = model.initialParameters(seed: 6)
-        let batches = (0..<6).map { b in MiniBatch(indices: (0..<(40 + 3 * b)).map { (b * 61 + $0 * 11) % 400 }, flipLabels: b == 2) }
+        let batches = (0..<6).map { b in
+            MiniBatch(indices: (0..<(40 + 3 * b)).map { (b * 61 + $0 * 11) % 400 }, flipLabels: b == 2) }
         let n = model.parameterCount
         let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: batches.count * n)
         defer { out.deallocate() }
@@ -202,7 +221,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
                 diff += e * e
                 norm += Double(alone[j]) * Double(alone[j])
             }
-            #expect(norm > 0 && (diff / norm).squareRoot() < 1e-5, "batch \(i): relative difference \((diff / norm).squareRoot())")
+            #expect(norm > 0 && (diff / norm).squareRoot() < 1e-5,
+                "batch \(i): relative difference \((diff / norm).squareRoot())")
         }
     }
 
@@ -222,7 +242,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
             seen.initialize(repeating: 0)
             let o = SendablePointer(out.baseAddress!), s = SendablePointer(seen.baseAddress!)
             p.withUnsafeBufferPointer { pp in
-                model.lossAndGradients(parameters: pp, data: data, batches: batches, executor: ParallelExecutor(threads: threads),
+                model.lossAndGradients(parameters: pp, data: data, batches: batches,
+                                       executor: ParallelExecutor(threads: threads),
                                        workspace: CNNWorkspace(model: model, slots: threads)) { i, g, _ in
                     (o.base + i * n).update(from: g.baseAddress!, count: n)
                     s.base[i] += 1
@@ -253,7 +274,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
             let offsets = (0..<terms).map { _ in r.nextInt(below: 400 - n) }
             let start = (0..<n).map { _ in r.nextFloat(in: -1, 1) }
             var expected = start
-            for i in 0..<n { for t in 0..<terms { expected[i] = expected[i].addingProduct(scales[t], base[offsets[t] + i]) } }
+            for i in 0..<n {
+                for t in 0..<terms { expected[i] = expected[i].addingProduct(scales[t], base[offsets[t] + i]) } }
             var y = start
             base.withUnsafeBufferPointer { b in
                 ShortRows.addProducts(scales, b.baseAddress!, offsets, terms: terms, to: &y, count: n)

@@ -21,10 +21,13 @@ import Testing
                 row.cells[i]!.lambda = 0.4
                 row.cells[i]!.exceedsBound = false
                 let p = i == 0 && persistent ? 0.95 : 0.3
-                row.cells[i]!.drift = GroupDrift(count: k, cumulative: p * Double(k), cumulativePersistence: p, cumulativeCosine: p,
-                                                 window: min(k, 10), windowed: p * 10, windowPersistence: p, windowCosine: p)
+                row.cells[i]!.drift = GroupDrift(count: k, cumulative: p * Double(k), cumulativePersistence: p,
+                                                 cumulativeCosine: p,
+                                                 window: min(k, 10), windowed: p * 10, windowPersistence: p,
+                                                 windowCosine: p)
                 row.cells[i]!.modelDrift = ModelDrift(rounds: t + 1, displacement: 0.01 * Double(t + 1), persistence: p,
-                                                      relative: persistent ? 0.5 : 0.05, shadowDisplacement: 1, step: 0.01)
+                                                      relative: persistent ? 0.5 : 0.05, shadowDisplacement: 1,
+                                                      step: 0.01)
             }
             return row
         }
@@ -85,7 +88,8 @@ import Testing
 /// The audit page as a reader sees it: rendered by headless Chromium (Debian's `chromium`), with a
 /// measuring script injected into the test's copy only (the report itself has no script).
 @Suite struct AuditHTMLBrowserTests {
-    static let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+        FileManager.default.isExecutableFile(atPath: $0) }
     static let required = ProcessInfo.processInfo.environment["CI"] == "true"
 
     /// Writes the script's findings into `<pre id="measured">` as `key=value` lines: per SVG plot
@@ -124,13 +128,15 @@ import Testing
     /// Renders `page` at `width` pixels and returns the measured lines.
     static func measure(_ page: String, width: Int, script: String = script()) throws -> [String] {
         let path = NSTemporaryDirectory() + "desgd-audit-\(UUID().uuidString).html"
-        try page.replacingOccurrences(of: "</body>", with: script + "</body>").write(toFile: path, atomically: true, encoding: .utf8)
+        try page.replacingOccurrences(of: "</body>", with: script + "</body>")
+            .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let profile = NSTemporaryDirectory() + "desgd-chromium-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: profile) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: browser!)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile)",
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                       "--user-data-dir=\(profile)",
                        "--window-size=\(width),900", "--virtual-time-budget=10000", "--dump-dom", "file://" + path]
         let out = Pipe()
         p.standardOutput = out
@@ -139,7 +145,8 @@ import Testing
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         let dom = String(decoding: data, as: UTF8.self)
-        guard let start = dom.range(of: "<pre id=\"measured\">"), let end = dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex) else {
+        guard let start = dom.range(of: "<pre id=\"measured\">"),
+            let end = dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex) else {
             return []
         }
         return dom[start.upperBound..<end.lowerBound].split(separator: "\n").map(String.init)

@@ -18,10 +18,12 @@ import Testing
         for t in 0..<rows {
             let base = 0.01 * (1 + Double(t % 17)) * (t == spikeAt ? 1000 : 1)
             let recorded = AuditReport.Cell(
-                gap: base, lambda: t == 20 ? 2.5 : base * 10, kappa: base * 3, cosine: 0.99, byzantineShare: 0.1 + 0.001 * Double(t % 5),
+                gap: base, lambda: t == 20 ? 2.5 : base * 10, kappa: base * 3, cosine: 0.99, byzantineShare: 0.1
+                    + 0.001 * Double(t % 5),
                 distanceToRecorded: 0, exceedsBound: t == 20)
             let geomed = AuditReport.Cell(
-                gap: t == 2 ? 0 : base * 2, lambda: t % 10 == 5 ? nil : base * 20, kappa: t % 10 == 5 ? nil : base * 7, cosine: 0.98,
+                gap: t == 2 ? 0 : base * 2, lambda: t % 10 == 5 ? nil : base * 20, kappa: t % 10 == 5 ? nil : base * 7,
+                cosine: 0.98,
                 byzantineShare: 0.05, distanceToRecorded: base, exceedsBound: false)
             let odd = AuditReport.Cell(
                 gap: base * 50, lambda: base * 400, kappa: base * 900, cosine: nil, byzantineShare: nil,
@@ -39,7 +41,8 @@ import Testing
         }
         let worst = out.indices.sorted { (out[$0].cells[0]!.lambda!, $1) > (out[$1].cells[0]!.lambda!, $0) }.prefix(10)
         return AuditReport(
-            run: .init(trace: "runs/<odd> & \"name\".trace", program: "desgd 0.5.0", formatVersion: "1.0", mode: "desgd",
+            run: .init(trace: "runs/<odd> & \"name\".trace", program: "desgd 0.5.0", formatVersion: "1.0",
+                       mode: "desgd",
                        aggregator: rules[0], attack: "ipm:eps=0.1", model: "cnn-small", parameterCount: 19_670,
                        honestWorkers: 10, byzantineWorkers: 2, declaredF: 2, configuredRounds: rows + 10, seed: 42,
                        backend: "portable", numerics: 1, recording: "full", datasetDigest: "ab12cd34"),
@@ -47,7 +50,8 @@ import Testing
                              failure: "Record 32 (round 30) does not match its digest <sha256>.", failedRound: 30,
                              lastDigest: "52064e38723f5781", finished: false, interrupted: true,
                              note: "scan stopped at a truncated record", recordedRounds: rows, missingRounds: 10),
-            accuracy: stride(from: 0, to: rows, by: 5).map { .init(round: $0, accuracy: 0.1 + 0.8 * Double($0) / Double(rows), loss: 2.3) },
+            accuracy: stride(from: 0, to: rows, by: 5).map {
+                .init(round: $0, accuracy: 0.1 + 0.8 * Double($0) / Double(rows), loss: 2.3) },
             rules: rules, rows: out,
             summaries: [summary(0, bound: 1.5), summary(1, bound: 3.0), summary(2, bound: nil)],
             worstRows: Array(worst), skipped: ["krum: needs n > 2f + 2"])
@@ -80,11 +84,13 @@ import Testing
             #expect(Self.svg(id, in: page) != nil, "svg \(id)")
         }
         // Self-contained: no script, no external resource.
-        #expect(!page.contains("<script") && !page.contains("src=") && !page.contains("href=") && !page.contains("url("))
+        #expect(!page.contains("<script") && !page.contains("src=") && !page.contains("href=")
+            && !page.contains("url("))
         #expect(Self.count("http", in: page) == Self.count("http://www.w3.org/2000/svg", in: page))
         // Tags of the tables balance.
         for tag in ["table", "tr", "td", "th", "tbody", "thead", "section", "figure", "g", "text", "title", "svg"] {
-            #expect(Self.count("<\(tag)>", in: page) + Self.count("<\(tag) ", in: page) == Self.count("</\(tag)>", in: page), "tag \(tag)")
+            #expect(Self.count("<\(tag)>", in: page)
+                + Self.count("<\(tag) ", in: page) == Self.count("</\(tag)>", in: page), "tag \(tag)")
         }
     }
 
@@ -213,7 +219,9 @@ import Testing
         let linear = ChartAxis(values: [0.2, 0.7], scale: nil)
         #expect(linear.scale == .linear && linear.lo == 0 && linear.hi == 0.8)
         #expect(linear.ticks().major.map(\.1) == ["0", "0.2", "0.4", "0.6", "0.8"])
-        #expect(AuditFormat.sig4(123_456) == "1.235e+05" && AuditFormat.sig4(0.000123456) == "0.0001235" && AuditFormat.sig4(nil) == "—")
-        #expect(AuditFormat.coord(-0.04) == "0" && AuditFormat.coord(12.25) == "12.3" && AuditFormat.coord(-3.5) == "-3.5")
+        #expect(AuditFormat.sig4(123_456) == "1.235e+05" && AuditFormat.sig4(0.000123456) == "0.0001235"
+            && AuditFormat.sig4(nil) == "—")
+        #expect(AuditFormat.coord(-0.04) == "0" && AuditFormat.coord(12.25) == "12.3"
+            && AuditFormat.coord(-3.5) == "-3.5")
     }
 }

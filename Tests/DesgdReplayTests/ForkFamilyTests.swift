@@ -17,7 +17,8 @@ import Testing
         let recorder = try! TraceRecorder(path: parent, keyframeInterval: 5, checkpointInterval: 4)
         _ = try! Simulation(config: config, dataset: replayData).run(observer: recorder)
         var forks: [String] = []
-        for edit in [{ (c: inout SimulationConfig) in c.aggregator = "geomed" }, { (c: inout SimulationConfig) in c.learningRate /= 2 }] {
+        for edit in [{ (c: inout SimulationConfig) in c.aggregator = "geomed" },
+            { (c: inout SimulationConfig) in c.learningRate /= 2 }] {
             var c = config
             edit(&c)
             let fork = try! TraceFork(parentPath: parent, at: 6, config: c, dataDirectory: nil)
@@ -61,9 +62,11 @@ import Testing
         let text = ForkFamilyText.render(r)
         #expect(text.contains("agg=geomed") && text.contains("rounds to recover"))
         // A fourth branch does not take the palette's red, which is close to the fork line's.
-        let four = try ForkFamily.report(parent: TraceReader(path: Self.family.0), forks: (Self.family.1 + [Self.family.1[0]]).map { try TraceReader(path: $0) })
+        let four = try ForkFamily.report(parent: TraceReader(path: Self.family.0),
+            forks: (Self.family.1 + [Self.family.1[0]]).map { try TraceReader(path: $0) })
         let page = ForkFamilyHTML.render(four)
-        #expect(four.branches.count == 4 && !page.contains(ChartPalette.colour(3)) && page.contains(ChartPalette.colour(4)))
+        #expect(four.branches.count == 4 && !page.contains(ChartPalette.colour(3))
+            && page.contains(ChartPalette.colour(4)))
     }
 
     /// `recoverTo`: an absolute target replaces the parent's best (0 %: every branch recovers at its
@@ -96,7 +99,8 @@ import Testing
 
     /// The page: three plots of three lines each, drawn, the fork round marked, nothing overflowing
     /// at 1 100 and 700 pixels (headless Chromium, as the audit page's test).
-    @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required, "needs Debian's chromium (CI=true makes its absence a failure)"))
+    @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required,
+        "needs Debian's chromium (CI=true makes its absence a failure)"))
     func familyPageIsDrawn() throws {
         try #require(AuditHTMLBrowserTests.browser != nil, "chromium is not installed: apt-get install -y chromium")
         let page = ForkFamilyHTML.render(try Self.report())

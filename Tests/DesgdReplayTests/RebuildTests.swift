@@ -21,11 +21,13 @@ import Testing
     /// (whose state is re-synchronised from the record), and stateless ones.
     static let rules = ["cclip:tau=5", "cclip", "geomed", "trmean"]
 
-    func rows(_ bytes: [UInt8], rebuild: Bool, threads: Int = 2, range: Range<Int>? = nil) throws -> (rows: [ReplayRow], counts: (replayed: Int, skipped: Int), simulated: Int) {
+    func rows(_ bytes: [UInt8], rebuild: Bool, threads: Int = 2, range: Range<Int>? = nil) throws -> (rows: [ReplayRow],
+        counts: (replayed: Int, skipped: Int), simulated: Int) {
         let reader = try openTrace(bytes)
         let rebuilder = rebuild ? try RoundRebuilder(reader: reader, dataset: replayData, threads: threads) : nil
         var rows: [ReplayRow] = []
-        let counts = try Replayer(reader: reader, rules: Self.rules, threads: threads, rebuilder: rebuilder).run(rounds: range) { rows += $0 }
+        let counts = try Replayer(reader: reader, rules: Self.rules, threads: threads, rebuilder: rebuilder)
+            .run(rounds: range) { rows += $0 }
         return (rows, counts, rebuilder?.roundsSimulated ?? 0)
     }
 
@@ -87,10 +89,12 @@ import Testing
         let rebuilder = try RoundRebuilder(reader: reader, dataset: replayData, threads: 2)
         #expect(try RoundExport.export(reader, round: t, to: dirs[1], rebuilder: rebuilder) == names)
         for name in names where name.hasSuffix(".npy") {
-            let a = FileManager.default.contents(atPath: dirs[0] + "/" + name), b = FileManager.default.contents(atPath: dirs[1] + "/" + name)
+            let a = FileManager.default.contents(atPath: dirs[0] + "/" + name),
+                b = FileManager.default.contents(atPath: dirs[1] + "/" + name)
             #expect(a != nil && a == b, "\(name)")
         }
-        let sidecar = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: dirs[1] + "/round.json"))) as? [String: Any]
+        let sidecar = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: dirs[1]
+            + "/round.json"))) as? [String: Any]
         #expect(sidecar?["vectorsRebuilt"] as? Bool == true)
     }
 
@@ -128,14 +132,17 @@ import Testing
             }
         }
         let rebuilder = try RoundRebuilder(reader: reader, dataset: replayData, threads: 2)
-        #expect { try RoundExport.export(reader, round: 7, to: NSTemporaryDirectory() + "desgd-never-\(UUID().uuidString)", rebuilder: rebuilder) } throws: {
+        #expect {
+            try RoundExport.export(reader, round: 7, to: NSTemporaryDirectory() + "desgd-never-\(UUID().uuidString)",
+                rebuilder: rebuilder) } throws: {
             ($0 as? TraceError)?.kind == .mismatch
         }
     }
 
     /// Rebuilding needs the same arithmetic: a trace of other numerics is refused (a usage error).
     @Test func otherArithmeticIsRefused() throws {
-        let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.decisions, type: .header) { $0["numerics"] = SimulationNumerics.current + 1 }))
+        let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.decisions, type: .header) {
+            $0["numerics"] = SimulationNumerics.current + 1 }))
         #expect { _ = try RoundRebuilder(reader: later, dataset: replayData, threads: 2) } throws: {
             ($0 as? TraceError)?.kind == .usage && ($0 as? TraceError)?.message.contains("numerics") == true
         }

@@ -38,13 +38,15 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         for threads in [1, 3] {
             let report = try reexecute(r, threads: threads)
             #expect(report.passed, "\(report.mismatch ?? "")")
-            #expect(report.roundsChecked == 12 && report.checkpointsChecked == 3 && report.keyframesChecked == 4 && report.segmentsRun == 3)
+            #expect(report.roundsChecked == 12 && report.checkpointsChecked == 3 && report.keyframesChecked == 4
+                && report.segmentsRun == 3)
         }
         // --rounds 5:7 starts from the checkpoint at 4 and stops at 7.
         let part = try reexecute(r, rounds: 5..<7)
         #expect(part.passed && part.roundsChecked == 3 && part.segmentsRun == 1)
         // A decisions trace re-executes too (its rounds carry metrics and drift, not vectors).
-        let decisions = try openTrace(try checkpointedTrace(smallRun { $0.rounds = 6 }, checkpoints: 3, mode: .decisions))
+        let decisions = try openTrace(try checkpointedTrace(smallRun { $0.rounds = 6 }, checkpoints: 3,
+            mode: .decisions))
         let d = try reexecute(decisions)
         #expect(d.passed && d.roundsChecked == 6, "\(d.mismatch ?? "")")
     }
@@ -56,7 +58,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect(report.passed && report.roundsChecked == 5 && report.checkpointsChecked == 0)
         #expect(throws: TraceError.self) { try Reexecution.segments(of: r, rounds: 2..<5) }
         do { _ = try Reexecution.segments(of: r, rounds: 2..<5) } catch {
-            #expect(error.message.contains("no state checkpoint at or before round 2") && error.explanation.rendered { "<\($0.rawValue)>" }.contains("<rounds> 0:5"))
+            #expect(error.message.contains("no state checkpoint at or before round 2")
+                && error.explanation.rendered { "<\($0.rawValue)>" }.contains("<rounds> 0:5"))
         }
     }
 
@@ -73,7 +76,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         let indices = round.aggregations[0].messages!
         // An honest row after the first, stored once, and a coordinate where it is the strict maximum.
         var target: (row: Int, coordinate: Int)?
-        search: for r in 1..<senders.count where !senders[r].byzantine && indices.filter({ $0 == indices[r] }).count == 1 {
+        search: for r in 1..<senders.count where !senders[r].byzantine
+            && indices.filter({ $0 == indices[r] }).count == 1 {
             for i in 0..<messages.columns {
                 let v = messages[r, i]
                 if (0..<messages.rows).allSatisfy({ $0 == r || messages[$0, i] < v }) { target = (r, i); break search }
@@ -105,7 +109,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         let report = try reexecute(r)
         #expect(!report.passed && report.mismatchRound == t)
         let c = Self.config.classSet(round: t)[0]
-        #expect(report.mismatch?.hasPrefix("round \(t), class \(c), worker \(senders[row].worker) (honest): the recorded message differs") == true,
+        #expect(report.mismatch?.hasPrefix("round \(t), class \(c), worker \(senders[row].worker) (honest): the"
+            + " recorded message differs") == true,
                 "\(report.mismatch ?? "")")
         #expect(report.mismatch?.contains("coordinate \(coordinate)") == true)
     }
@@ -122,7 +127,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         }
         var rounds = 0, keyframes = 0, checkpoints = 0
         for k in 1...2 {
-            let report = try Reexecution.run(r, dataset: replayData, segments: Reexecution.share(all, part: k, of: 2), threads: 1)
+            let report = try Reexecution.run(r, dataset: replayData, segments: Reexecution.share(all, part: k, of: 2),
+                threads: 1)
             #expect(report.passed)
             rounds += report.roundsChecked
             keyframes += report.keyframesChecked
@@ -140,8 +146,10 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         let r = try openTrace(Self.trace)
         #expect(Reexecution.numerics(of: r) == SimulationNumerics.current)
         try Reexecution.checkArithmetic(r, backend: r.header.backend)
-        #expect { try Reexecution.checkArithmetic(r, backend: "another kernel") } throws: { ($0 as? TraceError)?.message.contains("backend kernel") == true }
-        let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.trace, type: .header) { $0["numerics"] = SimulationNumerics.current + 1 }))
+        #expect { try Reexecution.checkArithmetic(r, backend: "another kernel") } throws: {
+            ($0 as? TraceError)?.message.contains("backend kernel") == true }
+        let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.trace, type: .header) {
+            $0["numerics"] = SimulationNumerics.current + 1 }))
         #expect { try Reexecution.checkArithmetic(later, backend: later.header.backend) } throws: {
             ($0 as? TraceError)?.message.contains("numerics \(SimulationNumerics.current + 1)") == true
         }
@@ -156,7 +164,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
             d["digest"] = Dataset.combinedDigest(files)
             json["dataset"] = d
         }))
-        #expect { try Reexecution.loadDataset(for: otherData.header, directory: nil) } throws: { ($0 as? TraceError)?.message.contains("digest") == true }
+        #expect { try Reexecution.loadDataset(for: otherData.header, directory: nil) } throws: {
+            ($0 as? TraceError)?.message.contains("digest") == true }
     }
 }
 
@@ -167,12 +176,14 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
 /// raise `SimulationNumerics.current` and add a new sample.
 @Suite struct SampleReexecutionTests {
     @Test func version1_2SampleReexecutesBitForBit() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("traces/samples/v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path
         let r = try TraceReader(path: path)
         #expect(r.header.effectiveNumerics == SimulationNumerics.current)
         let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
-        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
+        let report = try Reexecution.run(r, dataset: dataset,
+            segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
         #expect(report.passed, "\(report.mismatch ?? "")")
         #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
     }
@@ -180,11 +191,13 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
     /// The committed 1.4 sample (`decisions`, exponential recent drift in its checkpoints)
     /// re-executes bit for bit from its checkpoints, drift metrics included.
     @Test func version1_4SampleReexecutesBitForBit() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("traces/samples/v1.4-desgd-cclip-ipm-small-3r-portable-decisions.trace").path
         let r = try TraceReader(path: path)
         let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
-        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
+        let report = try Reexecution.run(r, dataset: dataset,
+            segments: Reexecution.segments(of: r, rounds: 0..<r.roundCount), threads: 2)
         #expect(report.passed, "\(report.mismatch ?? "")")
         #expect(report.roundsChecked == 3 && report.checkpointsChecked == 2 && report.segmentsRun == 2)
     }
@@ -192,16 +205,19 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
     /// The committed 1.3 fork sample (a fork of the 1.2 sample at round 1 with GeoMed) re-executes
     /// bit for bit from its own checkpoints, and its parent and it make a family.
     @Test func version1_3ForkSampleReexecutesBitForBit() throws {
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("traces/samples")
         let r = try TraceReader(path: samples.appendingPathComponent("v1.3-fork-at1-geomed-small.trace").path)
         let dataset = try Reexecution.loadDataset(for: r.header, directory: nil)
-        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: r.rounds), threads: 2)
+        let report = try Reexecution.run(r, dataset: dataset, segments: Reexecution.segments(of: r, rounds: r.rounds),
+            threads: 2)
         #expect(report.passed, "\(report.mismatch ?? "")")
         // The fork's only checkpoint precedes its first keyframe (FORMAT.md §5.1.1): it is the
         // starting state of the one segment, not re-encoded.
         #expect(report.roundsChecked == 2 && report.checkpointsChecked == 0 && report.segmentsRun == 1)
-        let parent = try TraceReader(path: samples.appendingPathComponent("v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path)
+        let parent = try TraceReader(
+            path: samples.appendingPathComponent("v1.2-desgd-cclip-ipm-small-3r-portable-checkpoints.trace").path)
         let family = try ForkFamily.report(parent: parent, forks: [r])
         #expect(family.start == 1 && family.branches.map(\.name) == ["parent", "agg=geomed"])
     }

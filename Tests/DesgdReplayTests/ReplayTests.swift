@@ -31,7 +31,8 @@ final class Tampering: SimulationObserver {
         self.alter = alter
     }
     func runStarted(_ setup: SimulationSetup) { recorder.runStarted(setup) }
-    func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) { recorder.roundStarting(round, snapshot: snapshot) }
+    func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
+        recorder.roundStarting(round, snapshot: snapshot) }
     func roundFinished(_ event: RoundEvent) {
         var e = event
         alter(&e)
@@ -51,7 +52,8 @@ func recordTrace(_ config: SimulationConfig, mode: RecordingMode = .full,
 func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: Int? = nil, pre: String = "",
                 range: Range<Int>? = nil, skip: Bool = false) throws -> [ReplayRow] {
     var rows: [ReplayRow] = []
-    try Replayer(reader: reader, rules: rules, pre: pre, f: f, threads: threads, skipUnrunnable: skip).run(rounds: range) { rows += $0 }
+    try Replayer(reader: reader, rules: rules, pre: pre, f: f, threads: threads, skipUnrunnable: skip)
+        .run(rounds: range) { rows += $0 }
     return rows
 }
 
@@ -64,7 +66,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         decision.weights = [0.25, 0.25, 0.5]
         let output: [Float] = [1, 1]
         let x = output.withUnsafeBufferPointer {
-            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision, bound: 0.6)
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision,
+                bound: 0.6)
         }
         #expect(x.gap == 1 && x.honestDiameter == 2 && x.lambda == 0.5 && x.honestVariance == 1 && x.kappa == 1)
         #expect(abs(x.cosine! - 0.5.squareRoot()) < 1e-12)
@@ -78,7 +81,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         decision = AggregationDecision()
         decision.coordinatesUsed = [2, 1, 1]
         let share = output.withUnsafeBufferPointer {
-            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision, bound: nil)
+            DeviationMetrics.measure(messages: m, honest: [true, true, false], output: $0, decision: decision,
+                bound: nil)
         }
         #expect(share.byzantineCoordinateShare == 0.25)
     }
@@ -95,7 +99,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
 
     @Test func seriesStatistics() {
         let s = SeriesStatistics([3, nil, 1, 2, 4, nil])
-        #expect(s.count == 4 && s.undefined == 2 && s.nonFinite == 0 && s.mean == 2.5 && s.p50 == 2 && s.p90 == 4 && s.max == 4)
+        #expect(s.count == 4 && s.undefined == 2 && s.nonFinite == 0 && s.mean == 2.5 && s.p50 == 2 && s.p90 == 4
+            && s.max == 4)
         #expect(SeriesStatistics([]).mean == nil)
         // NaN and ±∞ are counted apart and left out: the statistics are those of the finite values.
         let n = SeriesStatistics([3, .nan, nil, 1, .infinity, 2, -.infinity, 4, .nan])
@@ -126,12 +131,16 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
     /// the summary's statistics leave them out; the outputs flag them.
     @Test func worstRoundsWithNaNAreOrderedDeterministically() {
         func row(_ round: Int, gap: Double, lambda: Double?) -> ReplayRow {
-            let m = DeviationMetrics(gap: gap, honestDiameter: 1, lambda: lambda, honestVariance: 1, kappa: gap * gap, cosine: nil,
-                                     byzantineWeight: nil, byzantineCoordinateShare: nil, bound: nil, exceedsBound: false)
-            return ReplayRow(round: round, classIndex: -1, rule: "mean", metrics: m, distanceToRecorded: 0, nonFinite: m.isNonFinite)
+            let m = DeviationMetrics(gap: gap, honestDiameter: 1, lambda: lambda, honestVariance: 1, kappa: gap * gap,
+                                     cosine: nil,
+                                     byzantineWeight: nil, byzantineCoordinateShare: nil, bound: nil,
+                                     exceedsBound: false)
+            return ReplayRow(round: round, classIndex: -1, rule: "mean", metrics: m, distanceToRecorded: 0,
+                nonFinite: m.isNonFinite)
         }
         let rows = [row(0, gap: 0.5, lambda: 0.5), row(1, gap: .nan, lambda: .nan), row(2, gap: 0.9, lambda: 0.9),
-                    row(3, gap: 2, lambda: nil), row(4, gap: .infinity, lambda: .infinity), row(5, gap: 0.7, lambda: 0.7),
+                    row(3, gap: 2, lambda: nil), row(4, gap: .infinity, lambda: .infinity),
+                    row(5, gap: 0.7, lambda: 0.7),
                     row(6, gap: .nan, lambda: .nan)]
         var orders = [rows, rows.reversed()]
         var rng = RandomStream(seed: 4, purpose: .syntheticData)
@@ -147,17 +156,20 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         }
         let table = ReplayOutput.rows(rows, format: .table, first: true)
         #expect(table.split(separator: "\n").filter { $0.contains("non-finite") }.count == 3)
-        let csv = ReplayOutput.begin(.csv, trace: "t", rules: ["mean"]) + ReplayOutput.rows(rows, format: .csv, first: true)
+        let csv = ReplayOutput.begin(.csv, trace: "t", rules: ["mean"])
+            + ReplayOutput.rows(rows, format: .csv, first: true)
         let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let column = lines[0].firstIndex(of: "non_finite")!
         #expect(lines.dropFirst().map { $0[column] } == ["0", "1", "0", "0", "1", "0", "1"])
-        #expect(ReplayOutput.rows(rows, format: .json, first: true).components(separatedBy: "\"nonFinite\":true").count == 4)
+        #expect(ReplayOutput.rows(rows, format: .json, first: true).components(separatedBy: "\"nonFinite\":true").count
+            == 4)
     }
 
     /// Table labels: the rule's name (a pipeline's stage names), numbered when specs share one; a
     /// `+` inside an expression is not a stage; the legend keeps the full spec and fits 120 columns.
     @Test func ruleLabels() {
-        let specs = ["geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean", "trmean:b=f", "geomed:nu=1e-06,iters=50,tol=1e-06,start=mean",
+        let specs = ["geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean", "trmean:b=f",
+                     "geomed:nu=1e-06,iters=50,tol=1e-06,start=mean",
                      "bucketing:s=2+krum:q=n-f+1", "trmean:b=f"]
         let labels = RuleLabels(specs)
         #expect(labels.labels == ["geomed#1", "trmean", "geomed#2", "bucket+krum"])
@@ -173,20 +185,23 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
     /// (a backend kernel string with a long CPU name) is cut at its spaces, the pieces after the
     /// first two columns further in.
     @Test func aLongAtomIsCutAtItsSpacesOnIndentedLines() {
-        let backend = "openblas OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64 core=Cooperlake threads=1"
+        let backend = "openblas OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake"
+            + " MAX_THREADS=64 core=Cooperlake threads=1"
         let margin = String(repeating: " ", count: 11)
         let text = TextFormat.wrap(margin + "backend \(TextFormat.atom(backend)), numerics 2", indent: margin)
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.count == 2 && lines.allSatisfy { $0.unicodeScalars.count <= 120 }, "\(lines)")
         #expect(lines[0].hasPrefix(margin + "backend openblas") && lines[1].hasPrefix(margin + "  "))
         #expect(lines[1].dropFirst(13).first != " ")
-        #expect(text.replacingOccurrences(of: "\n" + margin + "  ", with: " ") == margin + "backend " + backend + ", numerics 2")
+        #expect(text.replacingOccurrences(of: "\n" + margin + "  ", with: " ") == margin + "backend " + backend
+            + ", numerics 2")
         // Short enough: whole, after the word it follows.
         #expect(TextFormat.wrap("backend \(TextFormat.atom("a b c")) x", width: 13) == "backend a b c\nx")
     }
 
     @Test func ruleLists() {
-        #expect(AggregatorCatalogue.splitList("geomed, trmean:b=2,mkrum:q=n-f-2,m=n-f") == ["geomed", "trmean:b=2", "mkrum:q=n-f-2,m=n-f"])
+        #expect(AggregatorCatalogue.splitList("geomed, trmean:b=2,mkrum:q=n-f-2,m=n-f")
+            == ["geomed", "trmean:b=2", "mkrum:q=n-f-2,m=n-f"])
     }
 }
 
@@ -241,12 +256,17 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
             _ = try Replayer(reader: r, rules: ["fltrust"], threads: 1)
             Issue.record("fltrust ran on a cclip trace")
         } catch {
-            #expect(error.explanation.rendered { "<\($0.rawValue)>" } == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the server's momentum on its root data, "
-                    + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace (desgd-record <forkParent> TRACE <forkRound> T <aggregator> fltrust:root=100)")
+            #expect(error.explanation.rendered {
+                "<\($0.rawValue)>" }
+                == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the"
+                + " server's momentum on its root data, "
+                    + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace"
+                        + " (desgd-record <forkParent> TRACE <forkRound> T <aggregator> fltrust:root=100)")
         }
         let all = try Replayer(reader: r, rules: ["all"], threads: 1, skipUnrunnable: true)
         #expect(!all.rules.contains { $0.spec.hasPrefix("fltrust") })
-        #expect(all.skipped.contains { $0.hasPrefix("fltrust:root=100 cannot run on a trace recorded under cclip") && !$0.contains("fork") })
+        #expect(all.skipped.contains {
+            $0.hasPrefix("fltrust:root=100 cannot run on a trace recorded under cclip") && !$0.contains("fork") })
         let own = try recordTrace(smallRun { $0.aggregator = "fltrust:root=200"; $0.rounds = 4 })
         defer { try? FileManager.default.removeItem(atPath: own) }
         let o = try TraceReader(path: own)
@@ -281,18 +301,22 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         let full = try TraceReader(path: try recordTrace(config))
         #expect(try replayRows(full, ["cclip:tau=5"]).allSatisfy { $0.state == .carried })
         // Replay outputs: table flag, CSV column, JSON field, summary line.
-        #expect(ReplayOutput.rows(other, format: .table, first: true).components(separatedBy: "state not carried").count == 4)
+        #expect(ReplayOutput.rows(other, format: .table, first: true).components(separatedBy: "state not carried").count
+            == 4)
         let csv = ReplayOutput.begin(.csv, trace: "t", rules: []) + ReplayOutput.rows(other, format: .csv, first: true)
         let table = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         // Counted from the end: the rule's spec is a quoted field with a comma in it.
         let fromEnd = table[0].count - table[0].firstIndex(of: "state")!
-        #expect(table.map { $0[$0.count - fromEnd] } == ["state", "carried", "not-carried", "not-carried", "not-carried"])
-        #expect(ReplayOutput.rows(other, format: .json, first: true).components(separatedBy: "\"state\":\"not-carried\"").count == 4)
+        #expect(table.map {
+            $0[$0.count - fromEnd] } == ["state", "carried", "not-carried", "not-carried", "not-carried"])
+        #expect(ReplayOutput.rows(other, format: .json, first: true)
+            .components(separatedBy: "\"state\":\"not-carried\"").count == 4)
         var builder = ReplaySummaryBuilder()
         builder.add(other)
         let summaries = builder.summaries()
         #expect(summaries[0].stateNotCarried == 3)
-        #expect(ReplayOutput.end(.table, summaries: summaries, replayed: 4, skippedRounds: 8, skippedRules: []).contains("state not carried in 3"))
+        #expect(ReplayOutput.end(.table, summaries: summaries, replayed: 4, skippedRounds: 8, skippedRules: [])
+            .contains("state not carried in 3"))
         // The audit's compare columns.
         let report = try Audit.report(sampled, compare: ["cclip:tau=5"], threads: 2)
         #expect(report.rows.compactMap { $0.cells[1]?.state } == [.carried, .notCarried, .notCarried, .notCarried])
@@ -313,7 +337,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
 @Suite struct VerificationTests {
     @Test func recordedRunsVerify() throws {
         for config in [smallRun(), smallRun { $0.classesPerRound = 2; $0.aggregator = "trmean"; $0.attack = "alie" },
-                       smallRun { $0.mode = .sgd; $0.momentum = .global; $0.aggregator = "geomed"; $0.attack = "signflip" }] {
+                       smallRun {
+                           $0.mode = .sgd; $0.momentum = .global; $0.aggregator = "geomed"; $0.attack = "signflip" }] {
             let path = try recordTrace(config)
             defer { try? FileManager.default.removeItem(atPath: path) }
             let report = try Verification.verify(try TraceReader(path: path), threads: 2)
@@ -377,7 +402,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
         let script = """
         import json, numpy as np
         d = '\(dir)'
-        m = np.load(d + '/agg0_messages.npy'); h = np.load(d + '/agg0_honest.npy'); a = np.load(d + '/agg0_aggregate.npy')
+        m = np.load(d + '/agg0_messages.npy'); h = np.load(d + '/agg0_honest.npy'); a = np.load(d \
+        + '/agg0_aggregate.npy')
         x = np.load(d + '/model_diff.npy'); meta = json.load(open(d + '/round.json'))
         assert m.shape == (5, 19670) and m.dtype == np.float32, m.shape
         assert h.dtype == np.bool_ and h.tolist() == [True, True, True, False, False]
@@ -420,7 +446,8 @@ let numpyAvailable: Bool = {
         let r = try TraceReader(path: ReplayTests.trace)
         let report = try Audit.report(r, compare: ["geomed", "trmean"], threads: 2)
         #expect(report.integrity.chainHolds && report.integrity.finished && report.integrity.missingRounds == 0)
-        #expect(report.rules.count == 3 && report.rows.count == 12 && report.rows.allSatisfy { $0.cells.count == 3 && $0.cells.allSatisfy { $0 != nil } })
+        #expect(report.rules.count == 3 && report.rows.count == 12
+            && report.rows.allSatisfy { $0.cells.count == 3 && $0.cells.allSatisfy { $0 != nil } })
         #expect(report.accuracy.map(\.round) == [3, 7, 11])
         // The recorded rule's cells are the recorded metrics; the compared ones the replay's.
         let replayed = try replayRows(r, ["geomed"])
@@ -440,13 +467,15 @@ let numpyAvailable: Bool = {
     /// the audit flags each such row "non-finite", keeps it out of the statistics, and lists
     /// the worst rounds in a deterministic order (NaN first, by round).
     @Test func nonFiniteRoundsAreFlagged() throws {
-        let r = try TraceReader(path: try recordTrace(smallRun { $0.aggregator = "mean"; $0.attack = "nan"; $0.rounds = 4 }))
+        let r = try TraceReader(path: try recordTrace(smallRun {
+            $0.aggregator = "mean"; $0.attack = "nan"; $0.rounds = 4 }))
         let report = try Audit.report(r, compare: ["median"], threads: 2)
         #expect(report.rows.allSatisfy { $0.cells[0]?.nonFinite == true })
         #expect(report.summaries[0].nonFiniteRounds == [0, 1, 2, 3] && report.summaries[0].gap.nonFinite == 4)
         #expect(report.summaries[0].gap.mean == nil && report.summaries[0].lambda.mean == nil)
         #expect(report.worstRows == [0, 1, 2, 3])
-        for s in report.summaries { #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true }) }
+        for s in report.summaries {
+            #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true }) }
         let text = AuditText.render(report)
         #expect(text.contains("non-finite"))
         let csv = AuditText.csv(report).split(separator: "\n").filter { !$0.hasPrefix("#") }

@@ -13,7 +13,8 @@ import Testing
 
     func rows(_ reader: TraceReader, _ rules: [String], threads: Int, budget: Int = 100) throws -> [ReplayRow] {
         var rows: [ReplayRow] = []
-        try Replayer(reader: reader, rules: rules, threads: threads, adversary: WorstCaseSearch(budget: budget)).run(rounds: 0..<6) { rows += $0 }
+        try Replayer(reader: reader, rules: rules, threads: threads, adversary: WorstCaseSearch(budget: budget))
+            .run(rounds: 0..<6) { rows += $0 }
         return rows
     }
 
@@ -25,7 +26,8 @@ import Testing
         #expect(all.count == 6 * 5)
         for r in all {
             let w = try #require(r.worstCase)
-            #expect(w.gap >= r.metrics.gap, "\(r.rule) round \(r.round): worst \(w.gap) below recorded \(r.metrics.gap)")
+            #expect(w.gap >= r.metrics.gap,
+                "\(r.rule) round \(r.round): worst \(w.gap) below recorded \(r.metrics.gap)")
             #expect(w.evaluations <= 100)
             #expect(!w.exceedsBound, "\(r.rule) round \(r.round): λ̂ \(w.lambda ?? .nan) above \(w.bound ?? .nan)")
             if r.rule == "mean" { #expect(w.atReach) }
@@ -40,9 +42,11 @@ import Testing
     /// Same trace, same worst cases, on 1 or 3 threads; the CSV carries the worst-case columns.
     @Test func threadCountChangesNothing() throws {
         let reader = try TraceReader(path: Self.trace)
-        let one = try rows(reader, ["cclip", "krum"], threads: 1), three = try rows(reader, ["cclip", "krum"], threads: 3)
+        let one = try rows(reader, ["cclip", "krum"], threads: 1),
+            three = try rows(reader, ["cclip", "krum"], threads: 3)
         #expect(one == three)
-        let csv = ReplayOutput.begin(.csv, trace: "t", rules: [], worstCase: true) + ReplayOutput.rows(one, format: .csv, first: true, worstCase: true)
+        let csv = ReplayOutput.begin(.csv, trace: "t", rules: [], worstCase: true)
+            + ReplayOutput.rows(one, format: .csv, first: true, worstCase: true)
         let lines = csv.split(separator: "\n")
         #expect(lines[0].hasSuffix("worst_family,worst_evaluations"))
         // Every row ends with its worst case: family, then the evaluations spent.
@@ -50,7 +54,8 @@ import Testing
         for (line, row) in zip(lines.dropFirst(), one) {
             #expect(line.hasSuffix(",\(row.worstCase!.family),\(row.worstCase!.evaluations)"))
         }
-        let table = ReplayOutput.begin(.table, trace: "t", rules: [], worstCase: true) + ReplayOutput.rows(one, format: .table, first: true, worstCase: true)
+        let table = ReplayOutput.begin(.table, trace: "t", rules: [], worstCase: true)
+            + ReplayOutput.rows(one, format: .table, first: true, worstCase: true)
         #expect(table.contains("worst λ̂") && table.contains("found by"))
     }
 }
@@ -76,7 +81,9 @@ import Testing
         #expect(r.summaries.allSatisfy { $0.worstCase?.lambda.count == r.rows.count })
         #expect(AuditText.render(r).contains("Worst case: on the recorded"))
         let csv = AuditText.csv(r).split(separator: "\n").filter { !$0.hasPrefix("#") }
-        #expect(csv[0].hasSuffix("worst_lambda\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_bound_ratio\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_family\""), "\(csv[0])")
+        #expect(csv[0]
+            .hasSuffix("worst_lambda\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean"
+                + " worst_bound_ratio\",\"geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean worst_family\""), "\(csv[0])")
         /// Fields of a CSV line, commas inside quotes not counted.
         func fields(_ line: Substring) -> Int {
             var quoted = false, n = 1
@@ -90,7 +97,8 @@ import Testing
         #expect(!AuditHTML.render(plain).contains("plot-worst-case"))
     }
 
-    @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required, "needs Debian's chromium (CI=true makes its absence a failure)"))
+    @Test(.enabled(if: AuditHTMLBrowserTests.browser != nil || AuditHTMLBrowserTests.required,
+        "needs Debian's chromium (CI=true makes its absence a failure)"))
     func theWorstCasePlotIsDrawn() throws {
         try #require(AuditHTMLBrowserTests.browser != nil, "chromium is not installed: apt-get install -y chromium")
         let page = AuditHTML.render(Self.report)

@@ -74,7 +74,8 @@ import DesgdNumerics
         let wide = Matrix(rows: 3, columns: 37, storage: (0..<111).map { Float(($0 * 7) % 11) - 5 })
         let mean = VectorMath.mean(of: wide)
         var out = [Float](repeating: 0, count: 37)
-        mean.withVector { mu in out.withUnsafeMutableBufferPointer { VectorMath.standardDeviation(of: wide, mean: mu, into: $0) } }
+        mean.withVector { mu in
+            out.withUnsafeMutableBufferPointer { VectorMath.standardDeviation(of: wide, mean: mu, into: $0) } }
         for j in 0..<37 {
             let sum = (0..<3).reduce(Float(0)) { acc, i in let d = wide[i, j] - mean[j]; return acc + d * d }
             #expect(out[j] == (sum / 2).squareRoot())
@@ -96,6 +97,7 @@ import DesgdNumerics
         #expect(attackError { _ = try ALIEAttack().run(attackContext([[1, 2]], byzantine: 1)) }
                 == "alie:z=1: needs at least 2 honest messages for a standard deviation with ddof=1, got 1")
         let tooMany = attackError { _ = try ALIEAttack(z: .auto).run(attackContext(honest, byzantine: 6)) }
-        #expect(tooMany == "alie:z=auto: z=auto needs 1 ≤ s < n−f with s = ⌊n/2+1⌋−f supporters, got n=10, f=6 (s=0)")
+        #expect(tooMany
+            == "alie:z=auto: z=auto needs 1 ≤ s < n−f with s = ⌊n/2+1⌋−f supporters, got n=10, f=6 (s=0)")
     }
 }

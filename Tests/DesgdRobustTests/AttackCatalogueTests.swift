@@ -25,16 +25,20 @@ import Testing
     }
 
     @Test(arguments: [
-        ("sign-flip", "signflip:scale=1"), ("label-flip", "labelflip"), ("optimal-ipm", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8"),
+        ("sign-flip", "signflip:scale=1"), ("label-flip", "labelflip"),
+        ("optimal-ipm", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8"),
         ("opt-alie:evals=5", "alie-opt:evals=5,start=0,delta=10,ratio=0.8"), ("empire:eps=2", "ipm:eps=2"),
-        ("little:z=AUTO", "alie:z=auto"), ("ALIE:Z=1.5", "alie:z=1.5"), ("noise:sigma=0.5,mu=1", "gaussian:mu=1,sigma=0.5"),
+        ("little:z=AUTO", "alie:z=auto"), ("ALIE:Z=1.5", "alie:z=1.5"),
+        ("noise:sigma=0.5,mu=1", "gaussian:mu=1,sigma=0.5"),
         ("mimic:target=3", "mimic:target=3"), ("mimic:mode=heuristic", "mimic:mode=heuristic,warmup=1"),
         ("mimic:mode=Heuristic,warmup=4", "mimic:mode=heuristic,warmup=4"), ("constant:c=-0.25", "constant:c=-0.25"),
         ("ipm-opt:ratio=0.9,delta=-1,start=2.5", "ipm-opt:evals=20,start=2.5,delta=-1,ratio=0.9"),
         ("sf:scale=3", "signflip:scale=3"), ("honest", "none"), ("infinity", "inf"),
-        ("min-max:dev=SIGN,gamma=50", "minmax:dev=sign,gamma=50,tol=1e-05"), ("minmax:ddof=0", "minmax:dev=std,ddof=0,gamma=10,tol=1e-05"),
+        ("min-max:dev=SIGN,gamma=50", "minmax:dev=sign,gamma=50,tol=1e-05"),
+        ("minmax:ddof=0", "minmax:dev=std,ddof=0,gamma=10,tol=1e-05"),
         ("min-sum:bound=max,dev=unit,tol=0.001", "minsum:dev=unit,bound=max,gamma=10,tol=0.001"),
-        ("fangkrum:start=1", "fang-krum:start=1,threshold=1e-05"), ("fang-krum:start=BOUND,threshold=0.001", "fang-krum:start=bound,threshold=0.001"),
+        ("fangkrum:start=1", "fang-krum:start=1,threshold=1e-05"),
+        ("fang-krum:start=BOUND,threshold=0.001", "fang-krum:start=bound,threshold=0.001"),
         ("fang-median:b=3.5", "fang-trmean:b=3.5"),
     ])
     func aliasesAndParameters(text: String, spec: String) throws {
@@ -54,21 +58,25 @@ import Testing
 
     @Test func needsAreDeclared() throws {
         let needs = try AttackCatalogue.names.map { try AttackCatalogue.makeAttack($0).ownMomentum }
-        #expect(needs == [.trueLabels, .none, .none, .trueLabels, .flippedLabels, .none, .none, .none, .none, .none, .none, .none,
+        #expect(needs
+            == [.trueLabels, .none, .none, .trueLabels, .flippedLabels, .none, .none, .none, .none, .none, .none, .none,
                           .none, .none, .none, .none])
         let simulating = try AttackCatalogue.names.filter { try AttackCatalogue.makeAttack($0).simulatesAggregator }
         #expect(simulating == ["ipm-opt", "alie-opt"])
     }
 
     @Test(arguments: [
-        ("krum", "unknown attack 'krum': known attacks are none, constant, gaussian, signflip, labelflip, ipm, alie, mimic, inf, nan, ipm-opt, alie-opt, minmax, minsum, fang-krum, fang-trmean"),
+        ("krum",
+            "unknown attack 'krum': known attacks are none, constant, gaussian, signflip, labelflip, ipm, alie, mimic,"
+            + " inf, nan, ipm-opt, alie-opt, minmax, minsum, fang-krum, fang-trmean"),
         ("alie:tau=1.5", "'alie' has no parameter 'tau': its parameters are z"),
         ("nan:x=1", "'nan' has no parameter 'x': it takes no parameters"),
         ("constant:c=abc", "'constant': c=abc is not a number"),
         ("constant:c=inf", "'constant': c=inf must be finite"),
         ("gaussian:sigma=-1", "'gaussian': sigma=-1.0 must be ≥ 0"),
         ("mimic:mode=random", "'mimic': mode=random is not one of fixed, heuristic"),
-        ("mimic:mode=heuristic,target=1", "'mimic': mode=heuristic chooses its own target; target applies to mode=fixed"),
+        ("mimic:mode=heuristic,target=1",
+            "'mimic': mode=heuristic chooses its own target; target applies to mode=fixed"),
         ("mimic:warmup=2", "'mimic': warmup applies to mode=heuristic only"),
         ("mimic:mode=heuristic,warmup=0", "'mimic': warmup=0 must be an integer in 1...10000000"),
         ("mimic:target=-1", "'mimic': target=-1 must be an integer in 0...65535"),
@@ -101,7 +109,8 @@ import Testing
         for name in AttackCatalogue.names {
             #expect(help.contains("  \(name)"), "help misses \(name)")
         }
-        for spec in ["constant:c=5", "gaussian:mu=0,sigma=2", "alie:z=1 | alie:z=auto", "mimic:target=0 | mimic:mode=heuristic,warmup=1",
+        for spec in ["constant:c=5", "gaussian:mu=0,sigma=2", "alie:z=1 | alie:z=auto",
+                     "mimic:target=0 | mimic:mode=heuristic,warmup=1",
                      "ipm:eps=0.1", "ipm-opt:evals=20,start=0,delta=10,ratio=0.8", "(also: sign-flip, sf)",
                      "minsum:dev=std,ddof=1,bound=min,gamma=10,tol=1e-05", "fang-trmean:b=2"] {
             #expect(flat.contains(spec), "help misses \(spec)")

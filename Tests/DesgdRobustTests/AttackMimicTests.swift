@@ -28,7 +28,8 @@ import DesgdNumerics
         var targets = Set<Int>()
         for seed in UInt64(1)...8 {
             var state = AttackState.empty
-            let output = try MimicHeuristicAttack().run(attackContext(spreadAlongX, byzantine: 2, seed: seed, round: 3, classIndex: 1),
+            let output = try MimicHeuristicAttack()
+                .run(attackContext(spreadAlongX, byzantine: 2, seed: seed, round: 3, classIndex: 1),
                                                        state: &state)
             let positive = firstGaussianIsPositive(seed: seed, round: 3, classIndex: 1)
             let expected = positive ? 0 : 1
@@ -98,7 +99,8 @@ import DesgdNumerics
     }
 
     /// The heuristic of Karimireddy et al. written out in Double, straight from the definition.
-    func referenceHeuristic(rounds: [[[Float]]], warmup: Int, z0: [Double]) -> (targets: [Int], mu: [Double], z: [Double]) {
+    func referenceHeuristic(rounds: [[[Float]]], warmup: Int, z0: [Double]) -> (targets: [Int], mu: [Double],
+        z: [Double]) {
         func normalised(_ v: [Double]) -> [Double] {
             let n = v.map { $0 * $0 }.reduce(0, +).squareRoot()
             return v.map { $0 / n }
@@ -140,16 +142,19 @@ import DesgdNumerics
                     attackContext(round, byzantine: 1, seed: 3, round: t, classIndex: 2), state: &state)
                 targets.append(try #require(output.decision.target))
             }
-            var stream = RandomStream(seed: 3, purpose: .attack, worker: AttackContext.colludingWorker, round: 0, class: 2)
+            var stream = RandomStream(seed: 3, purpose: .attack, worker: AttackContext.colludingWorker, round: 0,
+                class: 2)
             let z0 = (0..<4).map { _ in Double(Float(stream.nextGaussian())) }
             let reference = referenceHeuristic(rounds: rounds, warmup: warmup, z0: z0)
             #expect(targets == reference.targets, "warmup \(warmup)")
-            #expect(approximately(state.vectors["mu"], reference.mu) && approximately(state.vectors["z"], reference.z), "warmup \(warmup)")
+            #expect(approximately(state.vectors["mu"], reference.mu) && approximately(state.vectors["z"], reference.z),
+                "warmup \(warmup)")
         }
     }
 
     @Test func heuristicIsDeterministic() throws {
-        let honest: [[Float]] = (0..<6).map { i -> [Float] in (0..<50).map { j -> Float in Float((i * 31 + j * 17) % 13) - 6 } }
+        let honest: [[Float]] = (0..<6).map { i -> [Float] in
+            (0..<50).map { j -> Float in Float((i * 31 + j * 17) % 13) - 6 } }
         var a = AttackState.empty, b = AttackState.empty
         let first = try MimicHeuristicAttack(warmup: 3).run(attackContext(honest, byzantine: 2, seed: 11), state: &a)
         let again = try MimicHeuristicAttack(warmup: 3).run(attackContext(honest, byzantine: 2, seed: 11), state: &b)

@@ -83,7 +83,8 @@ private func objective(_ aggregator: any Aggregator, _ honest: [[Float]], copies
     }
 
     @Test func optimalIPMMessagesAreMinusTauMu() throws {
-        let output = try OptimalIPMAttack(search: LineMaximizer(evaluations: 3)).run(attackContext(honest, byzantine: 2))
+        let output = try OptimalIPMAttack(search: LineMaximizer(evaluations: 3))
+            .run(attackContext(honest, byzantine: 2))
         #expect(output.decision.scale == 30)
         let expected = IPMAttack.message(mean: VectorMath.mean(of: Matrix(rowVectors: honest)), epsilon: 30)
         #expect(rows(output) == [expected, expected])
@@ -128,7 +129,8 @@ private func objective(_ aggregator: any Aggregator, _ honest: [[Float]], copies
         // The simulated rule must accept n_h + f inputs with the declared f.
         let refused = attackContext(honest, byzantine: 2, aggregator: TestDriftingMean(), declaredF: 4)
         #expect(attackError { _ = try OptimalIPMAttack().run(refused) }
-                == "ipm-opt:evals=20,start=0,delta=10,ratio=0.8 cannot simulate test-drift: needs n ≥ 2f+1, got n=7, f=4")
+                == "ipm-opt:evals=20,start=0,delta=10,ratio=0.8 cannot simulate test-drift:"
+                    + " needs n ≥ 2f+1, got n=7, f=4")
         #expect(attackError { _ = try OptimalALIEAttack().run(attackContext([[1, 2]], byzantine: 1)) }?
                 .hasSuffix("needs at least 2 honest messages for a standard deviation with ddof=1, got 1") == true)
     }

@@ -43,13 +43,15 @@ import DesgdNumerics
         #expect(rows(output) == [[expected], [expected]])
         // dev=sign and dev=unit: u = 1, v = 2 − γ, 2 + γ ≤ 4 ⇔ γ ≤ 2.
         for deviation in [MinMaxAttack.Deviation.sign, .unit] {
-            let g = try #require(MinMaxAttack(deviation: deviation).run(attackContext(line, byzantine: 1)).decision.scale)
+            let g = try #require(MinMaxAttack(deviation: deviation).run(attackContext(line, byzantine: 1))
+                .decision.scale)
             #expect(g <= 2 && g > 2 - 2e-5, "\(deviation)")
         }
     }
 
     @Test func minSumOnAHandComputedLine() throws {
-        // Σᵢ (v − hᵢ)² = 8 + 3·(2γ)²; Σⱼ (hᵢ − hⱼ)² = 20, 8, 20: min 8 → γ = 0, max 20 → γ = 1.
+        // Σᵢ (v − hᵢ)² = 8 + 3·(2γ)²; Σⱼ (hᵢ − hⱼ)² = 20, 8, 20: min 8 → γ = 0,
+        // max 20 → γ = 1.
         let low = try MinMaxAttack(criterion: .sumOfSquares(.min)).run(attackContext(line, byzantine: 1))
         #expect(low.decision.scale == 0 && rows(low) == [[2]])
         #expect(low.decision.values?["bound"] == 8)
@@ -74,7 +76,8 @@ import DesgdNumerics
             let a = honest.map { h in zip(mean, h).map { Double($0) - Double($1) } }
             let norms = a.map { $0.reduce(0) { $0 + $1 * $1 }.squareRoot() }
             var diameter2 = 0.0
-            for x in honest { for y in honest { diameter2 = max(diameter2, zip(x, y).reduce(0) { $0 + pow2(Double($1.0 - $1.1)) }) } }
+            for x in honest {
+                for y in honest { diameter2 = max(diameter2, zip(x, y).reduce(0) { $0 + pow2(Double($1.0 - $1.1)) }) } }
             let minMaxStar = a.indices.map { i -> Double in
                 let au = zip(a[i], u).reduce(0) { $0 + $1.0 * $1.1 }
                 return (au + (au * au + uu * (diameter2 - pow2(norms[i]))).squareRoot()) / uu
@@ -87,7 +90,8 @@ import DesgdNumerics
             for (attack, star) in cases {
                 let gamma = try #require(try attack.run(attackContext(honest, byzantine: 2)).decision.scale)
                 // Float messages move the boundary by rounding only; the cap 2·γ_init never binds here.
-                #expect(star < 19 && abs(gamma - star) < 1e-4 * max(1, star), "\(attack.spec) trial \(trial): \(gamma) vs \(star)")
+                #expect(star < 19 && abs(gamma - star) < 1e-4 * max(1, star),
+                    "\(attack.spec) trial \(trial): \(gamma) vs \(star)")
             }
         }
     }
@@ -97,7 +101,8 @@ import DesgdNumerics
         let same = try MinMaxAttack().run(attackContext([[1, 2], [1, 2], [1, 2]], byzantine: 1))
         #expect(rows(same) == [[1, 2]])
         // μ = 0 with dev=unit: u = 0, the message is μ.
-        #expect(rows(try MinMaxAttack(deviation: .unit).run(attackContext([[1, -1], [-1, 1]], byzantine: 1))) == [[0, 0]])
+        #expect(rows(try MinMaxAttack(deviation: .unit).run(attackContext([[1, -1], [-1, 1]], byzantine: 1)))
+            == [[0, 0]])
         // One honest message: ddof = 1 is refused, the others send μ (D = 0).
         #expect(attackError { _ = try MinMaxAttack().run(attackContext([[1, 2]], byzantine: 1)) }?
                 .hasSuffix("needs at least 2 honest messages for a standard deviation with ddof=1, got 1") == true)
@@ -166,7 +171,8 @@ import DesgdNumerics
             let expected = intervals.map { Float($0.0 + stream.nextDouble() * ($0.1 - $0.0)) }
             #expect(output.messages.row(row) == expected)
             for (value, (lo, hi)) in zip(expected, intervals) { #expect(Double(value) >= lo && Double(value) <= hi) }
-            #expect(output.decision.randomness?[row] == AttackRandomness(purpose: .attack, worker: worker, round: 3, classIndex: 2,
+            #expect(output.decision.randomness?[row]
+                == AttackRandomness(purpose: .attack, worker: worker, round: 3, classIndex: 2,
                                                                           draws: 10))
         }
         #expect(output.messages.row(0) != output.messages.row(1))

@@ -107,7 +107,8 @@ import DesgdNumerics
     @Test func gaussianHasTheRequestedMeanAndSpread() throws {
         let d = 20_000
         let output = try GaussianAttack().run(
-            AttackContext(honest: Matrix(rows: 1, columns: d), byzantineCount: 1, aggregator: AttackTestMean(), declaredF: 1))
+            AttackContext(honest: Matrix(rows: 1, columns: d), byzantineCount: 1, aggregator: AttackTestMean(),
+                declaredF: 1))
         let values = output.messages.storage.map(Double.init)
         let mean = values.reduce(0, +) / Double(d)
         let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d - 1)).squareRoot()

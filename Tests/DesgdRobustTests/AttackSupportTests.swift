@@ -45,7 +45,8 @@ func attackError(_ body: () throws -> Void) -> String? {
     @Test func missingOrMisshapedOwnMomentumIsAnError() throws {
         let honest: [[Float]] = [[1, 2], [3, 4]]
         let missing = attackError { _ = try SignFlipAttack().run(attackContext(honest, byzantine: 2)) }
-        #expect(missing == "signflip:scale=1 needs each Byzantine worker's own momentum (trueLabels) as a 2×2 matrix, got none")
+        #expect(missing
+            == "signflip:scale=1 needs each Byzantine worker's own momentum (trueLabels) as a 2×2 matrix, got none")
         let oneRow = attackError { _ = try LabelFlipAttack().run(attackContext(honest, byzantine: 2, own: [[1, 1]])) }
         #expect(oneRow?.contains("(flippedLabels) as a 2×2 matrix, got 1×2") == true)
         // Attacks that need no own momentum ignore its absence.
@@ -80,7 +81,8 @@ func attackError(_ body: () throws -> Void) -> String? {
         decision.values = ["t": 1]
         let data = try JSONEncoder().encode(decision)
         #expect(try JSONDecoder().decode(AttackDecision.self, from: data) == decision)
-        #expect(try JSONDecoder().decode(AttackDecision.self, from: JSONEncoder().encode(AttackDecision())) == AttackDecision())
+        #expect(try JSONDecoder().decode(AttackDecision.self, from: JSONEncoder().encode(AttackDecision()))
+            == AttackDecision())
     }
 
     @Test func identicalRowsHelper() {

@@ -15,7 +15,8 @@ import DesgdNumerics
         for cell in boundCells {
             for adversary in Adversary.allCases {
                 for _ in 0..<BoundTests.instancesPerKind {
-                    body(makeInstance(n: cell.n, f: cell.f, d: cell.d, adversary: adversary, rng: &rng), cell, adversary)
+                    body(makeInstance(n: cell.n, f: cell.f, d: cell.d, adversary: adversary, rng: &rng), cell,
+                        adversary)
                 }
             }
         }
@@ -94,7 +95,8 @@ import DesgdNumerics
                 for k in 0..<cell.d {
                     let gap = abs(Double(y[k]) - stats.mean[k])
                     let allowed = factor * stats.range[k] * (1 + 1e-5) + 1e-5 * (1 + stats.scale)
-                    #expect(gap <= allowed, "\(spec) \(cell) \(adversary) coordinate \(k): \(gap) > \(factor)·\(stats.range[k])")
+                    #expect(gap <= allowed,
+                        "\(spec) \(cell) \(adversary) coordinate \(k): \(gap) > \(factor)·\(stats.range[k])")
                 }
             }
         }
@@ -124,7 +126,8 @@ import DesgdNumerics
                 for _ in 0..<25 {
                     let candidate = current < 0 ? point : point.map { $0 + Float(step * rng.nextGaussian()) }
                     let rows = honest + Array(repeating: candidate, count: cell.f)
-                    let ratio = boundFraction(rule, rows: rows, honest: Array(honest.indices), stats: stats, n: cell.n, f: cell.f)
+                    let ratio = boundFraction(rule, rows: rows, honest: Array(honest.indices), stats: stats, n: cell.n,
+                        f: cell.f)
                     #expect(ratio <= 1 + 1e-3, "\(spec) n=\(cell.n) f=\(cell.f): \(ratio) of the bound at \(candidate)")
                     if ratio > current { current = ratio; point = candidate } else { step *= 0.85 }
                 }
@@ -136,7 +139,8 @@ import DesgdNumerics
     }
 
     /// gap/(λ·Δ_S) for λ rules, max_k |F_k − x̄_k| / (factor·range_k) for coordinate-wise rules.
-    func boundFraction(_ rule: any Aggregator, rows: [[Float]], honest: [Int], stats: HonestStats, n: Int, f: Int) -> Double {
+    func boundFraction(_ rule: any Aggregator, rows: [[Float]], honest: [Int], stats: HonestStats, n: Int,
+        f: Int) -> Double {
         let y = run(rule, rows, f: f).0
         let slack = 1e-5 * (1 + stats.scale)
         if let lambda = rule.resilienceBound(n: n, f: f) {
@@ -146,6 +150,7 @@ import DesgdNumerics
             Issue.record("\(rule.spec) has no bound")
             return 0
         }
-        return y.indices.map { k in max(0, abs(Double(y[k]) - stats.mean[k]) - slack) / (factor * stats.range[k]) }.max() ?? 0
+        return y.indices.map { k in
+            max(0, abs(Double(y[k]) - stats.mean[k]) - slack) / (factor * stats.range[k]) }.max() ?? 0
     }
 }

@@ -26,12 +26,14 @@ import DesgdNumerics
         #expect(AggregatorCatalogue.allRuleSpecs.count == 19)
         #expect(AggregatorCatalogue.expand("all") == AggregatorCatalogue.allRuleSpecs)
         #expect(AggregatorCatalogue.expand("krum") == ["krum"])
-        for spec in AggregatorCatalogue.allRuleSpecs + ["geomed:nu=0.1,iters=3,tol=0,start=zero", "clip:c=1.5+nnm+bucketing:s=3+mkrum:q=n-f-1,m=2*f+1"] {
+        for spec in AggregatorCatalogue.allRuleSpecs
+            + ["geomed:nu=0.1,iters=3,tol=0,start=zero", "clip:c=1.5+nnm+bucketing:s=3+mkrum:q=n-f-1,m=2*f+1"] {
             let rule = try AggregatorCatalogue.makeAggregator(spec)
             #expect(try AggregatorCatalogue.makeAggregator(rule.spec).spec == rule.spec, "\(spec)")
         }
         #expect(try AggregatorCatalogue.makeAggregator("krum").spec == "krum:q=n-f-2")
-        #expect(try AggregatorCatalogue.makeAggregator("geomed").spec == "geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean")
+        #expect(try AggregatorCatalogue.makeAggregator("geomed").spec
+            == "geomed:nu=1e-06,iters=1000,tol=1e-06,start=mean")
         #expect(try AggregatorCatalogue.makeAggregator("cclip").spec == "cclip:tau=10,iters=3")
         #expect(try AggregatorCatalogue.makeAggregator("dnc").spec == "dnc:b=10000,niters=5,c=1")
         for entry in AggregatorCatalogue.rules {
@@ -55,7 +57,8 @@ import DesgdNumerics
         do {
             _ = try AggregatorCatalogue.makePipeline(rule: "median", pre: "krum")
         } catch {
-            #expect(error.message.contains("unknown pre-aggregator 'krum'") && error.message.contains("bucketing, nnm, clip, arc"))
+            #expect(error.message.contains("unknown pre-aggregator 'krum'")
+                && error.message.contains("bucketing, nnm, clip, arc"))
         }
     }
 
@@ -153,10 +156,18 @@ import DesgdNumerics
 /// would make a rule loop or allocate absurdly are one-line errors with the range, never a trap.
 @Suite struct SpecRangeTests {
     @Test(arguments: [
-        ("krum:q=9223372036854775807+1", "'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
-        ("krum:q=99999999999999999999", "'krum': q=99999999999999999999: 99999999999999999999 does not fit in a 64-bit integer (values must stay within -1099511627776...1099511627776)"),
-        ("trmean:b=n*n*n", "'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
-        ("mkrum:m=-9223372036854775807-1", "'mkrum': m=-9223372036854775807-1 must stay within -1099511627776...1099511627776 for n and f in 0...65536: use smaller numbers"),
+        ("krum:q=9223372036854775807+1",
+            "'krum': q=9223372036854775807+1 must stay within -1099511627776...1099511627776 for n and f in"
+            + " 0...65536: use smaller numbers"),
+        ("krum:q=99999999999999999999",
+            "'krum': q=99999999999999999999: 99999999999999999999 does not fit in a 64-bit integer (values must stay"
+            + " within -1099511627776...1099511627776)"),
+        ("trmean:b=n*n*n",
+            "'trmean': b=n*n*n must stay within -1099511627776...1099511627776 for n and f in"
+            + " 0...65536: use smaller numbers"),
+        ("mkrum:m=-9223372036854775807-1",
+            "'mkrum': m=-9223372036854775807-1 must stay within -1099511627776...1099511627776 for n and f in"
+            + " 0...65536: use smaller numbers"),
         ("geomed:iters=1000000", "'geomed': iters=1000000 must be a whole number in 1...100000"),
         ("geomed:iters=1e300", "'geomed': iters=1e300 must be a whole number in 1...100000"),
         ("cclip:iters=0", "'cclip': iters=0 must be a whole number in 1...1000"),
@@ -182,7 +193,8 @@ import DesgdNumerics
         let square = try SpecExpression.parse("n*n", context: "test")
         #expect(square.evaluate(n: Int.max, f: 0) == SpecExpression.valueBound)
         #expect(square.evaluate(n: Int.min, f: 0) == SpecExpression.valueBound)
-        #expect(try SpecExpression.parse("n-f", context: "test").evaluate(n: Int.min, f: Int.max) == -SpecExpression.valueBound)
+        #expect(try SpecExpression.parse("n-f", context: "test").evaluate(n: Int.min, f: Int.max)
+            == -SpecExpression.valueBound)
         #expect(make("trmean:b=n*n").requirement(n: 1 << 21, f: 1) != nil)
     }
 }

@@ -11,7 +11,8 @@ import Testing
         let d = directions[0].count
         let history = DeviationHistory(dimension: d, windowLength: window, recent: recent)
         let zero = [Float](repeating: 0, count: d)
-        return directions.map { e in e.withUnsafeBufferPointer { o in zero.withUnsafeBufferPointer { history.add(output: o, honestMean: $0) } } }
+        return directions.map { e in
+            e.withUnsafeBufferPointer { o in zero.withUnsafeBufferPointer { history.add(output: o, honestMean: $0) } } }
     }
 
     func randomUnitVectors(_ k: Int, dimension d: Int, radius: Float) -> [[Float]] {
@@ -43,7 +44,8 @@ import Testing
     @Test func independentDeviationsHavePersistenceNearOneOverSqrtK() {
         let k = 100, w = 10, d = 2000
         let drift = feed(randomUnitVectors(k, dimension: d, radius: 0.3), window: w)
-        // Same gap every round, yet ‖Σe‖/Σ‖e‖ ≈ 1/√k: random directions in 2000 dimensions are nearly orthogonal.
+        // Same gap every round, yet ‖Σe‖/Σ‖e‖ ≈ 1/√k: random directions in 2000 dimensions are nearly
+        // orthogonal.
         for (s, g) in drift.enumerated() {
             let expected = 1 / Double(s + 1).squareRoot()
             #expect(abs(g.cumulativePersistence! - expected) < 0.1 * expected + 1e-9, "aggregation \(s)")
@@ -87,7 +89,8 @@ import Testing
         for (s, g) in drift.enumerated() {
             // Orthogonal terms of equal norm: ‖R_k‖ = r·√(Σλ^2j), N_k = r·Σλ^j over j < k.
             let n = Double(s + 1)
-            let expected = ((1 - pow(lambda, 2 * n)) / (1 - lambda * lambda)).squareRoot() / ((1 - pow(lambda, n)) / (1 - lambda))
+            let expected = ((1 - pow(lambda, 2 * n)) / (1 - lambda * lambda))
+                .squareRoot() / ((1 - pow(lambda, n)) / (1 - lambda))
             #expect(abs(g.windowPersistence! - expected) < 0.08 * expected, "aggregation \(s)")
         }
         let steady = RecentDrift.exponential.independentPersistence(window: w)

@@ -269,7 +269,8 @@ import DesgdNumerics
         #expect(d.selected == [4])
         #expect(d.values?["tau"] == 4)
         // f = 2: k = ⌊12/5⌋ = 2, the two largest clipped to norm 3 (signs kept).
-        #expect(close(AdaptiveRobustClipping().apply(context(scalars([1, -2, 3, -4, 100]), f: 2)).0.storage, [1, -2, 3, -3, 3], 1e-6))
+        #expect(close(AdaptiveRobustClipping().apply(context(scalars([1, -2, 3, -4, 100]), f: 2)).0.storage,
+            [1, -2, 3, -3, 3], 1e-6))
         #expect(AdaptiveRobustClipping.clippedCount(n: 10, f: 3) == 4)
     }
 

@@ -191,7 +191,8 @@ import DesgdNumerics
                     CoordinateWise.trimmedMeans(m, trim: trim, executor: ParallelExecutor(threads: 1), into: $0)
                 }
                 let usedScalar = scalar.withUnsafeMutableBufferPointer {
-                    CoordinateWise.run(TrimmedMeanKernel(trim: trim), on: m, executor: ParallelExecutor(threads: 1), into: $0)
+                    CoordinateWise.run(TrimmedMeanKernel(trim: trim), on: m, executor: ParallelExecutor(threads: 1),
+                        into: $0)
                 }
                 #expect(usedVector == usedScalar, "n=\(n) trim=\(trim)")
                 for k in 0..<d {
@@ -211,7 +212,8 @@ import DesgdNumerics
             var columns = [[Int32]](repeating: [], count: 8)
             for i in 0..<n {
                 var v = SIMD8<Int32>()
-                for lane in 0..<8 { v[lane] = Int32(rng.nextInt(below: lane < 4 ? 5 : 100_000)) - 2; columns[lane].append(v[lane]) }
+                for lane in 0..<8 {
+                    v[lane] = Int32(rng.nextInt(below: lane < 4 ? 5 : 100_000)) - 2; columns[lane].append(v[lane]) }
                 keys[i] = v
             }
             SortingNetwork.apply(network, to: keys)

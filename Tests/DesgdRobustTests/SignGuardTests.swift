@@ -71,11 +71,13 @@ import DesgdNumerics
 
     @Test func catalogueEntry() throws {
         #expect(try AggregatorCatalogue.makeAggregator("signguard").spec == "signguard:lower=0.1,upper=3,frac=0.1")
-        #expect(try AggregatorCatalogue.makeAggregator("sign-guard:frac=0.5,upper=2").spec == "signguard:lower=0.1,upper=2,frac=0.5")
+        #expect(try AggregatorCatalogue.makeAggregator("sign-guard:frac=0.5,upper=2").spec
+            == "signguard:lower=0.1,upper=2,frac=0.5")
         for (bad, message) in [("signguard:lower=3", "'signguard': lower=3 must be below upper=3"),
                                ("signguard:frac=2", "'signguard': frac=2 must be in (0, 1]"),
                                ("signguard:frac=0", "'signguard': frac=0 must be a positive number")] {
-            #expect(throws: AggregationError(Explanation(message)), "\(bad)") { try AggregatorCatalogue.makeAggregator(bad) }
+            #expect(throws: AggregationError(Explanation(message)), "\(bad)") {
+                try AggregatorCatalogue.makeAggregator(bad) }
         }
         #expect(SignGuard().requirement(n: 4, f: 2) == "signguard needs n ≥ 2f+1 (an honest majority): got n=4, f=2")
     }

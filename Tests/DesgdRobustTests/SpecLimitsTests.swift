@@ -16,7 +16,8 @@ import Testing
 
     /// 30 000 parentheses or 100 000 minus signs crashed the recursive parser (SIGSEGV).
     @Test func deepNestingIsRefused() {
-        for text in ["krum:q=" + String(repeating: "(", count: 30_000), "krum:q=" + String(repeating: "-", count: 100_000)] {
+        for text in ["krum:q=" + String(repeating: "(", count: 30_000), "krum:q="
+            + String(repeating: "-", count: 100_000)] {
             let message = refusal(text)
             #expect(message?.contains("at most \(SpecLimits.specLength)") == true, "\(message ?? "accepted")")
             #expect(message.map { $0.count < 300 } == true)
@@ -32,8 +33,10 @@ import Testing
     @Test func boundsAreInclusive() throws {
         let nested = String(repeating: "(", count: 64) + "n" + String(repeating: ")", count: 64)
         #expect(try SpecExpression.parse(nested, context: "q").evaluate(n: 7, f: 1) == 7)
-        #expect(try SpecExpression.parse(String(repeating: "-", count: 64) + "3", context: "q").evaluate(n: 0, f: 0) == 3)
-        #expect(try SpecExpression.parse(String(repeating: "1+", count: 127) + "1", context: "q").evaluate(n: 0, f: 0) == 128)
+        #expect(try SpecExpression.parse(String(repeating: "-", count: 64) + "3", context: "q").evaluate(n: 0, f: 0)
+            == 3)
+        #expect(try SpecExpression.parse(String(repeating: "1+", count: 127) + "1", context: "q").evaluate(n: 0, f: 0)
+            == 128)
         #expect(try AggregatorCatalogue.makeAggregator("krum:q=n-f-2").spec == "krum:q=n-f-2")
     }
 

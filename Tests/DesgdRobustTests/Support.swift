@@ -57,7 +57,8 @@ struct HonestStats {
         var diameter = 0.0
         for i in honest {
             for j in honest {
-                diameter = max(diameter, zip(rows[i], rows[j]).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
+                diameter = max(diameter,
+                    zip(rows[i], rows[j]).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
             }
         }
         self.mean = mean
@@ -94,7 +95,8 @@ func makeInstance(n: Int, f: Int, d: Int, adversary: Adversary, rng: inout Rando
     }
     let stats = HonestStats(rows, honest: Array(0..<honestCount))
     var std = [Double](repeating: 0, count: d)
-    for row in rows { for k in 0..<d { std[k] += pow2(Double(row[k]) - stats.mean[k]) / Double(max(1, honestCount - 1)) } }
+    for row in rows {
+        for k in 0..<d { std[k] += pow2(Double(row[k]) - stats.mean[k]) / Double(max(1, honestCount - 1)) } }
     std = std.map { $0.squareRoot() }
     let direction: [Double] = {
         let g = (0..<d).map { _ in rng.nextGaussian() }
@@ -104,10 +106,12 @@ func makeInstance(n: Int, f: Int, d: Int, adversary: Adversary, rng: inout Rando
     var byzantine: [[Float]] = []
     switch adversary {
     case .farOutliers:
-        byzantine = (0..<f).map { _ in (0..<d).map { k in Float(stats.mean[k] + 1000 * scales[k] * rng.nextGaussian()) } }
+        byzantine = (0..<f).map { _ in
+            (0..<d).map { k in Float(stats.mean[k] + 1000 * scales[k] * rng.nextGaussian()) } }
     case .shiftedCluster:
         let shift = 3 * rng.nextDouble() * stats.diameter
-        byzantine = (0..<f).map { _ in (0..<d).map { k in Float(stats.mean[k] + shift * direction[k] + 0.01 * rng.nextGaussian()) } }
+        byzantine = (0..<f).map { _ in
+            (0..<d).map { k in Float(stats.mean[k] + shift * direction[k] + 0.01 * rng.nextGaussian()) } }
     case .alie:
         let z = [0.5, 1, 1.5, 3][rng.nextInt(below: 4)]
         byzantine = Array(repeating: (0..<d).map { k in Float(stats.mean[k] + z * std[k]) }, count: f)

@@ -24,7 +24,8 @@ import DesgdNumerics
         var inputs = p.honest
         inputs.append(rowsOf: byzantine)
         var state = p.state
-        let (out, _) = p.rule.aggregate(AggregationContext(messages: inputs, f: p.declaredF, seed: p.seed, round: p.round,
+        let (out, _) = p.rule.aggregate(AggregationContext(messages: inputs, f: p.declaredF, seed: p.seed,
+                                                           round: p.round,
                                                            classIndex: p.classIndex, backend: p.backend), state: &state)
         let stats = HonestStatistics(messages: p.honest, honest: Array(repeating: true, count: p.honest.rows))
         return out.withUnsafeBufferPointer { o in stats.mean.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
@@ -46,7 +47,8 @@ import DesgdNumerics
     @Test func oneDimensionalMedianReachesItsOrderStatistic() {
         // 1-D: the median of S ∪ B moves at most to the order statistic f places beyond the
         // middle, reached with every Byzantine input at one end (monotone in each input).
-        for (values, f) in [([Float](arrayLiteral: 0, 1, 2, 3, 4, 5, 6), 3), ([0.3, -1, 2.5, 7, 1.25, 4], 2), ([1, 2, 4, 8, 16], 1)] {
+        for (values, f) in [([Float](arrayLiteral: 0, 1, 2, 3, 4, 5, 6), 3), ([0.3, -1, 2.5, 7, 1.25, 4], 2),
+            ([1, 2, 4, 8, 16], 1)] {
             let honest = Matrix(rowVectors: values.map { [$0] })
             let p = problem("median", honest: honest, f: f)
             let far = Float(1e9)
@@ -54,7 +56,8 @@ import DesgdNumerics
             let down = gap(p, byzantine: Matrix(rowVectors: Array(repeating: [-far], count: f)))
             let closedForm = max(up, down)
             let w = WorstCaseSearch().search(p)
-            #expect(w.gap >= 0.99 * closedForm && w.gap <= closedForm * (1 + 1e-9), "\(values): \(w.gap) vs \(closedForm)")
+            #expect(w.gap >= 0.99 * closedForm && w.gap <= closedForm * (1 + 1e-9),
+                "\(values): \(w.gap) vs \(closedForm)")
         }
     }
 
@@ -67,7 +70,8 @@ import DesgdNumerics
 
     /// The search is never below the recorded attack, `ipm-opt` and `alie-opt` (whose searches it
     /// runs point for point), on rules of every kind.
-    @Test(arguments: ["krum", "trmean", "median", "geomed", "cclip", "mkrum", "clustering", "mda", "meamed", "bucketing:s=2+krum"])
+    @Test(arguments: ["krum", "trmean", "median", "geomed", "cclip", "mkrum", "clustering", "mda", "meamed",
+        "bucketing:s=2+krum"])
     func dominatesTheOptimalAttacksAndTheRecordedOne(_ rule: String) {
         let honest = honestRows(9, 24, seed: 3)
         let f = 3
@@ -84,11 +88,14 @@ import DesgdNumerics
             // Within the reach the search's points include the attack's; an attack beyond it (an
             // unbounded rule) is matched by a worst case on the reach.
             let stats = HonestStatistics(messages: honest, honest: Array(repeating: true, count: honest.rows))
-            let far = out.messages.row(0).withUnsafeBufferPointer { v in stats.mean.withUnsafeBufferPointer { VectorMath.distance(v, $0) } }
+            let far = out.messages.row(0).withUnsafeBufferPointer { v in
+                stats.mean.withUnsafeBufferPointer { VectorMath.distance(v, $0) } }
             if far > WorstCaseSearch.reach * stats.diameter {
-                #expect(w.atReach, "\(rule): \(type(of: attack).name) goes beyond the reach, the worst case does not reach it")
+                #expect(w.atReach,
+                    "\(rule): \(type(of: attack).name) goes beyond the reach, the worst case does not reach it")
             } else {
-                #expect(w.gap >= attackGap * (1 - 1e-12), "\(rule): worst \(w.gap) below \(type(of: attack).name) \(attackGap)")
+                #expect(w.gap >= attackGap * (1 - 1e-12),
+                    "\(rule): worst \(w.gap) below \(type(of: attack).name) \(attackGap)")
             }
         }
         #expect(w.evaluations <= WorstCaseSearch.defaultBudget)

@@ -18,9 +18,12 @@ import Testing
         let byClass = Self.data.train.indicesByClass()
         for (c, set) in sets.enumerated() { #expect(set.allSatisfy { byClass[c].contains($0) } && set == set.sorted()) }
         // The baseline keeps one group; too large a root set, or a class left without a sample, is refused.
-        #expect(try Simulation.rootSet(size: 60, data: Self.data.train, config: tinyConfig { $0.mode = .sgd }) == [drawn])
-        #expect(throws: SimulationError.self) { try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=5000" }, dataset: Self.data) }
-        #expect(throws: SimulationError.self) { try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=1" }, dataset: Self.data) }
+        #expect(try Simulation.rootSet(size: 60, data: Self.data.train, config: tinyConfig { $0.mode = .sgd })
+            == [drawn])
+        #expect(throws: SimulationError.self) {
+            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=5000" }, dataset: Self.data) }
+        #expect(throws: SimulationError.self) {
+            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=1" }, dataset: Self.data) }
     }
 
     /// Every class's reference is a momentum updated every round (like an honest worker's), the
@@ -28,7 +31,8 @@ import Testing
     /// the recorded aggregate bit for bit, whatever the thread count.
     @Test func referenceIsCarriedInTheStateAndReproducible() throws {
         func run(threads: Int) throws -> (Simulation, [RoundEvent], [[AggregatorState]]) {
-            let config = tinyConfig { $0.aggregator = "fltrust"; $0.attack = "ipm"; $0.threads = threads; $0.rounds = 4 }
+            let config = tinyConfig {
+                $0.aggregator = "fltrust"; $0.attack = "ipm"; $0.threads = threads; $0.rounds = 4 }
             let sim = try Simulation(config: config, dataset: Self.data)
             var events: [RoundEvent] = [], states: [[AggregatorState]] = []
             for t in 0..<config.rounds {
@@ -44,8 +48,10 @@ import Testing
                 let reference = try #require(a.stateBefore.vectors[FLTrust.referenceKey])
                 #expect(reference.count == d && reference.contains { $0 != 0 })
                 var state = a.stateBefore
-                let (y, decision) = sim.pipeline.aggregate(AggregationContext(messages: a.messages, f: 2, seed: sim.config.seed,
-                                                                              round: e.round, classIndex: a.classIndex), state: &state)
+                let (y, decision) = sim.pipeline.aggregate(AggregationContext(messages: a.messages, f: 2,
+                                                                              seed: sim.config.seed,
+                                                                              round: e.round, classIndex: a.classIndex),
+                                                                              state: &state)
                 #expect(y == a.aggregate && decision == a.decision && state == a.stateAfter)
                 // The honest momenta of a class point the same way as the server's: they get trust.
                 #expect((decision.scores ?? []).prefix(a.messages.rows - 2).allSatisfy { $0 > 0 })

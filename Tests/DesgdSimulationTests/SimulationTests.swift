@@ -40,7 +40,8 @@ final class Recorder: SimulationObserver {
     /// Eq. 16 and eq. 15 through the engine: the update is (1−γ)·m̂_t + γ·m̄_t with m̄_t the
     /// average of a buffer refreshed with m̂ and decayed by β, recomputed here independently.
     @Test func updateFollowsEquations14To16() throws {
-        let config = tinyConfig { $0.aggregator = "median"; $0.attack = "signflip"; $0.gamma = 0.3; $0.bufferDecay = 0.8 }
+        let config = tinyConfig {
+            $0.aggregator = "median"; $0.attack = "signflip"; $0.gamma = 0.3; $0.bufferDecay = 0.8 }
         let sim = try Simulation(config: config, dataset: Self.data)
         let rec = Recorder()
         _ = try sim.run(observer: rec)
@@ -59,7 +60,8 @@ final class Recorder: SimulationObserver {
             for k in 0..<10 where k != c { buffer[k] = buffer[k].map { $0 * 0.8 } }
             buffer[c] = agg.map(Double.init)
         }
-        // Senders: the 6 holders of class c (label skew, k = 3 over 10 workers gives 3 holders), then Byzantine ids 10, 11.
+        // Senders: the 6 holders of class c (label skew, k = 3 over 10 workers gives 3 holders),
+        // then Byzantine ids 10, 11.
         let a = rec.events[0].aggregations[0]
         #expect(a.senders.filter(\.byzantine).map(\.worker) == [10, 11])
         #expect(a.senders.filter { !$0.byzantine }.map(\.worker) == sim.partition.holders(of: 0))
@@ -97,7 +99,8 @@ final class Recorder: SimulationObserver {
                 var r = RandomStream(seed: config.seed, purpose: .minibatch, worker: w, round: t, class: -1)
                 let batch = r.sample(config.batchSize, from: local.count).map { local[$0] }
                 var g = [Float](repeating: 0, count: d)
-                model.lossAndGradient(parameters: x, data: Self.data.train, batch: MiniBatch(indices: batch), gradient: &g, workspace: ws)
+                model.lossAndGradient(parameters: x, data: Self.data.train, batch: MiniBatch(indices: batch),
+                    gradient: &g, workspace: ws)
                 for i in 0..<d {
                     let gi = g[i] + config.weightDecay * x[i]
                     momenta[w][i] = config.beta * momenta[w][i] + (1 - config.beta) * gi
@@ -121,11 +124,13 @@ final class Recorder: SimulationObserver {
         #expect(message(tinyConfig { $0.aggregator = "nosuchrule" }).contains("nosuchrule"))
         #expect(message(tinyConfig { $0.attack = "nosuchattack" }).contains("nosuchattack"))
         #expect(message(tinyConfig { $0.beta = 1 }).contains("beta"))
-        #expect(message(tinyConfig { $0.classesPerRound = 11 }).contains("the classes per round must be in 1...10 (got 11)"))
+        #expect(message(tinyConfig { $0.classesPerRound = 11 })
+            .contains("the classes per round must be in 1...10 (got 11)"))
     }
 
     @Test func randomScheduleIsUnbiasedAndKeyedByRound() throws {
-        let sim = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2 }, dataset: Self.data)
+        let sim = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2 },
+            dataset: Self.data)
         var counts = [Int](repeating: 0, count: 10)
         for t in 0..<2000 {
             let s = sim.classes(round: t)
@@ -146,7 +151,8 @@ final class Recorder: SimulationObserver {
         _ = try sim.run(observer: rec)
         #expect(rec.events.map(\.classes) == (0..<sim.config.rounds).map { sim.classes(round: $0) })
         #expect(rec.events.allSatisfy { e in e.aggregations.map(\.classIndex) == e.classes })
-        let other = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2; $0.seed = 2 }, dataset: Self.data)
+        let other = try Simulation(config: tinyConfig { $0.schedule = .random; $0.classesPerRound = 2; $0.seed = 2 },
+            dataset: Self.data)
         #expect((0..<50).map { other.classes(round: $0) } != (0..<50).map { sim.classes(round: $0) })
     }
 
@@ -167,12 +173,14 @@ final class Recorder: SimulationObserver {
             var stream = RandomStream(seed: config.seed, purpose: .minibatch, worker: worker, round: t, class: c)
             let batch = Simulation.sampleBatch(from: samples, size: config.batchSize, stream: &stream)
             var g = [Float](repeating: 0, count: d)
-            _ = sim.model.lossAndGradient(parameters: x, data: Self.data.train, batch: MiniBatch(indices: batch, flipLabels: true),
+            _ = sim.model.lossAndGradient(parameters: x, data: Self.data.train,
+                                          batch: MiniBatch(indices: batch, flipLabels: true),
                                           gradient: &g, workspace: workspace)
             var m = [Float](repeating: 0, count: d)
             g.withUnsafeMutableBufferPointer { gp in
                 x.withUnsafeBufferPointer { SGD.addWeightDecay(gp, parameters: $0, weightDecay: config.weightDecay) }
-                m.withUnsafeMutableBufferPointer { SGD.updateMomentum($0, gradient: UnsafeBufferPointer(gp), beta: config.beta) }
+                m.withUnsafeMutableBufferPointer {
+                    SGD.updateMomentum($0, gradient: UnsafeBufferPointer(gp), beta: config.beta) }
             }
             return m
         }
@@ -199,7 +207,8 @@ final class Recorder: SimulationObserver {
 
     @Test func configurationRoundTripsThroughJSON() throws {
         var c = SimulationConfig.quick
-        c.declaredF = 3; c.bufferDecay = 0.7; c.data = .synthetic(train: 10, test: 5, seed: 9); c.partition = .dirichlet(alpha: 0.3)
+        c.declaredF = 3; c.bufferDecay = 0.7; c.data = .synthetic(train: 10, test: 5, seed: 9);
+        c.partition = .dirichlet(alpha: 0.3)
         let decoded = try JSONDecoder().decode(SimulationConfig.self, from: c.canonicalJSON())
         #expect(decoded == c)
         #expect(decoded.canonicalJSON() == c.canonicalJSON())

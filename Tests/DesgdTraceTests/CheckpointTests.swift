@@ -12,7 +12,8 @@ import Testing
     /// checkpoint read back equals the engine's state, and a fresh simulation and drift tracker
     /// restored from it encode rounds 3…6 into the very bytes of the trace's round records.
     @Test func checkpointRoundTripsExactly() throws {
-        for config in [tinyConfig(), tinyConfig { $0.attack = "signflip"; $0.aggregator = "trmean"; $0.classesPerRound = 3 },
+        for config in [tinyConfig(),
+                       tinyConfig { $0.attack = "signflip"; $0.aggregator = "trmean"; $0.classesPerRound = 3 },
                        tinyConfig { $0.mode = .sgd; $0.momentum = .global }] {
             let (path, tee, _) = try record(config, checkpoints: 3, keepStates: true)
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -31,7 +32,8 @@ import Testing
 
             let simulation = try Simulation(config: config, dataset: tinyData)
             try simulation.restore(state: state, at: 3)
-            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount, window: r.header.driftWindow!,
+            let tracker = DriftTracker(config: config, dimension: simulation.model.parameterCount,
+                                       window: r.header.driftWindow!,
                                        recent: r.header.effectiveDriftRecent)
             try tracker.restore(try #require(try checkpoint.driftState()))
             let encoder = RecordEncoder(mode: .full, bounds: r.header.groups.map(\.resilienceBound))
@@ -67,7 +69,8 @@ import Testing
         let a = try TraceReader(path: plain), b = try TraceReader(path: with)
         #expect(a.checkpointRecords.isEmpty && b.checkpointRecords.count == 2)
         for k in 0..<4 {
-            let ia = a.records.firstIndex { $0.type == .round && $0.round == k }!, ib = b.records.firstIndex { $0.type == .round && $0.round == k }!
+            let ia = a.records.firstIndex { $0.type == .round && $0.round == k }!, ib = b.records.firstIndex {
+                $0.type == .round && $0.round == k }!
             #expect(try a.bodyBytes(ofRecord: ia) == b.bodyBytes(ofRecord: ib))
         }
         #expect(b.records.filter { $0.type == .checkpoint }.allSatisfy { $0.round == -1 })

@@ -20,7 +20,8 @@ import Testing
         #expect(r.header.formatVersion == [1, 0])
         #expect(r.header.program == "desgd 0.6.0")
         #expect(r.header.aggregator == "cclip:tau=10,iters=3" && r.header.attack == "ipm:eps=0.1")
-        #expect(r.header.config.honestWorkers == 10 && r.header.config.byzantineWorkers == 2 && r.header.config.rounds == 3)
+        #expect(r.header.config.honestWorkers == 10 && r.header.config.byzantineWorkers == 2
+            && r.header.config.rounds == 3)
         #expect(r.header.dataset.kind == "fashion-mnist" && abs(r.header.dataset.normalization.mean - 0.2860) < 1e-4)
         #expect(r.parameterCount == 19_670 && r.roundCount == 3)
         #expect(r.keyframeRecords.map(\.round) == [0, 3])
@@ -77,7 +78,8 @@ extension CompatibilityTests {
         #expect(chain.holds && chain.lastDigest == "463bd497f4df475e2d77d2c455251c2ff601ada79e2c9d464990831fb59e0dd9")
         let key = try TracePublicKey.read(path: Self.samples.appendingPathComponent("v1.1-sample.key.pub").path)
         let signatures = r.verifySignatures(chain: chain)
-        #expect(signatures.status == .whole && signatures.signers == [key.fingerprint] && signatures.trustFailure(key) == nil)
+        #expect(signatures.status == .whole && signatures.signers == [key.fingerprint]
+            && signatures.trustFailure(key) == nil)
         for t in 0..<3 {
             let round = try r.round(t)
             let a = round.aggregations[0]
@@ -172,7 +174,8 @@ extension CompatibilityTests {
     }()
 
     @Test(.enabled(if: python, "python3 with zstandard and numpy")) func pythonReaderChecksTheSample() throws {
-        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace", CompatibilityTests.version1_2Sample,
+        for sample in ["v1.0-desgd-cclip-ipm-small-3r.trace", "v1.1-desgd-cclip-ipm-small-3r-signed.trace",
+                       CompatibilityTests.version1_2Sample,
                        CompatibilityTests.version1_3ForkSample, CompatibilityTests.version1_4Sample,
                        CompatibilityTests.version1_5LiveSample] {
             let (status, text) = try Self.check(CompatibilityTests.samples.appendingPathComponent(sample).path)
@@ -222,7 +225,8 @@ extension CompatibilityTests {
         let chain = r.verifyChain()
         #expect(chain.holds && chain.lastDigest == "9d0795f73951c802048d32de1bf479daeba018fc9c6ff0fefdf673f5cbf15362")
         let drift = try #require(try r.checkpoint(1).driftState())
-        #expect(!drift.groups.isEmpty && drift.groups.allSatisfy { $0.history.window.isEmpty && $0.history.recentSum.count == r.parameterCount })
+        #expect(!drift.groups.isEmpty
+            && drift.groups.allSatisfy { $0.history.window.isEmpty && $0.history.recentSum.count == r.parameterCount })
     }
 }
 

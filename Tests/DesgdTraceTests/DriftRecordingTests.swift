@@ -36,13 +36,16 @@ import Testing
             }
         }
         // The same check on the shadow directly: its update is the engine's, bit for bit.
-        let tracker = DriftTracker(config: config, dimension: tee.events[0].update.count, recent: DriftTracker.defaultRecent)
+        let tracker = DriftTracker(config: config, dimension: tee.events[0].update.count,
+            recent: DriftTracker.defaultRecent)
         let shadow = ServerStep(config: config, dimension: tee.events[0].update.count)
         for e in tee.events {
             var scratch = [Float](repeating: 0, count: e.update.count)
-            let means = e.aggregations.map { a in (a.classIndex, HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }).mean) }
+            let means = e.aggregations.map { a in
+                (a.classIndex, HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }).mean) }
             #expect(bits(shadow.apply(aggregates: means, to: &scratch).update) == bits(e.update))
-            _ = tracker.add(means.map { DriftTracker.Aggregation(classIndex: $0.0, output: $0.1, honestMean: $0.1) }, update: e.update)
+            _ = tracker.add(means.map { DriftTracker.Aggregation(classIndex: $0.0, output: $0.1, honestMean: $0.1) },
+                update: e.update)
         }
     }
 
@@ -54,7 +57,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try TraceReader(path: path)
         #expect(r.header.driftWindow == DriftTracker.defaultWindow)
-        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)] && r.header.numerics == SimulationNumerics.current)
+        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)]
+            && r.header.numerics == SimulationNumerics.current)
         var gaps: [Int: Double] = [:]
         for t in 0..<r.roundCount {
             let round = try r.round(t)
@@ -77,7 +81,8 @@ import Testing
         let config = tinyConfig { $0.aggregator = "trmean"; $0.attack = "alie"; $0.rounds = 12 }
         let (full, _, _) = try record(config)
         let (decisions, _, _) = try record(config, mode: .decisions)
-        let (threaded, _, _) = try record(tinyConfig { $0.aggregator = "trmean"; $0.attack = "alie"; $0.rounds = 12; $0.threads = 3 })
+        let (threaded, _, _) = try record(tinyConfig {
+            $0.aggregator = "trmean"; $0.attack = "alie"; $0.rounds = 12; $0.threads = 3 })
         defer { for p in [full, decisions, threaded] { try? FileManager.default.removeItem(atPath: p) } }
         let a = try drifts(full), b = try drifts(decisions), c = try drifts(threaded)
         #expect(a.count == 12 && a.allSatisfy { $0.model != nil && $0.groups.allSatisfy { $0 != nil } })
@@ -87,6 +92,7 @@ import Testing
 
     @Test func windowIsChecked() {
         #expect(throws: TraceError.self) { try TraceRecorder(path: temporaryPath(), driftWindow: 0) }
-        #expect(throws: TraceError.self) { try TraceRecorder(path: temporaryPath(), driftWindow: DriftTracker.maxWindow + 1) }
+        #expect(throws: TraceError.self) {
+            try TraceRecorder(path: temporaryPath(), driftWindow: DriftTracker.maxWindow + 1) }
     }
 }

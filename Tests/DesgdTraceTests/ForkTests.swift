@@ -23,14 +23,16 @@ import Testing
 
     /// Forks `parent` at `at` with `edit` applied to its configuration, recording with the parent's
     /// options; returns the fork's path and the outcome.
-    static func fork(_ parent: String, at: Int, _ edit: (inout SimulationConfig) -> Void = { _ in }) throws -> (String, TraceFork.Outcome) {
+    static func fork(_ parent: String, at: Int, _ edit: (inout SimulationConfig) -> Void = { _ in }) throws -> (String,
+        TraceFork.Outcome) {
         let h = try TraceReader(path: parent).header
         var c = h.config
         edit(&c)
         let fork = try TraceFork(parentPath: parent, at: at, config: c, dataDirectory: nil)
         let path = temporaryPath("fork")
         let outcome = try fork.run { info, drift throws(TraceError) in
-            try TraceRecorder(path: path, mode: h.recording, keyframeInterval: h.keyframeInterval, driftWindow: h.driftWindow!,
+            try TraceRecorder(path: path, mode: h.recording, keyframeInterval: h.keyframeInterval,
+                              driftWindow: h.driftWindow!,
                               checkpointInterval: h.checkpointInterval ?? 0, fork: info, forkDrift: drift)
         }
         return (path, outcome)
@@ -87,7 +89,8 @@ import Testing
         let killed = temporaryPath("killed-fork")
         defer { try? FileManager.default.removeItem(atPath: killed) }
         FileManager.default.createFile(atPath: killed, contents: Data(bytes[..<Int(r9.offset + r9.size / 2)]))
-        let outcome = try ResumeRun.resume(path: killed, threads: 2, dataDirectory: nil, compressionLevel: TraceRecorder.defaultCompressionLevel,
+        let outcome = try ResumeRun.resume(path: killed, threads: 2, dataDirectory: nil,
+                                           compressionLevel: TraceRecorder.defaultCompressionLevel,
                                            signingKey: nil)
         #expect(outcome == .resumed(from: 8, checked: 1, rounds: 6))
         #expect([UInt8](FileManager.default.contents(atPath: killed)!) == bytes)
@@ -95,14 +98,16 @@ import Testing
 
     /// The Python reader (written from FORMAT.md) reads a fork: rounds from T, the checkpoint of
     /// round T as record 1, the model rebuilt from keyframe T, a cut and a flipped byte.
-    @Test(.enabled(if: PythonReaderTests.python, "python3 with zstandard and numpy")) func thePythonReaderChecksAFork() throws {
+    @Test(.enabled(if: PythonReaderTests.python,
+        "python3 with zstandard and numpy")) func thePythonReaderChecksAFork() throws {
         let parentPath = try Self.parent()
         defer { try? FileManager.default.removeItem(atPath: parentPath) }
         let (path, _) = try Self.fork(parentPath, at: 5) { $0.attack = "alie" }
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (status, text) = try PythonReaderTests.check(path)
         #expect(status == 0, "\(text)")
-        #expect(text.contains("rounds 5..<12") && text.contains("checkpoint 5: model and buffer equal keyframe 5"), "\(text)")
+        #expect(text.contains("rounds 5..<12") && text.contains("checkpoint 5: model and buffer equal keyframe 5"),
+            "\(text)")
     }
 
     /// A changed rule starts from its initial state (mean → cclip: no carried centre at round 10,
@@ -118,7 +123,8 @@ import Testing
         #expect(fresh.scalars.isEmpty && (fresh.vectors ?? [:]).isEmpty)
         #expect(!(carried.vectors ?? [:]).isEmpty)
         #expect(carried == (try TraceReader(path: cclipParent).round(10).content.aggregations[0].stateBefore))
-        #expect(try TraceReader(path: changed).header.fork?.changes == [.init(option: "--agg", parent: "mean", fork: "cclip")])
+        #expect(try TraceReader(path: changed).header.fork?.changes
+            == [.init(option: "--agg", parent: "mean", fork: "cclip")])
     }
 
     /// Refused with a usage error (exit 2) before anything is written: a change of the state's shape
@@ -200,6 +206,8 @@ import Testing
         #expect(try opened { $0["at"] = -1 }?.contains("fork.at -1") == true)
         #expect(try opened { $0["at"] = 7 }?.contains("first keyframe record is of round 6") == true)
         #expect(try opened { $0["at"] = 5 }?.contains("round 6") == true)
-        #expect(try opened { $0["changes"] = Array(repeating: ["option": "--lr", "parent": "1", "fork": "2"], count: 65) }?.contains("fork.changes") == true)
+        #expect(try opened {
+            $0["changes"] = Array(repeating: ["option": "--lr", "parent": "1", "fork": "2"],
+                count: 65) }?.contains("fork.changes") == true)
     }
 }

@@ -32,7 +32,8 @@ import Testing
         let reader = try open(Self.checkpointed)
         #expect(reader.header.driftRecent == .exponential && reader.file.signature.minor == TraceFormat.minor)
         let state = try #require(try reader.checkpoint(2).driftState())
-        #expect(!state.groups.isEmpty && state.groups.allSatisfy { $0.history.window.isEmpty && !$0.history.recentSum.isEmpty })
+        #expect(!state.groups.isEmpty
+            && state.groups.allSatisfy { $0.history.window.isEmpty && !$0.history.recentSum.isEmpty })
         #expect(try checkpointRefusal(Self.checkpointed) == nil)
     }
 
@@ -45,7 +46,8 @@ import Testing
             _ = try open(TraceRewriting.rewrite(Self.checkpointed) { $0["driftWindow"] = nil })
             Issue.record("a driftRecent without driftWindow was accepted")
         } catch let e as TraceError { #expect(e.message.contains("driftRecent without a driftWindow")) }
-        #expect(throws: TraceError.self) { try open(TraceRewriting.rewrite(Self.checkpointed) { $0["driftRecent"] = "ring" }) }
+        #expect(throws: TraceError.self) {
+            try open(TraceRewriting.rewrite(Self.checkpointed) { $0["driftRecent"] = "ring" }) }
     }
 
     /// The header says one kind, the checkpoints hold the other: refused when the checkpoint is read,

@@ -49,7 +49,8 @@ import Testing
 
     /// `krum:q=` and 30 000 `(` (or 100 000 `-`) made the reader die with SIGSEGV.
     @Test func deeplyNestedSpecsAreRefused() {
-        for value in ["krum:q=" + String(repeating: "(", count: 30_000), "krum:q=" + String(repeating: "-", count: 100_000),
+        for value in ["krum:q=" + String(repeating: "(", count: 30_000), "krum:q="
+            + String(repeating: "-", count: 100_000),
                       "krum:q=" + String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100)] {
             let message = refusal(editingConfig { $0["aggregator"] = value })
             #expect(message?.contains("config:") == true, "\(message ?? "accepted")")
@@ -57,7 +58,8 @@ import Testing
         }
         let attack = refusal(editingConfig { $0["attack"] = "alie:z=" + String(repeating: "(", count: 30_000) })
         #expect(attack?.contains("characters long") == true, "\(attack ?? "accepted")")
-        let pre = refusal(editingConfig { $0["preAggregators"] = Array(repeating: "nnm", count: 40).joined(separator: "+") })
+        let pre = refusal(editingConfig {
+            $0["preAggregators"] = Array(repeating: "nnm", count: 40).joined(separator: "+") })
         #expect(pre?.contains("at most 16 components") == true, "\(pre ?? "accepted")")
     }
 
@@ -67,7 +69,8 @@ import Testing
         let bytes = try #require(TraceMutator.editingBody(of: Self.checkpointed, type: .header) { body in
             let length = TraceMutator.jsonLength(body)
             let json = Array(body[4 ..< 4 + length])
-            let deep = Array(("{\"x\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + ",").utf8)
+            let deep = Array(("{\"x\":" + String(repeating: "[", count: 100_000)
+                + String(repeating: "]", count: 100_000) + ",").utf8)
             let edited = deep + json.dropFirst()
             var out = ByteWriter()
             out.append(UInt32(edited.count))
@@ -96,7 +99,8 @@ import Testing
 
     /// In a file of a later minor version, a record of an unknown type is skipped, and listed.
     @Test func unknownRecordsAreSkippedAndListed() throws {
-        let bytes = try #require(TraceRewriting.rewrite(Self.checkpointed, minor: TraceFormat.minor + 1, unknownType: 42))
+        let bytes = try #require(TraceRewriting.rewrite(Self.checkpointed, minor: TraceFormat.minor + 1,
+            unknownType: 42))
         let reader = try open(bytes)
         #expect(reader.verifyChain().holds && reader.roundCount == 3)
         let skipped = reader.skippedRecords()
@@ -125,7 +129,8 @@ import Testing
             f["train"] = String(repeating: "0", count: 64)
             d["fileDigests"] = f
         })
-        #expect(digests?.contains("dataset.digest is not the SHA-256 of its fileDigests") == true, "\(digests ?? "accepted")")
+        #expect(digests?.contains("dataset.digest is not the SHA-256 of its fileDigests") == true,
+            "\(digests ?? "accepted")")
         let kind = refusal(editingDataset { $0["kind"] = "fashion-mnist" })
         #expect(kind?.contains("dataset.kind") == true, "\(kind ?? "accepted")")
         let names = refusal(editingDataset { d in

@@ -27,7 +27,8 @@ import Testing
         return [UInt8](FileManager.default.contents(atPath: path)!)
     }()
 
-    func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader { try TraceReader(source: MemorySource(bytes, name: "hostile.trace")) }
+    func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader {
+        try TraceReader(source: MemorySource(bytes, name: "hostile.trace")) }
 
     /// Opening must fail with `phrase` in the message.
     func expectRefused(_ bytes: [UInt8]?, _ phrase: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -42,7 +43,8 @@ import Testing
     }
 
     /// Reading round `t` must fail with `phrase`, and the rest of the exercise must not trap.
-    func expectRoundRefused(_ bytes: [UInt8]?, round t: Int, _ phrase: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRoundRefused(_ bytes: [UInt8]?, round t: Int, _ phrase: String,
+        sourceLocation: SourceLocation = #_sourceLocation) throws {
         guard let bytes else { Issue.record("the case could not be built", sourceLocation: sourceLocation); return }
         let r = try open(bytes)
         #expect(r.verifyChain().holds, "the case should carry a valid chain", sourceLocation: sourceLocation)
@@ -50,7 +52,8 @@ import Testing
             _ = try r.round(t)
             Issue.record("round \(t) read despite: \(phrase)", sourceLocation: sourceLocation)
         } catch {
-            #expect(error.message.contains("round \(t):") && error.message.contains(phrase), "\(error.message)", sourceLocation: sourceLocation)
+            #expect(error.message.contains("round \(t):") && error.message.contains(phrase), "\(error.message)",
+                sourceLocation: sourceLocation)
         }
         let outcome = TraceExercise.run(bytes)
         #expect(outcome.refusal == nil && !outcome.errors.isEmpty, sourceLocation: sourceLocation)
@@ -72,7 +75,8 @@ import Testing
             json["aggregations"] = a
         }
         try expectRoundRefused(bytes, round: 1, "aggregations")
-        let classes = TraceMutator.editingJSON(of: Self.traces.decisions, type: .round, round: 0) { json in json["classes"] = [0, 0] }
+        let classes = TraceMutator.editingJSON(of: Self.traces.decisions, type: .round, round: 0) { json in
+            json["classes"] = [0, 0] }
         try expectRoundRefused(classes, round: 0, "schedule")
     }
 
@@ -98,13 +102,16 @@ import Testing
         let n = 100_000
         // Vector 0 is 1.0 (byte planes of 0x3F800000); every other one is "its reference + 0".
         let vectors = [VectorEntry(offset: 0, count: 1)] + (1..<n).map { VectorEntry(offset: 4, count: 1, ref: $0 - 1) }
-        let content = RoundContent(round: 0, hasVectors: true, classes: [], aggregations: [], modelDiff: nil, evaluation: nil, vectors: vectors)
+        let content = RoundContent(round: 0, hasVectors: true, classes: [], aggregations: [], modelDiff: nil,
+            evaluation: nil, vectors: vectors)
         let body = RecordBody.jsonPart(content, encoder: RecordBody.encoder()) + [0, 0, 0x80, 0x3F, 0, 0, 0, 0]
         let parsed = try ParsedBody<RoundContent>.parse(body, decoder: RecordBody.decoder()).get()
-        guard case .failure(let f) = parsed.vector(n - 1) else { Issue.record("a 100 000-link chain was followed"); return }
+        guard case .failure(let f) = parsed.vector(n - 1) else {
+            Issue.record("a 100 000-link chain was followed"); return }
         #expect(f.reason.contains("longer than \(TraceFormat.maximumReferenceDepth)"))
         // A chain within the limit decodes: each link adds the zigzag difference 0 to its reference.
-        guard case .success(let v) = parsed.vector(TraceFormat.maximumReferenceDepth) else { Issue.record("a short chain was refused"); return }
+        guard case .success(let v) = parsed.vector(TraceFormat.maximumReferenceDepth) else {
+            Issue.record("a short chain was refused"); return }
         #expect(v == [1.0])
     }
 
@@ -161,7 +168,8 @@ import Testing
     @Test func hostileCheckpointsAreRefused() throws {
         func refused(_ occurrence: Int, _ phrase: String, sourceLocation: SourceLocation = #_sourceLocation,
                      _ edit: @escaping (inout [String: Any]) -> Void) throws {
-            let bytes = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .checkpoint, occurrence: occurrence, edit),
+            let bytes = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .checkpoint,
+                occurrence: occurrence, edit),
                                      sourceLocation: sourceLocation)
             let r = try open(bytes)
             #expect(r.verifyChain().holds && r.roundCount == 3, sourceLocation: sourceLocation)
@@ -171,7 +179,8 @@ import Testing
                 _ = try c.driftState()
                 Issue.record("checkpoint \(occurrence) read despite: \(phrase)", sourceLocation: sourceLocation)
             } catch {
-                #expect(error.message.contains("checkpoint before round \(occurrence)") && error.message.contains(phrase), "\(error.message)",
+                #expect(error.message.contains("checkpoint before round \(occurrence)")
+                    && error.message.contains(phrase), "\(error.message)",
                         sourceLocation: sourceLocation)
             }
             for t in 0..<3 { _ = try r.round(t) }
@@ -184,7 +193,8 @@ import Testing
         #expect(TraceExercise.run(Self.checkpointed).errors.isEmpty)
 
         try refused(1, "its content says round 5") { $0["round"] = 5 }
-        try refused(1, "honestMomenta has") { json in json["honestMomenta"] = (json["honestMomenta"] as! [Any]).dropLast() as [Any] }
+        try refused(1, "honestMomenta has") { json in
+            json["honestMomenta"] = (json["honestMomenta"] as! [Any]).dropLast() as [Any] }
         try refused(1, "honestMomenta[0] is of worker 999") { json in
             var rows = json["honestMomenta"] as! [[String: Any]]
             rows[0]["worker"] = 999
@@ -196,8 +206,10 @@ import Testing
             json["byzantineMomenta"] = rows
         }
         try refused(1, "parameters refers to vector") { $0["parameters"] = -3 }
-        try refused(1, "classMomenta has 11 entries") { json in json["classMomenta"] = (json["classMomenta"] as! [Any]) + [0] }
-        try refused(1, "aggregatorStates has 9 entries") { json in json["aggregatorStates"] = (json["aggregatorStates"] as! [Any]).dropLast() as [Any] }
+        try refused(1, "classMomenta has 11 entries") { json in
+            json["classMomenta"] = (json["classMomenta"] as! [Any]) + [0] }
+        try refused(1, "aggregatorStates has 9 entries") { json in
+            json["aggregatorStates"] = (json["aggregatorStates"] as! [Any]).dropLast() as [Any] }
         try refused(1, "aggregatorStates[0] has no vectors table") { json in
             var states = json["aggregatorStates"] as! [[String: Any]]
             states[0].removeValue(forKey: "vectors")
@@ -224,12 +236,15 @@ import Testing
             json["drift"] = drift
         }
         // The header decides whether checkpoints may exist, and where.
-        let noInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0.removeValue(forKey: "checkpointInterval") })
+        let noInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) {
+            $0.removeValue(forKey: "checkpointInterval") })
         #expect(throws: TraceError.self) { try open(noInterval).checkpoint(0) }
-        let otherInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0["checkpointInterval"] = 2 })
+        let otherInterval = try #require(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) {
+            $0["checkpointInterval"] = 2 })
         #expect(throws: TraceError.self) { try open(otherInterval).checkpoint(1) }
         #expect(try open(otherInterval).checkpoint(2).round == 2)
-        expectRefused(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0["checkpointInterval"] = -1 }, "checkpointInterval")
+        expectRefused(TraceMutator.editingJSON(of: Self.checkpointed, type: .header) { $0["checkpointInterval"] = -1 },
+            "checkpointInterval")
         // A checkpoint whose record header claims a round (1.0 and 1.1 readers require −1 for types
         // they skip): the index is refused and the scan stops there, keeping what came before.
         var records = try #require(TraceMutator.split(Self.checkpointed))
@@ -245,10 +260,12 @@ import Testing
     /// index is not trusted, the records are found by scanning.
     @Test func footerCountsThatOverflow() throws {
         for (field, value) in [(8, UInt64(1) << 59), (0, UInt64.max - 50), (8, UInt64.max), (16, UInt64.max)] {
-            let bytes = TraceMutator.editingFooter(of: Self.traces.full) { p in TraceMutator.store(value, into: &p, at: field, size: 8) }
+            let bytes = TraceMutator.editingFooter(of: Self.traces.full) { p in
+                TraceMutator.store(value, into: &p, at: field, size: 8) }
             guard let bytes else { Issue.record("no footer"); continue }
             let r = try open(bytes)
-            guard case .unfinished = r.completeness else { Issue.record("a footer declaring \(value) at \(field) was used"); continue }
+            guard case .unfinished = r.completeness else {
+                Issue.record("a footer declaring \(value) at \(field) was used"); continue }
             #expect(r.roundCount == 2)
             #expect(TraceExercise.run(bytes).refusal == nil)
         }
@@ -262,12 +279,14 @@ import Testing
         var opened = 0, validChains = 0, refused = 0
         for seed in UInt32(1)...400 {
             var m = TraceMutator(seed: seed)
-            guard let mutant = m.mutate([Self.traces.decisions, Self.traces.full, Self.checkpointed][Int(seed % 3)]) else { continue }
+            guard let mutant = m.mutate([Self.traces.decisions, Self.traces.full, Self.checkpointed][Int(seed % 3)])
+                else { continue }
             let o = TraceExercise.run(mutant)
             if o.refusal != nil { refused += 1 } else { opened += 1 }
             if o.chainHolds { validChains += 1 }
         }
-        #expect(opened > 100 && refused > 20 && validChains > 100, "opened \(opened), refused \(refused), valid chains \(validChains)")
+        #expect(opened > 100 && refused > 20 && validChains > 100,
+            "opened \(opened), refused \(refused), valid chains \(validChains)")
     }
 
     /// Every input kept in Tests/fuzz/regressions/ (each crasher the fuzzer ever found, and a few
@@ -277,8 +296,10 @@ import Testing
     @Test func fuzzerRegressionCases() throws {
         let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         let dir = tests.appendingPathComponent("fuzz/regressions")
-        let sample = try TraceReader(path: CompatibilityTests.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path)
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.filter { !$0.hasPrefix(".") }.sorted() ?? []
+        let sample = try TraceReader(
+            path: CompatibilityTests.samples.appendingPathComponent("v1.0-desgd-cclip-ipm-small-3r.trace").path)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.filter {
+            !$0.hasPrefix(".") }.sorted() ?? []
         var records = 0, wholeFiles = 0
         for f in files {
             let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(f)))

@@ -14,7 +14,8 @@ import Testing
     func contents(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
 
     func resume(_ path: String, key: TraceSigningKey? = nil) throws(TraceError) -> ResumeRun.Outcome {
-        try ResumeRun.resume(path: path, threads: 2, dataDirectory: nil, compressionLevel: TraceRecorder.defaultCompressionLevel, signingKey: key)
+        try ResumeRun.resume(path: path, threads: 2, dataDirectory: nil,
+            compressionLevel: TraceRecorder.defaultCompressionLevel, signingKey: key)
     }
 
     /// A recorder killed at every record (at its start, or inside it, alternately): each copy resumed
@@ -32,10 +33,12 @@ import Testing
                 defer { try? FileManager.default.removeItem(atPath: path) }
                 FileManager.default.createFile(atPath: path, contents: Data(original[..<cut]))
                 let outcome = try resume(path)
-                guard case .resumed(let start, _, let rounds) = outcome else { Issue.record("cut at \(cut): \(outcome)"); continue }
+                guard case .resumed(let start, _, let rounds) = outcome else {
+                    Issue.record("cut at \(cut): \(outcome)"); continue }
                 starts.insert(start)
                 #expect(rounds == 9)
-                #expect(contents(path) == original, "cut at byte \(cut) (record \(k), \(e.type.name)) resumed from round \(start)")
+                #expect(contents(path) == original,
+                    "cut at byte \(cut) (record \(k), \(e.type.name)) resumed from round \(start)")
                 #expect(!FileManager.default.fileExists(atPath: ResumeRun.temporaryPath(for: path)))
             }
         }
@@ -129,7 +132,8 @@ import Testing
             _ = try resume(full)
             Issue.record("an edited round was resumed over")
         } catch {
-            #expect(error.kind == .mismatch && error.message.contains("round 7 differs from the recorded one"), "\(error.message)")
+            #expect(error.kind == .mismatch && error.message.contains("round 7 differs from the recorded one"),
+                "\(error.message)")
         }
         #expect(contents(full) == edited)
         #expect(!FileManager.default.fileExists(atPath: ResumeRun.temporaryPath(for: full)))

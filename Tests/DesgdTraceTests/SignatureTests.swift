@@ -9,7 +9,8 @@ let keyA = try! TraceSigningKey(seed: [UInt8](repeating: 7, count: 32))
 let keyB = try! TraceSigningKey(seed: [UInt8](repeating: 9, count: 32))
 
 /// Records ``tinyConfig()`` (7 rounds, keyframes every 3 rounds) signed with `key`.
-func recordSigned(_ key: TraceSigningKey?, stopAfter: Int? = nil, path: String = temporaryPath("signed")) throws -> String {
+func recordSigned(_ key: TraceSigningKey?, stopAfter: Int? = nil,
+    path: String = temporaryPath("signed")) throws -> String {
     let recorder = try TraceRecorder(path: path, keyframeInterval: 3, signingKey: key)
     let tee = Tee(recorder)
     tee.stopAfter = stopAfter
@@ -23,7 +24,8 @@ func recordTable(_ bytes: [UInt8]) -> [(offset: Int, header: RecordHeader)] {
     var out: [(Int, RecordHeader)] = []
     var offset = TraceFormat.signatureSize
     while offset + TraceFormat.recordHeaderSize <= bytes.count,
-          case .success(let h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize], fileMinor: TraceFormat.minor) {
+          case .success(let h) = RecordHeader.parse(bytes[offset ..< offset + TraceFormat.recordHeaderSize],
+              fileMinor: TraceFormat.minor) {
         let end = offset + TraceFormat.recordOverhead + Int(h.payloadLength)
         guard end <= bytes.count else { break }
         out.append((offset, h))
@@ -35,7 +37,8 @@ func recordTable(_ bytes: [UInt8]) -> [(offset: Int, header: RecordHeader)] {
 /// What an attacker with the file and no key does: `edit` may change any record's payload (same
 /// size), then every previous digest and digest is recomputed (they are unkeyed), so the chain
 /// holds again. `edit` gets the record's position, its header and the new previous digest.
-func rechain(_ bytes: [UInt8], edit: (Int, RecordHeader, inout [UInt8], [UInt8]) throws -> Void = { _, _, _, _ in }) rethrows -> [UInt8] {
+func rechain(_ bytes: [UInt8],
+    edit: (Int, RecordHeader, inout [UInt8], [UInt8]) throws -> Void = { _, _, _, _ in }) rethrows -> [UInt8] {
     var out = Array(bytes[0..<TraceFormat.signatureSize])
     var previous = TraceFormat.chainRoot(of: bytes[0..<TraceFormat.signatureSize])
     var end = TraceFormat.signatureSize
@@ -56,7 +59,8 @@ func rechain(_ bytes: [UInt8], edit: (Int, RecordHeader, inout [UInt8], [UInt8])
 
 /// Replaces every signature record's signature (those for which `which` holds) by `key`'s over the
 /// same fields: a re-signed file.
-func resign(_ bytes: [UInt8], with key: TraceSigningKey, which: (SignatureRecord) -> Bool = { _ in true }) throws -> [UInt8] {
+func resign(_ bytes: [UInt8], with key: TraceSigningKey,
+    which: (SignatureRecord) -> Bool = { _ in true }) throws -> [UInt8] {
     try rechain(bytes) { _, h, payload, previous in
         guard h.type == .signature, case .success(let s) = SignatureRecord.parse(payload[...]), which(s) else { return }
         payload = try SignatureRecord.signing(kind: s.kind, interrupted: s.interrupted, roundRecords: s.roundRecords,
@@ -95,7 +99,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         #expect(pub == key.publicKey)
         #expect(try TraceSigningKey.read(path: path).publicKey == key.publicKey)
         // OpenSSH's fingerprint: SHA256: and 43 characters of unpadded base64.
-        #expect(pub.fingerprint.hasPrefix("SHA256:") && pub.fingerprint.count == 7 + 43 && !pub.fingerprint.contains("="))
+        #expect(pub.fingerprint.hasPrefix("SHA256:") && pub.fingerprint.count == 7 + 43
+            && !pub.fingerprint.contains("="))
         #expect(keyA.publicKey.fingerprint != keyB.publicKey.fingerprint)
         #expect(throws: TraceError.self) { try TraceSigningKey.generate().write(to: path) }
         #expect(try TracePublicKey.read(path: path + ".pub") == pub)  // untouched
@@ -123,8 +128,11 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
             ("big", [UInt8](repeating: 0x41, count: 10_000), "larger than"),
             ("private", Array((keyA.text + "\n").utf8), "private key"),
             ("openssh-private", Array(keyA.openSSHText().utf8), "private key"),
-            ("identity", Array((OpenSSHKey.publicLine([1] + [UInt8](repeating: 0, count: 31), comment: "x") + "\n").utf8), "small order"),
-            ("not-a-point", Array((OpenSSHKey.publicLine([2] + [UInt8](repeating: 0, count: 31), comment: "") + "\n").utf8),
+            ("identity",
+                Array((OpenSSHKey.publicLine([1] + [UInt8](repeating: 0, count: 31), comment: "x") + "\n").utf8),
+                "small order"),
+            ("not-a-point",
+             Array((OpenSSHKey.publicLine([2] + [UInt8](repeating: 0, count: 31), comment: "") + "\n").utf8),
              "not a point"),
         ]
         for (name, bytes, reason) in cases {
@@ -146,17 +154,20 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
             #expect(throws: TraceError.self) { try TracePublicKey.read(path: path) }
         }
         // Surrounding white space is fine.
-        #expect(try TracePublicKey.read(path: file("spaced", Array("  \(keyA.publicKey.text)\r\n\n".utf8))) == keyA.publicKey)
+        #expect(try TracePublicKey.read(path: file("spaced", Array("  \(keyA.publicKey.text)\r\n\n".utf8)))
+            == keyA.publicKey)
     }
 
     /// The signature record's payload: round trip, the signature over the domain-separated
     /// message, and every malformed field refused by the pure parser.
     @Test func signatureRecordParsing() throws {
         let digest = [UInt8](repeating: 0xAB, count: 32)
-        let s = try SignatureRecord.signing(kind: .final, interrupted: true, roundRecords: 12, precedingRecords: 40, digest: digest, with: keyA)
+        let s = try SignatureRecord.signing(kind: .final, interrupted: true, roundRecords: 12, precedingRecords: 40,
+            digest: digest, with: keyA)
         #expect(s.payload.count == SignatureRecord.payloadSize)
         #expect(Array(s.message.prefix(24)) == Array("desgd-trace-signature-v1".utf8))
-        guard case .success(let back) = SignatureRecord.parse(s.payload[...]) else { Issue.record("did not parse"); return }
+        guard case .success(let back) = SignatureRecord.parse(s.payload[...]) else {
+            Issue.record("did not parse"); return }
         #expect(back == s && back.signatureHolds)
         #expect(keyA.publicKey.verifies(s.signature, of: s.message))
         // The signature covers the domain prefix: the bare fields do not verify.
@@ -170,11 +181,13 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         var other = s
         other.publicKey = keyB.publicKey
         #expect(!other.signatureHolds)
-        let malformed: [(Int, UInt8, String)] = [(0, 2, "algorithm"), (1, 3, "kind"), (2, 1, "reserved"), (4, 2, "flags")]
+        let malformed: [(Int, UInt8, String)] = [(0, 2, "algorithm"), (1, 3, "kind"), (2, 1, "reserved"),
+            (4, 2, "flags")]
         for (offset, value, reason) in malformed {
             var p = s.payload
             p[offset] = value
-            guard case .failure(let f) = SignatureRecord.parse(p[...]) else { Issue.record("byte \(offset) = \(value) accepted"); continue }
+            guard case .failure(let f) = SignatureRecord.parse(p[...]) else {
+                Issue.record("byte \(offset) = \(value) accepted"); continue }
             #expect(f.reason.contains(reason))
         }
         // A checkpoint has no stopped-early flag.
@@ -199,7 +212,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
     }()
 
     static func offset(of type: RecordType, round: Int? = nil, _ bytes: [UInt8] = signed, nth: Int = 0) -> Int {
-        recordTable(bytes).filter { $0.header.type == type && (round == nil || $0.header.round == Int64(round!)) }[nth].offset
+        recordTable(bytes).filter {
+            $0.header.type == type && (round == nil || $0.header.round == Int64(round!)) }[nth].offset
     }
 
     /// A signed recording: a signature after every keyframe and a final one before the index;
@@ -209,7 +223,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         FileManager.default.createFile(atPath: path, contents: Data(Self.signed))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try TraceReader(path: path)
-        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)] && r.completeness == .complete(interrupted: false))
+        #expect(r.header.formatVersion == [Int(TraceFormat.major), Int(TraceFormat.minor)]
+            && r.completeness == .complete(interrupted: false))
         #expect(r.records.map(\.type) == [.header, .keyframe, .signature, .round, .round, .round, .keyframe, .signature,
                                            .round, .round, .round, .keyframe, .signature, .round, .keyframe, .signature,
                                            .signature, .index, .footer])
@@ -220,7 +235,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         #expect(v.coveredRounds == 7 && v.unsignedRecords == 0 && v.trailingBytes == 0 && v.problem == nil)
         #expect(v.summary == "signed by \(keyA.publicKey.fingerprint), whole file (7 rounds)")
         #expect(v.trustFailure(keyA.publicKey) == nil)
-        #expect(v.trustFailure(keyB.publicKey)?.description.contains("not by the trusted key \(keyB.publicKey.fingerprint)") == true)
+        #expect(v.trustFailure(keyB.publicKey)?.description.contains("not by the trusted key "
+            + "\(keyB.publicKey.fingerprint)") == true)
     }
 
     /// Signing keeps a recording deterministic (RFC 8032 signatures on Linux): the same key gives
@@ -253,18 +269,21 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         flipped[round4 + 64 + 100] ^= 1
         let broken = try verdict(flipped)
         #expect(broken.status == .invalid && broken.problem?.contains("digest chain breaks at round 4") == true)
-        #expect(broken.summary.contains("valid signatures by \(keyA.publicKey.fingerprint) cover the file up to round 2"))
+        #expect(broken.summary.contains("valid signatures by \(keyA.publicKey.fingerprint)"
+            + " cover the file up to round 2"))
         #expect(broken.trustFailure(keyA.publicKey) != nil)
 
         let rechained = try verdict(rechain(flipped))
         #expect(rechained.status == .invalid)
-        #expect(rechained.problem?.contains("the signature record after keyframe 6 (record 12) signs a digest that is not the previous record's") == true)
+        #expect(rechained.problem?.contains("the signature record after keyframe 6 (record 12) signs a digest that is"
+            + " not the previous record's") == true)
 
         let signature = Self.offset(of: .signature, nth: 1)
         var forged = Self.signed
         forged[signature + 64 + 100] ^= 1
         let bad = try verdict(rechain(forged))
-        #expect(bad.status == .invalid && bad.problem?.contains("after keyframe 3") == true && bad.problem?.contains("does not verify") == true)
+        #expect(bad.status == .invalid && bad.problem?.contains("after keyframe 3") == true
+            && bad.problem?.contains("does not verify") == true)
 
         // The footer altered (its digest recomputed): the final signature says otherwise.
         let footer = Self.offset(of: .footer)
@@ -280,7 +299,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         let round5 = Self.offset(of: .round, round: 5)
         let cut = try verdict(Array(Self.signed[..<(round5 + 100)]))
         #expect(cut.status == .prefix && cut.coveredRounds == 3 && cut.unsignedRecords == 2 && cut.trailingBytes == 100)
-        #expect(cut.summary.hasPrefix("signed by \(keyA.publicKey.fingerprint) up to round 2 only; 2 later records unsigned"))
+        #expect(cut.summary.hasPrefix("signed by \(keyA.publicKey.fingerprint) up to round 2"
+            + " only; 2 later records unsigned"))
         #expect(cut.trustFailure(keyA.publicKey)?.description.contains("up to round 2") == true)
 
         // Cut right before the final signature: every record is signed by a checkpoint, but
@@ -312,7 +332,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
     @Test func resignedWithAnotherKey() throws {
         let resigned = try verdict(resign(Self.signed, with: keyB))
         #expect(resigned.status == .whole && resigned.signers == [keyB.publicKey.fingerprint])
-        #expect(resigned.trustFailure(keyA.publicKey) == "signed by \(keyB.publicKey.fingerprint), not by the trusted key \(keyA.publicKey.fingerprint)")
+        #expect(resigned.trustFailure(keyA.publicKey)
+            == "signed by \(keyB.publicKey.fingerprint), not by the trusted key \(keyA.publicKey.fingerprint)")
         #expect(resigned.trustFailure(keyB.publicKey) == nil)
 
         let both = try verdict(resign(Self.signed, with: keyB) { $0.kind == .final })
@@ -351,7 +372,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         recordTable(bytes).map { offset, h in
             let size = UInt64(TraceFormat.recordOverhead) + h.payloadLength
             let p0 = offset + TraceFormat.recordHeaderSize
-            let payload: ArraySlice<UInt8>? = [.signature, .index, .footer].contains(h.type) ? bytes[p0 ..< p0 + Int(h.payloadLength)] : nil
+            let payload: ArraySlice<UInt8>? = [.signature, .index, .footer].contains(h.type)
+                ? bytes[p0 ..< p0 + Int(h.payloadLength)] : nil
             return .init(entry: IndexEntry(type: h.type, round: Int(h.round), offset: UInt64(offset), size: size),
                          previousDigest: h.previousDigest, payload: payload)
         }
@@ -377,7 +399,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
                 variants += 1
             }
         }
-        #expect(variants == 5 * SignatureRecord.payloadSize + 17 * TraceFormat.indexEntrySize + TraceFormat.footerPayloadSize)
+        #expect(variants == 5 * SignatureRecord.payloadSize + 17 * TraceFormat.indexEntrySize
+            + TraceFormat.footerPayloadSize)
         // A payload cut short or lengthened is malformed, not a trap.
         for i in original.indices where original[i].entry.type == .signature || original[i].entry.type == .footer {
             for n in [0, 1, 31, 33, 151, 153] {

@@ -9,11 +9,14 @@ import Testing
 /// records as a reader finds them in the file, the parts add up to the file's size, and the ratio
 /// counts the round records that hold vectors against the raw bytes of those vectors only.
 @Suite struct TraceCompositionTests {
-    func summary(_ mode: RecordingMode, checkpoints: Int, keyframes: Int) throws -> (RecordingSummary, TraceReader, String) {
+    func summary(_ mode: RecordingMode, checkpoints: Int, keyframes: Int) throws -> (RecordingSummary, TraceReader,
+        String) {
         let path = temporaryPath()
         let config = tinyConfig { $0.rounds = 6 }
-        let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes, checkpointInterval: checkpoints)
-        let (_, summary) = try RecordingRun.run(config: config, dataset: tinyData, recorder: recorder, shouldStop: { false }) { _, _ in }
+        let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes,
+            checkpointInterval: checkpoints)
+        let (_, summary) = try RecordingRun.run(config: config, dataset: tinyData, recorder: recorder,
+            shouldStop: { false }) { _, _ in }
         return (summary, try TraceReader(path: path), path)
     }
 
@@ -29,7 +32,8 @@ import Testing
         #expect(c.totalBytes == fileSize && s.traceBytes == fileSize)
         #expect(c.roundRecords == 6 && c.roundBytes == bytes(.round))
         #expect(c.checkpoints == 2 && c.checkpointBytes == bytes(.checkpoint) && c.checkpointBytes > 0)
-        #expect(c.keyframes == reader.records.filter { $0.type == .keyframe }.count && c.keyframeBytes == bytes(.keyframe))
+        #expect(c.keyframes == reader.records.filter { $0.type == .keyframe }.count
+            && c.keyframeBytes == bytes(.keyframe))
         #expect(c.vectorRoundBytes == bytes(.round) { mode.storesVectors(round: $0.round) })
         if mode == .decisions {
             #expect(s.rawVectorBytes == 0 && s.compressionRatio == 0 && c.keyframes == 2)
@@ -48,7 +52,8 @@ import Testing
         #expect(TraceRecorder.defaultKeyframeInterval(mode: .decisions, checkpointInterval: 500, rounds: 3000) == 3000)
         #expect(TraceRecorder.defaultKeyframeInterval(mode: .decisions, checkpointInterval: 0, rounds: 3000) == 100)
         #expect(TraceRecorder.defaultKeyframeInterval(mode: .full, checkpointInterval: 50, rounds: 300) == 100)
-        #expect(TraceRecorder.defaultKeyframeInterval(mode: .sampled(every: 10), checkpointInterval: 50, rounds: 300) == 100)
+        #expect(TraceRecorder.defaultKeyframeInterval(mode: .sampled(every: 10), checkpointInterval: 50, rounds: 300)
+            == 100)
     }
 
     /// `desgd-bench checkpoint`: every stored vector of a checkpoint is in exactly one part, and the
@@ -62,7 +67,8 @@ import Testing
         #expect(parts.reduce(0) { $0 + $1.rawBytes } == checkpoint.content.vectors.reduce(0) { $0 + 4 * $1.count })
         let drift = try #require(parts.first { $0.name == "drift: group recent sums" })
         #expect(drift.vectors == checkpoint.content.drift?.groups.count && drift.vectors > 0)
-        let compressed = Double(parts.reduce(0) { $0 + $1.compressedBytes }), record = Double(reader.checkpointRecords[1].size)
+        let compressed = Double(parts.reduce(0) { $0 + $1.compressedBytes }),
+            record = Double(reader.checkpointRecords[1].size)
         #expect(compressed > 0.8 * record && compressed < 1.2 * record)
     }
 }

@@ -52,8 +52,10 @@ final class Tee: SimulationObserver {
 
 /// Records `config` into a new file; returns the path and what the engine reported.
 func record(_ config: SimulationConfig, mode: RecordingMode = .full, keyframes: Int = 3, stopAfter: Int? = nil,
-            checkpoints: Int = 0, keepStates: Bool = false, path: String = temporaryPath()) throws -> (String, Tee, SimulationResult) {
-    let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes, checkpointInterval: checkpoints)
+            checkpoints: Int = 0, keepStates: Bool = false, path: String = temporaryPath()) throws -> (String, Tee,
+            SimulationResult) {
+    let recorder = try TraceRecorder(path: path, mode: mode, keyframeInterval: keyframes,
+        checkpointInterval: checkpoints)
     let tee = Tee(recorder)
     tee.stopAfter = stopAfter
     tee.keepStates = keepStates
@@ -235,7 +237,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             let r = try TraceReader(path: p)
             let complete = full.roundRecords.filter { Int($0.offset + $0.size) <= cut }.count
             #expect(r.roundCount == complete, "cut at \(cut)")
-            if cut < bytes.count - TraceFormat.footerRecordSize + 1 { #expect(r.completeness != .complete(interrupted: false)) }
+            if cut < bytes.count - TraceFormat.footerRecordSize + 1 {
+                #expect(r.completeness != .complete(interrupted: false)) }
             for t in 0..<r.roundCount {
                 #expect(bits(try r.round(t).modelDiff()) == bits(events[t].modelDiff))
             }
@@ -249,7 +252,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         let full = try TraceReader(path: path)
         for t in [0, 4, 8] {
             let e = full.roundRecords[t]
-            for position in [Int(e.offset) + 70, Int(e.offset + e.size) / 2 + Int(e.offset) / 2, Int(e.offset + e.size) - 40, Int(e.offset + e.size) - 1] {
+            for position in [Int(e.offset) + 70, Int(e.offset + e.size) / 2 + Int(e.offset) / 2,
+                Int(e.offset + e.size) - 40, Int(e.offset + e.size) - 1] {
                 var damaged = bytes
                 damaged[position] ^= 0x10
                 let p = write(damaged[...])
@@ -289,7 +293,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             #expect(s.roundCount == 5 || s.roundCount == 6)  // a wrong length is found by the next header
             for t in 0..<5 { _ = try s.round(t) }
             if s.roundCount == 6 { #expect(throws: TraceError.self) { try s.round(5) } }
-            guard case .unfinished(let reason) = s.completeness else { Issue.record("footer expected missing"); continue }
+            guard case .unfinished(let reason) = s.completeness else {
+                Issue.record("footer expected missing"); continue }
             #expect(reason.contains("round 4") || reason.contains("round 5"), "\(reason)")
         }
     }
@@ -323,7 +328,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         #expect(back == zeros)
 
         // A vector entry pointing outside its section is refused.
-        var content = RoundContent(round: 0, hasVectors: true, classes: [], aggregations: [], modelDiff: nil, evaluation: nil,
+        var content = RoundContent(round: 0, hasVectors: true, classes: [], aggregations: [], modelDiff: nil,
+                                   evaluation: nil,
                                    vectors: [VectorEntry(offset: 0, count: 1 << 40)])
         var body = RecordBody.jsonPart(content, encoder: RecordBody.encoder())
         body += [0, 0, 0, 0]
@@ -367,15 +373,18 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
     /// prediction (any prediction: a random one, and a scaled one).
     @Test func losslessForEveryBitPattern() {
         var stream = RandomStream(seed: 3, purpose: .syntheticData)
-        let values = (0..<1001).map { _ in Float(bitPattern: stream.nextUInt32()) } + [.nan, .infinity, -.infinity, -0.0, 0]
+        let values = (0..<1001).map { _ in Float(bitPattern: stream.nextUInt32()) }
+            + [.nan, .infinity, -.infinity, -0.0, 0]
         let random = (0..<values.count).map { _ in Float(bitPattern: stream.nextUInt32()) }
         var scaled = [Float](repeating: 0, count: values.count)
-        random.withUnsafeBufferPointer { r in scaled.withUnsafeMutableBufferPointer { VectorCodec.predict(from: r, scale: -0.37, into: $0) } }
+        random.withUnsafeBufferPointer { r in
+            scaled.withUnsafeMutableBufferPointer { VectorCodec.predict(from: r, scale: -0.37, into: $0) } }
         #expect(scaled[5] == -0.37 * random[5])
         for prediction in [nil, random, scaled] {
             var out: [UInt8] = []
             values.withUnsafeBufferPointer { v in
-                if let prediction { prediction.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) } } else {
+                if let prediction {
+                    prediction.withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) } } else {
                     VectorCodec.encode(v, prediction: nil, into: &out)
                 }
             }
@@ -392,7 +401,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         // Zigzag differences: +1 → 2, −1 → 1.
         out = []
         [Float(bitPattern: 11), Float(bitPattern: 9)].withUnsafeBufferPointer { v in
-            [Float(bitPattern: 10), Float(bitPattern: 10)].withUnsafeBufferPointer { VectorCodec.encode(v, prediction: $0, into: &out) }
+            [Float(bitPattern: 10), Float(bitPattern: 10)].withUnsafeBufferPointer {
+                VectorCodec.encode(v, prediction: $0, into: &out) }
         }
         #expect(out == [2, 1, 0, 0, 0, 0, 0, 0])
         // A scaled prediction computed inside `encode` (16 lanes, then the tail) gives the bytes of
@@ -427,7 +437,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         #expect(s.add(c, predictedBy: .multiple(of: 0)) == 2)
         #expect(s.add([Float](repeating: .nan, count: 3), predictedBy: .multiple(of: 0)) == 3)  // not finite: plain
         let expected = [VectorEntry(offset: 0, count: 3), VectorEntry(offset: 12, count: 3, ref: 0),
-                        VectorEntry(offset: 24, count: 3, ref: 0, scaleBits: Float(-29.5 / 14).bitPattern), VectorEntry(offset: 36, count: 3)]
+                        VectorEntry(offset: 24, count: 3, ref: 0, scaleBits: Float(-29.5 / 14).bitPattern),
+                        VectorEntry(offset: 36, count: 3)]
         #expect(s.entries == expected)
     }
 

@@ -89,7 +89,8 @@ struct ChartAxis {
             var k = (lo / step - 1e-9).rounded(.up)
             while k * step <= hi + step * 1e-9 {
                 let v = k * step
-                let label = integers && abs(v) < 1e15 ? String(Int64(v.rounded())) : AuditFormat.sig4(abs(v) < step * 1e-9 ? 0 : v)
+                let label = integers && abs(v) < 1e15 ? String(Int64(v.rounded()))
+                    : AuditFormat.sig4(abs(v) < step * 1e-9 ? 0 : v)
                 major.append((v, label))
                 k += 1
             }

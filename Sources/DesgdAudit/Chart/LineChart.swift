@@ -47,7 +47,8 @@ struct LineChart {
 
         let xs = series.flatMap { $0.points.map(\.x) }
         var xAxis = ChartAxis(values: [], scale: .linear,
-                              fixed: xs.isEmpty ? (0, 1) : (xs.min()! == xs.max()! ? (xs.min()! - 1, xs.max()! + 1) : (xs.min()!, xs.max()!)))
+                              fixed: xs.isEmpty ? (0, 1)
+                                  : (xs.min()! == xs.max()! ? (xs.min()! - 1, xs.max()! + 1) : (xs.min()!, xs.max()!)))
         xAxis.start = left
         xAxis.end = right
         var yAxis = self.yAxis
@@ -57,9 +58,12 @@ struct LineChart {
         var out = SVGKit.open(id: id, title: title, height: height)
         out += SVGKit.valueAxis(yAxis, left: left, right: right)
         out += SVGKit.horizontalAxis(xAxis, bottom: bottom, top: top, integers: true)
-        out += "<rect x=\"\(AuditFormat.coord(left))\" y=\"\(AuditFormat.coord(top))\" width=\"\(AuditFormat.coord(right - left))\" height=\"\(AuditFormat.coord(plotHeight))\" fill=\"none\" stroke=\"#555555\"/>\n"
+        out += "<rect x=\"\(AuditFormat.coord(left))\" y=\"\(AuditFormat.coord(top))\" width=\""
+            + "\(AuditFormat.coord(right - left))\" height=\"\(AuditFormat.coord(plotHeight))\""
+            + " fill=\"none\" stroke=\"#555555\"/>\n"
         out += SVGKit.text((left + right) / 2, bottom + 38, AuditFormat.escape(xLabel), anchor: "middle") + "\n"
-        out += "<text x=\"0\" y=\"0\" transform=\"translate(16 \(AuditFormat.coord((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">\(yLabel)</text>\n"
+        out += "<text x=\"0\" y=\"0\" transform=\"translate(16 \(AuditFormat.coord((top + bottom) / 2))) rotate(-90)\""
+            + " text-anchor=\"middle\" font-size=\"12\">\(yLabel)</text>\n"
 
         for r in references where r.value.isFinite {
             let y = yAxis.position(r.value)
@@ -67,13 +71,17 @@ struct LineChart {
                 + "<title>\(AuditFormat.escape(r.label))</title></g>\n"
         }
         if series.allSatisfy({ $0.points.allSatisfy { $0.y == nil } }) {
-            out += SVGKit.text((left + right) / 2, (top + bottom) / 2, "no defined values", anchor: "middle", extra: "fill=\"#888888\"") + "\n"
+            out += SVGKit.text((left + right) / 2, (top + bottom) / 2, "no defined values", anchor: "middle",
+                extra: "fill=\"#888888\"") + "\n"
         }
         // Later columns first, so the recorded rule (column 0) is drawn on top.
         for s in series.reversed() {
             let d = LineChart.pathData(s.points, x: xAxis, y: yAxis)
             guard !d.isEmpty else { continue }
-            out += "<path class=\"series\" data-series=\"\(AuditFormat.escape(s.name))\" d=\"\(d)\" fill=\"none\" stroke=\"\(s.colour)\" stroke-width=\"\(AuditFormat.coord(s.width))\" stroke-linejoin=\"round\" stroke-linecap=\"round\"\(s.dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")><title>\(AuditFormat.escape(s.name))</title></path>\n"
+            out += "<path class=\"series\" data-series=\"\(AuditFormat.escape(s.name))\" d=\"\(d)\" fill=\"none\""
+                + " stroke=\"\(s.colour)\" stroke-width=\"\(AuditFormat.coord(s.width))\" stroke-linejoin=\"round\""
+                + " stroke-linecap=\"round\"\(s.dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")><title>"
+                + "\(AuditFormat.escape(s.name))</title></path>\n"
         }
         for s in series where !s.markers.isEmpty {
             out += "<g class=\"flags\" data-series=\"\(AuditFormat.escape(s.name))\">"
@@ -95,7 +103,8 @@ struct LineChart {
                 runLength = 0
                 continue
             }
-            d += (runLength == 0 ? "M" : "L") + AuditFormat.coord(x.position(p.x)) + " " + AuditFormat.coord(y.position(v))
+            d += (runLength == 0 ? "M" : "L") + AuditFormat.coord(x.position(p.x)) + " "
+                + AuditFormat.coord(y.position(v))
             runLength += 1
         }
         if runLength == 1 { d += "h0" }

@@ -64,8 +64,10 @@ struct RoundBuckets {
         let size = roundsPerBucket.min == roundsPerBucket.max
             ? plural(roundsPerBucket.min, "round") : "\(roundsPerBucket.min)–\(roundsPerBucket.max) rounds"
         if isDownsampled {
-            return "Lines are downsampled: \(plural(distinctRounds, "round")) in \(count) buckets of \(size); each point is "
-                + "the maximum of its bucket's \(unit) (undefined values left out; a bucket with none defined is a gap in the line)."
+            return "Lines are downsampled: \(plural(distinctRounds, "round")) in \(count)"
+                + " buckets of \(size); each point is "
+                + "the maximum of its bucket's \(unit) (undefined values left out; a bucket with none"
+                    + " defined is a gap in the line)."
         }
         if maxPerRound > 1 {
             return "Each point is the maximum over the round's \(unit) (up to \(maxPerRound) per round); "

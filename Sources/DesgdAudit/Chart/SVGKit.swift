@@ -19,19 +19,27 @@ enum SVGKit {
 
     static func text(_ x: Double, _ y: Double, _ content: String, anchor: String = "start", size: Double = 12,
                      extra: String = "") -> String {
-        "<text x=\"\(AuditFormat.coord(x))\" y=\"\(AuditFormat.coord(y))\" text-anchor=\"\(anchor)\" font-size=\"\(AuditFormat.coord(size))\"\(extra.isEmpty ? "" : " " + extra)>\(content)</text>"
+        "<text x=\"\(AuditFormat.coord(x))\" y=\"\(AuditFormat.coord(y))\" text-anchor=\"\(anchor)\" font-size=\""
+            + "\(AuditFormat.coord(size))\"\(extra.isEmpty ? "" : " " + extra)>\(content)</text>"
     }
 
     static func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1,
                      dash: String? = nil) -> String {
-        "<line x1=\"\(AuditFormat.coord(x1))\" y1=\"\(AuditFormat.coord(y1))\" x2=\"\(AuditFormat.coord(x2))\" y2=\"\(AuditFormat.coord(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(AuditFormat.coord(width))\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>"
+        "<line x1=\"\(AuditFormat.coord(x1))\" y1=\"\(AuditFormat.coord(y1))\" x2=\"\(AuditFormat.coord(x2))\" y2=\""
+            + "\(AuditFormat.coord(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(AuditFormat.coord(width))\""
+            + "\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>"
     }
 
     static func open(id: String, title: String, height: Double) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(id)\" class=\"chart\" viewBox=\"0 0 \(AuditFormat.coord(width)) \(AuditFormat.coord(height))\" width=\"\(AuditFormat.coord(width))\" height=\"\(AuditFormat.coord(height))\" role=\"img\" aria-label=\"\(AuditFormat.escape(title))\" \(font)>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(id)\" class=\"chart\" viewBox=\"0 0 "
+            + "\(AuditFormat.coord(width)) \(AuditFormat.coord(height))\" width=\"\(AuditFormat.coord(width))\""
+            + " height=\"\(AuditFormat.coord(height))\" role=\"img\" aria-label=\""
+            + "\(AuditFormat.escape(title))\" \(font)>\n"
             + "<title>\(AuditFormat.escape(title))</title>\n"
-            + "<rect x=\"0\" y=\"0\" width=\"\(AuditFormat.coord(width))\" height=\"\(AuditFormat.coord(height))\" fill=\"#ffffff\"/>\n"
-            + text(width / 2, 22, AuditFormat.escape(title), anchor: "middle", size: 15, extra: "font-weight=\"bold\" class=\"chart-title\"") + "\n"
+            + "<rect x=\"0\" y=\"0\" width=\"\(AuditFormat.coord(width))\" height=\""
+                + "\(AuditFormat.coord(height))\" fill=\"#ffffff\"/>\n"
+            + text(width / 2, 22, AuditFormat.escape(title), anchor: "middle", size: 15,
+                extra: "font-weight=\"bold\" class=\"chart-title\"") + "\n"
     }
 
     /// The height a legend of `items` takes when laid out in rows from `left` to `right`.
@@ -65,9 +73,11 @@ enum SVGKit {
             case let .marker(colour):
                 out += marker(x + 12, y, colour: colour, cls: "legend-flag")
             case let .box(colour):
-                out += "<rect x=\"\(AuditFormat.coord(x + 4))\" y=\"\(AuditFormat.coord(y - 5))\" width=\"16\" height=\"10\" fill=\"\(colour)\" fill-opacity=\"0.35\" stroke=\"\(colour)\"/>"
+                out += "<rect x=\"\(AuditFormat.coord(x + 4))\" y=\"\(AuditFormat.coord(y - 5))\" width=\"16\""
+                    + " height=\"10\" fill=\"\(colour)\" fill-opacity=\"0.35\" stroke=\"\(colour)\"/>"
             case .dot:
-                out += "<circle cx=\"\(AuditFormat.coord(x + 12))\" cy=\"\(AuditFormat.coord(y))\" r=\"3.5\" fill=\"#ffffff\" stroke=\"#111111\" stroke-width=\"1.2\"/>"
+                out += "<circle cx=\"\(AuditFormat.coord(x + 12))\" cy=\"\(AuditFormat.coord(y))\" r=\"3.5\""
+                    + " fill=\"#ffffff\" stroke=\"#111111\" stroke-width=\"1.2\"/>"
             }
             out += text(x + 30, y + 4, AuditFormat.escape(item.label)) + "\n"
         }
@@ -77,7 +87,8 @@ enum SVGKit {
     /// The mark of a flagged point: a diamond in the rule's colour with a dark outline.
     static func marker(_ x: Double, _ y: Double, colour: String, cls: String = "flag") -> String {
         let c = AuditFormat.coord
-        return "<path class=\"\(cls)\" d=\"M\(c(x)) \(c(y - 5))L\(c(x + 5)) \(c(y))L\(c(x)) \(c(y + 5))L\(c(x - 5)) \(c(y))Z\" fill=\"\(colour)\" stroke=\"#111111\" stroke-width=\"1.2\"/>"
+        return "<path class=\"\(cls)\" d=\"M\(c(x)) \(c(y - 5))L\(c(x + 5)) \(c(y))L\(c(x)) \(c(y + 5))L\(c(x - 5)) "
+            + "\(c(y))Z\" fill=\"\(colour)\" stroke=\"#111111\" stroke-width=\"1.2\"/>"
     }
 
     /// Grid, ticks and tick labels of a vertical (value) axis at the left of a plot area.

@@ -118,10 +118,13 @@ public enum ForkFamily {
         let parentAccuracy = evaluations(parent, from: parent.firstRound)
         let before = parentAccuracy.filter { $0.round < start }
         let best = before.max { ($0.value ?? -1, $1.round) < ($1.value ?? -1, $0.round) }
-        var report = ForkFamilyReport(parent: parent.path, start: start, contextStart: contextStart, forkRounds: forkRounds, reference: best?.value,
-                                      referenceRound: best?.round, recoverWithin: recoverWithin, recoverTo: recoverTo, branches: [])
+        var report = ForkFamilyReport(parent: parent.path, start: start, contextStart: contextStart,
+                                      forkRounds: forkRounds, reference: best?.value,
+                                      referenceRound: best?.round, recoverWithin: recoverWithin, recoverTo: recoverTo,
+                                      branches: [])
         let target = report.recoveryTarget
-        report.branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start, parentAccuracy: parentAccuracy,
+        report.branches = [branch(parent, name: "parent", forkRound: nil, start: contextStart, forkRoundsStart: start,
+                                  parentAccuracy: parentAccuracy,
                                   target: target)]
         for f in forks {
             var b = branch(f, name: f.header.fork!.label, forkRound: f.firstRound, start: start, forkRoundsStart: start,
@@ -137,11 +140,13 @@ public enum ForkFamily {
     /// `fork` must be a fork whose `parentDigest` is `parent`'s digest of the record it names.
     static func checkLink(_ fork: TraceReader, parent: TraceReader) throws(TraceError) {
         guard let info = fork.header.fork else {
-            throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it (recorded with \(Setting.forkParent))")
+            throw .usage("\(fork.path) is not a fork (its header has no fork key): give PARENT and forks of it"
+                + " (recorded with \(Setting.forkParent))")
         }
         guard let digest = try TraceFork.parentDigest(parent, at: info.at), digest == info.parentDigest else {
             throw .usage("\(fork.path) is not a fork of \(parent.path): it names the parent digest "
-                         + "\(info.parentDigest.prefix(16))… before round \(info.at), which \(parent.path) does not have")
+                         + "\(info.parentDigest.prefix(16))… before round \(info.at), which "
+                             + "\(parent.path) does not have")
         }
     }
 
@@ -157,7 +162,8 @@ public enum ForkFamily {
     /// from `forkRoundsStart`, the earliest fork round).
     static func branch(_ reader: TraceReader, name: String, forkRound: Int?, start: Int, forkRoundsStart: Int,
                        parentAccuracy: [ForkFamilyReport.Point], target: Double?) -> ForkFamilyReport.Branch {
-        var accuracy: [ForkFamilyReport.Point] = [], gap: [ForkFamilyReport.Point] = [], lambda: [ForkFamilyReport.Point] = []
+        var accuracy: [ForkFamilyReport.Point] = [], gap: [ForkFamilyReport.Point] = [],
+            lambda: [ForkFamilyReport.Point] = []
         for t in reader.rounds where t >= start {
             guard let round = try? reader.round(t) else { continue }
             if let e = round.content.evaluation { accuracy.append(.init(round: t, value: e.accuracy)) }
@@ -187,7 +193,8 @@ public enum ForkFamily {
         let h = reader.header, chain = reader.verifyChain()
         return .init(name: name, trace: reader.path, aggregator: h.aggregator, attack: h.attack, forkRound: forkRound,
                      changes: h.fork?.changes ?? [], chainHolds: chain.holds,
-                     signatures: reader.verifySignatures(chain: chain), descent: nil, descentSummary: nil, accuracy: accuracy, gap: gap, lambda: lambda, summary: s)
+                     signatures: reader.verifySignatures(chain: chain), descent: nil, descentSummary: nil,
+                     accuracy: accuracy, gap: gap, lambda: lambda, summary: s)
     }
 
     /// The mean (nil for none), summed in order.

@@ -35,7 +35,8 @@ public struct LabeledImages: Sendable {
     }
 
     /// Builds a data set from IDX tensors, checking that they agree and that labels are in range.
-    public static func fromIDX(images: IDX.Tensor, labels: IDX.Tensor, classes: Int, name: String) throws(DataError) -> LabeledImages {
+    public static func fromIDX(images: IDX.Tensor, labels: IDX.Tensor, classes: Int,
+        name: String) throws(DataError) -> LabeledImages {
         let n = images.dimensions[0]
         guard labels.dimensions[0] == n else {
             throw DataError("\(name): \(n) images but \(labels.dimensions[0]) labels")
@@ -93,12 +94,14 @@ public struct Dataset: Sendable {
 
     public static let debianPackage = "dataset-fashion-mnist"
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
-    public static let fileStems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    public static let fileStems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte"]
 
     /// Finds the Fashion-MNIST directory: `explicit` (`--data DIR`), then `$DESGD_DATA`, then
     /// ``defaultDirectory``. An explicit choice that does not hold the files is an error (never a
     /// silent fall-back to another directory).
-    public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(DataError) -> URL {
+    public static func locate(explicit: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment) throws(DataError) -> URL {
         let (dir, origin): (String, Explanation?)
         if let explicit { (dir, origin) = (explicit, "\(Setting.dataDirectory)") }
         else if let env = environment["DESGD_DATA"], !env.isEmpty { (dir, origin) = (env, "DESGD_DATA") }
@@ -107,9 +110,12 @@ public struct Dataset: Sendable {
         let missing = fileStems.filter { file(url, $0) == nil }
         if missing.isEmpty { return url }
         guard let origin else {
-            throw DataError("Fashion-MNIST not found in \(dir): install the Debian package \(debianPackage) (apt-get install \(debianPackage)), or pass \(Setting.dataDirectory) DIR / set DESGD_DATA")
+            throw DataError("Fashion-MNIST not found in \(dir): install the Debian package \(debianPackage) (apt-get"
+                + " install \(debianPackage)), or pass \(Setting.dataDirectory) DIR / set DESGD_DATA")
         }
-        throw DataError("Fashion-MNIST not found in \(dir) (from \(origin)): missing \(missing.joined(separator: ", ")); point it at the directory of the four IDX files, or install \(debianPackage)")
+        throw DataError("Fashion-MNIST not found in \(dir) (from \(origin)): missing "
+            + "\(missing.joined(separator: ", ")); point it at the directory of the four IDX files,"
+            + " or install \(debianPackage)")
     }
 
     /// The file for `stem` in `dir`: `stem.gz` or `stem`, whichever exists.
@@ -133,17 +139,21 @@ public struct Dataset: Sendable {
         let trainLabels = try IDX.read(urls[1], expectedDimensions: 1)
         let testImages = try IDX.read(urls[2], expectedDimensions: 3)
         let testLabels = try IDX.read(urls[3], expectedDimensions: 1)
-        let train = try LabeledImages.fromIDX(images: trainImages, labels: trainLabels, classes: 10, name: urls[0].lastPathComponent)
-        let test = try LabeledImages.fromIDX(images: testImages, labels: testLabels, classes: 10, name: urls[2].lastPathComponent)
+        let train = try LabeledImages.fromIDX(images: trainImages, labels: trainLabels, classes: 10,
+            name: urls[0].lastPathComponent)
+        let test = try LabeledImages.fromIDX(images: testImages, labels: testLabels, classes: 10,
+            name: urls[2].lastPathComponent)
         guard train.height == test.height, train.width == test.width else {
-            throw DataError("\(directory.path): train images are \(train.height)×\(train.width) but test images \(test.height)×\(test.width)")
+            throw DataError("\(directory.path): train images are \(train.height)×\(train.width) but test images "
+                + "\(test.height)×\(test.width)")
         }
         var digests: [String: String] = [:]
         for u in urls {
             guard let bytes = try? Data(contentsOf: u) else { throw DataError("cannot read \(u.path)") }
             digests[u.lastPathComponent] = sha256Hex(bytes)
         }
-        return Dataset(rawTrain: train, rawTest: test, kind: "fashion-mnist", source: directory.path, fileDigests: digests)
+        return Dataset(rawTrain: train, rawTest: test, kind: "fashion-mnist", source: directory.path,
+            fileDigests: digests)
     }
 
     /// A small deterministic synthetic data set with Fashion-MNIST's shapes (28×28, 10 classes),
@@ -154,7 +164,8 @@ public struct Dataset: Sendable {
     /// class prototype, shifted by up to ±2 pixels, plus pixel noise of σ = `noise`, clamped to [0, 1].
     /// Labels cycle through the classes after a keyed shuffle. Learnable, but not trivially.
     /// The digests are of these [0, 1] pixels; both splits are then normalised like real data.
-    public static func synthetic(trainCount: Int = 6000, testCount: Int = 1000, seed: UInt64 = 1, noise: Float = 0.25) -> Dataset {
+    public static func synthetic(trainCount: Int = 6000, testCount: Int = 1000, seed: UInt64 = 1,
+        noise: Float = 0.25) -> Dataset {
         let h = 28, w = 28, classes = 10
         var prototypes = [[Float]]()
         for c in 0..<classes {
@@ -196,7 +207,8 @@ public struct Dataset: Sendable {
             digests[name] = sha256Hex(bytes)
         }
         return Dataset(rawTrain: train, rawTest: test, kind: "synthetic",
-                       source: "synthetic(train=\(trainCount),test=\(testCount),seed=\(seed),noise=\(noise))", fileDigests: digests)
+                       source: "synthetic(train=\(trainCount),test=\(testCount),seed=\(seed),noise=\(noise))",
+                       fileDigests: digests)
     }
 
     public static func sha256Hex(_ data: Data) -> String {

@@ -42,9 +42,11 @@ public enum IDX {
     public static func parse(_ b: [UInt8], expectedDimensions: Int, name: String) throws(DataError) -> Tensor {
         guard b.count >= 4 else { throw DataError("\(name): truncated IDX file (\(b.count) bytes, no header)") }
         guard b[0] == 0, b[1] == 0 else {
-            throw DataError("\(name): not an IDX file (magic \(hex(b[0..<4])), expected 00 00 08 0\(expectedDimensions))")
+            throw DataError("\(name): not an IDX file (magic \(hex(b[0..<4])), expected 00"
+                + " 00 08 0\(expectedDimensions))")
         }
-        guard b[2] == 0x08 else { throw DataError("\(name): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)") }
+        guard b[2] == 0x08 else {
+            throw DataError("\(name): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)") }
         guard Int(b[3]) == expectedDimensions else {
             throw DataError("\(name): IDX file has \(b[3]) dimensions, expected \(expectedDimensions)")
         }
@@ -58,10 +60,12 @@ public enum IDX {
             dims.append(v)
             total = total.multipliedReportingOverflow(by: v).overflow ? Int.max : total * v
         }
-        guard total <= maximumBytes else { throw DataError("\(name): declared size \(dims) is larger than any data set desgd reads") }
+        guard total <= maximumBytes else {
+            throw DataError("\(name): declared size \(dims) is larger than any data set desgd reads") }
         let payload = b.count - headerSize
         guard payload == total else {
-            throw DataError("\(name): dimensions \(dims.map(String.init).joined(separator: "×")) need \(total) bytes but the file holds \(payload)"
+            throw DataError("\(name): dimensions \(dims.map(String.init).joined(separator: "×")) need \(total) bytes"
+                + " but the file holds \(payload)"
                             + (payload < total ? " (truncated file)" : ""))
         }
         return Tensor(dimensions: dims, bytes: Array(b[headerSize...]))

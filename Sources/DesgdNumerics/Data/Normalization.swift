@@ -4,7 +4,8 @@
 /// PyTorch scripts of this literature). The same map is applied to the test split, so test data never
 /// influences it.
 ///
-/// Every ``Dataset`` built by ``Dataset/fashionMNIST(directory:)`` or ``Dataset/synthetic(trainCount:testCount:seed:noise:)``
+/// Every ``Dataset`` built by ``Dataset/fashionMNIST(directory:)`` or
+/// ``Dataset/synthetic(trainCount:testCount:seed:noise:)``
 /// is normalised this way; the statistics are recorded in ``DatasetProvenance/normalization``.
 /// On Fashion-MNIST they are mean 0.28604, std 0.35302.
 ///

@@ -82,7 +82,8 @@ public struct Partition: Sendable, Codable, Equatable {
     }
 
     /// Partitions `data` over `workers` honest workers.
-    public static func make(_ scheme: PartitionScheme, data: LabeledImages, workers: Int, seed: UInt64) throws(DataError) -> Partition {
+    public static func make(_ scheme: PartitionScheme, data: LabeledImages, workers: Int,
+        seed: UInt64) throws(DataError) -> Partition {
         guard workers >= 1 else { throw DataError("partition: need at least one honest worker") }
         let byClass = data.indicesByClass()
         let C = data.classes
@@ -97,11 +98,13 @@ public struct Partition: Sendable, Codable, Equatable {
         case .declared:
             throw DataError("partition: the clients declare their own data; desgd has none to partition")
         case .labelSkew(let k):
-            guard k <= C else { throw DataError("partition: \(k) classes per worker but the data set has \(C) classes") }
+            guard k <= C else {
+                throw DataError("partition: \(k) classes per worker but the data set has \(C) classes") }
             var holders = [[Int]](repeating: [], count: C)
             for w in 0..<workers { for j in 0..<k { holders[(w * k + j) % C].append(w) } }
             if let orphan = holders.firstIndex(where: \.isEmpty) {
-                throw DataError("partition: class \(orphan) is held by no worker (\(workers) workers × \(k) classes < \(C) classes); use more workers or classes per worker")
+                throw DataError("partition: class \(orphan) is held by no worker (\(workers) workers × \(k) classes < "
+                    + "\(C) classes); use more workers or classes per worker")
             }
             for c in 0..<C {
                 let idx = shuffled(c)

@@ -232,7 +232,8 @@ extension ElementaryFunctions {
         guard x.isFinite, abs(x) <= 0x1p20 * 1.5707963267948966 else { return nil }
         if abs(x) <= 0.7853981633974483 { return (0, x, nil) }  // |x| ≤ π/4: no reduction, no tail
         let invPio2 = 6.36619772367581382433e-01
-        let pio2_1 = 1.57079632673412561417e+00, pio2_1t = 6.07710050650619224932e-11, pio2_2 = 6.07710050630396597660e-11
+        let pio2_1 = 1.57079632673412561417e+00, pio2_1t = 6.07710050650619224932e-11,
+            pio2_2 = 6.07710050630396597660e-11
         let pio2_2t = 2.02226624879595063154e-21, pio2_3 = 2.02226624871116645580e-21
         let pio2_3t = 8.47842766036889956997e-32
         let fn = (x * invPio2).rounded(.toNearestOrEven)

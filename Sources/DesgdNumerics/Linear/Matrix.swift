@@ -66,12 +66,14 @@ public struct Matrix: Sendable, Equatable {
     /// Calls `body` with row `i` as a buffer, without copying.
     @inlinable
     public func withRow<R>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        try storage.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[i * columns ..< (i + 1) * columns])) }
+        try storage.withUnsafeBufferPointer {
+            try body(UnsafeBufferPointer(rebasing: $0[i * columns ..< (i + 1) * columns])) }
     }
 
     /// Calls `body` with row `i` as a mutable buffer, without copying.
     @inlinable
-    public mutating func withMutableRow<R>(_ i: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    public mutating func withMutableRow<R>(_ i: Int,
+        _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         let c = columns
         return try storage.withUnsafeMutableBufferPointer {
             try body(UnsafeMutableBufferPointer(rebasing: $0[i * c ..< (i + 1) * c]))

@@ -16,7 +16,8 @@ extension VectorMath {
 
     /// acc ← acc + α·(a − b), the difference taken in binary64 (exact for binary32 a, b of
     /// magnitudes within 2²⁹ of each other).
-    public static func accumulateDifference(_ a: Vector, _ b: Vector, scaledBy alpha: Double = 1, into acc: Accumulator) {
+    public static func accumulateDifference(_ a: Vector, _ b: Vector, scaledBy alpha: Double = 1,
+        into acc: Accumulator) {
         precondition(a.count == b.count && a.count == acc.count, "accumulateDifference: lengths differ")
         for i in 0..<a.count { acc[i] += alpha * (Double(a[i]) - Double(b[i])) }
     }

@@ -20,7 +20,8 @@ public enum VectorMath {
     @inlinable
     public static func dot(_ a: Vector, _ b: Vector) -> Double {
         precondition(a.count == b.count, "dot: lengths differ")
-        return blockedReduce(a.count) { start, end in dotBlock(a.baseAddress! + start, b.baseAddress! + start, end - start) }
+        return blockedReduce(a.count) { start, end in
+            dotBlock(a.baseAddress! + start, b.baseAddress! + start, end - start) }
     }
 
     /// Σ aᵢ².
@@ -37,7 +38,8 @@ public enum VectorMath {
     @inlinable
     public static func squaredDistance(_ a: Vector, _ b: Vector) -> Double {
         precondition(a.count == b.count, "squaredDistance: lengths differ")
-        return blockedReduce(a.count) { start, end in distBlock(a.baseAddress! + start, b.baseAddress! + start, end - start) }
+        return blockedReduce(a.count) { start, end in
+            distBlock(a.baseAddress! + start, b.baseAddress! + start, end - start) }
     }
 
     /// ‖a − b‖.

@@ -3,7 +3,8 @@
 extension CNN {
     /// conv2's weights [c2][c1][k][k] → [c2][k][k][c1], the order of a channels-last im2col row.
     /// and, for the backward pass, into [c2][k] rows of ``conv2RowStride`` (zero-padded).
-    func permuteConvolutionWeights(_ p: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+    func permuteConvolutionWeights(_ p: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>,
+        padded: UnsafeMutablePointer<Float>) {
         let s = shape, k = s.kernel, w2 = p + layout.tensors[2].offset, run = k * s.conv1, stride = conv2RowStride
         for co in 0..<s.conv2 { for ci in 0..<s.conv1 { for t in 0..<(k * k) {
             w[(co * k * k + t) * s.conv1 + ci] = w2[(co * s.conv1 + ci) * k * k + t]
@@ -24,7 +25,8 @@ extension CNN {
         }
     }
 
-    func convolutionsForward(_ p: UnsafePointer<Float>, data: LabeledImages, batch: MiniBatch, row: Int, slot: CNNWorkspace.Slot,
+    func convolutionsForward(_ p: UnsafePointer<Float>, data: LabeledImages, batch: MiniBatch, row: Int,
+                             slot: CNNWorkspace.Slot,
                              workspace ws: CNNWorkspace, keep: Bool) {
         let s = shape, k = s.kernel, b = batch.indices.count
         let w1 = p + layout.tensors[0].offset, b1 = p + layout.tensors[1].offset, b2 = p + layout.tensors[3].offset
@@ -45,9 +47,11 @@ extension CNN {
         // conv2: out2[B·side2²][c2] = col2 · W2ᵀ, channels last.
         let n2 = b * s.side2 * s.side2, k2 = k * k * s.conv1
         ChannelsLastIm2Col.forward(pool1, batch: b, side: s.pooled1, channels: s.conv1, kernel: k, into: slot.col2)
-        backend.sgemm(.none, .transposed, m: n2, n: s.conv2, k: k2, alpha: 1, a: slot.col2, lda: k2, b: ws.conv2Weights, ldb: k2,
+        backend.sgemm(.none, .transposed, m: n2, n: s.conv2, k: k2, alpha: 1, a: slot.col2, lda: k2, b: ws.conv2Weights,
+                      ldb: k2,
                       beta: 0, c: slot.out2, ldc: s.conv2)
         ReLUMaxPool2.forwardChannelsLast(slot.out2, batch: b, side: s.side2, channels: s.conv2, bias: b2,
-                                         into: ws.flat + row * s.flat, argmax: keep ? ws.arg2 + row * s.flat : slot.arg2)
+                                         into: ws.flat + row * s.flat, argmax: keep ? ws.arg2 + row * s.flat
+                                             : slot.arg2)
     }
 }

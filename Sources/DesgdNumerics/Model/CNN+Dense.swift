@@ -39,7 +39,8 @@ extension CNN {
         let s = shape, m = rows.count, r = rows.lowerBound
         let w3 = p + layout.tensors[4].offset, w4 = p + layout.tensors[6].offset
         let dHidden = ws.dHidden + r * s.hidden
-        backend.sgemm(.none, .none, m: m, n: s.hidden, k: s.classes, alpha: 1, a: ws.dLogits + r * s.classes, lda: s.classes,
+        backend.sgemm(.none, .none, m: m, n: s.hidden, k: s.classes, alpha: 1, a: ws.dLogits + r * s.classes,
+                      lda: s.classes,
                       b: w4, ldb: s.hidden, beta: 0, c: dHidden, ldc: s.hidden)
         reluBackward(dHidden, output: ws.hidden + r * s.hidden, m * s.hidden)
         backend.sgemm(.none, .none, m: m, n: s.flat, k: s.hidden, alpha: 1, a: dHidden, lda: s.hidden,
@@ -53,7 +54,8 @@ extension CNN {
         while i + 8 <= n {
             let d = UnsafeMutableRawPointer(dx + i)
             let o = UnsafeRawPointer(output + i).loadUnaligned(as: SIMD8<Float>.self)
-            d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self).replacing(with: 0, where: o .<= zero), as: SIMD8<Float>.self)
+            d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self).replacing(with: 0, where: o .<= zero),
+                as: SIMD8<Float>.self)
             i += 8
         }
         while i < n { if !(output[i] > 0) { dx[i] = 0 }; i += 1 }

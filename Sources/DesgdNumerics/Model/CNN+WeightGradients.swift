@@ -6,10 +6,12 @@ extension CNN {
         let s = shape, k = s.kernel, b = batch.indices.count, g = slot.gradient
         let t = layout.tensors
         // fc2 and fc1: dW = dOutᵀ·in over the batch's rows, db = column sums.
-        backend.sgemm(.transposed, .none, m: s.classes, n: s.hidden, k: b, alpha: 1, a: ws.dLogits + row * s.classes, lda: s.classes,
+        backend.sgemm(.transposed, .none, m: s.classes, n: s.hidden, k: b, alpha: 1, a: ws.dLogits + row * s.classes,
+                      lda: s.classes,
                       b: ws.hidden + row * s.hidden, ldb: s.hidden, beta: 0, c: g + t[6].offset, ldc: s.hidden)
         columnSums(ws.dLogits + row * s.classes, rows: b, columns: s.classes, into: g + t[7].offset)
-        backend.sgemm(.transposed, .none, m: s.hidden, n: s.flat, k: b, alpha: 1, a: ws.dHidden + row * s.hidden, lda: s.hidden,
+        backend.sgemm(.transposed, .none, m: s.hidden, n: s.flat, k: b, alpha: 1, a: ws.dHidden + row * s.hidden,
+                      lda: s.hidden,
                       b: ws.flat + row * s.flat, ldb: s.flat, beta: 0, c: g + t[4].offset, ldc: s.flat)
         columnSums(ws.dHidden + row * s.hidden, rows: b, columns: s.hidden, into: g + t[5].offset)
 
@@ -51,7 +53,8 @@ extension CNN {
             let gradient = slot.gradConv2 + co * k * stride
             gradient.update(repeating: 0, count: k * stride)
             for ky in 0..<k {
-                ShortRows.addProducts(slot.termScales + start, ws.pool1 + ky * s.pooled1 * s.conv1, slot.termOffsets + start,
+                ShortRows.addProducts(slot.termScales + start, ws.pool1 + ky * s.pooled1 * s.conv1, slot.termOffsets
+                    + start,
                                       terms: end - start, to: gradient + ky * stride, count: stride)
             }
             start = end
@@ -85,8 +88,10 @@ extension CNN {
                 if end > start {
                     let oy = q / o2, ox = q % o2
                     for ky in 0..<k {
-                        ShortRows.addProducts(slot.positionScales + start, ws.conv2PaddedWeights + ky * stride, slot.positionOffsets + start,
-                                              terms: end - start, to: slot.dPool1 + ((oy + ky) * s.pooled1 + ox) * s.conv1, count: stride)
+                        ShortRows.addProducts(slot.positionScales + start, ws.conv2PaddedWeights + ky * stride,
+                                              slot.positionOffsets + start,
+                                              terms: end - start, to: slot.dPool1
+                                                  + ((oy + ky) * s.pooled1 + ox) * s.conv1, count: stride)
                     }
                 }
                 start = end
@@ -96,7 +101,8 @@ extension CNN {
                 let y = q / s.pooled1, x = q % s.pooled1
                 for c in 0..<s.conv1 where pool1[q * s.conv1 + c] > 0 {
                     let a = Int(arg1[q * s.conv1 + c])
-                    slot.out1[c * n1 + i * plane1 + (2 * y + a >> 1) * s.side1 + 2 * x + a & 1] = slot.dPool1[q * s.conv1 + c]
+                    slot.out1[c * n1 + i * plane1 + (2 * y + a >> 1) * s.side1 + 2 * x
+                        + a & 1] = slot.dPool1[q * s.conv1 + c]
                 }
             }
         }
@@ -112,7 +118,8 @@ extension CNN {
         let k1 = s.inChannels * k * k
         gather(data: data, batch: batch, into: slot.input)
         Im2Col.forward(slot.input, channels: s.inChannels, batch: b, side: s.inputSize, kernel: k, into: slot.col1)
-        backend.sgemm(.none, .transposed, m: s.conv1, n: k1, k: n1, alpha: 1, a: slot.out1, lda: n1, b: slot.col1, ldb: n1,
+        backend.sgemm(.none, .transposed, m: s.conv1, n: k1, k: n1, alpha: 1, a: slot.out1, lda: n1, b: slot.col1,
+                      ldb: n1,
                       beta: 0, c: g + t[0].offset, ldc: k1)
         var loss = 0.0
         for i in 0..<b { loss += ws.sampleLoss[row + i] }

@@ -96,7 +96,8 @@ public struct CNN: Sendable {
     /// backend); the thread count only schedules the pieces.
     public func lossAndGradients(parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch],
                                  executor: ParallelExecutor, workspace ws: CNNWorkspace,
-                                 consume: @Sendable (_ batch: Int, _ gradient: UnsafeMutableBufferPointer<Float>, _ loss: Float) -> Void) {
+                                 consume: @Sendable (_ batch: Int, _ gradient: UnsafeMutableBufferPointer<Float>,
+                                     _ loss: Float) -> Void) {
         let p = SendableBuffer(parameters)
         var first = 0
         while first < batches.count {
@@ -107,10 +108,12 @@ public struct CNN: Sendable {
                 end += 1
             }
             let group = Array(batches[first ..< end]), base = first
-            let offsets = forward(parameters, data: data, batches: group, executor: executor, workspace: ws, backward: true)
+            let offsets = forward(parameters, data: data, batches: group, executor: executor, workspace: ws,
+                backward: true)
             executor.forEach(group.count) { i, slot in
                 let s = ws[slot]
-                let loss = self.backward(p.buffer.baseAddress!, data: data, batch: group[i], row: offsets[i], slot: s, workspace: ws)
+                let loss = self.backward(p.buffer.baseAddress!, data: data, batch: group[i], row: offsets[i], slot: s,
+                    workspace: ws)
                 consume(base + i, UnsafeMutableBufferPointer(start: s.gradient, count: self.layout.count), loss)
             }
             first = end
@@ -128,7 +131,8 @@ public struct CNN: Sendable {
         let lossOut = UnsafeMutablePointer<Float>.allocate(capacity: 1)
         defer { lossOut.deallocate() }
         let l = SendablePointer(lossOut)
-        lossAndGradients(parameters: parameters, data: data, batches: [batch], executor: ParallelExecutor(threads: 1), workspace: ws) { _, g, loss in
+        lossAndGradients(parameters: parameters, data: data, batches: [batch], executor: ParallelExecutor(threads: 1),
+            workspace: ws) { _, g, loss in
             out.base.update(from: g.baseAddress!, count: g.count)
             l.base.pointee = loss
         }
@@ -159,8 +163,10 @@ public struct CNN: Sendable {
         var start = 0
         while start < data.count {
             let end = min(data.count, start + perGroup)
-            let batches = stride(from: start, to: end, by: batchSize).map { MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize))) }
-            _ = parameters.withUnsafeBufferPointer { forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
+            let batches = stride(from: start, to: end, by: batchSize).map {
+                MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize))) }
+            _ = parameters.withUnsafeBufferPointer {
+                forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
             let C = shape.classes
             for r in 0 ..< (end - start) {
                 loss += ws.sampleLoss[r]
@@ -171,27 +177,33 @@ public struct CNN: Sendable {
             }
             start = end
         }
-        return Evaluation(loss: loss / Double(max(1, data.count)), accuracy: Double(correct) / Double(max(1, data.count)))
+        return Evaluation(loss: loss / Double(max(1, data.count)),
+            accuracy: Double(correct) / Double(max(1, data.count)))
     }
 
     /// Phases 1 and 2 of a pass: logits, labels and per-sample losses of every sample in the
     /// workspace's store, and with `backward` what phase 3 needs (pool1 and the argmaxes kept,
     /// dLogits, dHidden, dFlat). Returns the first row of each batch (and the total).
     @discardableResult
-    func forward(_ parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch], executor: ParallelExecutor,
+    func forward(_ parameters: UnsafeBufferPointer<Float>, data: LabeledImages, batches: [MiniBatch],
+                 executor: ParallelExecutor,
                  workspace ws: CNNWorkspace, backward: Bool = false) -> [Int] {
-        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize && data.classes == shape.classes,
+        precondition(parameters.count == layout.count && data.imageSize == shape.imageSize
+            && data.classes == shape.classes,
                      "parameters or images do not fit the model")
-        precondition(batches.allSatisfy { b in !b.indices.isEmpty && b.indices.allSatisfy { $0 >= 0 && $0 < data.count } },
+        precondition(batches.allSatisfy { b in
+            !b.indices.isEmpty && b.indices.allSatisfy { $0 >= 0 && $0 < data.count } },
                      "a mini-batch is empty or names a sample outside the data set")
         let offsets = Self.rowOffsets(batches)
         let rows = offsets.last!
         guard rows > 0 else { return offsets }
-        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads, backward: backward)
+        ws.reserve(rows: rows, batch: batches.map(\.indices.count).max()!, threads: executor.threads,
+            backward: backward)
         let p = SendableBuffer(parameters)
         permuteConvolutionWeights(parameters.baseAddress!, into: ws.conv2Weights, padded: ws.conv2PaddedWeights)
         executor.forEach(batches.count) { i, slot in
-            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i], slot: ws[slot],
+            self.convolutionsForward(p.buffer.baseAddress!, data: data, batch: batches[i], row: offsets[i],
+                                     slot: ws[slot],
                                      workspace: ws, keep: backward)
         }
         let chunks = (rows + Self.denseChunkRows - 1) / Self.denseChunkRows

@@ -26,8 +26,10 @@ public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {
 /// The sizes that define a two-convolution network, and the quantities derived from them.
 public struct CNNShape: Sendable, Codable, Equatable {
     /// ``ModelArchitecture/lenet``'s and ``ModelArchitecture/small``'s sizes.
-    public static let lenet = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 20, conv2: 50, hidden: 500, classes: 10)
-    public static let small = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 6, conv2: 16, hidden: 64, classes: 10)
+    public static let lenet = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 20, conv2: 50, hidden: 500,
+        classes: 10)
+    public static let small = CNNShape(inputSize: 28, inChannels: 1, kernel: 5, conv1: 6, conv2: 16, hidden: 64,
+        classes: 10)
 
     public var inputSize: Int
     public var inChannels: Int

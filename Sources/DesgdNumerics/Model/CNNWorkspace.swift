@@ -1,4 +1,5 @@
-/// Memory of the batched passes of a ``CNN`` (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``):
+/// Memory of the batched passes of a ``CNN``
+/// (``CNN/lossAndGradients(parameters:data:batches:executor:workspace:consume:)``):
 /// per-sample activations of every sample of a pass (the *round store*), and per-thread scratch
 /// for one mini-batch at a time (the *slots*). Grown on demand and reused, so that the training
 /// loop does not allocate its large buffers again.
@@ -118,7 +119,8 @@ public final class CNNWorkspace: @unchecked Sendable {
         parameterCount = model.parameterCount
         conv2Weights = .allocate(capacity: model.layout.tensors[2].count)
         conv2PaddedWeights = .allocate(capacity: model.shape.conv2 * model.shape.kernel * model.conv2RowStride)
-        conv2PaddedWeights.initialize(repeating: 0, count: model.shape.conv2 * model.shape.kernel * model.conv2RowStride)
+        conv2PaddedWeights.initialize(repeating: 0,
+            count: model.shape.conv2 * model.shape.kernel * model.conv2RowStride)
         rowStride = model.conv2RowStride
         minimumSlots = max(1, slots)
     }
@@ -142,7 +144,8 @@ public final class CNNWorkspace: @unchecked Sendable {
         let threads = max(threads, minimumSlots)
         if batch > slotBatch || slots.count < threads {
             let b = max(batch, slotBatch)
-            slots = (0..<threads).map { _ in Slot(shape: shape, batch: b, parameterCount: parameterCount, rowStride: rowStride) }
+            slots = (0..<threads).map { _ in
+                Slot(shape: shape, batch: b, parameterCount: parameterCount, rowStride: rowStride) }
             slotBatch = b
         }
         guard rows > storeRows || (backward && !storesBackward) else { return }

@@ -54,7 +54,8 @@ public struct CentralizedTraining: Sendable {
                 order = r.permutation(data.train.count)
             }
             let batch = MiniBatch(indices: Array(order[pos * batchSize ..< (pos + 1) * batchSize]))
-            let loss = model.lossAndGradient(parameters: params, data: data.train, batch: batch, gradient: &grad, workspace: ws)
+            let loss = model.lossAndGradient(parameters: params, data: data.train, batch: batch, gradient: &grad,
+                workspace: ws)
             lossSum += Double(loss); lossCount += 1
             params.withUnsafeMutableBufferPointer { p in
                 grad.withUnsafeMutableBufferPointer { g in

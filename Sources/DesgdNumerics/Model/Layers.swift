@@ -27,7 +27,8 @@ enum ShortRows {
     static func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
         while i + 8 <= n {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + i)
+                .storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
             i += 8
         }
         while i < n { dst[i] = src[i]; i += 1 }
@@ -43,7 +44,8 @@ enum ShortRows {
     /// and written once however many terms there are. Reads and writes exactly n floats of each
     /// source and of y: callers pad their rows to a multiple of 8.
     @inline(__always)
-    static func addProducts(_ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
+    static func addProducts(_ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                            terms: Int,
                             to y: UnsafeMutablePointer<Float>, count n: Int) {
         var i = 0
         while i < n {
@@ -66,13 +68,16 @@ enum ShortRows {
     /// a0…a3, terms in order. `vectors` is the same for every term, so the branch is taken
     /// outside the loop over terms.
     @inline(__always)
-    static func accumulate(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>, _ a3: inout SIMD8<Float>,
-                           vectors: Int, _ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+    static func accumulate(_ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>, _ a2: inout SIMD8<Float>,
+                           _ a3: inout SIMD8<Float>,
+                           vectors: Int, _ scales: UnsafePointer<Float>, _ base: UnsafePointer<Float>,
+                           _ offsets: UnsafePointer<Int>,
                            terms: Int) {
         switch vectors {
         case 1:
             for t in 0..<terms {
-                a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]), UnsafeRawPointer(base + offsets[t]).loadUnaligned(as: SIMD8<Float>.self))
+                a0 = a0.addingProduct(SIMD8<Float>(repeating: scales[t]),
+                    UnsafeRawPointer(base + offsets[t]).loadUnaligned(as: SIMD8<Float>.self))
             }
         case 2:
             for t in 0..<terms {
@@ -105,7 +110,8 @@ enum ShortRows {
         let zero = SIMD8<Float>()
         while i + 8 <= n {
             let d = UnsafeMutableRawPointer(y + i)
-            d.storeBytes(of: pointwiseMax(d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(bias + i).loadUnaligned(as: SIMD8<Float>.self), zero),
+            d.storeBytes(of: pointwiseMax(d.loadUnaligned(as: SIMD8<Float>.self)
+                + UnsafeRawPointer(bias + i).loadUnaligned(as: SIMD8<Float>.self), zero),
                          as: SIMD8<Float>.self)
             i += 8
         }
@@ -146,7 +152,8 @@ enum ReLUMaxPool2 {
 
     /// Channels-last x[B][side][side][C] → per-sample flat rows y[B][C·(side/2)²] in PyTorch's
     /// order (c, y, x).
-    static func forwardChannelsLast(_ x: UnsafePointer<Float>, batch: Int, side: Int, channels: Int, bias: UnsafePointer<Float>,
+    static func forwardChannelsLast(_ x: UnsafePointer<Float>, batch: Int, side: Int, channels: Int,
+                                    bias: UnsafePointer<Float>,
                                     into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>) {
         let h = side / 2, hw = h * h
         for b in 0..<batch {

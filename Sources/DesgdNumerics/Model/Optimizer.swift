@@ -5,13 +5,15 @@
 /// x ← x − η·d for the update direction d.
 public enum SGD {
     /// g ← g + wd·x.
-    public static func addWeightDecay(_ gradient: UnsafeMutableBufferPointer<Float>, parameters: UnsafeBufferPointer<Float>,
+    public static func addWeightDecay(_ gradient: UnsafeMutableBufferPointer<Float>,
+                                      parameters: UnsafeBufferPointer<Float>,
                                       weightDecay wd: Float) {
         if wd != 0 { VectorMath.axpy(wd, parameters, gradient) }
     }
 
     /// m ← β·m + (1−β)·g.
-    public static func updateMomentum(_ momentum: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
+    public static func updateMomentum(_ momentum: UnsafeMutableBufferPointer<Float>,
+                                      gradient: UnsafeBufferPointer<Float>,
                                       beta: Float) {
         VectorMath.axpby(1 - beta, gradient, beta, momentum)
     }

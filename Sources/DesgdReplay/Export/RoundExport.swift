@@ -89,7 +89,8 @@ public enum RoundExport {
     /// Writes the files into `directory` (created if needed) and returns their names. A round
     /// recorded without vectors needs `rebuilder` (`progress` follows its re-simulated rounds).
     @discardableResult
-    public static func export(_ reader: TraceReader, round t: Int, to directory: String, rebuilder: RoundRebuilder? = nil,
+    public static func export(_ reader: TraceReader, round t: Int, to directory: String,
+                              rebuilder: RoundRebuilder? = nil,
                               memoryLimit: MemoryLimit = .process,
                               progress: (Int) -> Void = { _ in }) throws(TraceError) -> [String] {
         try reader.checkMemory(memoryEstimate(reader, rebuilder: rebuilder), operation: "exporting round \(t)",
@@ -98,7 +99,8 @@ public enum RoundExport {
         var rebuilt: RoundEvent?
         if !round.hasVectors {
             guard let rebuilder else {
-                throw .usage("round \(t) of \(reader.path) was recorded without vectors: export a round recorded in full")
+                throw .usage("round \(t) of \(reader.path) was recorded without vectors:"
+                    + " export a round recorded in full")
             }
             rebuilt = try rebuilder.round(t, progress: progress)
         }
@@ -108,7 +110,8 @@ public enum RoundExport {
         var written: [String] = []
         func write(_ name: String, _ bytes: [UInt8]) throws(TraceError) {
             let path = (directory as NSString).appendingPathComponent(name)
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw .io("cannot write \(path)") }
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+                throw .io("cannot write \(path)") }
             written.append(name)
         }
         let d = reader.parameterCount
@@ -120,15 +123,19 @@ public enum RoundExport {
             try write(names[0], NPY.float32(m.storage, shape: [m.rows, d]))
             try write(names[1], NPY.bool(a.senders.map { !$0.byzantine }, shape: [m.rows]))
             try write(names[2], NPY.float32(aggregate, shape: [d]))
-            aggregations.append(.init(classIndex: a.classIndex, senders: a.senders, decision: a.decision, metrics: a.metrics,
+            aggregations.append(.init(classIndex: a.classIndex, senders: a.senders, decision: a.decision,
+                                      metrics: a.metrics,
                                       messages: names[0], honest: names[1], aggregate: names[2]))
         }
         let modelDiff = if let rebuilt { rebuilt.modelDiff } else { try round.modelDiff() }
         try write("model_diff.npy", NPY.float32(modelDiff, shape: [d]))
         let h = reader.header
-        let sidecar = Sidecar(trace: reader.path, round: t, classes: round.content.classes, aggregator: h.aggregator, attack: h.attack,
-                              declaredF: h.config.effectiveF, seed: h.config.seed, parameterCount: d, aggregations: aggregations,
-                              modelDiff: "model_diff.npy", evaluation: round.content.evaluation, vectorsRebuilt: rebuilt != nil)
+        let sidecar = Sidecar(trace: reader.path, round: t, classes: round.content.classes, aggregator: h.aggregator,
+                              attack: h.attack,
+                              declaredF: h.config.effectiveF, seed: h.config.seed, parameterCount: d,
+                              aggregations: aggregations,
+                              modelDiff: "model_diff.npy", evaluation: round.content.evaluation,
+                              vectorsRebuilt: rebuilt != nil)
         let e = RecordBody.encoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let json = try? e.encode(sidecar) else { throw .io("cannot encode the sidecar of round \(t)") }

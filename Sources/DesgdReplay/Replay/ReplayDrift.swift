@@ -51,13 +51,15 @@ struct ReplayDrift {
         return MemoryArithmetic.mul(reader.vectorBytes, vectors)
     }
 
-    static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift, DriftUnavailable> {
+    static func make(reader: TraceReader, rules: Int, budget: Int = memoryBudget) -> Result<ReplayDrift,
+        DriftUnavailable> {
         let window = window(reader)
         let groups = max(1, reader.header.groups.count)
         let floatsPerGroup = reader.header.effectiveDriftRecent == .exponential ? 5 : window + 3
         let bytes = budgetedBytes(reader: reader, rules: rules)
         guard bytes <= budget else {
-            return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × \(floatsPerGroup) × d floats would take "
+            return .failure(DriftUnavailable(reason: "drift not computed: \(rules) rules × \(groups) groups × "
+                + "\(floatsPerGroup) × d floats would take "
                 + "\(bytes / (1 << 20)) MB (budget \(budget / (1 << 20)) MB); replay fewer rules at once for drift"))
         }
         return .success(ReplayDrift(trackers: (0..<rules).map { _ in

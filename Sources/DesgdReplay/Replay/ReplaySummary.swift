@@ -76,7 +76,8 @@ public struct ReplaySummaryBuilder {
                 bounds[r.rule] = r.metrics.bound
             }
             let m = r.metrics
-            let values: [Double?] = [m.gap, m.lambda, m.kappa, m.byzantineWeight ?? m.byzantineCoordinateShare, r.distanceToRecorded]
+            let values: [Double?] = [m.gap, m.lambda, m.kappa, m.byzantineWeight ?? m.byzantineCoordinateShare,
+                r.distanceToRecorded]
             for k in 0..<5 { series[r.rule]![k].append(values[k]) }
             if m.exceedsBound { flagged[r.rule, default: []].append(r.round) }
             if r.nonFinite { nonFinite[r.rule, default: []].append(r.round) }
@@ -92,18 +93,23 @@ public struct ReplaySummaryBuilder {
     }
 
     static func worse(_ a: ReplayRow, than b: ReplayRow) -> Bool {
-        func key(_ r: ReplayRow) -> DeviationMetricsKey { DeviationMetricsKey(gap: r.metrics.gap, lambda: r.metrics.lambda, nonFinite: r.nonFinite) }
+        func key(_ r: ReplayRow) -> DeviationMetricsKey {
+            DeviationMetricsKey(gap: r.metrics.gap, lambda: r.metrics.lambda, nonFinite: r.nonFinite) }
         return WorstFirst.precedes(key(a), key(b)) ?? ((a.round, a.classIndex) < (b.round, b.classIndex))
     }
 
     public func summaries() -> [ReplayRuleSummary] {
         rules.map { rule in
             let s = series[rule]!
-            return ReplayRuleSummary(rule: rule, bound: bounds[rule] ?? nil, aggregations: s[0].count, gap: SeriesStatistics(s[0]),
-                                     lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]), byzantineShare: SeriesStatistics(s[3]),
+            return ReplayRuleSummary(rule: rule, bound: bounds[rule] ?? nil, aggregations: s[0].count,
+                                     gap: SeriesStatistics(s[0]),
+                                     lambda: SeriesStatistics(s[1]), kappa: SeriesStatistics(s[2]),
+                                     byzantineShare: SeriesStatistics(s[3]),
                                      distanceToRecorded: SeriesStatistics(s[4]), flaggedRounds: flagged[rule] ?? [],
-                                     nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0, worst: worst[rule] ?? [],
-                                     windowPersistence: SeriesStatistics(persistence[rule] ?? []), finalModelDrift: modelDrift[rule],
+                                     nonFiniteRounds: nonFinite[rule] ?? [], stateNotCarried: notCarried[rule] ?? 0,
+                                     worst: worst[rule] ?? [],
+                                     windowPersistence: SeriesStatistics(persistence[rule] ?? []),
+                                     finalModelDrift: modelDrift[rule],
                                      worstCase: worstCases[rule].map(ReplaySummaryBuilder.summarise))
         }
     }
@@ -116,8 +122,10 @@ public struct ReplaySummaryBuilder {
         return WorstCaseSummary(
             lambda: SeriesStatistics(cases.map(\.worst.lambda)), kappa: SeriesStatistics(cases.map(\.worst.kappa)),
             boundRatio: SeriesStatistics(cases.map(\.worst.boundRatio)),
-            overRecorded: SeriesStatistics(cases.map { c in c.recordedLambda.flatMap { r in c.worst.lambda.flatMap { r > 0 ? $0 / r : nil } } }),
-            approachedRounds: cases.filter { ($0.worst.boundRatio ?? 0) >= WorstCaseSummary.approachRatio }.map(\.round),
+            overRecorded: SeriesStatistics(cases.map { c in
+                c.recordedLambda.flatMap { r in c.worst.lambda.flatMap { r > 0 ? $0 / r : nil } } }),
+            approachedRounds: cases.filter {
+                ($0.worst.boundRatio ?? 0) >= WorstCaseSummary.approachRatio }.map(\.round),
             exceededRounds: cases.filter(\.worst.exceedsBound).map(\.round),
             atReachRounds: cases.filter(\.worst.atReach).count, families: families,
             evaluations: cases.reduce(0) { $0 + $1.worst.evaluations })
@@ -173,15 +181,20 @@ public enum ReplayOutput {
             let note = worstCase
                 ? "worst λ̂ = the worst case found, /bound = its ratio to the proven bound"
                 : "persist. = windowed drift persistence, drift = model drift from the honest shadow"
-            let lines = labels.legend() + [TextFormat.wrap(note + "; Δ_S, bound and more in the CSV and JSON outputs"), ""]
+            let lines = labels.legend()
+                + [TextFormat.wrap(note + "; Δ_S, bound and more in the CSV and JSON outputs"), ""]
             let header = columns(worstCase: worstCase, ruleWidth: labels.width).header
             return (rules.isEmpty ? "" : lines.joined(separator: "\n") + "\n")
                 + fixed(header, worstCase: worstCase, ruleWidth: labels.width) + "\n"
         case .csv:
-            return (["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa", "cosine",
-                    "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound", "non_finite",
-                    "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence", "model_drift",
-                    "model_drift_relative", "model_drift_persistence"] + (worstCase ? worstCSVHeader : [])).joined(separator: ",") + "\n"
+            return (["round", "class", "rule", "gap", "honest_diameter", "lambda", "bound", "honest_variance", "kappa",
+                    "cosine",
+                    "byzantine_weight", "byzantine_coordinate_share", "distance_to_recorded", "exceeds_bound",
+                    "non_finite",
+                    "state", "window_drift", "window_persistence", "cumulative_drift", "cumulative_persistence",
+                    "model_drift",
+                    "model_drift_relative", "model_drift_persistence"] + (worstCase ? worstCSVHeader : []))
+                        .joined(separator: ",") + "\n"
         case .json:
             let encoded = (try? RecordBodyJSON.encode(["trace": trace])) ?? "{}"
             return "{\"source\": \(encoded),\n\"rows\": [\n"
@@ -210,22 +223,30 @@ public enum ReplayOutput {
                 let w = r.worstCase, byzantine = m.byzantineWeight ?? m.byzantineCoordinateShare
                 let cells = worstCase
                     ? head + [TextFormat.number(w?.lambda), TextFormat.number(w?.boundRatio), flags(r), w?.family ?? ""]
-                    : head + [TextFormat.number(m.cosine), TextFormat.number(byzantine), TextFormat.number(r.distanceToRecorded),
-                              TextFormat.number(m.drift?.windowPersistence), TextFormat.number(r.modelDrift?.displacement),
+                    : head
+                        + [TextFormat.number(m.cosine), TextFormat.number(byzantine),
+                            TextFormat.number(r.distanceToRecorded),
+                              TextFormat.number(m.drift?.windowPersistence),
+                              TextFormat.number(r.modelDrift?.displacement),
                               flags(r)]
                 return fixed(cells, worstCase: worstCase, ruleWidth: labels.width) + "\n"
             }.joined()
         case .csv:
             return rows.map { r in
                 let m = r.metrics
-                return ([String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap), TextFormat.csv(m.honestDiameter),
-                        TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance), TextFormat.csv(m.kappa),
-                        TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight), TextFormat.csv(m.byzantineCoordinateShare),
+                return ([String(r.round), String(r.classIndex), TextFormat.csvField(r.rule), TextFormat.csv(m.gap),
+                        TextFormat.csv(m.honestDiameter),
+                        TextFormat.csv(m.lambda), TextFormat.csv(m.bound), TextFormat.csv(m.honestVariance),
+                        TextFormat.csv(m.kappa),
+                        TextFormat.csv(m.cosine), TextFormat.csv(m.byzantineWeight),
+                        TextFormat.csv(m.byzantineCoordinateShare),
                         TextFormat.csv(r.distanceToRecorded), m.exceedsBound ? "1" : "0", r.nonFinite ? "1" : "0",
                         r.state?.rawValue ?? "", TextFormat.csv(m.drift?.windowed),
-                        TextFormat.csv(m.drift?.windowPersistence), TextFormat.csv(m.drift?.cumulative), TextFormat.csv(m.drift?.cumulativePersistence),
+                        TextFormat.csv(m.drift?.windowPersistence), TextFormat.csv(m.drift?.cumulative),
+                        TextFormat.csv(m.drift?.cumulativePersistence),
                         TextFormat.csv(r.modelDrift?.displacement), TextFormat.csv(r.modelDrift?.relative),
-                        TextFormat.csv(r.modelDrift?.persistence)] + (worstCase ? worstCSVCells(r.worstCase) : [])).joined(separator: ",") + "\n"
+                        TextFormat.csv(r.modelDrift?.persistence)] + (worstCase ? worstCSVCells(r.worstCase) : []))
+                            .joined(separator: ",") + "\n"
             }.joined()
         case .json:
             return rows.enumerated().map { k, r in
@@ -243,9 +264,12 @@ public enum ReplayOutput {
     ) -> [String] {
         guard !items.isEmpty else { return [] }
         let labels = labels ?? RuleLabels(items.map(\.rule))
-        var out = ["", TextFormat.wrap("Worst case: on the recorded honest messages, the largest λ̂ that f Byzantine inputs reached in the search, against the recorded λ̂ and the rule's proven bound")]
+        var out = ["",
+            TextFormat.wrap("Worst case: on the recorded honest messages, the largest λ̂ that f Byzantine inputs"
+                + " reached in the search, against the recorded λ̂ and the rule's proven bound")]
         let approach = "≥ \(TextFormat.number(WorstCaseSummary.approachRatio))·bound"
-        out.append(TextFormat.panels(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max", "/bound p50", "max",
+        out.append(TextFormat.panels(["rule", "bound", "recorded λ̂ p50", "worst λ̂ p50", "p90", "max",
+                                      "/bound p50", "max",
                                       approach, "above bound", "at reach", "found most by"],
                                      items.map { i -> [String] in
             let w = i.worst
@@ -253,13 +277,17 @@ public enum ReplayOutput {
                 .first.map { "\($0.key) (\($0.value))" } ?? ""
             return [labels.label(i.rule), TextFormat.number(i.bound), TextFormat.number(i.recorded.p50),
                     TextFormat.number(w.lambda.p50),
-                    TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max), TextFormat.number(w.boundRatio.p50),
-                    TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count), String(w.exceededRounds.count),
+                    TextFormat.number(w.lambda.p90), TextFormat.number(w.lambda.max),
+                    TextFormat.number(w.boundRatio.p50),
+                    TextFormat.number(w.boundRatio.max), String(w.approachedRounds.count),
+                    String(w.exceededRounds.count),
                     String(w.atReachRounds), found]
         }, units: [2, 3, 2, 3, 1]))
         for i in items where !i.worst.exceededRounds.isEmpty {
             let r = i.worst.exceededRounds
-            out.append(TextFormat.wrap("WORST CASE ABOVE THE PROVEN BOUND: \(labels.label(i.rule)) in rounds \(r.prefix(20).map(String.init).joined(separator: ", "))\(r.count > 20 ? ", …" : ""): inputs exist that push it beyond its bound, a bug in the rule or in the bound"))
+            out.append(TextFormat.wrap("WORST CASE ABOVE THE PROVEN BOUND: \(labels.label(i.rule)) in rounds "
+                + "\(r.prefix(20).map(String.init).joined(separator: ", "))\(r.count > 20 ? ", …" : ""): inputs exist"
+                + " that push it beyond its bound, a bug in the rule or in the bound"))
         }
         return out
     }
@@ -268,7 +296,8 @@ public enum ReplayOutput {
     /// labels in the table (default: from the summaries, in order).
     /// `fileText`: strings from the trace the lines may quote (the recorded rule's spec, in the
     /// reasons of `skippedRules`), never broken when lines are wrapped (``TextFormat/atom(_:)``).
-    public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int, skippedRules: [String],
+    public static func end(_ format: Format, summaries: [ReplayRuleSummary], replayed: Int, skippedRounds: Int,
+                           skippedRules: [String],
                            labels: RuleLabels? = nil, fileText: [String] = []) -> String {
         switch format {
         case .json:
@@ -278,7 +307,8 @@ public enum ReplayOutput {
                 var skippedRules: [String]
                 var summary: [ReplayRuleSummary]
             }
-            let tail = (try? RecordBodyJSON.encode(Tail(replayedRounds: replayed, skippedRounds: skippedRounds, skippedRules: skippedRules,
+            let tail = (try? RecordBodyJSON.encode(Tail(replayedRounds: replayed, skippedRounds: skippedRounds,
+                                                       skippedRules: skippedRules,
                                                        summary: summaries))) ?? "{}"
             return "\n],\n\"result\": \(tail)}\n"
         case .csv:
@@ -286,10 +316,13 @@ public enum ReplayOutput {
         case .table:
             let labels = labels ?? RuleLabels(summaries.map(\.rule))
             let wrap = { (text: String) in TextFormat.wrap(text, indent: "  ", keepWhole: fileText) }
-            var out = ["", "Summary: \(replayed) rounds replayed" + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
-            if !skippedRules.isEmpty { out.append(wrap("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; "))) }
+            var out = ["", "Summary: \(replayed) rounds replayed"
+                + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
+            if !skippedRules.isEmpty {
+                out.append(wrap("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; "))) }
             out.append(TextFormat.panels(
-                ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max", "κ̂ mean", "byz", "to recorded", "flagged", "non-finite"],
+                ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max",
+                    "κ̂ mean", "byz", "to recorded", "flagged", "non-finite"],
                 summaries.map { (s: ReplayRuleSummary) -> [String] in
                     let head: [String] = [labels.label(s.rule), TextFormat.number(s.bound)]
                     let tail: [String] = [TextFormat.number(s.kappa.mean), TextFormat.number(s.byzantineShare.mean),
@@ -299,31 +332,46 @@ public enum ReplayOutput {
                 }, units: [1, 5, 5, 3, 2]))
             if summaries.contains(where: { $0.finalModelDrift != nil }) {
                 out.append("")
-                out.append(TextFormat.wrap("Drift, open loop along the recorded inputs (persistence = ‖Σe‖ / Σ‖e‖ over each class's last W aggregations; model drift = ‖η·Σ(u − u_honest)‖ from the honest shadow)"))
-                out.append(TextFormat.panels(["rule", "window persist. p50", "p90", "max", "model drift", "/ shadow", "model persist."], summaries.map { s in
-                    [labels.label(s.rule), TextFormat.number(s.windowPersistence?.p50), TextFormat.number(s.windowPersistence?.p90),
+                out.append(TextFormat.wrap("Drift, open loop along the recorded inputs (persistence = ‖Σe‖ /"
+                    + " Σ‖e‖ over each class's last W aggregations; model drift = ‖η·Σ(u −"
+                    + " u_honest)‖ from the honest shadow)"))
+                out.append(TextFormat.panels(["rule", "window persist. p50", "p90", "max", "model drift", "/ shadow",
+                    "model persist."], summaries.map { s in
+                    [labels.label(s.rule), TextFormat.number(s.windowPersistence?.p50),
+                     TextFormat.number(s.windowPersistence?.p90),
                      TextFormat.number(s.windowPersistence?.max), TextFormat.number(s.finalModelDrift?.displacement),
                      TextFormat.number(s.finalModelDrift?.relative), TextFormat.number(s.finalModelDrift?.persistence)]
                 }, units: [3, 3]))
             }
-            out += worstCaseLines(summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } }, labels: labels)
+            out += worstCaseLines(summaries.compactMap { s in s.worstCase.map { (s.rule, s.bound, s.lambda, $0) } },
+                labels: labels)
             out.append("")
             out.append("Worst rounds per rule (non-finite metrics first, then largest λ̂):")
             for s in summaries {
-                out.append(wrap("  \(labels.label(s.rule)): " + s.worst.map { "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "") + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
+                out.append(wrap("  \(labels.label(s.rule)): "
+                    + s.worst.map {
+                        "\($0.round)" + ($0.classIndex >= 0 ? "/c\($0.classIndex)" : "")
+                            + " (λ̂ \(TextFormat.number($0.metrics.lambda)))" }
                     .joined(separator: ", ")))
             }
             for s in summaries where !s.nonFiniteRounds.isEmpty {
-                out.append(wrap("\(labels.label(s.rule)): non-finite metrics (NaN or ±∞, left out of the statistics) in \(s.nonFiniteRounds.count) aggregation\(s.nonFiniteRounds.count == 1 ? "" : "s"), rounds "
-                    + s.nonFiniteRounds.prefix(20).map(String.init).joined(separator: ", ") + (s.nonFiniteRounds.count > 20 ? ", …" : "")))
+                out.append(wrap("\(labels.label(s.rule)): non-finite metrics (NaN or ±∞, left out of the statistics)"
+                    + " in \(s.nonFiniteRounds.count) aggregation\(s.nonFiniteRounds.count == 1 ? "" : "s"), rounds "
+                    + s.nonFiniteRounds.prefix(20).map(String.init).joined(separator: ", ")
+                        + (s.nonFiniteRounds.count > 20 ? ", …" : "")))
             }
             for s in summaries where s.stateNotCarried > 0 {
-                out.append(wrap("\(labels.label(s.rule)): state not carried in \(s.stateNotCarried) aggregation\(s.stateNotCarried == 1 ? "" : "s"): a round of their class was recorded without vectors, so this rule's counterfactual state skips it and those rows are not its counterfactual run"))
+                out.append(wrap("\(labels.label(s.rule)): state not carried in \(s.stateNotCarried) aggregation"
+                    + "\(s.stateNotCarried == 1 ? "" : "s"): a round of their class was recorded without vectors, so"
+                    + " this rule's counterfactual state skips it and those rows are not its counterfactual run"))
             }
             let flagged = summaries.filter { !$0.flaggedRounds.isEmpty }
             out.append(flagged.isEmpty ? "No round exceeded a rule's proven λ bound."
                 : wrap("λ̂ above the proven bound (a bug or a numerical issue worth a look): "
-                    + flagged.map { "\(labels.label($0.rule)) in rounds \($0.flaggedRounds.prefix(20).map(String.init).joined(separator: ", "))" }.joined(separator: "; ")))
+                    + flagged.map {
+                        "\(labels.label($0.rule)) in rounds "
+                            + "\($0.flaggedRounds.prefix(20).map(String.init).joined(separator: ", "))" }
+                        .joined(separator: "; ")))
             return out.joined(separator: "\n") + "\n"
         }
     }

@@ -123,7 +123,8 @@ public final class Replayer {
     ///   - rebuilder: rebuilds the vectors of rounds recorded without them (nil: skip those rounds).
     ///   - adversary: also search each aggregation's worst-case Byzantine inputs (``ReplayRow/worstCase``).
     public init(reader: TraceReader, rules specs: [String], pre: String = "", f: Int? = nil, threads: Int,
-                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil, adversary: WorstCaseSearch? = nil) throws(TraceError) {
+                skipUnrunnable: Bool = false, rebuilder: RoundRebuilder? = nil,
+                adversary: WorstCaseSearch? = nil) throws(TraceError) {
         self.reader = reader
         self.rebuilder = rebuilder
         self.adversary = adversary
@@ -132,18 +133,23 @@ public final class Replayer {
         let declaredF = f ?? config.effectiveF
         self.declaredF = declaredF
         let senders = 0...(config.honestWorkers + config.byzantineWorkers)
-        guard senders.contains(declaredF) else { throw .usage(SimulationError.outOfRange(.declaredF, declaredF, senders).explanation) }
+        guard senders.contains(declaredF) else {
+            throw .usage(SimulationError.outOfRange(.declaredF, declaredF, senders).explanation) }
         let recordedSpec = reader.header.aggregator
         self.recordedSpec = recordedSpec
         var rules: [ReplayRule] = [], skipped: [String] = []
         let expanded = specs.flatMap { AggregatorCatalogue.expand($0) }
-        guard !expanded.isEmpty else { throw .usage("no aggregation rule given: pass \(Setting.aggregator) RULE (or all)") }
+        guard !expanded.isEmpty else {
+            throw .usage("no aggregation rule given: pass \(Setting.aggregator) RULE (or all)") }
         for text in expanded {
             let pipeline: AggregationPipeline
-            do { pipeline = try AggregatorCatalogue.makePipeline(rule: text, pre: pre) } catch { throw .usage(error.explanation) }
+            do { pipeline = try AggregatorCatalogue.makePipeline(rule: text, pre: pre) } catch {
+                throw .usage(error.explanation) }
             let failing = reader.header.groups.lazy.compactMap { g -> String? in
                 let n = g.honestWorkers.count + g.byzantineWorkers.count
-                return pipeline.requirement(n: n, f: declaredF).map { "\(pipeline.spec) cannot run on " + (g.classIndex >= 0 ? "class \(g.classIndex)" : "the round") + ": \($0)" }
+                return pipeline.requirement(n: n, f: declaredF).map {
+                    "\(pipeline.spec) cannot run on " + (g.classIndex >= 0 ? "class \(g.classIndex)" : "the round")
+                        + ": \($0)" }
             }.first.map { why -> (String, Explanation) in (why, "\(why); choose another rule or \(Setting.declaredF)") }
             // FLTrust's reference exists only in the recorded states of its own traces.
             let withoutInput = pipeline.engineInput.flatMap { needed -> (String, Explanation)? in
@@ -156,9 +162,11 @@ public final class Replayer {
                 if skipUnrunnable { skipped.append(reason); continue }
                 throw .usage(message)
             }
-            if !rules.contains(where: { $0.spec == pipeline.spec }) { rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline)) }
+            if !rules.contains(where: { $0.spec == pipeline.spec }) {
+                rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline)) }
         }
-        guard !rules.isEmpty else { throw .usage("none of the rules can run on this trace: \(skipped.joined(separator: "; "))") }
+        guard !rules.isEmpty else {
+            throw .usage("none of the rules can run on this trace: \(skipped.joined(separator: "; "))") }
         self.rules = rules
         self.skipped = skipped
     }
@@ -251,10 +259,12 @@ public final class Replayer {
             // (round, rule), from the states carried into the block. Each item writes its own slot.
             let rules = self.rules, f = declaredF, recorded = recordedSpec
             let bounds = self.rules.map { rule in
-                Dictionary(uniqueKeysWithValues: self.reader.header.groups.map { ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
+                Dictionary(uniqueKeysWithValues: self.reader.header.groups.map {
+                    ($0.classIndex, self.bound(rule, classIndex: $0.classIndex)) })
             }
             let currentStates = states, uncarried = uncarriedClasses, adversary = self.adversary
-            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState], [[Float]]) {
+            @Sendable func evaluate(_ input: RoundInputs, _ k: Int) -> ([ReplayRow], [Int: AggregatorState],
+                [[Float]]) {
                 let rule = rules[k]
                 var rows: [ReplayRow] = [], newStates: [Int: AggregatorState] = [:], outputs: [[Float]] = []
                 for a in input.aggregations {
@@ -268,11 +278,14 @@ public final class Replayer {
                     let (output, decision) = rule.pipeline.aggregate(context, state: &state)
                     if rule.pipeline.isStateful { newStates[a.classIndex] = state }
                     let metrics = output.withUnsafeBufferPointer {
-                        DeviationMetrics.measure(output: $0, against: a.honest, decision: decision, bound: bounds[k][a.classIndex] ?? nil)
+                        DeviationMetrics.measure(output: $0, against: a.honest, decision: decision,
+                            bound: bounds[k][a.classIndex] ?? nil)
                     }
-                    let distance = output.withUnsafeBufferPointer { o in a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
+                    let distance = output.withUnsafeBufferPointer { o in
+                        a.recordedAggregate.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
                     var row = ReplayRow(round: input.round, classIndex: a.classIndex, rule: rule.spec, metrics: metrics,
-                                        distanceToRecorded: distance, nonFinite: metrics.isNonFinite || !distance.isFinite,
+                                        distanceToRecorded: distance, nonFinite: metrics.isNonFinite
+                                            || !distance.isFinite,
                                         state: origin)
                     if let adversary {
                         // The recorded rows are honest first, then Byzantine: the search keeps that order.
@@ -281,7 +294,8 @@ public final class Replayer {
                         row.worstCase = adversary.search(WorstCaseProblem(
                             honest: a.messages.selecting(rows: honestRows), byzantineCount: byzantineRows.count,
                             recordedByzantine: byzantineRows.isEmpty ? nil : a.messages.selecting(rows: byzantineRows),
-                            rule: rule.pipeline, state: stateBefore, declaredF: f, seed: config.seed, round: input.round,
+                            rule: rule.pipeline, state: stateBefore, declaredF: f, seed: config.seed,
+                            round: input.round,
                             classIndex: a.classIndex, backend: config.backend, bound: bounds[k][a.classIndex] ?? nil,
                             statistics: a.honest))
                     }
@@ -290,7 +304,8 @@ public final class Replayer {
                 }
                 return (rows, newStates, outputs)
             }
-            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]), TraceError>>(count: block.count * rules.count)
+            let slots = ResultSlots<Result<([ReplayRow], [Int: AggregatorState], [[Float]]),
+                TraceError>>(count: block.count * rules.count)
             let inputSlots = ResultSlots<Result<RoundInputs?, TraceError>>(count: block.count)
             // Rounds without vectors rebuilt first, in order (the rebuilder's run goes forward).
             var rebuiltRounds: [[AggregationEvent]?] = Array(repeating: nil, count: block.count)
@@ -303,12 +318,14 @@ public final class Replayer {
             let reader = self.reader, blockRounds = block, rebuilt = rebuiltRounds
             executor.forEach(block.count) { b, slot in
                 do throws(TraceError) {
-                    let input = if let aggregations = rebuilt[b] { RoundInputs(round: blockRounds[b], rebuilt: aggregations) } else {
+                    let input = if let aggregations = rebuilt[b] {
+                        RoundInputs(round: blockRounds[b], rebuilt: aggregations) } else {
                         try Replayer.read(round: blockRounds[b], reader: reader, decompressor: decompressors[slot])
                     }
                     inputSlots[b] = .success(input)
                     guard let input else { return }
-                    for k in rules.indices where !stateful[k] { slots[b * rules.count + k] = .success(evaluate(input, k)) }
+                    for k in rules.indices where !stateful[k] {
+                        slots[b * rules.count + k] = .success(evaluate(input, k)) }
                 } catch {
                     inputSlots[b] = .failure(error)
                 }
@@ -355,17 +372,20 @@ public final class Replayer {
     }
 
     /// Reads and decodes one round: nil when it was recorded without vectors.
-    static func read(round t: Int, reader: TraceReader, decompressor: ZstdDecompressor) throws(TraceError) -> RoundInputs? {
+    static func read(round t: Int, reader: TraceReader,
+        decompressor: ZstdDecompressor) throws(TraceError) -> RoundInputs? {
         let round = try reader.round(t, using: decompressor)
         guard round.hasVectors else { return nil }
         var aggregations: [RoundInputs.Aggregation] = []
         for (k, a) in round.aggregations.enumerated() {
             let messages = try round.messages(k)
             let honest = a.senders.map { !$0.byzantine }
-            guard honest.contains(true) else { throw TraceError.corrupted("\(reader.path): round \(t): no honest sender") }
+            guard honest.contains(true) else {
+                throw TraceError.corrupted("\(reader.path): round \(t): no honest sender") }
             aggregations.append(.init(classIndex: a.classIndex, messages: messages,
                                       honest: HonestStatistics(messages: messages, honest: honest),
-                                      recordedAggregate: try round.aggregate(k), recordedStateBefore: try round.state(k, after: false)))
+                                      recordedAggregate: try round.aggregate(k),
+                                      recordedStateBefore: try round.state(k, after: false)))
         }
         return RoundInputs(round: t, aggregations: aggregations)
     }

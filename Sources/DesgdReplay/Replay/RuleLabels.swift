@@ -69,7 +69,8 @@ public struct RuleLabels: Sendable, Equatable {
             // Only a spec of the catalogue's characters is broken: one from a hostile header could
             // otherwise start a line with text of its choosing.
             let catalogue = "0123456789=,:+-*/()._".unicodeScalars
-            let plain = spec.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || catalogue.contains($0)) }
+            let plain = spec.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || catalogue.contains($0)) }
             guard plain else {
                 out.append(TextFormat.withoutTrailingWhitespace(lead + text))
                 continue

@@ -35,7 +35,8 @@ public enum TextFormat {
 
     /// Right-aligned columns (the first `left` columns left-aligned), two spaces apart.
     public static func table(_ header: [String], _ rows: [[String]], left: Int = 1) -> String {
-        let widths = header.indices.map { c in ([header[c]] + rows.map { c < $0.count ? $0[c] : "" }).map(\.count).max() ?? 0 }
+        let widths = header.indices.map { c in
+            ([header[c]] + rows.map { c < $0.count ? $0[c] : "" }).map(\.count).max() ?? 0 }
         func line(_ cells: [String]) -> String {
             let line = cells.enumerated().map { c, s in
                 let pad = String(repeating: " ", count: max(0, widths[c] - s.count))
@@ -106,7 +107,8 @@ public enum TextFormat {
     /// `text` are kept. ``atom(_:)`` pieces and every occurrence of a `keepWhole` string (text from
     /// a file inside a sentence) never start a line, and are broken only when longer than a line
     /// (at their spaces, further pieces on lines of their own, indented two more).
-    public static func wrap(_ text: String, width: Int = lineWidth, indent: String = "", keepWhole: [String] = []) -> String {
+    public static func wrap(_ text: String, width: Int = lineWidth, indent: String = "",
+        keepWhole: [String] = []) -> String {
         var text = text
         // Only text with a space can be broken or start a line with words of its choosing.
         for s in keepWhole where s.contains(" ") { text = text.replacingOccurrences(of: s, with: atom(s)) }
@@ -118,7 +120,8 @@ public enum TextFormat {
                 var spaces = 1
                 while let last = words.last, last.isEmpty, words.count > 1 { words.removeLast(); spaces += 1 }
                 let glued = String(repeating: "\u{0}", count: spaces) + word.dropFirst()
-                if let last = words.popLast() { words.append(last + glued) } else { words.append(String(word.dropFirst())) }
+                if let last = words.popLast() { words.append(last + glued) } else {
+                    words.append(String(word.dropFirst())) }
             }
             var lines: [String] = [], line = "", started = false
             for whole in words {
@@ -149,7 +152,8 @@ public enum TextFormat {
             }
             lines.append(line)
             return lines.map(withoutTrailingWhitespace).joined(separator: "\n")
-        }.joined(separator: "\n").replacingOccurrences(of: "\u{1}", with: "").replacingOccurrences(of: "\u{0}", with: " ")
+        }.joined(separator: "\n").replacingOccurrences(of: "\u{1}", with: "")
+            .replacingOccurrences(of: "\u{0}", with: " ")
     }
 
     /// `word` cut at its `\u{0}` (an atom's spaces) into pieces of at most `first`, then `rest`,

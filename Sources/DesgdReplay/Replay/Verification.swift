@@ -50,14 +50,19 @@ public enum Verification {
         let header = reader.header, config = header.config, d = reader.parameterCount
         var report = VerificationReport()
         let pipeline: AggregationPipeline
-        do { pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator, pre: config.preAggregators) } catch {
-            throw .corrupted("\(reader.path): the recorded rule '\(DisplayText.quoted(config.aggregator))' does not parse here: \(error.explanation)")
+        do {
+            pipeline = try AggregatorCatalogue.makePipeline(rule: config.aggregator,
+                pre: config.preAggregators) } catch {
+            throw .corrupted("\(reader.path): the recorded rule '\(DisplayText.quoted(config.aggregator))' does not"
+                + " parse here: \(error.explanation)")
         }
         if pipeline.spec != header.aggregator {
-            report.notes.append("the recorded rule is \(header.aggregator); this desgd reads its spec as \(pipeline.spec)")
+            report.notes.append("the recorded rule is \(header.aggregator); this desgd reads"
+                + " its spec as \(pipeline.spec)")
         }
         if config.backend.description != header.backend {
-            report.notes.append("recorded with backend '\(DisplayText.quoted(header.backend))', verified with '\(config.backend.description)': openblas bits can differ between CPU kernels")
+            report.notes.append("recorded with backend '\(DisplayText.quoted(header.backend))', verified with '"
+                + "\(config.backend.description)': openblas bits can differ between CPU kernels")
         }
         // The model and server state to re-apply diffs from: the first keyframe (of round 0, or of a
         // fork's first round; a full recording only).
@@ -71,9 +76,11 @@ public enum Verification {
             let snapshot = ServerSnapshot(parameters: x, classMomenta: try k.classMomenta(), serverMomentum: momentum,
                                           aggregatorStates: [], attackStates: [])
             server = ServerStep(config: config, dimension: d, restoring: snapshot)
-            if server == nil { throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration") }
+            if server == nil {
+                throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration") }
         } else {
-            report.notes.append("recording mode \(header.recording): model diffs are not verified, aggregates of rounds with vectors are")
+            report.notes.append("recording mode \(header.recording): model diffs are not verified,"
+                + " aggregates of rounds with vectors are")
         }
         let keyframeRounds = Set(reader.keyframeRecords.map(\.round))
 
@@ -87,7 +94,8 @@ public enum Verification {
             let slots = ResultSlots<Result<RoundCheck, TraceError>>(count: block.count)
             executor.forEach(block.count) { i, slot in
                 do throws(TraceError) {
-                    slots[i] = .success(try check(round: block[i], reader: reader, pipeline: pipeline, decompressor: decompressors[slot]))
+                    slots[i] = .success(try check(round: block[i], reader: reader, pipeline: pipeline,
+                        decompressor: decompressors[slot]))
                 } catch {
                     slots[i] = .failure(error)
                 }
@@ -113,7 +121,8 @@ public enum Verification {
                 guard let s = server, let recordedDiff = result.recordedDiff else { continue }
                 let (_, diff) = s.apply(aggregates: aggregates, to: &x)
                 if let i = firstDifference(diff, recordedDiff) {
-                    report.mismatch = "round \(round): the model diff differs from the recorded one at coordinate \(i) (recomputed \(diff[i]), recorded \(recordedDiff[i]))"
+                    report.mismatch = "round \(round): the model diff differs from the recorded one at coordinate \(i)"
+                        + " (recomputed \(diff[i]), recorded \(recordedDiff[i]))"
                     report.mismatchRound = round
                     return report
                 }
@@ -121,7 +130,8 @@ public enum Verification {
                 if keyframeRounds.contains(round + 1) {
                     let stored = try reader.keyframe(atOrBefore: round + 1).parameters()
                     if let i = firstDifference(x, stored) {
-                        report.mismatch = "round \(round): the model rebuilt after this round differs from keyframe \(round + 1) at coordinate \(i)"
+                        report.mismatch = "round \(round): the model rebuilt after this round differs from keyframe "
+                            + "\(round + 1) at coordinate \(i)"
                         report.mismatchRound = round
                         return report
                     }
@@ -131,7 +141,8 @@ public enum Verification {
             t += block.count
             progress(t - reader.firstRound)
         }
-        if withoutVectors > 0 { report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run") }
+        if withoutVectors > 0 {
+            report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run") }
         return report
     }
 
@@ -150,19 +161,23 @@ public enum Verification {
         var aggregates: [(classIndex: Int, aggregate: [Float])] = []
         for (k, a) in round.aggregations.enumerated() {
             var state = try round.state(k, after: false)
-            let context = AggregationContext(messages: try round.messages(k), f: config.effectiveF, seed: config.seed, round: t,
-                                             classIndex: a.classIndex, backend: config.backend, executor: ParallelExecutor(threads: 1))
+            let context = AggregationContext(messages: try round.messages(k), f: config.effectiveF, seed: config.seed,
+                                             round: t,
+                                             classIndex: a.classIndex, backend: config.backend,
+                                             executor: ParallelExecutor(threads: 1))
             let (output, decision) = pipeline.aggregate(context, state: &state)
             let recorded = try round.aggregate(k)
             let which = a.classIndex >= 0 ? "class \(a.classIndex)" : "the round"
             if let i = firstDifference(output, recorded) {
-                return RoundCheck(mismatch: "round \(t): the aggregate of \(which) differs from the recorded one at coordinate \(i) (recomputed \(output[i]), recorded \(recorded[i]))")
+                return RoundCheck(mismatch: "round \(t): the aggregate of \(which) differs from the recorded one at"
+                    + " coordinate \(i) (recomputed \(output[i]), recorded \(recorded[i]))")
             }
             if decision != a.decision {
                 return RoundCheck(mismatch: "round \(t): the decision of \(which) differs from the recorded one")
             }
             if state != (try round.state(k, after: true)) {
-                return RoundCheck(mismatch: "round \(t): the state carried out of \(which) differs from the recorded one")
+                return RoundCheck(mismatch: "round \(t): the state carried out of \(which)"
+                    + " differs from the recorded one")
             }
             aggregates.append((a.classIndex, output))
         }

@@ -56,14 +56,20 @@ public final class TraceFork {
     /// Every field of the configuration but the threads (results do not depend on them) and the
     /// data set (checked by digest), in declaration order.
     static let fields: [Field] = [
-        Field(.mode, option: "--mode", value: { $0.mode.rawValue }, refusal: "DeSGD keeps a momentum per class, SGD one per worker"),
-        Field(.momentum, option: "--momentum", value: { $0.momentum.rawValue }, refusal: "it moves the momentum between the workers and the server"),
+        Field(.mode, option: "--mode", value: { $0.mode.rawValue },
+            refusal: "DeSGD keeps a momentum per class, SGD one per worker"),
+        Field(.momentum, option: "--momentum", value: { $0.momentum.rawValue },
+            refusal: "it moves the momentum between the workers and the server"),
         Field(.model, option: "--model", value: { $0.model.rawValue }, refusal: "another model has other parameters"),
-        Field(.backend, option: "--backend", value: { $0.backend.rawValue }, refusal: "the state was computed with the parent's arithmetic"),
-        Field(.honestWorkers, option: "--honest", value: { "\($0.honestWorkers)" }, refusal: "the state holds one momentum per honest worker and class"),
-        Field(.byzantineWorkers, option: "--byzantine", value: { "\($0.byzantineWorkers)" }, refusal: "the state holds one momentum per Byzantine worker and class"),
+        Field(.backend, option: "--backend", value: { $0.backend.rawValue },
+            refusal: "the state was computed with the parent's arithmetic"),
+        Field(.honestWorkers, option: "--honest", value: { "\($0.honestWorkers)" },
+            refusal: "the state holds one momentum per honest worker and class"),
+        Field(.byzantineWorkers, option: "--byzantine", value: { "\($0.byzantineWorkers)" },
+            refusal: "the state holds one momentum per Byzantine worker and class"),
         Field(.declaredF, option: "--f", value: { "\($0.effectiveF)" }, refusal: nil),
-        Field(.partition, option: "--partition", value: { "\($0.partition)" }, refusal: "the momenta belong to the data each worker holds"),
+        Field(.partition, option: "--partition", value: { "\($0.partition)" },
+            refusal: "the momenta belong to the data each worker holds"),
         Field(.batchSize, option: "--batch", value: { "\($0.batchSize)" }, refusal: nil),
         Field(.beta, option: "--beta", value: { "\($0.beta)" }, refusal: nil),
         Field(.bufferDecay, option: "--buffer-decay", value: { "\($0.effectiveBufferDecay)" }, refusal: nil),
@@ -71,10 +77,12 @@ public final class TraceFork {
         Field(.learningRate, option: "--lr", value: { "\($0.learningRate)" }, refusal: nil),
         Field(.weightDecay, option: "--weight-decay", value: { "\($0.weightDecay)" }, refusal: nil),
         Field(.rounds, option: "--rounds", value: { "\($0.rounds)" }, refusal: nil),
-        Field(.classesPerRound, option: "--classes-per-round", value: { "\($0.classesPerRound)" }, refusal: "the class sets of the rounds before the fork were drawn for it"),
+        Field(.classesPerRound, option: "--classes-per-round", value: { "\($0.classesPerRound)" },
+            refusal: "the class sets of the rounds before the fork were drawn for it"),
         Field(.schedule, option: "--schedule", value: { $0.schedule.rawValue }, refusal: nil),
         Field(.aggregator, option: "--agg", value: { $0.aggregator }, refusal: nil),
-        Field(.preAggregators, option: "--pre", value: { $0.preAggregators.isEmpty ? "none" : $0.preAggregators }, refusal: nil),
+        Field(.preAggregators, option: "--pre", value: { $0.preAggregators.isEmpty ? "none" : $0.preAggregators },
+            refusal: nil),
         Field(.attack, option: "--attack", value: { $0.attack }, refusal: nil),
         Field(.evaluationInterval, option: "--eval-every", value: { "\($0.evaluationInterval)" }, refusal: nil),
         Field(.seed, option: "--seed", value: { "\($0.seed)" }, refusal: "the data partition is drawn from the seed"),
@@ -82,7 +90,8 @@ public final class TraceFork {
 
     /// What `fork` changes of `parent`, in the order of ``fields``; a usage error (exit 2) naming the
     /// first change that would alter the shape of the state.
-    public static func changes(parent: SimulationConfig, fork: SimulationConfig) throws(TraceError) -> [TraceHeader.ForkInfo.Change] {
+    public static func changes(parent: SimulationConfig,
+        fork: SimulationConfig) throws(TraceError) -> [TraceHeader.ForkInfo.Change] {
         var out: [TraceHeader.ForkInfo.Change] = []
         for f in fields {
             let (p, v) = (f.value(parent), f.value(fork))
@@ -91,7 +100,8 @@ public final class TraceFork {
             out.append(.init(option: f.option, parent: p, fork: v))
         }
         if parent.data != fork.data, !(parent.data.isFashionMNIST && fork.data.isFashionMNIST) {
-            throw .usage("\(Setting.syntheticImages)/\(Setting.dataDirectory): a fork runs on the parent's data set (\(parent.data))")
+            throw .usage("\(Setting.syntheticImages)/\(Setting.dataDirectory): a fork runs on the"
+                + " parent's data set (\(parent.data))")
         }
         return out
     }
@@ -106,12 +116,15 @@ public final class TraceFork {
         let reader = try TraceReader(path: parentPath)
         let h = reader.header
         let chain = reader.verifyChain()
-        guard chain.holds else { throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked") }
+        guard chain.holds else {
+            throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked") }
         guard at >= reader.firstRound && at <= reader.rounds.upperBound else {
-            throw .usage("\(Setting.forkRound) \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at round \(reader.firstRound)...\(reader.rounds.upperBound)")
+            throw .usage("\(Setting.forkRound) \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at"
+                + " round \(reader.firstRound)...\(reader.rounds.upperBound)")
         }
         guard config.rounds > at else {
-            throw .usage("\(Setting.rounds) \(config.rounds): a fork at round \(at) must run past it (give \(Setting.rounds) above \(at))")
+            throw .usage("\(Setting.rounds) \(config.rounds): a fork at round \(at) must run past it (give "
+                + "\(Setting.rounds) above \(at))")
         }
         let changes = try TraceFork.changes(parent: h.config, fork: config)
         try Reexecution.checkArithmetic(reader, backend: h.config.backend.description)
@@ -125,7 +138,8 @@ public final class TraceFork {
         guard let digest = try TraceFork.parentDigest(reader, at: at) else {
             throw .corrupted("\(parentPath): no round record before round \(at): it cannot be forked there")
         }
-        info = TraceHeader.ForkInfo(parentDigest: digest, at: at, parentFile: (parentPath as NSString).lastPathComponent,
+        info = TraceHeader.ForkInfo(parentDigest: digest, at: at,
+                                    parentFile: (parentPath as NSString).lastPathComponent,
                                     changes: changes)
         parent = reader
         self.at = at
@@ -252,7 +266,8 @@ public final class TraceFork {
             try fork.restore(state: state, at: at)
         } catch { throw .setup("the fork's configuration cannot continue \(parent.path)'s state: ", error) }
         guard fork.partition == parent.header.partition else {
-            throw .usage("the fork partitions the data otherwise than \(parent.path): fork it with the desgd that recorded it")
+            throw .usage("the fork partitions the data otherwise than \(parent.path): fork it"
+                + " with the desgd that recorded it")
         }
         return .run(fork, drift: run.tracker?.captureState())
     }

@@ -138,7 +138,8 @@ extension Aggregator {
     public func stateSchema(_ bounds: StateBounds) -> StateSchema { .none }
 
     /// Convenience: aggregate into a new array.
-    public func aggregate(_ context: AggregationContext, state: inout AggregatorState) -> ([Float], AggregationDecision) {
+    public func aggregate(_ context: AggregationContext, state: inout AggregatorState) -> ([Float],
+        AggregationDecision) {
         var out = [Float](repeating: 0, count: context.d)
         let decision = out.withUnsafeMutableBufferPointer { aggregate(context, state: &state, into: $0) }
         return (out, decision)

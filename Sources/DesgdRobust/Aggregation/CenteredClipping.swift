@@ -60,7 +60,8 @@ public struct CenteredClipping: Aggregator {
             for i in 0..<n {
                 guard finite[i] else { factors[i] = 0; continue }
                 let norm = difference.withUnsafeMutableBufferPointer { diff in
-                    context.messages.withRow(i) { x in centre.withVector { v in VectorMath.subtract(x, v, into: diff) } }
+                    context.messages.withRow(i) { x in
+                        centre.withVector { v in VectorMath.subtract(x, v, into: diff) } }
                     return VectorMath.norm(UnsafeBufferPointer(diff))
                 }
                 factors[i] = norm == 0 || norm <= tau ? 1 : (norm.isFinite ? tau / norm : 0)

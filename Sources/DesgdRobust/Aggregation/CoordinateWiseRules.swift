@@ -76,7 +76,8 @@ public struct TrimmedMean: Aggregator, CoordinateWiseBounded {
         if let basic = SpecText.basic("trmean", n: n, f: f, honestMajority: false) { return basic }
         let trim = b.evaluate(n: n, f: f)
         if trim < 0 || n <= 2 * trim {
-            return SpecText.violated("trmean", "n > 2b (b = \(b) values dropped each side)", n: n, f: f, detail: ", b=\(trim)")
+            return SpecText.violated("trmean", "n > 2b (b = \(b) values dropped each side)", n: n, f: f,
+                detail: ", b=\(trim)")
         }
         return nil
     }

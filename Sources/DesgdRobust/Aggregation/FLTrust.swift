@@ -8,8 +8,9 @@ import DesgdNumerics
 /// g₀ is the server's reference: the server holds a small clean root data set, drawn once from
 /// the training set, and updates its own momentum on it every round exactly as an honest worker
 /// does on its data (docs/references.md, attacks and defences §4, reading (a), blades' behaviour:
-/// cosines compare like with like, and the step length, which FLTrust sets to ‖g₀‖, matches the honest momenta's). The
-/// simulation engine computes that momentum and hands it to the rule in the carried state, under
+/// cosines compare like with like, and the step length, which FLTrust sets to ‖g₀‖, matches the honest
+/// momenta's).
+/// The simulation engine computes that momentum and hands it to the rule in the carried state, under
 /// ``referenceKey``; so the trace records it (`stateBefore`) and replay and `--verify` see exactly
 /// the rule's input.
 ///
@@ -52,7 +53,8 @@ public struct FLTrust: Aggregator {
     public var isStateful: Bool { true }
     public func stateSchema(_ bounds: StateBounds) -> StateSchema { StateSchema(vectors: [FLTrust.referenceKey]) }
 
-    public var engineInput: String? { "the server's momentum on its root data, which only a trace recorded under \(spec) holds" }
+    public var engineInput: String? {
+        "the server's momentum on its root data, which only a trace recorded under \(spec) holds" }
 
     public func requirement(n: Int, f: Int) -> String? {
         SpecText.basic("fltrust", n: n, f: f, honestMajority: false)

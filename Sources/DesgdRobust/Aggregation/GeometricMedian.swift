@@ -3,7 +3,8 @@ import DesgdNumerics
 /// Geometric median by the smoothed Weiszfeld algorithm (RFA; Pillutla, Kakade, Harchaoui 2022;
 /// Weiszfeld 1937).
 ///
-///     y ≈ argmin_z Σᵢ αᵢ ‖z − xᵢ‖,   iterate  βᵢ = αᵢ / max(ν, ‖z − xᵢ‖),  z ← Σ βᵢ xᵢ / Σ βᵢ
+///     y ≈ argmin_z Σᵢ αᵢ ‖z − xᵢ‖,
+///     iterate  βᵢ = αᵢ / max(ν, ‖z − xᵢ‖),  z ← Σ βᵢ xᵢ / Σ βᵢ
 ///
 /// with αᵢ = 1/(number of finite inputs).
 ///
@@ -24,8 +25,8 @@ import DesgdNumerics
 /// - Decision: `weights` = the final Weiszfeld weights βᵢ/Σβ (the output is exactly Σ wᵢxᵢ),
 ///   `iterations`, `values` (`converged` 0/1, `objective` = Σαᵢ‖z − xᵢ‖ before the last step).
 /// - Cost: one Gram product, then O(n²) per iteration: z is kept as convex weights w over the
-///   inputs and ‖z − xᵢ‖² = Σⱼ wⱼDᵢⱼ − ½ Σⱼₖ wⱼwₖDⱼₖ needs only the pairwise distances D; the
-///   d-dimensional output is formed once at the end.
+///   inputs and ‖z − xᵢ‖² = Σⱼ wⱼDᵢⱼ − ½ Σⱼₖ wⱼwₖDⱼₖ needs only the pairwise
+///   distances D; the d-dimensional output is formed once at the end.
 public struct GeometricMedian: Aggregator {
     public enum Start: String, Sendable, CaseIterable {
         /// z₀ = mean of the finite inputs (fedlib).

@@ -32,7 +32,8 @@ struct KrumNeighbours: Sendable, Equatable {
     /// Scores all inputs (q clamped into 0...n−1, so that a call outside the requirement still
     /// returns), averages the `kept` best by (score, index) — for one input, the input itself,
     /// bit for bit — and describes it: `weights`, `selected` in score order, `scores`, `values["q"]`.
-    func averageBest(_ kept: Int, _ context: AggregationContext, into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
+    func averageBest(_ kept: Int, _ context: AggregationContext,
+        into output: UnsafeMutableBufferPointer<Float>) -> AggregationDecision {
         var decision = AggregationDecision()
         let n = context.n
         guard n > 0 else { VectorMath.fill(output, with: 0); return decision }

@@ -109,7 +109,8 @@ public struct MoNNA: Aggregator {
 /// similarity, agglomerative clustering into two clusters with complete linkage, keep the
 /// larger cluster and average it.
 ///
-///     Sᵢⱼ = ⟨xᵢ, xⱼ⟩ / (‖xᵢ‖‖xⱼ‖ + 1e-12),  distance δᵢⱼ = 1 − Sᵢⱼ,  y = mean(larger cluster)
+///     Sᵢⱼ = ⟨xᵢ, xⱼ⟩ / (‖xᵢ‖‖xⱼ‖ + 1e-12),  distance δᵢⱼ = 1 − Sᵢⱼ,
+///     y = mean(larger cluster)
 ///
 /// - Defaults: complete linkage on 1 − S, which orders merges exactly like the CFL reference
 ///   code's `AgglomerativeClustering(linkage="complete").fit(-S)` (δ = 1 − S is −S shifted by a

@@ -71,7 +71,8 @@ public struct SignGuard: Aggregator {
         let n = context.n, d = context.d
         var decision = AggregationDecision()
         guard n > 0, d > 0 else { VectorMath.fill(output, with: 0); return decision }
-        var rng = RandomStream(seed: context.seed, purpose: .aggregator, round: context.round, class: context.classIndex)
+        var rng = RandomStream(seed: context.seed, purpose: .aggregator, round: context.round,
+            class: context.classIndex)
 
         // Norm filter.
         let norms = RowNorms(context.messages)
@@ -179,14 +180,16 @@ struct MeanShift {
         } else {
             // Bandwidth 0: equal points form a cluster (the limit of the flat kernel).
             for p in points {
-                if let k = centres.firstIndex(where: { $0.centre == p }) { centres[k].count += 1 } else { centres.append((p, 1)) }
+                if let k = centres.firstIndex(where: { $0.centre == p }) { centres[k].count += 1 } else {
+                    centres.append((p, 1)) }
             }
         }
         centres.sort { a, b in a.count != b.count ? a.count > b.count : b.centre.lexicographicallyPrecedes(a.centre) }
         var kept: [[Double]] = []
         var suppressed = [Bool](repeating: false, count: centres.count)
         for (i, c) in centres.enumerated() where !suppressed[i] {
-            for j in centres.indices where Self.distance(centres[j].centre, c.centre) <= bandwidth { suppressed[j] = true }
+            for j in centres.indices where Self.distance(centres[j].centre, c.centre) <= bandwidth {
+                suppressed[j] = true }
             kept.append(c.centre)
         }
         return points.map { p in

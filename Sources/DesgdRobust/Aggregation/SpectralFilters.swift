@@ -129,7 +129,8 @@ public struct DnC: Aggregator {
     }
 
     public var spec: String {
-        SpecText.spec("dnc", [("b", String(subDimension)), ("niters", String(iterations)), ("c", SpecText.number(filterFraction))])
+        SpecText.spec("dnc",
+            [("b", String(subDimension)), ("niters", String(iterations)), ("c", SpecText.number(filterFraction))])
     }
 
     public func requirement(n: Int, f: Int) -> String? {
@@ -143,7 +144,8 @@ public struct DnC: Aggregator {
         let finiteRows = (0..<n).filter { i in messages.withRow(i) { VectorMath.allFinite($0) } }
         let removeCount = min(n, Int((filterFraction * Double(max(0, context.f))).rounded(.down)))
         let b = min(subDimension, d)
-        var rng = RandomStream(seed: context.seed, purpose: .aggregator, round: context.round, class: context.classIndex)
+        var rng = RandomStream(seed: context.seed, purpose: .aggregator, round: context.round,
+            class: context.classIndex)
         var kept = Set(0..<n)
         var sampled: [[Int]] = []
         var scores = [Double](repeating: .infinity, count: n)
@@ -167,16 +169,19 @@ public struct DnC: Aggregator {
 
     /// sᵢ = ⟨yᵢ, v⟩² = λ·uᵢ² for the finite rows (y = rows restricted to `coordinates`, centred),
     /// where (λ, u) is the top eigenpair of Y·Yᵀ; +∞ for the other rows.
-    private func outlierScores(_ messages: Matrix, rows: [Int], coordinates: [Int], backend: NumericBackend) -> [Double] {
+    private func outlierScores(_ messages: Matrix, rows: [Int], coordinates: [Int],
+        backend: NumericBackend) -> [Double] {
         var scores = [Double](repeating: .infinity, count: messages.rows)
         guard !rows.isEmpty else { return scores }
         var sub = Matrix(rows: rows.count, columns: coordinates.count)
         for (a, i) in rows.enumerated() {
-            messages.withRow(i) { x in sub.withMutableRow(a) { y in for (k, j) in coordinates.enumerated() { y[k] = x[j] } } }
+            messages.withRow(i) { x in
+                sub.withMutableRow(a) { y in for (k, j) in coordinates.enumerated() { y[k] = x[j] } } }
         }
         let centre = VectorMath.mean(of: sub)
         centre.withVector { mu in
-            for a in 0..<rows.count { sub.withMutableRow(a) { y in VectorMath.subtract(UnsafeBufferPointer(y), mu, into: y) } }
+            for a in 0..<rows.count {
+                sub.withMutableRow(a) { y in VectorMath.subtract(UnsafeBufferPointer(y), mu, into: y) } }
         }
         let eigen = SymmetricEigen(VectorMath.gram(sub, backend: backend).map(Double.init), n: rows.count)
         let lambda = max(0, eigen.values[0])

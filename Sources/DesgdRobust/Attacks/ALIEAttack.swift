@@ -47,7 +47,8 @@ public struct ALIEAttack: Attack {
         }
         if z == .auto, Self.baruchZ(n: honest + byzantine, f: byzantine) == nil {
             let n = honest + byzantine
-            return "z=auto needs 1 ≤ s < n−f with s = ⌊n/2+1⌋−f supporters, got n=\(n), f=\(byzantine) (s=\(n / 2 + 1 - byzantine))"
+            return "z=auto needs 1 ≤ s < n−f with s = ⌊n/2+1⌋−f supporters, got n=\(n), f=\(byzantine)"
+                + " (s=\(n / 2 + 1 - byzantine))"
         }
         return nil
     }
@@ -83,7 +84,8 @@ public struct ALIEAttack: Attack {
         let mean = VectorMath.mean(of: honest)
         var sigma = [Float](repeating: 0, count: honest.columns)
         mean.withVector { mu in
-            sigma.withUnsafeMutableBufferPointer { VectorMath.standardDeviation(of: honest, mean: mu, ddof: 1, into: $0) }
+            sigma.withUnsafeMutableBufferPointer {
+                VectorMath.standardDeviation(of: honest, mean: mu, ddof: 1, into: $0) }
         }
         return (mean, sigma)
     }

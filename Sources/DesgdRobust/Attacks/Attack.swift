@@ -210,12 +210,14 @@ extension Attack {
     private func validate(_ context: AttackContext) throws(AggregationError) {
         let f = context.byzantineCount, d = context.dimension
         guard f >= 0, context.byzantineWorkers.count == f else {
-            throw AggregationError("\(spec): \(context.byzantineWorkers.count) Byzantine worker ids for \(f) Byzantine senders")
+            throw AggregationError("\(spec): \(context.byzantineWorkers.count) Byzantine worker"
+                + " ids for \(f) Byzantine senders")
         }
         if ownMomentum != .none {
             guard let own = context.ownMomenta, own.rows == f, own.columns == d else {
                 let got = context.ownMomenta.map { "\($0.rows)×\($0.columns)" } ?? "none"
-                throw AggregationError("\(spec) needs each Byzantine worker's own momentum (\(ownMomentum.rawValue)) as a \(f)×\(d) matrix, got \(got)")
+                throw AggregationError("\(spec) needs each Byzantine worker's own momentum (\(ownMomentum.rawValue)) as"
+                    + " a \(f)×\(d) matrix, got \(got)")
             }
         }
         if let why = requirement(honest: context.honest.rows, byzantine: f) {

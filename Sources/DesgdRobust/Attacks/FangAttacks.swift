@@ -10,7 +10,8 @@ import DesgdNumerics
 ///
 /// with the largest λ, halving from the paper's bound λ₀ (its Eq. 3, in vector space),
 ///
-///     λ₀ = min_{i∈H} Σ_{l∈Γᵢ} ‖h_l − hᵢ‖ / ((m − 2c − 1)·√d) + max_{i∈H} ‖hᵢ‖ / √d,
+///     λ₀ = min_{i∈H} Σ_{l∈Γᵢ} ‖h_l − hᵢ‖ / ((m − 2c − 1)·√d)
+///          + max_{i∈H} ‖hᵢ‖ / √d,
 ///
 /// for which Krum picks one of the c copies; m = n_h + c senders, Γᵢ the m − c − 2 = n_h − 2
 /// honest messages nearest hᵢ (distances not squared).
@@ -70,7 +71,8 @@ public struct FangKrumAttack: Attack {
 
     public func requirement(honest: Int, byzantine: Int) -> String? {
         honest >= byzantine + 3 ? nil
-            : "needs n_h ≥ c+3 honest messages (Krum's n ≥ 2c+3 with c Byzantine ones), got n_h=\(honest), c=\(byzantine)"
+            : "needs n_h ≥ c+3 honest messages (Krum's n ≥ 2c+3 with c Byzantine ones), got"
+                + " n_h=\(honest), c=\(byzantine)"
     }
 
     public func craft(_ context: AttackContext, state: inout AttackState) -> AttackOutput {
@@ -96,8 +98,10 @@ public struct FangKrumAttack: Attack {
         repeat {
             let v = message(lambda)
             for k in 0..<c { inputs.setRow(m + k, v) }
-            let decision = krum.aggregate(AggregationContext(messages: inputs, f: c, seed: context.seed, round: context.round,
-                                                             classIndex: context.classIndex, backend: context.backend)).1
+            let decision = krum.aggregate(AggregationContext(messages: inputs, f: c, seed: context.seed,
+                                                             round: context.round,
+                                                             classIndex: context.classIndex, backend: context.backend))
+                                                                 .1
             winner = decision.selected?.first ?? 0
             succeeded = winner >= m
             points.append(AttackSearchPoint(tau: lambda, objective: succeeded ? 1 : 0))
@@ -107,7 +111,8 @@ public struct FangKrumAttack: Attack {
         var decision = AttackDecision()
         decision.scale = lambda
         decision.search = points
-        decision.values = ["lambda0": lambda0, "start": points[0].tau, "succeeded": succeeded ? 1 : 0, "winner": Double(winner)]
+        decision.values = ["lambda0": lambda0, "start": points[0].tau, "succeeded": succeeded ? 1 : 0,
+            "winner": Double(winner)]
         return AttackOutput(messages: Matrix(repeating: message(lambda), count: c), decision: decision)
     }
 

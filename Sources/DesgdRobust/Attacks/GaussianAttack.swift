@@ -6,8 +6,9 @@ import DesgdNumerics
 /// Each Byzantine worker draws from its own stream
 /// `RandomStream(seed, .attack, worker: id, round, class)`, filled by
 /// ``RandomStream/fillGaussian(_:mean:sigma:)`` (coordinates 2k and 2k+1 from the k-th Box–Muller
-/// pair, four 32-bit draws per pair), computed in Double and rounded to Float as μ + σ·g. So a worker's noise depends only on its key: adding a Byzantine worker or
-/// replaying one round changes nobody else's draws. The workers do not collude: rows differ.
+/// pair, four 32-bit draws per pair), computed in Double and rounded to Float as μ + σ·g. So a worker's noise
+/// depends only on its key: adding a Byzantine worker or replaying one round changes nobody else's draws.
+/// The workers do not collude: rows differ.
 ///
 /// Peers' variants: ByzFL `Gaussian` N(0, 1); Blades `Noise` N(0.1, 0.1).
 public struct GaussianAttack: Attack {
@@ -35,7 +36,8 @@ public struct GaussianAttack: Attack {
                 let out = SendablePointer(rowBase), used = SendablePointer(countBase)
                 ParallelExecutor(threads: context.threads).forEach(workers.count) { row in
                     var stream = context.stream(worker: workers[row])
-                    stream.fillGaussian(UnsafeMutableBufferPointer(start: out.base + row * d, count: d), mean: mu, sigma: sigma)
+                    stream.fillGaussian(UnsafeMutableBufferPointer(start: out.base + row * d, count: d), mean: mu,
+                        sigma: sigma)
                     used.base[row] = stream.position
                 }
             }

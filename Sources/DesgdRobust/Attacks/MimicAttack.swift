@@ -88,7 +88,8 @@ public struct MimicHeuristicAttack: Attack {
                 mu = mean
                 var stream = context.stream(worker: AttackContext.colludingWorker)
                 z = (0..<honest.columns).map { _ in Float(stream.nextGaussian()) }
-                decision.randomness = [context.randomness(worker: AttackContext.colludingWorker, draws: stream.position)]
+                decision.randomness = [context.randomness(worker: AttackContext.colludingWorker,
+                    draws: stream.position)]
                 Self.normalise(&z)
                 if let step = Self.powerStep(honest, centre: mu, direction: z) { z = step }
             } else {
@@ -106,7 +107,8 @@ public struct MimicHeuristicAttack: Attack {
                     Self.normalise(&z)
                 }
             }
-            let scores = (0..<honest.rows).map { i in z.withVector { zv in honest.withRow(i) { VectorMath.dot($0, zv) } } }
+            let scores = (0..<honest.rows).map { i in
+                z.withVector { zv in honest.withRow(i) { VectorMath.dot($0, zv) } } }
             var best = 0
             for i in scores.indices where scores[i] > scores[best] { best = i }
             decision.scores = scores
@@ -134,7 +136,8 @@ public struct MimicHeuristicAttack: Attack {
                 sum.withUnsafeMutableBufferPointer { acc in
                     for i in 0..<honest.rows {
                         honest.withRow(i) { VectorMath.subtract($0, c, into: dev) }
-                        VectorMath.axpy(Float(VectorMath.dot(UnsafeBufferPointer(dev), zv)), UnsafeBufferPointer(dev), acc)
+                        VectorMath.axpy(Float(VectorMath.dot(UnsafeBufferPointer(dev), zv)), UnsafeBufferPointer(dev),
+                            acc)
                     }
                 }
             }

@@ -58,7 +58,8 @@ public struct MinMaxAttack: Attack {
     public var deviation: Deviation
     public var search: MinMaxSearch
 
-    public init(criterion: Criterion = .maxDistance, deviation: Deviation = .std(ddof: 1), search: MinMaxSearch = MinMaxSearch()) {
+    public init(criterion: Criterion = .maxDistance, deviation: Deviation = .std(ddof: 1),
+        search: MinMaxSearch = MinMaxSearch()) {
         self.criterion = criterion
         self.deviation = deviation
         self.search = search
@@ -78,7 +79,8 @@ public struct MinMaxAttack: Attack {
 
     public func requirement(honest: Int, byzantine: Int) -> String? {
         if case .std(let ddof) = deviation, honest <= ddof {
-            return "needs at least \(ddof + 1) honest message\(ddof == 0 ? "" : "s") for a standard deviation with ddof=\(ddof), got \(honest)"
+            return "needs at least \(ddof + 1) honest message\(ddof == 0 ? "" : "s") for a standard deviation"
+                + " with ddof=\(ddof), got \(honest)"
         }
         return honest >= 1 ? nil : "needs at least one honest message to take its mean, got none"
     }
@@ -99,9 +101,11 @@ public struct MinMaxAttack: Attack {
         // The left-hand side of the constraint at γ.
         func spread(_ gamma: Double) -> Double {
             let v = ALIEAttack.message(mean: mean, sigma: u, z: gamma)
-            let distances = v.withVector { v in (0..<m).map { i in honest.withRow(i) { VectorMath.squaredDistance(v, $0) } } }
+            let distances = v.withVector { v in
+                (0..<m).map { i in honest.withRow(i) { VectorMath.squaredDistance(v, $0) } } }
             switch criterion {
-            case .maxDistance: return distances.reduce(-Double.infinity) { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
+            case .maxDistance: return distances.reduce(-Double.infinity) {
+                $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
             case .sumOfSquares: return distances.reduce(0, +)
             }
         }
@@ -111,7 +115,8 @@ public struct MinMaxAttack: Attack {
         decision.search = points
         decision.objective = points.last { $0.tau == gamma }?.objective ?? spread(gamma)
         decision.values = ["bound": bound]
-        return AttackOutput(messages: Matrix(repeating: ALIEAttack.message(mean: mean, sigma: u, z: gamma), count: context.byzantineCount),
+        return AttackOutput(messages: Matrix(repeating: ALIEAttack.message(mean: mean, sigma: u, z: gamma),
+            count: context.byzantineCount),
                             decision: decision)
     }
 
@@ -121,7 +126,8 @@ public struct MinMaxAttack: Attack {
         case .std(let ddof):
             var sigma = [Float](repeating: 0, count: honest.columns)
             mean.withVector { mu in
-                sigma.withUnsafeMutableBufferPointer { VectorMath.standardDeviation(of: honest, mean: mu, ddof: ddof, into: $0) }
+                sigma.withUnsafeMutableBufferPointer {
+                    VectorMath.standardDeviation(of: honest, mean: mu, ddof: ddof, into: $0) }
             }
             return sigma
         case .sign:
@@ -140,7 +146,8 @@ public struct MinMaxAttack: Attack {
 /// `attackers/min.py` identical; docs/references.md, attacks and defences §1.2):
 ///
 ///     γ ← γ_init, s ← γ_init, γ_succ ← 0
-///     while |γ_succ − γ| > τ:  if feasible(γ) { γ_succ ← γ; γ ← γ + s/2 } else { γ ← γ − s/2 };  s ← s/2
+///     while |γ_succ − γ| > τ:  if feasible(γ) { γ_succ ← γ; γ ← γ + s/2 } else { γ ← γ − s/2 };
+///         s ← s/2
 ///     return γ_succ
 ///
 /// The first move is ±γ_init/2 and the steps halve, so γ never exceeds 2·γ_init; about

@@ -31,7 +31,8 @@ public struct LineMaximizer: Sendable, Equatable {
 
     /// The spec parameters, e.g. `evals=20,start=0,delta=10,ratio=0.8`.
     var specParameters: String {
-        "evals=\(evaluations),start=\(SpecNumber.format(start)),delta=\(SpecNumber.format(delta)),ratio=\(SpecNumber.format(ratio))"
+        "evals=\(evaluations),start=\(SpecNumber.format(start)),delta="
+            + "\(SpecNumber.format(delta)),ratio=\(SpecNumber.format(ratio))"
     }
 
     /// Every evaluated point in order; the best is the first point with the largest objective.

@@ -19,7 +19,8 @@ extension DeviationHistory {
         public var recentSum: [Float]
         public var recentNorms: Double
 
-        public init(count: Int, sumOfNorms: Double, cumulativeSum: [Double], window: [[Float]] = [], windowNorms: [Double] = [],
+        public init(count: Int, sumOfNorms: Double, cumulativeSum: [Double], window: [[Float]] = [],
+                    windowNorms: [Double] = [],
                     recentSum: [Float] = [], recentNorms: Double = 0) {
             self.count = count
             self.sumOfNorms = sumOfNorms
@@ -31,8 +32,10 @@ extension DeviationHistory {
         }
 
         public static func == (a: State, b: State) -> Bool {
-            a.count == b.count && a.sumOfNorms.bitPattern == b.sumOfNorms.bitPattern && a.cumulativeSum == b.cumulativeSum
-                && a.window == b.window && a.windowNorms == b.windowNorms && a.recentSum.map(\.bitPattern) == b.recentSum.map(\.bitPattern)
+            a.count == b.count && a.sumOfNorms.bitPattern == b.sumOfNorms.bitPattern
+                && a.cumulativeSum == b.cumulativeSum
+                && a.window == b.window && a.windowNorms == b.windowNorms
+                    && a.recentSum.map(\.bitPattern) == b.recentSum.map(\.bitPattern)
                 && a.recentNorms.bitPattern == b.recentNorms.bitPattern
         }
     }
@@ -41,7 +44,8 @@ extension DeviationHistory {
         let d = dimension
         let slots = (0..<filled).map { j in (next - filled + j + windowLength) % windowLength }
         return State(count: count, sumOfNorms: sumOfNorms, cumulativeSum: cumulativeSum,
-                     window: slots.map { s in Array(ring[s * d ..< (s + 1) * d]) }, windowNorms: slots.map { ringNorms[$0] },
+                     window: slots.map { s in Array(ring[s * d ..< (s + 1) * d]) }, windowNorms: slots.map {
+                         ringNorms[$0] },
                      recentSum: recentSum, recentNorms: recentNorms)
     }
 
@@ -53,7 +57,8 @@ extension DeviationHistory {
               state.cumulativeSum.count == d, state.window.allSatisfy({ $0.count == d }) else { return false }
         switch recent {
         case .window:
-            guard state.window.count <= windowLength, state.recentSum.isEmpty, state.recentNorms == 0 else { return false }
+            guard state.window.count <= windowLength, state.recentSum.isEmpty, state.recentNorms == 0 else {
+                return false }
         case .exponential:
             guard state.window.isEmpty, state.recentSum.count == d else { return false }
         }
@@ -61,7 +66,8 @@ extension DeviationHistory {
         sumOfNorms = state.sumOfNorms
         cumulativeSum = state.cumulativeSum
         for (j, term) in state.window.enumerated() {
-            ring.withUnsafeMutableBufferPointer { r in _ = UnsafeMutableBufferPointer(rebasing: r[j * d ..< (j + 1) * d]).update(fromContentsOf: term) }
+            ring.withUnsafeMutableBufferPointer { r in
+                _ = UnsafeMutableBufferPointer(rebasing: r[j * d ..< (j + 1) * d]).update(fromContentsOf: term) }
             ringNorms[j] = state.windowNorms[j]
         }
         filled = state.window.count

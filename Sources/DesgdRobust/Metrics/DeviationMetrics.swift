@@ -6,7 +6,8 @@ import DesgdNumerics
 /// - gap = ‖F(R) − x̄_S‖;
 /// - honest diameter Δ_S = max_{i,j∈S} ‖x_i − x_j‖ and **λ̂ = gap / Δ_S**, to compare with the
 ///   rule's (f,λ)-resilient averaging constant (docs/references.md, robust aggregation §4.2);
-/// - honest variance σ²_S = (1/|S|) Σ_{i∈S} ‖x_i − x̄_S‖² and **κ̂ = gap² / σ²_S** ((f,κ)-robustness);
+/// - honest variance σ²_S = (1/|S|) Σ_{i∈S} ‖x_i − x̄_S‖² and **κ̂ = gap² / σ²_S**
+///   ((f,κ)-robustness);
 /// - cosine between F(R) and x̄_S;
 /// - the weight given to Byzantine inputs (rules whose output is a weighted average of the
 ///   received messages) and the share of coordinates taken from Byzantine inputs (coordinate-wise
@@ -32,7 +33,8 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
     /// recorder and by replay, which see every aggregation in order (`nil` in traces of format 1.0).
     public var drift: GroupDrift? = nil
 
-    public init(gap: Double, honestDiameter: Double, lambda: Double?, honestVariance: Double, kappa: Double?, cosine: Double?,
+    public init(gap: Double, honestDiameter: Double, lambda: Double?, honestVariance: Double, kappa: Double?,
+                cosine: Double?,
                 byzantineWeight: Double?, byzantineCoordinateShare: Double?, bound: Double?, exceedsBound: Bool) {
         self.gap = gap
         self.honestDiameter = honestDiameter
@@ -62,7 +64,8 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
     ///   - bound: the rule's λ bound for this (n, f), if any.
     public static func measure(messages: Matrix, honest: [Bool], output: UnsafeBufferPointer<Float>,
                                decision: AggregationDecision?, bound: Double?) -> DeviationMetrics {
-        measure(output: output, against: HonestStatistics(messages: messages, honest: honest), decision: decision, bound: bound)
+        measure(output: output, against: HonestStatistics(messages: messages, honest: honest), decision: decision,
+            bound: bound)
     }
 
     /// Measures `output` against precomputed honest statistics (shared by every rule evaluated on
@@ -82,7 +85,8 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
                 }
                 if let u = decision.coordinatesUsed, u.count == honest.count {
                     let total = u.reduce(0, +)
-                    if total > 0 { share = Double(u.indices.filter { !honest[$0] }.reduce(0) { $0 + u[$1] }) / Double(total) }
+                    if total > 0 {
+                        share = Double(u.indices.filter { !honest[$0] }.reduce(0) { $0 + u[$1] }) / Double(total) }
                 }
             }
             return DeviationMetrics(

@@ -58,7 +58,8 @@ public struct ModelDrift: Sendable, Equatable, Codable {
     public var shadowDisplacement: Double
     public var step: Double
 
-    public init(rounds: Int, displacement: Double, persistence: Double?, relative: Double?, shadowDisplacement: Double, step: Double) {
+    public init(rounds: Int, displacement: Double, persistence: Double?, relative: Double?, shadowDisplacement: Double,
+        step: Double) {
         self.rounds = rounds
         self.displacement = displacement
         self.persistence = persistence
@@ -167,14 +168,16 @@ public final class DeviationHistory {
             let norm = VectorMath.norm64(e)
             // Since the start: the cosine against the earlier sum, then the sum with e.
             let earlierNorm = cumulativeSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-            let cumulativeCosine = cumulativeSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot(e, s), norm, earlierNorm) }
+            let cumulativeCosine = cumulativeSum.withUnsafeBufferPointer { s in
+                DriftRatio.cosine(VectorMath.dot(e, s), norm, earlierNorm) }
             cumulativeSum.withUnsafeMutableBufferPointer { VectorMath.accumulate(e, into: $0) }
             sumOfNorms += norm
             count += 1
             let cumulative = cumulativeSum.withUnsafeBufferPointer { VectorMath.norm($0) }
             let (terms, windowed, windowNorms, windowCosine) = recent == .window
                 ? addToWindow(e, norm: norm) : addExponentially(e, norm: norm)
-            return GroupDrift(count: count, cumulative: cumulative, cumulativePersistence: DriftRatio.ratio(cumulative, sumOfNorms),
+            return GroupDrift(count: count, cumulative: cumulative,
+                              cumulativePersistence: DriftRatio.ratio(cumulative, sumOfNorms),
                               cumulativeCosine: cumulativeCosine, window: terms, windowed: windowed,
                               windowPersistence: DriftRatio.ratio(windowed, windowNorms), windowCosine: windowCosine)
         }
@@ -197,7 +200,8 @@ public final class DeviationHistory {
             }
         }
         let earlierNorm = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
-        let cosine = w.windowSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot(e, s), norm, earlierNorm) }
+        let cosine = w.windowSum.withUnsafeBufferPointer { s in
+            DriftRatio.cosine(VectorMath.dot(e, s), norm, earlierNorm) }
         w.windowSum.withUnsafeMutableBufferPointer { VectorMath.accumulate(e, into: $0) }
         windowNorms += norm
         let windowed = w.windowSum.withUnsafeBufferPointer { VectorMath.norm($0) }
@@ -216,11 +220,13 @@ public final class DeviationHistory {
     func addExponentially(_ e: UnsafeBufferPointer<Float>, norm: Double) -> (Int, Double, Double, Double?) {
         let lambda = RecentDrift.decay(window: windowLength)
         let earlierNorm = recentSum.withUnsafeBufferPointer { VectorMath.norm64($0) }
-        let cosine = recentSum.withUnsafeBufferPointer { s in DriftRatio.cosine(VectorMath.dot64(e, s), norm, earlierNorm) }
+        let cosine = recentSum.withUnsafeBufferPointer { s in
+            DriftRatio.cosine(VectorMath.dot64(e, s), norm, earlierNorm) }
         recentSum.withUnsafeMutableBufferPointer { VectorMath.axpby(1, e, lambda, $0) }
         recentNorms = Double(lambda) * recentNorms + norm
         let recentNorm = recentSum.withUnsafeBufferPointer { VectorMath.norm64($0) }
-        return (min(count, windowLength), recentNorms.isNaN ? recentNorm : min(recentNorm, recentNorms), recentNorms, cosine)
+        return (min(count, windowLength), recentNorms.isNaN ? recentNorm : min(recentNorm, recentNorms), recentNorms,
+            cosine)
     }
 }
 

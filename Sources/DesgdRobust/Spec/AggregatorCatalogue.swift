@@ -41,19 +41,23 @@ public enum AggregatorCatalogue {
               summary: "coordinate-wise median (even n: mean of the two middle values)", parameters: []),
         Entry(name: "trmean", aliases: ["trimmedmean", "tm", "cwtm"],
               summary: "coordinate-wise trimmed mean: drop b smallest and b largest values",
-              parameters: [Parameter(key: "b", defaultValue: "f", meaning: "values dropped on each side (expression)")]),
+              parameters: [Parameter(key: "b", defaultValue: "f",
+                  meaning: "values dropped on each side (expression)")]),
         Entry(name: "krum", aliases: [],
               summary: "the input with the smallest sum of squared distances to its q nearest others",
-              parameters: [Parameter(key: "q", defaultValue: "n-f-2", meaning: "neighbours (paper n-f-2; ByzFL n-f-1)")]),
+              parameters: [Parameter(key: "q", defaultValue: "n-f-2",
+                  meaning: "neighbours (paper n-f-2; ByzFL n-f-1)")]),
         Entry(name: "mkrum", aliases: ["multikrum"],
               summary: "average of the m inputs with the smallest Krum scores",
               parameters: [Parameter(key: "q", defaultValue: "n-f-2", meaning: "neighbours in the score"),
                            Parameter(key: "m", defaultValue: "n-f", meaning: "inputs kept")]),
         Entry(name: "geomed", aliases: ["gm", "rfa", "geometricmedian"],
               summary: "geometric median, smoothed Weiszfeld (ByzFL: nu=0.1,iters=3,tol=0,start=zero)",
-              parameters: [Parameter(key: "nu", defaultValue: "1e-06", meaning: "smoothing ν (distances below it are clamped)"),
+              parameters: [Parameter(key: "nu", defaultValue: "1e-06",
+                  meaning: "smoothing ν (distances below it are clamped)"),
                            Parameter(key: "iters", defaultValue: "1000", meaning: "maximum iterations"),
-                           Parameter(key: "tol", defaultValue: "1e-06", meaning: "stop when a step ≤ tol × mean distance (0: run all iterations)"),
+                           Parameter(key: "tol", defaultValue: "1e-06",
+                               meaning: "stop when a step ≤ tol × mean distance (0: run all iterations)"),
                            Parameter(key: "start", defaultValue: "mean", meaning: "z₀: mean or zero")]),
         Entry(name: "faba", aliases: [],
               summary: "remove the input farthest from the mean, f times; average the rest", parameters: []),
@@ -61,7 +65,8 @@ public enum AggregatorCatalogue {
               summary: "divide-and-conquer: filter outliers along the top singular vector of random coordinate subsets",
               parameters: [Parameter(key: "b", defaultValue: "10000", meaning: "coordinates per subset (min(b, d))"),
                            Parameter(key: "niters", defaultValue: "5", meaning: "iterations (kept sets intersected)"),
-                           Parameter(key: "c", defaultValue: "1", meaning: "filtering fraction: ⌊c·f⌋ removed per iteration")]),
+                           Parameter(key: "c", defaultValue: "1",
+                               meaning: "filtering fraction: ⌊c·f⌋ removed per iteration")]),
         Entry(name: "clustering", aliases: ["cluster", "sattler"],
               summary: "cosine similarity, complete linkage into 2 clusters, average the larger", parameters: []),
         Entry(name: "cclip", aliases: ["centeredclipping", "cc"],
@@ -69,12 +74,14 @@ public enum AggregatorCatalogue {
               parameters: [Parameter(key: "tau", defaultValue: "10", meaning: "clipping radius τ"),
                            Parameter(key: "iters", defaultValue: "3", meaning: "clipping iterations L")]),
         Entry(name: "bulyan", aliases: [],
-              summary: "n−2f Krum selections, then per coordinate the n−4f values nearest the median", parameters: []),
+              summary: "n−2f Krum selections, then per coordinate the n−4f values nearest the median",
+              parameters: []),
         Entry(name: "mda", aliases: ["minimumdiameter"],
               summary: "mean of the n−f inputs with the smallest diameter", parameters: []),
         Entry(name: "monna", aliases: [],
               summary: "mean of the n−f inputs nearest a trusted pivot input",
-              parameters: [Parameter(key: "pivot", defaultValue: "0", meaning: "index of the trusted input (expression)")]),
+              parameters: [Parameter(key: "pivot", defaultValue: "0",
+                  meaning: "index of the trusted input (expression)")]),
         Entry(name: "meamed", aliases: ["meanaroundmedian"],
               summary: "coordinate-wise mean of the n−f values nearest the median", parameters: []),
         Entry(name: "caf", aliases: [],
@@ -82,13 +89,19 @@ public enum AggregatorCatalogue {
         Entry(name: "smea", aliases: [],
               summary: "mean of the n−f inputs whose covariance has the smallest top eigenvalue", parameters: []),
         Entry(name: "signguard", aliases: ["sign-guard"],
-              summary: "norm filter, then the largest MeanShift cluster of sign statistics on a random block; mean clipped to the median norm (Xu et al., ICDCS 2022)",
-              parameters: [Parameter(key: "lower", defaultValue: "0.1", meaning: "norm filter: keep ‖x‖ > lower × median norm"),
-                           Parameter(key: "upper", defaultValue: "3", meaning: "norm filter: keep ‖x‖ < upper × median norm"),
-                           Parameter(key: "frac", defaultValue: "0.1", meaning: "share of the coordinates in the random block")]),
+              summary: "norm filter, then the largest MeanShift cluster of sign statistics on a random block; mean"
+                  + " clipped to the median norm (Xu et al., ICDCS 2022)",
+              parameters: [Parameter(key: "lower", defaultValue: "0.1",
+                  meaning: "norm filter: keep ‖x‖ > lower × median norm"),
+                           Parameter(key: "upper", defaultValue: "3",
+                               meaning: "norm filter: keep ‖x‖ < upper × median norm"),
+                           Parameter(key: "frac", defaultValue: "0.1",
+                               meaning: "share of the coordinates in the random block")]),
         Entry(name: "fltrust", aliases: [],
-              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao et al., NDSS 2021; stateful; replays only on its own traces: fork for a counterfactual)",
-              parameters: [Parameter(key: "root", defaultValue: "100", meaning: "root set size, drawn from the training set")]),
+              summary: "trust ReLU(cos) to the server's momentum on a clean root set; inputs rescaled to its norm (Cao"
+                  + " et al., NDSS 2021; stateful; replays only on its own traces: fork for a counterfactual)",
+              parameters: [Parameter(key: "root", defaultValue: "100",
+                  meaning: "root set size, drawn from the training set")]),
     ]
 
     /// Every pre-aggregator.
@@ -102,7 +115,8 @@ public enum AggregatorCatalogue {
               summary: "static clipping to norm c",
               parameters: [Parameter(key: "c", defaultValue: "2", meaning: "clipping radius")]),
         Entry(name: "arc", aliases: [],
-              summary: "adaptive robust clipping: the ⌊2f(n−f)/n⌋ largest inputs clipped to the next norm", parameters: []),
+              summary: "adaptive robust clipping: the ⌊2f(n−f)/n⌋ largest inputs clipped to the next norm",
+              parameters: []),
     ]
 
     // MARK: Construction
@@ -115,7 +129,8 @@ public enum AggregatorCatalogue {
         }
         let rule = try makeRule(last)
         if chain.count == 1 { return rule }
-        return AggregationPipeline(pre: try chain.dropLast().map { (spec) throws(AggregationError) in try makePreAggregator(spec) },
+        return AggregationPipeline(pre: try chain.dropLast().map { (spec) throws(AggregationError) in
+            try makePreAggregator(spec) },
                                    rule: rule)
     }
 
@@ -132,11 +147,13 @@ public enum AggregatorCatalogue {
             }
             made = try makeRule(ruleChain[0])
         } catch {
-            throw AggregationError(error.explanation.settings.isEmpty ? "\(Setting.aggregator): \(error.explanation)" : error.explanation)
+            throw AggregationError(error.explanation.settings.isEmpty ? "\(Setting.aggregator): \(error.explanation)"
+                : error.explanation)
         }
         let stages: [any PreAggregator]
         do throws(AggregationError) {
-            stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in try makePreAggregator(spec) }
+            stages = try ComponentSpec.parseChain(pre).map { (spec) throws(AggregationError) in
+                try makePreAggregator(spec) }
         } catch {
             throw AggregationError("\(Setting.preAggregators): \(error.explanation)")
         }
@@ -157,7 +174,8 @@ public enum AggregatorCatalogue {
         case "median": return CoordinateWiseMedian()
         case "trmean": return TrimmedMean(b: try spec.expression("b", default: "f"))
         case "krum": return Krum(q: try spec.expression("q", default: "n-f-2"))
-        case "mkrum": return MultiKrum(q: try spec.expression("q", default: "n-f-2"), m: try spec.expression("m", default: "n-f"))
+        case "mkrum": return MultiKrum(q: try spec.expression("q", default: "n-f-2"),
+            m: try spec.expression("m", default: "n-f"))
         case "geomed":
             let startText = spec.value("start") ?? "mean"
             guard let start = GeometricMedian.Start(rawValue: startText.lowercased()) else {
@@ -173,7 +191,8 @@ public enum AggregatorCatalogue {
                        filterFraction: try spec.nonNegative("c", default: 1.0, atMost: 1_000))
         case "clustering": return Clustering()
         case "cclip":
-            return CenteredClipping(tau: try spec.positive("tau", default: 10), iterations: try spec.count("iters", default: 3, in: 1...1_000))
+            return CenteredClipping(tau: try spec.positive("tau", default: 10),
+                iterations: try spec.count("iters", default: 3, in: 1...1_000))
         case "bulyan": return Bulyan()
         case "mda": return MDA()
         case "monna": return MoNNA(pivot: try spec.expression("pivot", default: "0"))
@@ -181,9 +200,12 @@ public enum AggregatorCatalogue {
         case "caf": return CAF()
         case "signguard":
             let lower = try spec.positive("lower", default: 0.1), upper = try spec.positive("upper", default: 3)
-            guard lower < upper else { throw AggregationError("'signguard': lower=\(SpecText.number(lower)) must be below upper=\(SpecText.number(upper))") }
+            guard lower < upper else {
+                throw AggregationError("'signguard': lower=\(SpecText.number(lower)) must be below"
+                    + " upper=\(SpecText.number(upper))") }
             let fraction = try spec.positive("frac", default: 0.1)
-            guard fraction <= 1 else { throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
+            guard fraction <= 1 else {
+                throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
             return SignGuard(lower: lower, upper: upper, fraction: fraction)
         case "fltrust": return FLTrust(rootSize: try spec.count("root", default: 100, in: 1...100_000))
         default: return SMEA()
@@ -193,7 +215,8 @@ public enum AggregatorCatalogue {
     /// The pre-aggregator named by one spec.
     public static func makePreAggregator(_ spec: ComponentSpec) throws(AggregationError) -> any PreAggregator {
         guard let entry = preAggregators.first(where: { $0.matches(spec.name) }) else {
-            let hint = rules.contains(where: { $0.matches(spec.name) }) ? " ('\(spec.name)' is a rule: it goes last)" : ""
+            let hint = rules.contains(where: { $0.matches(spec.name) }) ? " ('\(spec.name)' is a rule: it goes last)"
+                : ""
             throw AggregationError("unknown pre-aggregator '\(spec.name)': known ones are \(preAggregatorNames)\(hint)")
         }
         try spec.checkKeys(entry.parameters.map(\.key))
@@ -241,7 +264,8 @@ public enum AggregatorCatalogue {
         func lines(_ entries: [Entry]) -> [String] {
             entries.map { entry in
                 let aliases = entry.aliases.isEmpty ? "" : " (also: \(entry.aliases.joined(separator: ", ")))"
-                return (["  \(entry.defaultSpec)"] + helpLines(entry.summary + aliases, indent: 6)).joined(separator: "\n")
+                return (["  \(entry.defaultSpec)"] + helpLines(entry.summary + aliases, indent: 6))
+                    .joined(separator: "\n")
             }
         }
         return (lines(rules).joined(separator: "\n"), lines(preAggregators).joined(separator: "\n"))
@@ -280,30 +304,38 @@ extension Aggregator {
 extension ComponentSpec {
     /// A whole number in `range`: iteration counts and sizes are bounded so that a spec cannot
     /// make a rule loop or allocate absurdly.
-    fileprivate func count(_ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
+    fileprivate func count(_ key: String, default def: Int,
+        in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         let x = try double(key, default: Double(def))
         guard x == x.rounded(), x >= Double(range.lowerBound), x <= Double(range.upperBound) else {
-            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a whole number in"
+                + " \(range.lowerBound)...\(range.upperBound)")
         }
         return Int(x)
     }
 
     fileprivate func positive(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x > 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a positive number") }
+        guard x > 0, x.isFinite else {
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? ""))"
+                + " must be a positive number") }
         return x
     }
 
     fileprivate func nonNegative(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x >= 0, x.isFinite else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number ≥ 0") }
+        guard x >= 0, x.isFinite else {
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number ≥ 0") }
         return x
     }
 
     /// A number in [0, upper].
-    fileprivate func nonNegative(_ key: String, default def: Double, atMost upper: Double) throws(AggregationError) -> Double {
+    fileprivate func nonNegative(_ key: String, default def: Double,
+        atMost upper: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
-        guard x >= 0, x <= upper else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number in [0, \(SpecNumber.format(upper))]") }
+        guard x >= 0, x <= upper else {
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number in [0, "
+                + "\(SpecNumber.format(upper))]") }
         return x
     }
 }

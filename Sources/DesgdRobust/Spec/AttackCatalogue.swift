@@ -37,7 +37,8 @@ public enum AttackCatalogue {
         },
         Entry(name: "gaussian", aliases: ["gauss", "noise"],
               summary: "coordinates drawn from N(mu, sigma²), one stream per worker (paper: sigma=2)",
-              parameters: ["mu: mean", "sigma: standard deviation ≥ 0"], examples: ["gaussian"]) { spec throws(AggregationError) in
+              parameters: ["mu: mean", "sigma: standard deviation ≥ 0"],
+              examples: ["gaussian"]) { spec throws(AggregationError) in
             try spec.checkKeys(["mu", "sigma"])
             let sigma = try finite(spec, "sigma", default: 2)
             guard sigma >= 0 else { throw AggregationError("'gaussian': sigma=\(sigma) must be ≥ 0") }
@@ -62,7 +63,8 @@ public enum AttackCatalogue {
             return IPMAttack(epsilon: try finite(spec, "eps", default: 0.1))
         },
         Entry(name: "alie", aliases: ["little"],
-              summary: "a little is enough μ − z·σ, σ with ddof=1 (paper: z=1; z=auto: Baruch et al.'s z from n, f)",
+              summary: "a little is enough μ − z·σ, σ with ddof=1 (paper: z=1; z=auto:"
+                  + " Baruch et al.'s z from n, f)",
               parameters: ["z: a number, or auto for Φ⁻¹((n−f−s)/(n−f)), s = ⌊n/2+1⌋−f"],
               examples: ["alie", "alie:z=auto"]) { spec throws(AggregationError) in
             try spec.checkKeys(["z"])
@@ -80,10 +82,12 @@ public enum AttackCatalogue {
                 guard spec.value("warmup") == nil else {
                     throw AggregationError("'mimic': warmup applies to mode=heuristic only")
                 }
-                return MimicAttack(target: try integer(spec, "target", default: 0, in: 0...(SpecExpression.inputBound - 1)))
+                return MimicAttack(target: try integer(spec, "target", default: 0,
+                    in: 0...(SpecExpression.inputBound - 1)))
             case "heuristic":
                 guard spec.value("target") == nil else {
-                    throw AggregationError("'mimic': mode=heuristic chooses its own target; target applies to mode=fixed")
+                    throw AggregationError("'mimic': mode=heuristic chooses its own target;"
+                        + " target applies to mode=fixed")
                 }
                 return MimicHeuristicAttack(warmup: try integer(spec, "warmup", default: 1, in: 1...10_000_000))
             case let other:
@@ -111,13 +115,16 @@ public enum AttackCatalogue {
             OptimalALIEAttack(search: try lineSearch(spec))
         },
         Entry(name: "minmax", aliases: ["min-max"],
-              summary: "μ − γ·u with the largest γ keeping every honest message within the honest diameter (Shejwalkar & Houmansadr, NDSS 2021)",
+              summary: "μ − γ·u with the largest γ keeping every honest message within the honest diameter"
+                  + " (Shejwalkar & Houmansadr, NDSS 2021)",
               parameters: minMaxParameters, examples: ["minmax"]) { spec throws(AggregationError) in
             try minMax(spec, criterion: .maxDistance)
         },
         Entry(name: "minsum", aliases: ["min-sum"],
-              summary: "μ − γ·u with the largest γ keeping Σ‖v − hᵢ‖² within the honest sums of squared distances (NDSS 2021)",
-              parameters: minMaxParameters + ["bound: min (NDSS code) or max (the paper, FLPoison) over i of Σⱼ‖hᵢ − hⱼ‖²"],
+              summary: "μ − γ·u with the largest γ keeping Σ‖v − hᵢ‖² within the honest sums of"
+                  + " squared distances (NDSS 2021)",
+              parameters: minMaxParameters
+                  + ["bound: min (NDSS code) or max (the paper, FLPoison) over i of Σⱼ‖hᵢ − hⱼ‖²"],
               examples: ["minsum"]) { spec throws(AggregationError) in
             try spec.checkKeys(["dev", "ddof", "gamma", "tol", "bound"])
             let text = spec.value("bound")?.lowercased() ?? "min"
@@ -127,8 +134,10 @@ public enum AttackCatalogue {
             return try minMax(spec, criterion: .sumOfSquares(bound))
         },
         Entry(name: "fang-krum", aliases: ["fangkrum"],
-              summary: "−λ·sign(μ) with λ halved from Fang et al.'s bound until Krum picks it (USENIX Security 2020, full knowledge)",
-              parameters: ["start: bound (the paper's λ₀) or a first λ > 0", "threshold: halving stops below it, > 0"],
+              summary: "−λ·sign(μ) with λ halved from Fang et al.'s bound until Krum picks it (USENIX"
+                  + " Security 2020, full knowledge)",
+              parameters: ["start: bound (the paper's λ₀) or a first λ > 0",
+                  "threshold: halving stops below it, > 0"],
               examples: ["fang-krum"]) { spec throws(AggregationError) in
             try spec.checkKeys(["start", "threshold"])
             let threshold = try finite(spec, "threshold", default: 1e-5)
@@ -137,12 +146,15 @@ public enum AttackCatalogue {
                 return FangKrumAttack(start: .bound, threshold: threshold)
             }
             let first = try finite(spec, "start", default: 1)
-            guard first > 0 else { throw AggregationError("'fang-krum': start=\(DisplayText.quoted(text)) must be bound or a number > 0") }
+            guard first > 0 else {
+                throw AggregationError("'fang-krum': start=\(DisplayText.quoted(text)) must be bound or a number > 0") }
             return FangKrumAttack(start: .fixed(first), threshold: threshold)
         },
         Entry(name: "fang-trmean", aliases: ["fangtrmean", "fang-median"],
-              summary: "per coordinate, uniform beyond the honest extreme against the mean's sign (Fang et al. 2020, trimmed mean/median)",
-              parameters: ["b: how far beyond the extreme, > 1 (paper: 2)"], examples: ["fang-trmean"]) { spec throws(AggregationError) in
+              summary: "per coordinate, uniform beyond the honest extreme against the mean's sign (Fang et"
+                  + " al. 2020, trimmed mean/median)",
+              parameters: ["b: how far beyond the extreme, > 1 (paper: 2)"],
+              examples: ["fang-trmean"]) { spec throws(AggregationError) in
             try spec.checkKeys(["b"])
             let b = try finite(spec, "b", default: 2)
             guard b > 1, b <= 1e6 else { throw AggregationError("'fang-trmean': b=\(b) must be in (1, 1e6]") }
@@ -163,7 +175,8 @@ public enum AttackCatalogue {
     public static func makeAttack(_ spec: String) throws(AggregationError) -> any Attack {
         let parsed = try ComponentSpec.parse(spec)
         guard let entry = entry(named: parsed.name) else {
-            throw AggregationError("unknown attack '\(parsed.name)': known attacks are \(names.joined(separator: ", "))")
+            throw AggregationError("unknown attack '\(parsed.name)': known attacks are "
+                + "\(names.joined(separator: ", "))")
         }
         return try entry.make(parsed)
     }
@@ -194,13 +207,15 @@ public enum AttackCatalogue {
         "tol: the search's stopping width τ, in [1e-12, gamma)",
     ]
 
-    private static func minMax(_ spec: ComponentSpec, criterion: MinMaxAttack.Criterion) throws(AggregationError) -> MinMaxAttack {
+    private static func minMax(_ spec: ComponentSpec,
+        criterion: MinMaxAttack.Criterion) throws(AggregationError) -> MinMaxAttack {
         if criterion == .maxDistance { try spec.checkKeys(["dev", "ddof", "gamma", "tol"]) }
         let deviation: MinMaxAttack.Deviation
         switch spec.value("dev")?.lowercased() ?? "std" {
         case "std": deviation = .std(ddof: try integer(spec, "ddof", default: 1, in: 0...1))
         case let other:
-            guard spec.value("ddof") == nil else { throw AggregationError("'\(spec.name)': ddof applies to dev=std only") }
+            guard spec.value("ddof") == nil else {
+                throw AggregationError("'\(spec.name)': ddof applies to dev=std only") }
             switch other {
             case "sign": deviation = .sign
             case "unit": deviation = .unit
@@ -208,10 +223,13 @@ public enum AttackCatalogue {
             }
         }
         let gamma = try finite(spec, "gamma", default: 10)
-        guard gamma > 0, gamma <= 1e9 else { throw AggregationError("'\(spec.name)': gamma=\(gamma) must be in (0, 1e9]") }
+        guard gamma > 0, gamma <= 1e9 else {
+            throw AggregationError("'\(spec.name)': gamma=\(gamma) must be in (0, 1e9]") }
         let tol = try finite(spec, "tol", default: 1e-5)
-        guard tol >= 1e-12, tol < gamma else { throw AggregationError("'\(spec.name)': tol=\(tol) must be in [1e-12, gamma)") }
-        return MinMaxAttack(criterion: criterion, deviation: deviation, search: MinMaxSearch(initial: gamma, tolerance: tol))
+        guard tol >= 1e-12, tol < gamma else {
+            throw AggregationError("'\(spec.name)': tol=\(tol) must be in [1e-12, gamma)") }
+        return MinMaxAttack(criterion: criterion, deviation: deviation,
+            search: MinMaxSearch(initial: gamma, tolerance: tol))
     }
 
     private static func lineSearch(_ spec: ComponentSpec) throws(AggregationError) -> LineMaximizer {
@@ -221,13 +239,15 @@ public enum AttackCatalogue {
         let delta = try finite(spec, "delta", default: defaults.delta)
         guard delta != 0 else { throw AggregationError("'\(spec.name)': delta must not be 0") }
         let ratio = try finite(spec, "ratio", default: defaults.ratio)
-        guard ratio > 0.5, ratio < 1 else { throw AggregationError("'\(spec.name)': ratio=\(ratio) must be in (0.5, 1)") }
+        guard ratio > 0.5, ratio < 1 else {
+            throw AggregationError("'\(spec.name)': ratio=\(ratio) must be in (0.5, 1)") }
         return LineMaximizer(evaluations: evals, start: try finite(spec, "start", default: defaults.start),
                              delta: delta, ratio: ratio)
     }
 
     /// Parameter `key` as a finite number.
-    private static func finite(_ spec: ComponentSpec, _ key: String, default def: Double) throws(AggregationError) -> Double {
+    private static func finite(_ spec: ComponentSpec, _ key: String,
+        default def: Double) throws(AggregationError) -> Double {
         let value = try spec.double(key, default: def)
         guard value.isFinite else { throw AggregationError("'\(spec.name)': \(key)=\(value) must be finite") }
         return value
@@ -235,10 +255,12 @@ public enum AttackCatalogue {
 
     /// Parameter `key` as an integer in `range` (bounded: evaluations loop, and counts are kept in
     /// states as Doubles, exact below 2⁵³).
-    private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int, in range: ClosedRange<Int>) throws(AggregationError) -> Int {
+    private static func integer(_ spec: ComponentSpec, _ key: String, default def: Int,
+        in range: ClosedRange<Int>) throws(AggregationError) -> Int {
         guard let text = spec.value(key) else { return def }
         guard let value = Int(text), range.contains(value) else {
-            throw AggregationError("'\(spec.name)': \(key)=\(DisplayText.quoted(text)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw AggregationError("'\(spec.name)': \(key)=\(DisplayText.quoted(text)) must be an integer in "
+                + "\(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }

@@ -76,7 +76,8 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
             } else {
                 parts.append(String(piece))
                 guard parts.count <= SpecLimits.components else {
-                    throw AggregationError("'\(DisplayText.quoted(text))': a chain has at most \(SpecLimits.components) components")
+                    throw AggregationError("'\(DisplayText.quoted(text))': a chain has at most "
+                        + "\(SpecLimits.components) components")
                 }
             }
         }
@@ -101,7 +102,8 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     /// Throws when a parameter is not among `allowed`, naming the allowed ones.
     public func checkKeys(_ allowed: [String]) throws(AggregationError) {
         for p in parameters where !allowed.contains(p.key) {
-            let list = allowed.isEmpty ? "it takes no parameters" : "its parameters are " + allowed.joined(separator: ", ")
+            let list = allowed.isEmpty ? "it takes no parameters" : "its parameters are "
+                + allowed.joined(separator: ", ")
             throw AggregationError("'\(name)' has no parameter '\(DisplayText.quoted(p.key))': \(list)")
         }
     }
@@ -109,7 +111,8 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     /// Parameter `key` as a Double (default when absent).
     public func double(_ key: String, default def: Double) throws(AggregationError) -> Double {
         guard let v = value(key) else { return def }
-        guard let x = Double(v) else { throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(v)) is not a number") }
+        guard let x = Double(v) else {
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(v)) is not a number") }
         return x
     }
 
@@ -218,7 +221,8 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
         let e = try parser.sum()
         guard parser.pos == parser.chars.count else { throw parser.error() }
         guard e.magnitudeBound != nil else {
-            throw AggregationError("\(context)=\(shown) must stay within -\(valueBound)...\(valueBound) for n and f in 0...\(inputBound): use smaller numbers")
+            throw AggregationError("\(context)=\(shown) must stay within -\(valueBound)...\(valueBound) for n and f in"
+                + " 0...\(inputBound): use smaller numbers")
         }
         return e
     }
@@ -277,7 +281,8 @@ public indirect enum SpecExpression: Sendable, Equatable, CustomStringConvertibl
             while pos < chars.count, chars[pos].isASCII, chars[pos].isNumber { digits.append(chars[pos]); pos += 1 }
             guard !digits.isEmpty else { throw error() }
             guard let v = Int(digits) else {
-                throw AggregationError("\(context)=\(text): \(digits) does not fit in a 64-bit integer (values must stay within -\(SpecExpression.valueBound)...\(SpecExpression.valueBound))")
+                throw AggregationError("\(context)=\(text): \(digits) does not fit in a 64-bit integer (values must"
+                    + " stay within -\(SpecExpression.valueBound)...\(SpecExpression.valueBound))")
             }
             return .constant(v)
         }

@@ -175,7 +175,8 @@ struct WorstCaseRun {
         h = problem.honest.rows
         f = problem.byzantineCount
         d = problem.honest.columns
-        statistics = problem.statistics ?? HonestStatistics(messages: problem.honest, honest: Array(repeating: true, count: h))
+        statistics = problem.statistics
+            ?? HonestStatistics(messages: problem.honest, honest: Array(repeating: true, count: h))
         mean = statistics.mean
         var sigma = [Float](repeating: 0, count: d)
         if h > 1 {
@@ -185,7 +186,8 @@ struct WorstCaseRun {
             }
         }
         self.sigma = sigma
-        scale = statistics.diameter > 0 && statistics.diameter.isFinite ? statistics.diameter : max(statistics.meanNorm, 1)
+        scale = statistics.diameter > 0 && statistics.diameter.isFinite ? statistics.diameter
+            : max(statistics.meanNorm, 1)
         inputs = problem.honest
         for _ in 0..<f { inputs.appendRow(statistics.mean) }
         bestInputs = Matrix(rows: f, columns: d)
@@ -204,7 +206,8 @@ struct WorstCaseRun {
         var state = problem.state
         let (output, _) = problem.rule.aggregate(
             AggregationContext(messages: inputs, f: problem.declaredF, seed: problem.seed, round: problem.round,
-                               classIndex: problem.classIndex, backend: problem.backend, executor: ParallelExecutor(threads: 1)),
+                               classIndex: problem.classIndex, backend: problem.backend,
+                               executor: ParallelExecutor(threads: 1)),
             state: &state)
         let gap = output.withUnsafeBufferPointer { o in mean.withUnsafeBufferPointer { VectorMath.distance(o, $0) } }
         if gap > bestGap {  // NaN is never accepted
@@ -253,7 +256,8 @@ struct WorstCaseRun {
         let share = max(4, (remaining / 2) / max(1, lines.count))
         for i in lines.indices where remaining > 0 { bracket(&lines[i], evaluations: share) }
         // The three best lines refined further with a fifth of what is left.
-        let ranked = lines.indices.sorted { lines[$0].bestGap > lines[$1].bestGap || (lines[$0].bestGap == lines[$1].bestGap && $0 < $1) }
+        let ranked = lines.indices.sorted {
+            lines[$0].bestGap > lines[$1].bestGap || (lines[$0].bestGap == lines[$1].bestGap && $0 < $1) }
         let extra = max(4, (remaining / 5) / 3)
         for i in ranked.prefix(3) where remaining > 0 {
             golden(&lines[i], around: lines[i].bestTau, evaluations: extra)
@@ -271,13 +275,15 @@ struct WorstCaseRun {
     /// defaults; so the worst case found is never below what they find within the reach (a point
     /// of theirs beyond it is evaluated where its ray crosses the reach).
     mutating func peerSearches() {
-        var families: [(name: String, message: (Double) -> [Float])] = [(OptimalIPMAttack.name, OptimalIPMAttack().family(problem.honest).message)]
+        var families: [(name: String, message: (Double) -> [Float])] = [(OptimalIPMAttack.name,
+            OptimalIPMAttack().family(problem.honest).message)]
         if h >= 2 {
             families.append((OptimalALIEAttack.name, OptimalALIEAttack().family(problem.honest).message))
             let sigma = self.sigma, mean = self.mean
             families.append(("byzfl-alie", { t in
                 var v = mean
-                v.withUnsafeMutableBufferPointer { out in sigma.withUnsafeBufferPointer { VectorMath.axpy(Float(t), $0, out) } }
+                v.withUnsafeMutableBufferPointer { out in
+                    sigma.withUnsafeBufferPointer { VectorMath.axpy(Float(t), $0, out) } }
                 return v
             }))
         }
@@ -320,8 +326,10 @@ struct WorstCaseRun {
         }
         // Mimic: toward the honest messages farthest from the mean (up to three), τ first at the
         // message itself.
-        let distances = (0..<h).map { i in problem.honest.withRow(i) { r in mean.withUnsafeBufferPointer { VectorMath.distance(r, $0) } } }
-        for i in (0..<h).sorted(by: { distances[$0] > distances[$1] || (distances[$0] == distances[$1] && $0 < $1) }).prefix(3) {
+        let distances = (0..<h).map { i in
+            problem.honest.withRow(i) { r in mean.withUnsafeBufferPointer { VectorMath.distance(r, $0) } } }
+        for i in (0..<h).sorted(by: { distances[$0] > distances[$1] || (distances[$0] == distances[$1] && $0 < $1) })
+            .prefix(3) {
             var v = problem.honest.row(i)
             v.withUnsafeMutableBufferPointer { out in mean.withUnsafeBufferPointer { VectorMath.axpy(-1, $0, out) } }
             add("mimic:\(i)", v, anchor: distances[i] / scale)
@@ -338,7 +346,8 @@ struct WorstCaseRun {
             e[k] = 1
             add("coordinate:\(k)", e)
         }
-        var stream = RandomStream(seed: problem.seed, purpose: .worstCase, round: problem.round, class: problem.classIndex)
+        var stream = RandomStream(seed: problem.seed, purpose: .worstCase, round: problem.round,
+            class: problem.classIndex)
         for r in 0..<2 {
             var g = [Float](repeating: 0, count: d)
             g.withUnsafeMutableBufferPointer { stream.fillGaussian($0, mean: 0, sigma: 1) }
@@ -359,7 +368,8 @@ struct WorstCaseRun {
         let eigen = SymmetricEigen(gram, n: h)
         guard let top = eigen.values.first, top > 0 && top.isFinite else { return nil }
         var v = [Float](repeating: 0, count: d)
-        v.withUnsafeMutableBufferPointer { VectorMath.combination(of: centred, coefficients: Array(eigen.vector(0)), into: $0) }
+        v.withUnsafeMutableBufferPointer {
+            VectorMath.combination(of: centred, coefficients: Array(eigen.vector(0)), into: $0) }
         return v
     }
 
@@ -437,7 +447,8 @@ struct WorstCaseRun {
             for factor in [1.0, 4.0, 0.25, 2.0, 0.5] where evaluations < stop {
                 let outer = max(-WorstCaseSearch.reach, min(WorstCaseSearch.reach, tauStar * factor))
                 for j in 0..<f { place(j, along: line.direction, tau: outer * (1 - rho * Double(j) / Double(f - 1))) }
-                _ = evaluateCurrent(family: "chain:" + line.name, parameters: ["tau": outer, "rho": rho, "scale": scale],
+                _ = evaluateCurrent(family: "chain:" + line.name,
+                                    parameters: ["tau": outer, "rho": rho, "scale": scale],
                                     atReach: abs(outer) >= WorstCaseSearch.reach)
             }
         }
@@ -450,7 +461,8 @@ struct WorstCaseRun {
             let tf = sign * min(ElementaryFunctions.exp(far), WorstCaseSearch.reach)
             run.place(0, along: line.direction, tau: tf)
             for j in 1..<run.f { run.place(j, along: line.direction, tau: tn) }
-            return run.evaluateCurrent(family: "two-point:" + line.name, parameters: ["tauNear": tn, "tauFar": tf, "scale": run.scale],
+            return run.evaluateCurrent(family: "two-point:" + line.name,
+                                       parameters: ["tauNear": tn, "tauFar": tf, "scale": run.scale],
                                        atReach: max(abs(tn), abs(tf)) >= WorstCaseSearch.reach) ?? -Double.infinity
         }
         if evaluations < stop { current = evaluate(&self, near: near, far: far) }
@@ -471,7 +483,8 @@ struct WorstCaseRun {
         // The step starts at a quarter of the best inputs' distance from x̄_S (in units of s).
         var reference = 1e-3
         for j in 0..<f {
-            reference = max(reference, bestInputs.withRow(j) { b in mean.withUnsafeBufferPointer { VectorMath.distance(b, $0) } } / scale)
+            reference = max(reference,
+                bestInputs.withRow(j) { b in mean.withUnsafeBufferPointer { VectorMath.distance(b, $0) } } / scale)
         }
         var alpha = reference / 4
         var base = bestInputs
@@ -487,12 +500,15 @@ struct WorstCaseRun {
                             base.withRow(j) { b in line.direction.withUnsafeBufferPointer { u in
                                 for k in 0..<d { row[k] = b[k].addingProduct(shift, u[k]) }
                             } }
-                            far = max(far, mean.withUnsafeBufferPointer { VectorMath.distance(UnsafeBufferPointer(row), $0) })
+                            far = max(far,
+                                mean.withUnsafeBufferPointer { VectorMath.distance(UnsafeBufferPointer(row), $0) })
                         }
                     }
                     guard far <= WorstCaseSearch.reach * scale else { continue }
-                    guard let g = evaluateCurrent(family: "refined:" + line.name, parameters: ["step": sign * alpha, "scale": scale],
-                                                  atReach: far >= WorstCaseSearch.reach * scale * (1 - 1e-6)) else { return }
+                    guard let g = evaluateCurrent(family: "refined:" + line.name,
+                                                  parameters: ["step": sign * alpha, "scale": scale],
+                                                  atReach: far >= WorstCaseSearch.reach * scale * (1 - 1e-6)) else {
+                                                      return }
                     if g > current {
                         current = g
                         for j in 0..<f { base.setRow(j, inputs.row(h + j)) }

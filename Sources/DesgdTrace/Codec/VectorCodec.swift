@@ -11,14 +11,16 @@
 ///
 /// Lossless for every bit pattern, NaN payloads included. O(d) time, no allocation besides the output.
 public enum VectorCodec {
-    @inline(__always) static func zigzag(_ d: UInt32) -> UInt32 { (d << 1) ^ UInt32(bitPattern: Int32(bitPattern: d) >> 31) }
+    @inline(__always) static func zigzag(_ d: UInt32) -> UInt32 {
+        (d << 1) ^ UInt32(bitPattern: Int32(bitPattern: d) >> 31) }
     @inline(__always) static func unzigzag(_ z: UInt32) -> UInt32 { (z >> 1) ^ (0 &- (z & 1)) }
 
     /// Appends the encoding of `values` (as differences from `prediction` when given, same length) to `out`.
     /// With `scale`, the prediction is fl(scale × prediction) element by element, computed here as
     /// ``predict(from:scale:into:)`` computes it (one binary32 multiply each), without a buffer for it.
     /// 16 elements at a time with SIMD, like ``decode(_:into:prediction:)``.
-    public static func encode(_ values: UnsafeBufferPointer<Float>, prediction: UnsafeBufferPointer<Float>?, scale: Float? = nil,
+    public static func encode(_ values: UnsafeBufferPointer<Float>, prediction: UnsafeBufferPointer<Float>?,
+                              scale: Float? = nil,
                               into out: inout [UInt8]) {
         let n = values.count
         if let prediction { precondition(prediction.count == n, "VectorCodec: prediction length differs") }
@@ -45,10 +47,14 @@ public enum VectorCodec {
                     let d = w &- p
                     w = (d &<< 1) ^ SIMD16<UInt32>(truncatingIfNeeded: SIMD16<Int32>(truncatingIfNeeded: d) &>> 31)
                 }
-                UnsafeMutableRawPointer(p0 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w), as: SIMD16<UInt8>.self)
-                UnsafeMutableRawPointer(p1 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 8), as: SIMD16<UInt8>.self)
-                UnsafeMutableRawPointer(p2 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 16), as: SIMD16<UInt8>.self)
-                UnsafeMutableRawPointer(p3 + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 24), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p0 + i)
+                    .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p1 + i)
+                    .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 8), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p2 + i)
+                    .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 16), as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(p3 + i)
+                    .storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: w &>> 24), as: SIMD16<UInt8>.self)
                 i += 16
             }
             while i < n {
@@ -70,7 +76,8 @@ public enum VectorCodec {
 
     /// The prediction of FORMAT.md §4.2: the reference itself, or fl(scale × reference) element by
     /// element (one binary32 multiply each: the same bits in any IEEE 754 implementation).
-    public static func predict(from reference: UnsafeBufferPointer<Float>, scale: Float?, into out: UnsafeMutableBufferPointer<Float>) {
+    public static func predict(from reference: UnsafeBufferPointer<Float>, scale: Float?,
+        into out: UnsafeMutableBufferPointer<Float>) {
         precondition(reference.count == out.count)
         if let scale {
             for i in 0..<out.count { out[i] = scale * reference[i] }
@@ -107,8 +114,10 @@ public enum VectorCodec {
         while i + 16 <= n {
             let p0 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self))
             let p1 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: n + i, as: SIMD16<UInt8>.self))
-            let p2 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 * n + i, as: SIMD16<UInt8>.self))
-            let p3 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 3 * n + i, as: SIMD16<UInt8>.self))
+            let p2 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 * n + i,
+                as: SIMD16<UInt8>.self))
+            let p3 = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 3 * n + i,
+                as: SIMD16<UInt8>.self))
             var w = p0 | p1 &<< 8 | p2 &<< 16 | p3 &<< 24
             if let r {
                 w = (w &>> 1) ^ (SIMD16<UInt32>(repeating: 0) &- (w & 1))

@@ -86,21 +86,25 @@ public struct VectorSectionBuilder {
     }
 
     public mutating func add(_ values: [Float], predictedBy prediction: Prediction? = nil) -> Int {
-        values.withUnsafeBufferPointer { add($0, predictedBy: prediction) { Stored(storage: values, start: 0, count: values.count) } }
+        values.withUnsafeBufferPointer {
+            add($0, predictedBy: prediction) { Stored(storage: values, start: 0, count: values.count) } }
     }
 
     /// Adds row `row` of `matrix`, as ``add(_:predictedBy:)-([Float],_)`` adds an array.
     public mutating func add(row: Int, of matrix: Matrix, predictedBy prediction: Prediction? = nil) -> Int {
         matrix.withRow(row) { r in
-            add(r, predictedBy: prediction) { Stored(storage: matrix.storage, start: row * matrix.columns, count: matrix.columns) }
+            add(r, predictedBy: prediction) {
+                Stored(storage: matrix.storage, start: row * matrix.columns, count: matrix.columns) }
         }
     }
 
     /// `keep` returns what later vectors are compared with and predicted from: the same values.
-    mutating func add(_ values: UnsafeBufferPointer<Float>, predictedBy prediction: Prediction?, keep: () -> Stored) -> Int {
+    mutating func add(_ values: UnsafeBufferPointer<Float>, predictedBy prediction: Prediction?,
+        keep: () -> Stored) -> Int {
         let fp = VectorCodec.fingerprint(values)
         for k in fingerprints[fp] ?? [] where stored[k].count == values.count {
-            if stored[k].withBuffer({ memcmp($0.baseAddress!, UnsafeRawPointer(values.baseAddress!), 4 * values.count) }) == 0 {
+            if stored[k]
+                .withBuffer({ memcmp($0.baseAddress!, UnsafeRawPointer(values.baseAddress!), 4 * values.count) }) == 0 {
                 return k
             }
         }
@@ -138,13 +142,15 @@ public enum RecordBody {
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
+            nan: "nan")
         return e
     }
 
     public static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf",
+            nan: "nan")
         return d
     }
 
@@ -181,14 +187,19 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
         }
         let sectionCount = body.count - 4 - jsonLength
         for (i, e) in content.vectors.enumerated() {
-            guard e.offset >= 0, e.count >= 0, e.count <= sectionCount / 4, e.offset <= sectionCount - 4 * e.count else {
-                return .failure(ParseFailure("vector \(i) (offset \(e.offset), \(e.count) floats) lies outside the \(sectionCount)-byte vector section"))
+            guard e.offset >= 0, e.count >= 0, e.count <= sectionCount / 4, e.offset <= sectionCount - 4 * e.count
+                else {
+                return .failure(ParseFailure("vector \(i) (offset \(e.offset), \(e.count) floats) lies outside the "
+                    + "\(sectionCount)-byte vector section"))
             }
             if let x = e.ref, !(x >= 0 && x < i && content.vectors[x].count == e.count) {
-                return .failure(ParseFailure("vector \(i) refers to vector \(x), which is not an earlier vector of the same length"))
+                return .failure(ParseFailure("vector \(i) refers to vector \(x), which is not an"
+                    + " earlier vector of the same length"))
             }
-            if e.scaleBits != nil && e.ref == nil { return .failure(ParseFailure("vector \(i) has a scale but no reference")) }
-            if let c = e.scale, !(c.isFinite && c != 0) { return .failure(ParseFailure("vector \(i) has the scale \(c)")) }
+            if e.scaleBits != nil && e.ref == nil {
+                return .failure(ParseFailure("vector \(i) has a scale but no reference")) }
+            if let c = e.scale, !(c.isFinite && c != 0) {
+                return .failure(ParseFailure("vector \(i) has the scale \(c)")) }
         }
         return .success(ParsedBody(content: content, body: body, sectionStart: 4 + jsonLength))
     }
@@ -205,7 +216,8 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
         var chain = [i]
         while let x = content.vectors[chain[chain.count - 1]].ref {
             guard chain.count <= TraceFormat.maximumReferenceDepth else {
-                return .failure(ParseFailure("vector \(i)'s chain of references is longer than \(TraceFormat.maximumReferenceDepth)"))
+                return .failure(ParseFailure("vector \(i)'s chain of references is longer than "
+                    + "\(TraceFormat.maximumReferenceDepth)"))
             }
             chain.append(x)  // parse() checked x < the referring index: the chain ends
         }
@@ -247,13 +259,17 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
     static func describe(_ error: Error) -> String {
         switch error {
         case DecodingError.keyNotFound(let key, let c): "missing key \(path(c.codingPath + [key]))"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): "wrong type at \(path(c.codingPath))"
-        case DecodingError.dataCorrupted(let c): c.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(c.codingPath))"
+        case DecodingError.typeMismatch(_, let c),
+            DecodingError.valueNotFound(_, let c): "wrong type at \(path(c.codingPath))"
+        case DecodingError.dataCorrupted(let c): c.codingPath.isEmpty ? "not valid JSON"
+            : "bad value at \(path(c.codingPath))"
         default: "\(error)"
         }
     }
 
     static func path(_ keys: [CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        keys.map {
+            $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            .trimmingCharacters(in: CharacterSet(charactersIn: "."))
     }
 }

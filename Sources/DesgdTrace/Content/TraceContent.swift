@@ -27,7 +27,8 @@ public enum RecordingMode: Sendable, Equatable, Codable, CustomStringConvertible
         case "decisions": return .decisions
         default:
             if text.hasPrefix("sampled:"), let k = Int(text.dropFirst(8)), k >= 1 { return .sampled(every: k) }
-            throw TraceError.usage("unknown recording mode '\(DisplayText.quoted(text))': use full, decisions or sampled:K with K ≥ 1")
+            throw TraceError.usage("unknown recording mode '\(DisplayText.quoted(text))': use full,"
+                + " decisions or sampled:K with K ≥ 1")
         }
     }
 
@@ -43,7 +44,8 @@ public enum RecordingMode: Sendable, Equatable, Codable, CustomStringConvertible
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { self = try RecordingMode.parse(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                debugDescription: error.description))
         }
     }
 
@@ -146,7 +148,8 @@ public struct TraceHeader: RecordContent, Equatable {
         /// How a family's branch is named: its changes as `agg=geomed, lr=0.05` (option names without
         /// dashes), or `unchanged`.
         public var label: String {
-            changes.isEmpty ? "unchanged" : changes.map { "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: ", ")
+            changes.isEmpty ? "unchanged" : changes.map {
+                "\($0.option.drop { $0 == "-" })=\($0.fork)" }.joined(separator: ", ")
         }
 
         /// Bounds a reader enforces on the key (FORMAT.md §5.1.1).

@@ -55,7 +55,8 @@ public enum TraceFormat {
 
     /// The chain root of a file whose first 16 bytes are `signature` (a file of another minor
     /// version has another signature, hence another root).
-    public static func chainRoot(of signature: ArraySlice<UInt8>) -> [UInt8] { Array(SHA256.hash(data: Array(signature))) }
+    public static func chainRoot(of signature: ArraySlice<UInt8>) -> [UInt8] {
+        Array(SHA256.hash(data: Array(signature))) }
 }
 
 /// Record types (FORMAT.md §3).
@@ -177,7 +178,8 @@ public struct RecordHeader: Sendable, Equatable {
         var r = ByteReader(bytes)
         guard r.u32() == TraceFormat.recordMagic else { return .failure(ParseFailure("bad record magic")) }
         let rawType = r.u8(), rawEncoding = r.u8()
-        guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else { return .failure(ParseFailure("unknown record type \(rawType)")) }
+        guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else {
+            return .failure(ParseFailure("unknown record type \(rawType)")) }
         guard let encoding = PayloadEncoding(rawValue: rawEncoding) else {
             return .failure(ParseFailure("unknown payload encoding \(rawEncoding)"))
         }
@@ -186,7 +188,8 @@ public struct RecordHeader: Sendable, Equatable {
         let round = Int64(bitPattern: r.u64())
         let length = r.u64()
         let previous = r.bytes(32)
-        return .success(RecordHeader(type: type, encoding: encoding, sequence: sequence, round: round, payloadLength: length,
+        return .success(RecordHeader(type: type, encoding: encoding, sequence: sequence, round: round,
+                                     payloadLength: length,
                                      previousDigest: previous))
     }
 

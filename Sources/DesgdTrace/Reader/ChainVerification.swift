@@ -19,7 +19,8 @@ extension TraceReader {
     /// Checks every record's digest and its link to the previous record, in file order
     /// (FORMAT.md §3.3). Each record is hashed in slices, so memory does not depend on its size.
     public func verifyChain() -> ChainReport {
-        var report = ChainReport(verifiedRecords: 0, totalRecords: records.count, failure: nil, failedRound: nil, lastDigest: "")
+        var report = ChainReport(verifiedRecords: 0, totalRecords: records.count, failure: nil, failedRound: nil,
+            lastDigest: "")
         var previous = file.chainRoot
         for (k, e) in records.enumerated() {
             do throws(ParseFailure) {
@@ -27,9 +28,12 @@ extension TraceReader {
                 let h = try RecordHeader.parse(headerBytes[...], fileMinor: file.signature.minor).get()
                 guard h.type == e.type, h.round == Int64(e.round), h.sequence == UInt64(k),
                       h.payloadLength == e.size - UInt64(TraceFormat.recordOverhead) else {
-                    throw ParseFailure("its header does not match its place in the file (type, round, sequence or length)")
+                    throw ParseFailure("its header does not match its place in the file"
+                        + " (type, round, sequence or length)")
                 }
-                guard computed == stored else { throw ParseFailure("digest mismatch: the record's bytes were altered or damaged (offset \(e.offset))") }
+                guard computed == stored else {
+                    throw ParseFailure("digest mismatch: the record's bytes were altered or"
+                        + " damaged (offset \(e.offset))") }
                 guard h.previousDigest == previous else {
                     throw ParseFailure("chain broken: the previous record is not the one this record was written after")
                 }
@@ -51,9 +55,11 @@ extension TraceReader {
     /// (FORMAT.md §3.3), what a fork names its parent by (§5.1.1). Trust it once ``verifyChain()``
     /// holds.
     public func storedDigest(ofRecord k: Int) throws(TraceError) -> String {
-        guard k >= 0 && k < records.count else { throw TraceError.usage("\(path) has \(records.count) records; record \(k) was asked for") }
+        guard k >= 0 && k < records.count else {
+            throw TraceError.usage("\(path) has \(records.count) records; record \(k) was asked for") }
         let e = records[k]
-        guard e.size >= UInt64(TraceFormat.recordOverhead) else { throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record") }
+        guard e.size >= UInt64(TraceFormat.recordOverhead) else {
+            throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record") }
         let bytes = try file.source.read(e.offset + e.size - UInt64(TraceFormat.digestSize), TraceFormat.digestSize)
         return Hex.encode(bytes)
     }

@@ -19,14 +19,18 @@ extension TraceCheckpoint {
             ("model", [c.parameters]), ("class-momentum buffer", c.classMomenta),
             ("server momentum", c.serverMomentum.map { [$0] } ?? []),
             ("honest momenta", c.honestMomenta.map(\.vector)), ("Byzantine momenta", c.byzantineMomenta.map(\.vector)),
-            ("rule and attack states", (c.aggregatorStates + c.attackStates).flatMap { $0.vectors.map { Array($0.values).sorted() } ?? [] }),
+            ("rule and attack states",
+                (c.aggregatorStates + c.attackStates).flatMap { $0.vectors.map { Array($0.values).sorted() } ?? [] }),
         ]
         if let d = c.drift {
             parts += [
                 ("drift: honest shadow's buffer", d.shadowClassMomenta + (d.shadowServerMomentum.map { [$0] } ?? [])),
-                ("drift: model sums (binary64)", [d.differenceSum.high, d.differenceSum.low, d.shadowSum.high, d.shadowSum.low]),
-                ("drift: group cumulative sums (binary64)", d.groups.flatMap { [$0.cumulativeSum.high, $0.cumulativeSum.low] }),
-                ("drift: group recent sums", d.groups.flatMap { ($0.recentSum.map { [$0] } ?? []) + ($0.window ?? []) }),
+                ("drift: model sums (binary64)",
+                    [d.differenceSum.high, d.differenceSum.low, d.shadowSum.high, d.shadowSum.low]),
+                ("drift: group cumulative sums (binary64)",
+                    d.groups.flatMap { [$0.cumulativeSum.high, $0.cumulativeSum.low] }),
+                ("drift: group recent sums",
+                    d.groups.flatMap { ($0.recentSum.map { [$0] } ?? []) + ($0.window ?? []) }),
             ]
         }
         let compressor = ZstdCompressor(level: compressionLevel)
@@ -39,7 +43,8 @@ extension TraceCheckpoint {
                 bytes += body.body[start ..< start + 4 * e.count]
             }
             let compressed = bytes.withUnsafeBytes { compressor.compress([$0]).count }
-            return Part(name: name, vectors: own.count, rawBytes: bytes.count, compressedBytes: bytes.isEmpty ? 0 : compressed)
+            return Part(name: name, vectors: own.count, rawBytes: bytes.count, compressedBytes: bytes.isEmpty ? 0
+                : compressed)
         }
     }
 }

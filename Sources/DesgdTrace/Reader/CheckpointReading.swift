@@ -12,16 +12,19 @@ extension TraceParsing {
     /// group W window terms and 2 words-vectors of its sum, plus 4 of the model sums. Computed with
     /// overflow-checked arithmetic (an overflow means 2³²).
     public static func checkpointBodyLimit(_ header: TraceHeader) -> UInt64 {
-        func mul(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
+        func mul(_ a: UInt64, _ b: UInt64) -> UInt64? {
+            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
         func add(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.addingReportingOverflow(b); return o ? nil : r }
         let d = UInt64(max(1, header.model.parameterCount))
         var h: UInt64 = 0
-        for g in header.groups { guard let x = add(h, UInt64(g.honestWorkers.count)) else { return TraceFormat.maximumBody }; h = x }
+        for g in header.groups {
+            guard let x = add(h, UInt64(g.honestWorkers.count)) else { return TraceFormat.maximumBody }; h = x }
         let C = UInt64(max(0, header.config.classes)), G = UInt64(header.groups.count)
         let W = UInt64(max(0, min(header.driftWindow ?? 0, DriftTracker.maxWindow)))
         let f = UInt64(max(0, header.config.byzantineWorkers))
         guard let F = mul(f, header.config.mode == .desgd ? C : 1), let perGroup = add(W, 8).flatMap({ mul(G, $0) }),
-              let vectors = add(h, F).flatMap({ add($0, 2 * C) }).flatMap({ add($0, perGroup) }).flatMap({ add($0, 8) }),
+              let vectors = add(h, F).flatMap({ add($0, 2 * C) }).flatMap({ add($0, perGroup) })
+                  .flatMap({ add($0, 8) }),
               let bytes = mul(4, d).flatMap({ mul($0, vectors) }), let total = add(1 << 26, bytes)
         else { return TraceFormat.maximumBody }
         return min(TraceFormat.maximumBody, total)
@@ -52,7 +55,8 @@ extension TraceHeader {
     public var byzantineMomentumRows: [MomentumRow] {
         let n = config.honestWorkers
         return (0..<config.byzantineWorkers).flatMap { j in
-            config.mode == .desgd ? (0..<config.classes).map { MomentumRow(worker: n + j, classIndex: $0) } : [MomentumRow(worker: n + j, classIndex: -1)]
+            config.mode == .desgd ? (0..<config.classes).map { MomentumRow(worker: n + j, classIndex: $0) }
+                : [MomentumRow(worker: n + j, classIndex: -1)]
         }
     }
 }
@@ -63,19 +67,26 @@ extension CheckpointContent {
     /// group and carry their vectors; the drift state is present exactly when the header has a
     /// drift window, with the shapes that window and the configuration imply.
     public func validate(against h: TraceHeader, expectedRound t: Int) throws(ParseFailure) {
-        guard round == t else { throw ParseFailure("its content says round \(round), but it follows \(t) round records") }
+        guard round == t else {
+            throw ParseFailure("its content says round \(round), but it follows \(t) round records") }
         let d = h.model.parameterCount, desgd = h.config.mode == .desgd, C = desgd ? h.config.classes : 0
         try checkVector(parameters, "parameters", table: vectors, count: d, required: true)
-        guard classMomenta.count == C else { throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)") }
-        for (c, i) in classMomenta.enumerated() { try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
+        guard classMomenta.count == C else {
+            throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)") }
+        for (c, i) in classMomenta.enumerated() {
+            try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
         let global = h.config.momentum == .global
-        guard (serverMomentum != nil) == global else { throw ParseFailure("serverMomentum is \(global ? "missing" : "present without global momentum")") }
+        guard (serverMomentum != nil) == global else {
+            throw ParseFailure("serverMomentum is \(global ? "missing" : "present without global momentum")") }
         try checkVector(serverMomentum, "server momentum", table: vectors, count: d, required: false)
-        for (what, rows, expected) in [("honestMomenta", honestMomenta, h.honestMomentumRows), ("byzantineMomenta", byzantineMomenta, h.byzantineMomentumRows)] {
-            guard rows.count == expected.count else { throw ParseFailure("\(what) has \(rows.count) rows, the run has \(expected.count)") }
+        for (what, rows, expected) in [("honestMomenta", honestMomenta, h.honestMomentumRows),
+            ("byzantineMomenta", byzantineMomenta, h.byzantineMomentumRows)] {
+            guard rows.count == expected.count else {
+                throw ParseFailure("\(what) has \(rows.count) rows, the run has \(expected.count)") }
             for (k, (row, e)) in zip(rows, expected).enumerated() {
                 guard row.worker == e.worker && row.classIndex == e.classIndex else {
-                    throw ParseFailure("\(what)[\(k)] is of worker \(row.worker), class \(row.classIndex); expected worker \(e.worker), class \(e.classIndex)")
+                    throw ParseFailure("\(what)[\(k)] is of worker \(row.worker), class \(row.classIndex); expected"
+                        + " worker \(e.worker), class \(e.classIndex)")
                 }
                 try checkVector(row.vector, "\(what)[\(k)]", table: vectors, count: d, required: true)
             }
@@ -83,7 +94,8 @@ extension CheckpointContent {
         // Every state is what its rule or attack declares (FORMAT.md §6): nothing is restored unchecked.
         let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
         for (what, states, rule) in kinds {
-            guard states.count == h.groups.count else { throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
+            guard states.count == h.groups.count else {
+                throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
             for (g, s) in states.enumerated() {
                 guard s.vectors != nil else { throw ParseFailure("\(what)[\(g)] has no vectors table") }
                 let schemas = h.stateSchemas(group: g)
@@ -91,7 +103,8 @@ extension CheckpointContent {
             }
         }
         guard (drift != nil) == (h.driftWindow != nil) else {
-            throw ParseFailure(drift == nil ? "the drift state is missing (the header has a driftWindow)" : "a drift state in a trace without driftWindow")
+            throw ParseFailure(drift == nil ? "the drift state is missing (the header has a driftWindow)"
+                : "a drift state in a trace without driftWindow")
         }
         try validateDrift(against: h, round: t, global: global, classes: C)
         // Last, so that a fuzzer's bodies checked against a header without checkpoints still reach
@@ -99,9 +112,11 @@ extension CheckpointContent {
         // A fork's first checkpoint is its starting state, whatever the interval (FORMAT.md §5.1.1).
         if h.fork != nil && t == h.firstRound { return }
         let interval = h.checkpointInterval ?? 0
-        guard interval >= 1 else { throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
+        guard interval >= 1 else {
+            throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
         guard t % interval == 0, t < h.config.rounds else {
-            throw ParseFailure("a checkpoint before round \(t), which is not a multiple of checkpointInterval \(interval) below \(h.config.rounds) rounds")
+            throw ParseFailure("a checkpoint before round \(t), which is not a multiple of checkpointInterval "
+                + "\(interval) below \(h.config.rounds) rounds")
         }
     }
 
@@ -113,32 +128,45 @@ extension CheckpointContent {
             try checkVector(w.high, "drift.\(what).high", table: vectors, count: d, required: true)
             try checkVector(w.low, "drift.\(what).low", table: vectors, count: d, required: true)
         }
-        guard drift.shadowClassMomenta.count == C else { throw ParseFailure("drift.shadowClassMomenta has \(drift.shadowClassMomenta.count) entries, expected \(C)") }
-        for (c, i) in drift.shadowClassMomenta.enumerated() { try checkVector(i, "drift shadow class momentum \(c)", table: vectors, count: d, required: true) }
-        guard (drift.shadowServerMomentum != nil) == global else { throw ParseFailure("drift.shadowServerMomentum does not match the momentum placement") }
-        try checkVector(drift.shadowServerMomentum, "drift shadow server momentum", table: vectors, count: d, required: false)
+        guard drift.shadowClassMomenta.count == C else {
+            throw ParseFailure("drift.shadowClassMomenta has \(drift.shadowClassMomenta.count) entries, expected "
+                + "\(C)") }
+        for (c, i) in drift.shadowClassMomenta.enumerated() {
+            try checkVector(i, "drift shadow class momentum \(c)", table: vectors, count: d, required: true) }
+        guard (drift.shadowServerMomentum != nil) == global else {
+            throw ParseFailure("drift.shadowServerMomentum does not match the momentum placement") }
+        try checkVector(drift.shadowServerMomentum, "drift shadow server momentum", table: vectors, count: d,
+            required: false)
         var previous = Int.min
         for (k, g) in drift.groups.enumerated() {
             guard h.groups.contains(where: { $0.classIndex == g.classIndex }), g.classIndex > previous else {
-                throw ParseFailure("drift.groups[\(k)] is of class \(g.classIndex): not a group of the run, or not in increasing order")
+                throw ParseFailure("drift.groups[\(k)] is of class \(g.classIndex): not a group of the"
+                    + " run, or not in increasing order")
             }
             previous = g.classIndex
             guard g.count >= 1, g.count <= t * max(1, h.config.classesPerRound) else {
-                throw ParseFailure("drift.groups[\(k)]: count \(g.count) is not in 1...\(t * max(1, h.config.classesPerRound)) at round \(t)")
+                throw ParseFailure("drift.groups[\(k)]: count \(g.count) is not in 1..."
+                    + "\(t * max(1, h.config.classesPerRound)) at round \(t)")
             }
-            try checkVector(g.cumulativeSum.high, "drift.groups[\(k)].cumulativeSum.high", table: vectors, count: d, required: true)
-            try checkVector(g.cumulativeSum.low, "drift.groups[\(k)].cumulativeSum.low", table: vectors, count: d, required: true)
+            try checkVector(g.cumulativeSum.high, "drift.groups[\(k)].cumulativeSum.high", table: vectors, count: d,
+                required: true)
+            try checkVector(g.cumulativeSum.low, "drift.groups[\(k)].cumulativeSum.low", table: vectors, count: d,
+                required: true)
             switch h.effectiveDriftRecent {
             case .window:
-                guard let window = g.window, let norms = g.windowNorms, window.count == min(g.count, W), norms.count == window.count,
+                guard let window = g.window, let norms = g.windowNorms, window.count == min(g.count, W),
+                    norms.count == window.count,
                       g.recentSum == nil, g.recentNorms == nil else {
-                    throw ParseFailure("drift.groups[\(k)]: count \(g.count) needs \(min(g.count, W)) window terms and norms (W = \(W)) "
+                    throw ParseFailure("drift.groups[\(k)]: count \(g.count) needs \(min(g.count, W))"
+                        + " window terms and norms (W = \(W)) "
                                        + "and no recentSum, as the header's driftRecent is window")
                 }
-                for (j, i) in window.enumerated() { try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true) }
+                for (j, i) in window.enumerated() {
+                    try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true) }
             case .exponential:
                 guard let recent = g.recentSum, g.recentNorms != nil, g.window == nil, g.windowNorms == nil else {
-                    throw ParseFailure("drift.groups[\(k)] needs recentSum and recentNorms and no window, as the header's driftRecent is exponential")
+                    throw ParseFailure("drift.groups[\(k)] needs recentSum and recentNorms and no window, as the"
+                        + " header's driftRecent is exponential")
                 }
                 try checkVector(recent, "drift.groups[\(k)].recentSum", table: vectors, count: d, required: true)
             }
@@ -199,8 +227,10 @@ public struct TraceCheckpoint: Sendable {
         for s in c.attackStates { attackStates.append(try sharedState(s)) }
         return SimulationState(round: c.round, parameters: try vector(c.parameters), classMomenta: classMomenta,
                                serverMomentum: try c.serverMomentum.map { i throws(TraceError) in try vector(i) } ?? [],
-                               honestMomenta: honest, honestRows: c.honestMomenta.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) },
-                               byzantineMomenta: byzantine, byzantineRows: c.byzantineMomenta.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) },
+                               honestMomenta: honest, honestRows: c.honestMomenta.map {
+                                   MomentumRow(worker: $0.worker, classIndex: $0.classIndex) },
+                               byzantineMomenta: byzantine, byzantineRows: c.byzantineMomenta.map {
+                                   MomentumRow(worker: $0.worker, classIndex: $0.classIndex) },
                                aggregatorStates: aggregatorStates, attackStates: attackStates)
     }
 
@@ -215,12 +245,15 @@ public struct TraceCheckpoint: Sendable {
             for i in g.window ?? [] { window.append(try vector(i)) }
             groups.append((g.classIndex, DeviationHistory.State(
                 count: g.count, sumOfNorms: g.sumOfNorms, cumulativeSum: try wide(g.cumulativeSum), window: window,
-                windowNorms: g.windowNorms ?? [], recentSum: try g.recentSum.map { i throws(TraceError) in try vector(i) } ?? [],
+                windowNorms: g.windowNorms ?? [], recentSum: try g.recentSum.map { i throws(TraceError) in
+                    try vector(i) } ?? [],
                 recentNorms: g.recentNorms ?? 0)))
         }
-        return DriftTrackerState(rounds: drift.rounds, differenceNorms: drift.differenceNorms, differenceSum: try wide(drift.differenceSum),
+        return DriftTrackerState(rounds: drift.rounds, differenceNorms: drift.differenceNorms,
+                                 differenceSum: try wide(drift.differenceSum),
                                  shadowSum: try wide(drift.shadowSum), shadowClassMomenta: shadow,
-                                 shadowServerMomentum: try drift.shadowServerMomentum.map { i throws(TraceError) in try vector(i) } ?? [],
+                                 shadowServerMomentum: try drift.shadowServerMomentum.map { i throws(TraceError) in
+                                     try vector(i) } ?? [],
                                  groups: groups)
     }
 }
@@ -228,9 +261,11 @@ public struct TraceCheckpoint: Sendable {
 extension TraceReader {
     /// Checkpoint `k` of ``checkpointRecords``, read and validated against the header.
     /// (`decompressor`: one per thread when reading concurrently).
-    public func checkpoint(_ k: Int, using decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceCheckpoint {
+    public func checkpoint(_ k: Int,
+        using decompressor: ZstdDecompressor? = nil) throws(TraceError) -> TraceCheckpoint {
         guard k >= 0 && k < checkpointRecords.count else {
-            throw TraceError(.usage, "\(path) has \(checkpointRecords.count) checkpoints; checkpoint \(k) was asked for")
+            throw TraceError(.usage,
+                "\(path) has \(checkpointRecords.count) checkpoints; checkpoint \(k) was asked for")
         }
         let entry = checkpointRecords[k], t = checkpointRounds[k]
         // Its payload and body within the memory limit (what it decodes to is the run's, whose
@@ -239,7 +274,8 @@ extension TraceReader {
         do throws(ParseFailure) {
             let body = try file.body(entry, sequence: checkpointSequence[k], limit: checkpointBodyLimit,
                                      decompressor: decompressor ?? self.decompressor)
-            return TraceCheckpoint(body: try TraceParsing.checkpoint(body, header: header, expectedRound: t, decoder: decoder), path: path)
+            return TraceCheckpoint(body: try TraceParsing.checkpoint(body, header: header, expectedRound: t,
+                decoder: decoder), path: path)
         } catch {
             throw TraceError.corrupted("\(path): the checkpoint before round \(t): \(error.reason)")
         }

@@ -69,7 +69,8 @@ extension DatasetProvenance {
         }
         if digest != recorded.digest {
             return
-                "its digest is \(digest.prefix(16))…, the trace says \(DisplayText.quoted(String(recorded.digest.prefix(16))))…"
+                "its digest is \(digest.prefix(16))…, the trace says "
+                    + "\(DisplayText.quoted(String(recorded.digest.prefix(16))))…"
         }
         if normalization.mean.bitPattern != recorded.normalization.mean.bitPattern
             || normalization.std.bitPattern != recorded.normalization.std.bitPattern

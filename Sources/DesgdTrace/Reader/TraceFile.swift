@@ -23,7 +23,8 @@ public final class FileSource: TraceSource, @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
-            throw .io("cannot open trace \(path): \(String(cString: strerror(e)))" + Explanation(e == ENOENT ? " (record one with desgd-record)" : ""))
+            throw .io("cannot open trace \(path): \(String(cString: strerror(e)))"
+                + Explanation(e == ENOENT ? " (record one with desgd-record)" : ""))
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
@@ -51,7 +52,9 @@ public final class FileSource: TraceSource, @unchecked Sendable {
             while done < count {
                 let n = pread(descriptor, b.baseAddress! + done, count - done, off_t(offset) + off_t(done))
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { failure = n == 0 ? "unexpected end of file (did the file shrink while it was read?)" : String(cString: strerror(errno)); break }
+                if n <= 0 {
+                    failure = n == 0 ? "unexpected end of file (did the file shrink while it was read?)"
+                        : String(cString: strerror(errno)); break }
                 done += n
             }
             initialized = done
@@ -95,7 +98,9 @@ struct TraceFile: Sendable {
     init(source: any TraceSource) throws(TraceError) {
         self.source = source
         guard source.size >= UInt64(TraceFormat.signatureSize) else {
-            throw TraceError(.truncated, "\(source.name) is \(source.size) bytes, shorter than a trace signature: not a trace, or the recorder was killed at once")
+            throw TraceError(.truncated,
+                "\(source.name) is \(source.size) bytes, shorter than a trace signature: not a trace, or the"
+                + " recorder was killed at once")
         }
         let bytes = try source.read(0, TraceFormat.signatureSize)
         do throws(ParseFailure) { signature = try TraceParsing.signature(bytes[...]) } catch {
@@ -116,36 +121,44 @@ struct TraceFile: Sendable {
     func extentIsPossible(_ e: IndexEntry, limit: UInt64) -> Bool {
         let overhead = UInt64(TraceFormat.recordOverhead)
         let (end, overflow) = e.offset.addingReportingOverflow(e.size)
-        return e.size >= overhead && e.size - overhead <= limit && e.offset >= UInt64(TraceFormat.signatureSize) && !overflow && end <= size
+        return e.size >= overhead && e.size - overhead <= limit && e.offset >= UInt64(TraceFormat.signatureSize)
+            && !overflow && end <= size
     }
 
     /// Record `e` (number `sequence` in the file): its header checked against the entry, its
     /// digest checked. Returns header, payload and digest.
-    func record(_ e: IndexEntry, sequence: Int, limit: UInt64) throws(ParseFailure) -> (RecordHeader, [UInt8], [UInt8]) {
+    func record(_ e: IndexEntry, sequence: Int, limit: UInt64) throws(ParseFailure) -> (RecordHeader, [UInt8],
+        [UInt8]) {
         guard extentIsPossible(e, limit: limit) else {
-            throw ParseFailure("its extent (offset \(e.offset), \(e.size) bytes) is impossible in a \(size)-byte file or above the limit of \(limit) bytes")
+            throw ParseFailure("its extent (offset \(e.offset), \(e.size) bytes) is impossible in a \(size)-byte file"
+                + " or above the limit of \(limit) bytes")
         }
         let bytes: [UInt8]
         do { bytes = try source.read(e.offset, Int(e.size)) } catch { throw ParseFailure(error.message) }
         let p0 = TraceFormat.recordHeaderSize, d0 = bytes.count - TraceFormat.digestSize
         let (h, digest) = try bytes.withUnsafeBytes { raw in
             Result { () throws(ParseFailure) in
-                try TraceParsing.record(header: bytes[0 ..< p0], payload: UnsafeRawBufferPointer(rebasing: raw[p0 ..< d0]),
+                try TraceParsing.record(header: bytes[0 ..< p0],
+                                        payload: UnsafeRawBufferPointer(rebasing: raw[p0 ..< d0]),
                                         digest: bytes[d0...], fileMinor: signature.minor)
             }
         }.get()
         guard h.type == e.type, h.round == Int64(e.round) else {
-            throw ParseFailure("its header (\(h.type.name), round \(h.round)) does not match the index (\(e.type.name), round \(e.round))")
+            throw ParseFailure("its header (\(h.type.name), round \(h.round)) does not match the index ("
+                + "\(e.type.name), round \(e.round))")
         }
-        guard h.sequence == UInt64(sequence) else { throw ParseFailure("its sequence number is \(h.sequence), expected \(sequence)") }
+        guard h.sequence == UInt64(sequence) else {
+            throw ParseFailure("its sequence number is \(h.sequence), expected \(sequence)") }
         return (h, Array(bytes[p0 ..< d0]), digest)
     }
 
     /// The checked, decompressed body of record `e`.
-    func body(_ e: IndexEntry, sequence: Int, limit: UInt64, decompressor: ZstdDecompressor) throws(ParseFailure) -> [UInt8] {
+    func body(_ e: IndexEntry, sequence: Int, limit: UInt64,
+        decompressor: ZstdDecompressor) throws(ParseFailure) -> [UInt8] {
         let (h, payload, _) = try record(e, sequence: sequence, limit: limit)
         return try payload.withUnsafeBytes { p in
-            Result { () throws(ParseFailure) in try TraceParsing.body(p, encoding: h.encoding, limit: limit, decompressor: decompressor) }
+            Result { () throws(ParseFailure) in
+                try TraceParsing.body(p, encoding: h.encoding, limit: limit, decompressor: decompressor) }
         }.get()
     }
 
@@ -153,20 +166,25 @@ struct TraceFile: Sendable {
     func headerRecord() throws(TraceError) -> IndexEntry {
         let offset = UInt64(TraceFormat.signatureSize)
         guard size >= offset + UInt64(TraceFormat.recordHeaderSize) else {
-            throw TraceError(.truncated, "\(name) ends inside its header record: nothing was recorded (the recorder was killed at once)")
+            throw TraceError(.truncated,
+                "\(name) ends inside its header record: nothing was recorded (the recorder was killed at once)")
         }
         let h: RecordHeader
-        switch RecordHeader.parse(try source.read(offset, TraceFormat.recordHeaderSize)[...], fileMinor: signature.minor) {
+        switch RecordHeader.parse(try source.read(offset, TraceFormat.recordHeaderSize)[...],
+            fileMinor: signature.minor) {
         case .success(let x): h = x
         case .failure(let f): throw TraceError.corrupted("\(name): the header record: \(f.reason)")
         }
-        guard h.type == .header, h.sequence == 0, h.round == -1 else { throw TraceError.corrupted("\(name): the first record is not a header record") }
+        guard h.type == .header, h.sequence == 0, h.round == -1 else {
+            throw TraceError.corrupted("\(name): the first record is not a header record") }
         guard h.payloadLength <= TraceParsing.headerBodyLimit else {
-            throw TraceError.corrupted("\(name): the header record declares \(h.payloadLength) bytes, above the format's limit of \(TraceParsing.headerBodyLimit)")
+            throw TraceError.corrupted("\(name): the header record declares \(h.payloadLength) bytes, above the"
+                + " format's limit of \(TraceParsing.headerBodyLimit)")
         }
         let recordSize = UInt64(TraceFormat.recordOverhead) + h.payloadLength
         guard recordSize <= size - offset else {
-            throw TraceError(.truncated, "\(name) ends inside its header record: nothing was recorded (the recorder was killed at once)")
+            throw TraceError(.truncated,
+                "\(name) ends inside its header record: nothing was recorded (the recorder was killed at once)")
         }
         return IndexEntry(type: .header, round: -1, offset: offset, size: recordSize)
     }
@@ -182,7 +200,8 @@ struct TraceFile: Sendable {
         let p0 = TraceFormat.recordHeaderSize, d0 = bytes.count - TraceFormat.digestSize
         guard let (fh, _) = try? bytes.withUnsafeBytes({ raw in
                   Result { () throws(ParseFailure) in
-                      try TraceParsing.record(header: bytes[0 ..< p0], payload: UnsafeRawBufferPointer(rebasing: raw[p0 ..< d0]),
+                      try TraceParsing.record(header: bytes[0 ..< p0],
+                                              payload: UnsafeRawBufferPointer(rebasing: raw[p0 ..< d0]),
                                               digest: bytes[d0...], fileMinor: signature.minor)
                   }
               }).get(),
@@ -196,7 +215,8 @@ struct TraceFile: Sendable {
               fh.sequence == footer.entryCount + 1 else { return nil }
         let indexEntry = IndexEntry(type: .index, round: -1, offset: footer.indexOffset, size: indexSize)
         guard let (_, table, _) = try? record(indexEntry, sequence: Int(footer.entryCount), limit: tableSize),
-              let entries = try? TraceParsing.index(table[...], footer: footer, fileMinor: signature.minor, firstRound: firstRound) else { return nil }
+              let entries = try? TraceParsing.index(table[...], footer: footer, fileMinor: signature.minor,
+                  firstRound: firstRound) else { return nil }
         return (entries + [indexEntry, footerEntry], footer.interrupted)
     }
 
@@ -207,27 +227,36 @@ struct TraceFile: Sendable {
         var offset = headerEntry.offset + headerEntry.size
         var nextRound = firstRound
         while true {
-            if offset == size { return (entries, "no footer: the recorder did not finish; every record up to the end of the file was found") }
+            if offset == size {
+                return (entries,
+                    "no footer: the recorder did not finish; every record up to the end of the file was found") }
             let remaining = size - offset
             let which = "the record after \(entries.last.map(TraceFile.describe) ?? "the header") (offset \(offset))"
             if remaining < UInt64(TraceFormat.recordHeaderSize) {
-                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound - firstRound) complete rounds")
+                return (entries,
+                    "the file ends inside \(which): a recorder killed mid-write; "
+                    + "\(nextRound - firstRound) complete rounds")
             }
-            guard let bytes = try? source.read(offset, TraceFormat.recordHeaderSize) else { return (entries, "\(which) cannot be read") }
+            guard let bytes = try? source.read(offset, TraceFormat.recordHeaderSize) else {
+                return (entries, "\(which) cannot be read") }
             let h: RecordHeader
             switch RecordHeader.parse(bytes[...], fileMinor: signature.minor) {
             case .success(let x): h = x
-            case .failure(let f): return (entries, "\(which) is damaged: \(f.reason); later records are not reachable without an index")
+            case .failure(let f): return (entries,
+                "\(which) is damaged: \(f.reason); later records are not reachable without an index")
             }
             guard h.sequence == UInt64(entries.count) else {
                 return (entries, "\(which) is damaged: sequence number \(h.sequence), expected \(entries.count)")
             }
             guard h.payloadLength <= TraceFormat.maximumPayload else {
-                return (entries, "\(which) is damaged: it declares \(h.payloadLength) payload bytes, above the format's limit")
+                return (entries,
+                    "\(which) is damaged: it declares \(h.payloadLength) payload bytes, above the format's limit")
             }
             let recordSize = UInt64(TraceFormat.recordOverhead) + h.payloadLength
             if recordSize > remaining {
-                return (entries, "the file ends inside \(which): a recorder killed mid-write; \(nextRound - firstRound) complete rounds")
+                return (entries,
+                    "the file ends inside \(which): a recorder killed mid-write; "
+                    + "\(nextRound - firstRound) complete rounds")
             }
             switch h.type {
             case .round:
@@ -242,7 +271,8 @@ struct TraceFile: Sendable {
             case .header:
                 return (entries, "\(which) is damaged: a second header record")
             default:
-                guard h.round == -1 else { return (entries, "\(which) is damaged: a \(h.type.name) record with round \(h.round)") }
+                guard h.round == -1 else {
+                    return (entries, "\(which) is damaged: a \(h.type.name) record with round \(h.round)") }
             }
             entries.append(IndexEntry(type: h.type, round: Int(h.round), offset: offset, size: recordSize))
             offset += recordSize

@@ -25,11 +25,13 @@ public enum TraceParsing {
     /// Checks the magic and the major version.
     public static func signature(_ bytes: ArraySlice<UInt8>) throws(ParseFailure) -> Signature {
         guard bytes.count == TraceFormat.signatureSize else { throw ParseFailure("short signature") }
-        guard Array(bytes.prefix(10)) == TraceFormat.magic else { throw ParseFailure("not a desgd trace (its first bytes are not the trace signature)") }
+        guard Array(bytes.prefix(10)) == TraceFormat.magic else {
+            throw ParseFailure("not a desgd trace (its first bytes are not the trace signature)") }
         var r = ByteReader(bytes.dropFirst(10))
         let s = Signature(major: r.u16(), minor: r.u16())
         guard s.major == TraceFormat.major else {
-            throw ParseFailure("trace format \(s.major).\(s.minor); this desgd reads format \(TraceFormat.major).x: use a desgd that matches the trace")
+            throw ParseFailure("trace format \(s.major).\(s.minor); this desgd reads format \(TraceFormat.major).x: use"
+                + " a desgd that matches the trace")
         }
         return s
     }
@@ -41,7 +43,8 @@ public enum TraceParsing {
                               fileMinor: UInt16) throws(ParseFailure) -> (RecordHeader, [UInt8]) {
         let h = try RecordHeader.parse(header, fileMinor: fileMinor).get()
         guard h.payloadLength == UInt64(payload.count) else {
-            throw ParseFailure("its header declares \(h.payloadLength) payload bytes, the record holds \(payload.count)")
+            throw ParseFailure("its header declares \(h.payloadLength) payload bytes, the"
+                + " record holds \(payload.count)")
         }
         guard digest.count == TraceFormat.digestSize else { throw ParseFailure("short digest") }
         let computed = RecordHeader.digest(header: Array(header), payload: payload)
@@ -60,12 +63,14 @@ public enum TraceParsing {
     }
 
     public static func footer(_ payload: ArraySlice<UInt8>) throws(ParseFailure) -> Footer {
-        guard payload.count == TraceFormat.footerPayloadSize else { throw ParseFailure("the footer's payload is not \(TraceFormat.footerPayloadSize) bytes") }
+        guard payload.count == TraceFormat.footerPayloadSize else {
+            throw ParseFailure("the footer's payload is not \(TraceFormat.footerPayloadSize) bytes") }
         var r = ByteReader(payload)
         let f = Footer(indexOffset: r.u64(), entryCount: r.u64(), roundCount: r.u64(), interrupted: false)
         let flags = r.u32(), reserved = r.u32()
         guard flags & ~1 == 0, reserved == 0 else { throw ParseFailure("the footer's reserved bits are not zero") }
-        return Footer(indexOffset: f.indexOffset, entryCount: f.entryCount, roundCount: f.roundCount, interrupted: flags & 1 != 0)
+        return Footer(indexOffset: f.indexOffset, entryCount: f.entryCount, roundCount: f.roundCount,
+            interrupted: flags & 1 != 0)
     }
 
     /// The index's entries (FORMAT.md §3.4), checked to tile the file from the end of the signature
@@ -76,7 +81,8 @@ public enum TraceParsing {
                              firstRound: Int = 0) throws(ParseFailure) -> [IndexEntry] {
         let (bytes, overflow) = footer.entryCount.multipliedReportingOverflow(by: UInt64(TraceFormat.indexEntrySize))
         guard !overflow, bytes == UInt64(payload.count) else {
-            throw ParseFailure("the index holds \(payload.count) bytes, not \(footer.entryCount) entries of \(TraceFormat.indexEntrySize)")
+            throw ParseFailure("the index holds \(payload.count) bytes, not \(footer.entryCount) entries of "
+                + "\(TraceFormat.indexEntrySize)")
         }
         let overhead = UInt64(TraceFormat.recordOverhead)
         var entries: [IndexEntry] = []
@@ -87,31 +93,42 @@ public enum TraceParsing {
             let rawType = r.u8()
             let reserved = r.bytes(7)
             let round = Int64(bitPattern: r.u64()), offset = r.u64(), size = r.u64()
-            guard reserved.allSatisfy({ $0 == 0 }) else { throw ParseFailure("index entry \(k): reserved bytes are not zero") }
-            guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else { throw ParseFailure("index entry \(k): unknown record type \(rawType)") }
-            guard offset == expected else { throw ParseFailure("index entry \(k): offset \(offset), expected \(expected)") }
+            guard reserved.allSatisfy({ $0 == 0 }) else {
+                throw ParseFailure("index entry \(k): reserved bytes are not zero") }
+            guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else {
+                throw ParseFailure("index entry \(k): unknown record type \(rawType)") }
+            guard offset == expected else {
+                throw ParseFailure("index entry \(k): offset \(offset), expected \(expected)") }
             let (end, o) = offset.addingReportingOverflow(size)
             guard size >= overhead, !o, end <= footer.indexOffset else {
                 throw ParseFailure("index entry \(k): its extent (offset \(offset), \(size) bytes) passes the index")
             }
-            guard (k == 0) == (type == .header) else { throw ParseFailure("index entry \(k): the header record must be the first and only the first") }
+            guard (k == 0) == (type == .header) else {
+                throw ParseFailure("index entry \(k): the header record must be the first and only the first") }
             switch type {
             case .round:
-                guard round == Int64(nextRound) else { throw ParseFailure("index entry \(k): round \(round), expected round \(nextRound)") }
+                guard round == Int64(nextRound) else {
+                    throw ParseFailure("index entry \(k): round \(round), expected round \(nextRound)") }
                 nextRound += 1
             case .keyframe:
-                guard round >= Int64(firstRound) && round <= Int64(nextRound) else { throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)") }
+                guard round >= Int64(firstRound) && round <= Int64(nextRound) else {
+                    throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)") }
             case .header, .index, .footer:
-                guard round == -1 else { throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
-                guard type == .header else { throw ParseFailure("index entry \(k): an \(type.name) record inside the index") }
+                guard round == -1 else {
+                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
+                guard type == .header else {
+                    throw ParseFailure("index entry \(k): an \(type.name) record inside the index") }
             default:
-                guard round == -1 else { throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
+                guard round == -1 else {
+                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
             }
             entries.append(IndexEntry(type: type, round: Int(round), offset: offset, size: size))
             expected = end
         }
-        guard expected == footer.indexOffset else { throw ParseFailure("the index's records end at \(expected), the index starts at \(footer.indexOffset)") }
-        guard UInt64(nextRound - firstRound) == footer.roundCount else { throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound - firstRound)") }
+        guard expected == footer.indexOffset else {
+            throw ParseFailure("the index's records end at \(expected), the index starts at \(footer.indexOffset)") }
+        guard UInt64(nextRound - firstRound) == footer.roundCount else {
+            throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound - firstRound)") }
         return entries
     }
 
@@ -120,7 +137,8 @@ public enum TraceParsing {
                             decompressor: ZstdDecompressor) throws(ParseFailure) -> [UInt8] {
         switch encoding {
         case .raw:
-            guard UInt64(payload.count) <= limit else { throw ParseFailure("the payload of \(payload.count) bytes is above the limit of \(limit)") }
+            guard UInt64(payload.count) <= limit else {
+                throw ParseFailure("the payload of \(payload.count) bytes is above the limit of \(limit)") }
             return Array(payload)
         case .zstd:
             return try decompressor.decompress(payload, limit: limit).get()
@@ -139,7 +157,8 @@ public enum TraceParsing {
         let s = UInt64(max(1, header.groups.map { $0.honestWorkers.count + $0.byzantineWorkers.count }.max() ?? 1))
         let K = UInt64(max(1, header.config.classesPerRound))
         let C = UInt64(max(0, header.config.classes)), G = UInt64(header.groups.count)
-        func mul(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
+        func mul(_ a: UInt64, _ b: UInt64) -> UInt64? {
+            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
         func add(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.addingReportingOverflow(b); return o ? nil : r }
         guard let sK = mul(3, s).flatMap({ mul($0, K) }), let g3 = mul(3, G),
               let inner = add(sK, C).flatMap({ add($0, g3) }).flatMap({ add($0, 8) }),
@@ -149,7 +168,8 @@ public enum TraceParsing {
     }
 
     /// The header record's body: JSON parsed and every field validated (FORMAT.md §5.1, §6 item 8).
-    public static func header(_ body: [UInt8], signature: Signature, decoder: JSONDecoder) throws(ParseFailure) -> TraceHeader {
+    public static func header(_ body: [UInt8], signature: Signature,
+        decoder: JSONDecoder) throws(ParseFailure) -> TraceHeader {
         let parsed = try ParsedBody<TraceHeader>.parse(body, decoder: decoder).get()
         try parsed.content.validate(signature: signature)
         return parsed.content

@@ -74,7 +74,8 @@ public final class TraceReader: @unchecked Sendable {
         file = try TraceFile(source: source)
         let headerEntry = try file.headerRecord()
         do throws(ParseFailure) {
-            let body = try file.body(headerEntry, sequence: 0, limit: TraceParsing.headerBodyLimit, decompressor: decompressor)
+            let body = try file.body(headerEntry, sequence: 0, limit: TraceParsing.headerBodyLimit,
+                decompressor: decompressor)
             header = try TraceParsing.header(body, signature: file.signature, decoder: decoder)
         } catch {
             throw TraceError.corrupted("\(source.name): the header record: \(error.reason)")
@@ -96,24 +97,29 @@ public final class TraceReader: @unchecked Sendable {
         let stated = file.signature
         if let k = all.firstIndex(where: { $0.type.introducedInMinor > stated.minor }) {
             let t = all[k].type
-            throw TraceError.corrupted("\(source.name): record \(k) is a \(t.name) record (type \(t.rawValue)), which a file of "
+            throw TraceError.corrupted("\(source.name): record \(k) is a \(t.name) record (type "
+                + "\(t.rawValue)), which a file of "
                 + "format \(stated.major).\(stated.minor) cannot hold: \(t.name) records are format "
                 + "1.\(t.introducedInMinor) and later")
         }
         // A fork starts from its state checkpoint (FORMAT.md §5.1.1): without it, nothing rebuilds
         // the state its first round started from.
         if header.fork != nil, all.count > 1, all[1].type != .checkpoint {
-            throw TraceError.corrupted("\(source.name): a fork whose record 1 is a \(all[1].type.name) record, not the state checkpoint of round \(first)")
+            throw TraceError.corrupted("\(source.name): a fork whose record 1 is a \(all[1].type.name) record, not the"
+                + " state checkpoint of round \(first)")
         }
         // A fork whose records start at another round than its `at` stops the scan right after the
         // checkpoint: name it rather than read an empty trace.
-        if header.fork != nil, all.count == 2, let next = try? source.read(all[1].offset + all[1].size, TraceFormat.recordHeaderSize),
+        if header.fork != nil, all.count == 2,
+            let next = try? source.read(all[1].offset + all[1].size, TraceFormat.recordHeaderSize),
            case .success(let h) = RecordHeader.parse(next[...], fileMinor: file.signature.minor),
            h.type == .keyframe || h.type == .round, h.round != Int64(first) {
-            throw TraceError.corrupted("\(source.name): a fork at round \(first) whose first \(h.type.name) record is of round \(h.round)")
+            throw TraceError.corrupted("\(source.name): a fork at round \(first) whose first \(h.type.name)"
+                + " record is of round \(h.round)")
         }
         records = all
-        let rounds = all.indices.filter { all[$0].type == .round }, keyframes = all.indices.filter { all[$0].type == .keyframe }
+        let rounds = all.indices.filter { all[$0].type == .round }, keyframes = all.indices.filter {
+            all[$0].type == .keyframe }
         roundSequence = rounds
         keyframeSequence = keyframes
         roundRecords = rounds.map { all[$0] }
@@ -164,7 +170,8 @@ public final class TraceReader: @unchecked Sendable {
     public func forEachRound(in range: Range<Int>? = nil, _ body: (TraceRound) throws -> Void) throws {
         let r = range ?? rounds
         guard r.isEmpty || (r.lowerBound >= rounds.lowerBound && r.upperBound <= rounds.upperBound) else {
-            throw TraceError(.usage, "\(path) has \(roundsText); rounds \(r.lowerBound)..<\(r.upperBound) were asked for")
+            throw TraceError(.usage,
+                "\(path) has \(roundsText); rounds \(r.lowerBound)..<\(r.upperBound) were asked for")
         }
         for t in r { try body(try readRound(t)) }
     }
@@ -205,8 +212,11 @@ public final class TraceReader: @unchecked Sendable {
         guard k >= 0 && k < records.count, [.header, .keyframe, .round, .checkpoint].contains(records[k].type) else {
             throw TraceError.usage("\(path): record \(k) is not a header, keyframe, round or checkpoint record")
         }
-        let limit = k == 0 ? TraceParsing.headerBodyLimit : records[k].type == .checkpoint ? checkpointBodyLimit : bodyLimit
-        do throws(ParseFailure) { return try file.body(records[k], sequence: k, limit: limit, decompressor: decompressor ?? self.decompressor) } catch {
+        let limit = k == 0 ? TraceParsing.headerBodyLimit : records[k].type == .checkpoint ? checkpointBodyLimit
+            : bodyLimit
+        do throws(ParseFailure) {
+            return try file.body(records[k], sequence: k, limit: limit, decompressor: decompressor
+                ?? self.decompressor) } catch {
             throw TraceError.corrupted("\(path): \(TraceFile.describe(records[k])): \(error.reason)")
         }
     }
@@ -216,7 +226,8 @@ public final class TraceReader: @unchecked Sendable {
         let i = t - firstRound
         try checkMemory(roundReadBytes, operation: "reading round \(t)")
         do throws(ParseFailure) {
-            let body = try file.body(roundRecords[i], sequence: roundSequence[i], limit: bodyLimit, decompressor: decompressor ?? self.decompressor)
+            let body = try file.body(roundRecords[i], sequence: roundSequence[i], limit: bodyLimit,
+                decompressor: decompressor ?? self.decompressor)
             let parsed = try TraceParsing.round(body, header: header, expectedRound: t, decoder: decoder)
             return TraceRound(body: parsed, path: path, parameterCount: header.model.parameterCount)
         } catch {

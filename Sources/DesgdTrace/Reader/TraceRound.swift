@@ -84,7 +84,9 @@ public struct TraceRound: Sendable {
 
     func require<T>(_ value: T?, _ what: String) throws(TraceError) -> T {
         guard let value else {
-            throw TraceError(.usage, "round \(round) was recorded without vectors (\(Setting.recordingMode) decisions or sampled): it has no \(what)")
+            throw TraceError(.usage,
+                "round \(round) was recorded without vectors (\(Setting.recordingMode) decisions or"
+                + " sampled): it has no \(what)")
         }
         return value
     }

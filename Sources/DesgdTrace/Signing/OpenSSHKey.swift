@@ -58,7 +58,8 @@ public enum OpenSSHKey {
         }
         guard cipher == Array("none".utf8), kdf == Array("none".utf8) else {
             throw .usage("\(source) is encrypted (cipher \(String(decoding: cipher, as: UTF8.self))): "
-                         + Explanation("remove the passphrase of a copy with ssh-keygen -p -N '' -f COPY, and sign with the copy"))
+                         + Explanation("remove the passphrase of a copy with ssh-keygen -p -N '' -f"
+                             + " COPY, and sign with the copy"))
         }
         guard keys == 1 else { throw bad("it holds \(keys) keys, not 1") }
         guard let publicBlob = r.string(), let section = r.string(), r.atEnd else { throw bad("truncated") }

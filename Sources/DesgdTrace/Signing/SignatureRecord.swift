@@ -46,10 +46,12 @@ public struct SignatureRecord: Sendable, Equatable {
     public var signature: [UInt8]
 
     /// Signs the file up to the record whose digest is `digest`.
-    public static func signing(kind: Kind, interrupted: Bool, roundRecords: UInt64, precedingRecords: UInt64, digest: [UInt8],
+    public static func signing(kind: Kind, interrupted: Bool, roundRecords: UInt64, precedingRecords: UInt64,
+                               digest: [UInt8],
                                with key: TraceSigningKey) throws(TraceError) -> SignatureRecord {
         var r = SignatureRecord(kind: kind, interrupted: kind == .final && interrupted, roundRecords: roundRecords,
-                                precedingRecords: precedingRecords, publicKey: key.publicKey, signedDigest: digest, signature: [])
+                                precedingRecords: precedingRecords, publicKey: key.publicKey, signedDigest: digest,
+                                signature: [])
         r.signature = try key.sign(r.message)
         return r
     }
@@ -86,7 +88,8 @@ public struct SignatureRecord: Sendable, Equatable {
         var r = ByteReader(payload)
         let algorithm = r.u8(), rawKind = r.u8(), reserved = r.u16(), flags = r.u32()
         guard algorithm == ed25519 else { return .failure(ParseFailure("unknown signature algorithm \(algorithm)")) }
-        guard let kind = Kind(rawValue: rawKind) else { return .failure(ParseFailure("unknown signature kind \(rawKind)")) }
+        guard let kind = Kind(rawValue: rawKind) else {
+            return .failure(ParseFailure("unknown signature kind \(rawKind)")) }
         guard reserved == 0 else { return .failure(ParseFailure("reserved signature bytes are not zero")) }
         guard flags & ~1 == 0, kind == .final || flags == 0 else {
             return .failure(ParseFailure("undefined signature flags \(flags)"))
@@ -97,7 +100,8 @@ public struct SignatureRecord: Sendable, Equatable {
             return .failure(ParseFailure("its public key is \(error.message)"))
         }
         let digest = r.bytes(32), signature = r.bytes(64)
-        return .success(SignatureRecord(kind: kind, interrupted: flags & 1 != 0, roundRecords: rounds, precedingRecords: preceding,
+        return .success(SignatureRecord(kind: kind, interrupted: flags & 1 != 0, roundRecords: rounds,
+                                        precedingRecords: preceding,
                                         publicKey: key, signedDigest: digest, signature: signature))
     }
 }

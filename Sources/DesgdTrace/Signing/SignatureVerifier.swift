@@ -39,10 +39,13 @@ public struct SignatureReport: Sendable, Codable, Equatable {
     public func trustFailure(_ key: TracePublicKey) -> Explanation? {
         let expected = key.fingerprint
         switch status {
-        case .unsigned: return "the trace is unsigned, \(Setting.trustedKey) needs a trace recorded with \(Setting.signingKey) \(expected)"
+        case .unsigned: return "the trace is unsigned, \(Setting.trustedKey) needs a trace recorded with "
+            + "\(Setting.signingKey) \(expected)"
         case .invalid: return "the signatures do not hold: \(problem ?? summary)"
         case .whole, .prefix:
-            if signers.count > 1 { return "signed by \(signers.count) keys (\(signers.joined(separator: ", "))); a trusted trace has one signer" }
+            if signers.count > 1 {
+                return "signed by \(signers.count) keys (\(signers.joined(separator: ", "))); a"
+                    + " trusted trace has one signer" }
             if signers != [expected] { return "signed by \(signers.first ?? "?"), not by the trusted key \(expected)" }
             if status == .prefix { return Explanation(summary) }
             return nil
@@ -88,7 +91,8 @@ public struct SignatureVerifier {
     /// `records`: every record found in the file, in order; `chain`: how far their digests hold;
     /// `trailingBytes`: bytes after the last record.
     public static func verify(_ records: [Record], chain: Chain, trailingBytes: UInt64) -> SignatureReport {
-        var report = SignatureReport(status: .unsigned, signers: [], validSignatures: 0, coveredRounds: nil, unsignedRecords: 0,
+        var report = SignatureReport(status: .unsigned, signers: [], validSignatures: 0, coveredRounds: nil,
+                                     unsignedRecords: 0,
                                      trailingBytes: trailingBytes, problem: nil, summary: "")
         let verified = min(max(0, chain.verifiedRecords), records.count)
         // Which record a digest belongs to: record i's digest is record i+1's previous digest.
@@ -101,7 +105,8 @@ public struct SignatureVerifier {
             if i > 0 { digestOwner[r.previousDigest] = i - 1 }
             if r.entry.type == .round { rounds += 1 }
             guard r.entry.type == .signature else { continue }
-            let what = "the signature record after \(i > 0 ? describe(records[i - 1].entry) : "the file's start") (record \(i))"
+            let what = "the signature record after \(i > 0 ? describe(records[i - 1].entry) : "the file's start")"
+                + " (record \(i))"
             guard let payload = r.payload else { problem = "\(what) could not be read"; break }
             let parsed = SignatureRecord.parse(payload)
             guard case .success(let s) = parsed else {
@@ -110,18 +115,22 @@ public struct SignatureVerifier {
             }
             guard s.signedDigest == r.previousDigest else {
                 if let j = digestOwner[s.signedDigest] {
-                    problem = "\(what) signs the digest of an earlier prefix, up to \(describe(records[j].entry)) (record \(j)): it was copied from there"
+                    problem = "\(what) signs the digest of an earlier prefix, up to \(describe(records[j].entry))"
+                        + " (record \(j)): it was copied from there"
                 } else {
-                    problem = "\(what) signs a digest that is not the previous record's: the records before it were changed after signing (digests recomputed)"
+                    problem = "\(what) signs a digest that is not the previous record's: the records before it were"
+                        + " changed after signing (digests recomputed)"
                 }
                 break
             }
             guard s.signatureHolds else {
-                problem = "\(what): the Ed25519 signature by \(s.publicKey.fingerprint) does not verify: the record or the file before it was changed after signing"
+                problem = "\(what): the Ed25519 signature by \(s.publicKey.fingerprint) does not verify: the record or"
+                    + " the file before it was changed after signing"
                 break
             }
             guard s.precedingRecords == UInt64(i), s.roundRecords == rounds else {
-                problem = "\(what) says it follows \(s.precedingRecords) records and \(s.roundRecords) rounds; it follows \(i) records and \(rounds) rounds"
+                problem = "\(what) says it follows \(s.precedingRecords) records and \(s.roundRecords) rounds; it"
+                    + " follows \(i) records and \(rounds) rounds"
                 break
             }
             if let (j, previous) = last, previous.kind == .final {
@@ -149,13 +158,15 @@ public struct SignatureVerifier {
             }
             report.unsignedRecords = tail
         }
-        let who = report.signers.count == 1 ? report.signers[0] : "\(report.signers.count) keys (\(report.signers.joined(separator: ", ")))"
+        let who = report.signers.count == 1 ? report.signers[0]
+            : "\(report.signers.count) keys (\(report.signers.joined(separator: ", ")))"
         let upTo = { (rounds: Int) in rounds == 0 ? "up to keyframe 0 (no rounds)" : "up to round \(rounds - 1)" }
         if let problem {
             report.status = .invalid
             report.problem = problem
             report.summary = "SIGNATURE INVALID: \(problem)"
-                + (last.map { "; valid signatures by \(who) cover the file \(upTo(Int($0.signature.roundRecords)))" } ?? "")
+                + (last.map { "; valid signatures by \(who) cover the file \(upTo(Int($0.signature.roundRecords)))" }
+                    ?? "")
         } else if let (_, s) = last {
             let whole = s.kind == .final && report.unsignedRecords == 0 && trailingBytes == 0
             report.status = whole ? .whole : .prefix
@@ -165,7 +176,8 @@ public struct SignatureVerifier {
                 var why: [String] = []
                 if report.unsignedRecords > 0 { why.append("\(report.unsignedRecords) later records unsigned") }
                 if trailingBytes > 0 { why.append("\(trailingBytes) trailing bytes of an incomplete record") }
-                if s.kind != .final { why.append("no final signature (the recorder was killed, or the end was cut off)") }
+                if s.kind != .final {
+                    why.append("no final signature (the recorder was killed, or the end was cut off)") }
                 report.problem = why.joined(separator: "; ")
                 report.summary = "signed by \(who) \(upTo(Int(s.roundRecords))) only; \(report.problem!)"
             }
@@ -179,19 +191,25 @@ public struct SignatureVerifier {
     /// signature says, their reserved bytes zero: every byte of them is then determined by signed
     /// content. Returns how many records that is (0 or 2); anything else after the final
     /// signature is left uncovered (and counted as unsigned by the caller).
-    static func finalTail(_ records: [Record], after i: Int, signature s: SignatureRecord) -> Result<Int, ParseFailure> {
+    static func finalTail(_ records: [Record], after i: Int, signature s: SignatureRecord) -> Result<Int,
+        ParseFailure> {
         let rest = records[(i + 1)...]
-        guard rest.count == 2, let index = rest.first, let footer = rest.last, index.entry.type == .index, footer.entry.type == .footer,
+        guard rest.count == 2, let index = rest.first, let footer = rest.last, index.entry.type == .index,
+            footer.entry.type == .footer,
               let table = index.payload, let tail = footer.payload else { return .success(0) }
-        guard tail.count == TraceFormat.footerPayloadSize else { return .failure(ParseFailure("the footer is not \(TraceFormat.footerPayloadSize) bytes")) }
+        guard tail.count == TraceFormat.footerPayloadSize else {
+            return .failure(ParseFailure("the footer is not \(TraceFormat.footerPayloadSize) bytes")) }
         var f = ByteReader(tail)
         let indexOffset = f.u64(), entries = f.u64(), roundRecords = f.u64(), flags = f.u32(), reserved = f.u32()
-        guard flags & ~1 == 0, reserved == 0 else { return .failure(ParseFailure("the footer's undefined flags or reserved bytes are not zero")) }
+        guard flags & ~1 == 0, reserved == 0 else {
+            return .failure(ParseFailure("the footer's undefined flags or reserved bytes are not zero")) }
         guard indexOffset == index.entry.offset, entries == UInt64(i + 1) else {
             return .failure(ParseFailure("the footer does not point at the index that follows the final signature"))
         }
         guard roundRecords == s.roundRecords, (flags & 1 != 0) == s.interrupted else {
-            return .failure(ParseFailure("the footer says \(roundRecords) rounds\(flags & 1 != 0 ? ", stopped early" : ""); the final signature says \(s.roundRecords)\(s.interrupted ? ", stopped early" : ""): the footer was altered"))
+            return .failure(ParseFailure("the footer says \(roundRecords) rounds"
+                + "\(flags & 1 != 0 ? ", stopped early" : ""); the final signature says \(s.roundRecords)"
+                + "\(s.interrupted ? ", stopped early" : ""): the footer was altered"))
         }
         guard table.count == (i + 1) * TraceFormat.indexEntrySize else {
             return .failure(ParseFailure("the index lists another number of records than precede it"))
@@ -201,7 +219,8 @@ public struct SignatureVerifier {
             let type = t.u8(), reserved = t.bytes(7)
             let round = Int64(bitPattern: t.u64()), offset = t.u64(), size = t.u64()
             let e = records[k].entry
-            guard type == e.type.rawValue, reserved.allSatisfy({ $0 == 0 }), round == Int64(e.round), offset == e.offset, size == e.size else {
+            guard type == e.type.rawValue, reserved.allSatisfy({ $0 == 0 }), round == Int64(e.round),
+                offset == e.offset, size == e.size else {
                 return .failure(ParseFailure("index entry \(k) does not describe record \(k) (\(describe(e)))"))
             }
         }

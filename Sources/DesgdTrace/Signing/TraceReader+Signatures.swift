@@ -30,7 +30,9 @@ extension TraceReader {
         }
         let end = records.last.map { $0.offset + $0.size } ?? UInt64(TraceFormat.signatureSize)
         let trailing: UInt64 = fileSize > end ? fileSize - end : 0
-        let failure = chain.failure ?? (verified < chain.verifiedRecords ? "record \(verified): it no longer reads" : nil)
-        return SignatureVerifier.verify(collected, chain: .init(verifiedRecords: verified, failure: failure), trailingBytes: trailing)
+        let failure = chain.failure
+            ?? (verified < chain.verifiedRecords ? "record \(verified): it no longer reads" : nil)
+        return SignatureVerifier.verify(collected, chain: .init(verifiedRecords: verified, failure: failure),
+            trailingBytes: trailing)
     }
 }

@@ -19,7 +19,8 @@ public struct RecordEncoder {
 
     /// A round record's body (JSON part, vector section); `drift` is advanced by the round. Also
     /// the float32 bytes of the vectors stored and the seconds the drift metrics took.
-    public func round(_ event: RoundEvent, drift tracker: DriftTracker?) -> (parts: [[UInt8]], rawVectorBytes: UInt64, driftSeconds: Double) {
+    public func round(_ event: RoundEvent, drift tracker: DriftTracker?) -> (parts: [[UInt8]], rawVectorBytes: UInt64,
+        driftSeconds: Double) {
         var none: [UInt8] = []
         return round(event, drift: tracker, reusing: &none)
     }
@@ -28,7 +29,8 @@ public struct RecordEncoder {
     /// empty array): a recorder passes the previous round's section back, so that no round faults
     /// in and zeroes a fresh one.
     public func round(_ event: RoundEvent, drift tracker: DriftTracker?,
-                      reusing storage: inout [UInt8]) -> (parts: [[UInt8]], rawVectorBytes: UInt64, driftSeconds: Double) {
+                      reusing storage: inout [UInt8]) -> (parts: [[UInt8]], rawVectorBytes: UInt64,
+                      driftSeconds: Double) {
         let full = mode.storesVectors(round: event.round)
         var section = full ? VectorSectionBuilder(reservingFloats: event.aggregations.reduce(event.modelDiff.count) {
             $0 + $1.messages.storage.count + $1.aggregate.count
@@ -36,7 +38,8 @@ public struct RecordEncoder {
         var raw: UInt64 = 0
         var aggregations: [AggregationRecord] = []
         // Drift needs every round's vectors, stored or not (FORMAT.md §5.4).
-        let honestStatistics = event.aggregations.map { a in HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }) }
+        let honestStatistics = event.aggregations.map { a in
+            HonestStatistics(messages: a.messages, honest: a.senders.map { !$0.byzantine }) }
         let driftStart = Stopwatch.now()
         let drift = tracker?.add(zip(event.aggregations, honestStatistics).map {
             DriftTracker.Aggregation(classIndex: $0.classIndex, output: $0.aggregate, honestMean: $1.mean)
@@ -56,7 +59,8 @@ public struct RecordEncoder {
                 // the aggregate by a multiple of it (FORMAT.md §4.2).
                 var firstHonest: Int?
                 messages = (0..<a.messages.rows).map { r in
-                    let prediction = firstHonest.map { honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
+                    let prediction = firstHonest.map {
+                        honest[r] ? .copy(of: $0) : .multiple(of: $0) } as VectorSectionBuilder.Prediction?
                     let i = section.add(row: r, of: a.messages, predictedBy: prediction)
                     if honest[r] && firstHonest == nil { firstHonest = i }
                     return i
@@ -66,7 +70,8 @@ public struct RecordEncoder {
             }
             aggregations.append(AggregationRecord(
                 classIndex: a.classIndex, senders: a.senders, messages: messages, attack: a.attackDecision,
-                decision: a.decision, stateBefore: full ? Self.store(a.stateBefore, in: &section) : Self.scalarsOnly(a.stateBefore),
+                decision: a.decision, stateBefore: full ? Self.store(a.stateBefore, in: &section)
+                    : Self.scalarsOnly(a.stateBefore),
                 stateAfter: full ? Self.store(a.stateAfter, in: &section) : Self.scalarsOnly(a.stateAfter),
                 aggregate: aggregate, metrics: metrics,
                 signatures: a.signatures.map { $0.map { $0.map(Hex.encode) } }))
@@ -76,8 +81,10 @@ public struct RecordEncoder {
             diff = section.add(event.modelDiff)
             raw += UInt64(4 * event.modelDiff.count)
         }
-        let content = RoundContent(round: event.round, hasVectors: full, classes: event.classes, aggregations: aggregations,
-                                   modelDiff: diff, evaluation: event.evaluation, vectors: section.entries, drift: drift?.model)
+        let content = RoundContent(round: event.round, hasVectors: full, classes: event.classes,
+                                   aggregations: aggregations,
+                                   modelDiff: diff, evaluation: event.evaluation, vectors: section.entries,
+                                   drift: drift?.model)
         return ([RecordBody.jsonPart(content, encoder: encoder), section.data], raw, driftSeconds)
     }
 
@@ -122,19 +129,23 @@ public struct RecordEncoder {
             if first == nil { firstOfClass[row.classIndex] = i }
             return CheckpointContent.Row(worker: row.worker, classIndex: row.classIndex, vector: i)
         }
-        let classMomenta = s.classMomenta.enumerated().map { c, v in section.add(v, predictedBy: firstOfClass[c].map { .multiple(of: $0) }) }
+        let classMomenta = s.classMomenta.enumerated().map { c, v in
+            section.add(v, predictedBy: firstOfClass[c].map { .multiple(of: $0) }) }
         let serverMomentum = s.serverMomentum.isEmpty ? nil : section.add(s.serverMomentum)
         let byzantine = zip(s.byzantineRows, s.byzantineMomenta).map { row, v in
             CheckpointContent.Row(worker: row.worker, classIndex: row.classIndex,
-                                  vector: section.add(v, predictedBy: firstOfClass[row.classIndex].map { .multiple(of: $0) }))
+                                  vector: section.add(v,
+                                      predictedBy: firstOfClass[row.classIndex].map { .multiple(of: $0) }))
         }
         let aggregatorStates = s.aggregatorStates.map { Self.store($0, in: &section) }
         let attackStates = s.attackStates.map { Self.store($0, in: &section) }
         var driftContent: CheckpointContent.Drift?
         if let drift {
             func wide(_ v: [Double]) -> CheckpointContent.Wide {
-                CheckpointContent.Wide(high: section.add(v.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.bitPattern >> 32)) }),
-                                       low: section.add(v.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.bitPattern)) }))
+                CheckpointContent.Wide(high: section.add(v.map {
+                    Float(bitPattern: UInt32(truncatingIfNeeded: $0.bitPattern >> 32)) }),
+                                       low: section.add(v.map {
+                                           Float(bitPattern: UInt32(truncatingIfNeeded: $0.bitPattern)) }))
             }
             let shadow = drift.shadowClassMomenta.enumerated().map { c, v in
                 section.add(v, predictedBy: c < classMomenta.count ? .multiple(of: classMomenta[c]) : nil)
@@ -145,15 +156,21 @@ public struct RecordEncoder {
                 let exponential = !h.recentSum.isEmpty
                 return CheckpointContent.DriftGroup(
                     classIndex: c, count: h.count, sumOfNorms: h.sumOfNorms, cumulativeSum: wide(h.cumulativeSum),
-                    window: exponential ? nil : h.window.map { section.add($0) }, windowNorms: exponential ? nil : h.windowNorms,
-                    recentSum: exponential ? section.add(h.recentSum) : nil, recentNorms: exponential ? h.recentNorms : nil)
+                    window: exponential ? nil : h.window.map { section.add($0) }, windowNorms: exponential ? nil
+                        : h.windowNorms,
+                    recentSum: exponential ? section.add(h.recentSum) : nil, recentNorms: exponential ? h.recentNorms
+                        : nil)
             }
-            driftContent = CheckpointContent.Drift(rounds: drift.rounds, differenceNorms: drift.differenceNorms, differenceSum: differenceSum,
-                                                   shadowSum: shadowSum, shadowClassMomenta: shadow, shadowServerMomentum: shadowServer,
+            driftContent = CheckpointContent.Drift(rounds: drift.rounds, differenceNorms: drift.differenceNorms,
+                                                   differenceSum: differenceSum,
+                                                   shadowSum: shadowSum, shadowClassMomenta: shadow,
+                                                   shadowServerMomentum: shadowServer,
                                                    groups: groups)
         }
-        let content = CheckpointContent(round: s.round, parameters: parameters, classMomenta: classMomenta, serverMomentum: serverMomentum,
-                                        honestMomenta: honest, byzantineMomenta: byzantine, aggregatorStates: aggregatorStates,
+        let content = CheckpointContent(round: s.round, parameters: parameters, classMomenta: classMomenta,
+                                        serverMomentum: serverMomentum,
+                                        honestMomenta: honest, byzantineMomenta: byzantine,
+                                        aggregatorStates: aggregatorStates,
                                         attackStates: attackStates, drift: driftContent, vectors: section.entries)
         return [RecordBody.jsonPart(content, encoder: encoder), section.data]
     }
@@ -165,5 +182,6 @@ public struct RecordEncoder {
         return StoredState(scalars: state.scalars, vectors: vectors)
     }
 
-    static func scalarsOnly(_ state: AggregatorState) -> StoredState { StoredState(scalars: state.scalars, vectors: nil) }
+    static func scalarsOnly(_ state: AggregatorState) -> StoredState {
+        StoredState(scalars: state.scalars, vectors: nil) }
 }

@@ -41,14 +41,17 @@ public final class TraceFileWriter {
     var roundRecords: UInt64 = 0
 
     /// Creates `path` and writes the signature. Refuses to replace an existing file unless `overwrite`.
-    public init(path: String, overwrite: Bool, compressionLevel: Int32, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+    public init(path: String, overwrite: Bool, compressionLevel: Int32,
+        signingKey: TraceSigningKey? = nil) throws(TraceError) {
         self.path = path
         self.signingKey = signingKey
         let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL)
         let fd = open(path, flags, 0o644)
         if fd < 0 {
             let e = errno
-            if e == EEXIST { throw .io("\(path) already exists: pass \(Setting.overwrite) to overwrite it, or choose another \(Setting.output)") }
+            if e == EEXIST {
+                throw .io("\(path) already exists: pass \(Setting.overwrite) to overwrite it, or choose"
+                    + " another \(Setting.output)") }
             throw .io("cannot create \(path): \(String(cString: strerror(e)))")
         }
         descriptor = fd
@@ -69,7 +72,8 @@ public final class TraceFileWriter {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_EXCL, 0o644)
         if fd < 0 {
             let e = errno
-            throw .io("cannot create \(path): \(String(cString: strerror(e)))" + (e == EEXIST ? " (remove it: a resumption left it)" : ""))
+            throw .io("cannot create \(path): \(String(cString: strerror(e)))"
+                + (e == EEXIST ? " (remove it: a resumption left it)" : ""))
         }
         descriptor = fd
         compressor = ZstdCompressor(level: compressionLevel)
@@ -108,7 +112,8 @@ public final class TraceFileWriter {
             let expected = try source.read(bytesWritten, n)
             if let i = (0..<n).first(where: { expected[$0] != bytes[$0] }) {
                 mismatchedRecord = Int(sequence)
-                throw .corrupted("the re-simulated record \(sequence) differs from \(source.name) at byte \(bytesWritten + UInt64(i))")
+                throw .corrupted("the re-simulated record \(sequence) differs from \(source.name) at byte"
+                    + " \(bytesWritten + UInt64(i))")
             }
         }
         var done = 0
@@ -116,7 +121,8 @@ public final class TraceFileWriter {
             let n = Foundation.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .io("writing \(path) failed: \(String(cString: strerror(errno))); the rounds written so far remain readable")
+                throw .io("writing \(path) failed: \(String(cString: strerror(errno))); the rounds"
+                    + " written so far remain readable")
             }
             done += n
         }
@@ -143,10 +149,12 @@ public final class TraceFileWriter {
         #if os(Linux)
         guard bytesWritten - writebackEnds.last >= Self.writebackGranule else { return }
         if releasedUpTo < writebackEnds.previous {
-            _ = posix_fadvise(descriptor, off_t(releasedUpTo), off_t(writebackEnds.previous - releasedUpTo), POSIX_FADV_DONTNEED)
+            _ = posix_fadvise(descriptor, off_t(releasedUpTo), off_t(writebackEnds.previous - releasedUpTo),
+                POSIX_FADV_DONTNEED)
             releasedUpTo = writebackEnds.previous
         }
-        _ = posix_fadvise(descriptor, off_t(writebackEnds.last), off_t(bytesWritten - writebackEnds.last), POSIX_FADV_DONTNEED)
+        _ = posix_fadvise(descriptor, off_t(writebackEnds.last), off_t(bytesWritten - writebackEnds.last),
+            POSIX_FADV_DONTNEED)
         writebackEnds = (writebackEnds.last, bytesWritten)
         #endif
     }
@@ -154,7 +162,8 @@ public final class TraceFileWriter {
     /// Appends a record whose body is the concatenation of `parts`, zstd-compressed or raw.
     /// A compressed payload is hashed and written from the compressor's reused buffer, not copied.
     @discardableResult
-    public func append(_ type: RecordType, round: Int, parts: [[UInt8]], compress: Bool) throws(TraceError) -> IndexEntry {
+    public func append(_ type: RecordType, round: Int, parts: [[UInt8]],
+        compress: Bool) throws(TraceError) -> IndexEntry {
         if compress {
             return try withPointers(parts) { p throws(TraceError) in
                 try compressor.withCompressed(p) { payload throws(TraceError) in
@@ -163,7 +172,8 @@ public final class TraceFileWriter {
             }
         }
         let payload = parts.count == 1 ? parts[0] : parts.flatMap { $0 }
-        return try withBytes(payload) { p throws(TraceError) in try append(type, round: round, payload: p, encoding: .raw) }
+        return try withBytes(payload) { p throws(TraceError) in
+            try append(type, round: round, payload: p, encoding: .raw) }
     }
 
     func append(_ type: RecordType, round: Int, payload: UnsafeRawBufferPointer,

@@ -111,13 +111,16 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     public static func checkOptions(keyframeInterval: Int, compressionLevel: Int32, checkpointInterval: Int = 0,
                                     driftWindow: Int = DriftTracker.defaultWindow) throws(TraceError) {
         guard keyframeIntervalRange.contains(keyframeInterval) else {
-            throw .usage(SimulationError.outOfRange(.keyframeInterval, keyframeInterval, keyframeIntervalRange).explanation)
+            throw .usage(SimulationError.outOfRange(.keyframeInterval, keyframeInterval, keyframeIntervalRange)
+                .explanation)
         }
         guard checkpointIntervalRange.contains(checkpointInterval) else {
-            throw .usage(SimulationError.outOfRange(.checkpointInterval, checkpointInterval, checkpointIntervalRange).explanation)
+            throw .usage(SimulationError.outOfRange(.checkpointInterval, checkpointInterval, checkpointIntervalRange)
+                .explanation)
         }
         guard compressionLevelRange.contains(compressionLevel) else {
-            throw .usage(SimulationError.outOfRange(.compressionLevel, compressionLevel, compressionLevelRange).explanation)
+            throw .usage(SimulationError.outOfRange(.compressionLevel, compressionLevel, compressionLevelRange)
+                .explanation)
         }
         guard driftWindowRange.contains(driftWindow) else {
             throw .usage(SimulationError.outOfRange(.driftWindow, driftWindow, driftWindowRange).explanation)
@@ -146,24 +149,28 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         self.fork = fork
         self.forkDrift = forkDrift
         self.engine = engine
-        writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel, signingKey: signingKey)
+        writer = try TraceFileWriter(path: path, overwrite: overwrite, compressionLevel: compressionLevel,
+            signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
     }
 
-    /// Continues `reader`'s trace into a new file at `path` (``TraceFileWriter/init(path:continuing:records:checkedUpTo:compressionLevel:signingKey:)``):
+    /// Continues `reader`'s trace into a new file at `path`
+    /// (``TraceFileWriter/init(path:continuing:records:checkedUpTo:compressionLevel:signingKey:)``):
     /// its records up to checkpoint `checkpoint` (nil: up to the header record) are copied, and the
     /// run restored from that checkpoint (by the caller) records from its round on, every byte up to
     /// `checkedUpTo` checked against the original. The header's recording options are the trace's;
     /// the drift state is the checkpoint's. `runStarted` writes nothing (the header is copied).
     public init(resuming reader: TraceReader, from checkpoint: Int?, path: String, checkedUpTo: UInt64,
-                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel, signingKey: TraceSigningKey? = nil) throws(TraceError) {
+                compressionLevel: Int32 = TraceRecorder.defaultCompressionLevel,
+                signingKey: TraceSigningKey? = nil) throws(TraceError) {
         let h = reader.header
         mode = h.recording
         keyframeInterval = h.keyframeInterval
         checkpointInterval = h.checkpointInterval ?? 0
         driftWindow = h.driftWindow ?? DriftTracker.defaultWindow
         driftRecent = h.effectiveDriftRecent
-        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel, checkpointInterval: checkpointInterval)
+        try TraceRecorder.checkOptions(keyframeInterval: keyframeInterval, compressionLevel: compressionLevel,
+            checkpointInterval: checkpointInterval)
         encoding = RecordEncoder(mode: mode, bounds: h.groups.map(\.resilienceBound))
         plannedRounds = h.config.rounds
         let last = checkpoint.map { reader.checkpointSequence[$0] } ?? 0
@@ -173,14 +180,18 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
         resumedAt = checkpoint.map { reader.checkpointRounds[$0] } ?? reader.firstRound
         copiedCheckpoint = checkpoint.map { reader.checkpointRounds[$0] }
         if let w = h.driftWindow {
-            let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w, recent: h.effectiveDriftRecent)
+            let tracker = DriftTracker(config: h.config, dimension: h.model.parameterCount, window: w,
+                recent: h.effectiveDriftRecent)
             if let k = checkpoint, let state = try reader.checkpoint(k).driftState() {
-                do { try tracker.restore(state) } catch { throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.explanation)") }
+                do { try tracker.restore(state) } catch {
+                    throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.explanation)") }
             }
             drift = tracker
         }
-        writer = try TraceFileWriter(path: path, continuing: reader.file.source, records: Array(reader.records[...last]),
-                                     checkedUpTo: checkedUpTo, compressionLevel: compressionLevel, signingKey: signingKey)
+        writer = try TraceFileWriter(path: path, continuing: reader.file.source,
+                                     records: Array(reader.records[...last]),
+                                     checkedUpTo: checkedUpTo, compressionLevel: compressionLevel,
+                                     signingKey: signingKey)
         _statistics.traceBytes = writer.bytesWritten
         _statistics.roundRecords = resumedAt! - reader.firstRound
     }
@@ -282,14 +293,17 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             let byzantine = Array(n ..< n + f)
             let groups: [TraceHeader.GroupInfo] = config.groupHolders(partition: setup.partition).enumerated()
                 .map { g, holders in
-                    .init(classIndex: config.mode == .desgd ? g : -1, honestWorkers: holders, byzantineWorkers: byzantine,
+                    .init(classIndex: config.mode == .desgd ? g : -1, honestWorkers: holders,
+                          byzantineWorkers: byzantine,
                           resilienceBound: pipeline?.resilienceBound(n: holders.count + f, f: config.effectiveF))
                 }
             encoding = RecordEncoder(mode: mode, bounds: groups.map(\.resilienceBound))
-            let tracker = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow, recent: driftRecent)
+            let tracker = DriftTracker(config: config, dimension: setup.parameterCount, window: driftWindow,
+                recent: driftRecent)
             if let forkDrift {
                 do { try tracker.restore(forkDrift) } catch {
-                    lock.withLock { _failure = .usage("the parent's drift state does not fit the fork: \(error.explanation)") }
+                    lock.withLock {
+                        _failure = .usage("the parent's drift state does not fit the fork: \(error.explanation)") }
                 }
             }
             drift = tracker
@@ -301,14 +315,17 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 } ?? engine?.tensorLayout ?? []
             let header = TraceHeader(
                 format: "desgd-trace", formatVersion: [Int(TraceFormat.major), Int(TraceFormat.minor)],
-                program: "desgd \(DesgdVersion.current)", config: config, partition: setup.partition, dataset: setup.dataset,
+                program: "desgd \(DesgdVersion.current)", config: config, partition: setup.partition,
+                dataset: setup.dataset,
                 model: .init(architecture: config.model, parameterCount: setup.parameterCount, tensors: tensors),
                 backend: setup.backendDescription, aggregator: setup.aggregatorSpec, attack: setup.attackSpec,
-                recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [], driftWindow: driftWindow,
+                recording: mode, keyframeInterval: keyframeInterval, groups: groups, vectors: [],
+                driftWindow: driftWindow,
                 numerics: SimulationNumerics.current,
                 checkpointInterval: checkpointInterval, fork: fork, driftRecent: driftRecent, engine: engine)
             guarded { [self] () throws(TraceError) in
-                try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)], compress: true)
+                try writer.append(.header, round: -1, parts: [RecordBody.jsonPart(header, encoder: encoder)],
+                    compress: true)
             }
         }
     }
@@ -327,10 +344,12 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
     }
 
     public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
-        guard round % keyframeInterval == 0 || round == firstRound || round == plannedRounds || shouldStop else { return }
+        guard round % keyframeInterval == 0 || round == firstRound || round == plannedRounds || shouldStop else {
+            return }
         let s = snapshot()
         guarded { [self] () throws(TraceError) in
-            try writer.append(.keyframe, round: round, parts: encoding.keyframe(round: round, snapshot: s), compress: true)
+            try writer.append(.keyframe, round: round, parts: encoding.keyframe(round: round, snapshot: s),
+                compress: true)
             try writer.appendCheckpointSignature()
             self.count { $0.keyframes += 1 }
         }
@@ -356,7 +375,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             try self.writer.finish(roundRecords: self.statistics.roundRecords, interrupted: interrupted)
             var composition = TraceComposition(entries: self.writer.entries, mode: self.mode)
             let known = composition.roundBytes + composition.keyframeBytes + composition.checkpointBytes
-            composition.otherBytes = self.writer.bytesWritten - min(known, self.writer.bytesWritten)  // the footer is no entry
+            composition.otherBytes = self.writer.bytesWritten
+                - min(known, self.writer.bytesWritten)  // the footer is no entry
             self.count { $0.composition = composition }
         }
         queue.sync {}  // everything written (or failed) when this returns

@@ -33,7 +33,8 @@ enum CoordinateWise {
     /// `scratchBytes` bytes owned by the chunk. Returns the per-row counters summed over chunks.
     static func forEachColumnGroup(
         _ matrix: Matrix, executor: ParallelExecutor, scratchBytes: Int, into output: UnsafeMutableBufferPointer<Float>,
-        _ body: @Sendable (_ keys: UnsafeMutablePointer<SIMD8<Int32>>, _ lanes: Int, _ output: UnsafeMutablePointer<Float>,
+        _ body: @Sendable (_ keys: UnsafeMutablePointer<SIMD8<Int32>>, _ lanes: Int,
+                           _ output: UnsafeMutablePointer<Float>,
                            _ used: UnsafeMutablePointer<Int>, _ laneUsed: UnsafeMutablePointer<SIMD8<Int32>>,
                            _ scratch: UnsafeMutableRawPointer) -> Void
     ) -> [Int] {
@@ -62,7 +63,8 @@ enum CoordinateWise {
                     var column = chunk * chunkColumns
                     while column < end {
                         let lanes = min(8, end - column)
-                        for i in 0..<n { keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes)) }
+                        for i in 0..<n {
+                            keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes)) }
                         body(keys, lanes, out.base + column, counts.base + chunk * n, laneUsed, scratch)
                         column += lanes
                     }
@@ -103,7 +105,8 @@ protocol CoordinateKernel: Sendable {
     /// `keys` holds the n packed values of one coordinate — in (value, index) order when
     /// `sorted`, else in input order — and may be reordered. Adds 1 to `used[i]` for every
     /// input i whose value entered the output.
-    func combine(_ keys: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float
+    func combine(_ keys: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool,
+        used: UnsafeMutablePointer<Int>) -> Float
 }
 
 /// A value and its input index in one Int64, `(key << 32) | index` with `key` the signed order
@@ -193,7 +196,8 @@ extension UnsafeMutablePointer where Pointee == Int64 {
 struct TrimmedMeanKernel: CoordinateKernel {
     let trim: Int
 
-    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float {
+    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool,
+        used: UnsafeMutablePointer<Int>) -> Float {
         let b = min(trim, (n - 1) / 2)
         if !sorted {
             if b > 0 {
@@ -219,7 +223,8 @@ struct TrimmedMeanKernel: CoordinateKernel {
 struct ClosestToMedianKernel: CoordinateKernel {
     let keep: Int
 
-    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool, used: UnsafeMutablePointer<Int>) -> Float {
+    func combine(_ p: UnsafeMutablePointer<Int64>, count n: Int, sorted: Bool,
+        used: UnsafeMutablePointer<Int>) -> Float {
         let m = max(1, min(keep, n))
         if !sorted { KeyOrdering.sort(p, n) }
         let median = n % 2 == 1 ? Double(PackedKey.value(p[n / 2]))

@@ -62,7 +62,8 @@ enum VectorKeys {
     /// ranks. Inputs strictly between the two keys are inside; among inputs equal to a boundary
     /// key, ranks are assigned in index order.
     @inline(__always)
-    static func attributeRanks(original: UnsafePointer<SIMD8<Int32>>, count n: Int, low: SIMD8<Int32>, high: SIMD8<Int32>,
+    static func attributeRanks(original: UnsafePointer<SIMD8<Int32>>, count n: Int, low: SIMD8<Int32>,
+                               high: SIMD8<Int32>,
                                ranks: ClosedRange<Int>, lanes: Int, used: UnsafeMutablePointer<SIMD8<Int32>>) {
         let one = SIMD8<Int32>(repeating: 1), zero = SIMD8<Int32>()
         let active = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Int32>(repeating: Int32(lanes))
@@ -72,7 +73,9 @@ enum VectorKeys {
         var between = zero
         for i in 0..<n { between &+= zero.replacing(with: one, where: (original[i] .>= low) .& (original[i] .<= high)) }
         if all((between .== SIMD8<Int32>(repeating: Int32(ranks.count))) .| .!active) {
-            for i in 0..<n { used[i] &+= zero.replacing(with: one, where: (original[i] .>= low) .& (original[i] .<= high) .& active) }
+            for i in 0..<n {
+                used[i] &+= zero.replacing(with: one,
+                    where: (original[i] .>= low) .& (original[i] .<= high) .& active) }
             return
         }
         var belowLow = zero, belowHigh = zero
@@ -80,7 +83,8 @@ enum VectorKeys {
             belowLow &+= zero.replacing(with: one, where: original[i] .< low)
             belowHigh &+= zero.replacing(with: one, where: original[i] .< high)
         }
-        let first = SIMD8<Int32>(repeating: Int32(ranks.lowerBound)), last = SIMD8<Int32>(repeating: Int32(ranks.upperBound))
+        let first = SIMD8<Int32>(repeating: Int32(ranks.lowerBound)),
+            last = SIMD8<Int32>(repeating: Int32(ranks.upperBound))
         var equalLow = zero, equalHigh = zero
         for i in 0..<n {
             let key = original[i]
