@@ -90,7 +90,8 @@ public enum Audit {
             let asked = Set(compare.flatMap { AggregatorCatalogue.expand($0) }.compactMap {
                 try? AggregatorCatalogue.makePipeline(rule: $0, pre: pre).spec })
             let specs = replayer.rules.map(\.spec).filter {
-                !replayRecorded || $0 != h.aggregator || asked.contains($0) }
+                !replayRecorded || $0 != h.aggregator || asked.contains($0)
+            }
             rules += specs
             skipped = replayer.skipped
             bounds += specs.map { spec in

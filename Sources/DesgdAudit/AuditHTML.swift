@@ -81,7 +81,8 @@ public enum AuditHTML {
         }
         out += "<section class=\"run\">\n<h2>Run</h2>\n<dl class=\"brief\">\n"
         for (k, v) in brief {
-            out += "<div\(k == "data set digest" ? " class=\"wide\"" : "")><dt>\(k)</dt><dd>\(v)</dd></div>\n" }
+            out += "<div\(k == "data set digest" ? " class=\"wide\"" : "")><dt>\(k)</dt><dd>\(v)</dd></div>\n"
+        }
         out += "</dl>\n</section>\n"
         out += integrity(r)
         if !r.skipped.isEmpty {
@@ -320,7 +321,8 @@ public enum AuditHTML {
                 }
                 out += "<td class=\"metric\">\(name)</td>"
                 for v in [stats?.mean, stats?.p50, stats?.p90, stats?.p99, stats?.max] {
-                    out += "<td>\(AuditFormat.sig4(v))</td>" }
+                    out += "<td>\(AuditFormat.sig4(v))</td>"
+                }
                 let undefinedCell = stats.map {
                     String($0.undefined) + ($0.nonFinite > 0 ? " + <strong>\($0.nonFinite) non-finite</strong>" : "")
                 } ?? "—"
@@ -366,7 +368,8 @@ public enum AuditHTML {
             + "</th><th rowspan=\"2\">class</th><th rowspan=\"2\">Δ<sub>S</sub></th><th"
             + " rowspan=\"2\">σ²<sub>S</sub></th>"
         for i in r.rules.indices {
-            out += "<th colspan=\"2\" class=\"rule\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>" }
+            out += "<th colspan=\"2\" class=\"rule\">\(swatch(i))<code>\(e(ruleLabel(r, i)))</code></th>"
+        }
         out += "</tr>\n<tr>"
         for _ in r.rules.indices { out += "<th>gap</th><th>λ̂</th>" }
         out += "</tr>\n</thead>\n<tbody>\n"

@@ -26,7 +26,8 @@ extension AuditText {
                         String(drift.flags.filter { $0.rule == s.rule }.count)]
             }, units: [3, 1, 3, 1]))
         if let note = drift.note {
-            out.append(TextFormat.wrap("note       " + note, indent: String(repeating: " ", count: 11))) }
+            out.append(TextFormat.wrap("note       " + note, indent: String(repeating: " ", count: 11)))
+        }
         if drift.onsets.isEmpty {
             out.append(TextFormat.wrap("collapses  none (no drop of more than \(TextFormat.number(c.collapseDrop))"
                 + " accuracy points between evaluations)"))

@@ -11,7 +11,8 @@ extension SimulationOptions {
         checkpointInterval: Int) {
         let parsed: SimulationOptions
         do { parsed = try SimulationOptions.parse(words) } catch {
-            throw SimulationError(Explanation(SimulationOptions.message(for: error))) }
+            throw SimulationError(Explanation(SimulationOptions.message(for: error)))
+        }
         return (try parsed.configuration(), parsed.preset.checkpointInterval)
     }
 }

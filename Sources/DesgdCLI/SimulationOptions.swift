@@ -118,7 +118,8 @@ public struct SimulationOptions: ParsableArguments {
         if let v = declaredF { c.declaredF = v }
         if let v = partition {
             do { c.partition = try PartitionScheme.parse(v) } catch {
-                throw SimulationError("\(Setting.partition): \(error.explanation)") }
+                throw SimulationError("\(Setting.partition): \(error.explanation)")
+            }
         }
         if let v = batch { c.batchSize = v }
         if let v = beta { c.beta = v }
@@ -164,7 +165,8 @@ public enum CommandFailure {
     public static func check<T: Comparable>(_ program: String, _ option: String, _ value: T,
         in range: ClosedRange<T>) throws {
         guard range.contains(value) else {
-            throw exit(program, SimulationError.outOfRange(what: option, value, range).message) }
+            throw exit(program, SimulationError.outOfRange(what: option, value, range).message)
+        }
     }
 }
 

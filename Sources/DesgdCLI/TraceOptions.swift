@@ -131,7 +131,8 @@ public enum AdversaryChoice: String, ExpressibleByArgument, CaseIterable, Sendab
     /// Refuses `--budget` without `--adversary worst`, and a budget outside its range.
     public func check(budget: Int?, program: String) throws {
         if self == .recorded && budget != nil {
-            throw CommandFailure.exit(program, "--budget goes with --adversary worst") }
+            throw CommandFailure.exit(program, "--budget goes with --adversary worst")
+        }
         if let budget { try CommandFailure.check(program, "--budget", budget, in: WorstCaseSearch.budgetRange) }
     }
 

@@ -135,7 +135,8 @@ public struct GridDirectory: Sendable {
             if reader.roundCount == cell.config.rounds {
                 // Every round is there but an evaluation is not: nothing to continue.
                 do { return .finished(try result(of: cell, reader: reader)) } catch {
-                    (unfinished, resumable) = (error.message, false) }
+                    (unfinished, resumable) = (error.message, false)
+                }
             } else {
                 unfinished = "\(reader.roundCount) of \(cell.config.rounds) rounds"
             }
@@ -258,7 +259,8 @@ public struct GridDirectory: Sendable {
     static func difference(_ a: SimulationConfig, _ b: SimulationConfig) -> String {
         func fields(_ c: SimulationConfig) -> [String: String] {
             guard let o = try? JSONSerialization.jsonObject(with: c.canonicalJSON()) as? [String: Any] else {
-                return [:] }
+                return [:]
+            }
             return o.mapValues { "\($0)" }
         }
         let fa = fields(a), fb = fields(b)

@@ -89,7 +89,8 @@ extension GridRunner.Summary {
         if stopped > 0 { parts.append("\(stopped) stopped early (resumed or recorded again by the next run)") }
         if runningElsewhere > 0 { parts.append("\(runningElsewhere) running in another process") }
         if !keptAside.isEmpty {
-            parts.append("\(keptAside.count) incomplete trace\(keptAside.count == 1 ? "" : "s") kept aside") }
+            parts.append("\(keptAside.count) incomplete trace\(keptAside.count == 1 ? "" : "s") kept aside")
+        }
         return parts.joined(separator: ", ")
     }
 

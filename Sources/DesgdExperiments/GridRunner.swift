@@ -257,7 +257,8 @@ public final class GridRunner: @unchecked Sendable {
                 }
             }
             do { kept.append(Summary.KeptAside(path: try directory.keepAside(cell), reason: why)) } catch {
-                return failed(error.message) }
+                return failed(error.message)
+            }
             emit(.keptAside(cell, keptAs: kept[0].path, reason: why))
         case .pending, .running: break
         }

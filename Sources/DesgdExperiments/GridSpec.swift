@@ -86,7 +86,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, description, options, record, seeds, methods, attacks, blocks, reference }
+        case name, description, options, record, seeds, methods, attacks, blocks, reference
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -114,7 +115,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
             ("blocks", ["methods", "attacks"])] {
             for entry in top[key] as? [Any] ?? [] {
                 guard let e = entry as? [String: Any] else {
-                    throw GridError("\(source): every entry of \"\(key)\" must be an object") }
+                    throw GridError("\(source): every entry of \"\(key)\" must be an object")
+                }
                 try checkKeys(e, allowed: allowed, what: "an entry of \"\(key)\"", source: source)
             }
         }
@@ -134,7 +136,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
                 + "\(builtinNames.joined(separator: ", ")))")
         }
         guard let data = FileManager.default.contents(atPath: nameOrPath) else {
-            throw GridError("cannot read \(nameOrPath)") }
+            throw GridError("cannot read \(nameOrPath)")
+        }
         return try decode(data, source: nameOrPath)
     }
 
@@ -155,7 +158,8 @@ public struct GridSpec: Sendable, Codable, Equatable {
 
     static func describe(_ e: DecodingError) -> String {
         func path(_ c: [CodingKey]) -> String {
-            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() }
+            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
         switch e {
         case .keyNotFound(let k, let ctx): return "missing key \"\(k.stringValue)\" at "
             + "\(path(ctx.codingPath).isEmpty ? "the top" : path(ctx.codingPath))"
@@ -252,19 +256,23 @@ public struct GridPlan: Sendable {
                 + " '.' (it names the grid's directory)")
         }
         do { recording = try RecordingMode.parse(spec.record) } catch {
-            throw GridError("grid \(name): \(error.explanation)") }
+            throw GridError("grid \(name): \(error.explanation)")
+        }
         guard !spec.seeds.isEmpty else { throw GridError("grid \(name) lists no seeds") }
         guard Set(spec.seeds).count == spec.seeds.count else { throw GridError("grid \(name) lists a seed twice") }
         guard !spec.methods.isEmpty, !spec.attacks.isEmpty else {
-            throw GridError("grid \(name) needs at least one method and one attack") }
+            throw GridError("grid \(name) needs at least one method and one attack")
+        }
         var stems: [String: String] = [:]
         for (kind, labels) in [("method", spec.methods.map(\.label)), ("attack", spec.attacks.map(\.label))] {
             var seen = Set<String>()
             for l in labels {
                 guard !l.isEmpty, !l.contains("\n") else {
-                    throw GridError("grid \(name): a \(kind) label is empty or spans lines") }
+                    throw GridError("grid \(name): a \(kind) label is empty or spans lines")
+                }
                 guard seen.insert(l).inserted else {
-                    throw GridError("grid \(name): the \(kind) label \"\(l)\" is used twice") }
+                    throw GridError("grid \(name): the \(kind) label \"\(l)\" is used twice")
+                }
                 let s = TracePaths.fileSafe(l, keeping: ["+"])
                 if let other = stems[kind + s], other != l {
                     throw GridError("grid \(name): the \(kind) labels \"\(other)\" and \"\(l)\" give the"

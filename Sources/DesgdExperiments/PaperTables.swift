@@ -50,7 +50,8 @@ public enum PaperTables {
     /// Table I's accuracy of `method` under `attack`, or nil.
     public static func accuracy(_ method: String, _ attack: String) -> Double? {
         guard let row = tableI.first(where: { $0.method == method }), let j = attacks.firstIndex(of: attack) else {
-            return nil }
+            return nil
+        }
         return row.accuracy[j]
     }
 

@@ -153,7 +153,8 @@ public struct SlurmArray: Sendable, Equatable {
         process.standardOutput = out
         process.standardError = err
         do { try process.run() } catch {
-            throw GridError("cannot run sbatch: \(error.localizedDescription) (is Slurm installed and on PATH?)") }
+            throw GridError("cannot run sbatch: \(error.localizedDescription) (is Slurm installed and on PATH?)")
+        }
         let output = out.fileHandleForReading.readDataToEndOfFile(),
             errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -105,7 +105,8 @@ public struct TraceMutator {
     ]
 
     mutating func interesting() -> Int64 {
-        Self.interestingIntegers[random.nextInt(below: Self.interestingIntegers.count)] }
+        Self.interestingIntegers[random.nextInt(below: Self.interestingIntegers.count)]
+    }
 
     /// A random node of a parsed JSON document, changed: a number set to an interesting value, an
     /// array's element repeated, removed or swapped, a key removed, a value replaced by another's.
@@ -232,7 +233,8 @@ public struct TraceMutator {
         guard var records = split(bytes) else { return nil }
         let wanted = round.map(Int64.init)
         let matching = records.indices.filter {
-            records[$0].type == type.rawValue && (wanted == nil || wanted == roundOf(records[$0])) }
+            records[$0].type == type.rawValue && (wanted == nil || wanted == roundOf(records[$0]))
+        }
         guard occurrence >= 0 && occurrence < matching.count else { return nil }
         let k = matching[occurrence]
         guard let body = decompress(records[k].payload), body.count >= 4 else { return nil }
@@ -319,7 +321,8 @@ public struct TraceMutator {
 
     static func store(_ value: UInt64, into bytes: inout [UInt8], at offset: Int, size: Int) {
         for b in 0..<size where offset + b < bytes.count {
-            bytes[offset + b] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(min(b, 7)))) }
+            bytes[offset + b] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(min(b, 7))))
+        }
     }
 
     static func decompress(_ payload: [UInt8]) -> [UInt8]? {

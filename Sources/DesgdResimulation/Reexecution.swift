@@ -345,7 +345,8 @@ public enum Reexecution {
                 return "\(which): the aggregate differs at coordinate \(i)"
             }
             if ra.metrics != mine.aggregations[k].metrics {
-                return "\(which): the metrics (gap, λ̂, drift, …) differ" }
+                return "\(which): the metrics (gap, λ̂, drift, …) differ"
+            }
         }
         if recorded.hasVectors, let i = firstDifference(try recorded.modelDiff(), event.modelDiff) {
             return "round \(t): the model diff differs at coordinate \(i)"
@@ -434,7 +435,8 @@ final class SegmentSimulation {
         }
         let d = simulation.model.parameterCount
         tracker = header.driftWindow.map {
-            DriftTracker(config: config, dimension: d, window: $0, recent: header.effectiveDriftRecent) }
+            DriftTracker(config: config, dimension: d, window: $0, recent: header.effectiveDriftRecent)
+        }
         encoder = RecordEncoder(mode: header.recording, bounds: header.groups.map(\.resilienceBound))
         next = start
         if start > 0 || header.fork != nil {

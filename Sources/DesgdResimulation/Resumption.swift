@@ -77,7 +77,8 @@ public enum ResumeRun {
         }
         let chain = reader.verifyChain()
         guard chain.holds else {
-            throw .corrupted("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued") }
+            throw .corrupted("\(path): its digest chain breaks (\(chain.failure ?? "")): it cannot be continued")
+        }
         // A signed trace goes on signed by the same key (Ed25519 signatures are deterministic, so the
         // resumed file's signature records are those of an uninterrupted recording).
         let signatures = reader.verifySignatures(chain: chain)
@@ -122,7 +123,8 @@ public enum ResumeRun {
             simulation = try Simulation(config: config, dataset: dataset, expectedPartition: h.partition,
                                         memoryLimit: memoryLimit)
             if let k = checkpoint {
-                try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start) }
+                try simulation.restore(state: try reader.checkpoint(k).simulationState(), at: start)
+            }
         } catch let e as TraceError { throw e } catch let e as SimulationError where e.memoryShortfall != nil {
             throw .setup("\(path): it cannot be resumed here: ", e)
         } catch let e as SimulationError {

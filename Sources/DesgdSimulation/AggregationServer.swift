@@ -51,7 +51,8 @@ public final class AggregationServer {
         for (g, honest) in holders.enumerated() {
             let what = config.mode == .desgd ? "class \(g)" : "the round"
             if honest.isEmpty {
-                throw SimulationError("\(what) is held by no honest worker: change \(Setting.partition)") }
+                throw SimulationError("\(what) is held by no honest worker: change \(Setting.partition)")
+            }
             if let r = pipeline.requirement(n: honest.count + f, f: config.effectiveF) {
                 throw SimulationError(
                     "\(what) has \(honest.count) honest + \(f) Byzantine senders with declared "

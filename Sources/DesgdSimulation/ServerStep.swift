@@ -30,7 +30,8 @@ public final class ServerStep {
         self.init(config: config, dimension: d)
         if let buffer {
             guard s.classMomenta.count == buffer.classes, s.classMomenta.allSatisfy({ $0.count == d }) else {
-                return nil }
+                return nil
+            }
             for (c, m) in s.classMomenta.enumerated() { buffer.set(c, to: m) }
         } else if !s.classMomenta.isEmpty { return nil }
         guard s.serverMomentum.count == serverMomentum.count else { return nil }

@@ -249,7 +249,8 @@ public struct SimulationConfig: Sendable, Codable, Equatable {
             throw SimulationError(error.explanation)
         }
         do { _ = try AttackCatalogue.makeAttack(attack) } catch {
-            throw SimulationError("\(Setting.attack): \(error.explanation)") }
+            throw SimulationError("\(Setting.attack): \(error.explanation)")
+        }
     }
 
     /// The honest senders of each aggregation group: per class (DeSGD), the clients' declared holders

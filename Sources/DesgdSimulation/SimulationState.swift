@@ -56,7 +56,8 @@ extension Simulation {
     /// The rows of the honest momenta: every honest worker in increasing order, and for each the
     /// classes it holds in increasing order (DeSGD), or class −1 (the baseline).
     public var honestMomentumRows: [MomentumRow] {
-        honestJobs.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) } }
+        honestJobs.map { MomentumRow(worker: $0.worker, classIndex: $0.classIndex) }
+    }
 
     /// The rows of the Byzantine momenta: workers n..<n+f, and for each every class 0..<C (DeSGD)
     /// or class −1.

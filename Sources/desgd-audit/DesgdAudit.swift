@@ -203,7 +203,8 @@ struct DesgdAuditCommand: ParsableCommand {
             : try VectorRebuilding.rebuilder(reader, rounds: selected, data: data, noRebuild: noRebuild,
                 threads: threads, program: program)
         if let note = VectorRebuilding.note(rebuilder, rounds: selected, program: program) {
-            FileHandle.standardError.write(Data(note.utf8)) }
+            FileHandle.standardError.write(Data(note.utf8))
+        }
         let bar = ProgressBar(total: selected.count + (rebuilder?.simulatedRounds(for: selected) ?? 0), label: "audit")
         let report: AuditReport
         do { report = try Audit.report(reader, compare: specs, pre: pre, threads: threads,

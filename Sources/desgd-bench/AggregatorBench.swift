@@ -39,7 +39,8 @@ struct AggregatorBench: ParsableCommand {
         var counts: [Int] = []
         for nText in n.split(separator: ",", omittingEmptySubsequences: false) {
             guard let count = Int(nText) else {
-                throw CommandFailure.exit(program, "--n takes whole numbers separated by commas (got '\(n)')") }
+                throw CommandFailure.exit(program, "--n takes whole numbers separated by commas (got '\(n)')")
+            }
             try CommandFailure.check(program, "--n", count, in: AggregatorBench.inputsRange)
             guard count * d <= AggregatorBench.maximumFloats else {
                 throw CommandFailure.exit(program,
@@ -51,7 +52,8 @@ struct AggregatorBench: ParsableCommand {
         var rules: [(spec: String, rule: any Aggregator)] = []
         for spec in specs {
             do { rules.append((spec, try AggregatorCatalogue.makeAggregator(spec))) } catch {
-                throw CommandFailure.exit(program, "--agg: " + error.commandLineMessage) }
+                throw CommandFailure.exit(program, "--agg: " + error.commandLineMessage)
+            }
         }
         var rows: [[String: String]] = []
         for count in counts {
@@ -101,5 +103,6 @@ struct AggregatorBench: ParsableCommand {
 
 extension String {
     func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self }
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

@@ -60,7 +60,8 @@ struct NumericsBench: ParsableCommand {
             }
             let peak = Benchmarks.sgemmRate(backend: backend)
             guard let shape = model.shape else {
-                throw CommandFailure.exit("desgd-bench", "--model: use lenet or small") }
+                throw CommandFailure.exit("desgd-bench", "--model: use lenet or small")
+            }
             let net = CNN(shape: shape, backend: backend)
             let params = net.initialParameters(seed: 1)
             var grad = [Float](repeating: 0, count: net.parameterCount)
@@ -68,7 +69,8 @@ struct NumericsBench: ParsableCommand {
             let batches = (0..<iterations).map { i in
                 MiniBatch(indices: (0..<batch).map { (i * batch + $0 * 13) % data.train.count }) }
             for b in batches.prefix(5) {
-                net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws) }
+                net.lossAndGradient(parameters: params, data: data.train, batch: b, gradient: &grad, workspace: ws)
+            }
             var times: [Double] = []
             for b in batches {
                 let t0 = Stopwatch.now()

@@ -96,7 +96,8 @@ public func fuzzMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSi
             for (k, b) in RecordBodyExercise.bodies(of: reader).enumerated() {
                 let name = (args[1] as NSString).lastPathComponent + ".body\(k)"
                 guard FileManager.default.createFile(atPath: args[2] + "/" + name, contents: Data(b)) else {
-                    fail("cannot write \(args[2])/\(name)") }
+                    fail("cannot write \(args[2])/\(name)")
+                }
             }
             return
         }

@@ -114,7 +114,8 @@ extension DesgdGrid {
             let summary: GridRunner.Summary
             do {
                 summary = try runner.run(only: cells.isEmpty ? nil : cells, shouldStop: { InterruptFlag.isRaised }) {
-                    display.show($0) }
+                    display.show($0)
+                }
             } catch { throw CommandFailure.exit(program, error.commandLineMessage) }
             display.finish()
             if json {
@@ -210,7 +211,8 @@ extension DesgdGrid {
             }
             if json { print(String(decoding: report.json, as: UTF8.self)) }
             if markdown == nil && csv == nil && html == nil {
-                if !json { print(report.markdown, terminator: "") }; return }
+                if !json { print(report.markdown, terminator: "") }; return
+            }
             for (path, text) in [(markdown, report.markdown), (csv, report.csv),
                 (html, html.map { _ in report.figure.render() })] {
                 guard let path, let text else { continue }

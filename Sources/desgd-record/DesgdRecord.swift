@@ -115,11 +115,14 @@ struct DesgdRecord: ParsableCommand {
     func validate() throws {
         let program = "desgd-record"
         if resume != nil && fork != nil {
-            throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one") }
+            throw CommandFailure.exit(program, "--resume and --fork exclude each other: choose one")
+        }
         if at != nil && fork == nil {
-            throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork") }
+            throw CommandFailure.exit(program, "--at goes with --fork TRACE: the trace to fork")
+        }
         if fork != nil && at == nil {
-            throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at") }
+            throw CommandFailure.exit(program, "--fork needs --at T: the round the fork starts at")
+        }
         if let record {
             do { _ = try RecordingMode.parse(record) } catch {
                 throw CommandFailure.exit(program, "--record: \(error.commandLineMessage)")
@@ -153,7 +156,8 @@ struct DesgdRecord: ParsableCommand {
             try config.checkMemory(driftWindow: driftWindow ?? DriftTracker.defaultWindow)
             let mode: RecordingMode
             do { mode = try RecordingMode.parse(record ?? "full") } catch {
-                throw TraceError.usage("--record: \(error.explanation)") }
+                throw TraceError.usage("--record: \(error.explanation)")
+            }
             let checkpointInterval = checkpointEvery ?? options.preset.checkpointInterval
             let keyframeInterval = keyframeEvery
                 ?? TraceRecorder.defaultKeyframeInterval(mode: mode, checkpointInterval: checkpointInterval,
@@ -238,7 +242,8 @@ struct DesgdRecord: ParsableCommand {
             outcome = try ResumeRun.resume(path: path, threads: threads, dataDirectory: options.data,
                                            compressionLevel: zstdLevel,
                                            signingKey: signingKey, shouldStop: { InterruptFlag.isRaised }) {
-                                               bar.update($0) }
+                                               bar.update($0)
+                                           }
         } catch {
             if error.kind == .mismatch {
                 print("resume FAILED: \(error.commandLineMessage)")

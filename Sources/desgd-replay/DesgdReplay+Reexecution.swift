@@ -91,7 +91,8 @@ extension DesgdReplayCommand {
         let report: ReexecutionReport
         do {
             report = try Reexecution.run(reader, dataset: dataset, segments: segments, threads: threads) {
-                bar.update($0) }
+                bar.update($0)
+            }
         } catch {
             throw CommandFailure.exit(program, error)
         }

@@ -204,7 +204,8 @@ struct DesgdReplayCommand: ParsableCommand {
         }
         if let export, let round {
             guard reader.roundCount > 0 else {
-                throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export") }
+                throw CommandFailure.exit(program, "--round: \(trace) holds no complete round to export")
+            }
             try CommandFailure.check(program, "--round", round,
                 in: reader.rounds.lowerBound...(reader.rounds.upperBound - 1))
             if noRebuild && !reader.header.recording.storesVectors(round: round) {
@@ -220,11 +221,13 @@ struct DesgdReplayCommand: ParsableCommand {
                 throw CommandFailure.exit(program, error)
             }
             if let note = VectorRebuilding.note(rebuilder, rounds: [round], program: program) {
-                FileHandle.standardError.write(Data(note.utf8)) }
+                FileHandle.standardError.write(Data(note.utf8))
+            }
             let bar = ProgressBar(total: rebuilder?.simulatedRounds(for: [round]) ?? 0, label: "rebuild")
             do {
                 let files = try RoundExport.export(reader, round: round, to: export, rebuilder: rebuilder) {
-                    bar.update($0) }
+                    bar.update($0)
+                }
                 print("wrote round \(round) to \(export)"
                     + "\(rebuilder == nil ? "" : " (vectors rebuilt by re-simulation)"): "
                     + "\(files.joined(separator: ", "))")
@@ -238,7 +241,8 @@ struct DesgdReplayCommand: ParsableCommand {
                 throw CommandFailure.exit(program, error)
             }
             for note in report.notes {
-                FileHandle.standardError.write(Data("\(program): note: \(DisplayText.escaped(note))\n".utf8)) }
+                FileHandle.standardError.write(Data("\(program): note: \(DisplayText.escaped(note))\n".utf8))
+            }
             if let m = report.mismatch {
                 print("verification FAILED: \(DisplayText.escaped(m))")
                 throw ExitCode(1)
@@ -267,7 +271,8 @@ struct DesgdReplayCommand: ParsableCommand {
         // Within the memory limit before anything is written (docs/bad-input.md).
         do { try replayer.checkMemory(rounds: range) } catch { throw CommandFailure.exit(program, error) }
         if let note = VectorRebuilding.note(rebuilder, rounds: range, program: program) {
-            FileHandle.standardError.write(Data(note.utf8)) }
+            FileHandle.standardError.write(Data(note.utf8))
+        }
         let format: ReplayOutput.Format = csv ? .csv : json ? .json : .table
         let bar = ProgressBar(total: replayer.work(rounds: range), label: "replay")
         var summary = ReplaySummaryBuilder()

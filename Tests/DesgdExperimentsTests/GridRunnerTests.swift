@@ -28,7 +28,8 @@ final class EventLog: @unchecked Sendable {
     var events: [GridRunner.Event] = []
     func add(_ e: GridRunner.Event) { lock.withLock { events.append(e) } }
     var started: [String] {
-        lock.withLock { events.compactMap { if case .started(let c) = $0 { c.stem } else { nil } } } }
+        lock.withLock { events.compactMap { if case .started(let c) = $0 { c.stem } else { nil } } }
+    }
 }
 
 /// Cuts the trace at `path` inside the record of round `t` (the last round by default: a recorder
@@ -89,12 +90,14 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let dir = GridDirectory(temporaryDirectory("grid"))
         _ = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run()
         let before = plan.cells.map {
-            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
+            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date
+        }
         let log = EventLog()
         let again = try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run(events: log.add)
         #expect(again.recorded == 0 && again.alreadyFinished == 6 && log.events.isEmpty)
         let after = plan.cells.map {
-            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date }
+            try? FileManager.default.attributesOfItem(atPath: dir.tracePath($0))[.modificationDate] as? Date
+        }
         #expect(before == after)
     }
 
@@ -140,7 +143,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let full = bytes(path)
         try full.prefix(full.count * 2 / 3).write(to: URL(fileURLWithPath: path))  // a killed recorder
         guard case .incomplete = dir.state(of: plan.cells[0]) else {
-            Issue.record("a cut trace must be incomplete"); return }
+            Issue.record("a cut trace must be incomplete"); return
+        }
         let summary = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0, 1])
         #expect(summary.recorded == 1 && summary.alreadyFinished == 1)
         #expect(bytes(path) == full)  // recorded again: the same bytes
@@ -148,13 +152,15 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         // Cell 1's trace where cell 2's belongs: another configuration, refused before anything runs.
         try FileManager.default.copyItem(atPath: dir.tracePath(plan.cells[1]), toPath: dir.tracePath(plan.cells[2]))
         guard case .conflict(let why) = dir.state(of: plan.cells[2]) else {
-            Issue.record("expected a conflict"); return }
+            Issue.record("expected a conflict"); return
+        }
         #expect(why.contains("attack") && why.contains("another configuration"))
         #expect(throws: GridError.self) { try GridRunner(plan: plan, directory: dir, jobs: 2, threadsPerRun: 1).run() }
         #expect(dir.state(of: plan.cells[3]) == .pending)
         #expect(throws: GridError.self) { try dir.results(of: plan) }  // the report does not show it as pending
         #expect(throws: GridError.self) {
-            try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3]) }
+            try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1, keyframeInterval: 0).run(only: [3])
+        }
     }
 
     /// A cell killed mid-run (its trace cut at every record, at the record's start or inside it,
@@ -171,7 +177,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
             let cut = Int(e.offset) + (k % 2 == 0 ? 0 : Int(e.size) / 2)
             try full.prefix(cut).write(to: URL(fileURLWithPath: path))
             guard case .incomplete(_, let from) = dir.state(of: cell) else {
-                Issue.record("cut at \(cut): not incomplete"); continue }
+                Issue.record("cut at \(cut): not incomplete"); continue
+            }
             let log = EventLog()
             // Resumed, another --checkpoint-every and --threads change nothing (the trace keeps the
             // intervals and header it was recorded with); recorded again, the first run's are needed.
@@ -189,7 +196,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
                 #expect(summary.line(grid: "smoke", directory: dir.path)
                     .contains("0 recorded, 1 resumed (from round \(from)), 0 already finished"))
                 let finished = log.lock.withLock {
-                    log.events.compactMap { if case .finished(_, let r, _, let f) = $0 { (r, f) } else { nil } } }
+                    log.events.compactMap { if case .finished(_, let r, _, let f) = $0 { (r, f) } else { nil } }
+                }
                 #expect(finished.count == 1 && finished.first?.1 == from
                     && finished.first?.0.curve.map(\.round) == [3, 6])
                 #expect(log.lock.withLock { log.events.compactMap { GridDisplay.line($0) } }.contains {
@@ -214,7 +222,8 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         let (plan, dir, cell, path, full) = try recordedSmokeCell()
         let cut = try cutInsideTheLastRound(path, round: 2)  // resumes from round 2, the stop comes after round 3
         guard case .incomplete(_, let from?) = dir.state(of: cell), from == 2 else {
-            Issue.record("no checkpoint to resume from"); return }
+            Issue.record("no checkpoint to resume from"); return
+        }
 
         let stopper = StopAfter(1)
         let log = EventLog()
@@ -226,14 +235,16 @@ func recordedSmokeCell() throws -> (GridPlan, GridDirectory, GridCell, String, D
         #expect(stopped.interrupted && stopped.resumed.isEmpty && stopped.keptAside.isEmpty)
         #expect(log.lock.withLock {
             log.events.contains {
-                if case .stopped(_, _, resuming: true, resumesFrom: nil) = $0 { true } else { false } }
+                if case .stopped(_, _, resuming: true, resumesFrom: nil) = $0 { true } else { false }
+            }
         })
         #expect(bytes(path) == cut && !FileManager.default.fileExists(atPath: dir.resumingPath(cell)))
 
         // A resumption killed outright leaves its partial file: not the cell's state, removed by the next run.
         try Data(full.prefix(100)).write(to: URL(fileURLWithPath: dir.resumingPath(cell)))
         guard case .incomplete(_, from) = dir.state(of: cell) else {
-            Issue.record("the .resuming file changed the state"); return }
+            Issue.record("the .resuming file changed the state"); return
+        }
         let resumed = try GridRunner(plan: plan, directory: dir, jobs: 1, threadsPerRun: 1).run(only: [0])
         #expect(resumed.resumed.map(\.fromRound) == [from] && bytes(path) == full)
         #expect(!FileManager.default.fileExists(atPath: dir.resumingPath(cell)))

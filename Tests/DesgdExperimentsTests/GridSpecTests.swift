@@ -58,7 +58,8 @@ func smokeSpec(name: String = "smoke", seeds: [UInt64] = [1, 2], record: String 
             var spec = smokeSpec()
             edit(&spec)
             do { _ = try GridPlan(spec: spec, parse: SimulationOptions.parseWords); return nil } catch {
-                return error.message }
+                return error.message
+            }
         }
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("Krum under Non") == true)
         #expect(message { $0.methods[0].options = "--mode sgd --agg nosuchrule" }?.contains("nosuchrule") == true)

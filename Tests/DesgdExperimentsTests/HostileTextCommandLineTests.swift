@@ -46,10 +46,12 @@ import Testing
     /// non-printing character appears; no line starts like the forged verdict.
     static func expectClean(_ output: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let raw = output.unicodeScalars.filter {
-            ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F || $0 == "\u{202E}" }
+            ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F || $0 == "\u{202E}"
+        }
         #expect(raw.isEmpty, "\(what): raw \(raw.map { String($0.value, radix: 16) })", sourceLocation: sourceLocation)
         let forged = output.split(separator: "\n").filter {
-            $0.trimmingCharacters(in: .whitespaces).hasPrefix("signed by 0123") }
+            $0.trimmingCharacters(in: .whitespaces).hasPrefix("signed by 0123")
+        }
         #expect(forged.isEmpty, "\(what): a forged line \(forged)", sourceLocation: sourceLocation)
     }
 

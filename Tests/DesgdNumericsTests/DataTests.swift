@@ -18,7 +18,8 @@ import Testing
     @Test func rejectsBadFiles() {
         func message(_ bytes: [UInt8], dims: Int = 3) -> String {
             do { _ = try IDX.parse(bytes, expectedDimensions: dims, name: "f"); return "" } catch {
-                return error.message }
+                return error.message
+            }
         }
         #expect(message([1, 2, 8, 3] + Array(repeating: 0, count: 12)).contains("not an IDX file"))
         #expect(message(Self.header([2, 2, 3], type: 0x0d) + Array(repeating: 0, count: 48)).contains("element type"))
@@ -34,7 +35,8 @@ import Testing
         let images = try IDX.parse(Self.header([2, 1, 1]) + [0, 0], expectedDimensions: 3, name: "i")
         let labels = try IDX.parse(Self.header([2]) + [3, 10], expectedDimensions: 1, name: "l")
         #expect(throws: DataError.self) {
-            try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l") }
+            try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l")
+        }
         do { _ = try LabeledImages.fromIDX(images: images, labels: labels, classes: 10, name: "l") } catch {
             #expect(error.message.contains("label 10 of sample 1"))
         }
@@ -127,7 +129,8 @@ import Testing
         #expect(all.count == data.count)
         #expect(Set(all).count == data.count)
         for w in 0..<p.workers {
-            for c in 0..<p.classes { #expect(p.samples[w][c].allSatisfy { Int(data.labels[$0]) == c }) } }
+            for c in 0..<p.classes { #expect(p.samples[w][c].allSatisfy { Int(data.labels[$0]) == c }) }
+        }
     }
 
     @Test func labelSkewAsInThePaper() throws {
@@ -145,9 +148,11 @@ import Testing
 
     @Test func orphanClassIsAnError() {
         #expect(throws: DataError.self) {
-            try Partition.make(.labelSkew(classesPerWorker: 2), data: data, workers: 4, seed: 1) }
+            try Partition.make(.labelSkew(classesPerWorker: 2), data: data, workers: 4, seed: 1)
+        }
         #expect(throws: DataError.self) {
-            try Partition.make(.labelSkew(classesPerWorker: 11), data: data, workers: 4, seed: 1) }
+            try Partition.make(.labelSkew(classesPerWorker: 11), data: data, workers: 4, seed: 1)
+        }
     }
 
     @Test func dirichletAndIID() throws {

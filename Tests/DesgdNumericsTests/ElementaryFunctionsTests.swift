@@ -52,7 +52,8 @@ import Testing
 
         // sin, cos: the Box–Muller angles 2π·u (u in [0, 1)) and a wider range.
         let angles = Self.sweep(0, 1, count: 200_000, seed: 5).map { 2.0 * Double.pi * $0 }.filter {
-            $0 < 2 * Double.pi }
+            $0 < 2 * Double.pi
+        }
             + Self.sweep(-100_000, 100_000, count: 200_000, seed: 6)
         let sin = Self.worst(angles, ElementaryFunctions.sin, Foundation.sin)
         let cos = Self.worst(angles, ElementaryFunctions.cos, Foundation.cos)

@@ -22,7 +22,8 @@ import Testing
                     rows[j].withVector { b in VectorMath.squaredDistance(a, b) } }
                 #expect(pairwise[i * n + j] == perPair, "pair \(i),\(j)")
                 let reference = zip(rows[i], rows[j]).reduce(0.0) {
-                    $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) }
+                    $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1))
+                }
                 #expect(abs(pairwise[i * n + j] - reference) <= 1e-5 * reference)
             }
         }

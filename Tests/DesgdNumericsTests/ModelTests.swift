@@ -24,7 +24,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
     var x = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: s.inputSize),
         count: s.inputSize), count: 1)
     for y in 0..<s.inputSize {
-        for xx in 0..<s.inputSize { x[0][y][xx] = Double(image[image.startIndex + y * s.inputSize + xx]) } }
+        for xx in 0..<s.inputSize { x[0][y][xx] = Double(image[image.startIndex + y * s.inputSize + xx]) }
+    }
     func conv(_ x: [[[Double]]], _ cout: Int, _ wname: String, _ bname: String) -> [[[Double]]] {
         let cin = x.count, side = x[0].count, o = side - k + 1
         var out = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: o), count: o),
@@ -275,7 +276,8 @@ func naiveLogits(_ s: CNNShape, _ p: [Float], _ image: ArraySlice<Float>) -> [Do
             let start = (0..<n).map { _ in r.nextFloat(in: -1, 1) }
             var expected = start
             for i in 0..<n {
-                for t in 0..<terms { expected[i] = expected[i].addingProduct(scales[t], base[offsets[t] + i]) } }
+                for t in 0..<terms { expected[i] = expected[i].addingProduct(scales[t], base[offsets[t] + i]) }
+            }
             var y = start
             base.withUnsafeBufferPointer { b in
                 ShortRows.addProducts(scales, b.baseAddress!, offsets, terms: terms, to: &y, count: n)

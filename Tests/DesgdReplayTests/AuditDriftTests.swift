@@ -89,7 +89,8 @@ import Testing
 /// measuring script injected into the test's copy only (the report itself has no script).
 @Suite struct AuditHTMLBrowserTests {
     static let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
-        FileManager.default.isExecutableFile(atPath: $0) }
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     static let required = ProcessInfo.processInfo.environment["CI"] == "true"
 
     /// Writes the script's findings into `<pre id="measured">` as `key=value` lines: per SVG plot

@@ -147,7 +147,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
         #expect(Reexecution.numerics(of: r) == SimulationNumerics.current)
         try Reexecution.checkArithmetic(r, backend: r.header.backend)
         #expect { try Reexecution.checkArithmetic(r, backend: "another kernel") } throws: {
-            ($0 as? TraceError)?.message.contains("backend kernel") == true }
+            ($0 as? TraceError)?.message.contains("backend kernel") == true
+        }
         let later = try openTrace(try #require(TraceMutator.editingJSON(of: Self.trace, type: .header) {
             $0["numerics"] = SimulationNumerics.current + 1 }))
         #expect { try Reexecution.checkArithmetic(later, backend: later.header.backend) } throws: {
@@ -165,7 +166,8 @@ func reexecute(_ reader: TraceReader, rounds: Range<Int>? = nil, threads: Int = 
             json["dataset"] = d
         }))
         #expect { try Reexecution.loadDataset(for: otherData.header, directory: nil) } throws: {
-            ($0 as? TraceError)?.message.contains("digest") == true }
+            ($0 as? TraceError)?.message.contains("digest") == true
+        }
     }
 }
 

@@ -40,9 +40,11 @@ import Testing
         let perRule = 4 * 10 * 5 * r.parameterCount
         #expect(r.header.driftRecent == .exponential)
         guard case .success = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule) else {
-            Issue.record("within the budget"); return }
+            Issue.record("within the budget"); return
+        }
         guard case .failure(let why) = ReplayDrift.make(reader: r, rules: 3, budget: 3 * perRule - 1) else {
-            Issue.record("over the budget"); return }
+            Issue.record("over the budget"); return
+        }
         #expect(why.reason.contains("3 rules") && why.reason.contains("budget"))
         #expect(try Replayer(reader: r, rules: ["mean"], threads: 1).driftNote == nil)
     }

@@ -32,7 +32,8 @@ final class Tampering: SimulationObserver {
     }
     func runStarted(_ setup: SimulationSetup) { recorder.runStarted(setup) }
     func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
-        recorder.roundStarting(round, snapshot: snapshot) }
+        recorder.roundStarting(round, snapshot: snapshot)
+    }
     func roundFinished(_ event: RoundEvent) {
         var e = event
         alter(&e)
@@ -257,7 +258,8 @@ func replayRows(_ reader: TraceReader, _ rules: [String], threads: Int = 2, f: I
             Issue.record("fltrust ran on a cclip trace")
         } catch {
             #expect(error.explanation.rendered {
-                "<\($0.rawValue)>" }
+                "<\($0.rawValue)>"
+            }
                 == "fltrust:root=100 cannot run on a trace recorded under cclip:tau=10,iters=3: it needs the"
                 + " server's momentum on its root data, "
                     + "which only a trace recorded under fltrust:root=100 holds; for the counterfactual, fork the trace"
@@ -475,7 +477,8 @@ let numpyAvailable: Bool = {
         #expect(report.summaries[0].gap.mean == nil && report.summaries[0].lambda.mean == nil)
         #expect(report.worstRows == [0, 1, 2, 3])
         for s in report.summaries {
-            #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true }) }
+            #expect([s.gap.mean, s.lambda.mean, s.kappa.mean].allSatisfy { $0.map(\.isFinite) ?? true })
+        }
         let text = AuditText.render(report)
         #expect(text.contains("non-finite"))
         let csv = AuditText.csv(report).split(separator: "\n").filter { !$0.hasPrefix("#") }

@@ -77,7 +77,8 @@ import DesgdNumerics
             let norms = a.map { $0.reduce(0) { $0 + $1 * $1 }.squareRoot() }
             var diameter2 = 0.0
             for x in honest {
-                for y in honest { diameter2 = max(diameter2, zip(x, y).reduce(0) { $0 + pow2(Double($1.0 - $1.1)) }) } }
+                for y in honest { diameter2 = max(diameter2, zip(x, y).reduce(0) { $0 + pow2(Double($1.0 - $1.1)) }) }
+            }
             let minMaxStar = a.indices.map { i -> Double in
                 let au = zip(a[i], u).reduce(0) { $0 + $1.0 * $1.1 }
                 return (au + (au * au + uu * (diameter2 - pow2(norms[i]))).squareRoot()) / uu

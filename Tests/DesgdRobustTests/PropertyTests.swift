@@ -213,7 +213,8 @@ import DesgdNumerics
             for i in 0..<n {
                 var v = SIMD8<Int32>()
                 for lane in 0..<8 {
-                    v[lane] = Int32(rng.nextInt(below: lane < 4 ? 5 : 100_000)) - 2; columns[lane].append(v[lane]) }
+                    v[lane] = Int32(rng.nextInt(below: lane < 4 ? 5 : 100_000)) - 2; columns[lane].append(v[lane])
+                }
                 keys[i] = v
             }
             SortingNetwork.apply(network, to: keys)

@@ -77,7 +77,8 @@ import DesgdNumerics
                                ("signguard:frac=2", "'signguard': frac=2 must be in (0, 1]"),
                                ("signguard:frac=0", "'signguard': frac=0 must be a positive number")] {
             #expect(throws: AggregationError(Explanation(message)), "\(bad)") {
-                try AggregatorCatalogue.makeAggregator(bad) }
+                try AggregatorCatalogue.makeAggregator(bad)
+            }
         }
         #expect(SignGuard().requirement(n: 4, f: 2) == "signguard needs n ≥ 2f+1 (an honest majority): got n=4, f=2")
     }

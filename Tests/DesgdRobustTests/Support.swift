@@ -96,7 +96,8 @@ func makeInstance(n: Int, f: Int, d: Int, adversary: Adversary, rng: inout Rando
     let stats = HonestStats(rows, honest: Array(0..<honestCount))
     var std = [Double](repeating: 0, count: d)
     for row in rows {
-        for k in 0..<d { std[k] += pow2(Double(row[k]) - stats.mean[k]) / Double(max(1, honestCount - 1)) } }
+        for k in 0..<d { std[k] += pow2(Double(row[k]) - stats.mean[k]) / Double(max(1, honestCount - 1)) }
+    }
     std = std.map { $0.squareRoot() }
     let direction: [Double] = {
         let g = (0..<d).map { _ in rng.nextGaussian() }

@@ -21,9 +21,11 @@ import Testing
         #expect(try Simulation.rootSet(size: 60, data: Self.data.train, config: tinyConfig { $0.mode = .sgd })
             == [drawn])
         #expect(throws: SimulationError.self) {
-            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=5000" }, dataset: Self.data) }
+            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=5000" }, dataset: Self.data)
+        }
         #expect(throws: SimulationError.self) {
-            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=1" }, dataset: Self.data) }
+            try Simulation(config: tinyConfig { $0.aggregator = "fltrust:root=1" }, dataset: Self.data)
+        }
     }
 
     /// Every class's reference is a momentum updated every round (like an honest worker's), the
@@ -32,7 +34,8 @@ import Testing
     @Test func referenceIsCarriedInTheStateAndReproducible() throws {
         func run(threads: Int) throws -> (Simulation, [RoundEvent], [[AggregatorState]]) {
             let config = tinyConfig {
-                $0.aggregator = "fltrust"; $0.attack = "ipm"; $0.threads = threads; $0.rounds = 4 }
+                $0.aggregator = "fltrust"; $0.attack = "ipm"; $0.threads = threads; $0.rounds = 4
+            }
             let sim = try Simulation(config: config, dataset: Self.data)
             var events: [RoundEvent] = [], states: [[AggregatorState]] = []
             for t in 0..<config.rounds {

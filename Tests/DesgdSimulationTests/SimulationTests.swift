@@ -41,7 +41,8 @@ final class Recorder: SimulationObserver {
     /// average of a buffer refreshed with m̂ and decayed by β, recomputed here independently.
     @Test func updateFollowsEquations14To16() throws {
         let config = tinyConfig {
-            $0.aggregator = "median"; $0.attack = "signflip"; $0.gamma = 0.3; $0.bufferDecay = 0.8 }
+            $0.aggregator = "median"; $0.attack = "signflip"; $0.gamma = 0.3; $0.bufferDecay = 0.8
+        }
         let sim = try Simulation(config: config, dataset: Self.data)
         let rec = Recorder()
         _ = try sim.run(observer: rec)
@@ -180,7 +181,8 @@ final class Recorder: SimulationObserver {
             g.withUnsafeMutableBufferPointer { gp in
                 x.withUnsafeBufferPointer { SGD.addWeightDecay(gp, parameters: $0, weightDecay: config.weightDecay) }
                 m.withUnsafeMutableBufferPointer {
-                    SGD.updateMomentum($0, gradient: UnsafeBufferPointer(gp), beta: config.beta) }
+                    SGD.updateMomentum($0, gradient: UnsafeBufferPointer(gp), beta: config.beta)
+                }
             }
             return m
         }

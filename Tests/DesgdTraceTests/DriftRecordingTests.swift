@@ -93,6 +93,7 @@ import Testing
     @Test func windowIsChecked() {
         #expect(throws: TraceError.self) { try TraceRecorder(path: temporaryPath(), driftWindow: 0) }
         #expect(throws: TraceError.self) {
-            try TraceRecorder(path: temporaryPath(), driftWindow: DriftTracker.maxWindow + 1) }
+            try TraceRecorder(path: temporaryPath(), driftWindow: DriftTracker.maxWindow + 1)
+        }
     }
 }

@@ -47,7 +47,8 @@ import Testing
             Issue.record("a driftRecent without driftWindow was accepted")
         } catch let e as TraceError { #expect(e.message.contains("driftRecent without a driftWindow")) }
         #expect(throws: TraceError.self) {
-            try open(TraceRewriting.rewrite(Self.checkpointed) { $0["driftRecent"] = "ring" }) }
+            try open(TraceRewriting.rewrite(Self.checkpointed) { $0["driftRecent"] = "ring" })
+        }
     }
 
     /// The header says one kind, the checkpoints hold the other: refused when the checkpoint is read,

@@ -28,7 +28,8 @@ import Testing
     }()
 
     func open(_ bytes: [UInt8]) throws(TraceError) -> TraceReader {
-        try TraceReader(source: MemorySource(bytes, name: "hostile.trace")) }
+        try TraceReader(source: MemorySource(bytes, name: "hostile.trace"))
+    }
 
     /// Opening must fail with `phrase` in the message.
     func expectRefused(_ bytes: [UInt8]?, _ phrase: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -107,11 +108,13 @@ import Testing
         let body = RecordBody.jsonPart(content, encoder: RecordBody.encoder()) + [0, 0, 0x80, 0x3F, 0, 0, 0, 0]
         let parsed = try ParsedBody<RoundContent>.parse(body, decoder: RecordBody.decoder()).get()
         guard case .failure(let f) = parsed.vector(n - 1) else {
-            Issue.record("a 100 000-link chain was followed"); return }
+            Issue.record("a 100 000-link chain was followed"); return
+        }
         #expect(f.reason.contains("longer than \(TraceFormat.maximumReferenceDepth)"))
         // A chain within the limit decodes: each link adds the zigzag difference 0 to its reference.
         guard case .success(let v) = parsed.vector(TraceFormat.maximumReferenceDepth) else {
-            Issue.record("a short chain was refused"); return }
+            Issue.record("a short chain was refused"); return
+        }
         #expect(v == [1.0])
     }
 
@@ -265,7 +268,8 @@ import Testing
             guard let bytes else { Issue.record("no footer"); continue }
             let r = try open(bytes)
             guard case .unfinished = r.completeness else {
-                Issue.record("a footer declaring \(value) at \(field) was used"); continue }
+                Issue.record("a footer declaring \(value) at \(field) was used"); continue
+            }
             #expect(r.roundCount == 2)
             #expect(TraceExercise.run(bytes).refusal == nil)
         }

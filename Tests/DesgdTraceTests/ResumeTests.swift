@@ -34,7 +34,8 @@ import Testing
                 FileManager.default.createFile(atPath: path, contents: Data(original[..<cut]))
                 let outcome = try resume(path)
                 guard case .resumed(let start, _, let rounds) = outcome else {
-                    Issue.record("cut at \(cut): \(outcome)"); continue }
+                    Issue.record("cut at \(cut): \(outcome)"); continue
+                }
                 starts.insert(start)
                 #expect(rounds == 9)
                 #expect(contents(path) == original,

@@ -167,7 +167,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
         #expect(s.payload.count == SignatureRecord.payloadSize)
         #expect(Array(s.message.prefix(24)) == Array("desgd-trace-signature-v1".utf8))
         guard case .success(let back) = SignatureRecord.parse(s.payload[...]) else {
-            Issue.record("did not parse"); return }
+            Issue.record("did not parse"); return
+        }
         #expect(back == s && back.signatureHolds)
         #expect(keyA.publicKey.verifies(s.signature, of: s.message))
         // The signature covers the domain prefix: the bare fields do not verify.
@@ -187,7 +188,8 @@ func verdict(_ bytes: [UInt8]) throws -> SignatureReport {
             var p = s.payload
             p[offset] = value
             guard case .failure(let f) = SignatureRecord.parse(p[...]) else {
-                Issue.record("byte \(offset) = \(value) accepted"); continue }
+                Issue.record("byte \(offset) = \(value) accepted"); continue
+            }
             #expect(f.reason.contains(reason))
         }
         // A checkpoint has no stopped-early flag.

@@ -238,7 +238,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             let complete = full.roundRecords.filter { Int($0.offset + $0.size) <= cut }.count
             #expect(r.roundCount == complete, "cut at \(cut)")
             if cut < bytes.count - TraceFormat.footerRecordSize + 1 {
-                #expect(r.completeness != .complete(interrupted: false)) }
+                #expect(r.completeness != .complete(interrupted: false))
+            }
             for t in 0..<r.roundCount {
                 #expect(bits(try r.round(t).modelDiff()) == bits(events[t].modelDiff))
             }
@@ -294,7 +295,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
             for t in 0..<5 { _ = try s.round(t) }
             if s.roundCount == 6 { #expect(throws: TraceError.self) { try s.round(5) } }
             guard case .unfinished(let reason) = s.completeness else {
-                Issue.record("footer expected missing"); continue }
+                Issue.record("footer expected missing"); continue
+            }
             #expect(reason.contains("round 4") || reason.contains("round 5"), "\(reason)")
         }
     }
@@ -402,7 +404,8 @@ func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
         out = []
         [Float(bitPattern: 11), Float(bitPattern: 9)].withUnsafeBufferPointer { v in
             [Float(bitPattern: 10), Float(bitPattern: 10)].withUnsafeBufferPointer {
-                VectorCodec.encode(v, prediction: $0, into: &out) }
+                VectorCodec.encode(v, prediction: $0, into: &out)
+            }
         }
         #expect(out == [2, 1, 0, 0, 0, 0, 0, 0])
         // A scaled prediction computed inside `encode` (16 lanes, then the tail) gives the bytes of

@@ -52,7 +52,8 @@ public enum ForkFamilyHTML {
         for (i, b) in r.branches.enumerated() {
             let s = b.summary
             func at(_ v: Double?, _ round: Int?) -> String {
-                v.map { "\(AuditFormat.percent($0)) (\(round ?? 0))" } ?? "—" }
+                v.map { "\(AuditFormat.percent($0)) (\(round ?? 0))" } ?? "—"
+            }
             out += "<tr><th class=\"rule\"><span class=\"swatch\" style=\"background:\(ChartPalette.colour(slot(i)))\">"
                 + "</span><code>\(e(b.name))</code></th>"
                 + "<td class=\"metric\"><code>\(e(AuditFormat.shortened(b.trace, 60)))</code></td><td>"

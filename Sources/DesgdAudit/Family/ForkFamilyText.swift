@@ -23,7 +23,8 @@ public enum ForkFamilyText {
             out += "recovery: not measured (the parent has no evaluation before round \(r.start))\n"
         }
         for b in r.branches where !b.chainHolds {
-            out += wrap("WARNING: the digest chain of \(a(b.trace)) is broken: desgd-audit it alone") + "\n" }
+            out += wrap("WARNING: the digest chain of \(a(b.trace)) is broken: desgd-audit it alone") + "\n"
+        }
         for b in r.branches {
             guard let descent = b.descent, let summary = b.descentSummary, !descent.isVerified else { continue }
             out += wrap("\(descent.differs ? "FAILED" : "WARNING"): \(a(b.trace)): \(a(summary))") + "\n"

@@ -46,7 +46,8 @@ public enum IDX {
                 + " 00 08 0\(expectedDimensions))")
         }
         guard b[2] == 0x08 else {
-            throw DataError("\(name): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)") }
+            throw DataError("\(name): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)")
+        }
         guard Int(b[3]) == expectedDimensions else {
             throw DataError("\(name): IDX file has \(b[3]) dimensions, expected \(expectedDimensions)")
         }
@@ -61,7 +62,8 @@ public enum IDX {
             total = total.multipliedReportingOverflow(by: v).overflow ? Int.max : total * v
         }
         guard total <= maximumBytes else {
-            throw DataError("\(name): declared size \(dims) is larger than any data set desgd reads") }
+            throw DataError("\(name): declared size \(dims) is larger than any data set desgd reads")
+        }
         let payload = b.count - headerSize
         guard payload == total else {
             throw DataError("\(name): dimensions \(dims.map(String.init).joined(separator: "×")) need \(total) bytes"

@@ -99,7 +99,8 @@ public struct Partition: Sendable, Codable, Equatable {
             throw DataError("partition: the clients declare their own data; desgd has none to partition")
         case .labelSkew(let k):
             guard k <= C else {
-                throw DataError("partition: \(k) classes per worker but the data set has \(C) classes") }
+                throw DataError("partition: \(k) classes per worker but the data set has \(C) classes")
+            }
             var holders = [[Int]](repeating: [], count: C)
             for w in 0..<workers { for j in 0..<k { holders[(w * k + j) % C].append(w) } }
             if let orphan = holders.firstIndex(where: \.isEmpty) {

@@ -67,7 +67,8 @@ public struct Matrix: Sendable, Equatable {
     @inlinable
     public func withRow<R>(_ i: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try storage.withUnsafeBufferPointer {
-            try body(UnsafeBufferPointer(rebasing: $0[i * columns ..< (i + 1) * columns])) }
+            try body(UnsafeBufferPointer(rebasing: $0[i * columns ..< (i + 1) * columns]))
+        }
     }
 
     /// Calls `body` with row `i` as a mutable buffer, without copying.

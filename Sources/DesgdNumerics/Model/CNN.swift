@@ -164,9 +164,11 @@ public struct CNN: Sendable {
         while start < data.count {
             let end = min(data.count, start + perGroup)
             let batches = stride(from: start, to: end, by: batchSize).map {
-                MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize))) }
+                MiniBatch(indices: Array($0 ..< min(end, $0 + batchSize)))
+            }
             _ = parameters.withUnsafeBufferPointer {
-                forward($0, data: data, batches: batches, executor: executor, workspace: ws) }
+                forward($0, data: data, batches: batches, executor: executor, workspace: ws)
+            }
             let C = shape.classes
             for r in 0 ..< (end - start) {
                 loss += ws.sampleLoss[r]

@@ -111,7 +111,8 @@ public enum RoundExport {
         func write(_ name: String, _ bytes: [UInt8]) throws(TraceError) {
             let path = (directory as NSString).appendingPathComponent(name)
             guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-                throw .io("cannot write \(path)") }
+                throw .io("cannot write \(path)")
+            }
             written.append(name)
         }
         let d = reader.parameterCount

@@ -94,7 +94,8 @@ public struct ReplaySummaryBuilder {
 
     static func worse(_ a: ReplayRow, than b: ReplayRow) -> Bool {
         func key(_ r: ReplayRow) -> DeviationMetricsKey {
-            DeviationMetricsKey(gap: r.metrics.gap, lambda: r.metrics.lambda, nonFinite: r.nonFinite) }
+            DeviationMetricsKey(gap: r.metrics.gap, lambda: r.metrics.lambda, nonFinite: r.nonFinite)
+        }
         return WorstFirst.precedes(key(a), key(b)) ?? ((a.round, a.classIndex) < (b.round, b.classIndex))
     }
 
@@ -319,7 +320,8 @@ public enum ReplayOutput {
             var out = ["", "Summary: \(replayed) rounds replayed"
                 + (skippedRounds > 0 ? ", \(skippedRounds) without vectors skipped" : "")]
             if !skippedRules.isEmpty {
-                out.append(wrap("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; "))) }
+                out.append(wrap("Rules that cannot run on this trace: " + skippedRules.joined(separator: "; ")))
+            }
             out.append(TextFormat.panels(
                 ["rule", "bound", "gap mean", "p50", "p90", "p99", "max", "λ̂ mean", "p50", "p90", "p99", "max",
                     "κ̂ mean", "byz", "to recorded", "flagged", "non-finite"],

@@ -134,17 +134,20 @@ public final class Replayer {
         self.declaredF = declaredF
         let senders = 0...(config.honestWorkers + config.byzantineWorkers)
         guard senders.contains(declaredF) else {
-            throw .usage(SimulationError.outOfRange(.declaredF, declaredF, senders).explanation) }
+            throw .usage(SimulationError.outOfRange(.declaredF, declaredF, senders).explanation)
+        }
         let recordedSpec = reader.header.aggregator
         self.recordedSpec = recordedSpec
         var rules: [ReplayRule] = [], skipped: [String] = []
         let expanded = specs.flatMap { AggregatorCatalogue.expand($0) }
         guard !expanded.isEmpty else {
-            throw .usage("no aggregation rule given: pass \(Setting.aggregator) RULE (or all)") }
+            throw .usage("no aggregation rule given: pass \(Setting.aggregator) RULE (or all)")
+        }
         for text in expanded {
             let pipeline: AggregationPipeline
             do { pipeline = try AggregatorCatalogue.makePipeline(rule: text, pre: pre) } catch {
-                throw .usage(error.explanation) }
+                throw .usage(error.explanation)
+            }
             let failing = reader.header.groups.lazy.compactMap { g -> String? in
                 let n = g.honestWorkers.count + g.byzantineWorkers.count
                 return pipeline.requirement(n: n, f: declaredF).map {
@@ -163,10 +166,12 @@ public final class Replayer {
                 throw .usage(message)
             }
             if !rules.contains(where: { $0.spec == pipeline.spec }) {
-                rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline)) }
+                rules.append(ReplayRule(spec: pipeline.spec, pipeline: pipeline))
+            }
         }
         guard !rules.isEmpty else {
-            throw .usage("none of the rules can run on this trace: \(skipped.joined(separator: "; "))") }
+            throw .usage("none of the rules can run on this trace: \(skipped.joined(separator: "; "))")
+        }
         self.rules = rules
         self.skipped = skipped
     }
@@ -325,7 +330,8 @@ public final class Replayer {
                     inputSlots[b] = .success(input)
                     guard let input else { return }
                     for k in rules.indices where !stateful[k] {
-                        slots[b * rules.count + k] = .success(evaluate(input, k)) }
+                        slots[b * rules.count + k] = .success(evaluate(input, k))
+                    }
                 } catch {
                     inputSlots[b] = .failure(error)
                 }
@@ -381,7 +387,8 @@ public final class Replayer {
             let messages = try round.messages(k)
             let honest = a.senders.map { !$0.byzantine }
             guard honest.contains(true) else {
-                throw TraceError.corrupted("\(reader.path): round \(t): no honest sender") }
+                throw TraceError.corrupted("\(reader.path): round \(t): no honest sender")
+            }
             aggregations.append(.init(classIndex: a.classIndex, messages: messages,
                                       honest: HonestStatistics(messages: messages, honest: honest),
                                       recordedAggregate: try round.aggregate(k),

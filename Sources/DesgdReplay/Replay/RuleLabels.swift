@@ -70,7 +70,8 @@ public struct RuleLabels: Sendable, Equatable {
             // otherwise start a line with text of its choosing.
             let catalogue = "0123456789=,:+-*/()._".unicodeScalars
             let plain = spec.unicodeScalars.allSatisfy {
-                $0.isASCII && ($0.properties.isAlphabetic || catalogue.contains($0)) }
+                $0.isASCII && ($0.properties.isAlphabetic || catalogue.contains($0))
+            }
             guard plain else {
                 out.append(TextFormat.withoutTrailingWhitespace(lead + text))
                 continue

@@ -121,7 +121,8 @@ public enum TextFormat {
                 while let last = words.last, last.isEmpty, words.count > 1 { words.removeLast(); spaces += 1 }
                 let glued = String(repeating: "\u{0}", count: spaces) + word.dropFirst()
                 if let last = words.popLast() { words.append(last + glued) } else {
-                    words.append(String(word.dropFirst())) }
+                    words.append(String(word.dropFirst()))
+                }
             }
             var lines: [String] = [], line = "", started = false
             for whole in words {

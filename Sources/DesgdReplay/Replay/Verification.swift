@@ -77,7 +77,8 @@ public enum Verification {
                                           aggregatorStates: [], attackStates: [])
             server = ServerStep(config: config, dimension: d, restoring: snapshot)
             if server == nil {
-                throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration") }
+                throw .corrupted("\(reader.path): keyframe \(reader.firstRound) does not fit the configuration")
+            }
         } else {
             report.notes.append("recording mode \(header.recording): model diffs are not verified,"
                 + " aggregates of rounds with vectors are")
@@ -142,7 +143,8 @@ public enum Verification {
             progress(t - reader.firstRound)
         }
         if withoutVectors > 0 {
-            report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run") }
+            report.notes.append("\(withoutVectors) rounds were recorded without vectors and could not be re-run")
+        }
         return report
     }
 

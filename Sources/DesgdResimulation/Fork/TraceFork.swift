@@ -117,7 +117,8 @@ public final class TraceFork {
         let h = reader.header
         let chain = reader.verifyChain()
         guard chain.holds else {
-            throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked") }
+            throw .corrupted("\(parentPath): its digest chain breaks (\(chain.failure ?? "")): it cannot be forked")
+        }
         guard at >= reader.firstRound && at <= reader.rounds.upperBound else {
             throw .usage("\(Setting.forkRound) \(at): \(parentPath) holds \(reader.roundsText), so a fork starts at"
                 + " round \(reader.firstRound)...\(reader.rounds.upperBound)")
@@ -163,8 +164,8 @@ public final class TraceFork {
 
     /// Re-simulates the parent up to `at` (checking it), then records the fork into the recorder
     /// that `makeRecorder(info, drift)` creates (the file is created only once the parent's state is
-    /// verified: a mismatch writes nothing); `drift` is the parent's drift state at `at`, for
-    /// ``TraceRecorder/init(path:mode:keyframeInterval:overwrite:compressionLevel:signingKey:driftWindow:checkpointInterval:fork:forkDrift:)``.
+    /// verified: a mismatch writes nothing); `drift` is the parent's drift state at `at`, for the
+    /// ``TraceRecorder`` initialiser's `forkDrift`.
     /// `progress(done, total)` counts the parent's rounds checked and the fork's rounds recorded.
     ///
     /// A parent whose re-simulated record differs is an outcome (exit 1 in `desgd-record`); throws

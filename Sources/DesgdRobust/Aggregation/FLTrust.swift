@@ -54,7 +54,8 @@ public struct FLTrust: Aggregator {
     public func stateSchema(_ bounds: StateBounds) -> StateSchema { StateSchema(vectors: [FLTrust.referenceKey]) }
 
     public var engineInput: String? {
-        "the server's momentum on its root data, which only a trace recorded under \(spec) holds" }
+        "the server's momentum on its root data, which only a trace recorded under \(spec) holds"
+    }
 
     public func requirement(n: Int, f: Int) -> String? {
         SpecText.basic("fltrust", n: n, f: f, honestMajority: false)

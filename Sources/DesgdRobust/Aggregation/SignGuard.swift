@@ -181,7 +181,8 @@ struct MeanShift {
             // Bandwidth 0: equal points form a cluster (the limit of the flat kernel).
             for p in points {
                 if let k = centres.firstIndex(where: { $0.centre == p }) { centres[k].count += 1 } else {
-                    centres.append((p, 1)) }
+                    centres.append((p, 1))
+                }
             }
         }
         centres.sort { a, b in a.count != b.count ? a.count > b.count : b.centre.lexicographicallyPrecedes(a.centre) }
@@ -189,7 +190,8 @@ struct MeanShift {
         var suppressed = [Bool](repeating: false, count: centres.count)
         for (i, c) in centres.enumerated() where !suppressed[i] {
             for j in centres.indices where Self.distance(centres[j].centre, c.centre) <= bandwidth {
-                suppressed[j] = true }
+                suppressed[j] = true
+            }
             kept.append(c.centre)
         }
         return points.map { p in

@@ -181,7 +181,8 @@ public struct DnC: Aggregator {
         let centre = VectorMath.mean(of: sub)
         centre.withVector { mu in
             for a in 0..<rows.count {
-                sub.withMutableRow(a) { y in VectorMath.subtract(UnsafeBufferPointer(y), mu, into: y) } }
+                sub.withMutableRow(a) { y in VectorMath.subtract(UnsafeBufferPointer(y), mu, into: y) }
+            }
         }
         let eigen = SymmetricEigen(VectorMath.gram(sub, backend: backend).map(Double.init), n: rows.count)
         let lambda = max(0, eigen.values[0])

@@ -85,7 +85,8 @@ public struct ALIEAttack: Attack {
         var sigma = [Float](repeating: 0, count: honest.columns)
         mean.withVector { mu in
             sigma.withUnsafeMutableBufferPointer {
-                VectorMath.standardDeviation(of: honest, mean: mu, ddof: 1, into: $0) }
+                VectorMath.standardDeviation(of: honest, mean: mu, ddof: 1, into: $0)
+            }
         }
         return (mean, sigma)
     }

@@ -105,7 +105,8 @@ public struct MinMaxAttack: Attack {
                 (0..<m).map { i in honest.withRow(i) { VectorMath.squaredDistance(v, $0) } } }
             switch criterion {
             case .maxDistance: return distances.reduce(-Double.infinity) {
-                $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
+                $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1)
+            }
             case .sumOfSquares: return distances.reduce(0, +)
             }
         }
@@ -127,7 +128,8 @@ public struct MinMaxAttack: Attack {
             var sigma = [Float](repeating: 0, count: honest.columns)
             mean.withVector { mu in
                 sigma.withUnsafeMutableBufferPointer {
-                    VectorMath.standardDeviation(of: honest, mean: mu, ddof: ddof, into: $0) }
+                    VectorMath.standardDeviation(of: honest, mean: mu, ddof: ddof, into: $0)
+                }
             }
             return sigma
         case .sign:

@@ -58,7 +58,8 @@ extension DeviationHistory {
         switch recent {
         case .window:
             guard state.window.count <= windowLength, state.recentSum.isEmpty, state.recentNorms == 0 else {
-                return false }
+                return false
+            }
         case .exponential:
             guard state.window.isEmpty, state.recentSum.count == d else { return false }
         }

@@ -86,7 +86,8 @@ public struct DeviationMetrics: Sendable, Equatable, Codable {
                 if let u = decision.coordinatesUsed, u.count == honest.count {
                     let total = u.reduce(0, +)
                     if total > 0 {
-                        share = Double(u.indices.filter { !honest[$0] }.reduce(0) { $0 + u[$1] }) / Double(total) }
+                        share = Double(u.indices.filter { !honest[$0] }.reduce(0) { $0 + u[$1] }) / Double(total)
+                    }
                 }
             }
             return DeviationMetrics(

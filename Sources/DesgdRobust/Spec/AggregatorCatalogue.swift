@@ -205,7 +205,8 @@ public enum AggregatorCatalogue {
                     + " upper=\(SpecText.number(upper))") }
             let fraction = try spec.positive("frac", default: 0.1)
             guard fraction <= 1 else {
-                throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]") }
+                throw AggregationError("'signguard': frac=\(SpecText.number(fraction)) must be in (0, 1]")
+            }
             return SignGuard(lower: lower, upper: upper, fraction: fraction)
         case "fltrust": return FLTrust(rootSize: try spec.count("root", default: 100, in: 1...100_000))
         default: return SMEA()
@@ -325,7 +326,8 @@ extension ComponentSpec {
     fileprivate func nonNegative(_ key: String, default def: Double) throws(AggregationError) -> Double {
         let x = try double(key, default: def)
         guard x >= 0, x.isFinite else {
-            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number ≥ 0") }
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(value(key) ?? "")) must be a number ≥ 0")
+        }
         return x
     }
 

@@ -147,7 +147,8 @@ public enum AttackCatalogue {
             }
             let first = try finite(spec, "start", default: 1)
             guard first > 0 else {
-                throw AggregationError("'fang-krum': start=\(DisplayText.quoted(text)) must be bound or a number > 0") }
+                throw AggregationError("'fang-krum': start=\(DisplayText.quoted(text)) must be bound or a number > 0")
+            }
             return FangKrumAttack(start: .fixed(first), threshold: threshold)
         },
         Entry(name: "fang-trmean", aliases: ["fangtrmean", "fang-median"],
@@ -215,7 +216,8 @@ public enum AttackCatalogue {
         case "std": deviation = .std(ddof: try integer(spec, "ddof", default: 1, in: 0...1))
         case let other:
             guard spec.value("ddof") == nil else {
-                throw AggregationError("'\(spec.name)': ddof applies to dev=std only") }
+                throw AggregationError("'\(spec.name)': ddof applies to dev=std only")
+            }
             switch other {
             case "sign": deviation = .sign
             case "unit": deviation = .unit
@@ -224,10 +226,12 @@ public enum AttackCatalogue {
         }
         let gamma = try finite(spec, "gamma", default: 10)
         guard gamma > 0, gamma <= 1e9 else {
-            throw AggregationError("'\(spec.name)': gamma=\(gamma) must be in (0, 1e9]") }
+            throw AggregationError("'\(spec.name)': gamma=\(gamma) must be in (0, 1e9]")
+        }
         let tol = try finite(spec, "tol", default: 1e-5)
         guard tol >= 1e-12, tol < gamma else {
-            throw AggregationError("'\(spec.name)': tol=\(tol) must be in [1e-12, gamma)") }
+            throw AggregationError("'\(spec.name)': tol=\(tol) must be in [1e-12, gamma)")
+        }
         return MinMaxAttack(criterion: criterion, deviation: deviation,
             search: MinMaxSearch(initial: gamma, tolerance: tol))
     }
@@ -240,7 +244,8 @@ public enum AttackCatalogue {
         guard delta != 0 else { throw AggregationError("'\(spec.name)': delta must not be 0") }
         let ratio = try finite(spec, "ratio", default: defaults.ratio)
         guard ratio > 0.5, ratio < 1 else {
-            throw AggregationError("'\(spec.name)': ratio=\(ratio) must be in (0.5, 1)") }
+            throw AggregationError("'\(spec.name)': ratio=\(ratio) must be in (0.5, 1)")
+        }
         return LineMaximizer(evaluations: evals, start: try finite(spec, "start", default: defaults.start),
                              delta: delta, ratio: ratio)
     }

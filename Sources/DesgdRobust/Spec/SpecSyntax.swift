@@ -112,7 +112,8 @@ public struct ComponentSpec: Sendable, Equatable, CustomStringConvertible {
     public func double(_ key: String, default def: Double) throws(AggregationError) -> Double {
         guard let v = value(key) else { return def }
         guard let x = Double(v) else {
-            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(v)) is not a number") }
+            throw AggregationError("'\(name)': \(key)=\(DisplayText.quoted(v)) is not a number")
+        }
         return x
     }
 

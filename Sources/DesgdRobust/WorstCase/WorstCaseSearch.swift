@@ -257,7 +257,8 @@ struct WorstCaseRun {
         for i in lines.indices where remaining > 0 { bracket(&lines[i], evaluations: share) }
         // The three best lines refined further with a fifth of what is left.
         let ranked = lines.indices.sorted {
-            lines[$0].bestGap > lines[$1].bestGap || (lines[$0].bestGap == lines[$1].bestGap && $0 < $1) }
+            lines[$0].bestGap > lines[$1].bestGap || (lines[$0].bestGap == lines[$1].bestGap && $0 < $1)
+        }
         let extra = max(4, (remaining / 5) / 3)
         for i in ranked.prefix(3) where remaining > 0 {
             golden(&lines[i], around: lines[i].bestTau, evaluations: extra)
@@ -369,7 +370,8 @@ struct WorstCaseRun {
         guard let top = eigen.values.first, top > 0 && top.isFinite else { return nil }
         var v = [Float](repeating: 0, count: d)
         v.withUnsafeMutableBufferPointer {
-            VectorMath.combination(of: centred, coefficients: Array(eigen.vector(0)), into: $0) }
+            VectorMath.combination(of: centred, coefficients: Array(eigen.vector(0)), into: $0)
+        }
         return v
     }
 
@@ -508,7 +510,8 @@ struct WorstCaseRun {
                     guard let g = evaluateCurrent(family: "refined:" + line.name,
                                                   parameters: ["step": sign * alpha, "scale": scale],
                                                   atReach: far >= WorstCaseSearch.reach * scale * (1 - 1e-6)) else {
-                                                      return }
+                                                      return
+                                                  }
                     if g > current {
                         current = g
                         for j in 0..<f { base.setRow(j, inputs.row(h + j)) }

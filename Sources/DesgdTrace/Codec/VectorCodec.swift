@@ -12,7 +12,8 @@
 /// Lossless for every bit pattern, NaN payloads included. O(d) time, no allocation besides the output.
 public enum VectorCodec {
     @inline(__always) static func zigzag(_ d: UInt32) -> UInt32 {
-        (d << 1) ^ UInt32(bitPattern: Int32(bitPattern: d) >> 31) }
+        (d << 1) ^ UInt32(bitPattern: Int32(bitPattern: d) >> 31)
+    }
     @inline(__always) static func unzigzag(_ z: UInt32) -> UInt32 { (z >> 1) ^ (0 &- (z & 1)) }
 
     /// Appends the encoding of `values` (as differences from `prediction` when given, same length) to `out`.

@@ -93,7 +93,8 @@ public final class ZstdDecompressor: @unchecked Sendable {
         let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
         if declared == ZSTD_CONTENTSIZE_ERROR { return .failure(ParseFailure("the payload is not a zstd frame")) }
         if declared == ZSTD_CONTENTSIZE_UNKNOWN {
-            return .failure(ParseFailure("the zstd frame does not declare its size")) }
+            return .failure(ParseFailure("the zstd frame does not declare its size"))
+        }
         if declared > limit {
             return .failure(ParseFailure("the zstd frame declares \(declared) bytes, above the limit of \(limit)"))
         }

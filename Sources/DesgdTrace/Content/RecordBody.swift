@@ -87,14 +87,16 @@ public struct VectorSectionBuilder {
 
     public mutating func add(_ values: [Float], predictedBy prediction: Prediction? = nil) -> Int {
         values.withUnsafeBufferPointer {
-            add($0, predictedBy: prediction) { Stored(storage: values, start: 0, count: values.count) } }
+            add($0, predictedBy: prediction) { Stored(storage: values, start: 0, count: values.count) }
+        }
     }
 
     /// Adds row `row` of `matrix`, as ``add(_:predictedBy:)-([Float],_)`` adds an array.
     public mutating func add(row: Int, of matrix: Matrix, predictedBy prediction: Prediction? = nil) -> Int {
         matrix.withRow(row) { r in
             add(r, predictedBy: prediction) {
-                Stored(storage: matrix.storage, start: row * matrix.columns, count: matrix.columns) }
+                Stored(storage: matrix.storage, start: row * matrix.columns, count: matrix.columns)
+            }
         }
     }
 
@@ -197,9 +199,11 @@ public struct ParsedBody<Content: RecordContent>: Sendable {
                     + " earlier vector of the same length"))
             }
             if e.scaleBits != nil && e.ref == nil {
-                return .failure(ParseFailure("vector \(i) has a scale but no reference")) }
+                return .failure(ParseFailure("vector \(i) has a scale but no reference"))
+            }
             if let c = e.scale, !(c.isFinite && c != 0) {
-                return .failure(ParseFailure("vector \(i) has the scale \(c)")) }
+                return .failure(ParseFailure("vector \(i) has the scale \(c)"))
+            }
         }
         return .success(ParsedBody(content: content, body: body, sectionStart: 4 + jsonLength))
     }

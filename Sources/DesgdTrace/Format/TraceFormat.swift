@@ -56,7 +56,8 @@ public enum TraceFormat {
     /// The chain root of a file whose first 16 bytes are `signature` (a file of another minor
     /// version has another signature, hence another root).
     public static func chainRoot(of signature: ArraySlice<UInt8>) -> [UInt8] {
-        Array(SHA256.hash(data: Array(signature))) }
+        Array(SHA256.hash(data: Array(signature)))
+    }
 }
 
 /// Record types (FORMAT.md §3).
@@ -179,7 +180,8 @@ public struct RecordHeader: Sendable, Equatable {
         guard r.u32() == TraceFormat.recordMagic else { return .failure(ParseFailure("bad record magic")) }
         let rawType = r.u8(), rawEncoding = r.u8()
         guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else {
-            return .failure(ParseFailure("unknown record type \(rawType)")) }
+            return .failure(ParseFailure("unknown record type \(rawType)"))
+        }
         guard let encoding = PayloadEncoding(rawValue: rawEncoding) else {
             return .failure(ParseFailure("unknown payload encoding \(rawEncoding)"))
         }

@@ -56,10 +56,12 @@ extension TraceReader {
     /// holds.
     public func storedDigest(ofRecord k: Int) throws(TraceError) -> String {
         guard k >= 0 && k < records.count else {
-            throw TraceError.usage("\(path) has \(records.count) records; record \(k) was asked for") }
+            throw TraceError.usage("\(path) has \(records.count) records; record \(k) was asked for")
+        }
         let e = records[k]
         guard e.size >= UInt64(TraceFormat.recordOverhead) else {
-            throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record") }
+            throw TraceError.corrupted("\(path): \(TraceFile.describe(e)) is shorter than a record")
+        }
         let bytes = try file.source.read(e.offset + e.size - UInt64(TraceFormat.digestSize), TraceFormat.digestSize)
         return Hex.encode(bytes)
     }

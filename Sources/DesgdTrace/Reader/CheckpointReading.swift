@@ -13,12 +13,14 @@ extension TraceParsing {
     /// overflow-checked arithmetic (an overflow means 2³²).
     public static func checkpointBodyLimit(_ header: TraceHeader) -> UInt64 {
         func mul(_ a: UInt64, _ b: UInt64) -> UInt64? {
-            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
+            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r
+        }
         func add(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.addingReportingOverflow(b); return o ? nil : r }
         let d = UInt64(max(1, header.model.parameterCount))
         var h: UInt64 = 0
         for g in header.groups {
-            guard let x = add(h, UInt64(g.honestWorkers.count)) else { return TraceFormat.maximumBody }; h = x }
+            guard let x = add(h, UInt64(g.honestWorkers.count)) else { return TraceFormat.maximumBody }; h = x
+        }
         let C = UInt64(max(0, header.config.classes)), G = UInt64(header.groups.count)
         let W = UInt64(max(0, min(header.driftWindow ?? 0, DriftTracker.maxWindow)))
         let f = UInt64(max(0, header.config.byzantineWorkers))
@@ -68,21 +70,26 @@ extension CheckpointContent {
     /// drift window, with the shapes that window and the configuration imply.
     public func validate(against h: TraceHeader, expectedRound t: Int) throws(ParseFailure) {
         guard round == t else {
-            throw ParseFailure("its content says round \(round), but it follows \(t) round records") }
+            throw ParseFailure("its content says round \(round), but it follows \(t) round records")
+        }
         let d = h.model.parameterCount, desgd = h.config.mode == .desgd, C = desgd ? h.config.classes : 0
         try checkVector(parameters, "parameters", table: vectors, count: d, required: true)
         guard classMomenta.count == C else {
-            throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)") }
+            throw ParseFailure("classMomenta has \(classMomenta.count) entries, expected \(C)")
+        }
         for (c, i) in classMomenta.enumerated() {
-            try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true) }
+            try checkVector(i, "class momentum \(c)", table: vectors, count: d, required: true)
+        }
         let global = h.config.momentum == .global
         guard (serverMomentum != nil) == global else {
-            throw ParseFailure("serverMomentum is \(global ? "missing" : "present without global momentum")") }
+            throw ParseFailure("serverMomentum is \(global ? "missing" : "present without global momentum")")
+        }
         try checkVector(serverMomentum, "server momentum", table: vectors, count: d, required: false)
         for (what, rows, expected) in [("honestMomenta", honestMomenta, h.honestMomentumRows),
             ("byzantineMomenta", byzantineMomenta, h.byzantineMomentumRows)] {
             guard rows.count == expected.count else {
-                throw ParseFailure("\(what) has \(rows.count) rows, the run has \(expected.count)") }
+                throw ParseFailure("\(what) has \(rows.count) rows, the run has \(expected.count)")
+            }
             for (k, (row, e)) in zip(rows, expected).enumerated() {
                 guard row.worker == e.worker && row.classIndex == e.classIndex else {
                     throw ParseFailure("\(what)[\(k)] is of worker \(row.worker), class \(row.classIndex); expected"
@@ -95,7 +102,8 @@ extension CheckpointContent {
         let kinds = [("aggregatorStates", aggregatorStates, true), ("attackStates", attackStates, false)]
         for (what, states, rule) in kinds {
             guard states.count == h.groups.count else {
-                throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups") }
+                throw ParseFailure("\(what) has \(states.count) entries for \(h.groups.count) groups")
+            }
             for (g, s) in states.enumerated() {
                 guard s.vectors != nil else { throw ParseFailure("\(what)[\(g)] has no vectors table") }
                 let schemas = h.stateSchemas(group: g)
@@ -113,7 +121,8 @@ extension CheckpointContent {
         if h.fork != nil && t == h.firstRound { return }
         let interval = h.checkpointInterval ?? 0
         guard interval >= 1 else {
-            throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval") }
+            throw ParseFailure("a checkpoint in a trace whose header declares no checkpointInterval")
+        }
         guard t % interval == 0, t < h.config.rounds else {
             throw ParseFailure("a checkpoint before round \(t), which is not a multiple of checkpointInterval "
                 + "\(interval) below \(h.config.rounds) rounds")
@@ -132,9 +141,11 @@ extension CheckpointContent {
             throw ParseFailure("drift.shadowClassMomenta has \(drift.shadowClassMomenta.count) entries, expected "
                 + "\(C)") }
         for (c, i) in drift.shadowClassMomenta.enumerated() {
-            try checkVector(i, "drift shadow class momentum \(c)", table: vectors, count: d, required: true) }
+            try checkVector(i, "drift shadow class momentum \(c)", table: vectors, count: d, required: true)
+        }
         guard (drift.shadowServerMomentum != nil) == global else {
-            throw ParseFailure("drift.shadowServerMomentum does not match the momentum placement") }
+            throw ParseFailure("drift.shadowServerMomentum does not match the momentum placement")
+        }
         try checkVector(drift.shadowServerMomentum, "drift shadow server momentum", table: vectors, count: d,
             required: false)
         var previous = Int.min
@@ -162,7 +173,8 @@ extension CheckpointContent {
                                        + "and no recentSum, as the header's driftRecent is window")
                 }
                 for (j, i) in window.enumerated() {
-                    try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true) }
+                    try checkVector(i, "drift.groups[\(k)].window[\(j)]", table: vectors, count: d, required: true)
+                }
             case .exponential:
                 guard let recent = g.recentSum, g.recentNorms != nil, g.window == nil, g.windowNorms == nil else {
                     throw ParseFailure("drift.groups[\(k)] needs recentSum and recentNorms and no window, as the"

@@ -148,7 +148,8 @@ struct TraceFile: Sendable {
                 + "\(e.type.name), round \(e.round))")
         }
         guard h.sequence == UInt64(sequence) else {
-            throw ParseFailure("its sequence number is \(h.sequence), expected \(sequence)") }
+            throw ParseFailure("its sequence number is \(h.sequence), expected \(sequence)")
+        }
         return (h, Array(bytes[p0 ..< d0]), digest)
     }
 
@@ -176,7 +177,8 @@ struct TraceFile: Sendable {
         case .failure(let f): throw TraceError.corrupted("\(name): the header record: \(f.reason)")
         }
         guard h.type == .header, h.sequence == 0, h.round == -1 else {
-            throw TraceError.corrupted("\(name): the first record is not a header record") }
+            throw TraceError.corrupted("\(name): the first record is not a header record")
+        }
         guard h.payloadLength <= TraceParsing.headerBodyLimit else {
             throw TraceError.corrupted("\(name): the header record declares \(h.payloadLength) bytes, above the"
                 + " format's limit of \(TraceParsing.headerBodyLimit)")
@@ -238,7 +240,8 @@ struct TraceFile: Sendable {
                     + "\(nextRound - firstRound) complete rounds")
             }
             guard let bytes = try? source.read(offset, TraceFormat.recordHeaderSize) else {
-                return (entries, "\(which) cannot be read") }
+                return (entries, "\(which) cannot be read")
+            }
             let h: RecordHeader
             switch RecordHeader.parse(bytes[...], fileMinor: signature.minor) {
             case .success(let x): h = x
@@ -272,7 +275,8 @@ struct TraceFile: Sendable {
                 return (entries, "\(which) is damaged: a second header record")
             default:
                 guard h.round == -1 else {
-                    return (entries, "\(which) is damaged: a \(h.type.name) record with round \(h.round)") }
+                    return (entries, "\(which) is damaged: a \(h.type.name) record with round \(h.round)")
+                }
             }
             entries.append(IndexEntry(type: h.type, round: Int(h.round), offset: offset, size: recordSize))
             offset += recordSize

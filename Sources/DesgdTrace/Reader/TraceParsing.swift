@@ -26,7 +26,8 @@ public enum TraceParsing {
     public static func signature(_ bytes: ArraySlice<UInt8>) throws(ParseFailure) -> Signature {
         guard bytes.count == TraceFormat.signatureSize else { throw ParseFailure("short signature") }
         guard Array(bytes.prefix(10)) == TraceFormat.magic else {
-            throw ParseFailure("not a desgd trace (its first bytes are not the trace signature)") }
+            throw ParseFailure("not a desgd trace (its first bytes are not the trace signature)")
+        }
         var r = ByteReader(bytes.dropFirst(10))
         let s = Signature(major: r.u16(), minor: r.u16())
         guard s.major == TraceFormat.major else {
@@ -64,7 +65,8 @@ public enum TraceParsing {
 
     public static func footer(_ payload: ArraySlice<UInt8>) throws(ParseFailure) -> Footer {
         guard payload.count == TraceFormat.footerPayloadSize else {
-            throw ParseFailure("the footer's payload is not \(TraceFormat.footerPayloadSize) bytes") }
+            throw ParseFailure("the footer's payload is not \(TraceFormat.footerPayloadSize) bytes")
+        }
         var r = ByteReader(payload)
         let f = Footer(indexOffset: r.u64(), entryCount: r.u64(), roundCount: r.u64(), interrupted: false)
         let flags = r.u32(), reserved = r.u32()
@@ -94,41 +96,52 @@ public enum TraceParsing {
             let reserved = r.bytes(7)
             let round = Int64(bitPattern: r.u64()), offset = r.u64(), size = r.u64()
             guard reserved.allSatisfy({ $0 == 0 }) else {
-                throw ParseFailure("index entry \(k): reserved bytes are not zero") }
+                throw ParseFailure("index entry \(k): reserved bytes are not zero")
+            }
             guard let type = RecordType(raw: rawType, fileMinor: fileMinor) else {
-                throw ParseFailure("index entry \(k): unknown record type \(rawType)") }
+                throw ParseFailure("index entry \(k): unknown record type \(rawType)")
+            }
             guard offset == expected else {
-                throw ParseFailure("index entry \(k): offset \(offset), expected \(expected)") }
+                throw ParseFailure("index entry \(k): offset \(offset), expected \(expected)")
+            }
             let (end, o) = offset.addingReportingOverflow(size)
             guard size >= overhead, !o, end <= footer.indexOffset else {
                 throw ParseFailure("index entry \(k): its extent (offset \(offset), \(size) bytes) passes the index")
             }
             guard (k == 0) == (type == .header) else {
-                throw ParseFailure("index entry \(k): the header record must be the first and only the first") }
+                throw ParseFailure("index entry \(k): the header record must be the first and only the first")
+            }
             switch type {
             case .round:
                 guard round == Int64(nextRound) else {
-                    throw ParseFailure("index entry \(k): round \(round), expected round \(nextRound)") }
+                    throw ParseFailure("index entry \(k): round \(round), expected round \(nextRound)")
+                }
                 nextRound += 1
             case .keyframe:
                 guard round >= Int64(firstRound) && round <= Int64(nextRound) else {
-                    throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)") }
+                    throw ParseFailure("index entry \(k): a keyframe of round \(round) after round \(nextRound - 1)")
+                }
             case .header, .index, .footer:
                 guard round == -1 else {
-                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
+                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)")
+                }
                 guard type == .header else {
-                    throw ParseFailure("index entry \(k): an \(type.name) record inside the index") }
+                    throw ParseFailure("index entry \(k): an \(type.name) record inside the index")
+                }
             default:
                 guard round == -1 else {
-                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)") }
+                    throw ParseFailure("index entry \(k): a \(type.name) record with round \(round)")
+                }
             }
             entries.append(IndexEntry(type: type, round: Int(round), offset: offset, size: size))
             expected = end
         }
         guard expected == footer.indexOffset else {
-            throw ParseFailure("the index's records end at \(expected), the index starts at \(footer.indexOffset)") }
+            throw ParseFailure("the index's records end at \(expected), the index starts at \(footer.indexOffset)")
+        }
         guard UInt64(nextRound - firstRound) == footer.roundCount else {
-            throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound - firstRound)") }
+            throw ParseFailure("the footer counts \(footer.roundCount) rounds, the index \(nextRound - firstRound)")
+        }
         return entries
     }
 
@@ -138,7 +151,8 @@ public enum TraceParsing {
         switch encoding {
         case .raw:
             guard UInt64(payload.count) <= limit else {
-                throw ParseFailure("the payload of \(payload.count) bytes is above the limit of \(limit)") }
+                throw ParseFailure("the payload of \(payload.count) bytes is above the limit of \(limit)")
+            }
             return Array(payload)
         case .zstd:
             return try decompressor.decompress(payload, limit: limit).get()
@@ -158,7 +172,8 @@ public enum TraceParsing {
         let K = UInt64(max(1, header.config.classesPerRound))
         let C = UInt64(max(0, header.config.classes)), G = UInt64(header.groups.count)
         func mul(_ a: UInt64, _ b: UInt64) -> UInt64? {
-            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r }
+            let (r, o) = a.multipliedReportingOverflow(by: b); return o ? nil : r
+        }
         func add(_ a: UInt64, _ b: UInt64) -> UInt64? { let (r, o) = a.addingReportingOverflow(b); return o ? nil : r }
         guard let sK = mul(3, s).flatMap({ mul($0, K) }), let g3 = mul(3, G),
               let inner = add(sK, C).flatMap({ add($0, g3) }).flatMap({ add($0, 8) }),

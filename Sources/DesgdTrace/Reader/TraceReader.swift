@@ -119,7 +119,8 @@ public final class TraceReader: @unchecked Sendable {
         }
         records = all
         let rounds = all.indices.filter { all[$0].type == .round }, keyframes = all.indices.filter {
-            all[$0].type == .keyframe }
+            all[$0].type == .keyframe
+        }
         roundSequence = rounds
         keyframeSequence = keyframes
         roundRecords = rounds.map { all[$0] }

@@ -89,7 +89,8 @@ public struct SignatureRecord: Sendable, Equatable {
         let algorithm = r.u8(), rawKind = r.u8(), reserved = r.u16(), flags = r.u32()
         guard algorithm == ed25519 else { return .failure(ParseFailure("unknown signature algorithm \(algorithm)")) }
         guard let kind = Kind(rawValue: rawKind) else {
-            return .failure(ParseFailure("unknown signature kind \(rawKind)")) }
+            return .failure(ParseFailure("unknown signature kind \(rawKind)"))
+        }
         guard reserved == 0 else { return .failure(ParseFailure("reserved signature bytes are not zero")) }
         guard flags & ~1 == 0, kind == .final || flags == 0 else {
             return .failure(ParseFailure("undefined signature flags \(flags)"))

@@ -177,7 +177,8 @@ public struct SignatureVerifier {
                 if report.unsignedRecords > 0 { why.append("\(report.unsignedRecords) later records unsigned") }
                 if trailingBytes > 0 { why.append("\(trailingBytes) trailing bytes of an incomplete record") }
                 if s.kind != .final {
-                    why.append("no final signature (the recorder was killed, or the end was cut off)") }
+                    why.append("no final signature (the recorder was killed, or the end was cut off)")
+                }
                 report.problem = why.joined(separator: "; ")
                 report.summary = "signed by \(who) \(upTo(Int(s.roundRecords))) only; \(report.problem!)"
             }
@@ -198,11 +199,13 @@ public struct SignatureVerifier {
             footer.entry.type == .footer,
               let table = index.payload, let tail = footer.payload else { return .success(0) }
         guard tail.count == TraceFormat.footerPayloadSize else {
-            return .failure(ParseFailure("the footer is not \(TraceFormat.footerPayloadSize) bytes")) }
+            return .failure(ParseFailure("the footer is not \(TraceFormat.footerPayloadSize) bytes"))
+        }
         var f = ByteReader(tail)
         let indexOffset = f.u64(), entries = f.u64(), roundRecords = f.u64(), flags = f.u32(), reserved = f.u32()
         guard flags & ~1 == 0, reserved == 0 else {
-            return .failure(ParseFailure("the footer's undefined flags or reserved bytes are not zero")) }
+            return .failure(ParseFailure("the footer's undefined flags or reserved bytes are not zero"))
+        }
         guard indexOffset == index.entry.offset, entries == UInt64(i + 1) else {
             return .failure(ParseFailure("the footer does not point at the index that follows the final signature"))
         }

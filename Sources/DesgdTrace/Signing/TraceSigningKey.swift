@@ -222,13 +222,15 @@ public enum KeyText {
         guard fd >= 0 else {
             let e = errno
             if e == EEXIST {
-                throw .io("\(path) already exists: choose another \(Setting.output) (a key is never overwritten)") }
+                throw .io("\(path) already exists: choose another \(Setting.output) (a key is never overwritten)")
+            }
             throw .io("cannot create \(path): \(String(cString: strerror(e)))")
         }
         defer { close(fd) }
         // The umask may have cleared bits of `mode`, never added: set exactly `mode`.
         guard fchmod(fd, mode) == 0 else {
-            throw .io("cannot set the mode of \(path): \(String(cString: strerror(errno)))") }
+            throw .io("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+        }
         let bytes = Array(text.utf8)
         var done = 0
         while done < bytes.count {

@@ -183,5 +183,6 @@ public struct RecordEncoder {
     }
 
     static func scalarsOnly(_ state: AggregatorState) -> StoredState {
-        StoredState(scalars: state.scalars, vectors: nil) }
+        StoredState(scalars: state.scalars, vectors: nil)
+    }
 }

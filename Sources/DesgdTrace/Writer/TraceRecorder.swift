@@ -184,7 +184,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
                 recent: h.effectiveDriftRecent)
             if let k = checkpoint, let state = try reader.checkpoint(k).driftState() {
                 do { try tracker.restore(state) } catch {
-                    throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.explanation)") }
+                    throw .corrupted("\(reader.path): the checkpoint's drift state: \(error.explanation)")
+                }
             }
             drift = tracker
         }
@@ -303,7 +304,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
             if let forkDrift {
                 do { try tracker.restore(forkDrift) } catch {
                     lock.withLock {
-                        _failure = .usage("the parent's drift state does not fit the fork: \(error.explanation)") }
+                        _failure = .usage("the parent's drift state does not fit the fork: \(error.explanation)")
+                    }
                 }
             }
             drift = tracker
@@ -345,7 +347,8 @@ public final class TraceRecorder: SimulationObserver, @unchecked Sendable {
 
     public func roundStarting(_ round: Int, snapshot: () -> ServerSnapshot) {
         guard round % keyframeInterval == 0 || round == firstRound || round == plannedRounds || shouldStop else {
-            return }
+            return
+        }
         let s = snapshot()
         guarded { [self] () throws(TraceError) in
             try writer.append(.keyframe, round: round, parts: encoding.keyframe(round: round, snapshot: s),

@@ -64,7 +64,8 @@ enum CoordinateWise {
                     while column < end {
                         let lanes = min(8, end - column)
                         for i in 0..<n {
-                            keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes)) }
+                            keys[i] = VectorKeys.encode(VectorKeys.load(src.base + i * d + column, lanes: lanes))
+                        }
                         body(keys, lanes, out.base + column, counts.base + chunk * n, laneUsed, scratch)
                         column += lanes
                     }
