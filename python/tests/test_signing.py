@@ -1,4 +1,5 @@
-"""The signed client-message payload of traces/FORMAT.md §5.3.1, byte for byte, and key files."""
+"""The signed client-message payload of traces/FORMAT.md §5.3.1, byte for byte,
+and key files."""
 
 import hashlib
 import struct
@@ -16,20 +17,29 @@ class PayloadTests(unittest.TestCase):
         tag = "ab" * 32
         v = np.arange(5, dtype=np.float32)
         p = signing.message_payload(tag, 7, 3, 2, v)
-        want = (b"desgd-client-message-v1\x00" + bytes.fromhex(tag) + struct.pack("<qqq", 7, 3, 2)
-                + hashlib.sha256(v.astype("<f4").tobytes()).digest())
+        want = (
+            b"desgd-client-message-v1\x00"
+            + bytes.fromhex(tag)
+            + struct.pack("<qqq", 7, 3, 2)
+            + hashlib.sha256(v.astype("<f4").tobytes()).digest()
+        )
         self.assertEqual(p, want)
         self.assertEqual(len(p), 24 + 32 + 24 + 32)
 
     def test_baseline_class_is_minus_one(self) -> None:
-        p = signing.message_payload("00" * 32, 0, -1, 0, np.zeros(3, np.float32))
-        self.assertEqual(p[56 + 8:56 + 16], b"\xff" * 8)
+        p = signing.message_payload(
+            "00" * 32, 0, -1, 0, np.zeros(3, np.float32)
+        )
+        self.assertEqual(p[56 + 8 : 56 + 16], b"\xff" * 8)
 
     def test_vector_dtype_is_float32(self) -> None:
-        """A float64 vector is hashed as the float32 values the server receives."""
+        """A float64 vector is hashed as the float32 values the server
+        receives."""
         v = np.array([0.1, 0.2], dtype=np.float64)
-        self.assertEqual(signing.message_payload("00" * 32, 1, 1, 1, v),
-                         signing.message_payload("00" * 32, 1, 1, 1, v.astype(np.float32)))
+        self.assertEqual(
+            signing.message_payload("00" * 32, 1, 1, 1, v),
+            signing.message_payload("00" * 32, 1, 1, 1, v.astype(np.float32)),
+        )
 
     def test_bad_run_tag(self) -> None:
         with self.assertRaises(ValueError):
@@ -45,31 +55,44 @@ class KeyTests(unittest.TestCase):
         self.assertEqual(len(sig), 64)
         pub = signing.public_key_from_hex(signing.public_key_hex(key))
         self.assertTrue(signing.verify_message(pub, sig, tag, 4, 2, 1, v))
-        self.assertFalse(signing.verify_message(pub, sig, tag, 4, 2, 0, v))   # another worker
+        # another worker
+        self.assertFalse(signing.verify_message(pub, sig, tag, 4, 2, 0, v))
         v[0] += 1
-        self.assertFalse(signing.verify_message(pub, sig, tag, 4, 2, 1, v))   # another vector
+        # another vector
+        self.assertFalse(signing.verify_message(pub, sig, tag, 4, 2, 1, v))
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "client.key"
             pub_path = signing.save_private_key(key, path)
             self.assertEqual(path.stat().st_mode & 0o777, 0o600)
             self.assertIn(b"BEGIN PRIVATE KEY", path.read_bytes())
-            self.assertEqual(pub_path.read_text().strip(), signing.public_key_hex(key))
+            self.assertEqual(
+                pub_path.read_text().strip(), signing.public_key_hex(key)
+            )
             again = signing.load_private_key(path)
-            self.assertEqual(signing.public_key_hex(again), signing.public_key_hex(key))
+            self.assertEqual(
+                signing.public_key_hex(again), signing.public_key_hex(key)
+            )
             with self.assertRaises(FileExistsError):
                 signing.save_private_key(key, path)
             ssh = Path(d) / "server.key"
             line = signing.write_openssh_key(key, ssh).read_text()
             self.assertTrue(line.startswith("ssh-ed25519 "))
-            self.assertEqual(signing.public_key_hex(signing.load_private_key(ssh)), signing.public_key_hex(key))
+            self.assertEqual(
+                signing.public_key_hex(signing.load_private_key(ssh)),
+                signing.public_key_hex(key),
+            )
 
     def test_openssh_public_line_verifies_with_the_trace_reader(self) -> None:
-        """The server key's .pub line is what desgd.trace's --trust reads (OpenSSH wire format)."""
+        """The server key's .pub line is what desgd.trace's --trust reads
+        (OpenSSH wire format)."""
         from desgd.trace import read_public_key
+
         key = signing.generate_key()
         with tempfile.TemporaryDirectory() as d:
             pub = signing.write_openssh_key(key, Path(d) / "s.key")
-            self.assertEqual(read_public_key(str(pub)).hex(), signing.public_key_hex(key))
+            self.assertEqual(
+                read_public_key(str(pub)).hex(), signing.public_key_hex(key)
+            )
 
 
 if __name__ == "__main__":

@@ -2,32 +2,49 @@
 """Check the trace reader (desgd.trace) against a finished trace:
 
     python3 -m desgd.check_trace TRACE [--trust KEY.pub]
-    python3 python/src/desgd/check_trace.py TRACE [--trust KEY.pub]     (package not installed)
+    python3 python/src/desgd/check_trace.py TRACE [--trust KEY.pub]
+        (package not installed)
 
 1. the digest chain verifies;
-2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every later keyframe bit for bit;
-3. ||aggregate - honest mean|| recomputed in float64 (the honest mean in float32 as FORMAT.md §5.3
-   defines it) matches the recorded metrics.gap;
-4. copies cut inside a round record open (by scanning) with exactly the complete rounds;
+2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every
+   later keyframe bit for bit;
+3. ||aggregate - honest mean|| recomputed in float64 (the honest mean in
+   float32 as FORMAT.md §5.3 defines it) matches the recorded metrics.gap;
+4. copies cut inside a round record open (by scanning) with exactly the
+   complete rounds;
 5. a flipped byte in a round payload raises a TraceError naming that round;
-6. every state checkpoint (format 1.2) reads, and its model and class-momentum buffer equal the
-   keyframe of the same round bit for bit;
-7. with --trust KEY.pub: the key signed the whole trace (FORMAT.md §3.6, verified strictly with the
-   cryptography package).
-Exits 1 on the first failed check. Rounds recorded without vectors are skipped in 2 and 3.
+6. every state checkpoint (format 1.2) reads, and its model and class-momentum
+   buffer equal the keyframe of the same round bit for bit;
+7. with --trust KEY.pub: the key signed the whole trace (FORMAT.md §3.6,
+   verified strictly with the cryptography package).
+Exits 1 on the first failed check. Rounds recorded without vectors are skipped
+in 2 and 3.
 """
-import os, sys, tempfile
+
+import os
+import sys
+import tempfile
 
 import numpy as np
 
 if not __package__:
-    # Run as a file: import the reader from the package's source tree (python/src), not from this
-    # file's directory, where desgd/trace.py would shadow the standard library's `trace`.
+    # Run as a file: import the reader from the package's source tree
+    # (python/src), not from this file's directory, where desgd/trace.py would
+    # shadow the standard library's `trace`.
     _here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    sys.path[:] = [
+        p for p in sys.path if os.path.abspath(p or os.curdir) != _here
+    ]
     sys.path.insert(0, os.path.dirname(_here))
-from desgd.trace import (Trace, TraceError, aggregate, checkpoint_state, honest_mean, num,  # noqa: E402
-                         verify_signatures)
+from desgd.trace import (  # noqa: E402
+    Trace,
+    TraceError,
+    aggregate,
+    checkpoint_state,
+    honest_mean,
+    num,
+    verify_signatures,
+)
 
 GAP_RTOL = 1e-6
 
@@ -42,7 +59,10 @@ def main(path, trust=None):
     tr = Trace(path)
     first = tr.first_round  # 0, or a fork's first round (format 1.3)
     span = range(first, first + tr.round_count)
-    print(f"{path}: rounds {first}..<{first + tr.round_count}, keyframes {sorted(tr.keyframes)}, finished {tr.finished}")
+    print(
+        f"{path}: rounds {first}..<{first + tr.round_count}, keyframes"
+        f" {sorted(tr.keyframes)}, finished {tr.finished}"
+    )
 
     print("1. digest chain")
     ok, msg, last = tr.verify_chain()
@@ -51,17 +71,31 @@ def main(path, trust=None):
     print(f"2. keyframe {first} + model diffs == stored keyframes")
     has = {t: tr.round(t)["hasVectors"] for t in span}
     for t in sorted(k for k in tr.keyframes if k > first):
-        # the earliest keyframe from which every model diff up to t is recorded (the first for a full recording)
-        start = min((s for s in tr.keyframes if s < t and all(has[u] for u in range(s, t))), default=None)
+        # the earliest keyframe from which every model diff up to t is recorded
+        # (the first for a full recording)
+        start = min(
+            (
+                s
+                for s in tr.keyframes
+                if s < t and all(has[u] for u in range(s, t))
+            ),
+            default=None,
+        )
         if start is None:
             gap = max(s for s in range(first, t) if not has[s])
-            print(f"  skip round {t}: round {gap} is recorded without vectors (no model diff)")
+            print(
+                f"  skip round {t}: round {gap} is recorded without vectors"
+                " (no model diff)"
+            )
             continue
         rebuilt = tr.parameters_at(t, start=start)
         kf = tr.keyframe(t)
         stored = kf.vec(kf["parameters"])
-        check(np.array_equal(rebuilt.view(np.uint32), stored.view(np.uint32)),
-              f"round {t}: keyframe {start} + {t - start} diffs, {rebuilt.size} parameters identical bit for bit")
+        check(
+            np.array_equal(rebuilt.view(np.uint32), stored.view(np.uint32)),
+            f"round {t}: keyframe {start} + {t - start} diffs, {rebuilt.size}"
+            " parameters identical bit for bit",
+        )
 
     print("3. recomputed gap vs metrics.gap")
     worst, n = 0.0, 0
@@ -70,10 +104,17 @@ def main(path, trust=None):
         if not r["hasVectors"]:
             continue
         for k, a in enumerate(r["aggregations"]):
-            gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - honest_mean(r, k).astype(np.float64))
+            gap = np.linalg.norm(
+                aggregate(r, k).astype(np.float64)
+                - honest_mean(r, k).astype(np.float64)
+            )
             rec = num(a["metrics"]["gap"])
             worst, n = max(worst, abs(gap - rec) / max(abs(rec), 1e-30)), n + 1
-    check(worst <= GAP_RTOL, f"{n} aggregations, max relative difference {worst:.3g} (tolerance {GAP_RTOL})")
+    check(
+        worst <= GAP_RTOL,
+        f"{n} aggregations, max relative difference {worst:.3g} (tolerance"
+        f" {GAP_RTOL})",
+    )
 
     check(tr.round_count > 0, "the trace has rounds to damage")
     data = open(path, "rb").read()
@@ -82,15 +123,27 @@ def main(path, trust=None):
     with tempfile.TemporaryDirectory() as tmp:
         copy = os.path.join(tmp, "damaged.trace")
 
-        print(f"4. truncated inside round {t} (record at offset {off}, {size} bytes)")
+        print(
+            f"4. truncated inside round {t} (record at offset {off}, {size}"
+            " bytes)"
+        )
         for cut in (off + 30, off + size // 2, off + size - 1):
             with open(copy, "wb") as f:
                 f.write(data[:cut])
             with Trace(copy) as cut_tr:
-                readable = all(cut_tr.round(s)["round"] == s for s in range(first, first + cut_tr.round_count))
+                readable = all(
+                    cut_tr.round(s)["round"] == s
+                    for s in range(first, first + cut_tr.round_count)
+                )
                 ok, msg, _ = cut_tr.verify_chain()
-                check(cut_tr.round_count == t - first and not cut_tr.finished and readable and ok,
-                      f"cut at byte {cut}: {cut_tr.round_count} complete rounds, scanned, rounds readable; chain: {msg}")
+                check(
+                    cut_tr.round_count == t - first
+                    and not cut_tr.finished
+                    and readable
+                    and ok,
+                    f"cut at byte {cut}: {cut_tr.round_count} complete rounds,"
+                    f" scanned, rounds readable; chain: {msg}",
+                )
 
         print(f"5. one byte flipped in the payload of round {t}")
         bad = bytearray(data)
@@ -102,25 +155,44 @@ def main(path, trust=None):
                 bad_tr.round(t)
                 check(False, "round read without error")
             except TraceError as e:
-                check(f"round {t}" in str(e), f"round({t}) raised TraceError: {e}")
-            others = [s for s in range(first, first + bad_tr.round_count) if s != t]
+                check(
+                    f"round {t}" in str(e),
+                    f"round({t}) raised TraceError: {e}",
+                )
+            others = [
+                s for s in range(first, first + bad_tr.round_count) if s != t
+            ]
             for s in others:
                 bad_tr.round(s)
-            check(True, f"the other {len(others)} rounds still read (index intact: {bad_tr.finished})")
+            check(
+                True,
+                f"the other {len(others)} rounds still read (index intact:"
+                f" {bad_tr.finished})",
+            )
             ok, msg, _ = bad_tr.verify_chain()
             check(not ok and f"round {t}" in msg, f"verify_chain: {msg}")
 
     print(f"6. state checkpoints before rounds {sorted(tr.checkpoints)}")
-    bits = lambda v: v.view(np.uint32)
+
+    def bits(v):
+        return v.view(np.uint32)
+
     for t in sorted(tr.checkpoints):
         st = checkpoint_state(tr.checkpoint(t))
         if t in tr.keyframes:
             kf = tr.keyframe(t)
-            same = np.array_equal(bits(st["parameters"]), bits(kf.vec(kf["parameters"]))) and all(
-                np.array_equal(bits(a), bits(kf.vec(i))) for a, i in zip(st["classMomenta"], kf.get("classMomenta", [])))
+            same = np.array_equal(
+                bits(st["parameters"]), bits(kf.vec(kf["parameters"]))
+            ) and all(
+                np.array_equal(bits(a), bits(kf.vec(i)))
+                for a, i in zip(st["classMomenta"], kf.get("classMomenta", []))
+            )
             check(same, f"checkpoint {t}: model and buffer equal keyframe {t}")
-        check(all(v.shape == (tr.d,) for _, _, v in st["honestMomenta"]),
-              f"checkpoint {t}: {len(st['honestMomenta'])} honest momenta of d values")
+        check(
+            all(v.shape == (tr.d,) for _, _, v in st["honestMomenta"]),
+            f"checkpoint {t}: {len(st['honestMomenta'])} honest momenta of d"
+            " values",
+        )
     if trust is not None:
         print(f"7. signatures by {trust}")
         ok, msg = verify_signatures(tr, trust)

@@ -1,85 +1,146 @@
 #!/usr/bin/env python3
-"""Reader for desgd trace files (format 1.x), written from traces/FORMAT.md alone.
+"""Reader for desgd trace files (format 1.x), written from traces/FORMAT.md
+alone.
 
     from desgd.trace import Trace, messages, honest_mask, aggregate
     tr = Trace("run.trace")
-    r = tr.round(5)                      # the round's JSON dict (a Body: dict + .vectors)
-    X = messages(r, aggregation=0)       # senders x d float32
-    x = tr.parameters_at(5)              # model at the start of round 5, float32
-    st = checkpoint_state(tr.checkpoint(250))   # the run's complete state before round 250 (1.2)
+    r = tr.round(5)  # the round's JSON dict (a Body: dict + .vectors)
+    X = messages(r, aggregation=0)  # senders x d float32
+    x = tr.parameters_at(5)  # model at the start of round 5, float32
+    # the run's complete state before round 250 (1.2)
+    st = checkpoint_state(tr.checkpoint(250))
 
-    ok, msg = verify_signatures(tr, "lab.key.pub")   # §3.6: signed whole by that key? (needs cryptography)
+    # §3.6: signed whole by that key? (needs cryptography)
+    ok, msg = verify_signatures(tr, "lab.key.pub")
 
-CLI: python3 -m desgd.trace TRACE [--round T] [--checkpoint T] [--verify] [--trust KEY.pub]
-     (or, without installing the package: python3 python/src/desgd/trace.py TRACE ...)
-Needs only the standard library, zstandard and numpy; verifying signatures also needs cryptography
-(Debian: python3-cryptography). It imports nothing else from the desgd package, so that it also runs
-as a lone file.
+CLI: python3 -m desgd.trace TRACE [--round T] [--checkpoint T] [--verify]
+     [--trust KEY.pub]
+     (or, without installing the package:
+     python3 python/src/desgd/trace.py TRACE ...)
+Needs only the standard library, zstandard and numpy; verifying signatures also
+needs cryptography (Debian: python3-cryptography). It imports nothing else from
+the desgd package, so that it also runs as a lone file.
 """
-import argparse, base64, contextlib, hashlib, json, os, stat, struct, sys
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import struct
+import sys
 
 if __name__ == "__main__" and not __package__:
-    # Run as a file: its directory heads sys.path, where this very file would shadow the standard
-    # library's `trace` module for anything imported below. Drop that directory.
+    # Run as a file: its directory heads sys.path, where this very file would
+    # shadow the standard library's `trace` module for anything imported below.
+    # Drop that directory.
     _here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    sys.path[:] = [
+        p for p in sys.path if os.path.abspath(p or os.curdir) != _here
+    ]
 
 import numpy as np
 import zstandard
 
-MAGIC = bytes.fromhex("8A4445534744 0D0A1A0A")        # §2
-RECORD_MAGIC = b"DSGR"                                  # §3.1
-HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = 1, 2, 3, 4, 5, 6, 7  # §3.2 (6: 1.1; 7: 1.2)
+MAGIC = bytes.fromhex("8A4445534744 0D0A1A0A")  # §2
+RECORD_MAGIC = b"DSGR"  # §3.1
+# §3.2 (6: 1.1; 7: 1.2)
+HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 MAJOR = 1
-REC = struct.Struct("<4sBBHQqQ32s")                     # record header, 64 bytes
+REC = struct.Struct("<4sBBHQqQ32s")  # record header, 64 bytes
 LIMIT32 = 1 << 32
 
 
 class TraceError(ValueError):
-    """A trace the format says to reject (§6); the message names the record or round."""
+    """A trace the format says to reject (§6); the message names the record or
+    round."""
 
 
 class Body(dict):
-    """A record's JSON document; `vectors` holds its decoded vector section (float32 arrays)."""
+    """A record's JSON document; `vectors` holds its decoded vector section
+    (float32 arrays)."""
+
     vectors = ()
 
     def vec(self, index, what="vector"):
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.vectors):
-            raise TraceError(f"{self.where}: {what} index {index!r} outside the vector table")
+        if (
+            not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index < len(self.vectors)
+        ):
+            raise TraceError(
+                f"{self.where}: {what} index {index!r} outside the vector"
+                " table"
+            )
         return self.vectors[index]
 
 
 def _name(kind, rnd, seq):
-    return f"round {rnd}" if kind == ROUND else \
-        {HEADER: "header record", KEYFRAME: f"keyframe {rnd}", SIGNATURE: f"signature record {seq}",
-         CHECKPOINT: f"checkpoint record {seq}"}.get(kind, f"record {seq}")
+    return (
+        f"round {rnd}"
+        if kind == ROUND
+        else {
+            HEADER: "header record",
+            KEYFRAME: f"keyframe {rnd}",
+            SIGNATURE: f"signature record {seq}",
+            CHECKPOINT: f"checkpoint record {seq}",
+        }.get(kind, f"record {seq}")
+    )
 
 
 def _decode_vectors(table, section, where):
-    """§4.2: undo the byte planes, then add back the prediction (ref, scaled), for every entry of `table`."""
+    """§4.2: undo the byte planes, then add back the prediction (ref, scaled),
+    for every entry of `table`."""
     if not isinstance(table, list):
         raise TraceError(f"{where}: 'vectors' is not a list")
     out = []
     for k, e in enumerate(table):
-        if not isinstance(e, dict) or not all(isinstance(e.get(f), int) and e[f] >= 0 for f in ("offset", "count")):
+        if not isinstance(e, dict) or not all(
+            isinstance(e.get(f), int) and e[f] >= 0
+            for f in ("offset", "count")
+        ):
             raise TraceError(f"{where}: bad vector entry {k}: {e!r}")
         off, n = e["offset"], e["count"]
         if off + 4 * n > len(section):
-            raise TraceError(f"{where}: vector {k} (offset {off}, count {n}) lies outside the vector section")
+            raise TraceError(
+                f"{where}: vector {k} (offset {off}, count {n}) lies outside"
+                " the vector section"
+            )
         planes = np.frombuffer(section, np.uint8, 4 * n, off).reshape(4, n)
         w = np.ascontiguousarray(planes.T).view("<u4").reshape(n)
         if "ref" in e:
             x = e["ref"]
-            if not isinstance(x, int) or not 0 <= x < k or table[x]["count"] != n:
-                raise TraceError(f"{where}: vector {k} has ref {x!r}, not an earlier entry of count {n}")
+            if (
+                not isinstance(x, int)
+                or not 0 <= x < k
+                or table[x]["count"] != n
+            ):
+                raise TraceError(
+                    f"{where}: vector {k} has ref {x!r}, not an earlier entry"
+                    f" of count {n}"
+                )
             p = out[x]
             if "scaleBits" in e:
                 s = np.array([e["scaleBits"]], dtype="<u4").view("<f4")[0]
                 if not np.isfinite(s) or s == 0:
                     raise TraceError(f"{where}: vector {k} has the scale {s}")
-                p = (s * p).astype("<f4")          # one binary32 multiply per element
+                p = (s * p).astype("<f4")  # one binary32 multiply per element
             z = w.astype(np.uint32)
-            w = ((z >> np.uint32(1)) ^ (np.uint32(0) - (z & np.uint32(1)))) + p.view("<u4")   # unzigzag, mod 2**32
+            w = (
+                (z >> np.uint32(1)) ^ (np.uint32(0) - (z & np.uint32(1)))
+            ) + p.view(
+                "<u4"
+            )  # unzigzag, mod 2**32
         elif "scaleBits" in e:
             raise TraceError(f"{where}: vector {k} has a scale but no ref")
         out.append(w.view("<f4"))
@@ -92,7 +153,7 @@ def _parse_body(body, where, required):
         raise TraceError(f"{where}: JSON length larger than the body")
     j = struct.unpack_from("<I", body)[0]
     try:
-        doc = json.loads(body[4:4 + j].decode("utf-8"))
+        doc = json.loads(body[4 : 4 + j].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise TraceError(f"{where}: JSON does not parse: {e}") from None
     if not isinstance(doc, dict):
@@ -102,11 +163,12 @@ def _parse_body(body, where, required):
             raise TraceError(f"{where}: JSON lacks required key {key!r}")
     b = Body(doc)
     b.where = where
-    b.vectors = _decode_vectors(doc["vectors"], body[4 + j:], where)
+    b.vectors = _decode_vectors(doc["vectors"], body[4 + j :], where)
     return b
 
 
-# ---- helpers on decoded round bodies (§5.3) ------------------------------------------------------
+# ---- helpers on decoded round bodies (§5.3) ---------------------------------
+
 
 def messages(rnd, aggregation=0):
     """The messages of one aggregation, as a float32 array (senders x d)."""
@@ -116,27 +178,41 @@ def messages(rnd, aggregation=0):
 
 def honest_mask(rnd, aggregation=0):
     """True for the rows of messages() sent by honest workers."""
-    return np.array([not s["byzantine"] for s in rnd["aggregations"][aggregation]["senders"]], bool)
+    return np.array(
+        [
+            not s["byzantine"]
+            for s in rnd["aggregations"][aggregation]["senders"]
+        ],
+        bool,
+    )
 
 
 def honest_mean(rnd, aggregation=0):
-    """The honest mean x̄_S of one aggregation as FORMAT.md §5.3 defines it (float32, d): starting
-    from 0, a ← fma(w, x_i, a) for each honest row in row order, w = 1/|S| rounded to float32. The
-    product of two float32 values is exact in float64, so each step is float64 arithmetic rounded
-    to float32 (it can differ from a true fused multiply-add by one ulp in rare double roundings).
-    A mean taken in float64 instead differs from the recorded metrics by about 1e-6 relative when
-    the gap is small against the mean."""
+    """The honest mean x̄_S of one aggregation as FORMAT.md §5.3 defines it
+    (float32, d): starting from 0, a ← fma(w, x_i, a) for each honest row in
+    row order, w = 1/|S| rounded to float32. The product of two float32 values
+    is exact in float64, so each step is float64 arithmetic rounded to float32
+    (it can differ from a true fused multiply-add by one ulp in rare double
+    roundings). A mean taken in float64 instead differs from the recorded
+    metrics by about 1e-6 relative when the gap is small against the mean."""
     X = messages(rnd, aggregation)[honest_mask(rnd, aggregation)]
     w = np.float64(np.float32(1.0 / len(X)))
     a = np.zeros(X.shape[1], np.float32)
     for row in X:
-        a = (w * row.astype(np.float64) + a.astype(np.float64)).astype(np.float32)
+        a = (w * row.astype(np.float64) + a.astype(np.float64)).astype(
+            np.float32
+        )
     return a
 
 
 def aggregate(rnd, aggregation=0):
-    """The aggregate m̂ of one aggregation (float32, d); `aggregation` is an index or the dict."""
-    a = rnd["aggregations"][aggregation] if isinstance(aggregation, int) else aggregation
+    """The aggregate m̂ of one aggregation (float32, d); `aggregation` is an
+    index or the dict."""
+    a = (
+        rnd["aggregations"][aggregation]
+        if isinstance(aggregation, int)
+        else aggregation
+    )
     return rnd.vec(a["aggregate"], "aggregate")
 
 
@@ -146,44 +222,86 @@ def model_diff(rnd):
 
 
 def state(body, st):
-    """A state {"scalars", "vectors"} with its vector indices resolved to arrays."""
-    return {"scalars": dict(st.get("scalars", {})),
-            "vectors": {k: body.vec(i, "state vector") for k, i in st.get("vectors", {}).items()}}
+    """A state {"scalars", "vectors"} with its vector indices resolved to
+    arrays."""
+    return {
+        "scalars": dict(st.get("scalars", {})),
+        "vectors": {
+            k: body.vec(i, "state vector")
+            for k, i in st.get("vectors", {}).items()
+        },
+    }
 
 
 def _wide(body, w):
     """§5.5: a binary64 vector stored as its high and low 32-bit words."""
-    hi, lo = body.vec(w["high"], "wide vector").view("<u4"), body.vec(w["low"], "wide vector").view("<u4")
-    return ((hi.astype(np.uint64) << np.uint64(32)) | lo.astype(np.uint64)).view("<f8")
+    hi, lo = body.vec(w["high"], "wide vector").view("<u4"), body.vec(
+        w["low"], "wide vector"
+    ).view("<u4")
+    return (
+        (hi.astype(np.uint64) << np.uint64(32)) | lo.astype(np.uint64)
+    ).view("<f8")
 
 
 def checkpoint_state(cp):
-    """A state checkpoint (§5.5) as numpy arrays: the model, the buffers, every momentum (rows as
-    (worker, class, float32 array)), the carried states, and the drift state (binary64 sums)."""
+    """A state checkpoint (§5.5) as numpy arrays: the model, the buffers, every
+    momentum (rows as (worker, class, float32 array)), the carried states, and
+    the drift state (binary64 sums)."""
     with _keys(cp):
-        rows = lambda key: [(r["worker"], r["class"], cp.vec(r["vector"], "momentum")) for r in cp[key]]
-        out = {"round": cp["round"], "parameters": cp.vec(cp["parameters"], "parameters"),
-               "classMomenta": [cp.vec(i, "class momentum") for i in cp["classMomenta"]],
-               "serverMomentum": cp.vec(cp["serverMomentum"]) if "serverMomentum" in cp else None,
-               "honestMomenta": rows("honestMomenta"), "byzantineMomenta": rows("byzantineMomenta"),
-               "aggregatorStates": [state(cp, s) for s in cp["aggregatorStates"]],
-               "attackStates": [state(cp, s) for s in cp["attackStates"]], "drift": None}
+
+        def rows(key):
+            return [
+                (r["worker"], r["class"], cp.vec(r["vector"], "momentum"))
+                for r in cp[key]
+            ]
+
+        out = {
+            "round": cp["round"],
+            "parameters": cp.vec(cp["parameters"], "parameters"),
+            "classMomenta": [
+                cp.vec(i, "class momentum") for i in cp["classMomenta"]
+            ],
+            "serverMomentum": (
+                cp.vec(cp["serverMomentum"])
+                if "serverMomentum" in cp
+                else None
+            ),
+            "honestMomenta": rows("honestMomenta"),
+            "byzantineMomenta": rows("byzantineMomenta"),
+            "aggregatorStates": [state(cp, s) for s in cp["aggregatorStates"]],
+            "attackStates": [state(cp, s) for s in cp["attackStates"]],
+            "drift": None,
+        }
         if "drift" in cp:
             d = cp["drift"]
             out["drift"] = {
-                "rounds": d["rounds"], "differenceNorms": num(d["differenceNorms"]),
-                "differenceSum": _wide(cp, d["differenceSum"]), "shadowSum": _wide(cp, d["shadowSum"]),
-                "shadowClassMomenta": [cp.vec(i) for i in d["shadowClassMomenta"]],
-                "shadowServerMomentum": cp.vec(d["shadowServerMomentum"]) if "shadowServerMomentum" in d else None,
-                "groups": [_drift_group(cp, g) for g in d["groups"]]}
+                "rounds": d["rounds"],
+                "differenceNorms": num(d["differenceNorms"]),
+                "differenceSum": _wide(cp, d["differenceSum"]),
+                "shadowSum": _wide(cp, d["shadowSum"]),
+                "shadowClassMomenta": [
+                    cp.vec(i) for i in d["shadowClassMomenta"]
+                ],
+                "shadowServerMomentum": (
+                    cp.vec(d["shadowServerMomentum"])
+                    if "shadowServerMomentum" in d
+                    else None
+                ),
+                "groups": [_drift_group(cp, g) for g in d["groups"]],
+            }
     return out
 
 
 def _drift_group(cp, g):
-    """§5.5: one group's drift state; its recent sum is a window of terms (formats 1.1-1.3, and a
-    header `driftRecent` of "window") or the exponentially weighted R_k, N_k (1.4, "exponential")."""
-    out = {"class": g["class"], "count": g["count"], "sumOfNorms": num(g["sumOfNorms"]),
-           "cumulativeSum": _wide(cp, g["cumulativeSum"])}
+    """§5.5: one group's drift state; its recent sum is a window of terms
+    (formats 1.1-1.3, and a header `driftRecent` of "window") or the
+    exponentially weighted R_k, N_k (1.4, "exponential")."""
+    out = {
+        "class": g["class"],
+        "count": g["count"],
+        "sumOfNorms": num(g["sumOfNorms"]),
+        "cumulativeSum": _wide(cp, g["cumulativeSum"]),
+    }
     if "recentSum" in g:
         out["recentSum"] = cp.vec(g["recentSum"], "recent sum")
         out["recentNorms"] = num(g["recentNorms"])
@@ -195,27 +313,39 @@ def _drift_group(cp, g):
 
 @contextlib.contextmanager
 def _keys(body):
-    """Turn a missing or mistyped JSON key inside the block into a TraceError naming the record."""
+    """Turn a missing or mistyped JSON key inside the block into a TraceError
+    naming the record."""
     try:
         yield
     except (KeyError, TypeError, AttributeError) as e:
-        raise TraceError(f"{body.where}: missing or malformed JSON key ({type(e).__name__}: {e})") from None
+        raise TraceError(
+            f"{body.where}: missing or malformed JSON key ({type(e).__name__}:"
+            f" {e})"
+        ) from None
 
 
 def num(x):
-    """A JSON number, with the strings "inf", "-inf", "nan" of §4.1 turned into floats."""
+    """A JSON number, with the strings "inf", "-inf", "nan" of §4.1 turned into
+    floats."""
     return float(x) if isinstance(x, (str, int, float)) else x
 
 
-# ---- the file -----------------------------------------------------------------------------------
+# ---- the file ---------------------------------------------------------------
+
 
 def _open_regular(path, what):
-    """A read-only descriptor of a regular file. Opened with O_NONBLOCK (a FIFO without a writer
-    would block open) and refused at once unless fstat says it is a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    """A read-only descriptor of a regular file. Opened with O_NONBLOCK (a FIFO
+    without a writer would block open) and refused at once unless fstat says it
+    is a regular file."""
+    fd = os.open(
+        path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    )
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise TraceError(f"{path} is not a regular file (a FIFO, device or directory): give the path of a {what}")
+            raise TraceError(
+                f"{path} is not a regular file (a FIFO, device or directory):"
+                f" give the path of a {what}"
+            )
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -224,7 +354,8 @@ def _open_regular(path, what):
 
 
 class Trace:
-    """An open trace: header, record table, and positioned reads of rounds and keyframes."""
+    """An open trace: header, record table, and positioned reads of rounds and
+    keyframes."""
 
     def __init__(self, path):
         self.path = path
@@ -235,56 +366,116 @@ class Trace:
             raise TraceError(f"{path}: not a desgd trace (bad magic)")
         self.version = struct.unpack_from("<HH", sig, 10)
         if self.version[0] != MAJOR:
-            raise TraceError(f"{path}: unknown major version {self.version[0]}")
+            raise TraceError(
+                f"{path}: unknown major version {self.version[0]}"
+            )
         hdr = self._record_header(16, 0, None)
         if hdr is None:
             raise TraceError(f"{path}: header record incomplete")
         if hdr["type"] != HEADER:
             raise TraceError("record 0: not a header record")
-        self.header = h = self._body(hdr, ("formatVersion", "model", "groups", "config", "keyframeInterval"))
+        self.header = h = self._body(
+            hdr,
+            ("formatVersion", "model", "groups", "config", "keyframeInterval"),
+        )
         with _keys(h):
             self.d, groups = h["model"]["parameterCount"], h["groups"]
             if not isinstance(self.d, int) or self.d < 0:
-                raise TraceError(f"header record: bad parameterCount {self.d!r}")
-            s = max((len(g["honestWorkers"]) + len(g["byzantineWorkers"]) for g in groups), default=1)
+                raise TraceError(
+                    f"header record: bad parameterCount {self.d!r}"
+                )
+            s = max(
+                (
+                    len(g["honestWorkers"]) + len(g["byzantineWorkers"])
+                    for g in groups
+                ),
+                default=1,
+            )
             k = max(1, h["config"].get("classesPerRound", 1))
-            self.max_body = min(LIMIT32, (1 << 26) + 4 * self.d * (3 * s * k + 10 + 3 * len(groups) + 8))   # §6.5
+            self.max_body = min(
+                LIMIT32,
+                (1 << 26)
+                + 4 * self.d * (3 * s * k + 10 + 3 * len(groups) + 8),
+            )  # §6.5
             c = h["config"]
             honest = sum(len(g["honestWorkers"]) for g in groups)
-            byz = c.get("byzantineWorkers", 0) * (10 if c.get("mode", "desgd") == "desgd" else 1)
+            byz = c.get("byzantineWorkers", 0) * (
+                10 if c.get("mode", "desgd") == "desgd" else 1
+            )
             w = h.get("driftWindow") or 0
-            self.max_checkpoint_body = min(LIMIT32, (1 << 26) + 4 * self.d * (honest + byz + 20 + len(groups) * (w + 8) + 8))
+            self.max_checkpoint_body = min(
+                LIMIT32,
+                (1 << 26)
+                + 4 * self.d * (honest + byz + 20 + len(groups) * (w + 8) + 8),
+            )
             # §5.1.1 (1.3): a fork records rounds from its `at` on.
             self.fork = h.get("fork")
             self.first_round = 0
             if self.fork is not None:
                 f = self.fork
                 if self.version < (1, 3):
-                    raise TraceError(f"header record: fork in a file of format {self.version[0]}.{self.version[1]}")
+                    raise TraceError(
+                        "header record: fork in a file of format"
+                        f" {self.version[0]}.{self.version[1]}"
+                    )
                 pd = f["parentDigest"]
-                if not isinstance(pd, str) or len(pd) != 64 or any(ch not in "0123456789abcdef" for ch in pd):
-                    raise TraceError("header record: fork.parentDigest is not 64 lowercase hex digits")
+                if (
+                    not isinstance(pd, str)
+                    or len(pd) != 64
+                    or any(ch not in "0123456789abcdef" for ch in pd)
+                ):
+                    raise TraceError(
+                        "header record: fork.parentDigest is not 64 lowercase"
+                        " hex digits"
+                    )
                 at, rounds = f["at"], c.get("rounds")
-                if not isinstance(at, int) or isinstance(at, bool) or not isinstance(rounds, int) or not 0 <= at < rounds:
-                    raise TraceError(f"header record: fork.at {at!r} is outside 0..<{rounds!r}")
-                if not isinstance(f.get("changes"), list) or not isinstance(f.get("parentFile"), str):
-                    raise TraceError("header record: fork.changes or fork.parentFile is malformed")
+                if (
+                    not isinstance(at, int)
+                    or isinstance(at, bool)
+                    or not isinstance(rounds, int)
+                    or not 0 <= at < rounds
+                ):
+                    raise TraceError(
+                        f"header record: fork.at {at!r} is outside"
+                        f" 0..<{rounds!r}"
+                    )
+                if not isinstance(f.get("changes"), list) or not isinstance(
+                    f.get("parentFile"), str
+                ):
+                    raise TraceError(
+                        "header record: fork.changes or fork.parentFile is"
+                        " malformed"
+                    )
                 self.first_round = at
         self.footer = None
-        self.records = self._from_index(hdr) or self._scan(hdr)  # [(type, round, offset, size)]
+        # [(type, round, offset, size)]
+        self.records = self._from_index(hdr) or self._scan(hdr)
         self.finished = self.footer is not None
         self.stopped = bool(self.footer and self.footer[3] & 1)
-        self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]      # entry of round first_round + k
-        self.keyframes = {r[1]: i for i, r in enumerate(self.records) if r[0] == KEYFRAME}
-        # §5.5: a checkpoint's round is the first round plus the number of round records before it
-        # (its header says -1).
+        # entry of round first_round + k
+        self.rounds = [i for i, r in enumerate(self.records) if r[0] == ROUND]
+        self.keyframes = {
+            r[1]: i for i, r in enumerate(self.records) if r[0] == KEYFRAME
+        }
+        # §5.5: a checkpoint's round is the first round plus the number of
+        # round records before it (its header says -1).
         self.checkpoints = {}
         for i, r in enumerate(self.records):
             if r[0] == CHECKPOINT:
-                self.checkpoints[self.first_round + sum(1 for q in self.records[:i] if q[0] == ROUND)] = i
+                self.checkpoints[
+                    self.first_round
+                    + sum(1 for q in self.records[:i] if q[0] == ROUND)
+                ] = i
         self.round_count = len(self.rounds)
-        if self.fork is not None and len(self.records) > 1 and self.records[1][0] != CHECKPOINT:
-            raise TraceError(f"record 1: a fork must begin with the state checkpoint of round {self.first_round}")
+        if (
+            self.fork is not None
+            and len(self.records) > 1
+            and self.records[1][0] != CHECKPOINT
+        ):
+            raise TraceError(
+                "record 1: a fork must begin with the state checkpoint of"
+                f" round {self.first_round}"
+            )
 
     def close(self):
         self._f.close()
@@ -300,23 +491,40 @@ class Trace:
         return self._f.read(n)
 
     def _record_header(self, off, seq, expect_round):
-        """Read and check (§6 items 2-3) the record header at `off`; None if the record is incomplete."""
+        """Read and check (§6 items 2-3) the record header at `off`; None if
+        the record is incomplete."""
         if off + 64 > self.size:
             return None
         raw = self._read(off, 64)
         magic, kind, enc, res, sq, rnd, length, prev = REC.unpack(raw)
         where = _name(kind, rnd, seq)
         if magic != RECORD_MAGIC or enc not in (0, 1) or res or sq != seq:
-            raise TraceError(f"{where} at offset {off}: bad record header "
-                             f"(magic {magic!r}, encoding {enc}, reserved {res}, sequence {sq}, expected {seq})")
+            raise TraceError(
+                f"{where} at offset {off}: bad record header (magic {magic!r},"
+                f" encoding {enc}, reserved {res}, sequence {sq}, expected"
+                f" {seq})"
+            )
         if kind == ROUND and expect_round is not None and rnd != expect_round:
-            raise TraceError(f"record {seq} at offset {off}: round {rnd}, expected round {expect_round}")
+            raise TraceError(
+                f"record {seq} at offset {off}: round {rnd}, expected round"
+                f" {expect_round}"
+            )
         if length > LIMIT32:
             raise TraceError(f"{where}: payload length {length} exceeds 2^32")
         if off + 64 + length + 32 > self.size:
             return None
-        return dict(type=kind, encoding=enc, seq=seq, round=rnd, length=length, prev=prev,
-                    raw=raw, offset=off, end=off + 96 + length, where=where)
+        return dict(
+            type=kind,
+            encoding=enc,
+            seq=seq,
+            round=rnd,
+            length=length,
+            prev=prev,
+            raw=raw,
+            offset=off,
+            end=off + 96 + length,
+            where=where,
+        )
 
     def _payload(self, h):
         """The record's payload, its digest checked (§3.1)."""
@@ -328,23 +536,40 @@ class Trace:
 
     def _body(self, h, required):
         payload, where = self._payload(h), h["where"]
-        if h["encoding"] == 1:                                                        # §6.5
+        if h["encoding"] == 1:  # §6.5
             try:
                 size = zstandard.frame_content_size(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: not a zstd frame: {e}") from None
-            limit = (1 << 28) if h["type"] == HEADER else self.max_checkpoint_body if h["type"] == CHECKPOINT else self.max_body
+            limit = (
+                (1 << 28)
+                if h["type"] == HEADER
+                else (
+                    self.max_checkpoint_body
+                    if h["type"] == CHECKPOINT
+                    else self.max_body
+                )
+            )
             if size < 0:
-                raise TraceError(f"{where}: the zstd frame does not declare its content size")
+                raise TraceError(
+                    f"{where}: the zstd frame does not declare its content"
+                    " size"
+                )
             if size > limit:
-                raise TraceError(f"{where}: the zstd frame declares {size} bytes, above the limit {limit}")
+                raise TraceError(
+                    f"{where}: the zstd frame declares {size} bytes, above the"
+                    f" limit {limit}"
+                )
             dobj = zstandard.ZstdDecompressor().decompressobj()
             try:
                 body = dobj.decompress(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: zstd: {e}") from None
             if not dobj.eof or dobj.unused_data or len(body) != size:
-                raise TraceError(f"{where}: payload is not exactly one zstd frame of {size} bytes")
+                raise TraceError(
+                    f"{where}: payload is not exactly one zstd frame of {size}"
+                    " bytes"
+                )
         else:
             body = payload
         return _parse_body(body, where, required)
@@ -357,25 +582,45 @@ class Trace:
             raw = self._read(self.size - 128, 64)
             seq = REC.unpack(raw)[4]
             foot = self._record_header(self.size - 128, seq, None)
-            if not foot or foot["type"] != FOOTER or foot["length"] != 32 or foot["end"] != self.size:
+            if (
+                not foot
+                or foot["type"] != FOOTER
+                or foot["length"] != 32
+                or foot["end"] != self.size
+            ):
                 return None
             footer = struct.unpack("<QQQII", self._payload(foot))
             ioff, n = footer[0], footer[1]
             if seq != n + 1 or ioff < 16 or ioff >= self.size:
                 return None
             idx = self._record_header(ioff, n, None)
-            if not idx or idx["type"] != INDEX or idx["length"] != 32 * n or idx["end"] != self.size - 128:
+            if (
+                not idx
+                or idx["type"] != INDEX
+                or idx["length"] != 32 * n
+                or idx["end"] != self.size - 128
+            ):
                 return None
             payload = self._payload(idx)
             table, pos, next_round = [], 16, self.first_round
             for k in range(n):
-                kind, rnd, off, size = struct.unpack_from("<B7xqQQ", payload, 32 * k)
-                if off != pos or size < 96 or (kind == ROUND and rnd != next_round):
+                kind, rnd, off, size = struct.unpack_from(
+                    "<B7xqQQ", payload, 32 * k
+                )
+                if (
+                    off != pos
+                    or size < 96
+                    or (kind == ROUND and rnd != next_round)
+                ):
                     return None
                 next_round += kind == ROUND
                 table.append((kind, rnd, off, size))
                 pos += size
-            if pos != ioff or table[0] != (HEADER, -1, 16, hdr["end"] - 16) or footer[2] != next_round - self.first_round:
+            if (
+                pos != ioff
+                or table[0] != (HEADER, -1, 16, hdr["end"] - 16)
+                or footer[2] != next_round - self.first_round
+            ):
                 return None
             self.footer = footer
             return table
@@ -383,9 +628,14 @@ class Trace:
             return None
 
     def _scan(self, hdr):
-        """§7.3: walk the record headers after the header record; stop at the first bad or cut one."""
+        """§7.3: walk the record headers after the header record; stop at the
+        first bad or cut one."""
         off = hdr["end"]
-        table, seq, next_round = [(HEADER, -1, 16, off - 16)], 1, self.first_round
+        table, seq, next_round = (
+            [(HEADER, -1, 16, off - 16)],
+            1,
+            self.first_round,
+        )
         while True:
             try:
                 h = self._record_header(off, seq, next_round)
@@ -400,25 +650,48 @@ class Trace:
 
     def _load(self, entry_index, required, content_round=None):
         kind, rnd, off, size = self.records[entry_index]
-        h = self._record_header(off, entry_index, rnd if kind == ROUND else None)
-        if h is None or h["type"] != kind or h["round"] != rnd or h["end"] - off != size:
-            raise TraceError(f"{_name(kind, rnd, entry_index)}: record does not match the record table")
+        h = self._record_header(
+            off, entry_index, rnd if kind == ROUND else None
+        )
+        if (
+            h is None
+            or h["type"] != kind
+            or h["round"] != rnd
+            or h["end"] - off != size
+        ):
+            raise TraceError(
+                f"{_name(kind, rnd, entry_index)}: record does not match the"
+                " record table"
+            )
         b = self._body(h, required)
         if content_round is not None:
             rnd = content_round
         if b["round"] != rnd:
-            raise TraceError(f"{h['where']}: JSON round {b['round']} differs from the record header")
+            raise TraceError(
+                f"{h['where']}: JSON round {b['round']} differs from the"
+                " record header"
+            )
         return b
 
     def _check_d(self, b, vec, what):
         if vec.shape[0] != self.d:
-            raise TraceError(f"{b.where}: {what} has {vec.shape[0]} values, expected d = {self.d}")
+            raise TraceError(
+                f"{b.where}: {what} has {vec.shape[0]} values, expected d ="
+                f" {self.d}"
+            )
 
     def round(self, t):
-        """The JSON dict of round t (a Body), its vector references checked (§6.7)."""
+        """The JSON dict of round t (a Body), its vector references checked
+        (§6.7)."""
         if not self.first_round <= t < self.first_round + self.round_count:
-            raise IndexError(f"round {t} not in the trace (rounds {self.first_round}..<{self.first_round + self.round_count})")
-        b = self._load(self.rounds[t - self.first_round], ("round", "hasVectors", "classes", "aggregations"))
+            raise IndexError(
+                f"round {t} not in the trace (rounds"
+                f" {self.first_round}..<{self.first_round + self.round_count})"
+            )
+        b = self._load(
+            self.rounds[t - self.first_round],
+            ("round", "hasVectors", "classes", "aggregations"),
+        )
         with _keys(b):
             for a in b["aggregations"]:
                 for st in (a.get("stateBefore", {}), a.get("stateAfter", {})):
@@ -426,7 +699,10 @@ class Trace:
                 if not b["hasVectors"]:
                     continue
                 if len(a["messages"]) != len(a["senders"]):
-                    raise TraceError(f"{b.where}: {len(a['messages'])} messages for {len(a['senders'])} senders")
+                    raise TraceError(
+                        f"{b.where}: {len(a['messages'])} messages for"
+                        f" {len(a['senders'])} senders"
+                    )
                 for i in a["messages"]:
                     self._check_d(b, b.vec(i, "message"), "a message")
                 self._check_d(b, aggregate(b, a), "the aggregate")
@@ -435,46 +711,90 @@ class Trace:
         return b
 
     def keyframe(self, t):
-        """The keyframe record preceding round t (a Body); KeyError if there is none."""
+        """The keyframe record preceding round t (a Body); KeyError if there is
+        none."""
         b = self._load(self.keyframes[t], ("round", "parameters"))
-        self._check_d(b, b.vec(b["parameters"], "parameters"), "the parameters")
+        self._check_d(
+            b, b.vec(b["parameters"], "parameters"), "the parameters"
+        )
         with _keys(b):
-            for i in b.get("classMomenta", []) + ([b["serverMomentum"]] if "serverMomentum" in b else []):
+            for i in b.get("classMomenta", []) + (
+                [b["serverMomentum"]] if "serverMomentum" in b else []
+            ):
                 self._check_d(b, b.vec(i, "momentum"), "a momentum")
-            for st in b.get("aggregatorStates", []) + b.get("attackStates", []):
+            for st in b.get("aggregatorStates", []) + b.get(
+                "attackStates", []
+            ):
                 state(b, st)
         return b
 
     def checkpoint(self, t):
-        """The state checkpoint preceding round t (a Body, §5.5); KeyError if there is none."""
-        b = self._load(self.checkpoints[t], ("round", "parameters", "classMomenta", "honestMomenta",
-                                             "byzantineMomenta", "aggregatorStates", "attackStates"), content_round=t)
+        """The state checkpoint preceding round t (a Body, §5.5); KeyError if
+        there is none."""
+        b = self._load(
+            self.checkpoints[t],
+            (
+                "round",
+                "parameters",
+                "classMomenta",
+                "honestMomenta",
+                "byzantineMomenta",
+                "aggregatorStates",
+                "attackStates",
+            ),
+            content_round=t,
+        )
         with _keys(b):
             h = self.header
             interval = h.get("checkpointInterval") or 0
-            if (interval < 1 or t % interval) and not (self.fork is not None and t == self.first_round):
-                raise TraceError(f"{b.where}: a checkpoint before round {t}, but checkpointInterval is {interval}")
-            if len(b["aggregatorStates"]) != len(h["groups"]) or len(b["attackStates"]) != len(h["groups"]):
+            if (interval < 1 or t % interval) and not (
+                self.fork is not None and t == self.first_round
+            ):
+                raise TraceError(
+                    f"{b.where}: a checkpoint before round {t}, but"
+                    f" checkpointInterval is {interval}"
+                )
+            if len(b["aggregatorStates"]) != len(h["groups"]) or len(
+                b["attackStates"]
+            ) != len(h["groups"]):
                 raise TraceError(f"{b.where}: not one state per group")
             st = checkpoint_state(b)
-            vectors = [st["parameters"]] + st["classMomenta"] + [v for _, _, v in st["honestMomenta"] + st["byzantineMomenta"]]
+            vectors = (
+                [st["parameters"]]
+                + st["classMomenta"]
+                + [
+                    v
+                    for _, _, v in st["honestMomenta"] + st["byzantineMomenta"]
+                ]
+            )
             if st["drift"]:
-                vectors += st["drift"]["shadowClassMomenta"] + [w for g in st["drift"]["groups"]
-                                                                 for w in g.get("window", []) + [g.get("recentSum")] if w is not None]
+                vectors += st["drift"]["shadowClassMomenta"] + [
+                    w
+                    for g in st["drift"]["groups"]
+                    for w in g.get("window", []) + [g.get("recentSum")]
+                    if w is not None
+                ]
             for v in vectors:
                 self._check_d(b, v, "a checkpoint vector")
         return b
 
     def parameters_at(self, t, start=None):
-        """x_t: keyframe `start` (default: the last at or before t) plus the model diffs, in float32 (§5.2)."""
-        start = max(k for k in self.keyframes if k <= t) if start is None else start
+        """x_t: keyframe `start` (default: the last at or before t) plus the
+        model diffs, in float32 (§5.2)."""
+        start = (
+            max(k for k in self.keyframes if k <= t)
+            if start is None
+            else start
+        )
         kf = self.keyframe(start)
         x = kf.vec(kf["parameters"]).copy()
         for s in range(start, t):
             r = self.round(s)
             if not r["hasVectors"]:
-                raise TraceError(f"round {s}: recorded without vectors, no model diff")
-            x += model_diff(r)                  # float32 + float32, round-to-nearest
+                raise TraceError(
+                    f"round {s}: recorded without vectors, no model diff"
+                )
+            x += model_diff(r)  # float32 + float32, round-to-nearest
         return x
 
     def verify_chain(self):
@@ -484,9 +804,23 @@ class Trace:
             try:
                 h = self._record_header(off, seq, None)
                 if h is None:
-                    return True, f"{seq} records verified; {self.size - off} trailing bytes of an incomplete record", prev.hex()
+                    return (
+                        True,
+                        (
+                            f"{seq} records verified; {self.size - off}"
+                            " trailing bytes of an incomplete record"
+                        ),
+                        prev.hex(),
+                    )
                 if h["prev"] != prev:
-                    return False, f"{h['where']}: previous digest does not match record {seq - 1}", prev.hex()
+                    return (
+                        False,
+                        (
+                            f"{h['where']}: previous digest does not match"
+                            f" record {seq - 1}"
+                        ),
+                        prev.hex(),
+                    )
                 self._payload(h)
             except TraceError as e:
                 return False, str(e), prev.hex()
@@ -495,28 +829,41 @@ class Trace:
         return True, f"{seq} records verified", prev.hex()
 
 
-# ---- signatures (§3.6) ----------------------------------------------------------------------------
+# ---- signatures (§3.6) ------------------------------------------------------
 
 P25519 = 2**255 - 19
 D25519 = -121665 * pow(121666, P25519 - 2, P25519) % P25519
 L25519 = 2**252 + 27742317777372353535851937790883648493
-# The encodings, sign bit cleared, of the 8 points of small order and their non-canonical forms
-# (y = 0, 1, the two order-8 y, p - 1, p, p + 1), as libsodium's has_small_order lists them.
-SMALL_ORDER = {bytes.fromhex(h) for h in (
-    "00" * 32, "01" + "00" * 31,
-    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
-    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
-    "ec" + "ff" * 30 + "7f", "ed" + "ff" * 30 + "7f", "ee" + "ff" * 30 + "7f")}
+# The encodings, sign bit cleared, of the 8 points of small order and their
+# non-canonical forms (y = 0, 1, the two order-8 y, p - 1, p, p + 1), as
+# libsodium's has_small_order lists them.
+SMALL_ORDER = {
+    bytes.fromhex(h)
+    for h in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+}
 SIGNATURE_DOMAIN = b"desgd-trace-signature-v1"
 
 
 def key_problem(raw):
-    """Why the 32 bytes are not a valid key (FORMAT.md §3.6, RFC 8032 §5.1.3), or None."""
+    """Why the 32 bytes are not a valid key (FORMAT.md §3.6, RFC 8032 §5.1.3),
+    or None."""
     if len(raw) != 32:
         return f"not 32 bytes ({len(raw)})"
     y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
     u, v = (y * y - 1) % P25519, (D25519 * y * y + 1) % P25519
-    if y >= P25519 or pow(u * v % P25519, (P25519 - 1) // 2, P25519) not in (0, 1) or (u == 0 and raw[31] & 0x80):
+    if (
+        y >= P25519
+        or pow(u * v % P25519, (P25519 - 1) // 2, P25519) not in (0, 1)
+        or (u == 0 and raw[31] & 0x80)
+    ):
         return "not a point of the curve (RFC 8032 §5.1.3 decoding fails)"
     if raw[:31] + bytes([raw[31] & 0x7F]) in SMALL_ORDER:
         return "a point of small order, which would verify forged signatures"
@@ -526,22 +873,36 @@ def key_problem(raw):
 def signature_is_strict(sig):
     """R canonical and not of small order, S < L (FORMAT.md §3.6)."""
     r, s = sig[:32], sig[32:]
-    return (len(sig) == 64 and int.from_bytes(r, "little") & ((1 << 255) - 1) < P25519
-            and r[:31] + bytes([r[31] & 0x7F]) not in SMALL_ORDER and int.from_bytes(s, "little") < L25519)
+    return (
+        len(sig) == 64
+        and int.from_bytes(r, "little") & ((1 << 255) - 1) < P25519
+        and r[:31] + bytes([r[31] & 0x7F]) not in SMALL_ORDER
+        and int.from_bytes(s, "little") < L25519
+    )
 
 
 def ssh_blob(raw):
-    """The SSH wire-format public key (RFC 8709): string "ssh-ed25519", string key."""
-    return struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", len(raw)) + raw
+    """The SSH wire-format public key (RFC 8709): string "ssh-ed25519", string
+    key."""
+    return (
+        struct.pack(">I", 11)
+        + b"ssh-ed25519"
+        + struct.pack(">I", len(raw))
+        + raw
+    )
 
 
 def fingerprint(raw):
-    """OpenSSH's fingerprint: SHA256: and the unpadded base64 of SHA-256 of the wire blob."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(ssh_blob(raw)).digest()).decode().rstrip("=")
+    """OpenSSH's fingerprint: SHA256: and the unpadded base64 of SHA-256 of the
+    wire blob."""
+    return "SHA256:" + base64.b64encode(
+        hashlib.sha256(ssh_blob(raw)).digest()
+    ).decode().rstrip("=")
 
 
 def read_public_key(path):
-    """The 32 bytes of a public key file: `ssh-ed25519 <base64> [comment]` or `desgd-ed25519 <base64>`."""
+    """The 32 bytes of a public key file: `ssh-ed25519 <base64> [comment]` or
+    `desgd-ed25519 <base64>`."""
     fd = _open_regular(path, "public key file")
     with os.fdopen(fd, "rb") as f:
         data = f.read(4097)
@@ -559,7 +920,10 @@ def read_public_key(path):
     except ValueError:
         raw = None
     if raw is None or len(raw) != 32:
-        raise TraceError(f"{path} is not an Ed25519 public key: expected one line `ssh-ed25519 <base64> [comment]`")
+        raise TraceError(
+            f"{path} is not an Ed25519 public key: expected one line"
+            " `ssh-ed25519 <base64> [comment]`"
+        )
     problem = key_problem(raw)
     if problem:
         raise TraceError(f"{path}: not a valid Ed25519 public key: {problem}")
@@ -567,23 +931,35 @@ def read_public_key(path):
 
 
 def verify_signatures(tr, public_key_path):
-    """Whether `public_key_path`'s key signed the whole trace (FORMAT.md §3.6: a final signature
-    covering every record, every signature valid, no other signer), strictly (small-order keys and
-    R, non-canonical R, S >= L refused). Returns (ok, message)."""
+    """Whether `public_key_path`'s key signed the whole trace (FORMAT.md §3.6:
+    a final signature covering every record, every signature valid, no other
+    signer), strictly (small-order keys and R, non-canonical R, S >= L
+    refused). Returns (ok, message)."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PublicKey,
+    )
+
     trusted = read_public_key(public_key_path)
-    recs = []                                   # (type, round, offset, size, previous digest, payload or None)
+    recs = []  # (type, round, offset, size, previous digest, payload or None)
     prev, off, seq = hashlib.sha256(tr._read(0, 16)).digest(), 16, 0
     while off < tr.size:
         h = tr._record_header(off, seq, None)
         if h is None:
-            return False, f"{tr.size - off} trailing bytes after record {seq - 1}: not signed"
+            return (
+                False,
+                (
+                    f"{tr.size - off} trailing bytes after record {seq - 1}:"
+                    " not signed"
+                ),
+            )
         if h["prev"] != prev:
             return False, f"the digest chain breaks at {h['where']}"
         payload = tr._payload(h)
         kept = payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else None
-        recs.append((h["type"], h["round"], off, h["end"] - off, h["prev"], kept))
+        recs.append(
+            (h["type"], h["round"], off, h["end"] - off, h["prev"], kept)
+        )
         prev, off, seq = tr._read(h["end"] - 32, 32), h["end"], seq + 1
     rounds, final = 0, None
     for i, (kind, _, _, _, previous, p) in enumerate(recs):
@@ -593,109 +969,252 @@ def verify_signatures(tr, public_key_path):
             continue
         what = f"signature record {i}"
         if final is not None:
-            return False, f"{what} follows the final signature (record {final})"
+            return (
+                False,
+                f"{what} follows the final signature (record {final})",
+            )
         if len(p) != 152:
             return False, f"{what}: payload of {len(p)} bytes, not 152"
-        alg, sk, res, flags, n_rounds, n_records = struct.unpack_from("<BBHIQQ", p)
+        alg, sk, res, flags, n_rounds, n_records = struct.unpack_from(
+            "<BBHIQQ", p
+        )
         key, digest, sig = p[24:56], p[56:88], p[88:152]
-        if alg != 1 or sk not in (1, 2) or res or flags & ~1 or (sk == 1 and flags):
-            return False, f"{what} is malformed (algorithm {alg}, kind {sk}, reserved {res}, flags {flags})"
+        if (
+            alg != 1
+            or sk not in (1, 2)
+            or res
+            or flags & ~1
+            or (sk == 1 and flags)
+        ):
+            return (
+                False,
+                (
+                    f"{what} is malformed (algorithm {alg}, kind {sk},"
+                    f" reserved {res}, flags {flags})"
+                ),
+            )
         problem = key_problem(key)
         if problem:
             return False, f"{what}: its public key is {problem}"
         if key != trusted:
-            return False, f"{what} is signed by {fingerprint(key)}, not by the trusted key {fingerprint(trusted)}"
+            return (
+                False,
+                (
+                    f"{what} is signed by {fingerprint(key)}, not by the"
+                    f" trusted key {fingerprint(trusted)}"
+                ),
+            )
         if digest != previous:
-            return False, f"{what} signs a digest that is not the previous record's"
+            return (
+                False,
+                f"{what} signs a digest that is not the previous record's",
+            )
         if not signature_is_strict(sig):
-            return False, f"{what}: R or S is not strict (small-order or non-canonical R, or S >= L)"
+            return (
+                False,
+                (
+                    f"{what}: R or S is not strict (small-order or"
+                    " non-canonical R, or S >= L)"
+                ),
+            )
         try:
-            Ed25519PublicKey.from_public_bytes(key).verify(sig, SIGNATURE_DOMAIN + p[:88])
+            Ed25519PublicKey.from_public_bytes(key).verify(
+                sig, SIGNATURE_DOMAIN + p[:88]
+            )
         except InvalidSignature:
             return False, f"{what}: the Ed25519 signature does not verify"
         if n_records != i or n_rounds != rounds:
-            return False, f"{what} says {n_records} records and {n_rounds} rounds precede it; {i} and {rounds} do"
+            return (
+                False,
+                (
+                    f"{what} says {n_records} records and {n_rounds} rounds"
+                    f" precede it; {i} and {rounds} do"
+                ),
+            )
         if sk == 2:
             final = (i, flags & 1, n_rounds)
     if final is None:
         signed = any(r[0] == SIGNATURE for r in recs)
-        return False, "no final signature covers the file" if signed else "the trace is unsigned"
+        return False, (
+            "no final signature covers the file"
+            if signed
+            else "the trace is unsigned"
+        )
     s, stopped, n_rounds = final
-    tail = recs[s + 1:]
+    tail = recs[s + 1 :]
     if tail:
         if [r[0] for r in tail] != [INDEX, FOOTER] or len(tail[1][5]) != 32:
-            return False, f"{len(tail)} records after the final signature are not an index and a footer"
-        index_off, entries, f_rounds, f_flags, f_res = struct.unpack("<QQQII", tail[1][5])
-        if index_off != tail[0][2] or entries != s + 1 or f_rounds != n_rounds or f_flags != stopped or f_res:
-            return False, "the footer does not say what the final signature says"
-        want = b"".join(struct.pack("<B7xqQQ", k, r, o, z) for k, r, o, z, _, _ in recs[:s + 1])
+            return (
+                False,
+                (
+                    f"{len(tail)} records after the final signature are not an"
+                    " index and a footer"
+                ),
+            )
+        index_off, entries, f_rounds, f_flags, f_res = struct.unpack(
+            "<QQQII", tail[1][5]
+        )
+        if (
+            index_off != tail[0][2]
+            or entries != s + 1
+            or f_rounds != n_rounds
+            or f_flags != stopped
+            or f_res
+        ):
+            return (
+                False,
+                "the footer does not say what the final signature says",
+            )
+        want = b"".join(
+            struct.pack("<B7xqQQ", k, r, o, z)
+            for k, r, o, z, _, _ in recs[: s + 1]
+        )
         if tail[0][5] != want:
-            return False, "the index does not describe the records the final signature covers"
-    return True, f"signed by {fingerprint(trusted)}, whole file ({n_rounds} rounds)"
+            return (
+                False,
+                (
+                    "the index does not describe the records the final"
+                    " signature covers"
+                ),
+            )
+    return (
+        True,
+        f"signed by {fingerprint(trusted)}, whole file ({n_rounds} rounds)",
+    )
 
 
-# ---- command line -------------------------------------------------------------------------------
+# ---- command line -----------------------------------------------------------
+
 
 def _summary(tr):
     h, c = tr.header, tr.header["config"]
-    print(f"{tr.path}: format {tr.version[0]}.{tr.version[1]}, {h.get('program')}, numerics {h.get('numerics', 1)}")
-    print(f"  mode {c.get('mode')}, model {h['model'].get('architecture')} (d = {tr.d}), "
-          f"data {h.get('dataset', {}).get('kind')}, {c.get('honestWorkers')} honest + "
-          f"{c.get('byzantineWorkers')} Byzantine, seed {c.get('seed')}")
-    print(f"  aggregator {h.get('aggregator')}, attack {h.get('attack')}, recording {h.get('recording')}")
+    print(
+        f"{tr.path}: format {tr.version[0]}.{tr.version[1]},"
+        f" {h.get('program')}, numerics {h.get('numerics', 1)}"
+    )
+    print(
+        f"  mode {c.get('mode')}, model {h['model'].get('architecture')} (d ="
+        f" {tr.d}), data {h.get('dataset', {}).get('kind')},"
+        f" {c.get('honestWorkers')} honest + {c.get('byzantineWorkers')}"
+        f" Byzantine, seed {c.get('seed')}"
+    )
+    print(
+        f"  aggregator {h.get('aggregator')}, attack {h.get('attack')},"
+        f" recording {h.get('recording')}"
+    )
     how = "index" if tr.finished else "scan (no valid footer/index)"
-    state_ = "finished" if tr.finished and not tr.stopped else "stopped early" if tr.stopped else "incomplete"
+    state_ = (
+        "finished"
+        if tr.finished and not tr.stopped
+        else "stopped early" if tr.stopped else "incomplete"
+    )
     if tr.fork is not None:
-        ch = ", ".join(f"{x.get('option')} {x.get('parent')} -> {x.get('fork')}" for x in tr.fork["changes"]) or "nothing changed"
-        print(f"  fork of {tr.fork['parentFile']} at round {tr.first_round} (parent digest {tr.fork['parentDigest'][:16]}...; {ch})")
-    print(f"  rounds {tr.first_round}..<{tr.first_round + tr.round_count} of {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)}, "
-          f"{len(tr.records)} records via {how}")
+        ch = (
+            ", ".join(
+                f"{x.get('option')} {x.get('parent')} -> {x.get('fork')}"
+                for x in tr.fork["changes"]
+            )
+            or "nothing changed"
+        )
+        print(
+            f"  fork of {tr.fork['parentFile']} at round {tr.first_round}"
+            f" (parent digest {tr.fork['parentDigest'][:16]}...; {ch})"
+        )
+    print(
+        f"  rounds {tr.first_round}..<{tr.first_round + tr.round_count} of"
+        f" {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)},"
+        f" {len(tr.records)} records via {how}"
+    )
     if tr.checkpoints:
         print(f"  state checkpoints before rounds {sorted(tr.checkpoints)}")
     sigs = [r for r in tr.records if r[0] == SIGNATURE]
     if sigs:
-        # §3.6: the key is bytes 24-55 of the payload; Ed25519 itself needs a library outside the
-        # standard one, so this reader names the signers and leaves verification to desgd-audit.
-        keys = {tr._read(off + 64 + 24, 32) for _, _, off, size in sigs if size == 96 + 152}
+        # §3.6: the key is bytes 24-55 of the payload; Ed25519 itself needs a
+        # library outside the standard one, so this reader names the signers
+        # and leaves verification to desgd-audit.
+        keys = {
+            tr._read(off + 64 + 24, 32)
+            for _, _, off, size in sigs
+            if size == 96 + 152
+        }
         fps = ", ".join(sorted(fingerprint(k) for k in keys))
-        print(f"  {len(sigs)} signature records by {fps} (verify them with --trust KEY.pub)")
+        print(
+            f"  {len(sigs)} signature records by {fps} (verify them with"
+            " --trust KEY.pub)"
+        )
 
 
 def _show_round(tr, t):
     r = tr.round(t)
-    print(f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
-          + (f", evaluation {r['evaluation']}" if "evaluation" in r else ""))
+    print(
+        f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
+        + (f", evaluation {r['evaluation']}" if "evaluation" in r else "")
+    )
     for k, a in enumerate(r["aggregations"]):
-        snd = " ".join(f"{s['worker']}{'*' if s['byzantine'] else ''}" for s in a["senders"])
-        print(f"  aggregation {k}: class {a['class']}, senders [{snd}] (* Byzantine)")
+        snd = " ".join(
+            f"{s['worker']}{'*' if s['byzantine'] else ''}"
+            for s in a["senders"]
+        )
+        print(
+            f"  aggregation {k}: class {a['class']}, senders [{snd}] (*"
+            " Byzantine)"
+        )
         print(f"    metrics {a.get('metrics')}")
         if r["hasVectors"]:
             X, hm = messages(r, k), honest_mask(r, k)
             mean = honest_mean(r, k).astype(np.float64)
             gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - mean)
-            print(f"    messages {X.shape[0]} x {X.shape[1]} float32, honest mean norm {np.linalg.norm(mean):.9g}")
-            print(f"    gap recomputed {gap:.9g}, recorded {num(a['metrics'].get('gap'))!r}")
+            print(
+                f"    messages {X.shape[0]} x {X.shape[1]} float32, honest"
+                f" mean norm {np.linalg.norm(mean):.9g}"
+            )
+            print(
+                f"    gap recomputed {gap:.9g}, recorded"
+                f" {num(a['metrics'].get('gap'))!r}"
+            )
 
 
 def _show_checkpoint(tr, t):
     st = checkpoint_state(tr.checkpoint(t))
-    norm = lambda v: float(np.linalg.norm(v.astype(np.float64)))
-    print(f"checkpoint before round {t}: model norm {norm(st['parameters']):.9g}, "
-          f"{len(st['honestMomenta'])} honest and {len(st['byzantineMomenta'])} Byzantine momenta, "
-          f"{len(st['classMomenta'])} buffer entries")
+
+    def norm(v):
+        return float(np.linalg.norm(v.astype(np.float64)))
+
+    print(
+        f"checkpoint before round {t}: model norm"
+        f" {norm(st['parameters']):.9g}, {len(st['honestMomenta'])} honest and"
+        f" {len(st['byzantineMomenta'])} Byzantine momenta,"
+        f" {len(st['classMomenta'])} buffer entries"
+    )
     for w, c, v in st["honestMomenta"][:5]:
         print(f"  worker {w}, class {c}: momentum norm {norm(v):.9g}")
     if st["drift"]:
-        print(f"  drift over {st['drift']['rounds']} rounds, {len(st['drift']['groups'])} groups")
+        print(
+            f"  drift over {st['drift']['rounds']} rounds,"
+            f" {len(st['drift']['groups'])} groups"
+        )
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Summarise, inspect and verify a desgd trace.")
+    p = argparse.ArgumentParser(
+        description="Summarise, inspect and verify a desgd trace."
+    )
     p.add_argument("trace")
     p.add_argument("--round", type=int, metavar="T", help="show round T")
-    p.add_argument("--checkpoint", type=int, metavar="T", help="show the state checkpoint before round T")
-    p.add_argument("--verify", action="store_true", help="verify the whole digest chain")
-    p.add_argument("--trust", metavar="KEY.pub", help="exit 1 unless this key signed the whole trace (§3.6)")
+    p.add_argument(
+        "--checkpoint",
+        type=int,
+        metavar="T",
+        help="show the state checkpoint before round T",
+    )
+    p.add_argument(
+        "--verify", action="store_true", help="verify the whole digest chain"
+    )
+    p.add_argument(
+        "--trust",
+        metavar="KEY.pub",
+        help="exit 1 unless this key signed the whole trace (§3.6)",
+    )
     a = p.parse_args(argv)
     try:
         with Trace(a.trace) as tr:
@@ -711,7 +1230,10 @@ def main(argv=None):
                     return 1
             if a.verify:
                 ok, msg, last = tr.verify_chain()
-                print(f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest {last}")
+                print(
+                    f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest"
+                    f" {last}"
+                )
                 return 0 if ok else 1
     except (TraceError, IndexError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,26 +1,34 @@
-"""Runs DeSGD on a local Flower federation: a SuperLink, one SuperNode per worker, the app, all on 127.0.0.1.
+"""Runs DeSGD on a local Flower federation: a SuperLink, one SuperNode per
+worker, the app, all on 127.0.0.1.
 
     python -m desgd.flower.run_local --out /abs/run.trace \\
-        --options "--model small --honest 3 --byzantine 1 --agg trmean --attack alie --rounds 3 --eval-every 3"
+        --options "--model small --honest 3 --byzantine 1 --agg trmean
+                   --attack alie --rounds 3 --eval-every 3"
 
 What it does, and why each step is there:
-- picks free loopback ports and binds every server to 127.0.0.1 (nothing listens beyond the machine);
-- writes a private FLWR_HOME whose config.toml points the `flwr` CLI at this SuperLink, so the user's
-  own Flower configuration is neither read nor changed;
-- generates one Ed25519 key per worker (and, with --sign, a trace-signing server key) in the run
-  directory: each SuperNode gets its key path in its node config, and `state-dir` (the run
-  directory's client-state/), where its ClientApp keeps its momenta after every round, so that any
-  run can be resumed;
-- with --resume, reuses the run directory's keys and state files and continues the trace after its
-  last complete round (the ServerApp's run config `resume`); every start in a run directory gets
-  logs, a SuperLink database and a summary of its own (logs/, logs-2/, ...);
-- runs `flwr run APP local --stream` with the run config, then asks `flwr ls` for the run's status:
-  `flwr run` exits 0 even when the ServerApp crashed, so only "finished:completed" counts;
-- bounds every wait (start-up, the run) and stops every process it started, by process group, on
-  success, failure and Ctrl-C.
-Exit status 0 on success; otherwise 1, with one line on stderr saying what failed (the logs stay in
-the run directory); 130 when interrupted (Ctrl-C, SIGTERM, or --stop-after): the trace is closed after
-the completed rounds and the clients' state files stay, so `--resume` continues the run.
+- picks free loopback ports and binds every server to 127.0.0.1 (nothing
+  listens beyond the machine);
+- writes a private FLWR_HOME whose config.toml points the `flwr` CLI at this
+  SuperLink, so the user's own Flower configuration is neither read nor
+  changed;
+- generates one Ed25519 key per worker (and, with --sign, a trace-signing
+  server key) in the run directory: each SuperNode gets its key path in its
+  node config, and `state-dir` (the run directory's client-state/), where its
+  ClientApp keeps its momenta after every round, so that any run can be
+  resumed;
+- with --resume, reuses the run directory's keys and state files and continues
+  the trace after its last complete round (the ServerApp's run config
+  `resume`); every start in a run directory gets logs, a SuperLink database and
+  a summary of its own (logs/, logs-2/, ...);
+- runs `flwr run APP local --stream` with the run config, then asks `flwr ls`
+  for the run's status: `flwr run` exits 0 even when the ServerApp crashed, so
+  only "finished:completed" counts;
+- bounds every wait (start-up, the run) and stops every process it started, by
+  process group, on success, failure and Ctrl-C.
+Exit status 0 on success; otherwise 1, with one line on stderr saying what
+failed (the logs stay in the run directory); 130 when interrupted (Ctrl-C,
+SIGTERM, or --stop-after): the trace is closed after the completed rounds and
+the clients' state files stay, so `--resume` continues the run.
 """
 
 from __future__ import annotations
@@ -45,23 +53,26 @@ __all__ = ["Federation", "main"]
 
 
 class RunFailed(RuntimeError):
-    """A step of the local federation failed; the message is the one line printed."""
+    """A step of the local federation failed; the message is the one line
+    printed."""
 
 
 class StoppedAfter(KeyboardInterrupt):
-    """--stop-after N: round N was recorded, the federation is stopped as by Ctrl-C."""
+    """--stop-after N: round N was recorded, the federation is stopped as by
+    Ctrl-C."""
 
 
-# The ServerApp's log line at the start of live round t (DesgdStrategy.configure_train): round t−1 is
-# recorded by then.
+# The ServerApp's log line at the start of live round t
+# (DesgdStrategy.configure_train): round t−1 is recorded by then.
 ROUND_STARTED = re.compile(rb"desgd: round (\d+), S_t")
 CLIENT_STATE = "client-state"
 
 
 def attempt_suffix(run_dir: Path) -> str:
-    """"" for the first start in `run_dir`, "-2", "-3", ... after it: each start's logs, SuperLink
-    database, run config and summary are its own (a resumed run's SuperLink must not list the stopped
-    run, and the stopped run's logs stay)."""
+    """ "" for the first start in `run_dir`, "-2", "-3", ... after it: each
+    start's logs, SuperLink database, run config and summary are its own (a
+    resumed run's SuperLink must not list the stopped run, and the stopped
+    run's logs stay)."""
     if not (run_dir / "logs").exists():
         return ""
     k = 2
@@ -71,44 +82,73 @@ def attempt_suffix(run_dir: Path) -> str:
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS's choice; the window until use is tiny)."""
+    """A TCP port free on 127.0.0.1 right now (the OS's choice; the window
+    until use is tiny)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float, log: Path) -> None:
-    """Until 127.0.0.1:port accepts connections; fails when `process` exits or `timeout` passes."""
+def wait_for_port(
+    port: int,
+    process: subprocess.Popen[bytes],
+    what: str,
+    timeout: float,
+    log: Path,
+) -> None:
+    """Until 127.0.0.1:port accepts connections; fails when `process` exits or
+    `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RunFailed(f"{what} exited with status {process.returncode} while starting (log: {log})")
+            raise RunFailed(
+                f"{what} exited with status {process.returncode} while"
+                f" starting (log: {log})"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.3)
-    raise RunFailed(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s (log: {log})")
+    raise RunFailed(
+        f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s"
+        f" (log: {log})"
+    )
 
 
 def default_app() -> Path:
-    """examples/flower-desgd of the checkout this package lives in, or of the current directory's."""
-    for parent in [*Path(__file__).resolve().parents, *(Path.cwd() / "x").parents]:
+    """examples/flower-desgd of the checkout this package lives in, or of the
+    current directory's."""
+    for parent in [
+        *Path(__file__).resolve().parents,
+        *(Path.cwd() / "x").parents,
+    ]:
         candidate = parent / "examples" / "flower-desgd"
         if (candidate / "pyproject.toml").is_file():
             return candidate
-    raise RunFailed("examples/flower-desgd not found above the package or the current directory: pass --app DIR")
+    raise RunFailed(
+        "examples/flower-desgd not found above the package or the current"
+        " directory: pass --app DIR"
+    )
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string (JSON's escaping is valid TOML for these characters)."""
+    """A TOML basic string (JSON's escaping is valid TOML for these
+    characters)."""
     return json.dumps(value)
 
 
 class Federation:
-    """The processes of one local federation; `stop()` ends them all (idempotent)."""
+    """The processes of one local federation; `stop()` ends them all
+    (idempotent)."""
 
-    def __init__(self, run_dir: Path, bin_dir: Path, env: dict[str, str], logs: str = "logs") -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        bin_dir: Path,
+        env: dict[str, str],
+        logs: str = "logs",
+    ) -> None:
         self.run_dir = run_dir
         self.bin = bin_dir
         self.env = env
@@ -117,12 +157,22 @@ class Federation:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        """Starts `argv` in a new process group (so that its children, the ServerApp and ClientApp
-        processes Flower spawns, are stopped with it), output to logs/NAME.log."""
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        """Starts `argv` in a new process group (so that its children, the
+        ServerApp and ClientApp processes Flower spawns, are stopped with it),
+        output to logs/NAME.log."""
+        log = open(  # noqa: SIM115 (closed with the process)
+            self.logs / f"{name}.log", "wb"
+        )
         try:
-            p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=self.env, cwd=self.run_dir, start_new_session=True)
+            p = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.run_dir,
+                start_new_session=True,
+            )
         finally:
             log.close()
         self.processes.append((name, p))
@@ -131,13 +181,18 @@ class Federation:
     def check_alive(self) -> None:
         for name, p in self.processes:
             if p.poll() is not None:
-                raise RunFailed(f"{name} exited with status {p.returncode} (log: {self.logs / (name + '.log')})")
+                raise RunFailed(
+                    f"{name} exited with status {p.returncode} (log:"
+                    f" {self.logs / (name + '.log')})"
+                )
 
     def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM to every process started and to all their descendants, then SIGKILL to those still
-        there after `grace` s. Descendants are collected first, by pid, because Flower starts the
-        ServerApp in a session of its own: signalling process groups alone would orphan it. SIGTERM
-        reaches the ServerApp as a graceful exit, so it closes the trace after the completed rounds."""
+        """SIGTERM to every process started and to all their descendants, then
+        SIGKILL to those still there after `grace` s. Descendants are collected
+        first, by pid, because Flower starts the ServerApp in a session of its
+        own: signalling process groups alone would orphan it. SIGTERM reaches
+        the ServerApp as a graceful exit, so it closes the trace after the
+        completed rounds."""
         pids: list[int] = []
         for _, p in self.processes:
             if p.poll() is None:
@@ -156,7 +211,8 @@ class Federation:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(alive(pid) for pid in pids):
             for _, p in self.processes:
-                p.poll()  # reap our children so that they do not linger as zombies
+                # reap our children so that they do not linger as zombies
+                p.poll()
             time.sleep(0.2)
         for pid in pids:
             try:
@@ -165,7 +221,8 @@ class Federation:
                 pass
         for _, p in self.processes:
             try:
-                os.killpg(p.pid, signal.SIGKILL)  # also the group's stragglers (ClientApp processes)
+                # also the group's stragglers (ClientApp processes)
+                os.killpg(p.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             if p.poll() is None:
@@ -184,7 +241,9 @@ def _parents() -> dict[int, int]:
                 stat = f.read().decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "(comm)": state, ppid, ...
+        fields = stat[
+            stat.rfind(")") + 2 :
+        ].split()  # after "(comm)": state, ppid, ...
         if len(fields) > 1 and fields[1].isdigit():
             out[int(entry)] = int(fields[1])
     return out
@@ -212,18 +271,29 @@ def alive(pid: int) -> bool:
             stat = f.read().decode(errors="replace")
     except OSError:
         return False
-    return stat[stat.rfind(")") + 2:stat.rfind(")") + 3] != "Z"
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] != "Z"
 
 
-def run_status(flwr: Path, env: dict[str, str], timeout: float) -> list[dict[str, Any]]:
+def run_status(
+    flwr: Path, env: dict[str, str], timeout: float
+) -> list[dict[str, Any]]:
     """`flwr ls local --format json`: the runs this SuperLink knows."""
-    out = subprocess.run([str(flwr), "ls", "local", "--format", "json"], env=env, capture_output=True, timeout=timeout,
-                         check=False, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [str(flwr), "ls", "local", "--format", "json"],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         data = json.loads(out.stdout.decode())
     except json.JSONDecodeError:
-        raise RunFailed(f"flwr ls printed no JSON (status {out.returncode}): "
-                        f"{(out.stdout + out.stderr).decode(errors='replace').strip()[-300:]}") from None
+        raise RunFailed(
+            f"flwr ls printed no JSON (status {out.returncode}): "
+            f"""{(out.stdout + out.stderr).decode(errors='replace')
+                .strip()[-300:]}"""
+        ) from None
     if not data.get("success", True):
         raise RunFailed(f"flwr ls failed: {data.get('error-message', data)}")
     runs = data.get("runs", [])
@@ -231,47 +301,128 @@ def run_status(flwr: Path, env: dict[str, str], timeout: float) -> list[dict[str
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m desgd.flower.run_local",
-                                description="Run DeSGD on a local Flower federation (everything on 127.0.0.1).")
+    p = argparse.ArgumentParser(
+        prog="python -m desgd.flower.run_local",
+        description=(
+            "Run DeSGD on a local Flower federation (everything on 127.0.0.1)."
+        ),
+    )
     p.add_argument("--out", required=True, help="the trace to write")
-    p.add_argument("--options", help="desgd-record simulation options, one string (default: the app's "
-                   "run config `options`)")
-    p.add_argument("--rounds", type=int, help="appends --rounds N to the options")
-    p.add_argument("--nodes", type=int, help="SuperNodes to start (default: what the options need; a "
-                   "different number is refused by the server, which this lets you check)")
-    p.add_argument("--app", type=Path, help="the Flower app directory (default: examples/flower-desgd)")
-    p.add_argument("--run-dir", type=Path, help="keys, logs, FLWR_HOME (default: a new temporary directory)")
-    p.add_argument("--sign", action="store_true", help="sign the trace with a server key generated in the run dir")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing trace")
-    p.add_argument("--resume", action="store_true", help="continue the run of --out after its last complete "
-                   "round, with the keys and client state files of --run-dir (which must be that run's)")
-    p.add_argument("--stop-after", type=int, metavar="N", help="stop the federation as Ctrl-C does once "
-                   "round N is recorded (for tests of --resume); exit status 130")
-    p.add_argument("--record", default="full", help="desgd-record's --record (default full)")
-    p.add_argument("--task", default="", help="the clients' own model and data: a task module on the "
-                   "PYTHONPATH (desgd.flower.task; default: desgd's CNN on Fashion-MNIST)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run (default 1800)")
-    p.add_argument("--round-timeout", type=float, default=600, help="seconds for one round's replies")
-    p.add_argument("--startup-timeout", type=float, default=60, help="seconds for the SuperLink to listen")
-    p.add_argument("--library", type=Path, help="libDesgdLive.so (default: $DESGD_LIBRARY or the checkout's)")
+    p.add_argument(
+        "--options",
+        help=(
+            "desgd-record simulation options, one string (default: the app's "
+            "run config `options`)"
+        ),
+    )
+    p.add_argument(
+        "--rounds", type=int, help="appends --rounds N to the options"
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        help=(
+            "SuperNodes to start (default: what the options need; a different"
+            " number is refused by the server, which this lets you check)"
+        ),
+    )
+    p.add_argument(
+        "--app",
+        type=Path,
+        help="the Flower app directory (default: examples/flower-desgd)",
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        help="keys, logs, FLWR_HOME (default: a new temporary directory)",
+    )
+    p.add_argument(
+        "--sign",
+        action="store_true",
+        help="sign the trace with a server key generated in the run dir",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing trace"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=(
+            "continue the run of --out after its last complete round, with the"
+            " keys and client state files of --run-dir (which must be that"
+            " run's)"
+        ),
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help=(
+            "stop the federation as Ctrl-C does once "
+            "round N is recorded (for tests of --resume); exit status 130"
+        ),
+    )
+    p.add_argument(
+        "--record",
+        default="full",
+        help="desgd-record's --record (default full)",
+    )
+    p.add_argument(
+        "--task",
+        default="",
+        help=(
+            "the clients' own model and data: a task module on the PYTHONPATH"
+            " (desgd.flower.task; default: desgd's CNN on Fashion-MNIST)"
+        ),
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds for the whole run (default 1800)",
+    )
+    p.add_argument(
+        "--round-timeout",
+        type=float,
+        default=600,
+        help="seconds for one round's replies",
+    )
+    p.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=60,
+        help="seconds for the SuperLink to listen",
+    )
+    p.add_argument(
+        "--library",
+        type=Path,
+        help="libDesgdLive.so (default: $DESGD_LIBRARY or the checkout's)",
+    )
     return p.parse_args(argv)
 
 
 def app_options(app: Path) -> str:
-    """The `options` of the app's [tool.flwr.app.config] (what `flwr run` would use unchanged)."""
+    """The `options` of the app's [tool.flwr.app.config] (what `flwr run` would
+    use unchanged)."""
     import tomllib
 
     config = tomllib.loads((app / "pyproject.toml").read_text())
     try:
         return str(config["tool"]["flwr"]["app"]["config"]["options"])
     except KeyError:
-        raise RunFailed(f"{app / 'pyproject.toml'} has no [tool.flwr.app.config] options: pass --options") from None
+        raise RunFailed(
+            f"{app / 'pyproject.toml'} has no [tool.flwr.app.config] options:"
+            " pass --options"
+        ) from None
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
-    """The federation, start to finish; returns the ServerApp's summary. Raises RunFailed."""
+    """The federation, start to finish; returns the ServerApp's summary. Raises
+    RunFailed."""
     app = (a.app or default_app()).resolve()
-    options = split_options(a.options if a.options is not None else app_options(app))
+    options = split_options(
+        a.options if a.options is not None else app_options(app)
+    )
     if a.rounds is not None:
         options += ["--rounds", str(a.rounds)]
     try:
@@ -282,14 +433,25 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     out = Path(a.out).resolve()
     if a.resume:
         if a.overwrite:
-            raise RunFailed("--resume and --overwrite exclude each other: a resumed run continues its trace")
+            raise RunFailed(
+                "--resume and --overwrite exclude each other: a resumed run"
+                " continues its trace"
+            )
         if not out.is_file():
             raise RunFailed(f"--resume: there is no trace {out} to continue")
         if a.run_dir is None or not a.run_dir.is_dir():
-            raise RunFailed("--resume needs --run-dir, the stopped run's directory (its keys and client state)")
+            raise RunFailed(
+                "--resume needs --run-dir, the stopped run's directory (its"
+                " keys and client state)"
+            )
     elif out.exists() and not a.overwrite:
-        raise RunFailed(f"{out} exists: pass --overwrite to replace it, or --resume to continue it")
-    run_dir = (a.run_dir or Path(tempfile.mkdtemp(prefix="desgd-federation-"))).resolve()
+        raise RunFailed(
+            f"{out} exists: pass --overwrite to replace it, or --resume to"
+            " continue it"
+        )
+    run_dir = (
+        a.run_dir or Path(tempfile.mkdtemp(prefix="desgd-federation-"))
+    ).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     a.run_dir = run_dir  # for main's message when the run is interrupted
     suffix = attempt_suffix(run_dir)
@@ -297,7 +459,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     flwr = bin_dir / "flwr"
     for tool in ("flwr", "flower-superlink", "flower-supernode"):
         if not (bin_dir / tool).is_file():
-            raise RunFailed(f"{bin_dir / tool} not found: install flwr==1.42.0 into this interpreter's environment")
+            raise RunFailed(
+                f"{bin_dir / tool} not found: install flwr==1.42.0 into this"
+                " interpreter's environment"
+            )
 
     from desgd import signing
     from desgd.live import find_library
@@ -314,8 +479,12 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     for w in range(nodes):
         path = keys / f"worker-{w}.key"
         if not path.exists():
-            if a.resume:  # new keys would not match the trace's registered ones
-                raise RunFailed(f"--resume: {path} is missing: the run dir must be the stopped run's")
+            # new keys would not match the trace's registered ones
+            if a.resume:
+                raise RunFailed(
+                    f"--resume: {path} is missing: the run dir must be the"
+                    " stopped run's"
+                )
             signing.save_private_key(signing.generate_key(), path)
         key_paths.append(path)
     state_dir = run_dir / CLIENT_STATE
@@ -325,64 +494,138 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         sk = keys / "server.key"
         if not sk.exists():
             if a.resume:
-                raise RunFailed(f"--resume --sign: {sk} is missing: the run dir must be the stopped run's")
-            signing.write_openssh_key(signing.generate_key(), sk, comment="desgd-federation")
+                raise RunFailed(
+                    f"--resume --sign: {sk} is missing: the run dir must be"
+                    " the stopped run's"
+                )
+            signing.write_openssh_key(
+                signing.generate_key(), sk, comment="desgd-federation"
+            )
         server_key = str(sk)
 
     home = run_dir / "flwr-home"
     home.mkdir(exist_ok=True)
     link_port = free_port()
     (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link_port}"\ninsecure = true\n')
-    env = dict(os.environ, FLWR_HOME=str(home), DESGD_LIBRARY=str(library),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1")
+        '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress ='
+        f' "127.0.0.1:{link_port}"\ninsecure = true\n'
+    )
+    env = dict(
+        os.environ,
+        FLWR_HOME=str(home),
+        DESGD_LIBRARY=str(library),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+    )
     summary_path = run_dir / f"summary{suffix}.json"
     overrides = run_dir / f"run-config{suffix}.toml"
-    overrides.write_text("\n".join([
-        f"options = {toml_string(shlex.join(options))}",
-        f"trace = {toml_string(str(out))}",
-        f"overwrite = {'true' if a.overwrite else 'false'}",
-        f"resume = {'true' if a.resume else 'false'}",
-        f"record = {toml_string(a.record)}",
-        f"task = {toml_string(a.task)}",
-        f"server-key = {toml_string(server_key)}",
-        f"summary = {toml_string(str(summary_path))}",
-        f"nodes-timeout = {float(a.startup_timeout) + 60}",
-        f"round-timeout = {float(a.round_timeout)}",
-    ]) + "\n")
+    overrides.write_text(
+        "\n".join(
+            [
+                f"options = {toml_string(shlex.join(options))}",
+                f"trace = {toml_string(str(out))}",
+                f"overwrite = {'true' if a.overwrite else 'false'}",
+                f"resume = {'true' if a.resume else 'false'}",
+                f"record = {toml_string(a.record)}",
+                f"task = {toml_string(a.task)}",
+                f"server-key = {toml_string(server_key)}",
+                f"summary = {toml_string(str(summary_path))}",
+                f"nodes-timeout = {float(a.startup_timeout) + 60}",
+                f"round-timeout = {float(a.round_timeout)}",
+            ]
+        )
+        + "\n"
+    )
 
     fed = Federation(run_dir, bin_dir, env, logs=f"logs{suffix}")
     deadline = time.monotonic() + a.timeout
     try:
         started = time.monotonic()
-        link = fed.start("superlink", [str(bin_dir / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
-                                       "--port", str(link_port), "--disable-runtime-dependency-installation",
-                                       "--database", str(run_dir / f"state{suffix}.db")])
-        wait_for_port(link_port, link, "flower-superlink", a.startup_timeout, fed.logs / "superlink.log")
+        link = fed.start(
+            "superlink",
+            [
+                str(bin_dir / "flower-superlink"),
+                "--insecure",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(link_port),
+                "--disable-runtime-dependency-installation",
+                "--database",
+                str(run_dir / f"state{suffix}.db"),
+            ],
+        )
+        wait_for_port(
+            link_port,
+            link,
+            "flower-superlink",
+            a.startup_timeout,
+            fed.logs / "superlink.log",
+        )
         for w in range(nodes):
-            config = (f"partition-id={w} num-partitions={nodes} key={toml_string(str(key_paths[w]))} "
-                      f"role={toml_string(shape.role(w))} state-dir={toml_string(str(state_dir))}")
-            fed.start(f"supernode-{w}", [str(bin_dir / "flower-supernode"), "--insecure",
-                                         "--superlink", f"127.0.0.1:{link_port}", "--host", "127.0.0.1",
-                                         "--port", str(free_port()), "--node-config", config,
-                                         "--max-wait-time", str(int(a.startup_timeout))])
+            config = (
+                f"partition-id={w} num-partitions={nodes}"
+                f" key={toml_string(str(key_paths[w]))}"
+                f" role={toml_string(shape.role(w))}"
+                f" state-dir={toml_string(str(state_dir))}"
+            )
+            fed.start(
+                f"supernode-{w}",
+                [
+                    str(bin_dir / "flower-supernode"),
+                    "--insecure",
+                    "--superlink",
+                    f"127.0.0.1:{link_port}",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(free_port()),
+                    "--node-config",
+                    config,
+                    "--max-wait-time",
+                    str(int(a.startup_timeout)),
+                ],
+            )
         time.sleep(1.0)
         fed.check_alive()
-        print(f"desgd federation: SuperLink on 127.0.0.1:{link_port}, {nodes} SuperNodes "
-              f"({time.monotonic() - started:.1f} s); run dir {run_dir}", flush=True)
+        print(
+            f"desgd federation: SuperLink on 127.0.0.1:{link_port}, {nodes}"
+            f" SuperNodes ({time.monotonic() - started:.1f} s); run dir"
+            f" {run_dir}",
+            flush=True,
+        )
 
         flwr_log = fed.logs / "flwr-run.log"
         with open(flwr_log, "wb") as log:
-            cmd = [str(flwr), "run", str(app), "local", "--stream", "--run-config", str(overrides)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            cmd = [
+                str(flwr),
+                "run",
+                str(app),
+                "local",
+                "--stream",
+                "--run-config",
+                str(overrides),
+            ]
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             fed.processes.append(("flwr run", proc))
             assert proc.stdout is not None
             os.set_blocking(proc.stdout.fileno(), False)
-            pending = b""  # the stream's unfinished last line, for --stop-after
+            pending = (  # the stream's unfinished last line, for --stop-after
+                b""
+            )
             while proc.poll() is None:
                 if time.monotonic() > deadline:
-                    raise RunFailed(f"the run did not finish within {a.timeout:.0f} s (logs: {fed.logs})")
+                    raise RunFailed(
+                        f"the run did not finish within {a.timeout:.0f} s"
+                        f" (logs: {fed.logs})"
+                    )
                 chunk = proc.stdout.read()
                 if chunk:
                     log.write(chunk)
@@ -390,10 +633,17 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                     sys.stdout.flush()
                     if a.stop_after is not None:
                         *lines, pending = (pending + chunk).split(b"\n")
-                        started_rounds = [int(m.group(1)) for line in lines for m in [ROUND_STARTED.search(line)] if m]
+                        started_rounds = [
+                            int(m.group(1))
+                            for line in lines
+                            for m in [ROUND_STARTED.search(line)]
+                            if m
+                        ]
                         if any(t > a.stop_after for t in started_rounds):
                             log.flush()
-                            raise StoppedAfter(f"round {a.stop_after} recorded")
+                            raise StoppedAfter(
+                                f"round {a.stop_after} recorded"
+                            )
                 else:
                     time.sleep(0.2)
             rest = proc.stdout.read()
@@ -402,15 +652,28 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 sys.stdout.buffer.write(rest)
                 sys.stdout.flush()
         if proc.returncode != 0:
-            raise RunFailed(f"flwr run exited with status {proc.returncode} (log: {flwr_log})")
-        runs = run_status(flwr, env, timeout=max(5.0, min(60.0, deadline - time.monotonic())))
+            raise RunFailed(
+                f"flwr run exited with status {proc.returncode} (log:"
+                f" {flwr_log})"
+            )
+        runs = run_status(
+            flwr, env, timeout=max(5.0, min(60.0, deadline - time.monotonic()))
+        )
         if len(runs) != 1:
-            raise RunFailed(f"flwr ls lists {len(runs)} runs on this SuperLink, expected 1")
+            raise RunFailed(
+                f"flwr ls lists {len(runs)} runs on this SuperLink, expected 1"
+            )
         status = str(runs[0].get("status", ""))
         if status != "finished:completed":
-            summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+            summary = (
+                json.loads(summary_path.read_text())
+                if summary_path.is_file()
+                else {}
+            )
             why = summary.get("failure") or f"see {fed.logs / 'flwr-run.log'}"
-            raise RunFailed(f"the run ended {status or 'with no status'}: {why}")
+            raise RunFailed(
+                f"the run ended {status or 'with no status'}: {why}"
+            )
         if not summary_path.is_file():
             raise RunFailed(f"the ServerApp wrote no summary ({summary_path})")
         summary = json.loads(summary_path.read_text())
@@ -423,13 +686,17 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_arguments(argv)
-    # SIGTERM and SIGINT (even when a non-interactive shell started us with SIGINT ignored) both stop
-    # the federation through the same path as Ctrl-C: the `finally` that stops every process group.
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM and SIGINT (even when a non-interactive shell started us with
+    # SIGINT ignored) both stop the federation through the same path as Ctrl-C:
+    # the `finally` that stops every process group.
+    previous = signal.signal(
+        signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    # A parent may have started us with these signals blocked (a thread of a test runner's pool blocks
-    # them, and the mask is inherited across exec): every process started below inherits our mask, and
-    # the ServerApp must receive SIGTERM to close the trace.
+    # A parent may have started us with these signals blocked (a thread of a
+    # test runner's pool blocks them, and the mask is inherited across exec):
+    # every process started below inherits our mask, and the ServerApp must
+    # receive SIGTERM to close the trace.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         summary = run(a)
@@ -437,10 +704,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"desgd federation failed: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
-        why = f"stopped after round {a.stop_after} (--stop-after)" if isinstance(e, StoppedAfter) else "interrupted"
-        print(f"desgd federation {why}: every process it started was stopped; the trace holds the completed "
-              f"rounds and the clients' momenta are in the run dir: continue with --resume --run-dir {a.run_dir}",
-              file=sys.stderr)
+        why = (
+            f"stopped after round {a.stop_after} (--stop-after)"
+            if isinstance(e, StoppedAfter)
+            else "interrupted"
+        )
+        print(
+            f"desgd federation {why}: every process it started was stopped;"
+            " the trace holds the completed rounds and the clients' momenta"
+            " are in the run dir: continue with --resume --run-dir"
+            f" {a.run_dir}",
+            file=sys.stderr,
+        )
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -449,13 +724,24 @@ def main(argv: list[str] | None = None) -> int:
     walls = [r["wall"] for r in rounds]
     evals = summary.get("evaluations", {})
     last = max(evals, key=int) if evals else None
-    print(f"desgd federation finished: {len(rounds)} rounds in {summary['wallSeconds']:.1f} s "
-          f"(registration {summary.get('registrationSeconds', 0):.1f} s; round "
-          f"{min(walls, default=0):.1f}-{max(walls, default=0):.1f} s, live server "
-          f"{sum(r['live'] for r in rounds):.2f} s in all)"
-          + (f"; accuracy {evals[last]['accuracy']:.4f} after round {last}" if last is not None else "")
-          + f"; trace {a.out}"
-          + (f" (resumed at round {summary.get('firstRound', 0)})" if a.resume else ""))
+    print(
+        f"desgd federation finished: {len(rounds)} rounds in"
+        f" {summary['wallSeconds']:.1f} s (registration"
+        f" {summary.get('registrationSeconds', 0):.1f} s; round"
+        f" {min(walls, default=0):.1f}-{max(walls, default=0):.1f} s, live"
+        f" server {sum(r['live'] for r in rounds):.2f} s in all)"
+        + (
+            f"; accuracy {evals[last]['accuracy']:.4f} after round {last}"
+            if last is not None
+            else ""
+        )
+        + f"; trace {a.out}"
+        + (
+            f" (resumed at round {summary.get('firstRound', 0)})"
+            if a.resume
+            else ""
+        )
+    )
     return 0
 
 
