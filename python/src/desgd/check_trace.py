@@ -174,7 +174,7 @@ def main(path, trust=None):
 
     print(f"6. state checkpoints before rounds {sorted(tr.checkpoints)}")
 
-    def bits(v):
+    def bits(v: np.ndarray) -> np.ndarray:
         return v.view(np.uint32)
 
     for t in sorted(tr.checkpoints):

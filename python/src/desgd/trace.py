@@ -249,7 +249,7 @@ def checkpoint_state(cp):
     the drift state (binary64 sums)."""
     with _keys(cp):
 
-        def rows(key):
+        def rows(key: str) -> list[tuple[int, int, np.ndarray]]:
             return [
                 (r["worker"], r["class"], cp.vec(r["vector"], "momentum"))
                 for r in cp[key]
@@ -1177,7 +1177,7 @@ def _show_round(tr, t):
 def _show_checkpoint(tr, t):
     st = checkpoint_state(tr.checkpoint(t))
 
-    def norm(v):
+    def norm(v: np.ndarray) -> float:
         return float(np.linalg.norm(v.astype(np.float64)))
 
     print(
