@@ -36,6 +36,10 @@ public struct ReproductionReport: Sendable {
     public let rounds: [Int]
     public let finishedCells: Int
     public let plannedCells: Int
+    /// Seeds of finished runs that the spec does not list (summaries of extra seeds, ``SummaryResults``),
+    /// and how many cells (method × attack) have one.
+    public let extraSeeds: [UInt64]
+    public let cellsWithExtraSeeds: Int
     /// The indices of the reported cells when the plan is a selection (``GridPlan/restricted(to:)``)
     /// of a grid of ``gridCells``; nil for the whole grid.
     public let selection: [Int]?
@@ -64,6 +68,9 @@ public struct ReproductionReport: Sendable {
         gridCells = plan.gridCellCount
         selection = plan.cells.count == plan.gridCellCount ? nil : plan.cells.map(\.index)
         finishedCells = results.count
+        let extra = results.filter { !plan.spec.seeds.contains($0.seed) }
+        extraSeeds = Array(Set(extra.map(\.seed))).sorted()
+        cellsWithExtraSeeds = Set(extra.map { [$0.method, $0.attack] }).count
         var methods: [String] = [], attacks: [String] = []
         for c in plan.cells {
             if !methods.contains(c.method) { methods.append(c.method) }
@@ -168,7 +175,10 @@ public struct ReproductionReport: Sendable {
                 + " `desgd-grid report --cell`)" } ?? ""
         out.append("- Cells finished: \(finishedCells) of \(plannedCells)\(scope); "
             + "\(rounds.map(String.init).joined(separator: " or ")) rounds per run; seeds "
-            + "\(spec.seeds.map(String.init).joined(separator: ", ")).")
+            + "\(spec.seeds.map(String.init).joined(separator: ", "))"
+            + (extraSeeds.isEmpty ? "" : "; seeds \(extraSeeds.map(String.init).joined(separator: ", ")) of"
+                + " \(cellsWithExtraSeeds) \(cellsWithExtraSeeds == 1 ? "cell" : "cells"), from their summaries")
+            + ".")
         out.append("- Options of every run: `\(spec.options)`; each method's own options are listed at the end.")
         out.append("- A cell reads `measured · paper · measured − paper`; measured is the mean over finished seeds"
             + " of the best test accuracy during training (%), `± sd` (sample standard deviation) when two or more"

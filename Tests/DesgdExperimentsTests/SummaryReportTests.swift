@@ -48,6 +48,9 @@ import Testing
         }
 
         let markdown = fromSummaries.markdown
+        #expect(fromSummaries.extraSeeds == [2] && fromSummaries.cellsWithExtraSeeds == 1)
+        #expect(markdown.contains("rounds per run; seeds 1; seeds 2 of 1 cell, from their summaries."))
+        #expect(fromTraces.extraSeeds.isEmpty && fromTraces.markdown.contains("rounds per run; seeds 1, 2."))
         #expect(markdown.contains("## Every run: best, final and collapses"))
         #expect(markdown.contains("| Krum | Non | 2 | "))
         #expect(markdown.contains("### Where the best accuracy hides a collapse"))
