@@ -16,25 +16,13 @@ Fashion-MNIST. About 1.5 minutes on 2 cores: the deployment engine polls every
 """
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-from desgd.live import find_library
-
-try:
-    LIBRARY = find_library()
-except FileNotFoundError:
-    LIBRARY = None
-    if os.environ.get("CI") == "true":
-        raise
-
-CHECKER = (
-    Path(__file__).resolve().parents[1] / "src" / "desgd" / "check_trace.py"
-)
+from live_support import CHECKER, LIBRARY, needs_library
 
 
 def run_local(
@@ -62,11 +50,7 @@ def children_of_run_dir(run_dir: Path) -> list[str]:
     ]
 
 
-@unittest.skipIf(
-    LIBRARY is None,
-    "libDesgdLive.so is not built (swift build -c release --product"
-    " DesgdLive)",
-)
+@needs_library
 class FederationTests(unittest.TestCase):
     def test_three_nodes_server_side_attack(self) -> None:
         with tempfile.TemporaryDirectory() as d:

@@ -8,7 +8,6 @@ not called here (test_live.py does, with the library). Needs Fashion-MNIST
 (Debian's dataset-fashion-mnist), as the clients read it.
 """
 
-import hashlib
 import tempfile
 import unittest
 from pathlib import Path
@@ -18,52 +17,19 @@ from flwr.app import Context, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
 from desgd import signing
-from desgd.data import read_split
 from desgd.flower.client_app import app as client_app
 from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
+
+import live_support
 
 TaskIdentity.run_id = 1  # what the SuperNode sets in a ClientApp process
 TaskIdentity.node_id = 1
 TaskIdentity.task_id = 1
 
 
-class DescribedRun:
-    """A LiveServer's description and class draw: 2 honest workers, 1 Byzantine
-    sign-flipper."""
-
-    external = False  # desgd's own model and data
-
-    def __init__(self, mode: str = "desgd") -> None:
-        _, labels = read_split("train")
-        by_class = [
-            np.flatnonzero(labels == c)[: 12 + c].tolist() for c in range(10)
-        ]
-        holdings = [[0, 1, 2], [3, 4, 5]]
-        self.description = {
-            "parameterCount": 19_670,
-            "classes": 10,
-            "honest": 2,
-            "byzantine": 1,
-            "mode": mode,
-            "rounds": 3,
-            "batch": 8,
-            "beta": 0.9,
-            "weightDecay": 0.0005,
-            "seed": 1,
-            "aggregator": "trmean",
-            "attack": "signflip",
-            "clientSideAttack": True,
-            "byzantineLabels": "true",
-            "signflipScale": 2.0,
-            "holdings": holdings,
-            "partition": [
-                [by_class[c] if c in h else [] for c in range(10)]
-                for h in holdings
-            ],
-            "normalization": {"mean": 0.28604, "std": 0.35302},
-            "runTag": hashlib.sha256(b"run").hexdigest(),
-            "model": [],
-        }
+class DescribedRun(live_support.DescribedRun):
+    """The small run for 3 rounds: class (t + 1) % 10 is drawn in round t
+    (none for the SGD baseline)."""
 
     def classes(self, t: int) -> list[int]:
         return [] if self.description["mode"] == "sgd" else [(t + 1) % 10]
@@ -114,9 +80,9 @@ class FlowerRoundTests(unittest.TestCase):
     def test_desgd_round_trip_signed_and_stateful(self) -> None:
         live = DescribedRun()
         strategy = DesgdStrategy(live, self.registrations, "small")
-        x = np.random.default_rng(0).standard_normal(19_670).astype(
-            np.float32
-        ) * np.float32(0.05)
+        x = np.random.default_rng(0).standard_normal(
+            live_support.D_SMALL
+        ).astype(np.float32) * np.float32(0.05)
         # S_0 = [1]: worker 0 and the Byzantine send
         replies = self.round(strategy, 0, x)
         self.assertEqual(

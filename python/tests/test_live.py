@@ -13,7 +13,6 @@ fails instead.
   2) and nothing is recorded.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,11 @@ import torch
 from torch.nn import functional as F
 
 from desgd import signing
-from desgd.live import DesgdError, LiveServer, Message, engine, find_library
+from desgd.live import DesgdError, LiveServer, Message, engine
 from desgd.models import build_model, layout
 from desgd.torch_client import ClassMomentumClient, Group, load_flat_parameters
 
-try:
-    LIBRARY: Path | None = find_library()
-except FileNotFoundError:
-    LIBRARY = None
-    if os.environ.get("CI") == "true":
-        raise
+from live_support import needs_library
 
 HONEST = 4
 OPTIONS = [
@@ -59,11 +53,7 @@ OPTIONS = [
 ]
 
 
-@unittest.skipIf(
-    LIBRARY is None,
-    "libDesgdLive.so is not built (swift build -c release --product"
-    " DesgdLive)",
-)
+@needs_library
 class LiveServerTests(unittest.TestCase):
     def setUp(self) -> None:
         self.dir = tempfile.TemporaryDirectory()

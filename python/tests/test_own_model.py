@@ -8,7 +8,6 @@ desgd's own model. Needs libDesgdLive.so and the command-line tools beside it
 (`swift build -c release`); in CI (CI=true) their absence fails.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from torch import nn  # noqa: F401 (annotations)
 from torch.nn import functional as F
 
 from desgd import signing
-from desgd.live import DesgdError, LiveServer, Message, engine, find_library
+from desgd.live import DesgdError, LiveServer, Message, engine
 from desgd.models import layout
 from desgd.torch_client import (
     ClassMomentumClient,
@@ -33,12 +32,7 @@ from desgd.torch_client import (
 import blobs_task
 from blobs_task import CLASSES, HOLDINGS, blobs
 
-try:
-    LIBRARY: Path | None = find_library()
-except FileNotFoundError:
-    LIBRARY = None
-    if os.environ.get("CI") == "true":
-        raise
+from live_support import LIBRARY, needs_library
 
 OPTIONS = [
     "--honest",
@@ -68,9 +62,7 @@ def perceptron() -> nn.Module:
     return blobs_task.model()
 
 
-@unittest.skipIf(
-    LIBRARY is None, "libDesgdLive.so is not built (swift build -c release)"
-)
+@needs_library
 class OwnModelTests(unittest.TestCase):
     def setUp(self) -> None:
         self.dir = tempfile.TemporaryDirectory()

@@ -25,7 +25,6 @@ is a failure instead.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -48,34 +47,19 @@ from flwr.app import (
 from flwr.supercore.task_identity import TaskIdentity
 
 from desgd import signing
-from desgd.data import read_split
 from desgd.flower.client_app import app as client_app
 from desgd.flower.client_app import load_state_file, state_files
 from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
-from desgd.live import LiveServer, engine, find_library
+from desgd.live import LiveServer, engine
 from desgd.models import build_model, layout
+
+import live_support
+from live_support import CHECKER, CI, D_SMALL, LIBRARY, NOT_BUILT
 
 TaskIdentity.run_id = 1  # what the SuperNode sets in a ClientApp process
 TaskIdentity.node_id = 1
 TaskIdentity.task_id = 1
 
-CI = os.environ.get("CI") == "true"
-CHECKER = (
-    Path(__file__).resolve().parents[1] / "src" / "desgd" / "check_trace.py"
-)
-D_SMALL = 19_670
-
-
-def _library() -> Path | None:
-    try:
-        return find_library()
-    except FileNotFoundError:
-        if CI:
-            raise
-        return None
-
-
-LIBRARY = _library()
 _support: list[str | None] = []
 
 
@@ -87,10 +71,7 @@ def resume_unsupported() -> str | None:
         return _support[0]
     reason: str | None = None
     if LIBRARY is None:
-        reason = (
-            "libDesgdLive.so is not built (swift build -c release --product"
-            " DesgdLive)"
-        )
+        reason = NOT_BUILT
     else:
         with tempfile.TemporaryDirectory() as d:
             key = signing.generate_key()
@@ -138,44 +119,11 @@ def resume_unsupported() -> str | None:
     return reason
 
 
-class DescribedRun:
-    """A LiveServer's description and class draw without the library: 2 honest
-    workers holding three classes each, 1 Byzantine sign-flipper (a client-side
-    attack: it keeps momenta of its own)."""
-
-    external = False  # desgd's own model and data
+class DescribedRun(live_support.DescribedRun):
+    """The small run for 4 rounds, tagged `tag`."""
 
     def __init__(self, tag: bytes = b"run") -> None:
-        _, labels = read_split("train")
-        by_class = [
-            np.flatnonzero(labels == c)[: 12 + c].tolist() for c in range(10)
-        ]
-        holdings = [[0, 1, 2], [3, 4, 5]]
-        self.description = {
-            "parameterCount": D_SMALL,
-            "classes": 10,
-            "honest": 2,
-            "byzantine": 1,
-            "mode": "desgd",
-            "rounds": 4,
-            "batch": 8,
-            "beta": 0.9,
-            "weightDecay": 0.0005,
-            "seed": 1,
-            "aggregator": "trmean",
-            "attack": "signflip",
-            "clientSideAttack": True,
-            "byzantineLabels": "true",
-            "signflipScale": 2.0,
-            "holdings": holdings,
-            "partition": [
-                [by_class[c] if c in h else [] for c in range(10)]
-                for h in holdings
-            ],
-            "normalization": {"mean": 0.28604, "std": 0.35302},
-            "runTag": hashlib.sha256(tag).hexdigest(),
-            "model": [],
-        }
+        super().__init__(rounds=4, tag=tag)
 
     def classes(self, t: int) -> list[int]:
         # classes of worker 0, so that worker 0 and the Byzantine send every

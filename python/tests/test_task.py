@@ -8,7 +8,6 @@ the library and the command-line tools beside it; in CI (CI=true) their absence
 fails.
 """
 
-import os
 import subprocess
 import tempfile
 import unittest
@@ -29,14 +28,9 @@ from desgd import signing
 from desgd.flower.client_app import app as client_app
 from desgd.flower.server_app import task_request
 from desgd.flower.strategy import DesgdStrategy, Registration
-from desgd.live import LiveServer, find_library
+from desgd.live import LiveServer
 
-try:
-    LIBRARY: Path | None = find_library()
-except FileNotFoundError:
-    LIBRARY = None
-    if os.environ.get("CI") == "true":
-        raise
+from live_support import LIBRARY, needs_library
 
 TaskIdentity.run_id = 1  # what the SuperNode sets in a ClientApp process
 TaskIdentity.node_id = 1
@@ -65,9 +59,7 @@ OPTIONS = [
 ]
 
 
-@unittest.skipIf(
-    LIBRARY is None, "libDesgdLive.so is not built (swift build -c release)"
-)
+@needs_library
 class TaskRoundTests(unittest.TestCase):
     def setUp(self) -> None:
         self.dir = tempfile.TemporaryDirectory()
