@@ -49,13 +49,13 @@ from desgd.trace import (  # noqa: E402
 GAP_RTOL = 1e-6
 
 
-def check(cond, what):
+def check(cond: object, what: str) -> None:
     print(f"  {'ok  ' if cond else 'FAIL'} {what}")
     if not cond:
         sys.exit(1)
 
 
-def main(path, trust=None):
+def main(path: str, trust: str | None = None) -> None:
     tr = Trace(path)
     first = tr.first_round  # 0, or a fork's first round (format 1.3)
     span = range(first, first + tr.round_count)
@@ -82,9 +82,9 @@ def main(path, trust=None):
             default=None,
         )
         if start is None:
-            gap = max(s for s in range(first, t) if not has[s])
+            bare = max(s for s in range(first, t) if not has[s])
             print(
-                f"  skip round {t}: round {gap} is recorded without vectors"
+                f"  skip round {t}: round {bare} is recorded without vectors"
                 " (no model diff)"
             )
             continue

@@ -22,6 +22,8 @@ needs cryptography (Debian: python3-cryptography). It imports nothing else from
 the desgd package, so that it also runs as a lone file.
 """
 
+from __future__ import annotations
+
 import argparse
 import base64
 import contextlib
@@ -31,6 +33,7 @@ import os
 import stat
 import struct
 import sys
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if __name__ == "__main__" and not __package__:
     # Run as a file: its directory heads sys.path, where this very file would
@@ -43,6 +46,14 @@ if __name__ == "__main__" and not __package__:
 
 import numpy as np
 import zstandard
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from numpy.typing import NDArray
+
+    # A decoded vector of the trace (§4.2): little-endian float32.
+    Float32Array = NDArray[np.float32]
 
 MAGIC = bytes.fromhex("8A4445534744 0D0A1A0A")  # §2
 RECORD_MAGIC = b"DSGR"  # §3.1
@@ -66,13 +77,14 @@ class TraceError(ValueError):
     round."""
 
 
-class Body(dict):
+class Body(dict[str, Any]):
     """A record's JSON document; `vectors` holds its decoded vector section
     (float32 arrays)."""
 
-    vectors = ()
+    vectors: Sequence[Float32Array] = ()
+    where: str  # the record, as messages name it ("round 5")
 
-    def vec(self, index, what="vector"):
+    def vec(self, index: object, what: str = "vector") -> Float32Array:
         if (
             not isinstance(index, int)
             or isinstance(index, bool)
@@ -85,7 +97,7 @@ class Body(dict):
         return self.vectors[index]
 
 
-def _name(kind, rnd, seq):
+def _name(kind: int, rnd: int, seq: int) -> str:
     return (
         f"round {rnd}"
         if kind == ROUND
@@ -98,12 +110,14 @@ def _name(kind, rnd, seq):
     )
 
 
-def _decode_vectors(table, section, where):
+def _decode_vectors(
+    table: object, section: bytes, where: str
+) -> list[Float32Array]:
     """§4.2: undo the byte planes, then add back the prediction (ref, scaled),
     for every entry of `table`."""
     if not isinstance(table, list):
         raise TraceError(f"{where}: 'vectors' is not a list")
-    out = []
+    out: list[Float32Array] = []
     for k, e in enumerate(table):
         if not isinstance(e, dict) or not all(
             isinstance(e.get(f), int) and e[f] >= 0
@@ -147,7 +161,7 @@ def _decode_vectors(table, section, where):
     return out
 
 
-def _parse_body(body, where, required):
+def _parse_body(body: bytes, where: str, required: tuple[str, ...]) -> Body:
     """§4: u32 JSON length, JSON, vector section."""
     if len(body) < 4 or struct.unpack_from("<I", body)[0] > len(body) - 4:
         raise TraceError(f"{where}: JSON length larger than the body")
@@ -170,13 +184,13 @@ def _parse_body(body, where, required):
 # ---- helpers on decoded round bodies (§5.3) ---------------------------------
 
 
-def messages(rnd, aggregation=0):
+def messages(rnd: Body, aggregation: int = 0) -> Float32Array:
     """The messages of one aggregation, as a float32 array (senders x d)."""
     a = rnd["aggregations"][aggregation]
     return np.stack([rnd.vec(i, "message") for i in a["messages"]])
 
 
-def honest_mask(rnd, aggregation=0):
+def honest_mask(rnd: Body, aggregation: int = 0) -> NDArray[np.bool_]:
     """True for the rows of messages() sent by honest workers."""
     return np.array(
         [
@@ -187,7 +201,7 @@ def honest_mask(rnd, aggregation=0):
     )
 
 
-def honest_mean(rnd, aggregation=0):
+def honest_mean(rnd: Body, aggregation: int = 0) -> Float32Array:
     """The honest mean x̄_S of one aggregation as FORMAT.md §5.3 defines it
     (float32, d): starting from 0, a ← fma(w, x_i, a) for each honest row in
     row order, w = 1/|S| rounded to float32. The product of two float32 values
@@ -205,7 +219,9 @@ def honest_mean(rnd, aggregation=0):
     return a
 
 
-def aggregate(rnd, aggregation=0):
+def aggregate(
+    rnd: Body, aggregation: int | dict[str, Any] = 0
+) -> Float32Array:
     """The aggregate m̂ of one aggregation (float32, d); `aggregation` is an
     index or the dict."""
     a = (
@@ -216,12 +232,70 @@ def aggregate(rnd, aggregation=0):
     return rnd.vec(a["aggregate"], "aggregate")
 
 
-def model_diff(rnd):
+def model_diff(rnd: Body) -> Float32Array:
     """Δx_t, the model difference applied in the round (float32, d)."""
     return rnd.vec(rnd["modelDiff"], "modelDiff")
 
 
-def state(body, st):
+class State(TypedDict):
+    """An aggregator's or attack's state (§5.2) with its vectors decoded; the
+    scalars are the record's JSON as read."""
+
+    scalars: dict[str, Any]
+    vectors: dict[str, Float32Array]
+
+
+# §5.5: one group's drift state. "class" is a keyword, hence the functional
+# form; the JSON numbers are as read (Any), the norms through num().
+_DriftGroupCommon = TypedDict(
+    "_DriftGroupCommon",
+    {
+        "class": Any,
+        "count": Any,
+        "sumOfNorms": "float | Any",
+        "cumulativeSum": "NDArray[np.float64]",
+    },
+)
+
+
+class DriftGroup(_DriftGroupCommon, total=False):
+    """One group's drift state: `recentSum` and `recentNorms` (format 1.4,
+    "exponential"), or `window` and `windowNorms` (1.1-1.3, "window")."""
+
+    recentSum: Float32Array
+    recentNorms: float | Any
+    window: list[Float32Array]
+    windowNorms: list[float | Any]
+
+
+class Drift(TypedDict):
+    """The drift state of a checkpoint (§5.5), binary64 sums decoded."""
+
+    rounds: Any
+    differenceNorms: float | Any
+    differenceSum: NDArray[np.float64]
+    shadowSum: NDArray[np.float64]
+    shadowClassMomenta: list[Float32Array]
+    shadowServerMomentum: Float32Array | None
+    groups: list[DriftGroup]
+
+
+class CheckpointState(TypedDict):
+    """What checkpoint_state returns: the vectors decoded and checked, the
+    other JSON values as read (momentum rows: worker, class, vector)."""
+
+    round: int  # the checkpoint's round, checked against the record table
+    parameters: Float32Array
+    classMomenta: list[Float32Array]
+    serverMomentum: Float32Array | None
+    honestMomenta: list[tuple[Any, Any, Float32Array]]
+    byzantineMomenta: list[tuple[Any, Any, Float32Array]]
+    aggregatorStates: list[State]
+    attackStates: list[State]
+    drift: Drift | None
+
+
+def state(body: Body, st: dict[str, Any]) -> State:
     """A state {"scalars", "vectors"} with its vector indices resolved to
     arrays."""
     return {
@@ -233,7 +307,7 @@ def state(body, st):
     }
 
 
-def _wide(body, w):
+def _wide(body: Body, w: dict[str, Any]) -> NDArray[np.float64]:
     """§5.5: a binary64 vector stored as its high and low 32-bit words."""
     hi, lo = body.vec(w["high"], "wide vector").view("<u4"), body.vec(
         w["low"], "wide vector"
@@ -243,19 +317,19 @@ def _wide(body, w):
     ).view("<f8")
 
 
-def checkpoint_state(cp):
+def checkpoint_state(cp: Body) -> CheckpointState:
     """A state checkpoint (§5.5) as numpy arrays: the model, the buffers, every
     momentum (rows as (worker, class, float32 array)), the carried states, and
     the drift state (binary64 sums)."""
     with _keys(cp):
 
-        def rows(key: str) -> list[tuple[int, int, np.ndarray]]:
+        def rows(key: str) -> list[tuple[Any, Any, Float32Array]]:
             return [
                 (r["worker"], r["class"], cp.vec(r["vector"], "momentum"))
                 for r in cp[key]
             ]
 
-        out = {
+        out: CheckpointState = {
             "round": cp["round"],
             "parameters": cp.vec(cp["parameters"], "parameters"),
             "classMomenta": [
@@ -292,11 +366,11 @@ def checkpoint_state(cp):
     return out
 
 
-def _drift_group(cp, g):
+def _drift_group(cp: Body, g: dict[str, Any]) -> DriftGroup:
     """§5.5: one group's drift state; its recent sum is a window of terms
     (formats 1.1-1.3, and a header `driftRecent` of "window") or the
     exponentially weighted R_k, N_k (1.4, "exponential")."""
-    out = {
+    out: DriftGroup = {
         "class": g["class"],
         "count": g["count"],
         "sumOfNorms": num(g["sumOfNorms"]),
@@ -312,7 +386,7 @@ def _drift_group(cp, g):
 
 
 @contextlib.contextmanager
-def _keys(body):
+def _keys(body: Body) -> Iterator[None]:
     """Turn a missing or mistyped JSON key inside the block into a TraceError
     naming the record."""
     try:
@@ -324,7 +398,7 @@ def _keys(body):
         ) from None
 
 
-def num(x):
+def num(x: Any) -> float | Any:
     """A JSON number, with the strings "inf", "-inf", "nan" of §4.1 turned into
     floats."""
     return float(x) if isinstance(x, (str, int, float)) else x
@@ -333,7 +407,7 @@ def num(x):
 # ---- the file ---------------------------------------------------------------
 
 
-def _open_regular(path, what):
+def _open_regular(path: str | os.PathLike[str], what: str) -> int:
     """A read-only descriptor of a regular file. Opened with O_NONBLOCK (a FIFO
     without a writer would block open) and refused at once unless fstat says it
     is a regular file."""
@@ -353,11 +427,45 @@ def _open_regular(path, what):
     return fd
 
 
+class _RecordHeader(TypedDict):
+    """A record header as _record_header reads and checks it (§3.1)."""
+
+    type: int
+    encoding: int
+    seq: int
+    round: int
+    length: int
+    prev: bytes  # the previous record's digest
+    raw: bytes  # the 64 bytes of the header
+    offset: int
+    end: int  # the offset after the record's digest
+    where: str  # how messages name the record
+
+
 class Trace:
     """An open trace: header, record table, and positioned reads of rounds and
     keyframes."""
 
-    def __init__(self, path):
+    path: str | os.PathLike[str]
+    size: int
+    version: tuple[int, int]
+    header: Body
+    d: int  # the parameter count
+    max_body: int
+    max_checkpoint_body: int
+    fork: dict[str, Any] | None
+    first_round: int
+    # (index offset, entries, rounds, flags, reserved) of a valid footer
+    footer: tuple[int, int, int, int, int] | None
+    records: list[tuple[int, int, int, int]]
+    finished: bool
+    stopped: bool
+    rounds: list[int]
+    keyframes: dict[int, int]
+    checkpoints: dict[int, int]
+    round_count: int
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
         self._f = os.fdopen(_open_regular(path, "trace"), "rb")
         self.size = os.fstat(self._f.fileno()).st_size
@@ -477,20 +585,22 @@ class Trace:
                 f" round {self.first_round}"
             )
 
-    def close(self):
+    def close(self) -> None:
         self._f.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Trace:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _read(self, off, n):
+    def _read(self, off: int, n: int) -> bytes:
         self._f.seek(off)
         return self._f.read(n)
 
-    def _record_header(self, off, seq, expect_round):
+    def _record_header(
+        self, off: int, seq: int, expect_round: int | None
+    ) -> _RecordHeader | None:
         """Read and check (§6 items 2-3) the record header at `off`; None if
         the record is incomplete."""
         if off + 64 > self.size:
@@ -526,7 +636,7 @@ class Trace:
             where=where,
         )
 
-    def _payload(self, h):
+    def _payload(self, h: _RecordHeader) -> bytes:
         """The record's payload, its digest checked (§3.1)."""
         data = self._read(h["offset"] + 64, h["length"] + 32)
         payload, digest = data[:-32], data[-32:]
@@ -534,7 +644,7 @@ class Trace:
             raise TraceError(f"{h['where']}: digest mismatch")
         return payload
 
-    def _body(self, h, required):
+    def _body(self, h: _RecordHeader, required: tuple[str, ...]) -> Body:
         payload, where = self._payload(h), h["where"]
         if h["encoding"] == 1:  # §6.5
             try:
@@ -574,7 +684,9 @@ class Trace:
             body = payload
         return _parse_body(body, where, required)
 
-    def _from_index(self, hdr):
+    def _from_index(
+        self, hdr: _RecordHeader
+    ) -> list[tuple[int, int, int, int]] | None:
         """§7.2: the record table from a valid footer and index, or None."""
         try:
             if self.size < 16 + 96 + 96 + 128:
@@ -602,7 +714,8 @@ class Trace:
             ):
                 return None
             payload = self._payload(idx)
-            table, pos, next_round = [], 16, self.first_round
+            table: list[tuple[int, int, int, int]] = []
+            pos, next_round = 16, self.first_round
             for k in range(n):
                 kind, rnd, off, size = struct.unpack_from(
                     "<B7xqQQ", payload, 32 * k
@@ -627,7 +740,7 @@ class Trace:
         except TraceError:
             return None
 
-    def _scan(self, hdr):
+    def _scan(self, hdr: _RecordHeader) -> list[tuple[int, int, int, int]]:
         """§7.3: walk the record headers after the header record; stop at the
         first bad or cut one."""
         off = hdr["end"]
@@ -648,7 +761,12 @@ class Trace:
             off, seq = h["end"], seq + 1
         return table
 
-    def _load(self, entry_index, required, content_round=None):
+    def _load(
+        self,
+        entry_index: int,
+        required: tuple[str, ...],
+        content_round: int | None = None,
+    ) -> Body:
         kind, rnd, off, size = self.records[entry_index]
         h = self._record_header(
             off, entry_index, rnd if kind == ROUND else None
@@ -673,14 +791,14 @@ class Trace:
             )
         return b
 
-    def _check_d(self, b, vec, what):
+    def _check_d(self, b: Body, vec: Float32Array, what: str) -> None:
         if vec.shape[0] != self.d:
             raise TraceError(
                 f"{b.where}: {what} has {vec.shape[0]} values, expected d ="
                 f" {self.d}"
             )
 
-    def round(self, t):
+    def round(self, t: int) -> Body:
         """The JSON dict of round t (a Body), its vector references checked
         (§6.7)."""
         if not self.first_round <= t < self.first_round + self.round_count:
@@ -710,7 +828,7 @@ class Trace:
                 self._check_d(b, model_diff(b), "the model diff")
         return b
 
-    def keyframe(self, t):
+    def keyframe(self, t: int) -> Body:
         """The keyframe record preceding round t (a Body); KeyError if there is
         none."""
         b = self._load(self.keyframes[t], ("round", "parameters"))
@@ -728,7 +846,7 @@ class Trace:
                 state(b, st)
         return b
 
-    def checkpoint(self, t):
+    def checkpoint(self, t: int) -> Body:
         """The state checkpoint preceding round t (a Body, §5.5); KeyError if
         there is none."""
         b = self._load(
@@ -778,7 +896,7 @@ class Trace:
                 self._check_d(b, v, "a checkpoint vector")
         return b
 
-    def parameters_at(self, t, start=None):
+    def parameters_at(self, t: int, start: int | None = None) -> Float32Array:
         """x_t: keyframe `start` (default: the last at or before t) plus the
         model diffs, in float32 (§5.2)."""
         start = (
@@ -797,7 +915,7 @@ class Trace:
             x += model_diff(r)  # float32 + float32, round-to-nearest
         return x
 
-    def verify_chain(self):
+    def verify_chain(self) -> tuple[bool, str, str]:
         """Walk every record (§3.3). Returns (ok, message, last digest hex)."""
         prev, off, seq = hashlib.sha256(self._read(0, 16)).digest(), 16, 0
         while off < self.size:
@@ -852,7 +970,7 @@ SMALL_ORDER = {
 SIGNATURE_DOMAIN = b"desgd-trace-signature-v1"
 
 
-def key_problem(raw):
+def key_problem(raw: bytes) -> str | None:
     """Why the 32 bytes are not a valid key (FORMAT.md §3.6, RFC 8032 §5.1.3),
     or None."""
     if len(raw) != 32:
@@ -870,7 +988,7 @@ def key_problem(raw):
     return None
 
 
-def signature_is_strict(sig):
+def signature_is_strict(sig: bytes) -> bool:
     """R canonical and not of small order, S < L (FORMAT.md §3.6)."""
     r, s = sig[:32], sig[32:]
     return (
@@ -881,7 +999,7 @@ def signature_is_strict(sig):
     )
 
 
-def ssh_blob(raw):
+def ssh_blob(raw: bytes) -> bytes:
     """The SSH wire-format public key (RFC 8709): string "ssh-ed25519", string
     key."""
     return (
@@ -892,7 +1010,7 @@ def ssh_blob(raw):
     )
 
 
-def fingerprint(raw):
+def fingerprint(raw: bytes) -> str:
     """OpenSSH's fingerprint: SHA256: and the unpadded base64 of SHA-256 of the
     wire blob."""
     return "SHA256:" + base64.b64encode(
@@ -900,7 +1018,7 @@ def fingerprint(raw):
     ).decode().rstrip("=")
 
 
-def read_public_key(path):
+def read_public_key(path: str | os.PathLike[str]) -> bytes:
     """The 32 bytes of a public key file: `ssh-ed25519 <base64> [comment]` or
     `desgd-ed25519 <base64>`."""
     fd = _open_regular(path, "public key file")
@@ -930,7 +1048,9 @@ def read_public_key(path):
     return raw
 
 
-def verify_signatures(tr, public_key_path):
+def verify_signatures(
+    tr: Trace, public_key_path: str | os.PathLike[str]
+) -> tuple[bool, str]:
     """Whether `public_key_path`'s key signed the whole trace (FORMAT.md §3.6:
     a final signature covering every record, every signature valid, no other
     signer), strictly (small-order keys and R, non-canonical R, S >= L
@@ -941,7 +1061,9 @@ def verify_signatures(tr, public_key_path):
     )
 
     trusted = read_public_key(public_key_path)
-    recs = []  # (type, round, offset, size, previous digest, payload or None)
+    # (type, round, offset, size, previous digest, payload): the payload of
+    # the signature, index and footer records, b"" for the others
+    recs: list[tuple[int, int, int, int, bytes, bytes]] = []
     prev, off, seq = hashlib.sha256(tr._read(0, 16)).digest(), 16, 0
     while off < tr.size:
         h = tr._record_header(off, seq, None)
@@ -956,7 +1078,7 @@ def verify_signatures(tr, public_key_path):
         if h["prev"] != prev:
             return False, f"the digest chain breaks at {h['where']}"
         payload = tr._payload(h)
-        kept = payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else None
+        kept = payload if h["type"] in (SIGNATURE, INDEX, FOOTER) else b""
         recs.append(
             (h["type"], h["round"], off, h["end"] - off, h["prev"], kept)
         )
@@ -1086,7 +1208,7 @@ def verify_signatures(tr, public_key_path):
 # ---- command line -----------------------------------------------------------
 
 
-def _summary(tr):
+def _summary(tr: Trace) -> None:
     h, c = tr.header, tr.header["config"]
     print(
         f"{tr.path}: format {tr.version[0]}.{tr.version[1]},"
@@ -1144,7 +1266,7 @@ def _summary(tr):
         )
 
 
-def _show_round(tr, t):
+def _show_round(tr: Trace, t: int) -> None:
     r = tr.round(t)
     print(
         f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
@@ -1161,7 +1283,7 @@ def _show_round(tr, t):
         )
         print(f"    metrics {a.get('metrics')}")
         if r["hasVectors"]:
-            X, hm = messages(r, k), honest_mask(r, k)
+            X = messages(r, k)
             mean = honest_mean(r, k).astype(np.float64)
             gap = np.linalg.norm(aggregate(r, k).astype(np.float64) - mean)
             print(
@@ -1174,10 +1296,10 @@ def _show_round(tr, t):
             )
 
 
-def _show_checkpoint(tr, t):
+def _show_checkpoint(tr: Trace, t: int) -> None:
     st = checkpoint_state(tr.checkpoint(t))
 
-    def norm(v: np.ndarray) -> float:
+    def norm(v: Float32Array) -> float:
         return float(np.linalg.norm(v.astype(np.float64)))
 
     print(
@@ -1195,7 +1317,7 @@ def _show_checkpoint(tr, t):
         )
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Summarise, inspect and verify a desgd trace."
     )
