@@ -19,8 +19,12 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch  # imported lazily at run time: torch takes seconds
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -117,8 +121,8 @@ class FashionMNIST:
     """One split: images [N, 1, 28, 28] float32 (normalised) and labels [N]
     int64, as torch tensors."""
 
-    images: "torch.Tensor"  # noqa: F821 (torch is imported lazily)
-    labels: "torch.Tensor"  # noqa: F821
+    images: torch.Tensor
+    labels: torch.Tensor
     mean: float
     std: float
 
@@ -142,9 +146,7 @@ def read_split(
     return images, labels
 
 
-def normalize(
-    images: np.ndarray, mean: float, std: float
-) -> "torch.Tensor":  # noqa: F821
+def normalize(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """uint8 images [N, 28, 28] as the normalised float32 tensor [N, 1, 28, 28]
     desgd's model sees.
 
@@ -182,7 +184,7 @@ def load_split(
 
 
 def indices_by_class(
-    labels: "torch.Tensor | np.ndarray", classes: int = 10  # noqa: F821
+    labels: torch.Tensor | np.ndarray, classes: int = 10
 ) -> list[list[int]]:
     """Indices of each class's samples in data set order (desgd's
     `indicesByClass`)."""

@@ -178,7 +178,8 @@ def _load(path: Path | None = None) -> ctypes.CDLL:
 
 def library_version(path: Path | None = None) -> str:
     """The library's version string, e.g. "desgd 0.15.0"."""
-    return _load(path).desgd_live_version().decode()
+    version: bytes = _load(path).desgd_live_version()  # restype c_char_p
+    return version.decode()
 
 
 def engine(
@@ -350,7 +351,8 @@ class LiveServer:
                 capacity = int(needed.value) + 1
                 continue
             self._check(status)
-            return json.loads(buf.value.decode())
+            description: dict[str, Any] = json.loads(buf.value.decode())
+            return description
         raise DesgdError(
             1,
             f"describe kept asking for a larger buffer ({needed.value} bytes)",

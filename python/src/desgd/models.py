@@ -76,7 +76,8 @@ class CNN(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         # (c, y, x) per sample: the order of desgd's fc1 columns
         x = torch.flatten(x, 1)
-        return self.fc2(F.relu(self.fc1(x)))
+        logits: torch.Tensor = self.fc2(F.relu(self.fc1(x)))
+        return logits
 
 
 def build_model(name: str) -> CNN:

@@ -21,6 +21,7 @@ import hashlib
 import os
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +29,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import (
+        PrivateKeyTypes,
+    )
 
 PAYLOAD_DOMAIN = b"desgd-client-message-v1\x00"
 SIGNATURE_SIZE = 64
@@ -55,7 +61,7 @@ def vector_digest(vector: np.ndarray) -> bytes:
         raise ValueError(
             f"a message vector is one-dimensional, not of shape {v.shape}"
         )
-    return hashlib.sha256(memoryview(v).cast("B")).digest()
+    return hashlib.sha256(v.data.cast("B")).digest()
 
 
 def message_payload(
@@ -189,6 +195,7 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     """Reads a PKCS#8 PEM (or OpenSSH) Ed25519 private key; anything else is a
     ValueError."""
     data = Path(path).read_bytes()
+    key: PrivateKeyTypes
     if b"OPENSSH PRIVATE KEY" in data:
         key = serialization.load_ssh_private_key(data, password=None)
     else:

@@ -665,7 +665,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             )
         status = str(runs[0].get("status", ""))
         if status != "finished:completed":
-            summary = (
+            summary: dict[str, Any] = (
                 json.loads(summary_path.read_text())
                 if summary_path.is_file()
                 else {}
