@@ -54,7 +54,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import (
@@ -71,7 +71,13 @@ from flwr.clientapp import ClientApp
 from flwr.common.constant import ErrorCode
 
 from desgd import signing
+from desgd.flower.records import scalar, scalars
 from desgd.flower.strategy import momentum_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+    )
 
 __all__ = [
     "MissingMomenta",
@@ -182,7 +188,9 @@ def save_state(directory: Path, state: WorkerMomenta) -> Path:
     )
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            # ignore: numpy's stub gives savez a keyword allow_pickle (a
+            # bool), which a key of **arrays could name; these never do
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         # Two renames, the new file written already: a process killed between
@@ -229,7 +237,11 @@ def momenta_for_round(
     if (
         of is not None
         and held is not None
-        and (str(of["runTag"]), int(of["round"]), int(of["worker"]))
+        and (
+            str(of["runTag"]),
+            int(scalar(of["round"])),
+            int(scalar(of["worker"])),
+        )
         == (run_tag, t - 1, worker)
     ):
         return {int(k): a.numpy() for k, a in held.items()}
@@ -283,7 +295,7 @@ def _worker(context: Context) -> int:
         ) from None
 
 
-def _key(context: Context) -> signing.Ed25519PrivateKey:
+def _key(context: Context) -> Ed25519PrivateKey:
     path = context.node_config.get("key")
     if not path:
         raise ValueError(
@@ -334,7 +346,7 @@ def _task_groups(
     from desgd.torch_client import BASELINE_GROUP, Group
 
     task = load_task(str(cfg["task"]))
-    inputs, labels = task.client_data(worker, int(cfg["workers"]))
+    inputs, labels = task.client_data(worker, int(scalar(cfg["workers"])))
     inputs = torch.as_tensor(inputs)
     if (
         str(cfg["role"]) == "byzantine"
@@ -344,7 +356,7 @@ def _task_groups(
     if str(cfg["mode"]) == "sgd":
         return {BASELINE_GROUP: Group(inputs, labels)}, None
     wanted = (
-        [int(c) for c in cfg["holdings"]]
+        [int(c) for c in scalars(cfg["holdings"])]
         if str(cfg["role"]) == "honest"
         else send
     )
@@ -370,8 +382,8 @@ def _groups(
     from desgd.torch_client import BASELINE_GROUP, Group
 
     images, labels = read_split("train")
-    mean, std = float(cfg["mean"]), float(cfg["std"])
-    classes = int(cfg["classes-total"])
+    mean, std = float(scalar(cfg["mean"])), float(scalar(cfg["std"]))
+    classes = int(scalar(cfg["classes-total"]))
     sgd = str(cfg["mode"]) == "sgd"
 
     def group(indices: np.ndarray, targets: np.ndarray) -> Group:
@@ -381,8 +393,8 @@ def _groups(
         )
 
     if str(cfg["role"]) == "honest":
-        held = [int(c) for c in cfg["partition-classes"]]
-        counts = [int(n) for n in cfg["partition-counts"]]
+        held = [int(c) for c in scalars(cfg["partition-classes"])]
+        counts = [int(n) for n in scalars(cfg["partition-counts"])]
         flat = np.asarray(cfg["partition-indices"], dtype=np.int64)
         parts = dict(zip(held, np.split(flat, np.cumsum(counts)[:-1])))
         if sgd:
@@ -417,12 +429,12 @@ def train(msg: Message, context: Context) -> Message:
     torch.set_num_threads(1)
     cfg = msg.content.config_records["config"]
     worker = _worker(context)
-    if int(cfg["worker"]) != worker:
+    if int(scalar(cfg["worker"])) != worker:
         raise ValueError(
             f"this node is worker {worker}, the server addressed worker"
-            f" {cfg['worker']}"
+            f" {cfg['worker']!s}"
         )
-    t = int(cfg["round"])
+    t = int(scalar(cfg["round"]))
     run_tag = str(cfg["runTag"])
     try:
         momenta = momenta_for_round(context, run_tag, t, worker)
@@ -431,7 +443,7 @@ def train(msg: Message, context: Context) -> Message:
             Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=str(e)),
             reply_to=msg,
         )
-    send = [int(c) for c in cfg["send"]]
+    send = [int(c) for c in scalars(cfg["send"])]
     x = msg.content.array_records["arrays"]["x"].numpy()
     if str(cfg.get("task", "")):
         from desgd.flower.task import load_task
@@ -444,10 +456,10 @@ def train(msg: Message, context: Context) -> Message:
     client = ClassMomentumClient(
         module,
         groups,
-        batch=int(cfg["batch"]),
-        beta=float(cfg["beta"]),
-        weight_decay=float(cfg["weightDecay"]),
-        seed=int(cfg["seed"]),
+        batch=int(scalar(cfg["batch"])),
+        beta=float(scalar(cfg["beta"])),
+        weight_decay=float(scalar(cfg["weightDecay"])),
+        seed=int(scalar(cfg["seed"])),
         worker=worker,
         momenta=momenta,
     )
@@ -465,7 +477,7 @@ def train(msg: Message, context: Context) -> Message:
             directory, WorkerMomenta(run_tag, t, worker, client.momenta)
         )
     scale = (
-        float(cfg.get("signflip-scale", 0.0))
+        float(scalar(cfg.get("signflip-scale", 0.0)))
         if str(cfg["role"]) == "byzantine"
         else 0.0
     )

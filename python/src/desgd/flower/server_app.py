@@ -54,6 +54,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
 from desgd.flower.options import parse_options, split_options
+from desgd.flower.records import scalar, scalars
 from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
 from desgd.live import LiveServer, engine
 
@@ -106,11 +107,11 @@ def register_nodes(
         out.append(
             Registration(
                 node_id=node,
-                worker=int(r["worker"]),
+                worker=int(scalar(r["worker"])),
                 role=str(r["role"]),
                 public_key=str(r["publicKey"]),
                 torch=str(r.get("torch", "")),
-                holdings=tuple(int(c) for c in r.get("holdings", [])),
+                holdings=tuple(int(c) for c in scalars(r.get("holdings", []))),
             )
         )
     answered = {r.node_id for r in out}

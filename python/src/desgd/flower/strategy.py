@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from logging import INFO
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from flwr.app import (
@@ -51,10 +51,17 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from flwr.supercore import log
 
-from desgd.live import Evaluate, LiveServer
+from desgd.flower.records import byte_strings, scalar, scalars
+from desgd.live import Evaluate
 from desgd.live import Message as LiveMessage
 
-__all__ = ["DesgdStrategy", "FederationError", "Registration", "momentum_key"]
+__all__ = [
+    "DesgdStrategy",
+    "FederationError",
+    "LiveRun",
+    "Registration",
+    "momentum_key",
+]
 
 PARAMETERS_KEY = "x"
 
@@ -68,6 +75,36 @@ def momentum_key(class_index: int) -> str:
     """The ArrayRecord key of a momentum: "class-c", or "all" for the SGD
     baseline's (class -1)."""
     return "all" if class_index < 0 else f"class-{class_index}"
+
+
+class LiveRun(Protocol):
+    """What DesgdStrategy uses of the live server: a `desgd.live.LiveServer`,
+    or a stand-in that describes a run (the tests' DescribedRun)."""
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """The run as desgd resolved it (`LiveServer.describe()`)."""
+        ...
+
+    @property
+    def external(self) -> bool:
+        """Whether the run is on the clients' own model and data."""
+        ...
+
+    def classes(self, t: int, /) -> list[int]:
+        """S_t, the classes of round t."""
+        ...
+
+    def round(
+        self,
+        t: int,
+        messages: list[LiveMessage],
+        /,
+        evaluate: Evaluate | None = None,
+    ) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """Aggregates and records round t: x_{t+1} and, on evaluation rounds,
+        (accuracy, loss)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +142,7 @@ class DesgdStrategy(FedAvg):
 
     def __init__(
         self,
-        live: LiveServer,
+        live: LiveRun,
         registrations: list[Registration],
         model: str,
         first_round: int = 0,
@@ -237,10 +274,10 @@ class DesgdStrategy(FedAvg):
         server_round: int,
         arrays: ArrayRecord,
         config: ConfigRecord,
-        grid: Grid,
+        grid: Grid | None,
     ) -> Iterable[Message]:
         """One message per registered node (not a sample: every worker takes
-        part in every round)."""
+        part in every round); the grid is not consulted (None will do)."""
         t = self.live_round(server_round)
         self._round_started = time.perf_counter()
         classes = self.live.classes(t)
@@ -317,20 +354,20 @@ class DesgdStrategy(FedAvg):
                     f"round {t}: worker {worker}'s reply has no 'desgd' config"
                     " record"
                 )
-            if int(meta["worker"]) != worker:
+            if int(scalar(meta["worker"])) != worker:
                 raise FederationError(
                     f"round {t}: node {self.by_worker[worker].node_id}"
                     f" registered as worker {worker} but replies as worker"
-                    f" {meta['worker']}"
+                    f" {meta['worker']!s}"
                 )
-            sent = [int(c) for c in meta.get("classes", [])]
+            sent = [int(c) for c in scalars(meta.get("classes", []))]
             want = self.sends(worker, classes)
             if sorted(sent) != sorted(want):
                 raise FederationError(
                     f"round {t}: worker {worker} sent classes {sent}, expected"
                     f" {want}"
                 )
-            signatures = list(meta.get("signatures", []))
+            signatures = list(byte_strings(meta.get("signatures", [])))
             if len(signatures) != len(sent):
                 raise FederationError(
                     f"round {t}: worker {worker} sent {len(sent)} momenta and "
