@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from desgd.data import read_split
-from desgd.live import find_library
+from desgd.live import Evaluate, Message, find_library
 
 CI = os.environ.get("CI") == "true"
 CHECKER = (
@@ -43,7 +43,8 @@ class DescribedRun:
     without the library: 2 honest workers holding classes 0–2 and 3–5 (the
     first 12 + c training images of class c), 1 Byzantine sign-flipper (a
     client-side attack: it keeps momenta of its own), TrMean, the small model.
-    Subclasses give the class draw, `classes(t)`."""
+    Subclasses give the class draw, `classes(t)`; it aggregates nothing
+    (`round` raises)."""
 
     external = False  # desgd's own model and data
 
@@ -83,3 +84,11 @@ class DescribedRun:
 
     def classes(self, t: int) -> list[int]:
         raise NotImplementedError
+
+    def round(
+        self,
+        t: int,
+        messages: list[Message],
+        evaluate: Evaluate | None = None,
+    ) -> tuple[np.ndarray, tuple[float, float] | None]:
+        raise NotImplementedError("a described run has no live server")

@@ -140,6 +140,7 @@ class LiveServerTests(unittest.TestCase):
         )
         np.testing.assert_array_equal(x1, x0)
         self.assertIsNotNone(evaluation)
+        assert evaluation is not None
         accuracy, loss = evaluation
         norm = self.live.description["normalization"]
         test = load_split("test", stats=(norm["mean"], norm["std"]))

@@ -200,9 +200,9 @@ class ClientMomentaTests(unittest.TestCase):
         self.root = Path(self.dir.name)
         self.state = self.root / "state"
         self.workers = Workers(self.root, self.state)
-        self.run = DescribedRun()
+        self.live = DescribedRun()
         self.strategy = DesgdStrategy(
-            self.run, self.workers.registrations, "small"
+            self.live, self.workers.registrations, "small"
         )
 
     def tearDown(self) -> None:
@@ -217,7 +217,7 @@ class ClientMomentaTests(unittest.TestCase):
 
     def test_state_files_after_every_round(self) -> None:
         self.messages(0)
-        tag = self.run.description["runTag"]
+        tag = self.live.description["runTag"]
         # the Byzantine one: the class it sent
         for w, held in [(0, [0, 1, 2]), (1, [3, 4, 5]), (2, [0])]:
             current, previous = state_files(self.state, w)
@@ -288,9 +288,11 @@ class ClientMomentaTests(unittest.TestCase):
         )
         with self.assertRaises(FederationError) as e:
             self.strategy.decode(t, replies)
-        self.assertIn(reply.error.reason, str(e.exception))
-        self.assertNotIn("\n", reply.error.reason)
-        return str(reply.error.reason)
+        reason = reply.error.reason
+        assert reason is not None
+        self.assertIn(reason, str(e.exception))
+        self.assertNotIn("\n", reason)
+        return reason
 
     def test_no_momenta_no_round(self) -> None:
         reason = self.refusal(1)
@@ -319,9 +321,9 @@ class ClientMomentaTests(unittest.TestCase):
     def test_momenta_of_another_run_are_refused(self) -> None:
         self.messages(0)
         self.workers.restart()
-        self.run = DescribedRun(b"another run")
+        self.live = DescribedRun(b"another run")
         self.strategy = DesgdStrategy(
-            self.run, self.workers.registrations, "small"
+            self.live, self.workers.registrations, "small"
         )
         reason = self.refusal(1)
         self.assertIn("holds another run's momenta (run tag ", reason)
@@ -346,7 +348,7 @@ class ClientMomentaTests(unittest.TestCase):
 
     def test_round_mapping(self) -> None:
         strategy = DesgdStrategy(
-            self.run, self.workers.registrations, "small", first_round=3
+            self.live, self.workers.registrations, "small", first_round=3
         )
         self.assertEqual(
             (
@@ -359,7 +361,7 @@ class ClientMomentaTests(unittest.TestCase):
         self.assertEqual(self.strategy.live_round(1), 0)
         with self.assertRaises(ValueError):
             DesgdStrategy(
-                self.run, self.workers.registrations, "small", first_round=5
+                self.live, self.workers.registrations, "small", first_round=5
             )
         with self.assertRaises(ValueError):
             strategy.server_round(2)

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import unittest
 from pathlib import Path
+from typing import Any
 
 from flwr.app import (
     Array,
@@ -26,6 +27,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from desgd import signing
 from desgd.flower.client_app import app as client_app
+from desgd.flower.records import scalar, scalars
 from desgd.flower.server_app import task_request
 from desgd.flower.strategy import DesgdStrategy, Registration
 from desgd.live import LiveServer
@@ -100,10 +102,12 @@ class TaskRoundTests(unittest.TestCase):
             out.append(
                 Registration(
                     node,
-                    int(r["worker"]),
+                    int(scalar(r["worker"])),
                     str(r["role"]),
                     str(r["publicKey"]),
-                    holdings=tuple(int(c) for c in r.get("holdings", [])),
+                    holdings=tuple(
+                        int(c) for c in scalars(r.get("holdings", []))
+                    ),
                 )
             )
         return out
@@ -115,7 +119,11 @@ class TaskRoundTests(unittest.TestCase):
             [(0, 1), (1, 2), (0, 2), (0, 1, 2), ()],
         )
         trace = str(Path(self.dir.name) / "task.trace")
-        request = {"trace": trace, "options": OPTIONS, "keyframeEvery": 3}
+        request: dict[str, Any] = {
+            "trace": trace,
+            "options": OPTIONS,
+            "keyframeEvery": 3,
+        }
         initial, evaluate = task_request(request, "blobs_task", registrations)
         self.assertEqual(
             request["clients"]["holdings"], [[0, 1], [1, 2], [0, 2], [0, 1, 2]]
@@ -134,8 +142,11 @@ class TaskRoundTests(unittest.TestCase):
                     client_app(m, self.contexts[m.metadata.dst_node_id])
                     for m in sent
                 ]
-                x, metrics = strategy.aggregate_train(server_round, replies)
-                assert x is not None and metrics is not None
+                after, metrics = strategy.aggregate_train(
+                    server_round, replies
+                )
+                assert after is not None and metrics is not None
+                x = after
         self.assertEqual(sorted(strategy.evaluations), [2, 5])
         self.assertEqual(len(strategy.timings), 6)
         assert LIBRARY is not None

@@ -31,6 +31,12 @@ def groups(
     }
 
 
+def gradient(p: torch.Tensor) -> torch.Tensor:
+    """p's gradient, which backward() has set."""
+    assert p.grad is not None
+    return p.grad
+
+
 class FlatVectorTests(unittest.TestCase):
     def test_round_trip_and_order(self) -> None:
         m = build_model("small")
@@ -87,7 +93,7 @@ class MomentumTests(unittest.TestCase):
         self.assertEqual(set(client.momenta), {1, 4})
         # by hand, class 1 at round 0 then round 1
         ref = build_model("small")
-        expected = {}
+        expected: dict[int, np.ndarray] = {}
         for t, x in ((0, x0), (1, x0 * 0.5)):
             if t == 1:
                 client.step(1, x, [1, 4])
@@ -100,7 +106,7 @@ class MomentumTests(unittest.TestCase):
                 ).backward()
                 g = (
                     torch.cat(
-                        [p.grad.reshape(-1) for p in ref.parameters()]
+                        [gradient(p).reshape(-1) for p in ref.parameters()]
                     ).numpy()
                     + np.float32(5e-4) * x
                 )
