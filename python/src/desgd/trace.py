@@ -30,10 +30,11 @@ import contextlib
 import hashlib
 import json
 import os
+import reprlib
 import stat
 import struct
 import sys
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 if __name__ == "__main__" and not __package__:
     # Run as a file: its directory heads sys.path, where this very file would
@@ -77,6 +78,78 @@ class TraceError(ValueError):
     round."""
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """A value read from a file as a message shows it: its repr, on one line
+    and cut to a few dozen characters (a hostile file chooses it)."""
+    return _SHOWN.repr(value)
+
+
+class TraceValueError(TraceError):
+    """A JSON value of another type or range than the format gives (§6 item
+    6): `key` of the record `where` holds `value`, not `expected`."""
+
+    def __init__(
+        self, where: str, key: str, value: object, expected: str
+    ) -> None:
+        super().__init__(where, key, value, expected)
+        self.where, self.key, self.value = where, key, value
+        self.expected = expected
+
+    def __str__(self) -> str:
+        place = f"{self.where}: " if self.where else ""
+        return (
+            f"{place}{self.key} is {_shown(self.value)}, expected"
+            f" {self.expected}"
+        )
+
+
+class NothingToAverage(TraceError):
+    """An aggregation of the round `where` without the rows a mean needs
+    (`missing`: "message" or "honest sender"); §5.3 requires |S| >= 1."""
+
+    def __init__(self, where: str, aggregation: int, missing: str) -> None:
+        super().__init__(where, aggregation, missing)
+        self.where, self.aggregation = where, aggregation
+        self.missing = missing
+
+    def __str__(self) -> str:
+        return (
+            f"{self.where}: aggregation {self.aggregation} has no"
+            f" {self.missing}, so nothing to average (FORMAT.md §5.3: at"
+            " least one honest sender)"
+        )
+
+
+def _is_integer(value: object, lo: int, hi: int) -> bool:
+    """Whether a JSON value is an integer in lo...hi (true and false are
+    not: bool is an int in Python)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and lo <= value <= hi
+    )
+
+
+def _integer(
+    value: object,
+    where: str,
+    key: str,
+    lo: int = INT64_MIN,
+    hi: int = INT64_MAX,
+) -> int:
+    """`value`, a JSON integer in lo...hi (§6 item 6: an int fits 64 bits);
+    else a TraceValueError naming the record and the key."""
+    if not _is_integer(value, lo, hi):
+        raise TraceValueError(where, key, value, f"an integer in {lo}...{hi}")
+    assert isinstance(value, int)
+    return value
+
+
 class Body(dict[str, Any]):
     """A record's JSON document; `vectors` holds its decoded vector section
     (float32 arrays)."""
@@ -85,15 +158,12 @@ class Body(dict[str, Any]):
     where: str  # the record, as messages name it ("round 5")
 
     def vec(self, index: object, what: str = "vector") -> Float32Array:
-        if (
-            not isinstance(index, int)
-            or isinstance(index, bool)
-            or not 0 <= index < len(self.vectors)
-        ):
+        if not _is_integer(index, 0, len(self.vectors) - 1):
             raise TraceError(
-                f"{self.where}: {what} index {index!r} outside the vector"
-                " table"
+                f"{self.where}: {what} index {_shown(index)} outside the"
+                " vector table"
             )
+        assert isinstance(index, int)
         return self.vectors[index]
 
 
@@ -111,41 +181,67 @@ def _name(kind: int, rnd: int, seq: int) -> str:
 
 
 def _decode_vectors(
-    table: object, section: bytes, where: str
+    table: object, section: bytes | memoryview, where: str, limit: int
 ) -> list[Float32Array]:
     """§4.2: undo the byte planes, then add back the prediction (ref, scaled),
-    for every entry of `table`."""
+    for every entry of `table`; at most `limit` bytes of vectors in all (the
+    body limit: entries may overlap, a valid body's do not)."""
     if not isinstance(table, list):
-        raise TraceError(f"{where}: 'vectors' is not a list")
+        raise TraceValueError(where, "vectors", table, "a list")
+    try:
+        with np.errstate(all="ignore"):  # IEEE results, no warnings
+            return _decoded(table, section, where, limit)
+    except MemoryError:
+        raise TraceError(
+            f"{where}: its {len(table)} vectors need more memory than this"
+            " process can have"
+        ) from None
+
+
+def _decoded(
+    table: list[Any], section: bytes | memoryview, where: str, limit: int
+) -> list[Float32Array]:
     out: list[Float32Array] = []
+    total = 0
     for k, e in enumerate(table):
-        if not isinstance(e, dict) or not all(
-            isinstance(e.get(f), int) and e[f] >= 0
-            for f in ("offset", "count")
-        ):
-            raise TraceError(f"{where}: bad vector entry {k}: {e!r}")
-        off, n = e["offset"], e["count"]
+        if not isinstance(e, dict):
+            raise TraceValueError(
+                where, f"vectors[{k}]", e, "an object {offset, count, ...}"
+            )
+        off = _integer(e.get("offset"), where, f"vectors[{k}].offset", 0)
+        n = _integer(e.get("count"), where, f"vectors[{k}].count", 0)
         if off + 4 * n > len(section):
             raise TraceError(
                 f"{where}: vector {k} (offset {off}, count {n}) lies outside"
                 " the vector section"
             )
+        total += 4 * n
+        if total > limit:
+            raise TraceError(
+                f"{where}: its vectors decode to more than {limit} bytes, the"
+                " body limit (FORMAT.md §6 item 5)"
+            )
         planes = np.frombuffer(section, np.uint8, 4 * n, off).reshape(4, n)
         w = np.ascontiguousarray(planes.T).view("<u4").reshape(n)
         if "ref" in e:
             x = e["ref"]
-            if (
-                not isinstance(x, int)
-                or not 0 <= x < k
-                or table[x]["count"] != n
-            ):
-                raise TraceError(
-                    f"{where}: vector {k} has ref {x!r}, not an earlier entry"
-                    f" of count {n}"
+            if not _is_integer(x, 0, k - 1) or table[x]["count"] != n:
+                raise TraceValueError(
+                    where,
+                    f"vectors[{k}].ref",
+                    x,
+                    f"the index of an earlier entry of count {n}",
                 )
             p = out[x]
             if "scaleBits" in e:
-                s = np.array([e["scaleBits"]], dtype="<u4").view("<f4")[0]
+                bits = _integer(
+                    e["scaleBits"],
+                    where,
+                    f"vectors[{k}].scaleBits",
+                    0,
+                    0xFFFFFFFF,
+                )
+                s = np.array([bits], dtype="<u4").view("<f4")[0]
                 if not np.isfinite(s) or s == 0:
                     raise TraceError(f"{where}: vector {k} has the scale {s}")
                 p = (s * p).astype("<f4")  # one binary32 multiply per element
@@ -161,8 +257,11 @@ def _decode_vectors(
     return out
 
 
-def _parse_body(body: bytes, where: str, required: tuple[str, ...]) -> Body:
-    """§4: u32 JSON length, JSON, vector section."""
+def _parse_body(
+    body: bytes, where: str, required: tuple[str, ...], limit: int
+) -> Body:
+    """§4: u32 JSON length, JSON, vector section (decoded to at most `limit`
+    bytes)."""
     if len(body) < 4 or struct.unpack_from("<I", body)[0] > len(body) - 4:
         raise TraceError(f"{where}: JSON length larger than the body")
     j = struct.unpack_from("<I", body)[0]
@@ -170,6 +269,10 @@ def _parse_body(body: bytes, where: str, required: tuple[str, ...]) -> Body:
         doc = json.loads(body[4 : 4 + j].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise TraceError(f"{where}: JSON does not parse: {e}") from None
+    except RecursionError:
+        raise TraceError(
+            f"{where}: JSON does not parse: nested too deep for this reader"
+        ) from None
     if not isinstance(doc, dict):
         raise TraceError(f"{where}: JSON is not an object")
     for key in ("vectors",) + required:
@@ -177,7 +280,9 @@ def _parse_body(body: bytes, where: str, required: tuple[str, ...]) -> Body:
             raise TraceError(f"{where}: JSON lacks required key {key!r}")
     b = Body(doc)
     b.where = where
-    b.vectors = _decode_vectors(doc["vectors"], body[4 + j :], where)
+    b.vectors = _decode_vectors(
+        doc["vectors"], memoryview(body)[4 + j :], where, limit
+    )
     return b
 
 
@@ -186,19 +291,27 @@ def _parse_body(body: bytes, where: str, required: tuple[str, ...]) -> Body:
 
 def messages(rnd: Body, aggregation: int = 0) -> Float32Array:
     """The messages of one aggregation, as a float32 array (senders x d)."""
-    a = rnd["aggregations"][aggregation]
-    return np.stack([rnd.vec(i, "message") for i in a["messages"]])
+    with _keys(rnd):
+        rows = rnd["aggregations"][aggregation]["messages"]
+        if not rows:
+            raise NothingToAverage(rnd.where, aggregation, "message")
+        return np.stack([rnd.vec(i, "message") for i in rows])
 
 
 def honest_mask(rnd: Body, aggregation: int = 0) -> NDArray[np.bool_]:
     """True for the rows of messages() sent by honest workers."""
-    return np.array(
-        [
-            not s["byzantine"]
-            for s in rnd["aggregations"][aggregation]["senders"]
-        ],
-        bool,
-    )
+    with _keys(rnd):
+        senders = rnd["aggregations"][aggregation]["senders"]
+        flags = [s["byzantine"] for s in senders]
+    for k, b in enumerate(flags):
+        if not isinstance(b, bool):
+            raise TraceValueError(
+                rnd.where,
+                f"aggregations[{aggregation}].senders[{k}].byzantine",
+                b,
+                "true or false",
+            )
+    return np.array([not b for b in flags], bool)
 
 
 def honest_mean(rnd: Body, aggregation: int = 0) -> Float32Array:
@@ -210,12 +323,15 @@ def honest_mean(rnd: Body, aggregation: int = 0) -> Float32Array:
     roundings). A mean taken in float64 instead differs from the recorded
     metrics by about 1e-6 relative when the gap is small against the mean."""
     X = messages(rnd, aggregation)[honest_mask(rnd, aggregation)]
+    if not len(X):
+        raise NothingToAverage(rnd.where, aggregation, "honest sender")
     w = np.float64(np.float32(1.0 / len(X)))
     a = np.zeros(X.shape[1], np.float32)
-    for row in X:
-        a = (w * row.astype(np.float64) + a.astype(np.float64)).astype(
-            np.float32
-        )
+    with np.errstate(all="ignore"):  # non-finite messages: IEEE results
+        for row in X:
+            a = (w * row.astype(np.float64) + a.astype(np.float64)).astype(
+                np.float32
+            )
     return a
 
 
@@ -224,17 +340,31 @@ def aggregate(
 ) -> Float32Array:
     """The aggregate m̂ of one aggregation (float32, d); `aggregation` is an
     index or the dict."""
-    a = (
-        rnd["aggregations"][aggregation]
-        if isinstance(aggregation, int)
-        else aggregation
-    )
-    return rnd.vec(a["aggregate"], "aggregate")
+    with _keys(rnd):
+        a = (
+            rnd["aggregations"][aggregation]
+            if isinstance(aggregation, int)
+            else aggregation
+        )
+        return rnd.vec(a["aggregate"], "aggregate")
 
 
 def model_diff(rnd: Body) -> Float32Array:
     """Δx_t, the model difference applied in the round (float32, d)."""
-    return rnd.vec(rnd["modelDiff"], "modelDiff")
+    with _keys(rnd):
+        return rnd.vec(rnd["modelDiff"], "modelDiff")
+
+
+def metric(rnd: Body, aggregation: int, key: str) -> float:
+    """A recorded metric of one aggregation (§5.3: `gap`, `lambda`, ...) as a
+    float; TraceError if it is absent or not a number."""
+    with _keys(rnd):
+        value = rnd["aggregations"][aggregation]["metrics"][key]
+    what = f"aggregations[{aggregation}].metrics.{key}"
+    x = num(value, rnd.where, what)
+    if not isinstance(x, float):
+        raise TraceValueError(rnd.where, what, value, _A_NUMBER)
+    return x
 
 
 class State(TypedDict):
@@ -295,14 +425,21 @@ class CheckpointState(TypedDict):
     drift: Drift | None
 
 
-def state(body: Body, st: dict[str, Any]) -> State:
+def state(body: Body, st: dict[str, Any], key: str = "state") -> State:
     """A state {"scalars", "vectors"} with its vector indices resolved to
-    arrays."""
+    arrays; `key` names it in errors."""
+    if not isinstance(st, dict):
+        raise TraceValueError(body.where, key, st, "an object")
+    scalars, vectors = st.get("scalars", {}), st.get("vectors", {})
+    for part, value in (("scalars", scalars), ("vectors", vectors)):
+        if not isinstance(value, dict):
+            raise TraceValueError(
+                body.where, f"{key}.{part}", value, "an object"
+            )
     return {
-        "scalars": dict(st.get("scalars", {})),
+        "scalars": dict(scalars),
         "vectors": {
-            k: body.vec(i, "state vector")
-            for k, i in st.get("vectors", {}).items()
+            k: body.vec(i, "state vector") for k, i in vectors.items()
         },
     }
 
@@ -342,15 +479,23 @@ def checkpoint_state(cp: Body) -> CheckpointState:
             ),
             "honestMomenta": rows("honestMomenta"),
             "byzantineMomenta": rows("byzantineMomenta"),
-            "aggregatorStates": [state(cp, s) for s in cp["aggregatorStates"]],
-            "attackStates": [state(cp, s) for s in cp["attackStates"]],
+            "aggregatorStates": [
+                state(cp, s, f"aggregatorStates[{i}]")
+                for i, s in enumerate(cp["aggregatorStates"])
+            ],
+            "attackStates": [
+                state(cp, s, f"attackStates[{i}]")
+                for i, s in enumerate(cp["attackStates"])
+            ],
             "drift": None,
         }
         if "drift" in cp:
             d = cp["drift"]
             out["drift"] = {
                 "rounds": d["rounds"],
-                "differenceNorms": num(d["differenceNorms"]),
+                "differenceNorms": num(
+                    d["differenceNorms"], cp.where, "drift.differenceNorms"
+                ),
                 "differenceSum": _wide(cp, d["differenceSum"]),
                 "shadowSum": _wide(cp, d["shadowSum"]),
                 "shadowClassMomenta": [
@@ -361,27 +506,34 @@ def checkpoint_state(cp: Body) -> CheckpointState:
                     if "shadowServerMomentum" in d
                     else None
                 ),
-                "groups": [_drift_group(cp, g) for g in d["groups"]],
+                "groups": [
+                    _drift_group(cp, g, f"drift.groups[{i}]")
+                    for i, g in enumerate(d["groups"])
+                ],
             }
     return out
 
 
-def _drift_group(cp: Body, g: dict[str, Any]) -> DriftGroup:
+def _drift_group(cp: Body, g: dict[str, Any], key: str) -> DriftGroup:
     """§5.5: one group's drift state; its recent sum is a window of terms
     (formats 1.1-1.3, and a header `driftRecent` of "window") or the
     exponentially weighted R_k, N_k (1.4, "exponential")."""
     out: DriftGroup = {
         "class": g["class"],
         "count": g["count"],
-        "sumOfNorms": num(g["sumOfNorms"]),
+        "sumOfNorms": num(g["sumOfNorms"], cp.where, f"{key}.sumOfNorms"),
         "cumulativeSum": _wide(cp, g["cumulativeSum"]),
     }
     if "recentSum" in g:
         out["recentSum"] = cp.vec(g["recentSum"], "recent sum")
-        out["recentNorms"] = num(g["recentNorms"])
+        out["recentNorms"] = num(
+            g["recentNorms"], cp.where, f"{key}.recentNorms"
+        )
     else:
         out["window"] = [cp.vec(i, "window term") for i in g["window"]]
-        out["windowNorms"] = [num(x) for x in g["windowNorms"]]
+        out["windowNorms"] = [
+            num(x, cp.where, f"{key}.windowNorms") for x in g["windowNorms"]
+        ]
     return out
 
 
@@ -398,10 +550,25 @@ def _keys(body: Body) -> Iterator[None]:
         ) from None
 
 
-def num(x: Any) -> float | Any:
-    """A JSON number, with the strings "inf", "-inf", "nan" of §4.1 turned into
-    floats."""
-    return float(x) if isinstance(x, (str, int, float)) else x
+_NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+_A_NUMBER = 'a number, or "inf", "-inf" or "nan" (FORMAT.md §4.1)'
+
+
+def num(x: Any, where: str = "", key: str = "a number") -> float | Any:
+    """A JSON number as a float, with the strings "inf", "-inf", "nan" of §4.1
+    turned into floats; other values (true, false, null, ...) as they are. Any
+    other string, or an integer beyond the floats, is a TraceValueError naming
+    `key` of the record `where`."""
+    if isinstance(x, str):
+        if x not in _NON_FINITE:
+            raise TraceValueError(where, key, x, _A_NUMBER)
+        return _NON_FINITE[x]
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        try:
+            return float(x)
+        except OverflowError:
+            raise TraceValueError(where, key, x, _A_NUMBER) from None
+    return x
 
 
 # ---- the file ---------------------------------------------------------------
@@ -468,6 +635,15 @@ class Trace:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = path
         self._f = os.fdopen(_open_regular(path, "trace"), "rb")
+        try:
+            self._open()
+        except BaseException:
+            self._f.close()  # a refused file is closed at once
+            raise
+
+    def _open(self) -> None:
+        """The signature, the header and the record table (§7)."""
+        path = self.path
         self.size = os.fstat(self._f.fileno()).st_size
         sig = self._read(0, 16) if self.size >= 16 else b""
         if len(sig) < 16 or sig[:10] != MAGIC:
@@ -486,12 +662,15 @@ class Trace:
             hdr,
             ("formatVersion", "model", "groups", "config", "keyframeInterval"),
         )
+        where = "header record"
         with _keys(h):
-            self.d, groups = h["model"]["parameterCount"], h["groups"]
-            if not isinstance(self.d, int) or self.d < 0:
-                raise TraceError(
-                    f"header record: bad parameterCount {self.d!r}"
-                )
+            self.d = _integer(
+                h["model"]["parameterCount"],
+                where,
+                "model.parameterCount",
+                0,
+            )
+            groups = h["groups"]
             s = max(
                 (
                     len(g["honestWorkers"]) + len(g["byzantineWorkers"])
@@ -499,18 +678,28 @@ class Trace:
                 ),
                 default=1,
             )
-            k = max(1, h["config"].get("classesPerRound", 1))
+            c = h["config"]
+            k = max(
+                1,
+                _integer(
+                    c.get("classesPerRound", 1),
+                    where,
+                    "config.classesPerRound",
+                ),
+            )
             self.max_body = min(
                 LIMIT32,
                 (1 << 26)
                 + 4 * self.d * (3 * s * k + 10 + 3 * len(groups) + 8),
             )  # §6.5
-            c = h["config"]
             honest = sum(len(g["honestWorkers"]) for g in groups)
-            byz = c.get("byzantineWorkers", 0) * (
-                10 if c.get("mode", "desgd") == "desgd" else 1
-            )
-            w = h.get("driftWindow") or 0
+            byz = _integer(
+                c.get("byzantineWorkers", 0),
+                where,
+                "config.byzantineWorkers",
+                0,
+            ) * (10 if c.get("mode", "desgd") == "desgd" else 1)
+            w = _integer(h.get("driftWindow", 0), where, "driftWindow", 0)
             self.max_checkpoint_body = min(
                 LIMIT32,
                 (1 << 26)
@@ -536,17 +725,8 @@ class Trace:
                         "header record: fork.parentDigest is not 64 lowercase"
                         " hex digits"
                     )
-                at, rounds = f["at"], c.get("rounds")
-                if (
-                    not isinstance(at, int)
-                    or isinstance(at, bool)
-                    or not isinstance(rounds, int)
-                    or not 0 <= at < rounds
-                ):
-                    raise TraceError(
-                        f"header record: fork.at {at!r} is outside"
-                        f" 0..<{rounds!r}"
-                    )
+                rounds = _integer(c.get("rounds"), where, "config.rounds", 1)
+                at = _integer(f["at"], where, "fork.at", 0, rounds - 1)
                 if not isinstance(f.get("changes"), list) or not isinstance(
                     f.get("parentFile"), str
                 ):
@@ -568,12 +748,11 @@ class Trace:
         # §5.5: a checkpoint's round is the first round plus the number of
         # round records before it (its header says -1).
         self.checkpoints = {}
+        next_round = self.first_round
         for i, r in enumerate(self.records):
             if r[0] == CHECKPOINT:
-                self.checkpoints[
-                    self.first_round
-                    + sum(1 for q in self.records[:i] if q[0] == ROUND)
-                ] = i
+                self.checkpoints[next_round] = i
+            next_round += r[0] == ROUND
         self.round_count = len(self.rounds)
         if (
             self.fork is not None
@@ -646,20 +825,20 @@ class Trace:
 
     def _body(self, h: _RecordHeader, required: tuple[str, ...]) -> Body:
         payload, where = self._payload(h), h["where"]
-        if h["encoding"] == 1:  # §6.5
+        limit = (  # §6.5
+            (1 << 28)
+            if h["type"] == HEADER
+            else (
+                self.max_checkpoint_body
+                if h["type"] == CHECKPOINT
+                else self.max_body
+            )
+        )
+        if h["encoding"] == 1:
             try:
                 size = zstandard.frame_content_size(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: not a zstd frame: {e}") from None
-            limit = (
-                (1 << 28)
-                if h["type"] == HEADER
-                else (
-                    self.max_checkpoint_body
-                    if h["type"] == CHECKPOINT
-                    else self.max_body
-                )
-            )
             if size < 0:
                 raise TraceError(
                     f"{where}: the zstd frame does not declare its content"
@@ -675,6 +854,11 @@ class Trace:
                 body = dobj.decompress(payload)
             except zstandard.ZstdError as e:
                 raise TraceError(f"{where}: zstd: {e}") from None
+            except MemoryError:
+                raise TraceError(
+                    f"{where}: the zstd frame declares {size} bytes, more"
+                    " memory than this process can have"
+                ) from None
             if not dobj.eof or dobj.unused_data or len(body) != size:
                 raise TraceError(
                     f"{where}: payload is not exactly one zstd frame of {size}"
@@ -682,7 +866,7 @@ class Trace:
                 )
         else:
             body = payload
-        return _parse_body(body, where, required)
+        return _parse_body(body, where, required, limit)
 
     def _from_index(
         self, hdr: _RecordHeader
@@ -784,7 +968,7 @@ class Trace:
         b = self._body(h, required)
         if content_round is not None:
             rnd = content_round
-        if b["round"] != rnd:
+        if _integer(b["round"], b.where, "round") != rnd:
             raise TraceError(
                 f"{h['where']}: JSON round {b['round']} differs from the"
                 " record header"
@@ -811,9 +995,9 @@ class Trace:
             ("round", "hasVectors", "classes", "aggregations"),
         )
         with _keys(b):
-            for a in b["aggregations"]:
-                for st in (a.get("stateBefore", {}), a.get("stateAfter", {})):
-                    state(b, st)
+            for k, a in enumerate(b["aggregations"]):
+                for name in ("stateBefore", "stateAfter"):
+                    state(b, a.get(name, {}), f"aggregations[{k}].{name}")
                 if not b["hasVectors"]:
                     continue
                 if len(a["messages"]) != len(a["senders"]):
@@ -840,10 +1024,9 @@ class Trace:
                 [b["serverMomentum"]] if "serverMomentum" in b else []
             ):
                 self._check_d(b, b.vec(i, "momentum"), "a momentum")
-            for st in b.get("aggregatorStates", []) + b.get(
-                "attackStates", []
-            ):
-                state(b, st)
+            for name in ("aggregatorStates", "attackStates"):
+                for i, st in enumerate(b.get(name, [])):
+                    state(b, st, f"{name}[{i}]")
         return b
 
     def checkpoint(self, t: int) -> Body:
@@ -864,7 +1047,12 @@ class Trace:
         )
         with _keys(b):
             h = self.header
-            interval = h.get("checkpointInterval") or 0
+            interval = _integer(
+                h.get("checkpointInterval", 0),
+                "header record",
+                "checkpointInterval",
+                0,
+            )
             if (interval < 1 or t % interval) and not (
                 self.fork is not None and t == self.first_round
             ):
@@ -1208,7 +1396,20 @@ def verify_signatures(
 # ---- command line -----------------------------------------------------------
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on standard error,
+    naming --help, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def _summary(tr: Trace) -> None:
+    with _keys(tr.header):
+        _summarise(tr)
+
+
+def _summarise(tr: Trace) -> None:
     h, c = tr.header, tr.header["config"]
     print(
         f"{tr.path}: format {tr.version[0]}.{tr.version[1]},"
@@ -1268,6 +1469,11 @@ def _summary(tr: Trace) -> None:
 
 def _show_round(tr: Trace, t: int) -> None:
     r = tr.round(t)
+    with _keys(r):
+        _show_aggregations(r, t)
+
+
+def _show_aggregations(r: Body, t: int) -> None:
     print(
         f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
         + (f", evaluation {r['evaluation']}" if "evaluation" in r else "")
@@ -1290,10 +1496,12 @@ def _show_round(tr: Trace, t: int) -> None:
                 f"    messages {X.shape[0]} x {X.shape[1]} float32, honest"
                 f" mean norm {np.linalg.norm(mean):.9g}"
             )
-            print(
-                f"    gap recomputed {gap:.9g}, recorded"
-                f" {num(a['metrics'].get('gap'))!r}"
+            recorded = num(
+                a["metrics"].get("gap"),
+                r.where,
+                f"aggregations[{k}].metrics.gap",
             )
+            print(f"    gap recomputed {gap:.9g}, recorded {recorded!r}")
 
 
 def _show_checkpoint(tr: Trace, t: int) -> None:
@@ -1318,7 +1526,7 @@ def _show_checkpoint(tr: Trace, t: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         description="Summarise, inspect and verify a desgd trace."
     )
     p.add_argument("trace")
@@ -1339,11 +1547,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     try:
-        with Trace(a.trace) as tr:
+        with Trace(a.trace) as tr, np.errstate(all="ignore"):
             _summary(tr)
             if a.round is not None:
                 _show_round(tr, a.round)
             if a.checkpoint is not None:
+                if a.checkpoint not in tr.checkpoints:
+                    print(
+                        f"error: {a.trace}: no state checkpoint before round"
+                        f" {a.checkpoint} (the trace has them before rounds"
+                        f" {sorted(tr.checkpoints)})",
+                        file=sys.stderr,
+                    )
+                    return 1
                 _show_checkpoint(tr, a.checkpoint)
             if a.trust is not None:
                 ok, msg = verify_signatures(tr, a.trust)
@@ -1357,7 +1573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f" {last}"
                 )
                 return 0 if ok else 1
-    except (TraceError, IndexError, KeyError, OSError) as e:
+    except (TraceError, IndexError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
