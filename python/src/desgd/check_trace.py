@@ -17,13 +17,17 @@
    buffer equal the keyframe of the same round bit for bit;
 7. with --trust KEY.pub: the key signed the whole trace (FORMAT.md §3.6,
    verified strictly with the cryptography package).
-Exits 1 on the first failed check. Rounds recorded without vectors are skipped
-in 2 and 3.
+Exits 1 on the first failed check, 2 on bad usage or a file it cannot check (a
+missing file, a FIFO, a damaged or crafted trace, a bad key), with one line on
+standard error naming the file and the problem. Rounds recorded without vectors
+are skipped in 2 and 3.
 """
 
+import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,12 +41,14 @@ if not __package__:
     ]
     sys.path.insert(0, os.path.dirname(_here))
 from desgd.trace import (  # noqa: E402
+    OneLineParser,
     Trace,
     TraceError,
     aggregate,
     checkpoint_state,
     honest_mean,
-    num,
+    metric,
+    read_public_key,
     verify_signatures,
 )
 
@@ -55,8 +61,14 @@ def check(cond: object, what: str) -> None:
         sys.exit(1)
 
 
-def main(path: str, trust: str | None = None) -> None:
-    tr = Trace(path)
+def run_checks(path: str, trust: str | None = None) -> None:
+    """Checks 1-7 on the trace at `path`: prints each, exits 1 at the first
+    that fails; a file it cannot check raises TraceError or OSError."""
+    with Trace(path) as tr:
+        _checks(tr, path, trust)
+
+
+def _checks(tr: Trace, path: str, trust: str | None) -> None:
     first = tr.first_round  # 0, or a fork's first round (format 1.3)
     span = range(first, first + tr.round_count)
     print(
@@ -82,7 +94,13 @@ def main(path: str, trust: str | None = None) -> None:
             default=None,
         )
         if start is None:
-            bare = max(s for s in range(first, t) if not has[s])
+            bare = max(
+                (s for s in range(first, t) if not has[s]), default=None
+            )
+            if bare is None:
+                raise TraceError(
+                    f"keyframe {t}: no keyframe before it to rebuild it from"
+                )
             print(
                 f"  skip round {t}: round {bare} is recorded without vectors"
                 " (no model diff)"
@@ -103,12 +121,14 @@ def main(path: str, trust: str | None = None) -> None:
         r = tr.round(t)
         if not r["hasVectors"]:
             continue
-        for k, a in enumerate(r["aggregations"]):
-            gap = np.linalg.norm(
-                aggregate(r, k).astype(np.float64)
-                - honest_mean(r, k).astype(np.float64)
+        for k, _ in enumerate(r["aggregations"]):
+            gap = float(
+                np.linalg.norm(
+                    aggregate(r, k).astype(np.float64)
+                    - honest_mean(r, k).astype(np.float64)
+                )
             )
-            rec = num(a["metrics"]["gap"])
+            rec = metric(r, k, "gap")
             worst, n = max(worst, abs(gap - rec) / max(abs(rec), 1e-30)), n + 1
     check(
         worst <= GAP_RTOL,
@@ -117,7 +137,8 @@ def main(path: str, trust: str | None = None) -> None:
     )
 
     check(tr.round_count > 0, "the trace has rounds to damage")
-    data = open(path, "rb").read()
+    with open(path, "rb") as source:
+        data = source.read()
     t = first + tr.round_count // 2
     _, _, off, size = tr.records[tr.rounds[t - first]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,11 +221,43 @@ def main(path: str, trust: str | None = None) -> None:
     print("all checks passed")
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: 0 when every check passes, 1 at the first that fails
+    (printed), 2 on bad usage or a file it cannot check (one line on standard
+    error)."""
+    p = OneLineParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("trace", help="the trace to check")
+    p.add_argument(
+        "--trust",
+        metavar="KEY.pub",
+        help="also check that this key signed the whole trace (check 7)",
+    )
+    a = p.parse_args(argv)
+    if a.trust is not None:
+        try:
+            read_public_key(a.trust)  # a bad key is named before any check
+        except (TraceError, OSError) as e:
+            print(f"{p.prog}: {_problem(a.trust, e)}", file=sys.stderr)
+            return 2
+    try:
+        with np.errstate(all="ignore"):  # non-finite vectors: IEEE results
+            run_checks(a.trace, a.trust)
+    except (TraceError, OSError) as e:
+        print(f"{p.prog}: {_problem(a.trace, e)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _problem(path: str, e: TraceError | OSError) -> str:
+    """The error as one line that names the file once."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{path}: {e.strerror}"
+    text = str(e)
+    return text if text.startswith(path) else f"{path}: {text}"
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if len(args) == 3 and args[1] == "--trust":
-        main(args[0], trust=args[2])
-    elif len(args) == 1:
-        main(args[0])
-    else:
-        sys.exit(__doc__)
+    sys.exit(main())

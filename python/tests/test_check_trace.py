@@ -1,0 +1,117 @@
+"""desgd.check_trace's command line, run as the Swift tests run it (the file,
+not the installed package): --help, usage errors, and every file it cannot
+check answered with exit status 2 and one line on standard error naming the
+file; a good trace passes with its files closed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+
+import trace_files
+from trace_files import CHECKER, KEYFRAME, ROUND, SAMPLE, SAMPLES, json_edit
+
+
+def check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", str(CHECKER)]
+        + list(args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class CheckTraceCommandLineTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        self.root = Path(self.dir.name)
+
+    def tearDown(self) -> None:
+        self.dir.cleanup()
+
+    def refused(
+        self, args: list[str], *expected: str, checked: bool = False
+    ) -> str:
+        """Exit status 2, one line on standard error holding each of
+        `expected`; nothing on standard output unless some checks ran
+        (`checked`) before the problem came up."""
+        done = check(*args)
+        self.assertEqual(done.returncode, 2, done.stdout + done.stderr)
+        if not checked:
+            self.assertEqual(done.stdout, "")
+        self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+        line = done.stderr.strip()
+        self.assertTrue(line.startswith("check_trace.py: "), line)
+        for text in expected:
+            self.assertIn(text, line)
+        return line
+
+    def test_help_and_usage(self) -> None:
+        done = check("--help")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.startswith("usage: check_trace.py"))
+        self.assertIn("--trust KEY.pub", done.stdout)
+        self.assertEqual(done.stderr, "")
+        self.refused([], "the following arguments are required: trace")
+        self.refused([str(SAMPLE), "extra"], "unrecognized arguments")
+
+    def test_a_good_trace_passes_with_its_files_closed(self) -> None:
+        done = check(
+            str(SAMPLES / "v1.1-desgd-cclip-ipm-small-3r-signed.trace"),
+            "--trust",
+            str(SAMPLES / "v1.1-sample.key.pub"),
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("all checks passed", done.stdout)
+        self.assertIn("whole file", done.stdout)
+        self.assertEqual(done.stderr, "")  # no ResourceWarning
+
+    def test_files_it_cannot_check(self) -> None:
+        text = self.root / "notes.txt"
+        text.write_text("not a trace\n")
+        self.refused([str(text)], f"{text}: not a desgd trace (bad magic)")
+        missing = str(self.root / "missing.trace")
+        self.refused([missing], f"{missing}: No such file or directory")
+        fifo = self.root / "fifo"
+        os.mkfifo(fifo)
+        self.refused([str(fifo)], f"{fifo} is not a regular file")
+        self.refused(
+            [str(SAMPLE), "--trust", str(text)],
+            f"{text} is not an Ed25519 public key",
+        )
+
+    def test_traces_the_reader_refuses(self) -> None:
+        def byzantine(doc: Any) -> None:
+            for s in doc["aggregations"][0]["senders"]:
+                s["byzantine"] = True
+
+        path = str(
+            trace_files.rewritten(
+                SAMPLE, self.root / "a.trace", ROUND, json_edit(byzantine), 1
+            )
+        )
+        self.refused(
+            [path],
+            f"{path}: round 1: aggregation 0 has no honest sender",
+            checked=True,
+        )
+        # keyframe 0 dropped: keyframe 3 has nothing to be rebuilt from
+        signature, recs = trace_files.records(SAMPLE)
+        path = str(self.root / "b.trace")
+        kept = [r for r in recs if not (r.kind == KEYFRAME and r.round == 0)]
+        Path(path).write_bytes(trace_files.chained(signature, kept))
+        self.refused(
+            [path],
+            f"{path}: keyframe 3: no keyframe before it to rebuild",
+            checked=True,
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
