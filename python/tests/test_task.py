@@ -27,7 +27,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from desgd import signing
 from desgd.flower.client_app import app as client_app
-from desgd.flower.records import scalar, scalars
+from desgd.flower.records import integer, integers, text
 from desgd.flower.server_app import task_request
 from desgd.flower.strategy import DesgdStrategy, Registration
 from desgd.live import LiveServer
@@ -102,12 +102,10 @@ class TaskRoundTests(unittest.TestCase):
             out.append(
                 Registration(
                     node,
-                    int(scalar(r["worker"])),
-                    str(r["role"]),
-                    str(r["publicKey"]),
-                    holdings=tuple(
-                        int(c) for c in scalars(r.get("holdings", []))
-                    ),
+                    integer(r, "worker"),
+                    text(r, "role"),
+                    text(r, "publicKey"),
+                    holdings=tuple(integers(r, "holdings", [])),
                 )
             )
         return out

@@ -71,7 +71,15 @@ from flwr.clientapp import ClientApp
 from flwr.common.constant import ErrorCode
 
 from desgd import signing
-from desgd.flower.records import scalar, scalars
+from desgd.flower.records import (
+    MISSING,
+    RecordError,
+    array,
+    integer,
+    integers,
+    number,
+    text,
+)
 from desgd.flower.strategy import momentum_key
 
 if TYPE_CHECKING:
@@ -238,9 +246,9 @@ def momenta_for_round(
         of is not None
         and held is not None
         and (
-            str(of["runTag"]),
-            int(scalar(of["round"])),
-            int(scalar(of["worker"])),
+            text(of, "runTag"),
+            integer(of, "round"),
+            integer(of, "worker"),
         )
         == (run_tag, t - 1, worker)
     ):
@@ -345,21 +353,15 @@ def _task_groups(
     from desgd.flower.task import load_task
     from desgd.torch_client import BASELINE_GROUP, Group
 
-    task = load_task(str(cfg["task"]))
-    inputs, labels = task.client_data(worker, int(scalar(cfg["workers"])))
+    task = load_task(text(cfg, "task"))
+    inputs, labels = task.client_data(worker, integer(cfg, "workers"))
     inputs = torch.as_tensor(inputs)
-    if (
-        str(cfg["role"]) == "byzantine"
-        and str(cfg["byzantine-labels"]) == "flipped"
-    ):
+    role = text(cfg, "role")
+    if role == "byzantine" and text(cfg, "byzantine-labels") == "flipped":
         labels = task.classes - 1 - labels
-    if str(cfg["mode"]) == "sgd":
+    if text(cfg, "mode") == "sgd":
         return {BASELINE_GROUP: Group(inputs, labels)}, None
-    wanted = (
-        [int(c) for c in scalars(cfg["holdings"])]
-        if str(cfg["role"]) == "honest"
-        else send
-    )
+    wanted = integers(cfg, "holdings") if role == "honest" else send
     groups = {}
     for c in wanted:
         mask = labels == c
@@ -368,7 +370,7 @@ def _task_groups(
                 f"worker {worker}'s data holds no sample labelled {c}"
             )
         groups[c] = Group(inputs[mask], labels[mask])
-    return groups, None if str(cfg["role"]) == "honest" else send
+    return groups, None if role == "honest" else send
 
 
 def _groups(
@@ -382,9 +384,9 @@ def _groups(
     from desgd.torch_client import BASELINE_GROUP, Group
 
     images, labels = read_split("train")
-    mean, std = float(scalar(cfg["mean"])), float(scalar(cfg["std"]))
-    classes = int(scalar(cfg["classes-total"]))
-    sgd = str(cfg["mode"]) == "sgd"
+    mean, std = number(cfg, "mean"), number(cfg, "std")
+    classes = integer(cfg, "classes-total")
+    sgd = text(cfg, "mode") == "sgd"
 
     def group(indices: np.ndarray, targets: np.ndarray) -> Group:
         return Group(
@@ -392,16 +394,33 @@ def _groups(
             torch.from_numpy(targets.astype(np.int64)),
         )
 
-    if str(cfg["role"]) == "honest":
-        held = [int(c) for c in scalars(cfg["partition-classes"])]
-        counts = [int(n) for n in scalars(cfg["partition-counts"])]
-        flat = np.asarray(cfg["partition-indices"], dtype=np.int64)
+    if text(cfg, "role") == "honest":
+        held = integers(cfg, "partition-classes")
+        counts = integers(cfg, "partition-counts")
+        flat = np.asarray(integers(cfg, "partition-indices"), dtype=np.int64)
+        if (
+            len(counts) != len(held)
+            or min(counts, default=0) < 0
+            or sum(counts) != flat.size
+        ):
+            raise RecordError(
+                "partition-counts",
+                counts,
+                f"one count per partition class ({len(held)}), adding up to"
+                f" the {flat.size} partition indices",
+            )
+        if flat.size and not 0 <= flat.min() <= flat.max() < labels.size:
+            raise RecordError(
+                "partition-indices",
+                flat.tolist(),
+                f"sample indices in 0...{labels.size - 1}",
+            )
         parts = dict(zip(held, np.split(flat, np.cumsum(counts)[:-1])))
         if sgd:
             allidx = np.sort(np.concatenate(list(parts.values())))
             return {BASELINE_GROUP: group(allidx, labels[allidx])}, None
         return {c: group(idx, labels[idx]) for c, idx in parts.items()}, None
-    flipped = str(cfg["byzantine-labels"]) == "flipped"
+    flipped = text(cfg, "byzantine-labels") == "flipped"
     if sgd:
         allidx = np.arange(labels.size)
         y = (classes - 1 - labels) if flipped else labels
@@ -418,7 +437,26 @@ def _groups(
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Round t: update the momenta at x_t, send those of S_t (signed)."""
+    """Round t: update the momenta at x_t, send those of S_t (signed). A
+    worker without its momenta after round t−1, or a message whose keys are
+    missing or hold another kind of value than the server sends, is answered
+    with an error reply saying so (the server then stops the run)."""
+    worker = _worker(context)
+    try:
+        return _train(msg, context, worker)
+    except MissingMomenta as e:
+        reason = str(e)
+    except RecordError as e:
+        reason = (
+            f"worker {worker}: the server's train message is malformed: {e}"
+        )
+    return Message(
+        Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason),
+        reply_to=msg,
+    )
+
+
+def _train(msg: Message, context: Context, worker: int) -> Message:
     import torch
 
     from desgd.models import build_model
@@ -427,39 +465,34 @@ def train(msg: Message, context: Context) -> Message:
     started = time.perf_counter()
     # many clients share few cores: one thread each avoids oversubscription
     torch.set_num_threads(1)
-    cfg = msg.content.config_records["config"]
-    worker = _worker(context)
-    if int(scalar(cfg["worker"])) != worker:
+    cfg = msg.content.config_records.get("config")
+    if cfg is None:
+        raise RecordError("config", MISSING, "the round's config record")
+    if integer(cfg, "worker") != worker:
         raise ValueError(
             f"this node is worker {worker}, the server addressed worker"
             f" {cfg['worker']!s}"
         )
-    t = int(scalar(cfg["round"]))
-    run_tag = str(cfg["runTag"])
-    try:
-        momenta = momenta_for_round(context, run_tag, t, worker)
-    except MissingMomenta as e:
-        return Message(
-            Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=str(e)),
-            reply_to=msg,
-        )
-    send = [int(c) for c in scalars(cfg["send"])]
-    x = msg.content.array_records["arrays"]["x"].numpy()
-    if str(cfg.get("task", "")):
+    t = integer(cfg, "round")
+    run_tag = text(cfg, "runTag")
+    momenta = momenta_for_round(context, run_tag, t, worker)
+    send = integers(cfg, "send")
+    x = array(msg.content.array_records.get("arrays", ArrayRecord()), "x")
+    if text(cfg, "task", ""):
         from desgd.flower.task import load_task
 
         groups, update = _task_groups(cfg, worker, send)
-        module = load_task(str(cfg["task"])).model()
+        module = load_task(text(cfg, "task")).model()
     else:
         groups, update = _groups(cfg, send)
-        module = build_model(str(cfg["model"]))
+        module = build_model(text(cfg, "model"))
     client = ClassMomentumClient(
         module,
         groups,
-        batch=int(scalar(cfg["batch"])),
-        beta=float(scalar(cfg["beta"])),
-        weight_decay=float(scalar(cfg["weightDecay"])),
-        seed=int(scalar(cfg["seed"])),
+        batch=integer(cfg, "batch"),
+        beta=number(cfg, "beta"),
+        weight_decay=number(cfg, "weightDecay"),
+        seed=integer(cfg, "seed"),
         worker=worker,
         momenta=momenta,
     )
@@ -477,8 +510,8 @@ def train(msg: Message, context: Context) -> Message:
             directory, WorkerMomenta(run_tag, t, worker, client.momenta)
         )
     scale = (
-        float(scalar(cfg.get("signflip-scale", 0.0)))
-        if str(cfg["role"]) == "byzantine"
+        number(cfg, "signflip-scale", 0.0)
+        if text(cfg, "role") == "byzantine"
         else 0.0
     )
     key = _key(context)
@@ -491,9 +524,7 @@ def train(msg: Message, context: Context) -> Message:
             else (np.float32(-scale) * sent[c]).astype(np.float32)
         )
         arrays[momentum_key(c)] = Array(v)
-        signatures.append(
-            signing.sign_message(key, str(cfg["runTag"]), t, c, worker, v)
-        )
+        signatures.append(signing.sign_message(key, run_tag, t, c, worker, v))
     meta = ConfigRecord(
         {"worker": worker, "classes": send, "signatures": signatures}
     )

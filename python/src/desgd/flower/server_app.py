@@ -54,8 +54,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
 from desgd.flower.options import parse_options, split_options
-from desgd.flower.records import scalar, scalars
-from desgd.flower.strategy import DesgdStrategy, FederationError, Registration
+from desgd.flower.records import RecordError, integer, integers, text
+from desgd.flower.strategy import (
+    DesgdStrategy,
+    FederationError,
+    Registration,
+    one_line,
+)
 from desgd.live import LiveServer, engine
 
 __all__ = ["app", "register_nodes", "task_request", "wait_for_nodes"]
@@ -101,19 +106,30 @@ def register_nodes(
         node = reply.metadata.src_node_id
         if reply.has_error():
             raise FederationError(
-                f"registration: node {node} failed: {reply.error.reason}"
+                f"registration: node {node} failed:"
+                f" {one_line(reply.error.reason)}"
             )
-        r = reply.content.config_records["registration"]
-        out.append(
-            Registration(
-                node_id=node,
-                worker=int(scalar(r["worker"])),
-                role=str(r["role"]),
-                public_key=str(r["publicKey"]),
-                torch=str(r.get("torch", "")),
-                holdings=tuple(int(c) for c in scalars(r.get("holdings", []))),
+        r = reply.content.config_records.get("registration")
+        if r is None:
+            raise FederationError(
+                f"registration: node {node}'s answer has no 'registration'"
+                " config record"
             )
-        )
+        try:
+            out.append(
+                Registration(
+                    node_id=node,
+                    worker=integer(r, "worker"),
+                    role=text(r, "role"),
+                    public_key=text(r, "publicKey"),
+                    torch=text(r, "torch", ""),
+                    holdings=tuple(integers(r, "holdings", [])),
+                )
+            )
+        except RecordError as e:
+            raise FederationError(
+                f"registration: node {node}'s answer is malformed: {e}"
+            ) from None
     answered = {r.node_id for r in out}
     if answered != set(nodes):
         raise FederationError(

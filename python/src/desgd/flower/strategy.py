@@ -51,7 +51,13 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from flwr.supercore import log
 
-from desgd.flower.records import byte_strings, scalar, scalars
+from desgd.flower.records import (
+    RecordError,
+    array,
+    byte_strings,
+    integer,
+    integers,
+)
 from desgd.live import Evaluate
 from desgd.live import Message as LiveMessage
 
@@ -61,6 +67,7 @@ __all__ = [
     "LiveRun",
     "Registration",
     "momentum_key",
+    "one_line",
 ]
 
 PARAMETERS_KEY = "x"
@@ -69,6 +76,17 @@ PARAMETERS_KEY = "x"
 class FederationError(RuntimeError):
     """The federation did not deliver a round the live server can take (missing
     or bad replies)."""
+
+
+def one_line(text: str | None, limit: int = 1000) -> str:
+    """Text a node sent (an error reply's reason), as one line of at most
+    about `limit` characters: control and other unprintable characters
+    escaped (a newline shows as \\n)."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in str(text)[:limit]
+    )
+    return shown if len(str(text)) <= limit else f"{shown}..."
 
 
 def momentum_key(class_index: int) -> str:
@@ -331,7 +349,7 @@ class DesgdStrategy(FedAvg):
             if reply.has_error():
                 raise FederationError(
                     f"round {t}: worker {r.worker} (node {node}) failed:"
-                    f" {reply.error.reason}"
+                    f" {one_line(reply.error.reason)}"
                 )
             if r.worker in seen:
                 raise FederationError(
@@ -346,55 +364,69 @@ class DesgdStrategy(FedAvg):
             )
         out: list[LiveMessage] = []
         for worker in sorted(seen):
-            content = seen[worker].content
-            meta = content.config_records.get("desgd")
-            momenta = content.array_records.get("momenta", ArrayRecord())
-            if meta is None:
+            try:
+                out += self._decode_reply(t, worker, seen[worker], classes)
+            except RecordError as e:
                 raise FederationError(
-                    f"round {t}: worker {worker}'s reply has no 'desgd' config"
-                    " record"
-                )
-            if int(scalar(meta["worker"])) != worker:
+                    f"round {t}: worker {worker}'s reply is malformed: {e}"
+                ) from None
+        return out
+
+    def _decode_reply(
+        self, t: int, worker: int, reply: Message, classes: list[int]
+    ) -> list[LiveMessage]:
+        """Worker `worker`'s messages of round t from its reply; a
+        RecordError when a key holds another kind of value."""
+        content = reply.content
+        meta = content.config_records.get("desgd")
+        momenta = content.array_records.get("momenta", ArrayRecord())
+        if meta is None:
+            raise FederationError(
+                f"round {t}: worker {worker}'s reply has no 'desgd' config"
+                " record"
+            )
+        if integer(meta, "worker") != worker:
+            raise FederationError(
+                f"round {t}: node {self.by_worker[worker].node_id}"
+                f" registered as worker {worker} but replies as worker"
+                f" {meta['worker']!s}"
+            )
+        sent = integers(meta, "classes", [])
+        want = self.sends(worker, classes)
+        if sorted(sent) != sorted(want):
+            raise FederationError(
+                f"round {t}: worker {worker} sent classes {sent}, expected"
+                f" {want}"
+            )
+        signatures = byte_strings(meta, "signatures", [])
+        if len(signatures) != len(sent):
+            raise FederationError(
+                f"round {t}: worker {worker} sent {len(sent)} momenta and "
+                f"{len(signatures)} signatures"
+            )
+        out: list[LiveMessage] = []
+        for c, sig in zip(sent, signatures):
+            key = momentum_key(c)
+            if key not in momenta:
                 raise FederationError(
-                    f"round {t}: node {self.by_worker[worker].node_id}"
-                    f" registered as worker {worker} but replies as worker"
-                    f" {meta['worker']!s}"
+                    f"round {t}: worker {worker}'s reply lacks array"
+                    f" '{key}'"
                 )
-            sent = [int(c) for c in scalars(meta.get("classes", []))]
-            want = self.sends(worker, classes)
-            if sorted(sent) != sorted(want):
+            vector = array(momenta, key)
+            if vector.dtype != np.float32 or vector.ndim != 1:
                 raise FederationError(
-                    f"round {t}: worker {worker} sent classes {sent}, expected"
-                    f" {want}"
+                    f"round {t}: worker {worker}'s '{key}' is"
+                    f" {vector.dtype} of shape {vector.shape}, not a flat"
+                    " float32 vector"
                 )
-            signatures = list(byte_strings(meta.get("signatures", [])))
-            if len(signatures) != len(sent):
-                raise FederationError(
-                    f"round {t}: worker {worker} sent {len(sent)} momenta and "
-                    f"{len(signatures)} signatures"
+            out.append(
+                LiveMessage(
+                    worker=worker,
+                    class_index=c,
+                    vector=vector,
+                    signature=bytes(sig),
                 )
-            for c, sig in zip(sent, signatures):
-                key = momentum_key(c)
-                if key not in momenta:
-                    raise FederationError(
-                        f"round {t}: worker {worker}'s reply lacks array"
-                        f" '{key}'"
-                    )
-                vector = momenta[key].numpy()
-                if vector.dtype != np.float32 or vector.ndim != 1:
-                    raise FederationError(
-                        f"round {t}: worker {worker}'s '{key}' is"
-                        f" {vector.dtype} of shape {vector.shape}, not a flat"
-                        " float32 vector"
-                    )
-                out.append(
-                    LiveMessage(
-                        worker=worker,
-                        class_index=c,
-                        vector=vector,
-                        signature=bytes(sig),
-                    )
-                )
+            )
         return out
 
     def aggregate_train(
