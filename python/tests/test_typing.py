@@ -8,6 +8,7 @@ it the test is skipped, saying why; in CI (CI=true) that is a failure instead.
 import importlib.util
 import subprocess
 import sys
+import tomllib
 import unittest
 from pathlib import Path
 
@@ -46,6 +47,16 @@ class TypingTests(unittest.TestCase):
         self.fail(
             f"mypy --strict (in {PACKAGE}) exited with status"
             f" {done.returncode}:\n" + "\n".join(shown)
+        )
+
+    def test_mypy_checks_the_oldest_python_the_package_allows(self) -> None:
+        """mypy's python_version is requires-python's lower bound (3.11: the
+        [flower] extra's flwr 1.42 needs it, run_local imports tomllib)."""
+        with open(PACKAGE / "pyproject.toml", "rb") as f:
+            project = tomllib.load(f)
+        self.assertEqual(
+            project["project"]["requires-python"],
+            ">=" + project["tool"]["mypy"]["python_version"],
         )
 
 
