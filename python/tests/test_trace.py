@@ -1,8 +1,9 @@
 """The Python reader (desgd.trace) against hostile traces: copies of the
 committed samples with their JSON edited or their payload replaced, the digest
 chain recomputed (trace_files). Every one is a TraceError naming the record,
-and on the command line one line on standard error and exit status 1, never a
-traceback; sizes the file claims are checked before they are allocated.
+and on the command line one line on standard error and exit status 2
+(docs/bad-input.md), never a traceback; sizes the file claims are checked
+before they are allocated.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from trace_files import (
     HEADER,
     ROUND,
     SAMPLE,
+    SAMPLES,
     SRC,
     Record,
     json_edit,
@@ -85,10 +87,10 @@ class HostileTraceTests(unittest.TestCase):
         )
 
     def refused(self, argv: list[str], *expected: str) -> str:
-        """The command line answers `argv` with exit status 1 and one line on
+        """The command line answers `argv` with exit status 2 and one line on
         standard error containing each of `expected`; returns that line."""
         status, _, err = run_main(argv)
-        self.assertEqual(status, 1, err)
+        self.assertEqual(status, 2, err)
         self.assertEqual(len(err.splitlines()), 1, err)
         line = err.strip()
         self.assertTrue(line.startswith("error: "), line)
@@ -299,7 +301,7 @@ class HostileTraceTests(unittest.TestCase):
                 "OPENBLAS_NUM_THREADS": "1",
             },
         )
-        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertEqual(done.returncode, 2, done.stderr)
         self.assertEqual(
             done.stderr.strip(),
             f"error: round 0: the zstd frame declares {size} bytes, more"
@@ -334,6 +336,41 @@ class HostileTraceTests(unittest.TestCase):
             [str(w.message) for w in caught if w.category is ResourceWarning],
             [],
         )
+
+    def test_files_it_cannot_read_exit_2(self) -> None:
+        """A file the reader cannot read or refuses, and a value that the
+        file does not have (a round, a checkpoint), are bad input: exit
+        status 2, one line on standard error, nothing on standard output
+        (docs/bad-input.md). A check it was asked to make that fails
+        (--trust, --verify) stays exit status 1."""
+        text = self.root / "notes.txt"
+        text.write_text("not a trace\n")
+        fifo = self.root / "fifo"
+        os.mkfifo(fifo)
+        missing = self.root / "missing.trace"
+        signed = SAMPLES / "v1.1-desgd-cclip-ipm-small-3r-signed.trace"
+        key = SAMPLES / "v1.1-sample.key.pub"
+        cases: list[tuple[list[str], str]] = [
+            ([str(text)], f"error: {text}: not a desgd trace (bad magic)"),
+            ([str(missing)], f"error: {missing}: No such file or directory"),
+            ([str(fifo)], f"error: {fifo} is not a regular file"),
+            ([str(signed), "--trust", str(fifo)], f"{fifo} is not a regular"),
+            (
+                [str(signed), "--trust", str(text)],
+                f"error: {text} is not an Ed25519 public key",
+            ),
+            ([str(SAMPLE), "--round", "7"], "round 7 not in the trace"),
+            ([str(SAMPLE), "--checkpoint", "2"], "no state checkpoint"),
+        ]
+        for argv, expected in cases:
+            with self.subTest(argv=argv):
+                status, out, err = run_main(argv)
+                self.assertEqual((status, out), (2, ""), err)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn(expected, err)
+        status, out, err = run_main([str(SAMPLE), "--trust", str(key)])
+        self.assertEqual((status, err), (1, ""))
+        self.assertIn("signatures NOT TRUSTED: the trace is unsigned", out)
 
     def test_command_line_values(self) -> None:
         """A checkpoint that is not in the trace is named, not a bare key; a

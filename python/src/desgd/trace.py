@@ -17,6 +17,8 @@ CLI: python3 -m desgd.trace TRACE [--round T] [--checkpoint T] [--verify]
      [--trust KEY.pub]
      (or, without installing the package:
      python3 python/src/desgd/trace.py TRACE ...)
+     Exits 1 when --trust or --verify fails, 2 on bad usage or a file it
+     cannot read or refuses (one line on standard error, docs/bad-input.md).
 Needs only the standard library, zstandard and numpy; verifying signatures also
 needs cryptography (Debian: python3-cryptography). It imports nothing else from
 the desgd package, so that it also runs as a lone file.
@@ -1467,8 +1469,7 @@ def _summarise(tr: Trace) -> None:
         )
 
 
-def _show_round(tr: Trace, t: int) -> None:
-    r = tr.round(t)
+def _show_round(r: Body, t: int) -> None:
     with _keys(r):
         _show_aggregations(r, t)
 
@@ -1504,9 +1505,7 @@ def _show_aggregations(r: Body, t: int) -> None:
             print(f"    gap recomputed {gap:.9g}, recorded {recorded!r}")
 
 
-def _show_checkpoint(tr: Trace, t: int) -> None:
-    st = checkpoint_state(tr.checkpoint(t))
-
+def _show_checkpoint(st: CheckpointState, t: int) -> None:
     def norm(v: Float32Array) -> float:
         return float(np.linalg.norm(v.astype(np.float64)))
 
@@ -1547,36 +1546,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     try:
+        if a.trust is not None:
+            read_public_key(a.trust)  # a bad key is named before anything
         with Trace(a.trace) as tr, np.errstate(all="ignore"):
-            _summary(tr)
-            if a.round is not None:
-                _show_round(tr, a.round)
-            if a.checkpoint is not None:
-                if a.checkpoint not in tr.checkpoints:
-                    print(
-                        f"error: {a.trace}: no state checkpoint before round"
-                        f" {a.checkpoint} (the trace has them before rounds"
-                        f" {sorted(tr.checkpoints)})",
-                        file=sys.stderr,
-                    )
-                    return 1
-                _show_checkpoint(tr, a.checkpoint)
-            if a.trust is not None:
-                ok, msg = verify_signatures(tr, a.trust)
-                print(f"signatures {'OK' if ok else 'NOT TRUSTED'}: {msg}")
-                if not ok:
-                    return 1
-            if a.verify:
-                ok, msg, last = tr.verify_chain()
-                print(
-                    f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest"
-                    f" {last}"
-                )
-                return 0 if ok else 1
+            return _run(tr, a)
     except (TraceError, IndexError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        print(f"error: {_problem(e)}", file=sys.stderr)
+        return 2
+
+
+def _run(tr: Trace, a: argparse.Namespace) -> int:
+    """What main does with an open trace: the round and checkpoint asked for
+    are read before anything is printed, so that a file that lacks them or
+    whose record is refused leaves nothing on standard output."""
+    r = None if a.round is None else tr.round(a.round)
+    st = None
+    if a.checkpoint is not None:
+        if a.checkpoint not in tr.checkpoints:
+            raise TraceError(
+                f"{a.trace}: no state checkpoint before round"
+                f" {a.checkpoint} (the trace has them before rounds"
+                f" {sorted(tr.checkpoints)})"
+            )
+        st = checkpoint_state(tr.checkpoint(a.checkpoint))
+    _summary(tr)
+    if r is not None:
+        _show_round(r, a.round)
+    if st is not None:
+        _show_checkpoint(st, a.checkpoint)
+    if a.trust is not None:
+        ok, msg = verify_signatures(tr, a.trust)
+        print(f"signatures {'OK' if ok else 'NOT TRUSTED'}: {msg}")
+        if not ok:
+            return 1
+    if a.verify:
+        ok, msg, last = tr.verify_chain()
+        print(f"chain {'OK' if ok else 'BROKEN'}: {msg}; last digest {last}")
+        return 0 if ok else 1
     return 0
+
+
+def _problem(e: TraceError | IndexError | OSError) -> str:
+    """The error as the one line main prints after `error: `."""
+    if isinstance(e, OSError) and e.strerror:
+        if e.filename is None:
+            return e.strerror
+        return f"{os.fsdecode(e.filename)}: {e.strerror}"
+    return str(e)
 
 
 if __name__ == "__main__":
