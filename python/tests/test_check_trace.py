@@ -112,6 +112,43 @@ class CheckTraceCommandLineTests(unittest.TestCase):
             checked=True,
         )
 
+    def test_a_file_s_name_is_escaped(self) -> None:
+        """The file's name is the audited party's (FORMAT.md §6): a newline
+        in it forges no line, an ESC hides none (escaped as desgd.trace
+        escapes every string from a file)."""
+        evil = "a\nforged line\x1b[8mhidden\u202eb"
+        shown = "a\\u000aforged line\\u001b[8mhidden\\u202eb"
+        copy = self.root / f"{evil}.trace"
+        copy.write_bytes(SAMPLE.read_bytes())
+        done = check(str(copy))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        for line in done.stdout.splitlines():
+            self.assertTrue(line.isprintable(), repr(line))
+        self.assertTrue(
+            done.stdout.startswith(f"{self.root}/{shown}.trace: rounds 0..<3"),
+            done.stdout,
+        )
+        text = self.root / f"{evil}.txt"
+        text.write_text("not a trace\n")
+        line = self.refused([str(text)], "not a desgd trace (bad magic)")
+        self.assertEqual(
+            line,
+            f"check_trace.py: {self.root}/{shown}.txt: not a desgd trace"
+            " (bad magic)",
+        )
+        line = self.refused([str(SAMPLE), "--trust", str(text)])
+        self.assertEqual(
+            line,
+            f"check_trace.py: {self.root}/{shown}.txt is not an Ed25519"
+            " public key: expected one line `ssh-ed25519 <base64>"
+            " [comment]`",
+        )
+        missing = f"{self.root}/{shown}.missing"
+        self.refused(
+            [str(self.root / f"{evil}.missing")],
+            f"check_trace.py: {missing}: No such file or directory",
+        )
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -391,5 +391,177 @@ class HostileTraceTests(unittest.TestCase):
         )
 
 
+# A string a hostile file holds: a newline that forges a report line, an ESC
+# sequence that hides what follows on a terminal, a U+202E that reverses it.
+EVIL = "a\nforged line\x1b[8mhidden\u202eb"
+EVIL_SHOWN = "a\\u000aforged line\\u001b[8mhidden\\u202eb"
+
+
+def set_keys(*edits: tuple[tuple[Any, ...], object]) -> Callable[[Any], None]:
+    """An edit that sets several JSON values (set_key each)."""
+
+    def change(doc: Any) -> None:
+        for path, value in edits:
+            set_key(path, value)(doc)
+
+    return change
+
+
+def read_aloud(path: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """trace.py run as a file, as a user runs it: the output a terminal
+    would get."""
+    return subprocess.run(
+        [sys.executable, str(trace_files.READER), path] + list(options),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class EscapingTests(unittest.TestCase):
+    """Every string from a file reaches the terminal escaped, as desgd's
+    DisplayText.escaped writes it (FORMAT.md §6, docs/bad-input.md):
+    controls, format characters, separators other than the space,
+    surrogates, private-use and unassigned code points as \\uXXXX
+    (\\u{XXXXX} above U+FFFF); other text, any script, as it is."""
+
+    def setUp(self) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        self.root = Path(self.dir.name)
+
+    def tearDown(self) -> None:
+        self.dir.cleanup()
+
+    def assertPrintable(self, text: str) -> None:
+        for line in text.splitlines():
+            self.assertTrue(line.isprintable(), repr(line))
+
+    def test_the_rule(self) -> None:
+        cases = {
+            "": "",
+            "desgd 0.6.0 cclip:tau=10": "desgd 0.6.0 cclip:tau=10",
+            "é 日本 😀 x̄ …": "é 日本 😀 x̄ …",  # any script, marks, emoji
+            EVIL: EVIL_SHOWN,
+            "\t\r\x00\x7f\x85": "\\u0009\\u000d\\u0000\\u007f\\u0085",
+            "\u00a0\u2028\u2029\u3000": "\\u00a0\\u2028\\u2029\\u3000",
+            "\u200b\u2066\ufeff": "\\u200b\\u2066\\ufeff",  # format
+            "\ue000\U000f0000": "\\ue000\\u{f0000}",  # private use
+            "\U000e0001\U0001d173": "\\u{e0001}\\u{1d173}",  # format
+            "\u0378\U0010ffff": "\\u0378\\u{10ffff}",  # unassigned
+            "\ud800": "\\ud800",  # a lone surrogate (JSON "\\ud800")
+            "\\u001b": "\\u001b",  # already escaped: unchanged
+        }
+        for text, shown in cases.items():
+            with self.subTest(text=text):
+                self.assertEqual(trace.escaped(text), shown)
+
+    def test_the_summary_and_a_round(self) -> None:
+        header = set_keys(
+            (("program",), EVIL),
+            (("aggregator",), EVIL),
+            (("attack",), EVIL),
+            (("recording",), EVIL),
+            (("numerics",), [EVIL, {EVIL: EVIL}]),
+            (("dataset", "kind"), EVIL),
+            (("model", "architecture"), EVIL),
+            (("config", "mode"), EVIL),
+            (("config", "seed"), EVIL),
+            (("config", "rounds"), EVIL),
+        )
+        path = rewritten(
+            SAMPLE, self.root / "header.trace", HEADER, json_edit(header)
+        )
+        body = set_keys(
+            (("classes",), [EVIL]),
+            (("evaluation",), {"accuracy": EVIL}),
+            (("aggregations", 0, "class"), EVIL),
+            (("aggregations", 0, "senders", 0, "worker"), EVIL),
+            (("aggregations", 0, "metrics", EVIL), EVIL),
+        )
+        path = rewritten(
+            path, self.root / "hostile.trace", ROUND, json_edit(body), 1
+        )
+        done = read_aloud(str(path), "--round", "1")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertPrintable(done.stdout)
+        lines = done.stdout.splitlines()
+        self.assertEqual(len(lines), 9, done.stdout)
+        self.assertIn(f"format 1.0, {EVIL_SHOWN}, numerics", lines[0])
+        self.assertIn(f"'{EVIL_SHOWN}': '{EVIL_SHOWN}'", lines[0])
+        self.assertIn(f"mode {EVIL_SHOWN}, model {EVIL_SHOWN} (d", lines[1])
+        self.assertIn(f"recording {EVIL_SHOWN}", lines[2])
+        self.assertIn(f"round 1: classes ['{EVIL_SHOWN}']", lines[4])
+        self.assertIn(f"senders [{EVIL_SHOWN} 3 7 10* 11*]", lines[5])
+        self.assertIn(f"'{EVIL_SHOWN}': '{EVIL_SHOWN}'}}", lines[6])
+
+    def test_a_fork_s_parent_and_changes(self) -> None:
+        fork = trace_files.SAMPLES / "v1.3-fork-at1-geomed-small.trace"
+        header = set_keys(
+            (("fork", "parentFile"), EVIL),
+            (("fork", "changes", 0, "option"), EVIL),
+        )
+        path = rewritten(
+            fork, self.root / "fork.trace", HEADER, json_edit(header)
+        )
+        done = read_aloud(str(path))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertPrintable(done.stdout)
+        self.assertIn(f"fork of {EVIL_SHOWN} at round 1", done.stdout)
+        self.assertIn(f"; {EVIL_SHOWN} cclip -> geomed)", done.stdout)
+
+    def test_error_messages_quote_the_file_escaped(self) -> None:
+        path = rewritten(
+            SAMPLE,
+            self.root / "value.trace",
+            ROUND,
+            json_edit(set_key(("vectors", 3, "scaleBits"), EVIL)),
+            0,
+        )
+        done = read_aloud(str(path), "--round", "0")
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(
+            done.stderr,
+            f"error: round 0: vectors[3].scaleBits is '{EVIL_SHOWN}',"
+            " expected an integer in 0...4294967295\n",
+        )
+        with Trace(path) as tr, self.assertRaises(TraceValueError) as e:
+            tr.round(0)
+        self.assertIn(f"'{EVIL_SHOWN}'", str(e.exception))
+        self.assertEqual(e.exception.value, EVIL)  # the value as read
+
+    def test_a_file_s_name_is_escaped(self) -> None:
+        """The file's name is the audited party's too (FORMAT.md §6)."""
+        named = self.root / f"{EVIL}.trace"
+        named.write_bytes(b"not a trace")
+        shown = f"{self.root}/{EVIL_SHOWN}.trace"
+        done = read_aloud(str(named))
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(
+            done.stderr, f"error: {shown}: not a desgd trace (bad magic)\n"
+        )
+        for refused in (named.with_suffix(".missing"), self.root / "fifo"):
+            if refused.name == "fifo":
+                refused = self.root / f"{EVIL}.fifo"
+                os.mkfifo(refused)
+            done = read_aloud(str(SAMPLE), "--trust", str(refused))
+            self.assertEqual((done.returncode, done.stdout), (2, ""))
+            self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+            self.assertIn(f"{self.root}/{EVIL_SHOWN}.", done.stderr)
+        copy = self.root / f"{EVIL}.copy.trace"
+        copy.write_bytes(SAMPLE.read_bytes())
+        done = read_aloud(str(copy), "--checkpoint", "1")
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+        done = read_aloud(str(copy))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertPrintable(done.stdout)
+        self.assertTrue(
+            done.stdout.startswith(
+                f"{self.root}/{EVIL_SHOWN}.copy.trace: format 1.0,"
+            ),
+            done.stdout,
+        )
+
+
 if __name__ == "__main__":
     unittest.main()

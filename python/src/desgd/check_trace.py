@@ -46,6 +46,7 @@ from desgd.trace import (  # noqa: E402
     TraceError,
     aggregate,
     checkpoint_state,
+    escaped,
     honest_mean,
     metric,
     read_public_key,
@@ -56,7 +57,9 @@ GAP_RTOL = 1e-6
 
 
 def check(cond: object, what: str) -> None:
-    print(f"  {'ok  ' if cond else 'FAIL'} {what}")
+    # escaped() as a net: what quotes a file is escaped where it is written,
+    # and escaping escaped text changes nothing
+    print(f"  {'ok  ' if cond else 'FAIL'} {escaped(what)}")
     if not cond:
         sys.exit(1)
 
@@ -72,8 +75,8 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
     first = tr.first_round  # 0, or a fork's first round (format 1.3)
     span = range(first, first + tr.round_count)
     print(
-        f"{path}: rounds {first}..<{first + tr.round_count}, keyframes"
-        f" {sorted(tr.keyframes)}, finished {tr.finished}"
+        f"{escaped(path)}: rounds {first}..<{first + tr.round_count},"
+        f" keyframes {sorted(tr.keyframes)}, finished {tr.finished}"
     )
 
     print("1. digest chain")
@@ -215,7 +218,7 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
             " values",
         )
     if trust is not None:
-        print(f"7. signatures by {trust}")
+        print(f"7. signatures by {escaped(trust)}")
         ok, msg = verify_signatures(tr, trust)
         check(ok, msg)
     print("all checks passed")
@@ -252,11 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _problem(path: str, e: TraceError | OSError) -> str:
-    """The error as one line that names the file once."""
+    """The error as one line that names the file once, escaped (the reader
+    escapes the strings its messages quote; escaped() again is a net)."""
+    name = escaped(path)
     if isinstance(e, OSError) and e.strerror:
-        return f"{path}: {e.strerror}"
-    text = str(e)
-    return text if text.startswith(path) else f"{path}: {text}"
+        return f"{name}: {e.strerror}"
+    text = escaped(str(e))
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 if __name__ == "__main__":

@@ -81,14 +81,84 @@ class TraceError(ValueError):
 
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-_SHOWN = reprlib.Repr()
+
+
+def escaped(text: str) -> str:
+    """`text`, a string from a file (a trace's strings, its name, a message
+    quoting them), made safe to show: every control, format, separator
+    (every space but U+0020), surrogate, private-use or unassigned code
+    point written as `\\u001b` (`\\u{e0001}` above U+FFFF); printable text
+    in any script kept. desgd's DisplayText.escaped, the same rule (FORMAT.md
+    §6: a newline could forge a line, an ESC hide one, a U+202E reverse
+    one). str.isprintable is false for exactly those general categories (Cc,
+    Cf, Cs, Co, Cn, Zl, Zp, Zs but the space)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _code(c) for c in text)
+
+
+def _code(c: str) -> str:
+    n = ord(c)
+    return f"\\u{n:04x}" if n <= 0xFFFF else f"\\u{{{n:x}}}"
+
+
+def _name_of(path: str | os.PathLike[str]) -> str:
+    """A file's name as messages show it, escaped: the file's name is the
+    audited party's too."""
+    return escaped(os.fsdecode(path))
+
+
+def _quote(text: str) -> str:
+    """A string inside a shown value, quoted as repr quotes it (the same
+    characters for printable text) and escaped()."""
+    q = '"' if "'" in text and '"' not in text else "'"
+    return q + escaped(text.replace("\\", "\\\\").replace(q, "\\" + q)) + q
+
+
+_DEPTH = 16  # deeper JSON is shown as [...] or {...}
+
+
+def _display(value: object, depth: int = 0) -> str:
+    """A JSON value from a file as output shows it: str() of it (a string
+    itself, lists and dicts with their strings quoted), every string
+    escaped(), nesting beyond a few levels cut."""
+    if isinstance(value, str):
+        return _quote(value) if depth else escaped(value)
+    if isinstance(value, list):
+        if depth >= _DEPTH:
+            return "[...]"
+        return "[" + ", ".join(_display(x, depth + 1) for x in value) + "]"
+    if isinstance(value, dict):
+        if depth >= _DEPTH:
+            return "{...}"
+        return (
+            "{"
+            + ", ".join(
+                f"{_display(k, depth + 1)}: {_display(x, depth + 1)}"
+                for k, x in value.items()
+            )
+            + "}"
+        )
+    return escaped(repr(value))
+
+
+class _Shown(reprlib.Repr):
+    """reprlib's short repr with strings quoted and escaped()."""
+
+    def repr_str(self, x: str, level: int) -> str:
+        cut = len(x) > self.maxstring
+        return _quote(x[: self.maxstring] + ("…" if cut else ""))
+
+
+_SHOWN = _Shown()
 _SHOWN.maxstring = _SHOWN.maxother = 60
 
 
 def _shown(value: object) -> str:
-    """A value read from a file as a message shows it: its repr, on one line
-    and cut to a few dozen characters (a hostile file chooses it)."""
-    return _SHOWN.repr(value)
+    """A value read from a file as a message shows it: on one line, every
+    string in it escaped(), cut to a few dozen characters (a hostile file
+    chooses it)."""
+    return escaped(_SHOWN.repr(value))
 
 
 class TraceValueError(TraceError):
@@ -270,7 +340,9 @@ def _parse_body(
     try:
         doc = json.loads(body[4 : 4 + j].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise TraceError(f"{where}: JSON does not parse: {e}") from None
+        raise TraceError(
+            f"{where}: JSON does not parse: {escaped(str(e))}"
+        ) from None
     except RecursionError:
         raise TraceError(
             f"{where}: JSON does not parse: nested too deep for this reader"
@@ -548,7 +620,7 @@ def _keys(body: Body) -> Iterator[None]:
     except (KeyError, TypeError, AttributeError) as e:
         raise TraceError(
             f"{body.where}: missing or malformed JSON key ({type(e).__name__}:"
-            f" {e})"
+            f" {escaped(str(e))})"
         ) from None
 
 
@@ -586,7 +658,8 @@ def _open_regular(path: str | os.PathLike[str], what: str) -> int:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise TraceError(
-                f"{path} is not a regular file (a FIFO, device or directory):"
+                f"{_name_of(path)} is not a regular file (a FIFO, device or"
+                " directory):"
                 f" give the path of a {what}"
             )
         os.set_blocking(fd, True)
@@ -645,19 +718,19 @@ class Trace:
 
     def _open(self) -> None:
         """The signature, the header and the record table (§7)."""
-        path = self.path
+        name = _name_of(self.path)
         self.size = os.fstat(self._f.fileno()).st_size
         sig = self._read(0, 16) if self.size >= 16 else b""
         if len(sig) < 16 or sig[:10] != MAGIC:
-            raise TraceError(f"{path}: not a desgd trace (bad magic)")
+            raise TraceError(f"{name}: not a desgd trace (bad magic)")
         self.version = struct.unpack_from("<HH", sig, 10)
         if self.version[0] != MAJOR:
             raise TraceError(
-                f"{path}: unknown major version {self.version[0]}"
+                f"{name}: unknown major version {self.version[0]}"
             )
         hdr = self._record_header(16, 0, None)
         if hdr is None:
-            raise TraceError(f"{path}: header record incomplete")
+            raise TraceError(f"{name}: header record incomplete")
         if hdr["type"] != HEADER:
             raise TraceError("record 0: not a header record")
         self.header = h = self._body(
@@ -1215,7 +1288,9 @@ def read_public_key(path: str | os.PathLike[str]) -> bytes:
     with os.fdopen(fd, "rb") as f:
         data = f.read(4097)
     if len(data) > 4096:
-        raise TraceError(f"{path} is larger than 4096 bytes: not a public key")
+        raise TraceError(
+            f"{_name_of(path)} is larger than 4096 bytes: not a public key"
+        )
     fields = data.decode("utf-8", "replace").strip().split(" ")
     raw = None
     try:
@@ -1229,12 +1304,15 @@ def read_public_key(path: str | os.PathLike[str]) -> bytes:
         raw = None
     if raw is None or len(raw) != 32:
         raise TraceError(
-            f"{path} is not an Ed25519 public key: expected one line"
+            f"{_name_of(path)} is not an Ed25519 public key: expected one"
+            " line"
             " `ssh-ed25519 <base64> [comment]`"
         )
     problem = key_problem(raw)
     if problem:
-        raise TraceError(f"{path}: not a valid Ed25519 public key: {problem}")
+        raise TraceError(
+            f"{_name_of(path)}: not a valid Ed25519 public key: {problem}"
+        )
     return raw
 
 
@@ -1412,20 +1490,22 @@ def _summary(tr: Trace) -> None:
 
 
 def _summarise(tr: Trace) -> None:
-    h, c = tr.header, tr.header["config"]
+    """The summary; every value from the file shown through _display."""
+    h, c, D = tr.header, tr.header["config"], _display
     print(
-        f"{tr.path}: format {tr.version[0]}.{tr.version[1]},"
-        f" {h.get('program')}, numerics {h.get('numerics', 1)}"
+        f"{_name_of(tr.path)}: format {tr.version[0]}.{tr.version[1]},"
+        f" {D(h.get('program'))}, numerics {D(h.get('numerics', 1))}"
     )
     print(
-        f"  mode {c.get('mode')}, model {h['model'].get('architecture')} (d ="
-        f" {tr.d}), data {h.get('dataset', {}).get('kind')},"
-        f" {c.get('honestWorkers')} honest + {c.get('byzantineWorkers')}"
-        f" Byzantine, seed {c.get('seed')}"
+        f"  mode {D(c.get('mode'))}, model"
+        f" {D(h['model'].get('architecture'))} (d = {tr.d}), data"
+        f" {D(h.get('dataset', {}).get('kind'))},"
+        f" {D(c.get('honestWorkers'))} honest +"
+        f" {D(c.get('byzantineWorkers'))} Byzantine, seed {D(c.get('seed'))}"
     )
     print(
-        f"  aggregator {h.get('aggregator')}, attack {h.get('attack')},"
-        f" recording {h.get('recording')}"
+        f"  aggregator {D(h.get('aggregator'))}, attack"
+        f" {D(h.get('attack'))}, recording {D(h.get('recording'))}"
     )
     how = "index" if tr.finished else "scan (no valid footer/index)"
     state_ = (
@@ -1436,18 +1516,21 @@ def _summarise(tr: Trace) -> None:
     if tr.fork is not None:
         ch = (
             ", ".join(
-                f"{x.get('option')} {x.get('parent')} -> {x.get('fork')}"
+                f"{D(x.get('option'))} {D(x.get('parent'))} ->"
+                f" {D(x.get('fork'))}"
                 for x in tr.fork["changes"]
             )
             or "nothing changed"
         )
         print(
-            f"  fork of {tr.fork['parentFile']} at round {tr.first_round}"
+            f"  fork of {D(tr.fork['parentFile'])} at round"
+            f" {tr.first_round}"
             f" (parent digest {tr.fork['parentDigest'][:16]}...; {ch})"
         )
     print(
         f"  rounds {tr.first_round}..<{tr.first_round + tr.round_count} of"
-        f" {c.get('rounds')} ({state_}), keyframes at {sorted(tr.keyframes)},"
+        f" {D(c.get('rounds'))} ({state_}), keyframes at"
+        f" {sorted(tr.keyframes)},"
         f" {len(tr.records)} records via {how}"
     )
     if tr.checkpoints:
@@ -1475,20 +1558,23 @@ def _show_round(r: Body, t: int) -> None:
 
 
 def _show_aggregations(r: Body, t: int) -> None:
+    """The round; every value from the file shown through _display."""
+    D = _display
     print(
-        f"round {t}: classes {r['classes']}, hasVectors {r['hasVectors']}"
-        + (f", evaluation {r['evaluation']}" if "evaluation" in r else "")
+        f"round {t}: classes {D(r['classes'])}, hasVectors"
+        f" {D(r['hasVectors'])}"
+        + (f", evaluation {D(r['evaluation'])}" if "evaluation" in r else "")
     )
     for k, a in enumerate(r["aggregations"]):
         snd = " ".join(
-            f"{s['worker']}{'*' if s['byzantine'] else ''}"
+            f"{D(s['worker'])}{'*' if s['byzantine'] else ''}"
             for s in a["senders"]
         )
         print(
-            f"  aggregation {k}: class {a['class']}, senders [{snd}] (*"
+            f"  aggregation {k}: class {D(a['class'])}, senders [{snd}] (*"
             " Byzantine)"
         )
-        print(f"    metrics {a.get('metrics')}")
+        print(f"    metrics {D(a.get('metrics'))}")
         if r["hasVectors"]:
             X = messages(r, k)
             mean = honest_mean(r, k).astype(np.float64)
@@ -1502,7 +1588,7 @@ def _show_aggregations(r: Body, t: int) -> None:
                 r.where,
                 f"aggregations[{k}].metrics.gap",
             )
-            print(f"    gap recomputed {gap:.9g}, recorded {recorded!r}")
+            print(f"    gap recomputed {gap:.9g}, recorded {D(recorded)}")
 
 
 def _show_checkpoint(st: CheckpointState, t: int) -> None:
@@ -1516,10 +1602,13 @@ def _show_checkpoint(st: CheckpointState, t: int) -> None:
         f" {len(st['classMomenta'])} buffer entries"
     )
     for w, c, v in st["honestMomenta"][:5]:
-        print(f"  worker {w}, class {c}: momentum norm {norm(v):.9g}")
+        print(
+            f"  worker {_display(w)}, class {_display(c)}: momentum norm"
+            f" {norm(v):.9g}"
+        )
     if st["drift"]:
         print(
-            f"  drift over {st['drift']['rounds']} rounds,"
+            f"  drift over {_display(st['drift']['rounds'])} rounds,"
             f" {len(st['drift']['groups'])} groups"
         )
 
@@ -1551,7 +1640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Trace(a.trace) as tr, np.errstate(all="ignore"):
             return _run(tr, a)
     except (TraceError, IndexError, OSError) as e:
-        print(f"error: {_problem(e)}", file=sys.stderr)
+        # escaped() again as a net: what the message quotes is escaped where
+        # it is written, and escaping escaped text changes nothing
+        print(f"error: {escaped(_problem(e))}", file=sys.stderr)
         return 2
 
 
@@ -1564,7 +1655,7 @@ def _run(tr: Trace, a: argparse.Namespace) -> int:
     if a.checkpoint is not None:
         if a.checkpoint not in tr.checkpoints:
             raise TraceError(
-                f"{a.trace}: no state checkpoint before round"
+                f"{_name_of(a.trace)}: no state checkpoint before round"
                 f" {a.checkpoint} (the trace has them before rounds"
                 f" {sorted(tr.checkpoints)})"
             )
@@ -1591,7 +1682,7 @@ def _problem(e: TraceError | IndexError | OSError) -> str:
     if isinstance(e, OSError) and e.strerror:
         if e.filename is None:
             return e.strerror
-        return f"{os.fsdecode(e.filename)}: {e.strerror}"
+        return f"{_name_of(e.filename)}: {e.strerror}"
     return str(e)
 
 
