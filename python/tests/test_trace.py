@@ -246,6 +246,38 @@ class HostileTraceTests(unittest.TestCase):
                 status, out, err = run_main([path, "--round", "1"])
                 self.assertEqual((status, err), (0, ""))
 
+    def test_reference_chains_of_at_most_8_links(self) -> None:
+        """FORMAT.md §4.1, §6 item 7: a chain of references (a vector, its
+        ref, that one's ref, ...) of 8 links reads; one of 9 is refused,
+        naming the round and the vector."""
+
+        def chain(links: int) -> Callable[[Any], None]:
+            def change(doc: Any) -> None:
+                table = doc["vectors"]
+                self.assertNotIn("ref", table[0])
+                n = len(table)
+                for k in range(links):  # entry n + k: k + 1 links
+                    ref = n + k - 1 if k else 0
+                    count = table[0]["count"]
+                    table.append({"offset": 0, "count": count, "ref": ref})
+
+            return change
+
+        path = self.copy(ROUND, json_edit(chain(8)), round=0)
+        with Trace(path) as tr:
+            self.assertEqual(len(tr.round(0).vectors), 6 + 8)
+        path = self.copy(ROUND, json_edit(chain(9)), round=0)
+        with Trace(path) as tr, self.assertRaises(TraceError) as e:
+            tr.round(0)
+        self.assertEqual(
+            str(e.exception),
+            "round 0: vector 14's chain of references is longer than 8"
+            " links (FORMAT.md §6 item 7)",
+        )
+        self.refused([path, "--round", "0"], "round 0: vector 14's chain")
+        status, _, err = run_main([path, "--round", "1"])
+        self.assertEqual((status, err), (0, ""))  # the other rounds read
+
     def test_vectors_decode_within_the_body_limit(self) -> None:
         """Entries that overlap would decode far more than the body: the
         reader refuses to decode more than the body limit (§6 item 5)."""

@@ -71,6 +71,8 @@ HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = (
     7,
 )
 MAJOR = 1
+# §4.1, §6 item 7: the longest chain of vector references a reader follows
+MAX_REFERENCE_LINKS = 8
 REC = struct.Struct("<4sBBHQqQ32s")  # record header, 64 bytes
 LIMIT32 = 1 << 32
 
@@ -274,6 +276,7 @@ def _decoded(
     table: list[Any], section: bytes | memoryview, where: str, limit: int
 ) -> list[Float32Array]:
     out: list[Float32Array] = []
+    links: list[int] = []  # the length of each entry's chain of references
     total = 0
     for k, e in enumerate(table):
         if not isinstance(e, dict):
@@ -304,6 +307,12 @@ def _decoded(
                     x,
                     f"the index of an earlier entry of count {n}",
                 )
+            links.append(links[x] + 1)
+            if links[k] > MAX_REFERENCE_LINKS:
+                raise TraceError(
+                    f"{where}: vector {k}'s chain of references is longer"
+                    f" than {MAX_REFERENCE_LINKS} links (FORMAT.md §6 item 7)"
+                )
             p = out[x]
             if "scaleBits" in e:
                 bits = _integer(
@@ -325,6 +334,8 @@ def _decoded(
             )  # unzigzag, mod 2**32
         elif "scaleBits" in e:
             raise TraceError(f"{where}: vector {k} has a scale but no ref")
+        else:
+            links.append(0)
         out.append(w.view("<f4"))
     return out
 
