@@ -37,6 +37,7 @@ from trace_files import (
     ROUND,
     SAMPLE,
     SAMPLES,
+    SIGNATURE,
     SRC,
     Record,
     json_edit,
@@ -339,6 +340,54 @@ class HostileTraceTests(unittest.TestCase):
             f"error: round 0: the zstd frame declares {size} bytes, more"
             " memory than this process can have",
         )
+
+    def test_record_types_newer_than_the_file(self) -> None:
+        """FORMAT.md §2, §3.2, §6 item 2: a signature record (1.1) in a 1.0
+        file, a state checkpoint (1.2) in a 1.0 or 1.1 file, contradicts the
+        file's own version: the whole file is refused, found by a scan or
+        by the index. The records of the file's own version open."""
+        signed = SAMPLES / "v1.1-desgd-cclip-ipm-small-3r-signed.trace"
+        _, with_signatures = trace_files.records(signed)
+        signature = next(r for r in with_signatures if r.kind == SIGNATURE)
+        checkpoint = Record(CHECKPOINT, 0, -1, b"")
+        cases = [
+            (SAMPLE, 2, signature, "signature", 6, "1.0", "1.1"),
+            (SAMPLE, 1, checkpoint, "checkpoint", 7, "1.0", "1.2"),
+            (signed, 1, checkpoint, "checkpoint", 7, "1.1", "1.2"),
+        ]
+        for source, at, extra, name, kind, version, since in cases:
+            head, recs = trace_files.records(source)
+            for index in (False, True):
+                with self.subTest(source=source.name, name=name, index=index):
+                    path = self.root / "newer.trace"
+                    path.write_bytes(
+                        trace_files.chained(
+                            head, recs[:at] + [extra] + recs[at:], index
+                        )
+                    )
+                    expected = (
+                        f"{path}: record {at} is a {name} record (type"
+                        f" {kind}), which a file of format {version} cannot"
+                        f" hold: {name} records are format {since} and later"
+                        " (FORMAT.md §6 item 2)"
+                    )
+                    with self.assertRaises(TraceError) as e:
+                        Trace(path)
+                    self.assertEqual(str(e.exception), expected)
+                    status, out, err = run_main([str(path)])
+                    self.assertEqual(
+                        (status, out, err), (2, "", f"error: {expected}\n")
+                    )
+        # the same records in files of the versions that have them
+        head, recs = trace_files.records(CHECKPOINTS)
+        path = self.root / "own.trace"
+        path.write_bytes(
+            trace_files.chained(head, recs[:2] + [signature] + recs[2:], True)
+        )
+        with Trace(path) as tr:
+            self.assertTrue(tr.finished)
+            self.assertEqual(sorted(tr.checkpoints), [0, 2])
+            self.assertEqual(tr.records[2][0], SIGNATURE)
 
     def test_many_checkpoint_records_open_at_once(self) -> None:
         """100 000 empty checkpoint records (96 bytes each) open in linear

@@ -74,13 +74,19 @@ def records(path: Path) -> tuple[bytes, list[Record]]:
     return data[:16], out
 
 
-def chained(signature: bytes, recs: list[Record]) -> bytes:
+def chained(
+    signature: bytes, recs: list[Record], index: bool = False
+) -> bytes:
     """The file of these records, sequence numbers and digests recomputed; an
-    index and footer are dropped (the reader then scans)."""
+    index and footer are dropped (the reader then scans), and with `index`
+    written anew after the others (FORMAT.md §3.4, §3.5)."""
     out = bytearray(signature)
     prev = hashlib.sha256(signature).digest()
     kept = [r for r in recs if r.kind not in (INDEX, FOOTER)]
-    for seq, r in enumerate(kept):
+    entries = bytearray()
+
+    def append(seq: int, r: Record) -> None:
+        nonlocal prev
         h = REC.pack(
             b"DSGR",
             r.kind,
@@ -91,8 +97,24 @@ def chained(signature: bytes, recs: list[Record]) -> bytes:
             len(r.payload),
             prev,
         )
+        entries.extend(
+            struct.pack(
+                "<B7xqQQ", r.kind, r.round, len(out), 96 + len(r.payload)
+            )
+        )
         prev = hashlib.sha256(h + r.payload).digest()
-        out += h + r.payload + prev
+        out.extend(h + r.payload + prev)
+
+    for seq, r in enumerate(kept):
+        append(seq, r)
+    if index:
+        n, at = len(kept), len(out)
+        rounds = sum(r.kind == ROUND for r in kept)
+        append(n, Record(INDEX, 0, -1, bytes(entries)))
+        append(
+            n + 1,
+            Record(FOOTER, 0, -1, struct.pack("<QQQII", at, n, rounds, 0, 0)),
+        )
     return bytes(out)
 
 

@@ -71,6 +71,9 @@ HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = (
     7,
 )
 MAJOR = 1
+# §3.2, §10: the record types of a later minor version than 1.0, by name and
+# the first minor version whose files may hold them
+SINCE_MINOR = {SIGNATURE: ("signature", 1), CHECKPOINT: ("checkpoint", 2)}
 # §4.1, §6 item 7: the longest chain of vector references a reader follows
 MAX_REFERENCE_LINKS = 8
 REC = struct.Struct("<4sBBHQqQ32s")  # record header, 64 bytes
@@ -824,6 +827,18 @@ class Trace:
         self.footer = None
         # [(type, round, offset, size)]
         self.records = self._from_index(hdr) or self._scan(hdr)
+        # §3.2, §6 item 2: a record of a type introduced after the file's
+        # minor version contradicts the file itself (not a later writer's
+        # addition): the whole file is refused.
+        for k, (kind, _, _, _) in enumerate(self.records):
+            what, since = SINCE_MINOR.get(kind, ("", 0))
+            if since > self.version[1]:
+                raise TraceError(
+                    f"{name}: record {k} is a {what} record (type {kind}),"
+                    f" which a file of format {MAJOR}.{self.version[1]}"
+                    f" cannot hold: {what} records are format"
+                    f" {MAJOR}.{since} and later (FORMAT.md §6 item 2)"
+                )
         self.finished = self.footer is not None
         self.stopped = bool(self.footer and self.footer[3] & 1)
         # entry of round first_round + k
