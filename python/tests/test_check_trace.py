@@ -6,15 +6,25 @@ file; a good trace passes with its files closed."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import trace_files
-from trace_files import CHECKER, KEYFRAME, ROUND, SAMPLE, SAMPLES, json_edit
+from trace_files import (
+    CHECKER,
+    KEYFRAME,
+    ROUND,
+    SAMPLE,
+    SAMPLES,
+    Record,
+    json_edit,
+)
 
 
 def check(*args: str) -> subprocess.CompletedProcess[str]:
@@ -111,6 +121,74 @@ class CheckTraceCommandLineTests(unittest.TestCase):
             f"{path}: keyframe 3: no keyframe before it to rebuild",
             checked=True,
         )
+
+    def test_gap_nan_or_infinite_on_either_side(self) -> None:
+        """Check 3: FORMAT.md §5.3 records a NaN or infinite gap for
+        non-finite messages, so a NaN matches a NaN and an infinity the same
+        infinity, or +inf where the recorder's float32 sums of squares
+        overflow (§11.2); a NaN or an infinity against anything else fails
+        (a NaN comparison is false, and a difference of NaN passed the
+        tolerance)."""
+
+        def nan_aggregate(r: Record, word: bytes = b"\xff" * 4) -> Record:
+            """Round 1's aggregate made NaN (every word 0xffffffff)."""
+            doc, section = r.body()
+            a = doc["aggregations"][0]
+            i, e = a["aggregate"], doc["vectors"][a["aggregate"]]
+            self.assertNotIn(i, a["messages"] + [doc["modelDiff"]])
+            self.assertFalse(any(v.get("ref") == i for v in doc["vectors"]))
+            e.pop("ref", None), e.pop("scaleBits", None)
+            nan = bytearray(section)
+            nan[e["offset"] : e["offset"] + 4 * e["count"]] = word * e["count"]
+            return r.with_body(doc, bytes(nan))
+
+        def huge_aggregate(r: Record) -> Record:
+            """Round 1's aggregate 1e20 everywhere: finite, but its squares
+            overflow float32."""
+            return nan_aggregate(r, struct.pack("<f", 1e20))
+
+        def recorded(gap: object) -> Callable[[Record], Record]:
+            def change(doc: Any) -> None:
+                doc["aggregations"][0]["metrics"]["gap"] = gap
+
+            return json_edit(change)
+
+        cases: list[tuple[str, Callable[[Record], Record], str]] = [
+            ("recorded nan", recorded("nan"), "recomputed 0.2430"),
+            ("recomputed nan", nan_aggregate, "recomputed nan, recorded"),
+            ("recorded inf", recorded("inf"), "recorded inf"),
+            ("recorded -inf", recorded("-inf"), "recorded -inf"),
+        ]
+        for name, change, expected in cases:
+            with self.subTest(name):
+                path = self.root / "gap.trace"
+                trace_files.rewritten(SAMPLE, path, ROUND, change, 1)
+                done = check(str(path))
+                self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+                last = done.stdout.splitlines()[-1]
+                self.assertTrue(
+                    last.startswith("  FAIL round 1, aggregation 0: the gap"),
+                    done.stdout,
+                )
+                self.assertIn(expected, last)
+                self.assertIn("3. recomputed gap", done.stdout)
+        # NaN recomputed and recorded, or a recorded +inf where float32 sums
+        # overflow: check 3 holds, and so do the others
+        for aggregate, gap in (
+            (nan_aggregate, "nan"),
+            (huge_aggregate, "inf"),
+        ):
+            with self.subTest(gap=gap):
+                path = self.root / "both.trace"
+                trace_files.rewritten(SAMPLE, path, ROUND, aggregate, 1)
+                trace_files.rewritten(path, path, ROUND, recorded(gap), 1)
+                done = check(str(path))
+                self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+                self.assertIn(
+                    "  ok   3 aggregations, max relative difference ",
+                    done.stdout,
+                )
+                self.assertIn("all checks passed", done.stdout)
 
     def test_a_file_s_name_is_escaped(self) -> None:
         """The file's name is the audited party's (FORMAT.md §6): a newline

@@ -9,7 +9,9 @@
 2. parameters_at(t) rebuilt from keyframe 0 plus the model diffs equals every
    later keyframe bit for bit;
 3. ||aggregate - honest mean|| recomputed in float64 (the honest mean in
-   float32 as FORMAT.md §5.3 defines it) matches the recorded metrics.gap;
+   float32 as FORMAT.md §5.3 defines it) matches the recorded metrics.gap
+   (a NaN, which §5.3 records for non-finite messages, only a NaN; an
+   infinity only itself, or +inf where float32 sums overflow, §11.2);
 4. copies cut inside a round record open (by scanning) with exactly the
    complete rounds;
 5. a flipped byte in a round payload raises a TraceError naming that round;
@@ -24,6 +26,7 @@ are skipped in 2 and 3.
 """
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -54,6 +57,10 @@ from desgd.trace import (  # noqa: E402
 )
 
 GAP_RTOL = 1e-6
+# FORMAT.md §11.2: the recorded gap sums squares in binary32 within blocks,
+# which overflow to +inf once they reach the binary32 range; the float64
+# recomputation is then finite and at least this (room left for rounding)
+GAP_OVERFLOW = math.sqrt(float(np.finfo(np.float32).max)) * (1 - 1e-4)
 
 
 def check(cond: object, what: str) -> None:
@@ -132,7 +139,17 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
                 )
             )
             rec = metric(r, k, "gap")
-            worst, n = max(worst, abs(gap - rec) / max(abs(rec), 1e-30)), n + 1
+            n += 1
+            if math.isfinite(gap) and math.isfinite(rec):
+                worst = max(worst, abs(gap - rec) / max(abs(rec), 1e-30))
+            elif not _same_non_finite(gap, rec):
+                # a NaN compares false: its difference would pass
+                check(
+                    False,
+                    f"round {t}, aggregation {k}: the gap recomputed {gap!r},"
+                    f" recorded {rec!r} (a NaN matches only a NaN, an"
+                    " infinity only itself or float32 sums that overflow)",
+                )
     check(
         worst <= GAP_RTOL,
         f"{n} aggregations, max relative difference {worst:.3g} (tolerance"
@@ -222,6 +239,16 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
         ok, msg = verify_signatures(tr, trust)
         check(ok, msg)
     print("all checks passed")
+
+
+def _same_non_finite(gap: float, rec: float) -> bool:
+    """Whether a recomputed gap and a recorded one, one of them NaN or
+    infinite, agree: NaN and NaN (FORMAT.md §5.3: the gap of non-finite
+    messages), the same infinity, or a recorded +inf where the recorder's
+    binary32 sums of squares overflow (§11.2)."""
+    if math.isnan(gap) or math.isnan(rec):
+        return math.isnan(gap) and math.isnan(rec)
+    return gap == rec or (rec == math.inf and gap >= GAP_OVERFLOW)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
