@@ -94,7 +94,7 @@ class HostileTraceTests(unittest.TestCase):
         self.assertEqual(status, 2, err)
         self.assertEqual(len(err.splitlines()), 1, err)
         line = err.strip()
-        self.assertTrue(line.startswith("error: "), line)
+        self.assertTrue(line.startswith("desgd-trace: "), line)
         for text in expected:
             self.assertIn(text, line)
         return line
@@ -337,8 +337,8 @@ class HostileTraceTests(unittest.TestCase):
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertEqual(
             done.stderr.strip(),
-            f"error: round 0: the zstd frame declares {size} bytes, more"
-            " memory than this process can have",
+            f"desgd-trace: round 0: the zstd frame declares {size} bytes,"
+            " more memory than this process can have",
         )
 
     def test_record_types_newer_than_the_file(self) -> None:
@@ -376,7 +376,8 @@ class HostileTraceTests(unittest.TestCase):
                     self.assertEqual(str(e.exception), expected)
                     status, out, err = run_main([str(path)])
                     self.assertEqual(
-                        (status, out, err), (2, "", f"error: {expected}\n")
+                        (status, out, err),
+                        (2, "", f"desgd-trace: {expected}\n"),
                     )
         # the same records in files of the versions that have them
         head, recs = trace_files.records(CHECKPOINTS)
@@ -432,13 +433,19 @@ class HostileTraceTests(unittest.TestCase):
         signed = SAMPLES / "v1.1-desgd-cclip-ipm-small-3r-signed.trace"
         key = SAMPLES / "v1.1-sample.key.pub"
         cases: list[tuple[list[str], str]] = [
-            ([str(text)], f"error: {text}: not a desgd trace (bad magic)"),
-            ([str(missing)], f"error: {missing}: No such file or directory"),
-            ([str(fifo)], f"error: {fifo} is not a regular file"),
+            (
+                [str(text)],
+                f"desgd-trace: {text}: not a desgd trace (bad magic)",
+            ),
+            (
+                [str(missing)],
+                f"desgd-trace: {missing}: No such file or directory",
+            ),
+            ([str(fifo)], f"desgd-trace: {fifo} is not a regular file"),
             ([str(signed), "--trust", str(fifo)], f"{fifo} is not a regular"),
             (
                 [str(signed), "--trust", str(text)],
-                f"error: {text} is not an Ed25519 public key",
+                f"desgd-trace: {text} is not an Ed25519 public key",
             ),
             ([str(SAMPLE), "--round", "7"], "round 7 not in the trace"),
             ([str(SAMPLE), "--checkpoint", "2"], "no state checkpoint"),
@@ -464,11 +471,10 @@ class HostileTraceTests(unittest.TestCase):
         status, out, err = run_main([str(SAMPLE), "--round", "x"])
         self.assertEqual((status, out), (2, ""))
         self.assertEqual(len(err.splitlines()), 1, err)
-        self.assertTrue(
-            err.endswith(
-                ": argument --round: invalid int value: 'x' (see --help)\n"
-            ),
+        self.assertEqual(
             err,
+            "desgd-trace: argument --round: invalid int value: 'x' (see"
+            " --help)\n",
         )
 
 
@@ -602,7 +608,7 @@ class EscapingTests(unittest.TestCase):
         self.assertEqual((done.returncode, done.stdout), (2, ""))
         self.assertEqual(
             done.stderr,
-            f"error: round 0: vectors[3].scaleBits is '{EVIL_SHOWN}',"
+            f"desgd-trace: round 0: vectors[3].scaleBits is '{EVIL_SHOWN}',"
             " expected an integer in 0...4294967295\n",
         )
         with Trace(path) as tr, self.assertRaises(TraceValueError) as e:
@@ -618,7 +624,8 @@ class EscapingTests(unittest.TestCase):
         done = read_aloud(str(named))
         self.assertEqual((done.returncode, done.stdout), (2, ""))
         self.assertEqual(
-            done.stderr, f"error: {shown}: not a desgd trace (bad magic)\n"
+            done.stderr,
+            f"desgd-trace: {shown}: not a desgd trace (bad magic)\n",
         )
         for refused in (named.with_suffix(".missing"), self.root / "fifo"):
             if refused.name == "fifo":

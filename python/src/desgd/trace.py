@@ -15,10 +15,11 @@ alone.
 
 CLI: python3 -m desgd.trace TRACE [--round T] [--checkpoint T] [--verify]
      [--trust KEY.pub]
-     (or, without installing the package:
+     (installed: desgd-trace TRACE ...; without installing the package:
      python3 python/src/desgd/trace.py TRACE ...)
      Exits 1 when --trust or --verify fails, 2 on bad usage or a file it
-     cannot read or refuses (one line on standard error, docs/bad-input.md).
+     cannot read or refuses (one line on standard error starting
+     `desgd-trace: `, docs/bad-input.md).
 Needs only the standard library, zstandard and numpy; verifying signatures also
 needs cryptography (Debian: python3-cryptography). It imports nothing else from
 the desgd package, so that it also runs as a lone file.
@@ -1502,6 +1503,12 @@ def verify_signatures(
 # ---- command line -----------------------------------------------------------
 
 
+# The command's name, which starts the line it writes on bad input
+# (docs/bad-input.md): the script pyproject.toml installs, however this file
+# is run (python -m desgd.trace, python3 python/src/desgd/trace.py).
+PROG = "desgd-trace"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on standard error,
     naming --help, with exit status 2."""
@@ -1641,7 +1648,7 @@ def _show_checkpoint(st: CheckpointState, t: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(
-        description="Summarise, inspect and verify a desgd trace."
+        prog=PROG, description="Summarise, inspect and verify a desgd trace."
     )
     p.add_argument("trace")
     p.add_argument("--round", type=int, metavar="T", help="show round T")
@@ -1668,7 +1675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TraceError, IndexError, OSError) as e:
         # escaped() again as a net: what the message quotes is escaped where
         # it is written, and escaping escaped text changes nothing
-        print(f"error: {escaped(_problem(e))}", file=sys.stderr)
+        print(f"{p.prog}: {escaped(_problem(e))}", file=sys.stderr)
         return 2
 
 
@@ -1704,7 +1711,7 @@ def _run(tr: Trace, a: argparse.Namespace) -> int:
 
 
 def _problem(e: TraceError | IndexError | OSError) -> str:
-    """The error as the one line main prints after `error: `."""
+    """The error as the one line main prints after the command's name."""
     if isinstance(e, OSError) and e.strerror:
         if e.filename is None:
             return e.strerror
