@@ -13,6 +13,7 @@ import gc
 import io
 import os
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
@@ -389,6 +390,141 @@ class HostileTraceTests(unittest.TestCase):
             self.assertTrue(tr.finished)
             self.assertEqual(sorted(tr.checkpoints), [0, 2])
             self.assertEqual(tr.records[2][0], SIGNATURE)
+
+    def damaged_from(
+        self, path: Path, at: int, records: list[Record], expected: str
+    ) -> None:
+        """The trace at `path` (its records `records`, with or without an
+        index) is damaged at record `at`: it opens with the records before
+        it, as a scan finds them (an index that lists the damage is not
+        used); walking the chain stops there, naming the record and
+        `expected`, and so does --verify (exit status 1)."""
+        with Trace(path) as tr:
+            self.assertEqual(
+                [r[:2] for r in tr.records],
+                [(r.kind, r.round) for r in records[:at]],
+            )
+            self.assertFalse(tr.finished)
+            ok, msg, _ = tr.verify_chain()
+        self.assertFalse(ok)
+        self.assertTrue(msg.startswith(f"record {at} at offset "), msg)
+        self.assertIn(expected, msg)
+        status, out, err = run_main([str(path), "--verify"])
+        self.assertEqual((status, err), (1, ""))
+        self.assertIn(f"chain BROKEN: {msg}; last digest", out)
+
+    def test_record_types_the_file_cannot_hold(self) -> None:
+        """FORMAT.md §3.2, §6 item 2: type 0 is reserved and never written,
+        and a type this reader does not know (format 1.6 has types 1...7) in
+        a file of 1.6 or earlier is damage; so is a second header record.
+        The records before it are the file's content. In a file of a later
+        minor version, a record of an unknown type is skipped: a link of the
+        chain like any record, with round -1."""
+        head, recs = trace_files.records(SAMPLE)
+        recs[0] = recs[0].edited(set_key(("formatVersion",), [1, 7]))
+        later = self.root / "later.trace"
+        later.write_bytes(
+            trace_files.chained(
+                head[:12] + struct.pack("<H", 7) + head[14:], recs, True
+            )
+        )
+        own = (
+            SAMPLES / "v1.6-live-flower-own-model-trmean-alie-3r-signed.trace"
+        )
+        header = recs[0]
+        cases = [
+            (
+                SAMPLE,
+                Record(0, 0, -1, b""),
+                "record type 0, which is reserved",
+            ),
+            (
+                SAMPLE,
+                Record(8, 0, -1, b""),
+                "unknown record type 8 in a file of format 1.0: only",
+            ),
+            (
+                own,
+                Record(255, 1, -1, b"x"),
+                "unknown record type 255 in a file of format 1.6: only",
+            ),
+            (SAMPLE, header, "a second header record"),
+            (later, Record(0, 0, -1, b""), "record type 0, which is"),
+            (later, Record(8, 0, 2, b""), "round 2, but every record"),
+        ]
+        for source, extra, expected in cases:
+            head, recs = trace_files.records(source)
+            at = 1 + next(i for i, r in enumerate(recs) if r.kind == ROUND)
+            recs = recs[:at] + [extra] + recs[at:]
+            for index in (False, True):
+                with self.subTest(
+                    source=source.name, kind=extra.kind, index=index
+                ):
+                    path = self.root / "damaged.trace"
+                    path.write_bytes(trace_files.chained(head, recs, index))
+                    self.damaged_from(path, at, recs, expected)
+        # a later minor version's record of a type this reader does not know
+        head, recs = trace_files.records(later)
+        recs = recs[:3] + [Record(8, 1, -1, b"later")] + recs[3:]
+        for index in (False, True):
+            with self.subTest(later=True, index=index):
+                path = self.root / "skipped.trace"
+                path.write_bytes(trace_files.chained(head, recs, index))
+                with Trace(path) as tr:
+                    self.assertEqual(tr.finished, index)
+                    self.assertEqual(tr.round_count, 3)
+                    self.assertEqual(tr.records[3][:2], (8, -1))
+                    self.assertEqual(tr.round(2)["round"], 2)
+                    self.assertTrue(tr.verify_chain()[0])
+
+    def test_the_version_it_implements(self) -> None:
+        """MINOR, up to which a record type the reader does not know is
+        damage (FORMAT.md §3.2), is the version FORMAT.md states as current:
+        a new minor version fails here until this reader follows it."""
+        document = trace_files.ROOT / "traces" / "FORMAT.md"
+        title = document.read_text(encoding="utf-8").splitlines()[0]
+        self.assertEqual(
+            title,
+            f"# The desgd trace format, version {trace.MAJOR}.{trace.MINOR}",
+        )
+
+    def test_record_rounds(self) -> None:
+        """FORMAT.md §3.4, §6 item 2: a keyframe's round is at least the
+        first round and at most the next round; every other record but a
+        round has round -1. A record header that says otherwise is damage,
+        whatever the index says (it agrees here): the records before it are
+        the file's content. A header record that says otherwise refuses the
+        file."""
+        signed = SAMPLES / "v1.1-desgd-cclip-ipm-small-3r-signed.trace"
+        fork = SAMPLES / "v1.3-fork-at1-geomed-small.trace"
+        # the trace, the position of the record, the round its header says
+        cases = [
+            (SAMPLE, 5, 4, "a keyframe of round 4, expected a round in 0...3"),
+            (SAMPLE, 1, -1, "a keyframe of round -1, expected a round in 0"),
+            (fork, 2, 0, "a keyframe of round 0, expected a round in 1...1"),
+            (signed, 2, 0, "round 0, but every record other than rounds"),
+            (CHECKPOINTS, 5, 2, "round 2, but every record other than"),
+        ]
+        for source, at, rnd, expected in cases:
+            head, recs = trace_files.records(source)
+            recs[at] = replace(recs[at], round=rnd)
+            for index in (False, True):
+                with self.subTest(source=source.name, at=at, index=index):
+                    path = self.root / "damaged.trace"
+                    path.write_bytes(trace_files.chained(head, recs, index))
+                    self.damaged_from(path, at, recs, expected)
+        head, recs = trace_files.records(SAMPLE)
+        recs[0] = replace(recs[0], round=0)
+        path = self.root / "header.trace"
+        path.write_bytes(trace_files.chained(head, recs, True))
+        with self.assertRaises(TraceError) as e:
+            Trace(path)
+        self.assertEqual(
+            str(e.exception),
+            "record 0 at offset 16: round 0, but every record other than"
+            " rounds and keyframes has round -1 (FORMAT.md §3.4)",
+        )
+        self.refused([str(path)], str(e.exception))
 
     def test_many_checkpoint_records_open_at_once(self) -> None:
         """100 000 empty checkpoint records (96 bytes each) open in linear

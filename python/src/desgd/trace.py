@@ -72,6 +72,10 @@ HEADER, KEYFRAME, ROUND, INDEX, FOOTER, SIGNATURE, CHECKPOINT = (
     7,
 )
 MAJOR = 1
+# The minor version this reader implements (FORMAT.md 1.6): a record of a type
+# it does not know is damage in a file of this minor version or an earlier
+# one, and skipped only in a later one's (§3.2)
+MINOR = 6
 # §3.2, §10: the record types of a later minor version than 1.0, by name and
 # the first minor version whose files may hold them
 SINCE_MINOR = {SIGNATURE: ("signature", 1), CHECKPOINT: ("checkpoint", 2)}
@@ -895,11 +899,9 @@ class Trace:
                 f" encoding {enc}, reserved {res}, sequence {sq}, expected"
                 f" {seq})"
             )
-        if kind == ROUND and expect_round is not None and rnd != expect_round:
-            raise TraceError(
-                f"record {seq} at offset {off}: round {rnd}, expected round"
-                f" {expect_round}"
-            )
+        problem = self._misplaced(kind, rnd, seq, expect_round)
+        if problem is not None:
+            raise TraceError(f"record {seq} at offset {off}: {problem}")
         if length > LIMIT32:
             raise TraceError(f"{where}: payload length {length} exceeds 2^32")
         if off + 64 + length + 32 > self.size:
@@ -916,6 +918,47 @@ class Trace:
             end=off + 96 + length,
             where=where,
         )
+
+    def _misplaced(
+        self, kind: int, rnd: int, seq: int, next_round: int | None
+    ) -> str | None:
+        """Why record `seq`, of type `kind` and round `rnd` (its header's or
+        its index entry's), is damage (FORMAT.md §3.2, §3.4, §6 item 2), or
+        None. `next_round`, when known (a scan, the index, the chain's walk),
+        is the round the next round record must have: a round record's
+        round, and a keyframe's at most, from the first round on; the other
+        records have round -1."""
+        if kind == 0:
+            return (
+                "record type 0, which is reserved and never written"
+                " (FORMAT.md §3.2)"
+            )
+        if kind > CHECKPOINT and self.version[1] <= MINOR:
+            return (
+                f"unknown record type {kind} in a file of format"
+                f" {MAJOR}.{self.version[1]}: only a file of a later minor"
+                f" version than {MAJOR}.{MINOR} may hold types this reader"
+                " does not know (FORMAT.md §3.2)"
+            )
+        if kind == HEADER and seq != 0:
+            return "a second header record (FORMAT.md §3.2)"
+        if kind == ROUND:
+            if next_round is not None and rnd != next_round:
+                return f"round {rnd}, expected round {next_round}"
+        elif kind == KEYFRAME:
+            if next_round is not None and not (
+                self.first_round <= rnd <= next_round
+            ):
+                return (
+                    f"a keyframe of round {rnd}, expected a round in"
+                    f" {self.first_round}...{next_round} (FORMAT.md §3.4)"
+                )
+        elif rnd != -1:
+            return (
+                f"round {rnd}, but every record other than rounds and"
+                " keyframes has round -1 (FORMAT.md §3.4)"
+            )
+        return None
 
     def _payload(self, h: _RecordHeader) -> bytes:
         """The record's payload, its digest checked (§3.1)."""
@@ -1009,7 +1052,7 @@ class Trace:
                 if (
                     off != pos
                     or size < 96
-                    or (kind == ROUND and rnd != next_round)
+                    or self._misplaced(kind, rnd, k, next_round) is not None
                 ):
                     return None
                 next_round += kind == ROUND
@@ -1206,11 +1249,13 @@ class Trace:
         return x
 
     def verify_chain(self) -> tuple[bool, str, str]:
-        """Walk every record (§3.3). Returns (ok, message, last digest hex)."""
+        """Walk every record (§3.3), its header checked as a scan checks it
+        (§6 items 2-3). Returns (ok, message, last digest hex)."""
         prev, off, seq = hashlib.sha256(self._read(0, 16)).digest(), 16, 0
+        next_round = self.first_round
         while off < self.size:
             try:
-                h = self._record_header(off, seq, None)
+                h = self._record_header(off, seq, next_round)
                 if h is None:
                     return (
                         True,
@@ -1234,6 +1279,7 @@ class Trace:
                 return False, str(e), prev.hex()
             prev = self._read(h["end"] - 32, 32)
             off, seq = h["end"], seq + 1
+            next_round += h["type"] == ROUND
         return True, f"{seq} records verified", prev.hex()
 
 
