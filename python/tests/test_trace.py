@@ -35,6 +35,7 @@ from trace_files import (
     CHECKPOINT,
     CHECKPOINTS,
     HEADER,
+    KEYFRAME,
     ROUND,
     SAMPLE,
     SAMPLES,
@@ -43,6 +44,7 @@ from trace_files import (
     Record,
     json_edit,
     rewritten,
+    text_edit,
 )
 
 
@@ -218,6 +220,174 @@ class HostileTraceTests(unittest.TestCase):
             with self.subTest(key=key, value=value):
                 path = self.copy(ROUND, json_edit(set_key(key, value)), 1)
                 self.refused([path, "--round", "1"], "round 1", expected)
+
+    def test_json_keys_twice_and_unpaired_surrogates(self) -> None:
+        """FORMAT.md §4.1: a document with a key twice in one object is
+        invalid, and a reader SHOULD reject it (readers that keep the first
+        or the last occurrence read it differently): this one does, at any
+        level, a null occurrence included. A string, value or key, with an
+        unpaired surrogate escape MUST be rejected; a pair is one code
+        point, and an escaped backslash before `ud800` is no escape."""
+
+        def text(old: bytes, new: bytes) -> Callable[[Record], Record]:
+            def change(t: bytes) -> bytes:
+                self.assertEqual(t.count(old), 1)
+                return t.replace(old, new)
+
+            return text_edit(change)
+
+        twice = "JSON has the key {} twice in one object (FORMAT.md §4.1)"
+        lone = (
+            "JSON has an unpaired surrogate escape in the string {}"
+            " (FORMAT.md §4.1)"
+        )
+        cases: list[tuple[int, Callable[[Record], Record], str]] = [
+            (
+                ROUND,
+                text(
+                    b'{"aggregations":', b'{"hasVectors":true,"aggregations":'
+                ),
+                twice.format("'hasVectors'"),
+            ),
+            (
+                ROUND,
+                text(b'"gap":', b'"gap":null,"gap":'),
+                twice.format("'gap'"),
+            ),
+            (
+                HEADER,
+                text(
+                    b'"parameterCount":',
+                    b'"parameterCount":1,"parameterCount":',
+                ),
+                twice.format("'parameterCount'"),
+            ),
+            (
+                HEADER,
+                json_edit(set_key(("program",), "desgd \ud800")),
+                lone.format("'desgd \\ud800'"),
+            ),
+            (
+                ROUND,
+                json_edit(
+                    set_key(("aggregations", 0, "metrics", "\udc00"), 1)
+                ),
+                lone.format("'\\udc00'"),
+            ),
+            (
+                ROUND,
+                json_edit(set_key(("later",), {"\ud800x": None})),
+                lone.format("'\\ud800x'"),
+            ),
+            (
+                ROUND,
+                json_edit(set_key(("later",), [1, ["a", "\udc00\ud83d"]])),
+                lone.format("'\\udc00\\ud83d'"),
+            ),
+        ]
+        for kind, change, expected in cases:
+            with self.subTest(expected=expected):
+                at = 1 if kind == ROUND else None
+                path = self.copy(kind, change, round=at)
+                where = "round 1" if kind == ROUND else "header record"
+                with self.assertRaises(TraceError) as e:
+                    with Trace(path) as tr:
+                        tr.round(1)
+                self.assertEqual(str(e.exception), f"{where}: {expected}")
+                self.refused([path, "--round", "1"], f"{where}: {expected}")
+        path = self.copy(
+            HEADER,
+            json_edit(
+                set_keys(
+                    (("program",), "desgd \U0001f600"),  # "\ud83d\ude00"
+                    (("backend",), "\\ud800"),  # "\\ud800": no escape
+                )
+            ),
+        )
+        with Trace(path) as tr:
+            self.assertEqual(tr.header["program"], "desgd \U0001f600")
+            self.assertEqual(tr.header["backend"], "\\ud800")
+            self.assertEqual(tr.round(1)["round"], 1)
+
+    def test_null_is_absent(self) -> None:
+        """FORMAT.md §4.1: an optional key whose value is null is read as
+        absent; a required key that is null is missing (§6 item 6)."""
+        original = Trace(SAMPLE)
+        self.addCleanup(original.close)
+
+        def unreferenced_refs(doc: Any) -> None:
+            for e in doc["vectors"]:
+                e.setdefault("ref", None)
+                e.setdefault("scaleBits", None)
+
+        path = self.copy(ROUND, json_edit(unreferenced_refs), round=0)
+        with Trace(path) as tr:
+            for v, w in zip(tr.round(0).vectors, original.round(0).vectors):
+                self.assertEqual(v.tobytes(), w.tobytes())
+        header = set_keys(
+            (("checkpointInterval",), None),
+            (("driftWindow",), None),
+            (("fork",), None),
+            (("numerics",), None),
+        )
+        path = self.copy(HEADER, json_edit(header))
+        status, out, err = run_main([path, "--round", "1"])
+        self.assertEqual((status, err), (0, ""))
+        plain = rewritten(SAMPLE, self.root / "plain", HEADER, lambda r: r)
+        _, expected, _ = run_main([str(plain), "--round", "1"])
+        self.assertEqual(
+            out.replace(path, "TRACE"), expected.replace(str(plain), "TRACE")
+        )
+        path = self.copy(
+            ROUND,
+            json_edit(
+                set_key(("aggregations", 0, "stateAfter", "vectors"), None)
+            ),
+            round=1,
+        )
+        with Trace(path) as tr:
+            after = tr.round(1)["aggregations"][0]["stateAfter"]
+            self.assertEqual(after, {"scalars": {}})
+        path = self.copy(
+            CHECKPOINT,
+            json_edit(set_key(("serverMomentum",), None)),
+            source=CHECKPOINTS,
+        )
+        with Trace(path) as tr:
+            self.assertIsNone(
+                trace.checkpoint_state(tr.checkpoint(0))["serverMomentum"]
+            )
+        # a required key that is null is missing
+        cases: list[tuple[int, tuple[Any, ...], str]] = [
+            (ROUND, ("round",), "round 1: JSON lacks required key 'round'"),
+            (ROUND, ("aggregations", 0, "stateBefore"), "'stateBefore'"),
+            (ROUND, ("aggregations", 0, "stateAfter", "scalars"), "scalars"),
+            (HEADER, ("config", "classesPerRound"), "'classesPerRound'"),
+            (HEADER, ("config", "byzantineWorkers"), "'byzantineWorkers'"),
+            (HEADER, ("config", "mode"), "'mode'"),
+            (
+                KEYFRAME,
+                ("classMomenta",),
+                "keyframe 0: JSON lacks required key",
+            ),
+            (
+                KEYFRAME,
+                ("attackStates",),
+                "keyframe 0: JSON lacks required key",
+            ),
+        ]
+        for kind, key, expected in cases:
+            with self.subTest(key=key):
+                at = {ROUND: 1, KEYFRAME: 0}.get(kind)
+                path = self.copy(kind, json_edit(set_key(key, None)), at)
+                if kind == KEYFRAME:  # which the command line does not read
+                    with Trace(path) as tr, self.assertRaises(TraceError) as e:
+                        tr.keyframe(0)
+                    self.assertIn(expected, str(e.exception))
+                    self.assertIn(repr(key[0]), str(e.exception))
+                else:
+                    option = ["--round", "1"] if kind == ROUND else []
+                    self.refused([path] + option, expected)
 
     def test_deep_json_is_refused(self) -> None:
         """JSON nested deeper than the decoder's recursion limit."""

@@ -41,12 +41,17 @@ class Record:
 
     def body(self) -> tuple[dict[str, Any], bytes]:
         """The JSON document and the vector section."""
+        text, section = self.json_text()
+        doc: dict[str, Any] = json.loads(text)
+        return doc, section
+
+    def json_text(self) -> tuple[bytes, bytes]:
+        """The JSON document as it is written and the vector section."""
         p = self.payload
         if self.encoding == 1:
             p = zstandard.ZstdDecompressor().decompress(p)
         n = struct.unpack_from("<I", p)[0]
-        doc: dict[str, Any] = json.loads(p[4 : 4 + n])
-        return doc, p[4 + n :]
+        return p[4 : 4 + n], p[4 + n :]
 
     def with_body(self, doc: object, section: bytes) -> Record:
         """This record holding `doc` and `section`, uncompressed."""
@@ -143,3 +148,14 @@ def json_edit(
 ) -> Callable[[Record], Record]:
     """A record change that edits the JSON document."""
     return lambda r: r.edited(change)
+
+
+def text_edit(change: Callable[[bytes], bytes]) -> Callable[[Record], Record]:
+    """A record change that edits the JSON document's text (what json_edit
+    cannot write: a key twice, an escape as it stands)."""
+
+    def edit(r: Record) -> Record:
+        text, section = r.json_text()
+        return r.with_json_text(change(text), section)
+
+    return edit

@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import reprlib
 import stat
 import struct
@@ -348,6 +349,74 @@ def _decoded(
     return out
 
 
+class _InvalidJSON(Exception):
+    """JSON that parses but that FORMAT.md §4.1 makes invalid (a key twice in
+    one object, an unpaired surrogate escape); the message says which."""
+
+
+# A surrogate code point: what an unpaired surrogate escape ("\ud800")
+# decodes to (json.loads accepts one; a pair decodes to one code point above
+# U+FFFF, and UTF-8 cannot encode a surrogate, so nothing else does)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _surrogate_problem(text: str) -> _InvalidJSON:
+    return _InvalidJSON(
+        "JSON has an unpaired surrogate escape in the string"
+        f" {_shown(text)} (FORMAT.md §4.1)"
+    )
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object as this reader reads it (json.loads's
+    object_pairs_hook). A key twice is refused: FORMAT.md §4.1 makes such a
+    document invalid and says a reader SHOULD reject it (readers that keep
+    the first occurrence or the last read it differently). A member whose
+    value is null is dropped: an optional key that is null is read as absent
+    (§4.1), and a required one is then missing, which §6 item 6 refuses. (In
+    a dictionary of names, a state's scalars or vectors, a null value is
+    thus a name absent, where desgd's reader refuses it as a value of another
+    type.)"""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _InvalidJSON(
+                    f"JSON has the key {_shown(key)} twice in one object"
+                    " (FORMAT.md §4.1)"
+                )
+            seen.add(key)
+    for key, value in pairs:
+        if value is None:
+            if _lone_surrogate(key):  # checked here: it leaves the document
+                raise _surrogate_problem(key)
+            del out[key]
+    return out
+
+
+def _check_strings(doc: object) -> None:
+    """Refuse a parsed JSON value holding a string, a value or a key, with an
+    unpaired surrogate escape, which FORMAT.md §4.1 says a reader MUST
+    reject. One pass over the value, iterative (no recursion on file
+    content)."""
+    todo = [doc]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, str):
+            if _lone_surrogate(x):
+                raise _surrogate_problem(x)
+        elif isinstance(x, dict):
+            todo.extend(x)
+            todo.extend(x.values())
+        elif isinstance(x, list):
+            todo.extend(x)
+
+
 def _parse_body(
     body: bytes, where: str, required: tuple[str, ...], limit: int
 ) -> Body:
@@ -356,8 +425,13 @@ def _parse_body(
     if len(body) < 4 or struct.unpack_from("<I", body)[0] > len(body) - 4:
         raise TraceError(f"{where}: JSON length larger than the body")
     j = struct.unpack_from("<I", body)[0]
+    text = body[4 : 4 + j]
     try:
-        doc = json.loads(body[4 : 4 + j].decode("utf-8"))
+        doc = json.loads(text.decode("utf-8"), object_pairs_hook=_json_object)
+        if b"\\u" in text:  # only a \u escape can make a surrogate
+            _check_strings(doc)
+    except _InvalidJSON as e:
+        raise TraceError(f"{where}: {e}") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise TraceError(
             f"{where}: JSON does not parse: {escaped(str(e))}"
@@ -523,7 +597,11 @@ def state(body: Body, st: dict[str, Any], key: str = "state") -> State:
     arrays; `key` names it in errors."""
     if not isinstance(st, dict):
         raise TraceValueError(body.where, key, st, "an object")
-    scalars, vectors = st.get("scalars", {}), st.get("vectors", {})
+    if "scalars" not in st:  # required; vectors is absent without vectors
+        raise TraceError(
+            f"{body.where}: JSON lacks required key '{escaped(key)}.scalars'"
+        )
+    scalars, vectors = st["scalars"], st.get("vectors", {})
     for part, value in (("scalars", scalars), ("vectors", vectors)):
         if not isinstance(value, dict):
             raise TraceValueError(
@@ -776,7 +854,7 @@ class Trace:
             k = max(
                 1,
                 _integer(
-                    c.get("classesPerRound", 1),
+                    c["classesPerRound"],
                     where,
                     "config.classesPerRound",
                 ),
@@ -788,11 +866,11 @@ class Trace:
             )  # §6.5
             honest = sum(len(g["honestWorkers"]) for g in groups)
             byz = _integer(
-                c.get("byzantineWorkers", 0),
+                c["byzantineWorkers"],
                 where,
                 "config.byzantineWorkers",
                 0,
-            ) * (10 if c.get("mode", "desgd") == "desgd" else 1)
+            ) * (10 if c["mode"] == "desgd" else 1)
             w = _integer(h.get("driftWindow", 0), where, "driftWindow", 0)
             self.max_checkpoint_body = min(
                 LIMIT32,
@@ -1142,7 +1220,7 @@ class Trace:
         with _keys(b):
             for k, a in enumerate(b["aggregations"]):
                 for name in ("stateBefore", "stateAfter"):
-                    state(b, a.get(name, {}), f"aggregations[{k}].{name}")
+                    state(b, a[name], f"aggregations[{k}].{name}")
                 if not b["hasVectors"]:
                     continue
                 if len(a["messages"]) != len(a["senders"]):
@@ -1160,17 +1238,26 @@ class Trace:
     def keyframe(self, t: int) -> Body:
         """The keyframe record preceding round t (a Body); KeyError if there is
         none."""
-        b = self._load(self.keyframes[t], ("round", "parameters"))
+        b = self._load(
+            self.keyframes[t],
+            (
+                "round",
+                "parameters",
+                "classMomenta",
+                "aggregatorStates",
+                "attackStates",
+            ),
+        )
         self._check_d(
             b, b.vec(b["parameters"], "parameters"), "the parameters"
         )
         with _keys(b):
-            for i in b.get("classMomenta", []) + (
+            for i in b["classMomenta"] + (
                 [b["serverMomentum"]] if "serverMomentum" in b else []
             ):
                 self._check_d(b, b.vec(i, "momentum"), "a momentum")
             for name in ("aggregatorStates", "attackStates"):
-                for i, st in enumerate(b.get(name, [])):
+                for i, st in enumerate(b[name]):
                     state(b, st, f"{name}[{i}]")
         return b
 
