@@ -227,6 +227,43 @@ class CheckTraceCommandLineTests(unittest.TestCase):
             f"check_trace.py: {missing}: No such file or directory",
         )
 
+    def test_an_ascii_standard_output(self) -> None:
+        """Printable non-ASCII text (a file's name) on a standard output or
+        error that cannot encode it is written backslash-escaped, never a
+        traceback."""
+        copy = self.root / "\u00e9.trace"
+        copy.write_bytes(SAMPLE.read_bytes())
+        ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
+        done = subprocess.run(
+            [sys.executable, str(CHECKER), str(copy)],
+            capture_output=True,
+            text=True,
+            encoding="ascii",
+            timeout=120,
+            env=ascii_only,
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(done.stderr, "")
+        self.assertTrue(
+            done.stdout.startswith(f"{self.root}/\\xe9.trace: rounds 0..<3"),
+            done.stdout,
+        )
+        self.assertIn("all checks passed", done.stdout)
+        done = subprocess.run(
+            [sys.executable, str(CHECKER), str(self.root / "\u00e9.txt")],
+            capture_output=True,
+            text=True,
+            encoding="ascii",
+            timeout=120,
+            env=ascii_only,
+        )
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(
+            done.stderr,
+            f"check_trace.py: {self.root}/\\xe9.txt: No such file or"
+            " directory\n",
+        )
+
 
 if __name__ == "__main__":
     unittest.main()

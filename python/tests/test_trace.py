@@ -957,5 +957,60 @@ class EscapingTests(unittest.TestCase):
         )
 
 
+class OutputEncodingTests(unittest.TestCase):
+    """Printable text in any script from a file is shown as it is
+    (escaped() keeps it); on a standard output or error that cannot encode
+    it (PYTHONIOENCODING=ascii, a terminal in another charset) it is
+    written backslash-escaped, never a traceback."""
+
+    def setUp(self) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        self.root = Path(self.dir.name)
+
+    def tearDown(self) -> None:
+        self.dir.cleanup()
+
+    def test_an_ascii_standard_output(self) -> None:
+        path = rewritten(
+            SAMPLE,
+            self.root / "\u00e9.trace",
+            HEADER,
+            json_edit(set_key(("program",), "desgd \u00e9 \U0001f600")),
+        )
+        ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
+        done = subprocess.run(
+            [sys.executable, str(trace_files.READER), str(path)],
+            capture_output=True,
+            text=True,
+            encoding="ascii",
+            timeout=120,
+            env=ascii_only,
+        )
+        self.assertEqual((done.returncode, done.stderr), (0, ""))
+        self.assertTrue(
+            done.stdout.startswith(
+                f"{self.root}/\\xe9.trace: format 1.0, desgd \\xe9"
+                " \\U0001f600, numerics 1\n"
+            ),
+            done.stdout,
+        )
+        named = self.root / "\u65e5.txt"
+        named.write_text("not a trace\n")
+        done = subprocess.run(
+            [sys.executable, str(trace_files.READER), str(named)],
+            capture_output=True,
+            text=True,
+            encoding="ascii",
+            timeout=120,
+            env=ascii_only,
+        )
+        self.assertEqual((done.returncode, done.stdout), (2, ""))
+        self.assertEqual(
+            done.stderr,
+            f"desgd-trace: {self.root}/\\u65e5.txt: not a desgd trace (bad"
+            " magic)\n",
+        )
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -53,6 +53,7 @@ from desgd.trace import (  # noqa: E402
     honest_mean,
     metric,
     read_public_key,
+    robust_output,
     verify_signatures,
 )
 
@@ -255,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line: 0 when every check passes, 1 at the first that fails
     (printed), 2 on bad usage or a file it cannot check (one line on standard
     error)."""
+    robust_output()
     p = OneLineParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

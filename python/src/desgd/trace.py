@@ -31,6 +31,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -1642,6 +1643,18 @@ def verify_signatures(
 PROG = "desgd-trace"
 
 
+def robust_output() -> None:
+    """Make standard output and standard error write what their encoding
+    cannot (printable text in any script, which escaped() keeps, to an ASCII
+    terminal or under PYTHONIOENCODING=ascii) backslash-escaped instead of
+    raising UnicodeEncodeError: never a traceback (docs/bad-input.md). What
+    they can encode is written as before. Streams other than text files (a
+    test's StringIO) are left as they are."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on standard error,
     naming --help, with exit status 2."""
@@ -1780,6 +1793,7 @@ def _show_checkpoint(st: CheckpointState, t: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    robust_output()
     p = OneLineParser(
         prog=PROG, description="Summarise, inspect and verify a desgd trace."
     )
