@@ -5,15 +5,21 @@ file; a good trace passes with its files closed."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import os
 import struct
 import subprocess
 import sys
 import tempfile
 import unittest
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+from desgd import check_trace
 
 import trace_files
 from trace_files import (
@@ -263,6 +269,49 @@ class CheckTraceCommandLineTests(unittest.TestCase):
             f"check_trace.py: {self.root}/\\xe9.txt: No such file or"
             " directory\n",
         )
+
+    def test_an_error_names_the_file_that_failed(self) -> None:
+        """An OSError from a file other than the trace (check 4's temporary
+        copy, its directory) names that file, escaped, not the trace; a
+        failed write, whose OSError names no file, names the copy."""
+        evil = "tmp\n\x1b[8m\u202e"
+        shown = "tmp\\u000a\\u001b[8m\\u202e"
+        full = self.root / evil
+        full.mkdir()
+        # the copy is written to /dev/full: ENOSPC, from write or close
+        (full / "damaged.trace").symlink_to("/dev/full")
+
+        @contextlib.contextmanager
+        def on_a_full_disk() -> Iterator[str]:
+            yield str(full)
+
+        denied = PermissionError(errno.EACCES, "Permission denied", str(full))
+        cases: list[tuple[Callable[..., Any], str]] = [
+            (
+                mock.Mock(side_effect=denied),
+                f"{self.root}/{shown}: Permission denied",
+            ),
+            (
+                on_a_full_disk,
+                f"{self.root}/{shown}/damaged.trace: No space left on device",
+            ),
+        ]
+        for directory, expected in cases:
+            with self.subTest(expected=expected):
+                out, err = io.StringIO(), io.StringIO()
+                with (
+                    mock.patch.object(
+                        tempfile, "TemporaryDirectory", directory
+                    ),
+                    contextlib.redirect_stdout(out),
+                    contextlib.redirect_stderr(err),
+                ):
+                    status = check_trace.main([str(SAMPLE)])
+                self.assertEqual(status, 2, err.getvalue())
+                self.assertIn("3. recomputed gap", out.getvalue())
+                self.assertEqual(len(err.getvalue().splitlines()), 1)
+                _, line = err.getvalue().split(": ", 1)
+                self.assertEqual(line, expected + "\n")
 
 
 if __name__ == "__main__":

@@ -170,8 +170,7 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
             " bytes)"
         )
         for cut in (off + 30, off + size // 2, off + size - 1):
-            with open(copy, "wb") as f:
-                f.write(data[:cut])
+            _write(copy, data[:cut])
             with Trace(copy) as cut_tr:
                 readable = all(
                     cut_tr.round(s)["round"] == s
@@ -190,8 +189,7 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
         print(f"5. one byte flipped in the payload of round {t}")
         bad = bytearray(data)
         bad[off + 64 + (size - 96) // 2] ^= 0x01
-        with open(copy, "wb") as f:
-            f.write(bad)
+        _write(copy, bytes(bad))
         with Trace(copy) as bad_tr:
             try:
                 bad_tr.round(t)
@@ -242,6 +240,18 @@ def _checks(tr: Trace, path: str, trust: str | None) -> None:
     print("all checks passed")
 
 
+def _write(path: str, data: bytes) -> None:
+    """Write a damaged copy; its OSError names it (one from a write or a
+    close names no file, and main would blame the trace)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        if e.filename is None:
+            e.filename = path
+        raise
+
+
 def _same_non_finite(gap: float, rec: float) -> bool:
     """Whether a recomputed gap and a recorded one, one of them NaN or
     infinite, agree: NaN and NaN (FORMAT.md §5.3: the gap of non-finite
@@ -285,9 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _problem(path: str, e: TraceError | OSError) -> str:
     """The error as one line that names the file once, escaped (the reader
-    escapes the strings its messages quote; escaped() again is a net)."""
+    escapes the strings its messages quote; escaped() again is a net): for
+    an OSError the file that failed, which need not be `path` (check 4's
+    temporary copy, the key), else `path`."""
     name = escaped(path)
     if isinstance(e, OSError) and e.strerror:
+        failed = e.filename
+        if isinstance(failed, (str, bytes, os.PathLike)):
+            name = escaped(os.fsdecode(failed))
         return f"{name}: {e.strerror}"
     text = escaped(str(e))
     return text if text.startswith(name) else f"{name}: {text}"
