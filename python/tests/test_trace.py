@@ -309,6 +309,24 @@ class HostileTraceTests(unittest.TestCase):
             self.assertEqual(tr.header["backend"], "\\ud800")
             self.assertEqual(tr.round(1)["round"], 1)
 
+    def test_json_constants_that_are_not_json(self) -> None:
+        """NaN, Infinity and -Infinity are not JSON (RFC 8259), though
+        Python's json reads them: FORMAT.md §4.1 writes a non-finite number
+        as the string "nan", "inf" or "-inf", and a document that does not
+        parse is refused (§6 item 6)."""
+        for constant in ("NaN", "Infinity", "-Infinity"):
+            gap = f'"gap":{constant},"was":'.encode()
+
+            def change(text: bytes, gap: bytes = gap) -> bytes:
+                return text.replace(b'"gap":', gap, 1)
+
+            with self.subTest(constant=constant):
+                path = self.copy(ROUND, text_edit(change), round=1)
+                self.refused(
+                    [path, "--round", "1"],
+                    f"round 1: JSON does not parse: {constant} is not JSON",
+                )
+
     def test_null_is_absent(self) -> None:
         """FORMAT.md §4.1: an optional key whose value is null is read as
         absent; a required key that is null is missing (§6 item 6)."""

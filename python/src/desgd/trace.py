@@ -351,8 +351,9 @@ def _decoded(
 
 
 class _InvalidJSON(Exception):
-    """JSON that parses but that FORMAT.md §4.1 makes invalid (a key twice in
-    one object, an unpaired surrogate escape); the message says which."""
+    """JSON that Python's json reads but FORMAT.md §4.1 makes invalid (a key
+    twice in one object, an unpaired surrogate escape, NaN or Infinity); the
+    message says which."""
 
 
 # A surrogate code point: what an unpaired surrogate escape ("\ud800")
@@ -400,6 +401,15 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _not_json(constant: str) -> float:
+    """json.loads's parse_constant: NaN, Infinity and -Infinity, which
+    Python's json reads but RFC 8259 does not have, are refused."""
+    raise _InvalidJSON(
+        f"JSON does not parse: {constant} is not JSON (a non-finite number"
+        ' is the string "nan", "inf" or "-inf", FORMAT.md §4.1)'
+    )
+
+
 def _check_strings(doc: object) -> None:
     """Refuse a parsed JSON value holding a string, a value or a key, with an
     unpaired surrogate escape, which FORMAT.md §4.1 says a reader MUST
@@ -428,7 +438,11 @@ def _parse_body(
     j = struct.unpack_from("<I", body)[0]
     text = body[4 : 4 + j]
     try:
-        doc = json.loads(text.decode("utf-8"), object_pairs_hook=_json_object)
+        doc = json.loads(
+            text.decode("utf-8"),
+            object_pairs_hook=_json_object,
+            parse_constant=_not_json,
+        )
         if b"\\u" in text:  # only a \u escape can make a surrogate
             _check_strings(doc)
     except _InvalidJSON as e:
