@@ -792,6 +792,15 @@ class HostileTraceTests(unittest.TestCase):
             "no state checkpoint before round 2",
         )
         self.refused([str(SAMPLE), "--round", "7"], "round 7 not in the trace")
+        # many checkpoints: the count and the first and last few, one line
+        self.assertEqual(
+            trace._checkpoint_rounds(list(range(0, 100_000, 10))),
+            "10000, before rounds 0, 10, 20, 30, ..., 99980, 99990",
+        )
+        self.assertEqual(
+            trace._checkpoint_rounds([0, 2]), "them before rounds 0, 2"
+        )
+        self.assertEqual(trace._checkpoint_rounds([]), "none")
         status, out, err = run_main([str(SAMPLE), "--round", "x"])
         self.assertEqual((status, out), (2, ""))
         self.assertEqual(len(err.splitlines()), 1, err)

@@ -1840,6 +1840,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _checkpoint_rounds(rounds: list[int], shown: int = 6) -> str:
+    """The rounds a trace has checkpoints before, for an error line: all of
+    them up to `shown`, else the first and last few and the count, so that
+    a file with many checkpoints cannot make the line long."""
+    if not rounds:
+        return "none"
+    if len(rounds) <= shown:
+        return "them before rounds " + ", ".join(map(str, rounds))
+    head = ", ".join(map(str, rounds[: shown - 2]))
+    tail = ", ".join(map(str, rounds[-2:]))
+    return f"{len(rounds)}, before rounds {head}, ..., {tail}"
+
+
 def _run(tr: Trace, a: argparse.Namespace) -> int:
     """What main does with an open trace: the round and checkpoint asked for
     are read before anything is printed, so that a file that lacks them or
@@ -1850,8 +1863,8 @@ def _run(tr: Trace, a: argparse.Namespace) -> int:
         if a.checkpoint not in tr.checkpoints:
             raise TraceError(
                 f"{_name_of(a.trace)}: no state checkpoint before round"
-                f" {a.checkpoint} (the trace has them before rounds"
-                f" {sorted(tr.checkpoints)})"
+                f" {a.checkpoint} (the trace has"
+                f" {_checkpoint_rounds(sorted(tr.checkpoints))})"
             )
         st = checkpoint_state(tr.checkpoint(a.checkpoint))
     _summary(tr)
