@@ -239,15 +239,7 @@ class CheckTraceCommandLineTests(unittest.TestCase):
         traceback."""
         copy = self.root / "\u00e9.trace"
         copy.write_bytes(SAMPLE.read_bytes())
-        ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
-        done = subprocess.run(
-            [sys.executable, str(CHECKER), str(copy)],
-            capture_output=True,
-            text=True,
-            encoding="ascii",
-            timeout=120,
-            env=ascii_only,
-        )
+        done = trace_files.run_with_ascii_output(CHECKER, str(copy))
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertEqual(done.stderr, "")
         self.assertTrue(
@@ -255,13 +247,8 @@ class CheckTraceCommandLineTests(unittest.TestCase):
             done.stdout,
         )
         self.assertIn("all checks passed", done.stdout)
-        done = subprocess.run(
-            [sys.executable, str(CHECKER), str(self.root / "\u00e9.txt")],
-            capture_output=True,
-            text=True,
-            encoding="ascii",
-            timeout=120,
-            env=ascii_only,
+        done = trace_files.run_with_ascii_output(
+            CHECKER, str(self.root / "\u00e9.txt")
         )
         self.assertEqual((done.returncode, done.stdout), (2, ""))
         self.assertEqual(

@@ -1004,15 +1004,7 @@ class OutputEncodingTests(unittest.TestCase):
             HEADER,
             json_edit(set_key(("program",), "desgd \u00e9 \U0001f600")),
         )
-        ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
-        done = subprocess.run(
-            [sys.executable, str(trace_files.READER), str(path)],
-            capture_output=True,
-            text=True,
-            encoding="ascii",
-            timeout=120,
-            env=ascii_only,
-        )
+        done = trace_files.run_with_ascii_output(trace_files.READER, str(path))
         self.assertEqual((done.returncode, done.stderr), (0, ""))
         self.assertTrue(
             done.stdout.startswith(
@@ -1023,13 +1015,8 @@ class OutputEncodingTests(unittest.TestCase):
         )
         named = self.root / "\u65e5.txt"
         named.write_text("not a trace\n")
-        done = subprocess.run(
-            [sys.executable, str(trace_files.READER), str(named)],
-            capture_output=True,
-            text=True,
-            encoding="ascii",
-            timeout=120,
-            env=ascii_only,
+        done = trace_files.run_with_ascii_output(
+            trace_files.READER, str(named)
         )
         self.assertEqual((done.returncode, done.stdout), (2, ""))
         self.assertEqual(

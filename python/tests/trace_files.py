@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -159,3 +162,19 @@ def text_edit(change: Callable[[bytes], bytes]) -> Callable[[Record], Record]:
         return r.with_json_text(change(text), section)
 
     return edit
+
+
+def run_with_ascii_output(
+    script: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`script` run by this interpreter with an ASCII-only standard output
+    and error (PYTHONIOENCODING=ascii), as a terminal that cannot show
+    non-ASCII text would give it."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        encoding="ascii",
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
