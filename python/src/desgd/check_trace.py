@@ -52,6 +52,7 @@ from desgd.trace import (  # noqa: E402
     escaped,
     honest_mean,
     metric,
+    problem,
     read_public_key,
     robust_output,
     verify_signatures,
@@ -282,30 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             read_public_key(a.trust)  # a bad key is named before any check
         except (TraceError, OSError) as e:
-            print(f"{p.prog}: {_problem(a.trust, e)}", file=sys.stderr)
+            print(f"{p.prog}: {problem(e, a.trust)}", file=sys.stderr)
             return 2
     try:
         with np.errstate(all="ignore"):  # non-finite vectors: IEEE results
             run_checks(a.trace, a.trust)
     except (TraceError, OSError) as e:
-        print(f"{p.prog}: {_problem(a.trace, e)}", file=sys.stderr)
+        print(f"{p.prog}: {problem(e, a.trace)}", file=sys.stderr)
         return 2
     return 0
-
-
-def _problem(path: str, e: TraceError | OSError) -> str:
-    """The error as one line that names the file once, escaped (the reader
-    escapes the strings its messages quote; escaped() again is a net): for
-    an OSError the file that failed, which need not be `path` (check 4's
-    temporary copy, the key), else `path`."""
-    name = escaped(path)
-    if isinstance(e, OSError) and e.strerror:
-        failed = e.filename
-        if isinstance(failed, (str, bytes, os.PathLike)):
-            name = escaped(os.fsdecode(failed))
-        return f"{name}: {e.strerror}"
-    text = escaped(str(e))
-    return text if text.startswith(name) else f"{name}: {text}"
 
 
 if __name__ == "__main__":

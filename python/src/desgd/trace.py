@@ -1678,11 +1678,6 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _summary(tr: Trace) -> None:
-    with _keys(tr.header):
-        _summarise(tr)
-
-
-def _summarise(tr: Trace) -> None:
     """The summary; every value from the file shown through _display."""
     h, c, D = tr.header, tr.header["config"], _display
     print(
@@ -1746,11 +1741,6 @@ def _summarise(tr: Trace) -> None:
 
 
 def _show_round(r: Body, t: int) -> None:
-    with _keys(r):
-        _show_aggregations(r, t)
-
-
-def _show_aggregations(r: Body, t: int) -> None:
     """The round; every value from the file shown through _display."""
     D = _display
     print(
@@ -1834,9 +1824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Trace(a.trace) as tr, np.errstate(all="ignore"):
             return _run(tr, a)
     except (TraceError, IndexError, OSError) as e:
-        # escaped() again as a net: what the message quotes is escaped where
-        # it is written, and escaping escaped text changes nothing
-        print(f"{p.prog}: {escaped(_problem(e))}", file=sys.stderr)
+        print(f"{p.prog}: {problem(e)}", file=sys.stderr)
         return 2
 
 
@@ -1867,9 +1855,11 @@ def _run(tr: Trace, a: argparse.Namespace) -> int:
                 f" {_checkpoint_rounds(sorted(tr.checkpoints))})"
             )
         st = checkpoint_state(tr.checkpoint(a.checkpoint))
-    _summary(tr)
+    with _keys(tr.header):
+        _summary(tr)
     if r is not None:
-        _show_round(r, a.round)
+        with _keys(r):
+            _show_round(r, a.round)
     if st is not None:
         _show_checkpoint(st, a.checkpoint)
     if a.trust is not None:
@@ -1884,13 +1874,23 @@ def _run(tr: Trace, a: argparse.Namespace) -> int:
     return 0
 
 
-def _problem(e: TraceError | IndexError | OSError) -> str:
-    """The error as the one line main prints after the command's name."""
+def problem(
+    e: TraceError | IndexError | OSError,
+    path: str | os.PathLike[str] | None = None,
+) -> str:
+    """The error as the one line a command prints after its name, escaped
+    (what a message quotes is escaped where it is written; escaped() again
+    is a net, and changes nothing in escaped text). It names a file once: an
+    OSError's own file (which need not be `path`: a temporary copy, a key),
+    else `path` when given and the message does not start with it."""
+    name = None if path is None else _name_of(path)
     if isinstance(e, OSError) and e.strerror:
-        if e.filename is None:
-            return e.strerror
-        return f"{_name_of(e.filename)}: {e.strerror}"
-    return str(e)
+        if isinstance(e.filename, (str, bytes, os.PathLike)):
+            name = _name_of(os.fsdecode(e.filename))
+        cause = escaped(e.strerror)
+        return cause if name is None else f"{name}: {cause}"
+    text = escaped(str(e))
+    return text if name is None or text.startswith(name) else f"{name}: {text}"
 
 
 if __name__ == "__main__":
